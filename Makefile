@@ -1,0 +1,120 @@
+# Makefile - lblab's one non-recursive build.
+#
+# Every directory adds itself through a module.mk that this file includes; objects go under
+# $(BUILD), programs into $(BIN). `make help` lists the targets. Quiet unless V=1.
+#
+# A program directory's module.mk says:
+#     PROGRAMS += NAME            the program bin/NAME
+#     NAME_MAIN := DIR/main.c     the file with main()
+#     NAME_SRCS := ...            its other sources (also linked into unit tests)
+#     NAME_LDLIBS := ...          libraries it needs
+# tests/module.mk turns tests/unit/test_*.c and tests/e2e/test_*.c into test programs.
+
+.DEFAULT_GOAL := all
+.SECONDARY:
+.DELETE_ON_ERROR:
+SHELL := /bin/bash
+
+BUILD  ?= build
+BIN    ?= bin
+PREFIX ?= /usr/local
+SAN    ?= 0
+V      ?= 0
+
+CFLAGS   ?= -O2 -g
+CPPFLAGS += -D_GNU_SOURCE -Icommon
+WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wno-format-nonliteral -Wstrict-prototypes
+ALL_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) -pthread -MMD -MP
+ALL_LDFLAGS = $(LDFLAGS) -pthread
+ifeq ($(SAN),1)
+SANITIZERS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+ALL_CFLAGS += $(SANITIZERS)
+ALL_LDFLAGS += $(SANITIZERS)
+endif
+
+ifeq ($(V),1)
+Q :=
+say :=
+else
+Q := @
+say = @printf '  %-7s %s\n' $(1) $(2);
+endif
+
+PROGRAMS :=
+UNIT_TESTS :=
+E2E_TESTS :=
+SYS_LDLIBS :=
+
+objs_of = $(patsubst %.c,$(BUILD)/%.o,$(1))
+
+include common/module.mk
+include $(filter-out common/module.mk tests/module.mk,$(sort $(wildcard */module.mk)))
+
+# One archive per program (all but main.c), so unit tests link the modules they test.
+define program_template
+$(1)_LIB := $(BUILD)/$(1)/lib$(1).a
+$$($(1)_LIB): $$(call objs_of,$$($(1)_SRCS))
+	$$(call say,AR,$$@)rm -f $$@ && ar rcs $$@ $$^
+$(BIN)/$(1): $$(call objs_of,$$($(1)_MAIN)) $$($(1)_LIB) $$(COMMON_LIB)
+	@mkdir -p $$(@D)
+	$$(call say,LD,$$@)$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$($(1)_LDLIBS)
+SYS_LDLIBS += $$($(1)_LDLIBS)
+endef
+$(foreach p,$(PROGRAMS),$(eval $(call program_template,$(p))))
+
+PROGRAM_LIBS := $(foreach p,$(PROGRAMS),$($(p)_LIB))
+PROGRAM_BINS := $(addprefix $(BIN)/,$(PROGRAMS))
+
+include tests/module.mk
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+ALL_OBJS := $(call objs_of,$(COMMON_SRCS) $(foreach p,$(PROGRAMS),$($(p)_MAIN) $($(p)_SRCS)) \
+	$(TEST_SUPPORT_SRCS) $(UNIT_TEST_SRCS) $(E2E_TEST_SRCS))
+-include $(ALL_OBJS:.o=.d)
+
+.PHONY: all help run test check check-clang tests deps deps-test bench install clean
+all: $(PROGRAM_BINS) ## build every program into bin/
+
+help: ## list the targets
+	@echo "lblab targets:"
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | \
+	    awk -F':.*## ' '{ printf "  make %-14s %s\n", $$1, $$2 }'
+	@echo "Variables: V=1 (show commands), CC=clang, PREFIX=/usr/local (install), SAN=1 (sanitizers)"
+
+deps: ## install missing Debian packages needed to build and run
+	$(Q)scripts/deps.sh build
+
+deps-test:
+	$(Q)scripts/deps.sh test
+
+run: deps ## install packages, build, start backends on 3001-3003 and lb on 3000
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/run.sh $(BIN)
+
+tests: $(PROGRAM_BINS) $(UNIT_TESTS) $(E2E_TESTS)
+
+check: tests ## run every test against the current build (no set-up)
+	$(Q)LBLAB_BIN=$(abspath $(BIN)) scripts/run-tests.sh $(UNIT_TESTS) $(E2E_TESTS)
+
+check-clang: ## build everything with clang, warnings as errors
+	$(Q)$(MAKE) --no-print-directory CC=clang BUILD=build/clang BIN=build/clang/bin tests
+
+test: deps-test ## install packages, then build with ASan+UBSan and run every test
+	$(Q)$(MAKE) --no-print-directory check-clang
+	$(Q)$(MAKE) --no-print-directory SAN=1 CFLAGS="-O1 -g" BUILD=build/san BIN=build/san/bin check
+
+bench: all ## benchmarks: throughput and latency against nginx and haproxy
+	$(Q)scripts/deps.sh bench
+	$(Q)set -e; for b in scripts/bench-*.sh; do [ -e "$$b" ] || continue; "$$b" $(BIN); done
+
+install: all ## install programs and man pages under PREFIX
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 $(PROGRAM_BINS) $(DESTDIR)$(PREFIX)/bin/
+	@set -e; for m in docs/man/*.1; do [ -e "$$m" ] || continue; \
+	    install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man1/; done
+
+clean: ## remove build/ and bin/
+	rm -rf build bin

@@ -1,0 +1,172 @@
+/*
+ * http.h - the shared HTTP/1.1 message parser (RFC 9112), used by lb, backend-sim and lbtrace.
+ *
+ * The contract follows picohttpparser: stateless, zero-copy, never allocates. The caller owns the
+ * buffer and hands over everything received so far; parsed fields point into that buffer. A parse
+ * call returns
+ *   > 0             the length of the complete header block (start line through the empty line),
+ *   HTTP_INCOMPLETE the bytes so far are a valid prefix: read more and call again,
+ *   HTTP_ERROR      the bytes can never become a valid message; ->error holds the status to answer
+ *                   (400, 414, 431, 501 for requests; 502 for responses) and ->error_reason a
+ *                   short static text for logs.
+ * Errors are reported as early as they can be known, so a garbage request line is refused before
+ * its headers arrive and an over-long line is refused before its end arrives.
+ *
+ * Strictness (RFC 9112 and RFC 9110): request-line and status-line syntax, header names are
+ * tokens, no whitespace before the colon, no obs-fold, no bare CR, no NUL, no blank or
+ * whitespace-only line before the first header, Content-Length is one valid number (identical
+ * repeats merge), Transfer-Encoding with Content-Length is an error, chunked must be the final
+ * coding, exactly one Host in an HTTP/1.1 request (an absolute-form target's authority wins).
+ * Responses get the same strictness: malformed framing from a backend is an error, never relayed.
+ *
+ * Bodies are framed by the caller from ->framing; chunked bodies go through the incremental
+ * decoder at the end of this file, which reports payload spans without copying so that a proxy
+ * can forward the bytes verbatim or decoded.
+ */
+#ifndef LBLAB_HTTP_H
+#define LBLAB_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define HTTP_ERROR (-1)
+#define HTTP_INCOMPLETE (-2)
+
+/* One header field; name and value point into the caller's buffer. The value has its leading and
+ * trailing whitespace removed. */
+struct http_header {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+};
+
+/* How the body after a header block is delimited. */
+enum http_framing {
+    HTTP_BODY_NONE,        /* no body at all (GET without length, HEAD/1xx/204/304 responses) */
+    HTTP_BODY_LENGTH,      /* exactly content_length bytes (content_length may be 0) */
+    HTTP_BODY_CHUNKED,     /* chunked transfer coding: feed the bytes to http_chunked_feed() */
+    HTTP_BODY_UNTIL_CLOSE, /* responses only: the body ends when the server closes */
+};
+
+/* Size limits; a message beyond them is refused (414 for the request line, 431 for headers). */
+struct http_limits {
+    size_t max_start_line;   /* request line or status line, without its CRLF */
+    size_t max_header_bytes; /* the whole header block, start line included */
+    size_t max_headers;      /* number of header fields; also bounded by the caller's array */
+};
+
+#define HTTP_LIMITS_DEFAULT_START_LINE 8192
+#define HTTP_LIMITS_DEFAULT_HEADER_BYTES 65536
+#define HTTP_LIMITS_DEFAULT_HEADERS 100
+
+/* Fills *limits with the defaults above. */
+void http_limits_default(struct http_limits *limits);
+
+struct http_request {
+    /* in: the caller's header array and its capacity; out: the number of fields parsed */
+    struct http_header *headers;
+    size_t num_headers;
+
+    /* out: the request line */
+    const char *method;
+    size_t method_len;
+    const char *target; /* as sent: origin-form, absolute-form, authority-form or "*" */
+    size_t target_len;
+    const char *path; /* origin-form path and query; for absolute-form its path ("/" if empty) */
+    size_t path_len;
+    int minor_version; /* HTTP/1.minor_version: 0 or 1 */
+
+    /* out: what the parser derived from the headers */
+    const char *host; /* the absolute-form authority if present, else the Host value; may be NULL
+                         for HTTP/1.0 without Host */
+    size_t host_len;
+    enum http_framing framing; /* NONE, LENGTH or CHUNKED; never UNTIL_CLOSE */
+    uint64_t content_length;   /* with HTTP_BODY_LENGTH */
+    bool keep_alive;           /* the client wants the connection kept (version + Connection) */
+    bool expect_continue;      /* Expect: 100-continue */
+    bool upgrade;              /* an Upgrade header named in Connection */
+
+    /* out, with HTTP_ERROR */
+    int error;                /* the status to answer: 400, 414, 431 or 501 */
+    const char *error_reason; /* static text, e.g. "Content-Length with Transfer-Encoding" */
+};
+
+/* Parses a request header block from buf[0..len). The caller sets req->headers and
+ * req->num_headers first. Returns the header block length, HTTP_INCOMPLETE or HTTP_ERROR. */
+int http_parse_request(const char *buf, size_t len, struct http_request *req,
+                       const struct http_limits *limits);
+
+struct http_response {
+    /* in: the caller's header array and its capacity; out: the number of fields parsed */
+    struct http_header *headers;
+    size_t num_headers;
+
+    /* out: the status line */
+    int minor_version;
+    int status; /* 100..999 */
+    const char *reason;
+    size_t reason_len;
+
+    /* out: derived */
+    enum http_framing framing; /* any of the four */
+    uint64_t content_length;   /* with HTTP_BODY_LENGTH */
+    bool keep_alive;           /* the server will keep the connection (version + Connection) */
+
+    /* out, with HTTP_ERROR */
+    int error; /* always 502: the backend broke HTTP */
+    const char *error_reason;
+};
+
+/* Parses a response header block. request_was_head tells the parser that the request was HEAD,
+ * so the response has no body whatever its headers say (likewise 1xx, 204 and 304 always).
+ * Returns the header block length, HTTP_INCOMPLETE or HTTP_ERROR. */
+int http_parse_response(const char *buf, size_t len, struct http_response *res,
+                        const struct http_limits *limits, bool request_was_head);
+
+/* --- Helpers over parsed headers ------------------------------------------------------------ */
+
+/* True when the header's name equals name, ignoring ASCII case. */
+bool http_header_is(const struct http_header *h, const char *name);
+
+/* The first header named name (ASCII case ignored), or NULL. */
+const struct http_header *http_find_header(const struct http_header *headers, size_t n,
+                                           const char *name);
+
+/* True when the comma-separated list value[0..len) holds token (ASCII case ignored), as in
+ * "Connection: keep-alive, Upgrade". */
+bool http_list_has_token(const char *value, size_t len, const char *token);
+
+/* True when h is hop-by-hop: Connection, Keep-Alive, Proxy-Connection, TE, Trailer,
+ * Transfer-Encoding, Upgrade, or a field named in any Connection header among headers[0..n). */
+bool http_is_hop_by_hop(const struct http_header *h, const struct http_header *headers, size_t n);
+
+/* The standard reason phrase for a status ("Not Found"), or "Unknown". */
+const char *http_status_reason(int status);
+
+/* --- Incremental chunked-body decoder -------------------------------------------------------- */
+
+/* Decoder state; zero it with http_chunked_init(). Chunk-size lines (with extensions) and the
+ * trailer section have size limits, and sizes are checked for overflow. */
+struct http_chunked {
+    int state;           /* private */
+    uint64_t chunk_left; /* private: payload bytes left in the current chunk */
+    size_t line_len;     /* private: length of the size or trailer line so far */
+    size_t trailer_len;  /* private: bytes of trailer section so far */
+    bool seen_digit;     /* private */
+    bool done;           /* out: the final CRLF after the trailers was consumed */
+    uint64_t total;      /* out: payload bytes decoded so far */
+};
+
+void http_chunked_init(struct http_chunked *dec);
+
+/* Feeds buf[0..len) to the decoder. Returns how many bytes it consumed (0..len), or HTTP_ERROR on
+ * malformed chunked framing. When the consumed bytes contain payload, *data and *data_len name one
+ * span of it inside buf (else *data_len is 0); the call stops after that span, so the caller loops
+ * until everything is consumed or dec->done. Bytes after the end of the body are not consumed. */
+ssize_t http_chunked_feed(struct http_chunked *dec, const char *buf, size_t len, const char **data,
+                          size_t *data_len);
+
+#endif
