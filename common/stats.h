@@ -46,7 +46,7 @@
 #define STATS_SHM_PREFIX "/lblab-" /* + decimal listen port, e.g. "/lblab-3000" */
 
 #define STATS_MAX_BACKENDS 64
-#define STATS_MAX_WORKERS 256
+#define STATS_MAX_WORKERS 1024
 #define STATS_RING_CAPACITY 1024 /* a power of two */
 
 /* Histogram buckets, in microseconds: values 0..7 each have a bucket; from 8 up, each power of
