@@ -306,6 +306,7 @@ static void test_bad_flags_exit_2_naming_the_flag(void **state)
     expect_usage_error("--latency", "--latency");
     expect_usage_error("--docroot /nonexistent/dir", "--docroot");
     expect_usage_error("--max-size 1Q", "--max-size");
+    expect_usage_error("--log /nonexistent/dir/requests.log", "--log");
 }
 
 static void test_help_and_version_exit_0(void **state)
