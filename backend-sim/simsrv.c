@@ -55,6 +55,8 @@
 
 #define IN_MAX (HTTP_LIMITS_DEFAULT_HEADER_BYTES + 16384) /* input buffer limit */
 #define READ_CHUNK 16384
+#define HEAD_READ 4096
+#define ACCEPT_PAUSE_MS 100 /* out of descriptors: stop accepting this long */
 #define OUT_HIGH (64 * 1024)       /* produce no more output while this much is unsent */
 #define ECHO_MEM_MAX (1024 * 1024) /* /echo bodies up to this are answered with headers */
 #define ADMIN_BODY_MAX 256
@@ -188,6 +190,7 @@ struct simsrv {
     struct conn *ready;      /* to drive again: they stopped after their fair share */
     size_t n_free;
     uint32_t n_counted, n_refusing;
+    uint64_t accept_paused_until; /* 0: accepting */
     uint64_t requests;
     enum health health;
     uint32_t slow_ms;
@@ -560,11 +563,13 @@ static bool conn_read(struct conn *c)
     if (c->lingering || c->ost == OUT_HANG || c->ist == IN_STOP) {
         /* nothing more is used: discard */
         c->in.len = c->in_off = 0;
-    } else if (c->in_off > 0 && (c->in_off == c->in.len || c->in.len + READ_CHUNK > IN_MAX)) {
+    } else if (c->in_off > 0 && (c->in_off == c->in.len || c->in.len + READ_CHUNK > IN_MAX ||
+                                 c->in.len + HEAD_READ > c->in.cap)) {
         simbuf_consume(&c->in, c->in_off);
         c->in_off = 0;
     }
-    size_t room = READ_CHUNK;
+    /* heads are small: an idle keep-alive connection keeps a 4 KiB buffer; bodies read more */
+    size_t room = c->req_active && c->ist == IN_BODY ? READ_CHUNK : HEAD_READ;
     if (c->in.len + room > IN_MAX)
         room = IN_MAX - c->in.len;
     if (room == 0)
@@ -1606,7 +1611,14 @@ static void accept_ready(struct simsrv *s)
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            return; /* EAGAIN, or EMFILE and the like: try again on the next event */
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* the listener stays readable: stop watching it for a while, or the loop spins */
+                if (epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, s->listen_fd, NULL) == 0)
+                    s->accept_paused_until = s->now_ms + ACCEPT_PAUSE_MS;
+                fprintf(stderr, "backend-sim: %s: accept: %s; pausing accepts\n", s->ic->name,
+                        strerror(errno));
+            }
+            return; /* EAGAIN: all accepted */
         }
         bool counted = s->cfg->max_conns == 0 || s->n_counted < s->cfg->max_conns;
         if (!counted && s->n_refusing >= REFUSING_MAX) {
@@ -1668,13 +1680,14 @@ static void *simsrv_main(void *arg)
     while (!atomic_load(&s->stop)) {
         struct simtimer_node *first = simtimer_first(&s->timers);
         int timeout = -1;
+        uint64_t next = first != NULL ? first->deadline : UINT64_MAX;
+        if (s->accept_paused_until != 0 && s->accept_paused_until < next)
+            next = s->accept_paused_until;
         if (s->ready != NULL) {
             timeout = 0;
-        } else if (first != NULL) {
+        } else if (next != UINT64_MAX) {
             uint64_t now = clock_mono_ms();
-            timeout = first->deadline <= now ? 0
-                      : first->deadline - now > 60000 ? 60000
-                                                        : (int)(first->deadline - now);
+            timeout = next <= now ? 0 : next - now > 60000 ? 60000 : (int)(next - now);
         }
         int n = epoll_wait(s->epoll_fd, events, MAX_EVENTS, timeout);
         if (n < 0 && errno != EINTR)
@@ -1704,6 +1717,13 @@ static void *simsrv_main(void *arg)
             conn_drive(c);
         }
         run_timers(s);
+        if (s->accept_paused_until != 0 && s->now_ms >= s->accept_paused_until) {
+            struct epoll_event lev = {.events = EPOLLIN, .data.ptr = &s->listen_fd};
+            if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->listen_fd, &lev) == 0)
+                s->accept_paused_until = 0;
+            else
+                s->accept_paused_until = s->now_ms + ACCEPT_PAUSE_MS;
+        }
         run_ready(s);
         flush_log(s);
         bury_dead(s);
