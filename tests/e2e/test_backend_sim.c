@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 
 #include "clock.h"
 #include "harness.h"
+#include "http.h"
 
 #define TIMEOUT_MS 10000
 
@@ -378,53 +380,118 @@ static void test_echo_of_chunked_body_is_decoded(void **state)
     harness_response_free(&r);
 }
 
-/* A body larger than the in-memory limit streams back chunked with the hash as a trailer. */
+/* Sends request (head + body) while reading the answer, as a client with bounded buffers must,
+ * until the server closes. Returns the raw answer (malloc'd) and its length. */
+static char *send_while_reading(uint16_t port, const char *head, const char *body, size_t n,
+                                size_t *raw_len)
+{
+    size_t cap = 2 * n + 65536, len = 0, sent = 0, head_len = strlen(head);
+    char *raw = malloc(cap);
+    int fd = harness_connect(port, TIMEOUT_MS);
+    uint64_t deadline = clock_mono_ms() + 4 * TIMEOUT_MS;
+
+    assert_true(fd >= 0);
+    assert_non_null(raw);
+    assert_int_equal(harness_send_all(fd, head, head_len), 0);
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN | (sent < n ? POLLOUT : 0)};
+        assert_true(clock_mono_ms() < deadline);
+        if (poll(&p, 1, 1000) <= 0)
+            continue;
+        if ((p.revents & POLLOUT) && sent < n) {
+            ssize_t w = send(fd, body + sent, n - sent < 65536 ? n - sent : 65536,
+                             MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (w > 0)
+                sent += (size_t)w;
+        }
+        if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t r = recv(fd, raw + len, cap - len, MSG_DONTWAIT);
+            if (r == 0)
+                break;
+            if (r > 0)
+                len += (size_t)r;
+            else if (errno != EAGAIN && errno != EINTR)
+                break;
+            assert_true(len < cap);
+        }
+    }
+    close(fd);
+    *raw_len = len;
+    return raw;
+}
+
+/* A body larger than the in-memory limit streams back chunked, with the length and hash as
+ * trailers; the client sends and reads at the same time. */
 static void test_large_echo_streams_with_trailers(void **state)
 {
-    size_t n = 5u << 20, raw_len = 0, sent = 0;
-    char *body = malloc(n), hex[65], head[256], want[128];
-    int fd;
+    size_t n = 5u << 20, raw_len = 0;
+    char *body = malloc(n), hex[65], head[256], want[160];
+    struct http_header headers[64];
+    struct http_response res = {.headers = headers, .num_headers = 64};
+    struct http_limits limits;
+    struct http_chunked dec;
     (void)state;
     assert_non_null(body);
     for (size_t i = 0; i < n; i++)
         body[i] = (char)(i * 7 + (i >> 12));
     sha256_hex(body, n, hex);
-    fd = harness_connect(port1, TIMEOUT_MS);
-    assert_true(fd >= 0);
     snprintf(head, sizeof(head),
              "POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n",
              n);
-    assert_int_equal(harness_send_all(fd, head, strlen(head)), 0);
-    /* send and receive in turns, as a client with bounded buffers must */
-    struct harness_conn c = {.fd = fd};
-    while (sent < n) {
-        size_t step = n - sent < 65536 ? n - sent : 65536;
-        assert_int_equal(harness_send_all(fd, body + sent, step), 0);
-        sent += step;
-    }
-    struct harness_response r;
-    assert_int_equal(harness_read_response(&c, false, false, &r), 0);
-    assert_int_equal(r.status, 200);
-    assert_true(r.chunked);
-    assert_true(r.complete);
-    assert_int_equal(r.body_len, n);
-    assert_memory_equal(r.body, body, n);
-    assert_non_null(strstr(harness_header(&r, "Trailer"), "X-Echo-SHA256"));
-    harness_response_free(&r);
-    /* the decoder consumed the trailers; fetch them raw with a second request */
-    harness_conn_close(&c);
+    char *raw = send_while_reading(port1, head, body, n, &raw_len);
 
-    fd = harness_connect(port1, TIMEOUT_MS);
-    assert_true(fd >= 0);
-    assert_int_equal(harness_send_all(fd, head, strlen(head)), 0);
-    assert_int_equal(harness_send_all(fd, body, n), 0);
-    char *raw = harness_recv_all(fd, 2 * n, &raw_len);
-    close(fd);
-    assert_non_null(raw);
+    http_limits_default(&limits);
+    int hl = http_parse_response(raw, raw_len, &res, &limits, false);
+    assert_true(hl > 0);
+    assert_int_equal(res.status, 200);
+    assert_int_equal(res.framing, HTTP_BODY_CHUNKED);
+    assert_non_null(strstr(raw, "Trailer: X-Echo-Length, X-Echo-SHA256\r\n"));
+    /* decode and compare the body */
+    http_chunked_init(&dec);
+    size_t off = (size_t)hl, got = 0;
+    while (!dec.done && off < raw_len) {
+        const char *data;
+        size_t data_len = 0;
+        ssize_t used = http_chunked_feed(&dec, raw + off, raw_len - off, &data, &data_len);
+        assert_true(used >= 0);
+        if (data_len > 0) {
+            assert_true(got + data_len <= n);
+            assert_memory_equal(data, body + got, data_len);
+            got += data_len;
+        }
+        off += (size_t)used;
+        if (used == 0)
+            break;
+    }
+    assert_true(dec.done);
+    assert_int_equal(got, n);
+    /* and the trailers at the end */
     snprintf(want, sizeof(want), "\r\n0\r\nX-Echo-Length: %zu\r\nX-Echo-SHA256: %s\r\n\r\n", n, hex);
     assert_true(raw_len > strlen(want));
     assert_string_equal(raw + raw_len - strlen(want), want);
     free(raw);
+
+    /* the same through a chunked request body */
+    snprintf(head, sizeof(head),
+             "POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n");
+    size_t cn = n + n / 1000 * 16 + 64;
+    char *chunked = malloc(cn);
+    size_t clen = 0;
+    for (size_t o = 0; o < n; o += 100000) {
+        size_t k = n - o < 100000 ? n - o : 100000;
+        clen += (size_t)sprintf(chunked + clen, "%zx\r\n", k);
+        memcpy(chunked + clen, body + o, k);
+        clen += k;
+        memcpy(chunked + clen, "\r\n", 2);
+        clen += 2;
+    }
+    memcpy(chunked + clen, "0\r\n\r\n", 5);
+    clen += 5;
+    raw = send_while_reading(port1, head, chunked, clen, &raw_len);
+    assert_true(raw_len > strlen(want));
+    assert_string_equal(raw + raw_len - strlen(want), want);
+    free(raw);
+    free(chunked);
     free(body);
 }
 
