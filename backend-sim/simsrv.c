@@ -56,6 +56,7 @@
 #define IN_MAX (HTTP_LIMITS_DEFAULT_HEADER_BYTES + 16384) /* input buffer limit */
 #define READ_CHUNK 16384
 #define HEAD_READ 4096
+#define KEEP_BUF_MAX (64 * 1024) /* larger buffers are freed between requests */
 #define ACCEPT_PAUSE_MS 100 /* out of descriptors: stop accepting this long */
 #define OUT_HIGH (64 * 1024)       /* produce no more output while this much is unsent */
 #define ECHO_MEM_MAX (1024 * 1024) /* /echo bodies up to this are answered with headers */
@@ -363,6 +364,13 @@ static void request_clear(struct conn *c)
     simbuf_reset(&c->meta);
     simbuf_reset(&c->body);
     simbuf_reset(&c->pend);
+    /* a big /echo or page does not leave its memory behind on a keep-alive connection */
+    if (c->body.cap > KEEP_BUF_MAX)
+        simbuf_free(&c->body);
+    if (c->pend.cap > KEEP_BUF_MAX)
+        simbuf_free(&c->pend);
+    if (c->out.len == 0 && c->out.cap > 2 * OUT_HIGH)
+        simbuf_free(&c->out);
 }
 
 /* Closes the socket now; the memory goes to the graveyard until the loop iteration ends, since
@@ -413,6 +421,10 @@ static void bury_dead(struct simsrv *s)
         struct conn *c = s->graveyard;
         list_remove(&s->graveyard, c);
         if (s->n_free < FREE_CONNS_MAX && c->in.cap <= 2 * READ_CHUNK && c->out.cap <= 2 * OUT_HIGH) {
+            if (c->body.cap > KEEP_BUF_MAX)
+                simbuf_free(&c->body);
+            if (c->pend.cap > KEEP_BUF_MAX)
+                simbuf_free(&c->pend);
             list_push(&s->free_conns, c);
             s->n_free++;
         } else {
