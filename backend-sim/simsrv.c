@@ -93,7 +93,7 @@ enum stream_kind { ST_BYTES, ST_CHUNKED, ST_FILE, ST_ECHO };
 enum after {
     AFTER_KEEP,  /* keep the connection for the next request */
     AFTER_CLOSE, /* graceful: shutdown(SHUT_WR), drain, close */
-    AFTER_ABORT, /* close right away (/close: body cut short) */
+    AFTER_ABORT, /* close right away: the client is gone, or the framing cannot be kept */
     AFTER_RESET, /* SO_LINGER 0: the close sends a TCP RST */
 };
 
@@ -857,10 +857,6 @@ static bool conn_generate(struct conn *c)
         if (c->sk == ST_CHUNKED && c->st_gap > 0)
             c->next_chunk_ms = c->srv->now_ms + c->st_gap;
         progress = true;
-        if (c->after == AFTER_ABORT && c->st_off >= c->st_end) {
-            c->ost = OUT_DONE; /* /close: stop half-way, the length announced stays unmet */
-            break;
-        }
     }
     return progress;
 }
@@ -1178,12 +1174,12 @@ static void render(struct conn *c, const struct http_request *req, struct endpoi
         c->st_off = 0;
         c->st_end = rt->kind == ENDPOINT_CLOSE ? rt->n / 2 : rt->n;
         c->st_chunked = false;
+        /* /close: the head promises n bytes, the body stops half-way, then a FIN (not a RST:
+         * the client must see the short body end, not lose it) */
         if (rt->kind == ENDPOINT_CLOSE)
-            c->after = AFTER_ABORT;
+            c->after = AFTER_CLOSE;
         put_head(c, dst, 200, "application/octet-stream", RF_LENGTH, rt->n, NULL);
         c->after_hold = c->head_only ? OUT_DONE : OUT_STREAM;
-        if (c->head_only && rt->kind == ENDPOINT_CLOSE)
-            c->after = AFTER_CLOSE;
         return;
     case ENDPOINT_CHUNKED:
         c->sk = ST_CHUNKED;
