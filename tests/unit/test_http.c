@@ -409,6 +409,24 @@ static void test_garbage_request_line_refused_before_headers(void **state)
     assert_int_equal(req.error, 400);
 }
 
+static void test_empty_input_is_incomplete(void **state)
+{
+    struct http_header hdrs[4];
+    struct http_request req = {.headers = hdrs, .num_headers = 4};
+    struct http_response res = {.headers = hdrs, .num_headers = 4};
+    struct http_chunked dec;
+    const char *data;
+    size_t data_len;
+    (void)state;
+    assert_int_equal(http_parse_request(NULL, 0, &req, NULL), HTTP_INCOMPLETE);
+    assert_int_equal(req.num_headers, 0);
+    assert_int_equal(http_parse_response(NULL, 0, &res, NULL, false), HTTP_INCOMPLETE);
+    http_chunked_init(&dec);
+    assert_int_equal(http_chunked_feed(&dec, NULL, 0, &data, &data_len), 0);
+    assert_int_equal(data_len, 0);
+    assert_false(dec.done);
+}
+
 static void test_request_line_limit_is_414_before_line_ends(void **state)
 {
     struct http_header hdrs[4];
@@ -924,6 +942,7 @@ int main(void)
         cmocka_unit_test(test_pipelined_requests_parse_one_at_a_time),
         cmocka_unit_test(test_malformed_requests_are_refused_with_exact_status),
         cmocka_unit_test(test_garbage_request_line_refused_before_headers),
+        cmocka_unit_test(test_empty_input_is_incomplete),
         cmocka_unit_test(test_request_line_limit_is_414_before_line_ends),
         cmocka_unit_test(test_too_many_headers_is_431),
         cmocka_unit_test(test_header_block_limit_is_431),
