@@ -208,6 +208,7 @@ static void draw(struct session *s, struct lbtop_screen *scr, const struct lbtop
                  uint64_t now)
 {
     struct lbtop_lines head, body;
+    lbtop_screen_update_size(scr);
     struct lbtop_render_opts o = {
         .width = scr->cols,
         .utf8 = scr->utf8,

@@ -57,6 +57,12 @@ void lbtop_screen_close(struct lbtop_screen *s)
     s->open = false;
 }
 
+void lbtop_screen_update_size(struct lbtop_screen *s)
+{
+    if (s->open)
+        getmaxyx(stdscr, s->rows, s->cols);
+}
+
 static attr_t attr_of(const struct lbtop_screen *s, unsigned a)
 {
     if (s->colour) {

@@ -26,6 +26,9 @@ struct lbtop_screen {
 int lbtop_screen_open(struct lbtop_screen *s);
 void lbtop_screen_close(struct lbtop_screen *s);
 
+/* Reads the terminal's current size into rows and cols (after a resize). */
+void lbtop_screen_update_size(struct lbtop_screen *s);
+
 /* Draws one frame: head at the top, then body with the line whose row is selected kept in view,
  * then hint on the last line. */
 void lbtop_screen_draw(struct lbtop_screen *s, const struct lbtop_lines *head,
