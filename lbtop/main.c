@@ -146,6 +146,7 @@ struct session {
     bool attached;
     int32_t last_pid;
     char waiting[768];      /* why nothing is shown */
+    char gone[256];         /* how the last lb went away, if one did */
     uint64_t waiting_since;
     char message[256];      /* a passing remark in the header */
     uint64_t message_until;
@@ -198,10 +199,14 @@ static bool try_attach(struct session *s, uint64_t now)
 
 static void detach(struct session *s, uint64_t now, const char *why)
 {
+    char at[32];
+
     stats_shm_detach(&s->shm);
     s->attached = false;
     s->waiting_since = now;
-    snprintf(s->waiting, sizeof(s->waiting), "%s", why);
+    snprintf(s->gone, sizeof(s->gone), "%s at %s.", why,
+             lbtop_fmt_clock(clock_wall_ns(), false, at, sizeof(at)));
+    lbtop_model_clear(s->model);
 }
 
 static void draw(struct session *s, struct lbtop_screen *scr, const struct lbtop_ui *ui,
@@ -233,6 +238,8 @@ static void draw(struct session *s, struct lbtop_screen *scr, const struct lbtop
                  s->opt->shm_name,
                  lbtop_fmt_age((now - s->waiting_since) / 1000000000u, age, sizeof(age)));
         lbtop_render_text(&body, &w, LBTOP_ATTR_WARN, line);
+        if (s->gone[0] != '\0')
+            lbtop_render_text(&body, &w, LBTOP_ATTR_NORMAL, s->gone);
         if (s->waiting[0] != '\0')
             lbtop_render_text(&body, &w, LBTOP_ATTR_NORMAL, s->waiting);
         if (s->opt->port != 0) {
