@@ -800,6 +800,69 @@ static void test_login_sets_a_session_cookie(void **state)
     harness_response_free(&r);
 }
 
+/* What a real client (curl) sees from every endpoint: status, and curl's exit status for the
+ * endpoints that misbehave on purpose (28: timeout, 56: receive failure, 18: partial file). */
+static void test_every_endpoint_through_curl(void **state)
+{
+    static const struct {
+        const char *args;
+        const char *path;
+        const char *want_out; /* curl -w '%{http_code}' */
+        int want_exit;
+    } cases[] = {
+        {"", "/", "200", 0},
+        {"", "/whoami", "200", 0},
+        {"", "/health", "200", 0},
+        {"", "/admin/health", "200", 0},
+        {"", "/headers", "200", 0},
+        {"-d x", "/echo", "200", 0},
+        {"", "/delay/20", "200", 0},
+        {"", "/status/418", "418", 0},
+        {"", "/status/204", "204", 0},
+        {"", "/flaky?p=1", "500", 0},
+        {"", "/flaky?p=0", "200", 0},
+        {"", "/bytes/5000", "200", 0},
+        {"", "/chunked/5000?chunk=100&gap=1", "200", 0},
+        {"", "/login", "200", 0},
+        {"", "/hello.txt", "200", 0},
+        {"", "/missing", "404", 0},
+        {"", "/bytes/1073741825", "400", 0},
+        {"--max-time 1", "/hang", "000", 28},
+        {"", "/reset", "000", 56},
+        {"", "/close", "200", 18},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char cmd[512];
+        int status;
+        snprintf(cmd, sizeof(cmd),
+                 "curl -s --max-time 5 %s -o /dev/null -w '%%{http_code}' 'http://127.0.0.1:%u%s'",
+                 cases[i].args, port1, cases[i].path);
+        char *out = harness_run(cmd, &status);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != cases[i].want_exit ||
+            strcmp(out, cases[i].want_out) != 0)
+            fail_msg("%s: curl printed '%s' and exited %d; expected '%s' and %d", cases[i].path,
+                     out, WIFEXITED(status) ? WEXITSTATUS(status) : -1, cases[i].want_out,
+                     cases[i].want_exit);
+        free(out);
+    }
+}
+
+static void test_login_cookie_works_with_a_cookie_jar(void **state)
+{
+    char cmd[512];
+    int status;
+    (void)state;
+    snprintf(cmd, sizeof(cmd),
+             "curl -s --max-time 5 -c %s/jar -o /dev/null http://127.0.0.1:%u/login && "
+             "curl -s --max-time 5 -b %s/jar http://127.0.0.1:%u/headers",
+             dir, port2, dir, port2);
+    char *out = harness_run(cmd, &status);
+    assert_int_equal(status, 0);
+    assert_non_null(strstr(out, "\"Cookie\":\"session=beta."));
+    free(out);
+}
+
 /* --- static files -------------------------------------------------------------------------------- */
 
 static void test_docroot_serves_files_and_nothing_outside(void **state)
@@ -986,6 +1049,8 @@ int main(void)
         cmocka_unit_test(test_reset_closes_with_rst),
         cmocka_unit_test(test_close_cuts_the_body_half_way),
         cmocka_unit_test(test_login_sets_a_session_cookie),
+        cmocka_unit_test(test_every_endpoint_through_curl),
+        cmocka_unit_test(test_login_cookie_works_with_a_cookie_jar),
         cmocka_unit_test(test_docroot_serves_files_and_nothing_outside),
         cmocka_unit_test(test_malformed_request_gets_400_and_close),
         cmocka_unit_test(test_pipelined_requests_are_answered_in_order),
