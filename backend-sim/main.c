@@ -114,8 +114,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < cfg.n_inst; i++) {
         const char *h = cfg.inst[i].host[0] ? cfg.inst[i].host : "*";
         bool v6 = strchr(h, ':') != NULL;
-        fprintf(stderr, "backend-sim: %s listening on %s%s%s:%u\n", cfg.inst[i].name,
-                v6 ? "[" : "", h, v6 ? "]" : "", cfg.inst[i].port);
+        fprintf(stderr, "backend-sim: %s listening on %s%s%s:%u\n", cfg.inst[i].name, v6 ? "[" : "",
+                h, v6 ? "]" : "", cfg.inst[i].port);
     }
 
     while (sigwait(&stop_set, &sig) != 0)

@@ -33,7 +33,8 @@ static uint16_t port1, port2;
 static char dir[64];
 static char log_path[128];
 
-/* --- helpers ----------------------------------------------------------------------------------- */
+/* --- helpers -----------------------------------------------------------------------------------
+ */
 
 static void sha256_hex(const void *p, size_t n, char out[65])
 {
@@ -159,10 +160,21 @@ static int group_setup(void **state)
     snprintf(p1, sizeof(p1), "%u", port1);
     snprintf(p2, sizeof(p2), "%u", port2);
     snprintf(path, sizeof(path), "%s/www", dir);
-    char *argv[] = {(char *)harness_bin("backend-sim"), "-p", p1, "-p", p2, "--name", "alpha,beta",
-                    "--log", log_path, "--docroot", path, NULL};
+    char *argv[] = {(char *)harness_bin("backend-sim"),
+                    "-p",
+                    p1,
+                    "-p",
+                    p2,
+                    "--name",
+                    "alpha,beta",
+                    "--log",
+                    log_path,
+                    "--docroot",
+                    path,
+                    NULL};
     sim_pid = harness_spawn(argv, NULL);
-    if (sim_pid < 0 || !harness_wait_port(port1, TIMEOUT_MS) || !harness_wait_port(port2, TIMEOUT_MS))
+    if (sim_pid < 0 || !harness_wait_port(port1, TIMEOUT_MS) ||
+        !harness_wait_port(port2, TIMEOUT_MS))
         return -1;
     return 0;
 }
@@ -207,9 +219,8 @@ static void test_whoami_is_plain_text_about_instance_and_request(void **state)
     struct harness_response r;
     char want[64];
     (void)state;
-    assert_int_equal(get(port1, "GET /whoami HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 10.9.8.7\r\n\r\n",
-                         &r),
-                     0);
+    assert_int_equal(
+        get(port1, "GET /whoami HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 10.9.8.7\r\n\r\n", &r), 0);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(harness_header(&r, "Content-Type"), "text/plain"));
     snprintf(want, sizeof(want), "Name: alpha\nPort: %u\nPid: %d\n", port1, (int)sim_pid);
@@ -240,7 +251,8 @@ static void test_page_is_html_with_escaped_headers(void **state)
     assert_non_null(strstr(r.body, want));
     assert_null(strstr(r.body, "<script>"));
     assert_non_null(strstr(r.body, "&lt;script&gt;x&lt;/script&gt;"));
-    assert_non_null(strstr(r.body, "<tr class=\"hl\"><td class=\"n\">X-Forwarded-For</td><td>1.2.3.4"));
+    assert_non_null(
+        strstr(r.body, "<tr class=\"hl\"><td class=\"n\">X-Forwarded-For</td><td>1.2.3.4"));
     assert_non_null(strstr(r.body, "127.0.0.1:"));
     harness_response_free(&r);
 }
@@ -278,7 +290,8 @@ static void test_requests_are_counted_per_instance_and_connection(void **state)
     harness_conn_close(&c);
 }
 
-/* --- health ------------------------------------------------------------------------------------ */
+/* --- health ------------------------------------------------------------------------------------
+ */
 
 static void admin(uint16_t port, const char *body, int want_status)
 {
@@ -331,7 +344,8 @@ static void test_slow_health_delays_every_request(void **state)
     char *line, v[64];
     (void)state;
     admin(port2, "slow 300", 200);
-    assert_int_equal(get(port2, "GET /health HTTP/1.1\r\nHost: t\r\nX-Request-ID: slow-1\r\n\r\n", &r), 0);
+    assert_int_equal(
+        get(port2, "GET /health HTTP/1.1\r\nHost: t\r\nX-Request-ID: slow-1\r\n\r\n", &r), 0);
     assert_int_equal(r.status, 200);
     harness_response_free(&r);
     admin(port2, "up", 200);
@@ -341,7 +355,8 @@ static void test_slow_health_delays_every_request(void **state)
     free(line);
 }
 
-/* --- bodies ------------------------------------------------------------------------------------ */
+/* --- bodies ------------------------------------------------------------------------------------
+ */
 
 static void test_echo_returns_body_with_length_and_sha256_headers(void **state)
 {
@@ -466,14 +481,16 @@ static void test_large_echo_streams_with_trailers(void **state)
     assert_true(dec.done);
     assert_int_equal(got, n);
     /* and the trailers at the end */
-    snprintf(want, sizeof(want), "\r\n0\r\nX-Echo-Length: %zu\r\nX-Echo-SHA256: %s\r\n\r\n", n, hex);
+    snprintf(want, sizeof(want), "\r\n0\r\nX-Echo-Length: %zu\r\nX-Echo-SHA256: %s\r\n\r\n", n,
+             hex);
     assert_true(raw_len > strlen(want));
     assert_string_equal(raw + raw_len - strlen(want), want);
     free(raw);
 
     /* the same through a chunked request body */
     snprintf(head, sizeof(head),
-             "POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n");
+             "POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\nTransfer-Encoding: "
+             "chunked\r\n\r\n");
     size_t cn = n + n / 1000 * 16 + 64;
     char *chunked = malloc(cn);
     size_t clen = 0;
@@ -584,7 +601,8 @@ static void test_sizes_and_delays_beyond_caps_get_400(void **state)
     assert_int_equal(get(port1, "GET /chunked/2000000000 HTTP/1.1\r\nHost: t\r\n\r\n", &r), 0);
     assert_int_equal(r.status, 400);
     harness_response_free(&r);
-    assert_int_equal(get(port1, "GET /chunked/100?chunk=1&gap=1000 HTTP/1.1\r\nHost: t\r\n\r\n", &r), 0);
+    assert_int_equal(
+        get(port1, "GET /chunked/100?chunk=1&gap=1000 HTTP/1.1\r\nHost: t\r\n\r\n", &r), 0);
     assert_int_equal(r.status, 400);
     harness_response_free(&r);
     assert_int_equal(get(port1, "GET /bytes/abc HTTP/1.1\r\nHost: t\r\n\r\n", &r), 0);
@@ -598,7 +616,8 @@ static void test_chunked_sends_chunks_of_the_pattern(void **state)
     size_t raw_len = 0;
     int fd;
     (void)state;
-    assert_int_equal(get(port1, "GET /chunked/5000?chunk=1000&gap=20 HTTP/1.1\r\nHost: t\r\n\r\n", &r), 0);
+    assert_int_equal(
+        get(port1, "GET /chunked/5000?chunk=1000&gap=20 HTTP/1.1\r\nHost: t\r\n\r\n", &r), 0);
     assert_int_equal(r.status, 200);
     assert_true(r.chunked);
     assert_true(r.complete);
@@ -609,7 +628,8 @@ static void test_chunked_sends_chunks_of_the_pattern(void **state)
     /* on the wire: five chunks of 3e8 (1000) bytes and the last chunk */
     fd = harness_connect(port1, TIMEOUT_MS);
     assert_true(fd >= 0);
-    const char *req = "GET /chunked/5000?chunk=1000 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    const char *req =
+        "GET /chunked/5000?chunk=1000 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
     assert_int_equal(harness_send_all(fd, req, strlen(req)), 0);
     char *raw = harness_recv_all(fd, 1 << 20, &raw_len);
     close(fd);
@@ -629,14 +649,16 @@ static void test_chunked_sends_chunks_of_the_pattern(void **state)
     harness_response_free(&r);
 }
 
-/* --- timing and faults ------------------------------------------------------------------------------ */
+/* --- timing and faults
+ * ------------------------------------------------------------------------------ */
 
 static void test_delay_waits_before_answering(void **state)
 {
     struct harness_response r;
     char *line, v[64];
     (void)state;
-    assert_int_equal(get(port1, "GET /delay/250 HTTP/1.1\r\nHost: t\r\nX-Request-ID: delay-250\r\n\r\n", &r), 0);
+    assert_int_equal(
+        get(port1, "GET /delay/250 HTTP/1.1\r\nHost: t\r\nX-Request-ID: delay-250\r\n\r\n", &r), 0);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "delayed 250 ms\n");
     harness_response_free(&r);
@@ -665,8 +687,9 @@ static void test_status_answers_the_code_asked_for(void **state)
 
     /* 204 and 304 carry no body: the next response on the connection must parse */
     assert_int_equal(harness_conn_open(&c, port1, TIMEOUT_MS), 0);
-    const char *two = "GET /status/204 HTTP/1.1\r\nHost: t\r\n\r\nGET /status/304 HTTP/1.1\r\nHost: t\r\n\r\n"
-                      "GET /status/200 HTTP/1.1\r\nHost: t\r\n\r\n";
+    const char *two =
+        "GET /status/204 HTTP/1.1\r\nHost: t\r\n\r\nGET /status/304 HTTP/1.1\r\nHost: t\r\n\r\n"
+        "GET /status/200 HTTP/1.1\r\nHost: t\r\n\r\n";
     assert_int_equal(harness_send_all(c.fd, two, strlen(two)), 0);
     assert_int_equal(harness_read_response(&c, false, false, &r), 0);
     assert_int_equal(r.status, 204);
@@ -787,7 +810,8 @@ static void test_login_sets_a_session_cookie(void **state)
     struct harness_response r;
     char first[128];
     (void)state;
-    assert_int_equal(get(port2, "POST /login HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", &r), 0);
+    assert_int_equal(get(port2, "POST /login HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", &r),
+                     0);
     assert_int_equal(r.status, 200);
     const char *cookie = harness_header(&r, "Set-Cookie");
     assert_non_null(cookie);
@@ -863,7 +887,8 @@ static void test_login_cookie_works_with_a_cookie_jar(void **state)
     free(out);
 }
 
-/* --- static files -------------------------------------------------------------------------------- */
+/* --- static files --------------------------------------------------------------------------------
+ */
 
 static void test_docroot_serves_files_and_nothing_outside(void **state)
 {
@@ -903,7 +928,8 @@ static void test_docroot_serves_files_and_nothing_outside(void **state)
     harness_response_free(&r);
 }
 
-/* --- protocol ------------------------------------------------------------------------------------ */
+/* --- protocol ------------------------------------------------------------------------------------
+ */
 
 static void test_malformed_request_gets_400_and_close(void **state)
 {
@@ -914,7 +940,11 @@ static void test_malformed_request_gets_400_and_close(void **state)
     assert_true(r.closed);
     assert_string_equal(harness_header(&r, "Connection"), "close");
     harness_response_free(&r);
-    assert_int_equal(get(port1, "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", &r), 0);
+    assert_int_equal(
+        get(port1,
+            "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            &r),
+        0);
     assert_int_equal(r.status, 400);
     assert_true(r.closed);
     harness_response_free(&r);
@@ -975,7 +1005,8 @@ static void test_http10_closes_unless_keep_alive_asked(void **state)
     harness_conn_close(&c);
 }
 
-/* --- the log ----------------------------------------------------------------------------------------- */
+/* --- the log
+ * ----------------------------------------------------------------------------------------- */
 
 static void test_log_line_has_every_field(void **state)
 {
@@ -1017,7 +1048,9 @@ static void test_log_escapes_what_the_client_sent(void **state)
     struct harness_response r;
     char *line;
     (void)state;
-    assert_int_equal(get(port1, "GET /status/404 HTTP/1.1\r\nHost: t\r\nX-Request-ID: q\"uo\\te\r\n\r\n", &r), 0);
+    assert_int_equal(
+        get(port1, "GET /status/404 HTTP/1.1\r\nHost: t\r\nX-Request-ID: q\"uo\\te\r\n\r\n", &r),
+        0);
     harness_response_free(&r);
     line = wait_log_line("\"request_id\":\"q\\\"uo\\\\te\"");
     assert_non_null(line);

@@ -1,4 +1,5 @@
-/* test_endpoint.c - unit tests of backend-sim's routing and query parsing (backend-sim/endpoint.c). */
+/* test_endpoint.c - unit tests of backend-sim's routing and query parsing (backend-sim/endpoint.c).
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -36,7 +36,11 @@ static void test_html_escapes_markup_and_quotes(void **state)
     assert_string_equal(html(&b, s, strlen(s)),
                         "&lt;script&gt;alert(&#39;x&quot;)&lt;/script&gt; &amp; co");
     assert_string_equal(html(&b, "plain", 5), "plain");
-    assert_string_equal(html(&b, "a\x01" "b\tc", 5), "a&#xFFFD;b\tc");
+    assert_string_equal(html(&b,
+                             "a\x01"
+                             "b\tc",
+                             5),
+                        "a&#xFFFD;b\tc");
     simbuf_free(&b);
 }
 
