@@ -40,7 +40,7 @@ void simconn_unmap_addr(struct sockaddr_storage *ss)
     }
 }
 
-static void conn_log(struct conn *c)
+static void conn_log(struct simconn *c)
 {
     struct simsrv *s = c->srv;
     struct simlog_entry e;
@@ -83,7 +83,7 @@ static void conn_log(struct conn *c)
     }
 }
 
-static void request_clear(struct conn *c)
+static void request_clear(struct simconn *c)
 {
     c->req_active = false;
     c->ist = IN_HEAD;
@@ -116,7 +116,7 @@ static void request_clear(struct conn *c)
 
 /* Closes the socket now; the memory goes to the graveyard until the loop iteration ends, since
  * later events of the same epoll_wait() batch may still name this connection. */
-void simconn_close(struct conn *c, bool log_request)
+void simconn_close(struct simconn *c, bool log_request)
 {
     struct simsrv *s = c->srv;
 
@@ -144,7 +144,7 @@ void simconn_close(struct conn *c, bool log_request)
     simconn_list_push(&s->graveyard, c);
 }
 
-void simconn_free(struct conn *c)
+void simconn_free(struct simconn *c)
 {
     simbuf_free(&c->in);
     simbuf_free(&c->out);
@@ -156,9 +156,9 @@ void simconn_free(struct conn *c)
     free(c);
 }
 
-struct conn *simconn_new(struct simsrv *s, int fd, struct sockaddr_storage *ss, bool counted)
+struct simconn *simconn_new(struct simsrv *s, int fd, struct sockaddr_storage *ss, bool counted)
 {
-    struct conn *c = s->free_conns;
+    struct simconn *c = s->free_conns;
     struct simbuf in, out, pend, body, meta;
     EVP_MD_CTX *md = NULL;
 
@@ -219,7 +219,7 @@ struct conn *simconn_new(struct simsrv *s, int fd, struct sockaddr_storage *ss, 
     return c;
 }
 
-static bool conn_wants_read(const struct conn *c)
+static bool conn_wants_read(const struct simconn *c)
 {
     if (!c->can_read || c->peer_eof)
         return false;
@@ -229,7 +229,7 @@ static bool conn_wants_read(const struct conn *c)
 }
 
 /* Reads once. Returns true when something was read or the state changed. */
-static bool conn_read(struct conn *c)
+static bool conn_read(struct simconn *c)
 {
     if (c->lingering || c->ost == OUT_HANG || c->ist == IN_STOP) {
         /* nothing more is used: discard */
@@ -276,7 +276,7 @@ static bool conn_read(struct conn *c)
 
 /* Hands n body bytes to the request's sink. Returns how many it took (fewer under
  * backpressure). */
-static size_t sink_feed(struct conn *c, const char *p, size_t n)
+static size_t sink_feed(struct simconn *c, const char *p, size_t n)
 {
     switch (c->sink) {
     case SINK_DISCARD: return n;
@@ -321,7 +321,7 @@ static size_t sink_feed(struct conn *c, const char *p, size_t n)
     return n;
 }
 
-static void body_complete(struct conn *c)
+static void body_complete(struct simconn *c)
 {
     c->body_done = true;
     if (c->ist == IN_BODY)
@@ -333,7 +333,7 @@ static void body_complete(struct conn *c)
 }
 
 /* Consumes request-body bytes from the input buffer. Returns true on progress. */
-static bool conn_consume_body(struct conn *c)
+static bool conn_consume_body(struct simconn *c)
 {
     bool progress = false;
 
@@ -402,7 +402,7 @@ static bool conn_consume_body(struct conn *c)
 }
 
 /* Writes what is pending. Returns true on progress. */
-static bool conn_flush(struct conn *c)
+static bool conn_flush(struct simconn *c)
 {
     bool progress = false;
 
@@ -433,7 +433,7 @@ static bool conn_flush(struct conn *c)
 }
 
 /* Makes room at the end of the output buffer by dropping what was sent. */
-void simconn_out_compact(struct conn *c)
+void simconn_out_compact(struct simconn *c)
 {
     if (c->out_off > 0) {
         simbuf_consume(&c->out, c->out_off);
@@ -442,7 +442,7 @@ void simconn_out_compact(struct conn *c)
 }
 
 /* Produces more of a streamed body. Returns true on progress. */
-static bool conn_generate(struct conn *c)
+static bool conn_generate(struct simconn *c)
 {
     bool progress = false;
 
@@ -507,7 +507,7 @@ static bool conn_generate(struct conn *c)
 }
 
 /* Tries to parse a request head from the input. Returns true on progress. */
-static bool conn_parse(struct conn *c)
+static bool conn_parse(struct simconn *c)
 {
     struct http_header headers[HTTP_LIMITS_DEFAULT_HEADERS];
     struct http_request req;
@@ -538,7 +538,7 @@ static bool conn_parse(struct conn *c)
 }
 
 /* The current request is finished: log it and keep or close the connection. */
-static void conn_finish_request(struct conn *c)
+static void conn_finish_request(struct simconn *c)
 {
     struct simsrv *s = c->srv;
 
@@ -567,14 +567,14 @@ static void conn_finish_request(struct conn *c)
     }
 }
 
-static bool request_finished(const struct conn *c)
+static bool request_finished(const struct simconn *c)
 {
     return c->req_active && c->ost == OUT_DONE && simconn_out_pending(c) == 0 &&
            (c->body_done || c->after != AFTER_KEEP);
 }
 
 /* Handles deadlines that have passed. */
-void simconn_expire(struct conn *c)
+void simconn_expire(struct simconn *c)
 {
     struct simsrv *s = c->srv;
     uint64_t now = s->now_ms;
@@ -603,7 +603,7 @@ void simconn_expire(struct conn *c)
         simconn_close(c, true); /* stalled: the client stopped sending or reading */
 }
 
-static uint64_t conn_deadline(const struct conn *c)
+static uint64_t conn_deadline(const struct simconn *c)
 {
     const struct simsrv *s = c->srv;
 
@@ -621,7 +621,7 @@ static uint64_t conn_deadline(const struct conn *c)
     return c->last_progress_ms + IO_TIMEOUT_MS;
 }
 
-static void conn_arm_timer(struct conn *c)
+static void conn_arm_timer(struct simconn *c)
 {
     uint64_t d = conn_deadline(c);
 
@@ -631,7 +631,7 @@ static void conn_arm_timer(struct conn *c)
     (void)simtimer_set(&c->srv->timers, &c->timer, d);
 }
 
-void simconn_drive(struct conn *c)
+void simconn_drive(struct simconn *c)
 {
     struct simsrv *s = c->srv;
 

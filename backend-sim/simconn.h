@@ -3,7 +3,7 @@
  * machine (simconn.c) and its responses (simresp.c). Private to those three files: nothing else
  * includes it, and simsrv.h stays the instance's whole public contract.
  *
- * Ownership: a struct simsrv and every struct conn in it belong to the instance's one thread;
+ * Ownership: a struct simsrv and every struct simconn in it belong to the instance's one thread;
  * only simsrv.stop is touched by another thread (atomically). Nothing here is locked.
  */
 #ifndef LBLAB_SIMCONN_H
@@ -71,12 +71,12 @@ enum after {
 
 struct simsrv;
 
-struct conn {
+struct simconn {
     struct simsrv *srv;
-    struct conn *prev, *next; /* srv->conns, or srv->free_conns */
+    struct simconn *prev, *next; /* srv->conns, or srv->free_conns */
     struct simtimer_node timer;
     int fd;
-    struct conn *ready_next; /* srv->ready, while queued there */
+    struct simconn *ready_next; /* srv->ready, while queued there */
     bool in_ready;
     bool counted; /* counts against --max-conns */
     bool closed;  /* waiting in the graveyard until the end of the loop iteration */
@@ -157,10 +157,10 @@ struct simsrv {
     uint64_t wall_sec;
     struct simbuf common; /* Date, Server, X-Backend, X-Backend-Port lines; rebuilt each second */
     struct simtimer_heap timers;
-    struct conn *conns;      /* every open connection */
-    struct conn *graveyard;  /* closed this iteration, freed at its end */
-    struct conn *free_conns; /* for reuse */
-    struct conn *ready;      /* to drive again: they stopped after their fair share */
+    struct simconn *conns;      /* every open connection */
+    struct simconn *graveyard;  /* closed this iteration, freed at its end */
+    struct simconn *free_conns; /* for reuse */
+    struct simconn *ready;      /* to drive again: they stopped after their fair share */
     size_t n_free;
     uint32_t n_counted, n_refusing;
     uint64_t accept_paused_until; /* 0: accepting */
@@ -172,12 +172,12 @@ struct simsrv {
     struct simbuf logbuf;  /* log lines waiting for the end of the loop iteration */
 };
 
-static inline size_t simconn_out_pending(const struct conn *c)
+static inline size_t simconn_out_pending(const struct simconn *c)
 {
     return c->out.len - c->out_off;
 }
 
-static inline void simconn_list_remove(struct conn **head, struct conn *c)
+static inline void simconn_list_remove(struct simconn **head, struct simconn *c)
 {
     if (c->prev)
         c->prev->next = c->next;
@@ -188,7 +188,7 @@ static inline void simconn_list_remove(struct conn **head, struct conn *c)
     c->prev = c->next = NULL;
 }
 
-static inline void simconn_list_push(struct conn **head, struct conn *c)
+static inline void simconn_list_push(struct simconn **head, struct simconn *c)
 {
     c->prev = NULL;
     c->next = *head;
@@ -204,46 +204,46 @@ void simconn_unmap_addr(struct sockaddr_storage *ss);
 
 /* A new connection on fd from peer *ss (counted against --max-conns or being refused), on the
  * instance's list; NULL when out of memory. */
-struct conn *simconn_new(struct simsrv *s, int fd, struct sockaddr_storage *ss, bool counted);
+struct simconn *simconn_new(struct simsrv *s, int fd, struct sockaddr_storage *ss, bool counted);
 
 /* Closes the socket (logging the request in progress when log_request); the memory waits in
  * the graveyard until the end of the loop iteration. */
-void simconn_close(struct conn *c, bool log_request);
+void simconn_close(struct simconn *c, bool log_request);
 
-void simconn_free(struct conn *c);
+void simconn_free(struct simconn *c);
 
 /* Makes all the progress the connection can, then arms its timer. */
-void simconn_drive(struct conn *c);
+void simconn_drive(struct simconn *c);
 
 /* Handles the connection's deadlines that have passed (idle, hang, stall, linger). */
-void simconn_expire(struct conn *c);
+void simconn_expire(struct simconn *c);
 
 /* Drops the bytes already sent from the output buffer. */
-void simconn_out_compact(struct conn *c);
+void simconn_out_compact(struct simconn *c);
 
 /* --- simresp.c: responses ----------------------------------------------------------------- */
 
 /* Starts the request whose head (head_len bytes) is at c->in.data + c->in_off and was parsed
  * into req: routes it, renders or schedules its response, sets up its body's sink. */
-void simresp_request(struct conn *c, struct http_request *req, size_t head_len);
+void simresp_request(struct simconn *c, struct http_request *req, size_t head_len);
 
 /* Answers a request the parser refused (req->error) and marks the connection for closing. */
-void simresp_bad_request(struct conn *c, const struct http_request *req);
+void simresp_bad_request(struct simconn *c, const struct http_request *req);
 
 /* Answers a connection beyond --max-conns with 503 and marks it for closing. */
-void simresp_refuse(struct conn *c);
+void simresp_refuse(struct simconn *c);
 
 /* Moves a held response on when its hold is over. */
-void simresp_release(struct conn *c);
+void simresp_release(struct simconn *c);
 
 /* /echo and /admin/health: the body is complete (or too big to wait for): answer. */
-void simresp_after_body(struct conn *c);
+void simresp_after_body(struct simconn *c);
 
 /* /echo: switch to streaming the body back as it arrives; and finish that stream. */
-void simresp_echo_start_stream(struct conn *c);
-void simresp_echo_finish(struct conn *c);
+void simresp_echo_start_stream(struct simconn *c);
+void simresp_echo_finish(struct simconn *c);
 
 /* /echo: counts and hashes n echoed bytes. */
-void simresp_echo_hash(struct conn *c, const char *p, size_t n);
+void simresp_echo_hash(struct simconn *c, const char *p, size_t n);
 
 #endif

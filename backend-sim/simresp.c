@@ -43,7 +43,7 @@ static const char *health_name(enum health h)
     return h == HEALTH_UP ? "up" : h == HEALTH_DOWN ? "down" : "slow";
 }
 
-static void meta_copy(struct conn *c, const char *p, size_t n, size_t *off, size_t *len)
+static void meta_copy(struct simconn *c, const char *p, size_t n, size_t *off, size_t *len)
 {
     *off = c->meta.len;
     simbuf_append(&c->meta, p, n);
@@ -54,7 +54,7 @@ enum resp_framing { RF_LENGTH, RF_CHUNKED, RF_NONE, RF_UNTIL_CLOSE };
 
 /* Appends a response head: status line, the instance's common lines, Content-Type, framing,
  * Connection, extra (complete header lines or NULL) and the empty line. */
-static void put_head(struct conn *c, struct simbuf *b, int status, const char *ctype,
+static void put_head(struct simconn *c, struct simbuf *b, int status, const char *ctype,
                      enum resp_framing f, uint64_t len, const char *extra)
 {
     struct simsrv *s = c->srv;
@@ -90,7 +90,7 @@ static void put_head(struct conn *c, struct simbuf *b, int status, const char *c
 }
 
 /* A complete response with the body rendered in srv->scratch (or body/body_len if given). */
-static void put_response(struct conn *c, struct simbuf *b, int status, const char *ctype,
+static void put_response(struct simconn *c, struct simbuf *b, int status, const char *ctype,
                          const char *extra, const char *body, size_t body_len)
 {
     if (body == NULL) {
@@ -104,20 +104,20 @@ static void put_response(struct conn *c, struct simbuf *b, int status, const cha
     }
 }
 
-static void put_text(struct conn *c, struct simbuf *b, int status, const char *extra,
+static void put_text(struct simconn *c, struct simbuf *b, int status, const char *extra,
                      const char *text)
 {
     put_response(c, b, status, "text/plain; charset=utf-8", extra, text, strlen(text));
 }
 
-void simresp_echo_hash(struct conn *c, const char *p, size_t n)
+void simresp_echo_hash(struct simconn *c, const char *p, size_t n)
 {
     if (c->md != NULL && n > 0)
         EVP_DigestUpdate(c->md, p, n);
     c->echo_len += n;
 }
 
-static void hex_digest(struct conn *c, char hex[65])
+static void hex_digest(struct simconn *c, char hex[65])
 {
     static const char digits[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -132,7 +132,7 @@ static void hex_digest(struct conn *c, char hex[65])
     hex[md_len >= 32 ? 64 : 2 * md_len] = '\0';
 }
 
-static bool echo_init_hash(struct conn *c)
+static bool echo_init_hash(struct simconn *c)
 {
     if (c->md == NULL)
         c->md = EVP_MD_CTX_new();
@@ -140,7 +140,7 @@ static bool echo_init_hash(struct conn *c)
 }
 
 /* Answers /echo from the whole body in c->body. */
-static void echo_respond_whole(struct conn *c)
+static void echo_respond_whole(struct simconn *c)
 {
     char hex[65], extra[160];
 
@@ -156,7 +156,7 @@ static void echo_respond_whole(struct conn *c)
 }
 
 /* Switches /echo to streaming: head now, the body as it arrives, length and hash last. */
-void simresp_echo_start_stream(struct conn *c)
+void simresp_echo_start_stream(struct simconn *c)
 {
     char extra[96];
 
@@ -196,7 +196,7 @@ void simresp_echo_start_stream(struct conn *c)
         simresp_echo_finish(c);
 }
 
-void simresp_echo_finish(struct conn *c)
+void simresp_echo_finish(struct simconn *c)
 {
     if (c->st_chunked) {
         char hex[65];
@@ -207,7 +207,7 @@ void simresp_echo_finish(struct conn *c)
     c->ost = OUT_DONE;
 }
 
-static void admin_respond(struct conn *c)
+static void admin_respond(struct simconn *c)
 {
     struct simsrv *s = c->srv;
     char msg[128];
@@ -258,7 +258,7 @@ bad:
     c->ost = OUT_DONE;
 }
 
-void simresp_after_body(struct conn *c)
+void simresp_after_body(struct simconn *c)
 {
     if (c->kind == ENDPOINT_ECHO) {
         if (c->body_done && !c->collect_overflow)
@@ -272,7 +272,7 @@ void simresp_after_body(struct conn *c)
 }
 
 /* Renders the view of this request for /, /whoami and /headers. */
-static void make_view(struct conn *c, const struct http_request *req, struct simpage_view *v)
+static void make_view(struct simconn *c, const struct http_request *req, struct simpage_view *v)
 {
     struct simsrv *s = c->srv;
     v->name = s->ic->name;
@@ -315,7 +315,7 @@ static void status_extra(int code, char *extra, size_t len)
 
 /* Renders the response to a routed request into dst (out, or pend while held) and sets the
  * state the response continues in. */
-static void render(struct conn *c, const struct http_request *req, struct endpoint_route *rt,
+static void render(struct simconn *c, const struct http_request *req, struct endpoint_route *rt,
                    struct simbuf *dst, bool failed)
 {
     struct simsrv *s = c->srv;
@@ -505,7 +505,7 @@ static void render(struct conn *c, const struct http_request *req, struct endpoi
 }
 
 /* Moves the response from "held" to its next state. */
-void simresp_release(struct conn *c)
+void simresp_release(struct simconn *c)
 {
     if (c->pend.len > 0) {
         simconn_out_compact(c);
@@ -520,7 +520,7 @@ void simresp_release(struct conn *c)
 }
 
 /* Starts the request whose head is in.data[in_off..in_off+head_len). */
-void simresp_request(struct conn *c, struct http_request *req, size_t head_len)
+void simresp_request(struct simconn *c, struct http_request *req, size_t head_len)
 {
     struct simsrv *s = c->srv;
     const struct simcfg *cfg = s->cfg;
@@ -616,7 +616,7 @@ void simresp_request(struct conn *c, struct http_request *req, size_t head_len)
 }
 
 /* Answers a request that could not be parsed, then closes. */
-void simresp_bad_request(struct conn *c, const struct http_request *req)
+void simresp_bad_request(struct simconn *c, const struct http_request *req)
 {
     struct simsrv *s = c->srv;
     int status = req->error >= 400 && req->error <= 599 ? req->error : 400;
@@ -638,7 +638,7 @@ void simresp_bad_request(struct conn *c, const struct http_request *req)
     c->ost = OUT_DONE;
 }
 
-void simresp_refuse(struct conn *c)
+void simresp_refuse(struct simconn *c)
 {
     struct simsrv *s = c->srv;
     char msg[128];

@@ -52,7 +52,7 @@ static void flush_log(struct simsrv *s)
 static void bury_dead(struct simsrv *s)
 {
     while (s->graveyard != NULL) {
-        struct conn *c = s->graveyard;
+        struct simconn *c = s->graveyard;
         simconn_list_remove(&s->graveyard, c);
         if (s->n_free < FREE_CONNS_MAX && c->in.cap <= 2 * READ_CHUNK &&
             c->out.cap <= 2 * OUT_HIGH) {
@@ -92,7 +92,7 @@ static void accept_ready(struct simsrv *s)
             continue;
         }
         (void)net_set_nodelay(fd);
-        struct conn *c = simconn_new(s, fd, &ss, counted);
+        struct simconn *c = simconn_new(s, fd, &ss, counted);
         if (c == NULL) {
             close(fd);
             continue;
@@ -115,7 +115,7 @@ static void run_timers(struct simsrv *s)
     struct simtimer_node *n;
 
     while ((n = simtimer_first(&s->timers)) != NULL && n->deadline <= s->now_ms) {
-        struct conn *c = (struct conn *)((char *)n - offsetof(struct conn, timer));
+        struct simconn *c = (struct simconn *)((char *)n - offsetof(struct simconn, timer));
         simtimer_cancel(&s->timers, n);
         simconn_expire(c);
         if (!c->closed)
@@ -125,11 +125,11 @@ static void run_timers(struct simsrv *s)
 
 static void run_ready(struct simsrv *s)
 {
-    struct conn *list = s->ready;
+    struct simconn *list = s->ready;
 
     s->ready = NULL;
     while (list != NULL) {
-        struct conn *c = list;
+        struct simconn *c = list;
         list = c->ready_next;
         c->in_ready = false;
         c->ready_next = NULL;
@@ -171,7 +171,7 @@ static void *simsrv_main(void *arg)
             }
             if (p == &s->wake_fd)
                 continue; /* the stop flag is checked by the loop */
-            struct conn *c = p;
+            struct simconn *c = p;
             if (c->closed)
                 continue;
             if (e & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))
@@ -302,7 +302,7 @@ void simsrv_destroy(struct simsrv *s)
         simconn_close(s->conns, false);
     bury_dead(s);
     while (s->free_conns != NULL) {
-        struct conn *c = s->free_conns;
+        struct simconn *c = s->free_conns;
         simconn_list_remove(&s->free_conns, c);
         simconn_free(c);
     }
