@@ -172,6 +172,8 @@ enum endpoint_kind endpoint_route(const char *path, size_t len, const struct end
         return r->kind = ENDPOINT_RESET;
     if (path_is(path, plen, "/login"))
         return r->kind = ENDPOINT_LOGIN;
+    if (path_is(path, plen, "/upgrade"))
+        return r->kind = ENDPOINT_UPGRADE;
     if (path_is(path, plen, "/close")) {
         r->n = ENDPOINT_CLOSE_DEFAULT_N;
         return r->kind = ENDPOINT_CLOSE;
@@ -264,6 +266,7 @@ const char *endpoint_name(enum endpoint_kind kind)
         [ENDPOINT_RESET] = "reset",
         [ENDPOINT_CLOSE] = "close",
         [ENDPOINT_LOGIN] = "login",
+        [ENDPOINT_UPGRADE] = "upgrade",
         [ENDPOINT_FILE] = "file",
     };
     return (size_t)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";

@@ -9,7 +9,7 @@
  *   /delay/MS         ENDPOINT_DELAY       /status/CODE   ENDPOINT_STATUS
  *   /flaky?p=P        ENDPOINT_FLAKY       /bytes/N       ENDPOINT_BYTES
  *   /chunked/N?gap=MS&chunk=SIZE           ENDPOINT_CHUNKED
- *   /hang  /reset  /close[/N]  /login
+ *   /hang  /reset  /close[/N]  /login  /upgrade
  *   anything else     ENDPOINT_FILE (a static file under --docroot, or 404)
  * The query string is ignored except for the parameters named above.
  */
@@ -37,6 +37,7 @@ enum endpoint_kind {
     ENDPOINT_RESET,
     ENDPOINT_CLOSE,
     ENDPOINT_LOGIN,
+    ENDPOINT_UPGRADE,
     ENDPOINT_FILE,
 };
 

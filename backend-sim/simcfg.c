@@ -69,6 +69,7 @@ const char *simcfg_usage(void)
            "\n"
            "Endpoints: / /whoami /health /admin/health /headers /echo /delay/MS /status/CODE\n"
            "/flaky?p=P /bytes/N /chunked/N?gap=MS&chunk=SIZE /hang /reset /close /login\n"
+           "/upgrade\n"
            "See backend-sim(1).\n";
 }
 

@@ -240,7 +240,8 @@ static bool conn_read(struct simconn *c)
         c->in_off = 0;
     }
     /* heads are small: an idle keep-alive connection keeps a 4 KiB buffer; bodies read more */
-    size_t room = c->req_active && c->ist == IN_BODY ? READ_CHUNK : HEAD_READ;
+    size_t room =
+        c->req_active && (c->ist == IN_BODY || c->ist == IN_TUNNEL) ? READ_CHUNK : HEAD_READ;
     if (c->in.len + room > IN_MAX)
         room = IN_MAX - c->in.len;
     if (room == 0)
@@ -401,6 +402,30 @@ static bool conn_consume_body(struct simconn *c)
     return progress;
 }
 
+/* /upgrade after the 101: sends back what arrived, as fast as the client reads it. Returns true
+ * on progress. */
+static bool conn_tunnel(struct simconn *c)
+{
+    size_t avail = c->in.len - c->in_off, pending = simconn_out_pending(c), n;
+
+    if (c->ost != OUT_STREAM)
+        return false; /* the 101 is still held */
+    if (avail == 0) {
+        if (!c->peer_eof)
+            return false;
+        c->ost = OUT_DONE; /* the client finished: send the rest, then close */
+        return true;
+    }
+    if (pending >= OUT_HIGH)
+        return false;
+    n = avail < OUT_HIGH - pending ? avail : OUT_HIGH - pending;
+    simconn_out_compact(c);
+    simbuf_append(&c->out, c->in.data + c->in_off, n);
+    c->in_off += n;
+    c->body_bytes += n;
+    return true;
+}
+
 /* Writes what is pending. Returns true on progress. */
 static bool conn_flush(struct simconn *c)
 {
@@ -446,8 +471,8 @@ static bool conn_generate(struct simconn *c)
 {
     bool progress = false;
 
-    while (c->ost == OUT_STREAM && c->sk != ST_ECHO && simconn_out_pending(c) < OUT_HIGH &&
-           !c->closed) {
+    while (c->ost == OUT_STREAM && c->sk != ST_ECHO && c->sk != ST_TUNNEL &&
+           simconn_out_pending(c) < OUT_HIGH && !c->closed) {
         uint64_t left = c->st_end - c->st_off;
         if (left == 0) {
             if (c->st_chunked)
@@ -677,6 +702,8 @@ void simconn_drive(struct simconn *c)
             progress |= conn_consume_body(c);
             if (c->closed)
                 return;
+        } else if (c->req_active && c->ist == IN_TUNNEL) {
+            progress |= conn_tunnel(c);
         } else if (!c->req_active && c->ist == IN_HEAD) {
             progress |= conn_parse(c);
             if (!c->req_active && c->peer_eof) {

@@ -43,10 +43,11 @@ enum health { HEALTH_UP, HEALTH_DOWN, HEALTH_SLOW };
 #define SLOW_DEFAULT_MS 3000u
 
 enum in_state {
-    IN_HEAD, /* waiting for a request head */
-    IN_BODY, /* consuming the current request's body */
-    IN_WAIT, /* body consumed; the response is still being produced or sent */
-    IN_STOP, /* no more requests on this connection (error, hang, closing) */
+    IN_HEAD,   /* waiting for a request head */
+    IN_BODY,   /* consuming the current request's body */
+    IN_WAIT,   /* body consumed; the response is still being produced or sent */
+    IN_STOP,   /* no more requests on this connection (error, hang, closing) */
+    IN_TUNNEL, /* /upgrade: after the 101, every byte received is sent back */
 };
 
 enum body_sink { SINK_DISCARD, SINK_COLLECT, SINK_ECHO_STREAM };
@@ -60,7 +61,7 @@ enum out_state {
     OUT_HANG,      /* /hang: never answers */
 };
 
-enum stream_kind { ST_BYTES, ST_CHUNKED, ST_FILE, ST_ECHO };
+enum stream_kind { ST_BYTES, ST_CHUNKED, ST_FILE, ST_ECHO, ST_TUNNEL };
 
 enum after {
     AFTER_KEEP,  /* keep the connection for the next request */

@@ -313,6 +313,53 @@ static void status_extra(int code, char *extra, size_t len)
         snprintf(extra, len, "Retry-After: 1\r\n");
 }
 
+/* /upgrade: 101 Switching Protocols to whatever protocol was asked for, then a raw echo of every
+ * byte (a tunnel test; not a WebSocket implementation, though the handshake's
+ * Sec-WebSocket-Accept is computed so that WebSocket clients accept the switch). */
+static void render_upgrade(struct simconn *c, const struct http_request *req, struct simbuf *dst)
+{
+    static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    const struct http_header *up = http_find_header(req->headers, req->num_headers, "Upgrade");
+    const struct http_header *key =
+        http_find_header(req->headers, req->num_headers, "Sec-WebSocket-Key");
+
+    if (!req->upgrade || up == NULL || c->minor == 0) {
+        put_text(c, dst, 426, "Upgrade: websocket\r\n",
+                 "/upgrade: send Upgrade: PROTOCOL and Connection: Upgrade\n");
+        return;
+    }
+    c->status = 101;
+    c->keep = false;
+    c->after = AFTER_CLOSE;
+    simbuf_puts(dst, "HTTP/1.1 101 Switching Protocols\r\n");
+    simbuf_append(dst, c->srv->common.data, c->srv->common.len);
+    simbuf_puts(dst, "Connection: Upgrade\r\nUpgrade: ");
+    simbuf_append(dst, up->value, up->value_len);
+    simbuf_puts(dst, "\r\n");
+    if (key != NULL && key->value_len < 256) {
+        unsigned char in[256 + sizeof(ws_guid)], md[EVP_MAX_MD_SIZE];
+        unsigned int md_len = 0;
+        unsigned char b64[64];
+        memcpy(in, key->value, key->value_len);
+        memcpy(in + key->value_len, ws_guid, sizeof(ws_guid) - 1);
+        if (EVP_Digest(in, key->value_len + sizeof(ws_guid) - 1, md, &md_len, EVP_sha1(), NULL) ==
+                1 &&
+            md_len == 20) {
+            int n = EVP_EncodeBlock(b64, md, (int)md_len);
+            simbuf_puts(dst, "Sec-WebSocket-Accept: ");
+            simbuf_append(dst, b64, (size_t)n);
+            simbuf_puts(dst, "\r\n");
+        }
+    }
+    simbuf_puts(dst, "\r\n");
+    /* whatever followed the head (a body, early tunnel bytes) is echoed too */
+    c->body_done = true;
+    c->body_framing = HTTP_BODY_NONE;
+    c->ist = IN_TUNNEL;
+    c->sk = ST_TUNNEL;
+    c->after_hold = OUT_STREAM;
+}
+
 /* Renders the response to a routed request into dst (out, or pend while held) and sets the
  * state the response continues in. */
 static void render(struct simconn *c, const struct http_request *req, struct endpoint_route *rt,
@@ -450,6 +497,7 @@ static void render(struct simconn *c, const struct http_request *req, struct end
         c->after_hold = c->head_only ? OUT_DONE : OUT_STREAM;
         return;
     case ENDPOINT_HANG: c->after_hold = OUT_HANG; return;
+    case ENDPOINT_UPGRADE: render_upgrade(c, req, dst); return;
     case ENDPOINT_RESET:
         c->after = AFTER_RESET;
         c->after_hold = OUT_DONE;

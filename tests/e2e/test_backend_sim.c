@@ -887,6 +887,42 @@ static void test_login_cookie_works_with_a_cookie_jar(void **state)
     free(out);
 }
 
+static void test_upgrade_switches_to_a_raw_echo_tunnel(void **state)
+{
+    struct harness_conn c;
+    struct harness_response r;
+    char buf[64];
+    size_t got = 0;
+    const char *req = "GET /upgrade HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                      "Sec-WebSocket-Version: 13\r\n\r\n";
+    (void)state;
+    assert_int_equal(harness_conn_open(&c, port1, TIMEOUT_MS), 0);
+    assert_int_equal(harness_send_all(c.fd, req, strlen(req)), 0);
+    assert_int_equal(harness_read_response(&c, false, false, &r), 0);
+    assert_int_equal(r.status, 101);
+    assert_string_equal(harness_header(&r, "Upgrade"), "websocket");
+    assert_string_equal(harness_header(&r, "X-Backend"), "alpha");
+    /* the example handshake of RFC 6455 section 1.3 */
+    assert_string_equal(harness_header(&r, "Sec-WebSocket-Accept"), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    harness_response_free(&r);
+    assert_int_equal(harness_send_all(c.fd, "ping through the tunnel", 23), 0);
+    while (got < 23) {
+        ssize_t n = recv(c.fd, buf + got, sizeof(buf) - got, 0);
+        assert_true(n > 0);
+        got += (size_t)n;
+    }
+    assert_memory_equal(buf, "ping through the tunnel", 23);
+    /* when the client finishes, so does the tunnel */
+    shutdown(c.fd, SHUT_WR);
+    assert_int_equal(recv(c.fd, buf, sizeof(buf), 0), 0);
+    harness_conn_close(&c);
+
+    assert_int_equal(get(port1, "GET /upgrade HTTP/1.1\r\nHost: t\r\n\r\n", &r), 0);
+    assert_int_equal(r.status, 426);
+    harness_response_free(&r);
+}
+
 /* --- static files --------------------------------------------------------------------------------
  */
 
@@ -1082,6 +1118,7 @@ int main(void)
         cmocka_unit_test(test_reset_closes_with_rst),
         cmocka_unit_test(test_close_cuts_the_body_half_way),
         cmocka_unit_test(test_login_sets_a_session_cookie),
+        cmocka_unit_test(test_upgrade_switches_to_a_raw_echo_tunnel),
         cmocka_unit_test(test_every_endpoint_through_curl),
         cmocka_unit_test(test_login_cookie_works_with_a_cookie_jar),
         cmocka_unit_test(test_docroot_serves_files_and_nothing_outside),

@@ -33,6 +33,7 @@ static void test_fixed_paths_route_to_their_endpoints(void **state)
     assert_int_equal(route("/reset", &r), ENDPOINT_RESET);
     assert_int_equal(route("/login", &r), ENDPOINT_LOGIN);
     assert_int_equal(route("/flaky", &r), ENDPOINT_FLAKY);
+    assert_int_equal(route("/upgrade", &r), ENDPOINT_UPGRADE);
 }
 
 static void test_unknown_paths_fall_through_to_files(void **state)
