@@ -207,7 +207,7 @@ enum endpoint_kind endpoint_route(const char *path, size_t len, const struct end
             return bad(r, "/status/CODE: '%.*s' is not a status code 100-599", SHOWN(rest_len),
                        rest);
         if (u == 101)
-            return bad(r, "/status/CODE: 101 needs a protocol upgrade; not simulated");
+            return bad(r, "/status/CODE: 101 needs a protocol upgrade; use /upgrade");
         r->status = (int)u;
         return r->kind = ENDPOINT_STATUS;
     }
