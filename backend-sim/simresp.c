@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -223,11 +224,11 @@ static void admin_respond(struct simconn *c)
     if (c->collect_overflow) {
         put_text(c, &c->out, 400, NULL,
                  "admin/health: body too long; send up, down or slow [MS]\n");
-    } else if (n == 2 && memcmp(p, "up", 2) == 0) {
+    } else if (n == 2 && strncasecmp(p, "up", 2) == 0) {
         s->health = HEALTH_UP;
-    } else if (n == 4 && memcmp(p, "down", 4) == 0) {
+    } else if (n == 4 && strncasecmp(p, "down", 4) == 0) {
         s->health = HEALTH_DOWN;
-    } else if (n >= 4 && memcmp(p, "slow", 4) == 0) {
+    } else if (n >= 4 && strncasecmp(p, "slow", 4) == 0) {
         uint64_t ms = SLOW_DEFAULT_MS;
         size_t i = 4;
         if (i < n) {

@@ -332,7 +332,7 @@ static void test_admin_health_switches_health_at_run_time(void **state)
     harness_response_free(&r);
 
     admin(port2, "sideways", 400);
-    admin(port2, "up\n", 200);
+    admin(port2, "UP\n", 200);
     assert_int_equal(get(port2, "GET /health HTTP/1.1\r\nHost: t\r\n\r\n", &r), 0);
     assert_int_equal(r.status, 200);
     harness_response_free(&r);
