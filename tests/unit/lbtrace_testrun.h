@@ -91,6 +91,33 @@ static inline int count_of(const char *hay, const char *needle)
     return n;
 }
 
+/* Runs a shell command; returns its stdout (malloc'd) and its exit status. */
+static inline char *harness_like_run(const char *command, int *status)
+{
+    FILE *p = popen(command, "r");
+    char *out = calloc(1, 1);
+    size_t len = 0;
+    char chunk[4096];
+    size_t r;
+    if (p == NULL || out == NULL) {
+        *status = -1;
+        if (p)
+            pclose(p);
+        return out;
+    }
+    while ((r = fread(chunk, 1, sizeof(chunk), p)) > 0) {
+        char *bigger = realloc(out, len + r + 1);
+        if (bigger == NULL)
+            break;
+        out = bigger;
+        memcpy(out + len, chunk, r);
+        len += r;
+        out[len] = '\0';
+    }
+    *status = pclose(p);
+    return out;
+}
+
 /* A fresh temporary file name (the file is created empty). Caller frees; unlink when done. */
 static inline char *temp_pcap(void)
 {
