@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "decode.h"
 #include "net.h"
+#include "shmring.h"
 #include "trace.h"
 #include "version.h"
 
@@ -52,7 +53,8 @@ static void usage(FILE *out)
             "  -r, --read FILE         read a saved capture instead (no privileges needed)\n"
             "  -w, --write FILE        also save the captured packets to FILE (pcap)\n"
             "  -p, --port PORT         lb's listening port (default %d): flows to it are client legs\n"
-            "  -B, --backends LIST     backend ports, comma separated (default 3001,3002,3003)\n"
+            "  -B, --backends LIST     backend ports, comma separated (default: from lb's shared\n"
+            "                          memory when lb runs, else 3001,3002,3003)\n"
             "      --view l4|l7|both   TCP events, one line per request, or both legs per request\n"
             "                          (default both)\n"
             "      --json              one JSON object per line (per request; per segment with l4)\n"
@@ -212,6 +214,24 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    /* lb's shared memory, for a live capture: the backend ports unless -B named them, and the
+     * recent-requests ring to confirm pairs (a saved capture is not checked against a ring that
+     * belongs to whatever lb runs now) */
+    struct shmring *ring = NULL;
+    if (copts.file == NULL) {
+        ring = shmring_new(cfg.flows.lb_port);
+        if (ring != NULL && !backends_given && shmring_attached(ring)) {
+            uint16_t ports[FLOW_MAX_BACKEND_PORTS];
+            size_t n = shmring_backend_ports(ring, ports, FLOW_MAX_BACKEND_PORTS);
+            if (n > 0) {
+                memcpy(cfg.flows.backend_ports, ports, n * sizeof(ports[0]));
+                cfg.flows.num_backend_ports = n;
+                fprintf(stderr, "lbtrace: backend ports from lb's shared memory (port %u)\n",
+                        (unsigned)cfg.flows.lb_port);
+            }
+        }
+    }
+
     /* a live capture is always filtered; a file only when ports were named */
     capture_filter_for(cfg.flows.lb_port, cfg.flows.backend_ports, cfg.flows.num_backend_ports,
                        filter, sizeof(filter));
@@ -223,6 +243,7 @@ int main(int argc, char **argv)
     bool perm_denied = false;
     struct capture *cap = capture_open(&copts, &perm_denied, err, sizeof(err));
     if (cap == NULL) {
+        shmring_free(ring);
         if (perm_denied)
             permission_help(copts.iface, err);
         else
@@ -253,7 +274,12 @@ int main(int argc, char **argv)
     if (trace == NULL) {
         fprintf(stderr, "lbtrace: out of memory\n");
         capture_close(cap);
+        shmring_free(ring);
         return 1;
+    }
+    if (ring != NULL) {
+        struct pair_ring_ops ops = shmring_ops(ring);
+        trace_set_ring(trace, &ops);
     }
 
     struct sigaction sa;
@@ -291,6 +317,9 @@ int main(int argc, char **argv)
             (unsigned long long)st->frames, (unsigned long long)st->tcp_segments,
             (unsigned long long)trace_connections(trace), (unsigned long long)st->requests,
             (unsigned long long)st->responses, (unsigned long long)st->paired);
+    if (st->confirmed || st->contradicted)
+        fprintf(stderr, " (%llu confirmed by lb's ring, %llu contradicted)",
+                (unsigned long long)st->confirmed, (unsigned long long)st->contradicted);
     if (st->malformed)
         fprintf(stderr, ", %llu malformed (last: %s)", (unsigned long long)st->malformed,
                 trace_last_error(trace));
@@ -303,5 +332,6 @@ int main(int argc, char **argv)
     g_capture = NULL;
     trace_free(trace);
     capture_close(cap);
+    shmring_free(ring);
     return rc;
 }

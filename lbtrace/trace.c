@@ -121,6 +121,10 @@ static void on_record(void *ctx, const struct pair_record *r)
     t->st.records++;
     if (r->how != PAIR_NONE)
         t->st.paired++;
+    if (r->confirmed == 1)
+        t->st.confirmed++;
+    else if (r->confirmed == 0)
+        t->st.contradicted++;
     if (t->cfg.out.view == OUTPUT_L4 || t->done)
         return;
     output_record(&t->cfg.out, r);

@@ -32,6 +32,7 @@ struct trace_stats {
     uint64_t responses; /* final responses parsed */
     uint64_t exchanges; /* exchanges finished (complete or not) */
     uint64_t records, paired; /* records emitted, of them with both legs */
+    uint64_t confirmed, contradicted; /* pairs lb's ring agreed / disagreed with */
     uint64_t printed;   /* what counts against -c */
     uint64_t gaps;      /* holes the reassembler gave up on */
 };
