@@ -16,6 +16,7 @@
 #define PAIR_BACKEND_GRACE_FACTOR 5 /* a backend leg may finish long before a slow client's */
 #define PAIR_MAX_WAITING 65536
 #define PAIR_MAX_OPEN 1024
+#define PAIR_PRUNE_EVERY 100000000ull /* 100 ms */
 
 struct waiting {
     struct waiting *next;
@@ -53,6 +54,7 @@ struct pair_engine {
     size_t nopen_clients, nopen_backends;
 
     uint64_t emitted, paired;
+    uint64_t last_prune;
 };
 
 struct pair_engine *pair_new(struct flow_table *flows, pair_emit_fn emit, void *ctx,
@@ -129,6 +131,15 @@ static void emit_record(struct pair_engine *pe, struct pair_record *rec)
         pe->emit(pe->ctx, rec);
     leg_free(pe, &rec->client);
     leg_free(pe, &rec->backend);
+}
+
+/* True when the ring is absent (nothing to wait for) or already has the record's request. */
+static bool ring_knows(struct pair_engine *pe, const struct pair_record *rec)
+{
+    struct flow_addr cli, bl;
+    if (rec->how != PAIR_REQUEST_ID || !pe->have_ring || pe->ring.by_id == NULL)
+        return true;
+    return pe->ring.by_id(pe->ring.ctx, rec->request_id, &cli, &bl);
 }
 
 static void emit_alone(struct pair_engine *pe, struct waiting *w, bool client)
@@ -359,8 +370,12 @@ void pair_tick(struct pair_engine *pe, uint64_t now)
     while (pe->ready != NULL) {
         struct ready *r = pe->ready;
         bool closed = r->rec.client.flow->closed && r->rec.backend.flow->closed;
-        if (!closed && now < r->since + pe->linger)
-            break;
+        if (now < r->since + pe->linger) {
+            /* early only when final: both connections closed and, if lb's ring is there, the
+             * ring already holds the request (lb may write it just after the last byte) */
+            if (!closed || !ring_knows(pe, &r->rec))
+                break;
+        }
         pe->ready = r->next;
         if (pe->ready == NULL)
             pe->ready_tail = NULL;
@@ -386,8 +401,11 @@ void pair_tick(struct pair_engine *pe, uint64_t now)
         pe->nwaiting--;
         emit_alone(pe, w, false);
     }
-    prune_opened(pe, &pe->open_clients, &pe->nopen_clients, now);
-    prune_opened(pe, &pe->open_backends, &pe->nopen_backends, now);
+    if (now >= pe->last_prune + PAIR_PRUNE_EVERY) { /* a scan of the lists: not per packet */
+        pe->last_prune = now;
+        prune_opened(pe, &pe->open_clients, &pe->nopen_clients, now);
+        prune_opened(pe, &pe->open_backends, &pe->nopen_backends, now);
+    }
 }
 
 void pair_flush(struct pair_engine *pe)
