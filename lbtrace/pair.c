@@ -311,8 +311,10 @@ void pair_add(struct pair_engine *pe, struct flow *f, struct l7_exchange *ex, ui
     struct waiting *match = NULL;
     enum pair_how how = PAIR_REQUEST_ID;
     if (w->key[0] != '\0') {
-        for (struct waiting *o = *others; o != NULL && match == NULL; o = o->next)
-            if (strcmp(o->key, w->key) == 0)
+        /* the same id twice on backend legs is lb retrying a request: pair the attempt that got
+         * a response; the failed one is reported alone, so the retry shows */
+        for (struct waiting *o = *others; o != NULL; o = o->next)
+            if (strcmp(o->key, w->key) == 0 && (match == NULL || (match->ex->status == 0 && o->ex->status != 0)))
                 match = o;
     } else {
         struct flow *partner = client ? backend_of(pe, f) : client_of(pe, f);

@@ -256,6 +256,40 @@ static void test_ring_confirms_or_contradicts_a_pair(void **state)
     free(path);
 }
 
+/* lb retries a request on a second backend after the first reset its connection. */
+static void test_a_retried_request_pairs_with_the_attempt_that_answered(void **state)
+{
+    char *path = temp_pcap();
+    struct pg *pg = pg_open(path, PG_LINK_EN10MB);
+    struct run_result r;
+    char line[8192];
+    (void)state;
+    struct pg_conn c = pg_connect(pg, pg_v4("127.0.0.1", 40500), pg_v4("127.0.0.1", 8000), 1, 2);
+    struct pg_conn b1 = pg_connect(pg, pg_v4("127.0.0.1", 50501), pg_v4("127.0.0.1", 9001), 3, 4);
+    struct pg_conn b2 = pg_connect(pg, pg_v4("127.0.0.1", 50502), pg_v4("127.0.0.1", 9002), 5, 6);
+    pg_sends(&c, true, "GET /retry HTTP/1.1\r\nHost: lb\r\n\r\n");
+    pg_sends(&b1, true, "GET /retry HTTP/1.1\r\nHost: lb\r\nX-Request-ID: id-r\r\n\r\n");
+    pg_reset(&b1, false);
+    pg_sends(&b2, true, "GET /retry HTTP/1.1\r\nHost: lb\r\nX-Request-ID: id-r\r\n\r\n");
+    pg_sends(&b2, false, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    pg_sends(&c, false, "HTTP/1.1 200 OK\r\nX-Request-ID: id-r\r\nContent-Length: 0\r\n\r\n");
+    pg_close_conn(&c);
+    pg_close_conn(&b2);
+    pg_close(pg);
+
+    assert_int_equal(run_pcap(path, true, &r), 0);
+    assert_int_equal(r.st.paired, 1);
+    assert_non_null(line_with(r.out, "\"paired_by\":\"request_id\"", 0, line, sizeof(line)));
+    assert_non_null(strstr(line, "\"dst\":\"127.0.0.1:9002\""));
+    assert_null(strstr(line, "127.0.0.1:9001"));
+    assert_non_null(line_with(r.out, "\"client\":null", 0, line, sizeof(line)));
+    assert_non_null(strstr(line, "\"dst\":\"127.0.0.1:9001\""));
+    assert_non_null(strstr(line, "connection reset before the response"));
+    free(r.out);
+    unlink(path);
+    free(path);
+}
+
 static void test_json_strings_are_always_valid(void **state)
 {
     char *buf = NULL;
@@ -278,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_view_l4_prints_segments_and_closes),
         cmocka_unit_test(test_tcp_mode_pairs_by_connection_and_checks_the_bytes),
         cmocka_unit_test(test_ring_confirms_or_contradicts_a_pair),
+        cmocka_unit_test(test_a_retried_request_pairs_with_the_attempt_that_answered),
         cmocka_unit_test(test_json_strings_are_always_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
