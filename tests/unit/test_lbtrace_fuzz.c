@@ -23,6 +23,14 @@
 
 static uint64_t rng_state;
 
+/* Rounds scale with $LBTRACE_FUZZ_SCALE (default 1) for a longer run by hand. */
+static int scale(void)
+{
+    const char *s = getenv("LBTRACE_FUZZ_SCALE");
+    int v = s ? atoi(s) : 1;
+    return v > 0 ? v : 1;
+}
+
 static uint32_t rnd(void)
 {
     rng_state ^= rng_state << 13;
@@ -61,7 +69,7 @@ static void test_random_frames_never_crash(void **state)
         size_t len = 0;
         struct trace *t = quiet_trace(links[l], &out, &buf, &len);
         uint64_t ts = 1;
-        for (int i = 0; i < 3000; i++) {
+        for (int i = 0; i < 3000 * scale(); i++) {
             size_t n = rnd() % sizeof(frame);
             for (size_t j = 0; j < n; j++)
                 frame[j] = (uint8_t)rnd();
@@ -124,7 +132,7 @@ static void test_mutated_captures_never_crash(void **state)
         else
             scenario_messy_tcp(path, links[l]);
         load_frames(path, &fr);
-        for (int round = 0; round < 60; round++) {
+        for (int round = 0; round < 60 * scale(); round++) {
             FILE *out;
             char *buf = NULL;
             size_t len = 0;
@@ -182,7 +190,7 @@ static void test_reassembly_of_random_segmentations_gives_the_stream(void **stat
     rng_state = 0x1234567887654321ull;
     for (size_t i = 0; i < sizeof(stream); i++)
         stream[i] = (uint8_t)rnd();
-    for (int round = 0; round < 500; round++) {
+    for (int round = 0; round < 500 * scale(); round++) {
         struct reasm r;
         struct stream_sink s = {0};
         uint32_t isn = rnd();
