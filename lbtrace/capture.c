@@ -3,8 +3,10 @@
  *
  * Live captures use pcap_create/pcap_activate (not pcap_open_live) so that the permission error
  * is told apart from the others, with immediate mode (each packet is delivered at once: lbtrace
- * is interactive) and a 100 ms read timeout so the caller can expire flows while the wire is
- * quiet. Timestamps are requested in nanoseconds, and files are opened with nanosecond
+ * is interactive). The handle is non-blocking and capture_next() polls its descriptor with a
+ * 100 ms timeout itself, because how libpcap's own read timeout behaves in immediate mode varies
+ * between versions, and the caller must get control back while the wire is quiet to expire
+ * connections and print what is due. Timestamps are requested in nanoseconds, and files are opened with nanosecond
  * precision too, so every module sees one unit.
  */
 #include "capture.h"
@@ -13,7 +15,9 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <pcap/pcap.h>
+#include <poll.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +30,8 @@
 
 struct capture {
     pcap_t *pcap;
+    int fd; /* live: the selectable descriptor, polled with our own timeout */
+    volatile sig_atomic_t broken;
     pcap_dumper_t *dump;
     bool live;
     capture_frame_fn fn;
@@ -79,6 +85,9 @@ struct capture *capture_open(const struct capture_opts *o, bool *perm_denied, ch
                                                : msg[0] ? msg : pcap_statustostr(rc));
             return failed(c, err, err_len, iface, perr);
         }
+        c->fd = pcap_get_selectable_fd(c->pcap);
+        if (c->fd < 0 || pcap_setnonblock(c->pcap, 1, perr) < 0)
+            return failed(c, err, err_len, iface, c->fd < 0 ? "no selectable descriptor" : perr);
     }
     if (o->filter != NULL && o->filter[0] != '\0') {
         struct bpf_program prog;
@@ -125,6 +134,20 @@ int capture_next(struct capture *c, int max, capture_frame_fn fn, void *ctx, cha
 {
     c->fn = fn;
     c->ctx = ctx;
+    if (c->broken)
+        return -1;
+    if (c->live) {
+        struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+        int r = poll(&pfd, 1, CAPTURE_TIMEOUT_MS);
+        if (r < 0 && errno != EINTR) {
+            snprintf(err, err_len, "poll: %s", strerror(errno));
+            return -2;
+        }
+        if (c->broken)
+            return -1;
+        if (r <= 0)
+            return 0;
+    }
     int n = pcap_dispatch(c->pcap, max <= 0 ? -1 : max, on_frame, (u_char *)c);
     if (c->dump)
         pcap_dump_flush(c->dump);
@@ -141,7 +164,10 @@ int capture_next(struct capture *c, int max, capture_frame_fn fn, void *ctx, cha
 
 void capture_break(struct capture *c)
 {
-    if (c != NULL && c->pcap != NULL)
+    if (c == NULL)
+        return;
+    c->broken = 1;
+    if (c->pcap != NULL)
         pcap_breakloop(c->pcap);
 }
 
