@@ -329,6 +329,13 @@ static void test_live_every_request_appears_once_with_both_legs(void **state)
         skip();
     }
     assert_true(lab_start(&lab));
+    /* lb's statistics segment: when lb publishes one, every pair must be confirmed by its ring */
+    char shm_path[64];
+    struct stat sb;
+    snprintf(shm_path, sizeof(shm_path), "/dev/shm/lblab-%u", lab.lb);
+    for (int i = 0; i < 20 && stat(shm_path, &sb) != 0; i++)
+        sleep_ms(50);
+    bool have_ring = stat(shm_path, &sb) == 0;
     assert_true(trace_start(&lab, 6));
 
     /* four requests on their own connections */
@@ -387,7 +394,14 @@ static void test_live_every_request_appears_once_with_both_legs(void **state)
         snprintf(lbdst, sizeof(lbdst), "\"dst\":\"127.0.0.1:%u\"", lab.lb);
         assert_non_null(strstr(line, lbdst));
         assert_int_equal(count_of(line, "\"complete\":true"), 2);
+        if (have_ring && strstr(line, "\"confirmed\":true") == NULL)
+            fail_msg("lb publishes %s but the pair of %s was not confirmed by its ring: %s",
+                     shm_path, ids[i], line);
+        assert_null(strstr(line, "\"confirmed\":false"));
     }
+    if (!have_ring)
+        fprintf(stderr, "note: lb published no statistics segment; pairs were not checked "
+                        "against its ring\n");
     assert_int_equal(count_of(out, "\"paired_by\":\"request_id\""), 6);
     free(out);
     lab_stop(&lab);
