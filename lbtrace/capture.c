@@ -2,8 +2,10 @@
  * capture.c - libpcap glue.
  *
  * Live captures use pcap_create/pcap_activate (not pcap_open_live) so that the permission error
- * is told apart from the others, with immediate mode (each packet is delivered at once: lbtrace
- * is interactive). The handle is non-blocking and capture_next() polls its descriptor with a
+ * is told apart from the others. Not in immediate mode: on Linux that means fixed-size slots of
+ * snaplen bytes each (TPACKET_V2), so an 8 MiB buffer holds only 32 packets and a fast transfer
+ * on lo overflows it; the default mode packs packets into blocks that the kernel hands over when
+ * full or after a 20 ms timeout, which is still immediate for a person. The handle is non-blocking and capture_next() polls its descriptor with a
  * 100 ms timeout itself, because how libpcap's own read timeout behaves in immediate mode varies
  * between versions, and the caller must get control back while the wire is quiet to expire
  * connections and print what is due. Timestamps are requested in nanoseconds, and files are opened with nanosecond
@@ -27,6 +29,8 @@
 
 #define CAPTURE_SNAPLEN 262144
 #define CAPTURE_TIMEOUT_MS 100
+#define CAPTURE_BLOCK_MS 20          /* the kernel hands over packets at least this often */
+#define CAPTURE_BUFFER (32 << 20)    /* bytes of kernel buffer: a 1 MB body on lo is 16+ frames of 64 KiB */
 
 struct capture {
     pcap_t *pcap;
@@ -72,9 +76,8 @@ struct capture *capture_open(const struct capture_opts *o, bool *perm_denied, ch
             return failed(c, err, err_len, iface, perr);
         pcap_set_snaplen(c->pcap, snaplen);
         pcap_set_promisc(c->pcap, 0);
-        pcap_set_timeout(c->pcap, CAPTURE_TIMEOUT_MS);
-        pcap_set_immediate_mode(c->pcap, 1);
-        pcap_set_buffer_size(c->pcap, 8 << 20);
+        pcap_set_timeout(c->pcap, CAPTURE_BLOCK_MS);
+        pcap_set_buffer_size(c->pcap, CAPTURE_BUFFER);
         pcap_set_tstamp_precision(c->pcap, PCAP_TSTAMP_PRECISION_NANO); /* best effort */
         rc = pcap_activate(c->pcap);
         if (rc < 0) {

@@ -93,6 +93,15 @@ static void copy_field(char *dst, size_t cap, const char *s, size_t n)
     dst[n] = '\0';
 }
 
+/* The last byte of ex's request (dir 0) or response (dir 1) seen so far came at ts. */
+static void touch(struct l7_exchange *ex, int dir, uint64_t ts)
+{
+    if (dir == 0)
+        ex->t_request_end = ts;
+    else
+        ex->t_response_end = ts;
+}
+
 static struct l7_exchange *new_exchange(struct l7_conn *c)
 {
     struct l7_exchange *ex = calloc(1, sizeof(*ex));
@@ -268,6 +277,7 @@ static void on_response(struct l7_conn *c, const struct http_response *res, size
     c->responses++;
     ex->status = res->status;
     ex->t_response = d->first_ts ? d->first_ts : ts;
+    ex->t_response_end = ts;
     ex->keep_alive = res->keep_alive;
     const struct http_header *id = http_find_header(res->headers, res->num_headers,
                                                     "X-Request-ID");
@@ -475,6 +485,7 @@ void l7_feed(struct l7_conn *c, int dir, const uint8_t *data, size_t len, uint64
                     d->body_of->request_bytes += used, d->body_of->request_body += used;
                 else
                     d->body_of->response_bytes += used, d->body_of->response_body += used;
+                touch(d->body_of, dir, ts);
             }
             if (d->body_left == 0)
                 body_done(c, dir, ts);
@@ -503,6 +514,7 @@ void l7_feed(struct l7_conn *c, int dir, const uint8_t *data, size_t len, uint64
                     d->body_of->request_bytes += used, d->body_of->request_body += span_len;
                 else
                     d->body_of->response_bytes += used, d->body_of->response_body += span_len;
+                touch(d->body_of, dir, ts);
             }
             if (d->chunked.done)
                 body_done(c, dir, ts);
@@ -511,8 +523,10 @@ void l7_feed(struct l7_conn *c, int dir, const uint8_t *data, size_t len, uint64
             break;
         }
         case ST_BODY_CLOSE:
-            if (d->body_of)
+            if (d->body_of) {
                 d->body_of->response_bytes += len, d->body_of->response_body += len;
+                touch(d->body_of, dir, ts);
+            }
             break;
         case ST_TUNNEL:
         case ST_DEAD:

@@ -58,9 +58,9 @@ struct l7_exchange {
 
     /* capture times, ns; 0 when not seen */
     uint64_t t_request;      /* first byte of the request */
-    uint64_t t_request_end;  /* last byte of the request */
+    uint64_t t_request_end;  /* last byte of the request (seen so far, if incomplete) */
     uint64_t t_response;     /* first byte of the (final) response */
-    uint64_t t_response_end; /* last byte of the response */
+    uint64_t t_response_end; /* last byte of the response (seen so far, if incomplete) */
 };
 
 /* Receives a finished exchange; the receiver owns it (free() it). */
