@@ -299,6 +299,14 @@ static void l7_summary(const struct output_opts *o, const struct l7_exchange *ex
         fprintf(o->out, "  %s(%s)%s", col(o, C_RED), ex->problem, col(o, C_RESET));
 }
 
+/* Why a backend leg has no client leg: with a request id it was an attempt lb gave up on (and
+ * retried, or answered with an error); without, lb's own request (a health check). */
+static const char *lone_backend_str(const struct pair_record *r)
+{
+    return r->request_id[0] ? "(no client leg: an attempt lb gave up on)"
+                            : "(no client leg: lb's own request)";
+}
+
 static void text_l7_line(const struct output_opts *o, const struct pair_record *r)
 {
     const struct pair_leg *c = &r->client, *b = &r->backend;
@@ -313,7 +321,7 @@ static void text_l7_line(const struct output_opts *o, const struct pair_record *
                 c->ex->path[0] ? c->ex->path : "-", col(o, C_RESET), c->ex->host[0] ? c->ex->host : "-");
         l7_summary(o, c->ex);
     } else {
-        fprintf(o->out, "%s(no client leg: lb's own request)%s", col(o, C_DIM), col(o, C_RESET));
+        fprintf(o->out, "%s%s%s", col(o, C_DIM), lone_backend_str(r), col(o, C_RESET));
     }
     fputs("  | ", o->out);
     if (b->ex) {
@@ -380,7 +388,7 @@ static void text_block(const struct output_opts *o, const struct pair_record *r)
     else if (r->how == PAIR_CONNECTION)
         fputs("  paired by connection", o->out);
     else
-        fprintf(o->out, "  %s", r->client.ex ? "no backend leg (answered by lb)" : "backend only (lb's own request)");
+        fprintf(o->out, "  %s", r->client.ex ? "no backend leg (answered by lb)" : lone_backend_str(r));
     if (r->confirmed == 1)
         fputs(", confirmed by lb", o->out);
     else if (r->confirmed == 0)
