@@ -241,6 +241,62 @@ static void test_drops_root_once_the_capture_is_open(void **state)
     free(copy);
 }
 
+/* setcap cap_net_raw,cap_net_admin+ep on a copy, run as nobody: it captures, then drops them. */
+static void test_file_capabilities_work_and_are_dropped(void **state)
+{
+    char dir[] = "/tmp/lbtrace-e2e-cap-XXXXXX", bin[128], log[160], status_path[64], line[256];
+    int st;
+    (void)state;
+    if (!is_root()) {
+        fprintf(stderr, "SKIP: setting file capabilities needs root\n");
+        skip();
+    }
+    char *have = run("command -v setcap >/dev/null && command -v setpriv >/dev/null && echo yes", &st);
+    bool tools = strncmp(have, "yes", 3) == 0;
+    free(have);
+    if (!tools) {
+        fprintf(stderr, "SKIP: setcap or setpriv is missing\n");
+        skip();
+    }
+    assert_non_null(mkdtemp(dir));
+    chmod(dir, 0755);
+    snprintf(bin, sizeof(bin), "%s/lbtrace", dir);
+    snprintf(log, sizeof(log), "%s/log", dir);
+    free(run("cp %s %s && chmod 755 %s && setcap cap_net_raw,cap_net_admin+ep %s", &st,
+             harness_bin("lbtrace"), bin, bin, bin));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    char pstr[16];
+    snprintf(pstr, sizeof(pstr), "%u", harness_free_port());
+    char *argv[] = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", bin,
+                    "-i", "lo", "-p", pstr, "-B", pstr, NULL};
+    pid_t pid = harness_spawn(argv, log);
+    assert_true(pid > 0);
+    bool up = wait_for_text(log, "capturing on lo", 10000);
+    char *text = slurp(log);
+    if (!up && strstr(text, "no permission") != NULL) {
+        /* a nosuid /tmp or a container that ignores file capabilities */
+        fprintf(stderr, "SKIP: file capabilities are not honoured here: %s\n", text);
+        free(text);
+        harness_stop(pid, 5000);
+        free(run("rm -rf %s", &st, dir));
+        skip();
+    }
+    free(text);
+    assert_true(up);
+    snprintf(status_path, sizeof(status_path), "/proc/%d/status", (int)pid);
+    char *status = slurp(status_path);
+    assert_non_null(line_with(status, "CapEff:", line, sizeof(line)));
+    assert_non_null(strstr(line, "0000000000000000"));
+    assert_non_null(line_with(status, "CapPrm:", line, sizeof(line)));
+    assert_non_null(strstr(line, "0000000000000000"));
+    free(status);
+    harness_stop(pid, 5000);
+    text = slurp(log);
+    assert_non_null(strstr(text, "dropped every capability"));
+    free(text);
+    free(run("rm -rf %s", &st, dir));
+}
+
 /* --- live: lb + backend-sim + lbtrace ------------------------------------------------------- */
 
 struct lab {
@@ -442,6 +498,7 @@ int main(void)
         cmocka_unit_test(test_reads_a_saved_capture_without_privileges),
         cmocka_unit_test(test_without_permission_it_names_the_fixes),
         cmocka_unit_test(test_drops_root_once_the_capture_is_open),
+        cmocka_unit_test(test_file_capabilities_work_and_are_dropped),
         cmocka_unit_test(test_live_every_request_appears_once_with_both_legs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
