@@ -120,6 +120,17 @@ static const char *close_str(const struct flow *f, char *buf, size_t len)
     return buf;
 }
 
+/* The handshake time as "0.035", or "-" (JSON: "null") when the handshake was not captured. */
+static const char *hs_str(const struct flow *f, bool json, char *buf, size_t len)
+{
+    uint64_t ns = flow_handshake_ns(f);
+    if (ns == 0 && (f->syn_ts == 0 || f->established_ts == 0))
+        snprintf(buf, len, "%s", json ? "null" : "-");
+    else
+        snprintf(buf, len, "%.3f", (double)ns / 1e6);
+    return buf;
+}
+
 /* --- l4 ---------------------------------------------------------------------------------- */
 
 void output_segment(const struct output_opts *o, const struct flow *f, int dir,
@@ -184,7 +195,7 @@ void output_segment(const struct output_opts *o, const struct flow *f, int dir,
 void output_flow_closed(const struct output_opts *o, const struct flow *f, unsigned requests)
 {
     const struct flow_dir *c = &f->dir[FLOW_C2S], *s = &f->dir[FLOW_S2C];
-    char a[64], b[64], t[64], cl[32];
+    char a[64], b[64], t[64], cl[32], hs[32];
     uint64_t dur = f->last_ts > f->first_ts ? f->last_ts - f->first_ts : 0;
     flow_addr_str(&f->cli, a, sizeof(a));
     flow_addr_str(&f->srv, b, sizeof(b));
@@ -192,24 +203,24 @@ void output_flow_closed(const struct output_opts *o, const struct flow *f, unsig
 
     if (o->json) {
         fprintf(o->out, "{\"type\":\"connection\",\"conn\":%" PRIu64 ",\"leg\":\"%s\",\"client\":\"%s\","
-                        "\"server\":\"%s\",\"handshake_ms\":%.3f,\"segments_c2s\":%" PRIu64
+                        "\"server\":\"%s\",\"handshake_ms\":%s,\"segments_c2s\":%" PRIu64
                         ",\"segments_s2c\":%" PRIu64 ",\"bytes_c2s\":%" PRIu64 ",\"bytes_s2c\":%" PRIu64
                         ",\"retransmissions\":%" PRIu64 ",\"out_of_order\":%" PRIu64
                         ",\"gaps\":%" PRIu64 ",\"close\":\"%s\",\"requests\":%u,\"duration_ms\":%.3f,"
                         "\"midstream\":%s}\n",
                 f->id,
                 f->leg == FLOW_LEG_CLIENT ? "client" : f->leg == FLOW_LEG_BACKEND ? "backend" : "other",
-                a, b, (double)flow_handshake_ns(f) / 1e6, c->segments, s->segments, c->bytes,
+                a, b, hs_str(f, true, hs, sizeof(hs)), c->segments, s->segments, c->bytes,
                 s->bytes, c->retransmissions + s->retransmissions, c->out_of_order + s->out_of_order,
                 c->reasm.gaps + s->reasm.gaps, cl, requests, (double)dur / 1e6,
                 f->midstream ? "true" : "false");
         return;
     }
     fprintf(o->out,
-            "%s %s%s#%-4" PRIu64 "%s %s <> %s closed: hs %.3f ms, c>s %" PRIu64 " segs %" PRIu64
+            "%s %s%s#%-4" PRIu64 "%s %s <> %s closed: hs %s ms, c>s %" PRIu64 " segs %" PRIu64
             " B, s>c %" PRIu64 " segs %" PRIu64 " B, rtx %" PRIu64 ", %s, %u req, %.3f ms%s\n",
             output_clock(f->last_ts, t, sizeof(t)), leg_color(o, f), leg_tag(f), f->id,
-            col(o, C_RESET), a, b, (double)flow_handshake_ns(f) / 1e6, c->segments, c->bytes,
+            col(o, C_RESET), a, b, hs_str(f, false, hs, sizeof(hs)), c->segments, c->bytes,
             s->segments, s->bytes, c->retransmissions + s->retransmissions, cl, requests,
             (double)dur / 1e6,
             c->reasm.gaps + s->reasm.gaps ? ", gaps in capture" : "");
@@ -236,15 +247,15 @@ static void json_leg(const struct output_opts *o, const struct pair_leg *leg)
     const struct flow *f = leg->flow;
     const struct l7_exchange *ex = leg->ex;
     const struct flow_dir *c = &f->dir[FLOW_C2S], *s = &f->dir[FLOW_S2C];
-    char a[64], b[64], cl[32];
+    char a[64], b[64], cl[32], hs[32];
 
     fprintf(out, "{\"conn\":%" PRIu64 ",\"src\":\"%s\",\"dst\":\"%s\",", f->id,
             flow_addr_str(&f->cli, a, sizeof(a)), flow_addr_str(&f->srv, b, sizeof(b)));
-    fprintf(out, "\"l4\":{\"handshake_ms\":%.3f,\"segments_c2s\":%" PRIu64 ",\"segments_s2c\":%" PRIu64
+    fprintf(out, "\"l4\":{\"handshake_ms\":%s,\"segments_c2s\":%" PRIu64 ",\"segments_s2c\":%" PRIu64
                  ",\"bytes_c2s\":%" PRIu64 ",\"bytes_s2c\":%" PRIu64 ",\"retransmissions\":%" PRIu64
                  ",\"out_of_order\":%" PRIu64 ",\"gaps\":%" PRIu64 ",\"fin_c2s\":%s,\"fin_s2c\":%s,"
                  "\"rst\":%s,\"close\":\"%s\",\"midstream\":%s},",
-            (double)flow_handshake_ns(f) / 1e6, c->segments, s->segments, c->bytes, s->bytes,
+            hs_str(f, true, hs, sizeof(hs)), c->segments, s->segments, c->bytes, s->bytes,
             c->retransmissions + s->retransmissions, c->out_of_order + s->out_of_order,
             c->reasm.gaps + s->reasm.gaps, c->fin ? "true" : "false", s->fin ? "true" : "false",
             f->reset ? "true" : "false", close_str(f, cl, sizeof(cl)), f->midstream ? "true" : "false");
@@ -344,7 +355,7 @@ static void text_l7_line(const struct output_opts *o, const struct pair_record *
 
 static void text_leg(const struct output_opts *o, const char *name, const struct pair_leg *leg)
 {
-    char a[64], b[64], ab[140], cl[32];
+    char a[64], b[64], ab[140], cl[32], hs[32];
     if (leg->ex == NULL) {
         fprintf(o->out, "  %s%-8s%s %s(none)%s\n", col(o, C_DIM), name, col(o, C_RESET), col(o, C_DIM),
                 col(o, C_RESET));
@@ -356,10 +367,10 @@ static void text_leg(const struct output_opts *o, const char *name, const struct
     uint64_t rtx = c->retransmissions + s->retransmissions;
     snprintf(ab, sizeof(ab), "%s > %s", flow_addr_str(&f->cli, a, sizeof(a)),
              flow_addr_str(&f->srv, b, sizeof(b)));
-    fprintf(o->out, "  %s%-8s%s #%-4" PRIu64 " %-*s hs %7.3f ms  segs %4" PRIu64 " > %4" PRIu64
+    fprintf(o->out, "  %s%-8s%s #%-4" PRIu64 " %-*s hs %7s ms  segs %4" PRIu64 " > %4" PRIu64
                     " <  bytes %8" PRIu64 " > %8" PRIu64 " <  %s",
             leg_color(o, f), name, col(o, C_RESET), f->id, ADDR_COL, ab,
-            (double)flow_handshake_ns(f) / 1e6, c->segments, s->segments, c->bytes, s->bytes,
+            hs_str(f, false, hs, sizeof(hs)), c->segments, s->segments, c->bytes, s->bytes,
             close_str(f, cl, sizeof(cl)));
     if (rtx)
         fprintf(o->out, "  %srtx %" PRIu64 "%s", col(o, C_YELLOW), rtx, col(o, C_RESET));
