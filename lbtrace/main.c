@@ -250,14 +250,15 @@ int main(int argc, char **argv)
             fprintf(stderr, "lbtrace: cannot capture: %s\n", err);
         return 1;
     }
-    if (capture_is_live(cap)) {
-        if (capture_drop_privileges(msg, sizeof(msg)) < 0) {
-            fprintf(stderr, "lbtrace: %s; stopping rather than capturing with privileges\n", msg);
-            capture_close(cap);
-            return 1;
-        }
-        fprintf(stderr, "lbtrace: capturing on %s (%s); %s\n", copts.iface, copts.filter, msg);
+    /* from here on lbtrace parses bytes strangers sent: never with privileges, even offline */
+    if (capture_drop_privileges(msg, sizeof(msg)) < 0) {
+        fprintf(stderr, "lbtrace: %s; stopping rather than running with privileges\n", msg);
+        capture_close(cap);
+        shmring_free(ring);
+        return 1;
     }
+    if (capture_is_live(cap))
+        fprintf(stderr, "lbtrace: capturing on %s (%s); %s\n", copts.iface, copts.filter, msg);
     int link = capture_link(cap);
     if (!decode_link_supported(link)) {
         fprintf(stderr, "lbtrace: link type %d is not supported (Ethernet, Linux cooked, loopback "

@@ -346,6 +346,9 @@ static void text_l7_line(const struct output_opts *o, const struct pair_record *
     }
     if (r->request_id[0])
         fprintf(o->out, "  id=%s", r->request_id);
+    else if (r->how == PAIR_CONNECTION)
+        fprintf(o->out, "  by connection%s", r->bytes_identical == 1 ? ", same bytes"
+                                             : r->bytes_identical == 0 ? ", bytes differ" : "");
     if (r->confirmed == 1)
         fputs(" (confirmed by lb)", o->out);
     else if (r->confirmed == 0)
