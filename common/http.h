@@ -18,6 +18,8 @@
  * repeats merge), Transfer-Encoding with Content-Length is an error, chunked must be the final
  * coding, exactly one Host in an HTTP/1.1 request (an absolute-form target's authority wins).
  * Responses get the same strictness: malformed framing from a backend is an error, never relayed.
+ * The exact rules chosen where the RFCs leave a choice (bare LF refused, empty Host refused, which
+ * Transfer-Encoding lists are 400, 501 or until-close) are listed at the top of http.c.
  *
  * Bodies are framed by the caller from ->framing; chunked bodies go through the incremental
  * decoder at the end of this file, which reports payload spans without copying so that a proxy
@@ -75,7 +77,9 @@ struct http_request {
     size_t method_len;
     const char *target; /* as sent: origin-form, absolute-form, authority-form or "*" */
     size_t target_len;
-    const char *path; /* origin-form path and query; for absolute-form its path ("/" if empty) */
+    const char *path; /* origin-form path and query; for absolute-form its path ("/" if empty,
+                         then a static string, not in the buffer); for authority-form (CONNECT)
+                         and "*" (OPTIONS) the target itself */
     size_t path_len;
     int minor_version; /* HTTP/1.minor_version: 0 or 1 */
 
@@ -95,7 +99,9 @@ struct http_request {
 };
 
 /* Parses a request header block from buf[0..len). The caller sets req->headers and
- * req->num_headers first. Returns the header block length, HTTP_INCOMPLETE or HTTP_ERROR. */
+ * req->num_headers first; every other field is overwritten. limits may be NULL (the defaults).
+ * Returns the header block length (empty lines before the request line included),
+ * HTTP_INCOMPLETE or HTTP_ERROR. On HTTP_INCOMPLETE the out fields are not meaningful. */
 int http_parse_request(const char *buf, size_t len, struct http_request *req,
                        const struct http_limits *limits);
 
@@ -140,7 +146,9 @@ const struct http_header *http_find_header(const struct http_header *headers, si
 bool http_list_has_token(const char *value, size_t len, const char *token);
 
 /* True when h is hop-by-hop: Connection, Keep-Alive, Proxy-Connection, TE, Trailer,
- * Transfer-Encoding, Upgrade, or a field named in any Connection header among headers[0..n). */
+ * Transfer-Encoding, Upgrade, or a field named in any Connection header among headers[0..n) -
+ * except Content-Length and Host, which "Connection: Content-Length" must not strip (a proxy that
+ * drops the length it framed the body with desynchronises the next hop). */
 bool http_is_hop_by_hop(const struct http_header *h, const struct http_header *headers, size_t n);
 
 /* The standard reason phrase for a status ("Not Found"), or "Unknown". */

@@ -1,0 +1,496 @@
+/*
+ * stats.c - lb's statistics writer (see stats.h for the design).
+ *
+ * Counters a worker owns are updated with "load relaxed, add, store relaxed": no lock prefix, no
+ * contention, and still a data-race-free access for readers in other processes, which load them
+ * relaxed. Histograms take one such update per bucket. The heartbeat thread is the only thread
+ * this module starts; it sleeps on a condition variable so stats_close() ends it at once.
+ */
+#include "stats.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "stats_shm.h"
+
+#define HEARTBEAT_PERIOD_NS (250 * UINT64_C(1000000))
+
+struct stats_thread {
+    struct stats_segment *seg;  /* immutable after stats_open() */
+    struct stats_worker *block; /* this worker's counters: written by this worker only */
+    uint32_t nbackends;
+    uint16_t worker;
+};
+
+struct stats {
+    struct stats_shm shm; /* immutable after stats_open() */
+    struct stats_thread *threads;
+    unsigned nthreads;
+    pthread_t heartbeat;
+    bool heartbeat_started;
+
+    pthread_mutex_t lock; /* guards stop */
+    pthread_cond_t wake;
+    bool stop;
+};
+
+/* ---- counter primitives -------------------------------------------------------------------- */
+
+static inline void bump(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+static inline void hist_record(struct stats_hist *h, uint64_t ns)
+{
+    bump(&h->buckets[stats_hist_bucket(ns / 1000)], 1);
+    bump(&h->count, 1);
+    bump(&h->sum_ns, ns);
+    if (ns > atomic_load_explicit(&h->max_ns, memory_order_relaxed))
+        atomic_store_explicit(&h->max_ns, ns, memory_order_relaxed);
+}
+
+/* A gauge shared by all threads: up by one, raising peak if passed. */
+static void gauge_up(_Atomic uint64_t *active, _Atomic uint64_t *peak)
+{
+    uint64_t now = atomic_fetch_add_explicit(active, 1, memory_order_relaxed) + 1;
+    uint64_t p = atomic_load_explicit(peak, memory_order_relaxed);
+
+    while (now > p &&
+           !atomic_compare_exchange_weak_explicit(peak, &p, now, memory_order_relaxed,
+                                                  memory_order_relaxed))
+        ;
+}
+
+/* Down by one, never below zero (an unmatched close must not wrap it around). */
+static void gauge_down(_Atomic uint64_t *active)
+{
+    uint64_t v = atomic_load_explicit(active, memory_order_relaxed);
+
+    while (v > 0 &&
+           !atomic_compare_exchange_weak_explicit(active, &v, v - 1, memory_order_relaxed,
+                                                  memory_order_relaxed))
+        ;
+}
+
+static inline struct stats_backend_counters *backend_counters(struct stats_thread *t, int b)
+{
+    if (b < 0 || (uint32_t)b >= t->nbackends)
+        return NULL;
+    return &t->block->backends[b];
+}
+
+static inline unsigned status_class(int status)
+{
+    return status >= 100 && status <= 599 ? (unsigned)status / 100 : 0;
+}
+
+/* ---- heartbeat ----------------------------------------------------------------------------- */
+
+static void *heartbeat_main(void *arg)
+{
+    struct stats *s = arg;
+    struct stats_header *h = &s->shm.seg->header;
+    struct timespec until;
+
+    pthread_mutex_lock(&s->lock);
+    while (!s->stop) {
+        atomic_store_explicit(&h->heartbeat_mono_ns, clock_mono_ns(), memory_order_relaxed);
+        atomic_store_explicit(&h->heartbeat_wall_ns, clock_wall_ns(), memory_order_relaxed);
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += (long)HEARTBEAT_PERIOD_NS;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        while (!s->stop && pthread_cond_timedwait(&s->wake, &s->lock, &until) != ETIMEDOUT)
+            ;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* Starts the heartbeat with every signal blocked, so lb's signals go to lb's own threads. */
+static int heartbeat_start(struct stats *s)
+{
+    pthread_condattr_t ca;
+    sigset_t all, old;
+    int rc;
+
+    if ((rc = pthread_condattr_init(&ca)) != 0)
+        return -rc;
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    rc = pthread_cond_init(&s->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    if (rc != 0)
+        return -rc;
+    if ((rc = pthread_mutex_init(&s->lock, NULL)) != 0) {
+        pthread_cond_destroy(&s->wake);
+        return -rc;
+    }
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&s->heartbeat, NULL, heartbeat_main, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        pthread_mutex_destroy(&s->lock);
+        pthread_cond_destroy(&s->wake);
+        return -rc;
+    }
+    s->heartbeat_started = true;
+    return 0;
+}
+
+static void heartbeat_stop(struct stats *s)
+{
+    if (!s->heartbeat_started)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->stop = true;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->heartbeat, NULL);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->wake);
+    s->heartbeat_started = false;
+}
+
+/* ---- life cycle ---------------------------------------------------------------------------- */
+
+static void put_text(char *dst, size_t len, const char *src)
+{
+    stats_text_put(dst, len, src, src ? strlen(src) : 0);
+}
+
+struct stats *stats_open(const struct stats_config *cfg, char *err, size_t err_len)
+{
+    char name[STATS_SHM_NAME_MAX];
+    struct stats *s;
+    size_t nb = cfg->nbackends;
+    int rc;
+
+    if (nb > STATS_MAX_BACKENDS)
+        nb = STATS_MAX_BACKENDS; /* the rest count in the global totals only */
+    if (cfg->nworkers == 0 || cfg->nworkers > STATS_MAX_WORKERS) {
+        snprintf(err, err_len, "statistics support 1 to %d workers, not %u", STATS_MAX_WORKERS,
+                 cfg->nworkers);
+        return NULL;
+    }
+    if (cfg->shm_name != NULL)
+        snprintf(name, sizeof(name), "%s", cfg->shm_name);
+    else
+        stats_shm_name(cfg->listen_port, name, sizeof(name));
+
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        goto out_nomem;
+    s->nthreads = cfg->nworkers;
+    s->threads = calloc(cfg->nworkers, sizeof(*s->threads));
+    if (s->threads == NULL) {
+        snprintf(err, err_len, "statistics: out of memory");
+        goto out_free;
+    }
+    rc = stats_shm_create(&s->shm, name, cfg->nworkers, (uint32_t)nb, err, err_len);
+    if (rc < 0)
+        goto out_free;
+
+    struct stats_segment *seg = s->shm.seg;
+    struct stats_header *h = &seg->header;
+    uint64_t now_wall = clock_wall_ns();
+    h->mode = cfg->mode ? cfg->mode : STATS_MODE_HTTP;
+    h->listen_port = cfg->listen_port;
+    stats_addr_from_sockaddr(&h->listen_addr, cfg->listen_addr);
+    put_text(h->listen_text, sizeof(h->listen_text), cfg->listen_text);
+    put_text(h->policy, sizeof(h->policy), cfg->policy);
+    for (size_t i = 0; i < nb; i++) {
+        struct stats_backend *b = &seg->backends[i];
+        const char *bname = cfg->backend_names ? cfg->backend_names[i] : NULL;
+        const char *host = cfg->backend_hosts ? cfg->backend_hosts[i] : bname;
+        put_text(b->name, sizeof(b->name), bname);
+        put_text(b->host, sizeof(b->host), host);
+        b->port = cfg->backend_ports ? cfg->backend_ports[i] : 0;
+        atomic_store_explicit(&b->weight, cfg->backend_weights ? cfg->backend_weights[i] : 1,
+                              memory_order_relaxed);
+        atomic_store_explicit(&b->state, STATS_BACKEND_UP, memory_order_relaxed);
+        atomic_store_explicit(&b->last_change_wall_ns, now_wall, memory_order_relaxed);
+    }
+    for (unsigned w = 0; w < cfg->nworkers; w++) {
+        s->threads[w].seg = seg;
+        s->threads[w].block = &seg->workers[w];
+        s->threads[w].nbackends = (uint32_t)nb;
+        s->threads[w].worker = (uint16_t)w;
+    }
+    stats_shm_publish(&s->shm);
+
+    rc = heartbeat_start(s);
+    if (rc < 0) {
+        snprintf(err, err_len, "statistics heartbeat thread: %s", strerror(-rc));
+        goto out_destroy;
+    }
+    return s;
+
+out_destroy:
+    stats_shm_destroy(&s->shm);
+out_free:
+    free(s->threads);
+    free(s);
+    return NULL;
+out_nomem:
+    snprintf(err, err_len, "statistics: out of memory");
+    return NULL;
+}
+
+void stats_close(struct stats *s)
+{
+    if (s == NULL)
+        return;
+    heartbeat_stop(s);
+    stats_shm_destroy(&s->shm);
+    free(s->threads);
+    free(s);
+}
+
+struct stats_thread *stats_for_worker(struct stats *s, unsigned w)
+{
+    if (s == NULL || w >= s->nthreads)
+        return NULL;
+    return &s->threads[w];
+}
+
+const char *stats_name(const struct stats *s)
+{
+    return s ? s->shm.name : "";
+}
+
+/* ---- client side --------------------------------------------------------------------------- */
+
+void stats_client_accepted(struct stats_thread *t)
+{
+    if (t == NULL)
+        return;
+    bump(&t->block->global.clients_accepted, 1);
+    gauge_up(&t->seg->header.clients_active, &t->seg->header.clients_peak);
+}
+
+void stats_client_closed(struct stats_thread *t, uint64_t requests)
+{
+    if (t == NULL)
+        return;
+    bump(&t->block->global.clients_closed, 1);
+    bump(&t->block->global.clients_closed_requests, requests);
+    gauge_down(&t->seg->header.clients_active);
+}
+
+void stats_request_received(struct stats_thread *t)
+{
+    if (t != NULL)
+        bump(&t->block->global.requests, 1);
+}
+
+void stats_client_timeout(struct stats_thread *t)
+{
+    if (t != NULL)
+        bump(&t->block->global.client_timeouts, 1);
+}
+
+/* ---- backend side -------------------------------------------------------------------------- */
+
+void stats_backend_conn_opened(struct stats_thread *t, int b, uint64_t connect_ns)
+{
+    struct stats_backend_counters *c;
+
+    if (t == NULL || (c = backend_counters(t, b)) == NULL)
+        return;
+    bump(&c->conns_opened, 1);
+    hist_record(&c->connect, connect_ns);
+    gauge_up(&t->seg->backends[b].active_conns, &t->seg->backends[b].peak_conns);
+}
+
+void stats_backend_conn_closed(struct stats_thread *t, int b)
+{
+    struct stats_backend_counters *c;
+
+    if (t == NULL || (c = backend_counters(t, b)) == NULL)
+        return;
+    bump(&c->conns_closed, 1);
+    gauge_down(&t->seg->backends[b].active_conns);
+}
+
+void stats_backend_conn_reused(struct stats_thread *t, int b)
+{
+    struct stats_backend_counters *c;
+
+    if (t != NULL && (c = backend_counters(t, b)) != NULL)
+        bump(&c->conns_reused, 1);
+}
+
+void stats_connect_error(struct stats_thread *t, int b)
+{
+    struct stats_backend_counters *c;
+
+    if (t != NULL && (c = backend_counters(t, b)) != NULL)
+        bump(&c->connect_errors, 1);
+}
+
+void stats_request_sent(struct stats_thread *t, int b)
+{
+    struct stats_backend_counters *c;
+
+    if (t != NULL && (c = backend_counters(t, b)) != NULL)
+        bump(&c->requests, 1);
+}
+
+void stats_retry(struct stats_thread *t, int b)
+{
+    struct stats_backend_counters *c;
+
+    if (t == NULL || (c = backend_counters(t, b)) == NULL)
+        return;
+    bump(&c->retries, 1);
+    bump(&c->requests_done, 1); /* no longer in flight there */
+}
+
+void stats_timeout(struct stats_thread *t, int b)
+{
+    struct stats_backend_counters *c;
+
+    if (t != NULL && (c = backend_counters(t, b)) != NULL)
+        bump(&c->timeouts, 1);
+}
+
+static void fill_entry(struct stats_thread *t, const struct stats_request *r,
+                       struct stats_ring_entry *e)
+{
+    bool fits = true;
+
+    memset(e, 0, sizeof(*e));
+    e->start_wall_ns = r->start_wall_ns;
+    if (e->start_wall_ns == 0) {
+        uint64_t now = clock_wall_ns();
+        e->start_wall_ns = now > r->total_ns ? now - r->total_ns : now;
+    }
+    e->connect_ns = r->connect_ns;
+    e->ttfb_ns = r->ttfb_ns;
+    e->total_ns = r->total_ns;
+    e->bytes_in = r->bytes_in;
+    e->bytes_out = r->bytes_out;
+    e->client_conn_id = r->client_conn_id;
+    stats_addr_from_sockaddr(&e->client, r->client);
+    stats_addr_from_sockaddr(&e->lb_front, r->lb_front);
+    stats_addr_from_sockaddr(&e->lb_back, r->lb_back);
+    stats_addr_from_sockaddr(&e->backend, r->server);
+    e->status = (uint16_t)(r->status >= 0 && r->status <= 999 ? r->status : 0);
+    e->worker = t->worker;
+    e->backend_index = (int16_t)(backend_counters(t, r->backend) ? r->backend : -1);
+    e->kind = (uint8_t)(r->kind == STATS_ENTRY_TCP ? STATS_ENTRY_TCP : STATS_ENTRY_HTTP);
+    e->conn_request = r->conn_request;
+    e->retries = r->retries;
+    if (r->retries > 0)
+        e->flags |= STATS_ENTRY_RETRIED;
+    if (r->reused)
+        e->flags |= STATS_ENTRY_REUSED;
+    if (r->generated)
+        e->flags |= STATS_ENTRY_GENERATED;
+    stats_text_put(e->method, sizeof(e->method), r->method, r->method ? r->method_len : 0);
+    fits &= stats_text_put(e->request_id, sizeof(e->request_id), r->request_id,
+                           r->request_id ? r->request_id_len : 0);
+    fits &= stats_text_put(e->path, sizeof(e->path), r->path, r->path ? r->path_len : 0);
+    if (!fits)
+        e->flags |= STATS_ENTRY_TRUNCATED;
+}
+
+void stats_request_done(struct stats_thread *t, const struct stats_request *r)
+{
+    struct stats_global_counters *g;
+    struct stats_backend_counters *c;
+    struct stats_ring_entry e;
+    unsigned cls;
+
+    if (t == NULL || r == NULL)
+        return;
+    g = &t->block->global;
+    cls = status_class(r->status);
+    bump(&g->responses[cls], 1);
+    bump(&g->bytes_in, r->bytes_in);
+    bump(&g->bytes_out, r->bytes_out);
+    if (r->generated && (r->status == 400 || r->status == 414 || r->status == 431 ||
+                         r->status == 501))
+        bump(&g->bad_requests, 1);
+    if (r->status == 503 && r->backend < 0)
+        bump(&g->no_backend, 1);
+
+    if ((c = backend_counters(t, r->backend)) != NULL) {
+        bump(&c->requests_done, 1);
+        bump(&c->responses[cls], 1);
+        if (r->status == 502)
+            bump(&c->resp_502, 1);
+        else if (r->status == 503)
+            bump(&c->resp_503, 1);
+        else if (r->status == 504)
+            bump(&c->resp_504, 1);
+        bump(&c->bytes_in, r->bytes_in);
+        bump(&c->bytes_out, r->bytes_out);
+        if (r->ttfb_ns > 0)
+            hist_record(&c->ttfb, r->ttfb_ns);
+        hist_record(&c->total, r->total_ns);
+    }
+
+    fill_entry(t, r, &e);
+    stats_ring_write(&t->seg->ring, &e);
+}
+
+/* ---- backend state ------------------------------------------------------------------------- */
+
+static struct stats_backend *backend_of(struct stats *s, int b)
+{
+    if (s == NULL || b < 0 || (uint32_t)b >= s->shm.nbackends)
+        return NULL;
+    return &s->shm.seg->backends[b];
+}
+
+void stats_backend_state(struct stats *s, int b, uint32_t state)
+{
+    struct stats_backend *be = backend_of(s, b);
+
+    if (be == NULL)
+        return;
+    if (atomic_exchange_explicit(&be->state, state, memory_order_relaxed) != state)
+        atomic_store_explicit(&be->last_change_wall_ns, clock_wall_ns(), memory_order_relaxed);
+}
+
+void stats_backend_weight(struct stats *s, int b, uint32_t weight)
+{
+    struct stats_backend *be = backend_of(s, b);
+
+    if (be != NULL)
+        atomic_store_explicit(&be->weight, weight, memory_order_relaxed);
+}
+
+void stats_backend_check(struct stats *s, int b, bool ok)
+{
+    struct stats_backend *be = backend_of(s, b);
+
+    if (be == NULL)
+        return;
+    atomic_fetch_add_explicit(&be->checks_total, 1, memory_order_relaxed);
+    if (!ok)
+        atomic_fetch_add_explicit(&be->checks_failed, 1, memory_order_relaxed);
+}
+
+void stats_backend_resolved(struct stats *s, int b, const struct sockaddr *sa)
+{
+    struct stats_backend *be = backend_of(s, b);
+    struct stats_addr a;
+
+    if (be == NULL)
+        return;
+    stats_addr_from_sockaddr(&a, sa);
+    stats_backend_store_resolved(be, &a);
+}

@@ -1,0 +1,126 @@
+/*
+ * stats.h - lb's statistics writer: one call per observable event, published in the shared-memory
+ * segment of common/stats.h for lbtop and lbtrace.
+ *
+ * Design: every worker thread gets its own counter block (stats_thread), so the request path
+ * never takes a lock and never does an atomic read-modify-write on a shared cache line: each
+ * counter is bumped with a relaxed load and a relaxed store by the only thread that writes it.
+ * The only shared writes are the connection gauges (active/peak, once per connection), backend
+ * state and health checks, and one fetch-add per finished request to claim a slot in the ring of
+ * recent requests. A small thread refreshes the heartbeat every 250 ms.
+ *
+ * Every function accepts a NULL handle and then does nothing, so lb can run with statistics off
+ * (--no-stats) without an "if" at each call site. Backend indexes at or beyond the number given
+ * to stats_open() (at most STATS_MAX_BACKENDS) count in the global totals only.
+ */
+#ifndef LB_STATS_H
+#define LB_STATS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "../common/stats.h" /* the layout (this file shadows its name inside lb/) */
+
+struct stats;        /* the writer: the segment and the heartbeat thread */
+struct stats_thread; /* one worker's counters; used by that worker only */
+
+/* What stats_open() publishes about this lb. Strings are copied (and cut to their field). */
+struct stats_config {
+    const char *shm_name;             /* NULL: stats_shm_name(listen_port) */
+    uint16_t listen_port;
+    const struct sockaddr *listen_addr; /* NULL: every address */
+    const char *listen_text;          /* as printed, e.g. "0.0.0.0:3000" */
+    uint32_t mode;                    /* STATS_MODE_HTTP or STATS_MODE_TCP */
+    const char *policy;               /* e.g. "rr" */
+    unsigned nworkers;                /* worker threads: stats_for_worker(0 .. nworkers-1) */
+    size_t nbackends;                 /* entries in the arrays below */
+    const char *const *backend_names; /* shown by lbtop, e.g. "localhost:3001" */
+    const char *const *backend_hosts; /* as configured (NULL: the names) */
+    const uint16_t *backend_ports;
+    const uint32_t *backend_weights;  /* NULL: all 1 */
+};
+
+/* Creates and publishes the segment, starts the heartbeat thread. Backends start UP. Returns the
+ * writer, or NULL with a message in err (e.g. another lb already publishes under that name). */
+struct stats *stats_open(const struct stats_config *cfg, char *err, size_t err_len);
+
+/* Stops the heartbeat, marks the segment stopping and removes it. NULL is fine. */
+void stats_close(struct stats *s);
+
+/* Worker w's handle (w < nworkers), or NULL when s is NULL or w out of range. */
+struct stats_thread *stats_for_worker(struct stats *s, unsigned w);
+
+/* The segment's name, e.g. "/lblab-3000" ("" for NULL). */
+const char *stats_name(const struct stats *s);
+
+/* ---- client connections (the worker that owns the connection) ---------------------------- */
+
+void stats_client_accepted(struct stats_thread *t);
+/* requests: how many requests the connection carried. */
+void stats_client_closed(struct stats_thread *t, uint64_t requests);
+/* A request's header block arrived completely. */
+void stats_request_received(struct stats_thread *t);
+/* A request's head did not arrive within --client-timeout (408 or close). */
+void stats_client_timeout(struct stats_thread *t);
+
+/* ---- backend connections and requests ----------------------------------------------------- */
+
+/* A connection to backend b is established after connect_ns nanoseconds. */
+void stats_backend_conn_opened(struct stats_thread *t, int b, uint64_t connect_ns);
+void stats_backend_conn_closed(struct stats_thread *t, int b);
+/* A request goes out on an already open (pooled) connection to b. */
+void stats_backend_conn_reused(struct stats_thread *t, int b);
+/* Connecting to b failed (refused, unreachable, connect timeout). */
+void stats_connect_error(struct stats_thread *t, int b);
+/* A request is handed to backend b (it is now in flight there). */
+void stats_request_sent(struct stats_thread *t, int b);
+/* A request in flight at b is given up there and retried elsewhere. Ends it at b. */
+void stats_retry(struct stats_thread *t, int b);
+/* Backend b did not answer within --server-timeout (the client gets a 504). */
+void stats_timeout(struct stats_thread *t, int b);
+
+/* One finished request (or, in tcp mode, one finished connection). */
+struct stats_request {
+    int backend;             /* the backend it was sent to (stats_request_sent), -1 if none */
+    int status;              /* status sent to the client, 0 if none */
+    uint32_t kind;           /* 0 or STATS_ENTRY_HTTP; STATS_ENTRY_TCP in tcp mode */
+    bool generated;          /* lb answered itself (400, 408, 502, 503, 504, ...) */
+    bool reused;             /* the backend connection was reused */
+    uint32_t retries;        /* failed connects before the one that served it */
+    uint64_t bytes_in;       /* request bytes received from the client */
+    uint64_t bytes_out;      /* response bytes sent to the client */
+    uint64_t connect_ns;     /* 0 when no new connection was made */
+    uint64_t ttfb_ns;        /* request sent to first response byte, 0 if none */
+    uint64_t total_ns;       /* first request byte to last response byte */
+    uint64_t start_wall_ns;  /* 0: now minus total_ns */
+    const struct sockaddr *client;   /* the four ends of the two legs; NULL when unknown */
+    const struct sockaddr *lb_front;
+    const struct sockaddr *lb_back;
+    const struct sockaddr *server;
+    uint64_t client_conn_id; /* lb's serial number of the client connection */
+    uint32_t conn_request;   /* 1 for the first request on that connection */
+    const char *method;      /* not NUL-terminated: with lengths; NULL/0 when absent */
+    size_t method_len;
+    const char *path;
+    size_t path_len;
+    const char *request_id;
+    size_t request_id_len;
+};
+
+/* Counts a finished request (global totals, backend r->backend, latency histograms) and appends
+ * it to the ring of recent requests. */
+void stats_request_done(struct stats_thread *t, const struct stats_request *r);
+
+/* ---- backend state (any thread) ------------------------------------------------------------ */
+
+/* Backend b is now STATS_BACKEND_UP, _DOWN or _DRAINING; records when it changed. */
+void stats_backend_state(struct stats *s, int b, uint32_t state);
+void stats_backend_weight(struct stats *s, int b, uint32_t weight);
+/* A health check of b ran; ok tells how it went. */
+void stats_backend_check(struct stats *s, int b, bool ok);
+/* b's host now resolves to sa (the address lb connects to). */
+void stats_backend_resolved(struct stats *s, int b, const struct sockaddr *sa);
+
+#endif
