@@ -1,0 +1,167 @@
+/*
+ * access_log.c - formatting and writing access-log lines (see access_log.h for the format and
+ * why lines never interleave).
+ */
+#include "access_log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int access_log_open(struct access_log *log, const char *path, char *err, size_t err_len)
+{
+    log->fd = -1;
+    log->owned = false;
+    if (path == NULL || *path == '\0')
+        return 0;
+    if (strcmp(path, "-") == 0) {
+        log->fd = STDOUT_FILENO;
+        return 0;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, err_len, "invalid --access-log '%s': %s", path, strerror(e));
+        return -e;
+    }
+    log->fd = fd;
+    log->owned = true;
+    return 0;
+}
+
+void access_log_close(struct access_log *log)
+{
+    if (log->owned && log->fd >= 0)
+        close(log->fd);
+    log->fd = -1;
+    log->owned = false;
+}
+
+bool access_log_enabled(const struct access_log *log)
+{
+    return log->fd >= 0;
+}
+
+struct line {
+    char *p;
+    size_t len, cap;
+};
+
+static void add(struct line *l, const char *s, size_t n)
+{
+    if (n > l->cap - l->len)
+        n = l->cap - l->len;
+    memcpy(l->p + l->len, s, n);
+    l->len += n;
+}
+
+static void addf(struct line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void addf(struct line *l, const char *fmt, ...)
+{
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        add(l, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+static void add_escaped(struct line *l, const char *s, size_t n, size_t max)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n && i < max; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x21 || c > 0x7e || c == '"' || c == '\\') {
+            char esc[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+            add(l, esc, 4);
+        } else {
+            add(l, (const char *)&c, 1);
+        }
+    }
+    if (n > max)
+        add(l, "...", 3);
+}
+
+static void add_ms(struct line *l, const char *key, int64_t us)
+{
+    if (us < 0)
+        addf(l, " %s=-", key);
+    else
+        addf(l, " %s=%lld.%03lld", key, (long long)(us / 1000), (long long)(us % 1000));
+}
+
+size_t access_log_format(char *out, size_t cap, const struct access_record *r)
+{
+    struct line l = {out, 0, cap > 0 ? cap - 1 : 0};
+    time_t secs = (time_t)(r->wall_ns / 1000000000u);
+    struct tm tm;
+    char when[32];
+
+    if (cap == 0)
+        return 0;
+    gmtime_r(&secs, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    addf(&l, "time=%s.%03uZ", when, (unsigned)(r->wall_ns / 1000000u % 1000u));
+    addf(&l, " client=%s", r->client ? r->client : "-");
+    addf(&l, " backend=%s", r->backend ? r->backend : "-");
+    add(&l, " id=", 4);
+    if (r->id_len)
+        add_escaped(&l, r->id, r->id_len, 128);
+    else
+        add(&l, "-", 1);
+    add(&l, " method=", 8);
+    if (r->method_len)
+        add_escaped(&l, r->method, r->method_len, 32);
+    else
+        add(&l, "-", 1);
+    add(&l, " path=\"", 7);
+    add_escaped(&l, r->path, r->path_len, ACCESS_LOG_MAX_PATH);
+    add(&l, "\"", 1);
+    if (r->status > 0)
+        addf(&l, " status=%d", r->status);
+    else
+        add(&l, " status=-", 9);
+    addf(&l, " req_bytes=%llu bytes=%llu", (unsigned long long)r->req_bytes,
+         (unsigned long long)r->bytes);
+    add_ms(&l, "connect_ms", r->connect_us);
+    add_ms(&l, "first_byte_ms", r->first_byte_us);
+    add_ms(&l, "total_ms", r->total_us);
+    l.p[l.len++] = '\n'; /* room was kept for it */
+    return l.len;
+}
+
+int access_log_flush(const struct access_log *log, struct access_log_buf *buf)
+{
+    size_t off = 0;
+    int rc = 0;
+    while (off < buf->len && log->fd >= 0) {
+        ssize_t n = write(log->fd, buf->data + off, buf->len - off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = -errno;
+            break;
+        }
+        off += (size_t)n;
+    }
+    buf->len = 0;
+    return rc;
+}
+
+void access_log_append(const struct access_log *log, struct access_log_buf *buf,
+                       const struct access_record *r)
+{
+    char line[ACCESS_LOG_BUF];
+    if (log->fd < 0)
+        return;
+    size_t n = access_log_format(line, sizeof(line), r);
+    if (n > sizeof(buf->data) - buf->len)
+        access_log_flush(log, buf);
+    memcpy(buf->data + buf->len, line, n);
+    buf->len += n;
+}

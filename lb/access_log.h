@@ -1,0 +1,71 @@
+/*
+ * access_log.h - one line per request, `key=value` fields:
+ *
+ *   time=2026-11-27T05:12:01.123Z client=127.0.0.1:40000 backend=127.0.0.1:3001 id=5f0c...
+ *   method=GET path="/index.html" status=200 req_bytes=0 bytes=1234 connect_ms=0.120
+ *   first_byte_ms=0.480 total_ms=0.610
+ *
+ * (one line in the file). A value lb does not have is "-". The path is quoted, with '"', '\' and
+ * bytes outside printable ASCII written as \xHH, and cut at 1024 bytes.
+ *
+ * Each worker formats lines into its own struct access_log_buf and writes whole lines with one
+ * write() of at most ACCESS_LOG_BUF bytes (PIPE_BUF), at the end of each event-loop round or when
+ * the buffer fills: the file is opened O_APPEND, so lines from different workers never
+ * interleave, and no lock is taken.
+ */
+#ifndef LB_ACCESS_LOG_H
+#define LB_ACCESS_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ACCESS_LOG_BUF 4096
+#define ACCESS_LOG_MAX_PATH 1024
+
+struct access_log {
+    /* immutable after start-up */
+    int fd; /* -1: logging off */
+    bool owned;
+};
+
+struct access_log_buf {
+    size_t len;
+    char data[ACCESS_LOG_BUF];
+};
+
+/* What one line says. Timings are in microseconds, -1 when unknown. */
+struct access_record {
+    uint64_t wall_ns;   /* when the request completed, clock_wall_ns() */
+    const char *client; /* "addr:port" */
+    const char *backend; /* "addr:port", or NULL when none was reached */
+    const char *id;
+    size_t id_len;
+    const char *method;
+    size_t method_len;
+    const char *path;
+    size_t path_len;
+    int status; /* 0: no response was sent (the client went away) */
+    uint64_t req_bytes; /* request body bytes received */
+    uint64_t bytes;     /* response bytes sent to the client, head included */
+    int64_t connect_us, first_byte_us, total_us;
+};
+
+/* Opens the log: path NULL or "" is off, "-" is standard output, anything else a file created
+ * or appended to. Returns 0, or -errno with a message in err. */
+int access_log_open(struct access_log *log, const char *path, char *err, size_t err_len);
+void access_log_close(struct access_log *log);
+
+bool access_log_enabled(const struct access_log *log);
+
+/* Formats one line, newline included, into out. Returns its length (cut to fit cap). */
+size_t access_log_format(char *out, size_t cap, const struct access_record *r);
+
+/* Adds r's line to buf, flushing buf first if the line does not fit. */
+void access_log_append(const struct access_log *log, struct access_log_buf *buf,
+                       const struct access_record *r);
+
+/* Writes out what buf holds. Returns 0 or -errno (the lines are dropped then). */
+int access_log_flush(const struct access_log *log, struct access_log_buf *buf);
+
+#endif

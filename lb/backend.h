@@ -1,0 +1,81 @@
+/*
+ * backend.h - the table of backends: what the command line named, and the addresses the
+ * resolver last found for each.
+ *
+ * The table is built once by main() and never resized. Names and ports are immutable after
+ * start-up. Addresses change while workers run: the resolver thread is the only writer, and
+ * publishes them under a sequence lock made of C11 atomics, so a worker reading them never waits
+ * and never blocks the resolver (a reader that overlaps a write simply reads again).
+ */
+#ifndef LB_BACKEND_H
+#define LB_BACKEND_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "net.h"
+
+/* Addresses kept per backend (the first ones getaddrinfo returns). */
+#define BACKEND_MAX_ADDRS 8
+
+/* One resolved address, small and fixed-size so it can be published word by word. */
+struct backend_addr {
+    uint16_t family; /* AF_INET or AF_INET6 */
+    uint16_t port;   /* host byte order */
+    uint32_t scope_id;
+    uint8_t ip[16]; /* 4 bytes used for AF_INET */
+};
+_Static_assert(sizeof(struct backend_addr) == 24, "backend_addr is published as 3 words");
+
+struct backend {
+    /* immutable after start-up */
+    size_t index;
+    char host[NET_HOST_LEN];
+    uint16_t port;
+    char name[NET_HOST_LEN + 8]; /* "host:port" for logs */
+    bool numeric;                /* host is an IP literal: never resolved again */
+    bool on_demand;              /* --dns-ttl 0: resolved before each new connection */
+
+    /* written by the resolver thread only (seqlock); read by anyone with backend_get_addrs() */
+    atomic_uint seq;
+    atomic_uint num_addrs;
+    _Atomic uint64_t words[BACKEND_MAX_ADDRS * 3];
+
+    /* atomic, relaxed: the address index that last connected, tried first next time */
+    atomic_uint preferred;
+    /* atomic, relaxed: when a warning about this backend was last printed (rate limit) */
+    _Atomic uint64_t last_warn_ms;
+};
+
+struct backend_table {
+    /* immutable after start-up */
+    size_t count;
+    struct backend *backends;
+};
+
+/* Allocates a table of count backends with the given hosts and ports; numeric hosts get their
+ * address at once, names get none until the resolver publishes some. Returns NULL on ENOMEM. */
+struct backend_table *backend_table_create(const char *const hosts[], const uint16_t ports[],
+                                           size_t count);
+void backend_table_destroy(struct backend_table *t);
+
+/* Publishes addrs[0..n) (n <= BACKEND_MAX_ADDRS) as b's addresses. One writer at a time. */
+void backend_publish_addrs(struct backend *b, const struct backend_addr *addrs, size_t n);
+
+/* Copies b's current addresses into out[0..max). Returns how many. Never blocks. */
+size_t backend_get_addrs(struct backend *b, struct backend_addr *out, size_t max);
+
+/* True when b has at least one address to connect to. */
+bool backend_has_addrs(struct backend *b);
+
+/* Converts between struct backend_addr and socket addresses. from_sockaddr returns 0 or -EAFNOSUPPORT. */
+socklen_t backend_addr_to_sockaddr(const struct backend_addr *a, struct sockaddr_storage *ss);
+int backend_addr_from_sockaddr(const struct sockaddr *sa, struct backend_addr *a);
+
+/* Parses a numeric IPv4/IPv6 literal into *a with port. Returns true if host was numeric. */
+bool backend_addr_parse_numeric(const char *host, uint16_t port, struct backend_addr *a);
+
+#endif

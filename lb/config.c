@@ -1,0 +1,294 @@
+/*
+ * config.c - parses lb's command line into a struct config.
+ *
+ * A small hand-written loop instead of getopt_long: it keeps no global state (optind), so the
+ * unit tests can call it again and again, and every message names the flag it is about in the
+ * project's form "invalid --server-timeout 'abc': ...". Long options take "--flag VALUE" or
+ * "--flag=VALUE"; short ones "-l VALUE" or "-lVALUE".
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy.h"
+
+void config_defaults(struct config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->listen_port = CONFIG_DEFAULT_PORT;
+    for (int i = 0; i < 3; i++) {
+        snprintf(cfg->backends[i].host, sizeof(cfg->backends[i].host), "localhost");
+        cfg->backends[i].port = (uint16_t)(3001 + i);
+    }
+    cfg->num_backends = 3;
+    cfg->connect_timeout_ms = CONFIG_DEFAULT_CONNECT_TIMEOUT_MS;
+    cfg->client_timeout_ms = CONFIG_DEFAULT_CLIENT_TIMEOUT_MS;
+    cfg->server_timeout_ms = CONFIG_DEFAULT_SERVER_TIMEOUT_MS;
+    cfg->idle_timeout_ms = CONFIG_DEFAULT_IDLE_TIMEOUT_MS;
+    cfg->drain_timeout_ms = CONFIG_DEFAULT_DRAIN_TIMEOUT_MS;
+    cfg->dns_ttl_s = CONFIG_DEFAULT_DNS_TTL_S;
+    snprintf(cfg->policy, sizeof(cfg->policy), "%s", CONFIG_DEFAULT_POLICY);
+}
+
+void config_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: lb [-l [ADDR:]PORT] [-b HOST:PORT]... [-w WORKERS] [--connect-timeout MS]\n"
+            "          [--client-timeout MS] [--server-timeout MS] [--dns-ttl SEC]\n"
+            "          [--access-log FILE|-] [-h] [-V]\n"
+            "\n"
+            "An HTTP/1.1 load balancer: requests to the listening address are spread over the\n"
+            "backends, one request at a time.\n"
+            "\n"
+            "  -l, --listen [ADDR:]PORT  listen address and port (default: every address, port %d)\n"
+            "  -b, --backend HOST:PORT   a backend; repeat for more (default: localhost:3001,\n"
+            "                            localhost:3002, localhost:3003)\n"
+            "  -w, --workers N           worker threads (default: the number of online CPUs)\n"
+            "  --connect-timeout MS      connecting to one backend (default %d)\n"
+            "  --client-timeout MS       a request head must be complete MS after its first byte;\n"
+            "                            also the limit on a stalled request body (default %d)\n"
+            "  --server-timeout MS       backend silence while a request is in flight before 504\n"
+            "                            (default %d)\n"
+            "  --idle-timeout MS         close a keep-alive client connection idle this long\n"
+            "                            (default %d)\n"
+            "  --drain-timeout MS        on SIGINT/SIGTERM, time allowed to in-flight requests\n"
+            "                            (default %d)\n"
+            "  --dns-ttl SEC             re-resolve backend names every SEC seconds; 0 resolves\n"
+            "                            before each new backend connection (default %d)\n"
+            "  --access-log FILE|-       one line per request, appended to FILE or written to\n"
+            "                            standard output with '-' (default: off)\n"
+            "  --policy NAME             scheduling policy (default %s; see the man page)\n"
+            "  -h, --help                print this help and exit\n"
+            "  -V, --version             print the version and exit\n",
+            CONFIG_DEFAULT_PORT, CONFIG_DEFAULT_CONNECT_TIMEOUT_MS,
+            CONFIG_DEFAULT_CLIENT_TIMEOUT_MS, CONFIG_DEFAULT_SERVER_TIMEOUT_MS,
+            CONFIG_DEFAULT_IDLE_TIMEOUT_MS, CONFIG_DEFAULT_DRAIN_TIMEOUT_MS,
+            CONFIG_DEFAULT_DNS_TTL_S, CONFIG_DEFAULT_POLICY);
+}
+
+/* Parses a decimal number in [min, max] with nothing around it. */
+static int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out)
+{
+    unsigned long v = 0;
+
+    if (*s == '\0')
+        return -EINVAL;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -EINVAL;
+        if (v > (max - (unsigned long)(*p - '0')) / 10)
+            return -ERANGE;
+        v = v * 10 + (unsigned long)(*p - '0');
+    }
+    if (v < min)
+        return -ERANGE;
+    *out = v;
+    return 0;
+}
+
+enum opt_id {
+    OPT_LISTEN,
+    OPT_BACKEND,
+    OPT_WORKERS,
+    OPT_CONNECT_TIMEOUT,
+    OPT_CLIENT_TIMEOUT,
+    OPT_SERVER_TIMEOUT,
+    OPT_IDLE_TIMEOUT,
+    OPT_DRAIN_TIMEOUT,
+    OPT_DNS_TTL,
+    OPT_ACCESS_LOG,
+    OPT_POLICY,
+    OPT_HELP,
+    OPT_VERSION,
+};
+
+struct opt {
+    char short_name; /* 0: long only */
+    const char *long_name;
+    bool has_arg;
+    enum opt_id id;
+};
+
+static const struct opt options[] = {
+    {'l', "listen", true, OPT_LISTEN},
+    {'b', "backend", true, OPT_BACKEND},
+    {'w', "workers", true, OPT_WORKERS},
+    {0, "connect-timeout", true, OPT_CONNECT_TIMEOUT},
+    {0, "client-timeout", true, OPT_CLIENT_TIMEOUT},
+    {0, "server-timeout", true, OPT_SERVER_TIMEOUT},
+    {0, "idle-timeout", true, OPT_IDLE_TIMEOUT},
+    {0, "drain-timeout", true, OPT_DRAIN_TIMEOUT},
+    {0, "dns-ttl", true, OPT_DNS_TTL},
+    {0, "access-log", true, OPT_ACCESS_LOG},
+    {0, "policy", true, OPT_POLICY},
+    {'h', "help", false, OPT_HELP},
+    {'V', "version", false, OPT_VERSION},
+};
+
+#define NUM_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+/* Applies one option with its value; flag is how the user spelled it, for messages. */
+static int apply(struct config *cfg, const struct opt *o, const char *flag, const char *val,
+                 bool *backends_given, char *err, size_t err_len)
+{
+    unsigned long v;
+    int rc;
+
+    switch (o->id) {
+    case OPT_LISTEN:
+        if (net_split_hostport(val, cfg->listen_host, sizeof(cfg->listen_host), &cfg->listen_port,
+                               true) != 0) {
+            snprintf(err, err_len, "invalid %s '%s': expected [ADDR:]PORT with PORT 1-65535", flag,
+                     val);
+            return -EINVAL;
+        }
+        if (strcmp(cfg->listen_host, "*") == 0)
+            cfg->listen_host[0] = '\0';
+        return 0;
+    case OPT_BACKEND: {
+        struct config_backend b;
+        if (!*backends_given) {
+            cfg->num_backends = 0;
+            *backends_given = true;
+        }
+        if (net_split_hostport(val, b.host, sizeof(b.host), &b.port, false) != 0) {
+            snprintf(err, err_len, "invalid %s '%s': expected HOST:PORT with PORT 1-65535", flag,
+                     val);
+            return -EINVAL;
+        }
+        if (cfg->num_backends == CONFIG_MAX_BACKENDS) {
+            snprintf(err, err_len, "invalid %s '%s': at most %d backends", flag, val,
+                     CONFIG_MAX_BACKENDS);
+            return -EINVAL;
+        }
+        cfg->backends[cfg->num_backends++] = b;
+        return 0;
+    }
+    case OPT_WORKERS:
+        rc = parse_uint(val, 1, CONFIG_MAX_WORKERS, &v);
+        if (rc != 0) {
+            snprintf(err, err_len, "invalid %s '%s': expected a number of threads 1-%d", flag, val,
+                     CONFIG_MAX_WORKERS);
+            return -EINVAL;
+        }
+        cfg->workers = (unsigned)v;
+        return 0;
+    case OPT_CONNECT_TIMEOUT:
+    case OPT_CLIENT_TIMEOUT:
+    case OPT_SERVER_TIMEOUT:
+    case OPT_IDLE_TIMEOUT:
+    case OPT_DRAIN_TIMEOUT: {
+        /* a day in milliseconds is plenty, and keeps every sum of deadlines far from overflow */
+        rc = parse_uint(val, o->id == OPT_DRAIN_TIMEOUT ? 0 : 1, 86400000ul, &v);
+        if (rc != 0) {
+            snprintf(err, err_len, "invalid %s '%s': expected milliseconds %d-86400000", flag, val,
+                     o->id == OPT_DRAIN_TIMEOUT ? 0 : 1);
+            return -EINVAL;
+        }
+        uint32_t *field = o->id == OPT_CONNECT_TIMEOUT  ? &cfg->connect_timeout_ms
+                          : o->id == OPT_CLIENT_TIMEOUT ? &cfg->client_timeout_ms
+                          : o->id == OPT_SERVER_TIMEOUT ? &cfg->server_timeout_ms
+                          : o->id == OPT_IDLE_TIMEOUT   ? &cfg->idle_timeout_ms
+                                                        : &cfg->drain_timeout_ms;
+        *field = (uint32_t)v;
+        return 0;
+    }
+    case OPT_DNS_TTL:
+        rc = parse_uint(val, 0, 86400ul * 365, &v);
+        if (rc != 0) {
+            snprintf(err, err_len, "invalid %s '%s': expected seconds 0-31536000", flag, val);
+            return -EINVAL;
+        }
+        cfg->dns_ttl_s = (uint32_t)v;
+        return 0;
+    case OPT_ACCESS_LOG:
+        if (*val == '\0' || strlen(val) >= sizeof(cfg->access_log)) {
+            snprintf(err, err_len, "invalid %s '%s': expected a file name or '-'", flag, val);
+            return -EINVAL;
+        }
+        snprintf(cfg->access_log, sizeof(cfg->access_log), "%s", val);
+        return 0;
+    case OPT_POLICY:
+        if (policy_find(val) == NULL) {
+            snprintf(err, err_len, "invalid %s '%s': known policies: %s", flag, val,
+                     policy_names());
+            return -EINVAL;
+        }
+        snprintf(cfg->policy, sizeof(cfg->policy), "%s", val);
+        return 0;
+    case OPT_HELP:
+        cfg->help = true;
+        return 0;
+    case OPT_VERSION:
+        cfg->version = true;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+int config_parse(struct config *cfg, int argc, char *const argv[], char *err, size_t err_len)
+{
+    bool backends_given = false;
+
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const struct opt *o = NULL;
+        const char *val = NULL;
+        char flag[64];
+
+        if (arg[0] == '-' && arg[1] == '-' && arg[2] != '\0') {
+            const char *name = arg + 2, *eq = strchr(name, '=');
+            size_t n = eq ? (size_t)(eq - name) : strlen(name);
+            for (size_t k = 0; k < NUM_OPTIONS; k++)
+                if (strlen(options[k].long_name) == n &&
+                    strncmp(options[k].long_name, name, n) == 0)
+                    o = &options[k];
+            snprintf(flag, sizeof(flag), "--%.*s", (int)(n > 40 ? 40 : n), name);
+            if (o == NULL) {
+                snprintf(err, err_len, "unknown option '%s' (try -h)", flag);
+                return -EINVAL;
+            }
+            if (eq != NULL) {
+                if (!o->has_arg) {
+                    snprintf(err, err_len, "option %s takes no value", flag);
+                    return -EINVAL;
+                }
+                val = eq + 1;
+            }
+        } else if (arg[0] == '-' && arg[1] != '\0' && arg[1] != '-') {
+            for (size_t k = 0; k < NUM_OPTIONS; k++)
+                if (options[k].short_name == arg[1])
+                    o = &options[k];
+            snprintf(flag, sizeof(flag), "-%c", arg[1]);
+            if (o == NULL) {
+                snprintf(err, err_len, "unknown option '%s' (try -h)", flag);
+                return -EINVAL;
+            }
+            if (arg[2] != '\0') {
+                if (!o->has_arg) {
+                    snprintf(err, err_len, "option %s takes no value (in '%s')", flag, arg);
+                    return -EINVAL;
+                }
+                val = arg + 2;
+            }
+        } else {
+            snprintf(err, err_len, "unexpected argument '%s' (try -h)", arg);
+            return -EINVAL;
+        }
+
+        if (o->has_arg && val == NULL) {
+            if (i + 1 >= argc) {
+                snprintf(err, err_len, "option %s needs a value", flag);
+                return -EINVAL;
+            }
+            val = argv[++i];
+        }
+        int rc = apply(cfg, o, flag, val, &backends_given, err, err_len);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}

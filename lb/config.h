@@ -1,0 +1,62 @@
+/*
+ * config.h - lb's command line as plain data.
+ *
+ * config_parse() turns argv into a struct config and touches nothing else: no sockets, no name
+ * lookups, no exit(). main() decides what to do with the result, so every flag is unit-tested
+ * without starting a balancer.
+ */
+#ifndef LB_CONFIG_H
+#define LB_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "net.h"
+
+#define CONFIG_MAX_BACKENDS 256
+#define CONFIG_MAX_WORKERS 1024
+#define CONFIG_DEFAULT_PORT 3000
+#define CONFIG_DEFAULT_CONNECT_TIMEOUT_MS 3000
+#define CONFIG_DEFAULT_CLIENT_TIMEOUT_MS 10000
+#define CONFIG_DEFAULT_SERVER_TIMEOUT_MS 30000
+#define CONFIG_DEFAULT_IDLE_TIMEOUT_MS 60000
+#define CONFIG_DEFAULT_DRAIN_TIMEOUT_MS 10000
+#define CONFIG_DEFAULT_DNS_TTL_S 30
+#define CONFIG_DEFAULT_POLICY "rr"
+
+struct config_backend {
+    char host[NET_HOST_LEN]; /* as given: a name or a numeric address, without brackets */
+    uint16_t port;
+};
+
+struct config {
+    char listen_host[NET_HOST_LEN]; /* "" means every address */
+    uint16_t listen_port;
+    struct config_backend backends[CONFIG_MAX_BACKENDS];
+    size_t num_backends;
+    unsigned workers;            /* 0 means "the number of online CPUs", decided by main() */
+    uint32_t connect_timeout_ms; /* nonblocking connect to one backend */
+    uint32_t client_timeout_ms;  /* whole request head, from its first byte; body inactivity */
+    uint32_t server_timeout_ms;  /* backend inactivity while a request is in flight */
+    uint32_t idle_timeout_ms;    /* keep-alive client connection with no request */
+    uint32_t drain_timeout_ms;   /* SIGTERM: how long in-flight requests may still take */
+    uint32_t dns_ttl_s;          /* re-resolve period; 0: before each new backend connection */
+    char access_log[4096];       /* "" off, "-" standard output, else a file appended to */
+    char policy[32];             /* scheduling policy name, see policy.h */
+    bool help;                   /* -h: print usage, exit 0 */
+    bool version;                /* -V: print the version, exit 0 */
+};
+
+/* Fills cfg with the defaults: listen on :3000, backends localhost:3001..3003. */
+void config_defaults(struct config *cfg);
+
+/* Parses argv[1..argc) over the defaults. The first -b replaces the default backends. Returns 0,
+ * or -EINVAL with one line naming the bad flag or value in err. */
+int config_parse(struct config *cfg, int argc, char *const argv[], char *err, size_t err_len);
+
+/* Prints the usage text (with every default) to out. */
+void config_usage(FILE *out);
+
+#endif

@@ -1,0 +1,214 @@
+/*
+ * main.c - lb from the top: parse the command line, open the listening socket, resolve the
+ * backends once, start the resolver thread and the worker threads, then wait for SIGINT or
+ * SIGTERM; on the first one stop accepting and let the workers drain (at most --drain-timeout),
+ * on a second one stop at once; exit 0.
+ *
+ * Signals are blocked in every thread (workers inherit the mask) and read from a signalfd here,
+ * so no handler ever runs in the middle of a worker's code. SIGPIPE is ignored: a client that
+ * vanishes costs a write error (writes also pass MSG_NOSIGNAL), never the process.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "access_log.h"
+#include "backend.h"
+#include "config.h"
+#include "net.h"
+#include "policy.h"
+#include "resolver.h"
+#include "version.h"
+#include "worker.h"
+
+static void warn_line(const char *msg)
+{
+    fprintf(stderr, "lb: warning: %s\n", msg);
+}
+
+/* Waits for the workers to finish, answering a second signal by stopping them at once. */
+static void wait_workers(struct worker *workers, unsigned n, int sfd)
+{
+    bool forced = false;
+    for (unsigned i = 0; i < n; i++) {
+        for (;;) {
+            struct pollfd pfd = {.fd = sfd, .events = POLLIN};
+            int rc = pthread_tryjoin_np(workers[i].thread, NULL);
+            if (rc == 0)
+                break;
+            if (poll(&pfd, 1, 50) > 0) {
+                struct signalfd_siginfo si;
+                if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si) && !forced) {
+                    fprintf(stderr, "lb: second signal: closing every connection now\n");
+                    for (unsigned k = 0; k < n; k++)
+                        worker_stop(&workers[k], true);
+                    forced = true;
+                }
+            }
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static struct config cfg; /* large (every backend name): not on the stack */
+    char err[1024];
+    int status = 1, sfd = -1, lfd = -1;
+    struct backend_table *table = NULL;
+    struct resolver *resolver = NULL;
+    struct policy policy = {0};
+    struct access_log log = {.fd = -1};
+    struct worker *workers = NULL;
+    unsigned started = 0, nworkers;
+    const char **hosts = NULL;
+    uint16_t *ports = NULL;
+
+    config_defaults(&cfg);
+    if (config_parse(&cfg, argc, argv, err, sizeof(err)) != 0) {
+        fprintf(stderr, "lb: %s\n", err);
+        return 2;
+    }
+    if (cfg.help) {
+        config_usage(stdout);
+        return 0;
+    }
+    if (cfg.version) {
+        printf("lb (lblab) %s\n", LBLAB_VERSION);
+        return 0;
+    }
+    nworkers = cfg.workers;
+    if (nworkers == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        nworkers = cpus > 0 ? (unsigned)(cpus > CONFIG_MAX_WORKERS ? CONFIG_MAX_WORKERS : cpus) : 1;
+    }
+
+    /* signals first, so every thread created later inherits the blocked mask */
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0 ||
+        (sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0) {
+        fprintf(stderr, "lb: signalfd: %s\n", strerror(errno));
+        goto out;
+    }
+
+    if (access_log_open(&log, cfg.access_log, err, sizeof(err)) != 0) {
+        fprintf(stderr, "lb: %s\n", err);
+        status = 2;
+        goto out;
+    }
+
+    lfd = net_listen_tcp(cfg.listen_host, cfg.listen_port, SOMAXCONN, true, err, sizeof(err));
+    if (lfd < 0) {
+        fprintf(stderr, "lb: invalid -l '%s:%u': %s\n", cfg.listen_host[0] ? cfg.listen_host : "*",
+                (unsigned)cfg.listen_port, err);
+        status = 2;
+        goto out;
+    }
+
+    hosts = calloc(cfg.num_backends ? cfg.num_backends : 1, sizeof(*hosts));
+    ports = calloc(cfg.num_backends ? cfg.num_backends : 1, sizeof(*ports));
+    if (hosts == NULL || ports == NULL)
+        goto out_nomem;
+    for (size_t i = 0; i < cfg.num_backends; i++) {
+        hosts[i] = cfg.backends[i].host;
+        ports[i] = cfg.backends[i].port;
+    }
+    table = backend_table_create(hosts, ports, cfg.num_backends);
+    if (table == NULL)
+        goto out_nomem;
+    resolver = resolver_create(table, cfg.dns_ttl_s, err, sizeof(err));
+    if (resolver == NULL) {
+        fprintf(stderr, "lb: %s\n", err);
+        goto out;
+    }
+    resolver_resolve_all(resolver, warn_line);
+    int rc = policy_init(&policy, policy_find(cfg.policy), table);
+    if (rc != 0) {
+        fprintf(stderr, "lb: policy %s: %s\n", cfg.policy, strerror(-rc));
+        goto out;
+    }
+    rc = resolver_start(resolver);
+    if (rc != 0) {
+        fprintf(stderr, "lb: resolver thread: %s\n", strerror(-rc));
+        goto out;
+    }
+
+    workers = calloc(nworkers, sizeof(*workers));
+    if (workers == NULL)
+        goto out_nomem;
+    for (unsigned i = 0; i < nworkers; i++) {
+        struct worker *w = &workers[i];
+        w->id = i;
+        w->cfg = &cfg;
+        w->table = table;
+        w->policy = &policy;
+        w->resolver = resolver;
+        w->log = &log;
+        w->listen_fd = lfd;
+        if (worker_init(w, err, sizeof(err)) != 0 || (rc = worker_start(w)) != 0) {
+            fprintf(stderr, "lb: %s\n", err);
+            worker_fini(w);
+            goto out_stop;
+        }
+        started++;
+    }
+
+    char addr[NET_HOST_LEN + 16];
+    snprintf(addr, sizeof(addr), "%s:%u", cfg.listen_host[0] ? cfg.listen_host : "*",
+             (unsigned)cfg.listen_port);
+    fprintf(stderr, "lb: listening on %s, %zu backend%s, %u worker%s, policy %s\n", addr,
+            cfg.num_backends, cfg.num_backends == 1 ? "" : "s", nworkers, nworkers == 1 ? "" : "s",
+            cfg.policy);
+
+    for (;;) {
+        struct signalfd_siginfo si;
+        ssize_t n = read(sfd, &si, sizeof(si));
+        if (n == (ssize_t)sizeof(si))
+            break;
+        if (n < 0 && errno != EINTR) {
+            fprintf(stderr, "lb: reading signals: %s\n", strerror(errno));
+            break;
+        }
+    }
+    fprintf(stderr, "lb: shutting down: finishing in-flight requests (up to %u ms)\n",
+            cfg.drain_timeout_ms);
+    status = 0;
+
+out_stop:
+    /* stop accepting: new connections are refused from now on, queued ones are dropped */
+    shutdown(lfd, SHUT_RD);
+    for (unsigned i = 0; i < started; i++)
+        worker_stop(&workers[i], false);
+    wait_workers(workers, started, sfd);
+    resolver_stop(resolver);
+    for (unsigned i = 0; i < started; i++)
+        worker_fini(&workers[i]);
+    goto out;
+
+out_nomem:
+    fprintf(stderr, "lb: out of memory\n");
+out:
+    free(workers);
+    resolver_destroy(resolver);
+    policy_fini(&policy);
+    backend_table_destroy(table);
+    free(hosts);
+    free(ports);
+    if (lfd >= 0)
+        close(lfd);
+    access_log_close(&log);
+    if (sfd >= 0)
+        close(sfd);
+    if (status == 0)
+        fprintf(stderr, "lb: bye\n");
+    return status;
+}

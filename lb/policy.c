@@ -1,0 +1,76 @@
+/*
+ * policy.c - the registry of scheduling policies and the thin wrappers around their ops.
+ * Adding a policy: write policy_NAME.c with a struct policy_ops, declare it in policy.h, list it
+ * in policy_registry below.
+ */
+#include "policy.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+const struct policy_ops *const policy_registry[] = {
+    &policy_rr_ops,
+    NULL,
+};
+
+const struct policy_ops *policy_find(const char *name)
+{
+    for (size_t i = 0; policy_registry[i] != NULL; i++)
+        if (strcmp(policy_registry[i]->name, name) == 0)
+            return policy_registry[i];
+    return NULL;
+}
+
+const char *policy_names(void)
+{
+    static char names[256];
+    size_t off = 0;
+    names[0] = '\0';
+    for (size_t i = 0; policy_registry[i] != NULL && off < sizeof(names); i++)
+        off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s", i ? ", " : "",
+                                policy_registry[i]->name);
+    return names;
+}
+
+int policy_init(struct policy *p, const struct policy_ops *ops, struct backend_table *table)
+{
+    p->ops = ops;
+    p->table = table;
+    p->state = NULL;
+    if (table->count > POLICY_MAX_BACKENDS)
+        return -E2BIG;
+    return ops->create ? ops->create(p) : 0;
+}
+
+void policy_fini(struct policy *p)
+{
+    if (p->ops != NULL && p->ops->destroy != NULL)
+        p->ops->destroy(p);
+    p->ops = NULL;
+    p->state = NULL;
+}
+
+int policy_pick(struct policy *p, const struct policy_request *req)
+{
+    return p->ops->pick(p, req);
+}
+
+void policy_acquired(struct policy *p, size_t index)
+{
+    if (p->ops->acquired != NULL)
+        p->ops->acquired(p, index);
+}
+
+void policy_released(struct policy *p, size_t index)
+{
+    if (p->ops->released != NULL)
+        p->ops->released(p, index);
+}
+
+bool policy_backend_usable(const struct policy *p, size_t i)
+{
+    struct backend *b = &p->table->backends[i];
+    /* with --dns-ttl 0 a name is resolved when needed, so it is worth a try */
+    return backend_has_addrs(b) || b->on_demand;
+}

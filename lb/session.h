@@ -1,0 +1,63 @@
+/*
+ * session.h - one client connection's life in lb: the HTTP/1.x proxy state machine.
+ *
+ * A session reads a request head, has it parsed (common/http.h) and rewritten (headers.h), asks
+ * the policy for a backend, connects without blocking (or takes an idle pooled connection),
+ * streams the request head and body to the backend and the response back, then waits for the
+ * next request on the same connection. Requests are handled one at a time per connection, so
+ * pipelined requests are answered in order: bytes of the next request simply wait in the buffer.
+ *
+ * Memory is bounded: two fixed buffers per session (client->backend and backend->client) and
+ * one for rewritten heads. A side is read only while its buffer has room and written only what
+ * the other side produced, so a slow reader slows the writer (backpressure) instead of growing
+ * memory, whatever the body size.
+ *
+ * All functions run on the owning worker's thread.
+ */
+#ifndef LB_SESSION_H
+#define LB_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "resolver.h"
+#include "timer.h"
+#include "worker.h"
+
+struct worker;
+struct session;
+struct upstream;
+
+/* Buffer sizes; a request or response head must fit SESSION_BUF (else 431 / 502). */
+#define SESSION_BUF 16384
+#define SESSION_HEAD_OUT (SESSION_BUF + 4096)
+
+/* Takes over an accepted, nonblocking client socket. Returns 0, or -errno (fd closed then). */
+int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peer_len);
+
+/* epoll reported events on a session's client socket or on a backend connection's socket. */
+void session_client_event(struct endpoint *ep, uint32_t events);
+void session_backend_event(struct worker *w, struct endpoint *ep, uint32_t events);
+
+/* The session's timer expired (the worker pops it off its heap). */
+void session_timer_expired(struct worker *w, struct timer *t);
+
+/* Runs a session that used up its turn in an earlier round. */
+void session_run_deferred(struct worker *w);
+
+/* An on-demand name resolution came back (the worker took it off its reply queue). */
+void session_resolved(struct worker *w, struct resolve_req *req);
+
+/* Shutdown: close idle connections now, let the others finish their current request and close.
+ * force: close everything now. */
+void session_drain_all(struct worker *w, bool force);
+
+/* Frees sessions and backend connections closed during this loop round (their epoll events may
+ * still have been pending in the same round). */
+void session_reap(struct worker *w);
+
+/* Closes every idle pooled backend connection. */
+void session_pool_flush(struct worker *w);
+
+#endif

@@ -1,0 +1,300 @@
+/*
+ * worker.c - a worker thread's event loop.
+ *
+ * Each round: wait in epoll_wait() until an event or the earliest timer, dispatch each event to
+ * its object (listener, control eventfd, resolver answers, client or backend socket), fire
+ * expired timers, give sessions that yielded another turn, free what was closed this round (an
+ * event for it may have been pending in the same batch), and flush the access-log buffer.
+ *
+ * The listening socket is shared by all workers and registered level-triggered with
+ * EPOLLEXCLUSIVE: one worker wakes per new connection instead of all of them. (SO_REUSEPORT with
+ * one socket per worker spreads connections as well, but lets a second lb silently bind the
+ * same port and share its traffic; a plain shared socket fails loudly instead.)
+ */
+#include "worker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "session.h"
+
+#define MAX_EVENTS 256
+#define ACCEPT_BATCH 64
+#define ACCEPT_PAUSE_MS 100
+
+int worker_watch(struct worker *w, int fd, struct endpoint *ep)
+{
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = ep};
+    return epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+static int listen_on(struct worker *w)
+{
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &w->listener_ep};
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->listen_fd, &ev) < 0)
+        return -errno;
+    w->listening = true;
+    return 0;
+}
+
+static void listen_off(struct worker *w)
+{
+    if (!w->listening)
+        return;
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listen_fd, NULL);
+    w->listening = false;
+}
+
+static uint64_t rng_next(struct worker *w)
+{
+    /* xorshift128+: fast, and plenty for unique-looking request ids */
+    uint64_t s1 = w->rng[0];
+    const uint64_t s0 = w->rng[1];
+    w->rng[0] = s0;
+    s1 ^= s1 << 23;
+    w->rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+    return w->rng[1] + s0;
+}
+
+void worker_request_id(struct worker *w, char id[33])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t a = rng_next(w), b = rng_next(w);
+    for (int i = 0; i < 16; i++) {
+        id[i] = hex[(a >> (i * 4)) & 15];
+        id[16 + i] = hex[(b >> (i * 4)) & 15];
+    }
+    id[32] = '\0';
+}
+
+int worker_init(struct worker *w, char *err, size_t err_len)
+{
+    w->epfd = -1;
+    w->ctl_efd = -1;
+    w->replies.efd = -1;
+    atomic_init(&w->stop, 0);
+    timer_heap_init(&w->timers);
+    http_limits_default(&w->limits);
+    w->limits.max_header_bytes = SESSION_BUF;
+    w->listener_ep.kind = ENDPOINT_LISTENER;
+    w->control_ep.kind = ENDPOINT_CONTROL;
+    w->resolver_ep.kind = ENDPOINT_RESOLVER;
+    w->sessions = NULL;
+    w->num_sessions = 0;
+    w->run_queue = NULL;
+    w->dead_sessions = NULL;
+    w->dead_upstreams = NULL;
+    w->log_buf.len = 0;
+    w->draining = false;
+    w->listening = false;
+    w->accept_resume_ms = 0;
+    w->now_ms = clock_mono_ms();
+
+    if (getrandom(w->rng, sizeof(w->rng), GRND_NONBLOCK) != (ssize_t)sizeof(w->rng)) {
+        w->rng[0] = clock_wall_ns() ^ ((uint64_t)w->id << 32);
+        w->rng[1] = clock_mono_ns() | 1;
+    }
+    if (w->rng[0] == 0 && w->rng[1] == 0)
+        w->rng[1] = 1;
+
+    w->pools = calloc(w->table->count ? w->table->count : 1, sizeof(*w->pools));
+    if (w->pools == NULL) {
+        snprintf(err, err_len, "worker %u: out of memory", w->id);
+        return -ENOMEM;
+    }
+    w->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (w->epfd < 0)
+        goto out_errno;
+    w->ctl_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (w->ctl_efd < 0)
+        goto out_errno;
+    int rc = resolve_reply_init(&w->replies);
+    if (rc != 0) {
+        errno = -rc;
+        goto out_errno;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &w->control_ep};
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->ctl_efd, &ev) < 0)
+        goto out_errno;
+    ev.data.ptr = &w->resolver_ep;
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->replies.efd, &ev) < 0)
+        goto out_errno;
+    if (listen_on(w) != 0)
+        goto out_errno;
+    return 0;
+
+out_errno:
+    rc = -errno;
+    snprintf(err, err_len, "worker %u: %s", w->id, strerror(errno));
+    return rc;
+}
+
+static void accept_clients(struct worker *w)
+{
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        int fd = accept4(w->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            switch (errno) {
+            case EAGAIN:
+                return;
+            case EINTR:
+            case ECONNABORTED:
+            case EPROTO:
+            case EPERM:
+                continue;
+            case EMFILE:
+            case ENFILE:
+            case ENOBUFS:
+            case ENOMEM:
+                /* out of descriptors or memory: stop accepting for a moment instead of spinning
+                 * on a listener that stays readable */
+                fprintf(stderr, "lb: accept: %s (pausing accepts for %d ms)\n", strerror(errno),
+                        ACCEPT_PAUSE_MS);
+                listen_off(w);
+                w->accept_resume_ms = w->now_ms + ACCEPT_PAUSE_MS;
+                return;
+            default:
+                /* EINVAL: main() shut the listener down */
+                listen_off(w);
+                return;
+            }
+        }
+        session_open(w, fd, (struct sockaddr *)&ss, sl);
+    }
+}
+
+static void handle_control(struct worker *w)
+{
+    uint64_t v;
+    while (read(w->ctl_efd, &v, sizeof(v)) < 0 && errno == EINTR)
+        ;
+    int stop = atomic_load(&w->stop);
+    if (stop >= 1 && !w->draining) {
+        w->draining = true;
+        w->drain_deadline_ms = w->now_ms + w->cfg->drain_timeout_ms;
+        listen_off(w);
+        w->accept_resume_ms = 0;
+        session_drain_all(w, false);
+    }
+    if (stop >= 2)
+        w->drain_deadline_ms = w->now_ms;
+}
+
+static void handle_resolved(struct worker *w)
+{
+    struct resolve_req *list = resolve_reply_take(&w->replies);
+    while (list != NULL) {
+        struct resolve_req *req = list;
+        list = list->next;
+        session_resolved(w, req);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct epoll_event events[MAX_EVENTS];
+
+    for (;;) {
+        w->now_ms = clock_mono_ms();
+        if (w->draining && (w->num_sessions == 0 || w->now_ms >= w->drain_deadline_ms))
+            break;
+        int max_wait = -1;
+        if (w->run_queue != NULL)
+            max_wait = 0;
+        else if (w->accept_resume_ms != 0)
+            max_wait = ACCEPT_PAUSE_MS;
+        else if (w->draining)
+            max_wait = 100;
+        int timeout = timer_wait_ms(&w->timers, w->now_ms, max_wait);
+        int n = epoll_wait(w->epfd, events, MAX_EVENTS, timeout);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            fprintf(stderr, "lb: worker %u: epoll_wait: %s\n", w->id, strerror(errno));
+            break;
+        }
+        w->now_ms = clock_mono_ms();
+        for (int i = 0; i < n; i++) {
+            struct endpoint *ep = events[i].data.ptr;
+            switch (ep->kind) {
+            case ENDPOINT_LISTENER:
+                if (w->listening)
+                    accept_clients(w);
+                break;
+            case ENDPOINT_CONTROL:
+                handle_control(w);
+                break;
+            case ENDPOINT_RESOLVER:
+                handle_resolved(w);
+                break;
+            case ENDPOINT_CLIENT:
+                session_client_event(ep, events[i].events);
+                break;
+            case ENDPOINT_BACKEND:
+                session_backend_event(w, ep, events[i].events);
+                break;
+            }
+        }
+        struct timer *t;
+        while ((t = timer_pop_expired(&w->timers, w->now_ms)) != NULL)
+            session_timer_expired(w, t);
+        session_run_deferred(w);
+        session_reap(w);
+        if (w->accept_resume_ms != 0 && w->now_ms >= w->accept_resume_ms && !w->draining) {
+            w->accept_resume_ms = 0;
+            listen_on(w);
+        }
+        if (w->log_buf.len > 0)
+            access_log_flush(w->log, &w->log_buf);
+    }
+    session_drain_all(w, true);
+    session_run_deferred(w);
+    session_reap(w);
+    if (w->log_buf.len > 0)
+        access_log_flush(w->log, &w->log_buf);
+    return NULL;
+}
+
+int worker_start(struct worker *w)
+{
+    int rc = pthread_create(&w->thread, NULL, worker_main, w);
+    return rc == 0 ? 0 : -rc;
+}
+
+void worker_stop(struct worker *w, bool now)
+{
+    atomic_store(&w->stop, now ? 2 : 1);
+    uint64_t one = 1;
+    while (write(w->ctl_efd, &one, sizeof(one)) < 0 && errno == EINTR)
+        ;
+}
+
+void worker_join(struct worker *w)
+{
+    pthread_join(w->thread, NULL);
+}
+
+void worker_fini(struct worker *w)
+{
+    if (w->epfd >= 0)
+        close(w->epfd);
+    if (w->ctl_efd >= 0)
+        close(w->ctl_efd);
+    if (w->replies.efd >= 0)
+        resolve_reply_fini(&w->replies);
+    timer_heap_fini(&w->timers);
+    free(w->pools);
+    w->pools = NULL;
+    w->epfd = w->ctl_efd = -1;
+}

@@ -1,0 +1,115 @@
+/*
+ * worker.h - one worker thread: one epoll loop over its own client and backend connections.
+ *
+ * main() starts a fixed pool of workers. They share the listening socket, each registered with
+ * EPOLLEXCLUSIVE so a new connection wakes one worker, and from accept() on a connection belongs
+ * to that worker alone: its sessions, backend connections, idle-connection pool, timers and
+ * access-log buffer are touched by no other thread, so the request path takes no lock. The only
+ * shared state is read-mostly: the config, the backend table (addresses published by the
+ * resolver, backend.h) and the policy (an atomic counter). main() talks to a worker through
+ * worker_stop(), which writes the worker's eventfd.
+ */
+#ifndef LB_WORKER_H
+#define LB_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "access_log.h"
+#include "backend.h"
+#include "config.h"
+#include "http.h"
+#include "policy.h"
+#include "resolver.h"
+#include "timer.h"
+
+struct session;
+struct upstream;
+
+/* What an epoll event's data.ptr points to: the first member of each polled object. */
+enum endpoint_kind {
+    ENDPOINT_LISTENER,
+    ENDPOINT_CONTROL,
+    ENDPOINT_RESOLVER,
+    ENDPOINT_CLIENT,
+    ENDPOINT_BACKEND,
+};
+
+struct endpoint {
+    enum endpoint_kind kind;
+};
+
+/* Idle keep-alive connections to one backend, most recently used first. */
+struct upstream_pool {
+    struct upstream *head;
+    size_t count;
+};
+
+#define WORKER_POOL_MAX_IDLE 64   /* idle connections kept per backend and worker */
+#define WORKER_POOL_MAX_AGE_MS 4000  /* an idle connection older than this is not reused */
+
+/* Everything a worker needs. Fields are grouped by who may touch them. */
+struct worker {
+    /* immutable after start-up */
+    unsigned id;
+    const struct config *cfg;
+    struct backend_table *table;
+    struct policy *policy;
+    struct resolver *resolver;
+    const struct access_log *log;
+    int listen_fd; /* shared with the other workers; owned by main() */
+    pthread_t thread;
+
+    /* atomic: written by main(), read by the worker (1 drain, 2 stop now) */
+    atomic_int stop;
+
+    /* the worker thread only */
+    int epfd;
+    int ctl_efd;
+    struct endpoint listener_ep, control_ep, resolver_ep;
+    struct resolve_reply replies;
+    struct timer_heap timers;
+    struct session *sessions;   /* every live session (session.c links them) */
+    size_t num_sessions;
+    struct session *run_queue;  /* sessions that used up their turn and want another */
+    struct session *dead_sessions;
+    struct upstream *dead_upstreams;
+    struct upstream_pool *pools; /* one per backend */
+    struct access_log_buf log_buf;
+    struct http_header scratch[HTTP_LIMITS_DEFAULT_HEADERS]; /* for the parser, per call */
+    struct http_limits limits;
+    uint64_t rng[2];
+    uint64_t now_ms; /* clock_mono_ms() at the start of this loop round */
+    bool listening;
+    bool draining;
+    uint64_t drain_deadline_ms;
+    uint64_t accept_resume_ms; /* out of descriptors: accept again after this */
+};
+
+/* Prepares w (epoll, eventfds) for its thread; the caller filled the immutable fields. Returns 0
+ * or -errno with a message in err. */
+int worker_init(struct worker *w, char *err, size_t err_len);
+
+/* Starts the thread. Returns 0 or -errno. */
+int worker_start(struct worker *w);
+
+/* Asks the worker to finish: drain (finish in-flight requests, at most cfg->drain_timeout_ms)
+ * or, with now, to close everything at once. Any thread, async-signal-safe. */
+void worker_stop(struct worker *w, bool now);
+
+/* Waits for the thread, then releases everything w holds. */
+void worker_join(struct worker *w);
+void worker_fini(struct worker *w);
+
+/* --- services for session.c (worker thread only) --------------------------------------------- */
+
+/* Registers fd (edge-triggered, in and out) with ep as its data. Returns 0 or -errno. */
+int worker_watch(struct worker *w, int fd, struct endpoint *ep);
+
+/* Writes a new random request id (32 hex digits, NUL-terminated) into id[33]. */
+void worker_request_id(struct worker *w, char id[33]);
+
+#endif

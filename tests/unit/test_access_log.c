@@ -1,0 +1,138 @@
+/* test_access_log.c - unit tests of access-log lines (lb/access_log.c). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../lb/access_log.h"
+
+static struct access_record sample(void)
+{
+    struct access_record r = {
+        .wall_ns = 1795756321123456789ull, /* 2026-11-27T05:12:01.123Z */
+        .client = "127.0.0.1:40000",
+        .backend = "127.0.0.1:3001",
+        .id = "abc",
+        .id_len = 3,
+        .method = "GET",
+        .method_len = 3,
+        .path = "/index.html?q=1",
+        .path_len = 15,
+        .status = 200,
+        .req_bytes = 0,
+        .bytes = 1234,
+        .connect_us = 120,
+        .first_byte_us = 480,
+        .total_us = 1610,
+    };
+    return r;
+}
+
+static void test_line_has_every_named_field(void **state)
+{
+    char line[4096];
+    struct access_record r = sample();
+    (void)state;
+    size_t n = access_log_format(line, sizeof(line), &r);
+    line[n] = '\0';
+    assert_string_equal(line, "time=2026-11-27T05:12:01.123Z client=127.0.0.1:40000 "
+                              "backend=127.0.0.1:3001 id=abc method=GET "
+                              "path=\"/index.html?q=1\" status=200 req_bytes=0 bytes=1234 "
+                              "connect_ms=0.120 first_byte_ms=0.480 total_ms=1.610\n");
+}
+
+static void test_unknown_values_are_dashes(void **state)
+{
+    char line[4096];
+    struct access_record r = sample();
+    (void)state;
+    r.backend = NULL;
+    r.status = 0;
+    r.method_len = 0;
+    r.connect_us = r.first_byte_us = -1;
+    size_t n = access_log_format(line, sizeof(line), &r);
+    line[n] = '\0';
+    assert_non_null(strstr(line, " backend=- "));
+    assert_non_null(strstr(line, " status=- "));
+    assert_non_null(strstr(line, " method=- "));
+    assert_non_null(strstr(line, " connect_ms=- first_byte_ms=- "));
+}
+
+static void test_path_is_escaped_and_cut(void **state)
+{
+    char line[4096], path[3000];
+    struct access_record r = sample();
+    (void)state;
+    r.path = "/a\"b\\c d\x01";
+    r.path_len = strlen(r.path);
+    size_t n = access_log_format(line, sizeof(line), &r);
+    line[n] = '\0';
+    assert_non_null(strstr(line, "path=\"/a\\x22b\\x5cc\\x20d\\x01\""));
+    memset(path, 'p', sizeof(path));
+    r.path = path;
+    r.path_len = sizeof(path);
+    n = access_log_format(line, sizeof(line), &r);
+    assert_true(n < ACCESS_LOG_BUF);
+    assert_int_equal(line[n - 1], '\n');
+    line[n] = '\0';
+    assert_non_null(strstr(line, "...\" status=200"));
+}
+
+static void test_lines_are_appended_whole_to_the_file(void **state)
+{
+    char path[] = "/tmp/lblab-test-access-XXXXXX", err[256], data[65536];
+    struct access_log log;
+    struct access_log_buf buf = {0};
+    struct access_record r = sample();
+    (void)state;
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(access_log_open(&log, path, err, sizeof(err)), 0);
+    assert_true(access_log_enabled(&log));
+    for (int i = 0; i < 100; i++) /* more than one buffer's worth: flushes on the way */
+        access_log_append(&log, &buf, &r);
+    assert_int_equal(access_log_flush(&log, &buf), 0);
+    access_log_close(&log);
+    fd = open(path, O_RDONLY);
+    ssize_t n = read(fd, data, sizeof(data) - 1);
+    close(fd);
+    unlink(path);
+    assert_true(n > 0);
+    data[n] = '\0';
+    int lines = 0;
+    for (char *p = data; (p = strchr(p, '\n')) != NULL; p++)
+        lines++;
+    assert_int_equal(lines, 100);
+    assert_int_equal(strncmp(data, "time=", 5), 0);
+}
+
+static void test_off_and_bad_paths(void **state)
+{
+    struct access_log log;
+    char err[256];
+    (void)state;
+    assert_int_equal(access_log_open(&log, "", err, sizeof(err)), 0);
+    assert_false(access_log_enabled(&log));
+    assert_true(access_log_open(&log, "/nonexistent-dir/x.log", err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, "--access-log"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_line_has_every_named_field),
+        cmocka_unit_test(test_unknown_values_are_dashes),
+        cmocka_unit_test(test_path_is_escaped_and_cut),
+        cmocka_unit_test(test_lines_are_appended_whole_to_the_file),
+        cmocka_unit_test(test_off_and_bad_paths),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
