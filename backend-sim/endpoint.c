@@ -1,0 +1,263 @@
+/*
+ * endpoint.c - routing of request paths to backend-sim's endpoints (see endpoint.h). A fixed
+ * table of exact paths and prefixes, checked in order: a linear scan of a dozen short strings
+ * costs less than hashing and reads like the list in the man page.
+ */
+#include "endpoint.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int endpoint_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+    bool big = false;
+
+    if (len == 0)
+        return -EINVAL;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -EINVAL;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (big || v > (UINT64_MAX - d) / 10) {
+            big = true;
+            continue;
+        }
+        v = v * 10 + d;
+    }
+    if (big || v > max)
+        return -ERANGE;
+    *out = v;
+    return 0;
+}
+
+bool endpoint_query_param(const char *q, size_t len, const char *name, const char **value,
+                          size_t *value_len)
+{
+    size_t name_len = strlen(name), i = 0;
+
+    while (i <= len && q != NULL) {
+        size_t start = i;
+        while (i < len && q[i] != '&')
+            i++;
+        /* q[start..i) is one "key=value" */
+        const char *eq = memchr(q + start, '=', i - start);
+        size_t key_len = eq ? (size_t)(eq - (q + start)) : i - start;
+        if (key_len == name_len && memcmp(q + start, name, name_len) == 0) {
+            *value = eq ? eq + 1 : q + i;
+            *value_len = eq ? (size_t)((q + i) - (eq + 1)) : 0;
+            return true;
+        }
+        i++;
+    }
+    return false;
+}
+
+/* A probability "0", "1", "0.25", ".5" (no exponent, no sign). */
+static int parse_probability(const char *s, size_t len, double *out)
+{
+    char tmp[32];
+    char *end = NULL;
+    bool dot = false, digit = false;
+
+    if (len == 0 || len >= sizeof(tmp))
+        return -EINVAL;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '.' && !dot)
+            dot = true;
+        else if (s[i] >= '0' && s[i] <= '9')
+            digit = true;
+        else
+            return -EINVAL;
+    }
+    if (!digit)
+        return -EINVAL;
+    memcpy(tmp, s, len);
+    tmp[len] = '\0';
+    double v = strtod(tmp, &end);
+    if (end != tmp + len || v < 0.0 || v > 1.0)
+        return -ERANGE;
+    *out = v;
+    return 0;
+}
+
+static bool path_is(const char *p, size_t n, const char *lit)
+{
+    size_t l = strlen(lit);
+    return n == l && memcmp(p, lit, l) == 0;
+}
+
+/* If p[0..n) starts with prefix, points *rest at what follows. */
+static bool path_has_prefix(const char *p, size_t n, const char *prefix, const char **rest,
+                            size_t *rest_len)
+{
+    size_t l = strlen(prefix);
+    if (n < l || memcmp(p, prefix, l) != 0)
+        return false;
+    *rest = p + l;
+    *rest_len = n - l;
+    return true;
+}
+
+/* How much of a user's argument to quote in a message. */
+#define SHOWN(len) ((len) > 40 ? 40 : (int)(len))
+
+static enum endpoint_kind bad(struct endpoint_route *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static enum endpoint_kind bad(struct endpoint_route *r, const char *fmt, ...)
+{
+    va_list ap;
+    r->kind = ENDPOINT_BAD;
+    va_start(ap, fmt);
+    vsnprintf(r->message, sizeof(r->message), fmt, ap);
+    va_end(ap);
+    return ENDPOINT_BAD;
+}
+
+/* The N of /bytes/N, /chunked/N, /close/N. */
+static int size_arg(const char *s, size_t n, const struct endpoint_caps *caps,
+                    struct endpoint_route *r, const char *what)
+{
+    uint64_t v = 0;
+    int rc = endpoint_parse_u64(s, n, caps->max_size, &v);
+    if (rc == -EINVAL) {
+        bad(r, "%s: '%.*s' is not a byte count", what, SHOWN(n), s);
+        return -1;
+    }
+    if (rc == -ERANGE) {
+        bad(r, "%s: %.*s bytes is beyond the cap of %llu bytes", what, SHOWN(n), s,
+            (unsigned long long)caps->max_size);
+        return -1;
+    }
+    r->n = v;
+    return 0;
+}
+
+enum endpoint_kind endpoint_route(const char *path, size_t len, const struct endpoint_caps *caps,
+                                  struct endpoint_route *r)
+{
+    const char *q = memchr(path, '?', len);
+    size_t plen = q ? (size_t)(q - path) : len;
+    size_t qlen = q ? len - plen - 1 : 0;
+    const char *rest, *v;
+    size_t rest_len, v_len;
+    uint64_t u = 0;
+    int rc;
+
+    memset(r, 0, sizeof(*r));
+    r->path = path;
+    r->path_len = plen;
+    if (q != NULL)
+        q++;
+
+    if (path_is(path, plen, "/"))
+        return r->kind = ENDPOINT_PAGE;
+    if (path_is(path, plen, "/whoami"))
+        return r->kind = ENDPOINT_WHOAMI;
+    if (path_is(path, plen, "/health"))
+        return r->kind = ENDPOINT_HEALTH;
+    if (path_is(path, plen, "/admin/health"))
+        return r->kind = ENDPOINT_ADMIN_HEALTH;
+    if (path_is(path, plen, "/headers"))
+        return r->kind = ENDPOINT_HEADERS;
+    if (path_is(path, plen, "/echo"))
+        return r->kind = ENDPOINT_ECHO;
+    if (path_is(path, plen, "/hang"))
+        return r->kind = ENDPOINT_HANG;
+    if (path_is(path, plen, "/reset"))
+        return r->kind = ENDPOINT_RESET;
+    if (path_is(path, plen, "/login"))
+        return r->kind = ENDPOINT_LOGIN;
+    if (path_is(path, plen, "/close")) {
+        r->n = ENDPOINT_CLOSE_DEFAULT_N;
+        return r->kind = ENDPOINT_CLOSE;
+    }
+    if (path_has_prefix(path, plen, "/close/", &rest, &rest_len)) {
+        if (size_arg(rest, rest_len, caps, r, "/close/N") < 0)
+            return ENDPOINT_BAD;
+        return r->kind = ENDPOINT_CLOSE;
+    }
+    if (path_is(path, plen, "/flaky")) {
+        r->p = ENDPOINT_FLAKY_DEFAULT_P;
+        if (endpoint_query_param(q, qlen, "p", &v, &v_len) &&
+            parse_probability(v, v_len, &r->p) != 0)
+            return bad(r, "/flaky: p='%.*s' is not a probability between 0 and 1",
+                       SHOWN(v_len), v);
+        return r->kind = ENDPOINT_FLAKY;
+    }
+    if (path_has_prefix(path, plen, "/delay/", &rest, &rest_len)) {
+        rc = endpoint_parse_u64(rest, rest_len, caps->max_delay_ms, &u);
+        if (rc == -EINVAL)
+            return bad(r, "/delay/MS: '%.*s' is not a number of milliseconds",
+                       SHOWN(rest_len), rest);
+        if (rc == -ERANGE)
+            return bad(r, "/delay/MS: %.*s ms is beyond the cap of %u ms", SHOWN(rest_len),
+                       rest, caps->max_delay_ms);
+        r->ms = (uint32_t)u;
+        return r->kind = ENDPOINT_DELAY;
+    }
+    if (path_has_prefix(path, plen, "/status/", &rest, &rest_len)) {
+        rc = endpoint_parse_u64(rest, rest_len, 999, &u);
+        if (rc != 0 || u < 100 || u > 599)
+            return bad(r, "/status/CODE: '%.*s' is not a status code 100-599",
+                       SHOWN(rest_len), rest);
+        if (u == 101)
+            return bad(r, "/status/CODE: 101 needs a protocol upgrade; not simulated");
+        r->status = (int)u;
+        return r->kind = ENDPOINT_STATUS;
+    }
+    if (path_has_prefix(path, plen, "/bytes/", &rest, &rest_len)) {
+        if (size_arg(rest, rest_len, caps, r, "/bytes/N") < 0)
+            return ENDPOINT_BAD;
+        return r->kind = ENDPOINT_BYTES;
+    }
+    if (path_has_prefix(path, plen, "/chunked/", &rest, &rest_len)) {
+        uint64_t chunks;
+        if (size_arg(rest, rest_len, caps, r, "/chunked/N") < 0)
+            return ENDPOINT_BAD;
+        r->chunk = ENDPOINT_CHUNK_DEFAULT;
+        if (endpoint_query_param(q, qlen, "chunk", &v, &v_len)) {
+            rc = endpoint_parse_u64(v, v_len, ENDPOINT_CHUNK_MAX, &u);
+            if (rc != 0 || u == 0)
+                return bad(r, "/chunked/N: chunk='%.*s' is not a size 1-%u", SHOWN(v_len), v,
+                           ENDPOINT_CHUNK_MAX);
+            r->chunk = (uint32_t)u;
+        }
+        if (endpoint_query_param(q, qlen, "gap", &v, &v_len)) {
+            rc = endpoint_parse_u64(v, v_len, caps->max_delay_ms, &u);
+            if (rc == -EINVAL)
+                return bad(r, "/chunked/N: gap='%.*s' is not a number of milliseconds",
+                           SHOWN(v_len), v);
+            if (rc == -ERANGE)
+                return bad(r, "/chunked/N: gap=%.*s ms is beyond the cap of %u ms", SHOWN(v_len),
+                           v, caps->max_delay_ms);
+            r->ms = (uint32_t)u;
+        }
+        chunks = (r->n + r->chunk - 1) / r->chunk;
+        if (chunks > 1 && r->ms > 0 && (chunks - 1) > caps->max_delay_ms / r->ms)
+            return bad(r, "/chunked/N: %llu chunks %u ms apart take longer than the cap of %u ms",
+                       (unsigned long long)chunks, r->ms, caps->max_delay_ms);
+        return r->kind = ENDPOINT_CHUNKED;
+    }
+    return r->kind = ENDPOINT_FILE;
+}
+
+const char *endpoint_name(enum endpoint_kind kind)
+{
+    static const char *const names[] = {
+        [ENDPOINT_BAD] = "bad",         [ENDPOINT_PAGE] = "page",
+        [ENDPOINT_WHOAMI] = "whoami",   [ENDPOINT_HEALTH] = "health",
+        [ENDPOINT_ADMIN_HEALTH] = "admin-health", [ENDPOINT_HEADERS] = "headers",
+        [ENDPOINT_ECHO] = "echo",       [ENDPOINT_DELAY] = "delay",
+        [ENDPOINT_STATUS] = "status",   [ENDPOINT_FLAKY] = "flaky",
+        [ENDPOINT_BYTES] = "bytes",     [ENDPOINT_CHUNKED] = "chunked",
+        [ENDPOINT_HANG] = "hang",       [ENDPOINT_RESET] = "reset",
+        [ENDPOINT_CLOSE] = "close",     [ENDPOINT_LOGIN] = "login",
+        [ENDPOINT_FILE] = "file",
+    };
+    return (size_t)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
+}

@@ -1,0 +1,352 @@
+/*
+ * simcfg.c - backend-sim's command-line parsing (see simcfg.h). getopt_long does the splitting;
+ * every value is then checked strictly (whole string a number, in range) so a typo is reported,
+ * never silently read as 0.
+ */
+#include "simcfg.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    OPT_NAME = 256,
+    OPT_LATENCY,
+    OPT_JITTER,
+    OPT_FAIL_RATE,
+    OPT_KEEPALIVE,
+    OPT_MAX_CONNS,
+    OPT_DOCROOT,
+    OPT_LOG,
+    OPT_MAX_SIZE,
+    OPT_MAX_DELAY,
+};
+
+static const struct option long_opts[] = {
+    {"port", required_argument, NULL, 'p'},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"latency", required_argument, NULL, OPT_LATENCY},
+    {"jitter", required_argument, NULL, OPT_JITTER},
+    {"fail-rate", required_argument, NULL, OPT_FAIL_RATE},
+    {"keepalive-timeout", required_argument, NULL, OPT_KEEPALIVE},
+    {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
+    {"docroot", required_argument, NULL, OPT_DOCROOT},
+    {"log", required_argument, NULL, OPT_LOG},
+    {"max-size", required_argument, NULL, OPT_MAX_SIZE},
+    {"max-delay", required_argument, NULL, OPT_MAX_DELAY},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+const char *simcfg_usage(void)
+{
+    return "usage: backend-sim [-p [HOST:]PORT]... [--name NAME[,NAME...]] [--latency MS]\n"
+           "                   [--jitter MS] [--fail-rate P] [--keepalive-timeout SEC]\n"
+           "                   [--max-conns N] [--docroot DIR] [--log FILE|-]\n"
+           "                   [--max-size BYTES] [--max-delay MS] [-h] [-V]\n"
+           "\n"
+           "Test backends for lblab. Without -p, serves ports 3001, 3002 and 3003 as b1, b2, b3.\n"
+           "\n"
+           "  -p, --port [HOST:]PORT   listen here (repeat for several instances)\n"
+           "  --name NAME              instance names: a comma list (one per port) or a prefix\n"
+           "                           numbered from 1 when there are several ports\n"
+           "  --latency MS             wait this long before every answer (default 0)\n"
+           "  --jitter MS              vary the latency uniformly by +-MS (default 0)\n"
+           "  --fail-rate P            answer 500 with probability P, 0..1 (default 0)\n"
+           "  --keepalive-timeout SEC  close idle connections after SEC (default 5; 0 = close\n"
+           "                           after every response)\n"
+           "  --max-conns N            per instance; further connections get 503 and are closed\n"
+           "  --docroot DIR            serve static files from DIR for paths no endpoint takes\n"
+           "  --log FILE|-             one JSON line per request (- = standard output)\n"
+           "  --max-size BYTES         cap on /bytes/N and /chunked/N (default 1G; K, M, G suffixes)\n"
+           "  --max-delay MS           cap on /delay/MS and on chunk gaps (default 60000)\n"
+           "  -h, --help               this help\n"
+           "  -V, --version            print the version\n"
+           "\n"
+           "Endpoints: / /whoami /health /admin/health /headers /echo /delay/MS /status/CODE\n"
+           "/flaky?p=P /bytes/N /chunked/N?gap=MS&chunk=SIZE /hang /reset /close /login\n"
+           "See backend-sim(1).\n";
+}
+
+/* A decimal integer 0..max, the whole string. */
+static int parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (s == NULL || *s == '\0')
+        return -EINVAL;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -EINVAL;
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (max - d) / 10)
+            return -EINVAL;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+/* A decimal number (integer or with a fraction) in [lo, hi], the whole string. */
+static int parse_real(const char *s, double lo, double hi, double *out)
+{
+    char *end = NULL;
+    double v;
+
+    if (s == NULL || *s == '\0' || !((*s >= '0' && *s <= '9') || *s == '.'))
+        return -EINVAL;
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < lo || v > hi)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+int simcfg_parse_size(const char *s, uint64_t *out)
+{
+    char digits[32];
+    size_t n = s ? strlen(s) : 0;
+    uint64_t mult = 1, v;
+
+    if (n == 0 || n >= sizeof(digits))
+        return -EINVAL;
+    memcpy(digits, s, n + 1);
+    switch (digits[n - 1]) {
+    case 'k': case 'K': mult = 1ull << 10; break;
+    case 'm': case 'M': mult = 1ull << 20; break;
+    case 'g': case 'G': mult = 1ull << 30; break;
+    default: break;
+    }
+    if (mult != 1)
+        digits[--n] = '\0';
+    if (parse_uint(digits, UINT64_MAX / mult, &v) != 0)
+        return -EINVAL;
+    *out = v * mult;
+    return 0;
+}
+
+static bool valid_name(const char *s, size_t n)
+{
+    if (n == 0 || n > SIMCFG_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* Gives every instance its name from --name (or the defaults b1, b2, ...). */
+static int assign_names(struct simcfg *cfg, const char *names, char *err, size_t err_len)
+{
+    if (names == NULL) {
+        for (size_t i = 0; i < cfg->n_inst; i++)
+            snprintf(cfg->inst[i].name, sizeof(cfg->inst[i].name), "b%u",
+                     (unsigned)(i + 1) % 100u);
+        return 0;
+    }
+    if (strchr(names, ',') == NULL) {
+        size_t n = strlen(names);
+        /* room for the number suffix */
+        if (!valid_name(names, n) || (cfg->n_inst > 1 && n > SIMCFG_NAME_MAX - 2)) {
+            snprintf(err, err_len,
+                     "invalid --name '%s': use 1-%d characters of A-Z a-z 0-9 . _ -", names,
+                     cfg->n_inst > 1 ? SIMCFG_NAME_MAX - 2 : SIMCFG_NAME_MAX);
+            return -EINVAL;
+        }
+        for (size_t i = 0; i < cfg->n_inst; i++) {
+            if (cfg->n_inst == 1)
+                snprintf(cfg->inst[i].name, sizeof(cfg->inst[i].name), "%s", names);
+            else
+                snprintf(cfg->inst[i].name, sizeof(cfg->inst[i].name), "%.*s%u",
+                         SIMCFG_NAME_MAX - 2, names, (unsigned)(i + 1) % 100u);
+        }
+        return 0;
+    }
+    const char *p = names;
+    size_t i = 0;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        if (!valid_name(p, n)) {
+            snprintf(err, err_len,
+                     "invalid --name '%s': each name needs 1-%d characters of A-Z a-z 0-9 . _ -",
+                     names, SIMCFG_NAME_MAX);
+            return -EINVAL;
+        }
+        if (i < cfg->n_inst) {
+            memcpy(cfg->inst[i].name, p, n);
+            cfg->inst[i].name[n] = '\0';
+        }
+        i++;
+        if (comma == NULL)
+            break;
+        p = comma + 1;
+    }
+    if (i != cfg->n_inst) {
+        snprintf(err, err_len, "invalid --name '%s': %zu names for %zu ports", names, i,
+                 cfg->n_inst);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static void set_defaults(struct simcfg *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->action = SIMCFG_RUN;
+    cfg->keepalive_ms = SIMCFG_DEFAULT_KEEPALIVE_MS;
+    cfg->max_size = SIMCFG_DEFAULT_MAX_SIZE;
+    cfg->max_delay_ms = SIMCFG_DEFAULT_MAX_DELAY_MS;
+}
+
+int simcfg_parse(int argc, char *const argv[], struct simcfg *cfg, char *err, size_t err_len)
+{
+    const char *names = NULL;
+    int c;
+
+    set_defaults(cfg);
+    optind = 0; /* glibc: full reinitialisation, so parsing twice works */
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":p:hV", long_opts, NULL)) != -1) {
+        const char *arg = optarg;
+        uint64_t u = 0;
+        double d = 0;
+
+        switch (c) {
+        case 'p': {
+            struct simcfg_instance *in;
+            if (cfg->n_inst == SIMCFG_MAX_INSTANCES) {
+                snprintf(err, err_len, "too many -p ports (at most %d)", SIMCFG_MAX_INSTANCES);
+                return -EINVAL;
+            }
+            in = &cfg->inst[cfg->n_inst];
+            if (net_split_hostport(arg, in->host, sizeof(in->host), &in->port, true) != 0 ||
+                in->port == 0) {
+                snprintf(err, err_len, "invalid -p '%s': expected PORT or HOST:PORT (1-65535)",
+                         arg);
+                return -EINVAL;
+            }
+            for (size_t i = 0; i < cfg->n_inst; i++) {
+                if (cfg->inst[i].port == in->port && strcmp(cfg->inst[i].host, in->host) == 0) {
+                    snprintf(err, err_len, "invalid -p '%s': port given twice", arg);
+                    return -EINVAL;
+                }
+            }
+            cfg->n_inst++;
+            break;
+        }
+        case OPT_NAME:
+            names = arg;
+            break;
+        case OPT_LATENCY:
+            if (parse_uint(arg, 3600000, &u) != 0) {
+                snprintf(err, err_len, "invalid --latency '%s': expected milliseconds 0-3600000",
+                         arg);
+                return -EINVAL;
+            }
+            cfg->latency_ms = (uint32_t)u;
+            break;
+        case OPT_JITTER:
+            if (parse_uint(arg, 3600000, &u) != 0) {
+                snprintf(err, err_len, "invalid --jitter '%s': expected milliseconds 0-3600000",
+                         arg);
+                return -EINVAL;
+            }
+            cfg->jitter_ms = (uint32_t)u;
+            break;
+        case OPT_FAIL_RATE:
+            if (parse_real(arg, 0.0, 1.0, &d) != 0) {
+                snprintf(err, err_len, "invalid --fail-rate '%s': expected a probability 0..1",
+                         arg);
+                return -EINVAL;
+            }
+            cfg->fail_rate = d;
+            break;
+        case OPT_KEEPALIVE:
+            if (parse_real(arg, 0.0, 86400.0, &d) != 0) {
+                snprintf(err, err_len,
+                         "invalid --keepalive-timeout '%s': expected seconds 0-86400 (e.g. 5 or "
+                         "0.5)",
+                         arg);
+                return -EINVAL;
+            }
+            cfg->keepalive_ms = (uint32_t)llround(d * 1000.0);
+            if (d > 0 && cfg->keepalive_ms == 0)
+                cfg->keepalive_ms = 1;
+            break;
+        case OPT_MAX_CONNS:
+            if (parse_uint(arg, 10000000, &u) != 0 || u == 0) {
+                snprintf(err, err_len, "invalid --max-conns '%s': expected a number 1-10000000",
+                         arg);
+                return -EINVAL;
+            }
+            cfg->max_conns = (uint32_t)u;
+            break;
+        case OPT_DOCROOT:
+            if (*arg == '\0' || strlen(arg) >= sizeof(cfg->docroot)) {
+                snprintf(err, err_len, "invalid --docroot '%s': expected a directory", arg);
+                return -EINVAL;
+            }
+            snprintf(cfg->docroot, sizeof(cfg->docroot), "%s", arg);
+            break;
+        case OPT_LOG:
+            if (*arg == '\0' || strlen(arg) >= sizeof(cfg->log_path)) {
+                snprintf(err, err_len, "invalid --log '%s': expected a file name or -", arg);
+                return -EINVAL;
+            }
+            snprintf(cfg->log_path, sizeof(cfg->log_path), "%s", arg);
+            break;
+        case OPT_MAX_SIZE:
+            if (simcfg_parse_size(arg, &u) != 0 || u > (1ull << 40)) {
+                snprintf(err, err_len,
+                         "invalid --max-size '%s': expected bytes up to 1T (K, M, G suffixes)",
+                         arg);
+                return -EINVAL;
+            }
+            cfg->max_size = u;
+            break;
+        case OPT_MAX_DELAY:
+            if (parse_uint(arg, 86400000, &u) != 0) {
+                snprintf(err, err_len,
+                         "invalid --max-delay '%s': expected milliseconds 0-86400000", arg);
+                return -EINVAL;
+            }
+            cfg->max_delay_ms = (uint32_t)u;
+            break;
+        case 'h':
+            cfg->action = SIMCFG_HELP;
+            return 0;
+        case 'V':
+            cfg->action = SIMCFG_VERSION;
+            return 0;
+        case ':':
+            snprintf(err, err_len, "option '%s' needs a value", argv[optind - 1]);
+            return -EINVAL;
+        default:
+            if (optopt != 0)
+                snprintf(err, err_len, "unknown option '-%c'", optopt);
+            else
+                snprintf(err, err_len, "unknown option '%s'", argv[optind - 1]);
+            return -EINVAL;
+        }
+    }
+    if (optind < argc) {
+        snprintf(err, err_len, "unexpected argument '%s'", argv[optind]);
+        return -EINVAL;
+    }
+    if (cfg->n_inst == 0) {
+        for (uint16_t p = 3001; p <= 3003; p++) {
+            cfg->inst[cfg->n_inst].host[0] = '\0';
+            cfg->inst[cfg->n_inst].port = p;
+            cfg->n_inst++;
+        }
+    }
+    return assign_names(cfg, names, err, err_len);
+}
