@@ -235,6 +235,17 @@ static ssize_t conn_fill(struct harness_conn *c)
     }
 }
 
+/* A NUL-terminated malloc'd copy of n bytes (which need not hold a NUL), or NULL. */
+static char *copy_bytes(const char *src, size_t n)
+{
+    char *copy = malloc(n + 1);
+    if (copy != NULL) {
+        memcpy(copy, src, n);
+        copy[n] = '\0';
+    }
+    return copy;
+}
+
 static void conn_consume(struct harness_conn *c, size_t n)
 {
     memmove(c->buf, c->buf + n, c->len - n);
@@ -342,7 +353,7 @@ int harness_read_response(struct harness_conn *c, bool head_request, bool keep_i
         }
         resp->status = res.status;
         resp->minor_version = res.minor_version;
-        resp->head = strndup(c->buf, (size_t)n);
+        resp->head = copy_bytes(c->buf, (size_t)n); /* not strndup: buf has no NUL */
         resp->head_len = (size_t)n;
         conn_consume(c, (size_t)n);
         if (resp->head == NULL)
@@ -445,6 +456,75 @@ char *harness_run(const char *command, int *exit_status)
     return out;
 }
 
+/* --- Cleaning up after a failed test -----------------------------------------------------------
+ * A list of what this process started, each with a sequence number; harness_test_setup() notes
+ * the next number, harness_test_teardown() stops everything numbered from it on. The list is
+ * owned by this module and touched only from the test's main thread. */
+#define TRACK_MAX 256
+
+static struct {
+    pid_t pid;                /* or 0 */
+    struct harness_sb *sb;    /* or NULL */
+    unsigned long seq;
+} tracked[TRACK_MAX];
+static size_t n_tracked;
+static unsigned long track_seq, track_mark;
+
+static void track_add(pid_t pid, struct harness_sb *sb)
+{
+    if (n_tracked < TRACK_MAX) {
+        tracked[n_tracked].pid = pid;
+        tracked[n_tracked].sb = sb;
+        tracked[n_tracked].seq = track_seq++;
+        n_tracked++;
+    }
+}
+
+static void track_remove_sb(struct harness_sb *sb)
+{
+    for (size_t i = 0; i < n_tracked; i++)
+        if (tracked[i].sb == sb) {
+            memmove(&tracked[i], &tracked[i + 1], (n_tracked - i - 1) * sizeof(tracked[0]));
+            n_tracked--;
+            return;
+        }
+}
+
+void harness_track(pid_t pid)
+{
+    if (pid > 0)
+        track_add(pid, NULL);
+}
+
+int harness_test_setup(void **state)
+{
+    (void)state;
+    track_mark = track_seq;
+    return 0;
+}
+
+int harness_test_teardown(void **state)
+{
+    (void)state;
+    /* newest first: lb before the backends it uses */
+    while (n_tracked > 0 && tracked[n_tracked - 1].seq >= track_mark) {
+        size_t i = n_tracked - 1;
+        if (tracked[i].sb != NULL) {
+            harness_sb_stop(tracked[i].sb); /* removes entry i */
+            continue;
+        }
+        int st;
+        /* 0: still running; a pid the test already reaped gives -1 (ECHILD) and is skipped */
+        if (waitpid(tracked[i].pid, &st, WNOHANG) == 0) {
+            fprintf(stderr, "harness: stopping pid %d left running by a failed test\n",
+                    (int)tracked[i].pid);
+            harness_stop(tracked[i].pid, 5000);
+        }
+        n_tracked--;
+    }
+    return 0;
+}
+
 /* --- Starting the real programs ------------------------------------------------------------ */
 
 void harness_sleep_ms(int ms)
@@ -489,6 +569,7 @@ pid_t harness_start_backend_sim(const char *name, uint16_t *port, const char *lo
         pid_t pid = spawn_and_wait(argv, p, log_path);
         if (pid > 0) {
             *port = p;
+            track_add(pid, NULL);
             return pid;
         }
     }
@@ -533,6 +614,7 @@ pid_t harness_start_lb(uint16_t *port, const uint16_t *backends, size_t n,
         free(addrs);
         if (pid > 0) {
             *port = p;
+            track_add(pid, NULL);
             return pid;
         }
     }
@@ -646,7 +728,7 @@ static const struct harness_sb_step *sb_step(struct harness_sb *sb, int i)
 static int sb_record(struct harness_sb *sb, const char *head, size_t head_len, int error)
 {
     int i = -1;
-    char *copy = strndup(head, head_len);
+    char *copy = copy_bytes(head, head_len);
     pthread_mutex_lock(&sb->lock);
     if (sb->n_records < HARNESS_SB_MAX_RECORDS && copy != NULL) {
         i = sb->n_records++;
@@ -939,6 +1021,7 @@ struct harness_sb *harness_sb_start(const char *name, const struct harness_sb_st
         pthread_cond_destroy(&sb->cond);
         goto out_close;
     }
+    track_add(0, sb);
     return sb;
 
 out_close:
@@ -1037,6 +1120,7 @@ void harness_sb_stop(struct harness_sb *sb)
 {
     if (sb == NULL)
         return;
+    track_remove_sb(sb);
     if (write(sb->stop_pipe[1], "x", 1) < 0)
         fprintf(stderr, "harness: scripted backend stop: %s\n", strerror(errno));
     pthread_join(sb->accept_thread, NULL);

@@ -184,4 +184,15 @@ int harness_conn_request(struct harness_conn *c, const char *request, struct har
  * buffered; false when the connection is still open (or more bytes arrived). */
 bool harness_conn_closed(struct harness_conn *c, int timeout_ms);
 
+/* --- Cleaning up after a failed test -----------------------------------------------------------
+ * harness_start_lb, harness_start_backend_sim (hence harness_lab_start) and harness_sb_start
+ * remember what they started. Register tests with
+ *     cmocka_unit_test_setup_teardown(test, harness_test_setup, harness_test_teardown)
+ * and whatever a test started and did not stop itself (because an assertion ended it early) is
+ * stopped by PID, or joined, after it; what a group setup started is left alone. */
+int harness_test_setup(void **state);
+int harness_test_teardown(void **state);
+/* Remembers pid (spawned by the caller) for harness_test_teardown. */
+void harness_track(pid_t pid);
+
 #endif
