@@ -673,6 +673,7 @@ struct harness_sb {
     int n_records;
     struct sb_conn *conns[HARNESS_SB_MAX_CONNS];
     int n_conns;
+    int n_open;
 };
 
 /* Waits until fd is readable (1), the stop pipe is (-1) or timeout_ms passed (0; -1 waits on). */
@@ -848,12 +849,19 @@ static void *sb_conn_main(void *arg)
         reset = step->reset;
         if (step->mode == HARNESS_SB_CLOSE)
             goto out_close;
+        if (step->mode == HARNESS_SB_STALL) {
+            sb_wait(sb, -1, -1); /* until the stop */
+            goto out_close;
+        }
         if (req.expect_continue && step->send_continue) {
             static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
             if (sb_send(fd, cont, sizeof(cont) - 1) < 0)
                 goto out_close;
         }
-        if (sb_read_body(sb, fd, &req, &buf, &len, &cap, &body, &body_len) < 0) {
+        if (step->skip_body) {
+            keep = false;
+            body = calloc(1, 1);
+        } else if (sb_read_body(sb, fd, &req, &buf, &len, &cap, &body, &body_len) < 0) {
             sb_record_body(sb, idx, body, body_len);
             goto out_close;
         }
@@ -938,6 +946,10 @@ out_close:
     }
     close(fd);
     free(buf);
+    pthread_mutex_lock(&sb->lock);
+    sb->n_open--;
+    pthread_cond_broadcast(&sb->cond);
+    pthread_mutex_unlock(&sb->lock);
     return NULL;
 }
 
@@ -974,6 +986,7 @@ static void *sb_accept_main(void *arg)
             continue;
         }
         sb->conns[sb->n_conns++] = conn;
+        sb->n_open++;
         pthread_mutex_unlock(&sb->lock);
     }
     return NULL;
@@ -1058,11 +1071,9 @@ int harness_sb_connections(struct harness_sb *sb)
     return n;
 }
 
-bool harness_sb_wait_requests(struct harness_sb *sb, int n, int timeout_ms)
+static struct timespec deadline_in(int timeout_ms)
 {
     struct timespec until;
-    bool ok;
-
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += timeout_ms / 1000;
     until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
@@ -1070,6 +1081,35 @@ bool harness_sb_wait_requests(struct harness_sb *sb, int n, int timeout_ms)
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
     }
+    return until;
+}
+
+int harness_sb_open_connections(struct harness_sb *sb)
+{
+    pthread_mutex_lock(&sb->lock);
+    int n = sb->n_open;
+    pthread_mutex_unlock(&sb->lock);
+    return n;
+}
+
+bool harness_sb_wait_open_at_most(struct harness_sb *sb, int n, int timeout_ms)
+{
+    struct timespec until = deadline_in(timeout_ms);
+    bool ok;
+    pthread_mutex_lock(&sb->lock);
+    while (sb->n_open > n)
+        if (pthread_cond_timedwait(&sb->cond, &sb->lock, &until) != 0)
+            break;
+    ok = sb->n_open <= n;
+    pthread_mutex_unlock(&sb->lock);
+    return ok;
+}
+
+bool harness_sb_wait_requests(struct harness_sb *sb, int n, int timeout_ms)
+{
+    struct timespec until = deadline_in(timeout_ms);
+    bool ok;
+
     pthread_mutex_lock(&sb->lock);
     while (sb->n_records < n)
         if (pthread_cond_timedwait(&sb->cond, &sb->lock, &until) != 0)

@@ -124,6 +124,7 @@ enum harness_sb_mode {
     HARNESS_SB_HANG,   /* read the request, never answer (until the peer closes or the stop) */
     HARNESS_SB_CLOSE,  /* read the request head, close without answering */
     HARNESS_SB_TUNNEL, /* read the request, write the reply (a 101), then echo bytes until EOF */
+    HARNESS_SB_STALL,  /* read the request head, then read nothing more and never answer */
 };
 
 struct harness_sb_step {
@@ -136,6 +137,8 @@ struct harness_sb_step {
                            is read */
     bool close_after;   /* close the connection after the answer */
     bool reset;         /* close with a TCP RST (SO_LINGER 0) instead of a FIN */
+    bool skip_body;     /* answer right after the head, without reading the request body (then
+                           the connection is closed: its framing is lost) */
 };
 
 struct harness_sb;
@@ -147,6 +150,10 @@ uint16_t harness_sb_port(const struct harness_sb *sb);
 /* Requests received so far (heads read, malformed ones included), connections accepted so far. */
 int harness_sb_requests(struct harness_sb *sb);
 int harness_sb_connections(struct harness_sb *sb);
+/* Connections open now (accepted and not yet closed by either side). */
+int harness_sb_open_connections(struct harness_sb *sb);
+/* Waits until at most n connections are open. Returns true if in time. */
+bool harness_sb_wait_open_at_most(struct harness_sb *sb, int n, int timeout_ms);
 /* Waits until at least n requests arrived. Returns true if in time. */
 bool harness_sb_wait_requests(struct harness_sb *sb, int n, int timeout_ms);
 /* A malloc'd, NUL-terminated copy of request i's head (caller frees), or NULL. */
