@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -532,11 +533,42 @@ void harness_sleep_ms(int ms)
     sleep_ms(ms);
 }
 
+/* harness_spawn, plus: the child gets SIGTERM if this test process dies (an ASan abort, say),
+ * so a crashed test never leaves lb or backend-sim running. */
+static pid_t spawn_tied(char *const argv[], const char *log_path)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
+            _exit(127);
+        if (log_path != NULL) {
+            int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+            if (fd >= 0) {
+                dup2(fd, STDOUT_FILENO);
+                dup2(fd, STDERR_FILENO);
+                close(fd);
+            }
+        }
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0) {
+            dup2(devnull, STDIN_FILENO);
+            close(devnull);
+        }
+        execv(argv[0], argv);
+        fprintf(stderr, "harness: exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    return pid;
+}
+
 /* Spawns argv (whose port argument was chosen by the caller) and waits for port; a process that
  * exits first (its port was taken meanwhile) makes the caller retry with another port. */
 static pid_t spawn_and_wait(char *const argv[], uint16_t port, const char *log_path)
 {
-    pid_t pid = harness_spawn(argv, log_path);
+    pid_t pid = spawn_tied(argv, log_path);
     uint64_t deadline;
 
     if (pid < 0)
