@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -923,7 +924,17 @@ static void *sb_conn_main(void *arg)
                 sent = sb_send(fd, body, body_len);
         } else if (step->reply != NULL) {
             size_t rl = step->reply_len ? step->reply_len : strlen(step->reply);
-            sent = sb_send(fd, step->reply, rl);
+            if (step->dribble) {
+                int one = 1;
+                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                for (size_t k = 0; k < rl && sent == 0; k++) {
+                    sent = sb_send(fd, step->reply + k, 1);
+                    if (sent == 0 && sb_wait(sb, -1, 1) < 0)
+                        sent = -1;
+                }
+            } else {
+                sent = sb_send(fd, step->reply, rl);
+            }
         } else if (step->mode == HARNESS_SB_TUNNEL) {
             int hl = snprintf(head, sizeof(head),
                               "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
