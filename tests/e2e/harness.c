@@ -950,6 +950,16 @@ static void *sb_conn_main(void *arg)
         sb_record_body(sb, idx, body, body_len);
         if (sent < 0)
             goto out_close;
+        if (step->hang_after) {
+            for (;;) {
+                char sink[4096];
+                if (sb_wait(sb, fd, -1) != 1)
+                    goto out_close;
+                ssize_t r = recv(fd, sink, sizeof(sink), 0);
+                if (r == 0 || (r < 0 && errno != EINTR))
+                    goto out_close;
+            }
+        }
 
         if (step->mode == HARNESS_SB_TUNNEL) {
             if (len > 0 && sb_send(fd, buf, len) < 0)

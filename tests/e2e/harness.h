@@ -137,6 +137,7 @@ struct harness_sb_step {
                            is read */
     bool close_after;   /* close the connection after the answer */
     bool reset;         /* close with a TCP RST (SO_LINGER 0) instead of a FIN */
+    bool hang_after;    /* after the reply, send nothing more until the peer closes or the stop */
     bool dribble;       /* send the reply one byte per send() (TCP_NODELAY), 1 ms apart */
     bool skip_body;     /* answer right after the head, without reading the request body (then
                            the connection is closed: its framing is lost) */
