@@ -140,7 +140,7 @@ static int size_arg(const char *s, size_t n, const struct endpoint_caps *caps,
 enum endpoint_kind endpoint_route(const char *path, size_t len, const struct endpoint_caps *caps,
                                   struct endpoint_route *r)
 {
-    const char *q = memchr(path, '?', len);
+    const char *q = len > 0 ? memchr(path, '?', len) : NULL;
     size_t plen = q ? (size_t)(q - path) : len;
     size_t qlen = q ? len - plen - 1 : 0;
     const char *rest, *v;

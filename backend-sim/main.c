@@ -74,6 +74,7 @@ int main(int argc, char **argv)
             if (log_fd < 0) {
                 fprintf(stderr, "backend-sim: invalid --log '%s': %s\n", cfg.log_path,
                         strerror(errno));
+                status = 2;
                 goto out_docroot;
             }
         }

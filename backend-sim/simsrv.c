@@ -1278,10 +1278,18 @@ static void handle_request(struct conn *c, struct http_request *req, size_t head
               !atomic_load_explicit(&s->stop, memory_order_relaxed);
     c->after = c->keep ? AFTER_KEEP : AFTER_CLOSE;
 
+    /* origin-form and absolute-form have a path; "*" and authority-form only a target */
+    const char *path = req->path != NULL && req->path_len > 0 ? req->path : req->target;
+    size_t path_len = req->path != NULL && req->path_len > 0 ? req->path_len : req->target_len;
+    if (path == NULL) {
+        path = "";
+        path_len = 0;
+    }
+
     if (s->sh->log != NULL) {
         const struct http_header *h;
         meta_copy(c, req->method, req->method_len, &c->m_method, &c->m_method_len);
-        meta_copy(c, req->path, req->path_len, &c->m_path, &c->m_path_len);
+        meta_copy(c, path, path_len, &c->m_path, &c->m_path_len);
         c->has_method = true;
         h = http_find_header(req->headers, req->num_headers, "X-Request-ID");
         if (h != NULL) {
@@ -1295,7 +1303,7 @@ static void handle_request(struct conn *c, struct http_request *req, size_t head
         }
     }
 
-    endpoint_route(req->path, req->path_len, &s->caps, &rt);
+    endpoint_route(path, path_len, &s->caps, &rt);
     c->kind = rt.kind;
 
     /* the body, whatever the endpoint: consumed before the next request */

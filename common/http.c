@@ -649,9 +649,9 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req,
 
     memset(req, 0, sizeof(*req));
     req->headers = headers;
-    parse_init(&ps, buf, len, limits, true, headers, cap);
     if (len == 0)
-        return HTTP_INCOMPLETE;
+        return HTTP_INCOMPLETE; /* before any pointer arithmetic: buf may be NULL */
+    parse_init(&ps, buf, len, limits, true, headers, cap);
 
     /* Empty lines before the request line are ignored (RFC 9112 2.2). */
     while (p < ps.end && *p == '\r') {
@@ -786,9 +786,9 @@ int http_parse_response(const char *buf, size_t len, struct http_response *res,
 
     memset(res, 0, sizeof(*res));
     res->headers = headers;
-    parse_init(&ps, buf, len, limits, false, headers, cap);
     if (len == 0)
-        return HTTP_INCOMPLETE;
+        return HTTP_INCOMPLETE; /* before any pointer arithmetic: buf may be NULL */
+    parse_init(&ps, buf, len, limits, false, headers, cap);
     line = p;
     lim = line_limit(&ps, line);
 

@@ -157,7 +157,9 @@ const char *http_status_reason(int status);
 /* --- Incremental chunked-body decoder -------------------------------------------------------- */
 
 /* Decoder state; zero it with http_chunked_init(). Chunk-size lines (with extensions) and the
- * trailer section have size limits, and sizes are checked for overflow. */
+ * trailer section have size limits (4096 bytes per size line, 64 KiB of trailers), sizes are hex
+ * digits only and at most 2^63-1, every line ends in CRLF, and trailer lines must be valid field
+ * lines. Trailer fields are consumed, not reported. */
 struct http_chunked {
     int state;           /* private */
     uint64_t chunk_left; /* private: payload bytes left in the current chunk */
@@ -171,7 +173,8 @@ struct http_chunked {
 void http_chunked_init(struct http_chunked *dec);
 
 /* Feeds buf[0..len) to the decoder. Returns how many bytes it consumed (0..len), or HTTP_ERROR on
- * malformed chunked framing. When the consumed bytes contain payload, *data and *data_len name one
+ * malformed chunked framing (and again on every later call). It consumes every byte it is given up
+ * to the end of a payload span or of the body, so 0 with len > 0 means dec->done. When the consumed bytes contain payload, *data and *data_len name one
  * span of it inside buf (else *data_len is 0); the call stops after that span, so the caller loops
  * until everything is consumed or dec->done. Bytes after the end of the body are not consumed. */
 ssize_t http_chunked_feed(struct http_chunked *dec, const char *buf, size_t len, const char **data,

@@ -347,14 +347,15 @@ void stats_request_sent(struct stats_thread *t, int b)
         bump(&c->requests, 1);
 }
 
-void stats_retry(struct stats_thread *t, int b)
+void stats_retry(struct stats_thread *t, int b, bool was_sent)
 {
     struct stats_backend_counters *c;
 
     if (t == NULL || (c = backend_counters(t, b)) == NULL)
         return;
     bump(&c->retries, 1);
-    bump(&c->requests_done, 1); /* no longer in flight there */
+    if (was_sent)
+        bump(&c->requests_done, 1); /* no longer in flight there */
 }
 
 void stats_timeout(struct stats_thread *t, int b)
@@ -427,7 +428,8 @@ void stats_request_done(struct stats_thread *t, const struct stats_request *r)
         bump(&g->no_backend, 1);
 
     if ((c = backend_counters(t, r->backend)) != NULL) {
-        bump(&c->requests_done, 1);
+        if (r->sent)
+            bump(&c->requests_done, 1);
         bump(&c->responses[cls], 1);
         if (r->status == 502)
             bump(&c->resp_502, 1);

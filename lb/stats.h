@@ -76,8 +76,9 @@ void stats_backend_conn_reused(struct stats_thread *t, int b);
 void stats_connect_error(struct stats_thread *t, int b);
 /* A request is handed to backend b (it is now in flight there). */
 void stats_request_sent(struct stats_thread *t, int b);
-/* A request in flight at b is given up there and retried elsewhere. Ends it at b. */
-void stats_retry(struct stats_thread *t, int b);
+/* A request is tried again after failing at b: after a failed connect (was_sent false), or
+ * after the request had been sent to b (was_sent true: its attempt at b ends here). */
+void stats_retry(struct stats_thread *t, int b, bool was_sent);
 /* Backend b did not answer within --server-timeout (the client gets a 504). */
 void stats_timeout(struct stats_thread *t, int b);
 
@@ -85,6 +86,7 @@ void stats_timeout(struct stats_thread *t, int b);
 struct stats_request {
     int backend;             /* the backend it was sent to (stats_request_sent), -1 if none */
     int status;              /* status sent to the client, 0 if none */
+    bool sent;               /* it is in flight at backend (stats_request_sent): ends there */
     uint32_t kind;           /* 0 or STATS_ENTRY_HTTP; STATS_ENTRY_TCP in tcp mode */
     bool generated;          /* lb answered itself (400, 408, 502, 503, 504, ...) */
     bool reused;             /* the backend connection was reused */

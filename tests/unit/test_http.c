@@ -409,6 +409,68 @@ static void test_garbage_request_line_refused_before_headers(void **state)
     assert_int_equal(req.error, 400);
 }
 
+static void test_framing_conflicts_refused_before_head_ends(void **state)
+{
+    struct http_header hdrs[8];
+    struct http_request req;
+    struct http_response res;
+    (void)state;
+    /* no empty line yet: the conflict is already known */
+    assert_int_equal(parse_req(S(P "Content-Length: 1\r\nContent-Length: 2\r\n"), &req, hdrs, 8, NULL),
+                     HTTP_ERROR);
+    assert_int_equal(req.error, 400);
+    assert_int_equal(parse_req(S(P "Transfer-Encoding: chunked\r\nContent-Length: 2\r\n"), &req, hdrs,
+                               8, NULL),
+                     HTTP_ERROR);
+    assert_int_equal(req.error, 400);
+    assert_int_equal(parse_req(S("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n"), &req, hdrs, 8, NULL),
+                     HTTP_ERROR);
+    assert_int_equal(parse_res(S("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n"), &res,
+                               hdrs, 8, false),
+                     HTTP_ERROR);
+    assert_int_equal(res.error, 502);
+    /* but a missing Host or a TE list is judged only at the end: more fields may come */
+    assert_int_equal(parse_req(S("GET / HTTP/1.1\r\nAccept: */*\r\n"), &req, hdrs, 8, NULL),
+                     HTTP_INCOMPLETE);
+    assert_int_equal(parse_req(S(P "Transfer-Encoding: gzip\r\n"), &req, hdrs, 8, NULL), HTTP_INCOMPLETE);
+}
+
+static void test_chunked_not_final_is_400_before_unknown_coding_501(void **state)
+{
+    struct http_header hdrs[8];
+    struct http_request req;
+    (void)state;
+    /* RFC 9112 6.3 (MUST 400) takes precedence over 6.1 (SHOULD 501) */
+    assert_int_equal(parse_req(S(P "Transfer-Encoding: foo\r\n\r\n"), &req, hdrs, 8, NULL), HTTP_ERROR);
+    assert_int_equal(req.error, 400);
+    assert_int_equal(parse_req(S(P "Transfer-Encoding: foo, chunked\r\n\r\n"), &req, hdrs, 8, NULL),
+                     HTTP_ERROR);
+    assert_int_equal(req.error, 501);
+    assert_string_equal(req.error_reason, "unknown transfer coding");
+    assert_int_equal(parse_req(S(P "Transfer-Encoding: x-gzip, deflate, compress, x-compress, chunked\r\n\r\n"),
+                               &req, hdrs, 8, NULL),
+                     (int)sizeof(P "Transfer-Encoding: x-gzip, deflate, compress, x-compress, chunked\r\n\r\n") - 1);
+    assert_int_equal(req.framing, HTTP_BODY_CHUNKED);
+}
+
+static void test_empty_input_is_incomplete(void **state)
+{
+    struct http_header hdrs[4];
+    struct http_request req = {.headers = hdrs, .num_headers = 4};
+    struct http_response res = {.headers = hdrs, .num_headers = 4};
+    struct http_chunked dec;
+    const char *data;
+    size_t data_len;
+    (void)state;
+    assert_int_equal(http_parse_request(NULL, 0, &req, NULL), HTTP_INCOMPLETE);
+    assert_int_equal(req.num_headers, 0);
+    assert_int_equal(http_parse_response(NULL, 0, &res, NULL, false), HTTP_INCOMPLETE);
+    http_chunked_init(&dec);
+    assert_int_equal(http_chunked_feed(&dec, NULL, 0, &data, &data_len), 0);
+    assert_int_equal(data_len, 0);
+    assert_false(dec.done);
+}
+
 static void test_request_line_limit_is_414_before_line_ends(void **state)
 {
     struct http_header hdrs[4];
@@ -924,6 +986,9 @@ int main(void)
         cmocka_unit_test(test_pipelined_requests_parse_one_at_a_time),
         cmocka_unit_test(test_malformed_requests_are_refused_with_exact_status),
         cmocka_unit_test(test_garbage_request_line_refused_before_headers),
+        cmocka_unit_test(test_framing_conflicts_refused_before_head_ends),
+        cmocka_unit_test(test_chunked_not_final_is_400_before_unknown_coding_501),
+        cmocka_unit_test(test_empty_input_is_incomplete),
         cmocka_unit_test(test_request_line_limit_is_414_before_line_ends),
         cmocka_unit_test(test_too_many_headers_is_431),
         cmocka_unit_test(test_header_block_limit_is_431),

@@ -1,0 +1,268 @@
+/*
+ * report.c - --once/-n text snapshots and --json documents (see report.h). The text report is the
+ * interactive screens printed one after the other; the JSON document carries every number the
+ * screens show, unrounded, under stable keys (listed in docs/man/lbtop.1).
+ */
+#include "report.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include "render.h"
+#include "version.h"
+
+int lbtop_report_text(FILE *out, const struct lbtop_model *m, int width, bool utf8,
+                      uint64_t now_wall_ns)
+{
+    struct lbtop_render_opts o = {
+        .width = width,
+        .utf8 = utf8,
+        .view = LBTOP_VIEW_STATUS,
+        .sort = LBTOP_SORT_INDEX,
+        .selected = -1,
+        .now_wall_ns = now_wall_ns,
+        .max_requests = LBTOP_REPORT_RECENT,
+    };
+    struct lbtop_lines l;
+
+    /* The header without its tab line (it only makes sense on a screen), then every view. */
+    lbtop_lines_init(&l);
+    lbtop_render_header(&l, m, &o, m->have_cur ? m->cur->shm_name : "");
+    for (size_t i = 0; i + 1 < l.n; i++)
+        fprintf(out, "%s\n", l.v[i].text);
+    for (unsigned v = 1; v <= LBTOP_VIEWS; v++) {
+        struct lbtop_render_opts vo = o;
+        vo.view = v;
+        lbtop_lines_clear(&l);
+        lbtop_render_view(&l, m, &vo);
+        fprintf(out, "\n== %u %s ==\n", v, lbtop_view_name(v));
+        for (size_t i = 0; i < l.n; i++)
+            fprintf(out, "%s\n", l.v[i].text);
+    }
+    lbtop_lines_free(&l);
+    fflush(out);
+    return ferror(out) ? -EIO : 0;
+}
+
+/* ---- JSON ---------------------------------------------------------------------------------- */
+
+static void json_str(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", c);
+        else if (c < 0x20 || c >= 0x7f)
+            fprintf(out, "\\u%04x", c);
+        else
+            fputc(c, out);
+    }
+    fputc('"', out);
+}
+
+static void json_num(FILE *out, double v)
+{
+    if (!isfinite(v))
+        v = 0;
+    if (v == floor(v) && fabs(v) < 1e15)
+        fprintf(out, "%.0f", v);
+    else
+        fprintf(out, "%.3f", v);
+}
+
+static void json_addr(FILE *out, const struct stats_addr *a)
+{
+    char buf[64];
+
+    if (a->family == 0)
+        fputs("null", out);
+    else
+        json_str(out, stats_addr_format(a, buf, sizeof(buf)));
+}
+
+static void json_pct(FILE *out, const char *indent, const char *key,
+                     const struct lbtop_percentiles *p, bool last)
+{
+    fprintf(out, "%s\"%s\": {\"count\": %llu, \"mean\": ", indent, key,
+            (unsigned long long)p->count);
+    json_num(out, p->mean_ms);
+    fputs(", \"p50\": ", out);
+    json_num(out, p->p50_ms);
+    fputs(", \"p90\": ", out);
+    json_num(out, p->p90_ms);
+    fputs(", \"p99\": ", out);
+    json_num(out, p->p99_ms);
+    fputs(", \"max\": ", out);
+    json_num(out, p->max_ms);
+    fprintf(out, "}%s\n", last ? "" : ",");
+}
+
+static void json_responses(FILE *out, const uint64_t r[STATS_STATUS_CLASSES])
+{
+    fprintf(out,
+            "{\"none\": %llu, \"1xx\": %llu, \"2xx\": %llu, \"3xx\": %llu, \"4xx\": %llu, "
+            "\"5xx\": %llu}",
+            (unsigned long long)r[0], (unsigned long long)r[1], (unsigned long long)r[2],
+            (unsigned long long)r[3], (unsigned long long)r[4], (unsigned long long)r[5]);
+}
+
+static void json_rates(FILE *out, const struct lbtop_rates *r)
+{
+    fputs("{\"requests_per_s\": ", out);
+    json_num(out, r->req_s);
+    fputs(", \"connections_per_s\": ", out);
+    json_num(out, r->conn_s);
+    fputs(", \"bytes_in_per_s\": ", out);
+    json_num(out, r->in_s);
+    fputs(", \"bytes_out_per_s\": ", out);
+    json_num(out, r->out_s);
+    fputs("}", out);
+}
+
+static void json_backend(FILE *out, const struct lbtop_model *m, unsigned b, bool last)
+{
+    const struct lbtop_backend_snap *s = &m->cur->backends[b];
+    struct lbtop_percentiles p;
+
+    fprintf(out, "    {\n      \"index\": %u,\n      \"name\": ", b);
+    json_str(out, s->name);
+    fputs(",\n      \"host\": ", out);
+    json_str(out, s->host);
+    fprintf(out, ",\n      \"port\": %u,\n      \"address\": ", (unsigned)s->port);
+    json_addr(out, &s->resolved);
+    fputs(",\n      \"state\": ", out);
+    json_str(out, lbtop_state_name(s->state));
+    fputs(",\n      \"last_change\": ", out);
+    json_num(out, (double)s->last_change_wall_ns / 1e9);
+    fprintf(out,
+            ",\n      \"weight\": %u,\n"
+            "      \"connections\": {\"active\": %llu, \"peak\": %llu, \"opened\": %llu, "
+            "\"closed\": %llu, \"reused\": %llu},\n"
+            "      \"requests\": %llu,\n      \"requests_done\": %llu,\n"
+            "      \"in_flight\": %llu,\n      \"responses\": ",
+            s->weight, (unsigned long long)s->active, (unsigned long long)s->peak,
+            (unsigned long long)s->conns_opened, (unsigned long long)s->conns_closed,
+            (unsigned long long)s->conns_reused, (unsigned long long)s->requests,
+            (unsigned long long)s->requests_done, (unsigned long long)s->inflight);
+    json_responses(out, s->responses);
+    fprintf(out,
+            ",\n      \"502\": %llu,\n      \"503\": %llu,\n      \"504\": %llu,\n"
+            "      \"connect_errors\": %llu,\n      \"timeouts\": %llu,\n      \"retries\": %llu,\n"
+            "      \"checks\": {\"total\": %llu, \"failed\": %llu},\n"
+            "      \"bytes_in\": %llu,\n      \"bytes_out\": %llu,\n      \"rates\": ",
+            (unsigned long long)s->resp_502, (unsigned long long)s->resp_503,
+            (unsigned long long)s->resp_504, (unsigned long long)s->connect_errors,
+            (unsigned long long)s->timeouts, (unsigned long long)s->retries,
+            (unsigned long long)s->checks_total, (unsigned long long)s->checks_failed,
+            (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out);
+    json_rates(out, &m->backend_rate[b]);
+    fputs(",\n      \"latency_ms\": {\n", out);
+    lbtop_model_backend_percentiles(m, b, 0, &p);
+    json_pct(out, "        ", "connect", &p, false);
+    lbtop_model_backend_percentiles(m, b, 1, &p);
+    json_pct(out, "        ", "first_byte", &p, false);
+    lbtop_model_backend_percentiles(m, b, 2, &p);
+    json_pct(out, "        ", "total", &p, true);
+    fprintf(out, "      }\n    }%s\n", last ? "" : ",");
+}
+
+static void json_entry(FILE *out, const struct lbtop_snapshot *s, const struct stats_ring_entry *e,
+                       bool last)
+{
+    fputs("    {\"time\": ", out);
+    json_num(out, (double)(e->start_wall_ns / 1000000u) / 1e3);
+    fprintf(out, ", \"kind\": \"%s\", \"client\": ", e->kind == STATS_ENTRY_TCP ? "tcp" : "http");
+    json_addr(out, &e->client);
+    fputs(", \"lb_front\": ", out);
+    json_addr(out, &e->lb_front);
+    fputs(", \"lb_back\": ", out);
+    json_addr(out, &e->lb_back);
+    fputs(", \"backend\": ", out);
+    json_addr(out, &e->backend);
+    fprintf(out, ", \"backend_index\": %d, \"backend_name\": ", (int)e->backend_index);
+    if (e->backend_index >= 0 && (uint32_t)e->backend_index < s->nbackends)
+        json_str(out, s->backends[e->backend_index].name);
+    else
+        fputs("null", out);
+    fprintf(out, ", \"worker\": %u, \"request_id\": ", (unsigned)e->worker);
+    json_str(out, e->request_id);
+    fputs(", \"method\": ", out);
+    json_str(out, e->method);
+    fputs(", \"path\": ", out);
+    json_str(out, e->path);
+    fprintf(out, ", \"status\": %u, \"connect_ms\": ", (unsigned)e->status);
+    json_num(out, (double)e->connect_ns / 1e6);
+    fputs(", \"first_byte_ms\": ", out);
+    json_num(out, (double)e->ttfb_ns / 1e6);
+    fputs(", \"total_ms\": ", out);
+    json_num(out, (double)e->total_ns / 1e6);
+    fprintf(out,
+            ", \"bytes_in\": %llu, \"bytes_out\": %llu, \"connection\": %llu, "
+            "\"connection_request\": %u, \"retries\": %u, \"reused\": %s, \"generated\": %s}%s\n",
+            (unsigned long long)e->bytes_in, (unsigned long long)e->bytes_out,
+            (unsigned long long)e->client_conn_id, e->conn_request, e->retries,
+            e->flags & STATS_ENTRY_REUSED ? "true" : "false",
+            e->flags & STATS_ENTRY_GENERATED ? "true" : "false", last ? "" : ",");
+}
+
+int lbtop_report_json(FILE *out, const struct lbtop_model *m, uint64_t now_wall_ns)
+{
+    const struct lbtop_snapshot *s = m->cur;
+    struct lbtop_percentiles tp;
+
+    if (!m->have_cur)
+        return -EINVAL;
+    fprintf(out, "{\n  \"lbtop\": \"%s\",\n  \"layout_version\": %u,\n  \"shm\": ", LBLAB_VERSION,
+            STATS_VERSION);
+    json_str(out, s->shm_name);
+    fputs(",\n  \"time\": ", out);
+    json_num(out, (double)(now_wall_ns / 1000000u) / 1e3);
+    fprintf(out, ",\n  \"lb\": {\"pid\": %d, \"listen\": ", (int)s->pid);
+    json_str(out, s->listen_text);
+    fprintf(out, ", \"port\": %u, \"mode\": \"%s\", \"policy\": ", (unsigned)s->listen_port,
+            lbtop_mode_name(s->mode));
+    json_str(out, s->policy);
+    fprintf(out, ", \"workers\": %u, \"version\": ", s->nworkers);
+    json_str(out, s->lb_version);
+    fputs(", \"started\": ", out);
+    json_num(out, (double)(s->start_wall_ns / 1000000u) / 1e3);
+    fputs(", \"uptime_s\": ", out);
+    json_num(out, s->taken_mono_ns > s->start_mono_ns
+                      ? (double)((s->taken_mono_ns - s->start_mono_ns) / 1000000u) / 1e3
+                      : 0);
+    fputs("},\n  \"rates\": {\"window_s\": ", out);
+    json_num(out, m->rate_span_s);
+    fprintf(out, ", \"since_start\": %s, \"values\": ", m->rates_since_start ? "true" : "false");
+    json_rates(out, &m->rate);
+    fprintf(out,
+            "},\n  \"totals\": {\n    \"requests\": %llu,\n    \"in_flight\": %llu,\n"
+            "    \"connections\": {\"accepted\": %llu, \"active\": %llu, \"peak\": %llu, "
+            "\"closed\": %llu},\n    \"requests_per_connection\": ",
+            (unsigned long long)s->requests, (unsigned long long)s->inflight,
+            (unsigned long long)s->clients_accepted, (unsigned long long)s->clients_active,
+            (unsigned long long)s->clients_peak, (unsigned long long)s->clients_closed);
+    json_num(out, lbtop_requests_per_conn(s));
+    fputs(",\n    \"responses\": ", out);
+    json_responses(out, s->responses);
+    fprintf(out,
+            ",\n    \"bytes_in\": %llu,\n    \"bytes_out\": %llu,\n    \"client_timeouts\": %llu,\n"
+            "    \"bad_requests\": %llu,\n    \"no_backend\": %llu,\n    \"latency_ms\": {\n",
+            (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
+            (unsigned long long)s->client_timeouts, (unsigned long long)s->bad_requests,
+            (unsigned long long)s->no_backend);
+    lbtop_model_total_percentiles(m, &tp);
+    json_pct(out, "      ", "total", &tp, true);
+    fputs("    }\n  },\n  \"backends\": [\n", out);
+    for (uint32_t b = 0; b < s->nbackends && b < STATS_MAX_BACKENDS; b++)
+        json_backend(out, m, b, b + 1 == s->nbackends);
+    fprintf(out, "  ],\n  \"ring\": {\"capacity\": %u, \"written\": %llu},\n  \"recent\": [\n",
+            STATS_RING_CAPACITY, (unsigned long long)s->ring_head);
+    size_t n = s->nrecent < LBTOP_REPORT_RECENT ? s->nrecent : LBTOP_REPORT_RECENT;
+    for (size_t i = 0; i < n; i++)
+        json_entry(out, s, &s->recent[i], i + 1 == n);
+    fputs("  ]\n}\n", out);
+    fflush(out);
+    return ferror(out) ? -EIO : 0;
+}

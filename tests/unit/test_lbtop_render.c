@@ -1,0 +1,273 @@
+/* test_lbtop_render.c - unit tests of lbtop's screens as text (lbtop/render.c) and of its batch
+ * reports (lbtop/report.c): headings, rows, widths, sparklines, the JSON document. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../lbtop/render.h"
+#include "../../lbtop/report.h"
+
+#define SEC UINT64_C(1000000000)
+
+static struct lbtop_model m;
+
+static int setup(void **state)
+{
+    struct lbtop_snapshot *s;
+    (void)state;
+
+    assert_int_equal(lbtop_model_init(&m), 0);
+    s = calloc(1, sizeof(*s));
+    assert_non_null(s);
+    s->pid = 1234;
+    s->mode = STATS_MODE_HTTP;
+    s->nworkers = 2;
+    s->nbackends = 2;
+    s->start_mono_ns = 1 * SEC;
+    s->taken_mono_ns = 61 * SEC;
+    strcpy(s->listen_text, "0.0.0.0:3000");
+    strcpy(s->policy, "rr");
+    strcpy(s->shm_name, "/lblab-3000");
+    s->requests = 30;
+    s->responses[2] = 25;
+    s->responses[5] = 5;
+    s->clients_accepted = 10;
+    strcpy(s->backends[0].name, "localhost:3001");
+    strcpy(s->backends[1].name, "localhost:3002");
+    s->backends[0].state = STATS_BACKEND_UP;
+    s->backends[1].state = STATS_BACKEND_DOWN;
+    s->backends[0].requests = 20;
+    s->backends[0].responses[2] = 20;
+    s->backends[1].requests = 10;
+    s->backends[1].responses[2] = 5;
+    s->backends[1].responses[5] = 5;
+    s->backends[1].resp_502 = 5;
+    s->backends[0].total.buckets[stats_hist_bucket(1500)] = 20;
+    s->backends[0].total.count = 20;
+    s->backends[0].total.max_ns = 1500000;
+    s->nrecent = 1;
+    struct stats_ring_entry *e = &s->recent[0];
+    e->kind = STATS_ENTRY_HTTP;
+    e->status = 502;
+    e->backend_index = 1;
+    e->client.family = 4;
+    e->client.port = 51000;
+    inet_pton(AF_INET, "127.0.0.1", e->client.addr);
+    e->backend = e->client;
+    e->backend.port = 3002;
+    strcpy(e->method, "GET");
+    strcpy(e->path, "/a \"quoted\" path");
+    strcpy(e->request_id, "abc123");
+    lbtop_model_push(&m, s);
+    free(s);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    lbtop_model_free(&m);
+    return 0;
+}
+
+static struct lbtop_render_opts opts(unsigned view, int width)
+{
+    struct lbtop_render_opts o = {.width = width, .view = view, .selected = -1};
+    return o;
+}
+
+static bool any_line_has(const struct lbtop_lines *l, const char *needle)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strstr(l->v[i].text, needle) != NULL)
+            return true;
+    return false;
+}
+
+static void test_header_names_lb_and_the_current_view(void **state)
+{
+    struct lbtop_lines l;
+    struct lbtop_render_opts o = opts(LBTOP_VIEW_HTTP, 150);
+    (void)state;
+
+    lbtop_lines_init(&l);
+    o.sort = LBTOP_SORT_REQUESTS;
+    o.paused = true;
+    lbtop_render_header(&l, &m, &o, "/lblab-3000");
+    assert_true(any_line_has(&l, "0.0.0.0:3000"));
+    assert_true(any_line_has(&l, "pid 1234"));
+    assert_true(any_line_has(&l, "mode http"));
+    assert_true(any_line_has(&l, "policy rr"));
+    assert_true(any_line_has(&l, "up 1m00s"));
+    assert_true(any_line_has(&l, "[3 HTTP]"));
+    assert_true(any_line_has(&l, "sort: REQS"));
+    assert_true(any_line_has(&l, "PAUSED"));
+    assert_true(any_line_has(&l, "req/conn 3.00"));
+    lbtop_lines_free(&l);
+}
+
+static void test_each_view_has_its_columns_and_one_row_per_backend(void **state)
+{
+    static const char *const heads[] = {"", "CHKFAIL", "REQ/S HISTORY", "CONNERR", "FIRST BYTE",
+                                        "BACKEND"};
+    struct lbtop_lines l;
+    (void)state;
+
+    lbtop_lines_init(&l);
+    for (unsigned v = 1; v <= LBTOP_VIEWS; v++) {
+        struct lbtop_render_opts o = opts(v, 150);
+        lbtop_lines_clear(&l);
+        lbtop_render_view(&l, &m, &o);
+        assert_true(any_line_has(&l, heads[v]));
+        if (v != LBTOP_VIEW_REQUESTS) {
+            assert_true(any_line_has(&l, "localhost:3001"));
+            assert_true(any_line_has(&l, "localhost:3002"));
+        }
+    }
+    struct lbtop_render_opts o = opts(LBTOP_VIEW_STATUS, 150);
+    lbtop_lines_clear(&l);
+    lbtop_render_view(&l, &m, &o);
+    assert_true(any_line_has(&l, "DOWN"));
+    o = opts(LBTOP_VIEW_REQUESTS, 150);
+    lbtop_lines_clear(&l);
+    lbtop_render_view(&l, &m, &o);
+    assert_true(any_line_has(&l, "127.0.0.1:51000"));
+    assert_true(any_line_has(&l, "127.0.0.1:3002"));
+    assert_true(any_line_has(&l, "[abc123]"));
+    lbtop_lines_free(&l);
+}
+
+static void test_lines_never_exceed_the_width(void **state)
+{
+    struct lbtop_lines l;
+    (void)state;
+
+    lbtop_lines_init(&l);
+    for (unsigned v = 1; v <= LBTOP_VIEWS; v++) {
+        struct lbtop_render_opts o = opts(v, 40);
+        lbtop_render_header(&l, &m, &o, "/lblab-3000");
+        lbtop_render_view(&l, &m, &o);
+        lbtop_render_backend_detail(&l, &m, 0, &o);
+        lbtop_render_request_detail(&l, &m, 0, &o);
+    }
+    for (size_t i = 0; i < l.n; i++)
+        assert_true(strlen(l.v[i].text) <= 40);
+    lbtop_lines_free(&l);
+}
+
+static void test_selected_row_is_marked(void **state)
+{
+    struct lbtop_lines l;
+    struct lbtop_render_opts o = opts(LBTOP_VIEW_STATUS, 150);
+    (void)state;
+
+    lbtop_lines_init(&l);
+    o.selected = 1;
+    lbtop_render_view(&l, &m, &o);
+    size_t marked = 0;
+    for (size_t i = 0; i < l.n; i++)
+        if (l.v[i].attr == LBTOP_ATTR_SELECTED) {
+            marked++;
+            assert_int_equal(l.v[i].row, 1);
+            assert_non_null(strstr(l.v[i].text, "localhost:3002"));
+        }
+    assert_int_equal(marked, 1);
+    lbtop_lines_free(&l);
+}
+
+static void test_sparkline_scales_to_the_largest_sample(void **state)
+{
+    struct lbtop_history h = {.n = 4, .v = {0, 1, 2, 4}};
+    char buf[256];
+    (void)state;
+
+    assert_string_equal(lbtop_sparkline(&h, 6, false, buf, sizeof(buf)), "   -=#");
+    lbtop_sparkline(&h, 4, true, buf, sizeof(buf));
+    assert_non_null(strstr(buf, "\u2588")); /* the largest is a full block */
+    assert_int_equal(buf[0], ' ');          /* zero draws nothing */
+    assert_string_equal(lbtop_sparkline(&h, 2, false, buf, sizeof(buf)), "=#");
+}
+
+static void test_formatting_helpers(void **state)
+{
+    char b[32];
+    (void)state;
+
+    assert_string_equal(lbtop_fmt_bytes(512, b, sizeof(b)), "512");
+    assert_string_equal(lbtop_fmt_bytes(1536, b, sizeof(b)), "1.50K");
+    assert_string_equal(lbtop_fmt_bytes(20 * 1024 * 1024, b, sizeof(b)), "20.0M");
+    assert_string_equal(lbtop_fmt_age(42, b, sizeof(b)), "42s");
+    assert_string_equal(lbtop_fmt_age(185, b, sizeof(b)), "3m05s");
+    assert_string_equal(lbtop_fmt_age(7260, b, sizeof(b)), "2h01m");
+    assert_string_equal(lbtop_fmt_ms(0.123, b, sizeof(b)), "0.12");
+    assert_string_equal(lbtop_fmt_ms(0, b, sizeof(b)), "-");
+    assert_string_equal(lbtop_fmt_rate(12.5, b, sizeof(b)), "12.5");
+}
+
+static void test_json_carries_exact_counts_and_escapes_strings(void **state)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    (void)state;
+
+    assert_non_null(f);
+    assert_int_equal(lbtop_report_json(f, &m, 0), 0);
+    fclose(f);
+    assert_non_null(strstr(buf, "\"layout_version\": 1"));
+    assert_non_null(strstr(buf, "\"shm\": \"/lblab-3000\""));
+    const char *b0 = strstr(buf, "\"name\": \"localhost:3001\"");
+    const char *b1 = strstr(buf, "\"name\": \"localhost:3002\"");
+    assert_non_null(b0);
+    assert_non_null(b1);
+    assert_true(b0 < b1);
+    assert_true(strstr(b0, "\"requests\": 20,") < b1);
+    assert_non_null(strstr(b1, "\"requests\": 10,"));
+    assert_non_null(strstr(b1, "\"502\": 5,"));
+    assert_non_null(strstr(b1, "\"state\": \"DOWN\""));
+    assert_non_null(strstr(buf, "\"path\": \"/a \\\"quoted\\\" path\""));
+    assert_non_null(strstr(buf, "\"client\": \"127.0.0.1:51000\""));
+    free(buf);
+}
+
+static void test_text_report_prints_every_view(void **state)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    (void)state;
+
+    assert_non_null(f);
+    assert_int_equal(lbtop_report_text(f, &m, 160, false, 0), 0);
+    fclose(f);
+    assert_non_null(strstr(buf, "== 1 STATUS =="));
+    assert_non_null(strstr(buf, "== 2 TRAFFIC =="));
+    assert_non_null(strstr(buf, "== 3 HTTP =="));
+    assert_non_null(strstr(buf, "== 4 TIMING =="));
+    assert_non_null(strstr(buf, "== 5 REQUESTS =="));
+    assert_non_null(strstr(buf, "localhost:3002"));
+    free(buf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_header_names_lb_and_the_current_view),
+        cmocka_unit_test(test_each_view_has_its_columns_and_one_row_per_backend),
+        cmocka_unit_test(test_lines_never_exceed_the_width),
+        cmocka_unit_test(test_selected_row_is_marked),
+        cmocka_unit_test(test_sparkline_scales_to_the_largest_sample),
+        cmocka_unit_test(test_formatting_helpers),
+        cmocka_unit_test(test_json_carries_exact_counts_and_escapes_strings),
+        cmocka_unit_test(test_text_report_prints_every_view),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
