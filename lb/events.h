@@ -2,13 +2,22 @@
  * events.h - one function per observable event in lb's life.
  *
  * Every counter, log line or trace point about requests and connections hangs off these calls,
- * and each event is reported from exactly one place in the code, so statistics (issue 4) need one
- * call in each function below and nothing else. All run on the worker thread that saw the event.
+ * and each event is reported from exactly one place in the code (lb/session.c, lb/worker.c), so
+ * statistics need one call in each function below and nothing else. All run on the worker thread
+ * that saw the event; w->id says which.
+ *
+ * Request life, as seen through these calls: request_received (its head arrived), then for each
+ * backend tried either backend_connect_failed (and retry with was_sent false) or
+ * backend_connected; request_sent (the request is now in flight at that backend); possibly
+ * retry with was_sent true (a reused connection broke before any answer: sent again on a fresh
+ * connection to the same backend); timeout; finally exactly one request_done.
  */
 #ifndef LB_EVENTS_H
 #define LB_EVENTS_H
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
 
 #include "access_log.h"
 #include "backend.h"
@@ -17,33 +26,64 @@ struct worker;
 
 enum events_timeout {
     EVENTS_TIMEOUT_CLIENT_HEAD, /* request head incomplete --client-timeout after its first byte */
-    EVENTS_TIMEOUT_CLIENT_IDLE, /* keep-alive connection idle */
+    EVENTS_TIMEOUT_CLIENT_IDLE, /* no request on a connection (keep-alive idle) */
     EVENTS_TIMEOUT_CONNECT,     /* connecting to a backend */
-    EVENTS_TIMEOUT_SERVER,      /* backend silent while a request was in flight */
+    EVENTS_TIMEOUT_SERVER,      /* backend silent while a request was in flight (504 or cut) */
     EVENTS_TIMEOUT_TUNNEL,      /* upgraded connection idle */
 };
 
-/* A client connection was accepted / closed. */
-void events_client_opened(struct worker *w);
-void events_client_closed(struct worker *w);
+/* Everything known about a finished request. Pointers are valid during the call only. */
+struct events_request {
+    struct access_record log; /* what the access log prints */
+    int backend;              /* index of the backend that answered (or was last tried), -1 */
+    bool generated;           /* lb answered itself (400, 408, 502, 503, 504, ...) */
+    bool reused;              /* the backend connection came from the idle pool */
+    bool complete;            /* the whole response reached the client's socket */
+    uint32_t retries;         /* connection attempts that failed before the one that served */
+    uint64_t connect_ns;      /* new backend connection's connect time, 0 if none/reused */
+    uint64_t ttfb_ns;         /* request head fully sent to first response byte, 0 if none */
+    uint64_t total_ns;        /* first request byte to the end */
+    const struct sockaddr *client;   /* the client's address */
+    const struct sockaddr *lb_front; /* lb's address on the client connection */
+    const struct sockaddr *lb_back;  /* lb's address on the backend connection, NULL if none */
+    const struct sockaddr *server;   /* the backend's address, NULL if none */
+    uint64_t client_conn_id;         /* this worker's serial number of the client connection */
+    uint32_t conn_request;           /* 1 for the first request on that connection */
+};
 
-/* A request finished (answered, refused, or abandoned): r is its access-log record. */
-void events_request_done(struct worker *w, const struct access_record *r);
+/* A client connection was accepted / closed (requests: how many it carried). */
+void events_client_opened(struct worker *w);
+void events_client_closed(struct worker *w, uint64_t requests);
+
+/* A request's head arrived complete and parsed. */
+void events_request_received(struct worker *w);
 
 /* Connecting to backend b failed (err is -errno: -ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH...). */
 void events_backend_connect_failed(struct worker *w, struct backend *b, int err);
 
-/* A new connection to b was established; reused: an idle pooled one was taken instead. */
-void events_backend_connected(struct worker *w, struct backend *b, bool reused);
+/* A connection to b is ready for a request: a new one after connect_ns, or (reused) one taken
+ * from the idle pool (connect_ns 0). */
+void events_backend_connected(struct worker *w, struct backend *b, uint64_t connect_ns,
+                              bool reused);
 
-/* A request is tried again: on the next backend after a failed connect, or on a fresh
- * connection after a reused one broke before answering. */
-void events_retry(struct worker *w, struct backend *from, const char *why);
+/* A connection to b that was established is closed (pool connections included). */
+void events_backend_closed(struct worker *w, struct backend *b);
 
-/* A timeout fired. */
-void events_timeout(struct worker *w, enum events_timeout kind);
+/* The current request is handed to backend b: it is in flight there now. */
+void events_request_sent(struct worker *w, struct backend *b);
 
-/* A backend response was truncated (backend closed or failed mid-body). */
+/* The request is tried again: was_sent false after a failed connect to from (on the next
+ * backend), true when a reused connection to from broke before answering (sent again on a fresh
+ * connection; the attempt at from ends here). */
+void events_retry(struct worker *w, struct backend *from, bool was_sent, const char *why);
+
+/* A timeout fired; b is the backend concerned, or NULL. */
+void events_timeout(struct worker *w, enum events_timeout kind, struct backend *b);
+
+/* A backend broke a response after it started (closed or failed mid-body, bad chunking). */
 void events_backend_broke(struct worker *w, struct backend *b, const char *why);
+
+/* A request finished: answered, refused, or abandoned. Writes the access-log line. */
+void events_request_done(struct worker *w, const struct events_request *r);
 
 #endif

@@ -71,6 +71,8 @@ struct upstream {
     bool in_pool;
     bool dead;
     char addr[NET_ADDRSTR_LEN];
+    struct sockaddr_storage server; /* the backend's address */
+    struct sockaddr_storage local;  /* lb's end of the connection */
 };
 
 enum state { S_HEAD, S_CONNECT, S_PROXY, S_TUNNEL, S_CLOSING };
@@ -87,6 +89,10 @@ struct session {
     bool queued, dead;
     char client_addr[NET_ADDRSTR_LEN];
     char client_ip[NET_ADDRSTR_LEN];
+    struct sockaddr_storage peer;  /* the client */
+    struct sockaddr_storage front; /* lb's end of the client connection */
+    uint64_t conn_id;
+    uint32_t requests; /* requests begun on this connection */
 
     /* the client socket */
     bool c_readable, c_writable, c_eof, c_err, c_shut_wr;
@@ -122,6 +128,10 @@ struct session {
     size_t num_addrs, addr_first, addr_tried;
     struct resolve_req *resolving;
     bool stale_retried;
+    bool reused;    /* served on a pooled connection */
+    bool generated; /* lb answered itself */
+    bool complete;  /* the response was relayed whole */
+    uint32_t retries;
     char backend_addr[NET_ADDRSTR_LEN];
 
     /* the response */
@@ -140,7 +150,7 @@ struct session {
     uint64_t bytes_out;
 
     /* timings, clock_mono_ns() */
-    uint64_t t_start, t_first_byte, t_connect_start;
+    uint64_t t_start, t_first_byte, t_connect_start, t_sent;
     int64_t connect_us;
 
     enum hout_use hout_use;
@@ -235,6 +245,8 @@ static void upstream_close(struct worker *w, struct upstream *u)
     if (u->s != NULL && u->s->up == u)
         u->s->up = NULL;
     u->s = NULL;
+    if (u->connected)
+        events_backend_closed(w, u->backend);
     close(u->fd);
     u->fd = -1;
     u->dead = true;
@@ -289,7 +301,26 @@ static void log_request(struct session *s)
 {
     struct worker *w = s->w;
     uint64_t now = clock_mono_ns();
-    struct access_record r = {
+    struct upstream *u = s->up;
+    struct events_request ev = {
+        .backend = s->backend ? (int)s->backend->index : -1,
+        .generated = s->generated,
+        .reused = s->reused,
+        .complete = s->complete,
+        .retries = s->retries,
+        .connect_ns = s->connect_us > 0 ? (uint64_t)s->connect_us * 1000u : 0,
+        .ttfb_ns = s->t_first_byte && s->t_sent && s->t_first_byte > s->t_sent
+                       ? s->t_first_byte - s->t_sent
+                       : 0,
+        .total_ns = s->t_start ? now - s->t_start : 0,
+        .client = (const struct sockaddr *)&s->peer,
+        .lb_front = (const struct sockaddr *)&s->front,
+        .lb_back = u ? (const struct sockaddr *)&u->local : NULL,
+        .server = u ? (const struct sockaddr *)&u->server : NULL,
+        .client_conn_id = s->conn_id,
+        .conn_request = s->requests,
+    };
+    ev.log = (struct access_record){
         .wall_ns = clock_wall_ns(),
         .client = s->client_addr,
         .backend = s->backend_addr[0] ? s->backend_addr : NULL,
@@ -306,7 +337,7 @@ static void log_request(struct session *s)
         .first_byte_us = s->t_first_byte ? (int64_t)((s->t_first_byte - s->t_start) / 1000) : -1,
         .total_us = s->t_start ? (int64_t)((now - s->t_start) / 1000) : -1,
     };
-    events_request_done(w, &r);
+    events_request_done(w, &ev);
     s->in_request = false;
 }
 
@@ -346,11 +377,11 @@ static void session_close(struct session *s, bool reset)
         s->next->prev = s->prev;
     w->num_sessions--;
     s->dead = true;
+    events_client_closed(w, s->requests);
     if (!s->queued) {
         s->run_next = w->dead_sessions;
         w->dead_sessions = s;
     }
-    events_client_closed(w);
 }
 
 void session_reap(struct worker *w)
@@ -383,6 +414,8 @@ static void reset_request(struct session *s)
     memset(s->tried, 0, sizeof(s->tried));
     s->num_addrs = s->addr_first = s->addr_tried = 0;
     s->stale_retried = false;
+    s->reused = s->generated = s->complete = false;
+    s->retries = 0;
     s->backend_addr[0] = '\0';
     s->res_started = s->res_head_done = s->interim = s->tunnel_pending = false;
     s->backend_keepalive = s->res_decode = s->res_done = false;
@@ -391,7 +424,7 @@ static void reset_request(struct session *s)
     s->res_left = 0;
     s->res_ready = 0;
     s->bytes_out = 0;
-    s->t_start = s->t_first_byte = s->t_connect_start = 0;
+    s->t_start = s->t_first_byte = s->t_connect_start = s->t_sent = 0;
     s->connect_us = -1;
     s->hout_use = HOUT_FREE;
     s->hout_len = s->hout_sent = 0;
@@ -426,6 +459,12 @@ int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_
     s->w = w;
     s->fd = fd;
     timer_init(&s->timer);
+    socklen_t front_len = sizeof(s->front);
+    memcpy(&s->peer, peer, peer->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+                                                      : sizeof(struct sockaddr_in6));
+    if (getsockname(fd, (struct sockaddr *)&s->front, &front_len) != 0)
+        s->front.ss_family = AF_UNSPEC;
+    s->conn_id = ++w->conn_serial;
     net_format_addr(peer, s->client_addr, sizeof(s->client_addr));
     net_format_ip(peer, s->client_ip, sizeof(s->client_ip));
     net_set_nodelay(fd);
@@ -475,6 +514,7 @@ static void send_error(struct session *s, int status, const char *detail)
                                 s->head_req);
     upstream_close(s->w, s->up);
     s->status = status;
+    s->generated = true;
     if (n > 0) {
         s->hout_use = HOUT_RESPONSE;
         s->hout_len = (uint32_t)n;
@@ -516,6 +556,8 @@ static void begin_request(struct session *s, const struct http_request *r, size_
     size_t id_len;
 
     s->in_request = true;
+    s->requests++;
+    events_request_received(w);
     copy_field(s->method, sizeof(s->method), &s->method_len, r->method, r->method_len);
     /* keep one byte more than the log shows, so it knows to mark the cut */
     copy_field(s->path, sizeof(s->path), &s->path_len, r->target, r->target_len);
@@ -667,14 +709,19 @@ static struct upstream *upstream_new(struct session *s, int fd)
 static void on_connected(struct session *s)
 {
     struct upstream *u = s->up;
+    uint64_t connect_ns = clock_mono_ns() - s->t_connect_start;
+    socklen_t sl = sizeof(u->local);
     u->connected = true;
     u->writable = true;
-    s->connect_us = (int64_t)((clock_mono_ns() - s->t_connect_start) / 1000);
+    if (getsockname(u->fd, (struct sockaddr *)&u->local, &sl) != 0)
+        u->local.ss_family = AF_UNSPEC;
+    s->connect_us = (int64_t)(connect_ns / 1000);
     atomic_store_explicit(&s->backend->preferred,
                           (unsigned)((s->addr_first + s->addr_tried) % (s->num_addrs ? s->num_addrs : 1)),
                           memory_order_relaxed);
     snprintf(s->backend_addr, sizeof(s->backend_addr), "%s", u->addr);
-    events_backend_connected(s->w, s->backend, false);
+    events_backend_connected(s->w, s->backend, connect_ns, false);
+    events_request_sent(s->w, s->backend);
     s->state = S_PROXY;
     s->activity_ms = now_ms(s);
 }
@@ -714,6 +761,7 @@ static void try_address(struct session *s)
         return;
     }
     net_format_addr((struct sockaddr *)&ss, u->addr, sizeof(u->addr));
+    memcpy(&u->server, &ss, sizeof(ss));
     err = worker_watch(w, fd, &u->ep);
     if (err != 0) {
         close(fd);
@@ -740,9 +788,11 @@ static void start_connect(struct session *s, bool allow_pool)
             u->s = s;
             u->reused = true;
             s->up = u;
+            s->reused = true;
             s->connect_us = 0;
             snprintf(s->backend_addr, sizeof(s->backend_addr), "%s", u->addr);
-            events_backend_connected(w, b, true);
+            events_backend_connected(w, b, 0, true);
+            events_request_sent(w, b);
             s->state = S_PROXY;
             s->activity_ms = now_ms(s);
             return;
@@ -823,7 +873,8 @@ static void connect_next(struct session *s, int err)
                                      : "no backend accepted the connection");
         return;
     }
-    events_retry(w, s->backend, "connect failed");
+    s->retries++;
+    events_retry(w, s->backend, false, "connect failed");
     s->backend = &w->table->backends[idx];
     policy_acquired(w->policy, (size_t)idx);
     s->acquired = true;
@@ -919,7 +970,7 @@ static bool backend_write(struct session *s)
         s->req_bad = true;
         return true;
     }
-    if (s->req_ready > 0 && !(s->hout_use == HOUT_REQUEST && head_left == 0 && false)) {
+    if (s->req_ready > 0) {
         iov[cnt].iov_base = s->req.data + s->req.start;
         iov[cnt++].iov_len = s->req_ready;
     }
@@ -938,6 +989,8 @@ static bool backend_write(struct session *s)
     s->activity_ms = now_ms(s);
     size_t k = (size_t)n, take = k < head_left ? k : head_left;
     s->hout_sent += (uint32_t)take;
+    if (take > 0 && s->hout_sent == s->hout_len && s->hout_use == HOUT_REQUEST)
+        s->t_sent = clock_mono_ns();
     k -= take;
     if (k > 0) {
         s->req.start += (uint32_t)k;
@@ -1012,7 +1065,6 @@ static bool response_head(struct session *s)
             s->hout_len = (uint32_t)rc;
             s->hout_sent = 0;
             s->interim = true;
-            s->bytes_out += (uint64_t)rc;
         }
         s->res.start += (uint32_t)rc;
         return true;
@@ -1158,7 +1210,7 @@ static bool client_write(struct session *s)
             s->res_left -= k;
     }
     if (s->state != S_CLOSING)
-        s->bytes_out += (uint64_t)n - (s->interim ? 0 : 0);
+        s->bytes_out += (uint64_t)n;
     return true;
 }
 
@@ -1192,8 +1244,10 @@ static bool retry_stale(struct session *s)
         return false;
     if (s->hout_use != HOUT_REQUEST)
         return false;
-    events_retry(s->w, s->backend, "idle connection was closed by the backend");
+    events_retry(s->w, s->backend, true, "idle connection was closed by the backend");
     s->stale_retried = true;
+    s->reused = false;
+    s->t_sent = 0;
     upstream_close(s->w, u);
     s->hout_sent = 0;
     start_connect(s, false);
@@ -1205,6 +1259,7 @@ static void enter_tunnel(struct session *s)
     s->state = S_TUNNEL;
     s->req_ready = 0;
     s->res_ready = 0;
+    s->complete = true;
     log_request(s); /* the request is answered; what follows is another protocol */
 }
 
@@ -1215,6 +1270,7 @@ static void finish_request(struct session *s)
     struct worker *w = s->w;
     struct upstream *u = s->up;
 
+    s->complete = true;
     log_request(s);
     release_backend(s);
     if (u != NULL) {
@@ -1384,7 +1440,9 @@ static uint64_t session_deadline(const struct session *s)
     case S_HEAD:
         if (s->head_start_ms != 0)
             return s->head_start_ms + c->client_timeout_ms;
-        return s->idle_since_ms + c->idle_timeout_ms;
+        /* a new connection must start its first request within --client-timeout; between
+         * keep-alive requests it may idle for --idle-timeout */
+        return s->idle_since_ms + (s->requests == 0 ? c->client_timeout_ms : c->idle_timeout_ms);
     case S_CONNECT:
         return s->connect_start_ms + c->connect_timeout_ms;
     case S_PROXY:
@@ -1505,27 +1563,27 @@ void session_timer_expired(struct worker *w, struct timer *t)
     switch (s->state) {
     case S_HEAD:
         if (s->head_start_ms != 0) {
-            events_timeout(w, EVENTS_TIMEOUT_CLIENT_HEAD);
+            events_timeout(w, EVENTS_TIMEOUT_CLIENT_HEAD, NULL);
             s->c_readable = false;
             send_error(s, 408, "the request head did not arrive in time");
         } else {
-            events_timeout(w, EVENTS_TIMEOUT_CLIENT_IDLE);
+            events_timeout(w, EVENTS_TIMEOUT_CLIENT_IDLE, NULL);
             session_close(s, false);
         }
         break;
     case S_CONNECT:
-        events_timeout(w, EVENTS_TIMEOUT_CONNECT);
+        events_timeout(w, EVENTS_TIMEOUT_CONNECT, s->backend);
         connect_next(s, -ETIMEDOUT);
         break;
     case S_PROXY:
-        events_timeout(w, EVENTS_TIMEOUT_SERVER);
+        events_timeout(w, EVENTS_TIMEOUT_SERVER, s->backend);
         if (!s->res_head_done && !(s->hout_use == HOUT_RESPONSE && s->hout_sent > 0))
             send_error(s, 504, "the backend did not answer in time");
         else
             abort_truncated(s, "timed out mid-response");
         break;
     case S_TUNNEL:
-        events_timeout(w, EVENTS_TIMEOUT_TUNNEL);
+        events_timeout(w, EVENTS_TIMEOUT_TUNNEL, s->backend);
         session_close(s, false);
         break;
     case S_CLOSING:

@@ -83,6 +83,7 @@ struct worker {
     struct http_limits limits;
     uint64_t rng[2];
     uint64_t now_ms; /* clock_mono_ms() at the start of this loop round */
+    uint64_t conn_serial; /* client connections accepted so far */
     bool listening;
     bool draining;
     uint64_t drain_deadline_ms;

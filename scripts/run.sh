@@ -24,7 +24,7 @@ trap stop_all EXIT
 
 "$bin/backend-sim" &
 pids+=($!)
-"$bin/lb" -l 3000 -b localhost:3001 -b localhost:3002 -b localhost:3003 "$@" &
+"$bin/lb" -l 3000 -b localhost:3001 -b localhost:3002 -b localhost:3003 --access-log - "$@" &
 pids+=($!)
 
 sleep 0.5
