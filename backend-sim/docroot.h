@@ -20,8 +20,7 @@ int docroot_map_path(const char *p, size_t n, char *out, size_t out_len);
 /* Opens the regular file for URL path p[0..n) under the directory root_fd. Returns an fd
  * (O_RDONLY, close-on-exec) with its size in *size and its type in *content_type, or -EINVAL
  * (bad path), -ENOENT, -EACCES. */
-int docroot_open(int root_fd, const char *p, size_t n, uint64_t *size,
-                 const char **content_type);
+int docroot_open(int root_fd, const char *p, size_t n, uint64_t *size, const char **content_type);
 
 /* The Content-Type for a file name, by extension (application/octet-stream if unknown). */
 const char *docroot_content_type(const char *p, size_t n);

@@ -172,6 +172,8 @@ enum endpoint_kind endpoint_route(const char *path, size_t len, const struct end
         return r->kind = ENDPOINT_RESET;
     if (path_is(path, plen, "/login"))
         return r->kind = ENDPOINT_LOGIN;
+    if (path_is(path, plen, "/upgrade"))
+        return r->kind = ENDPOINT_UPGRADE;
     if (path_is(path, plen, "/close")) {
         r->n = ENDPOINT_CLOSE_DEFAULT_N;
         return r->kind = ENDPOINT_CLOSE;
@@ -185,28 +187,27 @@ enum endpoint_kind endpoint_route(const char *path, size_t len, const struct end
         r->p = ENDPOINT_FLAKY_DEFAULT_P;
         if (endpoint_query_param(q, qlen, "p", &v, &v_len) &&
             parse_probability(v, v_len, &r->p) != 0)
-            return bad(r, "/flaky: p='%.*s' is not a probability between 0 and 1",
-                       SHOWN(v_len), v);
+            return bad(r, "/flaky: p='%.*s' is not a probability between 0 and 1", SHOWN(v_len), v);
         return r->kind = ENDPOINT_FLAKY;
     }
     if (path_has_prefix(path, plen, "/delay/", &rest, &rest_len)) {
         rc = endpoint_parse_u64(rest, rest_len, caps->max_delay_ms, &u);
         if (rc == -EINVAL)
-            return bad(r, "/delay/MS: '%.*s' is not a number of milliseconds",
-                       SHOWN(rest_len), rest);
+            return bad(r, "/delay/MS: '%.*s' is not a number of milliseconds", SHOWN(rest_len),
+                       rest);
         if (rc == -ERANGE)
-            return bad(r, "/delay/MS: %.*s ms is beyond the cap of %u ms", SHOWN(rest_len),
-                       rest, caps->max_delay_ms);
+            return bad(r, "/delay/MS: %.*s ms is beyond the cap of %u ms", SHOWN(rest_len), rest,
+                       caps->max_delay_ms);
         r->ms = (uint32_t)u;
         return r->kind = ENDPOINT_DELAY;
     }
     if (path_has_prefix(path, plen, "/status/", &rest, &rest_len)) {
         rc = endpoint_parse_u64(rest, rest_len, 999, &u);
         if (rc != 0 || u < 100 || u > 599)
-            return bad(r, "/status/CODE: '%.*s' is not a status code 100-599",
-                       SHOWN(rest_len), rest);
+            return bad(r, "/status/CODE: '%.*s' is not a status code 100-599", SHOWN(rest_len),
+                       rest);
         if (u == 101)
-            return bad(r, "/status/CODE: 101 needs a protocol upgrade; not simulated");
+            return bad(r, "/status/CODE: 101 needs a protocol upgrade; use /upgrade");
         r->status = (int)u;
         return r->kind = ENDPOINT_STATUS;
     }
@@ -233,8 +234,8 @@ enum endpoint_kind endpoint_route(const char *path, size_t len, const struct end
                 return bad(r, "/chunked/N: gap='%.*s' is not a number of milliseconds",
                            SHOWN(v_len), v);
             if (rc == -ERANGE)
-                return bad(r, "/chunked/N: gap=%.*s ms is beyond the cap of %u ms", SHOWN(v_len),
-                           v, caps->max_delay_ms);
+                return bad(r, "/chunked/N: gap=%.*s ms is beyond the cap of %u ms", SHOWN(v_len), v,
+                           caps->max_delay_ms);
             r->ms = (uint32_t)u;
         }
         chunks = (r->n + r->chunk - 1) / r->chunk;
@@ -249,14 +250,23 @@ enum endpoint_kind endpoint_route(const char *path, size_t len, const struct end
 const char *endpoint_name(enum endpoint_kind kind)
 {
     static const char *const names[] = {
-        [ENDPOINT_BAD] = "bad",         [ENDPOINT_PAGE] = "page",
-        [ENDPOINT_WHOAMI] = "whoami",   [ENDPOINT_HEALTH] = "health",
-        [ENDPOINT_ADMIN_HEALTH] = "admin-health", [ENDPOINT_HEADERS] = "headers",
-        [ENDPOINT_ECHO] = "echo",       [ENDPOINT_DELAY] = "delay",
-        [ENDPOINT_STATUS] = "status",   [ENDPOINT_FLAKY] = "flaky",
-        [ENDPOINT_BYTES] = "bytes",     [ENDPOINT_CHUNKED] = "chunked",
-        [ENDPOINT_HANG] = "hang",       [ENDPOINT_RESET] = "reset",
-        [ENDPOINT_CLOSE] = "close",     [ENDPOINT_LOGIN] = "login",
+        [ENDPOINT_BAD] = "bad",
+        [ENDPOINT_PAGE] = "page",
+        [ENDPOINT_WHOAMI] = "whoami",
+        [ENDPOINT_HEALTH] = "health",
+        [ENDPOINT_ADMIN_HEALTH] = "admin-health",
+        [ENDPOINT_HEADERS] = "headers",
+        [ENDPOINT_ECHO] = "echo",
+        [ENDPOINT_DELAY] = "delay",
+        [ENDPOINT_STATUS] = "status",
+        [ENDPOINT_FLAKY] = "flaky",
+        [ENDPOINT_BYTES] = "bytes",
+        [ENDPOINT_CHUNKED] = "chunked",
+        [ENDPOINT_HANG] = "hang",
+        [ENDPOINT_RESET] = "reset",
+        [ENDPOINT_CLOSE] = "close",
+        [ENDPOINT_LOGIN] = "login",
+        [ENDPOINT_UPGRADE] = "upgrade",
         [ENDPOINT_FILE] = "file",
     };
     return (size_t)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";

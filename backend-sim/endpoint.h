@@ -9,7 +9,7 @@
  *   /delay/MS         ENDPOINT_DELAY       /status/CODE   ENDPOINT_STATUS
  *   /flaky?p=P        ENDPOINT_FLAKY       /bytes/N       ENDPOINT_BYTES
  *   /chunked/N?gap=MS&chunk=SIZE           ENDPOINT_CHUNKED
- *   /hang  /reset  /close[/N]  /login
+ *   /hang  /reset  /close[/N]  /login  /upgrade
  *   anything else     ENDPOINT_FILE (a static file under --docroot, or 404)
  * The query string is ignored except for the parameters named above.
  */
@@ -37,13 +37,14 @@ enum endpoint_kind {
     ENDPOINT_RESET,
     ENDPOINT_CLOSE,
     ENDPOINT_LOGIN,
+    ENDPOINT_UPGRADE,
     ENDPOINT_FILE,
 };
 
 /* Defaults of the optional arguments. */
 #define ENDPOINT_FLAKY_DEFAULT_P 0.5
-#define ENDPOINT_CHUNK_DEFAULT 1024u
-#define ENDPOINT_CHUNK_MAX (1u << 20)
+#define ENDPOINT_CHUNK_DEFAULT   1024u
+#define ENDPOINT_CHUNK_MAX       (1u << 20)
 #define ENDPOINT_CLOSE_DEFAULT_N 1024u
 
 struct endpoint_caps {
@@ -53,14 +54,14 @@ struct endpoint_caps {
 
 struct endpoint_route {
     enum endpoint_kind kind;
-    uint64_t n;      /* BYTES, CHUNKED, CLOSE: body size */
-    uint32_t ms;     /* DELAY: the delay; CHUNKED: the gap between chunks */
-    uint32_t chunk;  /* CHUNKED: payload bytes per chunk */
-    int status;      /* STATUS: the code */
-    double p;        /* FLAKY: probability of a 500 */
-    const char *path;   /* the path without the query (points into the input) */
+    uint64_t n;       /* BYTES, CHUNKED, CLOSE: body size */
+    uint32_t ms;      /* DELAY: the delay; CHUNKED: the gap between chunks */
+    uint32_t chunk;   /* CHUNKED: payload bytes per chunk */
+    int status;       /* STATUS: the code */
+    double p;         /* FLAKY: probability of a 500 */
+    const char *path; /* the path without the query (points into the input) */
     size_t path_len;
-    char message[160];  /* BAD: why, for the 400 body */
+    char message[160]; /* BAD: why, for the 400 body */
 };
 
 /* Routes path[0..len) (origin-form: path and optional query). Always fills *route; returns its

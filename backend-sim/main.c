@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,10 +111,12 @@ int main(int argc, char **argv)
         }
         started++;
     }
-    for (size_t i = 0; i < cfg.n_inst; i++)
-        fprintf(stderr, "backend-sim: %s listening on %s%s%u\n", cfg.inst[i].name,
-                cfg.inst[i].host[0] ? cfg.inst[i].host : "*",
-                strchr(cfg.inst[i].host, ':') ? "/" : ":", cfg.inst[i].port);
+    for (size_t i = 0; i < cfg.n_inst; i++) {
+        const char *h = cfg.inst[i].host[0] ? cfg.inst[i].host : "*";
+        bool v6 = strchr(h, ':') != NULL;
+        fprintf(stderr, "backend-sim: %s listening on %s%s%s:%u\n", cfg.inst[i].name, v6 ? "[" : "",
+                h, v6 ? "]" : "", cfg.inst[i].port);
+    }
 
     while (sigwait(&stop_set, &sig) != 0)
         ;

@@ -62,13 +62,14 @@ const char *simcfg_usage(void)
            "  --max-conns N            per instance; further connections get 503 and are closed\n"
            "  --docroot DIR            serve static files from DIR for paths no endpoint takes\n"
            "  --log FILE|-             one JSON line per request (- = standard output)\n"
-           "  --max-size BYTES         cap on /bytes/N and /chunked/N (default 1G; K, M, G suffixes)\n"
+           "  --max-size BYTES         cap on /bytes/N and /chunked/N (default 1G; K, M, G)\n"
            "  --max-delay MS           cap on /delay/MS and on chunk gaps (default 60000)\n"
            "  -h, --help               this help\n"
            "  -V, --version            print the version\n"
            "\n"
            "Endpoints: / /whoami /health /admin/health /headers /echo /delay/MS /status/CODE\n"
            "/flaky?p=P /bytes/N /chunked/N?gap=MS&chunk=SIZE /hang /reset /close /login\n"
+           "/upgrade\n"
            "See backend-sim(1).\n";
 }
 
@@ -116,9 +117,12 @@ int simcfg_parse_size(const char *s, uint64_t *out)
         return -EINVAL;
     memcpy(digits, s, n + 1);
     switch (digits[n - 1]) {
-    case 'k': case 'K': mult = 1ull << 10; break;
-    case 'm': case 'M': mult = 1ull << 20; break;
-    case 'g': case 'G': mult = 1ull << 30; break;
+    case 'k':
+    case 'K': mult = 1ull << 10; break;
+    case 'm':
+    case 'M': mult = 1ull << 20; break;
+    case 'g':
+    case 'G': mult = 1ull << 30; break;
     default: break;
     }
     if (mult != 1)
@@ -147,17 +151,15 @@ static int assign_names(struct simcfg *cfg, const char *names, char *err, size_t
 {
     if (names == NULL) {
         for (size_t i = 0; i < cfg->n_inst; i++)
-            snprintf(cfg->inst[i].name, sizeof(cfg->inst[i].name), "b%u",
-                     (unsigned)(i + 1) % 100u);
+            snprintf(cfg->inst[i].name, sizeof(cfg->inst[i].name), "b%u", (unsigned)(i + 1) % 100u);
         return 0;
     }
     if (strchr(names, ',') == NULL) {
         size_t n = strlen(names);
         /* room for the number suffix */
         if (!valid_name(names, n) || (cfg->n_inst > 1 && n > SIMCFG_NAME_MAX - 2)) {
-            snprintf(err, err_len,
-                     "invalid --name '%s': use 1-%d characters of A-Z a-z 0-9 . _ -", names,
-                     cfg->n_inst > 1 ? SIMCFG_NAME_MAX - 2 : SIMCFG_NAME_MAX);
+            snprintf(err, err_len, "invalid --name '%s': use 1-%d characters of A-Z a-z 0-9 . _ -",
+                     names, cfg->n_inst > 1 ? SIMCFG_NAME_MAX - 2 : SIMCFG_NAME_MAX);
             return -EINVAL;
         }
         for (size_t i = 0; i < cfg->n_inst; i++) {
@@ -242,9 +244,7 @@ int simcfg_parse(int argc, char *const argv[], struct simcfg *cfg, char *err, si
             cfg->n_inst++;
             break;
         }
-        case OPT_NAME:
-            names = arg;
-            break;
+        case OPT_NAME: names = arg; break;
         case OPT_LATENCY:
             if (parse_uint(arg, 3600000, &u) != 0) {
                 snprintf(err, err_len, "invalid --latency '%s': expected milliseconds 0-3600000",
@@ -314,18 +314,14 @@ int simcfg_parse(int argc, char *const argv[], struct simcfg *cfg, char *err, si
             break;
         case OPT_MAX_DELAY:
             if (parse_uint(arg, 86400000, &u) != 0) {
-                snprintf(err, err_len,
-                         "invalid --max-delay '%s': expected milliseconds 0-86400000", arg);
+                snprintf(err, err_len, "invalid --max-delay '%s': expected milliseconds 0-86400000",
+                         arg);
                 return -EINVAL;
             }
             cfg->max_delay_ms = (uint32_t)u;
             break;
-        case 'h':
-            cfg->action = SIMCFG_HELP;
-            return 0;
-        case 'V':
-            cfg->action = SIMCFG_VERSION;
-            return 0;
+        case 'h': cfg->action = SIMCFG_HELP; return 0;
+        case 'V': cfg->action = SIMCFG_VERSION; return 0;
         case ':':
             snprintf(err, err_len, "option '%s' needs a value", argv[optind - 1]);
             return -EINVAL;

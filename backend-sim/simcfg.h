@@ -18,10 +18,10 @@
 #include "net.h"
 
 #define SIMCFG_MAX_INSTANCES 64
-#define SIMCFG_NAME_MAX 32
+#define SIMCFG_NAME_MAX      32
 
 #define SIMCFG_DEFAULT_KEEPALIVE_MS 5000u
-#define SIMCFG_DEFAULT_MAX_SIZE (1ull << 30)
+#define SIMCFG_DEFAULT_MAX_SIZE     (1ull << 30)
 #define SIMCFG_DEFAULT_MAX_DELAY_MS 60000u
 
 struct simcfg_instance {

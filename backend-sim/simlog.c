@@ -41,9 +41,10 @@ void simlog_format(struct simbuf *b, const struct simlog_entry *e)
     textesc_json_string(b, e->request_id, e->request_id_len);
     simbuf_puts(b, ",\"x_forwarded_for\":");
     textesc_json_string(b, e->xff, e->xff_len);
-    simbuf_printf(b, ",\"status\":%d,\"bytes\":%llu,\"conn_requests\":%llu,\"duration_ms\":%llu.%03u}\n",
-                  e->status, (unsigned long long)e->bytes, (unsigned long long)e->conn_requests,
-                  (unsigned long long)(e->duration_us / 1000u), (unsigned)(e->duration_us % 1000u));
+    simbuf_printf(
+        b, ",\"status\":%d,\"bytes\":%llu,\"conn_requests\":%llu,\"duration_ms\":%llu.%03u}\n",
+        e->status, (unsigned long long)e->bytes, (unsigned long long)e->conn_requests,
+        (unsigned long long)(e->duration_us / 1000u), (unsigned)(e->duration_us % 1000u));
 }
 
 int simlog_init(struct simlog *log, int fd)

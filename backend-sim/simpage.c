@@ -87,7 +87,8 @@ void simpage_html(struct simbuf *b, const struct simpage_view *v)
     simbuf_puts(b, "<h2>Request headers</h2>\n<table id=\"headers\">\n");
     for (size_t i = 0; i < v->n_headers; i++) {
         const struct http_header *h = &v->headers[i];
-        simbuf_puts(b, highlighted(h) ? "<tr class=\"hl\"><td class=\"n\">" : "<tr><td class=\"n\">");
+        simbuf_puts(b,
+                    highlighted(h) ? "<tr class=\"hl\"><td class=\"n\">" : "<tr><td class=\"n\">");
         textesc_html(b, h->name, h->name_len);
         simbuf_puts(b, "</td><td>");
         textesc_html(b, h->value, h->value_len);

@@ -14,14 +14,14 @@
 
 /* What a page shows. Strings need not be NUL-terminated where a length is given. */
 struct simpage_view {
-    const char *name;     /* instance name */
-    uint16_t port;        /* instance port */
-    size_t index;         /* instance number from 0: picks the page colour */
+    const char *name; /* instance name */
+    uint16_t port;    /* instance port */
+    size_t index;     /* instance number from 0: picks the page colour */
     long pid;
-    const char *health;   /* "up", "down" or "slow" */
+    const char *health;         /* "up", "down" or "slow" */
     uint64_t instance_requests; /* served by this instance, this request included */
     uint64_t conn_requests;     /* served on this connection, this request included */
-    const char *client;   /* the peer address "ip:port" as the instance saw it */
+    const char *client;         /* the peer address "ip:port" as the instance saw it */
     const char *method;
     size_t method_len;
     const char *target;

@@ -78,15 +78,18 @@ void textesc_json(struct simbuf *b, const char *s, size_t n)
             }
         }
         simbuf_append(b, s + start, i - start);
+        /* two-character escapes where JSON has them, \u00XX for the rest */
         switch (c) {
-        case '"': esc[0] = '\\'; esc[1] = '"'; esc_len = 2; break;
-        case '\\': esc[0] = '\\'; esc[1] = '\\'; esc_len = 2; break;
-        case '\n': esc[0] = '\\'; esc[1] = 'n'; esc_len = 2; break;
-        case '\r': esc[0] = '\\'; esc[1] = 'r'; esc_len = 2; break;
-        case '\t': esc[0] = '\\'; esc[1] = 't'; esc_len = 2; break;
-        default:
-            esc[0] = '\\';
-            esc[1] = 'u';
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default: esc[1] = 'u'; break;
+        }
+        esc[0] = '\\';
+        esc_len = 2;
+        if (esc[1] == 'u') {
             esc[2] = '0';
             esc[3] = '0';
             esc[4] = hex[c >> 4];

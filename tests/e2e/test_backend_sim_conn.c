@@ -220,7 +220,8 @@ static void test_log_dash_writes_json_lines_to_stdout(void **state)
     char *out = NULL;
     (void)state;
     sim_start(&s, 1, "--latency", "150", "--jitter", "50", "--log", "-", NULL);
-    assert_int_equal(get(s.port[0], "GET /whoami HTTP/1.1\r\nHost: t\r\nX-Request-ID: dash-1\r\n\r\n", &r), 0);
+    assert_int_equal(
+        get(s.port[0], "GET /whoami HTTP/1.1\r\nHost: t\r\nX-Request-ID: dash-1\r\n\r\n", &r), 0);
     assert_int_equal(r.status, 200);
     harness_response_free(&r);
     uint64_t deadline = clock_mono_ms() + TIMEOUT_MS;

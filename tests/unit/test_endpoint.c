@@ -1,4 +1,5 @@
-/* test_endpoint.c - unit tests of backend-sim's routing and query parsing (backend-sim/endpoint.c). */
+/* test_endpoint.c - unit tests of backend-sim's routing and query parsing (backend-sim/endpoint.c).
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -32,6 +33,7 @@ static void test_fixed_paths_route_to_their_endpoints(void **state)
     assert_int_equal(route("/reset", &r), ENDPOINT_RESET);
     assert_int_equal(route("/login", &r), ENDPOINT_LOGIN);
     assert_int_equal(route("/flaky", &r), ENDPOINT_FLAKY);
+    assert_int_equal(route("/upgrade", &r), ENDPOINT_UPGRADE);
 }
 
 static void test_unknown_paths_fall_through_to_files(void **state)

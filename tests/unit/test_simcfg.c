@@ -13,12 +13,11 @@
 static struct simcfg cfg;
 static char err[256];
 
-#define PARSE(...)                                                                             \
-    ({                                                                                         \
-        char *argv_[] = {"backend-sim", __VA_ARGS__, NULL};                                    \
-        err[0] = '\0';                                                                         \
-        simcfg_parse((int)(sizeof(argv_) / sizeof(argv_[0])) - 1, argv_, &cfg, err,            \
-                     sizeof(err));                                                             \
+#define PARSE(...)                                                                                 \
+    ({                                                                                             \
+        char *argv_[] = {"backend-sim", __VA_ARGS__, NULL};                                        \
+        err[0] = '\0';                                                                             \
+        simcfg_parse((int)(sizeof(argv_) / sizeof(argv_[0])) - 1, argv_, &cfg, err, sizeof(err));  \
     })
 
 static void test_no_flags_serve_3001_to_3003_as_b1_b2_b3(void **state)

@@ -51,8 +51,8 @@ static void test_line_has_every_field_escaped(void **state)
 static void test_unparsed_request_logs_nulls(void **state)
 {
     struct simbuf b;
-    struct simlog_entry e = {.backend = "b1", .local_addr = "*", .peer_addr = "1.2.3.4",
-                             .status = 400};
+    struct simlog_entry e = {
+        .backend = "b1", .local_addr = "*", .peer_addr = "1.2.3.4", .status = 400};
     (void)state;
     simbuf_init(&b, 0);
     simlog_format(&b, &e);

@@ -38,7 +38,8 @@ static void view(struct simpage_view *v)
     v->n_headers = sizeof(hdrs) / sizeof(hdrs[0]);
 }
 
-static const char *render(struct simbuf *b, void (*fn)(struct simbuf *, const struct simpage_view *))
+static const char *render(struct simbuf *b,
+                          void (*fn)(struct simbuf *, const struct simpage_view *))
 {
     struct simpage_view v;
     view(&v);
@@ -67,7 +68,8 @@ static void test_html_page_shows_instance_and_escapes_everything_echoed(void **s
     assert_non_null(strstr(page, "&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert_non_null(strstr(page, "/?q=&lt;b&gt;"));
     /* the two proxy headers stand out */
-    assert_non_null(strstr(page, "<tr class=\"hl\"><td class=\"n\">X-Forwarded-For</td><td>10.0.0.1"));
+    assert_non_null(
+        strstr(page, "<tr class=\"hl\"><td class=\"n\">X-Forwarded-For</td><td>10.0.0.1"));
     assert_non_null(strstr(page, "<tr class=\"hl\"><td class=\"n\">X-Request-ID"));
     assert_non_null(strstr(page, "<tr><td class=\"n\">Host"));
     simbuf_free(&b);

@@ -1,5 +1,4 @@
-/* test_textesc.c - unit tests of HTML/JSON escaping and the growable buffer (backend-sim/textesc.c,
- * backend-sim/simbuf.c). */
+/* test_textesc.c - unit tests of HTML/JSON escaping (backend-sim/textesc.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -36,7 +35,11 @@ static void test_html_escapes_markup_and_quotes(void **state)
     assert_string_equal(html(&b, s, strlen(s)),
                         "&lt;script&gt;alert(&#39;x&quot;)&lt;/script&gt; &amp; co");
     assert_string_equal(html(&b, "plain", 5), "plain");
-    assert_string_equal(html(&b, "a\x01" "b\tc", 5), "a&#xFFFD;b\tc");
+    assert_string_equal(html(&b,
+                             "a\x01"
+                             "b\tc",
+                             5),
+                        "a&#xFFFD;b\tc");
     simbuf_free(&b);
 }
 
@@ -66,36 +69,12 @@ static void test_json_keeps_valid_utf8_and_escapes_invalid_bytes(void **state)
     simbuf_free(&b);
 }
 
-static void test_simbuf_grows_and_respects_its_limit(void **state)
-{
-    struct simbuf b;
-    char big[300];
-    (void)state;
-    memset(big, 'x', sizeof(big));
-    simbuf_init(&b, 512);
-    simbuf_append(&b, big, sizeof(big));
-    simbuf_u64(&b, 18446744073709551615ull);
-    assert_int_equal(b.len, 320);
-    assert_false(simbuf_failed(&b));
-    simbuf_append(&b, big, sizeof(big));
-    assert_true(simbuf_failed(&b));
-    assert_int_equal(b.len, 320);
-    simbuf_reset(&b);
-    simbuf_printf(&b, "%s-%d", "n", 42);
-    assert_int_equal(b.len, 4);
-    assert_memory_equal(b.data, "n-42", 4);
-    simbuf_consume(&b, 2);
-    assert_memory_equal(b.data, "42", 2);
-    simbuf_free(&b);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_html_escapes_markup_and_quotes),
         cmocka_unit_test(test_json_escapes_quotes_backslashes_and_controls),
         cmocka_unit_test(test_json_keeps_valid_utf8_and_escapes_invalid_bytes),
-        cmocka_unit_test(test_simbuf_grows_and_respects_its_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
