@@ -368,6 +368,36 @@ static void test_upgrade_answered_101_becomes_a_two_way_tunnel(void **state)
     harness_sb_stop(sb);
 }
 
+/* The same through backend-sim's /upgrade, with a megabyte each way while both directions flow. */
+static void test_upgrade_tunnel_to_backend_sim_carries_a_megabyte_each_way(void **state)
+{
+    struct harness_conn c;
+    struct harness_response resp;
+    const char *req = "GET /upgrade HTTP/1.1\r\nHost: lb\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                      "Sec-WebSocket-Version: 13\r\n\r\n";
+    size_t n = 1u << 20;
+    char *out = malloc(n), *back = malloc(n);
+    (void)state;
+
+    for (size_t i = 0; i < n; i++)
+        out[i] = (char)((i * 131 + i / 7) & 0xff);
+    assert_int_equal(harness_conn_open(&c, lab.lb_port, TIMEOUT_MS), 0);
+    assert_int_equal(harness_conn_request(&c, req, &resp), 0);
+    assert_int_equal(resp.status, 101);
+    assert_non_null(harness_header(&resp, "Sec-WebSocket-Accept"));
+    harness_response_free(&resp);
+    /* 64 KB at a time, reading the echo as we go, so neither side blocks the other */
+    for (size_t off = 0; off < n; off += 65536) {
+        assert_int_equal(harness_send_all(c.fd, out + off, 65536), 0);
+        assert_int_equal(read_exact(&c, back + off, 65536), 0);
+    }
+    assert_memory_equal(back, out, n);
+    harness_conn_close(&c);
+    free(out);
+    free(back);
+}
+
 /* Asks a backend scripted with reply (then a close) through a fresh lb; asserts the client does
  * not get a complete response. */
 static void assert_cut_short(const char *reply, size_t reply_len, bool reset, const char *request)
@@ -468,6 +498,7 @@ int main(void)
         LB_TEST(test_head_204_and_304_have_no_body),
         LB_TEST(test_expect_100_continue_gets_interim_response_then_final),
         LB_TEST(test_upgrade_answered_101_becomes_a_two_way_tunnel),
+        LB_TEST(test_upgrade_tunnel_to_backend_sim_carries_a_megabyte_each_way),
         LB_TEST(test_backend_dying_mid_content_length_body_is_not_complete),
         LB_TEST(test_backend_dying_mid_chunked_body_is_not_complete),
         LB_TEST(test_backend_dying_mid_chunked_body_is_not_complete_for_http10),

@@ -150,6 +150,78 @@ static void test_sigterm_during_backend_sim_delay_finishes_it(void **state)
     assert_int_equal(harness_lab_stop(&lab), 0);
 }
 
+/* Ten 5 MB downloads under way when SIGTERM comes: every one completes (within lb's drain time,
+ * set long for a slow sanitized build), then lb exits 0. */
+static void test_sigterm_lets_ten_large_downloads_finish(void **state)
+{
+    enum { N = 10 };
+    struct harness_lab lab;
+    struct harness_conn c[N];
+    const char *req = "GET /bytes/5242880 HTTP/1.1\r\nHost: x\r\n\r\n";
+    const char *extra[] = {"--drain-timeout", "60000", NULL};
+    int status;
+    (void)state;
+
+    assert_int_equal(harness_lab_start(&lab, 3, extra), 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(harness_conn_open(&c[i], lab.lb_port, TIMEOUT_MS), 0);
+        assert_int_equal(harness_send_all(c[i].fd, req, strlen(req)), 0);
+    }
+    /* each download has started: its first bytes arrived */
+    for (int i = 0; i < N; i++) {
+        char byte;
+        assert_int_equal(recv(c[i].fd, &byte, 1, MSG_PEEK), 1);
+    }
+    pid_t lb = lab.lb_pid;
+    assert_int_equal(kill(lb, SIGTERM), 0);
+    for (int i = 0; i < N; i++) {
+        struct harness_response resp;
+        assert_int_equal(harness_read_response(&c[i], false, false, &resp), 0);
+        assert_int_equal(resp.status, 200);
+        assert_true(resp.complete);
+        assert_int_equal(resp.body_len, 5242880);
+        harness_response_free(&resp);
+        harness_conn_close(&c[i]);
+    }
+    uint64_t deadline = clock_mono_ms() + TIMEOUT_MS;
+    while (harness_alive(lb, &status) && clock_mono_ms() < deadline)
+        harness_sleep_ms(20);
+    lab.lb_pid = 0;
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    harness_lab_stop(&lab);
+}
+
+/* An idle keep-alive connection does not hold up shutdown: lb closes it and exits (well within
+ * its drain time, which only in-flight requests may use). */
+static void test_sigterm_closes_idle_keepalive_connections(void **state)
+{
+    struct harness_lab lab;
+    struct harness_conn c;
+    struct harness_response resp;
+    int status;
+    const char *extra[] = {"--drain-timeout", "30000", NULL};
+    (void)state;
+
+    assert_int_equal(harness_lab_start(&lab, 1, extra), 0);
+    assert_int_equal(harness_conn_open(&c, lab.lb_port, TIMEOUT_MS), 0);
+    assert_int_equal(harness_conn_request(&c, "GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n", &resp),
+                     0);
+    assert_int_equal(resp.status, 200);
+    harness_response_free(&resp);
+    pid_t lb = lab.lb_pid;
+    assert_int_equal(kill(lb, SIGTERM), 0);
+    assert_true(harness_conn_closed(&c, TIMEOUT_MS));
+    uint64_t deadline = clock_mono_ms() + TIMEOUT_MS;
+    while (harness_alive(lb, &status) && clock_mono_ms() < deadline)
+        harness_sleep_ms(20);
+    lab.lb_pid = 0;
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    harness_conn_close(&c);
+    harness_lab_stop(&lab);
+}
+
 static void test_sigint_exits_0(void **state)
 {
     uint16_t closed = harness_free_port(), lb_port;
@@ -275,6 +347,8 @@ int main(void)
         LB_TEST(test_help_exits_0_and_version_prints_the_version),
         LB_TEST(test_sigterm_lets_an_in_flight_request_finish_then_exits_0),
         LB_TEST(test_sigterm_during_backend_sim_delay_finishes_it),
+        LB_TEST(test_sigterm_lets_ten_large_downloads_finish),
+        LB_TEST(test_sigterm_closes_idle_keepalive_connections),
         LB_TEST(test_sigint_exits_0),
         LB_TEST(test_client_vanishing_mid_response_does_not_kill_lb),
         LB_TEST(test_access_log_has_one_line_per_request_with_named_fields),
