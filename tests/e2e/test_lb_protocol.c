@@ -281,7 +281,7 @@ static void test_body_trickling_in_steadily_is_not_cut_by_client_timeout(void **
     /* 10 bytes, one every 300 ms: 3 s in all, never 1 s without progress */
     for (int i = 0; i < 10; i++) {
         harness_sleep_ms(300);
-        assert_int_equal(harness_send_all(c.fd, "0123456789" + i, 1), 0);
+        assert_int_equal(harness_send_all(c.fd, &"0123456789"[i], 1), 0);
     }
     assert_int_equal(harness_read_response(&c, false, false, &resp), 0);
     assert_int_equal(resp.status, 200);
