@@ -46,13 +46,19 @@ stop_all() {
 trap stop_all EXIT
 trap 'exit 130' INT TERM
 
-# A loopback port nobody listens on, not 3000-3003 and not handed out before in this run.
+# A port no socket uses (listening or connected), below the kernel's ephemeral range so no
+# outgoing connection takes it meanwhile, not 3000-3003, not handed out before in this run.
+read -r eph_low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || eph_low=32768
+[ "$eph_low" -gt 12000 ] 2>/dev/null || eph_low=32768
 used=" "
 free_port() {
     local p
     for _ in $(seq 200); do
-        p=$((20000 + RANDOM % 40000))
+        p=$((10000 + RANDOM % (eph_low - 10000)))
         case "$used" in *" $p "*) continue ;; esac
+        if command -v ss >/dev/null 2>&1 && [ -n "$(ss -Htan "( sport = :$p )" 2>/dev/null)" ]; then
+            continue
+        fi
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             used="$used$p "
             echo "$p"
@@ -176,13 +182,23 @@ measure() {
 echo "lblab bench: wrk -t$threads -c$conns -d${seconds}s GET $path; $workers workers each; backends on :$b1 :$b2 :$b3"
 printf '\n%-22s %14s %12s %12s %12s %14s %12s %12s %12s\n' "" \
     "keep-alive r/s" "avg" "p99" "errors" "close r/s" "avg" "p99" "errors"
+declare -A keep_rps close_rps
 for row in "backend (direct):$b1" "lb:$lb_port" "haproxy:$hap_port" "nginx:$ngx_port"; do
     name="${row%:*}"
     port="${row##*:}"
     read -r k_rps k_avg k_p99 k_err < <(measure "http://127.0.0.1:$port$path")
     read -r c_rps c_avg c_p99 c_err < <(measure "http://127.0.0.1:$port$path" -H "Connection: close")
+    keep_rps[$name]=$k_rps
+    close_rps[$name]=$c_rps
     printf '%-22s %14s %12s %12s %12s %14s %12s %12s %12s\n' "$name" \
         "$k_rps" "$k_avg" "$k_p99" "$k_err" "$c_rps" "$c_avg" "$c_p99" "$c_err"
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "?" }'; }
+echo
+for other in haproxy nginx; do
+    printf 'lb / %-8s requests/s: keep-alive %s, Connection: close %s\n' "$other" \
+        "$(ratio "${keep_rps[lb]}" "${keep_rps[$other]}")" "$(ratio "${close_rps[lb]}" "${close_rps[$other]}")"
 done
 
 kill -0 "$lb_pid" 2>/dev/null || die "lb died during the benchmark: $(tail -5 "$tmp/lb.log")"
