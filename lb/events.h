@@ -27,6 +27,7 @@ struct worker;
 enum events_timeout {
     EVENTS_TIMEOUT_CLIENT_HEAD, /* request head incomplete --client-timeout after its first byte */
     EVENTS_TIMEOUT_CLIENT_IDLE, /* no request on a connection (keep-alive idle) */
+    EVENTS_TIMEOUT_CLIENT_BODY, /* request body stalled for --client-timeout */
     EVENTS_TIMEOUT_CONNECT,     /* connecting to a backend */
     EVENTS_TIMEOUT_SERVER,      /* backend silent while a request was in flight (504 or cut) */
     EVENTS_TIMEOUT_TUNNEL,      /* upgraded connection idle */

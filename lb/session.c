@@ -99,6 +99,7 @@ struct session {
 
     /* times, in worker milliseconds */
     uint64_t idle_since_ms, head_start_ms, activity_ms, connect_start_ms, closing_deadline_ms;
+    uint64_t client_activity_ms; /* last byte from the client (a stalled request body) */
     uint32_t parsed_len; /* bytes available at the last "incomplete" parse */
 
     /* the current request */
@@ -557,6 +558,7 @@ static void begin_request(struct session *s, const struct http_request *r, size_
 
     s->in_request = true;
     s->requests++;
+    s->client_activity_ms = now_ms(s);
     events_request_received(w);
     copy_field(s->method, sizeof(s->method), &s->method_len, r->method, r->method_len);
     /* keep one byte more than the log shows, so it knows to mark the cut */
@@ -629,7 +631,7 @@ static bool client_read(struct session *s)
     ssize_t n = sock_read(s->fd, s->req.data + s->req.end, room);
     if (n > 0) {
         s->req.end += (uint32_t)n;
-        s->activity_ms = now_ms(s);
+        s->activity_ms = s->client_activity_ms = now_ms(s);
         return true;
     }
     if (n == 0) {
@@ -1446,6 +1448,9 @@ static uint64_t session_deadline(const struct session *s)
     case S_CONNECT:
         return s->connect_start_ms + c->connect_timeout_ms;
     case S_PROXY:
+        if (!s->req_done && s->client_activity_ms + c->client_timeout_ms <
+                                s->activity_ms + c->server_timeout_ms)
+            return s->client_activity_ms + c->client_timeout_ms; /* the body stalled */
         return s->activity_ms + c->server_timeout_ms;
     case S_TUNNEL:
         return s->activity_ms + (c->idle_timeout_ms > c->server_timeout_ms ? c->idle_timeout_ms
@@ -1575,13 +1580,26 @@ void session_timer_expired(struct worker *w, struct timer *t)
         events_timeout(w, EVENTS_TIMEOUT_CONNECT, s->backend);
         connect_next(s, -ETIMEDOUT);
         break;
-    case S_PROXY:
+    case S_PROXY: {
+        bool can_answer = !s->res_head_done && !(s->hout_use == HOUT_RESPONSE && s->hout_sent > 0);
+        if (!s->req_done && s->client_activity_ms + w->cfg->client_timeout_ms <= w->now_ms) {
+            /* the client stopped sending its request body */
+            events_timeout(w, EVENTS_TIMEOUT_CLIENT_BODY, s->backend);
+            if (can_answer) {
+                s->c_readable = false;
+                send_error(s, 408, "the request body did not arrive in time");
+            } else {
+                session_close(s, false);
+            }
+            break;
+        }
         events_timeout(w, EVENTS_TIMEOUT_SERVER, s->backend);
-        if (!s->res_head_done && !(s->hout_use == HOUT_RESPONSE && s->hout_sent > 0))
+        if (can_answer)
             send_error(s, 504, "the backend did not answer in time");
         else
             abort_truncated(s, "timed out mid-response");
         break;
+    }
     case S_TUNNEL:
         events_timeout(w, EVENTS_TIMEOUT_TUNNEL, s->backend);
         session_close(s, false);
