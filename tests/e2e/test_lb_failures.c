@@ -1,9 +1,10 @@
 /*
  * test_lb_failures.c - end-to-end: what the client sees when something fails half-way. A backend
  * answering an upload early (413) without reading it, a backend stalling mid-body past
- * --server-timeout, lb's own error responses to HEAD (no body) and to pipelined requests, and
- * error responses carrying an X-Request-ID that the access log shows, with one log line per
- * request, errors included (also with --access-log -).
+ * --server-timeout, a client stalling mid-body past --client-timeout, lb's own error responses to
+ * HEAD (no body) and to pipelined requests, and error responses carrying an X-Request-ID that
+ * the access log shows, with one log line per request, errors included (also with
+ * --access-log -).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -127,6 +128,33 @@ static void test_backend_stalling_mid_body_past_server_timeout_cuts_the_response
         assert_int_equal(resp.status, 504);
     harness_response_free(&resp);
     assert_true(took < (uint64_t)TIMEOUT_MS - 1000); /* ended by lb, not by our timeout */
+    stop(&f);
+}
+
+static void test_client_stalling_mid_body_past_client_timeout_is_dropped(void **state)
+{
+    struct harness_sb_step step = {.mode = HARNESS_SB_ECHO};
+    const char *extra[] = {"--client-timeout", "1000", NULL};
+    struct fixture f;
+    struct harness_conn c;
+    const char *half = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234";
+    (void)state;
+
+    start(&f, &step, 1, extra);
+    assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
+    assert_int_equal(harness_send_all(c.fd, half, strlen(half)), 0);
+    /* lb answers 408 or closes; either way the connection ends before our 20 s timeout */
+    struct harness_response resp;
+    uint64_t t0 = clock_mono_ms();
+    int rc = harness_read_response(&c, false, false, &resp);
+    if (rc == 0)
+        assert_int_equal(resp.status, 408);
+    harness_response_free(&resp);
+    assert_true(harness_conn_closed(&c, TIMEOUT_MS));
+    assert_true(clock_mono_ms() - t0 < (uint64_t)TIMEOUT_MS - 1000);
+    harness_conn_close(&c);
+    /* and the backend side of it was let go */
+    assert_true(harness_sb_wait_open_at_most(f.sb, 0, TIMEOUT_MS));
     stop(&f);
 }
 
@@ -297,6 +325,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         LB_TEST(test_early_413_for_an_upload_reaches_the_client),
         LB_TEST(test_backend_stalling_mid_body_past_server_timeout_cuts_the_response),
+        LB_TEST(test_client_stalling_mid_body_past_client_timeout_is_dropped),
         LB_TEST(test_lb_error_response_to_head_has_no_body),
         LB_TEST(test_pipelined_requests_after_a_502_are_not_mixed_up),
         LB_TEST(test_access_log_has_a_line_for_errors_too_with_the_returned_request_id),
