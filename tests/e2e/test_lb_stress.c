@@ -3,7 +3,8 @@
  * Many clients at once, each pipelining uploads of random sizes (Content-Length and chunked with
  * random chunk sizes, NUL bytes included) that must come back byte for byte; one-byte chunks both
  * ways; a response and a pipeline of requests dribbled one byte per segment; and the addressing
- * options: IPv6 listener and backend, -b localhost with --dns-ttl 0, several workers.
+ * options: IPv6 listener and backend, -b localhost with --dns-ttl 0, several workers (whose
+ * access-log lines must all be there, whole).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -147,13 +148,17 @@ static void *client_main(void *arg)
 
 static void test_many_clients_pipelining_uploads_get_their_own_bytes_back(void **state)
 {
-    const char *extra[] = {"-w", "4", NULL};
+    char dir[] = "/tmp/lbtest-stress-XXXXXX";
+    char log[256], cmd[512];
     struct harness_lab lab;
     struct client cl[CLIENTS];
     pthread_t t[CLIENTS];
-    int ok = 0;
+    int ok = 0, status;
     (void)state;
 
+    assert_non_null(mkdtemp(dir));
+    snprintf(log, sizeof(log), "%s/access.log", dir);
+    const char *extra[] = {"-w", "4", "--access-log", log, NULL};
     assert_int_equal(harness_lab_start(&lab, 3, extra), 0);
     for (int i = 0; i < CLIENTS; i++) {
         cl[i] = (struct client){.port = lab.lb_port, .id = i, .fd = -1};
@@ -165,6 +170,17 @@ static void test_many_clients_pipelining_uploads_get_their_own_bytes_back(void *
     }
     assert_int_equal(ok, CLIENTS * PER_CLIENT);
     assert_int_equal(harness_lab_stop(&lab), 0);
+    /* one access-log line per request, from four workers at once, none torn */
+    snprintf(cmd, sizeof(cmd), "grep -ci 'status.*200.*total' %s", log);
+    char *out = harness_run(cmd, &status);
+    assert_int_equal(atoi(out), CLIENTS * PER_CLIENT);
+    free(out);
+    snprintf(cmd, sizeof(cmd), "wc -l < %s", log);
+    out = harness_run(cmd, &status);
+    assert_int_equal(atoi(out), CLIENTS * PER_CLIENT);
+    free(out);
+    unlink(log);
+    rmdir(dir);
 }
 
 static void test_one_byte_chunks_both_ways(void **state)
