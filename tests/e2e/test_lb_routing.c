@@ -1,8 +1,9 @@
 /*
  * test_lb_routing.c - end-to-end: which backend lb sends each request to. Round robin per request
- * (also on one keep-alive connection), a failed connect retried on the next backend, a backend
- * that never answers while the others are still served, a backend killed mid-run, and backend
- * names resolved (-b localhost:PORT). Real lb and backend-sim processes on free loopback ports;
+ * (also on one keep-alive connection), a failed connect retried on the next backend (refused, or
+ * timing out after --connect-timeout; 504 when it was the only one), a backend that never answers
+ * while the others are still served, a backend killed mid-run, and backend names resolved
+ * (-b localhost:PORT). Real lb and backend-sim processes on free loopback ports;
  * a scripted backend (harness_sb_*) where a test needs one that misbehaves on purpose.
  */
 #include <stdarg.h>
@@ -11,11 +12,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -132,6 +136,73 @@ static void test_failed_connect_is_retried_on_next_backend(void **state)
     assert_int_equal(harness_stop(lb, 15000), 0);
     harness_stop(sims[0], 10000);
     harness_stop(sims[1], 10000);
+}
+
+/* A listener whose accept queue is full and never drained: the kernel drops further SYNs, so a
+ * connect to it neither succeeds nor fails until the connecting side gives up. Returns its fd and
+ * port; the two queue-filling connections go to fillers[2]. */
+static int blackhole(uint16_t *port, int fillers[2])
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fd, 0), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    *port = ntohs(sa.sin_port);
+    for (int i = 0; i < 2; i++) {
+        fillers[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        connect(fillers[i], (struct sockaddr *)&sa, sizeof(sa)); /* EINPROGRESS is fine */
+    }
+    harness_sleep_ms(100); /* let the handshakes land in the queue */
+    return fd;
+}
+
+static void test_backend_not_answering_syns_is_skipped_after_connect_timeout(void **state)
+{
+    int fillers[2];
+    uint16_t ports[2], lb_port;
+    const char *extra[] = {"--connect-timeout", "500", NULL};
+    (void)state;
+
+    int hole = blackhole(&ports[0], fillers);
+    pid_t sim = harness_start_backend_sim("b2", &ports[1], NULL);
+    assert_true(sim > 0);
+    pid_t lb = harness_start_lb(&lb_port, ports, 2, extra, NULL);
+    assert_true(lb > 0);
+    for (int i = 0; i < 6; i++) {
+        int status;
+        char b[32];
+        get_backend(lb_port, "/whoami", &status, b, sizeof(b));
+        assert_int_equal(status, 200);
+        assert_string_equal(b, "b2");
+    }
+    assert_int_equal(harness_stop(lb, 15000), 0);
+    harness_stop(sim, 10000);
+    close(fillers[0]);
+    close(fillers[1]);
+    close(hole);
+}
+
+static void test_only_backend_not_answering_syns_gets_504(void **state)
+{
+    int fillers[2];
+    uint16_t port, lb_port;
+    const char *extra[] = {"--connect-timeout", "500", NULL};
+    int status;
+    char b[32];
+    (void)state;
+
+    int hole = blackhole(&port, fillers);
+    pid_t lb = harness_start_lb(&lb_port, &port, 1, extra, NULL);
+    assert_true(lb > 0);
+    get_backend(lb_port, "/", &status, b, sizeof(b));
+    assert_int_equal(status, 504);
+    assert_int_equal(harness_stop(lb, 15000), 0);
+    close(fillers[0]);
+    close(fillers[1]);
+    close(hole);
 }
 
 static void test_backend_given_as_localhost_is_resolved(void **state)
@@ -310,6 +381,8 @@ int main(void)
         LB_TEST(test_round_robin_per_request_on_one_keepalive_connection),
         LB_TEST(test_round_robin_reaches_every_backend_across_connections),
         LB_TEST(test_failed_connect_is_retried_on_next_backend),
+        LB_TEST(test_backend_not_answering_syns_is_skipped_after_connect_timeout),
+        LB_TEST(test_only_backend_not_answering_syns_gets_504),
         LB_TEST(test_backend_given_as_localhost_is_resolved),
         LB_TEST(test_backend_that_never_answers_does_not_stop_the_others),
         LB_TEST(test_killed_backend_traffic_moves_to_the_others),
