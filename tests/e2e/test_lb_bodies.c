@@ -304,6 +304,36 @@ static void test_expect_100_continue_gets_interim_response_then_final(void **sta
     harness_sb_stop(sb);
 }
 
+/* The same through to backend-sim's /echo, with a body of 256 KB sent after the 100 (small
+ * enough to fit the socket buffers while the echo waits to be read). */
+static void test_expect_100_continue_with_backend_sim(void **state)
+{
+    struct harness_conn c;
+    struct harness_response resp;
+    size_t n = 256u << 10;
+    char *body = malloc(n);
+    char head[256];
+    (void)state;
+
+    for (size_t i = 0; i < n; i++)
+        body[i] = (char)(i * 7);
+    snprintf(head, sizeof(head), "POST /echo HTTP/1.1\r\nHost: lb\r\nContent-Length: %zu\r\n"
+             "Expect: 100-continue\r\n\r\n", n);
+    assert_int_equal(harness_conn_open(&c, lab.lb_port, TIMEOUT_MS), 0);
+    assert_int_equal(harness_send_all(c.fd, head, strlen(head)), 0);
+    assert_int_equal(harness_read_response(&c, false, true, &resp), 0);
+    assert_int_equal(resp.status, 100);
+    harness_response_free(&resp);
+    assert_int_equal(harness_send_all(c.fd, body, n), 0);
+    assert_int_equal(harness_read_response(&c, false, false, &resp), 0);
+    assert_int_equal(resp.status, 200);
+    assert_int_equal(resp.body_len, n);
+    assert_memory_equal(resp.body, body, n);
+    harness_response_free(&resp);
+    harness_conn_close(&c);
+    free(body);
+}
+
 /* Reads exactly n bytes from c (its buffer first). Returns 0 or -1. */
 static int read_exact(struct harness_conn *c, char *out, size_t n)
 {
@@ -497,6 +527,7 @@ int main(void)
         LB_TEST(test_http10_client_never_gets_chunked_encoding),
         LB_TEST(test_head_204_and_304_have_no_body),
         LB_TEST(test_expect_100_continue_gets_interim_response_then_final),
+        LB_TEST(test_expect_100_continue_with_backend_sim),
         LB_TEST(test_upgrade_answered_101_becomes_a_two_way_tunnel),
         LB_TEST(test_upgrade_tunnel_to_backend_sim_carries_a_megabyte_each_way),
         LB_TEST(test_backend_dying_mid_content_length_body_is_not_complete),
