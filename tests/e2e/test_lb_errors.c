@@ -205,6 +205,25 @@ static void test_headers_too_large_get_431(void **state)
     free(req);
 }
 
+static void test_too_many_header_fields_get_431(void **state)
+{
+    struct fixture f;
+    size_t cap = 16384, len = 0;
+    char *req = malloc(cap);
+    (void)state;
+
+    len += (size_t)snprintf(req, cap, "GET / HTTP/1.1\r\nHost: x\r\n");
+    for (int i = 0; i < 300; i++)
+        len += (size_t)snprintf(req + len, cap - len, "X-%d: v\r\n", i);
+    len += (size_t)snprintf(req + len, cap - len, "\r\n");
+    start(&f, NULL, 0, NULL);
+    assert_refused(f.lb_port, req, len, 431);
+    assert_int_equal(harness_sb_requests(f.sb), 0);
+    assert_still_serving(f.lb_port);
+    stop(&f);
+    free(req);
+}
+
 static void test_unknown_transfer_coding_gets_501(void **state)
 {
     struct fixture f;
@@ -392,6 +411,7 @@ int main(void)
         LB_TEST(test_bad_chunk_size_in_a_request_body_is_not_answered_200),
         LB_TEST(test_request_line_too_long_gets_414),
         LB_TEST(test_headers_too_large_get_431),
+        LB_TEST(test_too_many_header_fields_get_431),
         LB_TEST(test_unknown_transfer_coding_gets_501),
         LB_TEST(test_refused_backend_gets_502),
         LB_TEST(test_no_resolvable_backend_gets_503),
