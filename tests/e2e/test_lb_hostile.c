@@ -471,7 +471,7 @@ static void test_backend_that_stops_reading_does_not_make_lb_buffer_the_upload(v
 
 static void test_sigterm_closes_the_listener_while_in_flight_requests_finish(void **state)
 {
-    struct harness_sb_step step = {.delay_ms = 3000};
+    struct harness_sb_step step = {.delay_ms = 6000};
     struct fixture f;
     struct harness_conn c;
     struct harness_response resp;
@@ -485,7 +485,7 @@ static void test_sigterm_closes_the_listener_while_in_flight_requests_finish(voi
     assert_int_equal(kill(f.lb, SIGTERM), 0);
     /* new connections are refused soon, while the slow request is still in flight */
     bool refused = false;
-    for (int i = 0; i < 100 && !refused; i++) {
+    for (int i = 0; i < 200 && !refused; i++) {
         int fd = harness_connect(f.lb_port, 1000);
         if (fd < 0)
             refused = true;

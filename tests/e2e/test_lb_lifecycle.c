@@ -140,7 +140,7 @@ static void test_sigterm_during_backend_sim_delay_finishes_it(void **state)
     assert_int_equal(harness_conn_open(&c, lab.lb_port, TIMEOUT_MS), 0);
     const char *req = "GET /delay/1000 HTTP/1.1\r\nHost: x\r\n\r\n";
     assert_int_equal(harness_send_all(c.fd, req, strlen(req)), 0);
-    harness_sleep_ms(300); /* let lb take the request: not an assertion on time */
+    harness_sleep_ms(500); /* let lb take the request: not an assertion on time */
     assert_int_equal(kill(lab.lb_pid, SIGTERM), 0);
     assert_int_equal(harness_read_response(&c, false, false, &resp), 0);
     assert_int_equal(resp.status, 200);

@@ -285,17 +285,23 @@ static void test_backend_that_never_answers_does_not_stop_the_others(void **stat
     pid_t lb = harness_start_lb(&lb_port, ports, 3, extra, NULL);
     assert_true(lb > 0);
 
-    /* park one request on the silent backend and keep it waiting */
+    /* park one request on the silent backend and keep it waiting: send requests one connection
+     * at a time until one reaches it (the others are answered by the live backends) */
     held.fd = -1;
-    for (int attempt = 0; attempt < 6 && harness_sb_requests(sb) == 0; attempt++) {
+    for (int attempt = 0; attempt < 6 && held.fd < 0; attempt++) {
         struct harness_conn c;
         assert_int_equal(harness_conn_open(&c, lb_port, TIMEOUT_MS), 0);
         const char *req = "GET /whoami HTTP/1.1\r\nHost: lb\r\n\r\n";
         assert_int_equal(harness_send_all(c.fd, req, strlen(req)), 0);
-        if (harness_sb_wait_requests(sb, 1, 1500)) {
-            held = c;
-            break;
+        struct pollfd p = {.fd = c.fd, .events = POLLIN};
+        for (int waited = 0; waited < TIMEOUT_MS && held.fd < 0; waited += 50) {
+            if (harness_sb_requests(sb) > 0)
+                held = c;
+            else if (poll(&p, 1, 50) > 0)
+                break;
         }
+        if (held.fd >= 0)
+            break;
         struct harness_response resp;
         assert_int_equal(harness_read_response(&c, false, false, &resp), 0);
         assert_int_equal(resp.status, 200);
