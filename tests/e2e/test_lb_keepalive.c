@@ -110,6 +110,31 @@ static void test_pipelined_posts_are_echoed_in_order(void **state)
     free(all);
 }
 
+/* A pipeline far longer than any buffer of lb's: 1000 requests in one write. */
+static void test_1000_pipelined_requests_in_one_write(void **state)
+{
+    enum { N = 1000 };
+    struct harness_conn c;
+    size_t cap = N * 64, len = 0;
+    char *all = malloc(cap);
+    (void)state;
+
+    for (int i = 0; i < N; i++)
+        len += (size_t)snprintf(all + len, cap - len, "GET /bytes/%d HTTP/1.1\r\nHost: lb\r\n\r\n",
+                                i % 50 + 1);
+    assert_int_equal(harness_conn_open(&c, lab.lb_port, TIMEOUT_MS), 0);
+    assert_int_equal(harness_send_all(c.fd, all, len), 0);
+    for (int i = 0; i < N; i++) {
+        struct harness_response resp;
+        assert_int_equal(harness_read_response(&c, false, false, &resp), 0);
+        assert_int_equal(resp.status, 200);
+        assert_int_equal(resp.body_len, (size_t)(i % 50 + 1));
+        harness_response_free(&resp);
+    }
+    harness_conn_close(&c);
+    free(all);
+}
+
 static void test_connection_close_from_the_client_is_honoured(void **state)
 {
     struct harness_conn c;
@@ -291,6 +316,7 @@ int main(void)
         LB_TEST(test_keepalive_connection_serves_many_requests),
         LB_TEST(test_100_pipelined_requests_are_answered_in_order),
         LB_TEST(test_pipelined_posts_are_echoed_in_order),
+        LB_TEST(test_1000_pipelined_requests_in_one_write),
         LB_TEST(test_connection_close_from_the_client_is_honoured),
         LB_TEST(test_http10_request_without_keepalive_is_closed_after_the_response),
         LB_TEST(test_300_connections_open_at_once_are_all_served),

@@ -139,6 +139,58 @@ static void assert_refused_one_of(const char *raw, const int *statuses, size_t n
     stop(&f);
 }
 
+static void test_framing_header_values_in_any_case_and_form(void **state)
+{
+    struct harness_sb_step step = {.mode = HARNESS_SB_ECHO};
+    struct fixture f;
+    struct harness_conn c;
+    struct harness_response resp;
+    const char *reqs[] = {
+        "POST /a HTTP/1.1\r\nHost: x\r\ntransfer-encoding: CHUNKED\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        "POST /b HTTP/1.1\r\nHost: x\r\ncontent-length: 0003\r\n\r\ndef",
+        "POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nghi",
+        "POST /d HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "00003;name=\"quoted ext\"\r\njkl\r\n000\r\n\r\n",
+    };
+    const char *bodies[] = {"abc", "def", "ghi", "jkl"};
+    (void)state;
+
+    start(&f, &step, 1, NULL);
+    assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(harness_conn_request(&c, reqs[i], &resp), 0);
+        assert_int_equal(resp.status, 200);
+        assert_string_equal(resp.body, bodies[i]);
+        harness_response_free(&resp);
+    }
+    harness_conn_close(&c);
+    stop(&f);
+}
+
+static void test_long_request_target_is_forwarded_intact(void **state)
+{
+    struct fixture f;
+    struct harness_response resp;
+    size_t n = 7000;
+    char *req = malloc(n + 64);
+    (void)state;
+
+    memcpy(req, "GET /", 5);
+    for (size_t i = 0; i < n; i++)
+        req[5 + i] = "abcdefghijklmnopqrstuvwxyz0123456789-._~%2F?&="[i % 46];
+    strcpy(req + 5 + n, " HTTP/1.1\r\nHost: x\r\n\r\n");
+    start(&f, NULL, 0, NULL);
+    assert_int_equal(harness_exchange(f.lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
+    assert_int_equal(resp.status, 200);
+    harness_response_free(&resp);
+    char *head = harness_sb_head(f.sb, 0);
+    assert_non_null(head);
+    assert_int_equal(memcmp(head, req, 5 + n + 11), 0); /* "GET /...... HTTP/1.1\r\n" */
+    free(head);
+    free(req);
+    stop(&f);
+}
+
 static void test_connect_is_refused_not_forwarded(void **state)
 {
     static const int ok[] = {501, 405, 400};
@@ -350,6 +402,8 @@ int main(void)
         LB_TEST(test_absolute_form_target_is_forwarded_in_origin_form_with_its_authority),
         LB_TEST(test_http10_request_without_host_reaches_the_backend_with_one),
         LB_TEST(test_options_asterisk_is_forwarded),
+        LB_TEST(test_framing_header_values_in_any_case_and_form),
+        LB_TEST(test_long_request_target_is_forwarded_intact),
         LB_TEST(test_connect_is_refused_not_forwarded),
         LB_TEST(test_http2_preface_and_unknown_versions_are_refused),
         LB_TEST(test_content_length_named_in_connection_cannot_smuggle_a_request),
