@@ -149,8 +149,8 @@ static void test_framing_header_values_in_any_case_and_form(void **state)
         "POST /a HTTP/1.1\r\nHost: x\r\ntransfer-encoding: CHUNKED\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
         "POST /b HTTP/1.1\r\nHost: x\r\ncontent-length: 0003\r\n\r\ndef",
         "POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nghi",
-        "POST /d HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-        "00003;name=\"quoted ext\"\r\njkl\r\n000\r\n\r\n",
+        ("POST /d HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "00003;name=\"quoted ext\"\r\njkl\r\n000\r\n\r\n"),
     };
     const char *bodies[] = {"abc", "def", "ghi", "jkl"};
     (void)state;
