@@ -57,6 +57,7 @@ static void test_bad_flags_exit_2_with_a_message_naming_the_flag(void **state)
         {"-b 127.0.0.1:0", {"-b", "backend"}},
         {"--no-such-flag", {"--no-such-flag", NULL}},
         {"--server-timeout", {"--server-timeout", "server-timeout"}},
+        {"--access-log /nonexistent-dir/access.log", {"--access-log", NULL}},
     };
     (void)state;
 
@@ -71,6 +72,31 @@ static void test_bad_flags_exit_2_with_a_message_naming_the_flag(void **state)
         }
         free(out);
     }
+}
+
+static void test_listen_port_in_use_exits_2_naming_it(void **state)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sa);
+    char args[128];
+    int code;
+    (void)state;
+
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fd, 1), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    snprintf(args, sizeof(args), "-l 127.0.0.1:%u -b 127.0.0.1:1", (unsigned)ntohs(sa.sin_port));
+    char *out = run_lb(args, &code);
+    char port[16];
+    snprintf(port, sizeof(port), "%u", (unsigned)ntohs(sa.sin_port));
+    if (code != 2 || strstr(out, port) == NULL) {
+        fprintf(stderr, "lb %s: exit %d, output: %s\n", args, code, out);
+        fail();
+    }
+    free(out);
+    close(fd);
 }
 
 static void test_help_exits_0_and_version_prints_the_version(void **state)
@@ -352,6 +378,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         LB_TEST(test_bad_flags_exit_2_with_a_message_naming_the_flag),
+        LB_TEST(test_listen_port_in_use_exits_2_naming_it),
         LB_TEST(test_help_exits_0_and_version_prints_the_version),
         LB_TEST(test_sigterm_lets_an_in_flight_request_finish_then_exits_0),
         LB_TEST(test_sigterm_during_backend_sim_delay_finishes_it),
