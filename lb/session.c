@@ -664,7 +664,6 @@ static bool step_head(struct session *s)
             return true;
         }
         if (rc == HTTP_ERROR) {
-            s->c_readable = false; /* read no more: answer and close */
             send_error(s, r.error ? r.error : 400, r.error_reason);
             return true;
         }
@@ -1569,7 +1568,6 @@ void session_timer_expired(struct worker *w, struct timer *t)
     case S_HEAD:
         if (s->head_start_ms != 0) {
             events_timeout(w, EVENTS_TIMEOUT_CLIENT_HEAD, NULL);
-            s->c_readable = false;
             send_error(s, 408, "the request head did not arrive in time");
         } else {
             events_timeout(w, EVENTS_TIMEOUT_CLIENT_IDLE, NULL);
@@ -1586,7 +1584,6 @@ void session_timer_expired(struct worker *w, struct timer *t)
             /* the client stopped sending its request body */
             events_timeout(w, EVENTS_TIMEOUT_CLIENT_BODY, s->backend);
             if (can_answer) {
-                s->c_readable = false;
                 send_error(s, 408, "the request body did not arrive in time");
             } else {
                 session_close(s, false);
@@ -1618,7 +1615,8 @@ void session_drain_all(struct worker *w, bool force)
     while (s != NULL) {
         struct session *next = s->next;
         if (force) {
-            session_close(s, false);
+            /* a response cut short must not look complete: reset instead of a clean close */
+            session_close(s, s->state == S_PROXY && s->res_head_done);
         } else if (s->state == S_HEAD && buf_len(&s->req) == 0) {
             session_close(s, false);
         } else {

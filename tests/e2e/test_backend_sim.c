@@ -173,9 +173,12 @@ static int group_setup(void **state)
                     path,
                     NULL};
     sim_pid = harness_spawn(argv, NULL);
-    if (sim_pid < 0 || !harness_wait_port(port1, TIMEOUT_MS) ||
-        !harness_wait_port(port2, TIMEOUT_MS))
+    if (sim_pid < 0)
         return -1;
+    if (!harness_wait_port(port1, TIMEOUT_MS) || !harness_wait_port(port2, TIMEOUT_MS)) {
+        harness_stop(sim_pid, TIMEOUT_MS);
+        return -1;
+    }
     return 0;
 }
 

@@ -32,6 +32,9 @@ struct sim {
     char out_path[128]; /* the process's stdout and stderr */
 };
 
+/* The backend-sim of the running test, stopped by teardown() if the test failed half-way. */
+static struct sim *live;
+
 /* Starts backend-sim with nports free ports (as -p flags) and the extra flags (NULL-terminated). */
 static void sim_start(struct sim *s, int nports, ...)
 {
@@ -60,6 +63,7 @@ static void sim_start(struct sim *s, int nports, ...)
     argv[argc] = NULL;
     s->pid = harness_spawn(argv, s->out_path);
     assert_true(s->pid > 0);
+    live = s;
     for (int i = 0; i < nports; i++)
         assert_true(harness_wait_port(s->port[i], TIMEOUT_MS));
 }
@@ -69,10 +73,26 @@ static void sim_stop(struct sim *s)
 {
     char cmd[128];
     int status = harness_stop(s->pid, TIMEOUT_MS);
+    live = NULL;
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->dir);
     assert_int_equal(system(cmd), 0);
+}
+
+/* After each test: a backend-sim left running by a failed assertion is stopped by its PID. */
+static int teardown(void **state)
+{
+    char cmd[128];
+    (void)state;
+    if (live != NULL) {
+        harness_stop(live->pid, TIMEOUT_MS);
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", live->dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", live->dir);
+        live = NULL;
+    }
+    return 0;
 }
 
 static char *read_file(const char *path)
@@ -347,16 +367,16 @@ static void test_busy_port_is_reported(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_keepalive_timeout_closes_idle_connections),
-        cmocka_unit_test(test_keepalive_timeout_zero_closes_after_each_response),
-        cmocka_unit_test(test_max_conns_refuses_beyond_the_limit),
-        cmocka_unit_test(test_fail_rate_one_fails_everything_but_admin),
-        cmocka_unit_test(test_log_dash_writes_json_lines_to_stdout),
-        cmocka_unit_test(test_one_name_for_several_ports_is_a_prefix),
-        cmocka_unit_test(test_sigterm_stops_promptly_with_connections_open),
-        cmocka_unit_test(test_bad_flags_exit_2_naming_the_flag),
-        cmocka_unit_test(test_help_and_version_exit_0),
-        cmocka_unit_test(test_busy_port_is_reported),
+        cmocka_unit_test_teardown(test_keepalive_timeout_closes_idle_connections, teardown),
+        cmocka_unit_test_teardown(test_keepalive_timeout_zero_closes_after_each_response, teardown),
+        cmocka_unit_test_teardown(test_max_conns_refuses_beyond_the_limit, teardown),
+        cmocka_unit_test_teardown(test_fail_rate_one_fails_everything_but_admin, teardown),
+        cmocka_unit_test_teardown(test_log_dash_writes_json_lines_to_stdout, teardown),
+        cmocka_unit_test_teardown(test_one_name_for_several_ports_is_a_prefix, teardown),
+        cmocka_unit_test_teardown(test_sigterm_stops_promptly_with_connections_open, teardown),
+        cmocka_unit_test_teardown(test_bad_flags_exit_2_naming_the_flag, teardown),
+        cmocka_unit_test_teardown(test_help_and_version_exit_0, teardown),
+        cmocka_unit_test_teardown(test_busy_port_is_reported, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
