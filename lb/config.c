@@ -61,6 +61,8 @@ void config_usage(FILE *out)
             "  --access-log FILE|-       one line per request, appended to FILE or written to\n"
             "                            standard output with '-' (default: off)\n"
             "  --policy NAME             scheduling policy (default %s; see the man page)\n"
+            "  --no-stats                publish no statistics for lbtop (shared memory\n"
+            "                            /lblab-PORT; they are on by default)\n"
             "  -h, --help                print this help and exit\n"
             "  -V, --version             print the version and exit\n",
             CONFIG_DEFAULT_PORT, CONFIG_DEFAULT_CONNECT_TIMEOUT_MS,
@@ -101,6 +103,7 @@ enum opt_id {
     OPT_DNS_TTL,
     OPT_ACCESS_LOG,
     OPT_POLICY,
+    OPT_NO_STATS,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -124,6 +127,7 @@ static const struct opt options[] = {
     {0, "dns-ttl", true, OPT_DNS_TTL},
     {0, "access-log", true, OPT_ACCESS_LOG},
     {0, "policy", true, OPT_POLICY},
+    {0, "no-stats", false, OPT_NO_STATS},
     {'h', "help", false, OPT_HELP},
     {'V', "version", false, OPT_VERSION},
 };
@@ -218,6 +222,9 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
             return -EINVAL;
         }
         snprintf(cfg->policy, sizeof(cfg->policy), "%s", val);
+        return 0;
+    case OPT_NO_STATS:
+        cfg->no_stats = true;
         return 0;
     case OPT_HELP:
         cfg->help = true;

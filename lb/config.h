@@ -45,6 +45,7 @@ struct config {
     uint32_t dns_ttl_s;          /* re-resolve period; 0: before each new backend connection */
     char access_log[4096];       /* "" off, "-" standard output, else a file appended to */
     char policy[32];             /* scheduling policy name, see policy.h */
+    bool no_stats;               /* --no-stats: publish no shared-memory statistics */
     bool help;                   /* -h: print usage, exit 0 */
     bool version;                /* -V: print the version, exit 0 */
 };

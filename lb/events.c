@@ -1,7 +1,8 @@
 /*
  * events.c - where lb's observable events end up: the access log, and rate-limited warnings on
  * standard error for backend trouble (at most one line per backend per second, so a dead
- * backend under load does not flood the terminal). Counters for lbtop hook in here too.
+ * backend under load does not flood the terminal), and the shared-memory statistics lbtop reads
+ * (lb/stats.h: one call per event, on this worker's own counters; a no-op with --no-stats).
  */
 #include "events.h"
 
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "stats.h"
 #include "worker.h"
 
 static bool warn_allowed(struct backend *b)
@@ -23,23 +25,22 @@ static bool warn_allowed(struct backend *b)
 
 void events_client_opened(struct worker *w)
 {
-    (void)w;
+    stats_client_accepted(w->stats);
 }
 
 void events_client_closed(struct worker *w, uint64_t requests)
 {
-    (void)w;
-    (void)requests;
+    stats_client_closed(w->stats, requests);
 }
 
 void events_request_received(struct worker *w)
 {
-    (void)w;
+    stats_request_received(w->stats);
 }
 
 void events_backend_connect_failed(struct worker *w, struct backend *b, int err)
 {
-    (void)w;
+    stats_connect_error(w->stats, (int)b->index);
     if (warn_allowed(b))
         fprintf(stderr, "lb: backend %s: connect failed: %s\n", b->name, strerror(-err));
 }
@@ -47,37 +48,34 @@ void events_backend_connect_failed(struct worker *w, struct backend *b, int err)
 void events_backend_connected(struct worker *w, struct backend *b, uint64_t connect_ns,
                               bool reused)
 {
-    (void)w;
-    (void)b;
-    (void)connect_ns;
-    (void)reused;
+    if (reused)
+        stats_backend_conn_reused(w->stats, (int)b->index);
+    else
+        stats_backend_conn_opened(w->stats, (int)b->index, connect_ns);
 }
 
 void events_backend_closed(struct worker *w, struct backend *b)
 {
-    (void)w;
-    (void)b;
+    stats_backend_conn_closed(w->stats, (int)b->index);
 }
 
 void events_request_sent(struct worker *w, struct backend *b)
 {
-    (void)w;
-    (void)b;
+    stats_request_sent(w->stats, (int)b->index);
 }
 
 void events_retry(struct worker *w, struct backend *from, bool was_sent, const char *why)
 {
-    (void)w;
-    (void)from;
-    (void)was_sent;
     (void)why;
+    stats_retry(w->stats, (int)from->index, was_sent);
 }
 
 void events_timeout(struct worker *w, enum events_timeout kind, struct backend *b)
 {
-    (void)w;
-    (void)kind;
-    (void)b;
+    if (kind == EVENTS_TIMEOUT_CLIENT_HEAD)
+        stats_client_timeout(w->stats);
+    else if (kind == EVENTS_TIMEOUT_SERVER && b != NULL)
+        stats_timeout(w->stats, (int)b->index);
 }
 
 void events_backend_broke(struct worker *w, struct backend *b, const char *why)
@@ -90,4 +88,32 @@ void events_backend_broke(struct worker *w, struct backend *b, const char *why)
 void events_request_done(struct worker *w, const struct events_request *r)
 {
     access_log_append(w->log, &w->log_buf, &r->log);
+    if (w->stats == NULL)
+        return;
+    struct stats_request sr = {
+        .backend = r->backend,
+        .status = r->log.status,
+        .sent = r->sent,
+        .generated = r->generated,
+        .reused = r->reused,
+        .retries = r->retries,
+        .bytes_in = r->log.req_bytes,
+        .bytes_out = r->log.bytes,
+        .connect_ns = r->connect_ns,
+        .ttfb_ns = r->ttfb_ns,
+        .total_ns = r->total_ns,
+        .client = r->client,
+        .lb_front = r->lb_front,
+        .lb_back = r->lb_back,
+        .server = r->server,
+        .client_conn_id = r->client_conn_id,
+        .conn_request = r->conn_request,
+        .method = r->log.method,
+        .method_len = r->log.method_len,
+        .path = r->log.path,
+        .path_len = r->log.path_len,
+        .request_id = r->log.id,
+        .request_id_len = r->log.id_len,
+    };
+    stats_request_done(w->stats, &sr);
 }

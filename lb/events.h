@@ -40,6 +40,7 @@ struct events_request {
     bool generated;           /* lb answered itself (400, 408, 502, 503, 504, ...) */
     bool reused;              /* the backend connection came from the idle pool */
     bool complete;            /* the whole response reached the client's socket */
+    bool sent;                /* it was in flight at backend (request_sent, no retry after) */
     uint32_t retries;         /* connection attempts that failed before the one that served */
     uint64_t connect_ns;      /* new backend connection's connect time, 0 if none/reused */
     uint64_t ttfb_ns;         /* request head fully sent to first response byte, 0 if none */

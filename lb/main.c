@@ -25,6 +25,7 @@
 #include "policy.h"
 #include "resolver.h"
 #include "version.h"
+#include "stats.h"
 #include "worker.h"
 
 static void warn_line(const char *msg)
@@ -65,6 +66,7 @@ int main(int argc, char **argv)
     struct policy policy = {0};
     struct access_log log = {.fd = -1};
     struct worker *workers = NULL;
+    struct stats *stats = NULL;
     unsigned started = 0, nworkers;
     const char **hosts = NULL;
     uint16_t *ports = NULL;
@@ -142,6 +144,12 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    if (!cfg.no_stats) {
+        stats = stats_open_lb(&cfg, table, lfd, nworkers, err, sizeof(err));
+        if (stats == NULL)
+            fprintf(stderr, "lb: running without statistics: %s\n", err);
+    }
+
     workers = calloc(nworkers, sizeof(*workers));
     if (workers == NULL)
         goto out_nomem;
@@ -154,6 +162,7 @@ int main(int argc, char **argv)
         w->resolver = resolver;
         w->log = &log;
         w->listen_fd = lfd;
+        w->stats = stats_for_worker(stats, i);
         if (worker_init(w, err, sizeof(err)) != 0 || (rc = worker_start(w)) != 0) {
             fprintf(stderr, "lb: %s\n", err);
             worker_fini(w);
@@ -168,6 +177,9 @@ int main(int argc, char **argv)
     fprintf(stderr, "lb: listening on %s, %zu backend%s, %u worker%s, policy %s\n", addr,
             cfg.num_backends, cfg.num_backends == 1 ? "" : "s", nworkers, nworkers == 1 ? "" : "s",
             cfg.policy);
+    if (stats != NULL)
+        fprintf(stderr, "lb: statistics in shared memory %s (watch them with: lbtop -p %u)\n",
+                stats_name(stats), (unsigned)cfg.listen_port);
 
     for (;;) {
         struct signalfd_siginfo si;
@@ -197,6 +209,7 @@ out_stop:
 out_nomem:
     fprintf(stderr, "lb: out of memory\n");
 out:
+    stats_close(stats); /* the workers are gone: nothing writes the segment any more */
     free(workers);
     resolver_destroy(resolver);
     policy_fini(&policy);

@@ -132,6 +132,7 @@ struct session {
     bool reused;    /* served on a pooled connection */
     bool generated; /* lb answered itself */
     bool complete;  /* the response was relayed whole */
+    bool sent;      /* in flight at s->backend: events_request_sent() reported it */
     uint32_t retries;
     char backend_addr[NET_ADDRSTR_LEN];
 
@@ -308,6 +309,7 @@ static void log_request(struct session *s)
         .generated = s->generated,
         .reused = s->reused,
         .complete = s->complete,
+        .sent = s->sent,
         .retries = s->retries,
         .connect_ns = s->connect_us > 0 ? (uint64_t)s->connect_us * 1000u : 0,
         .ttfb_ns = s->t_first_byte && s->t_sent && s->t_first_byte > s->t_sent
@@ -415,7 +417,7 @@ static void reset_request(struct session *s)
     memset(s->tried, 0, sizeof(s->tried));
     s->num_addrs = s->addr_first = s->addr_tried = 0;
     s->stale_retried = false;
-    s->reused = s->generated = s->complete = false;
+    s->reused = s->generated = s->complete = s->sent = false;
     s->retries = 0;
     s->backend_addr[0] = '\0';
     s->res_started = s->res_head_done = s->interim = s->tunnel_pending = false;
@@ -723,6 +725,7 @@ static void on_connected(struct session *s)
     snprintf(s->backend_addr, sizeof(s->backend_addr), "%s", u->addr);
     events_backend_connected(s->w, s->backend, connect_ns, false);
     events_request_sent(s->w, s->backend);
+    s->sent = true;
     s->state = S_PROXY;
     s->activity_ms = now_ms(s);
 }
@@ -794,6 +797,7 @@ static void start_connect(struct session *s, bool allow_pool)
             snprintf(s->backend_addr, sizeof(s->backend_addr), "%s", u->addr);
             events_backend_connected(w, b, 0, true);
             events_request_sent(w, b);
+            s->sent = true;
             s->state = S_PROXY;
             s->activity_ms = now_ms(s);
             return;
@@ -1246,6 +1250,7 @@ static bool retry_stale(struct session *s)
     if (s->hout_use != HOUT_REQUEST)
         return false;
     events_retry(s->w, s->backend, true, "idle connection was closed by the backend");
+    s->sent = false;
     s->stale_retried = true;
     s->reused = false;
     s->t_sent = 0;

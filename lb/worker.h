@@ -27,6 +27,7 @@
 #include "timer.h"
 
 struct session;
+struct stats_thread;
 struct upstream;
 
 /* What an epoll event's data.ptr points to: the first member of each polled object. */
@@ -61,6 +62,7 @@ struct worker {
     struct resolver *resolver;
     const struct access_log *log;
     int listen_fd; /* shared with the other workers; owned by main() */
+    struct stats_thread *stats; /* this worker's statistics (lb/stats.h), NULL when off */
     pthread_t thread;
 
     /* atomic: written by main(), read by the worker (1 drain, 2 stop now) */
