@@ -184,7 +184,9 @@ _Static_assert(sizeof(struct stats_backend) == 512, "stats_backend size");
 #define STATS_ENTRY_GENERATED 0x04u  /* lb answered itself (400, 408, 502, 503, 504 ...) */
 #define STATS_ENTRY_TRUNCATED 0x08u  /* path or request id did not fit and was cut */
 
-/* One finished request. Strings are NUL-terminated and NUL-padded (a reader still checks). */
+/* One finished request. Strings are NUL-terminated (a reader still checks). method and
+ * request_id are NUL-padded; bytes of path after its NUL are unspecified: a writer copies the
+ * words up to the path's end only, so what follows may be left over from an older entry. */
 struct stats_ring_entry {
     uint64_t start_wall_ns;  /* when its first byte arrived, ns since the epoch */
     uint64_t connect_ns;     /* connecting to the backend (0 when reused or none) */

@@ -375,10 +375,14 @@ void stats_ring_write(struct stats_ring *ring, const struct stats_ring_entry *e)
     struct stats_ring_slot *slot = &ring->slots[pos & (STATS_RING_CAPACITY - 1)];
     union ring_words u;
 
+    /* Most paths are short: stop after the word holding the path's NUL (half the cache lines). */
+    size_t used = offsetof(struct stats_ring_entry, path) + strnlen(e->path, sizeof(e->path)) + 1;
+    size_t words = (used + 7) / 8 < STATS_RING_ENTRY_WORDS ? (used + 7) / 8 : STATS_RING_ENTRY_WORDS;
+
     memcpy(&u.e, e, sizeof(u.e));
     atomic_store_explicit(&slot->seq, 2 * pos + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
-    for (size_t i = 0; i < STATS_RING_ENTRY_WORDS; i++)
+    for (size_t i = 0; i < words; i++)
         atomic_store_explicit(&slot->words[i], u.w[i], memory_order_relaxed);
     atomic_store_explicit(&slot->seq, 2 * pos + 2, memory_order_release);
 }

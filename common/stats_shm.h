@@ -87,7 +87,8 @@ bool stats_shm_writer_alive(const struct stats_shm *shm, uint64_t now_mono_ns);
 
 /* ---- ring of recent requests ---------------------------------------------------------------- */
 
-/* Appends e to the ring (any thread, lock-free). */
+/* Appends e to the ring (any thread, lock-free). Only the words up to the end of e->path (its
+ * NUL included) are copied: the rest of the slot keeps an older entry's bytes. */
 void stats_ring_write(struct stats_ring *ring, const struct stats_ring_entry *e);
 
 /* Entries ever written (the position the next one will get). */

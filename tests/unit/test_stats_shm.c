@@ -259,6 +259,32 @@ static void test_ring_keeps_the_newest_entries_newest_first(void **state)
     stats_shm_destroy(&w);
 }
 
+static void test_short_path_over_a_long_one_reads_back_exactly(void **state)
+{
+    char name[64], err[256];
+    struct stats_shm w, r;
+    struct stats_ring_entry e;
+    (void)state;
+
+    test_name(name, sizeof(name), "reuse");
+    assert_int_equal(stats_shm_create(&w, name, 1, 1, err, sizeof(err)), 0);
+    stats_shm_publish(&w);
+    assert_int_equal(stats_shm_attach(&r, name, NULL, err, sizeof(err)), 0);
+    fill(&e, 0);
+    memset(e.path, 'L', sizeof(e.path) - 1);
+    stats_ring_write(&w.seg->ring, &e);
+    for (unsigned i = 1; i <= STATS_RING_CAPACITY; i++) {
+        fill(&e, i);
+        stats_ring_write(&w.seg->ring, &e); /* the last one reuses slot 0 */
+    }
+    assert_int_equal(stats_ring_read(&r, STATS_RING_CAPACITY, &e), 0);
+    assert_string_equal(e.path, "/item/1024");
+    for (size_t i = strlen(e.path); i < sizeof(e.path); i++)
+        assert_int_equal(e.path[i], 0); /* the old bytes behind the NUL never reach the reader */
+    stats_shm_detach(&r);
+    stats_shm_destroy(&w);
+}
+
 static void test_ring_read_sanitises_hostile_entries(void **state)
 {
     char name[64], err[256];
@@ -358,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_attach_refuses_a_truncated_object),
         cmocka_unit_test(test_create_replaces_a_stale_segment_but_not_a_live_one),
         cmocka_unit_test(test_ring_keeps_the_newest_entries_newest_first),
+        cmocka_unit_test(test_short_path_over_a_long_one_reads_back_exactly),
         cmocka_unit_test(test_ring_read_sanitises_hostile_entries),
         cmocka_unit_test(test_addresses_format_both_families),
         cmocka_unit_test(test_resolved_address_round_trips),
