@@ -92,7 +92,8 @@ static void rig_down(struct rig *r)
     if (r->sim > 0)
         harness_stop(r->sim, 10000);
     r->lb = r->sim = 0;
-    unlink(r->log);
+    if (getenv("LBTOP_E2E_KEEP_LOG") == NULL) /* set it to read lb's and backend-sim's output */
+        unlink(r->log);
     active = NULL;
 }
 
