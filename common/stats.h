@@ -192,8 +192,8 @@ struct stats_ring_entry {
     uint64_t connect_ns;     /* connecting to the backend (0 when reused or none) */
     uint64_t ttfb_ns;        /* request sent to first response byte from the backend */
     uint64_t total_ns;       /* first request byte to last response byte sent */
-    uint64_t bytes_in;       /* request bytes received from the client */
-    uint64_t bytes_out;      /* response bytes sent to the client */
+    uint64_t bytes_in;       /* request body bytes received from the client */
+    uint64_t bytes_out;      /* response bytes (head included) sent to the client */
     uint64_t client_conn_id; /* lb's serial number of the client connection (per lb run) */
     struct stats_addr client;       /* the client's address and port */
     struct stats_addr lb_front;     /* lb's address and port on the client connection */
@@ -259,8 +259,8 @@ struct stats_global_counters {
     _Atomic uint64_t clients_closed_requests; /* requests served on the connections closed */
     _Atomic uint64_t requests;                /* requests received (header block complete) */
     _Atomic uint64_t responses[STATS_STATUS_CLASSES]; /* requests finished, by status class */
-    _Atomic uint64_t bytes_in;                /* request bytes received from clients */
-    _Atomic uint64_t bytes_out;               /* response bytes sent to clients */
+    _Atomic uint64_t bytes_in;                /* request body bytes received from clients */
+    _Atomic uint64_t bytes_out;               /* response bytes (head included) sent to clients */
     _Atomic uint64_t client_timeouts;         /* 408 or close: request incomplete in time */
     _Atomic uint64_t bad_requests;            /* refused as malformed (400, 414, 431, 501) */
     _Atomic uint64_t no_backend;              /* 503: no backend available */
@@ -281,8 +281,8 @@ struct stats_backend_counters {
     _Atomic uint64_t connect_errors;   /* connects that failed (refused, unreachable, timeout) */
     _Atomic uint64_t timeouts;         /* responses that took longer than --server-timeout */
     _Atomic uint64_t retries;          /* requests moved to another backend after failing here */
-    _Atomic uint64_t bytes_in;         /* request bytes of its requests (client to backend) */
-    _Atomic uint64_t bytes_out;        /* response bytes of its requests (backend to client) */
+    _Atomic uint64_t bytes_in;         /* request body bytes of its requests (client to backend) */
+    _Atomic uint64_t bytes_out;        /* response bytes of its requests as sent to the client */
     _Atomic uint64_t reserved[32 - 19];
     struct stats_hist connect;         /* connect time (new connections only) */
     struct stats_hist ttfb;            /* request sent to first response byte */

@@ -100,8 +100,8 @@ struct stats_request {
     bool generated;          /* lb answered itself (400, 408, 502, 503, 504, ...) */
     bool reused;             /* the backend connection was reused */
     uint32_t retries;        /* failed connects before the one that served it */
-    uint64_t bytes_in;       /* request bytes received from the client */
-    uint64_t bytes_out;      /* response bytes sent to the client */
+    uint64_t bytes_in;       /* request body bytes received from the client */
+    uint64_t bytes_out;      /* response bytes sent to the client, head included */
     uint64_t connect_ns;     /* 0 when no new connection was made */
     uint64_t ttfb_ns;        /* request sent to first response byte, 0 if none */
     uint64_t total_ns;       /* first request byte to last response byte */

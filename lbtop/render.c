@@ -144,6 +144,8 @@ char *lbtop_fmt_ms(double ms, char *buf, size_t len)
 {
     if (ms <= 0)
         snprintf(buf, len, "-");
+    else if (ms < 0.1)
+        snprintf(buf, len, "%.3f", ms);
     else if (ms < 10)
         snprintf(buf, len, "%.2f", ms);
     else if (ms < 100)

@@ -99,7 +99,7 @@ size_t lbtop_render_help(struct lbtop_lines *l, const struct lbtop_render_opts *
 /* Formatting shared with the JSON and text reports. */
 char *lbtop_fmt_bytes(uint64_t n, char *buf, size_t len);         /* "512", "1.5K", "20.0M" */
 char *lbtop_fmt_rate(double per_s, char *buf, size_t len);        /* "0", "12.5", "1.2K" */
-char *lbtop_fmt_ms(double ms, char *buf, size_t len);             /* "0.12", "12.3", "1234" */
+char *lbtop_fmt_ms(double ms, char *buf, size_t len);             /* "0.004", "0.12", "12.3" */
 char *lbtop_fmt_age(uint64_t secs, char *buf, size_t len);        /* "42s", "3m05s", "2h01m" */
 char *lbtop_fmt_clock(uint64_t wall_ns, bool ms, char *buf, size_t len); /* "12:00:01.123" */
 /* width characters, one per sample, the newest on the right; scaled to the largest sample. */

@@ -208,6 +208,8 @@ static void test_formatting_helpers(void **state)
     assert_string_equal(lbtop_fmt_age(185, b, sizeof(b)), "3m05s");
     assert_string_equal(lbtop_fmt_age(7260, b, sizeof(b)), "2h01m");
     assert_string_equal(lbtop_fmt_ms(0.123, b, sizeof(b)), "0.12");
+    assert_string_equal(lbtop_fmt_ms(0.004, b, sizeof(b)), "0.004");
+    assert_string_equal(lbtop_fmt_ms(1234, b, sizeof(b)), "1234");
     assert_string_equal(lbtop_fmt_ms(0, b, sizeof(b)), "-");
     assert_string_equal(lbtop_fmt_rate(12.5, b, sizeof(b)), "12.5");
 }
