@@ -194,7 +194,8 @@ struct stats_ring_entry {
     uint64_t total_ns;       /* first request byte to last response byte sent */
     uint64_t bytes_in;       /* request body bytes received from the client */
     uint64_t bytes_out;      /* response bytes (head included) sent to the client */
-    uint64_t client_conn_id; /* lb's serial number of the client connection (per lb run) */
+    uint64_t client_conn_id; /* serial number of the client connection in its worker: the pair
+                              * (worker, client_conn_id) is unique in one lb run */
     struct stats_addr client;       /* the client's address and port */
     struct stats_addr lb_front;     /* lb's address and port on the client connection */
     struct stats_addr lb_back;      /* lb's address and port on the backend connection */

@@ -110,7 +110,7 @@ struct stats_request {
     const struct sockaddr *lb_front;
     const struct sockaddr *lb_back;
     const struct sockaddr *server;
-    uint64_t client_conn_id; /* lb's serial number of the client connection */
+    uint64_t client_conn_id; /* the client connection's serial number in this worker */
     uint32_t conn_request;   /* 1 for the first request on that connection */
     const char *method;      /* not NUL-terminated: with lengths; NULL/0 when absent */
     size_t method_len;
