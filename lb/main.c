@@ -163,8 +163,9 @@ int main(int argc, char **argv)
     }
 
     char addr[NET_HOST_LEN + 16];
-    snprintf(addr, sizeof(addr), "%s:%u", cfg.listen_host[0] ? cfg.listen_host : "*",
-             (unsigned)cfg.listen_port);
+    bool v6 = strchr(cfg.listen_host, ':') != NULL;
+    snprintf(addr, sizeof(addr), "%s%s%s:%u", v6 ? "[" : "",
+             cfg.listen_host[0] ? cfg.listen_host : "*", v6 ? "]" : "", (unsigned)cfg.listen_port);
     fprintf(stderr, "lb: listening on %s, %zu backend%s, %u worker%s, policy %s\n", addr,
             cfg.num_backends, cfg.num_backends == 1 ? "" : "s", nworkers, nworkers == 1 ? "" : "s",
             cfg.policy);

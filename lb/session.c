@@ -1285,7 +1285,10 @@ static void finish_request(struct session *s)
     }
     if (s->close_after || !s->req_done || s->c_eof || w->draining) {
         s->hout_use = HOUT_FREE;
-        if (s->c_eof)
+        /* Nothing unread from the client (its last read hit EAGAIN or EOF): a plain close sends
+         * the response and a FIN. Unread input would turn the close into a reset that can
+         * destroy the response, so then close gracefully (CLOSING drains the input). */
+        if (s->c_eof || (s->req_done && buf_len(&s->req) == 0 && !s->c_readable))
             session_close(s, false);
         else
             enter_closing(s);
