@@ -48,7 +48,7 @@ struct upstream_pool {
     size_t count;
 };
 
-#define WORKER_POOL_MAX_IDLE 64   /* idle connections kept per backend and worker */
+#define WORKER_POOL_MAX_IDLE 128  /* idle connections kept per backend and worker */
 #define WORKER_POOL_MAX_AGE_MS 4000  /* an idle connection older than this is not reused */
 
 /* Everything a worker needs. Fields are grouped by who may touch them. */
