@@ -1412,9 +1412,9 @@ static bool step_proxy(struct session *s)
                                           : "the backend closed the connection without answering");
         return true;
     }
-    if (u != NULL && u->wfailed && !s->res_started && !u->eof && !u->readable) {
-        /* the write failed; a response may still be readable, else the server timeout ends it */
-    }
+    /* A failed write to the backend (u->wfailed) is not an error by itself: the backend may have
+     * answered early (413, 401...) and the answer is still readable; else its close or the
+     * server timeout ends the request. */
     res_check_done(s);
     if (s->res_head_done && !s->res_done && u != NULL && u->eof) {
         if (res_body_prepare(s) < 0) {
