@@ -27,7 +27,10 @@
 #include "session.h"
 
 #define MAX_EVENTS 256
-#define ACCEPT_BATCH 64
+/* Accepts per wake-up. Small on purpose: while this worker is busy serving what it accepted, the
+ * next connections wake another worker (EPOLLEXCLUSIVE wakes one idle waiter per event), so a
+ * burst of new keep-alive connections is spread over the workers instead of landing on one. */
+#define ACCEPT_BATCH 4
 #define ACCEPT_PAUSE_MS 100
 
 int worker_watch(struct worker *w, int fd, struct endpoint *ep)
