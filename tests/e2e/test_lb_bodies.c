@@ -393,6 +393,10 @@ static void test_upgrade_answered_101_becomes_a_two_way_tunnel(void **state)
         assert_int_equal(read_exact(&c, back, sizeof(back)), 0);
         assert_memory_equal(back, frame, sizeof(frame));
     }
+    /* the client's half-close reaches the backend, which then closes: the client sees the end */
+    assert_int_equal(shutdown(c.fd, SHUT_WR), 0);
+    assert_true(harness_conn_closed(&c, TIMEOUT_MS));
+    assert_true(harness_sb_wait_open_at_most(sb, 0, TIMEOUT_MS));
     harness_conn_close(&c);
     assert_int_equal(harness_stop(lb, 15000), 0);
     harness_sb_stop(sb);
