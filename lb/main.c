@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -86,6 +87,13 @@ int main(int argc, char **argv)
     if (nworkers == 0) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         nworkers = cpus > 0 ? (unsigned)(cpus > CONFIG_MAX_WORKERS ? CONFIG_MAX_WORKERS : cpus) : 1;
+    }
+
+    /* every connection costs a descriptor or two: use all the kernel allows this process */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
     }
 
     /* signals first, so every thread created later inherits the blocked mask */
@@ -163,8 +171,9 @@ int main(int argc, char **argv)
     }
 
     char addr[NET_HOST_LEN + 16];
-    snprintf(addr, sizeof(addr), "%s:%u", cfg.listen_host[0] ? cfg.listen_host : "*",
-             (unsigned)cfg.listen_port);
+    bool v6 = strchr(cfg.listen_host, ':') != NULL;
+    snprintf(addr, sizeof(addr), "%s%s%s:%u", v6 ? "[" : "",
+             cfg.listen_host[0] ? cfg.listen_host : "*", v6 ? "]" : "", (unsigned)cfg.listen_port);
     fprintf(stderr, "lb: listening on %s, %zu backend%s, %u worker%s, policy %s\n", addr,
             cfg.num_backends, cfg.num_backends == 1 ? "" : "s", nworkers, nworkers == 1 ? "" : "s",
             cfg.policy);

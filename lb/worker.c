@@ -92,6 +92,8 @@ int worker_init(struct worker *w, char *err, size_t err_len)
     w->run_queue = NULL;
     w->dead_sessions = NULL;
     w->dead_upstreams = NULL;
+    w->xbuf_cache = NULL;
+    w->xbuf_cached = 0;
     w->log_buf.len = 0;
     w->draining = false;
     w->listening = false;
@@ -261,6 +263,7 @@ static void *worker_main(void *arg)
     session_drain_all(w, true);
     session_run_deferred(w);
     session_reap(w);
+    session_cache_flush(w);
     if (w->log_buf.len > 0)
         access_log_flush(w->log, &w->log_buf);
     return NULL;
