@@ -304,6 +304,35 @@ static void test_expect_100_continue_gets_interim_response_then_final(void **sta
     harness_sb_stop(sb);
 }
 
+/* A client that sends Expect: 100-continue and its body at once (it does not wait), twice on one
+ * connection: each request gets its final answer, no interim response is mistaken for one. */
+static void test_expect_100_continue_with_the_body_sent_at_once(void **state)
+{
+    struct harness_sb_step step = {.mode = HARNESS_SB_ECHO, .send_continue = true};
+    struct harness_sb *sb = harness_sb_start("e", &step, 1);
+    uint16_t port, lb_port;
+    struct harness_conn c;
+    const char *req = "POST /echo HTTP/1.1\r\nHost: lb\r\nContent-Length: 5\r\n"
+                      "Expect: 100-continue\r\n\r\nhello";
+    (void)state;
+
+    assert_non_null(sb);
+    port = harness_sb_port(sb);
+    pid_t lb = harness_start_lb(&lb_port, &port, 1, NULL, NULL);
+    assert_true(lb > 0);
+    assert_int_equal(harness_conn_open(&c, lb_port, TIMEOUT_MS), 0);
+    for (int i = 0; i < 2; i++) {
+        struct harness_response resp;
+        assert_int_equal(harness_conn_request(&c, req, &resp), 0); /* skips any 100 */
+        assert_int_equal(resp.status, 200);
+        assert_string_equal(resp.body, "hello");
+        harness_response_free(&resp);
+    }
+    harness_conn_close(&c);
+    assert_int_equal(harness_stop(lb, 15000), 0);
+    harness_sb_stop(sb);
+}
+
 /* The same through to backend-sim's /echo, with a body of 256 KB sent after the 100 (small
  * enough to fit the socket buffers while the echo waits to be read). */
 static void test_expect_100_continue_with_backend_sim(void **state)
@@ -393,6 +422,10 @@ static void test_upgrade_answered_101_becomes_a_two_way_tunnel(void **state)
         assert_int_equal(read_exact(&c, back, sizeof(back)), 0);
         assert_memory_equal(back, frame, sizeof(frame));
     }
+    /* the client's half-close reaches the backend, which then closes: the client sees the end */
+    assert_int_equal(shutdown(c.fd, SHUT_WR), 0);
+    assert_true(harness_conn_closed(&c, TIMEOUT_MS));
+    assert_true(harness_sb_wait_open_at_most(sb, 0, TIMEOUT_MS));
     harness_conn_close(&c);
     assert_int_equal(harness_stop(lb, 15000), 0);
     harness_sb_stop(sb);
@@ -528,6 +561,7 @@ int main(void)
         LB_TEST(test_head_204_and_304_have_no_body),
         LB_TEST(test_expect_100_continue_gets_interim_response_then_final),
         LB_TEST(test_expect_100_continue_with_backend_sim),
+        LB_TEST(test_expect_100_continue_with_the_body_sent_at_once),
         LB_TEST(test_upgrade_answered_101_becomes_a_two_way_tunnel),
         LB_TEST(test_upgrade_tunnel_to_backend_sim_carries_a_megabyte_each_way),
         LB_TEST(test_backend_dying_mid_content_length_body_is_not_complete),

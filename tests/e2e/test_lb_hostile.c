@@ -231,6 +231,28 @@ static void test_103_early_hints_then_the_final_response(void **state)
     stop(&f);
 }
 
+static void test_a_flood_of_interim_responses_then_the_final_one(void **state)
+{
+    static const char interim[] = "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n";
+    size_t n = 2000, len = 0, il = sizeof(interim) - 1;
+    char *reply = malloc(n * il + 64);
+    for (size_t i = 0; i < n; i++, len += il)
+        memcpy(reply + len, interim, il);
+    len += (size_t)sprintf(reply + len, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal");
+    struct harness_sb_step step = {.reply = reply, .reply_len = len};
+    struct fixture f;
+    struct harness_conn c;
+    (void)state;
+
+    start(&f, &step, 1, NULL);
+    assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
+    expect(&c, get1, 200, "final");
+    expect(&c, get2, 200, "final");
+    harness_conn_close(&c);
+    stop(&f);
+    free(reply);
+}
+
 static void test_expect_continue_answered_with_a_final_status(void **state)
 {
     struct harness_sb_step step = {.reply = "HTTP/1.1 401 Unauthorized\r\nContent-Length: 6\r\n"
@@ -618,6 +640,7 @@ int main(void)
         LB_TEST(test_http10_backend_responses_then_more_requests),
         LB_TEST(test_response_delimited_by_close_reaches_an_http11_client_whole),
         LB_TEST(test_103_early_hints_then_the_final_response),
+        LB_TEST(test_a_flood_of_interim_responses_then_the_final_one),
         LB_TEST(test_expect_continue_answered_with_a_final_status),
         LB_TEST(test_request_body_holding_a_request_is_not_split),
         LB_TEST(test_chunked_request_then_pipelined_request_are_framed_apart),

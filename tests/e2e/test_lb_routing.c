@@ -381,6 +381,46 @@ static void test_killed_backend_traffic_moves_to_the_others(void **state)
     assert_int_equal(harness_lab_stop(&lab), 0);
 }
 
+/* A backend killed while it holds requests: those get 502 (or are retried elsewhere), never a
+ * hang and never a 200 from the dead backend; the others' requests are untouched. */
+static void test_backend_killed_with_requests_in_flight(void **state)
+{
+    struct harness_lab lab;
+    struct harness_conn c[6];
+    int n200 = 0;
+    (void)state;
+
+    assert_int_equal(harness_lab_start(&lab, 3, NULL), 0);
+    for (int i = 0; i < 6; i++) {
+        const char *req = "GET /delay/1500 HTTP/1.1\r\nHost: lb\r\n\r\n";
+        assert_int_equal(harness_conn_open(&c[i], lab.lb_port, TIMEOUT_MS), 0);
+        assert_int_equal(harness_send_all(c[i].fd, req, strlen(req)), 0);
+    }
+    harness_sleep_ms(500); /* the requests are at the backends (not an assertion on time) */
+    assert_int_equal(kill(lab.sim_pid[1], SIGKILL), 0);
+    assert_int_equal(waitpid(lab.sim_pid[1], NULL, 0), lab.sim_pid[1]);
+    lab.sim_pid[1] = 0;
+    for (int i = 0; i < 6; i++) {
+        struct harness_response resp;
+        int rc = harness_read_response(&c[i], false, false, &resp);
+        assert_int_equal(rc, 0);
+        if (resp.status == 200) {
+            const char *b = harness_header(&resp, "X-Backend");
+            assert_non_null(b);
+            assert_string_not_equal(b, "b2");
+            assert_true(resp.complete);
+            n200++;
+        } else {
+            assert_true(resp.status == 502 || resp.status == 503);
+        }
+        harness_response_free(&resp);
+        harness_conn_close(&c[i]);
+    }
+    assert_true(n200 >= 4); /* b1's and b3's requests */
+    assert_true(harness_alive(lab.lb_pid, NULL));
+    assert_int_equal(harness_lab_stop(&lab), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -392,6 +432,7 @@ int main(void)
         LB_TEST(test_backend_given_as_localhost_is_resolved),
         LB_TEST(test_backend_that_never_answers_does_not_stop_the_others),
         LB_TEST(test_killed_backend_traffic_moves_to_the_others),
+        LB_TEST(test_backend_killed_with_requests_in_flight),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests_name("lb routing", tests, NULL, NULL);

@@ -183,6 +183,55 @@ static void test_many_clients_pipelining_uploads_get_their_own_bytes_back(void *
     rmdir(dir);
 }
 
+/* Forty connections taking turns: each goes idle between its requests while the others work, so
+ * per-request buffers keep moving between connections; every body must still be exact. */
+static void test_connections_taking_turns_get_exact_bodies(void **state)
+{
+    enum { CONNS = 40, ROUNDS = 8 };
+    struct harness_lab lab;
+    struct harness_conn *c = calloc(CONNS, sizeof(*c));
+    struct harness_response direct[3];
+    const int sizes[3] = {1, 40000, 150000};
+    const char *extra[] = {"-w", "2", NULL};
+    (void)state;
+
+    assert_int_equal(harness_lab_start(&lab, 3, extra), 0);
+    for (int k = 0; k < 3; k++) {
+        char req[128];
+        snprintf(req, sizeof(req), "GET /bytes/%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                 sizes[k]);
+        assert_int_equal(harness_exchange(lab.sim_port[0], req, strlen(req), TIMEOUT_MS,
+                                          &direct[k]), 0);
+        assert_int_equal(direct[k].body_len, (size_t)sizes[k]);
+    }
+    for (int i = 0; i < CONNS; i++)
+        assert_int_equal(harness_conn_open(&c[i], lab.lb_port, TIMEOUT_MS), 0);
+    for (int r = 0; r < ROUNDS; r++) {
+        /* half the connections send, then all of those are read: the rest sit idle */
+        for (int i = r % 2; i < CONNS; i += 2) {
+            char req[128];
+            snprintf(req, sizeof(req), "GET /bytes/%d HTTP/1.1\r\nHost: x\r\n\r\n",
+                     sizes[(i + r) % 3]);
+            assert_int_equal(harness_send_all(c[i].fd, req, strlen(req)), 0);
+        }
+        for (int i = r % 2; i < CONNS; i += 2) {
+            struct harness_response resp;
+            const struct harness_response *want = &direct[(i + r) % 3];
+            assert_int_equal(harness_read_response(&c[i], false, false, &resp), 0);
+            assert_int_equal(resp.status, 200);
+            assert_int_equal(resp.body_len, want->body_len);
+            assert_memory_equal(resp.body, want->body, want->body_len);
+            harness_response_free(&resp);
+        }
+    }
+    for (int i = 0; i < CONNS; i++)
+        harness_conn_close(&c[i]);
+    for (int k = 0; k < 3; k++)
+        harness_response_free(&direct[k]);
+    free(c);
+    assert_int_equal(harness_lab_stop(&lab), 0);
+}
+
 static void test_one_byte_chunks_both_ways(void **state)
 {
     enum { N = 5000 };
@@ -361,6 +410,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         LB_TEST(test_many_clients_pipelining_uploads_get_their_own_bytes_back),
+        LB_TEST(test_connections_taking_turns_get_exact_bodies),
         LB_TEST(test_one_byte_chunks_both_ways),
         LB_TEST(test_response_dribbled_one_byte_per_segment),
         LB_TEST(test_pipeline_sent_one_byte_per_segment),
