@@ -373,6 +373,39 @@ static void test_slowloris_on_the_second_request_of_a_connection_is_cut_off(void
     stop(&f);
 }
 
+/* Two hundred connections stuck mid-head do not stop a normal client, and are all cut off once
+ * --client-timeout has passed. */
+static void test_many_stuck_heads_neither_block_others_nor_linger(void **state)
+{
+    enum { N = 200 };
+    const char *extra[] = {"--client-timeout", "2000", NULL};
+    struct fixture f;
+    struct harness_conn *c = calloc(N, sizeof(*c));
+    struct harness_response resp;
+    const char *partial = "GET /stuck HTTP/1.1\r\nHost: x\r\nX-Slow: aaa";
+    (void)state;
+
+    start(&f, NULL, 0, extra);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(harness_conn_open(&c[i], f.lb_port, TIMEOUT_MS), 0);
+        assert_int_equal(harness_send_all(c[i].fd, partial, strlen(partial)), 0);
+    }
+    assert_int_equal(harness_exchange(f.lb_port, get2, strlen(get2), TIMEOUT_MS, &resp), 0);
+    assert_int_equal(resp.status, 200);
+    harness_response_free(&resp);
+    for (int i = 0; i < N; i++) {
+        /* 408 or a bare close, within our 20 s bound */
+        if (harness_read_response(&c[i], false, false, &resp) == 0)
+            assert_int_equal(resp.status, 408);
+        harness_response_free(&resp);
+        assert_true(harness_conn_closed(&c[i], TIMEOUT_MS));
+        harness_conn_close(&c[i]);
+    }
+    assert_int_equal(harness_sb_requests(f.sb), 1);
+    free(c);
+    stop(&f);
+}
+
 static void test_connections_closed_without_a_byte_do_no_harm(void **state)
 {
     struct fixture f;
@@ -412,6 +445,7 @@ int main(void)
         LB_TEST(test_unasked_101_from_the_backend_gets_502),
         LB_TEST(test_body_trickling_in_steadily_is_not_cut_by_client_timeout),
         LB_TEST(test_slowloris_on_the_second_request_of_a_connection_is_cut_off),
+        LB_TEST(test_many_stuck_heads_neither_block_others_nor_linger),
         LB_TEST(test_connections_closed_without_a_byte_do_no_harm),
     };
     signal(SIGPIPE, SIG_IGN);
