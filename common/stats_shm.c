@@ -294,7 +294,10 @@ int stats_shm_attach(struct stats_shm *shm, const char *name, uint32_t *found_ve
     if (fd < 0) {
         rc = -errno;
         if (rc == -ENOENT)
-            snprintf(err, err_len, "no statistics at %s: lb is not running on that port", name);
+            snprintf(err, err_len,
+                     "no statistics at %s: lb is not running on that port (or runs with "
+                     "--no-stats)",
+                     name);
         else
             snprintf(err, err_len, "cannot open %s: %s", name, strerror(errno));
         return rc;

@@ -16,7 +16,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "backend.h"
 #include "clock.h"
+#include "config.h"
+#include "net.h"
 #include "stats_shm.h"
 
 #define HEARTBEAT_PERIOD_NS (250 * UINT64_C(1000000))
@@ -247,6 +250,53 @@ out_nomem:
     return NULL;
 }
 
+struct stats *stats_open_lb(const struct config *cfg, const struct backend_table *table, int lfd,
+                            unsigned nworkers, char *err, size_t err_len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char listen[NET_ADDRSTR_LEN];
+    size_t nb = table->count < STATS_MAX_BACKENDS ? table->count : STATS_MAX_BACKENDS;
+    const char *names[STATS_MAX_BACKENDS], *hosts[STATS_MAX_BACKENDS];
+    uint16_t ports[STATS_MAX_BACKENDS];
+    struct stats *s;
+
+    memset(&ss, 0, sizeof(ss));
+    if (getsockname(lfd, (struct sockaddr *)&ss, &sl) == 0)
+        net_format_addr((struct sockaddr *)&ss, listen, sizeof(listen));
+    else
+        snprintf(listen, sizeof(listen), "*:%u", (unsigned)cfg->listen_port);
+    for (size_t i = 0; i < nb; i++) {
+        names[i] = table->backends[i].name;
+        hosts[i] = table->backends[i].host;
+        ports[i] = table->backends[i].port;
+    }
+    struct stats_config sc = {
+        .listen_port = cfg->listen_port,
+        .listen_addr = (struct sockaddr *)&ss,
+        .listen_text = listen,
+        .mode = STATS_MODE_HTTP,
+        .policy = cfg->policy,
+        .nworkers = nworkers,
+        .nbackends = nb,
+        .backend_names = names,
+        .backend_hosts = hosts,
+        .backend_ports = ports,
+    };
+    s = stats_open(&sc, err, err_len);
+    if (s == NULL)
+        return NULL;
+    /* The addresses the first resolution found (later ones follow the requests). */
+    for (size_t i = 0; i < nb; i++) {
+        struct backend_addr a;
+        struct sockaddr_storage bs;
+        if (backend_get_addrs(&table->backends[i], &a, 1) == 1 &&
+            backend_addr_to_sockaddr(&a, &bs) > 0)
+            stats_backend_resolved(s, (int)i, (struct sockaddr *)&bs);
+    }
+    return s;
+}
+
 void stats_close(struct stats *s)
 {
     if (s == NULL)
@@ -366,6 +416,26 @@ void stats_timeout(struct stats_thread *t, int b)
         bump(&c->timeouts, 1);
 }
 
+/* Keeps a backend's published address current: stores it only when it changed (a re-resolution
+ * moved the backend), so the shared line is normally only read. */
+static void note_address(struct stats_backend *b, const struct sockaddr *sa)
+{
+    union {
+        struct stats_addr a;
+        uint64_t w[3];
+    } u;
+    bool same = true;
+
+    stats_addr_from_sockaddr(&u.a, sa);
+    if (u.a.family == 0)
+        return;
+    for (int i = 0; i < 3; i++)
+        if (atomic_load_explicit(&b->resolved_words[i], memory_order_relaxed) != u.w[i])
+            same = false;
+    if (!same)
+        stats_backend_store_resolved(b, &u.a);
+}
+
 static void fill_entry(struct stats_thread *t, const struct stats_request *r,
                        struct stats_ring_entry *e)
 {
@@ -442,6 +512,8 @@ void stats_request_done(struct stats_thread *t, const struct stats_request *r)
         if (r->ttfb_ns > 0)
             hist_record(&c->ttfb, r->ttfb_ns);
         hist_record(&c->total, r->total_ns);
+        if (r->server != NULL)
+            note_address(&t->seg->backends[r->backend], r->server);
     }
 
     fill_entry(t, r, &e);

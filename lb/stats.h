@@ -46,6 +46,15 @@ struct stats_config {
  * writer, or NULL with a message in err (e.g. another lb already publishes under that name). */
 struct stats *stats_open(const struct stats_config *cfg, char *err, size_t err_len);
 
+struct config;
+struct backend_table;
+
+/* stats_open() for lb itself: publishes cfg's policy and backends (names from table), the
+ * address listening socket lfd is bound to, and nworkers worker blocks, under the name
+ * "/lblab-<cfg->listen_port>". Returns NULL with a message in err. */
+struct stats *stats_open_lb(const struct config *cfg, const struct backend_table *table, int lfd,
+                            unsigned nworkers, char *err, size_t err_len);
+
 /* Stops the heartbeat, marks the segment stopping and removes it. NULL is fine. */
 void stats_close(struct stats *s);
 

@@ -9,12 +9,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -234,6 +237,17 @@ static ssize_t conn_fill(struct harness_conn *c)
     }
 }
 
+/* A NUL-terminated malloc'd copy of n bytes (which need not hold a NUL), or NULL. */
+static char *copy_bytes(const char *src, size_t n)
+{
+    char *copy = malloc(n + 1);
+    if (copy != NULL) {
+        memcpy(copy, src, n);
+        copy[n] = '\0';
+    }
+    return copy;
+}
+
 static void conn_consume(struct harness_conn *c, size_t n)
 {
     memmove(c->buf, c->buf + n, c->len - n);
@@ -341,7 +355,7 @@ int harness_read_response(struct harness_conn *c, bool head_request, bool keep_i
         }
         resp->status = res.status;
         resp->minor_version = res.minor_version;
-        resp->head = strndup(c->buf, (size_t)n);
+        resp->head = copy_bytes(c->buf, (size_t)n); /* not strndup: buf has no NUL */
         resp->head_len = (size_t)n;
         conn_consume(c, (size_t)n);
         if (resp->head == NULL)
@@ -442,4 +456,852 @@ char *harness_run(const char *command, int *exit_status)
             break;
     *exit_status = pclose(p);
     return out;
+}
+
+/* --- Cleaning up after a failed test -----------------------------------------------------------
+ * A list of what this process started, each with a sequence number; harness_test_setup() notes
+ * the next number, harness_test_teardown() stops everything numbered from it on. The list is
+ * owned by this module and touched only from the test's main thread. */
+#define TRACK_MAX 256
+
+static struct {
+    pid_t pid;                /* or 0 */
+    struct harness_sb *sb;    /* or NULL */
+    unsigned long seq;
+} tracked[TRACK_MAX];
+static size_t n_tracked;
+static unsigned long track_seq, track_mark;
+
+static void track_add(pid_t pid, struct harness_sb *sb)
+{
+    if (n_tracked < TRACK_MAX) {
+        tracked[n_tracked].pid = pid;
+        tracked[n_tracked].sb = sb;
+        tracked[n_tracked].seq = track_seq++;
+        n_tracked++;
+    }
+}
+
+static void track_remove_sb(struct harness_sb *sb)
+{
+    for (size_t i = 0; i < n_tracked; i++)
+        if (tracked[i].sb == sb) {
+            memmove(&tracked[i], &tracked[i + 1], (n_tracked - i - 1) * sizeof(tracked[0]));
+            n_tracked--;
+            return;
+        }
+}
+
+void harness_track(pid_t pid)
+{
+    if (pid > 0)
+        track_add(pid, NULL);
+}
+
+int harness_test_setup(void **state)
+{
+    (void)state;
+    track_mark = track_seq;
+    return 0;
+}
+
+int harness_test_teardown(void **state)
+{
+    (void)state;
+    /* newest first: lb before the backends it uses */
+    while (n_tracked > 0 && tracked[n_tracked - 1].seq >= track_mark) {
+        size_t i = n_tracked - 1;
+        if (tracked[i].sb != NULL) {
+            harness_sb_stop(tracked[i].sb); /* removes entry i */
+            continue;
+        }
+        int st;
+        /* 0: still running; a pid the test already reaped gives -1 (ECHILD) and is skipped */
+        if (waitpid(tracked[i].pid, &st, WNOHANG) == 0) {
+            fprintf(stderr, "harness: stopping pid %d left running by a failed test\n",
+                    (int)tracked[i].pid);
+            harness_stop(tracked[i].pid, 5000);
+        }
+        n_tracked--;
+    }
+    return 0;
+}
+
+/* --- Starting the real programs ------------------------------------------------------------ */
+
+void harness_sleep_ms(int ms)
+{
+    sleep_ms(ms);
+}
+
+/* harness_spawn, plus: the child gets SIGTERM if this test process dies (an ASan abort, say),
+ * so a crashed test never leaves lb or backend-sim running. */
+static pid_t spawn_tied(char *const argv[], const char *log_path)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
+            _exit(127);
+        if (log_path != NULL) {
+            int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+            if (fd >= 0) {
+                dup2(fd, STDOUT_FILENO);
+                dup2(fd, STDERR_FILENO);
+                close(fd);
+            }
+        }
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0) {
+            dup2(devnull, STDIN_FILENO);
+            close(devnull);
+        }
+        execv(argv[0], argv);
+        fprintf(stderr, "harness: exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Spawns argv (whose port argument was chosen by the caller) and waits for port; a process that
+ * exits first (its port was taken meanwhile) makes the caller retry with another port. */
+static pid_t spawn_and_wait(char *const argv[], uint16_t port, const char *log_path)
+{
+    pid_t pid = spawn_tied(argv, log_path);
+    uint64_t deadline;
+
+    if (pid < 0)
+        return -1;
+    deadline = clock_mono_ms() + 15000;
+    while (clock_mono_ms() < deadline) {
+        if (!harness_alive(pid, NULL))
+            return -1;
+        int fd = harness_connect(port, 500);
+        if (fd >= 0) {
+            close(fd);
+            return pid;
+        }
+        sleep_ms(20);
+    }
+    harness_stop(pid, 2000);
+    return -1;
+}
+
+pid_t harness_start_backend_sim(const char *name, uint16_t *port, const char *log_path)
+{
+    for (int attempt = 0; attempt < 3; attempt++) {
+        char port_arg[16];
+        uint16_t p = harness_free_port();
+        char bin[4096];
+
+        snprintf(bin, sizeof(bin), "%s", harness_bin("backend-sim"));
+        snprintf(port_arg, sizeof(port_arg), "%u", (unsigned)p);
+        char *argv[] = {bin, "-p", port_arg, "--name", (char *)name, NULL};
+        pid_t pid = spawn_and_wait(argv, p, log_path);
+        if (pid > 0) {
+            *port = p;
+            track_add(pid, NULL);
+            return pid;
+        }
+    }
+    return -1;
+}
+
+pid_t harness_start_lb(uint16_t *port, const uint16_t *backends, size_t n,
+                       const char *const *extra, const char *log_path)
+{
+    size_t n_extra = 0;
+
+    while (extra != NULL && extra[n_extra] != NULL)
+        n_extra++;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        size_t argc = 0, max = 4 + 2 * n + n_extra;
+        char **argv = calloc(max + 1, sizeof(*argv));
+        char (*addrs)[32] = calloc(n + 1, sizeof(*addrs));
+        char bin[4096], listen_arg[16];
+        uint16_t p = harness_free_port();
+        pid_t pid = -1;
+
+        if (argv == NULL || addrs == NULL) {
+            free(argv);
+            free(addrs);
+            return -1;
+        }
+        snprintf(bin, sizeof(bin), "%s", harness_bin("lb"));
+        snprintf(listen_arg, sizeof(listen_arg), "%u", (unsigned)p);
+        argv[argc++] = bin;
+        argv[argc++] = "-l";
+        argv[argc++] = listen_arg;
+        for (size_t i = 0; i < n; i++) {
+            snprintf(addrs[i], sizeof(addrs[i]), "127.0.0.1:%u", (unsigned)backends[i]);
+            argv[argc++] = "-b";
+            argv[argc++] = addrs[i];
+        }
+        for (size_t i = 0; i < n_extra; i++)
+            argv[argc++] = (char *)extra[i];
+        argv[argc] = NULL;
+        pid = spawn_and_wait(argv, p, log_path);
+        free(argv);
+        free(addrs);
+        if (pid > 0) {
+            *port = p;
+            track_add(pid, NULL);
+            return pid;
+        }
+    }
+    return -1;
+}
+
+const char *harness_head_header_nth(const char *head, const char *name, int nth)
+{
+    struct harness_response r = {.head = (char *)head};
+    return head ? harness_header_nth(&r, name, nth) : NULL;
+}
+
+int harness_head_header_count(const char *head, const char *name)
+{
+    struct harness_response r = {.head = (char *)head};
+    return head ? harness_header_count(&r, name) : 0;
+}
+
+/* --- Scripted backend ------------------------------------------------------------------------
+ * Blocking sockets and a thread per connection keep each script a straight line of code; every
+ * wait polls the connection together with a stop pipe that harness_sb_stop() makes readable, so
+ * stopping never waits on a peer. Sends have a 10 s timeout so a peer that stops reading cannot
+ * wedge a thread either.
+ */
+#define SB_BODY_KEEP (64u << 20)
+#define SB_HEAD_MAX (256u << 10)
+#define SB_IO_TIMEOUT_MS 30000
+
+struct sb_record {
+    char *head;
+    char *body;
+    size_t body_len;
+    int error;
+};
+
+struct sb_conn {
+    struct harness_sb *sb;
+    int fd;
+    pthread_t thread;
+};
+
+struct harness_sb {
+    /* immutable after start */
+    char name[64];
+    struct harness_sb_step *steps;
+    size_t n_steps;
+    int listen_fd;
+    int stop_pipe[2];
+    uint16_t port;
+    pthread_t accept_thread;
+
+    /* lock held */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct sb_record records[HARNESS_SB_MAX_RECORDS];
+    int n_records;
+    struct sb_conn *conns[HARNESS_SB_MAX_CONNS];
+    int n_conns;
+    int n_open;
+};
+
+/* Waits until fd is readable (1), the stop pipe is (-1) or timeout_ms passed (0; -1 waits on). */
+static int sb_wait(struct harness_sb *sb, int fd, int timeout_ms)
+{
+    struct pollfd p[2] = {{.fd = sb->stop_pipe[0], .events = POLLIN}, {.fd = fd, .events = POLLIN}};
+    for (;;) {
+        int r = poll(p, fd >= 0 ? 2 : 1, timeout_ms);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 || (p[0].revents & POLLIN))
+            return -1;
+        if (r == 0)
+            return 0;
+        return 1;
+    }
+}
+
+/* Reads what is there into the growing buffer. Returns bytes read, 0 on EOF, -1 on error, stop or
+ * a 30 s silence (idle: no limit but the stop). */
+static ssize_t sb_fill(struct harness_sb *sb, int fd, char **buf, size_t *len, size_t *cap,
+                       bool idle)
+{
+    if (*cap - *len < 16384) {
+        size_t ncap = *cap ? *cap * 2 : 65536;
+        char *bigger = realloc(*buf, ncap);
+        if (bigger == NULL)
+            return -1;
+        *buf = bigger;
+        *cap = ncap;
+    }
+    if (sb_wait(sb, fd, idle ? -1 : SB_IO_TIMEOUT_MS) != 1)
+        return -1;
+    for (;;) {
+        ssize_t r = recv(fd, *buf + *len, *cap - *len, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r > 0)
+            *len += (size_t)r;
+        return r;
+    }
+}
+
+static const struct harness_sb_step *sb_step(struct harness_sb *sb, int i)
+{
+    static const struct harness_sb_step def = {.mode = HARNESS_SB_REPLY};
+    if (sb->n_steps == 0)
+        return &def;
+    return &sb->steps[(size_t)i < sb->n_steps ? (size_t)i : sb->n_steps - 1];
+}
+
+/* Records a request; returns its index or -1 when the record table is full. */
+static int sb_record(struct harness_sb *sb, const char *head, size_t head_len, int error)
+{
+    int i = -1;
+    char *copy = copy_bytes(head, head_len);
+    pthread_mutex_lock(&sb->lock);
+    if (sb->n_records < HARNESS_SB_MAX_RECORDS && copy != NULL) {
+        i = sb->n_records++;
+        sb->records[i].head = copy;
+        sb->records[i].error = error;
+        copy = NULL;
+    }
+    pthread_cond_broadcast(&sb->cond);
+    pthread_mutex_unlock(&sb->lock);
+    free(copy);
+    return i;
+}
+
+static void sb_record_body(struct harness_sb *sb, int i, char *body, size_t len)
+{
+    pthread_mutex_lock(&sb->lock);
+    if (i >= 0) {
+        free(sb->records[i].body);
+        sb->records[i].body = body;
+        sb->records[i].body_len = len;
+        body = NULL;
+    }
+    pthread_mutex_unlock(&sb->lock);
+    free(body);
+}
+
+static int sb_send(int fd, const void *buf, size_t n)
+{
+    return harness_send_all(fd, buf, n);
+}
+
+/* Reads the body of a request whose head ended at buf[head_len] into a malloc'd buffer (kept up
+ * to SB_BODY_KEEP bytes). Consumes it from buf. Returns 0 or -1. */
+static int sb_read_body(struct harness_sb *sb, int fd, const struct http_request *req, char **buf,
+                        size_t *len, size_t *cap, char **body, size_t *body_len)
+{
+    *body = calloc(1, 1);
+    *body_len = 0;
+    if (*body == NULL)
+        return -1;
+    if (req->framing == HTTP_BODY_LENGTH) {
+        uint64_t left = req->content_length;
+        while (left > 0) {
+            if (*len == 0 && sb_fill(sb, fd, buf, len, cap, false) <= 0)
+                return -1;
+            size_t take = *len < left ? *len : (size_t)left;
+            if (*body_len + take <= SB_BODY_KEEP && append(body, body_len, *buf, take) < 0)
+                return -1;
+            memmove(*buf, *buf + take, *len - take);
+            *len -= take;
+            left -= take;
+        }
+        return 0;
+    }
+    if (req->framing == HTTP_BODY_CHUNKED) {
+        struct http_chunked dec;
+        http_chunked_init(&dec);
+        while (!dec.done) {
+            if (*len == 0 && sb_fill(sb, fd, buf, len, cap, false) <= 0)
+                return -1;
+            const char *data;
+            size_t data_len;
+            ssize_t used = http_chunked_feed(&dec, *buf, *len, &data, &data_len);
+            if (used < 0)
+                return -1;
+            if (data_len > 0 && *body_len + data_len <= SB_BODY_KEEP &&
+                append(body, body_len, data, data_len) < 0)
+                return -1;
+            memmove(*buf, *buf + used, *len - (size_t)used);
+            *len -= (size_t)used;
+            if (used == 0 && !dec.done && sb_fill(sb, fd, buf, len, cap, false) <= 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* One connection's requests, in order, until the script or the peer ends it. */
+static void *sb_conn_main(void *arg)
+{
+    struct sb_conn *conn = arg;
+    struct harness_sb *sb = conn->sb;
+    int fd = conn->fd;
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    struct http_limits limits;
+    bool reset = false;
+
+    http_limits_default(&limits);
+    for (;;) {
+        struct http_header headers[128];
+        struct http_request req = {.headers = headers, .num_headers = 128};
+        int n;
+
+        while ((n = http_parse_request(buf ? buf : "", len, &req, &limits)) == HTTP_INCOMPLETE) {
+            req.num_headers = 128;
+            if (len > SB_HEAD_MAX || sb_fill(sb, fd, &buf, &len, &cap, len == 0) <= 0)
+                goto out_close;
+        }
+        if (n == HTTP_ERROR) {
+            static const char bad[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
+                                      "Connection: close\r\n\r\n";
+            sb_record(sb, buf, len, req.error ? req.error : 400);
+            sb_send(fd, bad, sizeof(bad) - 1);
+            goto out_close;
+        }
+
+        int idx = sb_record(sb, buf, (size_t)n, 0);
+        const struct harness_sb_step *step = sb_step(sb, idx < 0 ? INT32_MAX : idx);
+        bool is_head = req.method_len == 4 && memcmp(req.method, "HEAD", 4) == 0;
+        bool keep = req.keep_alive && !step->close_after;
+        char *body = NULL;
+        size_t body_len = 0;
+
+        memmove(buf, buf + n, len - (size_t)n);
+        len -= (size_t)n;
+        reset = step->reset;
+        if (step->mode == HARNESS_SB_CLOSE)
+            goto out_close;
+        if (step->mode == HARNESS_SB_STALL) {
+            sb_wait(sb, -1, -1); /* until the stop */
+            goto out_close;
+        }
+        if (req.expect_continue && step->send_continue) {
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            if (sb_send(fd, cont, sizeof(cont) - 1) < 0)
+                goto out_close;
+        }
+        if (step->skip_body) {
+            keep = false;
+            body = calloc(1, 1);
+        } else if (sb_read_body(sb, fd, &req, &buf, &len, &cap, &body, &body_len) < 0) {
+            sb_record_body(sb, idx, body, body_len);
+            goto out_close;
+        }
+        if (step->delay_ms > 0 && sb_wait(sb, -1, step->delay_ms) < 0) {
+            sb_record_body(sb, idx, body, body_len);
+            goto out_close;
+        }
+
+        char head[512];
+        int sent = 0;
+        if (step->mode == HARNESS_SB_HANG) {
+            sb_record_body(sb, idx, body, body_len);
+            for (;;) {
+                char sink[4096];
+                if (sb_wait(sb, fd, -1) != 1)
+                    goto out_close;
+                ssize_t r = recv(fd, sink, sizeof(sink), 0);
+                if (r == 0 || (r < 0 && errno != EINTR))
+                    goto out_close;
+            }
+        } else if (step->mode == HARNESS_SB_ECHO) {
+            int hl = snprintf(head, sizeof(head),
+                              "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nX-Backend: %s\r\n%s\r\n",
+                              body_len, sb->name, keep ? "" : "Connection: close\r\n");
+            sent = sb_send(fd, head, (size_t)hl);
+            if (sent == 0 && !is_head)
+                sent = sb_send(fd, body, body_len);
+        } else if (step->reply != NULL) {
+            size_t rl = step->reply_len ? step->reply_len : strlen(step->reply);
+            if (step->dribble) {
+                int one = 1;
+                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                for (size_t k = 0; k < rl && sent == 0; k++) {
+                    sent = sb_send(fd, step->reply + k, 1);
+                    if (sent == 0 && sb_wait(sb, -1, 1) < 0)
+                        sent = -1;
+                }
+            } else {
+                sent = sb_send(fd, step->reply, rl);
+            }
+        } else if (step->mode == HARNESS_SB_TUNNEL) {
+            int hl = snprintf(head, sizeof(head),
+                              "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                              "Connection: Upgrade\r\nX-Backend: %s\r\n\r\n", sb->name);
+            sent = sb_send(fd, head, (size_t)hl);
+        } else {
+            int hl = snprintf(head, sizeof(head),
+                              "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nX-Backend: %s\r\n%s\r\n%s",
+                              strlen(sb->name), sb->name, keep ? "" : "Connection: close\r\n",
+                              is_head ? "" : sb->name);
+            sent = sb_send(fd, head, (size_t)hl);
+        }
+        sb_record_body(sb, idx, body, body_len);
+        if (sent < 0)
+            goto out_close;
+        if (step->hang_after) {
+            for (;;) {
+                char sink[4096];
+                if (sb_wait(sb, fd, -1) != 1)
+                    goto out_close;
+                ssize_t r = recv(fd, sink, sizeof(sink), 0);
+                if (r == 0 || (r < 0 && errno != EINTR))
+                    goto out_close;
+            }
+        }
+
+        if (step->mode == HARNESS_SB_TUNNEL) {
+            if (len > 0 && sb_send(fd, buf, len) < 0)
+                goto out_close;
+            len = 0;
+            for (;;) {
+                char chunk[16384];
+                if (sb_wait(sb, fd, -1) != 1)
+                    goto out_close;
+                ssize_t r = recv(fd, chunk, sizeof(chunk), 0);
+                if (r < 0 && errno == EINTR)
+                    continue;
+                if (r <= 0 || sb_send(fd, chunk, (size_t)r) < 0)
+                    goto out_close;
+            }
+        }
+        if (!keep)
+            goto out_close;
+    }
+
+out_close:
+    if (reset) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    } else {
+        /* A FIN the peer sees before any RST: stop sending, then drain briefly before close so
+         * unread request bytes do not turn the close into a reset. */
+        shutdown(fd, SHUT_WR);
+        for (int i = 0; i < 20; i++) {
+            char sink[4096];
+            if (sb_wait(sb, fd, 50) != 1)
+                break;
+            ssize_t r = recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
+            if (r <= 0)
+                break;
+        }
+    }
+    close(fd);
+    free(buf);
+    pthread_mutex_lock(&sb->lock);
+    sb->n_open--;
+    pthread_cond_broadcast(&sb->cond);
+    pthread_mutex_unlock(&sb->lock);
+    return NULL;
+}
+
+static void *sb_accept_main(void *arg)
+{
+    struct harness_sb *sb = arg;
+
+    for (;;) {
+        if (sb_wait(sb, sb->listen_fd, -1) != 1)
+            break;
+        int fd = accept4(sb->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED || errno == EAGAIN)
+                continue;
+            break;
+        }
+        struct timeval tv = {.tv_sec = 10};
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+
+        struct sb_conn *conn = calloc(1, sizeof(*conn));
+        pthread_mutex_lock(&sb->lock);
+        if (conn == NULL || sb->n_conns >= HARNESS_SB_MAX_CONNS) {
+            pthread_mutex_unlock(&sb->lock);
+            free(conn);
+            close(fd);
+            continue;
+        }
+        conn->sb = sb;
+        conn->fd = fd;
+        if (pthread_create(&conn->thread, NULL, sb_conn_main, conn) != 0) {
+            pthread_mutex_unlock(&sb->lock);
+            free(conn);
+            close(fd);
+            continue;
+        }
+        sb->conns[sb->n_conns++] = conn;
+        sb->n_open++;
+        pthread_mutex_unlock(&sb->lock);
+    }
+    return NULL;
+}
+
+struct harness_sb *harness_sb_start(const char *name, const struct harness_sb_step *steps, size_t n)
+{
+    struct harness_sb *sb = calloc(1, sizeof(*sb));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sa);
+
+    if (sb == NULL)
+        return NULL;
+    snprintf(sb->name, sizeof(sb->name), "%s", name ? name : "sb");
+    sb->listen_fd = -1;
+    sb->stop_pipe[0] = sb->stop_pipe[1] = -1;
+    if (n > 0) {
+        sb->steps = calloc(n, sizeof(*steps));
+        if (sb->steps == NULL)
+            goto out_free;
+        memcpy(sb->steps, steps, n * sizeof(*steps));
+        sb->n_steps = n;
+    }
+    if (pipe2(sb->stop_pipe, O_CLOEXEC) < 0)
+        goto out_free;
+    for (int attempt = 0; attempt < 20; attempt++) {
+        sb->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (sb->listen_fd < 0)
+            goto out_close;
+        sa.sin_port = 0;
+        if (bind(sb->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+            getsockname(sb->listen_fd, (struct sockaddr *)&sa, &sl) == 0 &&
+            (ntohs(sa.sin_port) < 3000 || ntohs(sa.sin_port) > 3003))
+            break;
+        close(sb->listen_fd);
+        sb->listen_fd = -1;
+    }
+    if (sb->listen_fd < 0 || listen(sb->listen_fd, 128) < 0)
+        goto out_close;
+    sb->port = ntohs(sa.sin_port);
+    pthread_mutex_init(&sb->lock, NULL);
+    pthread_cond_init(&sb->cond, NULL);
+    if (pthread_create(&sb->accept_thread, NULL, sb_accept_main, sb) != 0) {
+        pthread_mutex_destroy(&sb->lock);
+        pthread_cond_destroy(&sb->cond);
+        goto out_close;
+    }
+    track_add(0, sb);
+    return sb;
+
+out_close:
+    if (sb->listen_fd >= 0)
+        close(sb->listen_fd);
+    if (sb->stop_pipe[0] >= 0) {
+        close(sb->stop_pipe[0]);
+        close(sb->stop_pipe[1]);
+    }
+out_free:
+    free(sb->steps);
+    free(sb);
+    return NULL;
+}
+
+uint16_t harness_sb_port(const struct harness_sb *sb)
+{
+    return sb->port;
+}
+
+int harness_sb_requests(struct harness_sb *sb)
+{
+    pthread_mutex_lock(&sb->lock);
+    int n = sb->n_records;
+    pthread_mutex_unlock(&sb->lock);
+    return n;
+}
+
+int harness_sb_connections(struct harness_sb *sb)
+{
+    pthread_mutex_lock(&sb->lock);
+    int n = sb->n_conns;
+    pthread_mutex_unlock(&sb->lock);
+    return n;
+}
+
+static struct timespec deadline_in(int timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    return until;
+}
+
+int harness_sb_open_connections(struct harness_sb *sb)
+{
+    pthread_mutex_lock(&sb->lock);
+    int n = sb->n_open;
+    pthread_mutex_unlock(&sb->lock);
+    return n;
+}
+
+bool harness_sb_wait_open_at_most(struct harness_sb *sb, int n, int timeout_ms)
+{
+    struct timespec until = deadline_in(timeout_ms);
+    bool ok;
+    pthread_mutex_lock(&sb->lock);
+    while (sb->n_open > n)
+        if (pthread_cond_timedwait(&sb->cond, &sb->lock, &until) != 0)
+            break;
+    ok = sb->n_open <= n;
+    pthread_mutex_unlock(&sb->lock);
+    return ok;
+}
+
+bool harness_sb_wait_requests(struct harness_sb *sb, int n, int timeout_ms)
+{
+    struct timespec until = deadline_in(timeout_ms);
+    bool ok;
+
+    pthread_mutex_lock(&sb->lock);
+    while (sb->n_records < n)
+        if (pthread_cond_timedwait(&sb->cond, &sb->lock, &until) != 0)
+            break;
+    ok = sb->n_records >= n;
+    pthread_mutex_unlock(&sb->lock);
+    return ok;
+}
+
+char *harness_sb_head(struct harness_sb *sb, int i)
+{
+    char *copy = NULL;
+    pthread_mutex_lock(&sb->lock);
+    if (i >= 0 && i < sb->n_records)
+        copy = strdup(sb->records[i].head);
+    pthread_mutex_unlock(&sb->lock);
+    return copy;
+}
+
+char *harness_sb_body(struct harness_sb *sb, int i, size_t *len)
+{
+    char *copy = NULL;
+    *len = 0;
+    pthread_mutex_lock(&sb->lock);
+    if (i >= 0 && i < sb->n_records && sb->records[i].body != NULL) {
+        copy = malloc(sb->records[i].body_len + 1);
+        if (copy != NULL) {
+            memcpy(copy, sb->records[i].body, sb->records[i].body_len);
+            copy[sb->records[i].body_len] = '\0';
+            *len = sb->records[i].body_len;
+        }
+    }
+    pthread_mutex_unlock(&sb->lock);
+    return copy;
+}
+
+int harness_sb_error(struct harness_sb *sb, int i)
+{
+    int e = 0;
+    pthread_mutex_lock(&sb->lock);
+    if (i >= 0 && i < sb->n_records)
+        e = sb->records[i].error;
+    pthread_mutex_unlock(&sb->lock);
+    return e;
+}
+
+void harness_sb_stop(struct harness_sb *sb)
+{
+    if (sb == NULL)
+        return;
+    track_remove_sb(sb);
+    if (write(sb->stop_pipe[1], "x", 1) < 0)
+        fprintf(stderr, "harness: scripted backend stop: %s\n", strerror(errno));
+    pthread_join(sb->accept_thread, NULL);
+    /* the accept thread is gone, so conns[] no longer changes */
+    for (int i = 0; i < sb->n_conns; i++) {
+        pthread_join(sb->conns[i]->thread, NULL);
+        free(sb->conns[i]);
+    }
+    for (int i = 0; i < sb->n_records; i++) {
+        free(sb->records[i].head);
+        free(sb->records[i].body);
+    }
+    close(sb->listen_fd);
+    close(sb->stop_pipe[0]);
+    close(sb->stop_pipe[1]);
+    pthread_mutex_destroy(&sb->lock);
+    pthread_cond_destroy(&sb->cond);
+    free(sb->steps);
+    free(sb);
+}
+
+/* --- A small lab ------------------------------------------------------------------------------ */
+
+int harness_lab_stop(struct harness_lab *lab)
+{
+    int status = -1;
+    if (lab->lb_pid > 0)
+        status = harness_stop(lab->lb_pid, 15000);
+    lab->lb_pid = 0;
+    for (size_t i = 0; i < lab->n; i++) {
+        if (lab->sim_pid[i] > 0)
+            harness_stop(lab->sim_pid[i], 10000);
+        lab->sim_pid[i] = 0;
+    }
+    return status;
+}
+
+int harness_lab_start(struct harness_lab *lab, size_t n, const char *const *lb_extra)
+{
+    memset(lab, 0, sizeof(*lab));
+    if (n > HARNESS_LAB_MAX)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "b%zu", i + 1);
+        lab->sim_pid[i] = harness_start_backend_sim(name, &lab->sim_port[i], NULL);
+        lab->n = i + 1;
+        if (lab->sim_pid[i] <= 0) {
+            fprintf(stderr, "harness: backend-sim %s did not start\n", name);
+            harness_lab_stop(lab);
+            return -1;
+        }
+    }
+    lab->lb_pid = harness_start_lb(&lab->lb_port, lab->sim_port, n, lb_extra, NULL);
+    if (lab->lb_pid <= 0) {
+        fprintf(stderr, "harness: lb did not start\n");
+        lab->lb_pid = 0;
+        harness_lab_stop(lab);
+        return -1;
+    }
+    return 0;
+}
+
+int harness_conn_request(struct harness_conn *c, const char *request, struct harness_response *resp)
+{
+    bool head = strncmp(request, "HEAD ", 5) == 0;
+    memset(resp, 0, sizeof(*resp));
+    if (harness_send_all(c->fd, request, strlen(request)) < 0)
+        return -1;
+    return harness_read_response(c, head, false, resp);
+}
+
+bool harness_conn_closed(struct harness_conn *c, int timeout_ms)
+{
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    char byte;
+
+    if (c->len > 0)
+        return false;
+    for (;;) {
+        int r = poll(&p, 1, timeout_ms);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        ssize_t n = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+    }
 }

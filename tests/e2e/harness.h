@@ -87,4 +87,121 @@ int harness_exchange(uint16_t port, const char *request, size_t request_len, int
 /* Runs a shell command, returns its stdout (malloc'd, NUL-terminated) and sets *exit_status. */
 char *harness_run(const char *command, int *exit_status);
 
+/* --- Starting the real programs ------------------------------------------------------------ */
+
+/* Starts one bin/backend-sim serving a free port (written to *port) named name, and waits until
+ * it accepts. Output goes to log_path (NULL: stderr). Returns the pid, or -1. */
+pid_t harness_start_backend_sim(const char *name, uint16_t *port, const char *log_path);
+
+/* Starts bin/lb on a free loopback port (written to *port) with "-b 127.0.0.1:P" for each of the
+ * n backend ports, then the NULL-terminated extra arguments (extra may be NULL), and waits until
+ * it accepts. Returns the pid, or -1. */
+pid_t harness_start_lb(uint16_t *port, const uint16_t *backends, size_t n,
+                       const char *const *extra, const char *log_path);
+
+/* Like harness_header_nth / harness_header_count over a raw header block (a request head a
+ * scripted backend recorded, say). */
+const char *harness_head_header_nth(const char *head, const char *name, int nth);
+int harness_head_header_count(const char *head, const char *name);
+
+/* Sleeps ms milliseconds (EINTR-safe). */
+void harness_sleep_ms(int ms);
+
+/* --- Scripted backend ------------------------------------------------------------------------
+ * A backend inside the test process: a thread listening on a free loopback port, one thread per
+ * accepted connection (at most HARNESS_SB_MAX_CONNS), each reading requests with the shared
+ * parser and answering per a script, and recording every request head and body it received so a
+ * test can assert exactly what lb forwarded. Request i (counted over all connections, from 0)
+ * follows steps[min(i, n-1)]. harness_sb_stop() wakes every thread, joins them and frees all.
+ * A request the parser refuses is recorded (with its error status) and answered 400, then closed.
+ */
+#define HARNESS_SB_MAX_CONNS 256
+#define HARNESS_SB_MAX_RECORDS 4096
+
+enum harness_sb_mode {
+    HARNESS_SB_REPLY,  /* read the request (head and body), write the reply bytes */
+    HARNESS_SB_ECHO,   /* read the request, answer 200 with its body (Content-Length) */
+    HARNESS_SB_HANG,   /* read the request, never answer (until the peer closes or the stop) */
+    HARNESS_SB_CLOSE,  /* read the request head, close without answering */
+    HARNESS_SB_TUNNEL, /* read the request, write the reply (a 101), then echo bytes until EOF */
+    HARNESS_SB_STALL,  /* read the request head, then read nothing more and never answer */
+};
+
+struct harness_sb_step {
+    enum harness_sb_mode mode;
+    const char *reply;  /* REPLY/TUNNEL: raw bytes to send; NULL: a 200 with "X-Backend: NAME" and
+                           the body NAME (a 101 for TUNNEL) */
+    size_t reply_len;   /* 0: strlen(reply) */
+    int delay_ms;       /* wait after reading the request before answering */
+    bool send_continue; /* a request with Expect: 100-continue gets "100 Continue" before its body
+                           is read */
+    bool close_after;   /* close the connection after the answer */
+    bool reset;         /* close with a TCP RST (SO_LINGER 0) instead of a FIN */
+    bool hang_after;    /* after the reply, send nothing more until the peer closes or the stop */
+    bool dribble;       /* send the reply one byte per send() (TCP_NODELAY), 1 ms apart */
+    bool skip_body;     /* answer right after the head, without reading the request body (then
+                           the connection is closed: its framing is lost) */
+};
+
+struct harness_sb;
+
+/* Starts a scripted backend named name (for X-Backend) with steps[0..n) (NULL/0: every request
+ * gets the default 200). Returns it, or NULL. */
+struct harness_sb *harness_sb_start(const char *name, const struct harness_sb_step *steps, size_t n);
+uint16_t harness_sb_port(const struct harness_sb *sb);
+/* Requests received so far (heads read, malformed ones included), connections accepted so far. */
+int harness_sb_requests(struct harness_sb *sb);
+int harness_sb_connections(struct harness_sb *sb);
+/* Connections open now (accepted and not yet closed by either side). */
+int harness_sb_open_connections(struct harness_sb *sb);
+/* Waits until at most n connections are open. Returns true if in time. */
+bool harness_sb_wait_open_at_most(struct harness_sb *sb, int n, int timeout_ms);
+/* Waits until at least n requests arrived. Returns true if in time. */
+bool harness_sb_wait_requests(struct harness_sb *sb, int n, int timeout_ms);
+/* A malloc'd, NUL-terminated copy of request i's head (caller frees), or NULL. */
+char *harness_sb_head(struct harness_sb *sb, int i);
+/* A malloc'd copy of request i's decoded body (NUL-terminated; length in *len), or NULL. Bodies
+ * are kept up to 64 MiB. */
+char *harness_sb_body(struct harness_sb *sb, int i, size_t *len);
+/* The parser's error status for request i (0 when it parsed). */
+int harness_sb_error(struct harness_sb *sb, int i);
+/* Stops every thread, closes every socket and frees sb. NULL is fine. */
+void harness_sb_stop(struct harness_sb *sb);
+
+/* --- A small lab: N backend-sim processes (b1..bN) and lb in front of them ------------------- */
+#define HARNESS_LAB_MAX 8
+
+struct harness_lab {
+    size_t n;
+    pid_t sim_pid[HARNESS_LAB_MAX];
+    uint16_t sim_port[HARNESS_LAB_MAX];
+    pid_t lb_pid;
+    uint16_t lb_port;
+};
+
+/* Starts n backend-sims named b1..bn and lb over them with the NULL-terminated extra lb
+ * arguments (may be NULL). Returns 0, or -1 (having stopped whatever it started). */
+int harness_lab_start(struct harness_lab *lab, size_t n, const char *const *lb_extra);
+/* Stops lb, then the backends, each by PID. Returns lb's wait status (-1 if it was not running). */
+int harness_lab_stop(struct harness_lab *lab);
+
+/* Sends the NUL-terminated request on c and reads one response (HEAD requests detected).
+ * Returns 0 or -1. */
+int harness_conn_request(struct harness_conn *c, const char *request, struct harness_response *resp);
+
+/* True when the peer has closed c (EOF or reset) within timeout_ms, after any bytes still
+ * buffered; false when the connection is still open (or more bytes arrived). */
+bool harness_conn_closed(struct harness_conn *c, int timeout_ms);
+
+/* --- Cleaning up after a failed test -----------------------------------------------------------
+ * harness_start_lb, harness_start_backend_sim (hence harness_lab_start) and harness_sb_start
+ * remember what they started. Register tests with
+ *     cmocka_unit_test_setup_teardown(test, harness_test_setup, harness_test_teardown)
+ * and whatever a test started and did not stop itself (because an assertion ended it early) is
+ * stopped by PID, or joined, after it; what a group setup started is left alone. */
+int harness_test_setup(void **state);
+int harness_test_teardown(void **state);
+/* Remembers pid (spawned by the caller) for harness_test_teardown. */
+void harness_track(pid_t pid);
+
 #endif

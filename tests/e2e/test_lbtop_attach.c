@@ -20,6 +20,21 @@
 #include "stats.h"
 #include "stats_shm.h"
 
+/* Segments the running test created, removed by teardown() even when an assertion ends it. */
+static struct stats_shm *made[4];
+
+static int teardown(void **state)
+{
+    (void)state;
+    tmux_stop();
+    for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++) {
+        if (made[i] != NULL)
+            stats_shm_destroy(made[i]);
+        made[i] = NULL;
+    }
+    return 0;
+}
+
 /* Plays lb: a published segment named name with two backends and known counts. The heartbeat is
  * set ahead of time so the segment looks alive without a heartbeat thread. */
 static void fake_lb(struct stats_shm *w, const char *name, uint16_t port, uint32_t version)
@@ -28,6 +43,11 @@ static void fake_lb(struct stats_shm *w, const char *name, uint16_t port, uint32
 
     if (stats_shm_create(w, name, 2, 2, err, sizeof(err)) < 0)
         fail_msg("create %s: %s", name, err);
+    for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++)
+        if (made[i] == NULL || made[i] == w) {
+            made[i] = w;
+            break;
+        }
     struct stats_segment *seg = w->seg;
     struct stats_header *h = &seg->header;
     h->version = version;
@@ -87,7 +107,7 @@ static void test_once_without_lb_says_so_and_fails(void **state)
 
 static void test_json_reads_the_sums_over_workers(void **state)
 {
-    struct stats_shm w;
+    static struct stats_shm w; /* static: teardown() may destroy it after a failed assertion */
     char name[64], args[128];
     int code;
     (void)state;
@@ -121,7 +141,7 @@ static void test_json_reads_the_sums_over_workers(void **state)
 
 static void test_another_layout_version_is_refused_naming_both(void **state)
 {
-    struct stats_shm w;
+    static struct stats_shm w; /* static: teardown() may destroy it after a failed assertion */
     char name[64], args[128], want[32];
     int code;
     bool ok;
@@ -151,7 +171,7 @@ static void test_another_layout_version_is_refused_naming_both(void **state)
 
 static void test_corrupt_segment_cannot_crash_lbtop(void **state)
 {
-    struct stats_shm w;
+    static struct stats_shm w; /* static: teardown() may destroy it after a failed assertion */
     char name[64], args[128];
     int code;
     (void)state;
@@ -188,7 +208,7 @@ static void test_corrupt_segment_cannot_crash_lbtop(void **state)
 
 static void test_screen_waits_for_lb_attaches_and_follows_a_restart(void **state)
 {
-    struct stats_shm w;
+    static struct stats_shm w; /* static: teardown() may destroy it after a failed assertion */
     char name[64], args[256], title[64];
     uint16_t port = harness_free_port();
     bool ok;
@@ -232,7 +252,7 @@ static void test_screen_waits_for_lb_attaches_and_follows_a_restart(void **state
 
 static void test_keys_switch_views_in_a_terminal(void **state)
 {
-    struct stats_shm w;
+    static struct stats_shm w; /* static: teardown() may destroy it after a failed assertion */
     char name[64], args[256];
     bool ok;
     char *screen;
@@ -310,12 +330,12 @@ static void test_keys_switch_views_in_a_terminal(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_once_without_lb_says_so_and_fails),
-        cmocka_unit_test(test_json_reads_the_sums_over_workers),
-        cmocka_unit_test(test_another_layout_version_is_refused_naming_both),
-        cmocka_unit_test(test_corrupt_segment_cannot_crash_lbtop),
-        cmocka_unit_test(test_screen_waits_for_lb_attaches_and_follows_a_restart),
-        cmocka_unit_test(test_keys_switch_views_in_a_terminal),
+        cmocka_unit_test_teardown(test_once_without_lb_says_so_and_fails, teardown),
+        cmocka_unit_test_teardown(test_json_reads_the_sums_over_workers, teardown),
+        cmocka_unit_test_teardown(test_another_layout_version_is_refused_naming_both, teardown),
+        cmocka_unit_test_teardown(test_corrupt_segment_cannot_crash_lbtop, teardown),
+        cmocka_unit_test_teardown(test_screen_waits_for_lb_attaches_and_follows_a_restart, teardown),
+        cmocka_unit_test_teardown(test_keys_switch_views_in_a_terminal, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

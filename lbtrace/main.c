@@ -1,0 +1,338 @@
+/*
+ * main.c - lbtrace: shows the layer 4 and layer 7 view of each request through lb, pairing the
+ * client leg (client <-> lb) with the backend leg (lb <-> backend).
+ *
+ *   bin/lbtrace [-i IFACE | -r FILE.pcap] [-w FILE.pcap] [-p LB_PORT] [-B PORT[,PORT...]]
+ *               [--view l4|l7|both] [--json] [-c COUNT] [-h] [-V]
+ *
+ * main parses the command line, opens the capture (capture.c), gives up privileges, and feeds
+ * frames to the pipeline (trace.c) until the count is reached, the file ends, or a signal
+ * comes. Everything it prints about itself goes to stderr; stdout carries only the trace.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "capture.h"
+#include "clock.h"
+#include "decode.h"
+#include "net.h"
+#include "shmring.h"
+#include "trace.h"
+#include "version.h"
+
+#define DEFAULT_LB_PORT 3000
+
+/* The capture the signal handler interrupts: main's only, set once before handlers run. */
+static struct capture *volatile g_capture;
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+    if (g_capture != NULL)
+        capture_break(g_capture);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: lbtrace [-i IFACE | -r FILE.pcap] [-w FILE.pcap] [-p LB_PORT] [-B PORT[,PORT...]]\n"
+            "               [--view l4|l7|both] [--json] [-c COUNT] [-h] [-V]\n"
+            "\n"
+            "Shows each request through lb on the wire: the client leg (client <-> lb) and the\n"
+            "backend leg (lb <-> backend), paired by X-Request-ID, at layer 4 and layer 7.\n"
+            "\n"
+            "  -i, --interface IFACE   capture live on IFACE (default lo); needs root or\n"
+            "                          setcap cap_net_raw,cap_net_admin+ep bin/lbtrace\n"
+            "  -r, --read FILE         read a saved capture instead (no privileges needed)\n"
+            "  -w, --write FILE        also save the captured packets to FILE (pcap)\n"
+            "  -p, --port PORT         lb's listening port (default %d): flows to it are client legs\n"
+            "  -B, --backends LIST     backend ports, comma separated (default: from lb's shared\n"
+            "                          memory when lb runs, else 3001,3002,3003)\n"
+            "      --view l4|l7|both   TCP events, one line per request, or both legs per request\n"
+            "                          (default both)\n"
+            "      --json              one JSON object per line (per request; per segment with l4)\n"
+            "  -c, --count COUNT       stop after COUNT requests (segments with --view l4)\n"
+            "  -h, --help              this help\n"
+            "  -V, --version           print the version\n",
+            DEFAULT_LB_PORT);
+}
+
+static int parse_count(const char *s, uint64_t *out)
+{
+    char *end;
+    if (s == NULL || *s < '0' || *s > '9')
+        return -EINVAL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end != '\0' || v == 0)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+static int parse_ports(const char *s, uint16_t *ports, size_t *n)
+{
+    char buf[1024];
+    char *save = NULL;
+    *n = 0;
+    if (strlen(s) >= sizeof(buf))
+        return -EINVAL;
+    strcpy(buf, s);
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        uint16_t p;
+        if (*n == FLOW_MAX_BACKEND_PORTS || net_parse_port(tok, &p) < 0)
+            return -EINVAL;
+        ports[(*n)++] = p;
+    }
+    return *n > 0 ? 0 : -EINVAL;
+}
+
+struct feed_ctx {
+    struct trace *trace;
+};
+
+static void on_frame(void *ctx, uint64_t ts, const uint8_t *data, size_t caplen, size_t wirelen)
+{
+    struct feed_ctx *fc = ctx;
+    (void)wirelen;
+    trace_frame(fc->trace, ts, data, caplen);
+}
+
+static void permission_help(const char *iface, const char *why)
+{
+    fprintf(stderr,
+            "lbtrace: no permission to capture on %s (%s).\n"
+            "Capturing packets needs the CAP_NET_RAW capability. Any one of these fixes it:\n"
+            "  - run it as root:           sudo bin/lbtrace ...   (it drops root once the capture is open)\n"
+            "  - grant the capability once: sudo setcap cap_net_raw,cap_net_admin+ep bin/lbtrace\n"
+            "  - read a saved capture:      bin/lbtrace -r FILE.pcap   (e.g. one written by tcpdump -w)\n",
+            iface, why);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"interface", required_argument, NULL, 'i'},
+        {"read", required_argument, NULL, 'r'},
+        {"write", required_argument, NULL, 'w'},
+        {"port", required_argument, NULL, 'p'},
+        {"backends", required_argument, NULL, 'B'},
+        {"view", required_argument, NULL, 'v'},
+        {"json", no_argument, NULL, 'j'},
+        {"count", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    struct trace_config cfg;
+    struct capture_opts copts = {0};
+    bool ports_given = false, backends_given = false;
+    char err[512], filter[1024], msg[256];
+    int opt, rc = 0;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.out.view = OUTPUT_BOTH;
+    cfg.out.out = stdout;
+    cfg.flows.lb_port = DEFAULT_LB_PORT;
+    cfg.flows.num_backend_ports = 3;
+    cfg.flows.backend_ports[0] = 3001;
+    cfg.flows.backend_ports[1] = 3002;
+    cfg.flows.backend_ports[2] = 3003;
+
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":i:r:w:p:B:c:hV", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'i':
+            copts.iface = optarg;
+            break;
+        case 'r':
+            copts.file = optarg;
+            break;
+        case 'w':
+            copts.write_file = optarg;
+            break;
+        case 'p':
+            if (net_parse_port(optarg, &cfg.flows.lb_port) < 0) {
+                fprintf(stderr, "lbtrace: invalid -p '%s': a port 1-65535\n", optarg);
+                return 2;
+            }
+            ports_given = true;
+            break;
+        case 'B':
+            if (parse_ports(optarg, cfg.flows.backend_ports, &cfg.flows.num_backend_ports) < 0) {
+                fprintf(stderr, "lbtrace: invalid -B '%s': ports 1-65535 separated by commas "
+                                "(at most %d)\n", optarg, FLOW_MAX_BACKEND_PORTS);
+                return 2;
+            }
+            backends_given = true;
+            break;
+        case 'v':
+            if (output_parse_view(optarg, &cfg.out.view) < 0) {
+                fprintf(stderr, "lbtrace: invalid --view '%s': l4, l7 or both\n", optarg);
+                return 2;
+            }
+            break;
+        case 'j':
+            cfg.out.json = true;
+            break;
+        case 'c':
+            if (parse_count(optarg, &cfg.count) < 0) {
+                fprintf(stderr, "lbtrace: invalid -c '%s': a positive number\n", optarg);
+                return 2;
+            }
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("lbtrace (lblab) %s\n", LBLAB_VERSION);
+            return 0;
+        case ':':
+            fprintf(stderr, "lbtrace: option '%s' needs a value\n", argv[optind - 1]);
+            usage(stderr);
+            return 2;
+        default:
+            fprintf(stderr, "lbtrace: unknown option '%s'\n", argv[optind - 1]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "lbtrace: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (copts.file != NULL && copts.iface != NULL) {
+        fprintf(stderr, "lbtrace: -i and -r exclude each other: capture live or read a file\n");
+        return 2;
+    }
+
+    /* lb's shared memory, for a live capture: the backend ports unless -B named them, and the
+     * recent-requests ring to confirm pairs (a saved capture is not checked against a ring that
+     * belongs to whatever lb runs now) */
+    struct shmring *ring = NULL;
+    if (copts.file == NULL) {
+        ring = shmring_new(cfg.flows.lb_port);
+        if (ring != NULL && !backends_given && shmring_attached(ring)) {
+            uint16_t ports[FLOW_MAX_BACKEND_PORTS];
+            size_t n = shmring_backend_ports(ring, ports, FLOW_MAX_BACKEND_PORTS);
+            if (n > 0) {
+                memcpy(cfg.flows.backend_ports, ports, n * sizeof(ports[0]));
+                cfg.flows.num_backend_ports = n;
+                fprintf(stderr, "lbtrace: backend ports from lb's shared memory (port %u)\n",
+                        (unsigned)cfg.flows.lb_port);
+            }
+        }
+    }
+
+    /* a live capture is always filtered; a file only when ports were named */
+    capture_filter_for(cfg.flows.lb_port, cfg.flows.backend_ports, cfg.flows.num_backend_ports,
+                       filter, sizeof(filter));
+    if (copts.file == NULL || ports_given || backends_given)
+        copts.filter = filter;
+    if (copts.file == NULL && copts.iface == NULL)
+        copts.iface = "lo";
+
+    bool perm_denied = false;
+    struct capture *cap = capture_open(&copts, &perm_denied, err, sizeof(err));
+    if (cap == NULL) {
+        shmring_free(ring);
+        if (perm_denied)
+            permission_help(copts.iface, err);
+        else
+            fprintf(stderr, "lbtrace: cannot capture: %s\n", err);
+        return 1;
+    }
+    /* from here on lbtrace parses bytes strangers sent: never with privileges, even offline */
+    if (capture_drop_privileges(msg, sizeof(msg)) < 0) {
+        fprintf(stderr, "lbtrace: %s; stopping rather than running with privileges\n", msg);
+        capture_close(cap);
+        shmring_free(ring);
+        return 1;
+    }
+    if (capture_is_live(cap))
+        fprintf(stderr, "lbtrace: capturing on %s (%s); %s\n", copts.iface, copts.filter, msg);
+    int link = capture_link(cap);
+    if (!decode_link_supported(link)) {
+        fprintf(stderr, "lbtrace: link type %d is not supported (Ethernet, Linux cooked, loopback "
+                        "and raw IP are)\n", link);
+        capture_close(cap);
+        return 1;
+    }
+
+    cfg.out.color = !cfg.out.json && isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL &&
+                    !(getenv("TERM") && strcmp(getenv("TERM"), "dumb") == 0);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    struct trace *trace = trace_new(&cfg, link);
+    if (trace == NULL) {
+        fprintf(stderr, "lbtrace: out of memory\n");
+        capture_close(cap);
+        shmring_free(ring);
+        return 1;
+    }
+    if (ring != NULL) {
+        struct pair_ring_ops ops = shmring_ops(ring);
+        trace_set_ring(trace, &ops);
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    g_capture = cap;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct feed_ctx fc = {trace};
+    while (!g_stop && !trace_done(trace)) {
+        int n = capture_next(cap, 64, on_frame, &fc, err, sizeof(err));
+        if (n == -2) {
+            fprintf(stderr, "lbtrace: capture failed: %s\n", err);
+            rc = 1;
+            break;
+        }
+        if (n == -1)
+            break;
+        if (capture_is_live(cap))
+            trace_tick(trace, clock_wall_ns());
+        if (ferror(stdout))
+            break; /* the reader went away (a closed pipe) */
+    }
+    trace_finish(trace);
+    fflush(stdout);
+
+    const struct trace_stats *st = trace_get_stats(trace);
+    uint64_t received = 0, dropped = 0;
+    fprintf(stderr,
+            "lbtrace: %llu frames, %llu TCP segments, %llu connections, %llu HTTP requests, "
+            "%llu responses, %llu paired",
+            (unsigned long long)st->frames, (unsigned long long)st->tcp_segments,
+            (unsigned long long)trace_connections(trace), (unsigned long long)st->requests,
+            (unsigned long long)st->responses, (unsigned long long)st->paired);
+    if (st->confirmed || st->contradicted)
+        fprintf(stderr, " (%llu confirmed by lb's ring, %llu contradicted)",
+                (unsigned long long)st->confirmed, (unsigned long long)st->contradicted);
+    if (st->malformed)
+        fprintf(stderr, ", %llu malformed (last: %s)", (unsigned long long)st->malformed,
+                trace_last_error(trace));
+    if (st->gaps)
+        fprintf(stderr, ", %llu capture gaps", (unsigned long long)st->gaps);
+    if (capture_stats(cap, &received, &dropped) == 0 && dropped)
+        fprintf(stderr, ", %llu dropped by the kernel", (unsigned long long)dropped);
+    fputc('\n', stderr);
+
+    g_capture = NULL;
+    trace_free(trace);
+    capture_close(cap);
+    shmring_free(ring);
+    return rc;
+}

@@ -1,0 +1,429 @@
+/*
+ * output.c - formatting only: every fact printed comes from the flow, the exchanges and the
+ * pair record; nothing here changes state. Text views use fixed column widths so that the two
+ * legs of a request line up under each other; JSON is written by hand (flat, small) with every
+ * captured string escaped.
+ */
+#include "output.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+
+#define C_RESET "\033[0m"
+#define C_BOLD "\033[1m"
+#define C_DIM "\033[2m"
+#define C_RED "\033[31m"
+#define C_GREEN "\033[32m"
+#define C_YELLOW "\033[33m"
+#define C_BLUE "\033[34m"
+#define C_MAGENTA "\033[35m"
+#define C_CYAN "\033[36m"
+
+#define ADDR_COL 47 /* "[v6]:port > [v6]:port" fits most lines; IPv4 needs 43 */
+
+int output_parse_view(const char *s, enum output_view *view)
+{
+    if (strcmp(s, "l4") == 0)
+        *view = OUTPUT_L4;
+    else if (strcmp(s, "l7") == 0)
+        *view = OUTPUT_L7;
+    else if (strcmp(s, "both") == 0)
+        *view = OUTPUT_BOTH;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+static const char *col(const struct output_opts *o, const char *code)
+{
+    return o->color ? code : "";
+}
+
+static const char *status_color(const struct output_opts *o, int status)
+{
+    if (!o->color)
+        return "";
+    if (status >= 500 || status == 0)
+        return C_RED;
+    if (status >= 400)
+        return C_YELLOW;
+    if (status >= 300)
+        return C_CYAN;
+    return C_GREEN;
+}
+
+char *output_clock(uint64_t ts, char *buf, size_t len)
+{
+    time_t sec = (time_t)(ts / 1000000000u);
+    struct tm tm;
+    if (localtime_r(&sec, &tm) == NULL)
+        memset(&tm, 0, sizeof(tm));
+    snprintf(buf, len, "%02d:%02d:%02d.%06u", tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (unsigned)(ts % 1000000000u / 1000u));
+    return buf;
+}
+
+static void iso_time(uint64_t ts, char *buf, size_t len)
+{
+    time_t sec = (time_t)(ts / 1000000000u);
+    struct tm tm;
+    if (gmtime_r(&sec, &tm) == NULL)
+        memset(&tm, 0, sizeof(tm));
+    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ts % 1000000000u / 1000u));
+}
+
+void output_json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(out, "\\%c", *p);
+        else if (*p < 0x20 || *p >= 0x7f)
+            fprintf(out, "\\u%04x", *p);
+        else
+            fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
+static const char *leg_tag(const struct flow *f)
+{
+    switch (f->leg) {
+    case FLOW_LEG_CLIENT: return "C";
+    case FLOW_LEG_BACKEND: return "B";
+    default: return "?";
+    }
+}
+
+static const char *leg_color(const struct output_opts *o, const struct flow *f)
+{
+    if (!o->color)
+        return "";
+    return f->leg == FLOW_LEG_CLIENT ? C_CYAN : f->leg == FLOW_LEG_BACKEND ? C_MAGENTA : C_DIM;
+}
+
+/* "FIN both", "FIN client", "RST by server", "open" */
+static const char *close_str(const struct flow *f, char *buf, size_t len)
+{
+    const struct flow_dir *c = &f->dir[FLOW_C2S], *s = &f->dir[FLOW_S2C];
+    if (c->rst || s->rst)
+        snprintf(buf, len, "RST by %s", c->rst && s->rst ? "both" : c->rst ? "client" : "server");
+    else if (c->fin && s->fin)
+        snprintf(buf, len, "FIN both");
+    else if (c->fin || s->fin)
+        snprintf(buf, len, "FIN %s", c->fin ? "client" : "server");
+    else
+        snprintf(buf, len, "open");
+    return buf;
+}
+
+/* The handshake time as "0.035", or "-" (JSON: "null") when the handshake was not captured. */
+static const char *hs_str(const struct flow *f, bool json, char *buf, size_t len)
+{
+    uint64_t ns = flow_handshake_ns(f);
+    if (ns == 0 && (f->syn_ts == 0 || f->established_ts == 0))
+        snprintf(buf, len, "%s", json ? "null" : "-");
+    else
+        snprintf(buf, len, "%.3f", (double)ns / 1e6);
+    return buf;
+}
+
+/* --- l4 ---------------------------------------------------------------------------------- */
+
+void output_segment(const struct output_opts *o, const struct flow *f, int dir,
+                    const struct decode_packet *p, enum reasm_verdict verdict, uint64_t ts)
+{
+    const struct flow_addr *src = dir == FLOW_C2S ? &f->cli : &f->srv;
+    const struct flow_addr *dst = dir == FLOW_C2S ? &f->srv : &f->cli;
+    const struct flow_dir *me = &f->dir[dir], *peer = &f->dir[1 - dir];
+    char a[64], b[64], flags[16], t[64];
+    uint32_t rseq = me->syn ? p->seq - me->isn : p->seq;
+    uint32_t rack = peer->syn ? p->ack - peer->isn : p->ack;
+    const char *mark = verdict == REASM_RETRANSMIT   ? "retransmission"
+                       : verdict == REASM_OVERLAP    ? "partial retransmission"
+                       : verdict == REASM_OUT_OF_ORDER ? "out-of-order"
+                                                      : NULL;
+    if (me->syn && p->flags & DECODE_TCP_SYN && me->isn == p->seq && me->retransmissions &&
+        mark == NULL && me->segments > 1)
+        mark = "retransmission";
+
+    flow_addr_str(src, a, sizeof(a));
+    flow_addr_str(dst, b, sizeof(b));
+    decode_flags_str(p->flags, flags, sizeof(flags));
+
+    if (o->json) {
+        char iso[96];
+        iso_time(ts, iso, sizeof(iso));
+        fprintf(o->out, "{\"type\":\"segment\",\"time\":\"%s\",\"conn\":%" PRIu64
+                        ",\"leg\":\"%s\",\"src\":\"%s\",\"dst\":\"%s\",\"flags\":\"%s\","
+                        "\"seq\":%" PRIu32 ",\"ack\":%" PRIu32 ",\"win\":%u,\"len\":%zu",
+                ts ? iso : "", f->id,
+                f->leg == FLOW_LEG_CLIENT ? "client" : f->leg == FLOW_LEG_BACKEND ? "backend" : "other",
+                a, b, flags, rseq, (p->flags & DECODE_TCP_ACK) ? rack : 0, (unsigned)p->window,
+                p->wire_payload_len);
+        if (mark)
+            fprintf(o->out, ",\"mark\":\"%s\"", mark);
+        fprintf(o->out, "}\n");
+        return;
+    }
+
+    fprintf(o->out, "%s %s%s#%-4" PRIu64 "%s %s > %s: [%s]", output_clock(ts, t, sizeof(t)),
+            leg_color(o, f), leg_tag(f), f->id, col(o, C_RESET), a, b, flags);
+    if (p->wire_payload_len > 0 || (p->flags & (DECODE_TCP_SYN | DECODE_TCP_FIN)))
+        fprintf(o->out, " seq %" PRIu32, rseq);
+    if (p->wire_payload_len > 0)
+        fprintf(o->out, ":%" PRIu32, rseq + (uint32_t)p->wire_payload_len);
+    if (p->flags & DECODE_TCP_ACK)
+        fprintf(o->out, " ack %" PRIu32, rack);
+    fprintf(o->out, " win %u", (unsigned)p->window);
+    if (p->has_mss)
+        fprintf(o->out, " mss %u", (unsigned)p->mss);
+    if (p->has_wscale)
+        fprintf(o->out, " wscale %u", (unsigned)p->wscale);
+    fprintf(o->out, " len %zu", p->wire_payload_len);
+    if ((p->flags & DECODE_TCP_ACK) && !(p->flags & DECODE_TCP_SYN) && dir == FLOW_C2S &&
+        f->established_ts == ts && f->syn_ts != 0)
+        fprintf(o->out, " (handshake %.3f ms)", (double)flow_handshake_ns(f) / 1e6);
+    if (mark)
+        fprintf(o->out, " %s[%s]%s", col(o, C_YELLOW), mark, col(o, C_RESET));
+    fputc('\n', o->out);
+}
+
+void output_flow_closed(const struct output_opts *o, const struct flow *f, unsigned requests)
+{
+    const struct flow_dir *c = &f->dir[FLOW_C2S], *s = &f->dir[FLOW_S2C];
+    char a[64], b[64], t[64], cl[32], hs[32];
+    uint64_t dur = f->last_ts > f->first_ts ? f->last_ts - f->first_ts : 0;
+    flow_addr_str(&f->cli, a, sizeof(a));
+    flow_addr_str(&f->srv, b, sizeof(b));
+    close_str(f, cl, sizeof(cl));
+
+    if (o->json) {
+        fprintf(o->out, "{\"type\":\"connection\",\"conn\":%" PRIu64 ",\"leg\":\"%s\",\"client\":\"%s\","
+                        "\"server\":\"%s\",\"handshake_ms\":%s,\"segments_c2s\":%" PRIu64
+                        ",\"segments_s2c\":%" PRIu64 ",\"bytes_c2s\":%" PRIu64 ",\"bytes_s2c\":%" PRIu64
+                        ",\"retransmissions\":%" PRIu64 ",\"out_of_order\":%" PRIu64
+                        ",\"gaps\":%" PRIu64 ",\"close\":\"%s\",\"requests\":%u,\"duration_ms\":%.3f,"
+                        "\"midstream\":%s}\n",
+                f->id,
+                f->leg == FLOW_LEG_CLIENT ? "client" : f->leg == FLOW_LEG_BACKEND ? "backend" : "other",
+                a, b, hs_str(f, true, hs, sizeof(hs)), c->segments, s->segments, c->bytes,
+                s->bytes, c->retransmissions + s->retransmissions, c->out_of_order + s->out_of_order,
+                c->reasm.gaps + s->reasm.gaps, cl, requests, (double)dur / 1e6,
+                f->midstream ? "true" : "false");
+        return;
+    }
+    fprintf(o->out,
+            "%s %s%s#%-4" PRIu64 "%s %s <> %s closed: hs %s ms, c>s %" PRIu64 " segs %" PRIu64
+            " B, s>c %" PRIu64 " segs %" PRIu64 " B, rtx %" PRIu64 ", %s, %u req, %.3f ms%s\n",
+            output_clock(f->last_ts, t, sizeof(t)), leg_color(o, f), leg_tag(f), f->id,
+            col(o, C_RESET), a, b, hs_str(f, false, hs, sizeof(hs)), c->segments, c->bytes,
+            s->segments, s->bytes, c->retransmissions + s->retransmissions, cl, requests,
+            (double)dur / 1e6,
+            c->reasm.gaps + s->reasm.gaps ? ", gaps in capture" : "");
+}
+
+/* --- records ----------------------------------------------------------------------------- */
+
+static const char *how_str(enum pair_how how)
+{
+    switch (how) {
+    case PAIR_REQUEST_ID: return "request_id";
+    case PAIR_CONNECTION: return "connection";
+    default: return NULL;
+    }
+}
+
+static void json_leg(const struct output_opts *o, const struct pair_leg *leg)
+{
+    FILE *out = o->out;
+    if (leg->flow == NULL || leg->ex == NULL) {
+        fputs("null", out);
+        return;
+    }
+    const struct flow *f = leg->flow;
+    const struct l7_exchange *ex = leg->ex;
+    const struct flow_dir *c = &f->dir[FLOW_C2S], *s = &f->dir[FLOW_S2C];
+    char a[64], b[64], cl[32], hs[32];
+
+    fprintf(out, "{\"conn\":%" PRIu64 ",\"src\":\"%s\",\"dst\":\"%s\",", f->id,
+            flow_addr_str(&f->cli, a, sizeof(a)), flow_addr_str(&f->srv, b, sizeof(b)));
+    fprintf(out, "\"l4\":{\"handshake_ms\":%s,\"segments_c2s\":%" PRIu64 ",\"segments_s2c\":%" PRIu64
+                 ",\"bytes_c2s\":%" PRIu64 ",\"bytes_s2c\":%" PRIu64 ",\"retransmissions\":%" PRIu64
+                 ",\"out_of_order\":%" PRIu64 ",\"gaps\":%" PRIu64 ",\"fin_c2s\":%s,\"fin_s2c\":%s,"
+                 "\"rst\":%s,\"close\":\"%s\",\"midstream\":%s},",
+            hs_str(f, true, hs, sizeof(hs)), c->segments, s->segments, c->bytes, s->bytes,
+            c->retransmissions + s->retransmissions, c->out_of_order + s->out_of_order,
+            c->reasm.gaps + s->reasm.gaps, c->fin ? "true" : "false", s->fin ? "true" : "false",
+            f->reset ? "true" : "false", close_str(f, cl, sizeof(cl)), f->midstream ? "true" : "false");
+    fprintf(out, "\"l7\":{\"index\":%u,\"method\":", ex->index);
+    output_json_string(out, ex->method);
+    fputs(",\"path\":", out);
+    output_json_string(out, ex->path);
+    fputs(",\"host\":", out);
+    output_json_string(out, ex->host);
+    fputs(",\"request_id\":", out);
+    output_json_string(out, ex->request_id[0] ? ex->request_id : ex->response_id);
+    fprintf(out, ",\"status\":%d,\"request_bytes\":%" PRIu64 ",\"request_body\":%" PRIu64
+                 ",\"response_bytes\":%" PRIu64 ",\"response_body\":%" PRIu64
+                 ",\"ttfb_ms\":%.3f,\"time_ms\":%.3f,\"complete\":%s,\"problem\":",
+            ex->status, ex->request_bytes, ex->request_body, ex->response_bytes, ex->response_body,
+            l7_ms(ex->t_request, ex->t_response), l7_ms(ex->t_request, ex->t_response_end),
+            ex->request_seen && ex->response_complete && !ex->problem ? "true" : "false");
+    if (ex->problem)
+        output_json_string(out, ex->problem);
+    else
+        fputs("null", out);
+    fputs("}}", out);
+}
+
+static void json_record(const struct output_opts *o, const struct pair_record *r)
+{
+    const struct pair_leg *first = r->client.ex ? &r->client : &r->backend;
+    char iso[96];
+    iso_time(first->ex->t_request ? first->ex->t_request : first->ex->t_response, iso, sizeof(iso));
+    fprintf(o->out, "{\"n\":%" PRIu64 ",\"time\":\"%s\",\"request_id\":", r->number, iso);
+    output_json_string(o->out, r->request_id);
+    const char *how = how_str(r->how);
+    fprintf(o->out, ",\"paired_by\":%s%s%s,\"confirmed\":%s,\"bytes_identical\":%s,\"client\":",
+            how ? "\"" : "", how ? how : "null", how ? "\"" : "",
+            r->confirmed < 0 ? "null" : r->confirmed ? "true" : "false",
+            r->bytes_identical < 0 ? "null" : r->bytes_identical ? "true" : "false");
+    json_leg(o, &r->client);
+    fputs(",\"backend\":", o->out);
+    json_leg(o, &r->backend);
+    fputs("}\n", o->out);
+}
+
+/* "200  321 B  1.234 ms" or "---" with the problem */
+static void l7_summary(const struct output_opts *o, const struct l7_exchange *ex)
+{
+    if (ex->status)
+        fprintf(o->out, "%s%3d%s %8" PRIu64 " B %9.3f ms", status_color(o, ex->status), ex->status,
+                col(o, C_RESET), ex->response_body, l7_ms(ex->t_request, ex->t_response_end));
+    else
+        fprintf(o->out, "%s---%s %8s   %9s   ", col(o, C_RED), col(o, C_RESET), "-", "-");
+    if (ex->problem)
+        fprintf(o->out, "  %s(%s)%s", col(o, C_RED), ex->problem, col(o, C_RESET));
+}
+
+/* Why a backend leg has no client leg: with a request id it was an attempt lb gave up on (and
+ * retried, or answered with an error); without, lb's own request (a health check). */
+static const char *lone_backend_str(const struct pair_record *r)
+{
+    return r->request_id[0] ? "(no client leg: an attempt lb gave up on)"
+                            : "(no client leg: lb's own request)";
+}
+
+static void text_l7_line(const struct output_opts *o, const struct pair_record *r)
+{
+    const struct pair_leg *c = &r->client, *b = &r->backend;
+    const struct pair_leg *first = c->ex ? c : b;
+    char t[64], a[64], x[64], y[64];
+
+    output_clock(first->ex->t_request ? first->ex->t_request : first->ex->t_response, t, sizeof(t));
+    fprintf(o->out, "%s ", t);
+    if (c->ex) {
+        fprintf(o->out, "%s%-21s%s %s%s %s%s  %s  ", col(o, C_CYAN), flow_addr_str(&c->flow->cli, a, sizeof(a)),
+                col(o, C_RESET), col(o, C_BOLD), c->ex->method[0] ? c->ex->method : "-",
+                c->ex->path[0] ? c->ex->path : "-", col(o, C_RESET), c->ex->host[0] ? c->ex->host : "-");
+        l7_summary(o, c->ex);
+    } else {
+        fprintf(o->out, "%s%s%s", col(o, C_DIM), lone_backend_str(r), col(o, C_RESET));
+    }
+    fputs("  | ", o->out);
+    if (b->ex) {
+        fprintf(o->out, "%s%s > %s%s ", col(o, C_MAGENTA), flow_addr_str(&b->flow->cli, x, sizeof(x)),
+                flow_addr_str(&b->flow->srv, y, sizeof(y)), col(o, C_RESET));
+        if (!c->ex)
+            fprintf(o->out, "%s %s  ", b->ex->method[0] ? b->ex->method : "-", b->ex->path);
+        l7_summary(o, b->ex);
+    } else {
+        fprintf(o->out, "%sno backend leg%s", col(o, C_DIM), col(o, C_RESET));
+    }
+    if (r->request_id[0])
+        fprintf(o->out, "  id=%s", r->request_id);
+    else if (r->how == PAIR_CONNECTION)
+        fprintf(o->out, "  by connection%s", r->bytes_identical == 1 ? ", same bytes"
+                                             : r->bytes_identical == 0 ? ", bytes differ" : "");
+    if (r->confirmed == 1)
+        fputs(" (confirmed by lb)", o->out);
+    else if (r->confirmed == 0)
+        fprintf(o->out, " %s(lb's ring disagrees)%s", col(o, C_RED), col(o, C_RESET));
+    fputc('\n', o->out);
+}
+
+static void text_leg(const struct output_opts *o, const char *name, const struct pair_leg *leg)
+{
+    char a[64], b[64], ab[140], cl[32], hs[32];
+    if (leg->ex == NULL) {
+        fprintf(o->out, "  %s%-8s%s %s(none)%s\n", col(o, C_DIM), name, col(o, C_RESET), col(o, C_DIM),
+                col(o, C_RESET));
+        return;
+    }
+    const struct flow *f = leg->flow;
+    const struct l7_exchange *ex = leg->ex;
+    const struct flow_dir *c = &f->dir[FLOW_C2S], *s = &f->dir[FLOW_S2C];
+    uint64_t rtx = c->retransmissions + s->retransmissions;
+    snprintf(ab, sizeof(ab), "%s > %s", flow_addr_str(&f->cli, a, sizeof(a)),
+             flow_addr_str(&f->srv, b, sizeof(b)));
+    fprintf(o->out, "  %s%-8s%s #%-4" PRIu64 " %-*s hs %7s ms  segs %4" PRIu64 " > %4" PRIu64
+                    " <  bytes %8" PRIu64 " > %8" PRIu64 " <  %s",
+            leg_color(o, f), name, col(o, C_RESET), f->id, ADDR_COL, ab,
+            hs_str(f, false, hs, sizeof(hs)), c->segments, s->segments, c->bytes, s->bytes,
+            close_str(f, cl, sizeof(cl)));
+    if (rtx)
+        fprintf(o->out, "  %srtx %" PRIu64 "%s", col(o, C_YELLOW), rtx, col(o, C_RESET));
+    if (f->midstream)
+        fputs("  (mid-stream)", o->out);
+    fputc('\n', o->out);
+
+    char req[L7_METHOD_LEN + L7_PATH_LEN + 2];
+    snprintf(req, sizeof(req), "%s %s", ex->method[0] ? ex->method : "-", ex->path[0] ? ex->path : "-");
+    fprintf(o->out, "  %-8s #%-4u %s%-*s%s Host %-22s ", "", ex->index, col(o, C_BOLD), 40, req,
+            col(o, C_RESET), ex->host[0] ? ex->host : "-");
+    l7_summary(o, ex);
+    fputc('\n', o->out);
+}
+
+static void text_block(const struct output_opts *o, const struct pair_record *r)
+{
+    const struct pair_leg *first = r->client.ex ? &r->client : &r->backend;
+    char t[64];
+    output_clock(first->ex->t_request ? first->ex->t_request : first->ex->t_response, t, sizeof(t));
+    fprintf(o->out, "%s%s request %" PRIu64 "%s", col(o, C_BOLD), t, r->number, col(o, C_RESET));
+    if (r->request_id[0])
+        fprintf(o->out, "  id %s", r->request_id);
+    if (r->how == PAIR_REQUEST_ID)
+        fputs("  paired by X-Request-ID", o->out);
+    else if (r->how == PAIR_CONNECTION)
+        fputs("  paired by connection", o->out);
+    else
+        fprintf(o->out, "  %s", r->client.ex ? "no backend leg (answered by lb)" : lone_backend_str(r));
+    if (r->confirmed == 1)
+        fputs(", confirmed by lb", o->out);
+    else if (r->confirmed == 0)
+        fprintf(o->out, ", %slb's ring disagrees%s", col(o, C_RED), col(o, C_RESET));
+    if (r->bytes_identical == 1)
+        fputs(", bytes carried unchanged", o->out);
+    else if (r->bytes_identical == 0)
+        fprintf(o->out, ", %sbytes differ between legs%s", col(o, C_YELLOW), col(o, C_RESET));
+    fputc('\n', o->out);
+    text_leg(o, "client", &r->client);
+    text_leg(o, "backend", &r->backend);
+}
+
+void output_record(const struct output_opts *o, const struct pair_record *r)
+{
+    if (r->client.ex == NULL && r->backend.ex == NULL)
+        return;
+    if (o->json)
+        json_record(o, r);
+    else if (o->view == OUTPUT_L7)
+        text_l7_line(o, r);
+    else
+        text_block(o, r);
+}

@@ -1,0 +1,96 @@
+/*
+ * pair.h - pairing the two legs of one request through lb: the client leg (client <-> lb) and
+ * the backend leg (lb <-> backend).
+ *
+ * How (in order of preference):
+ *  1. by request id: lb adds X-Request-ID to the request it sends the backend and echoes it on
+ *     the response to the client, so the client-side response id meets the backend-side request
+ *     id. When lb's recent-requests ring (shared memory) is readable, the entry for that id
+ *     confirms the pair: its client address and its backend connection's local address must be
+ *     the two flows' client ends.
+ *  2. by connection (lb's tcp mode, where there is no request id): each client connection has one
+ *     backend connection for its whole life. The connection ring names it when available; else
+ *     the first backend connection opened after the client connection and not yet taken. The
+ *     n-th exchange on one is paired with the n-th on the other, and the record says whether the
+ *     backend leg carried the client's bytes unchanged (same length and hash each way).
+ * A client exchange that finds no backend leg within a grace time is reported alone (lb answered
+ * it itself: 503, 504, 400...); a backend exchange without a client leg (a health check) too.
+ *
+ * Pure: capture time is passed in; nothing here does I/O. Records come out through a callback in
+ * the order they become ready.
+ */
+#ifndef LBTRACE_PAIR_H
+#define LBTRACE_PAIR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "flow.h"
+#include "l7.h"
+
+enum pair_how {
+    PAIR_NONE,       /* one leg only */
+    PAIR_REQUEST_ID, /* matched by X-Request-ID */
+    PAIR_CONNECTION, /* matched by the connection pairing (tcp mode) */
+};
+
+struct pair_leg {
+    struct flow *flow;       /* held while the record lives; NULL when the leg is missing */
+    struct l7_exchange *ex;  /* NULL when the leg is missing */
+};
+
+struct pair_record {
+    uint64_t number;            /* 1, 2, ... in order of output */
+    struct pair_leg client, backend;
+    enum pair_how how;
+    const char *request_id;     /* points into an exchange, "" when none */
+    int confirmed;              /* 1: lb's ring agrees; 0: it disagrees; -1: not checked */
+    int bytes_identical;        /* PAIR_CONNECTION: 1 same bytes both ways, 0 not; -1 unknown */
+};
+
+/* lb's recent-requests ring, as a lookup (see shmring.h); any function may be NULL. */
+struct pair_ring_ops {
+    void *ctx;
+    /* The entry for request id: the client's address and the backend connection's local
+     * address. Returns true when found. */
+    bool (*by_id)(void *ctx, const char *id, struct flow_addr *client,
+                  struct flow_addr *backend_local);
+    /* The backend connection's local address for a client connection. True when found. */
+    bool (*by_client)(void *ctx, const struct flow_addr *client, struct flow_addr *backend_local);
+};
+
+typedef void (*pair_emit_fn)(void *ctx, const struct pair_record *r);
+
+struct pair_engine;
+
+/* grace_ns: how long a leg waits for its partner (0: 2 s); linger_ns: how long a finished pair
+ * waits for its connections to close so that its L4 facts are final (0: 200 ms). */
+struct pair_engine *pair_new(struct flow_table *flows, pair_emit_fn emit, void *ctx,
+                             uint64_t grace_ns, uint64_t linger_ns);
+
+void pair_set_ring(struct pair_engine *pe, const struct pair_ring_ops *ops);
+
+/* A flow opened (for the connection pairing). */
+void pair_flow_opened(struct pair_engine *pe, struct flow *f);
+
+/* A flow closed (its records may now be final). */
+void pair_flow_closed(struct pair_engine *pe, struct flow *f, uint64_t now);
+
+/* A finished exchange on flow f; pe takes ownership of ex. Exchanges on flows that are neither
+ * client nor backend legs are reported alone. */
+void pair_add(struct pair_engine *pe, struct flow *f, struct l7_exchange *ex, uint64_t now);
+
+/* Emits what is ready at capture time now. */
+void pair_tick(struct pair_engine *pe, uint64_t now);
+
+/* Emits everything still waiting (end of capture). */
+void pair_flush(struct pair_engine *pe);
+
+/* Frees pe (call pair_flush first to see what was waiting). Releases held flows. */
+void pair_free(struct pair_engine *pe);
+
+/* Counts: records emitted, and of them paired. */
+uint64_t pair_emitted(const struct pair_engine *pe);
+uint64_t pair_paired(const struct pair_engine *pe);
+
+#endif

@@ -1,0 +1,205 @@
+/*
+ * shmring.c - attach, cache and look up lb's recent-requests ring.
+ *
+ * The cache mirrors the ring's positions: position p lives in cache[p % capacity], filled by
+ * reading every position between the last one read and the ring's head (at most a ring's worth;
+ * older ones are gone anyway). A slot still being written (-EAGAIN) stops the pass; it is read on
+ * the next lookup. Lookups scan the cache newest first, so a request id reused after a restart
+ * of lb matches its latest use.
+ */
+#include "shmring.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "clock.h"
+#include "stats.h"
+#include "stats_shm.h"
+
+#define REATTACH_NS 1000000000ull
+
+struct shmring {
+    uint16_t lb_port;
+    char name[STATS_SHM_NAME_MAX];
+    struct stats_shm shm;
+    bool attached;
+    uint64_t last_attempt;
+    uint64_t next_pos;  /* the next ring position to copy */
+    uint64_t seen;
+    bool valid[STATS_RING_CAPACITY];
+    uint64_t pos_of[STATS_RING_CAPACITY];
+    struct stats_ring_entry cache[STATS_RING_CAPACITY];
+};
+
+struct shmring *shmring_new(uint16_t lb_port)
+{
+    struct shmring *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    r->lb_port = lb_port;
+    stats_shm_name(lb_port, r->name, sizeof(r->name));
+    return r;
+}
+
+static void detach(struct shmring *r)
+{
+    if (r->attached)
+        stats_shm_detach(&r->shm);
+    r->attached = false;
+    memset(r->valid, 0, sizeof(r->valid));
+    r->next_pos = 0;
+}
+
+bool shmring_attached(struct shmring *r)
+{
+    uint64_t now = clock_mono_ns();
+    if (r->attached && stats_shm_replaced(&r->shm))
+        detach(r); /* lb restarted: a new segment, a new ring */
+    if (r->attached)
+        return true;
+    if (r->last_attempt != 0 && now - r->last_attempt < REATTACH_NS)
+        return false;
+    r->last_attempt = now;
+    char err[256];
+    if (stats_shm_attach(&r->shm, r->name, NULL, err, sizeof(err)) == 0) {
+        r->attached = true;
+        uint64_t head = stats_ring_head(&r->shm);
+        r->next_pos = head > STATS_RING_CAPACITY ? head - STATS_RING_CAPACITY : 0;
+    }
+    return r->attached;
+}
+
+size_t shmring_backend_ports(struct shmring *r, uint16_t *ports, size_t max)
+{
+    size_t n = 0;
+    if (!shmring_attached(r))
+        return 0;
+    for (uint32_t i = 0; i < r->shm.nbackends && n < max; i++) {
+        struct stats_addr a;
+        uint16_t port = r->shm.seg->backends[i].port;
+        if (stats_backend_load_resolved(&r->shm, i, &a) == 0 && a.family != 0 && a.port != 0)
+            port = a.port;
+        if (port == 0)
+            continue;
+        bool dup = false;
+        for (size_t k = 0; k < n; k++)
+            dup = dup || ports[k] == port;
+        if (!dup)
+            ports[n++] = port;
+    }
+    return n;
+}
+
+/* Copies the entries written since the last pass into the cache. */
+static void refresh(struct shmring *r)
+{
+    if (!shmring_attached(r))
+        return;
+    uint64_t head = stats_ring_head(&r->shm);
+    if (head < r->next_pos) { /* cannot go back: a different ring */
+        detach(r);
+        return;
+    }
+    if (head - r->next_pos > STATS_RING_CAPACITY)
+        r->next_pos = head - STATS_RING_CAPACITY;
+    while (r->next_pos < head) {
+        size_t slot = (size_t)(r->next_pos % STATS_RING_CAPACITY);
+        int rc = stats_ring_read(&r->shm, r->next_pos, &r->cache[slot]);
+        if (rc == -EAGAIN)
+            break;
+        r->valid[slot] = rc == 0;
+        r->pos_of[slot] = r->next_pos;
+        if (rc == 0)
+            r->seen++;
+        r->next_pos++;
+    }
+}
+
+static void to_flow_addr(const struct stats_addr *a, struct flow_addr *out)
+{
+    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    memset(out, 0, sizeof(*out));
+    out->port = a->port;
+    if (a->family == 4) {
+        out->family = AF_INET;
+        memcpy(out->addr, a->addr, 4);
+    } else if (a->family == 6 && memcmp(a->addr, v4mapped, 12) == 0) {
+        out->family = AF_INET;
+        memcpy(out->addr, a->addr + 12, 4);
+    } else if (a->family == 6) {
+        out->family = AF_INET6;
+        memcpy(out->addr, a->addr, 16);
+    }
+}
+
+/* Newest-first scan of the cache; returns the entry for which match() holds, or NULL. */
+static const struct stats_ring_entry *find(struct shmring *r,
+                                           bool (*match)(const struct stats_ring_entry *,
+                                                         const void *),
+                                           const void *key)
+{
+    refresh(r);
+    if (!r->attached)
+        return NULL;
+    for (uint64_t k = 0; k < STATS_RING_CAPACITY && k < r->next_pos; k++) {
+        uint64_t pos = r->next_pos - 1 - k;
+        size_t slot = (size_t)(pos % STATS_RING_CAPACITY);
+        if (r->valid[slot] && r->pos_of[slot] == pos && match(&r->cache[slot], key))
+            return &r->cache[slot];
+    }
+    return NULL;
+}
+
+static bool match_id(const struct stats_ring_entry *e, const void *key)
+{
+    return e->kind == STATS_ENTRY_HTTP && e->request_id[0] != '\0' &&
+           strncmp(e->request_id, key, sizeof(e->request_id)) == 0;
+}
+
+static bool match_client(const struct stats_ring_entry *e, const void *key)
+{
+    struct flow_addr a;
+    to_flow_addr(&e->client, &a);
+    return e->lb_back.family != 0 && flow_addr_equal(&a, key);
+}
+
+static bool by_id(void *ctx, const char *id, struct flow_addr *client,
+                  struct flow_addr *backend_local)
+{
+    const struct stats_ring_entry *e = find(ctx, match_id, id);
+    if (e == NULL)
+        return false;
+    to_flow_addr(&e->client, client);
+    to_flow_addr(&e->lb_back, backend_local);
+    return true;
+}
+
+static bool by_client(void *ctx, const struct flow_addr *client, struct flow_addr *backend_local)
+{
+    const struct stats_ring_entry *e = find(ctx, match_client, client);
+    if (e == NULL)
+        return false;
+    to_flow_addr(&e->lb_back, backend_local);
+    return true;
+}
+
+struct pair_ring_ops shmring_ops(struct shmring *r)
+{
+    struct pair_ring_ops ops = {.ctx = r, .by_id = by_id, .by_client = by_client};
+    return ops;
+}
+
+uint64_t shmring_entries_seen(const struct shmring *r)
+{
+    return r->seen;
+}
+
+void shmring_free(struct shmring *r)
+{
+    if (r == NULL)
+        return;
+    detach(r);
+    free(r);
+}

@@ -1,0 +1,241 @@
+/*
+ * trace.c - wiring: flow hooks create an l7 parser per connection and feed it; finished
+ * exchanges go to the pairing engine; pair records and (with --view l4) segment and connection
+ * events go to the output. Time only moves with capture timestamps, or with trace_tick() when a
+ * live capture is quiet, so an offline run is deterministic.
+ */
+#include "trace.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "decode.h"
+#include "l7.h"
+
+#define TICK_EVERY_NS 50000000ull /* at most one expiry pass per 50 ms of capture time */
+
+struct trace {
+    struct trace_config cfg;
+    int link;
+    struct flow_table *flows;
+    struct pair_engine *pairs;
+    struct trace_stats st;
+    uint64_t now, last_tick;
+    bool done;
+    char last_error[128];
+};
+
+struct leg_ctx {
+    struct trace *t;
+    struct flow *f;
+    struct l7_conn *l7;
+};
+
+static void on_exchange(void *ctx, struct l7_exchange *ex)
+{
+    struct leg_ctx *lc = ctx;
+    struct trace *t = lc->t;
+    t->st.exchanges++;
+    pair_add(t->pairs, lc->f, ex, t->now);
+}
+
+static void on_opened(void *ctx, struct flow *f)
+{
+    struct trace *t = ctx;
+    struct leg_ctx *lc = calloc(1, sizeof(*lc));
+    if (lc != NULL) {
+        lc->t = t;
+        lc->f = f;
+        lc->l7 = l7_conn_new(f->id, on_exchange, lc);
+        if (lc->l7 == NULL) {
+            free(lc);
+            lc = NULL;
+        }
+    }
+    f->user = lc;
+    pair_flow_opened(t->pairs, f);
+}
+
+static void on_segment(void *ctx, struct flow *f, int dir, const struct decode_packet *p,
+                       enum reasm_verdict verdict, uint64_t ts)
+{
+    struct trace *t = ctx;
+    if (t->cfg.out.view != OUTPUT_L4 || t->done)
+        return;
+    output_segment(&t->cfg.out, f, dir, p, verdict, ts);
+    t->st.printed++;
+    if (t->cfg.count && t->st.printed >= t->cfg.count)
+        t->done = true;
+}
+
+static void on_data(void *ctx, struct flow *f, int dir, const uint8_t *data, size_t len,
+                    uint64_t ts)
+{
+    struct trace *t = ctx;
+    struct leg_ctx *lc = f->user;
+    if (data == NULL)
+        t->st.gaps++;
+    if (lc != NULL && lc->l7 != NULL)
+        l7_feed(lc->l7, dir, data, len, ts);
+}
+
+static void on_end(void *ctx, struct flow *f, int dir, bool rst, uint64_t ts)
+{
+    (void)ctx;
+    struct leg_ctx *lc = f->user;
+    if (lc != NULL && lc->l7 != NULL)
+        l7_end(lc->l7, dir, rst, ts);
+}
+
+static void on_closed(void *ctx, struct flow *f, uint64_t ts)
+{
+    struct trace *t = ctx;
+    struct leg_ctx *lc = f->user;
+    unsigned requests = 0;
+    if (lc != NULL && lc->l7 != NULL) {
+        requests = l7_requests(lc->l7);
+        t->st.requests += requests;
+        t->st.responses += l7_responses(lc->l7);
+        l7_conn_free(lc->l7, ts); /* emits what was left, while f is alive */
+        lc->l7 = NULL;
+    }
+    if (t->cfg.out.view == OUTPUT_L4 && !t->done)
+        output_flow_closed(&t->cfg.out, f, requests);
+    pair_flow_closed(t->pairs, f, ts);
+}
+
+static void on_destroy(void *ctx, struct flow *f)
+{
+    (void)ctx;
+    struct leg_ctx *lc = f->user;
+    if (lc != NULL) {
+        l7_conn_drop(lc->l7); /* normally already gone in on_closed */
+        free(lc);
+    }
+    f->user = NULL;
+}
+
+static void on_record(void *ctx, const struct pair_record *r)
+{
+    struct trace *t = ctx;
+    t->st.records++;
+    if (r->how != PAIR_NONE)
+        t->st.paired++;
+    if (r->confirmed == 1)
+        t->st.confirmed++;
+    else if (r->confirmed == 0)
+        t->st.contradicted++;
+    if (t->cfg.out.view == OUTPUT_L4 || t->done)
+        return;
+    output_record(&t->cfg.out, r);
+    if (r->client.ex != NULL) {
+        t->st.printed++;
+        if (t->cfg.count && t->st.printed >= t->cfg.count)
+            t->done = true;
+    }
+}
+
+struct trace *trace_new(const struct trace_config *cfg, int link)
+{
+    struct trace *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    t->cfg = *cfg;
+    t->link = link;
+    struct flow_hooks hooks = {
+        .ctx = t, .opened = on_opened, .segment = on_segment, .data = on_data, .end = on_end,
+        .closed = on_closed, .destroy = on_destroy,
+    };
+    t->flows = flow_table_new(&cfg->flows, &hooks);
+    if (t->flows != NULL)
+        t->pairs = pair_new(t->flows, on_record, t, cfg->grace_ns, cfg->linger_ns);
+    if (t->flows == NULL || t->pairs == NULL) {
+        flow_table_free(t->flows);
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void trace_set_ring(struct trace *t, const struct pair_ring_ops *ops)
+{
+    pair_set_ring(t->pairs, ops);
+}
+
+void trace_tick(struct trace *t, uint64_t now)
+{
+    if (now < t->now)
+        now = t->now; /* never go back: a live clock and capture stamps may disagree slightly */
+    t->now = now;
+    t->last_tick = now;
+    flow_table_expire(t->flows, now);
+    pair_tick(t->pairs, now);
+}
+
+void trace_frame(struct trace *t, uint64_t ts, const uint8_t *data, size_t caplen)
+{
+    struct decode_packet p;
+    char err[128];
+
+    t->st.frames++;
+    if (ts > t->now)
+        t->now = ts;
+    switch (decode_frame(t->link, data, caplen, &p, err, sizeof(err))) {
+    case DECODE_OK:
+        t->st.tcp_segments++;
+        flow_table_packet(t->flows, &p, t->now);
+        break;
+    case DECODE_NOT_TCP:
+        t->st.not_tcp++;
+        break;
+    case DECODE_FRAGMENT:
+        t->st.fragments++;
+        break;
+    case DECODE_UNSUPPORTED:
+        t->st.unsupported++;
+        break;
+    case DECODE_MALFORMED:
+        t->st.malformed++;
+        snprintf(t->last_error, sizeof(t->last_error), "%s", err);
+        break;
+    }
+    if (t->now >= t->last_tick + TICK_EVERY_NS)
+        trace_tick(t, t->now);
+    else
+        pair_tick(t->pairs, t->now);
+}
+
+void trace_finish(struct trace *t)
+{
+    flow_table_flush(t->flows, t->now);
+    pair_flush(t->pairs);
+}
+
+bool trace_done(const struct trace *t)
+{
+    return t->done;
+}
+
+uint64_t trace_connections(const struct trace *t)
+{
+    return flow_table_total(t->flows);
+}
+
+const struct trace_stats *trace_get_stats(const struct trace *t)
+{
+    return &t->st;
+}
+
+const char *trace_last_error(const struct trace *t)
+{
+    return t->last_error;
+}
+
+void trace_free(struct trace *t)
+{
+    if (t == NULL)
+        return;
+    pair_free(t->pairs); /* releases the flows it held */
+    flow_table_free(t->flows);
+    free(t);
+}

@@ -1,0 +1,540 @@
+/*
+ * test_lb_bodies.c - end-to-end: bodies pass through lb unchanged. Each body is fetched directly
+ * from a backend and through lb and the two compared byte for byte (1 MB, 20 MB, chunked, binary
+ * with NUL bytes), uploads of 20 MB are echoed back (Content-Length and chunked), an HTTP/1.0
+ * client never sees chunked encoding, HEAD/204/304 carry no body, Expect: 100-continue works, an
+ * Upgrade answered 101 becomes a two-way tunnel, and a backend dying mid-body never looks like a
+ * complete response to the client.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+/* Each test runs with a teardown that stops whatever it left running when an assertion ended it. */
+#define LB_TEST(f) cmocka_unit_test_setup_teardown(f, harness_test_setup, harness_test_teardown)
+
+#define TIMEOUT_MS 30000
+
+static struct harness_lab lab;
+
+static int setup(void **state)
+{
+    (void)state;
+    return harness_lab_start(&lab, 3, NULL);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return harness_lab_stop(&lab) == 0 ? 0 : -1;
+}
+
+/* GETs path from port on a fresh connection (HTTP/1.1, Connection: close). */
+static void fetch(uint16_t port, const char *path, struct harness_response *resp)
+{
+    char req[512];
+    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: lb\r\nConnection: close\r\n\r\n", path);
+    assert_int_equal(harness_exchange(port, req, strlen(req), TIMEOUT_MS, resp), 0);
+}
+
+static void assert_same_body_direct_and_through_lb(const char *path, size_t expect_len)
+{
+    struct harness_response direct, via;
+
+    fetch(lab.sim_port[0], path, &direct);
+    fetch(lab.lb_port, path, &via);
+    assert_int_equal(direct.status, 200);
+    assert_int_equal(via.status, 200);
+    assert_true(direct.complete);
+    assert_true(via.complete);
+    if (expect_len > 0)
+        assert_int_equal(direct.body_len, expect_len);
+    assert_int_equal(via.body_len, direct.body_len);
+    assert_memory_equal(via.body, direct.body, direct.body_len);
+    harness_response_free(&direct);
+    harness_response_free(&via);
+}
+
+static void test_1mb_body_is_identical_direct_and_through_lb(void **state)
+{
+    (void)state;
+    assert_same_body_direct_and_through_lb("/bytes/1048576", 1048576);
+}
+
+static void test_20mb_body_is_identical_direct_and_through_lb(void **state)
+{
+    (void)state;
+    assert_same_body_direct_and_through_lb("/bytes/20971520", 20971520);
+}
+
+static void test_chunked_body_is_identical_direct_and_through_lb(void **state)
+{
+    struct harness_response direct;
+    (void)state;
+
+    fetch(lab.sim_port[0], "/chunked/300000", &direct);
+    assert_true(direct.chunked);
+    harness_response_free(&direct);
+    assert_same_body_direct_and_through_lb("/chunked/300000", 300000);
+    assert_same_body_direct_and_through_lb("/chunked/2000?gap=20", 2000);
+}
+
+/* A body holding every byte value, NUL, CR and LF included, and "\r\n\r\n" sequences. */
+static char *binary_body(size_t *len)
+{
+    size_t n = 256 * 256 + 8;
+    char *b = malloc(n);
+    for (size_t i = 0; i < 256 * 256; i++)
+        b[i] = (char)((i * 7 + i / 256) & 0xff);
+    memcpy(b + 256 * 256, "\r\n\r\n\0\0\r\n", 8);
+    *len = n;
+    return b;
+}
+
+static void test_binary_body_with_nul_bytes_is_identical(void **state)
+{
+    size_t body_len;
+    char *body = binary_body(&body_len);
+    char head[128];
+    int hl = snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", body_len);
+    char *reply = malloc((size_t)hl + body_len);
+    memcpy(reply, head, (size_t)hl);
+    memcpy(reply + hl, body, body_len);
+    struct harness_sb_step step = {.mode = HARNESS_SB_REPLY, .reply = reply,
+                                   .reply_len = (size_t)hl + body_len};
+    struct harness_sb *sb = harness_sb_start("bin", &step, 1);
+    uint16_t port, lb_port;
+    struct harness_response direct, via;
+    (void)state;
+
+    assert_non_null(sb);
+    port = harness_sb_port(sb);
+    pid_t lb = harness_start_lb(&lb_port, &port, 1, NULL, NULL);
+    assert_true(lb > 0);
+    fetch(port, "/bin", &direct);
+    fetch(lb_port, "/bin", &via);
+    assert_int_equal(direct.body_len, body_len);
+    assert_memory_equal(direct.body, body, body_len);
+    assert_int_equal(via.status, 200);
+    assert_true(via.complete);
+    assert_int_equal(via.body_len, body_len);
+    assert_memory_equal(via.body, body, body_len);
+    harness_response_free(&direct);
+    harness_response_free(&via);
+    assert_int_equal(harness_stop(lb, 15000), 0);
+    harness_sb_stop(sb);
+    free(reply);
+    free(body);
+}
+
+/* Writes a 20 MB file of pseudo-random bytes (NULs included) to path. */
+static void write_random_file(const char *path, size_t size)
+{
+    FILE *f = fopen(path, "wb");
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    assert_non_null(f);
+    for (size_t i = 0; i < size; i += 8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        assert_int_equal(fwrite(&x, 1, 8, f), 8);
+    }
+    assert_int_equal(fclose(f), 0);
+}
+
+static void upload_and_compare(const char *extra_curl_args)
+{
+    char dir[] = "/tmp/lbtest-upload-XXXXXX";
+    char cmd[2048], in[256], out[256];
+    int status;
+    char *res;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(in, sizeof(in), "%s/in", dir);
+    snprintf(out, sizeof(out), "%s/out", dir);
+    write_random_file(in, 20u << 20);
+    snprintf(cmd, sizeof(cmd),
+             "curl -s --max-time 120 -H 'Expect:' %s --data-binary @%s -o %s -w '%%{http_code}' "
+             "http://127.0.0.1:%u/echo",
+             extra_curl_args, in, out, (unsigned)lab.lb_port);
+    res = harness_run(cmd, &status);
+    assert_int_equal(status, 0);
+    assert_string_equal(res, "200");
+    free(res);
+    snprintf(cmd, sizeof(cmd), "cmp -s %s %s", in, out);
+    res = harness_run(cmd, &status);
+    assert_int_equal(status, 0);
+    free(res);
+    unlink(in);
+    unlink(out);
+    rmdir(dir);
+}
+
+static void test_20mb_upload_with_content_length_is_echoed_intact(void **state)
+{
+    (void)state;
+    upload_and_compare("");
+}
+
+static void test_20mb_chunked_upload_is_echoed_intact(void **state)
+{
+    (void)state;
+    upload_and_compare("-H 'Transfer-Encoding: chunked'");
+}
+
+static void test_http10_client_never_gets_chunked_encoding(void **state)
+{
+    struct harness_response direct, via;
+    const char *req = "GET /chunked/100000 HTTP/1.0\r\nHost: lb\r\n\r\n";
+    (void)state;
+
+    fetch(lab.sim_port[0], "/chunked/100000", &direct);
+    assert_true(direct.chunked);
+    assert_int_equal(harness_exchange(lab.lb_port, req, strlen(req), TIMEOUT_MS, &via), 0);
+    assert_int_equal(via.status, 200);
+    assert_false(via.chunked);
+    assert_null(harness_header(&via, "Transfer-Encoding"));
+    assert_true(via.complete);
+    assert_true(via.closed);
+    assert_int_equal(via.body_len, direct.body_len);
+    assert_memory_equal(via.body, direct.body, direct.body_len);
+    harness_response_free(&direct);
+    harness_response_free(&via);
+}
+
+static void test_head_204_and_304_have_no_body(void **state)
+{
+    struct harness_sb_step steps[] = {
+        {.reply = "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\nX-Backend: s\r\n\r\n"}, /* HEAD */
+        {.reply = "HTTP/1.1 204 No Content\r\nX-Backend: s\r\n\r\n"},
+        {.reply = "HTTP/1.1 304 Not Modified\r\nContent-Length: 1234\r\nETag: \"x\"\r\n\r\n"},
+        {.reply = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlast"},
+    };
+    struct harness_sb *sb = harness_sb_start("s", steps, 4);
+    uint16_t port, lb_port;
+    struct harness_conn c;
+    struct harness_response resp;
+    (void)state;
+
+    assert_non_null(sb);
+    port = harness_sb_port(sb);
+    pid_t lb = harness_start_lb(&lb_port, &port, 1, NULL, NULL);
+    assert_true(lb > 0);
+    assert_int_equal(harness_conn_open(&c, lb_port, TIMEOUT_MS), 0);
+
+    assert_int_equal(harness_conn_request(&c, "HEAD /x HTTP/1.1\r\nHost: lb\r\n\r\n", &resp), 0);
+    assert_int_equal(resp.status, 200);
+    assert_int_equal(resp.body_len, 0);
+    harness_response_free(&resp);
+    assert_int_equal(harness_conn_request(&c, "GET /nc HTTP/1.1\r\nHost: lb\r\n\r\n", &resp), 0);
+    assert_int_equal(resp.status, 204);
+    assert_int_equal(resp.body_len, 0);
+    harness_response_free(&resp);
+    assert_int_equal(harness_conn_request(&c, "GET /nm HTTP/1.1\r\nHost: lb\r\n"
+                                              "If-None-Match: \"x\"\r\n\r\n", &resp), 0);
+    assert_int_equal(resp.status, 304);
+    assert_int_equal(resp.body_len, 0);
+    harness_response_free(&resp);
+    /* nothing stray was left on the connection: the next response parses cleanly */
+    assert_int_equal(harness_conn_request(&c, "GET /last HTTP/1.1\r\nHost: lb\r\n\r\n", &resp), 0);
+    assert_int_equal(resp.status, 200);
+    assert_string_equal(resp.body, "last");
+    harness_response_free(&resp);
+    assert_int_equal(c.len, 0);
+
+    /* the same with backend-sim: HEAD of a real body, then a GET on the same connection */
+    harness_conn_close(&c);
+    assert_int_equal(harness_conn_open(&c, lab.lb_port, TIMEOUT_MS), 0);
+    assert_int_equal(harness_conn_request(&c, "HEAD /bytes/1000 HTTP/1.1\r\nHost: lb\r\n\r\n",
+                                          &resp), 0);
+    assert_int_equal(resp.status, 200);
+    assert_int_equal(resp.body_len, 0);
+    harness_response_free(&resp);
+    assert_int_equal(harness_conn_request(&c, "GET /bytes/10 HTTP/1.1\r\nHost: lb\r\n\r\n", &resp),
+                     0);
+    assert_int_equal(resp.status, 200);
+    assert_int_equal(resp.body_len, 10);
+    harness_response_free(&resp);
+
+    harness_conn_close(&c);
+    assert_int_equal(harness_stop(lb, 15000), 0);
+    harness_sb_stop(sb);
+}
+
+static void test_expect_100_continue_gets_interim_response_then_final(void **state)
+{
+    struct harness_sb_step step = {.mode = HARNESS_SB_ECHO, .send_continue = true};
+    struct harness_sb *sb = harness_sb_start("e", &step, 1);
+    uint16_t port, lb_port;
+    struct harness_conn c;
+    struct harness_response resp;
+    const char *head = "POST /echo HTTP/1.1\r\nHost: lb\r\nContent-Length: 11\r\n"
+                       "Expect: 100-continue\r\n\r\n";
+    (void)state;
+
+    assert_non_null(sb);
+    port = harness_sb_port(sb);
+    pid_t lb = harness_start_lb(&lb_port, &port, 1, NULL, NULL);
+    assert_true(lb > 0);
+    assert_int_equal(harness_conn_open(&c, lb_port, TIMEOUT_MS), 0);
+    assert_int_equal(harness_send_all(c.fd, head, strlen(head)), 0);
+    /* the client sends no body until it hears 100 Continue */
+    assert_int_equal(harness_read_response(&c, false, true, &resp), 0);
+    assert_int_equal(resp.status, 100);
+    harness_response_free(&resp);
+    assert_int_equal(harness_send_all(c.fd, "hello world", 11), 0);
+    assert_int_equal(harness_read_response(&c, false, false, &resp), 0);
+    assert_int_equal(resp.status, 200);
+    assert_true(resp.complete);
+    assert_string_equal(resp.body, "hello world");
+    harness_response_free(&resp);
+    harness_conn_close(&c);
+    assert_int_equal(harness_stop(lb, 15000), 0);
+    harness_sb_stop(sb);
+}
+
+/* The same through to backend-sim's /echo, with a body of 256 KB sent after the 100 (small
+ * enough to fit the socket buffers while the echo waits to be read). */
+static void test_expect_100_continue_with_backend_sim(void **state)
+{
+    struct harness_conn c;
+    struct harness_response resp;
+    size_t n = 256u << 10;
+    char *body = malloc(n);
+    char head[256];
+    (void)state;
+
+    for (size_t i = 0; i < n; i++)
+        body[i] = (char)(i * 7);
+    snprintf(head, sizeof(head), "POST /echo HTTP/1.1\r\nHost: lb\r\nContent-Length: %zu\r\n"
+             "Expect: 100-continue\r\n\r\n", n);
+    assert_int_equal(harness_conn_open(&c, lab.lb_port, TIMEOUT_MS), 0);
+    assert_int_equal(harness_send_all(c.fd, head, strlen(head)), 0);
+    assert_int_equal(harness_read_response(&c, false, true, &resp), 0);
+    assert_int_equal(resp.status, 100);
+    harness_response_free(&resp);
+    assert_int_equal(harness_send_all(c.fd, body, n), 0);
+    assert_int_equal(harness_read_response(&c, false, false, &resp), 0);
+    assert_int_equal(resp.status, 200);
+    assert_int_equal(resp.body_len, n);
+    assert_memory_equal(resp.body, body, n);
+    harness_response_free(&resp);
+    harness_conn_close(&c);
+    free(body);
+}
+
+/* Reads exactly n bytes from c (its buffer first). Returns 0 or -1. */
+static int read_exact(struct harness_conn *c, char *out, size_t n)
+{
+    size_t got = 0;
+    size_t take = c->len < n ? c->len : n;
+    memcpy(out, c->buf, take);
+    memmove(c->buf, c->buf + take, c->len - take);
+    c->len -= take;
+    got = take;
+    while (got < n) {
+        ssize_t r = recv(c->fd, out + got, n - got, 0);
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+static void test_upgrade_answered_101_becomes_a_two_way_tunnel(void **state)
+{
+    struct harness_sb_step step = {.mode = HARNESS_SB_TUNNEL};
+    struct harness_sb *sb = harness_sb_start("ws", &step, 1);
+    uint16_t port, lb_port;
+    struct harness_conn c;
+    struct harness_response resp;
+    const char *req = "GET /chat HTTP/1.1\r\nHost: lb\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                      "Sec-WebSocket-Version: 13\r\n\r\n";
+    (void)state;
+
+    assert_non_null(sb);
+    port = harness_sb_port(sb);
+    pid_t lb = harness_start_lb(&lb_port, &port, 1, NULL, NULL);
+    assert_true(lb > 0);
+    assert_int_equal(harness_conn_open(&c, lb_port, TIMEOUT_MS), 0);
+    assert_int_equal(harness_conn_request(&c, req, &resp), 0);
+    assert_int_equal(resp.status, 101);
+    const char *up = harness_header(&resp, "Upgrade");
+    assert_non_null(up);
+    assert_string_equal(up, "websocket");
+    harness_response_free(&resp);
+
+    /* the backend saw the upgrade request */
+    char *head = harness_sb_head(sb, 0);
+    assert_non_null(head);
+    assert_non_null(harness_head_header_nth(head, "Upgrade", 0));
+    assert_non_null(harness_head_header_nth(head, "Sec-WebSocket-Key", 0));
+    free(head);
+
+    /* bytes both ways, binary included, several round trips */
+    for (int round = 0; round < 3; round++) {
+        char frame[300], back[300];
+        for (size_t i = 0; i < sizeof(frame); i++)
+            frame[i] = (char)((i * 31 + (size_t)round) & 0xff);
+        frame[0] = '\0';
+        assert_int_equal(harness_send_all(c.fd, frame, sizeof(frame)), 0);
+        assert_int_equal(read_exact(&c, back, sizeof(back)), 0);
+        assert_memory_equal(back, frame, sizeof(frame));
+    }
+    harness_conn_close(&c);
+    assert_int_equal(harness_stop(lb, 15000), 0);
+    harness_sb_stop(sb);
+}
+
+/* The same through backend-sim's /upgrade, with a megabyte each way while both directions flow. */
+static void test_upgrade_tunnel_to_backend_sim_carries_a_megabyte_each_way(void **state)
+{
+    struct harness_conn c;
+    struct harness_response resp;
+    const char *req = "GET /upgrade HTTP/1.1\r\nHost: lb\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                      "Sec-WebSocket-Version: 13\r\n\r\n";
+    size_t n = 1u << 20;
+    char *out = malloc(n), *back = malloc(n);
+    (void)state;
+
+    for (size_t i = 0; i < n; i++)
+        out[i] = (char)((i * 131 + i / 7) & 0xff);
+    assert_int_equal(harness_conn_open(&c, lab.lb_port, TIMEOUT_MS), 0);
+    assert_int_equal(harness_conn_request(&c, req, &resp), 0);
+    assert_int_equal(resp.status, 101);
+    assert_non_null(harness_header(&resp, "Sec-WebSocket-Accept"));
+    harness_response_free(&resp);
+    /* 64 KB at a time, reading the echo as we go, so neither side blocks the other */
+    for (size_t off = 0; off < n; off += 65536) {
+        assert_int_equal(harness_send_all(c.fd, out + off, 65536), 0);
+        assert_int_equal(read_exact(&c, back + off, 65536), 0);
+    }
+    assert_memory_equal(back, out, n);
+    harness_conn_close(&c);
+    free(out);
+    free(back);
+}
+
+/* Asks a backend scripted with reply (then a close) through a fresh lb; asserts the client does
+ * not get a complete response. */
+static void assert_cut_short(const char *reply, size_t reply_len, bool reset, const char *request)
+{
+    struct harness_sb_step step = {.reply = reply, .reply_len = reply_len, .close_after = true,
+                                   .reset = reset};
+    struct harness_sb *sb = harness_sb_start("cut", &step, 1);
+    uint16_t port, lb_port;
+    struct harness_response resp;
+
+    assert_non_null(sb);
+    port = harness_sb_port(sb);
+    pid_t lb = harness_start_lb(&lb_port, &port, 1, NULL, NULL);
+    assert_true(lb > 0);
+    int rc = harness_exchange(lb_port, request, strlen(request), TIMEOUT_MS, &resp);
+    /* no status line at all, a 502, or a body visibly cut short: anything but a complete 200 */
+    if (rc == 0 && resp.status == 200)
+        assert_false(resp.complete);
+    else if (rc == 0)
+        assert_int_equal(resp.status, 502);
+    harness_response_free(&resp);
+    assert_true(harness_alive(lb, NULL));
+    assert_int_equal(harness_stop(lb, 15000), 0);
+    harness_sb_stop(sb);
+}
+
+static char *big_reply(const char *head, size_t body_bytes, size_t *len)
+{
+    size_t hl = strlen(head);
+    char *r = malloc(hl + body_bytes);
+    memcpy(r, head, hl);
+    memset(r + hl, 'x', body_bytes);
+    *len = hl + body_bytes;
+    return r;
+}
+
+static void test_backend_dying_mid_content_length_body_is_not_complete(void **state)
+{
+    size_t len;
+    char *reply = big_reply("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", 5000, &len);
+    (void)state;
+    assert_cut_short(reply, len, false, "GET / HTTP/1.1\r\nHost: lb\r\n\r\n");
+    assert_cut_short(reply, len, true, "GET / HTTP/1.1\r\nHost: lb\r\n\r\n");
+    assert_cut_short(reply, len, false, "GET / HTTP/1.0\r\n\r\n");
+    free(reply);
+}
+
+static void test_backend_dying_mid_chunked_body_is_not_complete(void **state)
+{
+    size_t len;
+    char *reply = big_reply("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n", 4096,
+                            &len);
+    (void)state;
+    assert_cut_short(reply, len, false, "GET / HTTP/1.1\r\nHost: lb\r\n\r\n");
+    free(reply);
+}
+
+/* An HTTP/1.0 client reads until close, so only an abortive close (RST) can tell it the body was
+ * cut short when lb decodes a chunked backend response for it. */
+static void test_backend_dying_mid_chunked_body_is_not_complete_for_http10(void **state)
+{
+    size_t len;
+    char *reply = big_reply("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n", 4096,
+                            &len);
+    (void)state;
+    assert_cut_short(reply, len, false, "GET / HTTP/1.0\r\n\r\n");
+    free(reply);
+}
+
+static void test_backend_sim_close_endpoint_is_not_complete(void **state)
+{
+    struct harness_response resp;
+    (void)state;
+    int rc = harness_exchange(lab.lb_port, "GET /close HTTP/1.1\r\nHost: lb\r\n\r\n", 33,
+                              TIMEOUT_MS, &resp);
+    if (rc == 0 && resp.status == 200)
+        assert_false(resp.complete);
+    else if (rc == 0)
+        assert_int_equal(resp.status, 502);
+    harness_response_free(&resp);
+    /* lb still serves */
+    fetch(lab.lb_port, "/bytes/100", &resp);
+    assert_int_equal(resp.status, 200);
+    assert_int_equal(resp.body_len, 100);
+    harness_response_free(&resp);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        LB_TEST(test_1mb_body_is_identical_direct_and_through_lb),
+        LB_TEST(test_20mb_body_is_identical_direct_and_through_lb),
+        LB_TEST(test_chunked_body_is_identical_direct_and_through_lb),
+        LB_TEST(test_binary_body_with_nul_bytes_is_identical),
+        LB_TEST(test_20mb_upload_with_content_length_is_echoed_intact),
+        LB_TEST(test_20mb_chunked_upload_is_echoed_intact),
+        LB_TEST(test_http10_client_never_gets_chunked_encoding),
+        LB_TEST(test_head_204_and_304_have_no_body),
+        LB_TEST(test_expect_100_continue_gets_interim_response_then_final),
+        LB_TEST(test_expect_100_continue_with_backend_sim),
+        LB_TEST(test_upgrade_answered_101_becomes_a_two_way_tunnel),
+        LB_TEST(test_upgrade_tunnel_to_backend_sim_carries_a_megabyte_each_way),
+        LB_TEST(test_backend_dying_mid_content_length_body_is_not_complete),
+        LB_TEST(test_backend_dying_mid_chunked_body_is_not_complete),
+        LB_TEST(test_backend_dying_mid_chunked_body_is_not_complete_for_http10),
+        LB_TEST(test_backend_sim_close_endpoint_is_not_complete),
+    };
+    signal(SIGPIPE, SIG_IGN);
+    return cmocka_run_group_tests_name("lb bodies", tests, setup, teardown);
+}

@@ -1,0 +1,505 @@
+/* test_lbtrace.c - end-to-end tests of bin/lbtrace: the command line, reading a saved capture
+ * without privileges, the permission message, dropping root, and the real thing: lb and
+ * backend-sim on free loopback ports, lbtrace capturing live on lo, requests through lb, and
+ * every request printed once with its client leg and its backend leg paired. The capture it
+ * saved (-w) is then decoded again and cross-checked against tshark.
+ *
+ * Live capture needs root (CI runs as root); without it those cases are skipped with a message. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "harness.h"
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+static char *run(const char *fmt, int *status, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, status);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    return harness_run(cmd, status);
+}
+
+static bool is_root(void)
+{
+    return geteuid() == 0;
+}
+
+static bool have_program(const char *name)
+{
+    return access(harness_bin(name), X_OK) == 0;
+}
+
+/* The contents of a file (malloc'd, NUL-terminated; "" when missing). */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = calloc(1, 1);
+    size_t len = 0;
+    char chunk[4096];
+    size_t r;
+    if (f == NULL)
+        return buf;
+    while ((r = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        char *bigger = realloc(buf, len + r + 1);
+        assert_non_null(bigger);
+        buf = bigger;
+        memcpy(buf + len, chunk, r);
+        len += r;
+        buf[len] = '\0';
+    }
+    fclose(f);
+    return buf;
+}
+
+static int count_of(const char *hay, const char *needle)
+{
+    int n = 0;
+    size_t nl = strlen(needle);
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += nl)
+        n++;
+    return n;
+}
+
+/* The line of s containing needle (copied into buf), or NULL. */
+static const char *line_with(const char *s, const char *needle, char *buf, size_t len)
+{
+    const char *p = strstr(s, needle);
+    if (p == NULL)
+        return NULL;
+    const char *start = p;
+    while (start > s && start[-1] != '\n')
+        start--;
+    const char *end = strchr(p, '\n');
+    size_t n = end ? (size_t)(end - start) : strlen(start);
+    if (n >= len)
+        n = len - 1;
+    memcpy(buf, start, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Waits up to timeout_ms for needle to appear in the file at path. */
+static bool wait_for_text(const char *path, const char *needle, int timeout_ms)
+{
+    uint64_t deadline = clock_mono_ms() + (uint64_t)timeout_ms;
+    do {
+        char *s = slurp(path);
+        bool found = strstr(s, needle) != NULL;
+        free(s);
+        if (found)
+            return true;
+        sleep_ms(50);
+    } while (clock_mono_ms() < deadline);
+    return false;
+}
+
+/* Waits up to timeout_ms for pid to exit; returns its wait status, or -1 if still running. */
+static int wait_exit(pid_t pid, int timeout_ms)
+{
+    uint64_t deadline = clock_mono_ms() + (uint64_t)timeout_ms;
+    int status = 0;
+    do {
+        if (!harness_alive(pid, &status))
+            return status;
+        sleep_ms(50);
+    } while (clock_mono_ms() < deadline);
+    return -1;
+}
+
+/* --- the command line ------------------------------------------------------------------------ */
+
+static void test_version_help_and_bad_flags(void **state)
+{
+    int st;
+    char *out;
+    (void)state;
+    out = run("%s -V", &st, harness_bin("lbtrace"));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_string_equal(out, "lbtrace (lblab) 0.1.0\n");
+    free(out);
+    out = run("%s -h", &st, harness_bin("lbtrace"));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_non_null(strstr(out, "usage: lbtrace"));
+    assert_non_null(strstr(out, "--view"));
+    free(out);
+    const char *bad[][2] = {
+        {"-c abc", "invalid -c 'abc'"},   {"--view l5", "invalid --view 'l5'"},
+        {"-B 3001,x", "invalid -B '3001,x'"}, {"-p 70000", "invalid -p '70000'"},
+        {"--frobnicate", "unknown option '--frobnicate'"}, {"-i lo -r x.pcap", "exclude each other"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        out = run("%s %s 2>&1", &st, harness_bin("lbtrace"), bad[i][0]);
+        assert_int_equal(WEXITSTATUS(st), 2);
+        if (strstr(out, bad[i][1]) == NULL)
+            fail_msg("lbtrace %s said: %s", bad[i][0], out);
+        free(out);
+    }
+    out = run("%s -r /nonexistent.pcap 2>&1", &st, harness_bin("lbtrace"));
+    assert_int_equal(WEXITSTATUS(st), 1);
+    assert_non_null(strstr(out, "/nonexistent.pcap"));
+    free(out);
+}
+
+static void test_reads_a_saved_capture_without_privileges(void **state)
+{
+    int st;
+    (void)state;
+    /* as nobody when we are root, so that reading a file is shown to need nothing */
+    char *out = run("%s %s -r tests/fixtures/pcap/lb-at-work-sll.pcap -p 8000 -B 9001,9002,9003 "
+                    "--json 2>/dev/null",
+                    &st, is_root() ? "setpriv --reuid=65534 --regid=65534 --clear-groups" : "",
+                    harness_bin("lbtrace"));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_int_equal(count_of(out, "\n"), 6);
+    assert_int_equal(count_of(out, "\"paired_by\":\"request_id\""), 4);
+    free(out);
+    out = run("%s -r tests/fixtures/pcap/lb-at-work-sll.pcap -p 8000 -B 9001,9002,9003 "
+              "--view l7 2>&1 >/dev/null", &st, harness_bin("lbtrace"));
+    assert_non_null(strstr(out, "6 connections, 10 HTTP requests"));
+    free(out);
+}
+
+static void test_without_permission_it_names_the_fixes(void **state)
+{
+    int st;
+    char *out;
+    (void)state;
+    if (is_root())
+        out = run("setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "
+                  "%s -i lo -c 1 2>&1", &st, harness_bin("lbtrace"));
+    else
+        out = run("%s -i lo -c 1 2>&1", &st, harness_bin("lbtrace"));
+    if (WEXITSTATUS(st) == 0) {
+        free(out);
+        fprintf(stderr, "SKIP: this user may capture (file capabilities?)\n");
+        skip();
+    }
+    assert_int_equal(WEXITSTATUS(st), 1);
+    if (strstr(out, "no permission to capture on lo") == NULL || strstr(out, "setcap cap_net_raw") == NULL ||
+        strstr(out, "run it as root") == NULL || strstr(out, "-r FILE.pcap") == NULL)
+        fail_msg("unexpected message: %s", out);
+    free(out);
+}
+
+static void test_drops_root_once_the_capture_is_open(void **state)
+{
+    char log[] = "/tmp/lbtrace-e2e-drop-XXXXXX";
+    char status_path[64];
+    int fd;
+    (void)state;
+    if (!is_root()) {
+        fprintf(stderr, "SKIP: live capture needs root (CI runs as root)\n");
+        skip();
+    }
+    fd = mkstemp(log);
+    assert_true(fd >= 0);
+    close(fd);
+    uint16_t port = harness_free_port();
+    char pstr[16];
+    snprintf(pstr, sizeof(pstr), "%u", port);
+    char *argv[] = {(char *)harness_bin("lbtrace"), "-i", "lo", "-p", pstr, "-B", pstr, NULL};
+    char *copy = strdup(argv[0]);
+    argv[0] = copy;
+    pid_t pid = harness_spawn(argv, log);
+    assert_true(pid > 0);
+    assert_true(wait_for_text(log, "capturing on lo", 10000));
+    snprintf(status_path, sizeof(status_path), "/proc/%d/status", (int)pid);
+    char *status = slurp(status_path);
+    char line[256];
+    assert_non_null(line_with(status, "Uid:", line, sizeof(line)));
+    assert_null(strstr(line, "\t0\t")); /* no uid is root any more */
+    assert_non_null(line_with(status, "CapEff:", line, sizeof(line)));
+    assert_non_null(strstr(line, "0000000000000000"));
+    free(status);
+    harness_stop(pid, 5000);
+    char *text = slurp(log);
+    assert_non_null(strstr(text, "dropped root"));
+    free(text);
+    unlink(log);
+    free(copy);
+}
+
+/* setcap cap_net_raw,cap_net_admin+ep on a copy, run as nobody: it captures, then drops them. */
+static void test_file_capabilities_work_and_are_dropped(void **state)
+{
+    char dir[] = "/tmp/lbtrace-e2e-cap-XXXXXX", bin[128], log[160], status_path[64], line[256];
+    int st;
+    (void)state;
+    if (!is_root()) {
+        fprintf(stderr, "SKIP: setting file capabilities needs root\n");
+        skip();
+    }
+    char *have = run("command -v setcap >/dev/null && command -v setpriv >/dev/null && echo yes", &st);
+    bool tools = strncmp(have, "yes", 3) == 0;
+    free(have);
+    if (!tools) {
+        fprintf(stderr, "SKIP: setcap or setpriv is missing\n");
+        skip();
+    }
+    assert_non_null(mkdtemp(dir));
+    chmod(dir, 0755);
+    snprintf(bin, sizeof(bin), "%s/lbtrace", dir);
+    snprintf(log, sizeof(log), "%s/log", dir);
+    free(run("cp %s %s && chmod 755 %s && setcap cap_net_raw,cap_net_admin+ep %s", &st,
+             harness_bin("lbtrace"), bin, bin, bin));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    char pstr[16];
+    snprintf(pstr, sizeof(pstr), "%u", harness_free_port());
+    char *argv[] = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", bin,
+                    "-i", "lo", "-p", pstr, "-B", pstr, NULL};
+    pid_t pid = harness_spawn(argv, log);
+    assert_true(pid > 0);
+    bool up = wait_for_text(log, "capturing on lo", 10000);
+    char *text = slurp(log);
+    if (!up && strstr(text, "no permission") != NULL) {
+        /* a nosuid /tmp or a container that ignores file capabilities */
+        fprintf(stderr, "SKIP: file capabilities are not honoured here: %s\n", text);
+        free(text);
+        harness_stop(pid, 5000);
+        free(run("rm -rf %s", &st, dir));
+        skip();
+    }
+    free(text);
+    assert_true(up);
+    snprintf(status_path, sizeof(status_path), "/proc/%d/status", (int)pid);
+    char *status = slurp(status_path);
+    assert_non_null(line_with(status, "CapEff:", line, sizeof(line)));
+    assert_non_null(strstr(line, "0000000000000000"));
+    assert_non_null(line_with(status, "CapPrm:", line, sizeof(line)));
+    assert_non_null(strstr(line, "0000000000000000"));
+    free(status);
+    harness_stop(pid, 5000);
+    text = slurp(log);
+    assert_non_null(strstr(text, "dropped every capability"));
+    free(text);
+    free(run("rm -rf %s", &st, dir));
+}
+
+/* --- live: lb + backend-sim + lbtrace ------------------------------------------------------- */
+
+struct lab {
+    uint16_t lb, b1, b2;
+    pid_t lb_pid, sim_pid, trace_pid;
+    char log[64], trace_log[64], pcap[64];
+};
+
+static void lab_stop(struct lab *lab)
+{
+    if (lab->trace_pid > 0)
+        harness_stop(lab->trace_pid, 5000);
+    if (lab->lb_pid > 0)
+        harness_stop(lab->lb_pid, 5000);
+    if (lab->sim_pid > 0)
+        harness_stop(lab->sim_pid, 5000);
+    lab->trace_pid = lab->lb_pid = lab->sim_pid = 0;
+}
+
+static bool lab_start(struct lab *lab)
+{
+    char p1[16], p2[16], pl[16], be1[32], be2[32];
+    memset(lab, 0, sizeof(*lab));
+    lab->lb = harness_free_port();
+    do
+        lab->b1 = harness_free_port();
+    while (lab->b1 == lab->lb);
+    do
+        lab->b2 = harness_free_port();
+    while (lab->b2 == lab->lb || lab->b2 == lab->b1);
+    snprintf(lab->log, sizeof(lab->log), "/tmp/lbtrace-e2e-%d.log", (int)getpid());
+    snprintf(p1, sizeof(p1), "%u", lab->b1);
+    snprintf(p2, sizeof(p2), "%u", lab->b2);
+    snprintf(pl, sizeof(pl), "%u", lab->lb);
+    snprintf(be1, sizeof(be1), "127.0.0.1:%u", lab->b1);
+    snprintf(be2, sizeof(be2), "127.0.0.1:%u", lab->b2);
+
+    char sim[4096], lbb[4096];
+    snprintf(sim, sizeof(sim), "%s", harness_bin("backend-sim"));
+    snprintf(lbb, sizeof(lbb), "%s", harness_bin("lb"));
+    char *sim_argv[] = {sim, "-p", p1, "-p", p2, NULL};
+    lab->sim_pid = harness_spawn(sim_argv, lab->log);
+    char *lb_argv[] = {lbb, "-l", pl, "-b", be1, "-b", be2, "-w", "2", NULL};
+    lab->lb_pid = harness_spawn(lb_argv, lab->log);
+    if (lab->sim_pid <= 0 || lab->lb_pid <= 0 || !harness_wait_port(lab->b1, 10000) ||
+        !harness_wait_port(lab->b2, 10000) || !harness_wait_port(lab->lb, 10000)) {
+        lab_stop(lab);
+        return false;
+    }
+    return true;
+}
+
+/* Starts lbtrace live on lo for the lab's ports, printing JSON, stopping after count requests,
+ * saving the capture. Returns once it captures. */
+static bool trace_start(struct lab *lab, int count)
+{
+    char tr[4096], pl[16], bl[32], cnt[16];
+    int fd;
+    snprintf(lab->trace_log, sizeof(lab->trace_log), "/tmp/lbtrace-e2e-out-XXXXXX");
+    fd = mkstemp(lab->trace_log);
+    if (fd < 0)
+        return false;
+    close(fd);
+    snprintf(lab->pcap, sizeof(lab->pcap), "/tmp/lbtrace-e2e-%d.pcap", (int)getpid());
+    snprintf(tr, sizeof(tr), "%s", harness_bin("lbtrace"));
+    snprintf(pl, sizeof(pl), "%u", lab->lb);
+    snprintf(bl, sizeof(bl), "%u,%u", lab->b1, lab->b2);
+    snprintf(cnt, sizeof(cnt), "%d", count);
+    char *argv[] = {tr, "-i", "lo", "-p", pl, "-B", bl, "--json", "-c", cnt, "-w", lab->pcap, NULL};
+    lab->trace_pid = harness_spawn(argv, lab->trace_log);
+    return lab->trace_pid > 0 && wait_for_text(lab->trace_log, "capturing on lo", 10000);
+}
+
+static void test_live_every_request_appears_once_with_both_legs(void **state)
+{
+    struct lab lab;
+    char ids[8][128];
+    int nids = 0;
+    (void)state;
+    if (!is_root()) {
+        fprintf(stderr, "SKIP: live capture needs root (CI runs as root); the offline cases ran\n");
+        skip();
+    }
+    if (!have_program("lb") || !have_program("backend-sim")) {
+        fprintf(stderr, "SKIP: bin/lb or bin/backend-sim is not built\n");
+        skip();
+    }
+    assert_true(lab_start(&lab));
+    /* lb's statistics segment: when lb publishes one, every pair must be confirmed by its ring */
+    char shm_path[64];
+    struct stat sb;
+    snprintf(shm_path, sizeof(shm_path), "/dev/shm/lblab-%u", lab.lb);
+    for (int i = 0; i < 20 && stat(shm_path, &sb) != 0; i++)
+        sleep_ms(50);
+    bool have_ring = stat(shm_path, &sb) == 0;
+    assert_true(trace_start(&lab, 6));
+
+    /* four requests on their own connections */
+    const char *paths[] = {"/whoami", "/bytes/5000", "/chunked/3", "/status/404"};
+    for (int i = 0; i < 4; i++) {
+        char req[256];
+        struct harness_response resp;
+        snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nConnection: close\r\n\r\n",
+                 paths[i], lab.lb);
+        assert_int_equal(harness_exchange(lab.lb, req, strlen(req), 10000, &resp), 0);
+        const char *id = harness_header(&resp, "X-Request-ID");
+        assert_non_null(id);
+        snprintf(ids[nids++], sizeof(ids[0]), "%s", id);
+        harness_response_free(&resp);
+    }
+    /* two on one keep-alive connection, the second a POST with a body */
+    struct harness_conn c;
+    assert_int_equal(harness_conn_open(&c, lab.lb, 10000), 0);
+    for (int i = 0; i < 2; i++) {
+        char req[512];
+        struct harness_response resp;
+        if (i == 0)
+            snprintf(req, sizeof(req), "GET /whoami?keepalive HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        else
+            snprintf(req, sizeof(req), "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 11\r\n\r\nhello world");
+        assert_int_equal(harness_send_all(c.fd, req, strlen(req)), 0);
+        assert_int_equal(harness_read_response(&c, false, false, &resp), 0);
+        const char *id = harness_header(&resp, "X-Request-ID");
+        assert_non_null(id);
+        snprintf(ids[nids++], sizeof(ids[0]), "%s", id);
+        harness_response_free(&resp);
+    }
+    harness_conn_close(&c);
+
+    int st = wait_exit(lab.trace_pid, 20000);
+    if (st == -1) {
+        harness_stop(lab.trace_pid, 5000);
+        lab.trace_pid = 0;
+    } else {
+        lab.trace_pid = 0;
+    }
+    char *out = slurp(lab.trace_log);
+    if (st == -1)
+        fail_msg("lbtrace did not stop after 6 requests; it printed:\n%s", out);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+    for (int i = 0; i < nids; i++) {
+        char want[2048], line[16384];
+        snprintf(want, sizeof(want), "\"request_id\":\"%s\",\"paired_by\"", ids[i]);
+        if (count_of(out, want) != 1)
+            fail_msg("request id %s appears %d times in:\n%s", ids[i], count_of(out, want), out);
+        assert_non_null(line_with(out, want, line, sizeof(line)));
+        if (strstr(line, "\"paired_by\":\"request_id\"") == NULL || strstr(line, "\"backend\":null"))
+            fail_msg("request %s not paired: %s", ids[i], line);
+        char lbdst[64];
+        snprintf(lbdst, sizeof(lbdst), "\"dst\":\"127.0.0.1:%u\"", lab.lb);
+        assert_non_null(strstr(line, lbdst));
+        assert_int_equal(count_of(line, "\"complete\":true"), 2);
+        if (have_ring && strstr(line, "\"confirmed\":true") == NULL)
+            fail_msg("lb publishes %s but the pair of %s was not confirmed by its ring: %s",
+                     shm_path, ids[i], line);
+        assert_null(strstr(line, "\"confirmed\":false"));
+    }
+    if (!have_ring)
+        fprintf(stderr, "note: lb published no statistics segment; pairs were not checked "
+                        "against its ring\n");
+    assert_int_equal(count_of(out, "\"paired_by\":\"request_id\""), 6);
+    free(out);
+    lab_stop(&lab);
+
+    /* the saved capture decodes to the same requests, and tshark counts what lbtrace counts */
+    char *again = run("%s -r %s -p %u -B %u,%u --json 2>&1", &st, harness_bin("lbtrace"), lab.pcap,
+                      lab.lb, lab.b1, lab.b2);
+    for (int i = 0; i < nids; i++) {
+        char want[2048];
+        snprintf(want, sizeof(want), "\"request_id\":\"%s\",\"paired_by\":\"request_id\"", ids[i]);
+        if (count_of(again, want) != 1)
+            fail_msg("in the saved capture, %s appears %d times:\n%s", ids[i], count_of(again, want), again);
+    }
+    unsigned long long conns = 0, reqs = 0;
+    const char *summary = strstr(again, "lbtrace: ");
+    assert_non_null(summary);
+    assert_int_equal(sscanf(strstr(summary, "segments, ") + 10, "%llu connections, %llu HTTP requests", &conns, &reqs), 2);
+    free(again);
+    char *tconv = run("tshark -n -r %s -q -z conv,tcp 2>/dev/null | grep -c '<->'", &st, lab.pcap);
+    char *treq = run("tshark -n -r %s -o tcp.reassemble_out_of_order:TRUE -d tcp.port==%u,http "
+                     "-d tcp.port==%u,http -d tcp.port==%u,http -Y http.request -T fields "
+                     "-e frame.number 2>/dev/null | wc -l", &st, lab.pcap, lab.lb, lab.b1, lab.b2);
+    if ((unsigned long long)atoll(tconv) != conns || (unsigned long long)atoll(treq) != reqs)
+        fail_msg("tshark counts %s connections and %s requests, lbtrace %llu and %llu", tconv, treq,
+                 conns, reqs);
+    assert_true(reqs >= 12); /* each request on both legs */
+    free(tconv);
+    free(treq);
+    unlink(lab.pcap);
+    unlink(lab.trace_log);
+    unlink(lab.log);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_version_help_and_bad_flags),
+        cmocka_unit_test(test_reads_a_saved_capture_without_privileges),
+        cmocka_unit_test(test_without_permission_it_names_the_fixes),
+        cmocka_unit_test(test_drops_root_once_the_capture_is_open),
+        cmocka_unit_test(test_file_capabilities_work_and_are_dropped),
+        cmocka_unit_test(test_live_every_request_appears_once_with_both_legs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
