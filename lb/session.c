@@ -76,6 +76,16 @@ struct upstream {
 };
 
 enum state { S_HEAD, S_CONNECT, S_PROXY, S_TUNNEL, S_CLOSING };
+
+/* The buffers a session needs only while a request is in progress. An idle keep-alive connection
+ * gives them back to its worker's cache, so it costs its req buffer and little else. */
+struct xbuf {
+    struct xbuf *next; /* the worker's cache */
+    struct buf res;
+    char hout[SESSION_HEAD_OUT];
+};
+
+#define XBUF_CACHE_MAX 64 /* spare xbufs a worker keeps */
 enum hout_use { HOUT_FREE, HOUT_REQUEST, HOUT_RESPONSE };
 
 struct session {
@@ -156,8 +166,8 @@ struct session {
 
     enum hout_use hout_use;
     uint32_t hout_len, hout_sent;
-    struct buf req, res;
-    char hout[SESSION_HEAD_OUT];
+    struct xbuf *x; /* res and hout: only while a request is in progress */
+    struct buf req;
 };
 
 static void run(struct session *s);
@@ -296,6 +306,56 @@ void session_pool_flush(struct worker *w)
             upstream_close(w, w->pools[i].head);
 }
 
+/* --- per-request buffers ----------------------------------------------------------------------- */
+
+/* Gives s its res and hout buffers (from the worker's cache when it has one). Returns 0 or
+ * -ENOMEM. */
+static int xbuf_acquire(struct session *s)
+{
+    struct worker *w = s->w;
+    if (s->x != NULL)
+        return 0;
+    struct xbuf *x = w->xbuf_cache;
+    if (x != NULL) {
+        w->xbuf_cache = x->next;
+        w->xbuf_cached--;
+    } else {
+        x = malloc(sizeof(*x));
+        if (x == NULL)
+            return -ENOMEM;
+    }
+    x->next = NULL;
+    x->res.start = x->res.end = 0;
+    s->x = x;
+    return 0;
+}
+
+static void xbuf_release(struct session *s)
+{
+    struct worker *w = s->w;
+    struct xbuf *x = s->x;
+    if (x == NULL)
+        return;
+    s->x = NULL;
+    if (w->xbuf_cached >= XBUF_CACHE_MAX) {
+        free(x);
+        return;
+    }
+    x->next = w->xbuf_cache;
+    w->xbuf_cache = x;
+    w->xbuf_cached++;
+}
+
+void session_cache_flush(struct worker *w)
+{
+    while (w->xbuf_cache != NULL) {
+        struct xbuf *x = w->xbuf_cache;
+        w->xbuf_cache = x->next;
+        free(x);
+    }
+    w->xbuf_cached = 0;
+}
+
 /* --- session life ----------------------------------------------------------------------------- */
 
 static void log_request(struct session *s)
@@ -390,6 +450,7 @@ void session_reap(struct worker *w)
     while (w->dead_sessions != NULL) {
         struct session *s = w->dead_sessions;
         w->dead_sessions = s->run_next;
+        xbuf_release(s);
         free(s);
     }
     while (w->dead_upstreams != NULL) {
@@ -429,7 +490,7 @@ static void reset_request(struct session *s)
     s->connect_us = -1;
     s->hout_use = HOUT_FREE;
     s->hout_len = s->hout_sent = 0;
-    s->res.start = s->res.end = 0;
+    xbuf_release(s);
     s->head_start_ms = 0;
     s->parsed_len = 0;
 }
@@ -455,7 +516,7 @@ int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_
     /* only the header part needs zeroing; the buffers are written before they are read */
     memset(s, 0, offsetof(struct session, req));
     s->req.start = s->req.end = 0;
-    s->res.start = s->res.end = 0;
+    s->x = NULL;
     s->ep.kind = ENDPOINT_CLIENT;
     s->w = w;
     s->fd = fd;
@@ -505,13 +566,17 @@ static void enter_closing(struct session *s)
 /* Answers the current request with lb's own error response, then closes the connection. */
 static void send_error(struct session *s, int status, const char *detail)
 {
+    if (xbuf_acquire(s) != 0) {
+        session_close(s, false);
+        return;
+    }
     if (s->id_len == 0) {
         worker_request_id(s->w, s->id);
         s->id_len = 32;
     }
     if (s->t_start == 0)
         s->t_start = clock_mono_ns();
-    ssize_t n = errors_response(s->hout, sizeof(s->hout), status, detail, s->id, s->id_len,
+    ssize_t n = errors_response(s->x->hout, sizeof(s->x->hout), status, detail, s->id, s->id_len,
                                 s->head_req);
     upstream_close(s->w, s->up);
     s->status = status;
@@ -556,6 +621,10 @@ static void begin_request(struct session *s, const struct http_request *r, size_
     const char *id;
     size_t id_len;
 
+    if (xbuf_acquire(s) != 0) {
+        session_close(s, false);
+        return;
+    }
     s->in_request = true;
     s->requests++;
     s->client_activity_ms = now_ms(s);
@@ -606,7 +675,7 @@ static void begin_request(struct session *s, const struct http_request *r, size_
         .default_host = s->backend->name,
         .close = false,
     };
-    ssize_t n = headers_rewrite_request(r, &o, s->hout, sizeof(s->hout));
+    ssize_t n = headers_rewrite_request(r, &o, s->x->hout, sizeof(s->x->hout));
     s->req.start += (uint32_t)head_len;
     if (n < 0) {
         send_error(s, 431, "the request head is too large");
@@ -964,7 +1033,7 @@ static bool backend_write(struct session *s)
         return false;
     if (s->hout_use == HOUT_REQUEST && s->hout_sent < s->hout_len) {
         head_left = s->hout_len - s->hout_sent;
-        iov[cnt].iov_base = s->hout + s->hout_sent;
+        iov[cnt].iov_base = s->x->hout + s->hout_sent;
         iov[cnt++].iov_len = head_left;
     }
     if (req_body_prepare(s) < 0) {
@@ -1009,12 +1078,12 @@ static bool backend_read(struct session *s)
     struct upstream *u = s->up;
     if (u == NULL || !u->connected || !u->readable || u->eof)
         return false;
-    uint32_t room = buf_room(&s->res);
+    uint32_t room = buf_room(&s->x->res);
     if (room == 0)
         return false;
-    ssize_t n = sock_read(u->fd, s->res.data + s->res.end, room);
+    ssize_t n = sock_read(u->fd, s->x->res.data + s->x->res.end, room);
     if (n > 0) {
-        s->res.end += (uint32_t)n;
+        s->x->res.end += (uint32_t)n;
         s->activity_ms = now_ms(s);
         if (!s->res_started) {
             s->res_started = true;
@@ -1036,7 +1105,7 @@ static bool backend_read(struct session *s)
 static bool response_head(struct session *s)
 {
     struct worker *w = s->w;
-    uint32_t avail = buf_len(&s->res);
+    uint32_t avail = buf_len(&s->x->res);
 
     if (s->res_head_done || avail == 0 || s->state != S_PROXY)
         return false;
@@ -1044,9 +1113,9 @@ static bool response_head(struct session *s)
         return false; /* hout is still busy */
 
     struct http_response r = {.headers = w->scratch, .num_headers = HTTP_LIMITS_DEFAULT_HEADERS};
-    int rc = http_parse_response(s->res.data + s->res.start, avail, &r, &w->limits, s->head_req);
+    int rc = http_parse_response(s->x->res.data + s->x->res.start, avail, &r, &w->limits, s->head_req);
     if (rc == HTTP_INCOMPLETE) {
-        if (buf_room(&s->res) == 0) {
+        if (buf_room(&s->x->res) == 0) {
             send_error(s, 502, "the backend's response head is too large");
             return true;
         }
@@ -1061,13 +1130,13 @@ static bool response_head(struct session *s)
     s->hout_use = HOUT_FREE; /* the request head is gone: no retry is possible now */
     if (r.status >= 100 && r.status < 200 && r.status != 101) {
         if (s->client_minor >= 1) {
-            memcpy(s->hout, s->res.data + s->res.start, (size_t)rc);
+            memcpy(s->x->hout, s->x->res.data + s->x->res.start, (size_t)rc);
             s->hout_use = HOUT_RESPONSE;
             s->hout_len = (uint32_t)rc;
             s->hout_sent = 0;
             s->interim = true;
         }
-        s->res.start += (uint32_t)rc;
+        s->x->res.start += (uint32_t)rc;
         return true;
     }
     if (r.status == 101 && !s->upgrade_req) {
@@ -1094,12 +1163,12 @@ static bool response_head(struct session *s)
                       : s->client_minor == 0 ? HEADERS_CONN_KEEP_ALIVE
                                              : HEADERS_CONN_NONE,
     };
-    ssize_t n = headers_rewrite_response(&r, &o, s->hout, sizeof(s->hout));
+    ssize_t n = headers_rewrite_response(&r, &o, s->x->hout, sizeof(s->x->hout));
     if (n < 0) {
         send_error(s, 502, "the backend's response head is too large");
         return true;
     }
-    s->res.start += (uint32_t)rc;
+    s->x->res.start += (uint32_t)rc;
     s->hout_use = HOUT_RESPONSE;
     s->hout_len = (uint32_t)n;
     s->hout_sent = 0;
@@ -1112,7 +1181,7 @@ static bool response_head(struct session *s)
  * when the backend's chunked framing is malformed. */
 static int res_body_prepare(struct session *s)
 {
-    uint32_t avail = buf_len(&s->res);
+    uint32_t avail = buf_len(&s->x->res);
     if (s->state == S_TUNNEL) {
         s->res_ready = avail;
         return 0;
@@ -1128,19 +1197,19 @@ static int res_body_prepare(struct session *s)
         return 0;
     case HTTP_BODY_CHUNKED:
         if (s->res_decode) {
-            while (s->res_ready == 0 && !s->res_dec.done && buf_len(&s->res) > 0) {
-                const char *p = s->res.data + s->res.start, *d;
+            while (s->res_ready == 0 && !s->res_dec.done && buf_len(&s->x->res) > 0) {
+                const char *p = s->x->res.data + s->x->res.start, *d;
                 size_t dl;
-                ssize_t n = http_chunked_feed(&s->res_dec, p, buf_len(&s->res), &d, &dl);
+                ssize_t n = http_chunked_feed(&s->res_dec, p, buf_len(&s->x->res), &d, &dl);
                 if (n < 0)
                     return -1;
                 if (n == 0)
                     break;
                 if (dl > 0) {
-                    s->res.start += (uint32_t)(d - p);
+                    s->x->res.start += (uint32_t)(d - p);
                     s->res_ready = (uint32_t)dl;
                 } else {
-                    s->res.start += (uint32_t)n;
+                    s->x->res.start += (uint32_t)n;
                 }
             }
             return 0;
@@ -1148,7 +1217,7 @@ static int res_body_prepare(struct session *s)
         while (!s->res_dec.done && s->res_ready < avail) {
             const char *d;
             size_t dl;
-            ssize_t n = http_chunked_feed(&s->res_dec, s->res.data + s->res.start + s->res_ready,
+            ssize_t n = http_chunked_feed(&s->res_dec, s->x->res.data + s->x->res.start + s->res_ready,
                                           avail - s->res_ready, &d, &dl);
             if (n < 0)
                 return -1;
@@ -1172,7 +1241,7 @@ static bool client_write(struct session *s)
         return false;
     if (s->hout_use == HOUT_RESPONSE && s->hout_sent < s->hout_len) {
         head_left = s->hout_len - s->hout_sent;
-        iov[cnt].iov_base = s->hout + s->hout_sent;
+        iov[cnt].iov_base = s->x->hout + s->hout_sent;
         iov[cnt++].iov_len = head_left;
     }
     if (!s->interim) {
@@ -1181,7 +1250,7 @@ static bool client_write(struct session *s)
             return true;
         }
         if (s->res_ready > 0) {
-            iov[cnt].iov_base = s->res.data + s->res.start;
+            iov[cnt].iov_base = s->x->res.data + s->x->res.start;
             iov[cnt++].iov_len = s->res_ready;
         }
     }
@@ -1205,7 +1274,7 @@ static bool client_write(struct session *s)
         s->interim = false;
     }
     if (k > 0) {
-        s->res.start += (uint32_t)k;
+        s->x->res.start += (uint32_t)k;
         s->res_ready -= (uint32_t)k;
         if (s->res_framing == HTTP_BODY_LENGTH && s->state == S_PROXY)
             s->res_left -= k;
@@ -1230,7 +1299,7 @@ static void res_check_done(struct session *s)
         s->res_done = s->res_dec.done && s->res_ready == 0;
         break;
     case HTTP_BODY_UNTIL_CLOSE:
-        s->res_done = s->up != NULL && s->up->eof && s->up->err == 0 && buf_len(&s->res) == 0;
+        s->res_done = s->up != NULL && s->up->eof && s->up->err == 0 && buf_len(&s->x->res) == 0;
         break;
     }
 }
@@ -1277,7 +1346,7 @@ static void finish_request(struct session *s)
     if (u != NULL) {
         u->s = NULL;
         s->up = NULL;
-        if (s->backend_keepalive && s->req_done && buf_len(&s->res) == 0 && !u->eof &&
+        if (s->backend_keepalive && s->req_done && buf_len(&s->x->res) == 0 && !u->eof &&
             !u->wfailed && !w->draining)
             pool_put(w, u);
         else
@@ -1337,15 +1406,15 @@ static bool step_proxy(struct session *s)
     if (u != NULL && u->eof && !s->res_head_done) {
         if (retry_stale(s))
             return true;
-        if (buf_len(&s->res) > 0 && !u->err && response_head(s))
+        if (buf_len(&s->x->res) > 0 && !u->err && response_head(s))
             return true;
         send_error(s, 502, s->res_started ? "the backend closed the connection mid-head"
                                           : "the backend closed the connection without answering");
         return true;
     }
-    if (u != NULL && u->wfailed && !s->res_started && !u->eof && !u->readable) {
-        /* the write failed; a response may still be readable, else the server timeout ends it */
-    }
+    /* A failed write to the backend (u->wfailed) is not an error by itself: the backend may have
+     * answered early (413, 401...) and the answer is still readable; else its close or the
+     * server timeout ends the request. */
     res_check_done(s);
     if (s->res_head_done && !s->res_done && u != NULL && u->eof) {
         if (res_body_prepare(s) < 0) {
@@ -1389,12 +1458,12 @@ static bool step_tunnel(struct session *s)
         u->shut_wr = true;
         progress = true;
     }
-    if (u->eof && buf_len(&s->res) == 0 && !s->c_shut_wr) {
+    if (u->eof && buf_len(&s->x->res) == 0 && !s->c_shut_wr) {
         shutdown(s->fd, SHUT_WR);
         s->c_shut_wr = true;
         progress = true;
     }
-    if (s->c_eof && u->eof && buf_len(&s->req) == 0 && buf_len(&s->res) == 0) {
+    if (s->c_eof && u->eof && buf_len(&s->req) == 0 && buf_len(&s->x->res) == 0) {
         session_close(s, false);
         return true;
     }

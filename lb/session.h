@@ -60,4 +60,7 @@ void session_reap(struct worker *w);
 /* Closes every idle pooled backend connection. */
 void session_pool_flush(struct worker *w);
 
+/* Frees the worker's cache of spare per-request buffers. */
+void session_cache_flush(struct worker *w);
+
 #endif

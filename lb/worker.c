@@ -27,7 +27,10 @@
 #include "session.h"
 
 #define MAX_EVENTS 256
-#define ACCEPT_BATCH 64
+/* Accepts per wake-up. Small on purpose: while this worker is busy serving what it accepted, the
+ * next connections wake another worker (EPOLLEXCLUSIVE wakes one idle waiter per event), so a
+ * burst of new keep-alive connections is spread over the workers instead of landing on one. */
+#define ACCEPT_BATCH 4
 #define ACCEPT_PAUSE_MS 100
 
 int worker_watch(struct worker *w, int fd, struct endpoint *ep)
@@ -92,6 +95,8 @@ int worker_init(struct worker *w, char *err, size_t err_len)
     w->run_queue = NULL;
     w->dead_sessions = NULL;
     w->dead_upstreams = NULL;
+    w->xbuf_cache = NULL;
+    w->xbuf_cached = 0;
     w->log_buf.len = 0;
     w->draining = false;
     w->listening = false;
@@ -261,6 +266,7 @@ static void *worker_main(void *arg)
     session_drain_all(w, true);
     session_run_deferred(w);
     session_reap(w);
+    session_cache_flush(w);
     if (w->log_buf.len > 0)
         access_log_flush(w->log, &w->log_buf);
     return NULL;

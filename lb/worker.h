@@ -28,6 +28,7 @@
 
 struct session;
 struct upstream;
+struct xbuf;
 
 /* What an epoll event's data.ptr points to: the first member of each polled object. */
 enum endpoint_kind {
@@ -78,6 +79,8 @@ struct worker {
     struct session *dead_sessions;
     struct upstream *dead_upstreams;
     struct upstream_pool *pools; /* one per backend */
+    struct xbuf *xbuf_cache;     /* spare per-request buffers (session.c) */
+    size_t xbuf_cached;
     struct access_log_buf log_buf;
     struct http_header scratch[HTTP_LIMITS_DEFAULT_HEADERS]; /* for the parser, per call */
     struct http_limits limits;
