@@ -1352,7 +1352,8 @@ static void finish_request(struct session *s)
         else
             upstream_close(w, u);
     }
-    if (s->close_after || !s->req_done || s->c_eof || w->draining) {
+    /* a client that half-closed still gets an answer to every complete request it sent */
+    if (s->close_after || !s->req_done || (s->c_eof && buf_len(&s->req) == 0) || w->draining) {
         s->hout_use = HOUT_FREE;
         /* Nothing unread from the client (its last read hit EAGAIN or EOF): a plain close sends
          * the response and a FIN. Unread input would turn the close into a reset that can

@@ -1,0 +1,191 @@
+/*
+ * test_lb_regress.c - end-to-end regression tests for bugs QA found in lb (/work/wt/QA.md), one
+ * or more tests per bug, each asserting what the client sees:
+ *   BUG 1  pipelined requests followed by the client's shutdown(SHUT_WR): every complete request
+ *          already sent is answered, in order, then lb closes.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+/* Each test runs with a teardown that stops whatever it left running when an assertion ended it. */
+#define LB_TEST(f) cmocka_unit_test_setup_teardown(f, harness_test_setup, harness_test_teardown)
+
+#define TIMEOUT_MS 20000
+
+struct fixture {
+    struct harness_sb *sb;
+    pid_t lb;
+    uint16_t lb_port;
+};
+
+static void start(struct fixture *f, const struct harness_sb_step *steps, size_t n,
+                  const char *const *extra)
+{
+    uint16_t port;
+    f->sb = harness_sb_start("sb", steps, n);
+    assert_non_null(f->sb);
+    port = harness_sb_port(f->sb);
+    f->lb = harness_start_lb(&f->lb_port, &port, 1, extra, NULL);
+    assert_true(f->lb > 0);
+}
+
+static void stop(struct fixture *f)
+{
+    assert_true(harness_alive(f->lb, NULL));
+    assert_int_equal(harness_stop(f->lb, 15000), 0);
+    harness_sb_stop(f->sb);
+}
+
+/* The request line of the scripted backend's request i starts with want. */
+static void assert_forwarded(struct harness_sb *sb, int i, const char *want)
+{
+    char *head = harness_sb_head(sb, i);
+    assert_non_null(head);
+    if (strncmp(head, want, strlen(want)) != 0)
+        fail_msg("request %d reached the backend as '%.40s', not '%s'", i, head, want);
+    free(head);
+}
+
+/* --- BUG 1: pipelined requests, then the client half-closes ------------------------------------ */
+
+static void test_pipelined_requests_then_shut_wr_are_all_answered_in_order(void **state)
+{
+    /* the first answer waits, so lb has surely read the client's FIN before it finishes */
+    struct harness_sb_step steps[] = {
+        {.reply = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nr1", .delay_ms = 200},
+        {.reply = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nr2"},
+        {.reply = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nr3"},
+        {.reply = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nr4"},
+        {.reply = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nr5"},
+    };
+    char req[512];
+    size_t len = 0;
+    struct fixture f;
+    struct harness_conn c;
+    (void)state;
+
+    for (int i = 1; i <= 5; i++)
+        len += (size_t)snprintf(req + len, sizeof(req) - len, "GET /%d HTTP/1.1\r\nHost: x\r\n\r\n", i);
+    start(&f, steps, 5, NULL);
+    assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
+    assert_int_equal(harness_send_all(c.fd, req, len), 0);
+    assert_int_equal(shutdown(c.fd, SHUT_WR), 0);
+    for (int i = 1; i <= 5; i++) {
+        struct harness_response resp;
+        char want[8];
+        snprintf(want, sizeof(want), "r%d", i);
+        if (harness_read_response(&c, false, false, &resp) != 0)
+            fail_msg("no response %d of 5 after the client's SHUT_WR", i);
+        assert_int_equal(resp.status, 200);
+        assert_true(resp.complete);
+        assert_string_equal(resp.body, want);
+        harness_response_free(&resp);
+    }
+    /* then lb closes: nothing more will come */
+    assert_true(harness_conn_closed(&c, TIMEOUT_MS));
+    harness_conn_close(&c);
+    for (int i = 0; i < 5; i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "GET /%d HTTP/1.1\r\n", i + 1);
+        assert_forwarded(f.sb, i, want);
+    }
+    stop(&f);
+}
+
+static void test_pipelined_request_with_body_then_shut_wr_is_answered(void **state)
+{
+    struct harness_sb_step steps[] = {
+        {.reply = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst", .delay_ms = 200},
+        {.mode = HARNESS_SB_ECHO},
+        {.reply = "HTTP/1.1 204 No Content\r\n\r\n"},
+    };
+    const char *req = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+                      "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world"
+                      "DELETE /c HTTP/1.1\r\nHost: x\r\n\r\n";
+    const int want_status[] = {200, 200, 204};
+    const char *want_body[] = {"first", "hello world", ""};
+    struct fixture f;
+    struct harness_conn c;
+    size_t blen;
+    (void)state;
+
+    start(&f, steps, 3, NULL);
+    assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
+    assert_int_equal(harness_send_all(c.fd, req, strlen(req)), 0);
+    assert_int_equal(shutdown(c.fd, SHUT_WR), 0);
+    for (int i = 0; i < 3; i++) {
+        struct harness_response resp;
+        if (harness_read_response(&c, false, false, &resp) != 0)
+            fail_msg("no response %d of 3 after the client's SHUT_WR", i + 1);
+        assert_int_equal(resp.status, want_status[i]);
+        assert_true(resp.complete);
+        assert_string_equal(resp.body, want_body[i]);
+        harness_response_free(&resp);
+    }
+    assert_true(harness_conn_closed(&c, TIMEOUT_MS));
+    harness_conn_close(&c);
+    char *body = harness_sb_body(f.sb, 1, &blen);
+    assert_non_null(body);
+    assert_int_equal(blen, 11);
+    assert_memory_equal(body, "hello world", 11);
+    free(body);
+    assert_forwarded(f.sb, 2, "DELETE /c HTTP/1.1\r\n");
+    stop(&f);
+}
+
+static void test_half_closed_client_with_a_cut_request_after_complete_ones_gets_answers_then_400(
+    void **state)
+{
+    struct harness_sb_step step = {.reply = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+                                   .delay_ms = 100};
+    const char *req = "GET /1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                      "GET /2 HTTP/1.1\r\nHost: x\r\n\r\n"
+                      "GET /3 HTTP/1.1\r\nHo";
+    struct fixture f;
+    struct harness_conn c;
+    struct harness_response resp;
+    (void)state;
+
+    start(&f, &step, 1, NULL);
+    assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
+    assert_int_equal(harness_send_all(c.fd, req, strlen(req)), 0);
+    assert_int_equal(shutdown(c.fd, SHUT_WR), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(harness_read_response(&c, false, false, &resp), 0);
+        assert_int_equal(resp.status, 200);
+        assert_string_equal(resp.body, "ok");
+        harness_response_free(&resp);
+    }
+    /* the cut third request can never complete: 400, then close */
+    assert_int_equal(harness_read_response(&c, false, false, &resp), 0);
+    assert_int_equal(resp.status, 400);
+    assert_true(resp.complete);
+    harness_response_free(&resp);
+    assert_true(harness_conn_closed(&c, TIMEOUT_MS));
+    harness_conn_close(&c);
+    assert_int_equal(harness_sb_requests(f.sb), 2);
+    stop(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        LB_TEST(test_pipelined_requests_then_shut_wr_are_all_answered_in_order),
+        LB_TEST(test_pipelined_request_with_body_then_shut_wr_is_answered),
+        LB_TEST(test_half_closed_client_with_a_cut_request_after_complete_ones_gets_answers_then_400),
+    };
+    signal(SIGPIPE, SIG_IGN);
+    return cmocka_run_group_tests_name("lb regressions", tests, NULL, NULL);
+}
