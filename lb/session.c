@@ -918,7 +918,7 @@ void session_resolved(struct worker *w, struct resolve_req *req)
         run(s);
 }
 
-/* The current connection attempt failed with err: next address, else next backend, else 502. */
+/* The current connection attempt failed with err: next address, else next backend, else 503. */
 static void connect_next(struct session *s, int err)
 {
     struct worker *w = s->w;
@@ -938,9 +938,9 @@ static void connect_next(struct session *s, int err)
                                 .tried = s->tried};
     int idx = policy_pick(w->policy, &pr);
     if (idx < 0) {
-        send_error(s, err == -ETIMEDOUT ? 504 : 502,
-                   err == -ETIMEDOUT ? "connecting to the backends timed out"
-                                     : "no backend accepted the connection");
+        /* no backend could take the request: 503 (502 is for a backend that broke a response) */
+        send_error(s, 503, err == -ETIMEDOUT ? "connecting to the backends timed out"
+                                             : "no backend accepted the connection");
         return;
     }
     s->retries++;

@@ -3,6 +3,8 @@
  * or more tests per bug, each asserting what the client sees:
  *   BUG 1  pipelined requests followed by the client's shutdown(SHUT_WR): every complete request
  *          already sent is answered, in order, then lb closes.
+ *   BUG 2  every backend down: 503 "no backend available" (not 502); 502 stays for a backend that
+ *          accepted the connection and then broke the response.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -179,12 +181,89 @@ static void test_half_closed_client_with_a_cut_request_after_complete_ones_gets_
     stop(&f);
 }
 
+/* --- BUG 2: no backend can take the request -> 503 ---------------------------------------------- */
+
+static void test_every_backend_refusing_gets_503(void **state)
+{
+    uint16_t closed[2] = {harness_free_port(), 0}, lb_port;
+    const char *req = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    struct harness_conn c;
+    struct harness_response resp;
+    (void)state;
+
+    do
+        closed[1] = harness_free_port();
+    while (closed[1] == closed[0]);
+    pid_t lb = harness_start_lb(&lb_port, closed, 2, NULL, NULL);
+    assert_true(lb > 0);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(harness_exchange(lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
+        assert_int_equal(resp.status, 503);
+        assert_true(resp.complete);
+        assert_non_null(strstr(resp.body, "no backend accepted the connection"));
+        assert_non_null(harness_header(&resp, "X-Request-ID"));
+        harness_response_free(&resp);
+    }
+    /* HEAD gets the same status, without a body */
+    assert_int_equal(harness_conn_open(&c, lb_port, TIMEOUT_MS), 0);
+    assert_int_equal(harness_conn_request(&c, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", &resp), 0);
+    assert_int_equal(resp.status, 503);
+    assert_int_equal(resp.body_len, 0);
+    harness_response_free(&resp);
+    harness_conn_close(&c);
+    assert_true(harness_alive(lb, NULL));
+    assert_int_equal(harness_stop(lb, 15000), 0);
+}
+
+static void test_refused_backend_is_skipped_and_the_live_one_answers(void **state)
+{
+    struct harness_sb *sb = harness_sb_start("live", NULL, 0);
+    uint16_t ports[2], lb_port;
+    const char *req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    (void)state;
+
+    assert_non_null(sb);
+    ports[0] = harness_free_port(); /* nobody listens here */
+    ports[1] = harness_sb_port(sb);
+    pid_t lb = harness_start_lb(&lb_port, ports, 2, NULL, NULL);
+    assert_true(lb > 0);
+    for (int i = 0; i < 6; i++) {
+        struct harness_response resp;
+        assert_int_equal(harness_exchange(lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
+        assert_int_equal(resp.status, 200);
+        assert_string_equal(resp.body, "live");
+        harness_response_free(&resp);
+    }
+    assert_int_equal(harness_sb_requests(sb), 6);
+    assert_int_equal(harness_stop(lb, 15000), 0);
+    harness_sb_stop(sb);
+}
+
+static void test_backend_accepting_then_closing_without_answer_still_gets_502(void **state)
+{
+    struct harness_sb_step step = {.mode = HARNESS_SB_CLOSE};
+    const char *req = "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi";
+    struct fixture f;
+    struct harness_response resp;
+    (void)state;
+
+    start(&f, &step, 1, NULL);
+    assert_int_equal(harness_exchange(f.lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
+    assert_int_equal(resp.status, 502);
+    assert_true(resp.complete);
+    harness_response_free(&resp);
+    stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         LB_TEST(test_pipelined_requests_then_shut_wr_are_all_answered_in_order),
         LB_TEST(test_pipelined_request_with_body_then_shut_wr_is_answered),
         LB_TEST(test_half_closed_client_with_a_cut_request_after_complete_ones_gets_answers_then_400),
+        LB_TEST(test_every_backend_refusing_gets_503),
+        LB_TEST(test_refused_backend_is_skipped_and_the_live_one_answers),
+        LB_TEST(test_backend_accepting_then_closing_without_answer_still_gets_502),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests_name("lb regressions", tests, NULL, NULL);
