@@ -596,12 +596,16 @@ static void send_error(struct session *s, int status, const char *detail)
     enter_closing(s);
 }
 
-/* The backend broke the response after it started: the client must not see a complete one. */
+/* The backend broke the response after it started: the client must not see a complete one.
+ * While not one byte of the response head has gone to the client it can still get a 502. */
 static void abort_truncated(struct session *s, const char *why)
 {
     if (s->backend)
         events_backend_broke(s->w, s->backend, why);
-    session_close(s, true);
+    if (s->res_head_done && s->hout_use == HOUT_RESPONSE && s->hout_sent == 0)
+        send_error(s, 502, why);
+    else
+        session_close(s, true);
 }
 
 /* --- request head ---------------------------------------------------------------------------- */

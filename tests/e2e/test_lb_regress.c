@@ -5,6 +5,8 @@
  *          already sent is answered, in order, then lb closes.
  *   BUG 2  every backend down: 503 "no backend available" (not 502); 502 stays for a backend that
  *          accepted the connection and then broke the response.
+ *   BUG 7  malformed chunked framing from a backend, found before any byte of the response went
+ *          to the client: 502 (not a bare reset), and nothing of it relayed.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -255,6 +257,54 @@ static void test_backend_accepting_then_closing_without_answer_still_gets_502(vo
     stop(&f);
 }
 
+/* --- BUG 7: a malformed chunked body found before the head went out -> 502 -------------------- */
+
+static void test_malformed_chunked_body_before_anything_was_sent_gets_502(void **state)
+{
+    struct harness_sb_step step = {
+        .reply = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+        .close_after = true};
+    const char *reqs[] = {"GET /11 HTTP/1.1\r\nHost: x\r\n\r\n",
+                          "GET /10 HTTP/1.0\r\n\r\n", /* the decoding path */
+                          "GET /again HTTP/1.1\r\nHost: x\r\n\r\n"};
+    struct fixture f;
+    (void)state;
+
+    start(&f, &step, 1, NULL);
+    for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+        struct harness_response resp;
+        if (harness_exchange(f.lb_port, reqs[i], strlen(reqs[i]), TIMEOUT_MS, &resp) != 0)
+            fail_msg("%s: no response (a reset?) instead of a 502", reqs[i]);
+        assert_int_equal(resp.status, 502);
+        assert_true(resp.complete);
+        assert_null(strstr(resp.body, "hello"));
+        assert_non_null(harness_header(&resp, "X-Request-ID"));
+        harness_response_free(&resp);
+    }
+    assert_int_equal(harness_sb_requests(f.sb), 3);
+    stop(&f);
+}
+
+static void test_valid_chunk_then_malformed_one_in_one_read_gets_502(void **state)
+{
+    struct harness_sb_step step = {
+        .reply = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n5x\r\nworld\r\n"
+                 "0\r\n\r\n",
+        .close_after = true};
+    const char *req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    struct fixture f;
+    struct harness_response resp;
+    (void)state;
+
+    start(&f, &step, 1, NULL);
+    if (harness_exchange(f.lb_port, req, strlen(req), TIMEOUT_MS, &resp) != 0)
+        fail_msg("no response (a reset?) instead of a 502");
+    assert_int_equal(resp.status, 502);
+    assert_null(strstr(resp.body, "hello"));
+    harness_response_free(&resp);
+    stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -264,6 +314,8 @@ int main(void)
         LB_TEST(test_every_backend_refusing_gets_503),
         LB_TEST(test_refused_backend_is_skipped_and_the_live_one_answers),
         LB_TEST(test_backend_accepting_then_closing_without_answer_still_gets_502),
+        LB_TEST(test_malformed_chunked_body_before_anything_was_sent_gets_502),
+        LB_TEST(test_valid_chunk_then_malformed_one_in_one_read_gets_502),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests_name("lb regressions", tests, NULL, NULL);
