@@ -116,6 +116,7 @@ struct session {
     bool in_request;
     bool close_after; /* the client connection closes after this response */
     bool head_req, upgrade_req, idempotent;
+    bool expect_continue; /* the client may wait for 100 Continue before sending its body */
     int client_minor;
     char id[HEADERS_MAX_REQUEST_ID + 1];
     size_t id_len;
@@ -464,7 +465,7 @@ static void reset_request(struct session *s)
 {
     s->in_request = false;
     s->close_after = false;
-    s->head_req = s->upgrade_req = s->idempotent = false;
+    s->head_req = s->upgrade_req = s->idempotent = s->expect_continue = false;
     s->id_len = s->method_len = s->path_len = 0;
     s->req_framing = HTTP_BODY_NONE;
     s->req_left = 0;
@@ -646,6 +647,7 @@ static void begin_request(struct session *s, const struct http_request *r, size_
     s->idempotent = is_idempotent(r->method, r->method_len);
     s->client_minor = r->minor_version;
     s->upgrade_req = r->upgrade;
+    s->expect_continue = r->expect_continue;
     s->close_after = !r->keep_alive || w->draining;
     s->req_framing = r->framing;
     s->req_left = r->content_length;
@@ -1524,8 +1526,13 @@ static uint64_t session_deadline(const struct session *s)
     case S_CONNECT:
         return s->connect_start_ms + c->connect_timeout_ms;
     case S_PROXY:
-        if (!s->req_done && s->client_activity_ms + c->client_timeout_ms <
-                                s->activity_ms + c->server_timeout_ms)
+        /* While the backend has everything the client sent and the client owes the rest of its
+         * body, only --client-timeout runs: the backend is not late, the client is. */
+        if (!s->req_done && (s->client_activity_ms + c->client_timeout_ms <
+                                 s->activity_ms + c->server_timeout_ms ||
+                             (buf_len(&s->req) == 0 &&
+                              !(s->hout_use == HOUT_REQUEST && s->hout_sent < s->hout_len) &&
+                              !(s->expect_continue && s->req_bytes == 0))))
             return s->client_activity_ms + c->client_timeout_ms; /* the body stalled */
         return s->activity_ms + c->server_timeout_ms;
     case S_TUNNEL:

@@ -7,6 +7,8 @@
  *          accepted the connection and then broke the response.
  *   BUG 7  malformed chunked framing from a backend, found before any byte of the response went
  *          to the client: 502 (not a bare reset), and nothing of it relayed.
+ *   BUG 6  a client that stops sending its request body gets 408 even when --server-timeout is
+ *          the shorter one; the backend is blamed (504) only when it owes lb something.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -305,6 +307,68 @@ static void test_valid_chunk_then_malformed_one_in_one_read_gets_502(void **stat
     stop(&f);
 }
 
+/* --- BUG 6: a stalled request body is the client's fault (408), whichever timeout is shorter -- */
+
+static void test_client_stalling_mid_body_gets_408_with_a_shorter_server_timeout(void **state)
+{
+    struct harness_sb_step step = {.mode = HARNESS_SB_HANG};
+    const char *extra[] = {"--client-timeout", "2000", "--server-timeout", "500", NULL};
+    const char *req = "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc";
+    struct fixture f;
+    struct harness_conn c;
+    struct harness_response resp;
+    (void)state;
+
+    start(&f, &step, 1, extra);
+    assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
+    assert_int_equal(harness_send_all(c.fd, req, strlen(req)), 0);
+    /* and then the client sends nothing more */
+    assert_int_equal(harness_read_response(&c, false, false, &resp), 0);
+    assert_int_equal(resp.status, 408);
+    harness_response_free(&resp);
+    harness_conn_close(&c);
+    assert_true(harness_sb_wait_open_at_most(f.sb, 0, TIMEOUT_MS));
+    stop(&f);
+}
+
+static void test_backend_silent_after_a_whole_upload_gets_504(void **state)
+{
+    struct harness_sb_step step = {.mode = HARNESS_SB_HANG};
+    const char *extra[] = {"--client-timeout", "5000", "--server-timeout", "500", NULL};
+    const char *req = "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc";
+    struct fixture f;
+    struct harness_response resp;
+    (void)state;
+
+    start(&f, &step, 1, extra);
+    assert_int_equal(harness_exchange(f.lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
+    assert_int_equal(resp.status, 504);
+    harness_response_free(&resp);
+    stop(&f);
+}
+
+static void test_backend_never_sending_100_continue_gets_504_not_408(void **state)
+{
+    struct harness_sb_step step = {.mode = HARNESS_SB_HANG};
+    const char *extra[] = {"--client-timeout", "5000", "--server-timeout", "500", NULL};
+    const char *req = "PUT /file HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                      "Expect: 100-continue\r\n\r\n";
+    struct fixture f;
+    struct harness_conn c;
+    struct harness_response resp;
+    (void)state;
+
+    start(&f, &step, 1, extra);
+    assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
+    assert_int_equal(harness_send_all(c.fd, req, strlen(req)), 0);
+    /* the client waits for 100 Continue before its body, as it may: the backend owes the answer */
+    assert_int_equal(harness_read_response(&c, false, true, &resp), 0);
+    assert_int_equal(resp.status, 504);
+    harness_response_free(&resp);
+    harness_conn_close(&c);
+    stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -316,6 +380,9 @@ int main(void)
         LB_TEST(test_backend_accepting_then_closing_without_answer_still_gets_502),
         LB_TEST(test_malformed_chunked_body_before_anything_was_sent_gets_502),
         LB_TEST(test_valid_chunk_then_malformed_one_in_one_read_gets_502),
+        LB_TEST(test_client_stalling_mid_body_gets_408_with_a_shorter_server_timeout),
+        LB_TEST(test_backend_silent_after_a_whole_upload_gets_504),
+        LB_TEST(test_backend_never_sending_100_continue_gets_504_not_408),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests_name("lb regressions", tests, NULL, NULL);
