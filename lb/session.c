@@ -687,6 +687,17 @@ static void begin_request(struct session *s, const struct http_request *r, size_
         send_error(s, 431, "the request head is too large");
         return;
     }
+    if (r->num_headers + 3 > w->limits.max_headers) {
+        /* the field limit holds for the head the backend gets, with lb's fields added */
+        size_t lines = 0;
+        for (const char *p = s->x->hout; (p = memchr(p, '\n', (size_t)(s->x->hout + n - p))); p++)
+            lines++;
+        if (lines - 2 > w->limits.max_headers) {
+            send_error(s, 431, "too many header fields with X-Forwarded-For, X-Forwarded-Proto "
+                               "and X-Request-ID added");
+            return;
+        }
+    }
     s->hout_use = HOUT_REQUEST;
     s->hout_len = (uint32_t)n;
     s->hout_sent = 0;

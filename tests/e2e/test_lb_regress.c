@@ -9,6 +9,8 @@
  *          to the client: 502 (not a bare reset), and nothing of it relayed.
  *   BUG 6  a client that stops sending its request body gets 408 even when --server-timeout is
  *          the shorter one; the backend is blamed (504) only when it owes lb something.
+ *   BUG 9  the 100-field limit holds for the head the backend gets: a request that only passes it
+ *          before lb adds X-Forwarded-For, X-Forwarded-Proto and X-Request-ID gets lb's 431.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -369,6 +371,77 @@ static void test_backend_never_sending_100_continue_gets_504_not_408(void **stat
     stop(&f);
 }
 
+/* --- BUG 9: the header field limit counts the fields lb adds ----------------------------------- */
+
+/* A request with Host, the given extra field lines, then `others` fields X-Hn: v. */
+static char *many_fields(const char *extra, int others, size_t *len)
+{
+    size_t cap = 256 + strlen(extra) + (size_t)others * 16, off = 0;
+    char *req = malloc(cap);
+    assert_non_null(req);
+    off += (size_t)snprintf(req + off, cap - off, "GET /many HTTP/1.1\r\nHost: x\r\n%s", extra);
+    for (int i = 0; i < others; i++)
+        off += (size_t)snprintf(req + off, cap - off, "X-H%d: v\r\n", i);
+    off += (size_t)snprintf(req + off, cap - off, "\r\n");
+    *len = off;
+    return req;
+}
+
+static void test_too_many_fields_once_lb_adds_its_own_get_431_from_lb(void **state)
+{
+    struct fixture f;
+    struct harness_response resp;
+    size_t len;
+    (void)state;
+
+    start(&f, NULL, 0, NULL);
+    /* 100 fields from the client, 103 with lb's: refused by lb, never forwarded */
+    char *req = many_fields("", 99, &len);
+    assert_int_equal(harness_exchange(f.lb_port, req, len, TIMEOUT_MS, &resp), 0);
+    assert_int_equal(resp.status, 431);
+    assert_null(harness_header(&resp, "X-Backend"));
+    assert_true(resp.closed);
+    harness_response_free(&resp);
+    free(req);
+    assert_int_equal(harness_sb_requests(f.sb), 0);
+
+    /* 97 from the client, 100 with lb's: forwarded whole */
+    req = many_fields("", 96, &len);
+    assert_int_equal(harness_exchange(f.lb_port, req, len, TIMEOUT_MS, &resp), 0);
+    assert_int_equal(resp.status, 200);
+    harness_response_free(&resp);
+    free(req);
+    char *head = harness_sb_head(f.sb, 0);
+    assert_non_null(head);
+    assert_int_equal(harness_head_header_count(head, "X-H95"), 1);
+    assert_int_equal(harness_head_header_count(head, "X-Request-ID"), 1);
+    free(head);
+    stop(&f);
+}
+
+static void test_100_fields_with_the_clients_own_forwarding_fields_pass(void **state)
+{
+    struct fixture f;
+    struct harness_response resp;
+    size_t len;
+    (void)state;
+
+    start(&f, NULL, 0, NULL);
+    /* lb replaces or extends these instead of adding: still 100 fields at the backend */
+    char *req = many_fields("X-Forwarded-For: 192.0.2.1\r\nX-Forwarded-Proto: http\r\n"
+                            "X-Request-ID: regress-9\r\n", 96, &len);
+    assert_int_equal(harness_exchange(f.lb_port, req, len, TIMEOUT_MS, &resp), 0);
+    assert_int_equal(resp.status, 200);
+    assert_string_equal(harness_header(&resp, "X-Request-ID"), "regress-9");
+    harness_response_free(&resp);
+    free(req);
+    char *head = harness_sb_head(f.sb, 0);
+    assert_non_null(head);
+    assert_int_equal(harness_head_header_count(head, "X-Forwarded-For"), 1);
+    free(head);
+    stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -383,6 +456,8 @@ int main(void)
         LB_TEST(test_client_stalling_mid_body_gets_408_with_a_shorter_server_timeout),
         LB_TEST(test_backend_silent_after_a_whole_upload_gets_504),
         LB_TEST(test_backend_never_sending_100_continue_gets_504_not_408),
+        LB_TEST(test_too_many_fields_once_lb_adds_its_own_get_431_from_lb),
+        LB_TEST(test_100_fields_with_the_clients_own_forwarding_fields_pass),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests_name("lb regressions", tests, NULL, NULL);
