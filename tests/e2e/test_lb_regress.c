@@ -11,6 +11,8 @@
  *          the shorter one; the backend is blamed (504) only when it owes lb something.
  *   BUG 9  the 100-field limit holds for the head the backend gets: a request that only passes it
  *          before lb adds X-Forwarded-For, X-Forwarded-Proto and X-Request-ID gets lb's 431.
+ *   BUG 10 a backend whose connect failed rests for a while (passive health check): new requests
+ *          go straight to the others instead of each paying a failed connect first.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +20,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -442,6 +446,53 @@ static void test_100_fields_with_the_clients_own_forwarding_fields_pass(void **s
     stop(&f);
 }
 
+/* --- BUG 10: a backend whose connect failed is skipped for a while ------------------------------ */
+
+static void test_backend_that_refused_rests_and_new_requests_skip_it(void **state)
+{
+    struct harness_sb *sb = harness_sb_start("live", NULL, 0);
+    uint16_t ports[2], lb_port;
+    const char *req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    (void)state;
+
+    assert_non_null(sb);
+    ports[0] = harness_free_port(); /* nobody listens here yet: connects are refused */
+    ports[1] = harness_sb_port(sb);
+    pid_t lb = harness_start_lb(&lb_port, ports, 2, NULL, NULL);
+    assert_true(lb > 0);
+    /* two requests: round robin puts one of them on the refusing backend, which fails over */
+    for (int i = 0; i < 2; i++) {
+        struct harness_response resp;
+        assert_int_equal(harness_exchange(lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
+        assert_int_equal(resp.status, 200);
+        harness_response_free(&resp);
+    }
+    /* now something listens there (think: a host that drops SYNs, where each try would cost
+     * --connect-timeout); while the backend rests (5 s, far longer than these few loopback
+     * requests take) new requests must not even try it */
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(ports[0]),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(ls >= 0);
+    int one = 1;
+    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(ls, 16), 0);
+    for (int i = 0; i < 6; i++) {
+        struct harness_response resp;
+        assert_int_equal(harness_exchange(lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
+        assert_int_equal(resp.status, 200);
+        assert_string_equal(resp.body, "live");
+        harness_response_free(&resp);
+    }
+    struct pollfd pfd = {.fd = ls, .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, 0), 0); /* no connection attempt reached it */
+    assert_int_equal(harness_sb_requests(sb), 8);
+    close(ls);
+    assert_int_equal(harness_stop(lb, 15000), 0);
+    harness_sb_stop(sb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -458,6 +509,7 @@ int main(void)
         LB_TEST(test_backend_never_sending_100_continue_gets_504_not_408),
         LB_TEST(test_too_many_fields_once_lb_adds_its_own_get_431_from_lb),
         LB_TEST(test_100_fields_with_the_clients_own_forwarding_fields_pass),
+        LB_TEST(test_backend_that_refused_rests_and_new_requests_skip_it),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests_name("lb regressions", tests, NULL, NULL);
