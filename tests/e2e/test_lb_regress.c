@@ -13,6 +13,8 @@
  *          before lb adds X-Forwarded-For, X-Forwarded-Proto and X-Request-ID gets lb's 431.
  *   BUG 10 a backend whose connect failed rests for a while (passive health check): new requests
  *          go straight to the others instead of each paying a failed connect first.
+ *   BUG 8  Content-Length, Transfer-Encoding and Host as request trailers are refused (400), not
+ *          forwarded to a backend that might merge them into the head; other trailers pass.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -493,6 +495,38 @@ static void test_backend_that_refused_rests_and_new_requests_skip_it(void **stat
     harness_sb_stop(sb);
 }
 
+/* --- BUG 8: framing and routing fields as trailers are refused ---------------------------------- */
+
+static void test_request_trailers_with_framing_or_host_fields_get_400(void **state)
+{
+    const char *trailers[] = {"Content-Length: 50", "transfer-encoding: chunked", "Host: evil"};
+    struct fixture f;
+    (void)state;
+
+    start(&f, NULL, 0, NULL);
+    for (size_t i = 0; i < sizeof(trailers) / sizeof(trailers[0]); i++) {
+        char req[256];
+        struct harness_response resp;
+        int n = snprintf(req, sizeof(req),
+                         "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "3\r\nabc\r\n0\r\n%s\r\n\r\n", trailers[i]);
+        assert_int_equal(harness_exchange(f.lb_port, req, (size_t)n, TIMEOUT_MS, &resp), 0);
+        if (resp.status != 400)
+            fail_msg("trailer '%s': status %d, not 400", trailers[i], resp.status);
+        assert_non_null(strstr(resp.body, "lb (lblab)")); /* lb's own answer, not the backend's */
+        assert_true(resp.closed);
+        harness_response_free(&resp);
+    }
+    /* an ordinary trailer still goes through */
+    const char *ok = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "3\r\nabc\r\n0\r\nX-Checksum: 900150983cd24fb0\r\n\r\n";
+    struct harness_response resp;
+    assert_int_equal(harness_exchange(f.lb_port, ok, strlen(ok), TIMEOUT_MS, &resp), 0);
+    assert_int_equal(resp.status, 200);
+    harness_response_free(&resp);
+    stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -510,6 +544,7 @@ int main(void)
         LB_TEST(test_too_many_fields_once_lb_adds_its_own_get_431_from_lb),
         LB_TEST(test_100_fields_with_the_clients_own_forwarding_fields_pass),
         LB_TEST(test_backend_that_refused_rests_and_new_requests_skip_it),
+        LB_TEST(test_request_trailers_with_framing_or_host_fields_get_400),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests_name("lb regressions", tests, NULL, NULL);
