@@ -15,6 +15,8 @@
  *          go straight to the others instead of each paying a failed connect first.
  *   BUG 8  Content-Length, Transfer-Encoding and Host as request trailers are refused (400), not
  *          forwarded to a backend that might merge them into the head; other trailers pass.
+ *   BUG 3  (fixed on branch lb) started with a low soft descriptor limit, lb still serves more
+ *          concurrent requests than that limit allows for (it raises it to the hard limit).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -527,6 +530,51 @@ static void test_request_trailers_with_framing_or_host_fields_get_400(void **sta
     stop(&f);
 }
 
+/* --- BUG 3: a low soft descriptor limit is raised ----------------------------------------------- */
+
+#define FD_CLIENTS 60
+
+static void test_lb_started_with_a_soft_fd_limit_of_64_serves_60_concurrent_requests(void **state)
+{
+    struct harness_sb_step step = {.delay_ms = 300}; /* each request holds a backend connection */
+    struct harness_sb *sb = harness_sb_start("sb", &step, 1);
+    struct harness_conn c[FD_CLIENTS];
+    struct rlimit saved, low;
+    uint16_t port, lb_port;
+    const char *req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    (void)state;
+
+    assert_non_null(sb);
+    port = harness_sb_port(sb);
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    if (saved.rlim_max != RLIM_INFINITY && saved.rlim_max < 4 * FD_CLIENTS)
+        skip(); /* the hard limit itself is too low to show anything */
+    low = saved;
+    low.rlim_cur = 64; /* 60 clients need 120+ descriptors in lb */
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    pid_t lb = harness_start_lb(&lb_port, &port, 1, NULL, NULL); /* inherits the low limit */
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+    assert_true(lb > 0);
+
+    for (int i = 0; i < FD_CLIENTS; i++) {
+        assert_int_equal(harness_conn_open(&c[i], lb_port, TIMEOUT_MS), 0);
+        assert_int_equal(harness_send_all(c[i].fd, req, strlen(req)), 0);
+    }
+    for (int i = 0; i < FD_CLIENTS; i++) {
+        struct harness_response resp;
+        if (harness_read_response(&c[i], false, false, &resp) != 0)
+            fail_msg("client %d of %d got no response", i + 1, FD_CLIENTS);
+        if (resp.status != 200)
+            fail_msg("client %d of %d got %d", i + 1, FD_CLIENTS, resp.status);
+        harness_response_free(&resp);
+        harness_conn_close(&c[i]);
+    }
+    assert_int_equal(harness_sb_requests(sb), FD_CLIENTS);
+    assert_true(harness_alive(lb, NULL));
+    assert_int_equal(harness_stop(lb, 15000), 0);
+    harness_sb_stop(sb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -545,6 +593,7 @@ int main(void)
         LB_TEST(test_100_fields_with_the_clients_own_forwarding_fields_pass),
         LB_TEST(test_backend_that_refused_rests_and_new_requests_skip_it),
         LB_TEST(test_request_trailers_with_framing_or_host_fields_get_400),
+        LB_TEST(test_lb_started_with_a_soft_fd_limit_of_64_serves_60_concurrent_requests),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests_name("lb regressions", tests, NULL, NULL);
