@@ -1022,6 +1022,22 @@ enum chunked_state {
     CH_ERROR,
 };
 
+/* Fields that must never come as trailers: a recipient merging them into the header section
+ * would take framing or routing from them (smuggling). Matched as the name arrives, byte by byte. */
+static const char *const forbidden_trailers[] = {"content-length", "transfer-encoding", "host"};
+#define FORBIDDEN_TRAILERS (sizeof(forbidden_trailers) / sizeof(forbidden_trailers[0]))
+
+/* Narrows dec->trailer_match by the name byte c at position dec->line_len. */
+static void trailer_name_byte(struct http_chunked *dec, char c)
+{
+    char lc = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+    for (size_t k = 0; k < FORBIDDEN_TRAILERS; k++)
+        if (dec->line_len >= strlen(forbidden_trailers[k]) ||
+            forbidden_trailers[k][dec->line_len] != lc)
+            dec->trailer_match &= ~(1u << k);
+    dec->line_len++;
+}
+
 void http_chunked_init(struct http_chunked *dec)
 {
     memset(dec, 0, sizeof(*dec));
@@ -1116,15 +1132,25 @@ ssize_t http_chunked_feed(struct http_chunked *dec, const char *buf, size_t len,
                 dec->state = CH_END_LF;
             } else if (is_tchar(c)) {
                 dec->state = CH_TRAILER_NAME;
+                dec->line_len = 0;
+                dec->trailer_match = (1u << FORBIDDEN_TRAILERS) - 1;
+                trailer_name_byte(dec, c);
             } else {
                 goto bad;
             }
             break;
         case CH_TRAILER_NAME:
-            if (c == ':')
+            if (c == ':') {
+                for (size_t k = 0; k < FORBIDDEN_TRAILERS; k++)
+                    if ((dec->trailer_match >> k & 1u) &&
+                        dec->line_len == strlen(forbidden_trailers[k]))
+                        goto bad;
                 dec->state = CH_TRAILER_VALUE;
-            else if (!is_tchar(c))
+            } else if (is_tchar(c)) {
+                trailer_name_byte(dec, c);
+            } else {
                 goto bad;
+            }
             break;
         case CH_TRAILER_VALUE:
             if (c == '\r')

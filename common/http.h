@@ -159,13 +159,16 @@ const char *http_status_reason(int status);
 /* Decoder state; zero it with http_chunked_init(). Chunk-size lines (with extensions) and the
  * trailer section have size limits (4096 bytes per size line, 64 KiB of trailers), sizes are hex
  * digits only and at most 2^63-1, every line ends in CRLF, and trailer lines must be valid field
- * lines. Trailer fields are consumed, not reported. */
+ * lines. Framing and routing fields (Content-Length, Transfer-Encoding, Host) are refused as
+ * trailers (RFC 9110 6.5.1: a recipient that merged them would be misled). Trailer fields are
+ * consumed, not reported. */
 struct http_chunked {
     int state;           /* private */
     uint64_t chunk_left; /* private: payload bytes left in the current chunk */
     size_t line_len;     /* private: length of the size or trailer line so far */
     size_t trailer_len;  /* private: bytes of trailer section so far */
     bool seen_digit;     /* private */
+    unsigned trailer_match; /* private: forbidden trailer names the current name still matches */
     bool done;           /* out: the final CRLF after the trailers was consumed */
     uint64_t total;      /* out: payload bytes decoded so far */
 };

@@ -21,6 +21,10 @@
 /* Addresses kept per backend (the first ones getaddrinfo returns). */
 #define BACKEND_MAX_ADDRS 8
 
+/* After a failed connect a backend rests this long: new requests go to the others while any
+ * other can take them (passive health check). */
+#define BACKEND_DOWN_MS 5000
+
 /* One resolved address, small and fixed-size so it can be published word by word. */
 struct backend_addr {
     uint16_t family; /* AF_INET or AF_INET6 */
@@ -48,6 +52,9 @@ struct backend {
     atomic_uint preferred;
     /* atomic, relaxed: when a warning about this backend was last printed (rate limit) */
     _Atomic uint64_t last_warn_ms;
+    /* atomic, relaxed: clock_mono_ms() until which the backend rests after a failed connect
+     * (0: it is up) */
+    _Atomic uint64_t down_until_ms;
 };
 
 struct backend_table {

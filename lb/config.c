@@ -143,8 +143,9 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
 
     switch (o->id) {
     case OPT_LISTEN:
+        /* PORT alone, or ADDR:PORT: an ADDR without a port is refused, not taken as port 3000 */
         if (net_split_hostport(val, cfg->listen_host, sizeof(cfg->listen_host), &cfg->listen_port,
-                               true) != 0) {
+                               val[strspn(val, "0123456789")] == '\0') != 0) {
             snprintf(err, err_len, "invalid %s '%s': expected [ADDR:]PORT with PORT 1-65535", flag,
                      val);
             return -EINVAL;

@@ -74,3 +74,8 @@ bool policy_backend_usable(const struct policy *p, size_t i)
     /* with --dns-ttl 0 a name is resolved when needed, so it is worth a try */
     return backend_has_addrs(b) || b->on_demand;
 }
+
+bool policy_backend_down(const struct policy *p, size_t i, uint64_t now_ms)
+{
+    return atomic_load_explicit(&p->table->backends[i].down_until_ms, memory_order_relaxed) > now_ms;
+}

@@ -65,6 +65,10 @@ void policy_released(struct policy *p, size_t index);
 /* True when backend index i can take requests now (it has addresses, or can be resolved). */
 bool policy_backend_usable(const struct policy *p, size_t i);
 
+/* True when backend index i is resting after a failed connect (see BACKEND_DOWN_MS) at now_ms.
+ * Policies pick a resting backend only when no other can be picked. */
+bool policy_backend_down(const struct policy *p, size_t i, uint64_t now_ms);
+
 /* Bitmap helpers for policy_request.tried. */
 #define POLICY_MAX_BACKENDS 256
 #define POLICY_TRIED_WORDS ((POLICY_MAX_BACKENDS + 63) / 64)

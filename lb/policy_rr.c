@@ -1,13 +1,16 @@
 /*
  * policy_rr.c - round robin, per request: one shared atomic counter, so consecutive requests go
  * to consecutive backends whichever worker thread handles them (three `curl`s on three new
- * connections still visit b1, b2, b3). Backends already tried for this request, or unusable, are
- * skipped in order, so a retry lands on the next backend.
+ * connections still visit b1, b2, b3). Backends already tried for this request, unusable, or
+ * resting after a failed connect are skipped by taking the next turn, so the live backends keep
+ * equal shares (skipping by scanning would give the one after a dead backend its turns too).
+ * Only when no other backend can be picked is a resting one tried.
  */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "clock.h"
 #include "policy.h"
 
 struct rr_state {
@@ -35,12 +38,23 @@ static int rr_pick(struct policy *p, const struct policy_request *req)
     size_t n = p->table->count;
     if (n == 0)
         return -1;
-    uint64_t start = atomic_fetch_add_explicit(&st->next, 1, memory_order_relaxed) % n;
+    const uint64_t *tried = req ? req->tried : NULL;
+    uint64_t now = clock_mono_ms(), start = 0;
     for (size_t k = 0; k < n; k++) {
-        size_t i = (size_t)((start + k) % n);
-        if (!policy_tried(req ? req->tried : NULL, i) && policy_backend_usable(p, i))
+        size_t i = (size_t)(atomic_fetch_add_explicit(&st->next, 1, memory_order_relaxed) % n);
+        if (k == 0)
+            start = i;
+        if (!policy_tried(tried, i) && policy_backend_usable(p, i) && !policy_backend_down(p, i, now))
             return (int)i;
     }
+    /* other threads took turns meanwhile, or every candidate rests: look at each one in order */
+    for (int rested = 0; rested < 2; rested++)
+        for (size_t k = 0; k < n; k++) {
+            size_t i = (size_t)((start + k) % n);
+            if (!policy_tried(tried, i) && policy_backend_usable(p, i) &&
+                (rested || !policy_backend_down(p, i, now)))
+                return (int)i;
+        }
     return -1;
 }
 

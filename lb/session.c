@@ -116,6 +116,7 @@ struct session {
     bool in_request;
     bool close_after; /* the client connection closes after this response */
     bool head_req, upgrade_req, idempotent;
+    bool expect_continue; /* the client may wait for 100 Continue before sending its body */
     int client_minor;
     char id[HEADERS_MAX_REQUEST_ID + 1];
     size_t id_len;
@@ -466,7 +467,7 @@ static void reset_request(struct session *s)
 {
     s->in_request = false;
     s->close_after = false;
-    s->head_req = s->upgrade_req = s->idempotent = false;
+    s->head_req = s->upgrade_req = s->idempotent = s->expect_continue = false;
     s->id_len = s->method_len = s->path_len = 0;
     s->req_framing = HTTP_BODY_NONE;
     s->req_left = 0;
@@ -598,12 +599,16 @@ static void send_error(struct session *s, int status, const char *detail)
     enter_closing(s);
 }
 
-/* The backend broke the response after it started: the client must not see a complete one. */
+/* The backend broke the response after it started: the client must not see a complete one.
+ * While not one byte of the response head has gone to the client it can still get a 502. */
 static void abort_truncated(struct session *s, const char *why)
 {
     if (s->backend)
         events_backend_broke(s->w, s->backend, why);
-    session_close(s, true);
+    if (s->res_head_done && s->hout_use == HOUT_RESPONSE && s->hout_sent == 0)
+        send_error(s, 502, why);
+    else
+        session_close(s, true);
 }
 
 /* --- request head ---------------------------------------------------------------------------- */
@@ -644,6 +649,7 @@ static void begin_request(struct session *s, const struct http_request *r, size_
     s->idempotent = is_idempotent(r->method, r->method_len);
     s->client_minor = r->minor_version;
     s->upgrade_req = r->upgrade;
+    s->expect_continue = r->expect_continue;
     s->close_after = !r->keep_alive || w->draining;
     s->req_framing = r->framing;
     s->req_left = r->content_length;
@@ -682,6 +688,17 @@ static void begin_request(struct session *s, const struct http_request *r, size_
     if (n < 0) {
         send_error(s, 431, "the request head is too large");
         return;
+    }
+    if (r->num_headers + 3 > w->limits.max_headers) {
+        /* the field limit holds for the head the backend gets, with lb's fields added */
+        size_t lines = 0;
+        for (const char *p = s->x->hout; (p = memchr(p, '\n', (size_t)(s->x->hout + n - p))); p++)
+            lines++;
+        if (lines - 2 > w->limits.max_headers) {
+            send_error(s, 431, "too many header fields with X-Forwarded-For, X-Forwarded-Proto "
+                               "and X-Request-ID added");
+            return;
+        }
     }
     s->hout_use = HOUT_REQUEST;
     s->hout_len = (uint32_t)n;
@@ -788,6 +805,8 @@ static void on_connected(struct session *s)
     if (getsockname(u->fd, (struct sockaddr *)&u->local, &sl) != 0)
         u->local.ss_family = AF_UNSPEC;
     s->connect_us = (int64_t)(connect_ns / 1000);
+    if (atomic_load_explicit(&s->backend->down_until_ms, memory_order_relaxed) != 0)
+        atomic_store_explicit(&s->backend->down_until_ms, 0, memory_order_relaxed); /* up again */
     atomic_store_explicit(&s->backend->preferred,
                           (unsigned)((s->addr_first + s->addr_tried) % (s->num_addrs ? s->num_addrs : 1)),
                           memory_order_relaxed);
@@ -922,7 +941,7 @@ void session_resolved(struct worker *w, struct resolve_req *req)
         run(s);
 }
 
-/* The current connection attempt failed with err: next address, else next backend, else 502. */
+/* The current connection attempt failed with err: next address, else next backend, else 503. */
 static void connect_next(struct session *s, int err)
 {
     struct worker *w = s->w;
@@ -936,15 +955,18 @@ static void connect_next(struct session *s, int err)
         return;
     }
     events_backend_connect_failed(w, s->backend, err);
+    if (err != -EMFILE && err != -ENFILE && err != -ENOMEM && err != -ENOBUFS) /* not lb's own */
+        atomic_store_explicit(&s->backend->down_until_ms, w->now_ms + BACKEND_DOWN_MS,
+                              memory_order_relaxed);
     policy_mark_tried(s->tried, s->backend->index);
     release_backend(s);
     struct policy_request pr = {.key = s->client_ip, .key_len = strlen(s->client_ip),
                                 .tried = s->tried};
     int idx = policy_pick(w->policy, &pr);
     if (idx < 0) {
-        send_error(s, err == -ETIMEDOUT ? 504 : 502,
-                   err == -ETIMEDOUT ? "connecting to the backends timed out"
-                                     : "no backend accepted the connection");
+        /* no backend could take the request: 503 (502 is for a backend that broke a response) */
+        send_error(s, 503, err == -ETIMEDOUT ? "connecting to the backends timed out"
+                                             : "no backend accepted the connection");
         return;
     }
     s->retries++;
@@ -1357,7 +1379,8 @@ static void finish_request(struct session *s)
         else
             upstream_close(w, u);
     }
-    if (s->close_after || !s->req_done || s->c_eof || w->draining) {
+    /* a client that half-closed still gets an answer to every complete request it sent */
+    if (s->close_after || !s->req_done || (s->c_eof && buf_len(&s->req) == 0) || w->draining) {
         s->hout_use = HOUT_FREE;
         /* Nothing unread from the client (its last read hit EAGAIN or EOF): a plain close sends
          * the response and a FIN. Unread input would turn the close into a reset that can
@@ -1524,8 +1547,13 @@ static uint64_t session_deadline(const struct session *s)
     case S_CONNECT:
         return s->connect_start_ms + c->connect_timeout_ms;
     case S_PROXY:
-        if (!s->req_done && s->client_activity_ms + c->client_timeout_ms <
-                                s->activity_ms + c->server_timeout_ms)
+        /* While the backend has everything the client sent and the client owes the rest of its
+         * body, only --client-timeout runs: the backend is not late, the client is. */
+        if (!s->req_done && (s->client_activity_ms + c->client_timeout_ms <
+                                 s->activity_ms + c->server_timeout_ms ||
+                             (buf_len(&s->req) == 0 &&
+                              !(s->hout_use == HOUT_REQUEST && s->hout_sent < s->hout_len) &&
+                              !(s->expect_continue && s->req_bytes == 0))))
             return s->client_activity_ms + c->client_timeout_ms; /* the body stalled */
         return s->activity_ms + c->server_timeout_ms;
     case S_TUNNEL:

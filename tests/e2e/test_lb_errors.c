@@ -1,9 +1,9 @@
 /*
  * test_lb_errors.c - end-to-end: every error status a client can see from lb, and that lb keeps
  * serving afterwards. 400 for malformed and smuggling-shaped requests (never forwarded, then the
- * connection is closed), 414, 431, 501, 502 (backend refused; malformed framing from a backend,
- * never relayed), 503 (no backend left), 504 (--server-timeout), and a slowloris client cut off
- * by --client-timeout however slowly its bytes keep arriving.
+ * connection is closed), 414, 431, 501, 502 (malformed framing from a backend, never relayed),
+ * 503 (every backend refused, or no backend left), 504 (--server-timeout), and a slowloris
+ * client cut off by --client-timeout however slowly its bytes keep arriving.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -238,7 +238,7 @@ static void test_unknown_transfer_coding_gets_501(void **state)
     stop(&f);
 }
 
-static void test_refused_backend_gets_502(void **state)
+static void test_refused_backend_gets_503(void **state)
 {
     uint16_t closed = harness_free_port(), lb_port;
     struct harness_response resp;
@@ -248,7 +248,7 @@ static void test_refused_backend_gets_502(void **state)
     pid_t lb = harness_start_lb(&lb_port, &closed, 1, NULL, NULL);
     assert_true(lb > 0);
     assert_int_equal(harness_exchange(lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
-    assert_int_equal(resp.status, 502);
+    assert_int_equal(resp.status, 503);
     harness_response_free(&resp);
     assert_true(harness_alive(lb, NULL));
     assert_int_equal(harness_stop(lb, 15000), 0);
@@ -413,7 +413,7 @@ int main(void)
         LB_TEST(test_headers_too_large_get_431),
         LB_TEST(test_too_many_header_fields_get_431),
         LB_TEST(test_unknown_transfer_coding_gets_501),
-        LB_TEST(test_refused_backend_gets_502),
+        LB_TEST(test_refused_backend_gets_503),
         LB_TEST(test_no_resolvable_backend_gets_503),
         LB_TEST(test_malformed_backend_response_head_gets_502_never_relayed),
         LB_TEST(test_bad_chunk_size_from_backend_is_never_relayed),

@@ -171,13 +171,13 @@ static void test_lb_error_response_to_head_has_no_body(void **state)
     assert_int_equal(harness_conn_open(&c, lb_port, TIMEOUT_MS), 0);
     assert_int_equal(harness_send_all(c.fd, both, strlen(both)), 0);
     assert_int_equal(harness_read_response(&c, true, false, &resp), 0);
-    assert_int_equal(resp.status, 502);
+    assert_int_equal(resp.status, 503);
     bool closed_after = resp.closed;
     harness_response_free(&resp);
     if (!closed_after) {
         /* the GET's answer follows, not the HEAD's body */
         assert_int_equal(harness_read_response(&c, false, false, &resp), 0);
-        assert_int_equal(resp.status, 502);
+        assert_int_equal(resp.status, 503);
         harness_response_free(&resp);
     } else {
         assert_true(harness_conn_closed(&c, TIMEOUT_MS));
@@ -187,7 +187,7 @@ static void test_lb_error_response_to_head_has_no_body(void **state)
     assert_int_equal(harness_stop(lb, 15000), 0);
 }
 
-static void test_pipelined_requests_after_a_502_are_not_mixed_up(void **state)
+static void test_pipelined_requests_after_a_503_are_not_mixed_up(void **state)
 {
     uint16_t closed = harness_free_port(), lb_port;
     struct harness_conn c;
@@ -203,7 +203,7 @@ static void test_pipelined_requests_after_a_502_are_not_mixed_up(void **state)
     for (int i = 0; i < 3; i++) {
         if (harness_read_response(&c, false, false, &resp) != 0)
             break; /* lb closed after an error: fine, if cleanly */
-        assert_int_equal(resp.status, 502);
+        assert_int_equal(resp.status, 503);
         assert_true(resp.complete);
         bool closed_after = resp.closed;
         harness_response_free(&resp);
@@ -327,7 +327,7 @@ int main(void)
         LB_TEST(test_backend_stalling_mid_body_past_server_timeout_cuts_the_response),
         LB_TEST(test_client_stalling_mid_body_past_client_timeout_is_dropped),
         LB_TEST(test_lb_error_response_to_head_has_no_body),
-        LB_TEST(test_pipelined_requests_after_a_502_are_not_mixed_up),
+        LB_TEST(test_pipelined_requests_after_a_503_are_not_mixed_up),
         LB_TEST(test_access_log_has_a_line_for_errors_too_with_the_returned_request_id),
         LB_TEST(test_access_log_to_standard_output),
     };

@@ -1,7 +1,7 @@
 /*
  * test_lb_routing.c - end-to-end: which backend lb sends each request to. Round robin per request
  * (also on one keep-alive connection), a failed connect retried on the next backend (refused, or
- * timing out after --connect-timeout; 504 when it was the only one), a backend that never answers
+ * timing out after --connect-timeout; 503 when it was the only one), a backend that never answers
  * while the others are still served, a backend killed mid-run, and backend names resolved
  * (-b localhost:PORT). Real lb and backend-sim processes on free loopback ports;
  * a scripted backend (harness_sb_*) where a test needs one that misbehaves on purpose.
@@ -185,7 +185,7 @@ static void test_backend_not_answering_syns_is_skipped_after_connect_timeout(voi
     close(hole);
 }
 
-static void test_only_backend_not_answering_syns_gets_504(void **state)
+static void test_only_backend_not_answering_syns_gets_503(void **state)
 {
     int fillers[2];
     uint16_t port, lb_port;
@@ -198,7 +198,7 @@ static void test_only_backend_not_answering_syns_gets_504(void **state)
     pid_t lb = harness_start_lb(&lb_port, &port, 1, extra, NULL);
     assert_true(lb > 0);
     get_backend(lb_port, "/", &status, b, sizeof(b));
-    assert_int_equal(status, 504);
+    assert_int_equal(status, 503);
     assert_int_equal(harness_stop(lb, 15000), 0);
     close(fillers[0]);
     close(fillers[1]);
@@ -428,7 +428,7 @@ int main(void)
         LB_TEST(test_round_robin_reaches_every_backend_across_connections),
         LB_TEST(test_failed_connect_is_retried_on_next_backend),
         LB_TEST(test_backend_not_answering_syns_is_skipped_after_connect_timeout),
-        LB_TEST(test_only_backend_not_answering_syns_gets_504),
+        LB_TEST(test_only_backend_not_answering_syns_gets_503),
         LB_TEST(test_backend_given_as_localhost_is_resolved),
         LB_TEST(test_backend_that_never_answers_does_not_stop_the_others),
         LB_TEST(test_killed_backend_traffic_moves_to_the_others),

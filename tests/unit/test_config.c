@@ -102,6 +102,13 @@ static void test_bad_value_names_the_flag(void **state)
     assert_int_equal(PARSE("-b", "host:70000"), -EINVAL);
     assert_int_equal(PARSE("-l", "99999"), -EINVAL);
     assert_non_null(strstr(err, "-l"));
+    /* an address without a port is not silently port 3000 (QA BUG 11) */
+    assert_int_equal(PARSE("-l", "127.0.0.1"), -EINVAL);
+    assert_non_null(strstr(err, "'127.0.0.1'"));
+    assert_int_equal(PARSE("--listen", "[::1]"), -EINVAL);
+    assert_int_equal(PARSE("-l", "localhost"), -EINVAL);
+    assert_int_equal(PARSE("-l", "abc"), -EINVAL);
+    assert_non_null(strstr(err, "'abc'"));
     assert_int_equal(PARSE("--connect-timeout", "0"), -EINVAL);
     assert_int_equal(PARSE("--connect-timeout", "-5"), -EINVAL);
     assert_int_equal(PARSE("--client-timeout", "99999999999999999999"), -EINVAL);

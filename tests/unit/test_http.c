@@ -752,6 +752,8 @@ static const struct chunked_case good_chunked[] = {
     {"leading zeros", S("0005\r\nhello\r\n000\r\n\r\n"), "hello", 0},
     {"extensions", S("5;name=value\r\nhello\r\n1 ; a=\"q\" ;b\r\n!\r\n0;last\r\n\r\n"), "hello!", 0},
     {"trailers", S("3\r\nabc\r\n0\r\nX-Checksum: 123\r\nOther:\tw \r\n\r\n"), "abc", 0},
+    {"trailers named like framing fields but longer or shorter",
+     S("0\r\nContent-Lengths: 1\r\nHostname: h\r\nHos: h\r\nTransfer-Encodin: x\r\n\r\n"), "", 0},
     {"empty body", S("0\r\n\r\n"), "", 0},
     {"stops at the end of the body", S("2\r\nhi\r\n0\r\n\r\nGET / HTTP/1.1\r\n"), "hi", 12},
     {"binary payload", S("4\r\n\0\r\n\xff\r\n0\r\n\r\n"), "\0\r\n\xff", 0},
@@ -845,6 +847,9 @@ static const struct chunked_case bad_chunked[] = {
     {"trailer space before colon", S("0\r\nA : b\r\n\r\n"), NULL, 0},
     {"trailer bare LF", S("0\r\nA: b\n\r\n"), NULL, 0},
     {"trailer NUL", S("0\r\nA: b\0\r\n\r\n"), NULL, 0},
+    {"Content-Length trailer", S("3\r\nabc\r\n0\r\nContent-Length: 50\r\n\r\n"), NULL, 0},
+    {"Transfer-Encoding trailer", S("0\r\nX: y\r\ntransfer-ENCODING: chunked\r\n\r\n"), NULL, 0},
+    {"Host trailer", S("0\r\nHOST: evil\r\n\r\n"), NULL, 0},
     {"semicolon without size", S(";x\r\n"), NULL, 0},
 };
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../../lb/policy.h"
+#include "clock.h"
 
 static struct backend_table *make_table(size_t n)
 {
@@ -92,6 +93,67 @@ static void test_rr_with_no_backends_picks_nothing(void **state)
     backend_table_destroy(t);
 }
 
+/* Marks backend i of t as resting after a failed connect for another ms milliseconds (a negative
+ * ms: its rest is over). */
+static void rest(struct backend_table *t, size_t i, int64_t ms)
+{
+    atomic_store(&t->backends[i].down_until_ms, (uint64_t)((int64_t)clock_mono_ms() + ms));
+}
+
+static void test_rr_skips_a_resting_backend_and_keeps_equal_shares(void **state)
+{
+    struct policy p;
+    struct backend_table *t = make_table(3);
+    int seen[3] = {0};
+    (void)state;
+    assert_int_equal(policy_init(&p, &policy_rr_ops, t), 0);
+    rest(t, 0, 60000);
+    for (int i = 0; i < 30; i++)
+        seen[policy_pick(&p, NULL)]++;
+    assert_int_equal(seen[0], 0);
+    assert_int_equal(seen[1], 15); /* not 20: the turns of the resting one are not all its */
+    assert_int_equal(seen[2], 15);
+    policy_fini(&p);
+    backend_table_destroy(t);
+}
+
+static void test_rr_picks_a_resting_backend_when_no_other_can_be_picked(void **state)
+{
+    struct policy p;
+    uint64_t tried[POLICY_TRIED_WORDS] = {0};
+    struct policy_request req = {.tried = tried};
+    struct backend_table *t = make_table(2);
+    (void)state;
+    assert_int_equal(policy_init(&p, &policy_rr_ops, t), 0);
+    rest(t, 0, 60000);
+    rest(t, 1, 60000);
+    int first = policy_pick(&p, &req);
+    assert_true(first == 0 || first == 1);
+    policy_mark_tried(tried, (size_t)first);
+    assert_int_equal(policy_pick(&p, &req), 1 - first);
+    policy_mark_tried(tried, (size_t)(1 - first));
+    assert_int_equal(policy_pick(&p, &req), -1);
+    policy_fini(&p);
+    backend_table_destroy(t);
+}
+
+static void test_rr_picks_a_backend_again_once_its_rest_is_over(void **state)
+{
+    struct policy p;
+    struct backend_table *t = make_table(3);
+    int seen[3] = {0};
+    (void)state;
+    assert_int_equal(policy_init(&p, &policy_rr_ops, t), 0);
+    rest(t, 1, -1);
+    for (int i = 0; i < 3; i++)
+        seen[policy_pick(&p, NULL)]++;
+    assert_int_equal(seen[0], 1);
+    assert_int_equal(seen[1], 1);
+    assert_int_equal(seen[2], 1);
+    policy_fini(&p);
+    backend_table_destroy(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -100,6 +162,9 @@ int main(void)
         cmocka_unit_test(test_rr_skips_tried_backends_to_the_next),
         cmocka_unit_test(test_rr_skips_backends_without_addresses),
         cmocka_unit_test(test_rr_with_no_backends_picks_nothing),
+        cmocka_unit_test(test_rr_skips_a_resting_backend_and_keeps_equal_shares),
+        cmocka_unit_test(test_rr_picks_a_resting_backend_when_no_other_can_be_picked),
+        cmocka_unit_test(test_rr_picks_a_backend_again_once_its_rest_is_over),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
