@@ -571,7 +571,8 @@ static void conn_finish_request(struct simconn *c)
     c->req_active = false;
     switch (c->after) {
     case AFTER_KEEP:
-        if (!c->peer_eof && c->keep) {
+        /* after the client's FIN, the requests it pipelined before it are still answered */
+        if (c->keep && (!c->peer_eof || c->in_off < c->in.len)) {
             request_clear(c);
             c->idle_since_ms = s->now_ms;
             return;

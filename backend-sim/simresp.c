@@ -568,6 +568,20 @@ void simresp_release(struct simconn *c)
         simresp_after_body(c);
 }
 
+/* After the client's FIN: no further request follows this one in the input buffer, so its
+ * response can say Connection: close. A chunked body's end is not known yet: maybe not last. */
+static bool last_before_eof(const struct simconn *c, const struct http_request *req,
+                            size_t head_len)
+{
+    uint64_t rest = c->in.len - c->in_off - head_len;
+
+    if (!c->peer_eof)
+        return false;
+    if (req->framing == HTTP_BODY_NONE)
+        return rest == 0;
+    return req->framing == HTTP_BODY_LENGTH && rest <= req->content_length;
+}
+
 /* Starts the request whose head is in.data[in_off..in_off+head_len). */
 void simresp_request(struct simconn *c, struct http_request *req, size_t head_len)
 {
@@ -584,7 +598,7 @@ void simresp_request(struct simconn *c, struct http_request *req, size_t head_le
     c->start_mono_ns = clock_mono_ns();
     c->minor = req->minor_version;
     c->head_only = method_is(req, "HEAD");
-    c->keep = req->keep_alive && cfg->keepalive_ms > 0 && !c->peer_eof &&
+    c->keep = req->keep_alive && cfg->keepalive_ms > 0 && !last_before_eof(c, req, head_len) &&
               !atomic_load_explicit(&s->stop, memory_order_relaxed);
     c->after = c->keep ? AFTER_KEEP : AFTER_CLOSE;
 

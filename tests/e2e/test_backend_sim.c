@@ -1022,6 +1022,48 @@ static void test_pipelined_requests_are_answered_in_order(void **state)
     harness_conn_close(&c);
 }
 
+/* A client that pipelines and then half-closes (shutdown SHUT_WR, like `nc -N`) still gets an
+ * answer to every complete request it sent, in order, and then the connection ends. The FIN
+ * often arrives while the first responses are being sent. (Whether the last response says
+ * Connection: close depends on whether the FIN was read before its head was parsed.) */
+static void test_pipelined_requests_before_fin_are_all_answered(void **state)
+{
+    static const char *const paths[] = {"/health", "/bytes/100000"};
+    (void)state;
+    for (int round = 0; round < 6; round++) {
+        const char *path = paths[round % 2];
+        char reqs[4096];
+        size_t len = 0;
+        struct harness_conn c;
+        struct harness_response r;
+        int n = 10;
+
+        for (int i = 0; i < n - 1; i++)
+            len += (size_t)snprintf(reqs + len, sizeof(reqs) - len,
+                                    "GET %s?i=%d HTTP/1.1\r\nHost: t\r\n\r\n", path, i);
+        /* a body after the FIN too */
+        len += (size_t)snprintf(reqs + len, sizeof(reqs) - len,
+                                "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nlast");
+        assert_int_equal(harness_conn_open(&c, port1, TIMEOUT_MS), 0);
+        assert_int_equal(harness_send_all(c.fd, reqs, len), 0);
+        assert_int_equal(shutdown(c.fd, SHUT_WR), 0);
+        for (int i = 0; i < n - 1; i++) {
+            assert_int_equal(harness_read_response(&c, false, false, &r), 0);
+            assert_int_equal(r.status, 200);
+            assert_true(r.complete);
+            assert_false(r.closed);
+            assert_int_equal(r.body_len, round % 2 ? 100000 : 3);
+            harness_response_free(&r);
+        }
+        assert_int_equal(harness_read_response(&c, false, false, &r), 0);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(r.body, "last");
+        harness_response_free(&r);
+        assert_true(harness_conn_closed(&c, TIMEOUT_MS));
+        harness_conn_close(&c);
+    }
+}
+
 static void test_http10_closes_unless_keep_alive_asked(void **state)
 {
     struct harness_conn c;
@@ -1127,6 +1169,7 @@ int main(void)
         cmocka_unit_test(test_docroot_serves_files_and_nothing_outside),
         cmocka_unit_test(test_malformed_request_gets_400_and_close),
         cmocka_unit_test(test_pipelined_requests_are_answered_in_order),
+        cmocka_unit_test(test_pipelined_requests_before_fin_are_all_answered),
         cmocka_unit_test(test_http10_closes_unless_keep_alive_asked),
         cmocka_unit_test(test_log_line_has_every_field),
         cmocka_unit_test(test_log_escapes_what_the_client_sent),
