@@ -90,6 +90,8 @@ static void request_clear(struct simconn *c)
     c->ost = OUT_NONE;
     c->after = AFTER_KEEP;
     c->status = 0;
+    c->resp_sent = 0;
+    c->interim_len = 0;
     c->body_bytes = 0;
     c->has_method = c->has_rid = c->has_xff = false;
     c->body_framing = HTTP_BODY_NONE;
@@ -360,8 +362,7 @@ static bool conn_consume_body(struct simconn *c)
             ssize_t used = http_chunked_feed(&c->dec, p, avail, &data, &data_len);
             if (used < 0) {
                 /* malformed chunked body: nothing sensible can follow */
-                c->after = AFTER_ABORT;
-                simconn_close(c, true);
+                simresp_bad_body(c, "malformed chunked request body");
                 return true;
             }
             if (data_len > 0) {
@@ -435,6 +436,7 @@ static bool conn_flush(struct simconn *c)
         ssize_t w = send(c->fd, c->out.data + c->out_off, simconn_out_pending(c), MSG_NOSIGNAL);
         if (w > 0) {
             c->out_off += (size_t)w;
+            c->resp_sent += (uint64_t)w;
             c->last_progress_ms = c->srv->now_ms;
             progress = true;
             continue;
@@ -571,7 +573,8 @@ static void conn_finish_request(struct simconn *c)
     c->req_active = false;
     switch (c->after) {
     case AFTER_KEEP:
-        if (!c->peer_eof && c->keep) {
+        /* after the client's FIN, the requests it pipelined before it are still answered */
+        if (c->keep && (!c->peer_eof || c->in_off < c->in.len)) {
             request_clear(c);
             c->idle_since_ms = s->now_ms;
             return;
@@ -709,6 +712,13 @@ void simconn_drive(struct simconn *c)
             if (!c->req_active && c->peer_eof) {
                 simconn_close(c, false); /* the client closed between requests */
                 return;
+            }
+            /* body bytes that came with the head are used before the response goes out, so
+             * malformed framing among them still gets a 400 rather than the endpoint's answer */
+            if (c->req_active && c->ist == IN_BODY) {
+                (void)conn_consume_body(c);
+                if (c->closed)
+                    return;
             }
         }
         if (c->out.len != out_before || c->ost != ost_before)

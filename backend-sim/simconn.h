@@ -110,6 +110,8 @@ struct simconn {
     bool keep;      /* the response keeps the connection */
     int minor;
     int status;
+    uint64_t resp_sent;  /* bytes sent since the request began (interim responses included) */
+    size_t interim_len;  /* of that, the 100 Continue put before the response */
     uint64_t start_ns, start_mono_ns;
     uint64_t hold_until_ms, hang_until_ms;
     size_t m_method, m_method_len, m_path, m_path_len, m_rid, m_rid_len, m_xff, m_xff_len;
@@ -230,6 +232,12 @@ void simresp_request(struct simconn *c, struct http_request *req, size_t head_le
 
 /* Answers a request the parser refused (req->error) and marks the connection for closing. */
 void simresp_bad_request(struct simconn *c, const struct http_request *req);
+
+/* The current request's body turned out malformed (why: a short text): answers 400 and marks the
+ * connection for closing when nothing of the response has been sent yet; otherwise the response
+ * under way is finished if it was complete, else the connection is closed at once, and either is
+ * reported on stderr (the log line keeps the status that was sent). */
+void simresp_bad_body(struct simconn *c, const char *why);
 
 /* Answers a connection beyond --max-conns with 503 and marks it for closing. */
 void simresp_refuse(struct simconn *c);

@@ -568,6 +568,20 @@ void simresp_release(struct simconn *c)
         simresp_after_body(c);
 }
 
+/* After the client's FIN: no further request follows this one in the input buffer, so its
+ * response can say Connection: close. A chunked body's end is not known yet: maybe not last. */
+static bool last_before_eof(const struct simconn *c, const struct http_request *req,
+                            size_t head_len)
+{
+    uint64_t rest = c->in.len - c->in_off - head_len;
+
+    if (!c->peer_eof)
+        return false;
+    if (req->framing == HTTP_BODY_NONE)
+        return rest == 0;
+    return req->framing == HTTP_BODY_LENGTH && rest <= req->content_length;
+}
+
 /* Starts the request whose head is in.data[in_off..in_off+head_len). */
 void simresp_request(struct simconn *c, struct http_request *req, size_t head_len)
 {
@@ -584,7 +598,7 @@ void simresp_request(struct simconn *c, struct http_request *req, size_t head_le
     c->start_mono_ns = clock_mono_ns();
     c->minor = req->minor_version;
     c->head_only = method_is(req, "HEAD");
-    c->keep = req->keep_alive && cfg->keepalive_ms > 0 && !c->peer_eof &&
+    c->keep = req->keep_alive && cfg->keepalive_ms > 0 && !last_before_eof(c, req, head_len) &&
               !atomic_load_explicit(&s->stop, memory_order_relaxed);
     c->after = c->keep ? AFTER_KEEP : AFTER_CLOSE;
 
@@ -648,8 +662,11 @@ void simresp_request(struct simconn *c, struct http_request *req, size_t head_le
         c->sink = SINK_COLLECT;
         c->collect_limit = rt.kind == ENDPOINT_ECHO ? ECHO_MEM_MAX : ADMIN_BODY_MAX;
     }
-    if (req->expect_continue && !c->body_done && c->minor >= 1)
-        simbuf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+    if (req->expect_continue && !c->body_done && c->minor >= 1) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        simbuf_append(&c->out, cont, sizeof(cont) - 1);
+        c->interim_len = sizeof(cont) - 1;
+    }
 
     bool held = delay > 0;
     render(c, req, &rt, held ? &c->pend : &c->out, failed);
@@ -684,6 +701,43 @@ void simresp_bad_request(struct simconn *c, const struct http_request *req)
     snprintf(body, sizeof(body), "%s: %s\n", http_status_reason(status),
              req->error_reason ? req->error_reason : "malformed request");
     put_text(c, &c->out, status, NULL, body);
+    c->ost = OUT_DONE;
+}
+
+void simresp_bad_body(struct simconn *c, const char *why)
+{
+    char body[160];
+
+    c->keep = false;
+    c->ist = IN_STOP;
+    c->body_done = true;
+    c->sink = SINK_DISCARD;
+    if (c->resp_sent > c->interim_len) {
+        /* the response is under way: it cannot become a 400 any more */
+        fprintf(stderr, "backend-sim: %s: %s from %s after the %d response had started: %s\n",
+                c->srv->ic->name, why, c->peer_str, c->status,
+                c->ost == OUT_DONE ? "closing after it" : "connection closed");
+        if (c->ost == OUT_DONE) {
+            c->after = AFTER_CLOSE; /* the whole response is produced: send it, then close */
+        } else {
+            c->after = AFTER_ABORT;
+            simconn_close(c, true);
+        }
+        return;
+    }
+    /* nothing of the final response has been sent: drop what was produced (keeping the unsent
+     * rest of a 100 Continue, which starts the unsent output) and answer 400 instead */
+    c->out.len = c->out_off + (c->interim_len - (size_t)c->resp_sent);
+    simbuf_reset(&c->pend);
+    if (c->file_fd >= 0) {
+        close(c->file_fd);
+        c->file_fd = -1;
+    }
+    c->st_chunked = false;
+    c->after = AFTER_CLOSE;
+    c->body_bytes = 0;
+    snprintf(body, sizeof(body), "Bad Request: %s\n", why);
+    put_text(c, &c->out, 400, NULL, body);
     c->ost = OUT_DONE;
 }
 

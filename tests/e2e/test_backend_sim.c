@@ -989,6 +989,73 @@ static void test_malformed_request_gets_400_and_close(void **state)
     harness_response_free(&r);
 }
 
+/* A malformed chunked body is a malformed request: while nothing of the response has gone out,
+ * whatever the endpoint, the client gets 400 saying why, and the connection is closed. */
+static void test_malformed_chunked_body_gets_400_and_close(void **state)
+{
+    static const char *const paths[] = {"/echo", "/headers", "/status/204", "/bytes/10"};
+    static const char *const bodies[] = {"3z\r\nabc\r\n0\r\n\r\n", "0x3\r\nabc\r\n0\r\n\r\n",
+                                         " 3\r\nabc\r\n0\r\n\r\n", "3\r\nabcd\r\n0\r\n\r\n",
+                                         "3\nabc\r\n0\r\n\r\n", "3\r\nabc\r\n0\r\nbad trailer\r\n\r\n"};
+    struct harness_response r;
+    char req[512], v[32];
+    (void)state;
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        for (size_t j = 0; j < sizeof(bodies) / sizeof(bodies[0]); j++) {
+            snprintf(req, sizeof(req),
+                     "POST %s HTTP/1.1\r\nHost: t\r\nX-Request-ID: badchunk-%zu-%zu\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n%s",
+                     paths[i], i, j, bodies[j]);
+            assert_int_equal(get(port1, req, &r), 0);
+            assert_int_equal(r.status, 400);
+            assert_non_null(strstr(r.body, "malformed chunked request body"));
+            assert_true(r.closed);
+            harness_response_free(&r);
+        }
+    }
+    char *line = wait_log_line("\"request_id\":\"badchunk-0-0\"");
+    assert_non_null(line);
+    assert_string_equal(json_field(line, "status", v, sizeof(v)), "400");
+    free(line);
+
+    /* with Expect: 100-continue, and with the bad chunk arriving after the head: still a 400 */
+    struct harness_conn c;
+    const char *head = "POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+                       "Transfer-Encoding: chunked\r\n\r\n";
+    assert_int_equal(harness_conn_open(&c, port1, TIMEOUT_MS), 0);
+    assert_int_equal(harness_send_all(c.fd, head, strlen(head)), 0);
+    assert_int_equal(harness_read_response(&c, false, true, &r), 0);
+    assert_int_equal(r.status, 100);
+    harness_response_free(&r);
+    assert_int_equal(harness_send_all(c.fd, "3\r\nabc\r\nzz\r\n", 12), 0);
+    assert_int_equal(harness_read_response(&c, false, false, &r), 0);
+    assert_int_equal(r.status, 400);
+    assert_true(r.closed);
+    harness_response_free(&r);
+    assert_true(harness_conn_closed(&c, TIMEOUT_MS));
+    harness_conn_close(&c);
+}
+
+/* When the response was already sent before the bad chunk arrived, it cannot become a 400: the
+ * connection is closed after it, and no second response follows. */
+static void test_malformed_chunked_body_after_the_response_closes(void **state)
+{
+    struct harness_conn c;
+    struct harness_response r;
+    const char *head = "POST /headers HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+    (void)state;
+    assert_int_equal(harness_conn_open(&c, port1, TIMEOUT_MS), 0);
+    assert_int_equal(harness_send_all(c.fd, head, strlen(head)), 0);
+    assert_int_equal(harness_read_response(&c, false, false, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_false(r.closed);
+    harness_response_free(&r);
+    const char *rest = "3\r\nabc\r\nzz\r\nGET /health HTTP/1.1\r\nHost: t\r\n\r\n";
+    assert_int_equal(harness_send_all(c.fd, rest, strlen(rest)), 0);
+    assert_true(harness_conn_closed(&c, TIMEOUT_MS));
+    harness_conn_close(&c);
+}
+
 static void test_pipelined_requests_are_answered_in_order(void **state)
 {
     struct harness_conn c;
@@ -1020,6 +1087,48 @@ static void test_pipelined_requests_are_answered_in_order(void **state)
     assert_true(r.closed);
     harness_response_free(&r);
     harness_conn_close(&c);
+}
+
+/* A client that pipelines and then half-closes (shutdown SHUT_WR, like `nc -N`) still gets an
+ * answer to every complete request it sent, in order, and then the connection ends. The FIN
+ * often arrives while the first responses are being sent. (Whether the last response says
+ * Connection: close depends on whether the FIN was read before its head was parsed.) */
+static void test_pipelined_requests_before_fin_are_all_answered(void **state)
+{
+    static const char *const paths[] = {"/health", "/bytes/100000"};
+    (void)state;
+    for (int round = 0; round < 6; round++) {
+        const char *path = paths[round % 2];
+        char reqs[4096];
+        size_t len = 0;
+        struct harness_conn c;
+        struct harness_response r;
+        int n = 10;
+
+        for (int i = 0; i < n - 1; i++)
+            len += (size_t)snprintf(reqs + len, sizeof(reqs) - len,
+                                    "GET %s?i=%d HTTP/1.1\r\nHost: t\r\n\r\n", path, i);
+        /* a body after the FIN too */
+        len += (size_t)snprintf(reqs + len, sizeof(reqs) - len,
+                                "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nlast");
+        assert_int_equal(harness_conn_open(&c, port1, TIMEOUT_MS), 0);
+        assert_int_equal(harness_send_all(c.fd, reqs, len), 0);
+        assert_int_equal(shutdown(c.fd, SHUT_WR), 0);
+        for (int i = 0; i < n - 1; i++) {
+            assert_int_equal(harness_read_response(&c, false, false, &r), 0);
+            assert_int_equal(r.status, 200);
+            assert_true(r.complete);
+            assert_false(r.closed);
+            assert_int_equal(r.body_len, round % 2 ? 100000 : 3);
+            harness_response_free(&r);
+        }
+        assert_int_equal(harness_read_response(&c, false, false, &r), 0);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(r.body, "last");
+        harness_response_free(&r);
+        assert_true(harness_conn_closed(&c, TIMEOUT_MS));
+        harness_conn_close(&c);
+    }
 }
 
 static void test_http10_closes_unless_keep_alive_asked(void **state)
@@ -1126,7 +1235,10 @@ int main(void)
         cmocka_unit_test(test_login_cookie_works_with_a_cookie_jar),
         cmocka_unit_test(test_docroot_serves_files_and_nothing_outside),
         cmocka_unit_test(test_malformed_request_gets_400_and_close),
+        cmocka_unit_test(test_malformed_chunked_body_gets_400_and_close),
+        cmocka_unit_test(test_malformed_chunked_body_after_the_response_closes),
         cmocka_unit_test(test_pipelined_requests_are_answered_in_order),
+        cmocka_unit_test(test_pipelined_requests_before_fin_are_all_answered),
         cmocka_unit_test(test_http10_closes_unless_keep_alive_asked),
         cmocka_unit_test(test_log_line_has_every_field),
         cmocka_unit_test(test_log_escapes_what_the_client_sent),
