@@ -101,7 +101,7 @@ static void test_pipelined_requests_then_shut_wr_are_all_answered_in_order(void 
     assert_int_equal(shutdown(c.fd, SHUT_WR), 0);
     for (int i = 1; i <= 5; i++) {
         struct harness_response resp;
-        char want[8];
+        char want[16];
         snprintf(want, sizeof(want), "r%d", i);
         if (harness_read_response(&c, false, false, &resp) != 0)
             fail_msg("no response %d of 5 after the client's SHUT_WR", i);
