@@ -3,6 +3,7 @@
  * every value is then checked strictly (whole string a number, in range) so a typo is reported,
  * never silently read as 0.
  */
+#include "cliopt.h"
 #include "simcfg.h"
 
 #include <errno.h>
@@ -322,15 +323,8 @@ int simcfg_parse(int argc, char *const argv[], struct simcfg *cfg, char *err, si
             break;
         case 'h': cfg->action = SIMCFG_HELP; return 0;
         case 'V': cfg->action = SIMCFG_VERSION; return 0;
-        case ':':
-            snprintf(err, err_len, "option '%s' needs a value", argv[optind - 1]);
-            return -EINVAL;
-        default:
-            if (optopt != 0)
-                snprintf(err, err_len, "unknown option '-%c'", optopt);
-            else
-                snprintf(err, err_len, "unknown option '%s'", argv[optind - 1]);
-            return -EINVAL;
+        default: /* ':' or '?' */
+            return cli_getopt_error(c, argv, err, err_len);
         }
     }
     if (optind < argc) {

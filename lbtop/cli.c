@@ -2,6 +2,7 @@
  * cli.c - parsing lbtop's flags with getopt_long (see cli.h).
  */
 #include "cli.h"
+#include "cliopt.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -127,15 +128,8 @@ int lbtop_cli_parse(struct lbtop_options *o, int argc, char *const argv[], char 
         case 'V':
             o->version = true;
             break;
-        case ':':
-            snprintf(err, err_len, "option '%s' needs a value", argv[optind - 1]);
-            return -EINVAL;
-        default:
-            if (optopt != 0)
-                snprintf(err, err_len, "unknown option '-%c'", optopt);
-            else
-                snprintf(err, err_len, "unknown option '%s'", argv[optind - 1]);
-            return -EINVAL;
+        default: /* ':' or '?' */
+            return cli_getopt_error(c, argv, err, err_len);
         }
     }
     if (optind < argc) {
