@@ -21,36 +21,9 @@
 #include <unistd.h>
 
 #include "harness.h"
-
-/* Each test runs with a teardown that stops whatever it left running when an assertion ended it. */
-#define LB_TEST(f) cmocka_unit_test_setup_teardown(f, harness_test_setup, harness_test_teardown)
+#include "lb_fixture.h"
 
 #define TIMEOUT_MS 20000
-
-struct fixture {
-    struct harness_sb *sb;
-    pid_t lb;
-    uint16_t lb_port;
-};
-
-/* A fresh lb in front of one scripted backend with steps; extra lb arguments may be NULL. */
-static void start(struct fixture *f, const struct harness_sb_step *steps, size_t n,
-                  const char *const *extra)
-{
-    uint16_t port;
-    f->sb = harness_sb_start("sb", steps, n);
-    assert_non_null(f->sb);
-    port = harness_sb_port(f->sb);
-    f->lb = harness_start_lb(&f->lb_port, &port, 1, extra, NULL);
-    assert_true(f->lb > 0);
-}
-
-static void stop(struct fixture *f)
-{
-    assert_true(harness_alive(f->lb, NULL));
-    assert_int_equal(harness_stop(f->lb, 15000), 0);
-    harness_sb_stop(f->sb);
-}
 
 /* A plain GET through lb is still answered 200. */
 static void assert_still_serving(uint16_t lb_port)
@@ -105,10 +78,10 @@ static const char *const smuggling[] = {
 
 static void test_malformed_and_smuggling_requests_get_400_and_are_not_forwarded(void **state)
 {
-    struct fixture f;
+    struct lb_fixture f;
     (void)state;
 
-    start(&f, NULL, 0, NULL);
+    lb_fixture_start(&f, NULL, 0, NULL);
     for (size_t i = 0; i < sizeof(smuggling) / sizeof(smuggling[0]); i++)
         assert_refused(f.lb_port, smuggling[i], strlen(smuggling[i]), 400);
     /* a NUL inside a header value */
@@ -117,17 +90,17 @@ static void test_malformed_and_smuggling_requests_get_400_and_are_not_forwarded(
     /* none of them reached the backend */
     assert_int_equal(harness_sb_requests(f.sb), 0);
     assert_still_serving(f.lb_port);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_smuggling_after_a_good_request_on_one_connection_closes_it(void **state)
 {
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     struct harness_response resp;
     (void)state;
 
-    start(&f, NULL, 0, NULL);
+    lb_fixture_start(&f, NULL, 0, NULL);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     assert_int_equal(harness_conn_request(&c, "GET /1 HTTP/1.1\r\nHost: x\r\n\r\n", &resp), 0);
     assert_int_equal(resp.status, 200);
@@ -138,19 +111,19 @@ static void test_smuggling_after_a_good_request_on_one_connection_closes_it(void
     assert_true(harness_conn_closed(&c, TIMEOUT_MS));
     harness_conn_close(&c);
     assert_int_equal(harness_sb_requests(f.sb), 1);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_bad_chunk_size_in_a_request_body_is_not_answered_200(void **state)
 {
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     struct harness_response resp;
     const char *req = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                       "zz\r\nhello\r\n0\r\n\r\n";
     (void)state;
 
-    start(&f, NULL, 0, NULL);
+    lb_fixture_start(&f, NULL, 0, NULL);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     assert_int_equal(harness_send_all(c.fd, req, strlen(req)), 0);
     if (harness_read_response(&c, false, false, &resp) == 0) /* or closed without an answer */
@@ -159,12 +132,12 @@ static void test_bad_chunk_size_in_a_request_body_is_not_answered_200(void **sta
     assert_true(harness_conn_closed(&c, TIMEOUT_MS));
     harness_conn_close(&c);
     assert_still_serving(f.lb_port);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_request_line_too_long_gets_414(void **state)
 {
-    struct fixture f;
+    struct lb_fixture f;
     size_t n = 20000;
     char *req = malloc(n + 64);
     (void)state;
@@ -172,17 +145,17 @@ static void test_request_line_too_long_gets_414(void **state)
     memcpy(req, "GET /", 5);
     memset(req + 5, 'a', n);
     strcpy(req + 5 + n, " HTTP/1.1\r\nHost: x\r\n\r\n");
-    start(&f, NULL, 0, NULL);
+    lb_fixture_start(&f, NULL, 0, NULL);
     assert_refused(f.lb_port, req, strlen(req), 414);
     assert_int_equal(harness_sb_requests(f.sb), 0);
     assert_still_serving(f.lb_port);
-    stop(&f);
+    lb_fixture_stop(&f);
     free(req);
 }
 
 static void test_headers_too_large_get_431(void **state)
 {
-    struct fixture f;
+    struct lb_fixture f;
     size_t cap = 200000, len = 0;
     char *req = malloc(cap);
     (void)state;
@@ -197,17 +170,17 @@ static void test_headers_too_large_get_431(void **state)
     }
     memcpy(req + len, "\r\n", 2);
     len += 2;
-    start(&f, NULL, 0, NULL);
+    lb_fixture_start(&f, NULL, 0, NULL);
     assert_refused(f.lb_port, req, len, 431);
     assert_int_equal(harness_sb_requests(f.sb), 0);
     assert_still_serving(f.lb_port);
-    stop(&f);
+    lb_fixture_stop(&f);
     free(req);
 }
 
 static void test_too_many_header_fields_get_431(void **state)
 {
-    struct fixture f;
+    struct lb_fixture f;
     size_t cap = 16384, len = 0;
     char *req = malloc(cap);
     (void)state;
@@ -216,26 +189,26 @@ static void test_too_many_header_fields_get_431(void **state)
     for (int i = 0; i < 300; i++)
         len += (size_t)snprintf(req + len, cap - len, "X-%d: v\r\n", i);
     len += (size_t)snprintf(req + len, cap - len, "\r\n");
-    start(&f, NULL, 0, NULL);
+    lb_fixture_start(&f, NULL, 0, NULL);
     assert_refused(f.lb_port, req, len, 431);
     assert_int_equal(harness_sb_requests(f.sb), 0);
     assert_still_serving(f.lb_port);
-    stop(&f);
+    lb_fixture_stop(&f);
     free(req);
 }
 
 static void test_unknown_transfer_coding_gets_501(void **state)
 {
-    struct fixture f;
+    struct lb_fixture f;
     const char *req = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: x-custom, chunked\r\n\r\n"
                       "0\r\n\r\n";
     (void)state;
 
-    start(&f, NULL, 0, NULL);
+    lb_fixture_start(&f, NULL, 0, NULL);
     assert_refused(f.lb_port, req, strlen(req), 501);
     assert_int_equal(harness_sb_requests(f.sb), 0);
     assert_still_serving(f.lb_port);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_refused_backend_gets_503(void **state)
@@ -279,11 +252,11 @@ static void test_no_resolvable_backend_gets_503(void **state)
 static void assert_backend_reply_refused(const char *reply, bool head_is_bad)
 {
     struct harness_sb_step step = {.reply = reply, .close_after = true};
-    struct fixture f;
+    struct lb_fixture f;
     const char *req = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     size_t len;
 
-    start(&f, &step, 1, NULL);
+    lb_fixture_start(&f, &step, 1, NULL);
     int fd = harness_connect(f.lb_port, TIMEOUT_MS);
     assert_true(fd >= 0);
     assert_int_equal(harness_send_all(fd, req, strlen(req)), 0);
@@ -307,7 +280,7 @@ static void assert_backend_reply_refused(const char *reply, bool head_is_bad)
         raw = c.buf;
     }
     free(raw);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_malformed_backend_response_head_gets_502_never_relayed(void **state)
@@ -343,17 +316,17 @@ static void test_hanging_backend_gets_504_after_server_timeout(void **state)
 {
     struct harness_sb_step step = {.mode = HARNESS_SB_HANG};
     const char *extra[] = {"--server-timeout", "1000", NULL};
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_response resp;
     const char *req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     (void)state;
 
-    start(&f, &step, 1, extra);
+    lb_fixture_start(&f, &step, 1, extra);
     assert_int_equal(harness_exchange(f.lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
     assert_int_equal(resp.status, 504);
     harness_response_free(&resp);
     assert_true(harness_sb_requests(f.sb) >= 1);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 /* Trickles an endless header one byte every 200 ms. Returns true when lb ended the connection
@@ -390,17 +363,17 @@ static bool slowloris(uint16_t lb_port, int max_bytes, int *status)
 static void test_slowloris_headers_are_cut_off_by_client_timeout(void **state)
 {
     const char *extra[] = {"--client-timeout", "1000", NULL};
-    struct fixture f;
+    struct lb_fixture f;
     int status;
     (void)state;
 
-    start(&f, NULL, 0, extra);
+    lb_fixture_start(&f, NULL, 0, extra);
     /* 1000 ms of --client-timeout; bytes keep coming every 200 ms for up to 15 s */
     assert_true(slowloris(f.lb_port, 75, &status));
     assert_true(status == 0 || status == 408);
     assert_int_equal(harness_sb_requests(f.sb), 0);
     assert_still_serving(f.lb_port);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 int main(void)

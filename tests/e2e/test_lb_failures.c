@@ -25,35 +25,9 @@
 
 #include "clock.h"
 #include "harness.h"
-
-/* Each test runs with a teardown that stops whatever it left running when an assertion ended it. */
-#define LB_TEST(f) cmocka_unit_test_setup_teardown(f, harness_test_setup, harness_test_teardown)
+#include "lb_fixture.h"
 
 #define TIMEOUT_MS 20000
-
-struct fixture {
-    struct harness_sb *sb;
-    pid_t lb;
-    uint16_t lb_port;
-};
-
-static void start(struct fixture *f, const struct harness_sb_step *steps, size_t n,
-                  const char *const *extra)
-{
-    uint16_t port;
-    f->sb = harness_sb_start("sb", steps, n);
-    assert_non_null(f->sb);
-    port = harness_sb_port(f->sb);
-    f->lb = harness_start_lb(&f->lb_port, &port, 1, extra, NULL);
-    assert_true(f->lb > 0);
-}
-
-static void stop(struct fixture *f)
-{
-    assert_true(harness_alive(f->lb, NULL));
-    assert_int_equal(harness_stop(f->lb, 15000), 0);
-    harness_sb_stop(f->sb);
-}
 
 static void test_early_413_for_an_upload_reaches_the_client(void **state)
 {
@@ -63,7 +37,7 @@ static void test_early_413_for_an_upload_reaches_the_client(void **state)
          .skip_body = true, .close_after = true},
         {.mode = HARNESS_SB_REPLY},
     };
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     struct harness_response resp;
     size_t body = 4u << 20;
@@ -72,7 +46,7 @@ static void test_early_413_for_an_upload_reaches_the_client(void **state)
     memset(req + hl, 'u', body);
     (void)state;
 
-    start(&f, steps, 2, NULL);
+    lb_fixture_start(&f, steps, 2, NULL);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     /* send the upload without blocking on it: the 413 may come first */
     fcntl(c.fd, F_SETFL, O_NONBLOCK);
@@ -101,7 +75,7 @@ static void test_early_413_for_an_upload_reaches_the_client(void **state)
     assert_string_equal(resp.body, "sb");
     harness_response_free(&resp);
     free(req);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_backend_stalling_mid_body_past_server_timeout_cuts_the_response(void **state)
@@ -112,12 +86,12 @@ static void test_backend_stalling_mid_body_past_server_timeout_cuts_the_response
     struct harness_sb_step step = {.reply = reply, .reply_len = (size_t)hl + 4096,
                                    .hang_after = true};
     const char *extra[] = {"--server-timeout", "1000", NULL};
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_response resp;
     const char *get = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     (void)state;
 
-    start(&f, &step, 1, extra);
+    lb_fixture_start(&f, &step, 1, extra);
     /* bounded by the 20 s receive timeout: lb must end it well before */
     uint64_t t0 = clock_mono_ms();
     int rc = harness_exchange(f.lb_port, get, strlen(get), TIMEOUT_MS, &resp);
@@ -128,19 +102,19 @@ static void test_backend_stalling_mid_body_past_server_timeout_cuts_the_response
         assert_int_equal(resp.status, 504);
     harness_response_free(&resp);
     assert_true(took < (uint64_t)TIMEOUT_MS - 1000); /* ended by lb, not by our timeout */
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_client_stalling_mid_body_past_client_timeout_is_dropped(void **state)
 {
     struct harness_sb_step step = {.mode = HARNESS_SB_ECHO};
     const char *extra[] = {"--client-timeout", "1000", NULL};
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     const char *half = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234";
     (void)state;
 
-    start(&f, &step, 1, extra);
+    lb_fixture_start(&f, &step, 1, extra);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     assert_int_equal(harness_send_all(c.fd, half, strlen(half)), 0);
     /* lb answers 408 or closes; either way the connection ends before our 20 s timeout */
@@ -155,7 +129,7 @@ static void test_client_stalling_mid_body_past_client_timeout_is_dropped(void **
     harness_conn_close(&c);
     /* and the backend side of it was let go */
     assert_true(harness_sb_wait_open_at_most(f.sb, 0, TIMEOUT_MS));
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_lb_error_response_to_head_has_no_body(void **state)
@@ -224,7 +198,7 @@ static void test_access_log_has_a_line_for_errors_too_with_the_returned_request_
         {.reply = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx",
          .close_after = true},
     };
-    struct fixture f;
+    struct lb_fixture f;
     const char *reqs[] = {
         "GET /ok HTTP/1.1\r\nHost: x\r\n\r\n",
         "GET /missing HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -238,7 +212,7 @@ static void test_access_log_has_a_line_for_errors_too_with_the_returned_request_
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/access.log", dir);
     const char *extra[] = {"--access-log", path, NULL};
-    start(&f, steps, 3, extra);
+    lb_fixture_start(&f, steps, 3, extra);
     for (int i = 0; i < 4; i++) {
         struct harness_response resp;
         assert_int_equal(harness_exchange(f.lb_port, reqs[i], strlen(reqs[i]), TIMEOUT_MS, &resp),
@@ -252,7 +226,7 @@ static void test_access_log_has_a_line_for_errors_too_with_the_returned_request_
         snprintf(ids[i], sizeof(ids[i]), "%s", id);
         harness_response_free(&resp);
     }
-    stop(&f);
+    lb_fixture_stop(&f);
 
     FILE *fp = fopen(path, "r");
     assert_non_null(fp);

@@ -26,43 +26,9 @@
 
 #include "clock.h"
 #include "harness.h"
-
-/* Each test runs with a teardown that stops whatever it left running when an assertion ended it. */
-#define LB_TEST(f) cmocka_unit_test_setup_teardown(f, harness_test_setup, harness_test_teardown)
+#include "lb_fixture.h"
 
 #define TIMEOUT_MS 20000
-
-struct fixture {
-    struct harness_sb *sb;
-    pid_t lb;
-    uint16_t lb_port;
-};
-
-/* A fresh lb (one worker, so every request shares one connection pool) in front of one scripted
- * backend; more lb arguments in extra (may be NULL). */
-static void start(struct fixture *f, const struct harness_sb_step *steps, size_t n,
-                  const char *const *extra)
-{
-    const char *args[16] = {"-w", "1"};
-    size_t k = 2;
-    uint16_t port;
-
-    for (size_t i = 0; extra != NULL && extra[i] != NULL && k < 15; i++)
-        args[k++] = extra[i];
-    args[k] = NULL;
-    f->sb = harness_sb_start("sb", steps, n);
-    assert_non_null(f->sb);
-    port = harness_sb_port(f->sb);
-    f->lb = harness_start_lb(&f->lb_port, &port, 1, args, NULL);
-    assert_true(f->lb > 0);
-}
-
-static void stop(struct fixture *f)
-{
-    assert_true(harness_alive(f->lb, NULL));
-    assert_int_equal(harness_stop(f->lb, 15000), 0);
-    harness_sb_stop(f->sb);
-}
 
 /* One request on c; asserts the status and, when body is not NULL, the body. */
 static void expect(struct harness_conn *c, const char *request, int status, const char *body)
@@ -90,17 +56,17 @@ static void test_extra_bytes_after_a_response_body_never_become_the_next_respons
                   "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nSMUGGLED"},
         {.mode = HARNESS_SB_REPLY},
     };
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     (void)state;
 
-    start(&f, steps, 2, NULL);
+    lb_fixture_start_one_worker(&f, steps, 2, NULL);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     expect(&c, get1, 200, "ok");
     expect(&c, get2, 200, "sb");
     expect(&c, get3, 200, "sb");
     harness_conn_close(&c);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_a_body_sent_for_head_never_becomes_the_next_response(void **state)
@@ -109,17 +75,17 @@ static void test_a_body_sent_for_head_never_becomes_the_next_response(void **sta
         {.reply = "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nSMUGGLED"},
         {.mode = HARNESS_SB_REPLY},
     };
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     (void)state;
 
-    start(&f, steps, 2, NULL);
+    lb_fixture_start_one_worker(&f, steps, 2, NULL);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     expect(&c, "HEAD /1 HTTP/1.1\r\nHost: x\r\n\r\n", 200, "");
     expect(&c, get2, 200, "sb");
     expect(&c, get3, 200, "sb");
     harness_conn_close(&c);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_pooled_connection_closed_while_idle_is_not_reused(void **state)
@@ -127,18 +93,18 @@ static void test_pooled_connection_closed_while_idle_is_not_reused(void **state)
     /* keep-alive answers (no Connection: close), each followed by a close */
     struct harness_sb_step step = {.reply = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
                                    .close_after = true};
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     (void)state;
 
-    start(&f, &step, 1, NULL);
+    lb_fixture_start_one_worker(&f, &step, 1, NULL);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     for (int i = 0; i < 5; i++) {
         expect(&c, get1, 200, "ok");
         harness_sleep_ms(100); /* let the backend's FIN arrive at lb */
     }
     harness_conn_close(&c);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 /* The keep-alive race: the backend closes a pooled connection just as lb sends the next request
@@ -150,17 +116,17 @@ static void assert_pooled_close_retried(bool reset)
         {.mode = HARNESS_SB_CLOSE, .reset = reset},
         {.reply = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nretry"},
     };
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
 
-    start(&f, steps, 3, NULL);
+    lb_fixture_start_one_worker(&f, steps, 3, NULL);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     expect(&c, get1, 200, "first");
     expect(&c, get2, 200, "retry");
     assert_int_equal(harness_sb_requests(f.sb), 3);
     assert_int_equal(harness_sb_connections(f.sb), 2);
     harness_conn_close(&c);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_pooled_connection_closed_as_request_arrives_is_retried(void **state)
@@ -179,16 +145,16 @@ static void test_http10_backend_responses_then_more_requests(void **state)
 {
     struct harness_sb_step step = {.reply = "HTTP/1.0 200 OK\r\nContent-Length: 4\r\n\r\nold!",
                                    .close_after = true};
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     (void)state;
 
-    start(&f, &step, 1, NULL);
+    lb_fixture_start_one_worker(&f, &step, 1, NULL);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     for (int i = 0; i < 4; i++)
         expect(&c, get1, 200, "old!");
     harness_conn_close(&c);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_response_delimited_by_close_reaches_an_http11_client_whole(void **state)
@@ -196,12 +162,12 @@ static void test_response_delimited_by_close_reaches_an_http11_client_whole(void
     struct harness_sb_step step = {.reply = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"
                                             "the body ends when the backend closes",
                                    .close_after = true};
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     struct harness_response resp;
     (void)state;
 
-    start(&f, &step, 1, NULL);
+    lb_fixture_start_one_worker(&f, &step, 1, NULL);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     assert_int_equal(harness_conn_request(&c, get1, &resp), 0);
     assert_int_equal(resp.status, 200);
@@ -212,23 +178,23 @@ static void test_response_delimited_by_close_reaches_an_http11_client_whole(void
         expect(&c, get2, 200, "the body ends when the backend closes");
     harness_response_free(&resp);
     harness_conn_close(&c);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_103_early_hints_then_the_final_response(void **state)
 {
     struct harness_sb_step step = {.reply = "HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n"
                                             "\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal"};
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     (void)state;
 
-    start(&f, &step, 1, NULL);
+    lb_fixture_start_one_worker(&f, &step, 1, NULL);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     expect(&c, get1, 200, "final");
     expect(&c, get2, 200, "final");
     harness_conn_close(&c);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_a_flood_of_interim_responses_then_the_final_one(void **state)
@@ -240,16 +206,16 @@ static void test_a_flood_of_interim_responses_then_the_final_one(void **state)
         memcpy(reply + len, interim, il);
     len += (size_t)sprintf(reply + len, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal");
     struct harness_sb_step step = {.reply = reply, .reply_len = len};
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     (void)state;
 
-    start(&f, &step, 1, NULL);
+    lb_fixture_start_one_worker(&f, &step, 1, NULL);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     expect(&c, get1, 200, "final");
     expect(&c, get2, 200, "final");
     harness_conn_close(&c);
-    stop(&f);
+    lb_fixture_stop(&f);
     free(reply);
 }
 
@@ -258,14 +224,14 @@ static void test_expect_continue_answered_with_a_final_status(void **state)
     struct harness_sb_step step = {.reply = "HTTP/1.1 401 Unauthorized\r\nContent-Length: 6\r\n"
                                             "Connection: close\r\n\r\nnope!!",
                                    .close_after = true, .skip_body = true};
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     struct harness_response resp;
     const char *head = "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
                        "Expect: 100-continue\r\n\r\n";
     (void)state;
 
-    start(&f, &step, 1, NULL);
+    lb_fixture_start_one_worker(&f, &step, 1, NULL);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     assert_int_equal(harness_send_all(c.fd, head, strlen(head)), 0);
     /* the body is never sent; the final status must still come (100 Continue first is fine) */
@@ -278,12 +244,12 @@ static void test_expect_continue_answered_with_a_final_status(void **state)
     }
     harness_response_free(&resp);
     harness_conn_close(&c);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_request_body_holding_a_request_is_not_split(void **state)
 {
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     size_t len;
     const char *inner = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -292,7 +258,7 @@ static void test_request_body_holding_a_request_is_not_split(void **state)
 
     snprintf(req, sizeof(req), "POST /outer HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n%s",
              strlen(inner), inner);
-    start(&f, NULL, 0, NULL);
+    lb_fixture_start_one_worker(&f, NULL, 0, NULL);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     expect(&c, req, 200, "sb");
     expect(&c, get2, 200, "sb");
@@ -305,12 +271,12 @@ static void test_request_body_holding_a_request_is_not_split(void **state)
     assert_int_equal(strncmp(head, "GET /2 ", 7), 0);
     free(head);
     harness_conn_close(&c);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_chunked_request_then_pipelined_request_are_framed_apart(void **state)
 {
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     struct harness_response resp;
     size_t len;
@@ -319,7 +285,7 @@ static void test_chunked_request_then_pipelined_request_are_framed_apart(void **
                        "GET /after HTTP/1.1\r\nHost: x\r\n\r\n";
     (void)state;
 
-    start(&f, NULL, 0, NULL);
+    lb_fixture_start_one_worker(&f, NULL, 0, NULL);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     assert_int_equal(harness_send_all(c.fd, both, strlen(both)), 0);
     for (int i = 0; i < 2; i++) {
@@ -335,7 +301,7 @@ static void test_chunked_request_then_pipelined_request_are_framed_apart(void **
     assert_int_equal(strncmp(head, "GET /after ", 11), 0);
     free(head);
     harness_conn_close(&c);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_pipelined_requests_to_backends_of_different_speed_keep_order(void **state)
@@ -380,27 +346,27 @@ static void test_pipelined_requests_to_backends_of_different_speed_keep_order(vo
 
 static void test_upgrade_refused_by_the_backend_keeps_the_connection_usable(void **state)
 {
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     (void)state;
 
-    start(&f, NULL, 0, NULL); /* answers 200 to everything, Upgrade or not */
+    lb_fixture_start_one_worker(&f, NULL, 0, NULL); /* answers 200 to everything, Upgrade or not */
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     expect(&c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
            200, "sb");
     expect(&c, get2, 200, "sb");
     harness_conn_close(&c);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_half_closed_client_still_gets_its_response(void **state)
 {
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     struct harness_response resp;
     (void)state;
 
-    start(&f, NULL, 0, NULL);
+    lb_fixture_start_one_worker(&f, NULL, 0, NULL);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     assert_int_equal(harness_send_all(c.fd, get1, strlen(get1)), 0);
     assert_int_equal(shutdown(c.fd, SHUT_WR), 0);
@@ -409,7 +375,7 @@ static void test_half_closed_client_still_gets_its_response(void **state)
     assert_string_equal(resp.body, "sb");
     harness_response_free(&resp);
     harness_conn_close(&c);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 /* Resident memory of pid in kB (VmRSS), or -1. */
@@ -455,13 +421,13 @@ static void test_client_that_stops_reading_does_not_make_lb_buffer_the_body(void
 static void test_backend_that_stops_reading_does_not_make_lb_buffer_the_upload(void **state)
 {
     struct harness_sb_step step = {.mode = HARNESS_SB_STALL};
-    struct fixture f;
+    struct lb_fixture f;
     char head[128];
     char *chunk = calloc(1, 1 << 20);
     size_t sent = 0;
     (void)state;
 
-    start(&f, &step, 1, NULL);
+    lb_fixture_start_one_worker(&f, &step, 1, NULL);
     long before = rss_kb(f.lb);
     int fd = harness_connect(f.lb_port, TIMEOUT_MS);
     assert_true(fd >= 0);
@@ -488,19 +454,19 @@ static void test_backend_that_stops_reading_does_not_make_lb_buffer_the_upload(v
     assert_true(after - before < 64 * 1024);
     close(fd);
     free(chunk);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_sigterm_closes_the_listener_while_in_flight_requests_finish(void **state)
 {
     struct harness_sb_step step = {.delay_ms = 6000};
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     struct harness_response resp;
     int status;
     (void)state;
 
-    start(&f, &step, 1, NULL);
+    lb_fixture_start_one_worker(&f, &step, 1, NULL);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     assert_int_equal(harness_send_all(c.fd, get1, strlen(get1)), 0);
     assert_true(harness_sb_wait_requests(f.sb, 1, TIMEOUT_MS));
@@ -551,12 +517,12 @@ static void test_12k_response_head_from_the_backend_is_relayed(void **state)
     size_t len;
     char *reply = big_head_reply(12, &len);
     struct harness_sb_step step = {.reply = reply, .reply_len = len};
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     struct harness_response resp;
     (void)state;
 
-    start(&f, &step, 1, NULL);
+    lb_fixture_start_one_worker(&f, &step, 1, NULL);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     assert_int_equal(harness_conn_request(&c, get1, &resp), 0);
     assert_int_equal(resp.status, 200);
@@ -570,7 +536,7 @@ static void test_12k_response_head_from_the_backend_is_relayed(void **state)
     }
     harness_response_free(&resp);
     harness_conn_close(&c);
-    stop(&f);
+    lb_fixture_stop(&f);
     free(reply);
 }
 
@@ -579,16 +545,16 @@ static void test_oversized_response_head_from_the_backend_gets_502(void **state)
     size_t len;
     char *reply = big_head_reply(100, &len);
     struct harness_sb_step step = {.reply = reply, .reply_len = len, .close_after = true};
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_response resp;
     (void)state;
 
-    start(&f, &step, 1, NULL);
+    lb_fixture_start_one_worker(&f, &step, 1, NULL);
     assert_int_equal(harness_exchange(f.lb_port, get1, strlen(get1), TIMEOUT_MS, &resp), 0);
     assert_int_equal(resp.status, 502);
     assert_null(harness_header(&resp, "X-Big-0"));
     harness_response_free(&resp);
-    stop(&f);
+    lb_fixture_stop(&f);
     free(reply);
 }
 
@@ -596,7 +562,7 @@ static void test_12k_request_head_is_forwarded_intact(void **state)
 {
     size_t cap = 16000, len = 0;
     char *req = malloc(cap);
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_response resp;
     (void)state;
 
@@ -610,7 +576,7 @@ static void test_12k_request_head_is_forwarded_intact(void **state)
     }
     memcpy(req + len, "\r\n", 3);
     len += 2;
-    start(&f, NULL, 0, NULL);
+    lb_fixture_start_one_worker(&f, NULL, 0, NULL);
     assert_int_equal(harness_exchange(f.lb_port, req, len, TIMEOUT_MS, &resp), 0);
     assert_int_equal(resp.status, 200);
     harness_response_free(&resp);
@@ -625,7 +591,7 @@ static void test_12k_request_head_is_forwarded_intact(void **state)
         assert_true(v[0] == 'a' + i && v[999] == 'a' + i);
     }
     free(head);
-    stop(&f);
+    lb_fixture_stop(&f);
     free(req);
 }
 

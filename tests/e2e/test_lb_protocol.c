@@ -20,52 +20,20 @@
 #include <unistd.h>
 
 #include "harness.h"
-
-/* Each test runs with a teardown that stops whatever it left running when an assertion ended it. */
-#define LB_TEST(f) cmocka_unit_test_setup_teardown(f, harness_test_setup, harness_test_teardown)
+#include "lb_fixture.h"
 
 #define TIMEOUT_MS 20000
-
-struct fixture {
-    struct harness_sb *sb;
-    pid_t lb;
-    uint16_t lb_port;
-};
-
-static void start(struct fixture *f, const struct harness_sb_step *steps, size_t n,
-                  const char *const *extra)
-{
-    const char *args[16] = {"-w", "1"};
-    size_t k = 2;
-    uint16_t port;
-
-    for (size_t i = 0; extra != NULL && extra[i] != NULL && k < 15; i++)
-        args[k++] = extra[i];
-    args[k] = NULL;
-    f->sb = harness_sb_start("sb", steps, n);
-    assert_non_null(f->sb);
-    port = harness_sb_port(f->sb);
-    f->lb = harness_start_lb(&f->lb_port, &port, 1, args, NULL);
-    assert_true(f->lb > 0);
-}
-
-static void stop(struct fixture *f)
-{
-    assert_true(harness_alive(f->lb, NULL));
-    assert_int_equal(harness_stop(f->lb, 15000), 0);
-    harness_sb_stop(f->sb);
-}
 
 static const char get2[] = "GET /2 HTTP/1.1\r\nHost: x\r\n\r\n";
 
 static void test_absolute_form_target_is_forwarded_in_origin_form_with_its_authority(void **state)
 {
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_response resp;
     const char *req = "GET http://example.test/abs?x=1 HTTP/1.1\r\nHost: other.test\r\n\r\n";
     (void)state;
 
-    start(&f, NULL, 0, NULL);
+    lb_fixture_start_one_worker(&f, NULL, 0, NULL);
     assert_int_equal(harness_exchange(f.lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
     assert_int_equal(resp.status, 200);
     harness_response_free(&resp);
@@ -75,17 +43,17 @@ static void test_absolute_form_target_is_forwarded_in_origin_form_with_its_autho
     assert_int_equal(harness_head_header_count(head, "Host"), 1);
     assert_string_equal(harness_head_header_nth(head, "Host", 0), "example.test");
     free(head);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_http10_request_without_host_reaches_the_backend_with_one(void **state)
 {
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_response resp;
     const char *req = "GET /old HTTP/1.0\r\n\r\n";
     (void)state;
 
-    start(&f, NULL, 0, NULL);
+    lb_fixture_start_one_worker(&f, NULL, 0, NULL);
     assert_int_equal(harness_exchange(f.lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
     assert_int_equal(resp.status, 200);
     harness_response_free(&resp);
@@ -94,17 +62,17 @@ static void test_http10_request_without_host_reaches_the_backend_with_one(void *
     assert_int_equal(harness_head_header_count(head, "Host"), 1);
     assert_int_equal(harness_sb_error(f.sb, 0), 0);
     free(head);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_options_asterisk_is_forwarded(void **state)
 {
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_response resp;
     const char *req = "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n";
     (void)state;
 
-    start(&f, NULL, 0, NULL);
+    lb_fixture_start_one_worker(&f, NULL, 0, NULL);
     assert_int_equal(harness_exchange(f.lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
     assert_int_equal(resp.status, 200);
     harness_response_free(&resp);
@@ -112,17 +80,17 @@ static void test_options_asterisk_is_forwarded(void **state)
     assert_non_null(head);
     assert_int_equal(strncmp(head, "OPTIONS * HTTP/1.1\r\n", 20), 0);
     free(head);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 /* Sends raw on a fresh connection; the answer must be one of the statuses, nothing may reach the
  * backend, and lb must still serve. */
 static void assert_refused_one_of(const char *raw, const int *statuses, size_t n)
 {
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_response resp;
 
-    start(&f, NULL, 0, NULL);
+    lb_fixture_start_one_worker(&f, NULL, 0, NULL);
     int rc = harness_exchange(f.lb_port, raw, strlen(raw), TIMEOUT_MS, &resp);
     bool ok = false;
     for (size_t i = 0; rc == 0 && i < n; i++)
@@ -136,13 +104,13 @@ static void assert_refused_one_of(const char *raw, const int *statuses, size_t n
     assert_int_equal(harness_exchange(f.lb_port, get2, strlen(get2), TIMEOUT_MS, &resp), 0);
     assert_int_equal(resp.status, 200);
     harness_response_free(&resp);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_framing_header_values_in_any_case_and_form(void **state)
 {
     struct harness_sb_step step = {.mode = HARNESS_SB_ECHO};
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     struct harness_response resp;
     const char *reqs[] = {
@@ -155,7 +123,7 @@ static void test_framing_header_values_in_any_case_and_form(void **state)
     const char *bodies[] = {"abc", "def", "ghi", "jkl"};
     (void)state;
 
-    start(&f, &step, 1, NULL);
+    lb_fixture_start_one_worker(&f, &step, 1, NULL);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     for (int i = 0; i < 4; i++) {
         assert_int_equal(harness_conn_request(&c, reqs[i], &resp), 0);
@@ -164,12 +132,12 @@ static void test_framing_header_values_in_any_case_and_form(void **state)
         harness_response_free(&resp);
     }
     harness_conn_close(&c);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_long_request_target_is_forwarded_intact(void **state)
 {
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_response resp;
     size_t n = 7000;
     char *req = malloc(n + 64);
@@ -179,7 +147,7 @@ static void test_long_request_target_is_forwarded_intact(void **state)
     for (size_t i = 0; i < n; i++)
         req[5 + i] = "abcdefghijklmnopqrstuvwxyz0123456789-._~%2F?&="[i % 46];
     strcpy(req + 5 + n, " HTTP/1.1\r\nHost: x\r\n\r\n");
-    start(&f, NULL, 0, NULL);
+    lb_fixture_start_one_worker(&f, NULL, 0, NULL);
     assert_int_equal(harness_exchange(f.lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
     assert_int_equal(resp.status, 200);
     harness_response_free(&resp);
@@ -188,7 +156,7 @@ static void test_long_request_target_is_forwarded_intact(void **state)
     assert_int_equal(memcmp(head, req, 5 + n + 11), 0); /* "GET /...... HTTP/1.1\r\n" */
     free(head);
     free(req);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_connect_is_refused_not_forwarded(void **state)
@@ -213,7 +181,7 @@ static void test_http2_preface_and_unknown_versions_are_refused(void **state)
  * the backend would then read the body as a second, smuggled request. */
 static void test_content_length_named_in_connection_cannot_smuggle_a_request(void **state)
 {
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     struct harness_response resp;
     const char *inner = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -222,7 +190,7 @@ static void test_content_length_named_in_connection_cannot_smuggle_a_request(voi
 
     snprintf(req, sizeof(req), "POST /outer HTTP/1.1\r\nHost: x\r\nConnection: Content-Length\r\n"
              "Content-Length: %zu\r\n\r\n%s", strlen(inner), inner);
-    start(&f, NULL, 0, NULL);
+    lb_fixture_start_one_worker(&f, NULL, 0, NULL);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     assert_int_equal(harness_send_all(c.fd, req, strlen(req)), 0);
     int rc = harness_read_response(&c, false, false, &resp);
@@ -236,7 +204,7 @@ static void test_content_length_named_in_connection_cannot_smuggle_a_request(voi
         assert_null(strstr(head, "/smuggled"));
         free(head);
     }
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 /* The same trick from the backend: the client must not lose the response framing. */
@@ -246,12 +214,12 @@ static void test_content_length_named_in_connection_by_the_backend_keeps_framing
         {.reply = "HTTP/1.1 200 OK\r\nConnection: Content-Length\r\nContent-Length: 2\r\n\r\nok"},
         {.mode = HARNESS_SB_REPLY},
     };
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     struct harness_response resp;
     (void)state;
 
-    start(&f, steps, 2, NULL);
+    lb_fixture_start_one_worker(&f, steps, 2, NULL);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     assert_int_equal(harness_conn_request(&c, "GET /1 HTTP/1.1\r\nHost: x\r\n\r\n", &resp), 0);
     assert_int_equal(resp.status, 200);
@@ -266,7 +234,7 @@ static void test_content_length_named_in_connection_by_the_backend_keeps_framing
         harness_response_free(&resp);
     }
     harness_conn_close(&c);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_chunked_response_with_trailers_reaches_http11_and_http10_clients(void **state)
@@ -274,13 +242,13 @@ static void test_chunked_response_with_trailers_reaches_http11_and_http10_client
     struct harness_sb_step step = {.reply = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
                                             "Trailer: X-Sum\r\n\r\n"
                                             "3\r\nabc\r\n4\r\ndefg\r\n0\r\nX-Sum: 7\r\n\r\n"};
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_response resp;
     const char *req11 = "GET /t HTTP/1.1\r\nHost: x\r\nTE: trailers\r\n\r\n";
     const char *req10 = "GET /t HTTP/1.0\r\n\r\n";
     (void)state;
 
-    start(&f, &step, 1, NULL);
+    lb_fixture_start_one_worker(&f, &step, 1, NULL);
     assert_int_equal(harness_exchange(f.lb_port, req11, strlen(req11), TIMEOUT_MS, &resp), 0);
     assert_int_equal(resp.status, 200);
     assert_true(resp.complete);
@@ -292,7 +260,7 @@ static void test_chunked_response_with_trailers_reaches_http11_and_http10_client
     assert_false(resp.chunked);
     assert_string_equal(resp.body, "abcdefg");
     harness_response_free(&resp);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_unasked_101_from_the_backend_gets_502(void **state)
@@ -300,12 +268,12 @@ static void test_unasked_101_from_the_backend_gets_502(void **state)
     struct harness_sb_step step = {.reply = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n"
                                             "Connection: Upgrade\r\n\r\nSMUGGLED",
                                    .close_after = true};
-    struct fixture f;
+    struct lb_fixture f;
     size_t len;
     const char *req = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     (void)state;
 
-    start(&f, &step, 1, NULL);
+    lb_fixture_start_one_worker(&f, &step, 1, NULL);
     int fd = harness_connect(f.lb_port, TIMEOUT_MS);
     assert_true(fd >= 0);
     assert_int_equal(harness_send_all(fd, req, strlen(req)), 0);
@@ -314,20 +282,20 @@ static void test_unasked_101_from_the_backend_gets_502(void **state)
     assert_int_equal(strncmp(raw, "HTTP/1.1 502 ", 13), 0);
     assert_null(memmem(raw, len, "SMUGGLED", 8));
     free(raw);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_body_trickling_in_steadily_is_not_cut_by_client_timeout(void **state)
 {
     const char *extra[] = {"--client-timeout", "1000", NULL};
     struct harness_sb_step step = {.mode = HARNESS_SB_ECHO};
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     struct harness_response resp;
     const char *head = "POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n";
     (void)state;
 
-    start(&f, &step, 1, extra);
+    lb_fixture_start_one_worker(&f, &step, 1, extra);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     assert_int_equal(harness_send_all(c.fd, head, strlen(head)), 0);
     /* 10 bytes, one every 300 ms: 3 s in all, never 1 s without progress */
@@ -340,20 +308,20 @@ static void test_body_trickling_in_steadily_is_not_cut_by_client_timeout(void **
     assert_string_equal(resp.body, "0123456789");
     harness_response_free(&resp);
     harness_conn_close(&c);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_slowloris_on_the_second_request_of_a_connection_is_cut_off(void **state)
 {
     const char *extra[] = {"--client-timeout", "1000", NULL};
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     struct harness_response resp;
     const char *start_of_head = "GET /slow HTTP/1.1\r\nHost: x\r\nX-Slow: ";
     bool ended = false;
     (void)state;
 
-    start(&f, NULL, 0, extra);
+    lb_fixture_start_one_worker(&f, NULL, 0, extra);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     assert_int_equal(harness_conn_request(&c, "GET /1 HTTP/1.1\r\nHost: x\r\n\r\n", &resp), 0);
     assert_int_equal(resp.status, 200);
@@ -370,7 +338,7 @@ static void test_slowloris_on_the_second_request_of_a_connection_is_cut_off(void
     assert_true(ended);
     assert_int_equal(harness_sb_requests(f.sb), 1);
     harness_conn_close(&c);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 /* Two hundred connections stuck mid-head do not stop a normal client, and are all cut off once
@@ -379,13 +347,13 @@ static void test_many_stuck_heads_neither_block_others_nor_linger(void **state)
 {
     enum { N = 200 };
     const char *extra[] = {"--client-timeout", "2000", NULL};
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn *c = calloc(N, sizeof(*c));
     struct harness_response resp;
     const char *partial = "GET /stuck HTTP/1.1\r\nHost: x\r\nX-Slow: aaa";
     (void)state;
 
-    start(&f, NULL, 0, extra);
+    lb_fixture_start_one_worker(&f, NULL, 0, extra);
     for (int i = 0; i < N; i++) {
         assert_int_equal(harness_conn_open(&c[i], f.lb_port, TIMEOUT_MS), 0);
         assert_int_equal(harness_send_all(c[i].fd, partial, strlen(partial)), 0);
@@ -403,16 +371,16 @@ static void test_many_stuck_heads_neither_block_others_nor_linger(void **state)
     }
     assert_int_equal(harness_sb_requests(f.sb), 1);
     free(c);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_connections_closed_without_a_byte_do_no_harm(void **state)
 {
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_response resp;
     (void)state;
 
-    start(&f, NULL, 0, NULL);
+    lb_fixture_start_one_worker(&f, NULL, 0, NULL);
     for (int i = 0; i < 200; i++) {
         int fd = harness_connect(f.lb_port, TIMEOUT_MS);
         assert_true(fd >= 0);
@@ -426,7 +394,7 @@ static void test_connections_closed_without_a_byte_do_no_harm(void **state)
     assert_int_equal(resp.status, 200);
     harness_response_free(&resp);
     assert_int_equal(harness_sb_requests(f.sb), 1);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 int main(void)

@@ -35,35 +35,9 @@
 #include <unistd.h>
 
 #include "harness.h"
-
-/* Each test runs with a teardown that stops whatever it left running when an assertion ended it. */
-#define LB_TEST(f) cmocka_unit_test_setup_teardown(f, harness_test_setup, harness_test_teardown)
+#include "lb_fixture.h"
 
 #define TIMEOUT_MS 20000
-
-struct fixture {
-    struct harness_sb *sb;
-    pid_t lb;
-    uint16_t lb_port;
-};
-
-static void start(struct fixture *f, const struct harness_sb_step *steps, size_t n,
-                  const char *const *extra)
-{
-    uint16_t port;
-    f->sb = harness_sb_start("sb", steps, n);
-    assert_non_null(f->sb);
-    port = harness_sb_port(f->sb);
-    f->lb = harness_start_lb(&f->lb_port, &port, 1, extra, NULL);
-    assert_true(f->lb > 0);
-}
-
-static void stop(struct fixture *f)
-{
-    assert_true(harness_alive(f->lb, NULL));
-    assert_int_equal(harness_stop(f->lb, 15000), 0);
-    harness_sb_stop(f->sb);
-}
 
 /* The request line of the scripted backend's request i starts with want. */
 static void assert_forwarded(struct harness_sb *sb, int i, const char *want)
@@ -89,13 +63,13 @@ static void test_pipelined_requests_then_shut_wr_are_all_answered_in_order(void 
     };
     char req[512];
     size_t len = 0;
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     (void)state;
 
     for (int i = 1; i <= 5; i++)
         len += (size_t)snprintf(req + len, sizeof(req) - len, "GET /%d HTTP/1.1\r\nHost: x\r\n\r\n", i);
-    start(&f, steps, 5, NULL);
+    lb_fixture_start(&f, steps, 5, NULL);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     assert_int_equal(harness_send_all(c.fd, req, len), 0);
     assert_int_equal(shutdown(c.fd, SHUT_WR), 0);
@@ -118,7 +92,7 @@ static void test_pipelined_requests_then_shut_wr_are_all_answered_in_order(void 
         snprintf(want, sizeof(want), "GET /%d HTTP/1.1\r\n", i + 1);
         assert_forwarded(f.sb, i, want);
     }
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_pipelined_request_with_body_then_shut_wr_is_answered(void **state)
@@ -133,12 +107,12 @@ static void test_pipelined_request_with_body_then_shut_wr_is_answered(void **sta
                       "DELETE /c HTTP/1.1\r\nHost: x\r\n\r\n";
     const int want_status[] = {200, 200, 204};
     const char *want_body[] = {"first", "hello world", ""};
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     size_t blen;
     (void)state;
 
-    start(&f, steps, 3, NULL);
+    lb_fixture_start(&f, steps, 3, NULL);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     assert_int_equal(harness_send_all(c.fd, req, strlen(req)), 0);
     assert_int_equal(shutdown(c.fd, SHUT_WR), 0);
@@ -159,7 +133,7 @@ static void test_pipelined_request_with_body_then_shut_wr_is_answered(void **sta
     assert_memory_equal(body, "hello world", 11);
     free(body);
     assert_forwarded(f.sb, 2, "DELETE /c HTTP/1.1\r\n");
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_half_closed_client_with_a_cut_request_after_complete_ones_gets_answers_then_400(
@@ -170,12 +144,12 @@ static void test_half_closed_client_with_a_cut_request_after_complete_ones_gets_
     const char *req = "GET /1 HTTP/1.1\r\nHost: x\r\n\r\n"
                       "GET /2 HTTP/1.1\r\nHost: x\r\n\r\n"
                       "GET /3 HTTP/1.1\r\nHo";
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     struct harness_response resp;
     (void)state;
 
-    start(&f, &step, 1, NULL);
+    lb_fixture_start(&f, &step, 1, NULL);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     assert_int_equal(harness_send_all(c.fd, req, strlen(req)), 0);
     assert_int_equal(shutdown(c.fd, SHUT_WR), 0);
@@ -193,7 +167,7 @@ static void test_half_closed_client_with_a_cut_request_after_complete_ones_gets_
     assert_true(harness_conn_closed(&c, TIMEOUT_MS));
     harness_conn_close(&c);
     assert_int_equal(harness_sb_requests(f.sb), 2);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 /* --- BUG 2: no backend can take the request -> 503 ---------------------------------------------- */
@@ -258,16 +232,16 @@ static void test_backend_accepting_then_closing_without_answer_still_gets_502(vo
 {
     struct harness_sb_step step = {.mode = HARNESS_SB_CLOSE};
     const char *req = "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi";
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_response resp;
     (void)state;
 
-    start(&f, &step, 1, NULL);
+    lb_fixture_start(&f, &step, 1, NULL);
     assert_int_equal(harness_exchange(f.lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
     assert_int_equal(resp.status, 502);
     assert_true(resp.complete);
     harness_response_free(&resp);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 /* --- BUG 7: a malformed chunked body found before the head went out -> 502 -------------------- */
@@ -280,10 +254,10 @@ static void test_malformed_chunked_body_before_anything_was_sent_gets_502(void *
     const char *reqs[] = {"GET /11 HTTP/1.1\r\nHost: x\r\n\r\n",
                           "GET /10 HTTP/1.0\r\n\r\n", /* the decoding path */
                           "GET /again HTTP/1.1\r\nHost: x\r\n\r\n"};
-    struct fixture f;
+    struct lb_fixture f;
     (void)state;
 
-    start(&f, &step, 1, NULL);
+    lb_fixture_start(&f, &step, 1, NULL);
     for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
         struct harness_response resp;
         if (harness_exchange(f.lb_port, reqs[i], strlen(reqs[i]), TIMEOUT_MS, &resp) != 0)
@@ -295,7 +269,7 @@ static void test_malformed_chunked_body_before_anything_was_sent_gets_502(void *
         harness_response_free(&resp);
     }
     assert_int_equal(harness_sb_requests(f.sb), 3);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_valid_chunk_then_malformed_one_in_one_read_gets_502(void **state)
@@ -305,17 +279,17 @@ static void test_valid_chunk_then_malformed_one_in_one_read_gets_502(void **stat
                  "0\r\n\r\n",
         .close_after = true};
     const char *req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_response resp;
     (void)state;
 
-    start(&f, &step, 1, NULL);
+    lb_fixture_start(&f, &step, 1, NULL);
     if (harness_exchange(f.lb_port, req, strlen(req), TIMEOUT_MS, &resp) != 0)
         fail_msg("no response (a reset?) instead of a 502");
     assert_int_equal(resp.status, 502);
     assert_null(strstr(resp.body, "hello"));
     harness_response_free(&resp);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 /* --- BUG 6: a stalled request body is the client's fault (408), whichever timeout is shorter -- */
@@ -325,12 +299,12 @@ static void test_client_stalling_mid_body_gets_408_with_a_shorter_server_timeout
     struct harness_sb_step step = {.mode = HARNESS_SB_HANG};
     const char *extra[] = {"--client-timeout", "2000", "--server-timeout", "500", NULL};
     const char *req = "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc";
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     struct harness_response resp;
     (void)state;
 
-    start(&f, &step, 1, extra);
+    lb_fixture_start(&f, &step, 1, extra);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     assert_int_equal(harness_send_all(c.fd, req, strlen(req)), 0);
     /* and then the client sends nothing more */
@@ -339,7 +313,7 @@ static void test_client_stalling_mid_body_gets_408_with_a_shorter_server_timeout
     harness_response_free(&resp);
     harness_conn_close(&c);
     assert_true(harness_sb_wait_open_at_most(f.sb, 0, TIMEOUT_MS));
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_backend_silent_after_a_whole_upload_gets_504(void **state)
@@ -347,15 +321,15 @@ static void test_backend_silent_after_a_whole_upload_gets_504(void **state)
     struct harness_sb_step step = {.mode = HARNESS_SB_HANG};
     const char *extra[] = {"--client-timeout", "5000", "--server-timeout", "500", NULL};
     const char *req = "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc";
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_response resp;
     (void)state;
 
-    start(&f, &step, 1, extra);
+    lb_fixture_start(&f, &step, 1, extra);
     assert_int_equal(harness_exchange(f.lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
     assert_int_equal(resp.status, 504);
     harness_response_free(&resp);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_backend_never_sending_100_continue_gets_504_not_408(void **state)
@@ -364,12 +338,12 @@ static void test_backend_never_sending_100_continue_gets_504_not_408(void **stat
     const char *extra[] = {"--client-timeout", "5000", "--server-timeout", "500", NULL};
     const char *req = "PUT /file HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
                       "Expect: 100-continue\r\n\r\n";
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_conn c;
     struct harness_response resp;
     (void)state;
 
-    start(&f, &step, 1, extra);
+    lb_fixture_start(&f, &step, 1, extra);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     assert_int_equal(harness_send_all(c.fd, req, strlen(req)), 0);
     /* the client waits for 100 Continue before its body, as it may: the backend owes the answer */
@@ -377,7 +351,7 @@ static void test_backend_never_sending_100_continue_gets_504_not_408(void **stat
     assert_int_equal(resp.status, 504);
     harness_response_free(&resp);
     harness_conn_close(&c);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 /* --- BUG 9: the header field limit counts the fields lb adds ----------------------------------- */
@@ -398,12 +372,12 @@ static char *many_fields(const char *extra, int others, size_t *len)
 
 static void test_too_many_fields_once_lb_adds_its_own_get_431_from_lb(void **state)
 {
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_response resp;
     size_t len;
     (void)state;
 
-    start(&f, NULL, 0, NULL);
+    lb_fixture_start(&f, NULL, 0, NULL);
     /* 100 fields from the client, 103 with lb's: refused by lb, never forwarded */
     char *req = many_fields("", 99, &len);
     assert_int_equal(harness_exchange(f.lb_port, req, len, TIMEOUT_MS, &resp), 0);
@@ -425,17 +399,17 @@ static void test_too_many_fields_once_lb_adds_its_own_get_431_from_lb(void **sta
     assert_int_equal(harness_head_header_count(head, "X-H95"), 1);
     assert_int_equal(harness_head_header_count(head, "X-Request-ID"), 1);
     free(head);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 static void test_100_fields_with_the_clients_own_forwarding_fields_pass(void **state)
 {
-    struct fixture f;
+    struct lb_fixture f;
     struct harness_response resp;
     size_t len;
     (void)state;
 
-    start(&f, NULL, 0, NULL);
+    lb_fixture_start(&f, NULL, 0, NULL);
     /* lb replaces or extends these instead of adding: still 100 fields at the backend */
     char *req = many_fields("X-Forwarded-For: 192.0.2.1\r\nX-Forwarded-Proto: http\r\n"
                             "X-Request-ID: regress-9\r\n", 96, &len);
@@ -448,7 +422,7 @@ static void test_100_fields_with_the_clients_own_forwarding_fields_pass(void **s
     assert_non_null(head);
     assert_int_equal(harness_head_header_count(head, "X-Forwarded-For"), 1);
     free(head);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 /* --- BUG 10: a backend whose connect failed is skipped for a while ------------------------------ */
@@ -503,10 +477,10 @@ static void test_backend_that_refused_rests_and_new_requests_skip_it(void **stat
 static void test_request_trailers_with_framing_or_host_fields_get_400(void **state)
 {
     const char *trailers[] = {"Content-Length: 50", "transfer-encoding: chunked", "Host: evil"};
-    struct fixture f;
+    struct lb_fixture f;
     (void)state;
 
-    start(&f, NULL, 0, NULL);
+    lb_fixture_start(&f, NULL, 0, NULL);
     for (size_t i = 0; i < sizeof(trailers) / sizeof(trailers[0]); i++) {
         char req[256];
         struct harness_response resp;
@@ -527,7 +501,7 @@ static void test_request_trailers_with_framing_or_host_fields_get_400(void **sta
     assert_int_equal(harness_exchange(f.lb_port, ok, strlen(ok), TIMEOUT_MS, &resp), 0);
     assert_int_equal(resp.status, 200);
     harness_response_free(&resp);
-    stop(&f);
+    lb_fixture_stop(&f);
 }
 
 /* --- BUG 3: a low soft descriptor limit is raised ----------------------------------------------- */
