@@ -51,6 +51,11 @@
  * hex only (no sign, "0x" or leading whitespace), at most 2^63-1, size lines (with extensions) are
  * bounded by HTTP_CHUNK_LINE_MAX, trailer fields are checked like header fields and bounded by
  * HTTP_CHUNK_TRAILER_MAX, and every line ends in CRLF.
+ *
+ * The body tracker puts the three framings behind one call, so lb, backend-sim and lbtrace frame
+ * bodies alike: a Content-Length count-down, the chunked decoder, or "everything until close".
+ * http_body_next() is the one step (framing, then at most one payload span); http_body_feed()
+ * loops it, which for a length or until-close body is a single step.
  */
 #include "http.h"
 
@@ -1180,4 +1185,99 @@ bad:
     *data = NULL;
     *data_len = 0;
     return HTTP_ERROR;
+}
+
+/* --- Incremental body tracker ------------------------------------------------------------------ */
+
+void http_body_init(struct http_body *b, enum http_framing framing, uint64_t content_length)
+{
+    memset(b, 0, sizeof(*b));
+    b->framing = framing;
+    switch (framing) {
+    case HTTP_BODY_LENGTH:
+        b->left = content_length;
+        b->done = content_length == 0;
+        break;
+    case HTTP_BODY_CHUNKED: http_chunked_init(&b->chunked); break;
+    case HTTP_BODY_UNTIL_CLOSE: break;
+    case HTTP_BODY_NONE:
+    default: b->done = true; break;
+    }
+}
+
+ssize_t http_body_next(struct http_body *b, const char *buf, size_t len, const char **data,
+                       size_t *data_len)
+{
+    size_t take = len;
+
+    *data = NULL;
+    *data_len = 0;
+    if (b->error)
+        return HTTP_ERROR;
+    if (b->done || len == 0)
+        return 0;
+    switch (b->framing) {
+    case HTTP_BODY_LENGTH:
+        if ((uint64_t)take > b->left)
+            take = (size_t)b->left;
+        b->left -= take;
+        b->done = b->left == 0;
+        break;
+    case HTTP_BODY_CHUNKED: {
+        ssize_t r = http_chunked_feed(&b->chunked, buf, len, data, data_len);
+        if (r < 0) {
+            b->error = true;
+            return HTTP_ERROR;
+        }
+        b->consumed += (uint64_t)r;
+        b->payload += *data_len;
+        b->done = b->chunked.done;
+        return r;
+    }
+    case HTTP_BODY_UNTIL_CLOSE: break;
+    default: return 0; /* HTTP_BODY_NONE is done at init */
+    }
+    *data = buf;
+    *data_len = take;
+    b->consumed += take;
+    b->payload += take;
+    return (ssize_t)take;
+}
+
+ssize_t http_body_feed(struct http_body *b, const char *buf, size_t len)
+{
+    size_t used = 0;
+
+    if (b->error)
+        return HTTP_ERROR;
+    /* one step for a length or until-close body; one per payload span for a chunked one */
+    while (used < len && !b->done) {
+        const char *data;
+        size_t data_len;
+        ssize_t r = http_body_next(b, buf + used, len - used, &data, &data_len);
+        if (r < 0)
+            return HTTP_ERROR;
+        if (r == 0)
+            break; /* cannot happen before done: the decoder consumes all it can use */
+        used += (size_t)r;
+    }
+    return (ssize_t)used;
+}
+
+bool http_body_eof(struct http_body *b)
+{
+    if (b->error)
+        return false;
+    if (b->framing == HTTP_BODY_UNTIL_CLOSE)
+        b->done = true;
+    return b->done;
+}
+
+uint64_t http_body_remaining(const struct http_body *b)
+{
+    if (b->done)
+        return 0;
+    if (b->framing == HTTP_BODY_LENGTH)
+        return b->left;
+    return UINT64_MAX;
 }

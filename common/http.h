@@ -21,9 +21,11 @@
  * The exact rules chosen where the RFCs leave a choice (bare LF refused, empty Host refused, which
  * Transfer-Encoding lists are 400, 501 or until-close) are listed at the top of http.c.
  *
- * Bodies are framed by the caller from ->framing; chunked bodies go through the incremental
- * decoder at the end of this file, which reports payload spans without copying so that a proxy
- * can forward the bytes verbatim or decoded.
+ * Bodies are followed by the body tracker at the end of this file (struct http_body), one for
+ * all framings: it tells the caller how many of the bytes after a header block belong to the
+ * body and when the body is complete, and names payload spans without copying so that a proxy
+ * can forward the bytes verbatim or decoded. Chunked bodies go through the incremental decoder
+ * (struct http_chunked) beneath it.
  */
 #ifndef LBLAB_HTTP_H
 #define LBLAB_HTTP_H
@@ -49,7 +51,7 @@ struct http_header {
 enum http_framing {
     HTTP_BODY_NONE,        /* no body at all (GET without length, HEAD/1xx/204/304 responses) */
     HTTP_BODY_LENGTH,      /* exactly content_length bytes (content_length may be 0) */
-    HTTP_BODY_CHUNKED,     /* chunked transfer coding: feed the bytes to http_chunked_feed() */
+    HTTP_BODY_CHUNKED,     /* chunked transfer coding (RFC 9112 7.1) */
     HTTP_BODY_UNTIL_CLOSE, /* responses only: the body ends when the server closes */
 };
 
@@ -182,5 +184,58 @@ void http_chunked_init(struct http_chunked *dec);
  * until everything is consumed or dec->done. Bytes after the end of the body are not consumed. */
 ssize_t http_chunked_feed(struct http_chunked *dec, const char *buf, size_t len, const char **data,
                           size_t *data_len);
+
+
+/* --- Incremental body tracker ---------------------------------------------------------------- */
+
+/* Follows one message body through the bytes that come after its header block, whatever the
+ * framing, so that a caller learns how many of the bytes it holds belong to the body and when the
+ * body is complete. Zero-copy and allocation-free like the parser: it looks at bytes, never keeps
+ * them, so the caller may feed any split of the stream (one byte at a time or all at once gives
+ * the same result). Chunked framing is checked by http_chunked_feed() above, with its limits.
+ *
+ * Typical use: after a header block of n bytes, http_body_init() from the parsed ->framing and
+ * ->content_length, then hand the bytes after the block to http_body_feed() (to count and forward
+ * them verbatim) or http_body_next() (to see the payload), until ->done; the bytes after the end
+ * of the body begin the next message. */
+struct http_body {
+    enum http_framing framing;   /* read-only after init: as given to http_body_init() */
+    uint64_t left;               /* private: HTTP_BODY_LENGTH bytes still to come */
+    struct http_chunked chunked; /* private: the decoder of a HTTP_BODY_CHUNKED body */
+    bool error;                  /* out: malformed chunked framing seen (feed returns HTTP_ERROR) */
+    bool done;                   /* out: the body is complete; NONE and LENGTH 0 are done at init */
+    uint64_t consumed;           /* out: bytes accepted as body so far (framing included) */
+    uint64_t payload;            /* out: payload bytes so far (chunked: decoded data only) */
+};
+
+/* Starts tracking a body framed as framing; content_length is the length with HTTP_BODY_LENGTH
+ * (any value up to UINT64_MAX) and ignored otherwise. Overwrites every field of *b. */
+void http_body_init(struct http_body *b, enum http_framing framing, uint64_t content_length);
+
+/* Looks at buf[0..len), the bytes that follow those fed before. Returns how many of them belong
+ * to the body (0..len; fewer than len only when the body ended inside buf, and then b->done; 0
+ * once done), or HTTP_ERROR on malformed chunked framing (then b->error, and HTTP_ERROR again on
+ * every later call). Chunked bodies count their framing as sent: size lines with extensions,
+ * payload, CRLFs, trailers. HTTP_BODY_UNTIL_CLOSE takes every byte; HTTP_BODY_NONE none. */
+ssize_t http_body_feed(struct http_body *b, const char *buf, size_t len);
+
+/* Like http_body_feed(), but stops after one span of payload and names it: *data and *data_len
+ * point into buf (for HTTP_BODY_LENGTH and HTTP_BODY_UNTIL_CLOSE the consumed bytes themselves;
+ * for chunked the decoded chunk data, *data_len 0 when the consumed bytes held only framing).
+ * Returns bytes consumed (framing before the span, and the span) or HTTP_ERROR; the caller loops
+ * until everything is consumed or b->done. For callers that want the payload (an echo, a decoder
+ * to HTTP/1.0). A caller that cannot take the whole span may copy *b before the call, restore the
+ * copy, and feed again only up to the part of the span it took. */
+ssize_t http_body_next(struct http_body *b, const char *buf, size_t len, const char **data,
+                       size_t *data_len);
+
+/* The peer closed its side after the bytes fed so far. Returns true when that properly ends the
+ * body (HTTP_BODY_UNTIL_CLOSE: b->done becomes true; or the body was already done), false when
+ * the body is cut short (or malformed). */
+bool http_body_eof(struct http_body *b);
+
+/* Body bytes still due: with HTTP_BODY_LENGTH the bytes still to come, 0 once the body is done,
+ * else UINT64_MAX (chunked and until-close bodies do not say how much is to come). */
+uint64_t http_body_remaining(const struct http_body *b);
 
 #endif
