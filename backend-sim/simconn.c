@@ -94,8 +94,7 @@ static void request_clear(struct simconn *c)
     c->interim_len = 0;
     c->body_bytes = 0;
     c->has_method = c->has_rid = c->has_xff = false;
-    c->body_framing = HTTP_BODY_NONE;
-    c->body_left = 0;
+    http_body_init(&c->req_body, HTTP_BODY_NONE, 0);
     c->body_done = true;
     c->sink = SINK_DISCARD;
     c->collect_overflow = false;
@@ -343,54 +342,38 @@ static bool conn_consume_body(struct simconn *c)
     while (!c->body_done && c->in_off < c->in.len) {
         const char *p = c->in.data + c->in_off;
         size_t avail = c->in.len - c->in_off;
-
-        if (c->body_framing == HTTP_BODY_LENGTH) {
-            size_t n = avail < c->body_left ? avail : (size_t)c->body_left;
-            size_t took = sink_feed(c, p, n);
-            if (took == 0 && n > 0)
-                break;
-            c->in_off += took;
-            c->body_left -= took;
-            progress = true;
-            if (c->body_left == 0)
-                body_complete(c);
-        } else {
-            /* chunked: feed without consuming payload the sink refuses */
-            struct http_chunked saved = c->dec;
-            const char *data = NULL;
-            size_t data_len = 0;
-            ssize_t used = http_chunked_feed(&c->dec, p, avail, &data, &data_len);
-            if (used < 0) {
-                /* malformed chunked body: nothing sensible can follow */
-                simresp_bad_body(c, "malformed chunked request body");
-                return true;
-            }
-            if (data_len > 0) {
-                size_t took = sink_feed(c, data, data_len);
-                if (took < data_len) {
-                    /* undo, and re-feed only the part before the refused payload plus what
-                     * was taken; simplest: restore and consume up to data + took */
-                    c->dec = saved;
-                    size_t upto = (size_t)(data - p) + took;
-                    if (upto == 0)
-                        break;
-                    const char *d2;
-                    size_t d2_len;
-                    ssize_t used2 = http_chunked_feed(&c->dec, p, upto, &d2, &d2_len);
-                    if (used2 <= 0)
-                        break;
-                    c->in_off += (size_t)used2;
-                    progress = true;
-                    break;
-                }
-            }
-            if (used == 0)
-                break;
-            c->in_off += (size_t)used;
-            progress = true;
-            if (c->dec.done)
-                body_complete(c);
+        /* one span of payload at a time, so payload the sink refuses stays unconsumed */
+        struct http_body saved = c->req_body;
+        const char *data;
+        size_t data_len;
+        ssize_t used = http_body_next(&c->req_body, p, avail, &data, &data_len);
+        if (used < 0) {
+            /* malformed chunked body: nothing sensible can follow */
+            simresp_bad_body(c, "malformed chunked request body");
+            return true;
         }
+        if (data_len > 0) {
+            size_t took = sink_feed(c, data, data_len);
+            if (took < data_len) {
+                /* backpressure: undo, and consume only up to the end of what was taken */
+                c->req_body = saved;
+                size_t upto = (size_t)(data - p) + took;
+                if (upto == 0)
+                    break;
+                used = http_body_next(&c->req_body, p, upto, &data, &data_len);
+                if (used <= 0)
+                    break;
+                c->in_off += (size_t)used;
+                progress = true;
+                break;
+            }
+        }
+        if (used == 0)
+            break;
+        c->in_off += (size_t)used;
+        progress = true;
+        if (c->req_body.done)
+            body_complete(c);
         if (c->closed)
             return true;
     }

@@ -117,10 +117,8 @@ struct simconn {
     size_t m_method, m_method_len, m_path, m_path_len, m_rid, m_rid_len, m_xff, m_xff_len;
     bool has_method, has_rid, has_xff;
 
-    enum http_framing body_framing;
-    uint64_t body_left; /* HTTP_BODY_LENGTH: bytes still to come */
-    struct http_chunked dec;
-    bool body_done;
+    struct http_body req_body; /* the request body's framing, followed as it is consumed */
+    bool body_done;            /* nothing more of the request body is read */
     enum body_sink sink;
     size_t collect_limit;
     bool collect_overflow;

@@ -167,8 +167,8 @@ void simresp_echo_start_stream(struct simconn *c)
         c->st_chunked = true;
         put_head(c, &c->out, 200, "application/octet-stream", RF_CHUNKED, 0,
                  "Trailer: X-Echo-Length, X-Echo-SHA256\r\n");
-    } else if (c->body_framing == HTTP_BODY_LENGTH) {
-        uint64_t total = c->body.len + c->body_left;
+    } else if (c->req_body.framing == HTTP_BODY_LENGTH) {
+        uint64_t total = c->body.len + http_body_remaining(&c->req_body);
         snprintf(extra, sizeof(extra), "X-Echo-Length: %llu\r\n", (unsigned long long)total);
         put_head(c, &c->out, 200, "application/octet-stream", RF_LENGTH, total, extra);
     } else {
@@ -355,7 +355,7 @@ static void render_upgrade(struct simconn *c, const struct http_request *req, st
     simbuf_puts(dst, "\r\n");
     /* whatever followed the head (a body, early tunnel bytes) is echoed too */
     c->body_done = true;
-    c->body_framing = HTTP_BODY_NONE;
+    http_body_init(&c->req_body, HTTP_BODY_NONE, 0);
     c->ist = IN_TUNNEL;
     c->sk = ST_TUNNEL;
     c->after_hold = OUT_STREAM;
@@ -631,12 +631,8 @@ void simresp_request(struct simconn *c, struct http_request *req, size_t head_le
     c->kind = rt.kind;
 
     /* the body, whatever the endpoint: consumed before the next request */
-    c->body_framing = req->framing;
-    c->body_left = req->framing == HTTP_BODY_LENGTH ? req->content_length : 0;
-    c->body_done = req->framing == HTTP_BODY_NONE ||
-                   (req->framing == HTTP_BODY_LENGTH && req->content_length == 0);
-    if (req->framing == HTTP_BODY_CHUNKED)
-        http_chunked_init(&c->dec);
+    http_body_init(&c->req_body, req->framing, req->content_length);
+    c->body_done = c->req_body.done;
     c->sink = SINK_DISCARD;
     c->ist = c->body_done ? IN_WAIT : IN_BODY;
 
@@ -677,7 +673,8 @@ void simresp_request(struct simconn *c, struct http_request *req, size_t head_le
         simresp_release(c);
     /* an echo of a long Content-Length body streams from the start */
     if (c->ost == OUT_WAIT_BODY && c->kind == ENDPOINT_ECHO &&
-        c->body_framing == HTTP_BODY_LENGTH && c->body_left > ECHO_MEM_MAX)
+        c->req_body.framing == HTTP_BODY_LENGTH &&
+        http_body_remaining(&c->req_body) > ECHO_MEM_MAX)
         simresp_echo_start_stream(c);
 }
 
