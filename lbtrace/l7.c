@@ -3,10 +3,11 @@
  *
  * Each direction is in one of: reading a header block (bytes gathered into a bounded buffer and
  * re-parsed until the parser says complete, as picohttpparser's callers do), skipping a body
- * (by length, by the chunked decoder, or until close), tunnel (after 101), resync (after a gap
- * broke the framing: wait for a segment that starts a message) or dead (a parse error: the rest
- * of the direction is not followed). Requests queue in order; each response answers the oldest
- * request still without one (HTTP/1.1 pipelining keeps order).
+ * (followed by the common body tracker whatever its framing: length, chunked or until close),
+ * tunnel (after 101), resync (after a gap broke the framing: wait for a segment that starts a
+ * message) or dead (a parse error: the rest of the direction is not followed). Requests queue in
+ * order; each response answers the oldest request still without one (HTTP/1.1 pipelining keeps
+ * order).
  */
 #include "l7.h"
 
@@ -17,16 +18,14 @@
 
 #define L7_MAX_HEADERS 128
 
-enum l7_state { ST_HEADER, ST_BODY_LENGTH, ST_BODY_CHUNKED, ST_BODY_CLOSE, ST_TUNNEL, ST_RESYNC,
-                ST_DEAD };
+enum l7_state { ST_HEADER, ST_BODY, ST_TUNNEL, ST_RESYNC, ST_DEAD };
 
 struct l7_dir {
     enum l7_state state;
     char *buf; /* header bytes gathered so far */
     size_t len, cap;
     uint64_t first_ts; /* capture time of buf's first byte */
-    uint64_t body_left;
-    struct http_chunked chunked;
+    struct http_body body;       /* ST_BODY: the framing of the body being skipped */
     struct l7_exchange *body_of; /* the exchange whose body is being skipped */
     bool ended;
 };
@@ -212,22 +211,11 @@ static void on_request(struct l7_conn *c, const struct http_request *req, size_t
     ex->upgraded = false;
     push_pending(c, ex);
 
-    switch (req->framing) {
-    case HTTP_BODY_LENGTH:
-        if (req->content_length > 0) {
-            d->state = ST_BODY_LENGTH;
-            d->body_left = req->content_length;
-            d->body_of = ex;
-            return;
-        }
-        break;
-    case HTTP_BODY_CHUNKED:
-        d->state = ST_BODY_CHUNKED;
-        http_chunked_init(&d->chunked);
+    http_body_init(&d->body, req->framing, req->content_length);
+    if (!d->body.done) {
+        d->state = ST_BODY;
         d->body_of = ex;
         return;
-    default:
-        break;
     }
     ex->request_complete = true;
     d->state = ST_HEADER;
@@ -293,28 +281,13 @@ static void on_response(struct l7_conn *c, const struct http_response *res, size
         finish_oldest(c);
         return;
     }
-    switch (res->framing) {
-    case HTTP_BODY_LENGTH:
-        if (res->content_length > 0) {
-            d->state = ST_BODY_LENGTH;
-            d->body_left = res->content_length;
-            d->body_of = ex;
-            return;
-        }
-        break;
-    case HTTP_BODY_CHUNKED:
-        ex->chunked = true;
-        d->state = ST_BODY_CHUNKED;
-        http_chunked_init(&d->chunked);
+    ex->chunked = res->framing == HTTP_BODY_CHUNKED;
+    ex->until_close = res->framing == HTTP_BODY_UNTIL_CLOSE;
+    http_body_init(&d->body, res->framing, res->content_length);
+    if (!d->body.done) {
+        d->state = ST_BODY;
         d->body_of = ex;
         return;
-    case HTTP_BODY_UNTIL_CLOSE:
-        ex->until_close = true;
-        d->state = ST_BODY_CLOSE;
-        d->body_of = ex;
-        return;
-    default:
-        break;
     }
     complete_response(c, ex, ts);
 }
@@ -423,9 +396,10 @@ void l7_feed(struct l7_conn *c, int dir, const uint8_t *data, size_t len, uint64
 
     if (data == NULL) { /* a gap */
         switch (d->state) {
-        case ST_BODY_LENGTH:
-            if (len < d->body_left) { /* the body lost bytes, the framing holds */
-                d->body_left -= len;
+        case ST_BODY:
+            if (d->body.framing == HTTP_BODY_LENGTH && len < http_body_remaining(&d->body)) {
+                /* the body lost bytes, the framing holds: count down the rest after the gap */
+                http_body_init(&d->body, HTTP_BODY_LENGTH, http_body_remaining(&d->body) - len);
                 if (d->body_of) {
                     d->body_of->problem = "bytes missing (capture gap)";
                     if (dir == 0)
@@ -435,11 +409,12 @@ void l7_feed(struct l7_conn *c, int dir, const uint8_t *data, size_t len, uint64
                 }
                 return;
             }
-            break;
-        case ST_BODY_CLOSE:
-            if (d->body_of)
-                d->body_of->problem = "bytes missing (capture gap)";
-            return;
+            if (d->body.framing == HTTP_BODY_UNTIL_CLOSE) {
+                if (d->body_of)
+                    d->body_of->problem = "bytes missing (capture gap)";
+                return;
+            }
+            break; /* a chunked body, or the gap reaches past the end of the body */
         case ST_TUNNEL:
         case ST_DEAD:
             return;
@@ -477,24 +452,9 @@ void l7_feed(struct l7_conn *c, int dir, const uint8_t *data, size_t len, uint64
         case ST_HEADER:
             used = feed_header(c, dir, data, len, ts);
             break;
-        case ST_BODY_LENGTH: {
-            used = len < d->body_left ? len : (size_t)d->body_left;
-            d->body_left -= used;
-            if (d->body_of) {
-                if (dir == 0)
-                    d->body_of->request_bytes += used, d->body_of->request_body += used;
-                else
-                    d->body_of->response_bytes += used, d->body_of->response_body += used;
-                touch(d->body_of, dir, ts);
-            }
-            if (d->body_left == 0)
-                body_done(c, dir, ts);
-            break;
-        }
-        case ST_BODY_CHUNKED: {
-            const char *span;
-            size_t span_len = 0;
-            ssize_t r = http_chunked_feed(&d->chunked, (const char *)data, len, &span, &span_len);
+        case ST_BODY: {
+            uint64_t payload_before = d->body.payload;
+            ssize_t r = http_body_feed(&d->body, (const char *)data, len);
             if (r < 0) {
                 if (d->body_of)
                     d->body_of->problem = "malformed chunked body";
@@ -509,25 +469,20 @@ void l7_feed(struct l7_conn *c, int dir, const uint8_t *data, size_t len, uint64
                 return;
             }
             used = (size_t)r;
+            uint64_t payload = d->body.payload - payload_before; /* chunk framing excluded */
             if (d->body_of) {
                 if (dir == 0)
-                    d->body_of->request_bytes += used, d->body_of->request_body += span_len;
+                    d->body_of->request_bytes += used, d->body_of->request_body += payload;
                 else
-                    d->body_of->response_bytes += used, d->body_of->response_body += span_len;
+                    d->body_of->response_bytes += used, d->body_of->response_body += payload;
                 touch(d->body_of, dir, ts);
             }
-            if (d->chunked.done)
+            if (d->body.done)
                 body_done(c, dir, ts);
             else if (used == 0)
-                return; /* cannot happen with a correct decoder; never spin */
+                return; /* cannot happen with a correct tracker; never spin */
             break;
         }
-        case ST_BODY_CLOSE:
-            if (d->body_of) {
-                d->body_of->response_bytes += len, d->body_of->response_body += len;
-                touch(d->body_of, dir, ts);
-            }
-            break;
         case ST_TUNNEL:
         case ST_DEAD:
             return;
@@ -553,11 +508,11 @@ void l7_end(struct l7_conn *c, int dir, bool reset, uint64_t ts)
         d->body_of = NULL;
         return;
     }
-    if (d->state == ST_BODY_CLOSE && d->body_of != NULL) {
+    if (d->state == ST_BODY && d->body.framing == HTTP_BODY_UNTIL_CLOSE && d->body_of != NULL) {
         struct l7_exchange *ex = d->body_of;
         if (reset)
             ex->problem = "connection reset mid-response";
-        else
+        else if (http_body_eof(&d->body))
             ex->response_complete = true;
         ex->t_response_end = ts;
         d->body_of = NULL;

@@ -3,7 +3,7 @@
  * responses from the server's, each response paired with the request it answers.
  *
  * The shared parser (common/http.h) reads every header block; bodies are skipped by their
- * framing (Content-Length, chunked through http_chunked_feed, or until the server closes), so
+ * framing (Content-Length, chunked, or until the server closes) through its body tracker, so
  * keep-alive and pipelined requests are followed and each exchange gets its sizes and times.
  * HEAD, 1xx, 204 and 304 responses have no body; interim 1xx responses are skipped; a 101
  * turns the connection into an opaque tunnel. After a reassembly gap the stream resynchronises

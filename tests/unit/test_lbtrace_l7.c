@@ -262,6 +262,86 @@ static void test_gap_resynchronises_on_the_next_message(void **state)
     l7_conn_free(c, clock_ns);
 }
 
+/* A gap inside a Content-Length body loses bytes, not the framing: the body ends where its length
+ * says and the next exchange on the connection is followed as usual. */
+static void test_gap_inside_a_length_body_keeps_the_framing(void **state)
+{
+    struct got g = {0};
+    struct l7_conn *c = l7_conn_new(1, keep, &g);
+    (void)state;
+    feed(c, 0, "POST /1 HTTP/1.1\r\nHost: h\r\nContent-Length: 8\r\n\r\nab", 0);
+    l7_feed(c, 0, NULL, 3, clock_ns);
+    feed(c, 0, "fgh", 1);
+    feed(c, 1, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n012", 0);
+    l7_feed(c, 1, NULL, 4, clock_ns);
+    assert_int_equal(g.n, 0);
+    feed(c, 1, "789", 1);
+    assert_int_equal(g.n, 1);
+    assert_true(g.ex[0]->request_complete);
+    assert_int_equal(g.ex[0]->request_body, 8);
+    assert_true(g.ex[0]->response_complete);
+    assert_int_equal(g.ex[0]->response_body, 10);
+    assert_string_equal(g.ex[0]->problem, "bytes missing (capture gap)");
+    feed(c, 0, "GET /2 HTTP/1.1\r\nHost: h\r\n\r\n", 0);
+    feed(c, 1, "HTTP/1.1 204 No Content\r\n\r\n", 0);
+    assert_int_equal(g.n, 2);
+    assert_string_equal(g.ex[1]->path, "/2");
+    assert_null(g.ex[1]->problem);
+    got_free(&g);
+    l7_conn_free(c, clock_ns);
+
+    /* a gap that reaches the end of the body loses the framing: resynchronise */
+    c = l7_conn_new(2, keep, &g);
+    feed(c, 0, "GET /1 HTTP/1.1\r\nHost: h\r\n\r\n", 0);
+    feed(c, 1, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n012", 0);
+    l7_feed(c, 1, NULL, 7, clock_ns);
+    assert_int_equal(g.n, 1);
+    assert_false(g.ex[0]->response_complete);
+    assert_string_equal(g.ex[0]->problem, "bytes missing (capture gap)");
+    got_free(&g);
+    l7_conn_free(c, clock_ns);
+}
+
+/* A gap in an until-close body is noted; the body still ends with the server's FIN. */
+static void test_gap_inside_an_until_close_body(void **state)
+{
+    struct got g = {0};
+    struct l7_conn *c = l7_conn_new(1, keep, &g);
+    (void)state;
+    feed(c, 0, "GET /old HTTP/1.0\r\n\r\n", 0);
+    feed(c, 1, "HTTP/1.0 200 OK\r\n\r\nabc", 0);
+    l7_feed(c, 1, NULL, 100, clock_ns);
+    feed(c, 1, "defg", 0);
+    l7_end(c, 1, false, clock_ns);
+    assert_int_equal(g.n, 1);
+    assert_true(g.ex[0]->response_complete);
+    assert_int_equal(g.ex[0]->response_body, 7);
+    assert_string_equal(g.ex[0]->problem, "bytes missing (capture gap)");
+    got_free(&g);
+    l7_conn_free(c, clock_ns);
+}
+
+/* Malformed chunked framing ends the exchange with a problem; the direction is not followed. */
+static void test_malformed_chunked_body_stops_the_direction(void **state)
+{
+    struct got g = {0};
+    struct l7_conn *c = l7_conn_new(1, keep, &g);
+    (void)state;
+    feed(c, 0, "GET /1 HTTP/1.1\r\nHost: h\r\n\r\n", 0);
+    feed(c, 1, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXX", 1);
+    assert_int_equal(g.n, 1);
+    assert_true(g.ex[0]->chunked);
+    assert_false(g.ex[0]->response_complete);
+    assert_int_equal(g.ex[0]->response_body, 3);
+    assert_string_equal(g.ex[0]->problem, "malformed chunked body");
+    feed(c, 0, "GET /2 HTTP/1.1\r\nHost: h\r\n\r\n", 0);
+    feed(c, 1, "HTTP/1.1 204 No Content\r\n\r\n", 0);
+    assert_int_equal(g.n, 1); /* the response direction is dead */
+    l7_conn_free(c, clock_ns); /* reports /2 as unanswered */
+    assert_int_equal(g.n, 2);
+    got_free(&g);
+}
+
 static void test_upgrade_101_becomes_a_tunnel(void **state)
 {
     struct got g = {0};
@@ -354,6 +434,9 @@ int main(void)
         cmocka_unit_test(test_request_without_response_is_reported_at_close),
         cmocka_unit_test(test_malformed_request_pairs_with_the_error_response),
         cmocka_unit_test(test_gap_resynchronises_on_the_next_message),
+        cmocka_unit_test(test_gap_inside_a_length_body_keeps_the_framing),
+        cmocka_unit_test(test_gap_inside_an_until_close_body),
+        cmocka_unit_test(test_malformed_chunked_body_stops_the_direction),
         cmocka_unit_test(test_upgrade_101_becomes_a_tunnel),
         cmocka_unit_test(test_hostile_bytes_never_crash),
         cmocka_unit_test(test_capture_split_headers_keep_alive_and_rst_mid_body),
