@@ -179,9 +179,11 @@ void http_chunked_init(struct http_chunked *dec);
 
 /* Feeds buf[0..len) to the decoder. Returns how many bytes it consumed (0..len), or HTTP_ERROR on
  * malformed chunked framing (and again on every later call). It consumes every byte it is given up
- * to the end of a payload span or of the body, so 0 with len > 0 means dec->done. When the consumed bytes contain payload, *data and *data_len name one
- * span of it inside buf (else *data_len is 0); the call stops after that span, so the caller loops
- * until everything is consumed or dec->done. Bytes after the end of the body are not consumed. */
+ * to the end of a payload span or of the body, so 0 with len > 0 means dec->done. When the
+ * consumed bytes contain payload, *data and *data_len name one span of it inside buf (else
+ * *data_len is 0); the call stops after that span, so the caller loops until everything is
+ * consumed or dec->done. Bytes after the end of the body are not consumed. Most callers want
+ * the body tracker below, which puts this decoder behind the same calls as the other framings. */
 ssize_t http_chunked_feed(struct http_chunked *dec, const char *buf, size_t len, const char **data,
                           size_t *data_len);
 

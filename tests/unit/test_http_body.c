@@ -42,7 +42,8 @@ static const struct body_case cases[] = {
     {"chunked, several chunks", HTTP_BODY_CHUNKED, 0,
      S("3\r\nabc\r\nA\r\n0123456789\r\n1\r\nx\r\n0\r\n\r\n"), 34, "abc0123456789x", true},
     {"chunked, extensions and trailers", HTTP_BODY_CHUNKED, 0,
-     S("5;name=value;q=\"a b\"\r\nhello\r\n0;last\r\nX-Sum: 1\r\nX-More:  two \r\n\r\n" NEXT_REQUEST),
+     S("5;name=value;q=\"a b\"\r\nhello\r\n0;last\r\nX-Sum: 1\r\nX-More:  two \r\n\r\n"
+       NEXT_REQUEST),
      64, "hello", true},
     {"chunked, upper-case hex and BWS", HTTP_BODY_CHUNKED, 0,
      S("0B \t;ext\r\nhello world\r\n0\r\n\r\nX"), 28, "hello world", true},
@@ -94,8 +95,8 @@ static void check_result(const struct body_case *c, const struct http_body *b, s
 {
     if (used != c->want_used || b->done != c->want_done || b->error ||
         b->consumed != c->want_used || b->payload != strlen(c->payload))
-        fail_msg("%s: used %zu (want %zu), consumed %llu, payload %llu (want %zu), done %d", c->name,
-                 used, c->want_used, (unsigned long long)b->consumed,
+        fail_msg("%s: used %zu (want %zu), consumed %llu, payload %llu (want %zu), done %d",
+                 c->name, used, c->want_used, (unsigned long long)b->consumed,
                  (unsigned long long)b->payload, strlen(c->payload), b->done);
 }
 
