@@ -164,6 +164,25 @@ ssize_t headers_rewrite_request(const struct http_request *req,
     return o.overflow ? -ENOSPC : (ssize_t)o.len;
 }
 
+ssize_t headers_replace_host(char *head, size_t len, size_t cap, const char *host)
+{
+    static const char field[] = "\r\nHost: ";
+    const size_t field_len = sizeof(field) - 1;
+    const char *at = memmem(head, len, field, field_len);
+    if (at == NULL)
+        return -ENOENT;
+    size_t value = (size_t)(at - head) + field_len;
+    const char *eol = memmem(head + value, len - value, "\r\n", 2);
+    if (eol == NULL)
+        return -ENOENT;
+    size_t old_len = (size_t)(eol - (head + value)), new_len = strlen(host);
+    if (len - old_len + new_len > cap)
+        return -ENOSPC;
+    memmove(head + value + new_len, head + value + old_len, len - value - old_len);
+    memcpy(head + value, host, new_len);
+    return (ssize_t)(len - old_len + new_len);
+}
+
 ssize_t headers_rewrite_response(const struct http_response *res,
                                  const struct headers_response_opts *opts, char *buf, size_t cap)
 {

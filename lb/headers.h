@@ -41,6 +41,12 @@ bool headers_client_request_id(const struct http_request *req, const char **id, 
 ssize_t headers_rewrite_request(const struct http_request *req,
                                 const struct headers_request_opts *opts, char *out, size_t cap);
 
+/* Changes the Host field that headers_rewrite_request() added from default_host (the request
+ * had none) to host, when a request moves to another backend. head[0..len) is the rewritten
+ * head, cap the size of its buffer. Returns the new length, or -ENOSPC (head unchanged) when it
+ * does not fit, or -ENOENT when head has no Host field. */
+ssize_t headers_replace_host(char *head, size_t len, size_t cap, const char *host);
+
 enum headers_connection {
     HEADERS_CONN_NONE,       /* HTTP/1.1 client kept alive: no Connection field needed */
     HEADERS_CONN_KEEP_ALIVE, /* HTTP/1.0 client kept alive: "Connection: keep-alive" */

@@ -1,5 +1,15 @@
 /*
- * session.c - the per-client-connection proxy state machine (see session.h).
+ * session.c - one client connection's life in lb: the HTTP/1.x proxy state machine (session.h).
+ *
+ * A session has named parts:
+ *   - the client's side (side.h): its socket, read through the session's request buffer;
+ *   - the current exchange (struct exchange): everything about one request and its response,
+ *     reset by one assignment when the next request begins;
+ *   - the backend connection serving the exchange (upstream.h), new or taken from the pool;
+ *   - two halves of the exchange, one per direction, each with its own state: the request half
+ *     (client -> backend) and the response half (backend -> client). Bytes in both directions
+ *     go out through the same function, send_pending(): the rest of a head lb wrote, then the
+ *     body bytes that the half's body tracker (common/http.h) has checked.
  *
  * States of a session:
  *   HEAD     waiting for / reading a request head (keep-alive idle time, or the absolute
@@ -10,18 +20,17 @@
  *   CLOSING  a final response (often an error) is flushed, then the write side is shut and the
  *            input drained briefly, so the client reads the response instead of a reset
  *
- * Sockets are edge-triggered: an event only sets a session's "readable"/"writable" flags, which
- * stay set until a read or write returns EAGAIN. run() then calls the state's step function
- * until nothing moves. Each step tries at most one read and one write per direction, so all
- * directions make progress together; a session that keeps moving for many rounds yields and is
- * run again after the worker has served the others (fairness under big transfers).
+ * Sockets are edge-triggered: an event only marks a side readable or writable until a read or
+ * write returns -EAGAIN. run() then calls the state's step function until nothing moves. Each
+ * step tries at most one read and one write per direction, so all directions make progress
+ * together; a session that keeps moving for many rounds yields and is run again after the worker
+ * has served the others (fairness under big transfers).
  *
- * Buffers: `req` holds bytes from the client (the head being parsed, then body bytes, then
- * perhaps the next pipelined requests); `res` holds bytes from the backend; `hout` holds a
- * rewritten head (first the request head for the backend, then the response head for the
- * client) or an error response. Body bytes go out straight from req/res with writev() next to a
- * head, never copied. Positions are offsets from each buffer's start, so compacting a buffer
- * (memmove to the front when it reaches its end) never invalidates them.
+ * Buffers (buffer.h): `req` holds bytes from the client (the head being parsed, then body bytes,
+ * then perhaps the next pipelined requests); `res` holds bytes from the backend; `head` holds a
+ * head lb wrote (first the request head for the backend, then the response head for the client)
+ * or an error response. Body bytes go out straight from req/res with writev() next to a head,
+ * never copied.
  */
 #include "session.h"
 
@@ -31,12 +40,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "access_log.h"
+#include "buffer.h"
 #include "clock.h"
 #include "errors.h"
 #include "events.h"
@@ -44,94 +53,65 @@
 #include "http.h"
 #include "net.h"
 #include "policy.h"
+#include "side.h"
+#include "upstream.h"
 
-#define RUN_BUDGET 64         /* step rounds before a busy session yields to the others */
-#define LINGER_MS 2000        /* how long a closing connection's input is drained */
+#define RUN_BUDGET 64  /* step rounds before a busy session yields to the others */
+#define LINGER_MS 2000 /* how long a closing connection's input is drained */
 
-struct buf {
-    uint32_t start, end; /* unread bytes are data[start..end) */
-    char data[SESSION_BUF];
+enum session_state { S_HEAD, S_CONNECT, S_PROXY, S_TUNNEL, S_CLOSING };
+
+/* The request half: the request's body on its way from the client to the backend. */
+enum req_state {
+    REQ_BODY, /* the client still owes body bytes, or some are not at the backend yet */
+    REQ_DONE, /* every body byte is at the backend (or there was no body) */
+    REQ_BAD,  /* the client's chunked framing broke: the request cannot go on */
 };
 
-/* A connection to a backend: belongs to a session, or sits idle in the worker's pool. */
-struct upstream {
-    struct endpoint ep; /* first: epoll data */
-    int fd;
-    struct session *s; /* NULL while idle in the pool */
-    struct backend *backend;
-    struct upstream *prev, *next; /* pool list; next also links the dead list */
-    uint64_t idle_since_ms;
-    int err;        /* read or write error (-errno), 0 if none */
-    bool readable, writable;
-    bool connected;
-    bool reused;    /* taken from the pool for the current request */
-    bool eof;       /* read 0 or an error: no more bytes will come */
-    bool wfailed;   /* writing failed: do not write again */
-    bool shut_wr;
-    bool in_pool;
-    bool dead;
-    char addr[NET_ADDRSTR_LEN];
-    struct sockaddr_storage server; /* the backend's address */
-    struct sockaddr_storage local;  /* lb's end of the connection */
+/* The response half: the backend's answer on its way to the client. */
+enum res_state {
+    RES_WAIT,    /* no final response head yet */
+    RES_INTERIM, /* a 1xx head (in head[]) is going to the client; then RES_WAIT again */
+    RES_BODY,    /* the final head was rewritten into head[]; it and the body go out */
+    RES_DONE,    /* the whole response reached the client's socket */
 };
 
-enum state { S_HEAD, S_CONNECT, S_PROXY, S_TUNNEL, S_CLOSING };
+/* Who the head buffer (xbufs.head) holds a head for. */
+enum head_use { HEAD_FREE, HEAD_REQUEST, HEAD_RESPONSE };
 
-/* The buffers a session needs only while a request is in progress. An idle keep-alive connection
- * gives them back to its worker's cache, so it costs its req buffer and little else. */
-struct xbuf {
-    struct xbuf *next; /* the worker's cache */
-    struct buf res;
-    char hout[SESSION_HEAD_OUT];
+/* One direction of an exchange: body bytes in a buffer, checked by a tracker before they go. */
+struct half {
+    struct http_body body; /* where the body ends in the bytes received */
+    uint32_t ready;        /* bytes at the buffer's start checked and ready to send */
+    uint64_t bytes;        /* request: body bytes sent; response: bytes sent, head included */
 };
 
-#define XBUF_CACHE_MAX 64 /* spare xbufs a worker keeps */
-enum hout_use { HOUT_FREE, HOUT_REQUEST, HOUT_RESPONSE };
+/* Everything about the current request. Reset by one assignment: exchange_reset(). */
+struct exchange {
+    bool active; /* a request is in progress (its record not yet written) */
 
-struct session {
-    struct endpoint ep; /* first: epoll data */
-    struct worker *w;
-    struct session *prev, *next; /* the worker's list of sessions */
-    struct session *run_next;    /* the worker's run queue or dead list */
-    int fd;
-    enum state state;
-    struct timer timer;
-    bool queued, dead;
-    char client_addr[NET_ADDRSTR_LEN];
-    char client_ip[NET_ADDRSTR_LEN];
-    struct sockaddr_storage peer;  /* the client */
-    struct sockaddr_storage front; /* lb's end of the client connection */
-    uint64_t conn_id;
-    uint32_t requests; /* requests begun on this connection */
-
-    /* the client socket */
-    bool c_readable, c_writable, c_eof, c_err, c_shut_wr;
-
-    /* times, in worker milliseconds */
-    uint64_t idle_since_ms, head_start_ms, activity_ms, connect_start_ms, closing_deadline_ms;
-    uint64_t client_activity_ms; /* last byte from the client (a stalled request body) */
-    uint32_t parsed_len; /* bytes available at the last "incomplete" parse */
-
-    /* the current request */
-    bool in_request;
-    bool close_after; /* the client connection closes after this response */
-    bool head_req, upgrade_req, idempotent;
-    bool expect_continue; /* the client may wait for 100 Continue before sending its body */
-    int client_minor;
+    /* what the client asked, as the logs show it */
     char id[HEADERS_MAX_REQUEST_ID + 1];
     size_t id_len;
     char method[24];
     size_t method_len;
-    char path[ACCESS_LOG_MAX_PATH + 4];
+    char path[ACCESS_LOG_MAX_PATH + 4]; /* one byte more than the log shows: it marks the cut */
     size_t path_len;
-    enum http_framing req_framing;
-    uint64_t req_left; /* HTTP_BODY_LENGTH: body bytes not yet sent */
-    struct http_chunked req_dec;
-    uint32_t req_ready; /* body bytes at req.start checked and ready to send */
-    bool req_done, req_bad;
-    uint64_t req_bytes;
 
-    /* the backend for the current request */
+    /* what lb derived from the request head */
+    int client_minor; /* HTTP/1.client_minor */
+    bool head_req;    /* HEAD: the response has no body */
+    bool upgrade_req; /* an Upgrade request: a 101 answer makes a tunnel */
+    bool idempotent;  /* safe to send twice (only before any answer, without a body) */
+    bool expect_continue; /* the client may wait for 100 Continue before sending its body */
+    bool own_host;    /* the request named a Host (else lb added the backend's name) */
+    bool close_after; /* the client connection closes after this response */
+
+    /* reading the head */
+    uint64_t head_start_ms; /* first byte of the head (0: none yet) */
+    uint32_t parsed_len;    /* bytes available at the last "incomplete" parse */
+
+    /* the backend: picked, connected to, and every one tried before it */
     struct backend *backend;
     bool acquired; /* policy_acquired() was called for backend */
     uint64_t tried[POLICY_TRIED_WORDS];
@@ -139,36 +119,54 @@ struct session {
     struct backend_addr addrs[BACKEND_MAX_ADDRS];
     size_t num_addrs, addr_first, addr_tried;
     struct resolve_req *resolving;
-    bool stale_retried;
-    bool reused;    /* served on a pooled connection */
-    bool generated; /* lb answered itself */
-    bool complete;  /* the response was relayed whole */
-    bool sent;      /* in flight at s->backend: events_request_sent() reported it */
-    uint32_t retries;
+    uint64_t connect_start_ms;
+    uint32_t retries;    /* connection attempts that failed before this one */
+    bool stale_retried;  /* a stale pooled connection was replaced once already */
+    bool reused;         /* served on a pooled connection */
+    bool sent;           /* in flight at backend: events_request_sent() reported it */
     char backend_addr[NET_ADDRSTR_LEN];
 
-    /* the response */
-    bool res_started;  /* a byte came from the backend */
-    bool res_head_done; /* the final response head was parsed and rewritten */
-    bool interim;       /* hout holds a 1xx being relayed */
-    bool tunnel_pending;
-    bool backend_keepalive;
-    bool res_decode; /* chunked from the backend, plain to an HTTP/1.0 client */
-    int status;
-    enum http_framing res_framing;
-    uint64_t res_left;
-    struct http_chunked res_dec;
-    uint32_t res_ready;
-    bool res_done;
-    uint64_t bytes_out;
+    /* the two halves */
+    enum req_state rq_state;
+    struct half rq;
+    uint64_t client_activity_ms; /* last byte from the client (a stalled request body) */
+    enum res_state rs_state;
+    struct half rs;
+    int status;             /* sent to the client, 0 if none yet */
+    bool res_decode;        /* chunked from the backend, plain to an HTTP/1.0 client */
+    bool backend_keepalive; /* the backend connection may serve another request */
+    bool generated;         /* lb answered itself */
+
+    /* the head buffer */
+    enum head_use head_use;
+    uint32_t head_len, head_sent;
 
     /* timings, clock_mono_ns() */
     uint64_t t_start, t_first_byte, t_connect_start, t_sent;
-    int64_t connect_us;
+    int64_t connect_us; /* -1: no new connection */
+};
 
-    enum hout_use hout_use;
-    uint32_t hout_len, hout_sent;
-    struct xbuf *x; /* res and hout: only while a request is in progress */
+struct session {
+    struct endpoint ep; /* first: epoll data */
+    struct worker *w;
+    struct session *prev, *next; /* the worker's list of sessions */
+    struct session *run_next;    /* the worker's run queue or dead list */
+    enum session_state state;
+    struct timer timer;
+    bool queued, dead;
+
+    /* the client connection */
+    struct side client;
+    char client_addr[NET_ADDRSTR_LEN];
+    char client_ip[NET_ADDRSTR_LEN];
+    struct sockaddr_storage peer;  /* the client */
+    struct sockaddr_storage front; /* lb's end of the client connection */
+    uint64_t conn_id;
+    uint32_t requests; /* requests begun on this connection */
+    uint64_t idle_since_ms, activity_ms, closing_deadline_ms; /* worker milliseconds */
+
+    struct exchange x;
+    struct xbufs *bufs; /* res and head: only while a request is in progress */
     struct buf req;
 };
 
@@ -177,47 +175,6 @@ static void start_connect(struct session *s, bool allow_pool);
 static void connect_next(struct session *s, int err);
 
 /* --- small helpers ----------------------------------------------------------------------------- */
-
-static uint32_t buf_len(const struct buf *b)
-{
-    return b->end - b->start;
-}
-
-/* Room at the end of b, moving the unread bytes to the front when the end is reached. */
-static uint32_t buf_room(struct buf *b)
-{
-    if (b->start == b->end) {
-        b->start = b->end = 0;
-    } else if (b->end == SESSION_BUF && b->start > 0) {
-        memmove(b->data, b->data + b->start, b->end - b->start);
-        b->end -= b->start;
-        b->start = 0;
-    }
-    return SESSION_BUF - b->end;
-}
-
-static ssize_t sock_read(int fd, char *p, size_t n)
-{
-    for (;;) {
-        ssize_t r = recv(fd, p, n, 0);
-        if (r >= 0)
-            return r;
-        if (errno != EINTR)
-            return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-    }
-}
-
-static ssize_t sock_writev(int fd, struct iovec *iov, int cnt)
-{
-    struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
-    for (;;) {
-        ssize_t r = sendmsg(fd, &m, MSG_NOSIGNAL);
-        if (r >= 0)
-            return r;
-        if (errno != EINTR)
-            return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-    }
-}
 
 static uint64_t now_ms(const struct session *s)
 {
@@ -233,150 +190,82 @@ static bool is_idempotent(const char *m, size_t n)
     return false;
 }
 
-/* --- backend connections and the idle pool ------------------------------------------------- */
-
-static void pool_unlink(struct worker *w, struct upstream *u)
+static void copy_field(char *dst, size_t cap, size_t *len, const char *src, size_t n)
 {
-    struct upstream_pool *p = &w->pools[u->backend->index];
-    if (u->prev)
-        u->prev->next = u->next;
-    else
-        p->head = u->next;
-    if (u->next)
-        u->next->prev = u->prev;
-    u->prev = u->next = NULL;
-    u->in_pool = false;
-    p->count--;
+    if (n > cap - 1)
+        n = cap - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    *len = n;
 }
 
-static void upstream_close(struct worker *w, struct upstream *u)
+/* The head lb wrote still has bytes to go to the backend. */
+static bool request_head_pending(const struct session *s)
 {
-    if (u == NULL || u->dead)
-        return;
-    if (u->in_pool)
-        pool_unlink(w, u);
-    if (u->s != NULL && u->s->up == u)
-        u->s->up = NULL;
-    u->s = NULL;
-    if (u->connected)
-        events_backend_closed(w, u->backend);
-    close(u->fd);
-    u->fd = -1;
-    u->dead = true;
-    u->next = w->dead_upstreams;
-    w->dead_upstreams = u;
-}
-
-static void pool_put(struct worker *w, struct upstream *u)
-{
-    struct upstream_pool *p = &w->pools[u->backend->index];
-    if (p->count >= WORKER_POOL_MAX_IDLE || w->draining) {
-        upstream_close(w, u);
-        return;
-    }
-    u->s = NULL;
-    u->reused = false;
-    u->idle_since_ms = w->now_ms;
-    u->prev = NULL;
-    u->next = p->head;
-    if (p->head)
-        p->head->prev = u;
-    p->head = u;
-    p->count++;
-    u->in_pool = true;
-}
-
-static struct upstream *pool_take(struct worker *w, struct backend *b)
-{
-    struct upstream_pool *p = &w->pools[b->index];
-    while (p->head != NULL) {
-        struct upstream *u = p->head;
-        pool_unlink(w, u);
-        if (u->eof || u->wfailed || w->now_ms - u->idle_since_ms > WORKER_POOL_MAX_AGE_MS) {
-            upstream_close(w, u);
-            continue;
-        }
-        return u;
-    }
-    return NULL;
-}
-
-void session_pool_flush(struct worker *w)
-{
-    for (size_t i = 0; i < w->table->count; i++)
-        while (w->pools[i].head != NULL)
-            upstream_close(w, w->pools[i].head);
+    return s->x.head_use == HEAD_REQUEST && s->x.head_sent < s->x.head_len;
 }
 
 /* --- per-request buffers ----------------------------------------------------------------------- */
 
-/* Gives s its res and hout buffers (from the worker's cache when it has one). Returns 0 or
- * -ENOMEM. */
-static int xbuf_acquire(struct session *s)
+/* Gives s its res and head buffers. Returns 0 or -ENOMEM. */
+static int take_bufs(struct session *s)
 {
-    struct worker *w = s->w;
-    if (s->x != NULL)
-        return 0;
-    struct xbuf *x = w->xbuf_cache;
-    if (x != NULL) {
-        w->xbuf_cache = x->next;
-        w->xbuf_cached--;
-    } else {
-        x = malloc(sizeof(*x));
-        if (x == NULL)
-            return -ENOMEM;
-    }
-    x->next = NULL;
-    x->res.start = x->res.end = 0;
-    s->x = x;
-    return 0;
+    if (s->bufs == NULL)
+        s->bufs = buf_cache_take(&s->w->bufs);
+    return s->bufs != NULL ? 0 : -ENOMEM;
 }
 
-static void xbuf_release(struct session *s)
+static void give_bufs(struct session *s)
 {
-    struct worker *w = s->w;
-    struct xbuf *x = s->x;
-    if (x == NULL)
-        return;
-    s->x = NULL;
-    if (w->xbuf_cached >= XBUF_CACHE_MAX) {
-        free(x);
-        return;
-    }
-    x->next = w->xbuf_cache;
-    w->xbuf_cache = x;
-    w->xbuf_cached++;
+    if (s->bufs != NULL)
+        buf_cache_give(&s->w->bufs, s->bufs);
+    s->bufs = NULL;
 }
 
-void session_cache_flush(struct worker *w)
+/* --- the backend connection -------------------------------------------------------------------- */
+
+static void close_upstream(struct session *s)
 {
-    while (w->xbuf_cache != NULL) {
-        struct xbuf *x = w->xbuf_cache;
-        w->xbuf_cache = x->next;
-        free(x);
-    }
-    w->xbuf_cached = 0;
+    upstream_close(s->w->upstreams, s->x.up, false);
+    s->x.up = NULL;
 }
 
-/* --- session life ----------------------------------------------------------------------------- */
+static void release_backend(struct session *s)
+{
+    if (s->x.acquired) {
+        policy_released(s->w->policy, s->x.backend->index);
+        s->x.acquired = false;
+    }
+}
 
+/* Makes b the exchange's backend (the policy counts the request there). */
+static void use_backend(struct session *s, int idx)
+{
+    s->x.backend = &s->w->table->backends[idx];
+    policy_acquired(s->w->policy, (size_t)idx);
+    s->x.acquired = true;
+}
+
+/* --- the exchange's record --------------------------------------------------------------------- */
+
+/* Writes the finished request's record (access log, statistics) once. */
 static void log_request(struct session *s)
 {
-    struct worker *w = s->w;
+    struct exchange *x = &s->x;
     uint64_t now = clock_mono_ns();
-    struct upstream *u = s->up;
+    struct upstream *u = x->up;
     struct events_request ev = {
-        .backend = s->backend ? (int)s->backend->index : -1,
-        .generated = s->generated,
-        .reused = s->reused,
-        .complete = s->complete,
-        .sent = s->sent,
-        .retries = s->retries,
-        .connect_ns = s->connect_us > 0 ? (uint64_t)s->connect_us * 1000u : 0,
-        .ttfb_ns = s->t_first_byte && s->t_sent && s->t_first_byte > s->t_sent
-                       ? s->t_first_byte - s->t_sent
+        .backend = x->backend ? (int)x->backend->index : -1,
+        .generated = x->generated,
+        .reused = x->reused,
+        .complete = x->rs_state == RES_DONE,
+        .sent = x->sent,
+        .retries = x->retries,
+        .connect_ns = x->connect_us > 0 ? (uint64_t)x->connect_us * 1000u : 0,
+        .ttfb_ns = x->t_first_byte && x->t_sent && x->t_first_byte > x->t_sent
+                       ? x->t_first_byte - x->t_sent
                        : 0,
-        .total_ns = s->t_start ? now - s->t_start : 0,
+        .total_ns = x->t_start ? now - x->t_start : 0,
         .client = (const struct sockaddr *)&s->peer,
         .lb_front = (const struct sockaddr *)&s->front,
         .lb_back = u ? (const struct sockaddr *)&u->local : NULL,
@@ -387,52 +276,48 @@ static void log_request(struct session *s)
     ev.log = (struct access_record){
         .wall_ns = clock_wall_ns(),
         .client = s->client_addr,
-        .backend = s->backend_addr[0] ? s->backend_addr : NULL,
-        .id = s->id,
-        .id_len = s->id_len,
-        .method = s->method,
-        .method_len = s->method_len,
-        .path = s->path,
-        .path_len = s->path_len,
-        .status = s->status,
-        .req_bytes = s->req_bytes,
-        .bytes = s->bytes_out,
-        .connect_us = s->connect_us,
-        .first_byte_us = s->t_first_byte ? (int64_t)((s->t_first_byte - s->t_start) / 1000) : -1,
-        .total_us = s->t_start ? (int64_t)((now - s->t_start) / 1000) : -1,
+        .backend = x->backend_addr[0] ? x->backend_addr : NULL,
+        .id = x->id,
+        .id_len = x->id_len,
+        .method = x->method,
+        .method_len = x->method_len,
+        .path = x->path,
+        .path_len = x->path_len,
+        .status = x->status,
+        .req_bytes = x->rq.bytes,
+        .bytes = x->rs.bytes,
+        .connect_us = x->connect_us,
+        .first_byte_us = x->t_first_byte ? (int64_t)((x->t_first_byte - x->t_start) / 1000) : -1,
+        .total_us = x->t_start ? (int64_t)((now - x->t_start) / 1000) : -1,
     };
-    events_request_done(w, &ev);
-    s->in_request = false;
+    events_request_done(s->w, &ev);
+    x->active = false;
 }
 
-static void release_backend(struct session *s)
+/* Forgets the finished exchange: the next request starts from nothing. */
+static void exchange_reset(struct session *s)
 {
-    if (s->acquired) {
-        policy_released(s->w->policy, s->backend->index);
-        s->acquired = false;
-    }
+    s->x = (struct exchange){.connect_us = -1};
+    give_bufs(s);
 }
+
+/* --- session life ------------------------------------------------------------------------------ */
 
 static void session_close(struct session *s, bool reset)
 {
     struct worker *w = s->w;
     if (s->dead)
         return;
-    if (s->in_request)
+    if (s->x.active)
         log_request(s);
-    if (s->resolving != NULL) {
-        s->resolving->owner = NULL; /* the answer will be freed when it comes */
-        s->resolving = NULL;
+    if (s->x.resolving != NULL) {
+        s->x.resolving->owner = NULL; /* the answer will be freed when it comes */
+        s->x.resolving = NULL;
     }
-    upstream_close(w, s->up);
+    close_upstream(s);
     release_backend(s);
     timer_cancel(&w->timers, &s->timer);
-    if (reset) {
-        struct linger lg = {.l_onoff = 1, .l_linger = 0};
-        setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    }
-    close(s->fd);
-    s->fd = -1;
+    side_close(&s->client, reset);
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -453,49 +338,10 @@ void session_reap(struct worker *w)
     while (w->dead_sessions != NULL) {
         struct session *s = w->dead_sessions;
         w->dead_sessions = s->run_next;
-        xbuf_release(s);
+        give_bufs(s);
         free(s);
     }
-    while (w->dead_upstreams != NULL) {
-        struct upstream *u = w->dead_upstreams;
-        w->dead_upstreams = u->next;
-        free(u);
-    }
-}
-
-static void reset_request(struct session *s)
-{
-    s->in_request = false;
-    s->close_after = false;
-    s->head_req = s->upgrade_req = s->idempotent = s->expect_continue = false;
-    s->id_len = s->method_len = s->path_len = 0;
-    s->req_framing = HTTP_BODY_NONE;
-    s->req_left = 0;
-    s->req_ready = 0;
-    s->req_done = s->req_bad = false;
-    s->req_bytes = 0;
-    s->backend = NULL;
-    s->acquired = false;
-    memset(s->tried, 0, sizeof(s->tried));
-    s->num_addrs = s->addr_first = s->addr_tried = 0;
-    s->stale_retried = false;
-    s->reused = s->generated = s->complete = s->sent = false;
-    s->retries = 0;
-    s->backend_addr[0] = '\0';
-    s->res_started = s->res_head_done = s->interim = s->tunnel_pending = false;
-    s->backend_keepalive = s->res_decode = s->res_done = false;
-    s->status = 0;
-    s->res_framing = HTTP_BODY_NONE;
-    s->res_left = 0;
-    s->res_ready = 0;
-    s->bytes_out = 0;
-    s->t_start = s->t_first_byte = s->t_connect_start = s->t_sent = 0;
-    s->connect_us = -1;
-    s->hout_use = HOUT_FREE;
-    s->hout_len = s->hout_sent = 0;
-    xbuf_release(s);
-    s->head_start_ms = 0;
-    s->parsed_len = 0;
+    upstreams_reap(w->upstreams);
 }
 
 int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peer_len)
@@ -516,24 +362,23 @@ int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_
         close(fd);
         return -ENOMEM;
     }
-    /* only the header part needs zeroing; the buffers are written before they are read */
+    /* only the part before the request buffer needs zeroing: its bytes are written first */
     memset(s, 0, offsetof(struct session, req));
-    s->req.start = s->req.end = 0;
-    s->x = NULL;
+    buf_clear(&s->req);
     s->ep.kind = ENDPOINT_CLIENT;
     s->w = w;
-    s->fd = fd;
+    side_init(&s->client, &transport_plain, fd);
     timer_init(&s->timer);
     socklen_t front_len = sizeof(s->front);
     memcpy(&s->peer, peer, peer->sa_family == AF_INET ? sizeof(struct sockaddr_in)
                                                       : sizeof(struct sockaddr_in6));
     if (getsockname(fd, (struct sockaddr *)&s->front, &front_len) != 0)
-        s->front.ss_family = AF_UNSPEC;
+        s->front.ss_family = AF_UNSPEC; /* only statistics miss it */
     s->conn_id = ++w->conn_serial;
     net_format_addr(peer, s->client_addr, sizeof(s->client_addr));
     net_format_ip(peer, s->client_ip, sizeof(s->client_ip));
     net_set_nodelay(fd);
-    reset_request(s);
+    s->x = (struct exchange){.connect_us = -1};
     s->idle_since_ms = w->now_ms;
     s->activity_ms = w->now_ms;
     s->state = S_HEAD;
@@ -551,50 +396,51 @@ int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_
     w->num_sessions++;
     events_client_opened(w);
     if (w->draining)
-        s->close_after = true;
+        s->x.close_after = true;
     run(s); /* the request may already be there */
     return 0;
 }
 
-/* Enters CLOSING: flush what hout holds for the client (if anything), then close gracefully. */
+/* Enters CLOSING: flush what head[] holds for the client (if anything), then close gracefully. */
 static void enter_closing(struct session *s)
 {
-    upstream_close(s->w, s->up);
+    close_upstream(s);
     release_backend(s);
     s->state = S_CLOSING;
     s->closing_deadline_ms = now_ms(s) + LINGER_MS +
-                             (s->hout_use == HOUT_RESPONSE ? s->w->cfg->client_timeout_ms : 0);
+                             (s->x.head_use == HEAD_RESPONSE ? s->w->cfg->client_timeout_ms : 0);
 }
 
 /* Answers the current request with lb's own error response, then closes the connection. */
 static void send_error(struct session *s, int status, const char *detail)
 {
-    if (xbuf_acquire(s) != 0) {
+    struct exchange *x = &s->x;
+    if (take_bufs(s) != 0) {
         session_close(s, false);
         return;
     }
-    if (s->id_len == 0) {
-        worker_request_id(s->w, s->id);
-        s->id_len = 32;
+    if (x->id_len == 0) {
+        worker_request_id(s->w, x->id);
+        x->id_len = 32;
     }
-    if (s->t_start == 0)
-        s->t_start = clock_mono_ns();
-    ssize_t n = errors_response(s->x->hout, sizeof(s->x->hout), status, detail, s->id, s->id_len,
-                                s->head_req);
-    upstream_close(s->w, s->up);
-    s->status = status;
-    s->generated = true;
+    if (x->t_start == 0)
+        x->t_start = clock_mono_ns();
+    ssize_t n = errors_response(s->bufs->head, sizeof(s->bufs->head), status, detail, x->id,
+                                x->id_len, x->head_req);
+    close_upstream(s);
+    x->status = status;
+    x->generated = true;
     if (n > 0) {
-        s->hout_use = HOUT_RESPONSE;
-        s->hout_len = (uint32_t)n;
-        s->hout_sent = 0;
-        s->bytes_out += (uint64_t)n;
+        x->head_use = HEAD_RESPONSE;
+        x->head_len = (uint32_t)n;
+        x->head_sent = 0;
+        x->rs.bytes += (uint64_t)n;
     } else {
-        s->hout_use = HOUT_FREE;
+        x->head_use = HEAD_FREE;
     }
-    s->res_head_done = false;
-    s->res_ready = 0;
-    s->in_request = true;
+    x->rs_state = RES_WAIT;
+    x->rs.ready = 0;
+    x->active = true;
     log_request(s);
     enter_closing(s);
 }
@@ -603,96 +449,284 @@ static void send_error(struct session *s, int status, const char *detail)
  * While not one byte of the response head has gone to the client it can still get a 502. */
 static void abort_truncated(struct session *s, const char *why)
 {
-    if (s->backend)
-        events_backend_broke(s->w, s->backend, why);
-    if (s->res_head_done && s->hout_use == HOUT_RESPONSE && s->hout_sent == 0)
+    if (s->x.backend)
+        events_backend_broke(s->w, s->x.backend, why);
+    if (s->x.rs_state >= RES_BODY && s->x.head_use == HEAD_RESPONSE && s->x.head_sent == 0)
         send_error(s, 502, why);
     else
         session_close(s, true);
 }
 
-/* --- request head ---------------------------------------------------------------------------- */
+/* --- moving bytes -------------------------------------------------------------------------------- */
 
-static void copy_field(char *dst, size_t cap, size_t *len, const char *src, size_t n)
+/* Reads what the client sent into req. Returns true when something happened. */
+static bool read_client(struct session *s)
 {
-    if (n > cap - 1)
-        n = cap - 1;
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-    *len = n;
+    ssize_t n = side_read(&s->client, &s->req);
+    if (n > 0)
+        s->activity_ms = s->x.client_activity_ms = now_ms(s);
+    return n != 0;
 }
+
+/* Reads what the backend sent into res. Returns true when something happened. */
+static bool read_backend(struct session *s)
+{
+    struct upstream *u = s->x.up;
+    if (u == NULL || u->state != UPSTREAM_READY)
+        return false;
+    ssize_t n = side_read(&u->side, &s->bufs->res);
+    if (n > 0) {
+        s->activity_ms = now_ms(s);
+        if (s->x.t_first_byte == 0)
+            s->x.t_first_byte = clock_mono_ns();
+    }
+    return n != 0;
+}
+
+/* What one direction has to send: the unsent rest of a head lb wrote, then body bytes. */
+struct pending {
+    const char *head;
+    uint32_t head_left;
+    const char *body;
+    uint32_t body_len;
+};
+
+/* Sends p to sink with one writev. Returns the bytes written, 0 when none could be, -1 when the
+ * write failed. *head_done and *body_done say how the bytes split between head and body. */
+static ssize_t send_pending(struct side *sink, const struct pending *p, uint32_t *head_done,
+                            uint32_t *body_done)
+{
+    struct iovec iov[2];
+    int cnt = 0;
+    *head_done = *body_done = 0;
+    if (p->head_left > 0)
+        iov[cnt++] = (struct iovec){.iov_base = (void *)p->head, .iov_len = p->head_left};
+    if (p->body_len > 0)
+        iov[cnt++] = (struct iovec){.iov_base = (void *)p->body, .iov_len = p->body_len};
+    if (cnt == 0)
+        return 0;
+    ssize_t n = side_writev(sink, iov, cnt);
+    if (n > 0) {
+        *head_done = (uint32_t)n < p->head_left ? (uint32_t)n : p->head_left;
+        *body_done = (uint32_t)n - *head_done;
+    }
+    return n;
+}
+
+/* Finds request body bytes at req's start ready to send (x.rq.ready). Returns 0, or -1 when the
+ * client's chunked framing is malformed. */
+static int request_prepare(struct session *s)
+{
+    struct exchange *x = &s->x;
+    uint32_t avail = buf_len(&s->req);
+    if (s->state == S_TUNNEL) {
+        x->rq.ready = avail;
+        return 0;
+    }
+    if (x->rq_state != REQ_BODY || x->rq.ready >= avail)
+        return 0;
+    ssize_t n = http_body_feed(&x->rq.body, s->req.data + s->req.start + x->rq.ready,
+                               avail - x->rq.ready);
+    if (n < 0)
+        return -1;
+    x->rq.ready += (uint32_t)n;
+    return 0;
+}
+
+/* The request half: sends the request head and body bytes to the backend. */
+static bool write_backend(struct session *s)
+{
+    struct exchange *x = &s->x;
+    struct upstream *u = x->up;
+    if (u == NULL || u->state != UPSTREAM_READY || !u->side.writable || u->side.wfailed ||
+        u->side.shut)
+        return false;
+    if (request_prepare(s) < 0) {
+        x->rq_state = REQ_BAD;
+        return true;
+    }
+    struct pending p = {0};
+    if (request_head_pending(s)) {
+        p.head = s->bufs->head + x->head_sent;
+        p.head_left = x->head_len - x->head_sent;
+    }
+    p.body = s->req.data + s->req.start;
+    p.body_len = x->rq.ready;
+    uint32_t head_done, body_done;
+    ssize_t n = send_pending(&u->side, &p, &head_done, &body_done);
+    if (n <= 0)
+        return n < 0;
+    s->activity_ms = now_ms(s);
+    x->head_sent += head_done;
+    if (head_done > 0 && x->head_sent == x->head_len)
+        x->t_sent = clock_mono_ns();
+    s->req.start += body_done;
+    x->rq.ready -= body_done;
+    x->rq.bytes += body_done;
+    if (x->rq_state == REQ_BODY && s->state != S_TUNNEL && x->rq.body.done && x->rq.ready == 0)
+        x->rq_state = REQ_DONE;
+    return true;
+}
+
+/* Finds response bytes at res's start ready for the client (x.rs.ready). Returns 0, or -1 when
+ * the backend's chunked framing is malformed. */
+static int response_prepare(struct session *s)
+{
+    struct exchange *x = &s->x;
+    struct buf *res = &s->bufs->res;
+    if (s->state == S_TUNNEL) {
+        x->rs.ready = buf_len(res);
+        return 0;
+    }
+    if (x->rs_state != RES_BODY || s->state != S_PROXY)
+        return 0;
+    if (x->res_decode) {
+        /* to an HTTP/1.0 client: only the payload of each chunk, framing skipped */
+        while (x->rs.ready == 0 && !x->rs.body.done && buf_len(res) > 0) {
+            const char *p = res->data + res->start, *data;
+            size_t data_len;
+            ssize_t n = http_body_next(&x->rs.body, p, buf_len(res), &data, &data_len);
+            if (n < 0)
+                return -1;
+            if (n == 0)
+                break;
+            if (data_len > 0) {
+                res->start += (uint32_t)(data - p);
+                x->rs.ready = (uint32_t)data_len;
+            } else {
+                res->start += (uint32_t)n;
+            }
+        }
+        return 0;
+    }
+    if (x->rs.ready >= buf_len(res))
+        return 0;
+    ssize_t n = http_body_feed(&x->rs.body, res->data + res->start + x->rs.ready,
+                               buf_len(res) - x->rs.ready);
+    if (n < 0)
+        return -1;
+    x->rs.ready += (uint32_t)n;
+    return 0;
+}
+
+/* The response half: sends the response head and body bytes (or lb's own response) to the
+ * client. */
+static bool write_client(struct session *s)
+{
+    struct exchange *x = &s->x;
+    if (!s->client.writable || s->client.err)
+        return false;
+    struct pending p = {0};
+    if (x->head_use == HEAD_RESPONSE && x->head_sent < x->head_len) {
+        p.head = s->bufs->head + x->head_sent;
+        p.head_left = x->head_len - x->head_sent;
+    }
+    if (x->rs_state != RES_INTERIM) {
+        if (response_prepare(s) < 0) {
+            abort_truncated(s, "malformed chunked body");
+            return true;
+        }
+        p.body = s->bufs->res.data + s->bufs->res.start;
+        p.body_len = x->rs.ready;
+    }
+    uint32_t head_done, body_done;
+    ssize_t n = send_pending(&s->client, &p, &head_done, &body_done);
+    if (n <= 0)
+        return n < 0;
+    s->activity_ms = now_ms(s);
+    x->head_sent += head_done;
+    if (x->head_use == HEAD_RESPONSE && x->head_sent == x->head_len) {
+        x->head_use = HEAD_FREE;
+        if (x->rs_state == RES_INTERIM)
+            x->rs_state = RES_WAIT;
+    }
+    s->bufs->res.start += body_done;
+    x->rs.ready -= body_done;
+    if (s->state != S_CLOSING)
+        x->rs.bytes += (uint64_t)n;
+    return true;
+}
+
+/* The response is complete once its body is all at the client. */
+static void response_check_done(struct session *s)
+{
+    struct exchange *x = &s->x;
+    if (x->rs_state != RES_BODY)
+        return;
+    struct upstream *u = x->up;
+    if (u != NULL && u->side.eof && u->side.err == 0 && buf_len(&s->bufs->res) == 0)
+        http_body_eof(&x->rs.body); /* ends a body framed by the connection's close */
+    if (x->rs.body.done && x->rs.ready == 0)
+        x->rs_state = RES_DONE;
+}
+
+/* --- request head ---------------------------------------------------------------------------- */
 
 static void begin_request(struct session *s, const struct http_request *r, size_t head_len)
 {
     struct worker *w = s->w;
+    struct exchange *x = &s->x;
     const char *id;
     size_t id_len;
 
-    if (xbuf_acquire(s) != 0) {
+    if (take_bufs(s) != 0) {
         session_close(s, false);
         return;
     }
-    s->in_request = true;
+    x->active = true;
     s->requests++;
-    s->client_activity_ms = now_ms(s);
+    x->client_activity_ms = now_ms(s);
     events_request_received(w);
-    copy_field(s->method, sizeof(s->method), &s->method_len, r->method, r->method_len);
-    /* keep one byte more than the log shows, so it knows to mark the cut */
-    copy_field(s->path, sizeof(s->path), &s->path_len, r->target, r->target_len);
+    copy_field(x->method, sizeof(x->method), &x->method_len, r->method, r->method_len);
+    copy_field(x->path, sizeof(x->path), &x->path_len, r->target, r->target_len);
     if (headers_client_request_id(r, &id, &id_len)) {
-        copy_field(s->id, sizeof(s->id), &s->id_len, id, id_len);
+        copy_field(x->id, sizeof(x->id), &x->id_len, id, id_len);
     } else {
-        worker_request_id(w, s->id);
-        s->id_len = 32;
+        worker_request_id(w, x->id);
+        x->id_len = 32;
     }
-    s->head_req = r->method_len == 4 && memcmp(r->method, "HEAD", 4) == 0;
-    s->idempotent = is_idempotent(r->method, r->method_len);
-    s->client_minor = r->minor_version;
-    s->upgrade_req = r->upgrade;
-    s->expect_continue = r->expect_continue;
-    s->close_after = !r->keep_alive || w->draining;
-    s->req_framing = r->framing;
-    s->req_left = r->content_length;
-    http_chunked_init(&s->req_dec);
-    s->req_done = r->framing == HTTP_BODY_NONE ||
-                  (r->framing == HTTP_BODY_LENGTH && r->content_length == 0);
+    x->head_req = r->method_len == 4 && memcmp(r->method, "HEAD", 4) == 0;
+    x->idempotent = is_idempotent(r->method, r->method_len);
+    x->client_minor = r->minor_version;
+    x->upgrade_req = r->upgrade;
+    x->expect_continue = r->expect_continue;
+    x->own_host = r->host != NULL;
+    x->close_after = !r->keep_alive || w->draining;
+    http_body_init(&x->rq.body, r->framing, r->content_length);
+    x->rq_state = x->rq.body.done ? REQ_DONE : REQ_BODY;
+    s->req.start += (uint32_t)head_len;
 
     if (r->method_len == 7 && memcmp(r->method, "CONNECT", 7) == 0) {
-        s->req.start += (uint32_t)head_len;
         send_error(s, 501, "CONNECT is not supported: lb is a reverse proxy");
         return;
     }
-
     struct policy_request pr = {.key = s->client_ip, .key_len = strlen(s->client_ip),
-                                .tried = s->tried};
+                                .tried = x->tried};
     int idx = policy_pick(w->policy, &pr);
     if (idx < 0) {
-        s->req.start += (uint32_t)head_len;
         send_error(s, 503, "no backend is available");
         return;
     }
-    s->backend = &w->table->backends[idx];
-    policy_acquired(w->policy, (size_t)idx);
-    s->acquired = true;
+    use_backend(s, idx);
 
     struct headers_request_opts o = {
         .client_ip = s->client_ip,
         .proto = "http",
-        .request_id = s->id,
-        .request_id_len = s->id_len,
-        .default_host = s->backend->name,
+        .request_id = x->id,
+        .request_id_len = x->id_len,
+        .default_host = x->backend->name,
         .close = false,
     };
-    ssize_t n = headers_rewrite_request(r, &o, s->x->hout, sizeof(s->x->hout));
-    s->req.start += (uint32_t)head_len;
+    ssize_t n = headers_rewrite_request(r, &o, s->bufs->head, sizeof(s->bufs->head));
     if (n < 0) {
         send_error(s, 431, "the request head is too large");
         return;
     }
     if (r->num_headers + 3 > w->limits.max_headers) {
         /* the field limit holds for the head the backend gets, with lb's fields added */
+        const char *head = s->bufs->head;
         size_t lines = 0;
-        for (const char *p = s->x->hout; (p = memchr(p, '\n', (size_t)(s->x->hout + n - p))); p++)
+        for (const char *p = head; (p = memchr(p, '\n', (size_t)(head + n - p))); p++)
             lines++;
         if (lines - 2 > w->limits.max_headers) {
             send_error(s, 431, "too many header fields with X-Forwarded-For, X-Forwarded-Proto "
@@ -700,51 +734,24 @@ static void begin_request(struct session *s, const struct http_request *r, size_
             return;
         }
     }
-    s->hout_use = HOUT_REQUEST;
-    s->hout_len = (uint32_t)n;
-    s->hout_sent = 0;
+    x->head_use = HEAD_REQUEST;
+    x->head_len = (uint32_t)n;
+    x->head_sent = 0;
     start_connect(s, true);
-}
-
-static bool step_head(struct session *s);
-
-/* Reads from the client into req. Returns true when something happened (bytes, EOF, error). */
-static bool client_read(struct session *s)
-{
-    if (!s->c_readable || s->c_eof || s->c_err)
-        return false;
-    uint32_t room = buf_room(&s->req);
-    if (room == 0)
-        return false;
-    ssize_t n = sock_read(s->fd, s->req.data + s->req.end, room);
-    if (n > 0) {
-        s->req.end += (uint32_t)n;
-        s->activity_ms = s->client_activity_ms = now_ms(s);
-        return true;
-    }
-    if (n == 0) {
-        s->c_eof = true;
-        return true;
-    }
-    if (n == -EAGAIN) {
-        s->c_readable = false;
-        return false;
-    }
-    s->c_err = true;
-    return true;
 }
 
 static bool step_head(struct session *s)
 {
     struct worker *w = s->w;
-    bool progress = client_read(s);
+    struct exchange *x = &s->x;
+    bool progress = read_client(s);
     uint32_t avail = buf_len(&s->req);
 
-    if (avail > 0 && s->head_start_ms == 0) {
-        s->head_start_ms = now_ms(s);
-        s->t_start = clock_mono_ns();
+    if (avail > 0 && x->head_start_ms == 0) {
+        x->head_start_ms = now_ms(s);
+        x->t_start = clock_mono_ns();
     }
-    if (avail > 0 && avail != s->parsed_len) {
+    if (avail > 0 && avail != x->parsed_len) {
         struct http_request r = {.headers = w->scratch, .num_headers = HTTP_LIMITS_DEFAULT_HEADERS};
         int rc = http_parse_request(s->req.data + s->req.start, avail, &r, &w->limits);
         if (rc > 0) {
@@ -755,7 +762,7 @@ static bool step_head(struct session *s)
             send_error(s, r.error ? r.error : 400, r.error_reason);
             return true;
         }
-        s->parsed_len = avail;
+        x->parsed_len = avail;
         if (buf_room(&s->req) == 0) {
             bool line_done = memchr(s->req.data + s->req.start, '\n', avail) != NULL;
             send_error(s, line_done ? 431 : 414,
@@ -763,11 +770,11 @@ static bool step_head(struct session *s)
             return true;
         }
     }
-    if (s->c_err) {
+    if (s->client.err) {
         session_close(s, false);
         return true;
     }
-    if (s->c_eof) {
+    if (s->client.eof) {
         if (avail == 0)
             session_close(s, false);
         else
@@ -783,113 +790,64 @@ static bool step_head(struct session *s)
 
 /* --- connecting ------------------------------------------------------------------------------- */
 
-static struct upstream *upstream_new(struct session *s, int fd)
-{
-    struct upstream *u = calloc(1, sizeof(*u));
-    if (u == NULL)
-        return NULL;
-    u->ep.kind = ENDPOINT_BACKEND;
-    u->fd = fd;
-    u->s = s;
-    u->backend = s->backend;
-    return u;
-}
-
+/* The exchange has a ready backend connection: the request is in flight from now on. */
 static void on_connected(struct session *s)
 {
-    struct upstream *u = s->up;
-    uint64_t connect_ns = clock_mono_ns() - s->t_connect_start;
-    socklen_t sl = sizeof(u->local);
-    u->connected = true;
-    u->writable = true;
-    if (getsockname(u->fd, (struct sockaddr *)&u->local, &sl) != 0)
-        u->local.ss_family = AF_UNSPEC;
-    s->connect_us = (int64_t)(connect_ns / 1000);
-    if (atomic_load_explicit(&s->backend->down_until_ms, memory_order_relaxed) != 0)
-        atomic_store_explicit(&s->backend->down_until_ms, 0, memory_order_relaxed); /* up again */
-    atomic_store_explicit(&s->backend->preferred,
-                          (unsigned)((s->addr_first + s->addr_tried) % (s->num_addrs ? s->num_addrs : 1)),
-                          memory_order_relaxed);
-    snprintf(s->backend_addr, sizeof(s->backend_addr), "%s", u->addr);
-    events_backend_connected(s->w, s->backend, connect_ns, false);
-    events_request_sent(s->w, s->backend);
-    s->sent = true;
+    struct exchange *x = &s->x;
+    struct upstream *u = x->up;
+    if (!u->reused) {
+        uint64_t connect_ns = clock_mono_ns() - x->t_connect_start;
+        x->connect_us = (int64_t)(connect_ns / 1000);
+        if (atomic_load_explicit(&x->backend->down_until_ms, memory_order_relaxed) != 0)
+            atomic_store_explicit(&x->backend->down_until_ms, 0, memory_order_relaxed);
+        size_t tried = x->num_addrs ? (x->addr_first + x->addr_tried) % x->num_addrs : 0;
+        atomic_store_explicit(&x->backend->preferred, (unsigned)tried, memory_order_relaxed);
+        events_backend_connected(s->w, x->backend, connect_ns, false);
+    } else {
+        x->connect_us = 0;
+        x->reused = true;
+        events_backend_connected(s->w, x->backend, 0, true);
+    }
+    snprintf(x->backend_addr, sizeof(x->backend_addr), "%s", u->addr);
+    events_request_sent(s->w, x->backend);
+    x->sent = true;
     s->state = S_PROXY;
     s->activity_ms = now_ms(s);
 }
 
-/* Tries the next address of the current backend (s->addr_tried counts the failed ones). */
+/* Tries the next address of the current backend (x.addr_tried counts the failed ones). */
 static void try_address(struct session *s)
 {
-    struct worker *w = s->w;
-    const struct backend_addr *a = &s->addrs[(s->addr_first + s->addr_tried) % s->num_addrs];
+    struct exchange *x = &s->x;
+    const struct backend_addr *a = &x->addrs[(x->addr_first + x->addr_tried) % x->num_addrs];
     struct sockaddr_storage ss;
     socklen_t sl = backend_addr_to_sockaddr(a, &ss);
-    int err;
 
     s->state = S_CONNECT;
-    s->connect_start_ms = now_ms(s);
-    s->t_connect_start = clock_mono_ns();
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        connect_next(s, -errno);
-        return;
-    }
-    net_set_nodelay(fd);
-    int rc;
-    do {
-        rc = connect(fd, (struct sockaddr *)&ss, sl);
-    } while (rc < 0 && errno == EINTR);
-    if (rc < 0 && errno != EINPROGRESS) {
-        err = -errno;
-        close(fd);
-        connect_next(s, err);
-        return;
-    }
-    struct upstream *u = upstream_new(s, fd);
-    if (u == NULL) {
-        close(fd);
-        connect_next(s, -ENOMEM);
-        return;
-    }
-    net_format_addr((struct sockaddr *)&ss, u->addr, sizeof(u->addr));
-    memcpy(&u->server, &ss, sizeof(ss));
-    err = worker_watch(w, fd, &u->ep);
+    x->connect_start_ms = now_ms(s);
+    x->t_connect_start = clock_mono_ns();
+    int err = upstream_connect(s->w->upstreams, x->backend, (struct sockaddr *)&ss, sl, s, &x->up);
     if (err != 0) {
-        close(fd);
-        free(u);
+        x->up = NULL;
         connect_next(s, err);
         return;
     }
-    s->up = u;
-    if (rc == 0)
+    if (x->up->state == UPSTREAM_READY)
         on_connected(s);
 }
 
-/* Connects the current request to s->backend: an idle pooled connection if allowed and there is
+/* Connects the current request to x.backend: an idle pooled connection if allowed and there is
  * one, else a new connection (after resolving the name first with --dns-ttl 0). */
 static void start_connect(struct session *s, bool allow_pool)
 {
     struct worker *w = s->w;
-    struct backend *b = s->backend;
+    struct exchange *x = &s->x;
+    struct backend *b = x->backend;
 
-    s->num_addrs = s->addr_tried = 0;
-    if (allow_pool) {
-        struct upstream *u = pool_take(w, b);
-        if (u != NULL) {
-            u->s = s;
-            u->reused = true;
-            s->up = u;
-            s->reused = true;
-            s->connect_us = 0;
-            snprintf(s->backend_addr, sizeof(s->backend_addr), "%s", u->addr);
-            events_backend_connected(w, b, 0, true);
-            events_request_sent(w, b);
-            s->sent = true;
-            s->state = S_PROXY;
-            s->activity_ms = now_ms(s);
-            return;
-        }
+    x->num_addrs = x->addr_tried = 0;
+    if (allow_pool && (x->up = upstream_take_idle(w->upstreams, b, s)) != NULL) {
+        on_connected(s);
+        return;
     }
     if (b->on_demand) {
         struct resolve_req *req = calloc(1, sizeof(*req));
@@ -900,19 +858,19 @@ static void start_connect(struct session *s, bool allow_pool)
         req->backend = b;
         req->reply = &w->replies;
         req->owner = s;
-        s->resolving = req;
+        x->resolving = req;
         s->state = S_CONNECT;
-        s->connect_start_ms = now_ms(s);
-        s->t_connect_start = clock_mono_ns();
+        x->connect_start_ms = now_ms(s);
+        x->t_connect_start = clock_mono_ns();
         resolver_submit(w->resolver, req);
         return;
     }
-    s->num_addrs = backend_get_addrs(b, s->addrs, BACKEND_MAX_ADDRS);
-    if (s->num_addrs == 0) {
+    x->num_addrs = backend_get_addrs(b, x->addrs, BACKEND_MAX_ADDRS);
+    if (x->num_addrs == 0) {
         connect_next(s, -EHOSTUNREACH);
         return;
     }
-    s->addr_first = atomic_load_explicit(&b->preferred, memory_order_relaxed) % s->num_addrs;
+    x->addr_first = atomic_load_explicit(&b->preferred, memory_order_relaxed) % x->num_addrs;
     try_address(s);
 }
 
@@ -920,21 +878,22 @@ void session_resolved(struct worker *w, struct resolve_req *req)
 {
     struct session *s = req->owner;
     (void)w;
-    if (s == NULL || s->dead || s->resolving != req) {
+    if (s == NULL || s->dead || s->x.resolving != req) {
         free(req);
         return;
     }
-    s->resolving = NULL;
+    struct exchange *x = &s->x;
+    x->resolving = NULL;
     int err = req->err;
-    s->num_addrs = req->num_addrs;
-    memcpy(s->addrs, req->addrs, req->num_addrs * sizeof(req->addrs[0]));
+    x->num_addrs = req->num_addrs;
+    memcpy(x->addrs, req->addrs, req->num_addrs * sizeof(req->addrs[0]));
     free(req);
-    if (err != 0 || s->num_addrs == 0) {
-        s->num_addrs = 0;
+    if (err != 0 || x->num_addrs == 0) {
+        x->num_addrs = 0;
         connect_next(s, err ? err : -EHOSTUNREACH);
     } else {
-        s->addr_first = 0;
-        s->addr_tried = 0;
+        x->addr_first = 0;
+        x->addr_tried = 0;
         try_address(s);
     }
     if (!s->dead)
@@ -945,23 +904,24 @@ void session_resolved(struct worker *w, struct resolve_req *req)
 static void connect_next(struct session *s, int err)
 {
     struct worker *w = s->w;
-    upstream_close(w, s->up);
-    if (s->resolving != NULL) {
-        s->resolving->owner = NULL;
-        s->resolving = NULL;
+    struct exchange *x = &s->x;
+    close_upstream(s);
+    if (x->resolving != NULL) {
+        x->resolving->owner = NULL;
+        x->resolving = NULL;
     }
-    if (s->num_addrs > 0 && ++s->addr_tried < s->num_addrs) {
+    if (x->num_addrs > 0 && ++x->addr_tried < x->num_addrs) {
         try_address(s);
         return;
     }
-    events_backend_connect_failed(w, s->backend, err);
+    events_backend_connect_failed(w, x->backend, err);
     if (err != -EMFILE && err != -ENFILE && err != -ENOMEM && err != -ENOBUFS) /* not lb's own */
-        atomic_store_explicit(&s->backend->down_until_ms, w->now_ms + BACKEND_DOWN_MS,
+        atomic_store_explicit(&x->backend->down_until_ms, w->now_ms + BACKEND_DOWN_MS,
                               memory_order_relaxed);
-    policy_mark_tried(s->tried, s->backend->index);
+    policy_mark_tried(x->tried, x->backend->index);
     release_backend(s);
     struct policy_request pr = {.key = s->client_ip, .key_len = strlen(s->client_ip),
-                                .tried = s->tried};
+                                .tried = x->tried};
     int idx = policy_pick(w->policy, &pr);
     if (idx < 0) {
         /* no backend could take the request: 503 (502 is for a backend that broke a response) */
@@ -969,33 +929,39 @@ static void connect_next(struct session *s, int err)
                                              : "no backend accepted the connection");
         return;
     }
-    s->retries++;
-    events_retry(w, s->backend, false, "connect failed");
-    s->backend = &w->table->backends[idx];
-    policy_acquired(w->policy, (size_t)idx);
-    s->acquired = true;
+    x->retries++;
+    events_retry(w, x->backend, false, "connect failed");
+    use_backend(s, idx);
+    if (!x->own_host) {
+        /* the Host lb added named the backend it picked first */
+        ssize_t n = headers_replace_host(s->bufs->head, x->head_len, sizeof(s->bufs->head),
+                                         x->backend->name);
+        if (n < 0) {
+            send_error(s, 431, "the request head is too large");
+            return;
+        }
+        x->head_len = (uint32_t)n;
+    }
     start_connect(s, true);
 }
 
 static bool step_connect(struct session *s)
 {
-    bool progress = client_read(s);
-    struct upstream *u = s->up;
+    bool progress = read_client(s);
+    struct upstream *u = s->x.up;
 
-    if (s->c_err) {
+    if (s->client.err) {
         session_close(s, false);
         return true;
     }
-    if (u != NULL && !u->connected && (u->writable || u->readable)) {
-        int soerr = 0;
-        socklen_t len = sizeof(soerr);
-        if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
-            soerr = errno;
-        if (soerr == 0) {
+    if (u != NULL && u->state == UPSTREAM_CONNECTING) {
+        int rc = upstream_finish_connect(u);
+        if (rc == -EINPROGRESS)
+            return progress;
+        if (rc == 0)
             on_connected(s);
-        } else {
-            connect_next(s, -soerr);
-        }
+        else
+            connect_next(s, rc);
         return true;
     }
     return progress;
@@ -1003,350 +969,98 @@ static bool step_connect(struct session *s)
 
 /* --- proxying --------------------------------------------------------------------------------- */
 
-/* Finds request body bytes at req.start ready to send (s->req_ready). Returns 0 or -1 when the
- * chunked framing is malformed. */
-static int req_body_prepare(struct session *s)
-{
-    uint32_t avail = buf_len(&s->req);
-    if (s->state == S_TUNNEL) {
-        s->req_ready = avail;
-        return 0;
-    }
-    if (s->req_done)
-        return 0;
-    switch (s->req_framing) {
-    case HTTP_BODY_LENGTH:
-        s->req_ready = s->req_left < avail ? (uint32_t)s->req_left : avail;
-        return 0;
-    case HTTP_BODY_CHUNKED:
-        while (!s->req_dec.done && s->req_ready < avail) {
-            const char *d;
-            size_t dl;
-            ssize_t n = http_chunked_feed(&s->req_dec, s->req.data + s->req.start + s->req_ready,
-                                          avail - s->req_ready, &d, &dl);
-            if (n < 0)
-                return -1;
-            if (n == 0)
-                break;
-            s->req_ready += (uint32_t)n;
-        }
-        return 0;
-    default:
-        return 0;
-    }
-}
-
-static void req_check_done(struct session *s)
-{
-    if (s->req_done || s->state == S_TUNNEL)
-        return;
-    if (s->req_framing == HTTP_BODY_LENGTH)
-        s->req_done = s->req_left == 0;
-    else if (s->req_framing == HTTP_BODY_CHUNKED)
-        s->req_done = s->req_dec.done && s->req_ready == 0;
-    else
-        s->req_done = true;
-}
-
-static bool backend_write(struct session *s)
-{
-    struct upstream *u = s->up;
-    struct iovec iov[2];
-    int cnt = 0;
-    uint32_t head_left = 0;
-
-    if (u == NULL || !u->connected || !u->writable || u->wfailed || u->shut_wr)
-        return false;
-    if (s->hout_use == HOUT_REQUEST && s->hout_sent < s->hout_len) {
-        head_left = s->hout_len - s->hout_sent;
-        iov[cnt].iov_base = s->x->hout + s->hout_sent;
-        iov[cnt++].iov_len = head_left;
-    }
-    if (req_body_prepare(s) < 0) {
-        s->req_bad = true;
-        return true;
-    }
-    if (s->req_ready > 0) {
-        iov[cnt].iov_base = s->req.data + s->req.start;
-        iov[cnt++].iov_len = s->req_ready;
-    }
-    if (cnt == 0)
-        return false;
-    ssize_t n = sock_writev(u->fd, iov, cnt);
-    if (n == -EAGAIN) {
-        u->writable = false;
-        return false;
-    }
-    if (n < 0) {
-        u->wfailed = true;
-        u->err = (int)n;
-        return true;
-    }
-    s->activity_ms = now_ms(s);
-    size_t k = (size_t)n, take = k < head_left ? k : head_left;
-    s->hout_sent += (uint32_t)take;
-    if (take > 0 && s->hout_sent == s->hout_len && s->hout_use == HOUT_REQUEST)
-        s->t_sent = clock_mono_ns();
-    k -= take;
-    if (k > 0) {
-        s->req.start += (uint32_t)k;
-        s->req_ready -= (uint32_t)k;
-        s->req_bytes += k;
-        if (s->req_framing == HTTP_BODY_LENGTH && s->state != S_TUNNEL)
-            s->req_left -= k;
-    }
-    req_check_done(s);
-    return true;
-}
-
-static bool backend_read(struct session *s)
-{
-    struct upstream *u = s->up;
-    if (u == NULL || !u->connected || !u->readable || u->eof)
-        return false;
-    uint32_t room = buf_room(&s->x->res);
-    if (room == 0)
-        return false;
-    ssize_t n = sock_read(u->fd, s->x->res.data + s->x->res.end, room);
-    if (n > 0) {
-        s->x->res.end += (uint32_t)n;
-        s->activity_ms = now_ms(s);
-        if (!s->res_started) {
-            s->res_started = true;
-            s->t_first_byte = clock_mono_ns();
-        }
-        return true;
-    }
-    if (n == -EAGAIN) {
-        u->readable = false;
-        return false;
-    }
-    u->eof = true;
-    if (n < 0)
-        u->err = (int)n;
-    return true;
-}
-
-/* Parses the backend's response head once it is complete and writes the rewritten one to hout. */
+/* Parses the backend's response head once it is complete and writes the rewritten one to head[]. */
 static bool response_head(struct session *s)
 {
     struct worker *w = s->w;
-    uint32_t avail = buf_len(&s->x->res);
+    struct exchange *x = &s->x;
+    struct buf *res = &s->bufs->res;
+    uint32_t avail = buf_len(res);
 
-    if (s->res_head_done || avail == 0 || s->state != S_PROXY)
+    if (x->rs_state != RES_WAIT || avail == 0 || s->state != S_PROXY)
         return false;
-    if (s->hout_use == HOUT_RESPONSE || (s->hout_use == HOUT_REQUEST && s->hout_sent < s->hout_len))
-        return false; /* hout is still busy */
+    if (x->head_use == HEAD_RESPONSE || request_head_pending(s))
+        return false; /* head[] is still busy */
 
     struct http_response r = {.headers = w->scratch, .num_headers = HTTP_LIMITS_DEFAULT_HEADERS};
-    int rc = http_parse_response(s->x->res.data + s->x->res.start, avail, &r, &w->limits, s->head_req);
+    int rc = http_parse_response(res->data + res->start, avail, &r, &w->limits, x->head_req);
     if (rc == HTTP_INCOMPLETE) {
-        if (buf_room(&s->x->res) == 0) {
+        if (buf_room(res) == 0) {
             send_error(s, 502, "the backend's response head is too large");
             return true;
         }
         return false;
     }
     if (rc == HTTP_ERROR) {
-        if (s->backend)
-            events_backend_broke(w, s->backend, r.error_reason ? r.error_reason : "malformed response");
+        if (x->backend)
+            events_backend_broke(w, x->backend, r.error_reason ? r.error_reason : "malformed response");
         send_error(s, 502, "the backend sent a malformed response");
         return true;
     }
-    s->hout_use = HOUT_FREE; /* the request head is gone: no retry is possible now */
+    x->head_use = HEAD_FREE; /* the request head is gone: no retry is possible now */
     if (r.status >= 100 && r.status < 200 && r.status != 101) {
-        if (s->client_minor >= 1) {
-            memcpy(s->x->hout, s->x->res.data + s->x->res.start, (size_t)rc);
-            s->hout_use = HOUT_RESPONSE;
-            s->hout_len = (uint32_t)rc;
-            s->hout_sent = 0;
-            s->interim = true;
+        if (x->client_minor >= 1) {
+            /* relay the interim response as it came */
+            memcpy(s->bufs->head, res->data + res->start, (size_t)rc);
+            x->head_use = HEAD_RESPONSE;
+            x->head_len = (uint32_t)rc;
+            x->head_sent = 0;
+            x->rs_state = RES_INTERIM;
         }
-        s->x->res.start += (uint32_t)rc;
+        res->start += (uint32_t)rc;
         return true;
     }
-    if (r.status == 101 && !s->upgrade_req) {
+    if (r.status == 101 && !x->upgrade_req) {
         send_error(s, 502, "the backend switched protocols without being asked");
         return true;
     }
-    s->status = r.status;
-    s->res_framing = r.framing;
-    s->res_left = r.content_length;
-    http_chunked_init(&s->res_dec);
-    s->res_decode = r.framing == HTTP_BODY_CHUNKED && s->client_minor == 0;
-    s->backend_keepalive = r.keep_alive && r.framing != HTTP_BODY_UNTIL_CLOSE && r.status != 101;
-    if (r.framing == HTTP_BODY_UNTIL_CLOSE || s->res_decode || w->draining)
-        s->close_after = true;
-    s->tunnel_pending = r.status == 101;
+    x->status = r.status;
+    http_body_init(&x->rs.body, r.framing, r.content_length);
+    x->res_decode = r.framing == HTTP_BODY_CHUNKED && x->client_minor == 0;
+    x->backend_keepalive = r.keep_alive && r.framing != HTTP_BODY_UNTIL_CLOSE && r.status != 101;
+    if (r.framing == HTTP_BODY_UNTIL_CLOSE || x->res_decode || w->draining)
+        x->close_after = true;
 
     struct headers_response_opts o = {
-        .request_id = s->id,
-        .request_id_len = s->id_len,
-        .keep_chunked = (r.framing == HTTP_BODY_CHUNKED && !s->res_decode) ||
+        .request_id = x->id,
+        .request_id_len = x->id_len,
+        .keep_chunked = (r.framing == HTTP_BODY_CHUNKED && !x->res_decode) ||
                         r.framing == HTTP_BODY_UNTIL_CLOSE,
-        .connection = s->tunnel_pending  ? HEADERS_CONN_UPGRADE
-                      : s->close_after   ? HEADERS_CONN_CLOSE
-                      : s->client_minor == 0 ? HEADERS_CONN_KEEP_ALIVE
+        .connection = r.status == 101        ? HEADERS_CONN_UPGRADE
+                      : x->close_after       ? HEADERS_CONN_CLOSE
+                      : x->client_minor == 0 ? HEADERS_CONN_KEEP_ALIVE
                                              : HEADERS_CONN_NONE,
     };
-    ssize_t n = headers_rewrite_response(&r, &o, s->x->hout, sizeof(s->x->hout));
+    ssize_t n = headers_rewrite_response(&r, &o, s->bufs->head, sizeof(s->bufs->head));
     if (n < 0) {
         send_error(s, 502, "the backend's response head is too large");
         return true;
     }
-    s->x->res.start += (uint32_t)rc;
-    s->hout_use = HOUT_RESPONSE;
-    s->hout_len = (uint32_t)n;
-    s->hout_sent = 0;
-    s->res_head_done = true;
-    s->res_ready = 0;
+    res->start += (uint32_t)rc;
+    x->head_use = HEAD_RESPONSE;
+    x->head_len = (uint32_t)n;
+    x->head_sent = 0;
+    x->rs_state = RES_BODY;
+    x->rs.ready = 0;
     return true;
-}
-
-/* Finds response body bytes at res.start ready for the client (s->res_ready). Returns 0 or -1
- * when the backend's chunked framing is malformed. */
-static int res_body_prepare(struct session *s)
-{
-    uint32_t avail = buf_len(&s->x->res);
-    if (s->state == S_TUNNEL) {
-        s->res_ready = avail;
-        return 0;
-    }
-    if (!s->res_head_done || s->res_done || s->state != S_PROXY)
-        return 0;
-    switch (s->res_framing) {
-    case HTTP_BODY_LENGTH:
-        s->res_ready = s->res_left < avail ? (uint32_t)s->res_left : avail;
-        return 0;
-    case HTTP_BODY_UNTIL_CLOSE:
-        s->res_ready = avail;
-        return 0;
-    case HTTP_BODY_CHUNKED:
-        if (s->res_decode) {
-            while (s->res_ready == 0 && !s->res_dec.done && buf_len(&s->x->res) > 0) {
-                const char *p = s->x->res.data + s->x->res.start, *d;
-                size_t dl;
-                ssize_t n = http_chunked_feed(&s->res_dec, p, buf_len(&s->x->res), &d, &dl);
-                if (n < 0)
-                    return -1;
-                if (n == 0)
-                    break;
-                if (dl > 0) {
-                    s->x->res.start += (uint32_t)(d - p);
-                    s->res_ready = (uint32_t)dl;
-                } else {
-                    s->x->res.start += (uint32_t)n;
-                }
-            }
-            return 0;
-        }
-        while (!s->res_dec.done && s->res_ready < avail) {
-            const char *d;
-            size_t dl;
-            ssize_t n = http_chunked_feed(&s->res_dec, s->x->res.data + s->x->res.start + s->res_ready,
-                                          avail - s->res_ready, &d, &dl);
-            if (n < 0)
-                return -1;
-            if (n == 0)
-                break;
-            s->res_ready += (uint32_t)n;
-        }
-        return 0;
-    default:
-        return 0;
-    }
-}
-
-static bool client_write(struct session *s)
-{
-    struct iovec iov[2];
-    int cnt = 0;
-    uint32_t head_left = 0;
-
-    if (!s->c_writable || s->c_err)
-        return false;
-    if (s->hout_use == HOUT_RESPONSE && s->hout_sent < s->hout_len) {
-        head_left = s->hout_len - s->hout_sent;
-        iov[cnt].iov_base = s->x->hout + s->hout_sent;
-        iov[cnt++].iov_len = head_left;
-    }
-    if (!s->interim) {
-        if (res_body_prepare(s) < 0) {
-            abort_truncated(s, "malformed chunked body");
-            return true;
-        }
-        if (s->res_ready > 0) {
-            iov[cnt].iov_base = s->x->res.data + s->x->res.start;
-            iov[cnt++].iov_len = s->res_ready;
-        }
-    }
-    if (cnt == 0)
-        return false;
-    ssize_t n = sock_writev(s->fd, iov, cnt);
-    if (n == -EAGAIN) {
-        s->c_writable = false;
-        return false;
-    }
-    if (n < 0) {
-        s->c_err = true;
-        return true;
-    }
-    s->activity_ms = now_ms(s);
-    size_t k = (size_t)n, take = k < head_left ? k : head_left;
-    s->hout_sent += (uint32_t)take;
-    k -= take;
-    if (s->hout_use == HOUT_RESPONSE && s->hout_sent == s->hout_len) {
-        s->hout_use = HOUT_FREE;
-        s->interim = false;
-    }
-    if (k > 0) {
-        s->x->res.start += (uint32_t)k;
-        s->res_ready -= (uint32_t)k;
-        if (s->res_framing == HTTP_BODY_LENGTH && s->state == S_PROXY)
-            s->res_left -= k;
-    }
-    if (s->state != S_CLOSING)
-        s->bytes_out += (uint64_t)n;
-    return true;
-}
-
-static void res_check_done(struct session *s)
-{
-    if (!s->res_head_done || s->res_done)
-        return;
-    switch (s->res_framing) {
-    case HTTP_BODY_NONE:
-        s->res_done = true;
-        break;
-    case HTTP_BODY_LENGTH:
-        s->res_done = s->res_left == 0;
-        break;
-    case HTTP_BODY_CHUNKED:
-        s->res_done = s->res_dec.done && s->res_ready == 0;
-        break;
-    case HTTP_BODY_UNTIL_CLOSE:
-        s->res_done = s->up != NULL && s->up->eof && s->up->err == 0 && buf_len(&s->x->res) == 0;
-        break;
-    }
 }
 
 /* A reused keep-alive connection failed before any response byte: the backend had closed it
  * while it sat idle. Safe requests without a body are sent again on a fresh connection. */
 static bool retry_stale(struct session *s)
 {
-    struct upstream *u = s->up;
-    if (u == NULL || !u->reused || s->res_started || s->stale_retried || !s->idempotent ||
-        s->req_bytes > 0 || !(s->req_framing == HTTP_BODY_NONE || s->req_done))
+    struct exchange *x = &s->x;
+    struct upstream *u = x->up;
+    if (u == NULL || !u->reused || x->t_first_byte != 0 || x->stale_retried || !x->idempotent ||
+        x->rq.bytes > 0 || x->rq_state != REQ_DONE || x->head_use != HEAD_REQUEST)
         return false;
-    if (s->hout_use != HOUT_REQUEST)
-        return false;
-    events_retry(s->w, s->backend, true, "idle connection was closed by the backend");
-    s->sent = false;
-    s->stale_retried = true;
-    s->reused = false;
-    s->t_sent = 0;
-    upstream_close(s->w, u);
-    s->hout_sent = 0;
+    events_retry(s->w, x->backend, true, "idle connection was closed by the backend");
+    x->sent = false;
+    x->stale_retried = true;
+    x->reused = false;
+    x->t_sent = 0;
+    close_upstream(s);
+    x->head_sent = 0;
     start_connect(s, false);
     return true;
 }
@@ -1354,9 +1068,9 @@ static bool retry_stale(struct session *s)
 static void enter_tunnel(struct session *s)
 {
     s->state = S_TUNNEL;
-    s->req_ready = 0;
-    s->res_ready = 0;
-    s->complete = true;
+    s->x.rq.ready = 0;
+    s->x.rs.ready = 0;
+    s->x.rs_state = RES_DONE;
     log_request(s); /* the request is answered; what follows is another protocol */
 }
 
@@ -1365,98 +1079,95 @@ static void enter_tunnel(struct session *s)
 static void finish_request(struct session *s)
 {
     struct worker *w = s->w;
-    struct upstream *u = s->up;
+    struct exchange *x = &s->x;
+    struct upstream *u = x->up;
 
-    s->complete = true;
     log_request(s);
     release_backend(s);
     if (u != NULL) {
-        u->s = NULL;
-        s->up = NULL;
-        if (s->backend_keepalive && s->req_done && buf_len(&s->x->res) == 0 && !u->eof &&
-            !u->wfailed && !w->draining)
-            pool_put(w, u);
-        else
-            upstream_close(w, u);
+        bool keep = x->backend_keepalive && x->rq_state == REQ_DONE &&
+                    buf_len(&s->bufs->res) == 0 && !u->side.eof && !u->side.wfailed;
+        x->up = NULL;
+        upstream_release(w->upstreams, u, keep);
     }
     /* a client that half-closed still gets an answer to every complete request it sent */
-    if (s->close_after || !s->req_done || (s->c_eof && buf_len(&s->req) == 0) || w->draining) {
-        s->hout_use = HOUT_FREE;
+    bool req_done = x->rq_state == REQ_DONE;
+    if (x->close_after || !req_done || (s->client.eof && buf_len(&s->req) == 0) || w->draining) {
+        x->head_use = HEAD_FREE;
         /* Nothing unread from the client (its last read hit EAGAIN or EOF): a plain close sends
          * the response and a FIN. Unread input would turn the close into a reset that can
          * destroy the response, so then close gracefully (CLOSING drains the input). */
-        if (s->c_eof || (s->req_done && buf_len(&s->req) == 0 && !s->c_readable))
+        if (s->client.eof || (req_done && buf_len(&s->req) == 0 && !s->client.readable))
             session_close(s, false);
         else
             enter_closing(s);
         return;
     }
-    reset_request(s);
+    exchange_reset(s);
     s->state = S_HEAD;
     s->idle_since_ms = now_ms(s);
 }
 
 static bool step_proxy(struct session *s)
 {
+    struct exchange *x = &s->x;
     bool progress = false;
 
-    progress |= client_read(s);
-    progress |= backend_write(s);
-    progress |= backend_read(s);
+    progress |= read_client(s);
+    progress |= write_backend(s);
+    progress |= read_backend(s);
     progress |= response_head(s);
     if (s->state != S_PROXY)
         return true;
-    progress |= client_write(s);
+    progress |= write_client(s);
     if (s->dead || s->state != S_PROXY)
         return true;
 
-    struct upstream *u = s->up;
-    if (s->c_err) {
+    struct upstream *u = x->up;
+    if (s->client.err) {
         session_close(s, false);
         return true;
     }
-    if (s->req_bad) {
-        if (!s->res_head_done)
+    if (x->rq_state == REQ_BAD) {
+        if (x->rs_state < RES_BODY)
             send_error(s, 400, "malformed chunked request body");
         else
             session_close(s, true);
         return true;
     }
-    if (s->c_eof && !s->req_done) {
-        /* the client can no longer finish its body: give up */
-        if (req_body_prepare(s) < 0 ||
-            (s->req_framing == HTTP_BODY_LENGTH ? buf_len(&s->req) < s->req_left
-                                                : !s->req_dec.done)) {
+    if (s->client.eof && x->rq_state == REQ_BODY) {
+        /* the client can no longer finish its body unless the rest is already here */
+        if (request_prepare(s) < 0 || !x->rq.body.done) {
             session_close(s, false);
             return true;
         }
     }
-    if (u != NULL && u->eof && !s->res_head_done) {
+    if (u != NULL && u->side.eof && x->rs_state < RES_BODY) {
         if (retry_stale(s))
             return true;
-        if (buf_len(&s->x->res) > 0 && !u->err && response_head(s))
+        if (buf_len(&s->bufs->res) > 0 && !u->side.err && response_head(s))
             return true;
-        send_error(s, 502, s->res_started ? "the backend closed the connection mid-head"
-                                          : "the backend closed the connection without answering");
+        send_error(s, 502, x->t_first_byte ? "the backend closed the connection mid-head"
+                                           : "the backend closed the connection without answering");
         return true;
     }
-    /* A failed write to the backend (u->wfailed) is not an error by itself: the backend may have
+    /* A failed write to the backend (wfailed) is not an error by itself: the backend may have
      * answered early (413, 401...) and the answer is still readable; else its close or the
      * server timeout ends the request. */
-    res_check_done(s);
-    if (s->res_head_done && !s->res_done && u != NULL && u->eof) {
-        if (res_body_prepare(s) < 0) {
+    response_check_done(s);
+    if (x->rs_state == RES_BODY && u != NULL && u->side.eof) {
+        if (response_prepare(s) < 0) {
             abort_truncated(s, "malformed chunked body");
             return true;
         }
-        res_check_done(s);
-        if (!s->res_done && s->res_ready == 0) {
+        response_check_done(s);
+        if (x->rs_state != RES_DONE && x->rs.ready == 0) {
             abort_truncated(s, "backend closed the connection mid-body");
             return true;
         }
     }
-    if (s->res_head_done && s->res_done && s->hout_use == HOUT_FREE) {
-        if (s->tunnel_pending)
+    if (x->rs_state == RES_DONE && x->head_use == HEAD_FREE) {
+        if (x->status == 101)
             enter_tunnel(s);
         else
             finish_request(s);
@@ -1468,30 +1179,28 @@ static bool step_proxy(struct session *s)
 static bool step_tunnel(struct session *s)
 {
     bool progress = false;
-    struct upstream *u = s->up;
 
-    progress |= client_read(s);
-    progress |= backend_write(s);
-    progress |= backend_read(s);
-    progress |= client_write(s);
+    progress |= read_client(s);
+    progress |= write_backend(s);
+    progress |= read_backend(s);
+    progress |= write_client(s);
     if (s->dead)
         return true;
-    u = s->up;
-    if (u == NULL || s->c_err || u->err || u->wfailed) {
-        session_close(s, u == NULL || u->err != 0);
+    struct upstream *u = s->x.up;
+    if (u == NULL || s->client.err || u->side.err || u->side.wfailed) {
+        session_close(s, u == NULL || u->side.err != 0);
         return true;
     }
-    if (s->c_eof && buf_len(&s->req) == 0 && !u->shut_wr) {
-        shutdown(u->fd, SHUT_WR);
-        u->shut_wr = true;
+    /* each direction ends on its own: a FIN is passed on once its bytes are all through */
+    if (s->client.eof && buf_len(&s->req) == 0 && !u->side.shut) {
+        side_shutdown(&u->side);
         progress = true;
     }
-    if (u->eof && buf_len(&s->x->res) == 0 && !s->c_shut_wr) {
-        shutdown(s->fd, SHUT_WR);
-        s->c_shut_wr = true;
+    if (u->side.eof && buf_len(&s->bufs->res) == 0 && !s->client.shut) {
+        side_shutdown(&s->client);
         progress = true;
     }
-    if (s->c_eof && u->eof && buf_len(&s->req) == 0 && buf_len(&s->x->res) == 0) {
+    if (s->client.eof && u->side.eof && buf_len(&s->req) == 0 && buf_len(&s->bufs->res) == 0) {
         session_close(s, false);
         return true;
     }
@@ -1502,30 +1211,29 @@ static bool step_closing(struct session *s)
 {
     bool progress = false;
 
-    if (s->hout_use == HOUT_RESPONSE)
-        progress |= client_write(s);
+    if (s->x.head_use == HEAD_RESPONSE)
+        progress |= write_client(s);
     if (s->dead)
         return true;
-    if (s->c_err) {
+    if (s->client.err) {
         session_close(s, false);
         return true;
     }
-    if (s->hout_use == HOUT_RESPONSE)
+    if (s->x.head_use == HEAD_RESPONSE)
         return progress;
-    if (s->c_eof) {
+    if (s->client.eof) {
         session_close(s, false);
         return true;
     }
-    if (!s->c_shut_wr) {
-        shutdown(s->fd, SHUT_WR);
-        s->c_shut_wr = true;
+    if (!s->client.shut) {
+        side_shutdown(&s->client);
         progress = true;
     }
     /* drain and discard what the client still sends, until it closes */
-    s->req.start = s->req.end = 0;
-    progress |= client_read(s);
-    s->req.start = s->req.end = 0;
-    if (s->c_eof || s->c_err) {
+    buf_clear(&s->req);
+    progress |= read_client(s);
+    buf_clear(&s->req);
+    if (s->client.eof || s->client.err) {
         session_close(s, false);
         return true;
     }
@@ -1537,24 +1245,24 @@ static bool step_closing(struct session *s)
 static uint64_t session_deadline(const struct session *s)
 {
     const struct config *c = s->w->cfg;
+    const struct exchange *x = &s->x;
     switch (s->state) {
     case S_HEAD:
-        if (s->head_start_ms != 0)
-            return s->head_start_ms + c->client_timeout_ms;
+        if (x->head_start_ms != 0)
+            return x->head_start_ms + c->client_timeout_ms;
         /* a new connection must start its first request within --client-timeout; between
          * keep-alive requests it may idle for --idle-timeout */
         return s->idle_since_ms + (s->requests == 0 ? c->client_timeout_ms : c->idle_timeout_ms);
     case S_CONNECT:
-        return s->connect_start_ms + c->connect_timeout_ms;
+        return x->connect_start_ms + c->connect_timeout_ms;
     case S_PROXY:
         /* While the backend has everything the client sent and the client owes the rest of its
          * body, only --client-timeout runs: the backend is not late, the client is. */
-        if (!s->req_done && (s->client_activity_ms + c->client_timeout_ms <
-                                 s->activity_ms + c->server_timeout_ms ||
-                             (buf_len(&s->req) == 0 &&
-                              !(s->hout_use == HOUT_REQUEST && s->hout_sent < s->hout_len) &&
-                              !(s->expect_continue && s->req_bytes == 0))))
-            return s->client_activity_ms + c->client_timeout_ms; /* the body stalled */
+        if (x->rq_state != REQ_DONE &&
+            (x->client_activity_ms + c->client_timeout_ms < s->activity_ms + c->server_timeout_ms ||
+             (buf_len(&s->req) == 0 && !request_head_pending(s) &&
+              !(x->expect_continue && x->rq.bytes == 0))))
+            return x->client_activity_ms + c->client_timeout_ms; /* the body stalled */
         return s->activity_ms + c->server_timeout_ms;
     case S_TUNNEL:
         return s->activity_ms + (c->idle_timeout_ms > c->server_timeout_ms ? c->idle_timeout_ms
@@ -1634,34 +1342,21 @@ void session_client_event(struct endpoint *ep, uint32_t events)
     struct session *s = (struct session *)ep;
     if (s->dead)
         return;
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        s->c_readable = true;
-    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-        s->c_writable = true;
+    side_event(&s->client, events);
     run(s);
 }
 
 void session_backend_event(struct worker *w, struct endpoint *ep, uint32_t events)
 {
-    struct upstream *u = (struct upstream *)ep;
-    if (u->dead)
-        return;
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        u->readable = true;
-    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-        u->writable = true;
-    if (u->s == NULL) {
-        /* idle in the pool: the backend closed it, or sent bytes nobody asked for */
-        if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-            upstream_close(w, u);
-        return;
-    }
-    run(u->s);
+    struct session *s = upstream_event(w->upstreams, (struct upstream *)ep, events);
+    if (s != NULL)
+        run(s);
 }
 
 void session_timer_expired(struct worker *w, struct timer *t)
 {
     struct session *s = (struct session *)((char *)t - offsetof(struct session, timer));
+    struct exchange *x = &s->x;
     if (s->dead)
         return;
     uint64_t d = session_deadline(s);
@@ -1671,7 +1366,7 @@ void session_timer_expired(struct worker *w, struct timer *t)
     }
     switch (s->state) {
     case S_HEAD:
-        if (s->head_start_ms != 0) {
+        if (x->head_start_ms != 0) {
             events_timeout(w, EVENTS_TIMEOUT_CLIENT_HEAD, NULL);
             send_error(s, 408, "the request head did not arrive in time");
         } else {
@@ -1680,22 +1375,22 @@ void session_timer_expired(struct worker *w, struct timer *t)
         }
         break;
     case S_CONNECT:
-        events_timeout(w, EVENTS_TIMEOUT_CONNECT, s->backend);
+        events_timeout(w, EVENTS_TIMEOUT_CONNECT, x->backend);
         connect_next(s, -ETIMEDOUT);
         break;
     case S_PROXY: {
-        bool can_answer = !s->res_head_done && !(s->hout_use == HOUT_RESPONSE && s->hout_sent > 0);
-        if (!s->req_done && s->client_activity_ms + w->cfg->client_timeout_ms <= w->now_ms) {
+        bool can_answer = x->rs_state < RES_BODY &&
+                          !(x->head_use == HEAD_RESPONSE && x->head_sent > 0);
+        if (x->rq_state != REQ_DONE && x->client_activity_ms + w->cfg->client_timeout_ms <= w->now_ms) {
             /* the client stopped sending its request body */
-            events_timeout(w, EVENTS_TIMEOUT_CLIENT_BODY, s->backend);
-            if (can_answer) {
+            events_timeout(w, EVENTS_TIMEOUT_CLIENT_BODY, x->backend);
+            if (can_answer)
                 send_error(s, 408, "the request body did not arrive in time");
-            } else {
+            else
                 session_close(s, false);
-            }
             break;
         }
-        events_timeout(w, EVENTS_TIMEOUT_SERVER, s->backend);
+        events_timeout(w, EVENTS_TIMEOUT_SERVER, x->backend);
         if (can_answer)
             send_error(s, 504, "the backend did not answer in time");
         else
@@ -1703,7 +1398,7 @@ void session_timer_expired(struct worker *w, struct timer *t)
         break;
     }
     case S_TUNNEL:
-        events_timeout(w, EVENTS_TIMEOUT_TUNNEL, s->backend);
+        events_timeout(w, EVENTS_TIMEOUT_TUNNEL, x->backend);
         session_close(s, false);
         break;
     case S_CLOSING:
@@ -1721,13 +1416,13 @@ void session_drain_all(struct worker *w, bool force)
         struct session *next = s->next;
         if (force) {
             /* a response cut short must not look complete: reset instead of a clean close */
-            session_close(s, s->state == S_PROXY && s->res_head_done);
+            session_close(s, s->state == S_PROXY && s->x.rs_state >= RES_BODY);
         } else if (s->state == S_HEAD && buf_len(&s->req) == 0) {
             session_close(s, false);
         } else {
-            s->close_after = true;
+            s->x.close_after = true;
         }
         s = next;
     }
-    session_pool_flush(w);
+    upstreams_close_idle(w->upstreams);
 }

@@ -27,11 +27,6 @@
 
 struct worker;
 struct session;
-struct upstream;
-
-/* Buffer sizes; a request or response head must fit SESSION_BUF (else 431 / 502). */
-#define SESSION_BUF 16384
-#define SESSION_HEAD_OUT (SESSION_BUF + 4096)
 
 /* Takes over an accepted, nonblocking client socket. Returns 0, or -errno (fd closed then). */
 int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peer_len);
@@ -56,11 +51,5 @@ void session_drain_all(struct worker *w, bool force);
 /* Frees sessions and backend connections closed during this loop round (their epoll events may
  * still have been pending in the same round). */
 void session_reap(struct worker *w);
-
-/* Closes every idle pooled backend connection. */
-void session_pool_flush(struct worker *w);
-
-/* Frees the worker's cache of spare per-request buffers. */
-void session_cache_flush(struct worker *w);
 
 #endif

@@ -25,6 +25,7 @@
 
 #include "clock.h"
 #include "session.h"
+#include "upstream.h"
 
 #define MAX_EVENTS 256
 /* Accepts per wake-up. Small on purpose: while this worker is busy serving what it accepted, the
@@ -86,7 +87,7 @@ int worker_init(struct worker *w, char *err, size_t err_len)
     atomic_init(&w->stop, 0);
     timer_heap_init(&w->timers);
     http_limits_default(&w->limits);
-    w->limits.max_header_bytes = SESSION_BUF;
+    w->limits.max_header_bytes = BUF_SIZE;
     w->listener_ep.kind = ENDPOINT_LISTENER;
     w->control_ep.kind = ENDPOINT_CONTROL;
     w->resolver_ep.kind = ENDPOINT_RESOLVER;
@@ -94,9 +95,8 @@ int worker_init(struct worker *w, char *err, size_t err_len)
     w->num_sessions = 0;
     w->run_queue = NULL;
     w->dead_sessions = NULL;
-    w->dead_upstreams = NULL;
-    w->xbuf_cache = NULL;
-    w->xbuf_cached = 0;
+    w->upstreams = NULL;
+    w->bufs = (struct buf_cache){0};
     w->log_buf.len = 0;
     w->draining = false;
     w->listening = false;
@@ -110,8 +110,8 @@ int worker_init(struct worker *w, char *err, size_t err_len)
     if (w->rng[0] == 0 && w->rng[1] == 0)
         w->rng[1] = 1;
 
-    w->pools = calloc(w->table->count ? w->table->count : 1, sizeof(*w->pools));
-    if (w->pools == NULL) {
+    w->upstreams = upstreams_create(w, w->table->count);
+    if (w->upstreams == NULL) {
         snprintf(err, err_len, "worker %u: out of memory", w->id);
         return -ENOMEM;
     }
@@ -266,7 +266,7 @@ static void *worker_main(void *arg)
     session_drain_all(w, true);
     session_run_deferred(w);
     session_reap(w);
-    session_cache_flush(w);
+    buf_cache_flush(&w->bufs);
     if (w->log_buf.len > 0)
         access_log_flush(w->log, &w->log_buf);
     return NULL;
@@ -300,7 +300,7 @@ void worker_fini(struct worker *w)
     if (w->replies.efd >= 0)
         resolve_reply_fini(&w->replies);
     timer_heap_fini(&w->timers);
-    free(w->pools);
-    w->pools = NULL;
+    upstreams_destroy(w->upstreams);
+    w->upstreams = NULL;
     w->epfd = w->ctl_efd = -1;
 }

@@ -20,6 +20,7 @@
 
 #include "access_log.h"
 #include "backend.h"
+#include "buffer.h"
 #include "config.h"
 #include "http.h"
 #include "policy.h"
@@ -28,8 +29,7 @@
 
 struct session;
 struct stats_thread;
-struct upstream;
-struct xbuf;
+struct upstreams;
 
 /* What an epoll event's data.ptr points to: the first member of each polled object. */
 enum endpoint_kind {
@@ -43,15 +43,6 @@ enum endpoint_kind {
 struct endpoint {
     enum endpoint_kind kind;
 };
-
-/* Idle keep-alive connections to one backend, most recently used first. */
-struct upstream_pool {
-    struct upstream *head;
-    size_t count;
-};
-
-#define WORKER_POOL_MAX_IDLE 128  /* idle connections kept per backend and worker */
-#define WORKER_POOL_MAX_AGE_MS 4000  /* an idle connection older than this is not reused */
 
 /* Everything a worker needs. Fields are grouped by who may touch them. */
 struct worker {
@@ -79,10 +70,8 @@ struct worker {
     size_t num_sessions;
     struct session *run_queue;  /* sessions that used up their turn and want another */
     struct session *dead_sessions;
-    struct upstream *dead_upstreams;
-    struct upstream_pool *pools; /* one per backend */
-    struct xbuf *xbuf_cache;     /* spare per-request buffers (session.c) */
-    size_t xbuf_cached;
+    struct upstreams *upstreams; /* backend connections and their idle pools (upstream.h) */
+    struct buf_cache bufs;       /* spare per-request buffers (buffer.h) */
     struct access_log_buf log_buf;
     struct http_header scratch[HTTP_LIMITS_DEFAULT_HEADERS]; /* for the parser, per call */
     struct http_limits limits;

@@ -1,0 +1,75 @@
+/*
+ * side.c - reading and writing one socket of a proxied connection (see side.h).
+ */
+#include "side.h"
+
+#include <errno.h>
+#include <sys/epoll.h>
+
+void side_init(struct side *s, const struct transport_ops *ops, int fd)
+{
+    *s = (struct side){0};
+    transport_init(&s->tr, ops, fd);
+}
+
+void side_event(struct side *s, uint32_t events)
+{
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        s->readable = true;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+        s->writable = true;
+}
+
+ssize_t side_read(struct side *s, struct buf *b)
+{
+    if (!s->readable || s->eof)
+        return 0;
+    uint32_t room = buf_room(b);
+    if (room == 0)
+        return 0;
+    ssize_t n = transport_read(&s->tr, b->data + b->end, room);
+    if (n > 0) {
+        b->end += (uint32_t)n;
+        return n;
+    }
+    if (n == -EAGAIN) {
+        s->readable = false;
+        return 0;
+    }
+    s->eof = true;
+    if (n < 0 && s->err == 0)
+        s->err = (int)n;
+    return -1;
+}
+
+ssize_t side_writev(struct side *s, const struct iovec *iov, int cnt)
+{
+    if (!s->writable || s->wfailed || s->shut)
+        return 0;
+    ssize_t n = transport_writev(&s->tr, iov, cnt);
+    if (n == -EAGAIN) {
+        s->writable = false;
+        return 0;
+    }
+    if (n < 0) {
+        s->wfailed = true;
+        if (s->err == 0)
+            s->err = (int)n;
+        return -1;
+    }
+    return n;
+}
+
+void side_shutdown(struct side *s)
+{
+    if (s->shut)
+        return;
+    s->shut = true;
+    /* a failed shutdown means the peer is gone: the next read or write says so */
+    (void)transport_shutdown(&s->tr);
+}
+
+void side_close(struct side *s, bool abort)
+{
+    transport_close(&s->tr, abort);
+}

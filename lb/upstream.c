@@ -1,0 +1,216 @@
+/*
+ * upstream.c - backend connections and the per-worker idle pool (see upstream.h).
+ *
+ * The pool is a doubly linked list per backend, most recently used first: the connection taken
+ * next is the one whose backend has had the least time to time it out, and the oldest ones sink
+ * to the tail where they age out (UPSTREAM_MAX_AGE_MS).
+ */
+#include "upstream.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "events.h"
+
+/* Idle connections to one backend, most recently used first. */
+struct idle_list {
+    struct upstream *head;
+    size_t count;
+};
+
+struct upstreams {
+    struct worker *w;
+    size_t nbackends;
+    struct upstream *closed; /* closed this round, freed by upstreams_reap() */
+    struct idle_list idle[]; /* one per backend */
+};
+
+struct upstreams *upstreams_create(struct worker *w, size_t nbackends)
+{
+    struct upstreams *ups = calloc(1, sizeof(*ups) + nbackends * sizeof(ups->idle[0]));
+    if (ups == NULL)
+        return NULL;
+    ups->w = w;
+    ups->nbackends = nbackends;
+    return ups;
+}
+
+void upstreams_destroy(struct upstreams *ups)
+{
+    if (ups == NULL)
+        return;
+    upstreams_close_idle(ups);
+    upstreams_reap(ups);
+    free(ups);
+}
+
+static void idle_unlink(struct upstreams *ups, struct upstream *u)
+{
+    struct idle_list *l = &ups->idle[u->backend->index];
+    if (u->prev)
+        u->prev->next = u->next;
+    else
+        l->head = u->next;
+    if (u->next)
+        u->next->prev = u->prev;
+    u->prev = u->next = NULL;
+    l->count--;
+}
+
+void upstream_close(struct upstreams *ups, struct upstream *u, bool abort)
+{
+    if (u == NULL || u->state == UPSTREAM_CLOSED)
+        return;
+    if (u->state == UPSTREAM_IDLE)
+        idle_unlink(ups, u);
+    if (u->state != UPSTREAM_CONNECTING)
+        events_backend_closed(ups->w, u->backend);
+    side_close(&u->side, abort);
+    u->owner = NULL;
+    u->state = UPSTREAM_CLOSED;
+    u->next = ups->closed;
+    ups->closed = u;
+}
+
+void upstreams_reap(struct upstreams *ups)
+{
+    while (ups->closed != NULL) {
+        struct upstream *u = ups->closed;
+        ups->closed = u->next;
+        free(u);
+    }
+}
+
+void upstreams_close_idle(struct upstreams *ups)
+{
+    for (size_t i = 0; i < ups->nbackends; i++)
+        while (ups->idle[i].head != NULL)
+            upstream_close(ups, ups->idle[i].head, false);
+}
+
+static void note_local_address(struct upstream *u)
+{
+    socklen_t sl = sizeof(u->local);
+    if (getsockname(u->side.tr.fd, (struct sockaddr *)&u->local, &sl) != 0)
+        u->local.ss_family = AF_UNSPEC; /* only statistics miss it */
+}
+
+int upstream_connect(struct upstreams *ups, struct backend *b, const struct sockaddr *server,
+                     socklen_t server_len, void *owner, struct upstream **out)
+{
+    int err;
+    int fd = socket(server->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    net_set_nodelay(fd);
+    int rc;
+    do {
+        rc = connect(fd, server, server_len);
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0 && errno != EINPROGRESS) {
+        err = -errno;
+        goto out_close_fd;
+    }
+    struct upstream *u = calloc(1, sizeof(*u));
+    if (u == NULL) {
+        err = -ENOMEM;
+        goto out_close_fd;
+    }
+    u->ep.kind = ENDPOINT_BACKEND;
+    u->state = rc == 0 ? UPSTREAM_READY : UPSTREAM_CONNECTING;
+    side_init(&u->side, &transport_plain, fd);
+    u->backend = b;
+    u->owner = owner;
+    memcpy(&u->server, server, server_len);
+    net_format_addr(server, u->addr, sizeof(u->addr));
+    err = worker_watch(ups->w, fd, &u->ep);
+    if (err != 0)
+        goto out_free;
+    if (u->state == UPSTREAM_READY) {
+        u->side.writable = true;
+        note_local_address(u);
+    }
+    *out = u;
+    return 0;
+
+out_free:
+    free(u);
+out_close_fd:
+    close(fd);
+    return err;
+}
+
+int upstream_finish_connect(struct upstream *u)
+{
+    if (u->state != UPSTREAM_CONNECTING)
+        return 0;
+    if (!u->side.writable && !u->side.readable)
+        return -EINPROGRESS;
+    int soerr = 0;
+    socklen_t len = sizeof(soerr);
+    if (getsockopt(u->side.tr.fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+        soerr = errno;
+    if (soerr != 0)
+        return -soerr;
+    u->state = UPSTREAM_READY;
+    u->side.writable = true;
+    note_local_address(u);
+    return 0;
+}
+
+struct upstream *upstream_take_idle(struct upstreams *ups, struct backend *b, void *owner)
+{
+    struct idle_list *l = &ups->idle[b->index];
+    while (l->head != NULL) {
+        struct upstream *u = l->head;
+        idle_unlink(ups, u);
+        u->state = UPSTREAM_READY;
+        if (u->side.eof || u->side.wfailed ||
+            ups->w->now_ms - u->idle_since_ms > UPSTREAM_MAX_AGE_MS) {
+            upstream_close(ups, u, false);
+            continue;
+        }
+        u->owner = owner;
+        u->reused = true;
+        return u;
+    }
+    return NULL;
+}
+
+void upstream_release(struct upstreams *ups, struct upstream *u, bool keep)
+{
+    struct idle_list *l = &ups->idle[u->backend->index];
+    if (!keep || u->state != UPSTREAM_READY || l->count >= UPSTREAM_MAX_IDLE ||
+        ups->w->draining) {
+        upstream_close(ups, u, false);
+        return;
+    }
+    u->state = UPSTREAM_IDLE;
+    u->owner = NULL;
+    u->reused = false;
+    u->idle_since_ms = ups->w->now_ms;
+    u->prev = NULL;
+    u->next = l->head;
+    if (l->head)
+        l->head->prev = u;
+    l->head = u;
+    l->count++;
+}
+
+void *upstream_event(struct upstreams *ups, struct upstream *u, uint32_t events)
+{
+    if (u->state == UPSTREAM_CLOSED)
+        return NULL;
+    side_event(&u->side, events);
+    if (u->state == UPSTREAM_IDLE) {
+        /* the backend closed it, or sent bytes nobody asked for: either way it is done */
+        if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            upstream_close(ups, u, false);
+        return NULL;
+    }
+    return u->owner;
+}

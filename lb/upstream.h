@@ -1,0 +1,92 @@
+/*
+ * upstream.h - lb's connections to backends, and each worker's pool of idle ones.
+ *
+ * A connection is opened for one request's exchange (upstream_connect), serves it, and then is
+ * either kept for the next request to the same backend (upstream_release with keep: it waits in
+ * the worker's pool, most recently used first) or closed. Taking a pooled connection skips the
+ * TCP handshake and a round trip; the price is that the backend may close it while it sits idle,
+ * which the session notices and answers by retrying on a fresh connection (a stale connection).
+ *
+ * A connection's life: CONNECTING -> READY (serving its owner) -> IDLE (pooled) -> READY ... and
+ * CLOSED at any point. Closed connections are freed by upstreams_reap() at the end of the
+ * worker's loop round, because an epoll event for them may still be pending in the same round.
+ *
+ * Everything here belongs to one worker and runs on its thread: no locks.
+ */
+#ifndef LB_UPSTREAM_H
+#define LB_UPSTREAM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "backend.h"
+#include "net.h"
+#include "side.h"
+#include "worker.h"
+
+#define UPSTREAM_MAX_IDLE 128    /* idle connections kept per backend and worker */
+#define UPSTREAM_MAX_AGE_MS 4000 /* an idle connection older than this is not reused */
+
+enum upstream_state {
+    UPSTREAM_CONNECTING, /* the nonblocking connect has not finished */
+    UPSTREAM_READY,      /* established and serving its owner */
+    UPSTREAM_IDLE,       /* established, waiting in the pool for the next request */
+    UPSTREAM_CLOSED,     /* closed; freed at the end of the loop round */
+};
+
+struct upstream {
+    struct endpoint ep; /* first: epoll data */
+    enum upstream_state state;
+    struct side side;
+    struct backend *backend;
+    void *owner;    /* what the connection serves (a session); NULL while idle */
+    bool reused;    /* taken from the pool for its current owner */
+    uint64_t idle_since_ms;
+    struct upstream *prev, *next; /* the pool's list; next also links the closed list */
+    char addr[NET_ADDRSTR_LEN];     /* the backend's address, for logs */
+    struct sockaddr_storage server; /* the backend's address */
+    struct sockaddr_storage local;  /* lb's end of the connection */
+};
+
+/* One worker's backend connections: a pool per backend, and the closed ones not yet freed. */
+struct upstreams;
+
+/* Creates the pools for w's nbackends backends. Returns NULL on ENOMEM. */
+struct upstreams *upstreams_create(struct worker *w, size_t nbackends);
+
+/* Closes every connection still pooled and frees what was closed, then ups itself. */
+void upstreams_destroy(struct upstreams *ups);
+
+/* Starts a nonblocking connection to backend b at server for owner, and watches it with epoll.
+ * Returns 0 with *out set (state CONNECTING, or READY when the connect finished at once), or
+ * -errno with nothing left open. */
+int upstream_connect(struct upstreams *ups, struct backend *b, const struct sockaddr *server,
+                     socklen_t server_len, void *owner, struct upstream **out);
+
+/* For a CONNECTING u that epoll reported: 0 when the connection is now READY (u->local known),
+ * -EINPROGRESS while it is still on its way, or the connect's -errno. */
+int upstream_finish_connect(struct upstream *u);
+
+/* The most recently used idle connection to b that is still good, now READY for owner (and
+ * u->reused), or NULL. Stale ones met on the way are closed. */
+struct upstream *upstream_take_idle(struct upstreams *ups, struct backend *b, void *owner);
+
+/* u's owner is done with it: keep puts it in the pool (unless the pool is full or the worker is
+ * draining, then it is closed), otherwise it is closed. */
+void upstream_release(struct upstreams *ups, struct upstream *u, bool keep);
+
+/* Closes u (a no-op when already closed); abort resets the connection. */
+void upstream_close(struct upstreams *ups, struct upstream *u, bool abort);
+
+/* Closes every idle connection (shutdown). */
+void upstreams_close_idle(struct upstreams *ups);
+
+/* Frees the connections closed since the last call. */
+void upstreams_reap(struct upstreams *ups);
+
+/* epoll reported events on u. Returns u's owner, to be run, or NULL when there is none (an idle
+ * connection that the backend closed or sent unasked-for bytes on is closed here). */
+void *upstream_event(struct upstreams *ups, struct upstream *u, uint32_t events);
+
+#endif
