@@ -262,6 +262,36 @@ static void test_response_connection_modes(void **state)
     assert_string_equal(value(r.headers, r.num_headers, "Connection"), "upgrade");
 }
 
+static void test_added_host_is_replaced_when_the_request_moves(void **state)
+{
+    (void)state;
+    char head[128] = "GET / HTTP/1.1\r\nHost: localhost:3001\r\nX-Forwarded-For: 10.0.0.9\r\n\r\n";
+    size_t len = strlen(head);
+    ssize_t n = headers_replace_host(head, len, sizeof(head), "backend-two.example:8080");
+    assert_int_equal(n, (ssize_t)strlen("GET / HTTP/1.1\r\nHost: backend-two.example:8080\r\n"
+                                        "X-Forwarded-For: 10.0.0.9\r\n\r\n"));
+    head[n] = '\0';
+    assert_string_equal(head, "GET / HTTP/1.1\r\nHost: backend-two.example:8080\r\n"
+                              "X-Forwarded-For: 10.0.0.9\r\n\r\n");
+    /* and back to a shorter name */
+    n = headers_replace_host(head, (size_t)n, sizeof(head), "b:1");
+    head[n] = '\0';
+    assert_string_equal(head, "GET / HTTP/1.1\r\nHost: b:1\r\nX-Forwarded-For: 10.0.0.9\r\n\r\n");
+}
+
+static void test_replacing_host_that_does_not_fit_leaves_the_head_alone(void **state)
+{
+    (void)state;
+    char head[40] = "GET / HTTP/1.1\r\nHost: a:1\r\n\r\n";
+    size_t len = strlen(head);
+    assert_int_equal(headers_replace_host(head, len, sizeof(head), "a-much-longer-name:8080"),
+                     -ENOSPC);
+    assert_string_equal(head, "GET / HTTP/1.1\r\nHost: a:1\r\n\r\n");
+    assert_int_equal(headers_replace_host(head, len, sizeof(head), "b:2") > 0, 1);
+    char nohost[] = "GET / HTTP/1.1\r\nX-A: 1\r\n\r\n";
+    assert_int_equal(headers_replace_host(nohost, strlen(nohost), sizeof(nohost), "b:2"), -ENOENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,6 +310,8 @@ int main(void)
         cmocka_unit_test(test_response_gets_request_id_and_loses_hop_by_hop),
         cmocka_unit_test(test_response_chunked_kept_or_dropped_for_http10),
         cmocka_unit_test(test_response_connection_modes),
+        cmocka_unit_test(test_added_host_is_replaced_when_the_request_moves),
+        cmocka_unit_test(test_replacing_host_that_does_not_fit_leaves_the_head_alone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,109 @@
+/* test_side.c - unit tests of one proxied socket seen through its transport (lb/side.c,
+ * lb/transport_plain.c), over real socket pairs. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../../lb/side.h"
+
+/* A connected nonblocking pair: lb's end in *s, the peer's fd returned. */
+static int pair(struct side *s)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    side_init(s, &transport_plain, sv[0]);
+    return sv[1];
+}
+
+static void test_read_needs_readiness_and_stops_at_eagain(void **state)
+{
+    static struct buf b;
+    struct side s;
+    (void)state;
+    int peer = pair(&s);
+    buf_clear(&b);
+    assert_int_equal(write(peer, "hello", 5), 5);
+    assert_int_equal(side_read(&s, &b), 0); /* epoll has not said so yet */
+    side_event(&s, EPOLLIN);
+    assert_int_equal(side_read(&s, &b), 5);
+    assert_memory_equal(b.data, "hello", 5);
+    assert_int_equal(side_read(&s, &b), 0); /* -EAGAIN: not readable any more */
+    assert_false(s.readable);
+    assert_false(s.eof);
+    side_close(&s, false);
+    close(peer);
+}
+
+static void test_end_of_stream_is_eof_without_error(void **state)
+{
+    static struct buf b;
+    struct side s;
+    (void)state;
+    int peer = pair(&s);
+    buf_clear(&b);
+    close(peer);
+    side_event(&s, EPOLLIN | EPOLLRDHUP);
+    assert_int_equal(side_read(&s, &b), -1);
+    assert_true(s.eof);
+    assert_int_equal(s.err, 0);
+    assert_int_equal(side_read(&s, &b), 0); /* nothing more happens */
+    side_close(&s, false);
+}
+
+static void test_writev_sends_in_order_and_a_dead_peer_is_an_error_not_a_signal(void **state)
+{
+    struct side s;
+    char got[16];
+    (void)state;
+    int peer = pair(&s);
+    struct iovec iov[2] = {{.iov_base = "head|", .iov_len = 5}, {.iov_base = "body", .iov_len = 4}};
+    assert_int_equal(side_writev(&s, iov, 2), 0); /* not writable yet */
+    side_event(&s, EPOLLOUT);
+    assert_int_equal(side_writev(&s, iov, 2), 9);
+    assert_int_equal(read(peer, got, sizeof(got)), 9);
+    assert_memory_equal(got, "head|body", 9);
+    close(peer);
+    assert_int_equal(side_writev(&s, iov, 2), -1); /* EPIPE with MSG_NOSIGNAL, no SIGPIPE */
+    assert_true(s.wfailed);
+    assert_int_equal(s.err, -EPIPE);
+    side_close(&s, false);
+}
+
+static void test_shutdown_sends_eof_once_and_stops_writes(void **state)
+{
+    struct side s;
+    char got[4];
+    (void)state;
+    int peer = pair(&s);
+    side_event(&s, EPOLLOUT);
+    side_shutdown(&s);
+    side_shutdown(&s);
+    assert_true(s.shut);
+    assert_int_equal(read(peer, got, sizeof(got)), 0);
+    struct iovec iov = {.iov_base = "x", .iov_len = 1};
+    assert_int_equal(side_writev(&s, &iov, 1), 0);
+    side_close(&s, false);
+    assert_int_equal(s.tr.fd, -1);
+    side_close(&s, false); /* closing twice is harmless */
+    close(peer);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_read_needs_readiness_and_stops_at_eagain),
+        cmocka_unit_test(test_end_of_stream_is_eof_without_error),
+        cmocka_unit_test(test_writev_sends_in_order_and_a_dead_peer_is_an_error_not_a_signal),
+        cmocka_unit_test(test_shutdown_sends_eof_once_and_stops_writes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
