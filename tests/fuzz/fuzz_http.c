@@ -2,13 +2,16 @@
  * fuzz_http.c - libFuzzer target for the shared HTTP parser (common/http.c). Build and run it
  * with scripts/fuzz.sh.
  *
- * Each input is parsed as a request and as a response (with default and with tiny limits) and fed
- * to the chunked decoder whole and in pieces. Besides the sanitizers' checks it asserts the
+ * Each input is parsed as a request and as a response (with default and with tiny limits), fed
+ * to the chunked decoder whole and in pieces, and followed as a body of each framing by the body
+ * tracker, whole and in pieces whose sizes the input itself chooses. Besides the sanitizers' checks it asserts the
  * contract's invariants: a result is an error, incomplete, or a length within the input; errors
  * carry a status of the documented set and a reason; every parsed field points inside the header
  * block; a complete head stays complete with the same length when more bytes follow, and every
  * proper prefix of a complete head is incomplete; the chunked decoder gives the same outcome and
- * payload however the bytes are split.
+ * payload however the bytes are split; the body tracker never takes more bytes than it is given,
+ * takes fewer only where the body ends, agrees with the decoder beneath it, and gives the same
+ * outcome however the bytes are split and whether fed or stepped span by span.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -235,6 +238,107 @@ static void check_chunked(const char *buf, size_t len, size_t step)
     free(b);
 }
 
+/* What the body tracker made of an input. */
+struct body_outcome {
+    bool error;
+    bool done;
+    uint64_t consumed;
+    uint64_t payload;
+};
+
+/* Follows buf[0..len) as a body framed f (length cl), in pieces of sizes taken in turn from
+ * sizes[0..nsizes) (each % 13 + 1; nsizes 0: all at once), through http_body_next when step,
+ * else http_body_feed. */
+static struct body_outcome body_follow(const char *buf, size_t len, enum http_framing f,
+                                       uint64_t cl, const uint8_t *sizes, size_t nsizes,
+                                       bool step)
+{
+    struct http_body b;
+    size_t pos = 0, k = 0;
+
+    http_body_init(&b, f, cl);
+    while (pos < len && !b.done) {
+        size_t n = nsizes == 0 ? len - pos : (size_t)(sizes[k++ % nsizes] % 13) + 1;
+        const char *data = NULL;
+        size_t data_len = 0;
+        uint64_t payload_before = b.payload;
+        ssize_t r;
+        if (n > len - pos)
+            n = len - pos;
+        if (step)
+            r = http_body_next(&b, buf + pos, n, &data, &data_len);
+        else
+            r = http_body_feed(&b, buf + pos, n);
+        if (r < 0) {
+            CHECK(r == HTTP_ERROR && b.error && !b.done && f == HTTP_BODY_CHUNKED);
+            CHECK(data_len == 0);
+            CHECK(http_body_feed(&b, buf, len) == HTTP_ERROR); /* and stays an error */
+            CHECK(!http_body_eof(&b));
+            return (struct body_outcome){.error = true};
+        }
+        CHECK((size_t)r <= n);
+        CHECK(r > 0 || b.done);
+        CHECK(step || (size_t)r == n || b.done); /* fewer only where the body ends */
+        if (step) {
+            CHECK(data_len == b.payload - payload_before);
+            CHECK(data_len == 0 || (data >= buf + pos && data + data_len <= buf + pos + (size_t)r));
+        }
+        pos += (size_t)r;
+        CHECK(b.consumed == pos);
+        CHECK(b.payload <= b.consumed);
+    }
+    CHECK(http_body_feed(&b, buf + pos, len - pos) == (b.done ? 0 : (ssize_t)(len - pos)));
+    struct body_outcome o = {.done = b.done, .consumed = b.consumed, .payload = b.payload};
+    bool eof_ends = http_body_eof(&b);
+    CHECK(eof_ends == (o.done || f == HTTP_BODY_UNTIL_CLOSE));
+    return o;
+}
+
+static void check_body(const char *buf, size_t len, const uint8_t *sizes, size_t nsizes)
+{
+    static const enum http_framing framings[] = {HTTP_BODY_NONE, HTTP_BODY_LENGTH,
+                                                 HTTP_BODY_CHUNKED, HTTP_BODY_UNTIL_CLOSE};
+    uint64_t cl = len > 1 ? (uint64_t)sizes[1] % (len + 2) : 0;
+
+    for (size_t i = 0; i < sizeof(framings) / sizeof(framings[0]); i++) {
+        enum http_framing f = framings[i];
+        struct body_outcome whole = body_follow(buf, len, f, cl, sizes, 0, false);
+        struct body_outcome split = body_follow(buf, len, f, cl, sizes, nsizes, false);
+        struct body_outcome stepped = body_follow(buf, len, f, cl, sizes, nsizes, true);
+        CHECK(whole.error == split.error && whole.error == stepped.error);
+        if (!whole.error) {
+            CHECK(whole.done == split.done && whole.done == stepped.done);
+            CHECK(whole.consumed == split.consumed && whole.consumed == stepped.consumed);
+            CHECK(whole.payload == split.payload && whole.payload == stepped.payload);
+            CHECK(whole.consumed <= len);
+        }
+        switch (f) {
+        case HTTP_BODY_NONE: CHECK(whole.done && whole.consumed == 0); break;
+        case HTTP_BODY_LENGTH:
+            CHECK(whole.consumed == (cl < len ? cl : len) && whole.payload == whole.consumed);
+            CHECK(whole.done == (cl <= len));
+            break;
+        case HTTP_BODY_UNTIL_CLOSE:
+            CHECK(whole.consumed == len && whole.payload == len && !whole.done);
+            break;
+        case HTTP_BODY_CHUNKED: {
+            /* the tracker agrees with the decoder beneath it */
+            char *out = malloc(len + 1);
+            size_t out_len;
+            bool done;
+            CHECK(out != NULL);
+            ssize_t r = chunked(buf, len, 0, out, &out_len, &done);
+            CHECK((r < 0) == whole.error);
+            if (r >= 0)
+                CHECK((uint64_t)r == whole.consumed && out_len == whole.payload &&
+                      done == whole.done);
+            free(out);
+            break;
+        }
+        }
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -253,6 +357,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_response(buf, size, &def, NH, true);
     check_response(buf, size, &tiny, 4, false);
     check_chunked(buf, size, size > 0 ? (size_t)(data[0] % 7) + 1 : 1);
+    check_body(buf, size, data, size < 64 ? size : 64);
 
     free(buf);
     return 0;
