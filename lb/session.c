@@ -149,8 +149,8 @@ struct exchange {
 struct session {
     struct endpoint ep; /* first: epoll data */
     struct worker *w;
-    struct session *prev, *next; /* the worker's list of sessions */
-    struct session *run_next;    /* the worker's run queue or dead list */
+    struct session *prev, *next; /* the worker's live sessions */
+    struct session *run_next;    /* the worker's deferred or closed list */
     enum session_state state;
     struct timer timer;
     bool queued, dead;
@@ -168,6 +168,14 @@ struct session {
     struct exchange x;
     struct xbufs *bufs; /* res and head: only while a request is in progress */
     struct buf req;
+};
+
+/* One worker's sessions. */
+struct sessions {
+    struct session *live;     /* every open session */
+    size_t count;
+    struct session *deferred; /* used up their turn and want another */
+    struct session *closed;   /* closed this round, freed by session_reap() */
 };
 
 static void run(struct session *s);
@@ -303,6 +311,26 @@ static void exchange_reset(struct session *s)
 
 /* --- session life ------------------------------------------------------------------------------ */
 
+struct sessions *sessions_create(void)
+{
+    return calloc(1, sizeof(struct sessions));
+}
+
+void sessions_destroy(struct sessions *set)
+{
+    free(set);
+}
+
+size_t sessions_count(const struct sessions *set)
+{
+    return set->count;
+}
+
+bool sessions_deferred(const struct sessions *set)
+{
+    return set->deferred != NULL;
+}
+
 static void session_close(struct session *s, bool reset)
 {
     struct worker *w = s->w;
@@ -321,23 +349,23 @@ static void session_close(struct session *s, bool reset)
     if (s->prev)
         s->prev->next = s->next;
     else
-        w->sessions = s->next;
+        w->sessions->live = s->next;
     if (s->next)
         s->next->prev = s->prev;
-    w->num_sessions--;
+    w->sessions->count--;
     s->dead = true;
     events_client_closed(w, s->requests);
     if (!s->queued) {
-        s->run_next = w->dead_sessions;
-        w->dead_sessions = s;
+        s->run_next = w->sessions->closed;
+        w->sessions->closed = s;
     }
 }
 
 void session_reap(struct worker *w)
 {
-    while (w->dead_sessions != NULL) {
-        struct session *s = w->dead_sessions;
-        w->dead_sessions = s->run_next;
+    while (w->sessions->closed != NULL) {
+        struct session *s = w->sessions->closed;
+        w->sessions->closed = s->run_next;
         give_bufs(s);
         free(s);
     }
@@ -389,11 +417,11 @@ int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_
         free(s);
         return rc;
     }
-    s->next = w->sessions;
-    if (w->sessions)
-        w->sessions->prev = s;
-    w->sessions = s;
-    w->num_sessions++;
+    s->next = w->sessions->live;
+    if (w->sessions->live)
+        w->sessions->live->prev = s;
+    w->sessions->live = s;
+    w->sessions->count++;
     events_client_opened(w);
     if (w->draining)
         s->x.close_after = true;
@@ -1315,22 +1343,22 @@ static void run(struct session *s)
     arm_timer(s);
     if (!s->queued) {
         s->queued = true;
-        s->run_next = s->w->run_queue;
-        s->w->run_queue = s;
+        s->run_next = s->w->sessions->deferred;
+        s->w->sessions->deferred = s;
     }
 }
 
 void session_run_deferred(struct worker *w)
 {
-    struct session *list = w->run_queue;
-    w->run_queue = NULL;
+    struct session *list = w->sessions->deferred;
+    w->sessions->deferred = NULL;
     while (list != NULL) {
         struct session *s = list;
         list = s->run_next;
         s->queued = false;
         if (s->dead) {
-            s->run_next = w->dead_sessions;
-            w->dead_sessions = s;
+            s->run_next = w->sessions->closed;
+            w->sessions->closed = s;
             continue;
         }
         run(s);
@@ -1411,7 +1439,7 @@ void session_timer_expired(struct worker *w, struct timer *t)
 
 void session_drain_all(struct worker *w, bool force)
 {
-    struct session *s = w->sessions;
+    struct session *s = w->sessions->live;
     while (s != NULL) {
         struct session *next = s->next;
         if (force) {

@@ -27,6 +27,16 @@
 
 struct worker;
 struct session;
+struct sessions;
+
+/* One worker's set of sessions (w->sessions), created before its loop runs and destroyed after
+ * every session was closed and reaped. Returns NULL on ENOMEM. */
+struct sessions *sessions_create(void);
+void sessions_destroy(struct sessions *set);
+
+/* How many sessions are open; whether some used up their turn and want another. */
+size_t sessions_count(const struct sessions *set);
+bool sessions_deferred(const struct sessions *set);
 
 /* Takes over an accepted, nonblocking client socket. Returns 0, or -errno (fd closed then). */
 int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peer_len);

@@ -92,9 +92,6 @@ int worker_init(struct worker *w, char *err, size_t err_len)
     w->control_ep.kind = ENDPOINT_CONTROL;
     w->resolver_ep.kind = ENDPOINT_RESOLVER;
     w->sessions = NULL;
-    w->num_sessions = 0;
-    w->run_queue = NULL;
-    w->dead_sessions = NULL;
     w->upstreams = NULL;
     w->bufs = (struct buf_cache){0};
     w->log_buf.len = 0;
@@ -110,8 +107,9 @@ int worker_init(struct worker *w, char *err, size_t err_len)
     if (w->rng[0] == 0 && w->rng[1] == 0)
         w->rng[1] = 1;
 
+    w->sessions = sessions_create();
     w->upstreams = upstreams_create(w, w->table->count);
-    if (w->upstreams == NULL) {
+    if (w->sessions == NULL || w->upstreams == NULL) {
         snprintf(err, err_len, "worker %u: out of memory", w->id);
         return -ENOMEM;
     }
@@ -212,10 +210,10 @@ static void *worker_main(void *arg)
 
     for (;;) {
         w->now_ms = clock_mono_ms();
-        if (w->draining && (w->num_sessions == 0 || w->now_ms >= w->drain_deadline_ms))
+        if (w->draining && (sessions_count(w->sessions) == 0 || w->now_ms >= w->drain_deadline_ms))
             break;
         int max_wait = -1;
-        if (w->run_queue != NULL)
+        if (sessions_deferred(w->sessions))
             max_wait = 0;
         else if (w->accept_resume_ms != 0)
             max_wait = ACCEPT_PAUSE_MS;
@@ -302,5 +300,7 @@ void worker_fini(struct worker *w)
     timer_heap_fini(&w->timers);
     upstreams_destroy(w->upstreams);
     w->upstreams = NULL;
+    sessions_destroy(w->sessions);
+    w->sessions = NULL;
     w->epfd = w->ctl_efd = -1;
 }

@@ -27,7 +27,7 @@
 #include "resolver.h"
 #include "timer.h"
 
-struct session;
+struct sessions;
 struct stats_thread;
 struct upstreams;
 
@@ -66,10 +66,7 @@ struct worker {
     struct endpoint listener_ep, control_ep, resolver_ep;
     struct resolve_reply replies;
     struct timer_heap timers;
-    struct session *sessions;   /* every live session (session.c links them) */
-    size_t num_sessions;
-    struct session *run_queue;  /* sessions that used up their turn and want another */
-    struct session *dead_sessions;
+    struct sessions *sessions;   /* this worker's client connections (session.h) */
     struct upstreams *upstreams; /* backend connections and their idle pools (upstream.h) */
     struct buf_cache bufs;       /* spare per-request buffers (buffer.h) */
     struct access_log_buf log_buf;
