@@ -2,7 +2,7 @@
  * events.c - where lb's observable events end up: the access log, and rate-limited warnings on
  * standard error for backend trouble (at most one line per backend per second, so a dead
  * backend under load does not flood the terminal), and the shared-memory statistics lbtop reads
- * (lb/stats.h: one call per event, on this worker's own counters; a no-op with --no-stats).
+ * (lb/stats_writer.h: one call per event, on this worker's own counters; a no-op with --no-stats).
  */
 #include "events.h"
 
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "clock.h"
-#include "stats.h"
+#include "stats_writer.h"
 #include "worker.h"
 
 static bool warn_allowed(struct backend *b)

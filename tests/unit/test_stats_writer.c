@@ -1,4 +1,4 @@
-/* test_stats_writer.c - unit tests of lb's statistics writer (lb/stats.c), read back through the
+/* test_stats_writer.c - unit tests of lb's statistics writer (lb/stats_writer.c), read back through the
  * reader side (common/stats_shm.c and lbtop's snapshot): what lb records is what lbtop shows. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../lb/stats.h"
+#include "../../lb/stats_writer.h"
 #include "../../lbtop/snapshot.h"
 #include "clock.h"
 

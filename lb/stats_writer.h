@@ -1,5 +1,5 @@
 /*
- * stats.h - lb's statistics writer: one call per observable event, published in the shared-memory
+ * stats_writer.h - lb's statistics writer: one call per observable event, published in the shared-memory
  * segment of common/stats.h for lbtop and lbtrace.
  *
  * Design: every worker thread gets its own counter block (stats_thread), so the request path
@@ -13,15 +13,15 @@
  * (--no-stats) without an "if" at each call site. Backend indexes at or beyond the number given
  * to stats_open() (at most STATS_MAX_BACKENDS) count in the global totals only.
  */
-#ifndef LB_STATS_H
-#define LB_STATS_H
+#ifndef LB_STATS_WRITER_H
+#define LB_STATS_WRITER_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "../common/stats.h" /* the layout (this file shadows its name inside lb/) */
+#include "stats.h" /* the layout, common/stats.h */
 
 struct stats;        /* the writer: the segment and the heartbeat thread */
 struct stats_thread; /* one worker's counters; used by that worker only */

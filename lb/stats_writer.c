@@ -1,12 +1,12 @@
 /*
- * stats.c - lb's statistics writer (see stats.h for the design).
+ * stats_writer.c - lb's statistics writer (see stats_writer.h for the design).
  *
  * Counters a worker owns are updated with "load relaxed, add, store relaxed": no lock prefix, no
  * contention, and still a data-race-free access for readers in other processes, which load them
  * relaxed. Histograms take one such update per bucket. The heartbeat thread is the only thread
  * this module starts; it sleeps on a condition variable so stats_close() ends it at once.
  */
-#include "stats.h"
+#include "stats_writer.h"
 
 #include <errno.h>
 #include <pthread.h>
