@@ -805,8 +805,6 @@ static void on_connected(struct session *s)
     if (getsockname(u->fd, (struct sockaddr *)&u->local, &sl) != 0)
         u->local.ss_family = AF_UNSPEC;
     s->connect_us = (int64_t)(connect_ns / 1000);
-    if (atomic_load_explicit(&s->backend->down_until_ms, memory_order_relaxed) != 0)
-        atomic_store_explicit(&s->backend->down_until_ms, 0, memory_order_relaxed); /* up again */
     atomic_store_explicit(&s->backend->preferred,
                           (unsigned)((s->addr_first + s->addr_tried) % (s->num_addrs ? s->num_addrs : 1)),
                           memory_order_relaxed);
@@ -955,9 +953,6 @@ static void connect_next(struct session *s, int err)
         return;
     }
     events_backend_connect_failed(w, s->backend, err);
-    if (err != -EMFILE && err != -ENFILE && err != -ENOMEM && err != -ENOBUFS) /* not lb's own */
-        atomic_store_explicit(&s->backend->down_until_ms, w->now_ms + BACKEND_DOWN_MS,
-                              memory_order_relaxed);
     policy_mark_tried(s->tried, s->backend->index);
     release_backend(s);
     struct policy_request pr = {.key = s->client_ip, .key_len = strlen(s->client_ip),

@@ -259,6 +259,7 @@ struct stats *stats_open_lb(const struct config *cfg, const struct backend_table
     size_t nb = table->count < STATS_MAX_BACKENDS ? table->count : STATS_MAX_BACKENDS;
     const char *names[STATS_MAX_BACKENDS], *hosts[STATS_MAX_BACKENDS];
     uint16_t ports[STATS_MAX_BACKENDS];
+    uint32_t weights[STATS_MAX_BACKENDS];
     struct stats *s;
 
     memset(&ss, 0, sizeof(ss));
@@ -270,6 +271,7 @@ struct stats *stats_open_lb(const struct config *cfg, const struct backend_table
         names[i] = table->backends[i].name;
         hosts[i] = table->backends[i].host;
         ports[i] = table->backends[i].port;
+        weights[i] = 1; /* lb has no weights yet: every backend counts the same */
     }
     struct stats_config sc = {
         .listen_port = cfg->listen_port,
@@ -282,6 +284,7 @@ struct stats *stats_open_lb(const struct config *cfg, const struct backend_table
         .backend_names = names,
         .backend_hosts = hosts,
         .backend_ports = ports,
+        .backend_weights = weights,
     };
     s = stats_open(&sc, err, err_len);
     if (s == NULL)
@@ -522,49 +525,24 @@ void stats_request_done(struct stats_thread *t, const struct stats_request *r)
 
 /* ---- backend state ------------------------------------------------------------------------- */
 
-static struct stats_backend *backend_of(struct stats *s, int b)
+void stats_backend_state(struct stats_thread *t, int b, uint32_t state)
 {
-    if (s == NULL || b < 0 || (uint32_t)b >= s->shm.nbackends)
-        return NULL;
-    return &s->shm.seg->backends[b];
-}
+    struct stats_backend *be;
 
-void stats_backend_state(struct stats *s, int b, uint32_t state)
-{
-    struct stats_backend *be = backend_of(s, b);
-
-    if (be == NULL)
+    if (t == NULL || backend_counters(t, b) == NULL)
         return;
-    if (atomic_exchange_explicit(&be->state, state, memory_order_relaxed) != state)
+    be = &t->seg->backends[b];
+    /* seq_cst: see publish_state() in lb/events.c */
+    if (atomic_exchange(&be->state, state) != state)
         atomic_store_explicit(&be->last_change_wall_ns, clock_wall_ns(), memory_order_relaxed);
-}
-
-void stats_backend_weight(struct stats *s, int b, uint32_t weight)
-{
-    struct stats_backend *be = backend_of(s, b);
-
-    if (be != NULL)
-        atomic_store_explicit(&be->weight, weight, memory_order_relaxed);
-}
-
-void stats_backend_check(struct stats *s, int b, bool ok)
-{
-    struct stats_backend *be = backend_of(s, b);
-
-    if (be == NULL)
-        return;
-    atomic_fetch_add_explicit(&be->checks_total, 1, memory_order_relaxed);
-    if (!ok)
-        atomic_fetch_add_explicit(&be->checks_failed, 1, memory_order_relaxed);
 }
 
 void stats_backend_resolved(struct stats *s, int b, const struct sockaddr *sa)
 {
-    struct stats_backend *be = backend_of(s, b);
     struct stats_addr a;
 
-    if (be == NULL)
+    if (s == NULL || b < 0 || (uint32_t)b >= s->shm.nbackends)
         return;
     stats_addr_from_sockaddr(&a, sa);
-    stats_backend_store_resolved(be, &a);
+    stats_backend_store_resolved(&s->shm.seg->backends[b], &a);
 }

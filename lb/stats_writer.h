@@ -5,9 +5,9 @@
  * Design: every worker thread gets its own counter block (stats_thread), so the request path
  * never takes a lock and never does an atomic read-modify-write on a shared cache line: each
  * counter is bumped with a relaxed load and a relaxed store by the only thread that writes it.
- * The only shared writes are the connection gauges (active/peak, once per connection), backend
- * state and health checks, and one fetch-add per finished request to claim a slot in the ring of
- * recent requests. A small thread refreshes the heartbeat every 250 ms.
+ * The only shared writes are the connection gauges (active/peak, once per connection), a
+ * backend's state when it changes, and one fetch-add per finished request to claim a slot in the
+ * ring of recent requests. A small thread refreshes the heartbeat every 250 ms.
  *
  * Every function accepts a NULL handle and then does nothing, so lb can run with statistics off
  * (--no-stats) without an "if" at each call site. Backend indexes at or beyond the number given
@@ -42,7 +42,8 @@ struct stats_config {
     const uint32_t *backend_weights;  /* NULL: all 1 */
 };
 
-/* Creates and publishes the segment, starts the heartbeat thread. Backends start UP. Returns the
+/* Creates and publishes the segment, starts the heartbeat thread. Backends start UP. The health
+ * check counters of the layout stay 0: lb runs no health checks yet. Returns the
  * writer, or NULL with a message in err (e.g. another lb already publishes under that name). */
 struct stats *stats_open(const struct stats_config *cfg, char *err, size_t err_len);
 
@@ -124,14 +125,13 @@ struct stats_request {
  * it to the ring of recent requests. */
 void stats_request_done(struct stats_thread *t, const struct stats_request *r);
 
-/* ---- backend state (any thread) ------------------------------------------------------------ */
+/* ---- backend state (any worker's handle: the state is shared) ------------------------------ */
 
-/* Backend b is now STATS_BACKEND_UP, _DOWN or _DRAINING; records when it changed. */
-void stats_backend_state(struct stats *s, int b, uint32_t state);
-void stats_backend_weight(struct stats *s, int b, uint32_t weight);
-/* A health check of b ran; ok tells how it went. */
-void stats_backend_check(struct stats *s, int b, bool ok);
-/* b's host now resolves to sa (the address lb connects to). */
+/* Backend b is now STATS_BACKEND_UP or _DOWN; records when it changed (a repeat of the state
+ * it has changes nothing). */
+void stats_backend_state(struct stats_thread *t, int b, uint32_t state);
+
+/* b's host now resolves to sa (the address lb connects to). Any thread. */
 void stats_backend_resolved(struct stats *s, int b, const struct sockaddr *sa);
 
 #endif

@@ -257,31 +257,28 @@ static void test_ring_records_both_legs(void **state)
     stats_close(s);
 }
 
-static void test_backend_state_checks_and_resolution(void **state)
+static void test_backend_state_weight_and_resolution(void **state)
 {
-    struct stats *s = open_writer(1);
+    struct stats *s = open_writer(2);
+    struct stats_thread *w1 = stats_for_worker(s, 1);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(3003)};
     char buf[64];
     (void)state;
 
     struct lbtop_snapshot *before = read_back();
     usleep(2000);
-    stats_backend_state(s, 2, STATS_BACKEND_DOWN);
-    stats_backend_state(s, 1, STATS_BACKEND_DRAINING);
-    stats_backend_weight(s, 0, 5);
-    stats_backend_check(s, 2, false);
-    stats_backend_check(s, 2, true);
+    stats_backend_state(w1, 2, STATS_BACKEND_DOWN); /* any worker's handle: the state is shared */
+    stats_backend_state(w1, 1, STATS_BACKEND_UP);   /* no change: its time stays */
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     stats_backend_resolved(s, 2, (struct sockaddr *)&a);
-    stats_backend_state(s, 99, STATS_BACKEND_DOWN); /* out of range: ignored */
+    stats_backend_state(w1, 99, STATS_BACKEND_DOWN); /* out of range: ignored */
 
     struct lbtop_snapshot *snap = read_back();
     assert_int_equal(snap->backends[2].state, STATS_BACKEND_DOWN);
-    assert_int_equal(snap->backends[1].state, STATS_BACKEND_DRAINING);
+    assert_int_equal(snap->backends[1].state, STATS_BACKEND_UP);
     assert_true(snap->backends[2].last_change_wall_ns > before->backends[2].last_change_wall_ns);
-    assert_int_equal(snap->backends[0].weight, 5);
-    assert_int_equal(snap->backends[2].checks_total, 2);
-    assert_int_equal(snap->backends[2].checks_failed, 1);
+    assert_int_equal(snap->backends[1].last_change_wall_ns, before->backends[1].last_change_wall_ns);
+    assert_int_equal(snap->backends[0].weight, 1); /* lb has no weights yet */
     assert_string_equal(stats_addr_format(&snap->backends[2].resolved, buf, sizeof(buf)),
                         "127.0.0.1:3003");
     free(before);
@@ -320,6 +317,7 @@ static void test_null_handles_do_nothing(void **state)
     stats_request_done(NULL, &r);
     stats_backend_conn_opened(NULL, 0, 1);
     stats_backend_state(NULL, 0, STATS_BACKEND_DOWN);
+    stats_backend_resolved(NULL, 0, NULL);
     assert_null(stats_for_worker(NULL, 0));
     assert_string_equal(stats_name(NULL), "");
     stats_close(NULL);
@@ -350,7 +348,7 @@ int main(void)
         cmocka_unit_test(test_counts_from_every_worker_add_up),
         cmocka_unit_test(test_gauges_track_active_and_peak),
         cmocka_unit_test(test_ring_records_both_legs),
-        cmocka_unit_test(test_backend_state_checks_and_resolution),
+        cmocka_unit_test(test_backend_state_weight_and_resolution),
         cmocka_unit_test(test_heartbeat_moves_and_close_removes_the_segment),
         cmocka_unit_test(test_null_handles_do_nothing),
         cmocka_unit_test(test_backends_beyond_the_layout_count_globally),
