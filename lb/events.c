@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "access_log.h"
 #include "clock.h"
 #include "stats_writer.h"
 #include "worker.h"
@@ -120,35 +121,8 @@ void events_backend_broke(struct worker *w, struct backend *b, const char *why)
         fprintf(stderr, "lb: backend %s: %s\n", b->name, why);
 }
 
-void events_request_done(struct worker *w, const struct events_request *r)
+void events_request_done(struct worker *w, const struct request_record *r)
 {
-    access_log_append(w->log, &w->log_buf, &r->log);
-    if (w->stats == NULL)
-        return;
-    struct stats_request sr = {
-        .backend = r->backend,
-        .status = r->log.status,
-        .sent = r->sent,
-        .generated = r->generated,
-        .reused = r->reused,
-        .retries = r->retries,
-        .bytes_in = r->log.req_bytes,
-        .bytes_out = r->log.bytes,
-        .connect_ns = r->connect_ns,
-        .ttfb_ns = r->ttfb_ns,
-        .total_ns = r->total_ns,
-        .client = r->client,
-        .lb_front = r->lb_front,
-        .lb_back = r->lb_back,
-        .server = r->server,
-        .client_conn_id = r->client_conn_id,
-        .conn_request = r->conn_request,
-        .method = r->log.method,
-        .method_len = r->log.method_len,
-        .path = r->log.path,
-        .path_len = r->log.path_len,
-        .request_id = r->log.id,
-        .request_id_len = r->log.id_len,
-    };
-    stats_request_done(w->stats, &sr);
+    access_log_append(w->log, &w->log_buf, r);
+    stats_request_done(w->stats, r);
 }

@@ -365,18 +365,30 @@ static void log_request(struct session *s)
     struct worker *w = s->w;
     uint64_t now = clock_mono_ns();
     struct upstream *u = s->up;
-    struct events_request ev = {
-        .backend = s->backend ? (int)s->backend->index : -1,
+    struct request_record r = {
+        .method = s->method,
+        .method_len = s->method_len,
+        .path = s->path,
+        .path_len = s->path_len,
+        .id = s->id,
+        .id_len = s->id_len,
+        .bytes_in = s->req_bytes,
+        .status = s->status,
+        .bytes_out = s->bytes_out,
         .generated = s->generated,
-        .reused = s->reused,
-        .complete = s->complete,
+        .backend = s->backend ? (int)s->backend->index : -1,
         .sent = s->sent,
+        .reused = s->reused,
         .retries = s->retries,
+        .wall_ns = clock_wall_ns(),
         .connect_ns = s->connect_us > 0 ? (uint64_t)s->connect_us * 1000u : 0,
+        .first_byte_ns = s->t_first_byte ? s->t_first_byte - s->t_start : 0,
         .ttfb_ns = s->t_first_byte && s->t_sent && s->t_first_byte > s->t_sent
                        ? s->t_first_byte - s->t_sent
                        : 0,
         .total_ns = s->t_start ? now - s->t_start : 0,
+        .client_text = s->client_addr,
+        .server_text = s->backend_addr[0] ? s->backend_addr : NULL,
         .client = (const struct sockaddr *)&s->peer,
         .lb_front = (const struct sockaddr *)&s->front,
         .lb_back = u ? (const struct sockaddr *)&u->local : NULL,
@@ -384,24 +396,7 @@ static void log_request(struct session *s)
         .client_conn_id = s->conn_id,
         .conn_request = s->requests,
     };
-    ev.log = (struct access_record){
-        .wall_ns = clock_wall_ns(),
-        .client = s->client_addr,
-        .backend = s->backend_addr[0] ? s->backend_addr : NULL,
-        .id = s->id,
-        .id_len = s->id_len,
-        .method = s->method,
-        .method_len = s->method_len,
-        .path = s->path,
-        .path_len = s->path_len,
-        .status = s->status,
-        .req_bytes = s->req_bytes,
-        .bytes = s->bytes_out,
-        .connect_us = s->connect_us,
-        .first_byte_us = s->t_first_byte ? (int64_t)((s->t_first_byte - s->t_start) / 1000) : -1,
-        .total_us = s->t_start ? (int64_t)((now - s->t_start) / 1000) : -1,
-    };
-    events_request_done(w, &ev);
+    events_request_done(w, &r);
     s->in_request = false;
 }
 

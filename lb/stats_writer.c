@@ -439,17 +439,14 @@ static void note_address(struct stats_backend *b, const struct sockaddr *sa)
         stats_backend_store_resolved(b, &u.a);
 }
 
-static void fill_entry(struct stats_thread *t, const struct stats_request *r,
+static void fill_entry(struct stats_thread *t, const struct request_record *r,
                        struct stats_ring_entry *e)
 {
     bool fits = true;
 
     memset(e, 0, sizeof(*e));
-    e->start_wall_ns = r->start_wall_ns;
-    if (e->start_wall_ns == 0) {
-        uint64_t now = clock_wall_ns();
-        e->start_wall_ns = now > r->total_ns ? now - r->total_ns : now;
-    }
+    uint64_t end = r->wall_ns ? r->wall_ns : clock_wall_ns();
+    e->start_wall_ns = end > r->total_ns ? end - r->total_ns : end;
     e->connect_ns = r->connect_ns;
     e->ttfb_ns = r->ttfb_ns;
     e->total_ns = r->total_ns;
@@ -463,7 +460,7 @@ static void fill_entry(struct stats_thread *t, const struct stats_request *r,
     e->status = (uint16_t)(r->status >= 0 && r->status <= 999 ? r->status : 0);
     e->worker = t->worker;
     e->backend_index = (int16_t)(backend_counters(t, r->backend) ? r->backend : -1);
-    e->kind = (uint8_t)(r->kind == STATS_ENTRY_TCP ? STATS_ENTRY_TCP : STATS_ENTRY_HTTP);
+    e->kind = STATS_ENTRY_HTTP; /* lb relays HTTP only (a tcp mode is planned) */
     e->conn_request = r->conn_request;
     e->retries = r->retries;
     if (r->retries > 0)
@@ -473,14 +470,13 @@ static void fill_entry(struct stats_thread *t, const struct stats_request *r,
     if (r->generated)
         e->flags |= STATS_ENTRY_GENERATED;
     stats_text_put(e->method, sizeof(e->method), r->method, r->method ? r->method_len : 0);
-    fits &= stats_text_put(e->request_id, sizeof(e->request_id), r->request_id,
-                           r->request_id ? r->request_id_len : 0);
+    fits &= stats_text_put(e->request_id, sizeof(e->request_id), r->id, r->id ? r->id_len : 0);
     fits &= stats_text_put(e->path, sizeof(e->path), r->path, r->path ? r->path_len : 0);
     if (!fits)
         e->flags |= STATS_ENTRY_TRUNCATED;
 }
 
-void stats_request_done(struct stats_thread *t, const struct stats_request *r)
+void stats_request_done(struct stats_thread *t, const struct request_record *r)
 {
     struct stats_global_counters *g;
     struct stats_backend_counters *c;

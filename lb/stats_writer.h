@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "request_record.h"
 #include "stats.h" /* the layout, common/stats.h */
 
 struct stats;        /* the writer: the segment and the heartbeat thread */
@@ -92,38 +93,9 @@ void stats_retry(struct stats_thread *t, int b, bool was_sent);
 /* Backend b did not answer within --server-timeout (the client gets a 504). */
 void stats_timeout(struct stats_thread *t, int b);
 
-/* One finished request (or, in tcp mode, one finished connection). */
-struct stats_request {
-    int backend;             /* the backend it was sent to (stats_request_sent), -1 if none */
-    int status;              /* status sent to the client, 0 if none */
-    bool sent;               /* it is in flight at backend (stats_request_sent): ends there */
-    uint32_t kind;           /* 0 or STATS_ENTRY_HTTP; STATS_ENTRY_TCP in tcp mode */
-    bool generated;          /* lb answered itself (400, 408, 502, 503, 504, ...) */
-    bool reused;             /* the backend connection was reused */
-    uint32_t retries;        /* failed connects before the one that served it */
-    uint64_t bytes_in;       /* request body bytes received from the client */
-    uint64_t bytes_out;      /* response bytes sent to the client, head included */
-    uint64_t connect_ns;     /* 0 when no new connection was made */
-    uint64_t ttfb_ns;        /* request sent to first response byte, 0 if none */
-    uint64_t total_ns;       /* first request byte to last response byte */
-    uint64_t start_wall_ns;  /* 0: now minus total_ns */
-    const struct sockaddr *client;   /* the four ends of the two legs; NULL when unknown */
-    const struct sockaddr *lb_front;
-    const struct sockaddr *lb_back;
-    const struct sockaddr *server;
-    uint64_t client_conn_id; /* the client connection's serial number in this worker */
-    uint32_t conn_request;   /* 1 for the first request on that connection */
-    const char *method;      /* not NUL-terminated: with lengths; NULL/0 when absent */
-    size_t method_len;
-    const char *path;
-    size_t path_len;
-    const char *request_id;
-    size_t request_id_len;
-};
-
 /* Counts a finished request (global totals, backend r->backend, latency histograms) and appends
- * it to the ring of recent requests. */
-void stats_request_done(struct stats_thread *t, const struct stats_request *r);
+ * it to the ring of recent requests (its start: r->wall_ns, or now, minus r->total_ns). */
+void stats_request_done(struct stats_thread *t, const struct request_record *r);
 
 /* ---- backend state (any worker's handle: the state is shared) ------------------------------ */
 

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,11 +139,63 @@ static void test_lbs_own_errors_leave_the_backend_up(void **state)
     rig_close(r);
 }
 
+static void test_one_record_feeds_the_log_and_the_ring(void **state)
+{
+    struct rig *r = rig_open();
+    char path[] = "/tmp/lblab-test-events-XXXXXX", err[256], line[1024];
+    struct request_record rec = {
+        .method = "GET",
+        .method_len = 3,
+        .path = "/x",
+        .path_len = 2,
+        .id = "cafe",
+        .id_len = 4,
+        .status = 204,
+        .bytes_out = 99,
+        .backend = 1,
+        .wall_ns = 1795756321123456789ull,
+        .total_ns = 2000000,
+        .client_text = "127.0.0.1:40000",
+    };
+    (void)state;
+
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(access_log_open(&r->log, path, err, sizeof(err)), 0);
+    events_request_done(&r->w[0], &rec);
+    assert_int_equal(access_log_flush(&r->log, &r->w[0].log_buf), 0);
+    access_log_close(&r->log);
+    fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    ssize_t n = read(fd, line, sizeof(line) - 1);
+    close(fd);
+    unlink(path);
+    assert_true(n > 0);
+    line[n] = '\0';
+    assert_string_equal(line, "time=2026-11-27T05:12:01.123Z client=127.0.0.1:40000 backend=- "
+                              "id=cafe method=GET path=\"/x\" status=204 req_bytes=0 bytes=99 "
+                              "connect_ms=- first_byte_ms=- total_ms=2.000\n");
+    struct lbtop_snapshot *snap = read_back();
+    const struct stats_ring_entry *e = &snap->recent[0];
+    assert_int_equal(snap->nrecent, 1);
+    assert_string_equal(e->request_id, "cafe");
+    assert_string_equal(e->path, "/x");
+    assert_int_equal(e->status, 204);
+    assert_int_equal(e->bytes_out, 99);
+    assert_int_equal(e->backend_index, 1);
+    assert_int_equal(e->start_wall_ns, 1795756321123456789ull - 2000000);
+    assert_int_equal(snap->backends[1].responses[2], 1);
+    free(snap);
+    rig_close(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refused_connect_publishes_down_and_a_good_one_up),
         cmocka_unit_test(test_lbs_own_errors_leave_the_backend_up),
+        cmocka_unit_test(test_one_record_feeds_the_log_and_the_ring),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

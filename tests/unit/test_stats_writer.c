@@ -63,7 +63,7 @@ static struct lbtop_snapshot *read_back(void)
 
 static void one_request(struct stats_thread *t, int b, int status, uint64_t total_ms)
 {
-    struct stats_request r = {
+    struct request_record r = {
         .backend = b,
         .status = status,
         .sent = true,
@@ -160,7 +160,7 @@ static void test_gauges_track_active_and_peak(void **state)
     stats_request_sent(w1, 1); /* still in flight */
     /* Another request gave up on backend 1 without reaching it (connect refused): it is not one
      * of the requests in flight there. */
-    struct stats_request refused = {.backend = 1, .status = 502, .generated = true};
+    struct request_record refused = {.backend = 1, .status = 502, .generated = true};
     stats_request_done(w1, &refused);
     stats_backend_conn_closed(w1, 2); /* unmatched: must not wrap around */
 
@@ -199,7 +199,7 @@ static void test_ring_records_both_legs(void **state)
     server.sin6_addr = in6addr_loopback;
     memset(longpath, 'x', sizeof(longpath));
     longpath[0] = '/';
-    struct stats_request r = {
+    struct request_record r = {
         .backend = 1,
         .status = 200,
         .reused = true,
@@ -215,8 +215,8 @@ static void test_ring_records_both_legs(void **state)
         .method_len = 4,
         .path = longpath,
         .path_len = sizeof(longpath),
-        .request_id = "0123456789abcdef",
-        .request_id_len = 16,
+        .id = "0123456789abcdef",
+        .id_len = 16,
     };
     stats_request_sent(w, 1);
     r.sent = true;
@@ -248,11 +248,26 @@ static void test_ring_records_both_legs(void **state)
     assert_int_equal(e->backend_index, 1);
     assert_int_equal(e->kind, STATS_ENTRY_HTTP);
     assert_true(e->start_wall_ns > 0);
+    assert_int_equal(e->total_ns, 3000000);
     e = &snap->recent[0];
     assert_int_equal(e->backend_index, -1);
     assert_int_equal(e->status, 503);
     assert_true(e->flags & STATS_ENTRY_GENERATED);
     assert_int_equal(snap->no_backend, 1);
+    free(snap);
+    stats_close(s);
+}
+
+static void test_a_request_started_its_total_before_it_finished(void **state)
+{
+    struct stats *s = open_writer(1);
+    struct request_record r = {.backend = 0, .status = 200, .wall_ns = 5000000000, .total_ns = 7000};
+    (void)state;
+
+    stats_request_done(stats_for_worker(s, 0), &r);
+    struct lbtop_snapshot *snap = read_back();
+    assert_int_equal(snap->recent[0].start_wall_ns, 5000000000 - 7000);
+    assert_int_equal(snap->recent[0].kind, STATS_ENTRY_HTTP);
     free(snap);
     stats_close(s);
 }
@@ -307,7 +322,7 @@ static void test_heartbeat_moves_and_close_removes_the_segment(void **state)
 
 static void test_null_handles_do_nothing(void **state)
 {
-    struct stats_request r = {.backend = 0, .status = 200};
+    struct request_record r = {.backend = 0, .status = 200};
     (void)state;
 
     stats_client_accepted(NULL);
@@ -348,6 +363,7 @@ int main(void)
         cmocka_unit_test(test_counts_from_every_worker_add_up),
         cmocka_unit_test(test_gauges_track_active_and_peak),
         cmocka_unit_test(test_ring_records_both_legs),
+        cmocka_unit_test(test_a_request_started_its_total_before_it_finished),
         cmocka_unit_test(test_backend_state_weight_and_resolution),
         cmocka_unit_test(test_heartbeat_moves_and_close_removes_the_segment),
         cmocka_unit_test(test_null_handles_do_nothing),
