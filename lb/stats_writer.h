@@ -1,6 +1,6 @@
 /*
- * stats_writer.h - lb's statistics writer: one call per observable event, published in the shared-memory
- * segment of common/stats.h for lbtop and lbtrace.
+ * stats_writer.h - lb's statistics writer: one call per observable event, published in the
+ * shared-memory segment of common/stats.h for lbtop and lbtrace.
  *
  * Design: every worker thread gets its own counter block (stats_thread), so the request path
  * never takes a lock and never does an atomic read-modify-write on a shared cache line: each
@@ -44,8 +44,8 @@ struct stats_config {
 };
 
 /* Creates and publishes the segment, starts the heartbeat thread. Backends start UP. The health
- * check counters of the layout stay 0: lb runs no health checks yet. Returns the
- * writer, or NULL with a message in err (e.g. another lb already publishes under that name). */
+ * check counters of the layout stay 0: lb runs no health checks yet. Returns the writer, or NULL
+ * with a message in err (e.g. another lb already publishes under that name). */
 struct stats *stats_open(const struct stats_config *cfg, char *err, size_t err_len);
 
 struct config;

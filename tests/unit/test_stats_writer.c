@@ -1,5 +1,6 @@
-/* test_stats_writer.c - unit tests of lb's statistics writer (lb/stats_writer.c), read back through the
- * reader side (common/stats_shm.c and lbtop's snapshot): what lb records is what lbtop shows. */
+/* test_stats_writer.c - unit tests of lb's statistics writer (lb/stats_writer.c), read back
+ * through the reader side (common/stats_shm.c and lbtop's snapshot): what lb records is what
+ * lbtop shows. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -261,7 +262,8 @@ static void test_ring_records_both_legs(void **state)
 static void test_a_request_started_its_total_before_it_finished(void **state)
 {
     struct stats *s = open_writer(1);
-    struct request_record r = {.backend = 0, .status = 200, .wall_ns = 5000000000, .total_ns = 7000};
+    struct request_record r = {.backend = 0, .status = 200, .wall_ns = 5000000000,
+                               .total_ns = 7000};
     (void)state;
 
     stats_request_done(stats_for_worker(s, 0), &r);
@@ -292,7 +294,8 @@ static void test_backend_state_weight_and_resolution(void **state)
     assert_int_equal(snap->backends[2].state, STATS_BACKEND_DOWN);
     assert_int_equal(snap->backends[1].state, STATS_BACKEND_UP);
     assert_true(snap->backends[2].last_change_wall_ns > before->backends[2].last_change_wall_ns);
-    assert_int_equal(snap->backends[1].last_change_wall_ns, before->backends[1].last_change_wall_ns);
+    assert_int_equal(snap->backends[1].last_change_wall_ns,
+                     before->backends[1].last_change_wall_ns);
     assert_int_equal(snap->backends[0].weight, 1); /* lb has no weights yet */
     assert_string_equal(stats_addr_format(&snap->backends[2].resolved, buf, sizeof(buf)),
                         "127.0.0.1:3003");
