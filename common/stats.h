@@ -12,9 +12,9 @@
  *   MEANING, OR OF A CONSTANT BELOW BUMPS STATS_VERSION. Readers refuse other versions.
  * - The writer never takes a lock. Counters live in one block per worker thread, written only by
  *   that thread with relaxed atomic loads and stores (no read-modify-write, no lock prefix); a
- *   reader sums the blocks. Only connection gauges (active, peak), backend state and health-check
- *   counts are shared by all threads; they change with atomic read-modify-writes, per connection
- *   event, never per request byte.
+ *   reader sums the blocks. Only connection gauges (active, peak) and backend state are shared
+ *   by all threads; they change with atomic read-modify-writes, per connection event or change
+ *   of state, never per request byte.
  * - Latency histograms use fixed log-linear buckets (8 per power of two, from 1 us to ~67 s), so
  *   per-worker histograms add up bucket by bucket and percentiles come from the sum.
  * - The recent-requests ring is written by all workers: a writer claims a position with one
@@ -59,13 +59,14 @@
 
 /* header.mode */
 #define STATS_MODE_HTTP 1u
-#define STATS_MODE_TCP 2u
+#define STATS_MODE_TCP 2u /* reserved for a planned tcp mode; lb writes HTTP */
 
 /* header.state */
 #define STATS_WRITER_RUNNING 1u
 #define STATS_WRITER_STOPPING 2u /* lb is shutting down; the segment goes away soon */
 
-/* stats_backend.state */
+/* stats_backend.state: lb writes UP, and DOWN from a failed connect until a connect succeeds
+ * (lb/backend.h); UNKNOWN and DRAINING are reserved. */
 #define STATS_BACKEND_UNKNOWN 0u
 #define STATS_BACKEND_UP 1u
 #define STATS_BACKEND_DOWN 2u
@@ -154,12 +155,12 @@ struct stats_backend {
 
     /* Atomic, any thread. */
     _Atomic uint32_t state;                /* STATS_BACKEND_* */
-    _Atomic uint32_t weight;
+    _Atomic uint32_t weight;               /* 1: lb has no weights yet */
     _Atomic uint64_t last_change_wall_ns;  /* last change of state, ns since the epoch */
     _Atomic uint64_t active_conns;         /* connections to it open now */
     _Atomic uint64_t peak_conns;           /* the most ever open at once */
-    _Atomic uint64_t checks_total;         /* health checks run */
-    _Atomic uint64_t checks_failed;        /* health checks failed */
+    _Atomic uint64_t checks_total;         /* reserved for planned health checks: 0 */
+    _Atomic uint64_t checks_failed;        /* reserved for planned health checks: 0 */
 
     /* The address the host last resolved to, under a sequence lock like a ring slot (odd while
      * being written). Atomic, any thread. */
@@ -176,7 +177,7 @@ _Static_assert(sizeof(struct stats_backend) == 512, "stats_backend size");
 
 /* stats_ring_entry.kind */
 #define STATS_ENTRY_HTTP 1u /* one HTTP request and its response */
-#define STATS_ENTRY_TCP 2u  /* one client connection relayed whole (tcp mode) */
+#define STATS_ENTRY_TCP 2u  /* reserved: one client connection relayed whole (planned tcp mode) */
 
 /* stats_ring_entry.flags */
 #define STATS_ENTRY_RETRIED 0x01u    /* connecting failed at least once; retries says how often */

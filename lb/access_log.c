@@ -87,15 +87,19 @@ static void add_escaped(struct line *l, const char *s, size_t n, size_t max)
         add(l, "...", 3);
 }
 
-static void add_ms(struct line *l, const char *key, int64_t us)
+/* Milliseconds with three decimals, cut (not rounded) to the microsecond; "-" unless known. */
+static void add_ms(struct line *l, const char *key, uint64_t ns, bool known)
 {
-    if (us < 0)
+    uint64_t us = ns / 1000;
+
+    if (!known)
         addf(l, " %s=-", key);
     else
-        addf(l, " %s=%lld.%03lld", key, (long long)(us / 1000), (long long)(us % 1000));
+        addf(l, " %s=%llu.%03llu", key, (unsigned long long)(us / 1000),
+             (unsigned long long)(us % 1000));
 }
 
-size_t access_log_format(char *out, size_t cap, const struct access_record *r)
+size_t access_log_format(char *out, size_t cap, const struct request_record *r)
 {
     struct line l = {out, 0, cap > 0 ? cap - 1 : 0};
     time_t secs = (time_t)(r->wall_ns / 1000000000u);
@@ -107,8 +111,8 @@ size_t access_log_format(char *out, size_t cap, const struct access_record *r)
     gmtime_r(&secs, &tm);
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
     addf(&l, "time=%s.%03uZ", when, (unsigned)(r->wall_ns / 1000000u % 1000u));
-    addf(&l, " client=%s", r->client ? r->client : "-");
-    addf(&l, " backend=%s", r->backend ? r->backend : "-");
+    addf(&l, " client=%s", r->client_text ? r->client_text : "-");
+    addf(&l, " backend=%s", r->server_text ? r->server_text : "-");
     add(&l, " id=", 4);
     if (r->id_len)
         add_escaped(&l, r->id, r->id_len, 128);
@@ -126,11 +130,11 @@ size_t access_log_format(char *out, size_t cap, const struct access_record *r)
         addf(&l, " status=%d", r->status);
     else
         add(&l, " status=-", 9);
-    addf(&l, " req_bytes=%llu bytes=%llu", (unsigned long long)r->req_bytes,
-         (unsigned long long)r->bytes);
-    add_ms(&l, "connect_ms", r->connect_us);
-    add_ms(&l, "first_byte_ms", r->first_byte_us);
-    add_ms(&l, "total_ms", r->total_us);
+    addf(&l, " req_bytes=%llu bytes=%llu", (unsigned long long)r->bytes_in,
+         (unsigned long long)r->bytes_out);
+    add_ms(&l, "connect_ms", r->connect_ns, r->connect_ns > 0 || r->reused);
+    add_ms(&l, "first_byte_ms", r->first_byte_ns, r->first_byte_ns > 0);
+    add_ms(&l, "total_ms", r->total_ns, r->total_ns > 0);
     l.p[l.len++] = '\n'; /* room was kept for it */
     return l.len;
 }
@@ -154,7 +158,7 @@ int access_log_flush(const struct access_log *log, struct access_log_buf *buf)
 }
 
 void access_log_append(const struct access_log *log, struct access_log_buf *buf,
-                       const struct access_record *r)
+                       const struct request_record *r)
 {
     char line[ACCESS_LOG_BUF];
     if (log->fd < 0)

@@ -5,7 +5,9 @@
  *   method=GET path="/index.html" status=200 req_bytes=0 bytes=1234 connect_ms=0.120
  *   first_byte_ms=0.480 total_ms=0.610
  *
- * (one line in the file). A value lb does not have is "-". The path is quoted, with '"', '\' and
+ * (one line in the file), from the request's struct request_record (request_record.h): time is
+ * when it finished, connect_ms 0.000 for a reused connection, first_byte_ms counts from the
+ * request's first byte. A value lb does not have is "-". The path is quoted, with '"', '\' and
  * bytes outside printable ASCII written as \xHH, and cut at 1024 bytes.
  *
  * Each worker formats lines into its own struct access_log_buf and writes whole lines with one
@@ -19,6 +21,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "request_record.h"
 
 #define ACCESS_LOG_BUF 4096
 #define ACCESS_LOG_MAX_PATH 1024
@@ -34,23 +38,6 @@ struct access_log_buf {
     char data[ACCESS_LOG_BUF];
 };
 
-/* What one line says. Timings are in microseconds, -1 when unknown. */
-struct access_record {
-    uint64_t wall_ns;   /* when the request completed, clock_wall_ns() */
-    const char *client; /* "addr:port" */
-    const char *backend; /* "addr:port", or NULL when none was reached */
-    const char *id;
-    size_t id_len;
-    const char *method;
-    size_t method_len;
-    const char *path;
-    size_t path_len;
-    int status; /* 0: no response was sent (the client went away) */
-    uint64_t req_bytes; /* request body bytes received */
-    uint64_t bytes;     /* response bytes sent to the client, head included */
-    int64_t connect_us, first_byte_us, total_us;
-};
-
 /* Opens the log: path NULL or "" is off, "-" is standard output, anything else a file created
  * or appended to. Returns 0, or -errno with a message in err. */
 int access_log_open(struct access_log *log, const char *path, char *err, size_t err_len);
@@ -59,11 +46,11 @@ void access_log_close(struct access_log *log);
 bool access_log_enabled(const struct access_log *log);
 
 /* Formats one line, newline included, into out. Returns its length (cut to fit cap). */
-size_t access_log_format(char *out, size_t cap, const struct access_record *r);
+size_t access_log_format(char *out, size_t cap, const struct request_record *r);
 
 /* Adds r's line to buf, flushing buf first if the line does not fit. */
 void access_log_append(const struct access_log *log, struct access_log_buf *buf,
-                       const struct access_record *r);
+                       const struct request_record *r);
 
 /* Writes out what buf holds. Returns 0 or -errno (the lines are dropped then). */
 int access_log_flush(const struct access_log *log, struct access_log_buf *buf);

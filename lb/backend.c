@@ -6,6 +6,11 @@
  * loads seq (acquire), the words (relaxed), an acquire fence, seq again, and retries if seq was
  * odd or changed. All accesses are atomic, so there is no data race for sanitizers to find, and
  * neither side ever waits on the other for longer than a copy of a few words.
+ *
+ * Up or down: one atomic word per backend (down_until_ms), changed by exchange, so when several
+ * workers see the same failure at once exactly one of them learns that the state changed and
+ * reports it. Those changes are sequentially consistent (they are rare), so a reporter that
+ * reads the state back after publishing it sees any later change (lb/events.c relies on it).
  */
 #include "backend.h"
 
@@ -157,4 +162,28 @@ int backend_addr_from_sockaddr(const struct sockaddr *sa, struct backend_addr *a
         return 0;
     }
     return -EAFNOSUPPORT;
+}
+
+bool backend_rest(struct backend *b, uint64_t now_ms)
+{
+    uint64_t until = now_ms + BACKEND_DOWN_MS;
+
+    return atomic_exchange(&b->down_until_ms, until ? until : 1) == 0;
+}
+
+bool backend_set_up(struct backend *b)
+{
+    if (atomic_load_explicit(&b->down_until_ms, memory_order_relaxed) == 0)
+        return false; /* the common case: up already, and the line stays shared */
+    return atomic_exchange(&b->down_until_ms, 0) != 0;
+}
+
+bool backend_is_up(struct backend *b)
+{
+    return atomic_load(&b->down_until_ms) == 0;
+}
+
+bool backend_resting(struct backend *b, uint64_t now_ms)
+{
+    return atomic_load_explicit(&b->down_until_ms, memory_order_relaxed) > now_ms;
 }

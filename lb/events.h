@@ -19,8 +19,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "access_log.h"
 #include "backend.h"
+#include "request_record.h"
 
 struct worker;
 
@@ -33,26 +33,6 @@ enum events_timeout {
     EVENTS_TIMEOUT_TUNNEL,      /* upgraded connection idle */
 };
 
-/* Everything known about a finished request. Pointers are valid during the call only. */
-struct events_request {
-    struct access_record log; /* what the access log prints */
-    int backend;              /* index of the backend that answered (or was last tried), -1 */
-    bool generated;           /* lb answered itself (400, 408, 502, 503, 504, ...) */
-    bool reused;              /* the backend connection came from the idle pool */
-    bool complete;            /* the whole response reached the client's socket */
-    bool sent;                /* it was in flight at backend (request_sent, no retry after) */
-    uint32_t retries;         /* connection attempts that failed before the one that served */
-    uint64_t connect_ns;      /* new backend connection's connect time, 0 if none/reused */
-    uint64_t ttfb_ns;         /* request head fully sent to first response byte, 0 if none */
-    uint64_t total_ns;        /* first request byte to the end */
-    const struct sockaddr *client;   /* the client's address */
-    const struct sockaddr *lb_front; /* lb's address on the client connection */
-    const struct sockaddr *lb_back;  /* lb's address on the backend connection, NULL if none */
-    const struct sockaddr *server;   /* the backend's address, NULL if none */
-    uint64_t client_conn_id;         /* this worker's serial number of the client connection */
-    uint32_t conn_request;           /* 1 for the first request on that connection */
-};
-
 /* A client connection was accepted / closed (requests: how many it carried). */
 void events_client_opened(struct worker *w);
 void events_client_closed(struct worker *w, uint64_t requests);
@@ -60,11 +40,14 @@ void events_client_closed(struct worker *w, uint64_t requests);
 /* A request's head arrived complete and parsed. */
 void events_request_received(struct worker *w);
 
-/* Connecting to backend b failed (err is -errno: -ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH...). */
+/* Connecting to backend b failed (err is -errno: -ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH...).
+ * Unless err is lb's own (EMFILE, ENFILE, ENOMEM, ENOBUFS), b is down and rests (backend_rest());
+ * the change, if this call made one, is printed and published. */
 void events_backend_connect_failed(struct worker *w, struct backend *b, int err);
 
 /* A connection to b is ready for a request: a new one after connect_ns, or (reused) one taken
- * from the idle pool (connect_ns 0). */
+ * from the idle pool (connect_ns 0). A new one means b is up (backend_set_up()); the change, if
+ * this call made one, is printed and published. */
 void events_backend_connected(struct worker *w, struct backend *b, uint64_t connect_ns,
                               bool reused);
 
@@ -85,7 +68,8 @@ void events_timeout(struct worker *w, enum events_timeout kind, struct backend *
 /* A backend broke a response after it started (closed or failed mid-body, bad chunking). */
 void events_backend_broke(struct worker *w, struct backend *b, const char *why);
 
-/* A request finished: answered, refused, or abandoned. Writes the access-log line. */
-void events_request_done(struct worker *w, const struct events_request *r);
+/* A request finished: answered, refused, or abandoned. r feeds both the access-log line and the
+ * statistics. */
+void events_request_done(struct worker *w, const struct request_record *r);
 
 #endif

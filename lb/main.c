@@ -26,7 +26,7 @@
 #include "policy.h"
 #include "resolver.h"
 #include "version.h"
-#include "stats.h"
+#include "stats_writer.h"
 #include "worker.h"
 
 static void warn_line(const char *msg)

@@ -77,5 +77,5 @@ bool policy_backend_usable(const struct policy *p, size_t i)
 
 bool policy_backend_down(const struct policy *p, size_t i, uint64_t now_ms)
 {
-    return atomic_load_explicit(&p->table->backends[i].down_until_ms, memory_order_relaxed) > now_ms;
+    return backend_resting(&p->table->backends[i], now_ms);
 }

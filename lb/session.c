@@ -53,6 +53,7 @@
 #include "http.h"
 #include "net.h"
 #include "policy.h"
+#include "request_record.h"
 #include "side.h"
 #include "upstream.h"
 
@@ -143,7 +144,7 @@ struct exchange {
 
     /* timings, clock_mono_ns() */
     uint64_t t_start, t_first_byte, t_connect_start, t_sent;
-    int64_t connect_us; /* -1: no new connection */
+    uint64_t connect_ns; /* connecting a new backend connection (0: none, or reused) */
 };
 
 struct session {
@@ -262,18 +263,30 @@ static void log_request(struct session *s)
     struct exchange *x = &s->x;
     uint64_t now = clock_mono_ns();
     struct upstream *u = x->up;
-    struct events_request ev = {
-        .backend = x->backend ? (int)x->backend->index : -1,
+    struct request_record r = {
+        .method = x->method,
+        .method_len = x->method_len,
+        .path = x->path,
+        .path_len = x->path_len,
+        .id = x->id,
+        .id_len = x->id_len,
+        .bytes_in = x->rq.bytes,
+        .status = x->status,
+        .bytes_out = x->rs.bytes,
         .generated = x->generated,
-        .reused = x->reused,
-        .complete = x->rs_state == RES_DONE,
+        .backend = x->backend ? (int)x->backend->index : -1,
         .sent = x->sent,
+        .reused = x->reused,
         .retries = x->retries,
-        .connect_ns = x->connect_us > 0 ? (uint64_t)x->connect_us * 1000u : 0,
+        .wall_ns = clock_wall_ns(),
+        .connect_ns = x->connect_ns,
+        .first_byte_ns = x->t_first_byte ? x->t_first_byte - x->t_start : 0,
         .ttfb_ns = x->t_first_byte && x->t_sent && x->t_first_byte > x->t_sent
                        ? x->t_first_byte - x->t_sent
                        : 0,
         .total_ns = x->t_start ? now - x->t_start : 0,
+        .client_text = s->client_addr,
+        .server_text = x->backend_addr[0] ? x->backend_addr : NULL,
         .client = (const struct sockaddr *)&s->peer,
         .lb_front = (const struct sockaddr *)&s->front,
         .lb_back = u ? (const struct sockaddr *)&u->local : NULL,
@@ -281,31 +294,14 @@ static void log_request(struct session *s)
         .client_conn_id = s->conn_id,
         .conn_request = s->requests,
     };
-    ev.log = (struct access_record){
-        .wall_ns = clock_wall_ns(),
-        .client = s->client_addr,
-        .backend = x->backend_addr[0] ? x->backend_addr : NULL,
-        .id = x->id,
-        .id_len = x->id_len,
-        .method = x->method,
-        .method_len = x->method_len,
-        .path = x->path,
-        .path_len = x->path_len,
-        .status = x->status,
-        .req_bytes = x->rq.bytes,
-        .bytes = x->rs.bytes,
-        .connect_us = x->connect_us,
-        .first_byte_us = x->t_first_byte ? (int64_t)((x->t_first_byte - x->t_start) / 1000) : -1,
-        .total_us = x->t_start ? (int64_t)((now - x->t_start) / 1000) : -1,
-    };
-    events_request_done(s->w, &ev);
+    events_request_done(s->w, &r);
     x->active = false;
 }
 
 /* Forgets the finished exchange: the next request starts from nothing. */
 static void exchange_reset(struct session *s)
 {
-    s->x = (struct exchange){.connect_us = -1};
+    s->x = (struct exchange){0};
     give_bufs(s);
 }
 
@@ -406,7 +402,7 @@ int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_
     net_format_addr(peer, s->client_addr, sizeof(s->client_addr));
     net_format_ip(peer, s->client_ip, sizeof(s->client_ip));
     net_set_nodelay(fd);
-    s->x = (struct exchange){.connect_us = -1};
+    s->x = (struct exchange){0};
     s->idle_since_ms = w->now_ms;
     s->activity_ms = w->now_ms;
     s->state = S_HEAD;
@@ -824,15 +820,12 @@ static void on_connected(struct session *s)
     struct exchange *x = &s->x;
     struct upstream *u = x->up;
     if (!u->reused) {
-        uint64_t connect_ns = clock_mono_ns() - x->t_connect_start;
-        x->connect_us = (int64_t)(connect_ns / 1000);
-        if (atomic_load_explicit(&x->backend->down_until_ms, memory_order_relaxed) != 0)
-            atomic_store_explicit(&x->backend->down_until_ms, 0, memory_order_relaxed);
+        x->connect_ns = clock_mono_ns() - x->t_connect_start;
         size_t tried = x->num_addrs ? (x->addr_first + x->addr_tried) % x->num_addrs : 0;
         atomic_store_explicit(&x->backend->preferred, (unsigned)tried, memory_order_relaxed);
-        events_backend_connected(s->w, x->backend, connect_ns, false);
+        events_backend_connected(s->w, x->backend, x->connect_ns, false);
     } else {
-        x->connect_us = 0;
+        x->connect_ns = 0;
         x->reused = true;
         events_backend_connected(s->w, x->backend, 0, true);
     }
@@ -942,10 +935,7 @@ static void connect_next(struct session *s, int err)
         try_address(s);
         return;
     }
-    events_backend_connect_failed(w, x->backend, err);
-    if (err != -EMFILE && err != -ENFILE && err != -ENOMEM && err != -ENOBUFS) /* not lb's own */
-        atomic_store_explicit(&x->backend->down_until_ms, w->now_ms + BACKEND_DOWN_MS,
-                              memory_order_relaxed);
+    events_backend_connect_failed(w, x->backend, err); /* it rests, unless err is lb's own */
     policy_mark_tried(x->tried, x->backend->index);
     release_backend(s);
     struct policy_request pr = {.key = s->client_ip, .key_len = strlen(s->client_ip),

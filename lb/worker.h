@@ -54,7 +54,7 @@ struct worker {
     struct resolver *resolver;
     const struct access_log *log;
     int listen_fd; /* shared with the other workers; owned by main() */
-    struct stats_thread *stats; /* this worker's statistics (lb/stats.h), NULL when off */
+    struct stats_thread *stats; /* this worker's statistics (lb/stats_writer.h), NULL when off */
     pthread_t thread;
 
     /* atomic: written by main(), read by the worker (1 drain, 2 stop now) */

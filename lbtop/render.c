@@ -354,11 +354,11 @@ static void row_attr(struct lbtop_line *line, const struct lbtop_render_opts *o,
 static size_t view_status(struct lbtop_lines *l, const struct lbtop_model *m,
                           const struct lbtop_render_opts *o, const unsigned *order, size_t n)
 {
-    int nw = name_width(m, o, 60, 40);
+    int nw = name_width(m, o, 52, 40);
     struct lbtop_line *line;
 
-    add(l, o, LBTOP_ATTR_HEAD, -1, "%3s %-*s %-5s %6s %5s %5s %5s %8s %8s %8s %7s", "#", nw,
-        "NAME", "STATE", "WEIGHT", "ACT", "PEAK", "INFL", "CONNS", "REQS", "LASTCHG", "CHKFAIL");
+    add(l, o, LBTOP_ATTR_HEAD, -1, "%3s %-*s %-5s %6s %5s %5s %5s %8s %8s %8s", "#", nw, "NAME",
+        "STATE", "WEIGHT", "ACT", "PEAK", "INFL", "CONNS", "REQS", "LASTCHG");
     for (size_t i = 0; i < n; i++) {
         unsigned b = order[i];
         const struct lbtop_backend_snap *s = &m->cur->backends[b];
@@ -367,12 +367,11 @@ static size_t view_status(struct lbtop_lines *l, const struct lbtop_model *m,
                            ? (o->now_wall_ns - s->last_change_wall_ns) / 1000000000u
                            : 0;
         line = add(l, o, LBTOP_ATTR_NORMAL, (int)b,
-                   "%3u %-*.*s %-5s %6u %5llu %5llu %5llu %8llu %8llu %8s %7llu", b, nw, nw,
+                   "%3u %-*.*s %-5s %6u %5llu %5llu %5llu %8llu %8llu %8s", b, nw, nw,
                    s->name, lbtop_state_name(s->state), s->weight, (unsigned long long)s->active,
                    (unsigned long long)s->peak, (unsigned long long)s->inflight,
                    (unsigned long long)s->conns_opened, (unsigned long long)s->requests,
-                   s->last_change_wall_ns ? lbtop_fmt_age(ago, age, sizeof(age)) : "-",
-                   (unsigned long long)s->checks_failed);
+                   s->last_change_wall_ns ? lbtop_fmt_age(ago, age, sizeof(age)) : "-");
         span(line, lbtop_state_name(s->state), (size_t)(4 + nw), state_attr(s->state));
         row_attr(line, o, (int)b);
     }
@@ -600,8 +599,6 @@ size_t lbtop_render_backend_detail(struct lbtop_lines *l, const struct lbtop_mod
         lbtop_fmt_bytes((uint64_t)r->in_s, x[1], sizeof(x[1])),
         lbtop_fmt_bytes(s->bytes_out, x[2], sizeof(x[2])),
         lbtop_fmt_bytes((uint64_t)r->out_s, x[3], sizeof(x[3])));
-    add(l, p, LBTOP_ATTR_NORMAL, -1, "  checks       run %llu  failed %llu",
-        (unsigned long long)s->checks_total, (unsigned long long)s->checks_failed);
     add(l, p, LBTOP_ATTR_NORMAL, -1, "  req/s  %7s  %s", lbtop_fmt_rate(r->req_s, x[4], sizeof(x[4])),
         lbtop_sparkline(&m->backend_req_history[b], LBTOP_HISTORY, o->utf8, spark, sizeof(spark)));
     add(l, p, LBTOP_ATTR_NORMAL, -1, "  conn/s %7s  %s",

@@ -150,12 +150,10 @@ static void json_backend(FILE *out, const struct lbtop_model *m, unsigned b, boo
     fprintf(out,
             ",\n      \"502\": %llu,\n      \"503\": %llu,\n      \"504\": %llu,\n"
             "      \"connect_errors\": %llu,\n      \"timeouts\": %llu,\n      \"retries\": %llu,\n"
-            "      \"checks\": {\"total\": %llu, \"failed\": %llu},\n"
             "      \"bytes_in\": %llu,\n      \"bytes_out\": %llu,\n      \"rates\": ",
             (unsigned long long)s->resp_502, (unsigned long long)s->resp_503,
             (unsigned long long)s->resp_504, (unsigned long long)s->connect_errors,
             (unsigned long long)s->timeouts, (unsigned long long)s->retries,
-            (unsigned long long)s->checks_total, (unsigned long long)s->checks_failed,
             (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out);
     json_rates(out, &m->backend_rate[b]);
     fputs(",\n      \"latency_ms\": {\n", out);

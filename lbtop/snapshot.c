@@ -89,8 +89,6 @@ void lbtop_snapshot_take(const struct stats_shm *shm, struct lbtop_snapshot *out
         d->last_change_wall_ns = ld(&src->last_change_wall_ns);
         d->active = ld(&src->active_conns);
         d->peak = ld(&src->peak_conns);
-        d->checks_total = ld(&src->checks_total);
-        d->checks_failed = ld(&src->checks_failed);
         if (stats_backend_load_resolved(shm, b, &d->resolved) < 0)
             memset(&d->resolved, 0, sizeof(d->resolved));
     }

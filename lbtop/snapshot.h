@@ -35,7 +35,6 @@ struct lbtop_backend_snap {
     uint32_t weight;
     uint64_t last_change_wall_ns;
     uint64_t active, peak;             /* backend connections */
-    uint64_t checks_total, checks_failed;
     struct stats_addr resolved;
     /* summed over workers */
     uint64_t conns_opened, conns_closed, conns_reused;

@@ -173,6 +173,28 @@ static long backend_field(const char *json, uint16_t port, const char *key)
     return strtol(v + strlen(k), NULL, 10);
 }
 
+/* The string after "key": in backend port's object, into out ("" if absent). */
+static const char *backend_text(const char *json, uint16_t port, const char *key, char *out,
+                                size_t len)
+{
+    char want[64], k[64];
+    const char *b = strstr(json, "\"backends\"");
+
+    out[0] = '\0';
+    snprintf(want, sizeof(want), "\"port\": %u,", (unsigned)port);
+    if (b == NULL || (b = strstr(b, want)) == NULL)
+        return out;
+    const char *end = strstr(b, "\"latency_ms\"");
+    snprintf(k, sizeof(k), "\"%s\": \"", key);
+    const char *v = strstr(b, k);
+    if (v == NULL || (end != NULL && v > end))
+        return out;
+    v += strlen(k);
+    size_t n = strcspn(v, "\"");
+    snprintf(out, len, "%.*s", (int)(n < len ? n : len - 1), v);
+    return out;
+}
+
 static long total_field(const char *json, const char *key)
 {
     char k[64];
@@ -293,6 +315,49 @@ static void test_errors_and_statuses_are_counted_per_backend(void **state)
     rig_down(&r);
 }
 
+static void test_a_refusing_backend_shows_down_and_the_live_one_up(void **state)
+{
+    static struct rig r; /* static: teardown() stops it after a failed assertion */
+    unsigned counts[NB] = {0};
+    uint16_t dead = harness_free_port(); /* nothing listens there */
+    char st[32];
+    int code;
+    (void)state;
+
+    rig_up(&r, 1, dead); /* backend 0 alive, then a dead one */
+    char *json = lbtop_json(r.lb_port, &code);
+    assert_int_equal(code, 0);
+    assert_string_equal(backend_text(json, dead, "state", st, sizeof(st)), "UP"); /* no news yet */
+    free(json);
+    send_requests(&r, 1, 2, "/", counts, NULL); /* round robin: one of the two tries the dead one */
+    assert_int_equal(counts[0], 2);
+    json = lbtop_json(r.lb_port, &code);
+    assert_int_equal(code, 0);
+    assert_string_equal(backend_text(json, dead, "state", st, sizeof(st)), "DOWN");
+    assert_string_equal(backend_text(json, r.ports[0], "state", st, sizeof(st)), "UP");
+    assert_int_equal(backend_field(json, dead, "weight"), 1);
+    assert_int_equal(backend_field(json, r.ports[0], "weight"), 1);
+    assert_null(strstr(json, "\"checks\"")); /* lb runs no health checks (yet) */
+    free(json);
+
+    char *log = NULL, cmd[256];
+    snprintf(cmd, sizeof(cmd), "cat '%s'", r.log);
+    for (int tries = 0; tries < 50; tries++) {
+        free(log);
+        log = harness_run(cmd, &code);
+        if (log != NULL && strstr(log, "DOWN (connect failed: Connection refused), resting 5 s"))
+            break;
+        usleep(100000);
+    }
+    assert_non_null(log);
+    snprintf(cmd, sizeof(cmd), "lb: backend 127.0.0.1:%u DOWN (connect failed: Connection refused)"
+             ", resting 5 s\n", (unsigned)dead);
+    assert_non_null(strstr(log, cmd));
+    assert_null(strstr(strstr(log, cmd) + strlen(cmd), " DOWN ")); /* one line per change */
+    free(log);
+    rig_down(&r);
+}
+
 static void test_segment_lives_and_dies_with_lb(void **state)
 {
     static struct rig r; /* static: teardown() stops it after a failed assertion */
@@ -326,7 +391,7 @@ static void test_screen_shows_live_counts_and_follows_a_restart(void **state)
     rig_up(&r, NB, 0);
     snprintf(args, sizeof(args), "%s -p %u -d 0.2", harness_bin("lbtop"), (unsigned)r.lb_port);
     assert_int_equal(tmux_start(args), 0);
-    screen = tmux_wait_for(10000, &ok, "[1 STATUS]", "CHKFAIL", (char *)NULL);
+    screen = tmux_wait_for(10000, &ok, "[1 STATUS]", "LASTCHG", (char *)NULL);
     if (!ok)
         fail_msg("STATUS:\n%s", screen);
     free(screen);
@@ -384,6 +449,8 @@ int main(void)
         cmocka_unit_test_teardown(test_json_shows_exactly_the_requests_each_backend_served,
                                   teardown),
         cmocka_unit_test_teardown(test_errors_and_statuses_are_counted_per_backend, teardown),
+        cmocka_unit_test_teardown(test_a_refusing_backend_shows_down_and_the_live_one_up,
+                                  teardown),
         cmocka_unit_test_teardown(test_segment_lives_and_dies_with_lb, teardown),
         cmocka_unit_test_teardown(test_screen_shows_live_counts_and_follows_a_restart, teardown),
     };

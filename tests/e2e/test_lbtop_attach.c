@@ -262,7 +262,7 @@ static void test_keys_switch_views_in_a_terminal(void **state)
     fake_lb(&w, name, 4324, STATS_VERSION);
     snprintf(args, sizeof(args), "%s --shm %s -d 0.3", harness_bin("lbtop"), name);
     assert_int_equal(tmux_start(args), 0);
-    screen = tmux_wait_for(10000, &ok, "[1 STATUS]", "CHKFAIL", "alpha-backend", (char *)NULL);
+    screen = tmux_wait_for(10000, &ok, "[1 STATUS]", "LASTCHG", "alpha-backend", (char *)NULL);
     if (!ok)
         fail_msg("STATUS:\n%s", screen);
     free(screen);

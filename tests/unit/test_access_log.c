@@ -13,12 +13,12 @@
 
 #include "../../lb/access_log.h"
 
-static struct access_record sample(void)
+static struct request_record sample(void)
 {
-    struct access_record r = {
+    struct request_record r = {
         .wall_ns = 1795756321123456789ull, /* 2026-11-27T05:12:01.123Z */
-        .client = "127.0.0.1:40000",
-        .backend = "127.0.0.1:3001",
+        .client_text = "127.0.0.1:40000",
+        .server_text = "127.0.0.1:3001",
         .id = "abc",
         .id_len = 3,
         .method = "GET",
@@ -26,11 +26,11 @@ static struct access_record sample(void)
         .path = "/index.html?q=1",
         .path_len = 15,
         .status = 200,
-        .req_bytes = 0,
-        .bytes = 1234,
-        .connect_us = 120,
-        .first_byte_us = 480,
-        .total_us = 1610,
+        .bytes_in = 0,
+        .bytes_out = 1234,
+        .connect_ns = 120999, /* cut to the microsecond, not rounded */
+        .first_byte_ns = 480000,
+        .total_ns = 1610000,
     };
     return r;
 }
@@ -38,7 +38,7 @@ static struct access_record sample(void)
 static void test_line_has_every_named_field(void **state)
 {
     char line[4096];
-    struct access_record r = sample();
+    struct request_record r = sample();
     (void)state;
     size_t n = access_log_format(line, sizeof(line), &r);
     line[n] = '\0';
@@ -51,12 +51,12 @@ static void test_line_has_every_named_field(void **state)
 static void test_unknown_values_are_dashes(void **state)
 {
     char line[4096];
-    struct access_record r = sample();
+    struct request_record r = sample();
     (void)state;
-    r.backend = NULL;
+    r.server_text = NULL;
     r.status = 0;
     r.method_len = 0;
-    r.connect_us = r.first_byte_us = -1;
+    r.connect_ns = r.first_byte_ns = 0;
     size_t n = access_log_format(line, sizeof(line), &r);
     line[n] = '\0';
     assert_non_null(strstr(line, " backend=- "));
@@ -65,10 +65,22 @@ static void test_unknown_values_are_dashes(void **state)
     assert_non_null(strstr(line, " connect_ms=- first_byte_ms=- "));
 }
 
+static void test_a_reused_connection_took_no_time_to_connect(void **state)
+{
+    char line[4096];
+    struct request_record r = sample();
+    (void)state;
+    r.reused = true;
+    r.connect_ns = 0;
+    size_t n = access_log_format(line, sizeof(line), &r);
+    line[n] = '\0';
+    assert_non_null(strstr(line, " connect_ms=0.000 first_byte_ms=0.480 "));
+}
+
 static void test_path_is_escaped_and_cut(void **state)
 {
     char line[4096], path[3000];
-    struct access_record r = sample();
+    struct request_record r = sample();
     (void)state;
     r.path = "/a\"b\\c d\x01";
     r.path_len = strlen(r.path);
@@ -90,7 +102,7 @@ static void test_lines_are_appended_whole_to_the_file(void **state)
     char path[] = "/tmp/lblab-test-access-XXXXXX", err[256], data[65536];
     struct access_log log;
     struct access_log_buf buf = {0};
-    struct access_record r = sample();
+    struct request_record r = sample();
     (void)state;
     int fd = mkstemp(path);
     assert_true(fd >= 0);
@@ -130,6 +142,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_line_has_every_named_field),
         cmocka_unit_test(test_unknown_values_are_dashes),
+        cmocka_unit_test(test_a_reused_connection_took_no_time_to_connect),
         cmocka_unit_test(test_path_is_escaped_and_cut),
         cmocka_unit_test(test_lines_are_appended_whole_to_the_file),
         cmocka_unit_test(test_off_and_bad_paths),

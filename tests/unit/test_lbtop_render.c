@@ -116,7 +116,7 @@ static void test_header_names_lb_and_the_current_view(void **state)
 
 static void test_each_view_has_its_columns_and_one_row_per_backend(void **state)
 {
-    static const char *const heads[] = {"", "CHKFAIL", "REQ/S HISTORY", "CONNERR", "FIRST BYTE",
+    static const char *const heads[] = {"", "LASTCHG", "REQ/S HISTORY", "CONNERR", "FIRST BYTE",
                                         "BACKEND"};
     struct lbtop_lines l;
     (void)state;

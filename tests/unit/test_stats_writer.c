@@ -1,5 +1,6 @@
-/* test_stats_writer.c - unit tests of lb's statistics writer (lb/stats.c), read back through the
- * reader side (common/stats_shm.c and lbtop's snapshot): what lb records is what lbtop shows. */
+/* test_stats_writer.c - unit tests of lb's statistics writer (lb/stats_writer.c), read back
+ * through the reader side (common/stats_shm.c and lbtop's snapshot): what lb records is what
+ * lbtop shows. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../lb/stats.h"
+#include "../../lb/stats_writer.h"
 #include "../../lbtop/snapshot.h"
 #include "clock.h"
 
@@ -63,7 +64,7 @@ static struct lbtop_snapshot *read_back(void)
 
 static void one_request(struct stats_thread *t, int b, int status, uint64_t total_ms)
 {
-    struct stats_request r = {
+    struct request_record r = {
         .backend = b,
         .status = status,
         .sent = true,
@@ -160,7 +161,7 @@ static void test_gauges_track_active_and_peak(void **state)
     stats_request_sent(w1, 1); /* still in flight */
     /* Another request gave up on backend 1 without reaching it (connect refused): it is not one
      * of the requests in flight there. */
-    struct stats_request refused = {.backend = 1, .status = 502, .generated = true};
+    struct request_record refused = {.backend = 1, .status = 502, .generated = true};
     stats_request_done(w1, &refused);
     stats_backend_conn_closed(w1, 2); /* unmatched: must not wrap around */
 
@@ -199,7 +200,7 @@ static void test_ring_records_both_legs(void **state)
     server.sin6_addr = in6addr_loopback;
     memset(longpath, 'x', sizeof(longpath));
     longpath[0] = '/';
-    struct stats_request r = {
+    struct request_record r = {
         .backend = 1,
         .status = 200,
         .reused = true,
@@ -215,8 +216,8 @@ static void test_ring_records_both_legs(void **state)
         .method_len = 4,
         .path = longpath,
         .path_len = sizeof(longpath),
-        .request_id = "0123456789abcdef",
-        .request_id_len = 16,
+        .id = "0123456789abcdef",
+        .id_len = 16,
     };
     stats_request_sent(w, 1);
     r.sent = true;
@@ -248,6 +249,7 @@ static void test_ring_records_both_legs(void **state)
     assert_int_equal(e->backend_index, 1);
     assert_int_equal(e->kind, STATS_ENTRY_HTTP);
     assert_true(e->start_wall_ns > 0);
+    assert_int_equal(e->total_ns, 3000000);
     e = &snap->recent[0];
     assert_int_equal(e->backend_index, -1);
     assert_int_equal(e->status, 503);
@@ -257,31 +259,44 @@ static void test_ring_records_both_legs(void **state)
     stats_close(s);
 }
 
-static void test_backend_state_checks_and_resolution(void **state)
+static void test_a_request_started_its_total_before_it_finished(void **state)
 {
     struct stats *s = open_writer(1);
+    struct request_record r = {.backend = 0, .status = 200, .wall_ns = 5000000000,
+                               .total_ns = 7000};
+    (void)state;
+
+    stats_request_done(stats_for_worker(s, 0), &r);
+    struct lbtop_snapshot *snap = read_back();
+    assert_int_equal(snap->recent[0].start_wall_ns, 5000000000 - 7000);
+    assert_int_equal(snap->recent[0].kind, STATS_ENTRY_HTTP);
+    free(snap);
+    stats_close(s);
+}
+
+static void test_backend_state_weight_and_resolution(void **state)
+{
+    struct stats *s = open_writer(2);
+    struct stats_thread *w1 = stats_for_worker(s, 1);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(3003)};
     char buf[64];
     (void)state;
 
     struct lbtop_snapshot *before = read_back();
     usleep(2000);
-    stats_backend_state(s, 2, STATS_BACKEND_DOWN);
-    stats_backend_state(s, 1, STATS_BACKEND_DRAINING);
-    stats_backend_weight(s, 0, 5);
-    stats_backend_check(s, 2, false);
-    stats_backend_check(s, 2, true);
+    stats_backend_state(w1, 2, STATS_BACKEND_DOWN); /* any worker's handle: the state is shared */
+    stats_backend_state(w1, 1, STATS_BACKEND_UP);   /* no change: its time stays */
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     stats_backend_resolved(s, 2, (struct sockaddr *)&a);
-    stats_backend_state(s, 99, STATS_BACKEND_DOWN); /* out of range: ignored */
+    stats_backend_state(w1, 99, STATS_BACKEND_DOWN); /* out of range: ignored */
 
     struct lbtop_snapshot *snap = read_back();
     assert_int_equal(snap->backends[2].state, STATS_BACKEND_DOWN);
-    assert_int_equal(snap->backends[1].state, STATS_BACKEND_DRAINING);
+    assert_int_equal(snap->backends[1].state, STATS_BACKEND_UP);
     assert_true(snap->backends[2].last_change_wall_ns > before->backends[2].last_change_wall_ns);
-    assert_int_equal(snap->backends[0].weight, 5);
-    assert_int_equal(snap->backends[2].checks_total, 2);
-    assert_int_equal(snap->backends[2].checks_failed, 1);
+    assert_int_equal(snap->backends[1].last_change_wall_ns,
+                     before->backends[1].last_change_wall_ns);
+    assert_int_equal(snap->backends[0].weight, 1); /* lb has no weights yet */
     assert_string_equal(stats_addr_format(&snap->backends[2].resolved, buf, sizeof(buf)),
                         "127.0.0.1:3003");
     free(before);
@@ -310,7 +325,7 @@ static void test_heartbeat_moves_and_close_removes_the_segment(void **state)
 
 static void test_null_handles_do_nothing(void **state)
 {
-    struct stats_request r = {.backend = 0, .status = 200};
+    struct request_record r = {.backend = 0, .status = 200};
     (void)state;
 
     stats_client_accepted(NULL);
@@ -320,6 +335,7 @@ static void test_null_handles_do_nothing(void **state)
     stats_request_done(NULL, &r);
     stats_backend_conn_opened(NULL, 0, 1);
     stats_backend_state(NULL, 0, STATS_BACKEND_DOWN);
+    stats_backend_resolved(NULL, 0, NULL);
     assert_null(stats_for_worker(NULL, 0));
     assert_string_equal(stats_name(NULL), "");
     stats_close(NULL);
@@ -350,7 +366,8 @@ int main(void)
         cmocka_unit_test(test_counts_from_every_worker_add_up),
         cmocka_unit_test(test_gauges_track_active_and_peak),
         cmocka_unit_test(test_ring_records_both_legs),
-        cmocka_unit_test(test_backend_state_checks_and_resolution),
+        cmocka_unit_test(test_a_request_started_its_total_before_it_finished),
+        cmocka_unit_test(test_backend_state_weight_and_resolution),
         cmocka_unit_test(test_heartbeat_moves_and_close_removes_the_segment),
         cmocka_unit_test(test_null_handles_do_nothing),
         cmocka_unit_test(test_backends_beyond_the_layout_count_globally),

@@ -1,27 +1,28 @@
 /*
- * stats.h - lb's statistics writer: one call per observable event, published in the shared-memory
- * segment of common/stats.h for lbtop and lbtrace.
+ * stats_writer.h - lb's statistics writer: one call per observable event, published in the
+ * shared-memory segment of common/stats.h for lbtop and lbtrace.
  *
  * Design: every worker thread gets its own counter block (stats_thread), so the request path
  * never takes a lock and never does an atomic read-modify-write on a shared cache line: each
  * counter is bumped with a relaxed load and a relaxed store by the only thread that writes it.
- * The only shared writes are the connection gauges (active/peak, once per connection), backend
- * state and health checks, and one fetch-add per finished request to claim a slot in the ring of
- * recent requests. A small thread refreshes the heartbeat every 250 ms.
+ * The only shared writes are the connection gauges (active/peak, once per connection), a
+ * backend's state when it changes, and one fetch-add per finished request to claim a slot in the
+ * ring of recent requests. A small thread refreshes the heartbeat every 250 ms.
  *
  * Every function accepts a NULL handle and then does nothing, so lb can run with statistics off
  * (--no-stats) without an "if" at each call site. Backend indexes at or beyond the number given
  * to stats_open() (at most STATS_MAX_BACKENDS) count in the global totals only.
  */
-#ifndef LB_STATS_H
-#define LB_STATS_H
+#ifndef LB_STATS_WRITER_H
+#define LB_STATS_WRITER_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "../common/stats.h" /* the layout (this file shadows its name inside lb/) */
+#include "request_record.h"
+#include "stats.h" /* the layout, common/stats.h */
 
 struct stats;        /* the writer: the segment and the heartbeat thread */
 struct stats_thread; /* one worker's counters; used by that worker only */
@@ -42,8 +43,9 @@ struct stats_config {
     const uint32_t *backend_weights;  /* NULL: all 1 */
 };
 
-/* Creates and publishes the segment, starts the heartbeat thread. Backends start UP. Returns the
- * writer, or NULL with a message in err (e.g. another lb already publishes under that name). */
+/* Creates and publishes the segment, starts the heartbeat thread. Backends start UP. The health
+ * check counters of the layout stay 0: lb runs no health checks yet. Returns the writer, or NULL
+ * with a message in err (e.g. another lb already publishes under that name). */
 struct stats *stats_open(const struct stats_config *cfg, char *err, size_t err_len);
 
 struct config;
@@ -91,47 +93,17 @@ void stats_retry(struct stats_thread *t, int b, bool was_sent);
 /* Backend b did not answer within --server-timeout (the client gets a 504). */
 void stats_timeout(struct stats_thread *t, int b);
 
-/* One finished request (or, in tcp mode, one finished connection). */
-struct stats_request {
-    int backend;             /* the backend it was sent to (stats_request_sent), -1 if none */
-    int status;              /* status sent to the client, 0 if none */
-    bool sent;               /* it is in flight at backend (stats_request_sent): ends there */
-    uint32_t kind;           /* 0 or STATS_ENTRY_HTTP; STATS_ENTRY_TCP in tcp mode */
-    bool generated;          /* lb answered itself (400, 408, 502, 503, 504, ...) */
-    bool reused;             /* the backend connection was reused */
-    uint32_t retries;        /* failed connects before the one that served it */
-    uint64_t bytes_in;       /* request body bytes received from the client */
-    uint64_t bytes_out;      /* response bytes sent to the client, head included */
-    uint64_t connect_ns;     /* 0 when no new connection was made */
-    uint64_t ttfb_ns;        /* request sent to first response byte, 0 if none */
-    uint64_t total_ns;       /* first request byte to last response byte */
-    uint64_t start_wall_ns;  /* 0: now minus total_ns */
-    const struct sockaddr *client;   /* the four ends of the two legs; NULL when unknown */
-    const struct sockaddr *lb_front;
-    const struct sockaddr *lb_back;
-    const struct sockaddr *server;
-    uint64_t client_conn_id; /* the client connection's serial number in this worker */
-    uint32_t conn_request;   /* 1 for the first request on that connection */
-    const char *method;      /* not NUL-terminated: with lengths; NULL/0 when absent */
-    size_t method_len;
-    const char *path;
-    size_t path_len;
-    const char *request_id;
-    size_t request_id_len;
-};
-
 /* Counts a finished request (global totals, backend r->backend, latency histograms) and appends
- * it to the ring of recent requests. */
-void stats_request_done(struct stats_thread *t, const struct stats_request *r);
+ * it to the ring of recent requests (its start: r->wall_ns, or now, minus r->total_ns). */
+void stats_request_done(struct stats_thread *t, const struct request_record *r);
 
-/* ---- backend state (any thread) ------------------------------------------------------------ */
+/* ---- backend state (any worker's handle: the state is shared) ------------------------------ */
 
-/* Backend b is now STATS_BACKEND_UP, _DOWN or _DRAINING; records when it changed. */
-void stats_backend_state(struct stats *s, int b, uint32_t state);
-void stats_backend_weight(struct stats *s, int b, uint32_t weight);
-/* A health check of b ran; ok tells how it went. */
-void stats_backend_check(struct stats *s, int b, bool ok);
-/* b's host now resolves to sa (the address lb connects to). */
+/* Backend b is now STATS_BACKEND_UP or _DOWN; records when it changed (a repeat of the state
+ * it has changes nothing). */
+void stats_backend_state(struct stats_thread *t, int b, uint32_t state);
+
+/* b's host now resolves to sa (the address lb connects to). Any thread. */
 void stats_backend_resolved(struct stats *s, int b, const struct sockaddr *sa);
 
 #endif

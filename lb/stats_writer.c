@@ -1,12 +1,12 @@
 /*
- * stats.c - lb's statistics writer (see stats.h for the design).
+ * stats_writer.c - lb's statistics writer (see stats_writer.h for the design).
  *
  * Counters a worker owns are updated with "load relaxed, add, store relaxed": no lock prefix, no
  * contention, and still a data-race-free access for readers in other processes, which load them
  * relaxed. Histograms take one such update per bucket. The heartbeat thread is the only thread
  * this module starts; it sleeps on a condition variable so stats_close() ends it at once.
  */
-#include "stats.h"
+#include "stats_writer.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -259,6 +259,7 @@ struct stats *stats_open_lb(const struct config *cfg, const struct backend_table
     size_t nb = table->count < STATS_MAX_BACKENDS ? table->count : STATS_MAX_BACKENDS;
     const char *names[STATS_MAX_BACKENDS], *hosts[STATS_MAX_BACKENDS];
     uint16_t ports[STATS_MAX_BACKENDS];
+    uint32_t weights[STATS_MAX_BACKENDS];
     struct stats *s;
 
     memset(&ss, 0, sizeof(ss));
@@ -270,6 +271,7 @@ struct stats *stats_open_lb(const struct config *cfg, const struct backend_table
         names[i] = table->backends[i].name;
         hosts[i] = table->backends[i].host;
         ports[i] = table->backends[i].port;
+        weights[i] = 1; /* lb has no weights yet: every backend counts the same */
     }
     struct stats_config sc = {
         .listen_port = cfg->listen_port,
@@ -282,6 +284,7 @@ struct stats *stats_open_lb(const struct config *cfg, const struct backend_table
         .backend_names = names,
         .backend_hosts = hosts,
         .backend_ports = ports,
+        .backend_weights = weights,
     };
     s = stats_open(&sc, err, err_len);
     if (s == NULL)
@@ -436,17 +439,14 @@ static void note_address(struct stats_backend *b, const struct sockaddr *sa)
         stats_backend_store_resolved(b, &u.a);
 }
 
-static void fill_entry(struct stats_thread *t, const struct stats_request *r,
+static void fill_entry(struct stats_thread *t, const struct request_record *r,
                        struct stats_ring_entry *e)
 {
     bool fits = true;
 
     memset(e, 0, sizeof(*e));
-    e->start_wall_ns = r->start_wall_ns;
-    if (e->start_wall_ns == 0) {
-        uint64_t now = clock_wall_ns();
-        e->start_wall_ns = now > r->total_ns ? now - r->total_ns : now;
-    }
+    uint64_t end = r->wall_ns ? r->wall_ns : clock_wall_ns();
+    e->start_wall_ns = end > r->total_ns ? end - r->total_ns : end;
     e->connect_ns = r->connect_ns;
     e->ttfb_ns = r->ttfb_ns;
     e->total_ns = r->total_ns;
@@ -460,7 +460,7 @@ static void fill_entry(struct stats_thread *t, const struct stats_request *r,
     e->status = (uint16_t)(r->status >= 0 && r->status <= 999 ? r->status : 0);
     e->worker = t->worker;
     e->backend_index = (int16_t)(backend_counters(t, r->backend) ? r->backend : -1);
-    e->kind = (uint8_t)(r->kind == STATS_ENTRY_TCP ? STATS_ENTRY_TCP : STATS_ENTRY_HTTP);
+    e->kind = STATS_ENTRY_HTTP; /* lb relays HTTP only (a tcp mode is planned) */
     e->conn_request = r->conn_request;
     e->retries = r->retries;
     if (r->retries > 0)
@@ -470,14 +470,13 @@ static void fill_entry(struct stats_thread *t, const struct stats_request *r,
     if (r->generated)
         e->flags |= STATS_ENTRY_GENERATED;
     stats_text_put(e->method, sizeof(e->method), r->method, r->method ? r->method_len : 0);
-    fits &= stats_text_put(e->request_id, sizeof(e->request_id), r->request_id,
-                           r->request_id ? r->request_id_len : 0);
+    fits &= stats_text_put(e->request_id, sizeof(e->request_id), r->id, r->id ? r->id_len : 0);
     fits &= stats_text_put(e->path, sizeof(e->path), r->path, r->path ? r->path_len : 0);
     if (!fits)
         e->flags |= STATS_ENTRY_TRUNCATED;
 }
 
-void stats_request_done(struct stats_thread *t, const struct stats_request *r)
+void stats_request_done(struct stats_thread *t, const struct request_record *r)
 {
     struct stats_global_counters *g;
     struct stats_backend_counters *c;
@@ -522,49 +521,24 @@ void stats_request_done(struct stats_thread *t, const struct stats_request *r)
 
 /* ---- backend state ------------------------------------------------------------------------- */
 
-static struct stats_backend *backend_of(struct stats *s, int b)
+void stats_backend_state(struct stats_thread *t, int b, uint32_t state)
 {
-    if (s == NULL || b < 0 || (uint32_t)b >= s->shm.nbackends)
-        return NULL;
-    return &s->shm.seg->backends[b];
-}
+    struct stats_backend *be;
 
-void stats_backend_state(struct stats *s, int b, uint32_t state)
-{
-    struct stats_backend *be = backend_of(s, b);
-
-    if (be == NULL)
+    if (t == NULL || backend_counters(t, b) == NULL)
         return;
-    if (atomic_exchange_explicit(&be->state, state, memory_order_relaxed) != state)
+    be = &t->seg->backends[b];
+    /* seq_cst: see publish_state() in lb/events.c */
+    if (atomic_exchange(&be->state, state) != state)
         atomic_store_explicit(&be->last_change_wall_ns, clock_wall_ns(), memory_order_relaxed);
-}
-
-void stats_backend_weight(struct stats *s, int b, uint32_t weight)
-{
-    struct stats_backend *be = backend_of(s, b);
-
-    if (be != NULL)
-        atomic_store_explicit(&be->weight, weight, memory_order_relaxed);
-}
-
-void stats_backend_check(struct stats *s, int b, bool ok)
-{
-    struct stats_backend *be = backend_of(s, b);
-
-    if (be == NULL)
-        return;
-    atomic_fetch_add_explicit(&be->checks_total, 1, memory_order_relaxed);
-    if (!ok)
-        atomic_fetch_add_explicit(&be->checks_failed, 1, memory_order_relaxed);
 }
 
 void stats_backend_resolved(struct stats *s, int b, const struct sockaddr *sa)
 {
-    struct stats_backend *be = backend_of(s, b);
     struct stats_addr a;
 
-    if (be == NULL)
+    if (s == NULL || b < 0 || (uint32_t)b >= s->shm.nbackends)
         return;
     stats_addr_from_sockaddr(&a, sa);
-    stats_backend_store_resolved(be, &a);
+    stats_backend_store_resolved(&s->shm.seg->backends[b], &a);
 }

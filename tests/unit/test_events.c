@@ -1,0 +1,201 @@
+/* test_events.c - unit tests of lb/events.c: what a backend event does to the backend's state
+ * (lb/backend.c) and what the statistics publish about it (lb/stats_writer.c over a real
+ * segment, read back through lbtop's snapshot as lbtop would). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../lb/events.h"
+#include "../../lb/stats_writer.h"
+#include "../../lb/worker.h"
+#include "../../lbtop/snapshot.h"
+#include "clock.h"
+
+static char name[64];
+
+struct rig {
+    struct backend_table *table;
+    struct stats *stats;
+    struct access_log log;
+    struct worker w[2];
+};
+
+static struct rig *rig_open(void)
+{
+    static const char *const hosts[] = {"127.0.0.1", "127.0.0.1"};
+    static const uint16_t ports[] = {1, 2};
+    static const char *const names[] = {"127.0.0.1:1", "127.0.0.1:2"};
+    struct rig *r = calloc(1, sizeof(*r));
+    char err[256];
+
+    assert_non_null(r);
+    snprintf(name, sizeof(name), "/lblab-unit-events-%ld", (long)getpid());
+    struct stats_config c = {
+        .shm_name = name,
+        .listen_text = "127.0.0.1:0",
+        .mode = STATS_MODE_HTTP,
+        .policy = "rr",
+        .nworkers = 2,
+        .nbackends = 2,
+        .backend_names = names,
+        .backend_ports = ports,
+    };
+    r->table = backend_table_create(hosts, ports, 2);
+    assert_non_null(r->table);
+    r->stats = stats_open(&c, err, sizeof(err));
+    if (r->stats == NULL)
+        fail_msg("stats_open: %s", err);
+    r->log.fd = -1;
+    for (unsigned i = 0; i < 2; i++) {
+        r->w[i].id = i;
+        r->w[i].table = r->table;
+        r->w[i].log = &r->log;
+        r->w[i].stats = stats_for_worker(r->stats, i);
+        r->w[i].now_ms = clock_mono_ms();
+    }
+    return r;
+}
+
+static void rig_close(struct rig *r)
+{
+    stats_close(r->stats);
+    backend_table_destroy(r->table);
+    free(r);
+}
+
+static struct lbtop_snapshot *read_back(void)
+{
+    struct stats_shm shm;
+    char err[256];
+    struct lbtop_snapshot *snap = calloc(1, sizeof(*snap));
+
+    assert_non_null(snap);
+    if (stats_shm_attach(&shm, name, NULL, err, sizeof(err)) < 0)
+        fail_msg("attach: %s", err);
+    lbtop_snapshot_take(&shm, snap, clock_mono_ns(), clock_wall_ns());
+    stats_shm_detach(&shm);
+    return snap;
+}
+
+static void test_refused_connect_publishes_down_and_a_good_one_up(void **state)
+{
+    struct rig *r = rig_open();
+    struct backend *b0 = &r->table->backends[0];
+    (void)state;
+
+    struct lbtop_snapshot *before = read_back();
+    assert_int_equal(before->backends[0].state, STATS_BACKEND_UP);
+    assert_int_equal(before->backends[0].weight, 1);
+    usleep(2000);
+
+    events_backend_connect_failed(&r->w[0], b0, -ECONNREFUSED);
+    events_backend_connect_failed(&r->w[1], b0, -ECONNREFUSED); /* down already */
+    assert_false(backend_is_up(b0));
+    assert_true(backend_resting(b0, r->w[0].now_ms));
+    struct lbtop_snapshot *down = read_back();
+    assert_int_equal(down->backends[0].state, STATS_BACKEND_DOWN);
+    assert_true(down->backends[0].last_change_wall_ns > before->backends[0].last_change_wall_ns);
+    assert_int_equal(down->backends[0].connect_errors, 2);
+    assert_int_equal(down->backends[1].state, STATS_BACKEND_UP);
+    usleep(2000);
+
+    events_backend_connected(&r->w[1], b0, 0, true); /* a pooled connection proves nothing */
+    assert_false(backend_is_up(b0));
+    events_backend_connected(&r->w[1], b0, 150000, false);
+    assert_true(backend_is_up(b0));
+    struct lbtop_snapshot *up = read_back();
+    assert_int_equal(up->backends[0].state, STATS_BACKEND_UP);
+    assert_true(up->backends[0].last_change_wall_ns > down->backends[0].last_change_wall_ns);
+
+    free(before);
+    free(down);
+    free(up);
+    rig_close(r);
+}
+
+static void test_lbs_own_errors_leave_the_backend_up(void **state)
+{
+    struct rig *r = rig_open();
+    struct backend *b1 = &r->table->backends[1];
+    static const int own[] = {-EMFILE, -ENFILE, -ENOMEM, -ENOBUFS};
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+        events_backend_connect_failed(&r->w[0], b1, own[i]);
+    assert_true(backend_is_up(b1));
+    struct lbtop_snapshot *snap = read_back();
+    assert_int_equal(snap->backends[1].state, STATS_BACKEND_UP);
+    assert_int_equal(snap->backends[1].connect_errors, 4);
+    free(snap);
+    rig_close(r);
+}
+
+static void test_one_record_feeds_the_log_and_the_ring(void **state)
+{
+    struct rig *r = rig_open();
+    char path[] = "/tmp/lblab-test-events-XXXXXX", err[256], line[1024];
+    struct request_record rec = {
+        .method = "GET",
+        .method_len = 3,
+        .path = "/x",
+        .path_len = 2,
+        .id = "cafe",
+        .id_len = 4,
+        .status = 204,
+        .bytes_out = 99,
+        .backend = 1,
+        .wall_ns = 1795756321123456789ull,
+        .total_ns = 2000000,
+        .client_text = "127.0.0.1:40000",
+    };
+    (void)state;
+
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(access_log_open(&r->log, path, err, sizeof(err)), 0);
+    events_request_done(&r->w[0], &rec);
+    assert_int_equal(access_log_flush(&r->log, &r->w[0].log_buf), 0);
+    access_log_close(&r->log);
+    fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    ssize_t n = read(fd, line, sizeof(line) - 1);
+    close(fd);
+    unlink(path);
+    assert_true(n > 0);
+    line[n] = '\0';
+    assert_string_equal(line, "time=2026-11-27T05:12:01.123Z client=127.0.0.1:40000 backend=- "
+                              "id=cafe method=GET path=\"/x\" status=204 req_bytes=0 bytes=99 "
+                              "connect_ms=- first_byte_ms=- total_ms=2.000\n");
+    struct lbtop_snapshot *snap = read_back();
+    const struct stats_ring_entry *e = &snap->recent[0];
+    assert_int_equal(snap->nrecent, 1);
+    assert_string_equal(e->request_id, "cafe");
+    assert_string_equal(e->path, "/x");
+    assert_int_equal(e->status, 204);
+    assert_int_equal(e->bytes_out, 99);
+    assert_int_equal(e->backend_index, 1);
+    assert_int_equal(e->start_wall_ns, 1795756321123456789ull - 2000000);
+    assert_int_equal(snap->backends[1].responses[2], 1);
+    free(snap);
+    rig_close(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_refused_connect_publishes_down_and_a_good_one_up),
+        cmocka_unit_test(test_lbs_own_errors_leave_the_backend_up),
+        cmocka_unit_test(test_one_record_feeds_the_log_and_the_ring),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
