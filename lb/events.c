@@ -7,6 +7,10 @@
  * A backend's state (lb/backend.h: up, or down and resting after a failed connect) changes here:
  * a failed connect rests it, a successful one brings it back. The worker whose call changed the
  * state (one per change, however many workers saw it) prints one line about it and publishes it.
+ *
+ * The health subsystem (lb/health.h) reports its changes through events_backend_health(): the
+ * one caller that made a change prints it, and publishes the backend's state, time and reason
+ * under the backend's health lock, so the last publication is always of the newest state.
  */
 #include "events.h"
 
@@ -119,6 +123,50 @@ void events_backend_broke(struct worker *w, struct backend *b, const char *why)
     (void)w;
     if (warn_allowed(b))
         fprintf(stderr, "lb: backend %s: %s\n", b->name, why);
+}
+
+/* Runs under b's health lock (health_publish), so publications follow the changes in order. */
+static void publish_health(const struct health_snapshot *snap, void *arg)
+{
+    struct worker *w = ((void **)arg)[0];
+    struct backend *b = ((void **)arg)[1];
+    static const uint32_t state[] = {
+        [HEALTH_UP] = STATS_BACKEND_UP,
+        [HEALTH_DOWN] = STATS_BACKEND_DOWN,
+        [HEALTH_DRAINING] = STATS_BACKEND_DRAINING,
+    };
+    uint64_t wall = 0;
+
+    if (snap->changes > 0) {
+        /* the change's time is on lb's monotonic clock: convert it to wall-clock time */
+        uint64_t now = clock_mono_ms(), ago = now > snap->changed_ms ? now - snap->changed_ms : 0;
+        wall = clock_wall_ns() - ago * 1000000u;
+    }
+    stats_backend_health(w->stats, (int)b->index, state[snap->state], wall,
+                         snap->changes > 0 ? snap->reason : NULL, snap->checks_total,
+                         snap->checks_failed);
+}
+
+void events_backend_health(struct worker *w, struct health *h, struct backend *b,
+                           const struct health_change *chg)
+{
+    void *arg[2] = {w, b};
+
+    fprintf(stderr, "lb: backend %s %s (%s)\n", b->name, health_state_name(chg->to),
+            chg->reason);
+    health_publish(h, b->index, publish_health, arg);
+}
+
+void events_health_check(struct worker *w, struct health *h, struct backend *b, bool ok,
+                         const struct health_change *chg)
+{
+    void *arg[2] = {w, b};
+
+    (void)ok; /* counted by health.c, published from its snapshot */
+    if (chg != NULL)
+        events_backend_health(w, h, b, chg);
+    else
+        health_publish(h, b->index, publish_health, arg);
 }
 
 void events_request_done(struct worker *w, const struct request_record *r)

@@ -247,6 +247,8 @@ static void *worker_main(void *arg)
             case ENDPOINT_BACKEND:
                 session_backend_event(w, ep, events[i].events);
                 break;
+            case ENDPOINT_CHECK: /* lb/checker.h: checker_event(), once the worker runs checks */
+                break;
             }
         }
         struct timer *t;

@@ -38,6 +38,7 @@ enum endpoint_kind {
     ENDPOINT_RESOLVER,
     ENDPOINT_CLIENT,
     ENDPOINT_BACKEND,
+    ENDPOINT_CHECK, /* an active health check's socket (lb/checker.h) */
 };
 
 struct endpoint {

@@ -224,7 +224,7 @@ static void test_json_carries_exact_counts_and_escapes_strings(void **state)
     assert_non_null(f);
     assert_int_equal(lbtop_report_json(f, &m, 0), 0);
     fclose(f);
-    assert_non_null(strstr(buf, "\"layout_version\": 1"));
+    assert_non_null(strstr(buf, "\"layout_version\": 2"));
     assert_non_null(strstr(buf, "\"shm\": \"/lblab-3000\""));
     const char *b0 = strstr(buf, "\"name\": \"localhost:3001\"");
     const char *b1 = strstr(buf, "\"name\": \"localhost:3002\"");
