@@ -136,6 +136,11 @@ static void json_backend(FILE *out, const struct lbtop_model *m, unsigned b, boo
     json_str(out, lbtop_state_name(s->state));
     fputs(",\n      \"last_change\": ", out);
     json_num(out, (double)s->last_change_wall_ns / 1e9);
+    fputs(",\n      \"reason\": ", out);
+    json_str(out, s->reason);
+    if (m->cur->checks)
+        fprintf(out, ",\n      \"checks\": {\"total\": %llu, \"failed\": %llu}",
+                (unsigned long long)s->checks_total, (unsigned long long)s->checks_failed);
     fprintf(out,
             ",\n      \"weight\": %u,\n"
             "      \"connections\": {\"active\": %llu, \"peak\": %llu, \"opened\": %llu, "
@@ -222,7 +227,8 @@ int lbtop_report_json(FILE *out, const struct lbtop_model *m, uint64_t now_wall_
     fprintf(out, ", \"port\": %u, \"mode\": \"%s\", \"policy\": ", (unsigned)s->listen_port,
             lbtop_mode_name(s->mode));
     json_str(out, s->policy);
-    fprintf(out, ", \"workers\": %u, \"version\": ", s->nworkers);
+    fprintf(out, ", \"workers\": %u, \"health_checks\": %s, \"version\": ", s->nworkers,
+            s->checks ? "true" : "false");
     json_str(out, s->lb_version);
     fputs(", \"started\": ", out);
     json_num(out, (double)(s->start_wall_ns / 1000000u) / 1e3);

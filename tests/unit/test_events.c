@@ -139,6 +139,50 @@ static void test_lbs_own_errors_leave_the_backend_up(void **state)
     rig_close(r);
 }
 
+static void test_health_changes_publish_state_time_reason_and_check_counters(void **state)
+{
+    struct rig *r = rig_open();
+    struct backend *b1 = &r->table->backends[1];
+    struct health_config hc;
+    struct health_change chg;
+    (void)state;
+
+    health_config_defaults(&hc);
+    struct health *h = health_create(2, &hc);
+    assert_non_null(h);
+    uint64_t now = r->w[0].now_ms;
+    struct lbtop_snapshot *before = read_back();
+    assert_string_equal(before->backends[1].reason, "");
+    usleep(2000);
+
+    /* a passed check changes nothing but the counters */
+    assert_false(health_report_check(h, 1, true, NULL, now, &chg));
+    events_health_check(&r->w[0], h, b1, true, NULL);
+    for (int i = 0; i < 3; i++) {
+        bool changed = health_report_check(h, 1, false, "connect refused", now, &chg);
+        events_health_check(&r->w[0], h, b1, false, changed ? &chg : NULL);
+    }
+    struct lbtop_snapshot *down = read_back();
+    assert_int_equal(down->backends[1].state, STATS_BACKEND_DOWN);
+    assert_string_equal(down->backends[1].reason, "3 checks failed: connect refused");
+    assert_int_equal(down->backends[1].checks_total, 4);
+    assert_int_equal(down->backends[1].checks_failed, 3);
+    assert_true(down->backends[1].last_change_wall_ns > before->backends[1].last_change_wall_ns);
+    assert_int_equal(down->backends[0].state, STATS_BACKEND_UP);
+
+    assert_true(health_admin(h, 1, HEALTH_DRAINING, now + 1, &chg));
+    events_backend_health(&r->w[1], h, b1, &chg);
+    struct lbtop_snapshot *drain = read_back();
+    assert_int_equal(drain->backends[1].state, STATS_BACKEND_DRAINING);
+    assert_string_equal(drain->backends[1].reason, "admin");
+
+    free(before);
+    free(down);
+    free(drain);
+    health_destroy(h);
+    rig_close(r);
+}
+
 static void test_one_record_feeds_the_log_and_the_ring(void **state)
 {
     struct rig *r = rig_open();
@@ -195,6 +239,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refused_connect_publishes_down_and_a_good_one_up),
         cmocka_unit_test(test_lbs_own_errors_leave_the_backend_up),
+        cmocka_unit_test(test_health_changes_publish_state_time_reason_and_check_counters),
         cmocka_unit_test(test_one_record_feeds_the_log_and_the_ring),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
