@@ -127,7 +127,7 @@ void simconn_close(struct simconn *c, bool log_request)
     if (log_request && c->req_active)
         conn_log(c);
     c->closed = true;
-    simtimer_cancel(&s->timers, &c->timer);
+    timer_cancel(&s->timers, &c->timer);
     if (c->after == AFTER_RESET) {
         struct linger lg = {.l_onoff = 1, .l_linger = 0};
         (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
@@ -196,7 +196,7 @@ struct simconn *simconn_new(struct simsrv *s, int fd, struct sockaddr_storage *s
     c->fd = fd;
     c->file_fd = -1;
     c->counted = counted;
-    simtimer_node_init(&c->timer);
+    timer_init(&c->timer);
     simconn_unmap_addr(ss);
     net_format_ip((struct sockaddr *)ss, c->peer_ip, sizeof(c->peer_ip));
     c->peer_port = net_addr_port((struct sockaddr *)ss);
@@ -654,9 +654,9 @@ static void conn_arm_timer(struct simconn *c)
     uint64_t d = conn_deadline(c);
 
     /* a timer that fires early is cheap (it re-arms); moving it on every request is not */
-    if (simtimer_queued(&c->timer) && c->timer.deadline <= d)
+    if (timer_armed(&c->timer) && c->timer.deadline <= d)
         return;
-    (void)simtimer_set(&c->srv->timers, &c->timer, d);
+    (void)timer_set(&c->srv->timers, &c->timer, d);
 }
 
 void simconn_drive(struct simconn *c)

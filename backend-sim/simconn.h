@@ -23,7 +23,7 @@
 #include "net.h"
 #include "simbuf.h"
 #include "simsrv.h"
-#include "simtimer.h"
+#include "timer.h"
 
 #define IN_MAX          (HTTP_LIMITS_DEFAULT_HEADER_BYTES + 16384) /* input buffer limit */
 #define READ_CHUNK      16384
@@ -75,7 +75,7 @@ struct simsrv;
 struct simconn {
     struct simsrv *srv;
     struct simconn *prev, *next; /* srv->conns, or srv->free_conns */
-    struct simtimer_node timer;
+    struct timer timer;
     int fd;
     struct simconn *ready_next; /* srv->ready, while queued there */
     bool in_ready;
@@ -159,7 +159,7 @@ struct simsrv {
     uint64_t now_ms;
     uint64_t wall_sec;
     struct simbuf common; /* Date, Server, X-Backend, X-Backend-Port lines; rebuilt each second */
-    struct simtimer_heap timers;
+    struct timer_heap timers;
     struct simconn *conns;      /* every open connection */
     struct simconn *graveyard;  /* closed this iteration, freed at its end */
     struct simconn *free_conns; /* for reuse */
