@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "json.h"
 #include "render.h"
 #include "version.h"
 
@@ -47,21 +48,6 @@ int lbtop_report_text(FILE *out, const struct lbtop_model *m, int width, bool ut
 
 /* ---- JSON ---------------------------------------------------------------------------------- */
 
-static void json_str(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 0x20 || c >= 0x7f)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
-    }
-    fputc('"', out);
-}
-
 static void json_num(FILE *out, double v)
 {
     if (!isfinite(v))
@@ -79,7 +65,7 @@ static void json_addr(FILE *out, const struct stats_addr *a)
     if (a->family == 0)
         fputs("null", out);
     else
-        json_str(out, stats_addr_format(a, buf, sizeof(buf)));
+        json_write_string(out, stats_addr_format(a, buf, sizeof(buf)));
 }
 
 static void json_pct(FILE *out, const char *indent, const char *key,
@@ -127,13 +113,13 @@ static void json_backend(FILE *out, const struct lbtop_model *m, unsigned b, boo
     struct lbtop_percentiles p;
 
     fprintf(out, "    {\n      \"index\": %u,\n      \"name\": ", b);
-    json_str(out, s->name);
+    json_write_string(out, s->name);
     fputs(",\n      \"host\": ", out);
-    json_str(out, s->host);
+    json_write_string(out, s->host);
     fprintf(out, ",\n      \"port\": %u,\n      \"address\": ", (unsigned)s->port);
     json_addr(out, &s->resolved);
     fputs(",\n      \"state\": ", out);
-    json_str(out, lbtop_state_name(s->state));
+    json_write_string(out, lbtop_state_name(s->state));
     fputs(",\n      \"last_change\": ", out);
     json_num(out, (double)s->last_change_wall_ns / 1e9);
     fprintf(out,
@@ -183,15 +169,15 @@ static void json_entry(FILE *out, const struct lbtop_snapshot *s, const struct s
     json_addr(out, &e->backend);
     fprintf(out, ", \"backend_index\": %d, \"backend_name\": ", (int)e->backend_index);
     if (e->backend_index >= 0 && (uint32_t)e->backend_index < s->nbackends)
-        json_str(out, s->backends[e->backend_index].name);
+        json_write_string(out, s->backends[e->backend_index].name);
     else
         fputs("null", out);
     fprintf(out, ", \"worker\": %u, \"request_id\": ", (unsigned)e->worker);
-    json_str(out, e->request_id);
+    json_write_string(out, e->request_id);
     fputs(", \"method\": ", out);
-    json_str(out, e->method);
+    json_write_string(out, e->method);
     fputs(", \"path\": ", out);
-    json_str(out, e->path);
+    json_write_string(out, e->path);
     fprintf(out, ", \"status\": %u, \"connect_ms\": ", (unsigned)e->status);
     json_num(out, (double)e->connect_ns / 1e6);
     fputs(", \"first_byte_ms\": ", out);
@@ -216,16 +202,16 @@ int lbtop_report_json(FILE *out, const struct lbtop_model *m, uint64_t now_wall_
         return -EINVAL;
     fprintf(out, "{\n  \"lbtop\": \"%s\",\n  \"layout_version\": %u,\n  \"shm\": ", LBLAB_VERSION,
             STATS_VERSION);
-    json_str(out, s->shm_name);
+    json_write_string(out, s->shm_name);
     fputs(",\n  \"time\": ", out);
     json_num(out, (double)(now_wall_ns / 1000000u) / 1e3);
     fprintf(out, ",\n  \"lb\": {\"pid\": %d, \"listen\": ", (int)s->pid);
-    json_str(out, s->listen_text);
+    json_write_string(out, s->listen_text);
     fprintf(out, ", \"port\": %u, \"mode\": \"%s\", \"policy\": ", (unsigned)s->listen_port,
             lbtop_mode_name(s->mode));
-    json_str(out, s->policy);
+    json_write_string(out, s->policy);
     fprintf(out, ", \"workers\": %u, \"version\": ", s->nworkers);
-    json_str(out, s->lb_version);
+    json_write_string(out, s->lb_version);
     fputs(", \"started\": ", out);
     json_num(out, (double)(s->start_wall_ns / 1000000u) / 1e3);
     fputs(", \"uptime_s\": ", out);
