@@ -25,21 +25,6 @@
 #include "clock.h"
 #include "simlog.h"
 
-/* An IPv4-mapped IPv6 address (from the dual-stack listener) is shown as plain IPv4. */
-void simconn_unmap_addr(struct sockaddr_storage *ss)
-{
-    if (ss->ss_family == AF_INET6) {
-        struct sockaddr_in6 a6;
-        memcpy(&a6, ss, sizeof(a6));
-        if (IN6_IS_ADDR_V4MAPPED(&a6.sin6_addr)) {
-            struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = a6.sin6_port};
-            memcpy(&a4.sin_addr, &a6.sin6_addr.s6_addr[12], 4);
-            memset(ss, 0, sizeof(*ss));
-            memcpy(ss, &a4, sizeof(a4));
-        }
-    }
-}
-
 static void conn_log(struct simconn *c)
 {
     struct simsrv *s = c->srv;
@@ -197,7 +182,7 @@ struct simconn *simconn_new(struct simsrv *s, int fd, struct sockaddr_storage *s
     c->file_fd = -1;
     c->counted = counted;
     timer_init(&c->timer);
-    simconn_unmap_addr(ss);
+    net_unmap_v4((struct sockaddr *)ss, sizeof(*ss), ss);
     net_format_ip((struct sockaddr *)ss, c->peer_ip, sizeof(c->peer_ip));
     c->peer_port = net_addr_port((struct sockaddr *)ss);
     net_format_addr((struct sockaddr *)ss, c->peer_str, sizeof(c->peer_str));
@@ -205,7 +190,7 @@ struct simconn *simconn_new(struct simsrv *s, int fd, struct sockaddr_storage *s
         struct sockaddr_storage ls;
         socklen_t ll = sizeof(ls);
         if (getsockname(fd, (struct sockaddr *)&ls, &ll) == 0) {
-            simconn_unmap_addr(&ls);
+            net_unmap_v4((struct sockaddr *)&ls, ll, &ls);
             net_format_ip((struct sockaddr *)&ls, c->local_ip, sizeof(c->local_ip));
         } else {
             snprintf(c->local_ip, sizeof(c->local_ip), "%s", s->local_addr);

@@ -202,9 +202,6 @@ static inline void simconn_list_push(struct simconn **head, struct simconn *c)
 
 /* --- simconn.c: connections --------------------------------------------------------------- */
 
-/* Shows an IPv4-mapped IPv6 address (from the dual-stack listener) as plain IPv4. */
-void simconn_unmap_addr(struct sockaddr_storage *ss);
-
 /* A new connection on fd from peer *ss (counted against --max-conns or being refused), on the
  * instance's list; NULL when out of memory. */
 struct simconn *simconn_new(struct simsrv *s, int fd, struct sockaddr_storage *ss, bool counted);

@@ -239,7 +239,7 @@ struct simsrv *simsrv_create(const struct simsrv_shared *sh, size_t index, char 
     if (s->listen_fd < 0)
         goto out_free;
     if (getsockname(s->listen_fd, (struct sockaddr *)&ss, &sl) == 0) {
-        simconn_unmap_addr(&ss);
+        net_unmap_v4((struct sockaddr *)&ss, sl, &ss);
         s->port = net_addr_port((struct sockaddr *)&ss);
     } else {
         s->port = ic->port;

@@ -200,3 +200,29 @@ char *net_format_addr(const struct sockaddr *sa, char *buf, size_t len)
         snprintf(buf, len, "%s:%u", ip, net_addr_port(sa));
     return buf;
 }
+
+bool net_is_v4mapped(const unsigned char addr[16])
+{
+    static const unsigned char prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return memcmp(addr, prefix, sizeof(prefix)) == 0;
+}
+
+socklen_t net_unmap_v4(const struct sockaddr *in, socklen_t in_len, struct sockaddr_storage *out)
+{
+    struct sockaddr_in6 v6;
+
+    if (in_len > sizeof(*out))
+        in_len = sizeof(*out);
+    if (in->sa_family == AF_INET6 && in_len >= sizeof(v6)) {
+        memcpy(&v6, in, sizeof(v6));
+        if (net_is_v4mapped(v6.sin6_addr.s6_addr)) {
+            struct sockaddr_in v4 = {.sin_family = AF_INET, .sin_port = v6.sin6_port};
+            memcpy(&v4.sin_addr, &v6.sin6_addr.s6_addr[12], 4);
+            memset(out, 0, sizeof(*out));
+            memcpy(out, &v4, sizeof(v4));
+            return sizeof(v4);
+        }
+    }
+    memmove(out, in, in_len);
+    return in_len;
+}
