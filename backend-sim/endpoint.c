@@ -11,28 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int endpoint_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out)
-{
-    uint64_t v = 0;
-    bool big = false;
-
-    if (len == 0)
-        return -EINVAL;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -EINVAL;
-        unsigned d = (unsigned)(s[i] - '0');
-        if (big || v > (UINT64_MAX - d) / 10) {
-            big = true;
-            continue;
-        }
-        v = v * 10 + d;
-    }
-    if (big || v > max)
-        return -ERANGE;
-    *out = v;
-    return 0;
-}
+#include "cliopt.h"
 
 bool endpoint_query_param(const char *q, size_t len, const char *name, const char **value,
                           size_t *value_len)
@@ -123,7 +102,7 @@ static int size_arg(const char *s, size_t n, const struct endpoint_caps *caps,
                     struct endpoint_route *r, const char *what)
 {
     uint64_t v = 0;
-    int rc = endpoint_parse_u64(s, n, caps->max_size, &v);
+    int rc = cli_parse_digits(s, n, caps->max_size, &v);
     if (rc == -EINVAL) {
         bad(r, "%s: '%.*s' is not a byte count", what, SHOWN(n), s);
         return -1;
@@ -191,7 +170,7 @@ enum endpoint_kind endpoint_route(const char *path, size_t len, const struct end
         return r->kind = ENDPOINT_FLAKY;
     }
     if (path_has_prefix(path, plen, "/delay/", &rest, &rest_len)) {
-        rc = endpoint_parse_u64(rest, rest_len, caps->max_delay_ms, &u);
+        rc = cli_parse_digits(rest, rest_len, caps->max_delay_ms, &u);
         if (rc == -EINVAL)
             return bad(r, "/delay/MS: '%.*s' is not a number of milliseconds", SHOWN(rest_len),
                        rest);
@@ -202,7 +181,7 @@ enum endpoint_kind endpoint_route(const char *path, size_t len, const struct end
         return r->kind = ENDPOINT_DELAY;
     }
     if (path_has_prefix(path, plen, "/status/", &rest, &rest_len)) {
-        rc = endpoint_parse_u64(rest, rest_len, 999, &u);
+        rc = cli_parse_digits(rest, rest_len, 999, &u);
         if (rc != 0 || u < 100 || u > 599)
             return bad(r, "/status/CODE: '%.*s' is not a status code 100-599", SHOWN(rest_len),
                        rest);
@@ -222,14 +201,14 @@ enum endpoint_kind endpoint_route(const char *path, size_t len, const struct end
             return ENDPOINT_BAD;
         r->chunk = ENDPOINT_CHUNK_DEFAULT;
         if (endpoint_query_param(q, qlen, "chunk", &v, &v_len)) {
-            rc = endpoint_parse_u64(v, v_len, ENDPOINT_CHUNK_MAX, &u);
+            rc = cli_parse_digits(v, v_len, ENDPOINT_CHUNK_MAX, &u);
             if (rc != 0 || u == 0)
                 return bad(r, "/chunked/N: chunk='%.*s' is not a size 1-%u", SHOWN(v_len), v,
                            ENDPOINT_CHUNK_MAX);
             r->chunk = (uint32_t)u;
         }
         if (endpoint_query_param(q, qlen, "gap", &v, &v_len)) {
-            rc = endpoint_parse_u64(v, v_len, caps->max_delay_ms, &u);
+            rc = cli_parse_digits(v, v_len, caps->max_delay_ms, &u);
             if (rc == -EINVAL)
                 return bad(r, "/chunked/N: gap='%.*s' is not a number of milliseconds",
                            SHOWN(v_len), v);

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cliopt.h"
 #include "simcfg.h"
 #include "simlog.h"
 #include "simsrv.h"
@@ -45,8 +46,7 @@ int main(int argc, char **argv)
     sigset_t stop_set;
 
     if (simcfg_parse(argc, argv, &cfg, err, sizeof(err)) != 0) {
-        fprintf(stderr, "backend-sim: %s\n", err);
-        fprintf(stderr, "Try 'backend-sim -h' for help.\n");
+        cli_print_error("backend-sim", err);
         return 2;
     }
     if (cfg.action == SIMCFG_HELP) {

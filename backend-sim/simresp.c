@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "cliopt.h"
 #include "clock.h"
 #include "docroot.h"
 #include "simpage.h"
@@ -236,7 +237,7 @@ static void admin_respond(struct simconn *c)
                 goto bad;
             while (i < n && p[i] == ' ')
                 i++;
-            if (endpoint_parse_u64(p + i, n - i, s->cfg->max_delay_ms, &ms) != 0)
+            if (cli_parse_digits(p + i, n - i, s->cfg->max_delay_ms, &ms) != 0)
                 goto bad;
         }
         s->health = HEALTH_SLOW;

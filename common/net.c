@@ -15,18 +15,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cliopt.h"
+
 int net_parse_port(const char *s, uint16_t *port)
 {
-    unsigned long v = 0;
+    uint64_t v = 0;
 
-    if (s == NULL || *s == '\0' || strlen(s) > 5)
-        return -EINVAL;
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return -EINVAL;
-        v = v * 10 + (unsigned long)(*p - '0');
-    }
-    if (v == 0 || v > 65535)
+    /* at most five characters: "000080" is refused rather than read as 80 */
+    if (s == NULL || strlen(s) > 5 || cli_parse_digits(s, strlen(s), 65535, &v) != 0 || v == 0)
         return -EINVAL;
     *port = (uint16_t)v;
     return 0;

@@ -21,6 +21,7 @@
 
 #include "access_log.h"
 #include "backend.h"
+#include "cliopt.h"
 #include "config.h"
 #include "net.h"
 #include "policy.h"
@@ -74,7 +75,7 @@ int main(int argc, char **argv)
 
     config_defaults(&cfg);
     if (config_parse(&cfg, argc, argv, err, sizeof(err)) != 0) {
-        fprintf(stderr, "lb: %s\n", err);
+        cli_print_error("lb", err);
         return 2;
     }
     if (cfg.help) {

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cliopt.h"
 #include "clock.h"
 #include "model.h"
 #include "render.h"
@@ -371,8 +372,7 @@ int main(int argc, char *argv[])
 
     setlocale(LC_ALL, "");
     if (lbtop_cli_parse(&opt, argc, argv, err, sizeof(err)) < 0) {
-        fprintf(stderr, "lbtop: %s\n", err);
-        fprintf(stderr, "Try 'lbtop -h' for help.\n");
+        cli_print_error("lbtop", err);
         return 2;
     }
     if (opt.help) {
