@@ -6,8 +6,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "net.h"
