@@ -52,3 +52,9 @@ void textesc_json_string(struct simbuf *b, const char *s, size_t n)
     textesc_json(b, s, n);
     simbuf_putc(b, '"');
 }
+
+void textesc_json_member(struct simbuf *b, const char *lead, const char *s, size_t n)
+{
+    simbuf_puts(b, lead);
+    textesc_json_string(b, s, n);
+}

@@ -21,4 +21,8 @@ void textesc_json(struct simbuf *b, const char *s, size_t n);
 /* Appends "s" (with the quotes) via textesc_json, or null when s is NULL. */
 void textesc_json_string(struct simbuf *b, const char *s, size_t n);
 
+/* Appends lead as it is (the punctuation and key before a value, e.g. ",\"path\":"), then s as
+ * textesc_json_string() does: one member of an object per call. */
+void textesc_json_member(struct simbuf *b, const char *lead, const char *s, size_t n);
+
 #endif

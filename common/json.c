@@ -83,3 +83,9 @@ void json_write_string(FILE *out, const char *s)
     json_escape(s, strlen(s), file_sink, out);
     fputc('"', out);
 }
+
+void json_write_member(FILE *out, const char *lead, const char *s)
+{
+    fputs(lead, out);
+    json_write_string(out, s);
+}

@@ -23,4 +23,8 @@ void json_escape(const char *s, size_t n, json_sink_fn *sink, void *ctx);
 /* Writes the NUL-terminated s as a JSON string, quotes included, to out; NULL is written as "". */
 void json_write_string(FILE *out, const char *s);
 
+/* Writes lead as it is (the punctuation and key before a value, e.g. ",\"path\":"), then s as
+ * json_write_string() does: one member of an object per call. */
+void json_write_member(FILE *out, const char *lead, const char *s);
+
 #endif

@@ -247,14 +247,12 @@ static void json_leg(const struct output_opts *o, const struct pair_leg *leg)
             c->retransmissions + s->retransmissions, c->out_of_order + s->out_of_order,
             c->reasm.gaps + s->reasm.gaps, c->fin ? "true" : "false", s->fin ? "true" : "false",
             f->reset ? "true" : "false", close_str(f, cl, sizeof(cl)), f->midstream ? "true" : "false");
-    fprintf(out, "\"l7\":{\"index\":%u,\"method\":", ex->index);
-    json_write_string(out, ex->method);
-    fputs(",\"path\":", out);
-    json_write_string(out, ex->path);
-    fputs(",\"host\":", out);
-    json_write_string(out, ex->host);
-    fputs(",\"request_id\":", out);
-    json_write_string(out, ex->request_id[0] ? ex->request_id : ex->response_id);
+    fprintf(out, "\"l7\":{\"index\":%u", ex->index);
+    json_write_member(out, ",\"method\":", ex->method);
+    json_write_member(out, ",\"path\":", ex->path);
+    json_write_member(out, ",\"host\":", ex->host);
+    json_write_member(out, ",\"request_id\":",
+                      ex->request_id[0] ? ex->request_id : ex->response_id);
     fprintf(out, ",\"status\":%d,\"request_bytes\":%" PRIu64 ",\"request_body\":%" PRIu64
                  ",\"response_bytes\":%" PRIu64 ",\"response_body\":%" PRIu64
                  ",\"ttfb_ms\":%.3f,\"time_ms\":%.3f,\"complete\":%s,\"problem\":",
@@ -273,8 +271,8 @@ static void json_record(const struct output_opts *o, const struct pair_record *r
     const struct pair_leg *first = r->client.ex ? &r->client : &r->backend;
     char iso[96];
     iso_time(first->ex->t_request ? first->ex->t_request : first->ex->t_response, iso, sizeof(iso));
-    fprintf(o->out, "{\"n\":%" PRIu64 ",\"time\":\"%s\",\"request_id\":", r->number, iso);
-    json_write_string(o->out, r->request_id);
+    fprintf(o->out, "{\"n\":%" PRIu64 ",\"time\":\"%s\"", r->number, iso);
+    json_write_member(o->out, ",\"request_id\":", r->request_id);
     const char *how = how_str(r->how);
     fprintf(o->out, ",\"paired_by\":%s%s%s,\"confirmed\":%s,\"bytes_identical\":%s,\"client\":",
             how ? "\"" : "", how ? how : "null", how ? "\"" : "",

@@ -94,6 +94,21 @@ static void test_write_string_quotes_and_treats_null_as_empty(void **state)
     free(buf);
 }
 
+static void test_write_member_puts_the_lead_before_the_string(void **state)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    (void)state;
+    assert_non_null(f);
+    json_write_member(f, "{\"path\":", "/a\"b");
+    json_write_member(f, ",\"host\":", NULL);
+    fputc('}', f);
+    assert_int_equal(fclose(f), 0);
+    assert_string_equal(buf, "{\"path\":\"/a\\\"b\",\"host\":\"\"}");
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -103,6 +118,7 @@ int main(void)
         cmocka_unit_test(test_escapes_bytes_that_are_not_valid_utf8),
         cmocka_unit_test(test_plain_text_goes_to_the_sink_in_one_run),
         cmocka_unit_test(test_write_string_quotes_and_treats_null_as_empty),
+        cmocka_unit_test(test_write_member_puts_the_lead_before_the_string),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

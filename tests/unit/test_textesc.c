@@ -35,15 +35,16 @@ static void test_html_escapes_markup_and_quotes(void **state)
     simbuf_free(&b);
 }
 
-static void test_json_string_quotes_through_the_shared_escaper_and_writes_null(void **state)
+static void test_json_string_and_member_use_the_shared_escaper_and_write_null(void **state)
 {
     struct simbuf b;
     (void)state;
     simbuf_init(&b, 0);
     textesc_json_string(&b, "a\"\xc3\xa9\xff", 5);
     textesc_json_string(&b, NULL, 0);
+    textesc_json_member(&b, ",\"k\":", "v", 1);
     simbuf_putc(&b, '\0');
-    assert_string_equal(b.data, "\"a\\\"\xc3\xa9\\u00ff\"null");
+    assert_string_equal(b.data, "\"a\\\"\xc3\xa9\\u00ff\"null,\"k\":\"v\"");
     simbuf_free(&b);
 }
 
@@ -51,7 +52,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_html_escapes_markup_and_quotes),
-        cmocka_unit_test(test_json_string_quotes_through_the_shared_escaper_and_writes_null),
+        cmocka_unit_test(test_json_string_and_member_use_the_shared_escaper_and_write_null),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
