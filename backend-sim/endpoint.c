@@ -116,6 +116,36 @@ static int size_arg(const char *s, size_t n, const struct endpoint_caps *caps,
     return 0;
 }
 
+/* The N of /delay/N and of ?gap=N. */
+static int ms_arg(const char *s, size_t n, const struct endpoint_caps *caps,
+                  struct endpoint_route *r, const char *what)
+{
+    uint64_t v = 0;
+    int rc = cli_parse_digits(s, n, caps->max_delay_ms, &v);
+    if (rc == -EINVAL) {
+        bad(r, "%s'%.*s' is not a number of milliseconds", what, SHOWN(n), s);
+        return -1;
+    }
+    if (rc == -ERANGE) {
+        bad(r, "%s%.*s ms is beyond the cap of %u ms", what, SHOWN(n), s, caps->max_delay_ms);
+        return -1;
+    }
+    r->ms = (uint32_t)v;
+    return 0;
+}
+
+/* The endpoints that take no argument in their path, matched exactly. */
+static const struct {
+    const char *path;
+    enum endpoint_kind kind;
+} plain_paths[] = {
+    {"/", ENDPOINT_PAGE},           {"/whoami", ENDPOINT_WHOAMI},
+    {"/health", ENDPOINT_HEALTH},   {"/admin/health", ENDPOINT_ADMIN_HEALTH},
+    {"/headers", ENDPOINT_HEADERS}, {"/echo", ENDPOINT_ECHO},
+    {"/hang", ENDPOINT_HANG},       {"/reset", ENDPOINT_RESET},
+    {"/login", ENDPOINT_LOGIN},     {"/upgrade", ENDPOINT_UPGRADE},
+};
+
 enum endpoint_kind endpoint_route(const char *path, size_t len, const struct endpoint_caps *caps,
                                   struct endpoint_route *r)
 {
@@ -133,26 +163,9 @@ enum endpoint_kind endpoint_route(const char *path, size_t len, const struct end
     if (q != NULL)
         q++;
 
-    if (path_is(path, plen, "/"))
-        return r->kind = ENDPOINT_PAGE;
-    if (path_is(path, plen, "/whoami"))
-        return r->kind = ENDPOINT_WHOAMI;
-    if (path_is(path, plen, "/health"))
-        return r->kind = ENDPOINT_HEALTH;
-    if (path_is(path, plen, "/admin/health"))
-        return r->kind = ENDPOINT_ADMIN_HEALTH;
-    if (path_is(path, plen, "/headers"))
-        return r->kind = ENDPOINT_HEADERS;
-    if (path_is(path, plen, "/echo"))
-        return r->kind = ENDPOINT_ECHO;
-    if (path_is(path, plen, "/hang"))
-        return r->kind = ENDPOINT_HANG;
-    if (path_is(path, plen, "/reset"))
-        return r->kind = ENDPOINT_RESET;
-    if (path_is(path, plen, "/login"))
-        return r->kind = ENDPOINT_LOGIN;
-    if (path_is(path, plen, "/upgrade"))
-        return r->kind = ENDPOINT_UPGRADE;
+    for (size_t i = 0; i < sizeof(plain_paths) / sizeof(plain_paths[0]); i++)
+        if (path_is(path, plen, plain_paths[i].path))
+            return r->kind = plain_paths[i].kind;
     if (path_is(path, plen, "/close")) {
         r->n = ENDPOINT_CLOSE_DEFAULT_N;
         return r->kind = ENDPOINT_CLOSE;
@@ -170,14 +183,8 @@ enum endpoint_kind endpoint_route(const char *path, size_t len, const struct end
         return r->kind = ENDPOINT_FLAKY;
     }
     if (path_has_prefix(path, plen, "/delay/", &rest, &rest_len)) {
-        rc = cli_parse_digits(rest, rest_len, caps->max_delay_ms, &u);
-        if (rc == -EINVAL)
-            return bad(r, "/delay/MS: '%.*s' is not a number of milliseconds", SHOWN(rest_len),
-                       rest);
-        if (rc == -ERANGE)
-            return bad(r, "/delay/MS: %.*s ms is beyond the cap of %u ms", SHOWN(rest_len), rest,
-                       caps->max_delay_ms);
-        r->ms = (uint32_t)u;
+        if (ms_arg(rest, rest_len, caps, r, "/delay/MS: ") < 0)
+            return ENDPOINT_BAD;
         return r->kind = ENDPOINT_DELAY;
     }
     if (path_has_prefix(path, plen, "/status/", &rest, &rest_len)) {
@@ -207,16 +214,9 @@ enum endpoint_kind endpoint_route(const char *path, size_t len, const struct end
                            ENDPOINT_CHUNK_MAX);
             r->chunk = (uint32_t)u;
         }
-        if (endpoint_query_param(q, qlen, "gap", &v, &v_len)) {
-            rc = cli_parse_digits(v, v_len, caps->max_delay_ms, &u);
-            if (rc == -EINVAL)
-                return bad(r, "/chunked/N: gap='%.*s' is not a number of milliseconds",
-                           SHOWN(v_len), v);
-            if (rc == -ERANGE)
-                return bad(r, "/chunked/N: gap=%.*s ms is beyond the cap of %u ms", SHOWN(v_len), v,
-                           caps->max_delay_ms);
-            r->ms = (uint32_t)u;
-        }
+        if (endpoint_query_param(q, qlen, "gap", &v, &v_len) &&
+            ms_arg(v, v_len, caps, r, "/chunked/N: gap=") < 0)
+            return ENDPOINT_BAD;
         chunks = (r->n + r->chunk - 1) / r->chunk;
         if (chunks > 1 && r->ms > 0 && (chunks - 1) > caps->max_delay_ms / r->ms)
             return bad(r, "/chunked/N: %llu chunks %u ms apart take longer than the cap of %u ms",
