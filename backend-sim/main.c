@@ -21,7 +21,6 @@
 #include "simcfg.h"
 #include "simlog.h"
 #include "simsrv.h"
-#include "version.h"
 
 /* Allows as many descriptors as the hard limit, for tests with thousands of connections. */
 static void raise_fd_limit(void)
@@ -54,7 +53,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (cfg.action == SIMCFG_VERSION) {
-        printf("backend-sim (lblab) %s\n", LBLAB_VERSION);
+        cli_print_version("backend-sim");
         return 0;
     }
 

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "net.h"
+#include "version.h"
 
 int cli_getopt_error(int c, char *const argv[], char *err, size_t err_len)
 {
@@ -114,4 +115,9 @@ int cli_parse_port(const char *opt, const char *text, uint16_t *out, char *err, 
 void cli_print_error(const char *prog, const char *err)
 {
     fprintf(stderr, "%s: %s\nTry '%s -h' for help.\n", prog, err, prog);
+}
+
+void cli_print_version(const char *prog)
+{
+    printf("%s (lblab) %s\n", prog, LBLAB_VERSION);
 }

@@ -45,4 +45,7 @@ int cli_parse_port(const char *opt, const char *text, uint16_t *out, char *err, 
 /* Prints "PROG: ERR" and "Try 'PROG -h' for help." to standard error. */
 void cli_print_error(const char *prog, const char *err);
 
+/* Prints "PROG (lblab) VERSION" to standard output: the answer to -V. */
+void cli_print_version(const char *prog);
+
 #endif

@@ -26,7 +26,6 @@
 #include "net.h"
 #include "policy.h"
 #include "resolver.h"
-#include "version.h"
 #include "stats.h"
 #include "worker.h"
 
@@ -83,7 +82,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (cfg.version) {
-        printf("lb (lblab) %s\n", LBLAB_VERSION);
+        cli_print_version("lb");
         return 0;
     }
     nworkers = cfg.workers;

@@ -29,7 +29,6 @@
 #include "snapshot.h"
 #include "stats_shm.h"
 #include "ui.h"
-#include "version.h"
 
 #define NS_PER_MS UINT64_C(1000000)
 #define ATTACH_RETRY_NS (500 * NS_PER_MS)
@@ -380,7 +379,7 @@ int main(int argc, char *argv[])
         return 0;
     }
     if (opt.version) {
-        printf("lbtop (lblab) %s\n", LBLAB_VERSION);
+        cli_print_version("lbtop");
         return 0;
     }
     snap = malloc(sizeof(*snap));

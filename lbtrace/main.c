@@ -24,7 +24,6 @@
 #include "net.h"
 #include "shmring.h"
 #include "trace.h"
-#include "version.h"
 
 #define DEFAULT_LB_PORT 3000
 
@@ -185,7 +184,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         case 'V':
-            printf("lbtrace (lblab) %s\n", LBLAB_VERSION);
+            cli_print_version("lbtrace");
             return 0;
         default: /* ':' or '?' */
             cli_getopt_error(opt, argv, err, sizeof(err));
