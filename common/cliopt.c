@@ -12,8 +12,8 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdbool.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +57,7 @@ int cli_parse_digits(const char *s, size_t len, uint64_t max, uint64_t *out)
         if (s[i] < '0' || s[i] > '9')
             return -EINVAL;
         unsigned d = (unsigned)(s[i] - '0');
-        if (big || v > (max - d) / 10 || d > max)
+        if (big || d > max || v > (max - d) / 10)
             big = true; /* keep reading: a letter later still makes it -EINVAL */
         else
             v = v * 10 + d;
