@@ -97,41 +97,36 @@ static enum endpoint_kind bad(struct endpoint_route *r, const char *fmt, ...)
     return ENDPOINT_BAD;
 }
 
-/* The N of /bytes/N, /chunked/N, /close/N. */
+/* A number argument s[0..n) of at most max: what names the argument in messages ("/bytes/N: ",
+ * "/chunked/N: gap="), noun what it should be ("a byte count"), unit its unit ("bytes"). */
+static int num_arg(const char *s, size_t n, uint64_t max, const char *what, const char *noun,
+                   const char *unit, struct endpoint_route *r, uint64_t *out)
+{
+    int rc = cli_parse_digits(s, n, max, out);
+    if (rc == -EINVAL)
+        bad(r, "%s'%.*s' is not %s", what, SHOWN(n), s, noun);
+    else if (rc == -ERANGE)
+        bad(r, "%s%.*s %s is beyond the cap of %llu %s", what, SHOWN(n), s, unit,
+            (unsigned long long)max, unit);
+    return rc;
+}
+
+/* The N of /bytes/N, /chunked/N, /close/N, into r->n. */
 static int size_arg(const char *s, size_t n, const struct endpoint_caps *caps,
                     struct endpoint_route *r, const char *what)
 {
-    uint64_t v = 0;
-    int rc = cli_parse_digits(s, n, caps->max_size, &v);
-    if (rc == -EINVAL) {
-        bad(r, "%s: '%.*s' is not a byte count", what, SHOWN(n), s);
-        return -1;
-    }
-    if (rc == -ERANGE) {
-        bad(r, "%s: %.*s bytes is beyond the cap of %llu bytes", what, SHOWN(n), s,
-            (unsigned long long)caps->max_size);
-        return -1;
-    }
-    r->n = v;
-    return 0;
+    return num_arg(s, n, caps->max_size, what, "a byte count", "bytes", r, &r->n);
 }
 
-/* The N of /delay/N and of ?gap=N. */
+/* The MS of /delay/MS and of ?gap=MS, into r->ms. */
 static int ms_arg(const char *s, size_t n, const struct endpoint_caps *caps,
                   struct endpoint_route *r, const char *what)
 {
     uint64_t v = 0;
-    int rc = cli_parse_digits(s, n, caps->max_delay_ms, &v);
-    if (rc == -EINVAL) {
-        bad(r, "%s'%.*s' is not a number of milliseconds", what, SHOWN(n), s);
-        return -1;
-    }
-    if (rc == -ERANGE) {
-        bad(r, "%s%.*s ms is beyond the cap of %u ms", what, SHOWN(n), s, caps->max_delay_ms);
-        return -1;
-    }
-    r->ms = (uint32_t)v;
-    return 0;
+    int rc = num_arg(s, n, caps->max_delay_ms, what, "a number of milliseconds", "ms", r, &v);
+    if (rc == 0)
+        r->ms = (uint32_t)v;
+    return rc;
 }
 
 /* The endpoints that take no argument in their path, matched exactly. */
@@ -171,7 +166,7 @@ enum endpoint_kind endpoint_route(const char *path, size_t len, const struct end
         return r->kind = ENDPOINT_CLOSE;
     }
     if (path_has_prefix(path, plen, "/close/", &rest, &rest_len)) {
-        if (size_arg(rest, rest_len, caps, r, "/close/N") < 0)
+        if (size_arg(rest, rest_len, caps, r, "/close/N: ") < 0)
             return ENDPOINT_BAD;
         return r->kind = ENDPOINT_CLOSE;
     }
@@ -198,13 +193,13 @@ enum endpoint_kind endpoint_route(const char *path, size_t len, const struct end
         return r->kind = ENDPOINT_STATUS;
     }
     if (path_has_prefix(path, plen, "/bytes/", &rest, &rest_len)) {
-        if (size_arg(rest, rest_len, caps, r, "/bytes/N") < 0)
+        if (size_arg(rest, rest_len, caps, r, "/bytes/N: ") < 0)
             return ENDPOINT_BAD;
         return r->kind = ENDPOINT_BYTES;
     }
     if (path_has_prefix(path, plen, "/chunked/", &rest, &rest_len)) {
         uint64_t chunks;
-        if (size_arg(rest, rest_len, caps, r, "/chunked/N") < 0)
+        if (size_arg(rest, rest_len, caps, r, "/chunked/N: ") < 0)
             return ENDPOINT_BAD;
         r->chunk = ENDPOINT_CHUNK_DEFAULT;
         if (endpoint_query_param(q, qlen, "chunk", &v, &v_len)) {
