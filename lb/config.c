@@ -2,9 +2,10 @@
  * config.c - parses lb's command line into a struct config.
  *
  * A small hand-written loop instead of getopt_long: it keeps no global state (optind), so the
- * unit tests can call it again and again, and every message names the flag it is about in the
- * project's form "invalid --server-timeout 'abc': ...". Long options take "--flag VALUE" or
- * "--flag=VALUE"; short ones "-l VALUE" or "-lVALUE".
+ * unit tests can call it again and again. Every message is in the wording all lblab programs
+ * share (common/cliopt.h): "invalid --server-timeout 'abc': expected milliseconds from 1 to
+ * 86400000", "unknown option '--x'". Long options take "--flag VALUE" or "--flag=VALUE"; short
+ * ones "-l VALUE" or "-lVALUE".
  */
 #include "config.h"
 
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cliopt.h"
 #include "policy.h"
 
 void config_defaults(struct config *cfg)
@@ -71,26 +73,6 @@ void config_usage(FILE *out)
             CONFIG_DEFAULT_DNS_TTL_S, CONFIG_DEFAULT_POLICY);
 }
 
-/* Parses a decimal number in [min, max] with nothing around it. */
-static int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out)
-{
-    unsigned long v = 0;
-
-    if (*s == '\0')
-        return -EINVAL;
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return -EINVAL;
-        if (v > (max - (unsigned long)(*p - '0')) / 10)
-            return -ERANGE;
-        v = v * 10 + (unsigned long)(*p - '0');
-    }
-    if (v < min)
-        return -ERANGE;
-    *out = v;
-    return 0;
-}
-
 enum opt_id {
     OPT_LISTEN,
     OPT_BACKEND,
@@ -138,18 +120,14 @@ static const struct opt options[] = {
 static int apply(struct config *cfg, const struct opt *o, const char *flag, const char *val,
                  bool *backends_given, char *err, size_t err_len)
 {
-    unsigned long v;
-    int rc;
+    uint64_t v;
 
     switch (o->id) {
     case OPT_LISTEN:
         /* PORT alone, or ADDR:PORT: an ADDR without a port is refused, not taken as port 3000 */
         if (net_split_hostport(val, cfg->listen_host, sizeof(cfg->listen_host), &cfg->listen_port,
-                               val[strspn(val, "0123456789")] == '\0') != 0) {
-            snprintf(err, err_len, "invalid %s '%s': expected [ADDR:]PORT with PORT 1-65535", flag,
-                     val);
-            return -EINVAL;
-        }
+                               val[strspn(val, "0123456789")] == '\0') != 0)
+            return cli_invalid(err, err_len, flag, val, "[ADDR:]PORT with PORT from 1 to 65535");
         if (strcmp(cfg->listen_host, "*") == 0)
             cfg->listen_host[0] = '\0';
         return 0;
@@ -159,26 +137,18 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
             cfg->num_backends = 0;
             *backends_given = true;
         }
-        if (net_split_hostport(val, b.host, sizeof(b.host), &b.port, false) != 0) {
-            snprintf(err, err_len, "invalid %s '%s': expected HOST:PORT with PORT 1-65535", flag,
-                     val);
-            return -EINVAL;
-        }
-        if (cfg->num_backends == CONFIG_MAX_BACKENDS) {
-            snprintf(err, err_len, "invalid %s '%s': at most %d backends", flag, val,
-                     CONFIG_MAX_BACKENDS);
-            return -EINVAL;
-        }
+        if (net_split_hostport(val, b.host, sizeof(b.host), &b.port, false) != 0)
+            return cli_invalid(err, err_len, flag, val, "HOST:PORT with PORT from 1 to 65535");
+        if (cfg->num_backends == CONFIG_MAX_BACKENDS)
+            return cli_invalid(err, err_len, flag, val, "at most %d backends",
+                               CONFIG_MAX_BACKENDS);
         cfg->backends[cfg->num_backends++] = b;
         return 0;
     }
     case OPT_WORKERS:
-        rc = parse_uint(val, 1, CONFIG_MAX_WORKERS, &v);
-        if (rc != 0) {
-            snprintf(err, err_len, "invalid %s '%s': expected a number of threads 1-%d", flag, val,
-                     CONFIG_MAX_WORKERS);
+        if (cli_parse_uint(flag, val, 1, CONFIG_MAX_WORKERS, "a number of threads", &v, err,
+                           err_len) != 0)
             return -EINVAL;
-        }
         cfg->workers = (unsigned)v;
         return 0;
     case OPT_CONNECT_TIMEOUT:
@@ -187,12 +157,9 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
     case OPT_IDLE_TIMEOUT:
     case OPT_DRAIN_TIMEOUT: {
         /* a day in milliseconds is plenty, and keeps every sum of deadlines far from overflow */
-        rc = parse_uint(val, o->id == OPT_DRAIN_TIMEOUT ? 0 : 1, 86400000ul, &v);
-        if (rc != 0) {
-            snprintf(err, err_len, "invalid %s '%s': expected milliseconds %d-86400000", flag, val,
-                     o->id == OPT_DRAIN_TIMEOUT ? 0 : 1);
+        if (cli_parse_uint(flag, val, o->id == OPT_DRAIN_TIMEOUT ? 0 : 1, 86400000,
+                           "milliseconds", &v, err, err_len) != 0)
             return -EINVAL;
-        }
         uint32_t *field = o->id == OPT_CONNECT_TIMEOUT  ? &cfg->connect_timeout_ms
                           : o->id == OPT_CLIENT_TIMEOUT ? &cfg->client_timeout_ms
                           : o->id == OPT_SERVER_TIMEOUT ? &cfg->server_timeout_ms
@@ -202,26 +169,19 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
         return 0;
     }
     case OPT_DNS_TTL:
-        rc = parse_uint(val, 0, 86400ul * 365, &v);
-        if (rc != 0) {
-            snprintf(err, err_len, "invalid %s '%s': expected seconds 0-31536000", flag, val);
+        if (cli_parse_uint(flag, val, 0, 86400 * 365, "seconds", &v, err, err_len) != 0)
             return -EINVAL;
-        }
         cfg->dns_ttl_s = (uint32_t)v;
         return 0;
     case OPT_ACCESS_LOG:
-        if (*val == '\0' || strlen(val) >= sizeof(cfg->access_log)) {
-            snprintf(err, err_len, "invalid %s '%s': expected a file name or '-'", flag, val);
-            return -EINVAL;
-        }
+        if (*val == '\0' || strlen(val) >= sizeof(cfg->access_log))
+            return cli_invalid(err, err_len, flag, val, "a file name or '-'");
         snprintf(cfg->access_log, sizeof(cfg->access_log), "%s", val);
         return 0;
     case OPT_POLICY:
-        if (policy_find(val) == NULL) {
-            snprintf(err, err_len, "invalid %s '%s': known policies: %s", flag, val,
-                     policy_names());
-            return -EINVAL;
-        }
+        if (policy_find(val) == NULL)
+            return cli_invalid(err, err_len, flag, val, "one of the policies %s",
+                               policy_names());
         snprintf(cfg->policy, sizeof(cfg->policy), "%s", val);
         return 0;
     case OPT_NO_STATS:
@@ -256,12 +216,12 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
                     o = &options[k];
             snprintf(flag, sizeof(flag), "--%.*s", (int)(n > 40 ? 40 : n), name);
             if (o == NULL) {
-                snprintf(err, err_len, "unknown option '%s' (try -h)", flag);
+                snprintf(err, err_len, "unknown option '%s'", flag);
                 return -EINVAL;
             }
             if (eq != NULL) {
                 if (!o->has_arg) {
-                    snprintf(err, err_len, "option %s takes no value", flag);
+                    snprintf(err, err_len, "option '%s' takes no value", flag);
                     return -EINVAL;
                 }
                 val = eq + 1;
@@ -272,24 +232,24 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
                     o = &options[k];
             snprintf(flag, sizeof(flag), "-%c", arg[1]);
             if (o == NULL) {
-                snprintf(err, err_len, "unknown option '%s' (try -h)", flag);
+                snprintf(err, err_len, "unknown option '%s'", flag);
                 return -EINVAL;
             }
             if (arg[2] != '\0') {
                 if (!o->has_arg) {
-                    snprintf(err, err_len, "option %s takes no value (in '%s')", flag, arg);
+                    snprintf(err, err_len, "option '%s' takes no value", flag);
                     return -EINVAL;
                 }
                 val = arg + 2;
             }
         } else {
-            snprintf(err, err_len, "unexpected argument '%s' (try -h)", arg);
+            snprintf(err, err_len, "unexpected argument '%s'", arg);
             return -EINVAL;
         }
 
         if (o->has_arg && val == NULL) {
             if (i + 1 >= argc) {
-                snprintf(err, err_len, "option %s needs a value", flag);
+                snprintf(err, err_len, "option '%s' needs a value", flag);
                 return -EINVAL;
             }
             val = argv[++i];

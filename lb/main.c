@@ -21,11 +21,11 @@
 
 #include "access_log.h"
 #include "backend.h"
+#include "cliopt.h"
 #include "config.h"
 #include "net.h"
 #include "policy.h"
 #include "resolver.h"
-#include "version.h"
 #include "stats_writer.h"
 #include "worker.h"
 
@@ -74,7 +74,7 @@ int main(int argc, char **argv)
 
     config_defaults(&cfg);
     if (config_parse(&cfg, argc, argv, err, sizeof(err)) != 0) {
-        fprintf(stderr, "lb: %s\n", err);
+        cli_print_error("lb", err);
         return 2;
     }
     if (cfg.help) {
@@ -82,7 +82,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (cfg.version) {
-        printf("lb (lblab) %s\n", LBLAB_VERSION);
+        cli_print_version("lb");
         return 0;
     }
     nworkers = cfg.workers;

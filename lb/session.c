@@ -370,17 +370,10 @@ void session_reap(struct worker *w)
 
 int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peer_len)
 {
-    struct sockaddr_in v4;
-    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)peer;
-    if (peer->sa_family == AF_INET6 && peer_len >= sizeof(*v6) &&
-        IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) {
-        /* a dual-stack listener: show IPv4 clients as 1.2.3.4, not ::ffff:1.2.3.4 */
-        memset(&v4, 0, sizeof(v4));
-        v4.sin_family = AF_INET;
-        v4.sin_port = v6->sin6_port;
-        memcpy(&v4.sin_addr, &v6->sin6_addr.s6_addr[12], 4);
-        peer = (const struct sockaddr *)&v4;
-    }
+    /* a dual-stack listener: show IPv4 clients as 1.2.3.4, not ::ffff:1.2.3.4 */
+    struct sockaddr_storage peer_buf;
+    peer_len = net_unmap_v4(peer, peer_len, &peer_buf);
+    peer = (const struct sockaddr *)&peer_buf;
     struct session *s = malloc(sizeof(*s));
     if (s == NULL) {
         close(fd);
@@ -394,8 +387,7 @@ int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_
     side_init(&s->client, &transport_plain, fd);
     timer_init(&s->timer);
     socklen_t front_len = sizeof(s->front);
-    memcpy(&s->peer, peer, peer->sa_family == AF_INET ? sizeof(struct sockaddr_in)
-                                                      : sizeof(struct sockaddr_in6));
+    memcpy(&s->peer, peer, peer_len);
     if (getsockname(fd, (struct sockaddr *)&s->front, &front_len) != 0)
         s->front.ss_family = AF_UNSPEC; /* only statistics miss it */
     s->conn_id = ++w->conn_serial;
