@@ -33,6 +33,7 @@ void config_defaults(struct config *cfg)
     cfg->drain_timeout_ms = CONFIG_DEFAULT_DRAIN_TIMEOUT_MS;
     cfg->dns_ttl_s = CONFIG_DEFAULT_DNS_TTL_S;
     snprintf(cfg->policy, sizeof(cfg->policy), "%s", CONFIG_DEFAULT_POLICY);
+    cfg->retries = CONFIG_DEFAULT_RETRIES;
 }
 
 void config_usage(FILE *out)
@@ -65,12 +66,15 @@ void config_usage(FILE *out)
             "  --policy NAME             scheduling policy (default %s; see the man page)\n"
             "  --no-stats                publish no statistics for lbtop (shared memory\n"
             "                            /lblab-PORT; they are on by default)\n"
+            "  --retries N               send a safe request without a body (GET, HEAD, ...)\n"
+            "                            that failed before any answer to another backend,\n"
+            "                            at most N times (default %d; 0: never)\n"
             "  -h, --help                print this help and exit\n"
             "  -V, --version             print the version and exit\n",
             CONFIG_DEFAULT_PORT, CONFIG_DEFAULT_CONNECT_TIMEOUT_MS,
             CONFIG_DEFAULT_CLIENT_TIMEOUT_MS, CONFIG_DEFAULT_SERVER_TIMEOUT_MS,
             CONFIG_DEFAULT_IDLE_TIMEOUT_MS, CONFIG_DEFAULT_DRAIN_TIMEOUT_MS,
-            CONFIG_DEFAULT_DNS_TTL_S, CONFIG_DEFAULT_POLICY);
+            CONFIG_DEFAULT_DNS_TTL_S, CONFIG_DEFAULT_POLICY, CONFIG_DEFAULT_RETRIES);
 }
 
 enum opt_id {
@@ -86,6 +90,7 @@ enum opt_id {
     OPT_ACCESS_LOG,
     OPT_POLICY,
     OPT_NO_STATS,
+    OPT_RETRIES,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -110,6 +115,7 @@ static const struct opt options[] = {
     {0, "access-log", true, OPT_ACCESS_LOG},
     {0, "policy", true, OPT_POLICY},
     {0, "no-stats", false, OPT_NO_STATS},
+    {0, "retries", true, OPT_RETRIES},
     {'h', "help", false, OPT_HELP},
     {'V', "version", false, OPT_VERSION},
 };
@@ -186,6 +192,12 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
         return 0;
     case OPT_NO_STATS:
         cfg->no_stats = true;
+        return 0;
+    case OPT_RETRIES:
+        if (cli_parse_uint(flag, val, 0, CONFIG_MAX_RETRIES, "a number of retries", &v, err,
+                           err_len) != 0)
+            return -EINVAL;
+        cfg->retries = (uint32_t)v;
         return 0;
     case OPT_HELP:
         cfg->help = true;

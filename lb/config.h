@@ -25,6 +25,8 @@
 #define CONFIG_DEFAULT_DRAIN_TIMEOUT_MS 10000
 #define CONFIG_DEFAULT_DNS_TTL_S 30
 #define CONFIG_DEFAULT_POLICY "rr"
+#define CONFIG_DEFAULT_RETRIES 1
+#define CONFIG_MAX_RETRIES 10
 
 struct config_backend {
     char host[NET_HOST_LEN]; /* as given: a name or a numeric address, without brackets */
@@ -46,6 +48,8 @@ struct config {
     char access_log[4096];       /* "" off, "-" standard output, else a file appended to */
     char policy[32];             /* scheduling policy name, see policy.h */
     bool no_stats;               /* --no-stats: publish no shared-memory statistics */
+    uint32_t retries;            /* a safe request that failed before any answer goes to
+                                    another backend at most this often */
     bool help;                   /* -h: print usage, exit 0 */
     bool version;                /* -V: print the version, exit 0 */
 };
