@@ -69,6 +69,8 @@ void config_usage(FILE *out)
             "  --retries N               send a safe request without a body (GET, HEAD, ...)\n"
             "                            that failed before any answer to another backend,\n"
             "                            at most N times (default %d; 0: never)\n"
+            "  --sticky-cookie NAME      sticky sessions: a cookie NAME pins a client to the\n"
+            "                            backend that served it while that one is up\n"
             "  -h, --help                print this help and exit\n"
             "  -V, --version             print the version and exit\n",
             CONFIG_DEFAULT_PORT, CONFIG_DEFAULT_CONNECT_TIMEOUT_MS,
@@ -91,6 +93,7 @@ enum opt_id {
     OPT_POLICY,
     OPT_NO_STATS,
     OPT_RETRIES,
+    OPT_STICKY_COOKIE,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -116,6 +119,7 @@ static const struct opt options[] = {
     {0, "policy", true, OPT_POLICY},
     {0, "no-stats", false, OPT_NO_STATS},
     {0, "retries", true, OPT_RETRIES},
+    {0, "sticky-cookie", true, OPT_STICKY_COOKIE},
     {'h', "help", false, OPT_HELP},
     {'V', "version", false, OPT_VERSION},
 };
@@ -198,6 +202,15 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
                            err_len) != 0)
             return -EINVAL;
         cfg->retries = (uint32_t)v;
+        return 0;
+    case OPT_STICKY_COOKIE:
+        /* a cookie name is a token (RFC 6265): no separators, no controls */
+        if (*val == '\0' || strlen(val) >= sizeof(cfg->sticky_cookie) ||
+            val[strspn(val, "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                            "abcdefghijklmnopqrstuvwxyz")] != '\0')
+            return cli_invalid(err, err_len, flag, val, "a cookie name (1-64 letters, digits or "
+                                                        "!#$%%&'*+-.^_`|~)");
+        snprintf(cfg->sticky_cookie, sizeof(cfg->sticky_cookie), "%s", val);
         return 0;
     case OPT_HELP:
         cfg->help = true;

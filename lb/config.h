@@ -48,6 +48,7 @@ struct config {
     char access_log[4096];       /* "" off, "-" standard output, else a file appended to */
     char policy[32];             /* scheduling policy name, see policy.h */
     bool no_stats;               /* --no-stats: publish no shared-memory statistics */
+    char sticky_cookie[65];      /* --sticky-cookie NAME: "" when off */
     uint32_t retries;            /* a safe request that failed before any answer goes to
                                     another backend at most this often */
     bool help;                   /* -h: print usage, exit 0 */

@@ -26,6 +26,7 @@
 #include "net.h"
 #include "policy.h"
 #include "resolver.h"
+#include "sticky.h"
 #include "stats_writer.h"
 #include "worker.h"
 
@@ -65,6 +66,7 @@ int main(int argc, char **argv)
     struct backend_table *table = NULL;
     struct resolver *resolver = NULL;
     struct policy policy = {0};
+    struct sticky sticky = {0};
     struct access_log log = {.fd = -1};
     struct worker *workers = NULL;
     struct stats *stats = NULL;
@@ -146,6 +148,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "lb: policy %s: %s\n", cfg.policy, strerror(-rc));
         goto out;
     }
+    rc = sticky_init(&sticky, table, cfg.sticky_cookie);
+    if (rc != 0) {
+        fprintf(stderr, "lb: --sticky-cookie: %s\n", strerror(-rc));
+        goto out;
+    }
     rc = resolver_start(resolver);
     if (rc != 0) {
         fprintf(stderr, "lb: resolver thread: %s\n", strerror(-rc));
@@ -167,6 +174,7 @@ int main(int argc, char **argv)
         w->cfg = &cfg;
         w->table = table;
         w->policy = &policy;
+        w->sticky = &sticky;
         w->resolver = resolver;
         w->log = &log;
         w->listen_fd = lfd;
@@ -222,6 +230,7 @@ out:
     free(workers);
     resolver_destroy(resolver);
     policy_fini(&policy);
+    sticky_fini(&sticky);
     backend_table_destroy(table);
     free(hosts);
     free(ports);
