@@ -22,6 +22,7 @@ void config_defaults(struct config *cfg)
     for (int i = 0; i < 3; i++) {
         snprintf(cfg->backends[i].host, sizeof(cfg->backends[i].host), "localhost");
         cfg->backends[i].port = (uint16_t)(3001 + i);
+        cfg->backends[i].weight = 1;
     }
     cfg->num_backends = 3;
     cfg->connect_timeout_ms = CONFIG_DEFAULT_CONNECT_TIMEOUT_MS;
@@ -36,16 +37,20 @@ void config_defaults(struct config *cfg)
 void config_usage(FILE *out)
 {
     fprintf(out,
-            "usage: lb [-l [ADDR:]PORT] [-b HOST:PORT]... [-w WORKERS] [--connect-timeout MS]\n"
-            "          [--client-timeout MS] [--server-timeout MS] [--dns-ttl SEC]\n"
-            "          [--access-log FILE|-] [-h] [-V]\n"
+            "usage: lb [-l [ADDR:]PORT] [-b HOST:PORT[,OPTION]...]... [-w WORKERS]\n"
+            "          [--connect-timeout MS] [--client-timeout MS] [--server-timeout MS]\n"
+            "          [--dns-ttl SEC] [--access-log FILE|-] [--policy NAME]\n"
+            "          [--hash-key path|header:NAME|cookie:NAME] [-h] [-V]\n"
             "\n"
             "An HTTP/1.1 load balancer: requests to the listening address are spread over the\n"
             "backends, one request at a time.\n"
             "\n"
             "  -l, --listen [ADDR:]PORT  listen address and port (default: every address, port %d)\n"
-            "  -b, --backend HOST:PORT   a backend; repeat for more (default: localhost:3001,\n"
-            "                            localhost:3002, localhost:3003)\n"
+            "  -b, --backend HOST:PORT[,OPTION]...\n"
+            "                            a backend; repeat for more (default: localhost:3001,\n"
+            "                            localhost:3002, localhost:3003). Options: name=NAME\n"
+            "                            (shown in logs and lbtop), weight=N (1-%d, default 1),\n"
+            "                            backup (serves only when no other backend can)\n"
             "  -w, --workers N           worker threads (default: the number of online CPUs)\n"
             "  --connect-timeout MS      connecting to one backend (default %d)\n"
             "  --client-timeout MS       a request head must be complete MS after its first byte;\n"
@@ -60,15 +65,18 @@ void config_usage(FILE *out)
             "                            before each new backend connection (default %d)\n"
             "  --access-log FILE|-       one line per request, appended to FILE or written to\n"
             "                            standard output with '-' (default: off)\n"
-            "  --policy NAME             scheduling policy (default %s; see the man page)\n"
+            "  --policy NAME             scheduling policy: %s\n"
+            "                            (default %s; see the man page)\n"
+            "  --hash-key KEY            what --policy hash hashes: path, header:NAME or\n"
+            "                            cookie:NAME (default and fallback: the client address)\n"
             "  --no-stats                publish no statistics for lbtop (shared memory\n"
             "                            /lblab-PORT; they are on by default)\n"
             "  -h, --help                print this help and exit\n"
             "  -V, --version             print the version and exit\n",
-            CONFIG_DEFAULT_PORT, CONFIG_DEFAULT_CONNECT_TIMEOUT_MS,
+            CONFIG_DEFAULT_PORT, CONFIG_MAX_WEIGHT, CONFIG_DEFAULT_CONNECT_TIMEOUT_MS,
             CONFIG_DEFAULT_CLIENT_TIMEOUT_MS, CONFIG_DEFAULT_SERVER_TIMEOUT_MS,
             CONFIG_DEFAULT_IDLE_TIMEOUT_MS, CONFIG_DEFAULT_DRAIN_TIMEOUT_MS,
-            CONFIG_DEFAULT_DNS_TTL_S, CONFIG_DEFAULT_POLICY);
+            CONFIG_DEFAULT_DNS_TTL_S, policy_names(), CONFIG_DEFAULT_POLICY);
 }
 
 /* Parses a decimal number in [min, max] with nothing around it. */
@@ -91,6 +99,105 @@ static int parse_uint(const char *s, unsigned long min, unsigned long max, unsig
     return 0;
 }
 
+/* True when name is a valid backend name: 1..CONFIG_MAX_NAME_LEN letters, digits, '.', '_' or
+ * '-' (never ':', so a name cannot be mistaken for a backend's default "host:port"). */
+static bool valid_backend_name(const char *name, size_t len)
+{
+    if (len == 0 || len > CONFIG_MAX_NAME_LEN)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+#define BACKEND_OPTIONS_HINT "expected name=NAME, weight=N or backup"
+
+/* Parses the options after HOST:PORT in "-b HOST:PORT,name=b1,weight=5,backup" (opts is the
+ * text after the first comma) into *b. flag and val are for messages. Returns 0 or -EINVAL. */
+static int parse_backend_options(const struct config *cfg, struct config_backend *b,
+                                 const char *opts, const char *flag, const char *val, char *err,
+                                 size_t err_len)
+{
+    bool seen_name = false, seen_weight = false, seen_backup = false;
+
+    for (const char *p = opts;;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        size_t klen = eq ? (size_t)(eq - p) : len;
+        const char *v = eq ? eq + 1 : p + len;
+        size_t vlen = len - (size_t)(v - p);
+        bool *seen = NULL;
+
+        if (len == 0) {
+            snprintf(err, err_len, "invalid %s '%s': empty backend option (" BACKEND_OPTIONS_HINT
+                     ")", flag, val);
+            return -EINVAL;
+        }
+        if (klen == 4 && memcmp(p, "name", 4) == 0)
+            seen = &seen_name;
+        else if (klen == 6 && memcmp(p, "weight", 6) == 0)
+            seen = &seen_weight;
+        else if (klen == 6 && memcmp(p, "backup", 6) == 0)
+            seen = &seen_backup;
+        if (seen == NULL) {
+            snprintf(err, err_len,
+                     "invalid %s '%s': unknown backend option '%.*s' (" BACKEND_OPTIONS_HINT ")",
+                     flag, val, (int)(klen > 40 ? 40 : klen), p);
+            return -EINVAL;
+        }
+        if (*seen) {
+            snprintf(err, err_len, "invalid %s '%s': backend option '%.*s' given twice", flag,
+                     val, (int)klen, p);
+            return -EINVAL;
+        }
+        *seen = true;
+        if (seen == &seen_backup) {
+            if (eq != NULL) {
+                snprintf(err, err_len, "invalid %s '%s': backend option 'backup' takes no value",
+                         flag, val);
+                return -EINVAL;
+            }
+            b->backup = true;
+        } else if (seen == &seen_weight) {
+            char num[16];
+            unsigned long w = 0;
+            snprintf(num, sizeof(num), "%.*s", (int)(vlen < sizeof(num) ? vlen : 0), v);
+            if (eq == NULL || vlen >= sizeof(num) ||
+                parse_uint(num, 1, CONFIG_MAX_WEIGHT, &w) != 0) {
+                snprintf(err, err_len, "invalid %s '%s': expected weight=N with N 1-%d", flag, val,
+                         CONFIG_MAX_WEIGHT);
+                return -EINVAL;
+            }
+            b->weight = (unsigned)w;
+        } else {
+            if (eq == NULL || !valid_backend_name(v, vlen)) {
+                snprintf(err, err_len,
+                         "invalid %s '%s': expected name=NAME with NAME 1-%d letters, digits, "
+                         "'.', '_' or '-'",
+                         flag, val, CONFIG_MAX_NAME_LEN);
+                return -EINVAL;
+            }
+            memcpy(b->name, v, vlen);
+            b->name[vlen] = '\0';
+            for (size_t i = 0; i < cfg->num_backends; i++)
+                if (strcmp(cfg->backends[i].name, b->name) == 0) {
+                    snprintf(err, err_len,
+                             "invalid %s '%s': name '%s' is already the name of backend %zu", flag,
+                             val, b->name, i + 1);
+                    return -EINVAL;
+                }
+        }
+        if (end == NULL)
+            return 0;
+        p = end + 1;
+    }
+}
+
 enum opt_id {
     OPT_LISTEN,
     OPT_BACKEND,
@@ -103,6 +210,7 @@ enum opt_id {
     OPT_DNS_TTL,
     OPT_ACCESS_LOG,
     OPT_POLICY,
+    OPT_HASH_KEY,
     OPT_NO_STATS,
     OPT_HELP,
     OPT_VERSION,
@@ -127,6 +235,7 @@ static const struct opt options[] = {
     {0, "dns-ttl", true, OPT_DNS_TTL},
     {0, "access-log", true, OPT_ACCESS_LOG},
     {0, "policy", true, OPT_POLICY},
+    {0, "hash-key", true, OPT_HASH_KEY},
     {0, "no-stats", false, OPT_NO_STATS},
     {'h', "help", false, OPT_HELP},
     {'V', "version", false, OPT_VERSION},
@@ -154,16 +263,24 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
             cfg->listen_host[0] = '\0';
         return 0;
     case OPT_BACKEND: {
-        struct config_backend b;
+        struct config_backend b = {.weight = 1};
+        char addr[NET_HOST_LEN + 16];
+        const char *comma = strchr(val, ',');
+        size_t alen = comma ? (size_t)(comma - val) : strlen(val);
         if (!*backends_given) {
             cfg->num_backends = 0;
             *backends_given = true;
         }
-        if (net_split_hostport(val, b.host, sizeof(b.host), &b.port, false) != 0) {
+        snprintf(addr, sizeof(addr), "%.*s", (int)(alen < sizeof(addr) ? alen : 0), val);
+        if (alen >= sizeof(addr) ||
+            net_split_hostport(addr, b.host, sizeof(b.host), &b.port, false) != 0) {
             snprintf(err, err_len, "invalid %s '%s': expected HOST:PORT with PORT 1-65535", flag,
                      val);
             return -EINVAL;
         }
+        if (comma != NULL &&
+            parse_backend_options(cfg, &b, comma + 1, flag, val, err, err_len) != 0)
+            return -EINVAL;
         if (cfg->num_backends == CONFIG_MAX_BACKENDS) {
             snprintf(err, err_len, "invalid %s '%s': at most %d backends", flag, val,
                      CONFIG_MAX_BACKENDS);
@@ -223,6 +340,15 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
             return -EINVAL;
         }
         snprintf(cfg->policy, sizeof(cfg->policy), "%s", val);
+        return 0;
+    case OPT_HASH_KEY:
+        if (hashkey_parse(val, &cfg->hash_key) != 0) {
+            snprintf(err, err_len,
+                     "invalid %s '%s': expected path, header:NAME or cookie:NAME with NAME a "
+                     "header or cookie name of 1-%d characters",
+                     flag, val, HASHKEY_NAME_MAX);
+            return -EINVAL;
+        }
         return 0;
     case OPT_NO_STATS:
         cfg->no_stats = true;
@@ -297,6 +423,11 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
         int rc = apply(cfg, o, flag, val, &backends_given, err, err_len);
         if (rc != 0)
             return rc;
+    }
+    /* a key that nothing hashes would be silently ignored: say so instead */
+    if (cfg->hash_key.kind != HASHKEY_CLIENT && strcmp(cfg->policy, "hash") != 0) {
+        snprintf(err, err_len, "--hash-key is for --policy hash (the policy is %s)", cfg->policy);
+        return -EINVAL;
     }
     return 0;
 }
