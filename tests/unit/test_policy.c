@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -397,24 +398,28 @@ static void test_p2c_spreads_idle_picks_evenly(void **state)
     backend_table_destroy(t);
 }
 
-static void test_p2c_keeps_loads_within_two_of_each_other(void **state)
+static void test_p2c_keeps_loads_close_together(void **state)
 {
     struct policy p;
     struct backend_table *t = make_named(4, NULL, NULL, 0);
-    unsigned load[4] = {0};
+    unsigned load[4] = {0}, worst = 0;
     (void)state;
     assert_int_equal(policy_init(&p, &policy_p2c_ops, t), 0);
     for (int k = 0; k < 4000; k++) {
         int i = policy_pick(&p, NULL);
         policy_acquired(&p, (size_t)i);
         load[i]++;
+        unsigned lo = load[0], hi = load[0];
+        for (int j = 1; j < 4; j++) {
+            lo = load[j] < lo ? load[j] : lo;
+            hi = load[j] > hi ? load[j] : hi;
+        }
+        worst = hi - lo > worst ? hi - lo : worst;
     }
-    unsigned lo = load[0], hi = load[0];
-    for (int i = 1; i < 4; i++) {
-        lo = load[i] < lo ? load[i] : lo;
-        hi = load[i] > hi ? load[i] : hi;
-    }
-    assert_true(hi - lo <= 2);
+    /* one random choice lets the loads drift apart like a random walk (a gap of about 100 after
+     * 4000 requests); two choices keep the gap at a handful: at most 9 in 2000 trial runs, so 16
+     * is a bound this test should never meet by chance */
+    assert_true(worst <= 16);
     policy_fini(&p);
     backend_table_destroy(t);
 }
@@ -727,6 +732,82 @@ static void test_every_policy_with_no_backends_picks_nothing(void **state)
     }
 }
 
+/* --- threads -------------------------------------------------------------------------------- */
+
+#define THREADS 4
+#define PICKS_PER_THREAD 20000
+
+struct picker {
+    struct policy *p;
+    int id;
+    int seen[4];
+};
+
+static void *picker_run(void *arg)
+{
+    struct picker *pk = arg;
+    char key[32];
+    for (int k = 0; k < PICKS_PER_THREAD; k++) {
+        snprintf(key, sizeof(key), "10.%d.%d.%d", pk->id, k / 256 % 256, k % 256);
+        int i = pick_key(pk->p, key, NULL);
+        if (i < 0 || i > 3)
+            return (void *)1;
+        policy_acquired(pk->p, (size_t)i);
+        pk->seen[i]++;
+        policy_released(pk->p, (size_t)i);
+    }
+    return NULL;
+}
+
+static void test_every_policy_picks_from_many_threads_at_once(void **state)
+{
+    (void)state;
+    for (size_t r = 0; policy_registry[r] != NULL; r++) {
+        struct policy p;
+        struct backend_table *t = make_named(4, NULL, NULL, 0);
+        struct picker pk[THREADS] = {0};
+        pthread_t th[THREADS];
+        int seen[4] = {0};
+        assert_int_equal(policy_init(&p, policy_registry[r], t), 0);
+        for (int k = 0; k < THREADS; k++) {
+            pk[k] = (struct picker){.p = &p, .id = k};
+            assert_int_equal(pthread_create(&th[k], NULL, picker_run, &pk[k]), 0);
+        }
+        for (int k = 0; k < THREADS; k++) {
+            void *ret;
+            assert_int_equal(pthread_join(th[k], &ret), 0);
+            assert_null(ret);
+            for (int i = 0; i < 4; i++)
+                seen[i] += pk[k].seen[i];
+        }
+        const char *name = policy_registry[r]->name;
+        int total = 0;
+        for (int i = 0; i < 4; i++) {
+            /* the turn-taking policies share one counter: exact shares whatever the threads;
+             * the hashing ones within a third of the fair share over these keys. leastconn and
+             * p2c are not checked: a thread preempted between acquired() and released() makes
+             * its backend look busy, and avoiding it is right */
+            int fair = THREADS * PICKS_PER_THREAD / 4;
+            total += seen[i];
+            if (strcmp(name, "rr") == 0 || strcmp(name, "wrr") == 0)
+                assert_int_equal(seen[i], fair);
+            else if (strcmp(name, "leastconn") != 0 && strcmp(name, "p2c") != 0 &&
+                     (seen[i] < fair * 2 / 3 || seen[i] > fair * 4 / 3))
+                fail_msg("%s gave backend %d %d of %d picks", name, i, seen[i], 4 * fair);
+        }
+        assert_int_equal(total, THREADS * PICKS_PER_THREAD);
+        if (strcmp(name, "leastconn") == 0) { /* every request released: all idle, all in turn */
+            int again[4] = {0};
+            for (int k = 0; k < 4; k++)
+                again[policy_pick(&p, NULL)]++;
+            for (int i = 0; i < 4; i++)
+                assert_int_equal(again[i], 1);
+        }
+        policy_fini(&p);
+        backend_table_destroy(t);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -748,7 +829,7 @@ int main(void)
         cmocka_unit_test(test_leastconn_fills_backends_in_proportion_to_weight),
         cmocka_unit_test(test_p2c_never_picks_the_more_loaded_of_two),
         cmocka_unit_test(test_p2c_spreads_idle_picks_evenly),
-        cmocka_unit_test(test_p2c_keeps_loads_within_two_of_each_other),
+        cmocka_unit_test(test_p2c_keeps_loads_close_together),
         cmocka_unit_test(test_iphash_sends_a_client_to_the_same_backend_every_time),
         cmocka_unit_test(test_iphash_moves_only_the_clients_of_a_resting_backend),
         cmocka_unit_test(test_iphash_weights_give_proportional_shares),
@@ -760,6 +841,7 @@ int main(void)
         cmocka_unit_test(test_every_policy_serves_a_backup_only_when_all_others_are_down),
         cmocka_unit_test(test_every_policy_skips_tried_unusable_and_resting_backends),
         cmocka_unit_test(test_every_policy_with_no_backends_picks_nothing),
+        cmocka_unit_test(test_every_policy_picks_from_many_threads_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
