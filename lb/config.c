@@ -15,6 +15,9 @@
 
 #include "policy.h"
 
+_Static_assert(CONFIG_MAX_WEIGHT == BACKEND_MAX_WEIGHT, "the weights config accepts are the table's");
+_Static_assert(CONFIG_MAX_BACKENDS <= POLICY_MAX_BACKENDS, "every backend config accepts can be picked");
+
 void config_defaults(struct config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
