@@ -15,16 +15,7 @@
 #include <linux/openat2.h>
 #endif
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include "http.h"
 
 int docroot_map_path(const char *p, size_t n, char *out, size_t out_len)
 {
@@ -54,7 +45,7 @@ int docroot_map_path(const char *p, size_t n, char *out, size_t out_len)
         if (c == '%') {
             if (i + 2 >= n)
                 return -EINVAL;
-            int hi = hexval(p[i + 1]), lo = hexval(p[i + 2]);
+            int hi = http_hex_value(p[i + 1]), lo = http_hex_value(p[i + 2]);
             if (hi < 0 || lo < 0)
                 return -EINVAL;
             c = (unsigned char)(hi * 16 + lo);

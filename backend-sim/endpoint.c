@@ -11,28 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int endpoint_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out)
-{
-    uint64_t v = 0;
-    bool big = false;
-
-    if (len == 0)
-        return -EINVAL;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -EINVAL;
-        unsigned d = (unsigned)(s[i] - '0');
-        if (big || v > (UINT64_MAX - d) / 10) {
-            big = true;
-            continue;
-        }
-        v = v * 10 + d;
-    }
-    if (big || v > max)
-        return -ERANGE;
-    *out = v;
-    return 0;
-}
+#include "cliopt.h"
 
 bool endpoint_query_param(const char *q, size_t len, const char *name, const char **value,
                           size_t *value_len)
@@ -118,24 +97,49 @@ static enum endpoint_kind bad(struct endpoint_route *r, const char *fmt, ...)
     return ENDPOINT_BAD;
 }
 
-/* The N of /bytes/N, /chunked/N, /close/N. */
+/* A number argument s[0..n) of at most max: what names the argument in messages ("/bytes/N: ",
+ * "/chunked/N: gap="), noun what it should be ("a byte count"), unit its unit ("bytes"). */
+static int num_arg(const char *s, size_t n, uint64_t max, const char *what, const char *noun,
+                   const char *unit, struct endpoint_route *r, uint64_t *out)
+{
+    int rc = cli_parse_digits(s, n, max, out);
+    if (rc == -EINVAL)
+        bad(r, "%s'%.*s' is not %s", what, SHOWN(n), s, noun);
+    else if (rc == -ERANGE)
+        bad(r, "%s%.*s %s is beyond the cap of %llu %s", what, SHOWN(n), s, unit,
+            (unsigned long long)max, unit);
+    return rc;
+}
+
+/* The N of /bytes/N, /chunked/N, /close/N, into r->n. */
 static int size_arg(const char *s, size_t n, const struct endpoint_caps *caps,
                     struct endpoint_route *r, const char *what)
 {
-    uint64_t v = 0;
-    int rc = endpoint_parse_u64(s, n, caps->max_size, &v);
-    if (rc == -EINVAL) {
-        bad(r, "%s: '%.*s' is not a byte count", what, SHOWN(n), s);
-        return -1;
-    }
-    if (rc == -ERANGE) {
-        bad(r, "%s: %.*s bytes is beyond the cap of %llu bytes", what, SHOWN(n), s,
-            (unsigned long long)caps->max_size);
-        return -1;
-    }
-    r->n = v;
-    return 0;
+    return num_arg(s, n, caps->max_size, what, "a byte count", "bytes", r, &r->n);
 }
+
+/* The MS of /delay/MS and of ?gap=MS, into r->ms. */
+static int ms_arg(const char *s, size_t n, const struct endpoint_caps *caps,
+                  struct endpoint_route *r, const char *what)
+{
+    uint64_t v = 0;
+    int rc = num_arg(s, n, caps->max_delay_ms, what, "a number of milliseconds", "ms", r, &v);
+    if (rc == 0)
+        r->ms = (uint32_t)v;
+    return rc;
+}
+
+/* The endpoints that take no argument in their path, matched exactly. */
+static const struct {
+    const char *path;
+    enum endpoint_kind kind;
+} plain_paths[] = {
+    {"/", ENDPOINT_PAGE},           {"/whoami", ENDPOINT_WHOAMI},
+    {"/health", ENDPOINT_HEALTH},   {"/admin/health", ENDPOINT_ADMIN_HEALTH},
+    {"/headers", ENDPOINT_HEADERS}, {"/echo", ENDPOINT_ECHO},
+    {"/hang", ENDPOINT_HANG},       {"/reset", ENDPOINT_RESET},
+    {"/login", ENDPOINT_LOGIN},     {"/upgrade", ENDPOINT_UPGRADE},
+};
 
 enum endpoint_kind endpoint_route(const char *path, size_t len, const struct endpoint_caps *caps,
                                   struct endpoint_route *r)
@@ -154,32 +158,15 @@ enum endpoint_kind endpoint_route(const char *path, size_t len, const struct end
     if (q != NULL)
         q++;
 
-    if (path_is(path, plen, "/"))
-        return r->kind = ENDPOINT_PAGE;
-    if (path_is(path, plen, "/whoami"))
-        return r->kind = ENDPOINT_WHOAMI;
-    if (path_is(path, plen, "/health"))
-        return r->kind = ENDPOINT_HEALTH;
-    if (path_is(path, plen, "/admin/health"))
-        return r->kind = ENDPOINT_ADMIN_HEALTH;
-    if (path_is(path, plen, "/headers"))
-        return r->kind = ENDPOINT_HEADERS;
-    if (path_is(path, plen, "/echo"))
-        return r->kind = ENDPOINT_ECHO;
-    if (path_is(path, plen, "/hang"))
-        return r->kind = ENDPOINT_HANG;
-    if (path_is(path, plen, "/reset"))
-        return r->kind = ENDPOINT_RESET;
-    if (path_is(path, plen, "/login"))
-        return r->kind = ENDPOINT_LOGIN;
-    if (path_is(path, plen, "/upgrade"))
-        return r->kind = ENDPOINT_UPGRADE;
+    for (size_t i = 0; i < sizeof(plain_paths) / sizeof(plain_paths[0]); i++)
+        if (path_is(path, plen, plain_paths[i].path))
+            return r->kind = plain_paths[i].kind;
     if (path_is(path, plen, "/close")) {
         r->n = ENDPOINT_CLOSE_DEFAULT_N;
         return r->kind = ENDPOINT_CLOSE;
     }
     if (path_has_prefix(path, plen, "/close/", &rest, &rest_len)) {
-        if (size_arg(rest, rest_len, caps, r, "/close/N") < 0)
+        if (size_arg(rest, rest_len, caps, r, "/close/N: ") < 0)
             return ENDPOINT_BAD;
         return r->kind = ENDPOINT_CLOSE;
     }
@@ -191,18 +178,12 @@ enum endpoint_kind endpoint_route(const char *path, size_t len, const struct end
         return r->kind = ENDPOINT_FLAKY;
     }
     if (path_has_prefix(path, plen, "/delay/", &rest, &rest_len)) {
-        rc = endpoint_parse_u64(rest, rest_len, caps->max_delay_ms, &u);
-        if (rc == -EINVAL)
-            return bad(r, "/delay/MS: '%.*s' is not a number of milliseconds", SHOWN(rest_len),
-                       rest);
-        if (rc == -ERANGE)
-            return bad(r, "/delay/MS: %.*s ms is beyond the cap of %u ms", SHOWN(rest_len), rest,
-                       caps->max_delay_ms);
-        r->ms = (uint32_t)u;
+        if (ms_arg(rest, rest_len, caps, r, "/delay/MS: ") < 0)
+            return ENDPOINT_BAD;
         return r->kind = ENDPOINT_DELAY;
     }
     if (path_has_prefix(path, plen, "/status/", &rest, &rest_len)) {
-        rc = endpoint_parse_u64(rest, rest_len, 999, &u);
+        rc = cli_parse_digits(rest, rest_len, 999, &u);
         if (rc != 0 || u < 100 || u > 599)
             return bad(r, "/status/CODE: '%.*s' is not a status code 100-599", SHOWN(rest_len),
                        rest);
@@ -212,32 +193,25 @@ enum endpoint_kind endpoint_route(const char *path, size_t len, const struct end
         return r->kind = ENDPOINT_STATUS;
     }
     if (path_has_prefix(path, plen, "/bytes/", &rest, &rest_len)) {
-        if (size_arg(rest, rest_len, caps, r, "/bytes/N") < 0)
+        if (size_arg(rest, rest_len, caps, r, "/bytes/N: ") < 0)
             return ENDPOINT_BAD;
         return r->kind = ENDPOINT_BYTES;
     }
     if (path_has_prefix(path, plen, "/chunked/", &rest, &rest_len)) {
         uint64_t chunks;
-        if (size_arg(rest, rest_len, caps, r, "/chunked/N") < 0)
+        if (size_arg(rest, rest_len, caps, r, "/chunked/N: ") < 0)
             return ENDPOINT_BAD;
         r->chunk = ENDPOINT_CHUNK_DEFAULT;
         if (endpoint_query_param(q, qlen, "chunk", &v, &v_len)) {
-            rc = endpoint_parse_u64(v, v_len, ENDPOINT_CHUNK_MAX, &u);
+            rc = cli_parse_digits(v, v_len, ENDPOINT_CHUNK_MAX, &u);
             if (rc != 0 || u == 0)
                 return bad(r, "/chunked/N: chunk='%.*s' is not a size 1-%u", SHOWN(v_len), v,
                            ENDPOINT_CHUNK_MAX);
             r->chunk = (uint32_t)u;
         }
-        if (endpoint_query_param(q, qlen, "gap", &v, &v_len)) {
-            rc = endpoint_parse_u64(v, v_len, caps->max_delay_ms, &u);
-            if (rc == -EINVAL)
-                return bad(r, "/chunked/N: gap='%.*s' is not a number of milliseconds",
-                           SHOWN(v_len), v);
-            if (rc == -ERANGE)
-                return bad(r, "/chunked/N: gap=%.*s ms is beyond the cap of %u ms", SHOWN(v_len), v,
-                           caps->max_delay_ms);
-            r->ms = (uint32_t)u;
-        }
+        if (endpoint_query_param(q, qlen, "gap", &v, &v_len) &&
+            ms_arg(v, v_len, caps, r, "/chunked/N: gap=") < 0)
+            return ENDPOINT_BAD;
         chunks = (r->n + r->chunk - 1) / r->chunk;
         if (chunks > 1 && r->ms > 0 && (chunks - 1) > caps->max_delay_ms / r->ms)
             return bad(r, "/chunked/N: %llu chunks %u ms apart take longer than the cap of %u ms",

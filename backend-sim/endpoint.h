@@ -74,10 +74,6 @@ enum endpoint_kind endpoint_route(const char *path, size_t len, const struct end
 bool endpoint_query_param(const char *q, size_t len, const char *name, const char **value,
                           size_t *value_len);
 
-/* Parses a decimal integer (digits only, the whole span) up to max. Returns 0, -EINVAL (not a
- * number) or -ERANGE (above max). */
-int endpoint_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out);
-
 /* A short name of the endpoint for logs ("bytes", "file", ...). */
 const char *endpoint_name(enum endpoint_kind kind);
 

@@ -17,10 +17,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cliopt.h"
 #include "simcfg.h"
 #include "simlog.h"
 #include "simsrv.h"
-#include "version.h"
 
 /* Allows as many descriptors as the hard limit, for tests with thousands of connections. */
 static void raise_fd_limit(void)
@@ -45,8 +45,7 @@ int main(int argc, char **argv)
     sigset_t stop_set;
 
     if (simcfg_parse(argc, argv, &cfg, err, sizeof(err)) != 0) {
-        fprintf(stderr, "backend-sim: %s\n", err);
-        fprintf(stderr, "Try 'backend-sim -h' for help.\n");
+        cli_print_error("backend-sim", err);
         return 2;
     }
     if (cfg.action == SIMCFG_HELP) {
@@ -54,7 +53,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (cfg.action == SIMCFG_VERSION) {
-        printf("backend-sim (lblab) %s\n", LBLAB_VERSION);
+        cli_print_version("backend-sim");
         return 0;
     }
 

@@ -1,7 +1,7 @@
 /*
  * simcfg.c - backend-sim's command-line parsing (see simcfg.h). getopt_long does the splitting;
- * every value is then checked strictly (whole string a number, in range) so a typo is reported,
- * never silently read as 0.
+ * every value is then checked strictly by common/cliopt (whole string a number, in range) so a
+ * typo is reported in the wording all lblab programs share, never silently read as 0.
  */
 #include "cliopt.h"
 #include "simcfg.h"
@@ -74,40 +74,6 @@ const char *simcfg_usage(void)
            "See backend-sim(1).\n";
 }
 
-/* A decimal integer 0..max, the whole string. */
-static int parse_uint(const char *s, uint64_t max, uint64_t *out)
-{
-    uint64_t v = 0;
-    if (s == NULL || *s == '\0')
-        return -EINVAL;
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return -EINVAL;
-        unsigned d = (unsigned)(*p - '0');
-        if (v > (max - d) / 10)
-            return -EINVAL;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return 0;
-}
-
-/* A decimal number (integer or with a fraction) in [lo, hi], the whole string. */
-static int parse_real(const char *s, double lo, double hi, double *out)
-{
-    char *end = NULL;
-    double v;
-
-    if (s == NULL || *s == '\0' || !((*s >= '0' && *s <= '9') || *s == '.'))
-        return -EINVAL;
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < lo || v > hi)
-        return -EINVAL;
-    *out = v;
-    return 0;
-}
-
 int simcfg_parse_size(const char *s, uint64_t *out)
 {
     char digits[32];
@@ -128,7 +94,7 @@ int simcfg_parse_size(const char *s, uint64_t *out)
     }
     if (mult != 1)
         digits[--n] = '\0';
-    if (parse_uint(digits, UINT64_MAX / mult, &v) != 0)
+    if (cli_parse_digits(digits, n, UINT64_MAX / mult, &v) != 0)
         return -EINVAL;
     *out = v * mult;
     return 0;
@@ -159,9 +125,9 @@ static int assign_names(struct simcfg *cfg, const char *names, char *err, size_t
         size_t n = strlen(names);
         /* room for the number suffix */
         if (!valid_name(names, n) || (cfg->n_inst > 1 && n > SIMCFG_NAME_MAX - 2)) {
-            snprintf(err, err_len, "invalid --name '%s': use 1-%d characters of A-Z a-z 0-9 . _ -",
-                     names, cfg->n_inst > 1 ? SIMCFG_NAME_MAX - 2 : SIMCFG_NAME_MAX);
-            return -EINVAL;
+            return cli_invalid(err, err_len, "--name", names,
+                               "1 to %d characters of A-Z a-z 0-9 . _ -",
+                               cfg->n_inst > 1 ? SIMCFG_NAME_MAX - 2 : SIMCFG_NAME_MAX);
         }
         for (size_t i = 0; i < cfg->n_inst; i++) {
             if (cfg->n_inst == 1)
@@ -178,10 +144,9 @@ static int assign_names(struct simcfg *cfg, const char *names, char *err, size_t
         const char *comma = strchr(p, ',');
         size_t n = comma ? (size_t)(comma - p) : strlen(p);
         if (!valid_name(p, n)) {
-            snprintf(err, err_len,
-                     "invalid --name '%s': each name needs 1-%d characters of A-Z a-z 0-9 . _ -",
-                     names, SIMCFG_NAME_MAX);
-            return -EINVAL;
+            return cli_invalid(err, err_len, "--name", names,
+                               "names of 1 to %d characters of A-Z a-z 0-9 . _ -",
+                               SIMCFG_NAME_MAX);
         }
         if (i < cfg->n_inst) {
             memcpy(cfg->inst[i].name, p, n);
@@ -193,9 +158,8 @@ static int assign_names(struct simcfg *cfg, const char *names, char *err, size_t
         p = comma + 1;
     }
     if (i != cfg->n_inst) {
-        snprintf(err, err_len, "invalid --name '%s': %zu names for %zu ports", names, i,
-                 cfg->n_inst);
-        return -EINVAL;
+        return cli_invalid(err, err_len, "--name", names, "one name for each of the %zu ports",
+                           cfg->n_inst);
     }
     return 0;
 }
@@ -226,99 +190,73 @@ int simcfg_parse(int argc, char *const argv[], struct simcfg *cfg, char *err, si
         case 'p': {
             struct simcfg_instance *in;
             if (cfg->n_inst == SIMCFG_MAX_INSTANCES) {
-                snprintf(err, err_len, "too many -p ports (at most %d)", SIMCFG_MAX_INSTANCES);
-                return -EINVAL;
+                return cli_invalid(err, err_len, "-p", arg, "at most %d ports",
+                                   SIMCFG_MAX_INSTANCES);
             }
             in = &cfg->inst[cfg->n_inst];
             if (net_split_hostport(arg, in->host, sizeof(in->host), &in->port, true) != 0 ||
-                in->port == 0) {
-                snprintf(err, err_len, "invalid -p '%s': expected PORT or HOST:PORT (1-65535)",
-                         arg);
-                return -EINVAL;
-            }
+                in->port == 0)
+                return cli_invalid(err, err_len, "-p", arg,
+                                   "PORT or HOST:PORT with PORT from 1 to 65535");
             for (size_t i = 0; i < cfg->n_inst; i++) {
-                if (cfg->inst[i].port == in->port && strcmp(cfg->inst[i].host, in->host) == 0) {
-                    snprintf(err, err_len, "invalid -p '%s': port given twice", arg);
-                    return -EINVAL;
-                }
+                if (cfg->inst[i].port == in->port && strcmp(cfg->inst[i].host, in->host) == 0)
+                    return cli_invalid(err, err_len, "-p", arg, "each port once");
             }
             cfg->n_inst++;
             break;
         }
         case OPT_NAME: names = arg; break;
         case OPT_LATENCY:
-            if (parse_uint(arg, 3600000, &u) != 0) {
-                snprintf(err, err_len, "invalid --latency '%s': expected milliseconds 0-3600000",
-                         arg);
+            if (cli_parse_uint("--latency", arg, 0, 3600000, "milliseconds", &u, err,
+                               err_len) != 0)
                 return -EINVAL;
-            }
             cfg->latency_ms = (uint32_t)u;
             break;
         case OPT_JITTER:
-            if (parse_uint(arg, 3600000, &u) != 0) {
-                snprintf(err, err_len, "invalid --jitter '%s': expected milliseconds 0-3600000",
-                         arg);
+            if (cli_parse_uint("--jitter", arg, 0, 3600000, "milliseconds", &u, err,
+                               err_len) != 0)
                 return -EINVAL;
-            }
             cfg->jitter_ms = (uint32_t)u;
             break;
         case OPT_FAIL_RATE:
-            if (parse_real(arg, 0.0, 1.0, &d) != 0) {
-                snprintf(err, err_len, "invalid --fail-rate '%s': expected a probability 0..1",
-                         arg);
+            if (cli_parse_real("--fail-rate", arg, 0.0, 1.0, "a probability", &d, err,
+                               err_len) != 0)
                 return -EINVAL;
-            }
             cfg->fail_rate = d;
             break;
         case OPT_KEEPALIVE:
-            if (parse_real(arg, 0.0, 86400.0, &d) != 0) {
-                snprintf(err, err_len,
-                         "invalid --keepalive-timeout '%s': expected seconds 0-86400 (e.g. 5 or "
-                         "0.5)",
-                         arg);
+            if (cli_parse_real("--keepalive-timeout", arg, 0.0, 86400.0, "seconds", &d, err,
+                               err_len) != 0)
                 return -EINVAL;
-            }
             cfg->keepalive_ms = (uint32_t)llround(d * 1000.0);
             if (d > 0 && cfg->keepalive_ms == 0)
                 cfg->keepalive_ms = 1;
             break;
         case OPT_MAX_CONNS:
-            if (parse_uint(arg, 10000000, &u) != 0 || u == 0) {
-                snprintf(err, err_len, "invalid --max-conns '%s': expected a number 1-10000000",
-                         arg);
+            if (cli_parse_uint("--max-conns", arg, 1, 10000000, NULL, &u, err, err_len) != 0)
                 return -EINVAL;
-            }
             cfg->max_conns = (uint32_t)u;
             break;
         case OPT_DOCROOT:
-            if (*arg == '\0' || strlen(arg) >= sizeof(cfg->docroot)) {
-                snprintf(err, err_len, "invalid --docroot '%s': expected a directory", arg);
-                return -EINVAL;
-            }
+            if (*arg == '\0' || strlen(arg) >= sizeof(cfg->docroot))
+                return cli_invalid(err, err_len, "--docroot", arg, "a directory");
             snprintf(cfg->docroot, sizeof(cfg->docroot), "%s", arg);
             break;
         case OPT_LOG:
-            if (*arg == '\0' || strlen(arg) >= sizeof(cfg->log_path)) {
-                snprintf(err, err_len, "invalid --log '%s': expected a file name or -", arg);
-                return -EINVAL;
-            }
+            if (*arg == '\0' || strlen(arg) >= sizeof(cfg->log_path))
+                return cli_invalid(err, err_len, "--log", arg, "a file name or '-'");
             snprintf(cfg->log_path, sizeof(cfg->log_path), "%s", arg);
             break;
         case OPT_MAX_SIZE:
-            if (simcfg_parse_size(arg, &u) != 0 || u > (1ull << 40)) {
-                snprintf(err, err_len,
-                         "invalid --max-size '%s': expected bytes up to 1T (K, M, G suffixes)",
-                         arg);
-                return -EINVAL;
-            }
+            if (simcfg_parse_size(arg, &u) != 0 || u > (1ull << 40))
+                return cli_invalid(err, err_len, "--max-size", arg,
+                                   "bytes from 0 to 1T (K, M, G suffixes)");
             cfg->max_size = u;
             break;
         case OPT_MAX_DELAY:
-            if (parse_uint(arg, 86400000, &u) != 0) {
-                snprintf(err, err_len, "invalid --max-delay '%s': expected milliseconds 0-86400000",
-                         arg);
+            if (cli_parse_uint("--max-delay", arg, 0, 86400000, "milliseconds", &u, err,
+                               err_len) != 0)
                 return -EINVAL;
-            }
             cfg->max_delay_ms = (uint32_t)u;
             break;
         case 'h': cfg->action = SIMCFG_HELP; return 0;

@@ -25,21 +25,6 @@
 #include "clock.h"
 #include "simlog.h"
 
-/* An IPv4-mapped IPv6 address (from the dual-stack listener) is shown as plain IPv4. */
-void simconn_unmap_addr(struct sockaddr_storage *ss)
-{
-    if (ss->ss_family == AF_INET6) {
-        struct sockaddr_in6 a6;
-        memcpy(&a6, ss, sizeof(a6));
-        if (IN6_IS_ADDR_V4MAPPED(&a6.sin6_addr)) {
-            struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = a6.sin6_port};
-            memcpy(&a4.sin_addr, &a6.sin6_addr.s6_addr[12], 4);
-            memset(ss, 0, sizeof(*ss));
-            memcpy(ss, &a4, sizeof(a4));
-        }
-    }
-}
-
 static void conn_log(struct simconn *c)
 {
     struct simsrv *s = c->srv;
@@ -126,7 +111,7 @@ void simconn_close(struct simconn *c, bool log_request)
     if (log_request && c->req_active)
         conn_log(c);
     c->closed = true;
-    simtimer_cancel(&s->timers, &c->timer);
+    timer_cancel(&s->timers, &c->timer);
     if (c->after == AFTER_RESET) {
         struct linger lg = {.l_onoff = 1, .l_linger = 0};
         (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
@@ -195,8 +180,8 @@ struct simconn *simconn_new(struct simsrv *s, int fd, struct sockaddr_storage *s
     c->fd = fd;
     c->file_fd = -1;
     c->counted = counted;
-    simtimer_node_init(&c->timer);
-    simconn_unmap_addr(ss);
+    timer_init(&c->timer);
+    net_unmap_v4((struct sockaddr *)ss, sizeof(*ss), ss);
     net_format_ip((struct sockaddr *)ss, c->peer_ip, sizeof(c->peer_ip));
     c->peer_port = net_addr_port((struct sockaddr *)ss);
     net_format_addr((struct sockaddr *)ss, c->peer_str, sizeof(c->peer_str));
@@ -204,7 +189,7 @@ struct simconn *simconn_new(struct simsrv *s, int fd, struct sockaddr_storage *s
         struct sockaddr_storage ls;
         socklen_t ll = sizeof(ls);
         if (getsockname(fd, (struct sockaddr *)&ls, &ll) == 0) {
-            simconn_unmap_addr(&ls);
+            net_unmap_v4((struct sockaddr *)&ls, ll, &ls);
             net_format_ip((struct sockaddr *)&ls, c->local_ip, sizeof(c->local_ip));
         } else {
             snprintf(c->local_ip, sizeof(c->local_ip), "%s", s->local_addr);
@@ -637,9 +622,9 @@ static void conn_arm_timer(struct simconn *c)
     uint64_t d = conn_deadline(c);
 
     /* a timer that fires early is cheap (it re-arms); moving it on every request is not */
-    if (simtimer_queued(&c->timer) && c->timer.deadline <= d)
+    if (timer_armed(&c->timer) && c->timer.deadline <= d)
         return;
-    (void)simtimer_set(&c->srv->timers, &c->timer, d);
+    (void)timer_set(&c->srv->timers, &c->timer, d);
 }
 
 void simconn_drive(struct simconn *c)

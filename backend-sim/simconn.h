@@ -23,7 +23,7 @@
 #include "net.h"
 #include "simbuf.h"
 #include "simsrv.h"
-#include "simtimer.h"
+#include "timer.h"
 
 #define IN_MAX          (HTTP_LIMITS_DEFAULT_HEADER_BYTES + 16384) /* input buffer limit */
 #define READ_CHUNK      16384
@@ -75,7 +75,7 @@ struct simsrv;
 struct simconn {
     struct simsrv *srv;
     struct simconn *prev, *next; /* srv->conns, or srv->free_conns */
-    struct simtimer_node timer;
+    struct timer timer;
     int fd;
     struct simconn *ready_next; /* srv->ready, while queued there */
     bool in_ready;
@@ -157,7 +157,7 @@ struct simsrv {
     uint64_t now_ms;
     uint64_t wall_sec;
     struct simbuf common; /* Date, Server, X-Backend, X-Backend-Port lines; rebuilt each second */
-    struct simtimer_heap timers;
+    struct timer_heap timers;
     struct simconn *conns;      /* every open connection */
     struct simconn *graveyard;  /* closed this iteration, freed at its end */
     struct simconn *free_conns; /* for reuse */
@@ -199,9 +199,6 @@ static inline void simconn_list_push(struct simconn **head, struct simconn *c)
 }
 
 /* --- simconn.c: connections --------------------------------------------------------------- */
-
-/* Shows an IPv4-mapped IPv6 address (from the dual-stack listener) as plain IPv4. */
-void simconn_unmap_addr(struct sockaddr_storage *ss);
 
 /* A new connection on fd from peer *ss (counted against --max-conns or being refused), on the
  * instance's list; NULL when out of memory. */

@@ -27,20 +27,15 @@ void simlog_format(struct simbuf *b, const struct simlog_entry *e)
 {
     simbuf_puts(b, "{\"time\":\"");
     put_time(b, e->time_ns);
-    simbuf_puts(b, "\",\"backend\":");
-    textesc_json_string(b, e->backend, strlen(e->backend));
-    simbuf_puts(b, ",\"local_addr\":");
-    textesc_json_string(b, e->local_addr, strlen(e->local_addr));
-    simbuf_printf(b, ",\"local_port\":%u,\"peer_addr\":", e->local_port);
-    textesc_json_string(b, e->peer_addr, strlen(e->peer_addr));
-    simbuf_printf(b, ",\"peer_port\":%u,\"method\":", e->peer_port);
-    textesc_json_string(b, e->method, e->method_len);
-    simbuf_puts(b, ",\"path\":");
-    textesc_json_string(b, e->path, e->path_len);
-    simbuf_puts(b, ",\"request_id\":");
-    textesc_json_string(b, e->request_id, e->request_id_len);
-    simbuf_puts(b, ",\"x_forwarded_for\":");
-    textesc_json_string(b, e->xff, e->xff_len);
+    textesc_json_member(b, "\",\"backend\":", e->backend, strlen(e->backend));
+    textesc_json_member(b, ",\"local_addr\":", e->local_addr, strlen(e->local_addr));
+    simbuf_printf(b, ",\"local_port\":%u", e->local_port);
+    textesc_json_member(b, ",\"peer_addr\":", e->peer_addr, strlen(e->peer_addr));
+    simbuf_printf(b, ",\"peer_port\":%u", e->peer_port);
+    textesc_json_member(b, ",\"method\":", e->method, e->method_len);
+    textesc_json_member(b, ",\"path\":", e->path, e->path_len);
+    textesc_json_member(b, ",\"request_id\":", e->request_id, e->request_id_len);
+    textesc_json_member(b, ",\"x_forwarded_for\":", e->xff, e->xff_len);
     simbuf_printf(
         b, ",\"status\":%d,\"bytes\":%llu,\"conn_requests\":%llu,\"duration_ms\":%llu.%03u}\n",
         e->status, (unsigned long long)e->bytes, (unsigned long long)e->conn_requests,

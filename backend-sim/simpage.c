@@ -129,14 +129,11 @@ void simpage_whoami(struct simbuf *b, const struct simpage_view *v)
 
 void simpage_headers_json(struct simbuf *b, const struct simpage_view *v)
 {
-    simbuf_puts(b, "{\"backend\":");
-    textesc_json_string(b, v->name, strlen(v->name));
-    simbuf_printf(b, ",\"port\":%u,\"method\":", v->port);
-    textesc_json_string(b, v->method, v->method_len);
-    simbuf_puts(b, ",\"path\":");
-    textesc_json_string(b, v->target, v->target_len);
-    simbuf_puts(b, ",\"client\":");
-    textesc_json_string(b, v->client, strlen(v->client));
+    textesc_json_member(b, "{\"backend\":", v->name, strlen(v->name));
+    simbuf_printf(b, ",\"port\":%u", v->port);
+    textesc_json_member(b, ",\"method\":", v->method, v->method_len);
+    textesc_json_member(b, ",\"path\":", v->target, v->target_len);
+    textesc_json_member(b, ",\"client\":", v->client, strlen(v->client));
     simbuf_puts(b, ",\"headers\":{");
     bool first = true;
     for (size_t i = 0; i < v->n_headers; i++) {

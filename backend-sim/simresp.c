@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "cliopt.h"
 #include "clock.h"
 #include "docroot.h"
 #include "simpage.h"
@@ -236,7 +237,7 @@ static void admin_respond(struct simconn *c)
                 goto bad;
             while (i < n && p[i] == ' ')
                 i++;
-            if (endpoint_parse_u64(p + i, n - i, s->cfg->max_delay_ms, &ms) != 0)
+            if (cli_parse_digits(p + i, n - i, s->cfg->max_delay_ms, &ms) != 0)
                 goto bad;
         }
         s->health = HEALTH_SLOW;
@@ -678,6 +679,22 @@ void simresp_request(struct simconn *c, struct http_request *req, size_t head_le
         simresp_echo_start_stream(c);
 }
 
+/* Starts a request of backend-sim's own (no request was parsed): an HTTP/1.1 text answer, then
+ * the connection closes. */
+static void answer_and_close(struct simconn *c, int status, const char *extra, const char *body)
+{
+    c->req_active = true;
+    c->start_ns = clock_wall_ns();
+    c->start_mono_ns = clock_mono_ns();
+    c->minor = 1;
+    c->keep = false;
+    c->head_only = false;
+    c->after = AFTER_CLOSE;
+    c->ist = IN_STOP;
+    put_text(c, &c->out, status, extra, body);
+    c->ost = OUT_DONE;
+}
+
 /* Answers a request that could not be parsed, then closes. */
 void simresp_bad_request(struct simconn *c, const struct http_request *req)
 {
@@ -687,18 +704,9 @@ void simresp_bad_request(struct simconn *c, const struct http_request *req)
 
     s->requests++;
     c->conn_requests++;
-    c->req_active = true;
-    c->start_ns = clock_wall_ns();
-    c->start_mono_ns = clock_mono_ns();
-    c->minor = 1;
-    c->keep = false;
-    c->head_only = false;
-    c->after = AFTER_CLOSE;
-    c->ist = IN_STOP;
     snprintf(body, sizeof(body), "%s: %s\n", http_status_reason(status),
              req->error_reason ? req->error_reason : "malformed request");
-    put_text(c, &c->out, status, NULL, body);
-    c->ost = OUT_DONE;
+    answer_and_close(c, status, NULL, body);
 }
 
 void simresp_bad_body(struct simconn *c, const char *why)
@@ -743,15 +751,7 @@ void simresp_refuse(struct simconn *c)
     struct simsrv *s = c->srv;
     char msg[128];
 
-    c->req_active = true;
-    c->start_ns = clock_wall_ns();
-    c->start_mono_ns = clock_mono_ns();
-    c->minor = 1;
-    c->keep = false;
-    c->after = AFTER_CLOSE;
-    c->ist = IN_STOP;
     snprintf(msg, sizeof(msg), "%s: too many connections (--max-conns %u)\n", s->ic->name,
              s->cfg->max_conns);
-    put_text(c, &c->out, 503, "Retry-After: 1\r\n", msg);
-    c->ost = OUT_DONE;
+    answer_and_close(c, 503, "Retry-After: 1\r\n", msg);
 }

@@ -112,11 +112,10 @@ static void accept_ready(struct simsrv *s)
 
 static void run_timers(struct simsrv *s)
 {
-    struct simtimer_node *n;
+    struct timer *t;
 
-    while ((n = simtimer_first(&s->timers)) != NULL && n->deadline <= s->now_ms) {
-        struct simconn *c = (struct simconn *)((char *)n - offsetof(struct simconn, timer));
-        simtimer_cancel(&s->timers, n);
+    while ((t = timer_pop_expired(&s->timers, s->now_ms)) != NULL) {
+        struct simconn *c = (struct simconn *)((char *)t - offsetof(struct simconn, timer));
         simconn_expire(c);
         if (!c->closed)
             simconn_drive(c);
@@ -144,14 +143,13 @@ static void *simsrv_main(void *arg)
     struct epoll_event events[MAX_EVENTS];
 
     while (!atomic_load(&s->stop)) {
-        struct simtimer_node *first = simtimer_first(&s->timers);
         int timeout = -1;
-        uint64_t next = first != NULL ? first->deadline : UINT64_MAX;
+        uint64_t next = timer_next_deadline(&s->timers);
         if (s->accept_paused_until != 0 && s->accept_paused_until < next)
             next = s->accept_paused_until;
         if (s->ready != NULL) {
             timeout = 0;
-        } else if (next != UINT64_MAX) {
+        } else if (next != TIMER_NONE) {
             uint64_t now = clock_mono_ms();
             timeout = next <= now ? 0 : next - now > 60000 ? 60000 : (int)(next - now);
         }
@@ -224,7 +222,7 @@ struct simsrv *simsrv_create(const struct simsrv_shared *sh, size_t index, char 
     s->caps.max_delay_ms = sh->cfg->max_delay_ms;
     http_limits_default(&s->limits);
     atomic_init(&s->stop, false);
-    simtimer_heap_init(&s->timers);
+    timer_heap_init(&s->timers);
     simbuf_init(&s->common, 0);
     simbuf_init(&s->scratch, 0);
     simbuf_init(&s->logbuf, 0);
@@ -241,7 +239,7 @@ struct simsrv *simsrv_create(const struct simsrv_shared *sh, size_t index, char 
     if (s->listen_fd < 0)
         goto out_free;
     if (getsockname(s->listen_fd, (struct sockaddr *)&ss, &sl) == 0) {
-        simconn_unmap_addr(&ss);
+        net_unmap_v4((struct sockaddr *)&ss, sl, &ss);
         s->port = net_addr_port((struct sockaddr *)&ss);
     } else {
         s->port = ic->port;
@@ -312,7 +310,7 @@ void simsrv_destroy(struct simsrv *s)
         close(s->epoll_fd);
     if (s->wake_fd >= 0)
         close(s->wake_fd);
-    simtimer_heap_free(&s->timers);
+    timer_heap_fini(&s->timers);
     simbuf_free(&s->common);
     simbuf_free(&s->scratch);
     simbuf_free(&s->logbuf);

@@ -14,12 +14,15 @@
  * U+FFFD's entity so they cannot garble the page. */
 void textesc_html(struct simbuf *b, const char *s, size_t n);
 
-/* Appends s[0..n) as the inside of a JSON string: " \ and control bytes escaped (\n, \t, \u00XX);
- * bytes >= 0x80 that do not form valid UTF-8 are written as \u00XX of their value, so the output
- * is always valid JSON. */
+/* Appends s[0..n) as the inside of a JSON string, escaped by json_escape() (common/json.h): the
+ * output is always valid JSON. */
 void textesc_json(struct simbuf *b, const char *s, size_t n);
 
 /* Appends "s" (with the quotes) via textesc_json, or null when s is NULL. */
 void textesc_json_string(struct simbuf *b, const char *s, size_t n);
+
+/* Appends lead as it is (the punctuation and key before a value, e.g. ",\"path\":"), then s as
+ * textesc_json_string() does: one member of an object per call. */
+void textesc_json_member(struct simbuf *b, const char *lead, const char *s, size_t n);
 
 #endif

@@ -93,7 +93,7 @@ static inline bool is_vchar(char c) { return (unsigned char)c > 0x20 && (unsigne
 static inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
 static inline bool is_ows(char c) { return c == ' ' || c == '\t'; }
 
-static inline int hex_value(char c)
+int http_hex_value(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -281,7 +281,8 @@ static bool valid_authority(const char *s, size_t n, bool need_port)
         return false;
     if (s[0] == '[') {
         for (i = 1; i < n && s[i] != ']'; i++)
-            if (!(hex_value(s[i]) >= 0 || s[i] == ':' || s[i] == '.' || regname_tab[(unsigned char)s[i]]))
+            if (!(http_hex_value(s[i]) >= 0 || s[i] == ':' || s[i] == '.' ||
+                  regname_tab[(unsigned char)s[i]]))
                 return false;
         if (i == n || i == 1)
             return false;
@@ -290,7 +291,8 @@ static bool valid_authority(const char *s, size_t n, bool need_port)
         for (; i < n && s[i] != ':'; i++) {
             if (!regname_tab[(unsigned char)s[i]])
                 return false;
-            if (s[i] == '%' && (i + 2 >= n || hex_value(s[i + 1]) < 0 || hex_value(s[i + 2]) < 0))
+            if (s[i] == '%' &&
+                (i + 2 >= n || http_hex_value(s[i + 1]) < 0 || http_hex_value(s[i + 2]) < 0))
                 return false;
         }
         if (i == 0)
@@ -1070,7 +1072,7 @@ ssize_t http_chunked_feed(struct http_chunked *dec, const char *buf, size_t len,
         }
         switch (dec->state) {
         case CH_SIZE: {
-            int d = hex_value(c);
+            int d = http_hex_value(c);
             if (d >= 0) {
                 if (dec->chunk_left > (HTTP_MAX_CONTENT_LENGTH >> 4))
                     goto bad;

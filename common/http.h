@@ -156,6 +156,10 @@ bool http_is_hop_by_hop(const struct http_header *h, const struct http_header *h
 /* The standard reason phrase for a status ("Not Found"), or "Unknown". */
 const char *http_status_reason(int status);
 
+/* The value of the hexadecimal digit c (0-9, a-f, A-F), or -1: for chunk sizes and for
+ * percent-encoded bytes in a target (RFC 3986 section 2.1). */
+int http_hex_value(char c);
+
 /* --- Incremental chunked-body decoder -------------------------------------------------------- */
 
 /* Decoder state; zero it with http_chunked_init(). Chunk-size lines (with extensions) and the

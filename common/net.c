@@ -15,18 +15,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cliopt.h"
+
 int net_parse_port(const char *s, uint16_t *port)
 {
-    unsigned long v = 0;
+    uint64_t v = 0;
 
-    if (s == NULL || *s == '\0' || strlen(s) > 5)
-        return -EINVAL;
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return -EINVAL;
-        v = v * 10 + (unsigned long)(*p - '0');
-    }
-    if (v == 0 || v > 65535)
+    /* at most five characters: "000080" is refused rather than read as 80 */
+    if (s == NULL || strlen(s) > 5 || cli_parse_digits(s, strlen(s), 65535, &v) != 0 || v == 0)
         return -EINVAL;
     *port = (uint16_t)v;
     return 0;
@@ -199,4 +195,30 @@ char *net_format_addr(const struct sockaddr *sa, char *buf, size_t len)
     else
         snprintf(buf, len, "%s:%u", ip, net_addr_port(sa));
     return buf;
+}
+
+bool net_is_v4mapped(const unsigned char addr[16])
+{
+    static const unsigned char prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return memcmp(addr, prefix, sizeof(prefix)) == 0;
+}
+
+socklen_t net_unmap_v4(const struct sockaddr *in, socklen_t in_len, struct sockaddr_storage *out)
+{
+    struct sockaddr_in6 v6;
+
+    if (in_len > sizeof(*out))
+        in_len = sizeof(*out);
+    if (in->sa_family == AF_INET6 && in_len >= sizeof(v6)) {
+        memcpy(&v6, in, sizeof(v6));
+        if (net_is_v4mapped(v6.sin6_addr.s6_addr)) {
+            struct sockaddr_in v4 = {.sin_family = AF_INET, .sin_port = v6.sin6_port};
+            memcpy(&v4.sin_addr, &v6.sin6_addr.s6_addr[12], 4);
+            memset(out, 0, sizeof(*out));
+            memcpy(out, &v4, sizeof(v4));
+            return sizeof(v4);
+        }
+    }
+    memmove(out, in, in_len);
+    return in_len;
 }

@@ -48,4 +48,13 @@ uint16_t net_addr_port(const struct sockaddr *sa);
 /* Writes the address without port ("1.2.3.4", "::1") into buf. Returns buf. */
 char *net_format_ip(const struct sockaddr *sa, char *buf, size_t len);
 
+/* True when the 16 bytes of an IPv6 address are an IPv4-mapped address (::ffff:a.b.c.d). */
+bool net_is_v4mapped(const unsigned char addr[16]);
+
+/* Copies the address in (in_len bytes) to out; an IPv4-mapped IPv6 address (what a dual-stack
+ * listener sees for an IPv4 peer) becomes the plain AF_INET address with the same port, so it
+ * prints as 1.2.3.4 and not ::ffff:1.2.3.4. in may point at out. Returns the length of out's
+ * address (in_len, clamped to sizeof(*out), or sizeof(struct sockaddr_in) when unmapped). */
+socklen_t net_unmap_v4(const struct sockaddr *in, socklen_t in_len, struct sockaddr_storage *out);
+
 #endif

@@ -58,6 +58,8 @@ struct backend_table *backend_table_create(const char *const hosts[], const uint
             snprintf(b->name, sizeof(b->name), "[%s]:%u", b->host, (unsigned)b->port);
         else
             snprintf(b->name, sizeof(b->name), "%s:%u", b->host, (unsigned)b->port);
+        b->weight = 1;
+        b->backup = false;
         atomic_init(&b->seq, 0);
         atomic_init(&b->num_addrs, 0);
         atomic_init(&b->preferred, 0);
@@ -70,6 +72,14 @@ struct backend_table *backend_table_create(const char *const hosts[], const uint
             backend_publish_addrs(b, &a, 1);
     }
     return t;
+}
+
+void backend_set_options(struct backend *b, const char *name, unsigned weight, bool backup)
+{
+    if (name != NULL && name[0] != '\0')
+        snprintf(b->name, sizeof(b->name), "%s", name);
+    b->weight = weight == 0 ? 1 : weight > BACKEND_MAX_WEIGHT ? BACKEND_MAX_WEIGHT : weight;
+    b->backup = backup;
 }
 
 void backend_table_destroy(struct backend_table *t)

@@ -18,6 +18,9 @@
 
 #include "net.h"
 
+/* The largest weight a backend may have (-b HOST:PORT,weight=N). */
+#define BACKEND_MAX_WEIGHT 256
+
 /* Addresses kept per backend (the first ones getaddrinfo returns). */
 #define BACKEND_MAX_ADDRS 8
 
@@ -40,7 +43,10 @@ struct backend {
     size_t index;
     char host[NET_HOST_LEN];
     uint16_t port;
-    char name[NET_HOST_LEN + 8]; /* "host:port" for logs */
+    char name[NET_HOST_LEN + 8]; /* what logs, lbtop and lbtrace show: -b ...,name=NAME, or
+                                    "host:port" by default */
+    unsigned weight;             /* 1..BACKEND_MAX_WEIGHT (-b ...,weight=N), 1 by default */
+    bool backup;                 /* -b ...,backup: serves only when no other backend can */
     bool numeric;                /* host is an IP literal: never resolved again */
     bool on_demand;              /* --dns-ttl 0: resolved before each new connection */
 
@@ -70,6 +76,11 @@ struct backend_table {
 struct backend_table *backend_table_create(const char *const hosts[], const uint16_t ports[],
                                            size_t count);
 void backend_table_destroy(struct backend_table *t);
+
+/* Sets what the command line said about b besides its address: its display name (NULL or "":
+ * keep "host:port"), its weight (0 is taken as 1; above BACKEND_MAX_WEIGHT as the maximum) and
+ * whether it is a backup. Call after backend_table_create() and before any worker starts. */
+void backend_set_options(struct backend *b, const char *name, unsigned weight, bool backup);
 
 /* Publishes addrs[0..n) (n <= BACKEND_MAX_ADDRS) as b's addresses. One writer at a time. */
 void backend_publish_addrs(struct backend *b, const struct backend_addr *addrs, size_t n);

@@ -2,9 +2,10 @@
  * config.c - parses lb's command line into a struct config.
  *
  * A small hand-written loop instead of getopt_long: it keeps no global state (optind), so the
- * unit tests can call it again and again, and every message names the flag it is about in the
- * project's form "invalid --server-timeout 'abc': ...". Long options take "--flag VALUE" or
- * "--flag=VALUE"; short ones "-l VALUE" or "-lVALUE".
+ * unit tests can call it again and again. Every message is in the wording all lblab programs
+ * share (common/cliopt.h): "invalid --server-timeout 'abc': expected milliseconds from 1 to
+ * 86400000", "unknown option '--x'". Long options take "--flag VALUE" or "--flag=VALUE"; short
+ * ones "-l VALUE" or "-lVALUE".
  */
 #include "config.h"
 
@@ -13,7 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cliopt.h"
 #include "policy.h"
+
+_Static_assert(CONFIG_MAX_WEIGHT == BACKEND_MAX_WEIGHT, "the weights config accepts are the table's");
+_Static_assert(CONFIG_MAX_BACKENDS <= POLICY_MAX_BACKENDS, "every backend config accepts can be picked");
 
 void config_defaults(struct config *cfg)
 {
@@ -22,6 +27,7 @@ void config_defaults(struct config *cfg)
     for (int i = 0; i < 3; i++) {
         snprintf(cfg->backends[i].host, sizeof(cfg->backends[i].host), "localhost");
         cfg->backends[i].port = (uint16_t)(3001 + i);
+        cfg->backends[i].weight = 1;
     }
     cfg->num_backends = 3;
     cfg->connect_timeout_ms = CONFIG_DEFAULT_CONNECT_TIMEOUT_MS;
@@ -31,21 +37,26 @@ void config_defaults(struct config *cfg)
     cfg->drain_timeout_ms = CONFIG_DEFAULT_DRAIN_TIMEOUT_MS;
     cfg->dns_ttl_s = CONFIG_DEFAULT_DNS_TTL_S;
     snprintf(cfg->policy, sizeof(cfg->policy), "%s", CONFIG_DEFAULT_POLICY);
+    cfg->retries = CONFIG_DEFAULT_RETRIES;
 }
 
 void config_usage(FILE *out)
 {
     fprintf(out,
-            "usage: lb [-l [ADDR:]PORT] [-b HOST:PORT]... [-w WORKERS] [--connect-timeout MS]\n"
-            "          [--client-timeout MS] [--server-timeout MS] [--dns-ttl SEC]\n"
-            "          [--access-log FILE|-] [-h] [-V]\n"
+            "usage: lb [-l [ADDR:]PORT] [-b HOST:PORT[,OPTION]...]... [-w WORKERS]\n"
+            "          [--connect-timeout MS] [--client-timeout MS] [--server-timeout MS]\n"
+            "          [--dns-ttl SEC] [--access-log FILE|-] [--policy NAME]\n"
+            "          [--hash-key path|header:NAME|cookie:NAME] [-h] [-V]\n"
             "\n"
             "An HTTP/1.1 load balancer: requests to the listening address are spread over the\n"
             "backends, one request at a time.\n"
             "\n"
             "  -l, --listen [ADDR:]PORT  listen address and port (default: every address, port %d)\n"
-            "  -b, --backend HOST:PORT   a backend; repeat for more (default: localhost:3001,\n"
-            "                            localhost:3002, localhost:3003)\n"
+            "  -b, --backend HOST:PORT[,OPTION]...\n"
+            "                            a backend; repeat for more (default: localhost:3001,\n"
+            "                            localhost:3002, localhost:3003). Options: name=NAME\n"
+            "                            (shown in logs and lbtop), weight=N (1-%d, default 1),\n"
+            "                            backup (serves only when no other backend can)\n"
             "  -w, --workers N           worker threads (default: the number of online CPUs)\n"
             "  --connect-timeout MS      connecting to one backend (default %d)\n"
             "  --client-timeout MS       a request head must be complete MS after its first byte;\n"
@@ -60,35 +71,106 @@ void config_usage(FILE *out)
             "                            before each new backend connection (default %d)\n"
             "  --access-log FILE|-       one line per request, appended to FILE or written to\n"
             "                            standard output with '-' (default: off)\n"
-            "  --policy NAME             scheduling policy (default %s; see the man page)\n"
+            "  --policy NAME             scheduling policy: %s\n"
+            "                            (default %s; see the man page)\n"
+            "  --hash-key KEY            what --policy hash hashes: path, header:NAME or\n"
+            "                            cookie:NAME (default and fallback: the client address)\n"
             "  --no-stats                publish no statistics for lbtop (shared memory\n"
             "                            /lblab-PORT; they are on by default)\n"
+            "  --retries N               send a safe request without a body (GET, HEAD, ...)\n"
+            "                            that failed before any answer to another backend,\n"
+            "                            at most N times (default %d; 0: never)\n"
+            "  --sticky-cookie NAME      sticky sessions: a cookie NAME pins a client to the\n"
+            "                            backend that served it while that one is up\n"
             "  -h, --help                print this help and exit\n"
             "  -V, --version             print the version and exit\n",
-            CONFIG_DEFAULT_PORT, CONFIG_DEFAULT_CONNECT_TIMEOUT_MS,
+            CONFIG_DEFAULT_PORT, CONFIG_MAX_WEIGHT, CONFIG_DEFAULT_CONNECT_TIMEOUT_MS,
             CONFIG_DEFAULT_CLIENT_TIMEOUT_MS, CONFIG_DEFAULT_SERVER_TIMEOUT_MS,
             CONFIG_DEFAULT_IDLE_TIMEOUT_MS, CONFIG_DEFAULT_DRAIN_TIMEOUT_MS,
-            CONFIG_DEFAULT_DNS_TTL_S, CONFIG_DEFAULT_POLICY);
+            CONFIG_DEFAULT_DNS_TTL_S, policy_names(), CONFIG_DEFAULT_POLICY, CONFIG_DEFAULT_RETRIES);
 }
 
-/* Parses a decimal number in [min, max] with nothing around it. */
-static int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out)
+/* True when name is a valid backend name: 1..CONFIG_MAX_NAME_LEN letters, digits, '.', '_' or
+ * '-' (never ':', so a name cannot be mistaken for a backend's default "host:port"). */
+static bool valid_backend_name(const char *name, size_t len)
 {
-    unsigned long v = 0;
-
-    if (*s == '\0')
-        return -EINVAL;
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return -EINVAL;
-        if (v > (max - (unsigned long)(*p - '0')) / 10)
-            return -ERANGE;
-        v = v * 10 + (unsigned long)(*p - '0');
+    if (len == 0 || len > CONFIG_MAX_NAME_LEN)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
     }
-    if (v < min)
-        return -ERANGE;
-    *out = v;
-    return 0;
+    return true;
+}
+
+#define BACKEND_OPTIONS_HINT "name=NAME, weight=N or backup"
+
+/* Parses the options after HOST:PORT in "-b HOST:PORT,name=b1,weight=5,backup" (opts is the
+ * text after the first comma) into *b. flag and val are for messages. Returns 0 or -EINVAL. */
+static int parse_backend_options(const struct config *cfg, struct config_backend *b,
+                                 const char *opts, const char *flag, const char *val, char *err,
+                                 size_t err_len)
+{
+    bool seen_name = false, seen_weight = false, seen_backup = false;
+
+    for (const char *p = opts;;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        size_t klen = eq ? (size_t)(eq - p) : len;
+        const char *v = eq ? eq + 1 : p + len;
+        size_t vlen = len - (size_t)(v - p);
+        bool *seen = NULL;
+
+        if (len == 0)
+            return cli_invalid(err, err_len, flag, val,
+                               BACKEND_OPTIONS_HINT " after HOST:PORT (empty backend option)");
+        if (klen == 4 && memcmp(p, "name", 4) == 0)
+            seen = &seen_name;
+        else if (klen == 6 && memcmp(p, "weight", 6) == 0)
+            seen = &seen_weight;
+        else if (klen == 6 && memcmp(p, "backup", 6) == 0)
+            seen = &seen_backup;
+        if (seen == NULL)
+            return cli_invalid(err, err_len, flag, val,
+                               BACKEND_OPTIONS_HINT " (unknown backend option '%.*s')",
+                               (int)(klen > 40 ? 40 : klen), p);
+        if (*seen)
+            return cli_invalid(err, err_len, flag, val,
+                               "each backend option once (backend option '%.*s' given twice)",
+                               (int)klen, p);
+        *seen = true;
+        if (seen == &seen_backup) {
+            if (eq != NULL)
+                return cli_invalid(err, err_len, flag, val,
+                                   "backup alone (backend option 'backup' takes no value)");
+            b->backup = true;
+        } else if (seen == &seen_weight) {
+            uint64_t w = 0;
+            if (eq == NULL || cli_parse_digits(v, vlen, CONFIG_MAX_WEIGHT, &w) != 0 || w == 0)
+                return cli_invalid(err, err_len, flag, val, "weight=N with N 1-%d",
+                                   CONFIG_MAX_WEIGHT);
+            b->weight = (unsigned)w;
+        } else {
+            if (eq == NULL || !valid_backend_name(v, vlen))
+                return cli_invalid(err, err_len, flag, val,
+                                   "name=NAME with NAME 1-%d letters, digits, '.', '_' or '-'",
+                                   CONFIG_MAX_NAME_LEN);
+            memcpy(b->name, v, vlen);
+            b->name[vlen] = '\0';
+            for (size_t i = 0; i < cfg->num_backends; i++)
+                if (strcmp(cfg->backends[i].name, b->name) == 0)
+                    return cli_invalid(err, err_len, flag, val,
+                                       "a name of its own (name '%s' is already the name of "
+                                       "backend %zu)",
+                                       b->name, i + 1);
+        }
+        if (end == NULL)
+            return 0;
+        p = end + 1;
+    }
 }
 
 enum opt_id {
@@ -103,7 +185,10 @@ enum opt_id {
     OPT_DNS_TTL,
     OPT_ACCESS_LOG,
     OPT_POLICY,
+    OPT_HASH_KEY,
     OPT_NO_STATS,
+    OPT_RETRIES,
+    OPT_STICKY_COOKIE,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -127,7 +212,10 @@ static const struct opt options[] = {
     {0, "dns-ttl", true, OPT_DNS_TTL},
     {0, "access-log", true, OPT_ACCESS_LOG},
     {0, "policy", true, OPT_POLICY},
+    {0, "hash-key", true, OPT_HASH_KEY},
     {0, "no-stats", false, OPT_NO_STATS},
+    {0, "retries", true, OPT_RETRIES},
+    {0, "sticky-cookie", true, OPT_STICKY_COOKIE},
     {'h', "help", false, OPT_HELP},
     {'V', "version", false, OPT_VERSION},
 };
@@ -138,47 +226,45 @@ static const struct opt options[] = {
 static int apply(struct config *cfg, const struct opt *o, const char *flag, const char *val,
                  bool *backends_given, char *err, size_t err_len)
 {
-    unsigned long v;
-    int rc;
+    uint64_t v;
 
     switch (o->id) {
     case OPT_LISTEN:
         /* PORT alone, or ADDR:PORT: an ADDR without a port is refused, not taken as port 3000 */
         if (net_split_hostport(val, cfg->listen_host, sizeof(cfg->listen_host), &cfg->listen_port,
-                               val[strspn(val, "0123456789")] == '\0') != 0) {
-            snprintf(err, err_len, "invalid %s '%s': expected [ADDR:]PORT with PORT 1-65535", flag,
-                     val);
-            return -EINVAL;
-        }
+                               val[strspn(val, "0123456789")] == '\0') != 0)
+            return cli_invalid(err, err_len, flag, val, "[ADDR:]PORT with PORT from 1 to 65535");
         if (strcmp(cfg->listen_host, "*") == 0)
             cfg->listen_host[0] = '\0';
         return 0;
     case OPT_BACKEND: {
-        struct config_backend b;
+        struct config_backend b = {.weight = 1};
+        char addr[NET_HOST_LEN + 16];
+        const char *comma = strchr(val, ',');
+        size_t alen = comma ? (size_t)(comma - val) : strlen(val);
         if (!*backends_given) {
             cfg->num_backends = 0;
             *backends_given = true;
         }
-        if (net_split_hostport(val, b.host, sizeof(b.host), &b.port, false) != 0) {
-            snprintf(err, err_len, "invalid %s '%s': expected HOST:PORT with PORT 1-65535", flag,
-                     val);
+        snprintf(addr, sizeof(addr), "%.*s", (int)(alen < sizeof(addr) ? alen : 0), val);
+        if (alen >= sizeof(addr) ||
+            net_split_hostport(addr, b.host, sizeof(b.host), &b.port, false) != 0)
+            return cli_invalid(err, err_len, flag, val,
+                               "HOST:PORT[,name=NAME][,weight=N][,backup] with PORT from 1 to "
+                               "65535");
+        if (comma != NULL &&
+            parse_backend_options(cfg, &b, comma + 1, flag, val, err, err_len) != 0)
             return -EINVAL;
-        }
-        if (cfg->num_backends == CONFIG_MAX_BACKENDS) {
-            snprintf(err, err_len, "invalid %s '%s': at most %d backends", flag, val,
-                     CONFIG_MAX_BACKENDS);
-            return -EINVAL;
-        }
+        if (cfg->num_backends == CONFIG_MAX_BACKENDS)
+            return cli_invalid(err, err_len, flag, val, "at most %d backends",
+                               CONFIG_MAX_BACKENDS);
         cfg->backends[cfg->num_backends++] = b;
         return 0;
     }
     case OPT_WORKERS:
-        rc = parse_uint(val, 1, CONFIG_MAX_WORKERS, &v);
-        if (rc != 0) {
-            snprintf(err, err_len, "invalid %s '%s': expected a number of threads 1-%d", flag, val,
-                     CONFIG_MAX_WORKERS);
+        if (cli_parse_uint(flag, val, 1, CONFIG_MAX_WORKERS, "a number of threads", &v, err,
+                           err_len) != 0)
             return -EINVAL;
-        }
         cfg->workers = (unsigned)v;
         return 0;
     case OPT_CONNECT_TIMEOUT:
@@ -187,12 +273,9 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
     case OPT_IDLE_TIMEOUT:
     case OPT_DRAIN_TIMEOUT: {
         /* a day in milliseconds is plenty, and keeps every sum of deadlines far from overflow */
-        rc = parse_uint(val, o->id == OPT_DRAIN_TIMEOUT ? 0 : 1, 86400000ul, &v);
-        if (rc != 0) {
-            snprintf(err, err_len, "invalid %s '%s': expected milliseconds %d-86400000", flag, val,
-                     o->id == OPT_DRAIN_TIMEOUT ? 0 : 1);
+        if (cli_parse_uint(flag, val, o->id == OPT_DRAIN_TIMEOUT ? 0 : 1, 86400000,
+                           "milliseconds", &v, err, err_len) != 0)
             return -EINVAL;
-        }
         uint32_t *field = o->id == OPT_CONNECT_TIMEOUT  ? &cfg->connect_timeout_ms
                           : o->id == OPT_CLIENT_TIMEOUT ? &cfg->client_timeout_ms
                           : o->id == OPT_SERVER_TIMEOUT ? &cfg->server_timeout_ms
@@ -202,30 +285,45 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
         return 0;
     }
     case OPT_DNS_TTL:
-        rc = parse_uint(val, 0, 86400ul * 365, &v);
-        if (rc != 0) {
-            snprintf(err, err_len, "invalid %s '%s': expected seconds 0-31536000", flag, val);
+        if (cli_parse_uint(flag, val, 0, 86400 * 365, "seconds", &v, err, err_len) != 0)
             return -EINVAL;
-        }
         cfg->dns_ttl_s = (uint32_t)v;
         return 0;
     case OPT_ACCESS_LOG:
-        if (*val == '\0' || strlen(val) >= sizeof(cfg->access_log)) {
-            snprintf(err, err_len, "invalid %s '%s': expected a file name or '-'", flag, val);
-            return -EINVAL;
-        }
+        if (*val == '\0' || strlen(val) >= sizeof(cfg->access_log))
+            return cli_invalid(err, err_len, flag, val, "a file name or '-'");
         snprintf(cfg->access_log, sizeof(cfg->access_log), "%s", val);
         return 0;
     case OPT_POLICY:
-        if (policy_find(val) == NULL) {
-            snprintf(err, err_len, "invalid %s '%s': known policies: %s", flag, val,
-                     policy_names());
-            return -EINVAL;
-        }
+        if (policy_find(val) == NULL)
+            return cli_invalid(err, err_len, flag, val, "one of the policies %s",
+                               policy_names());
         snprintf(cfg->policy, sizeof(cfg->policy), "%s", val);
+        return 0;
+    case OPT_HASH_KEY:
+        if (hashkey_parse(val, &cfg->hash_key) != 0)
+            return cli_invalid(err, err_len, flag, val,
+                               "path, header:NAME or cookie:NAME with NAME a header or cookie "
+                               "name of 1-%d characters",
+                               HASHKEY_NAME_MAX);
         return 0;
     case OPT_NO_STATS:
         cfg->no_stats = true;
+        return 0;
+    case OPT_RETRIES:
+        if (cli_parse_uint(flag, val, 0, CONFIG_MAX_RETRIES, "a number of retries", &v, err,
+                           err_len) != 0)
+            return -EINVAL;
+        cfg->retries = (uint32_t)v;
+        return 0;
+    case OPT_STICKY_COOKIE:
+        /* a cookie name is a token (RFC 6265): no separators, no controls */
+        if (*val == '\0' || strlen(val) >= sizeof(cfg->sticky_cookie) ||
+            val[strspn(val, "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                            "abcdefghijklmnopqrstuvwxyz")] != '\0')
+            return cli_invalid(err, err_len, flag, val, "a cookie name (1-64 letters, digits or "
+                                                        "!#$%%&'*+-.^_`|~)");
+        snprintf(cfg->sticky_cookie, sizeof(cfg->sticky_cookie), "%s", val);
         return 0;
     case OPT_HELP:
         cfg->help = true;
@@ -256,12 +354,12 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
                     o = &options[k];
             snprintf(flag, sizeof(flag), "--%.*s", (int)(n > 40 ? 40 : n), name);
             if (o == NULL) {
-                snprintf(err, err_len, "unknown option '%s' (try -h)", flag);
+                snprintf(err, err_len, "unknown option '%s'", flag);
                 return -EINVAL;
             }
             if (eq != NULL) {
                 if (!o->has_arg) {
-                    snprintf(err, err_len, "option %s takes no value", flag);
+                    snprintf(err, err_len, "option '%s' takes no value", flag);
                     return -EINVAL;
                 }
                 val = eq + 1;
@@ -272,24 +370,24 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
                     o = &options[k];
             snprintf(flag, sizeof(flag), "-%c", arg[1]);
             if (o == NULL) {
-                snprintf(err, err_len, "unknown option '%s' (try -h)", flag);
+                snprintf(err, err_len, "unknown option '%s'", flag);
                 return -EINVAL;
             }
             if (arg[2] != '\0') {
                 if (!o->has_arg) {
-                    snprintf(err, err_len, "option %s takes no value (in '%s')", flag, arg);
+                    snprintf(err, err_len, "option '%s' takes no value", flag);
                     return -EINVAL;
                 }
                 val = arg + 2;
             }
         } else {
-            snprintf(err, err_len, "unexpected argument '%s' (try -h)", arg);
+            snprintf(err, err_len, "unexpected argument '%s'", arg);
             return -EINVAL;
         }
 
         if (o->has_arg && val == NULL) {
             if (i + 1 >= argc) {
-                snprintf(err, err_len, "option %s needs a value", flag);
+                snprintf(err, err_len, "option '%s' needs a value", flag);
                 return -EINVAL;
             }
             val = argv[++i];
@@ -297,6 +395,11 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
         int rc = apply(cfg, o, flag, val, &backends_given, err, err_len);
         if (rc != 0)
             return rc;
+    }
+    /* a key that nothing hashes would be silently ignored: say so instead */
+    if (cfg->hash_key.kind != HASHKEY_CLIENT && strcmp(cfg->policy, "hash") != 0) {
+        snprintf(err, err_len, "--hash-key is for --policy hash (the policy is %s)", cfg->policy);
+        return -EINVAL;
     }
     return 0;
 }

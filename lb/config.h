@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "hashkey.h"
 #include "net.h"
 
 #define CONFIG_MAX_BACKENDS 256
@@ -25,10 +26,19 @@
 #define CONFIG_DEFAULT_DRAIN_TIMEOUT_MS 10000
 #define CONFIG_DEFAULT_DNS_TTL_S 30
 #define CONFIG_DEFAULT_POLICY "rr"
+#define CONFIG_DEFAULT_RETRIES 1
+#define CONFIG_MAX_RETRIES 10
+/* Backend names (-b HOST:PORT,name=NAME) fit lbtop's columns and the statistics' 64 bytes. */
+#define CONFIG_MAX_NAME_LEN 63
+#define CONFIG_MAX_WEIGHT 256
 
 struct config_backend {
     char host[NET_HOST_LEN]; /* as given: a name or a numeric address, without brackets */
     uint16_t port;
+    char name[CONFIG_MAX_NAME_LEN + 1]; /* name=: letters, digits, '.', '_', '-'; "" when not
+                                           given (lb shows "host:port") */
+    unsigned weight;                    /* weight=N, 1..CONFIG_MAX_WEIGHT; 1 by default */
+    bool backup;                        /* backup: serves only when no other backend can */
 };
 
 struct config {
@@ -45,7 +55,11 @@ struct config {
     uint32_t dns_ttl_s;          /* re-resolve period; 0: before each new backend connection */
     char access_log[4096];       /* "" off, "-" standard output, else a file appended to */
     char policy[32];             /* scheduling policy name, see policy.h */
+    struct hashkey_spec hash_key; /* --hash-key, for --policy hash; HASHKEY_CLIENT by default */
     bool no_stats;               /* --no-stats: publish no shared-memory statistics */
+    char sticky_cookie[65];      /* --sticky-cookie NAME: "" when off */
+    uint32_t retries;            /* a safe request that failed before any answer goes to
+                                    another backend at most this often */
     bool help;                   /* -h: print usage, exit 0 */
     bool version;                /* -V: print the version, exit 0 */
 };

@@ -183,6 +183,42 @@ ssize_t headers_replace_host(char *head, size_t len, size_t cap, const char *hos
     return (ssize_t)(len - old_len + new_len);
 }
 
+bool headers_find_cookie(const struct http_header *headers, size_t n, const char *name,
+                         const char **value, size_t *value_len)
+{
+    size_t name_len = strlen(name);
+    for (size_t i = 0; i < n; i++) {
+        if (!http_header_is(&headers[i], "Cookie"))
+            continue;
+        const char *p = headers[i].value, *end = p + headers[i].value_len;
+        while (p < end) {
+            /* one "name=value" pair, up to the next ';' */
+            while (p < end && (*p == ' ' || *p == '\t' || *p == ';'))
+                p++;
+            const char *pair = p;
+            while (p < end && *p != ';')
+                p++;
+            const char *pair_end = p;
+            while (pair_end > pair && (pair_end[-1] == ' ' || pair_end[-1] == '\t'))
+                pair_end--;
+            if ((size_t)(pair_end - pair) > name_len && memcmp(pair, name, name_len) == 0 &&
+                pair[name_len] == '=') {
+                *value = pair + name_len + 1;
+                *value_len = (size_t)(pair_end - *value);
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* True when the Set-Cookie field h sets the cookie name ("name=..."). */
+static bool sets_cookie(const struct http_header *h, const char *name)
+{
+    size_t n = strlen(name);
+    return h->value_len > n && memcmp(h->value, name, n) == 0 && h->value[n] == '=';
+}
+
 ssize_t headers_rewrite_response(const struct http_response *res,
                                  const struct headers_response_opts *opts, char *buf, size_t cap)
 {
@@ -190,6 +226,7 @@ ssize_t headers_rewrite_response(const struct http_response *res,
     const struct http_header *hs = res->headers;
     size_t n = res->num_headers;
     char line[32];
+    bool cookie_set = false;
 
     int len = snprintf(line, sizeof(line), "HTTP/1.1 %03d ", res->status);
     put(&o, line, (size_t)len);
@@ -215,7 +252,17 @@ ssize_t headers_rewrite_response(const struct http_response *res,
             continue;
         if (hop_by_hop(h, hs, n))
             continue;
+        if (opts->cookie_name != NULL && http_header_is(h, "Set-Cookie") &&
+            sets_cookie(h, opts->cookie_name))
+            cookie_set = true;
         put_header(&o, h);
+    }
+    if (opts->cookie_name != NULL && opts->cookie_value != NULL && !cookie_set) {
+        puts_(&o, "Set-Cookie: ");
+        puts_(&o, opts->cookie_name);
+        put(&o, "=", 1);
+        puts_(&o, opts->cookie_value);
+        puts_(&o, "; Path=/; HttpOnly; SameSite=Lax\r\n");
     }
     if (opts->request_id_len > 0)
         put_field(&o, "X-Request-ID", opts->request_id, opts->request_id_len);

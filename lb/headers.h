@@ -35,6 +35,11 @@ struct headers_request_opts {
  * characters; else false. */
 bool headers_client_request_id(const struct http_request *req, const char **id, size_t *len);
 
+/* The value of cookie name in the request's Cookie fields ("a=1; name=v; b=2"), the first one
+ * if it is sent more than once. Returns false when there is none. */
+bool headers_find_cookie(const struct http_header *headers, size_t n, const char *name,
+                         const char **value, size_t *value_len);
+
 /* Writes the head to send to a backend: "METHOD origin-form HTTP/1.1", the client's fields minus
  * hop-by-hop ones, then X-Forwarded-For, X-Forwarded-Proto, X-Request-ID (when added) and the
  * connection fields. Returns its length, or -ENOSPC when it does not fit in cap. */
@@ -59,6 +64,10 @@ struct headers_response_opts {
     size_t request_id_len;
     bool keep_chunked; /* relay the chunked body verbatim: keep Transfer-Encoding */
     enum headers_connection connection;
+    /* sticky sessions: add "Set-Cookie: NAME=VALUE; Path=/; HttpOnly; SameSite=Lax" unless the
+     * backend's response sets a cookie of that name itself (NULL: add nothing) */
+    const char *cookie_name;
+    const char *cookie_value;
 };
 
 /* Writes the head to send to the client: "HTTP/1.1 STATUS REASON", the backend's fields minus

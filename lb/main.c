@@ -21,11 +21,12 @@
 
 #include "access_log.h"
 #include "backend.h"
+#include "cliopt.h"
 #include "config.h"
 #include "net.h"
 #include "policy.h"
 #include "resolver.h"
-#include "version.h"
+#include "sticky.h"
 #include "stats_writer.h"
 #include "worker.h"
 
@@ -65,6 +66,7 @@ int main(int argc, char **argv)
     struct backend_table *table = NULL;
     struct resolver *resolver = NULL;
     struct policy policy = {0};
+    struct sticky sticky = {0};
     struct access_log log = {.fd = -1};
     struct worker *workers = NULL;
     struct stats *stats = NULL;
@@ -74,7 +76,7 @@ int main(int argc, char **argv)
 
     config_defaults(&cfg);
     if (config_parse(&cfg, argc, argv, err, sizeof(err)) != 0) {
-        fprintf(stderr, "lb: %s\n", err);
+        cli_print_error("lb", err);
         return 2;
     }
     if (cfg.help) {
@@ -82,7 +84,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (cfg.version) {
-        printf("lb (lblab) %s\n", LBLAB_VERSION);
+        cli_print_version("lb");
         return 0;
     }
     nworkers = cfg.workers;
@@ -135,6 +137,9 @@ int main(int argc, char **argv)
     table = backend_table_create(hosts, ports, cfg.num_backends);
     if (table == NULL)
         goto out_nomem;
+    for (size_t i = 0; i < cfg.num_backends; i++)
+        backend_set_options(&table->backends[i], cfg.backends[i].name, cfg.backends[i].weight,
+                            cfg.backends[i].backup);
     resolver = resolver_create(table, cfg.dns_ttl_s, err, sizeof(err));
     if (resolver == NULL) {
         fprintf(stderr, "lb: %s\n", err);
@@ -144,6 +149,11 @@ int main(int argc, char **argv)
     int rc = policy_init(&policy, policy_find(cfg.policy), table);
     if (rc != 0) {
         fprintf(stderr, "lb: policy %s: %s\n", cfg.policy, strerror(-rc));
+        goto out;
+    }
+    rc = sticky_init(&sticky, table, cfg.sticky_cookie);
+    if (rc != 0) {
+        fprintf(stderr, "lb: --sticky-cookie: %s\n", strerror(-rc));
         goto out;
     }
     rc = resolver_start(resolver);
@@ -167,6 +177,7 @@ int main(int argc, char **argv)
         w->cfg = &cfg;
         w->table = table;
         w->policy = &policy;
+        w->sticky = &sticky;
         w->resolver = resolver;
         w->log = &log;
         w->listen_fd = lfd;
@@ -222,6 +233,7 @@ out:
     free(workers);
     resolver_destroy(resolver);
     policy_fini(&policy);
+    sticky_fini(&sticky);
     backend_table_destroy(table);
     free(hosts);
     free(ports);

@@ -11,6 +11,11 @@
 
 const struct policy_ops *const policy_registry[] = {
     &policy_rr_ops,
+    &policy_wrr_ops,
+    &policy_leastconn_ops,
+    &policy_p2c_ops,
+    &policy_iphash_ops,
+    &policy_hash_ops,
     NULL,
 };
 
@@ -78,4 +83,49 @@ bool policy_backend_usable(const struct policy *p, size_t i)
 bool policy_backend_down(const struct policy *p, size_t i, uint64_t now_ms)
 {
     return backend_resting(&p->table->backends[i], now_ms);
+}
+
+enum policy_tier policy_tier(const struct policy *p, size_t i, const uint64_t *tried,
+                             uint64_t now_ms)
+{
+    if (policy_tried(tried, i) || !policy_backend_usable(p, i))
+        return POLICY_TIER_NONE;
+    bool backup = p->table->backends[i].backup;
+    if (policy_backend_down(p, i, now_ms))
+        return backup ? POLICY_TIER_BACKUP_RESTING : POLICY_TIER_RESTING;
+    return backup ? POLICY_TIER_BACKUP : POLICY_TIER_UP;
+}
+
+enum policy_tier policy_tiers(const struct policy *p, const uint64_t *tried, uint64_t now_ms,
+                              uint8_t tiers[])
+{
+    enum policy_tier best = POLICY_TIER_NONE;
+    for (size_t i = 0; i < p->table->count; i++) {
+        enum policy_tier t = policy_tier(p, i, tried, now_ms);
+        tiers[i] = (uint8_t)t;
+        if (t < best)
+            best = t;
+    }
+    return best;
+}
+
+uint64_t policy_mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
+uint64_t policy_hash(const void *data, size_t len, uint64_t seed)
+{
+    const unsigned char *b = data;
+    uint64_t h = 0xcbf29ce484222325ull ^ policy_mix64(seed);
+    for (size_t i = 0; i < len; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ull;
+    }
+    return policy_mix64(h ^ len);
 }

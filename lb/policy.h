@@ -3,10 +3,16 @@
  *
  * Every policy is one file (policy_rr.c, ...) exporting a struct policy_ops, and is listed in
  * the one registry array in policy.c. A policy is shared by all workers, so its ops must be
- * thread-safe without blocking: round robin is one atomic counter. The ops are shaped for the
- * policies to come: pick() gets the request's key (for hashing) and the backends already tried
- * (for retries); acquired()/released() bracket each request on a backend (for least-connections
- * and power-of-two-choices); weights can live in the policy's own state.
+ * thread-safe without blocking: round robin is one atomic counter. pick() gets the request's key
+ * (for the hashing policies) and the backends already tried (for retries); acquired()/released()
+ * bracket each request on a backend (for least-connections and power-of-two-choices). Weights
+ * and the backup flag are read from the backend table, which is immutable after start-up.
+ *
+ * Every policy ranks the backends the same way (policy_tier below): a backend already tried or
+ * unusable is never picked; among the others, a non-backup backend that is not resting comes
+ * first, then a backup that is not resting, then resting ones. A policy applies its own rule
+ * within the best tier that has any backend, so a backup serves only when no other backend can,
+ * and a resting backend only when nothing else can be picked.
  */
 #ifndef LB_POLICY_H
 #define LB_POLICY_H
@@ -69,6 +75,32 @@ bool policy_backend_usable(const struct policy *p, size_t i);
  * Policies pick a resting backend only when no other can be picked. */
 bool policy_backend_down(const struct policy *p, size_t i, uint64_t now_ms);
 
+/* How eligible backend i is for one request: the lower the better. */
+enum policy_tier {
+    POLICY_TIER_UP,             /* not a backup, not resting */
+    POLICY_TIER_BACKUP,         /* a backup, not resting: only when no backend is UP */
+    POLICY_TIER_RESTING,        /* not a backup, resting after a failed connect */
+    POLICY_TIER_BACKUP_RESTING, /* a backup, resting */
+    POLICY_TIER_NONE,           /* in tried, or unusable: never picked */
+};
+
+/* The tier of backend i for a request that already tried tried (may be NULL) at now_ms. */
+enum policy_tier policy_tier(const struct policy *p, size_t i, const uint64_t *tried,
+                             uint64_t now_ms);
+
+/* Fills tiers[0..count) with every backend's tier and returns the best of them
+ * (POLICY_TIER_NONE: nothing can be picked). */
+enum policy_tier policy_tiers(const struct policy *p, const uint64_t *tried, uint64_t now_ms,
+                              uint8_t tiers[]);
+
+/* A 64-bit hash of data[0..len) mixed with seed (FNV-1a, then a murmur3 finaliser so that
+ * nearby inputs spread over all 64 bits). Stable across runs and machines: the hashing policies
+ * depend on it to send a key to the same backend every time. */
+uint64_t policy_hash(const void *data, size_t len, uint64_t seed);
+
+/* The murmur3 64-bit finaliser: a cheap bijection that spreads every input bit. */
+uint64_t policy_mix64(uint64_t x);
+
 /* Bitmap helpers for policy_request.tried. */
 #define POLICY_MAX_BACKENDS 256
 #define POLICY_TRIED_WORDS ((POLICY_MAX_BACKENDS + 63) / 64)
@@ -83,5 +115,10 @@ static inline void policy_mark_tried(uint64_t *tried, size_t i)
 
 /* The policies (one file each). */
 extern const struct policy_ops policy_rr_ops;
+extern const struct policy_ops policy_wrr_ops;
+extern const struct policy_ops policy_leastconn_ops;
+extern const struct policy_ops policy_p2c_ops;
+extern const struct policy_ops policy_iphash_ops;
+extern const struct policy_ops policy_hash_ops;
 
 #endif

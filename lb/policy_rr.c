@@ -1,10 +1,11 @@
 /*
  * policy_rr.c - round robin, per request: one shared atomic counter, so consecutive requests go
  * to consecutive backends whichever worker thread handles them (three `curl`s on three new
- * connections still visit b1, b2, b3). Backends already tried for this request, unusable, or
- * resting after a failed connect are skipped by taking the next turn, so the live backends keep
- * equal shares (skipping by scanning would give the one after a dead backend its turns too).
- * Only when no other backend can be picked is a resting one tried.
+ * connections still visit b1, b2, b3). Backends already tried for this request, unusable,
+ * resting after a failed connect, or backups are skipped by taking the next turn, so the live
+ * backends keep equal shares (skipping by scanning would give the one after a dead backend its
+ * turns too). Only when no such backend can be picked do the next tiers of policy.h (backups,
+ * then resting ones) take turns, on a second counter.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -14,7 +15,8 @@
 #include "policy.h"
 
 struct rr_state {
-    _Atomic uint64_t next; /* atomic: the turn counter, wraps harmlessly */
+    _Atomic uint64_t next;  /* atomic: the turn counter, wraps harmlessly */
+    _Atomic uint64_t spare; /* atomic: the turns when no UP backend can be picked */
 };
 
 static int rr_create(struct policy *p)
@@ -23,6 +25,7 @@ static int rr_create(struct policy *p)
     if (st == NULL)
         return -ENOMEM;
     atomic_init(&st->next, 0);
+    atomic_init(&st->spare, 0);
     p->state = st;
     return 0;
 }
@@ -39,22 +42,24 @@ static int rr_pick(struct policy *p, const struct policy_request *req)
     if (n == 0)
         return -1;
     const uint64_t *tried = req ? req->tried : NULL;
-    uint64_t now = clock_mono_ms(), start = 0;
+    uint64_t now = clock_mono_ms();
     for (size_t k = 0; k < n; k++) {
         size_t i = (size_t)(atomic_fetch_add_explicit(&st->next, 1, memory_order_relaxed) % n);
-        if (k == 0)
-            start = i;
-        if (!policy_tried(tried, i) && policy_backend_usable(p, i) && !policy_backend_down(p, i, now))
+        if (policy_tier(p, i, tried, now) == POLICY_TIER_UP)
             return (int)i;
     }
-    /* other threads took turns meanwhile, or every candidate rests: look at each one in order */
-    for (int rested = 0; rested < 2; rested++)
-        for (size_t k = 0; k < n; k++) {
-            size_t i = (size_t)((start + k) % n);
-            if (!policy_tried(tried, i) && policy_backend_usable(p, i) &&
-                (rested || !policy_backend_down(p, i, now)))
-                return (int)i;
-        }
+    /* other threads took turns meanwhile, or no backend is UP: the best tier takes turns */
+    uint8_t tiers[POLICY_MAX_BACKENDS];
+    enum policy_tier best = policy_tiers(p, tried, now, tiers);
+    if (best == POLICY_TIER_NONE)
+        return -1;
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        count += tiers[i] == best;
+    size_t nth = (size_t)(atomic_fetch_add_explicit(&st->spare, 1, memory_order_relaxed) % count);
+    for (size_t i = 0; i < n; i++)
+        if (tiers[i] == best && nth-- == 0)
+            return (int)i;
     return -1;
 }
 

@@ -121,7 +121,8 @@ struct exchange {
     size_t num_addrs, addr_first, addr_tried;
     struct resolve_req *resolving;
     uint64_t connect_start_ms;
-    uint32_t retries;    /* connection attempts that failed before this one */
+    uint32_t retries;    /* attempts that failed before this one (connects, and resends) */
+    uint32_t resent;     /* times the request was sent again to another backend (--retries) */
     bool stale_retried;  /* a stale pooled connection was replaced once already */
     bool reused;         /* served on a pooled connection */
     bool sent;           /* in flight at backend: events_request_sent() reported it */
@@ -182,6 +183,7 @@ struct sessions {
 static void run(struct session *s);
 static void start_connect(struct session *s, bool allow_pool);
 static void connect_next(struct session *s, int err);
+static bool move_to_another_backend(struct session *s, bool was_sent, const char *why);
 
 /* --- small helpers ----------------------------------------------------------------------------- */
 
@@ -370,17 +372,10 @@ void session_reap(struct worker *w)
 
 int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peer_len)
 {
-    struct sockaddr_in v4;
-    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)peer;
-    if (peer->sa_family == AF_INET6 && peer_len >= sizeof(*v6) &&
-        IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) {
-        /* a dual-stack listener: show IPv4 clients as 1.2.3.4, not ::ffff:1.2.3.4 */
-        memset(&v4, 0, sizeof(v4));
-        v4.sin_family = AF_INET;
-        v4.sin_port = v6->sin6_port;
-        memcpy(&v4.sin_addr, &v6->sin6_addr.s6_addr[12], 4);
-        peer = (const struct sockaddr *)&v4;
-    }
+    /* a dual-stack listener: show IPv4 clients as 1.2.3.4, not ::ffff:1.2.3.4 */
+    struct sockaddr_storage peer_buf;
+    peer_len = net_unmap_v4(peer, peer_len, &peer_buf);
+    peer = (const struct sockaddr *)&peer_buf;
     struct session *s = malloc(sizeof(*s));
     if (s == NULL) {
         close(fd);
@@ -394,8 +389,7 @@ int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_
     side_init(&s->client, &transport_plain, fd);
     timer_init(&s->timer);
     socklen_t front_len = sizeof(s->front);
-    memcpy(&s->peer, peer, peer->sa_family == AF_INET ? sizeof(struct sockaddr_in)
-                                                      : sizeof(struct sockaddr_in6));
+    memcpy(&s->peer, peer, peer_len);
     if (getsockname(fd, (struct sockaddr *)&s->front, &front_len) != 0)
         s->front.ss_family = AF_UNSPEC; /* only statistics miss it */
     s->conn_id = ++w->conn_serial;
@@ -921,6 +915,37 @@ void session_resolved(struct worker *w, struct resolve_req *req)
         run(s);
 }
 
+/* Moves the request to a backend not tried yet, as if the policy had picked that one first.
+ * was_sent: the request was in flight at the current backend (its attempt ends there). Returns
+ * false, with nothing changed but the current backend marked tried, when none is left. */
+static bool move_to_another_backend(struct session *s, bool was_sent, const char *why)
+{
+    struct exchange *x = &s->x;
+    policy_mark_tried(x->tried, x->backend->index);
+    struct policy_request pr = {.key = s->client_ip, .key_len = strlen(s->client_ip),
+                                .tried = x->tried};
+    int idx = policy_pick(s->w->policy, &pr);
+    if (idx < 0)
+        return false;
+    x->retries++;
+    events_retry(s->w, x->backend, was_sent, why);
+    release_backend(s);
+    use_backend(s, idx);
+    x->stale_retried = false;
+    if (!x->own_host) {
+        /* the Host lb added named the backend picked before */
+        ssize_t n = headers_replace_host(s->bufs->head, x->head_len, sizeof(s->bufs->head),
+                                         x->backend->name);
+        if (n < 0) {
+            send_error(s, 431, "the request head is too large");
+            return true;
+        }
+        x->head_len = (uint32_t)n;
+    }
+    start_connect(s, true);
+    return true;
+}
+
 /* The current connection attempt failed with err: next address, else next backend, else 503. */
 static void connect_next(struct session *s, int err)
 {
@@ -936,31 +961,37 @@ static void connect_next(struct session *s, int err)
         return;
     }
     events_backend_connect_failed(w, x->backend, err); /* it rests, unless err is lb's own */
-    policy_mark_tried(x->tried, x->backend->index);
-    release_backend(s);
-    struct policy_request pr = {.key = s->client_ip, .key_len = strlen(s->client_ip),
-                                .tried = x->tried};
-    int idx = policy_pick(w->policy, &pr);
-    if (idx < 0) {
+    if (!move_to_another_backend(s, false, "connect failed")) {
         /* no backend could take the request: 503 (502 is for a backend that broke a response) */
         send_error(s, 503, err == -ETIMEDOUT ? "connecting to the backends timed out"
                                              : "no backend accepted the connection");
-        return;
     }
-    x->retries++;
-    events_retry(w, x->backend, false, "connect failed");
-    use_backend(s, idx);
-    if (!x->own_host) {
-        /* the Host lb added named the backend it picked first */
-        ssize_t n = headers_replace_host(s->bufs->head, x->head_len, sizeof(s->bufs->head),
-                                         x->backend->name);
-        if (n < 0) {
-            send_error(s, 431, "the request head is too large");
-            return;
-        }
-        x->head_len = (uint32_t)n;
+}
+
+/* The request failed at its backend after it was sent, before any answer (the backend closed,
+ * reset, or said nothing until --server-timeout). A safe request without a body goes to another
+ * backend, at most --retries times; anything else must not be sent twice. Returns true when the
+ * request is on its way again. */
+static bool retry_elsewhere(struct session *s, const char *why)
+{
+    struct exchange *x = &s->x;
+    if (x->resent >= s->w->cfg->retries || !x->idempotent || x->rq.bytes > 0 ||
+        x->rq_state != REQ_DONE || x->t_first_byte != 0 || x->head_use != HEAD_REQUEST)
+        return false;
+    bool reused = x->reused;
+    close_upstream(s);
+    x->sent = false;
+    x->reused = false;
+    x->t_sent = 0;
+    x->head_sent = 0;
+    if (!move_to_another_backend(s, true, why)) {
+        /* it stays the failed backend's: the caller answers the client */
+        x->sent = true;
+        x->reused = reused;
+        return false;
     }
-    start_connect(s, true);
+    x->resent++;
+    return true;
 }
 
 static bool step_connect(struct session *s)
@@ -1164,6 +1195,10 @@ static bool step_proxy(struct session *s)
         if (retry_stale(s))
             return true;
         if (buf_len(&s->bufs->res) > 0 && !u->side.err && response_head(s))
+            return true;
+        if (x->t_first_byte == 0 &&
+            retry_elsewhere(s, u->side.err ? "the backend reset the connection without answering"
+                                           : "the backend closed the connection without answering"))
             return true;
         send_error(s, 502, x->t_first_byte ? "the backend closed the connection mid-head"
                                            : "the backend closed the connection without answering");
@@ -1409,6 +1444,8 @@ void session_timer_expired(struct worker *w, struct timer *t)
             break;
         }
         events_timeout(w, EVENTS_TIMEOUT_SERVER, x->backend);
+        if (x->t_first_byte == 0 && retry_elsewhere(s, "the backend did not answer in time"))
+            break;
         if (can_answer)
             send_error(s, 504, "the backend did not answer in time");
         else

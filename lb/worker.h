@@ -29,6 +29,7 @@
 
 struct sessions;
 struct stats_thread;
+struct sticky;
 struct upstreams;
 
 /* What an epoll event's data.ptr points to: the first member of each polled object. */
@@ -52,6 +53,7 @@ struct worker {
     const struct config *cfg;
     struct backend_table *table;
     struct policy *policy;
+    const struct sticky *sticky; /* sticky-session cookie ids (sticky.h) */
     struct resolver *resolver;
     const struct access_log *log;
     int listen_fd; /* shared with the other workers; owned by main() */

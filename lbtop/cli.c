@@ -6,8 +6,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "net.h"
@@ -35,32 +33,6 @@ void lbtop_cli_usage(FILE *out)
             LBTOP_DEFAULT_PORT, LBTOP_DEFAULT_DELAY_S);
 }
 
-static int parse_delay(const char *s, double *out)
-{
-    char *end;
-    double v;
-
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < 0.05 || v > 3600)
-        return -EINVAL;
-    *out = v;
-    return 0;
-}
-
-static int parse_count(const char *s, long *out)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < 1 || v > 100000000L)
-        return -EINVAL;
-    *out = v;
-    return 0;
-}
-
 int lbtop_cli_parse(struct lbtop_options *o, int argc, char *const argv[], char *err,
                     size_t err_len)
 {
@@ -77,6 +49,7 @@ int lbtop_cli_parse(struct lbtop_options *o, int argc, char *const argv[], char 
         {NULL, 0, NULL, 0},
     };
     bool have_port = false, have_shm = false;
+    uint64_t n;
     int c;
 
     memset(o, 0, sizeof(*o));
@@ -87,34 +60,26 @@ int lbtop_cli_parse(struct lbtop_options *o, int argc, char *const argv[], char 
     while ((c = getopt_long(argc, argv, ":p:d:n:hV", longs, NULL)) != -1) {
         switch (c) {
         case 'p':
-            if (net_parse_port(optarg, &o->port) < 0) {
-                snprintf(err, err_len, "invalid -p '%s': want a port 1-65535", optarg);
+            if (cli_parse_port("-p", optarg, &o->port, err, err_len) != 0)
                 return -EINVAL;
-            }
             have_port = true;
             break;
         case OPT_SHM:
-            if (!stats_shm_name_valid(optarg)) {
-                snprintf(err, err_len,
-                         "invalid --shm '%s': want a name like /lblab-3000 (one leading '/')",
-                         optarg);
-                return -EINVAL;
-            }
+            if (!stats_shm_name_valid(optarg))
+                return cli_invalid(err, err_len, "--shm", optarg,
+                                   "a name like /lblab-3000 (one leading '/')");
             snprintf(o->shm_name, sizeof(o->shm_name), "%s", optarg);
             have_shm = true;
             break;
         case 'd':
-            if (parse_delay(optarg, &o->delay_s) < 0) {
-                snprintf(err, err_len, "invalid -d '%s': want seconds from 0.05 to 3600", optarg);
+            if (cli_parse_real("-d", optarg, 0.05, 3600, "seconds", &o->delay_s, err, err_len) != 0)
                 return -EINVAL;
-            }
             break;
         case 'n':
-            if (parse_count(optarg, &o->iterations) < 0) {
-                snprintf(err, err_len, "invalid -n '%s': want a number of snapshots >= 1",
-                         optarg);
+            if (cli_parse_uint("-n", optarg, 1, 100000000, "a number of snapshots", &n, err,
+                               err_len) != 0)
                 return -EINVAL;
-            }
+            o->iterations = (long)n;
             break;
         case OPT_ONCE:
             o->once = true;

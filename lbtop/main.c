@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cliopt.h"
 #include "clock.h"
 #include "model.h"
 #include "render.h"
@@ -28,7 +29,6 @@
 #include "snapshot.h"
 #include "stats_shm.h"
 #include "ui.h"
-#include "version.h"
 
 #define NS_PER_MS UINT64_C(1000000)
 #define ATTACH_RETRY_NS (500 * NS_PER_MS)
@@ -371,8 +371,7 @@ int main(int argc, char *argv[])
 
     setlocale(LC_ALL, "");
     if (lbtop_cli_parse(&opt, argc, argv, err, sizeof(err)) < 0) {
-        fprintf(stderr, "lbtop: %s\n", err);
-        fprintf(stderr, "Try 'lbtop -h' for help.\n");
+        cli_print_error("lbtop", err);
         return 2;
     }
     if (opt.help) {
@@ -380,7 +379,7 @@ int main(int argc, char *argv[])
         return 0;
     }
     if (opt.version) {
-        printf("lbtop (lblab) %s\n", LBLAB_VERSION);
+        cli_print_version("lbtop");
         return 0;
     }
     snap = malloc(sizeof(*snap));

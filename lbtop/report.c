@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "json.h"
 #include "render.h"
 #include "version.h"
 
@@ -47,23 +48,11 @@ int lbtop_report_text(FILE *out, const struct lbtop_model *m, int width, bool ut
 
 /* ---- JSON ---------------------------------------------------------------------------------- */
 
-static void json_str(FILE *out, const char *s)
+/* Writes lead as it is (the punctuation and key before the value), then v: whole numbers
+ * without a fraction, others with three decimals, NaN and infinities as 0 (JSON has none). */
+static void json_num(FILE *out, const char *lead, double v)
 {
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 0x20 || c >= 0x7f)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
-    }
-    fputc('"', out);
-}
-
-static void json_num(FILE *out, double v)
-{
+    fputs(lead, out);
     if (!isfinite(v))
         v = 0;
     if (v == floor(v) && fabs(v) < 1e15)
@@ -72,30 +61,27 @@ static void json_num(FILE *out, double v)
         fprintf(out, "%.3f", v);
 }
 
-static void json_addr(FILE *out, const struct stats_addr *a)
+/* Writes lead, then the address as a string, or null for none. */
+static void json_addr(FILE *out, const char *lead, const struct stats_addr *a)
 {
     char buf[64];
 
+    fputs(lead, out);
     if (a->family == 0)
         fputs("null", out);
     else
-        json_str(out, stats_addr_format(a, buf, sizeof(buf)));
+        json_write_string(out, stats_addr_format(a, buf, sizeof(buf)));
 }
 
 static void json_pct(FILE *out, const char *indent, const char *key,
                      const struct lbtop_percentiles *p, bool last)
 {
-    fprintf(out, "%s\"%s\": {\"count\": %llu, \"mean\": ", indent, key,
-            (unsigned long long)p->count);
-    json_num(out, p->mean_ms);
-    fputs(", \"p50\": ", out);
-    json_num(out, p->p50_ms);
-    fputs(", \"p90\": ", out);
-    json_num(out, p->p90_ms);
-    fputs(", \"p99\": ", out);
-    json_num(out, p->p99_ms);
-    fputs(", \"max\": ", out);
-    json_num(out, p->max_ms);
+    fprintf(out, "%s\"%s\": {\"count\": %llu", indent, key, (unsigned long long)p->count);
+    json_num(out, ", \"mean\": ", p->mean_ms);
+    json_num(out, ", \"p50\": ", p->p50_ms);
+    json_num(out, ", \"p90\": ", p->p90_ms);
+    json_num(out, ", \"p99\": ", p->p99_ms);
+    json_num(out, ", \"max\": ", p->max_ms);
     fprintf(out, "}%s\n", last ? "" : ",");
 }
 
@@ -110,14 +96,10 @@ static void json_responses(FILE *out, const uint64_t r[STATS_STATUS_CLASSES])
 
 static void json_rates(FILE *out, const struct lbtop_rates *r)
 {
-    fputs("{\"requests_per_s\": ", out);
-    json_num(out, r->req_s);
-    fputs(", \"connections_per_s\": ", out);
-    json_num(out, r->conn_s);
-    fputs(", \"bytes_in_per_s\": ", out);
-    json_num(out, r->in_s);
-    fputs(", \"bytes_out_per_s\": ", out);
-    json_num(out, r->out_s);
+    json_num(out, "{\"requests_per_s\": ", r->req_s);
+    json_num(out, ", \"connections_per_s\": ", r->conn_s);
+    json_num(out, ", \"bytes_in_per_s\": ", r->in_s);
+    json_num(out, ", \"bytes_out_per_s\": ", r->out_s);
     fputs("}", out);
 }
 
@@ -126,18 +108,14 @@ static void json_backend(FILE *out, const struct lbtop_model *m, unsigned b, boo
     const struct lbtop_backend_snap *s = &m->cur->backends[b];
     struct lbtop_percentiles p;
 
-    fprintf(out, "    {\n      \"index\": %u,\n      \"name\": ", b);
-    json_str(out, s->name);
-    fputs(",\n      \"host\": ", out);
-    json_str(out, s->host);
-    fprintf(out, ",\n      \"port\": %u,\n      \"address\": ", (unsigned)s->port);
-    json_addr(out, &s->resolved);
-    fputs(",\n      \"state\": ", out);
-    json_str(out, lbtop_state_name(s->state));
-    fputs(",\n      \"last_change\": ", out);
-    json_num(out, (double)s->last_change_wall_ns / 1e9);
-    fputs(",\n      \"reason\": ", out);
-    json_str(out, s->reason);
+    fprintf(out, "    {\n      \"index\": %u", b);
+    json_write_member(out, ",\n      \"name\": ", s->name);
+    json_write_member(out, ",\n      \"host\": ", s->host);
+    fprintf(out, ",\n      \"port\": %u", (unsigned)s->port);
+    json_addr(out, ",\n      \"address\": ", &s->resolved);
+    json_write_member(out, ",\n      \"state\": ", lbtop_state_name(s->state));
+    json_num(out, ",\n      \"last_change\": ", (double)s->last_change_wall_ns / 1e9);
+    json_write_member(out, ",\n      \"reason\": ", s->reason);
     if (m->cur->checks)
         fprintf(out, ",\n      \"checks\": {\"total\": %llu, \"failed\": %llu}",
                 (unsigned long long)s->checks_total, (unsigned long long)s->checks_failed);
@@ -174,33 +152,25 @@ static void json_backend(FILE *out, const struct lbtop_model *m, unsigned b, boo
 static void json_entry(FILE *out, const struct lbtop_snapshot *s, const struct stats_ring_entry *e,
                        bool last)
 {
-    fputs("    {\"time\": ", out);
-    json_num(out, (double)(e->start_wall_ns / 1000000u) / 1e3);
-    fprintf(out, ", \"kind\": \"%s\", \"client\": ", e->kind == STATS_ENTRY_TCP ? "tcp" : "http");
-    json_addr(out, &e->client);
-    fputs(", \"lb_front\": ", out);
-    json_addr(out, &e->lb_front);
-    fputs(", \"lb_back\": ", out);
-    json_addr(out, &e->lb_back);
-    fputs(", \"backend\": ", out);
-    json_addr(out, &e->backend);
+    json_num(out, "    {\"time\": ", (double)(e->start_wall_ns / 1000000u) / 1e3);
+    fprintf(out, ", \"kind\": \"%s\"", e->kind == STATS_ENTRY_TCP ? "tcp" : "http");
+    json_addr(out, ", \"client\": ", &e->client);
+    json_addr(out, ", \"lb_front\": ", &e->lb_front);
+    json_addr(out, ", \"lb_back\": ", &e->lb_back);
+    json_addr(out, ", \"backend\": ", &e->backend);
     fprintf(out, ", \"backend_index\": %d, \"backend_name\": ", (int)e->backend_index);
     if (e->backend_index >= 0 && (uint32_t)e->backend_index < s->nbackends)
-        json_str(out, s->backends[e->backend_index].name);
+        json_write_string(out, s->backends[e->backend_index].name);
     else
         fputs("null", out);
-    fprintf(out, ", \"worker\": %u, \"request_id\": ", (unsigned)e->worker);
-    json_str(out, e->request_id);
-    fputs(", \"method\": ", out);
-    json_str(out, e->method);
-    fputs(", \"path\": ", out);
-    json_str(out, e->path);
-    fprintf(out, ", \"status\": %u, \"connect_ms\": ", (unsigned)e->status);
-    json_num(out, (double)e->connect_ns / 1e6);
-    fputs(", \"first_byte_ms\": ", out);
-    json_num(out, (double)e->ttfb_ns / 1e6);
-    fputs(", \"total_ms\": ", out);
-    json_num(out, (double)e->total_ns / 1e6);
+    fprintf(out, ", \"worker\": %u", (unsigned)e->worker);
+    json_write_member(out, ", \"request_id\": ", e->request_id);
+    json_write_member(out, ", \"method\": ", e->method);
+    json_write_member(out, ", \"path\": ", e->path);
+    fprintf(out, ", \"status\": %u", (unsigned)e->status);
+    json_num(out, ", \"connect_ms\": ", (double)e->connect_ns / 1e6);
+    json_num(out, ", \"first_byte_ms\": ", (double)e->ttfb_ns / 1e6);
+    json_num(out, ", \"total_ms\": ", (double)e->total_ns / 1e6);
     fprintf(out,
             ", \"bytes_in\": %llu, \"bytes_out\": %llu, \"connection\": %llu, "
             "\"connection_request\": %u, \"retries\": %u, \"reused\": %s, \"generated\": %s}%s\n",
@@ -217,37 +187,33 @@ int lbtop_report_json(FILE *out, const struct lbtop_model *m, uint64_t now_wall_
 
     if (!m->have_cur)
         return -EINVAL;
-    fprintf(out, "{\n  \"lbtop\": \"%s\",\n  \"layout_version\": %u,\n  \"shm\": ", LBLAB_VERSION,
-            STATS_VERSION);
-    json_str(out, s->shm_name);
-    fputs(",\n  \"time\": ", out);
-    json_num(out, (double)(now_wall_ns / 1000000u) / 1e3);
-    fprintf(out, ",\n  \"lb\": {\"pid\": %d, \"listen\": ", (int)s->pid);
-    json_str(out, s->listen_text);
-    fprintf(out, ", \"port\": %u, \"mode\": \"%s\", \"policy\": ", (unsigned)s->listen_port,
+    fprintf(out, "{\n  \"lbtop\": \"%s\",\n  \"layout_version\": %u", LBLAB_VERSION, STATS_VERSION);
+    json_write_member(out, ",\n  \"shm\": ", s->shm_name);
+    json_num(out, ",\n  \"time\": ", (double)(now_wall_ns / 1000000u) / 1e3);
+    fprintf(out, ",\n  \"lb\": {\"pid\": %d", (int)s->pid);
+    json_write_member(out, ", \"listen\": ", s->listen_text);
+    fprintf(out, ", \"port\": %u, \"mode\": \"%s\"", (unsigned)s->listen_port,
             lbtop_mode_name(s->mode));
-    json_str(out, s->policy);
-    fprintf(out, ", \"workers\": %u, \"health_checks\": %s, \"version\": ", s->nworkers,
+    json_write_member(out, ", \"policy\": ", s->policy);
+    fprintf(out, ", \"workers\": %u, \"health_checks\": %s", s->nworkers,
             s->checks ? "true" : "false");
-    json_str(out, s->lb_version);
-    fputs(", \"started\": ", out);
-    json_num(out, (double)(s->start_wall_ns / 1000000u) / 1e3);
-    fputs(", \"uptime_s\": ", out);
-    json_num(out, s->taken_mono_ns > s->start_mono_ns
-                      ? (double)((s->taken_mono_ns - s->start_mono_ns) / 1000000u) / 1e3
-                      : 0);
-    fputs("},\n  \"rates\": {\"window_s\": ", out);
-    json_num(out, m->rate_span_s);
+    json_write_member(out, ", \"version\": ", s->lb_version);
+    json_num(out, ", \"started\": ", (double)(s->start_wall_ns / 1000000u) / 1e3);
+    json_num(out, ", \"uptime_s\": ",
+             s->taken_mono_ns > s->start_mono_ns
+                 ? (double)((s->taken_mono_ns - s->start_mono_ns) / 1000000u) / 1e3
+                 : 0);
+    json_num(out, "},\n  \"rates\": {\"window_s\": ", m->rate_span_s);
     fprintf(out, ", \"since_start\": %s, \"values\": ", m->rates_since_start ? "true" : "false");
     json_rates(out, &m->rate);
     fprintf(out,
             "},\n  \"totals\": {\n    \"requests\": %llu,\n    \"in_flight\": %llu,\n"
             "    \"connections\": {\"accepted\": %llu, \"active\": %llu, \"peak\": %llu, "
-            "\"closed\": %llu},\n    \"requests_per_connection\": ",
+            "\"closed\": %llu}",
             (unsigned long long)s->requests, (unsigned long long)s->inflight,
             (unsigned long long)s->clients_accepted, (unsigned long long)s->clients_active,
             (unsigned long long)s->clients_peak, (unsigned long long)s->clients_closed);
-    json_num(out, lbtop_requests_per_conn(s));
+    json_num(out, ",\n    \"requests_per_connection\": ", lbtop_requests_per_conn(s));
     fputs(",\n    \"responses\": ", out);
     json_responses(out, s->responses);
     fprintf(out,

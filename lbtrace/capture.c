@@ -27,6 +27,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "cliopt.h"
+
 #define CAPTURE_SNAPLEN 262144
 #define CAPTURE_TIMEOUT_MS 100
 #define CAPTURE_BLOCK_MS 20          /* the kernel hands over packets at least this often */
@@ -199,14 +201,10 @@ void capture_close(struct capture *c)
 static bool env_id(const char *name, unsigned long *out)
 {
     const char *s = getenv(name);
-    char *end;
-    if (s == NULL || *s == '\0')
+    uint64_t v = 0;
+    if (s == NULL || cli_parse_digits(s, strlen(s), 0x7fffffff, &v) != 0 || v == 0)
         return false;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || *end != '\0' || v == 0 || v > 0x7fffffffUL)
-        return false;
-    *out = v;
+    *out = (unsigned long)v;
     return true;
 }
 

@@ -18,12 +18,12 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "cliopt.h"
 #include "clock.h"
 #include "decode.h"
 #include "net.h"
 #include "shmring.h"
 #include "trace.h"
-#include "version.h"
 
 #define DEFAULT_LB_PORT 3000
 
@@ -64,19 +64,6 @@ static void usage(FILE *out)
             DEFAULT_LB_PORT);
 }
 
-static int parse_count(const char *s, uint64_t *out)
-{
-    char *end;
-    if (s == NULL || *s < '0' || *s > '9')
-        return -EINVAL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end != '\0' || v == 0)
-        return -EINVAL;
-    *out = v;
-    return 0;
-}
-
 static int parse_ports(const char *s, uint16_t *ports, size_t *n)
 {
     char buf[1024];
@@ -92,6 +79,13 @@ static int parse_ports(const char *s, uint16_t *ports, size_t *n)
         ports[(*n)++] = p;
     }
     return *n > 0 ? 0 : -EINVAL;
+}
+
+/* A bad command line: the message in the wording every lblab program uses, exit status 2. */
+static int usage_error(const char *err)
+{
+    cli_print_error("lbtrace", err);
+    return 2;
 }
 
 struct feed_ctx {
@@ -159,60 +153,50 @@ int main(int argc, char **argv)
             copts.write_file = optarg;
             break;
         case 'p':
-            if (net_parse_port(optarg, &cfg.flows.lb_port) < 0) {
-                fprintf(stderr, "lbtrace: invalid -p '%s': a port 1-65535\n", optarg);
-                return 2;
-            }
+            if (cli_parse_port("-p", optarg, &cfg.flows.lb_port, err, sizeof(err)) != 0)
+                return usage_error(err);
             ports_given = true;
             break;
         case 'B':
             if (parse_ports(optarg, cfg.flows.backend_ports, &cfg.flows.num_backend_ports) < 0) {
-                fprintf(stderr, "lbtrace: invalid -B '%s': ports 1-65535 separated by commas "
-                                "(at most %d)\n", optarg, FLOW_MAX_BACKEND_PORTS);
-                return 2;
+                cli_invalid(err, sizeof(err), "-B", optarg,
+                            "ports from 1 to 65535 separated by commas (at most %d)",
+                            FLOW_MAX_BACKEND_PORTS);
+                return usage_error(err);
             }
             backends_given = true;
             break;
         case 'v':
             if (output_parse_view(optarg, &cfg.out.view) < 0) {
-                fprintf(stderr, "lbtrace: invalid --view '%s': l4, l7 or both\n", optarg);
-                return 2;
+                cli_invalid(err, sizeof(err), "--view", optarg, "l4, l7 or both");
+                return usage_error(err);
             }
             break;
         case 'j':
             cfg.out.json = true;
             break;
         case 'c':
-            if (parse_count(optarg, &cfg.count) < 0) {
-                fprintf(stderr, "lbtrace: invalid -c '%s': a positive number\n", optarg);
-                return 2;
-            }
+            if (cli_parse_uint("-c", optarg, 1, UINT64_MAX, NULL, &cfg.count, err,
+                               sizeof(err)) != 0)
+                return usage_error(err);
             break;
         case 'h':
             usage(stdout);
             return 0;
         case 'V':
-            printf("lbtrace (lblab) %s\n", LBLAB_VERSION);
+            cli_print_version("lbtrace");
             return 0;
-        case ':':
-            fprintf(stderr, "lbtrace: option '%s' needs a value\n", argv[optind - 1]);
-            usage(stderr);
-            return 2;
-        default:
-            fprintf(stderr, "lbtrace: unknown option '%s'\n", argv[optind - 1]);
-            usage(stderr);
-            return 2;
+        default: /* ':' or '?' */
+            cli_getopt_error(opt, argv, err, sizeof(err));
+            return usage_error(err);
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "lbtrace: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return 2;
+        snprintf(err, sizeof(err), "unexpected argument '%s'", argv[optind]);
+        return usage_error(err);
     }
-    if (copts.file != NULL && copts.iface != NULL) {
-        fprintf(stderr, "lbtrace: -i and -r exclude each other: capture live or read a file\n");
-        return 2;
-    }
+    if (copts.file != NULL && copts.iface != NULL)
+        return usage_error("-i and -r exclude each other: capture live or read a file");
 
     /* lb's shared memory, for a live capture: the backend ports unless -B named them, and the
      * recent-requests ring to confirm pairs (a saved capture is not checked against a ring that

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "json.h"
+
 #define C_RESET "\033[0m"
 #define C_BOLD "\033[1m"
 #define C_DIM "\033[2m"
@@ -73,20 +75,6 @@ static void iso_time(uint64_t ts, char *buf, size_t len)
         memset(&tm, 0, sizeof(tm));
     snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ts % 1000000000u / 1000u));
-}
-
-void output_json_string(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(out, "\\%c", *p);
-        else if (*p < 0x20 || *p >= 0x7f)
-            fprintf(out, "\\u%04x", *p);
-        else
-            fputc(*p, out);
-    }
-    fputc('"', out);
 }
 
 static const char *leg_tag(const struct flow *f)
@@ -259,14 +247,12 @@ static void json_leg(const struct output_opts *o, const struct pair_leg *leg)
             c->retransmissions + s->retransmissions, c->out_of_order + s->out_of_order,
             c->reasm.gaps + s->reasm.gaps, c->fin ? "true" : "false", s->fin ? "true" : "false",
             f->reset ? "true" : "false", close_str(f, cl, sizeof(cl)), f->midstream ? "true" : "false");
-    fprintf(out, "\"l7\":{\"index\":%u,\"method\":", ex->index);
-    output_json_string(out, ex->method);
-    fputs(",\"path\":", out);
-    output_json_string(out, ex->path);
-    fputs(",\"host\":", out);
-    output_json_string(out, ex->host);
-    fputs(",\"request_id\":", out);
-    output_json_string(out, ex->request_id[0] ? ex->request_id : ex->response_id);
+    fprintf(out, "\"l7\":{\"index\":%u", ex->index);
+    json_write_member(out, ",\"method\":", ex->method);
+    json_write_member(out, ",\"path\":", ex->path);
+    json_write_member(out, ",\"host\":", ex->host);
+    json_write_member(out, ",\"request_id\":",
+                      ex->request_id[0] ? ex->request_id : ex->response_id);
     fprintf(out, ",\"status\":%d,\"request_bytes\":%" PRIu64 ",\"request_body\":%" PRIu64
                  ",\"response_bytes\":%" PRIu64 ",\"response_body\":%" PRIu64
                  ",\"ttfb_ms\":%.3f,\"time_ms\":%.3f,\"complete\":%s,\"problem\":",
@@ -274,7 +260,7 @@ static void json_leg(const struct output_opts *o, const struct pair_leg *leg)
             l7_ms(ex->t_request, ex->t_response), l7_ms(ex->t_request, ex->t_response_end),
             ex->request_seen && ex->response_complete && !ex->problem ? "true" : "false");
     if (ex->problem)
-        output_json_string(out, ex->problem);
+        json_write_string(out, ex->problem);
     else
         fputs("null", out);
     fputs("}}", out);
@@ -285,8 +271,8 @@ static void json_record(const struct output_opts *o, const struct pair_record *r
     const struct pair_leg *first = r->client.ex ? &r->client : &r->backend;
     char iso[96];
     iso_time(first->ex->t_request ? first->ex->t_request : first->ex->t_response, iso, sizeof(iso));
-    fprintf(o->out, "{\"n\":%" PRIu64 ",\"time\":\"%s\",\"request_id\":", r->number, iso);
-    output_json_string(o->out, r->request_id);
+    fprintf(o->out, "{\"n\":%" PRIu64 ",\"time\":\"%s\"", r->number, iso);
+    json_write_member(o->out, ",\"request_id\":", r->request_id);
     const char *how = how_str(r->how);
     fprintf(o->out, ",\"paired_by\":%s%s%s,\"confirmed\":%s,\"bytes_identical\":%s,\"client\":",
             how ? "\"" : "", how ? how : "null", how ? "\"" : "",

@@ -44,10 +44,6 @@ void output_flow_closed(const struct output_opts *o, const struct flow *f, unsig
 /* --view l7 / both: one request record. */
 void output_record(const struct output_opts *o, const struct pair_record *r);
 
-/* Writes s as a JSON string (quotes included) to out: escapes quotes, backslashes, controls, and
- * bytes >= 0x80 as \u00XX, so any captured bytes give valid JSON. */
-void output_json_string(FILE *out, const char *s);
-
 /* Formats a capture time (ns since the epoch) as local "HH:MM:SS.uuuuuu". Returns buf. */
 char *output_clock(uint64_t ts, char *buf, size_t len);
 

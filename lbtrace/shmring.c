@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "clock.h"
+#include "net.h"
 #include "stats.h"
 #include "stats_shm.h"
 
@@ -119,13 +120,12 @@ static void refresh(struct shmring *r)
 
 static void to_flow_addr(const struct stats_addr *a, struct flow_addr *out)
 {
-    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     memset(out, 0, sizeof(*out));
     out->port = a->port;
     if (a->family == 4) {
         out->family = AF_INET;
         memcpy(out->addr, a->addr, 4);
-    } else if (a->family == 6 && memcmp(a->addr, v4mapped, 12) == 0) {
+    } else if (a->family == 6 && net_is_v4mapped(a->addr)) {
         out->family = AF_INET;
         memcpy(out->addr, a->addr + 12, 4);
     } else if (a->family == 6) {

@@ -1,6 +1,7 @@
 /*
- * test_lb_retry.c - end-to-end: a request that moves to another backend after a failed connect
- * is sent as if that backend had been picked first.
+ * test_lb_retry.c - end-to-end: requests that move to another backend. After a failed connect
+ * the request is sent as if that backend had been picked first; after a backend took it and
+ * died without answering, only a safe request without a body is sent again (--retries).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -51,10 +52,89 @@ static void test_retry_on_another_backend_names_that_backend_in_host(void **stat
     harness_sb_stop(sb);
 }
 
+/* lb in front of backend a (closes every connection without answering) and b (answers). */
+struct two {
+    struct harness_sb *a, *b;
+    pid_t lb;
+    uint16_t lb_port;
+};
+
+static void two_start(struct two *t, const char *retries)
+{
+    static const struct harness_sb_step close_step = {.mode = HARNESS_SB_CLOSE};
+    t->a = harness_sb_start("a", &close_step, 1);
+    t->b = harness_sb_start("b", NULL, 0);
+    assert_non_null(t->a);
+    assert_non_null(t->b);
+    uint16_t backends[2] = {harness_sb_port(t->a), harness_sb_port(t->b)};
+    const char *extra[] = {"-w", "1", "--retries", retries, NULL};
+    t->lb = harness_start_lb(&t->lb_port, backends, 2, extra, NULL);
+    assert_true(t->lb > 0);
+}
+
+static void two_stop(struct two *t)
+{
+    assert_int_equal(harness_stop(t->lb, 15000), 0);
+    harness_sb_stop(t->a);
+    harness_sb_stop(t->b);
+}
+
+static int status_of(uint16_t port, const char *req)
+{
+    struct harness_response resp;
+    assert_int_equal(harness_exchange(port, req, strlen(req), 10000, &resp), 0);
+    int status = resp.status;
+    harness_response_free(&resp);
+    return status;
+}
+
+/* Round robin sends the first request to a, which reads it and closes without a word: the GET
+ * is safe, so it goes to b and the client sees b's answer. */
+static void test_get_that_dies_unanswered_is_answered_by_another_backend(void **state)
+{
+    static struct two t;
+    (void)state;
+    two_start(&t, "1");
+    assert_int_equal(status_of(t.lb_port, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"), 200);
+    assert_true(harness_sb_wait_requests(t.a, 1, 5000));
+    assert_true(harness_sb_wait_requests(t.b, 1, 5000));
+    assert_int_equal(harness_sb_requests(t.a), 1);
+    assert_int_equal(harness_sb_requests(t.b), 1);
+    two_stop(&t);
+}
+
+/* A POST is never sent twice, body or not: a's silence is the client's 502. */
+static void test_post_that_dies_unanswered_is_never_sent_again(void **state)
+{
+    static struct two t;
+    (void)state;
+    two_start(&t, "3");
+    assert_int_equal(status_of(t.lb_port, "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"),
+                     502);
+    assert_true(harness_sb_wait_requests(t.a, 1, 5000));
+    assert_int_equal(harness_sb_requests(t.a), 1);
+    assert_int_equal(harness_sb_requests(t.b), 0);
+    two_stop(&t);
+}
+
+/* --retries 0 turns the resend off: the GET gets the 502 too. */
+static void test_retries_zero_answers_502_at_once(void **state)
+{
+    static struct two t;
+    (void)state;
+    two_start(&t, "0");
+    assert_int_equal(status_of(t.lb_port, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"), 502);
+    assert_int_equal(harness_sb_requests(t.b), 0);
+    two_stop(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         LB_TEST(test_retry_on_another_backend_names_that_backend_in_host),
+        LB_TEST(test_get_that_dies_unanswered_is_answered_by_another_backend),
+        LB_TEST(test_post_that_dies_unanswered_is_never_sent_again),
+        LB_TEST(test_retries_zero_answers_502_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

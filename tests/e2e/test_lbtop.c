@@ -219,8 +219,11 @@ static char *wait_counts(const struct rig *r, const unsigned want[NB], long tota
         free(json);
         json = lbtop_json(r->lb_port, &code);
         assert_int_equal(code, 0);
+        /* "requests" counts a request when it is sent, "requests_done" when lb has finished it,
+         * which may be a moment after the client read the last byte: wait for both */
         for (unsigned b = 0; b < NB; b++)
-            if (backend_field(json, r->ports[b], "requests") != (long)want[b])
+            if (backend_field(json, r->ports[b], "requests") != (long)want[b] ||
+                backend_field(json, r->ports[b], "requests_done") != (long)want[b])
                 all = false;
         if (all && total_field(json, "requests") == total)
             return json;

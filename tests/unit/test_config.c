@@ -140,6 +140,121 @@ static void test_help_and_version_flags(void **state)
     assert_false(cfg.help);
 }
 
+static void test_backend_options_set_name_weight_and_backup(void **state)
+{
+    (void)state;
+    assert_int_equal(PARSE("-b", "127.0.0.1:3001,name=b1,weight=5", "-b",
+                           "[::1]:3002,backup,name=spare.2", "--backend=h:3003,weight=256"),
+                     0);
+    assert_int_equal(cfg.num_backends, 3);
+    assert_string_equal(cfg.backends[0].host, "127.0.0.1");
+    assert_int_equal(cfg.backends[0].port, 3001);
+    assert_string_equal(cfg.backends[0].name, "b1");
+    assert_int_equal(cfg.backends[0].weight, 5);
+    assert_false(cfg.backends[0].backup);
+    assert_string_equal(cfg.backends[1].host, "::1");
+    assert_int_equal(cfg.backends[1].port, 3002);
+    assert_string_equal(cfg.backends[1].name, "spare.2");
+    assert_int_equal(cfg.backends[1].weight, 1);
+    assert_true(cfg.backends[1].backup);
+    assert_string_equal(cfg.backends[2].name, ""); /* lb shows host:port */
+    assert_int_equal(cfg.backends[2].weight, 256);
+}
+
+static void test_backends_without_options_weigh_1_and_have_no_name(void **state)
+{
+    (void)state;
+    assert_int_equal(PARSE("-b", "a:1"), 0);
+    assert_string_equal(cfg.backends[0].name, "");
+    assert_int_equal(cfg.backends[0].weight, 1);
+    assert_false(cfg.backends[0].backup);
+    char *argv[] = {"lb"};
+    assert_int_equal(parse(1, argv), 0);
+    for (size_t i = 0; i < cfg.num_backends; i++) {
+        assert_int_equal(cfg.backends[i].weight, 1);
+        assert_false(cfg.backends[i].backup);
+    }
+}
+
+/* Expects -b text to be refused with a message holding want. */
+static void expect_bad_backend(const char *text, const char *want)
+{
+    char *argv[] = {"lb", "-b", "x:1,name=taken", "-b", (char *)text};
+    if (parse(5, argv) != -EINVAL)
+        fail_msg("-b '%s' was accepted", text);
+    if (strstr(err, want) == NULL || strstr(err, "-b") == NULL || strstr(err, text) == NULL)
+        fail_msg("-b '%s': message '%s' lacks '%s'", text, err, want);
+}
+
+static void test_malformed_backend_options_are_refused_by_name(void **state)
+{
+    (void)state;
+    expect_bad_backend("h:1,colour=red", "unknown backend option 'colour'");
+    expect_bad_backend("h:1,Weight=2", "unknown backend option 'Weight'");
+    expect_bad_backend("h:1,weight=0", "weight=N with N 1-256");
+    expect_bad_backend("h:1,weight=257", "weight=N with N 1-256");
+    expect_bad_backend("h:1,weight=abc", "weight=N");
+    expect_bad_backend("h:1,weight=", "weight=N");
+    expect_bad_backend("h:1,weight", "weight=N");
+    expect_bad_backend("h:1,weight=-1", "weight=N");
+    expect_bad_backend("h:1,weight=99999999999999999999", "weight=N");
+    expect_bad_backend("h:1,weight=2,weight=3", "'weight' given twice");
+    expect_bad_backend("h:1,name=", "name=NAME");
+    expect_bad_backend("h:1,name", "name=NAME");
+    expect_bad_backend("h:1,name=a b", "name=NAME");
+    expect_bad_backend("h:1,name=a:b", "name=NAME");
+    expect_bad_backend("h:1,name=0123456789012345678901234567890123456789012345678901234567890123",
+                       "name=NAME");
+    expect_bad_backend("h:1,name=taken", "name 'taken' is already the name of backend 1");
+    expect_bad_backend("h:1,backup=yes", "'backup' takes no value");
+    expect_bad_backend("h:1,backup,backup", "'backup' given twice");
+    expect_bad_backend("h:1,", "empty backend option");
+    expect_bad_backend("h:1,,backup", "empty backend option");
+    expect_bad_backend("h,weight=2", "HOST:PORT");
+    /* 63 characters is the longest name */
+    assert_int_equal(
+        PARSE("-b", "h:1,name=012345678901234567890123456789012345678901234567890123456789012"), 0);
+}
+
+static void test_policy_flag_takes_every_known_policy(void **state)
+{
+    const char *names[] = {"rr", "wrr", "leastconn", "p2c", "iphash", "hash"};
+    (void)state;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        assert_int_equal(PARSE("--policy", (char *)names[i]), 0);
+        assert_string_equal(cfg.policy, names[i]);
+    }
+    assert_int_equal(PARSE("--policy=RR"), -EINVAL);
+    assert_non_null(strstr(err, "rr, wrr, leastconn, p2c, iphash, hash"));
+}
+
+static void test_hash_key_flag_is_parsed_for_the_hash_policy(void **state)
+{
+    (void)state;
+    assert_int_equal(PARSE("--policy", "hash"), 0);
+    assert_int_equal(cfg.hash_key.kind, HASHKEY_CLIENT);
+    assert_int_equal(PARSE("--policy", "hash", "--hash-key", "path"), 0);
+    assert_int_equal(cfg.hash_key.kind, HASHKEY_PATH);
+    assert_int_equal(PARSE("--hash-key=header:X-User", "--policy=hash"), 0);
+    assert_int_equal(cfg.hash_key.kind, HASHKEY_HEADER);
+    assert_string_equal(cfg.hash_key.name, "X-User");
+    assert_int_equal(PARSE("--policy", "hash", "--hash-key", "cookie:sid"), 0);
+    assert_int_equal(cfg.hash_key.kind, HASHKEY_COOKIE);
+    assert_string_equal(cfg.hash_key.name, "sid");
+}
+
+static void test_bad_hash_key_or_one_without_the_hash_policy_is_refused(void **state)
+{
+    (void)state;
+    assert_int_equal(PARSE("--policy", "hash", "--hash-key", "query"), -EINVAL);
+    assert_non_null(strstr(err, "--hash-key 'query'"));
+    assert_int_equal(PARSE("--policy", "hash", "--hash-key", "header:"), -EINVAL);
+    assert_int_equal(PARSE("--policy", "hash", "--hash-key", "cookie:a;b"), -EINVAL);
+    assert_int_equal(PARSE("--policy", "iphash", "--hash-key", "path"), -EINVAL);
+    assert_non_null(strstr(err, "--policy hash"));
+    assert_int_equal(PARSE("--hash-key", "path"), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -150,6 +265,12 @@ int main(void)
         cmocka_unit_test(test_bad_value_names_the_flag),
         cmocka_unit_test(test_unknown_or_incomplete_options_are_refused),
         cmocka_unit_test(test_help_and_version_flags),
+        cmocka_unit_test(test_backend_options_set_name_weight_and_backup),
+        cmocka_unit_test(test_backends_without_options_weigh_1_and_have_no_name),
+        cmocka_unit_test(test_malformed_backend_options_are_refused_by_name),
+        cmocka_unit_test(test_policy_flag_takes_every_known_policy),
+        cmocka_unit_test(test_hash_key_flag_is_parsed_for_the_hash_policy),
+        cmocka_unit_test(test_bad_hash_key_or_one_without_the_hash_policy_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

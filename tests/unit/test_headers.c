@@ -292,6 +292,39 @@ static void test_replacing_host_that_does_not_fit_leaves_the_head_alone(void **s
     assert_int_equal(headers_replace_host(nohost, strlen(nohost), sizeof(nohost), "b:2"), -ENOENT);
 }
 
+static void test_cookie_found_among_others_and_fields(void **state)
+{
+    (void)state;
+    struct http_request r = parse_req("GET / HTTP/1.1\r\nHost: h\r\nCookie: a=1; lbsrv=abc ;b=2\r\n"
+                                      "Cookie: lbsrv=second\r\n\r\n");
+    const char *v;
+    size_t n;
+    assert_true(headers_find_cookie(r.headers, r.num_headers, "lbsrv", &v, &n));
+    assert_int_equal(n, 3);
+    assert_memory_equal(v, "abc", 3);
+    assert_true(headers_find_cookie(r.headers, r.num_headers, "b", &v, &n));
+    assert_int_equal(n, 1);
+    assert_memory_equal(v, "2", 1);
+    assert_false(headers_find_cookie(r.headers, r.num_headers, "lb", &v, &n)); /* no prefix match */
+    assert_false(headers_find_cookie(r.headers, r.num_headers, "c", &v, &n));
+}
+
+static void test_sticky_cookie_added_unless_the_backend_sets_it(void **state)
+{
+    (void)state;
+    struct http_response r;
+    struct headers_response_opts o = {.cookie_name = "lbsrv", .cookie_value = "0123456789abcdef"};
+    rewrite_res("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nSet-Cookie: lbsrvx=1\r\n\r\n", false, &o, &r);
+    assert_int_equal(count(r.headers, r.num_headers, "Set-Cookie"), 2);
+    assert_non_null(strstr(out, "\r\nSet-Cookie: lbsrvx=1\r\n"));
+    assert_non_null(strstr(out, "\r\nSet-Cookie: lbsrv=0123456789abcdef; Path=/; HttpOnly; "
+                                "SameSite=Lax\r\n"));
+    rewrite_res("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nSet-Cookie: lbsrv=mine; Path=/\r\n\r\n", false,
+                &o, &r);
+    assert_int_equal(count(r.headers, r.num_headers, "Set-Cookie"), 1);
+    assert_string_equal(value(r.headers, r.num_headers, "Set-Cookie"), "lbsrv=mine; Path=/");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -312,6 +345,8 @@ int main(void)
         cmocka_unit_test(test_response_connection_modes),
         cmocka_unit_test(test_added_host_is_replaced_when_the_request_moves),
         cmocka_unit_test(test_replacing_host_that_does_not_fit_leaves_the_head_alone),
+        cmocka_unit_test(test_cookie_found_among_others_and_fields),
+        cmocka_unit_test(test_sticky_cookie_added_unless_the_backend_sets_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -290,18 +290,6 @@ static void test_a_retried_request_pairs_with_the_attempt_that_answered(void **s
     free(path);
 }
 
-static void test_json_strings_are_always_valid(void **state)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    (void)state;
-    output_json_string(f, "a\"b\\c\n\x01\xc3\xa9");
-    fclose(f);
-    assert_string_equal(buf, "\"a\\\"b\\\\c\\u000a\\u0001\\u00c3\\u00a9\"");
-    free(buf);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,7 +301,6 @@ int main(void)
         cmocka_unit_test(test_tcp_mode_pairs_by_connection_and_checks_the_bytes),
         cmocka_unit_test(test_ring_confirms_or_contradicts_a_pair),
         cmocka_unit_test(test_a_retried_request_pairs_with_the_attempt_that_answered),
-        cmocka_unit_test(test_json_strings_are_always_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

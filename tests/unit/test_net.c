@@ -65,6 +65,56 @@ static void test_format_addr_brackets_ipv6(void **state)
     assert_string_equal(net_format_addr((struct sockaddr *)&a4, buf, sizeof(buf)), "127.0.0.1:80");
 }
 
+static void test_unmap_v4_turns_a_mapped_address_into_ipv4(void **state)
+{
+    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons(8080)};
+    struct sockaddr_storage out;
+    char buf[NET_ADDRSTR_LEN];
+    (void)state;
+    assert_int_equal(inet_pton(AF_INET6, "::ffff:192.0.2.7", &a6.sin6_addr), 1);
+    assert_true(net_is_v4mapped(a6.sin6_addr.s6_addr));
+    assert_int_equal(net_unmap_v4((struct sockaddr *)&a6, sizeof(a6), &out),
+                     sizeof(struct sockaddr_in));
+    assert_int_equal(out.ss_family, AF_INET);
+    assert_string_equal(net_format_addr((struct sockaddr *)&out, buf, sizeof(buf)),
+                        "192.0.2.7:8080");
+}
+
+static void test_unmap_v4_works_in_place(void **state)
+{
+    struct sockaddr_storage ss;
+    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons(9)};
+    char buf[NET_ADDRSTR_LEN];
+    (void)state;
+    assert_int_equal(inet_pton(AF_INET6, "::ffff:10.0.0.1", &a6.sin6_addr), 1);
+    memset(&ss, 0xaa, sizeof(ss));
+    memcpy(&ss, &a6, sizeof(a6));
+    assert_int_equal(net_unmap_v4((struct sockaddr *)&ss, sizeof(ss), &ss),
+                     sizeof(struct sockaddr_in));
+    assert_string_equal(net_format_addr((struct sockaddr *)&ss, buf, sizeof(buf)), "10.0.0.1:9");
+}
+
+static void test_unmap_v4_copies_other_addresses_unchanged(void **state)
+{
+    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons(443),
+                              .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons(80),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_storage out;
+    char buf[NET_ADDRSTR_LEN];
+    (void)state;
+    assert_false(net_is_v4mapped(a6.sin6_addr.s6_addr));
+    assert_int_equal(net_unmap_v4((struct sockaddr *)&a6, sizeof(a6), &out), sizeof(a6));
+    assert_string_equal(net_format_addr((struct sockaddr *)&out, buf, sizeof(buf)), "[::1]:443");
+    assert_int_equal(net_unmap_v4((struct sockaddr *)&a4, sizeof(a4), &out), sizeof(a4));
+    assert_string_equal(net_format_addr((struct sockaddr *)&out, buf, sizeof(buf)),
+                        "127.0.0.1:80");
+    /* too short to be an IPv6 address: copied, not read beyond in_len */
+    a6.sin6_addr.s6_addr[10] = a6.sin6_addr.s6_addr[11] = 0xff;
+    assert_int_equal(net_unmap_v4((struct sockaddr *)&a6, 8, &out), 8);
+    assert_int_equal(out.ss_family, AF_INET6);
+}
+
 /* A loopback port that was free a moment ago. */
 static uint16_t free_port(void)
 {
@@ -102,6 +152,9 @@ int main(void)
         cmocka_unit_test(test_parse_port_accepts_1_to_65535),
         cmocka_unit_test(test_split_hostport_forms),
         cmocka_unit_test(test_format_addr_brackets_ipv6),
+        cmocka_unit_test(test_unmap_v4_turns_a_mapped_address_into_ipv4),
+        cmocka_unit_test(test_unmap_v4_works_in_place),
+        cmocka_unit_test(test_unmap_v4_copies_other_addresses_unchanged),
         cmocka_unit_test(test_listen_reports_busy_port_and_bad_host),
     };
     return cmocka_run_group_tests_name("net", tests, NULL, NULL);

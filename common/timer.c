@@ -1,9 +1,9 @@
 /*
- * timer.c - the per-worker min-heap of deadlines.
+ * timer.c - the min-heap of deadlines of one event loop (see timer.h).
  *
- * A heap rather than a timing wheel: a few thousand timers per worker, deadlines of very
- * different sizes (milliseconds to minutes) and no tick to maintain; the session code re-arms
- * lazily (only when its deadline moves earlier), so most requests touch the heap once or twice.
+ * A heap rather than a timing wheel: a few thousand timers per loop, deadlines of very different
+ * sizes (milliseconds to minutes) and no tick to maintain; callers re-arm lazily (only when a
+ * deadline moves earlier), so most requests touch the heap once or twice.
  */
 #include "timer.h"
 
@@ -18,6 +18,8 @@ void timer_heap_init(struct timer_heap *h)
 
 void timer_heap_fini(struct timer_heap *h)
 {
+    for (size_t i = 0; i < h->count; i++)
+        h->items[i]->deadline = TIMER_NONE;
     free(h->items);
     timer_heap_init(h);
 }

@@ -1,12 +1,13 @@
 /*
- * timer.h - one worker's deadlines: a binary min-heap of struct timer, each embedded in the object
- * it times (a session) and knowing its own heap slot, so arming, moving and cancelling are
- * O(log n) and the earliest deadline is O(1). Owned by one thread: no locks.
+ * timer.h - the deadlines of one event loop (an lb worker, a backend-sim server thread): a binary
+ * min-heap of struct timer, each embedded in the object it times (a session, a connection) and
+ * knowing its own heap slot, so arming, moving and cancelling never allocate a node and cost
+ * O(log n), and the earliest deadline is O(1). Owned by one thread: no locks.
  *
  * Deadlines are in milliseconds on the monotonic clock (clock_mono_ms()).
  */
-#ifndef LB_TIMER_H
-#define LB_TIMER_H
+#ifndef LBLAB_TIMER_H
+#define LBLAB_TIMER_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -25,12 +26,13 @@ struct timer_heap {
 };
 
 void timer_heap_init(struct timer_heap *h);
+/* Frees the heap; timers still armed in it are disarmed. */
 void timer_heap_fini(struct timer_heap *h);
 
 void timer_init(struct timer *t);
 bool timer_armed(const struct timer *t);
 
-/* Arms t at deadline, or moves it there if armed. Returns 0 or -ENOMEM. */
+/* Arms t at deadline, or moves it there if armed; TIMER_NONE cancels. Returns 0 or -ENOMEM. */
 int timer_set(struct timer_heap *h, struct timer *t, uint64_t deadline);
 
 /* Disarms t (no-op when not armed). */
