@@ -17,12 +17,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "events.h"
 #include "http.h"
 #include "timer.h"
 #include "worker.h"
 
-#define CHECK_REQ_MAX 1280 /* the request: a path up to 1024 bytes, a host, fixed fields */
+/* the request: a path (config.h's limit), a host name, a port and the fixed fields */
+#define CHECK_REQ_MAX (CONFIG_MAX_HEALTH_PATH + NET_HOST_LEN + 128)
 #define CHECK_BUF 4096     /* a response head larger than this fails the check */
 #define CHECK_HEADERS 32
 

@@ -42,7 +42,7 @@ struct checker_config {
 
 /* A checker for worker w's share of w->table's backends, reporting to h. The first checks are
  * due at once. Returns NULL on ENOMEM or when the request does not fit in its buffer (a path
- * over 1024 bytes). */
+ * over CONFIG_MAX_HEALTH_PATH bytes). */
 struct checker *checker_create(struct worker *w, struct health *h,
                                const struct checker_config *cfg);
 

@@ -286,6 +286,7 @@ struct stats *stats_open_lb(const struct config *cfg, const struct backend_table
         .backend_hosts = hosts,
         .backend_ports = ports,
         .backend_weights = weights,
+        .features = cfg->health_path[0] != '\0' ? STATS_FEATURE_CHECKS : 0,
     };
     s = stats_open(&sc, err, err_len);
     if (s == NULL)
