@@ -52,9 +52,9 @@ struct config;
 struct backend_table;
 
 /* stats_open() for lb itself: publishes cfg's policy, whether it runs health checks
- * (--health-path), and backends (names from table), the
- * address listening socket lfd is bound to, and nworkers worker blocks, under the name
- * "/lblab-<cfg->listen_port>". Returns NULL with a message in err. */
+ * (--health-path), its backends (names from table), the address listening socket lfd is bound
+ * to, and nworkers worker blocks, under the name "/lblab-<cfg->listen_port>". Returns NULL with
+ * a message in err. */
 struct stats *stats_open_lb(const struct config *cfg, const struct backend_table *table, int lfd,
                             unsigned nworkers, char *err, size_t err_len);
 
