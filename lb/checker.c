@@ -127,7 +127,12 @@ void checker_destroy(struct checker *c)
 
 uint64_t checker_next_deadline(const struct checker *c)
 {
-    return timer_next_deadline(&c->timers);
+    return c != NULL ? timer_next_deadline(&c->timers) : TIMER_NONE;
+}
+
+int checker_wait_ms(const struct checker *c, uint64_t now_ms, int max_ms)
+{
+    return c != NULL ? timer_wait_ms(&c->timers, now_ms, max_ms) : max_ms;
 }
 
 uint64_t checker_started(const struct checker *c)
@@ -153,31 +158,6 @@ static void finish(struct check *ck, uint64_t now, bool ok, const char *why)
     uint64_t next = ck->started_ms + c->interval_ms;
     if (timer_set(&c->timers, &ck->timer, next > now ? next : now) != 0)
         fprintf(stderr, "lb: health checks of %s stop: out of memory\n", ck->b->name);
-}
-
-/* A failed connect's reason, in a few words. */
-static void connect_why(int err, char *why, size_t len)
-{
-    switch (err) {
-    case ECONNREFUSED:
-        snprintf(why, len, "connect refused");
-        break;
-    case ETIMEDOUT:
-        snprintf(why, len, "connect timeout");
-        break;
-    case ECONNRESET:
-        snprintf(why, len, "connection reset");
-        break;
-    case EHOSTUNREACH:
-        snprintf(why, len, "host unreachable");
-        break;
-    case ENETUNREACH:
-        snprintf(why, len, "network unreachable");
-        break;
-    default:
-        snprintf(why, len, "connect failed: %s", strerror(err));
-        break;
-    }
 }
 
 static void start(struct check *ck, uint64_t now)
@@ -210,7 +190,7 @@ static void start(struct check *ck, uint64_t now)
         rc = connect(fd, (struct sockaddr *)&ss, sl);
     } while (rc < 0 && errno == EINTR);
     if (rc < 0 && errno != EINPROGRESS) {
-        connect_why(errno, why, sizeof(why));
+        snprintf(why, sizeof(why), "%s", health_connect_why(errno));
         goto out_fail;
     }
     rc = worker_watch(c->w, fd, &ck->ep);
@@ -285,8 +265,7 @@ static void step(struct check *ck, uint64_t now)
         if (getsockopt(ck->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
             soerr = errno;
         if (soerr != 0) {
-            connect_why(soerr, why, sizeof(why));
-            finish(ck, now, false, why);
+            finish(ck, now, false, health_connect_why(soerr));
             return;
         }
         ck->state = CHECK_SENDING;
@@ -324,6 +303,8 @@ void checker_event(struct checker *c, struct endpoint *ep, uint32_t events)
 void checker_run_due(struct checker *c, uint64_t now_ms)
 {
     struct timer *t;
+    if (c == NULL)
+        return;
     while ((t = timer_pop_expired(&c->timers, now_ms)) != NULL) {
         struct check *ck = (struct check *)((char *)t - offsetof(struct check, timer));
         if (ck->state == CHECK_IDLE) {

@@ -15,7 +15,7 @@
  * deadline heap, registers its sockets with worker_watch() (their epoll data is a struct endpoint
  * of kind ENDPOINT_CHECK), and is called by the worker's loop:
  *
- *     timeout = min(session timers, checker_next_deadline(c) - now)
+ *     timeout = checker_wait_ms(c, now, timeout from the session timers)
  *     epoll_wait(...)
  *     for each event of kind ENDPOINT_CHECK: checker_event(c, ep, events)
  *     checker_run_due(c, now)
@@ -49,10 +49,16 @@ struct checker *checker_create(struct worker *w, struct health *h,
 /* Closes any check in flight (its result is not reported) and frees c. NULL is fine. */
 void checker_destroy(struct checker *c);
 
-/* The earliest time (clock_mono_ms()) at which checker_run_due() has work, or TIMER_NONE. */
+/* The earliest time (clock_mono_ms()) at which checker_run_due() has work, or TIMER_NONE (also
+ * for c NULL: no checks). */
 uint64_t checker_next_deadline(const struct checker *c);
 
-/* Starts the checks that are due at now_ms and fails those whose timeout has passed. */
+/* The epoll_wait() timeout that also wakes for c's next deadline: max_ms (-1: none) or less, 0
+ * when a check is due. c NULL: max_ms. */
+int checker_wait_ms(const struct checker *c, uint64_t now_ms, int max_ms);
+
+/* Starts the checks that are due at now_ms and fails those whose timeout has passed. c NULL: a
+ * no-op. */
 void checker_run_due(struct checker *c, uint64_t now_ms);
 
 /* epoll reported events on ep, a check's socket (kind ENDPOINT_CHECK). Uses w->now_ms. */

@@ -13,6 +13,7 @@
  */
 #include "health.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -132,6 +133,23 @@ const char *health_state_name(enum health_state s)
         return "DRAINING";
     }
     return "?";
+}
+
+const char *health_connect_why(int err)
+{
+    switch (err) {
+    case ECONNREFUSED:
+        return "connect refused";
+    case ETIMEDOUT:
+        return "connect timeout";
+    case ECONNRESET:
+        return "connection reset";
+    case EHOSTUNREACH:
+        return "host unreachable";
+    case ENETUNREACH:
+        return "network unreachable";
+    }
+    return "connect failed";
 }
 
 /* --- the request path ------------------------------------------------------------------------ */

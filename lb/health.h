@@ -114,7 +114,7 @@ void health_destroy(struct health *h);
 /* The configuration in use. */
 const struct health_config *health_config(const struct health *h);
 
-/* --- the request path: lock-free, any thread --------------------------------------------------- */
+/* --- the request path: lock-free, any thread ------------------------------------------------ */
 
 /* True when backend i may take a new request at now_ms: UP, or ejected with its cool-down over
  * (half-open) and no trial in progress. One relaxed atomic load. */
@@ -163,6 +163,11 @@ void health_snapshot(struct health *h, size_t i, struct health_snapshot *out);
  * must not call back into health. */
 void health_publish(struct health *h, size_t i,
                     void (*fn)(const struct health_snapshot *snap, void *arg), void *arg);
+
+/* A failed connect's errno (positive) in a few words for a reason: "connect refused", "connect
+ * timeout", "connection reset", "host unreachable", "network unreachable", else "connect
+ * failed". A static string. */
+const char *health_connect_why(int err);
 
 /* "UP", "DOWN", "DRAINING". */
 const char *health_state_name(enum health_state s);

@@ -185,11 +185,9 @@ static void drive(struct fixture *f, struct checker *c, uint64_t ms)
         checker_run_due(c, f->w.now_ms);
         if (f->w.now_ms >= end)
             break;
-        uint64_t next = checker_next_deadline(c), wait = end - f->w.now_ms;
-        if (next != TIMER_NONE)
-            wait = next <= f->w.now_ms ? 0 : next - f->w.now_ms < wait ? next - f->w.now_ms : wait;
         struct epoll_event ev[16];
-        int n = epoll_wait(f->w.epfd, ev, 16, (int)wait);
+        int wait = checker_wait_ms(c, f->w.now_ms, (int)(end - f->w.now_ms));
+        int n = epoll_wait(f->w.epfd, ev, 16, wait);
         assert_true(n >= 0);
         f->w.now_ms = clock_mono_ms();
         for (int i = 0; i < n; i++) {
@@ -318,6 +316,34 @@ static void test_a_worker_checks_only_its_share_of_the_backends(void **state)
     fixture_close(f);
 }
 
+static void test_no_checker_means_no_deadline_and_no_work(void **state)
+{
+    (void)state;
+    assert_int_equal(checker_next_deadline(NULL), TIMER_NONE);
+    assert_int_equal(checker_wait_ms(NULL, 1000, -1), -1);
+    assert_int_equal(checker_wait_ms(NULL, 1000, 250), 250);
+    checker_run_due(NULL, 1000);
+    checker_destroy(NULL);
+}
+
+static void test_wait_is_bounded_by_the_next_check(void **state)
+{
+    (void)state;
+    static const enum answer a[] = {ANSWER_200};
+    struct fixture *f = fixture_open(a, 1, 1, 1);
+    struct checker *c = make_checker(f, 500, 100, 1);
+    uint64_t now = f->w.now_ms;
+    assert_int_equal(checker_next_deadline(c), now); /* the first check is due at once */
+    assert_int_equal(checker_wait_ms(c, now, -1), 0);
+    drive_checks(f, c, 0, 1);
+    uint64_t next = checker_next_deadline(c);
+    assert_true(next > f->w.now_ms && next <= now + 500);
+    assert_int_equal(checker_wait_ms(c, next - 40, -1), 40);
+    assert_int_equal(checker_wait_ms(c, next - 40, 10), 10);
+    checker_destroy(c);
+    fixture_close(f);
+}
+
 static void test_destroy_with_checks_in_flight_closes_them(void **state)
 {
     (void)state;
@@ -340,6 +366,8 @@ int main(void)
         cmocka_unit_test(test_checks_repeat_every_interval_one_at_a_time),
         cmocka_unit_test(test_a_backend_that_recovers_needs_rise_good_checks),
         cmocka_unit_test(test_a_worker_checks_only_its_share_of_the_backends),
+        cmocka_unit_test(test_no_checker_means_no_deadline_and_no_work),
+        cmocka_unit_test(test_wait_is_bounded_by_the_next_check),
         cmocka_unit_test(test_destroy_with_checks_in_flight_closes_them),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

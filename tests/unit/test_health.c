@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -290,6 +291,18 @@ static void test_admin_drain_and_down_hold_until_admin_sets_it_up(void **state)
     health_destroy(h);
 }
 
+static void test_connect_errors_have_short_reasons(void **state)
+{
+    (void)state;
+    assert_string_equal(health_connect_why(ECONNREFUSED), "connect refused");
+    assert_string_equal(health_connect_why(ETIMEDOUT), "connect timeout");
+    assert_string_equal(health_connect_why(ECONNRESET), "connection reset");
+    assert_string_equal(health_connect_why(EHOSTUNREACH), "host unreachable");
+    assert_string_equal(health_connect_why(ENETUNREACH), "network unreachable");
+    assert_string_equal(health_connect_why(EACCES), "connect failed");
+    assert_string_equal(health_state_name(HEALTH_DRAINING), "DRAINING");
+}
+
 /* --- many threads at once --------------------------------------------------------------------- */
 
 #define NTHREADS 8
@@ -373,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_doubling_resets_after_serving_as_long_as_the_last_cooldown),
         cmocka_unit_test(test_checks_failing_while_ejected_make_it_a_down_by_checks),
         cmocka_unit_test(test_admin_drain_and_down_hold_until_admin_sets_it_up),
+        cmocka_unit_test(test_connect_errors_have_short_reasons),
         cmocka_unit_test(test_one_thread_learns_of_each_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
