@@ -55,9 +55,10 @@ struct backend_table *backend_table_create(const char *const hosts[], const uint
         snprintf(b->host, sizeof(b->host), "%s", hosts[i]);
         b->port = ports[i];
         if (strchr(b->host, ':') != NULL)
-            snprintf(b->name, sizeof(b->name), "[%s]:%u", b->host, (unsigned)b->port);
+            snprintf(b->authority, sizeof(b->authority), "[%s]:%u", b->host, (unsigned)b->port);
         else
-            snprintf(b->name, sizeof(b->name), "%s:%u", b->host, (unsigned)b->port);
+            snprintf(b->authority, sizeof(b->authority), "%s:%u", b->host, (unsigned)b->port);
+        snprintf(b->name, sizeof(b->name), "%s", b->authority);
         b->weight = 1;
         b->backup = false;
         atomic_init(&b->seq, 0);

@@ -43,8 +43,10 @@ struct backend {
     size_t index;
     char host[NET_HOST_LEN];
     uint16_t port;
+    char authority[NET_HOST_LEN + 8]; /* "host:port" ("[v6]:port"): the Host lb sends with a
+                                         request that has none */
     char name[NET_HOST_LEN + 8]; /* what logs, lbtop and lbtrace show: -b ...,name=NAME, or
-                                    "host:port" by default */
+                                    the authority by default */
     unsigned weight;             /* 1..BACKEND_MAX_WEIGHT (-b ...,weight=N), 1 by default */
     bool backup;                 /* -b ...,backup: serves only when no other backend can */
     bool numeric;                /* host is an IP literal: never resolved again */
