@@ -23,7 +23,7 @@ V      ?= 0
 
 CFLAGS   ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -Icommon
-WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wno-format-nonliteral -Wstrict-prototypes
+WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wno-format-nonliteral -Wstrict-prototypes -Wmissing-prototypes
 ALL_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) -pthread -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS) -pthread
 ifeq ($(SAN),1)
