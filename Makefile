@@ -43,7 +43,6 @@ endif
 PROGRAMS :=
 UNIT_TESTS :=
 E2E_TESTS :=
-SYS_LDLIBS :=
 
 objs_of = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
@@ -58,11 +57,9 @@ $$($(1)_LIB): $$(call objs_of,$$($(1)_SRCS))
 $(BIN)/$(1): $$(call objs_of,$$($(1)_MAIN)) $$($(1)_LIB) $$(COMMON_LIB)
 	@mkdir -p $$(@D)
 	$$(call say,LD,$$@)$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$($(1)_LDLIBS)
-SYS_LDLIBS += $$($(1)_LDLIBS)
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call program_template,$(p))))
 
-PROGRAM_LIBS := $(foreach p,$(PROGRAMS),$($(p)_LIB))
 PROGRAM_BINS := $(addprefix $(BIN)/,$(PROGRAMS))
 
 include tests/module.mk
