@@ -156,7 +156,7 @@ static void write_random_file(const char *path, size_t size)
 static void upload_and_compare(const char *extra_curl_args)
 {
     char dir[] = "/tmp/lbtest-upload-XXXXXX";
-    char cmd[2048], in[256], out[256];
+    char in[256], out[256];
     int status;
     char *res;
 
@@ -164,16 +164,14 @@ static void upload_and_compare(const char *extra_curl_args)
     snprintf(in, sizeof(in), "%s/in", dir);
     snprintf(out, sizeof(out), "%s/out", dir);
     write_random_file(in, 20u << 20);
-    snprintf(cmd, sizeof(cmd),
-             "curl -s --max-time 120 -H 'Expect:' %s --data-binary @%s -o %s -w '%%{http_code}' "
-             "http://127.0.0.1:%u/echo",
-             extra_curl_args, in, out, (unsigned)lab.lb_port);
-    res = harness_run(cmd, &status);
+    res = harness_runf(&status,
+                       "curl -s --max-time 120 -H 'Expect:' %s --data-binary @%s -o %s "
+                       "-w '%%{http_code}' http://127.0.0.1:%u/echo",
+                       extra_curl_args, in, out, (unsigned)lab.lb_port);
     assert_int_equal(status, 0);
     assert_string_equal(res, "200");
     free(res);
-    snprintf(cmd, sizeof(cmd), "cmp -s %s %s", in, out);
-    res = harness_run(cmd, &status);
+    res = harness_runf(&status, "cmp -s %s %s", in, out);
     assert_int_equal(status, 0);
     free(res);
     unlink(in);

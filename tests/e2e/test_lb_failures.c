@@ -271,10 +271,9 @@ static void test_access_log_to_standard_output(void **state)
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/out.log", dir);
     snprintf(arg, sizeof(arg), "127.0.0.1:%u", (unsigned)port);
-    char bin[4096], listen_arg[16];
-    snprintf(bin, sizeof(bin), "%s", harness_bin("lb"));
+    char listen_arg[16];
     snprintf(listen_arg, sizeof(listen_arg), "%u", (unsigned)lb_port);
-    char *argv[] = {bin, "-l", listen_arg, "-b", arg, "--access-log", "-", NULL};
+    char *argv[] = {(char *)harness_bin("lb"), "-l", listen_arg, "-b", arg, "--access-log", "-", NULL};
     pid_t lb = harness_spawn(argv, path);
     assert_true(lb > 0);
     harness_track(lb);
@@ -284,9 +283,7 @@ static void test_access_log_to_standard_output(void **state)
     harness_response_free(&resp);
     assert_int_equal(harness_stop(lb, 15000), 0);
     int status;
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "grep -c 'stdout-id' %s", path);
-    char *out = harness_run(cmd, &status);
+    char *out = harness_runf(&status, "grep -c 'stdout-id' %s", path);
     assert_int_equal(atoi(out), 1);
     free(out);
     unlink(path);

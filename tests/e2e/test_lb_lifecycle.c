@@ -31,10 +31,8 @@
 /* Runs lb with args (shell words); returns its combined output and exit status. */
 static char *run_lb(const char *args, int *exit_code)
 {
-    char cmd[4096];
     int status;
-    snprintf(cmd, sizeof(cmd), "exec timeout 20 %s %s 2>&1", harness_bin("lb"), args);
-    char *out = harness_run(cmd, &status);
+    char *out = harness_runf(&status, "exec timeout 20 %s %s 2>&1", harness_bin("lb"), args);
     *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return out;
 }

@@ -149,7 +149,7 @@ static void *client_main(void *arg)
 static void test_many_clients_pipelining_uploads_get_their_own_bytes_back(void **state)
 {
     char dir[] = "/tmp/lbtest-stress-XXXXXX";
-    char log[256], cmd[512];
+    char log[256];
     struct harness_lab lab;
     struct client cl[CLIENTS];
     pthread_t t[CLIENTS];
@@ -171,12 +171,10 @@ static void test_many_clients_pipelining_uploads_get_their_own_bytes_back(void *
     assert_int_equal(ok, CLIENTS * PER_CLIENT);
     assert_int_equal(harness_lab_stop(&lab), 0);
     /* one access-log line per request, from four workers at once, none torn */
-    snprintf(cmd, sizeof(cmd), "grep -ci 'status.*200.*total' %s", log);
-    char *out = harness_run(cmd, &status);
+    char *out = harness_runf(&status, "grep -ci 'status.*200.*total' %s", log);
     assert_int_equal(atoi(out), CLIENTS * PER_CLIENT);
     free(out);
-    snprintf(cmd, sizeof(cmd), "wc -l < %s", log);
-    out = harness_run(cmd, &status);
+    out = harness_runf(&status, "wc -l < %s", log);
     assert_int_equal(atoi(out), CLIENTS * PER_CLIENT);
     free(out);
     unlink(log);
@@ -356,7 +354,7 @@ static void test_pipeline_sent_one_byte_per_segment(void **state)
 static void test_ipv6_listener_and_backend(void **state)
 {
     uint16_t sim_port, lb_port = harness_free_port();
-    char listen_arg[64], backend_arg[64], cmd[256];
+    char listen_arg[64], backend_arg[64];
     int status;
     (void)state;
 
@@ -364,16 +362,14 @@ static void test_ipv6_listener_and_backend(void **state)
     assert_true(sim > 0);
     snprintf(listen_arg, sizeof(listen_arg), "[::1]:%u", (unsigned)lb_port);
     snprintf(backend_arg, sizeof(backend_arg), "[::1]:%u", (unsigned)sim_port);
-    char bin[4096];
-    snprintf(bin, sizeof(bin), "%s", harness_bin("lb"));
-    char *argv[] = {bin, "-l", listen_arg, "-b", backend_arg, NULL};
+    char *argv[] = {(char *)harness_bin("lb"), "-l", listen_arg, "-b", backend_arg, NULL};
     pid_t lb = harness_spawn(argv, NULL);
     assert_true(lb > 0);
     harness_track(lb);
     /* curl retries until lb listens (bounded) */
-    snprintf(cmd, sizeof(cmd), "curl -s -g --max-time 10 --retry 20 --retry-connrefused "
-             "--retry-delay 1 -H 'X-Request-ID: v6-test' http://[::1]:%u/whoami", (unsigned)lb_port);
-    char *out = harness_run(cmd, &status);
+    char *out = harness_runf(&status, "curl -s -g --max-time 10 --retry 20 --retry-connrefused "
+                             "--retry-delay 1 -H 'X-Request-ID: v6-test' http://[::1]:%u/whoami",
+                             (unsigned)lb_port);
     assert_int_equal(status, 0);
     assert_non_null(strstr(out, "v6"));
     assert_non_null(strstr(out, "::1")); /* the client address backend-sim saw, or XFF */
