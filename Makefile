@@ -64,7 +64,17 @@ PROGRAM_BINS := $(addprefix $(BIN)/,$(PROGRAMS))
 
 include tests/module.mk
 
-$(BUILD)/%.o: %.c
+# Before the first compile in $(BUILD), check that the packages' headers are there, so that a
+# missing one is named (with `make deps`) instead of failing as a compiler error.
+$(BUILD)/.deps-build: scripts/deps.sh
+	@mkdir -p $(@D)
+	$(Q)CC="$(CC)" scripts/deps.sh --check build && touch $@
+$(BUILD)/.deps-test: scripts/deps.sh
+	@mkdir -p $(@D)
+	$(Q)CC="$(CC)" scripts/deps.sh --check test && touch $@
+$(call objs_of,$(TEST_SUPPORT_SRCS) $(UNIT_TEST_SRCS) $(E2E_TEST_SRCS)): | $(BUILD)/.deps-test
+
+$(BUILD)/%.o: %.c | $(BUILD)/.deps-build
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
