@@ -28,9 +28,11 @@ ALL_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) -pthread -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS) -pthread
 ifeq ($(SAN),1)
 SANITIZERS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+else ifeq ($(SAN),thread)
+SANITIZERS := -fsanitize=thread -fno-omit-frame-pointer
+endif
 ALL_CFLAGS += $(SANITIZERS)
 ALL_LDFLAGS += $(SANITIZERS)
-endif
 
 ifeq ($(V),1)
 Q :=
@@ -82,14 +84,15 @@ ALL_OBJS := $(call objs_of,$(COMMON_SRCS) $(foreach p,$(PROGRAMS),$($(p)_MAIN) $
 	$(TEST_SUPPORT_SRCS) $(UNIT_TEST_SRCS) $(E2E_TEST_SRCS))
 -include $(ALL_OBJS:.o=.d)
 
-.PHONY: all help run test check check-clang tests deps deps-test bench install clean
+.PHONY: all help run test test-tsan check check-tsan check-clang tests deps deps-test bench install clean
 all: $(PROGRAM_BINS) ## build every program into bin/
 
 help: ## list the targets
 	@echo "lblab targets:"
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | \
 	    awk -F':.*## ' '{ printf "  make %-14s %s\n", $$1, $$2 }'
-	@echo "Variables: V=1 (show commands), CC=clang, PREFIX=/usr/local (install), SAN=1 (sanitizers)"
+	@echo "Variables: V=1 (show commands), CC=clang, PREFIX=/usr/local (install), SAN=1 (ASan+UBSan)"
+	@echo "           or SAN=thread (TSan)"
 
 deps: ## install missing Debian packages needed to build and run
 	$(Q)scripts/deps.sh build
@@ -106,12 +109,34 @@ tests: $(PROGRAM_BINS) $(UNIT_TESTS) $(E2E_TESTS)
 check: tests ## run every test against the current build (no set-up)
 	$(Q)LBLAB_BIN=$(abspath $(BIN)) scripts/run-tests.sh $(UNIT_TESTS) $(E2E_TESTS)
 
+# ThreadSanitizer: lb, backend-sim and lbtop (whose reader races lb's writer by design, through
+# the seqlock in common/stats_shm) built with -fsanitize=thread in their own BUILD, and the
+# end-to-end tests that start them. Every process writes its reports under TSAN_REPORTS; any
+# report fails the run, whether or not the test noticed the process exit 66.
+TSAN_PROGRAMS := lb backend-sim lbtop
+TSAN_TESTS = $(filter $(addprefix $(BUILD)/tests/e2e/,test_lb_% test_backend_sim% test_lbtop%), \
+    $(E2E_TESTS))
+TSAN_REPORTS = $(abspath $(BUILD))/tsan-reports
+
+test-tsan: deps-test ## build lb, backend-sim and lbtop with ThreadSanitizer, run their e2e tests
+	$(Q)$(MAKE) --no-print-directory SAN=thread CFLAGS="-O1 -g" BUILD=build/tsan \
+	    BIN=build/tsan/bin check-tsan
+
+check-tsan: $(addprefix $(BIN)/,$(TSAN_PROGRAMS)) $(TSAN_TESTS)
+	$(Q)rm -rf $(TSAN_REPORTS) && mkdir -p $(TSAN_REPORTS)
+	$(Q)export TSAN_OPTIONS="halt_on_error=1 exitcode=66 log_path=$(TSAN_REPORTS)/report"; \
+	    LBLAB_BIN=$(abspath $(BIN)) scripts/run-tests.sh $(TSAN_TESTS); rc=$$?; \
+	    if [ -n "$$(ls -A $(TSAN_REPORTS))" ]; then \
+	        cat $(TSAN_REPORTS)/*; echo "ThreadSanitizer reports: $(TSAN_REPORTS)"; exit 1; \
+	    fi; exit $$rc
+
 check-clang: ## build everything with clang, warnings as errors
 	$(Q)$(MAKE) --no-print-directory CC=clang BUILD=build/clang BIN=build/clang/bin tests
 
-test: deps-test ## install packages, then build with ASan+UBSan and run every test
+test: deps-test ## install packages, build with clang, run every test under ASan+UBSan, then TSan
 	$(Q)$(MAKE) --no-print-directory check-clang
 	$(Q)$(MAKE) --no-print-directory SAN=1 CFLAGS="-O1 -g" BUILD=build/san BIN=build/san/bin check
+	$(Q)$(MAKE) --no-print-directory test-tsan
 
 bench: all ## benchmarks: throughput and latency against nginx and haproxy
 	$(Q)scripts/deps.sh bench

@@ -234,7 +234,7 @@ static void test_one_byte_chunks_both_ways(void **state)
 {
     enum { N = 5000 };
     size_t cap = N * 8 + 256, len = 0;
-    char *reply = malloc(cap), *expect = malloc(N + 1);
+    char *reply = malloc(cap), *req = malloc(cap), *expect = malloc(N + 1);
     struct harness_response resp;
     (void)state;
 
@@ -269,11 +269,12 @@ static void test_one_byte_chunks_both_ways(void **state)
     uint16_t port2 = harness_sb_port(sb2), lb2_port;
     pid_t lb2 = harness_start_lb(&lb2_port, &port2, 1, NULL, NULL);
     assert_true(lb2 > 0);
-    len = (size_t)snprintf(reply, cap, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+    /* in its own buffer: the first backend's thread owns reply until harness_sb_stop */
+    len = (size_t)snprintf(req, cap, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
     for (int i = 0; i < N; i++)
-        len += (size_t)snprintf(reply + len, cap - len, "1\r\n%c\r\n", expect[i]);
-    len += (size_t)snprintf(reply + len, cap - len, "0\r\n\r\n");
-    assert_int_equal(harness_exchange(lb2_port, reply, len, TIMEOUT_MS, &resp), 0);
+        len += (size_t)snprintf(req + len, cap - len, "1\r\n%c\r\n", expect[i]);
+    len += (size_t)snprintf(req + len, cap - len, "0\r\n\r\n");
+    assert_int_equal(harness_exchange(lb2_port, req, len, TIMEOUT_MS, &resp), 0);
     assert_int_equal(resp.status, 200);
     assert_string_equal(resp.body, expect);
     harness_response_free(&resp);
@@ -283,6 +284,7 @@ static void test_one_byte_chunks_both_ways(void **state)
     harness_sb_stop(sb);
     harness_sb_stop(sb2);
     free(reply);
+    free(req);
     free(expect);
 }
 
