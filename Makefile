@@ -109,10 +109,12 @@ tests: $(PROGRAM_BINS) $(UNIT_TESTS) $(E2E_TESTS)
 check: tests ## run every test against the current build (no set-up)
 	$(Q)LBLAB_BIN=$(abspath $(BIN)) scripts/run-tests.sh $(UNIT_TESTS) $(E2E_TESTS)
 
-# ThreadSanitizer: lb, backend-sim and lbtop (whose reader races lb's writer by design, through
-# the seqlock in common/stats_shm) built with -fsanitize=thread in their own BUILD, and the
-# end-to-end tests that start them. Every process writes its reports under TSAN_REPORTS; any
-# report fails the run, whether or not the test noticed the process exit 66.
+# ThreadSanitizer: lb (workers, resolver, statistics heartbeat), backend-sim (one thread per
+# instance) and lbtop (it reads the seqlocked statistics lb's threads write) built with
+# -fsanitize=thread in their own BUILD, and the end-to-end tests that start them. TSan sees races
+# between the threads of one process, not across the shared memory between two. Every process
+# writes its reports under TSAN_REPORTS; any report fails the run, even when the test did not
+# notice the process exit 66.
 TSAN_PROGRAMS := lb backend-sim lbtop
 TSAN_TESTS = $(filter $(addprefix $(BUILD)/tests/e2e/,test_lb_% test_backend_sim% test_lbtop%), \
     $(E2E_TESTS))
