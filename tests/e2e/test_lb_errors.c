@@ -223,8 +223,7 @@ static void test_refused_backend_gets_503(void **state)
     assert_int_equal(harness_exchange(f.lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
     assert_int_equal(resp.status, 503);
     harness_response_free(&resp);
-    assert_true(harness_alive(f.lb, NULL));
-    assert_int_equal(harness_stop(f.lb, 15000), 0);
+    lb_fixture_stop(&f);
 }
 
 static void test_no_resolvable_backend_gets_503(void **state)
@@ -242,7 +241,7 @@ static void test_no_resolvable_backend_gets_503(void **state)
         assert_int_equal(resp.status, 503);
         harness_response_free(&resp);
     }
-    assert_int_equal(harness_stop(f.lb, 15000), 0);
+    lb_fixture_stop(&f);
 }
 
 /* Malformed response framing from the backend: the client never gets the backend's bytes after

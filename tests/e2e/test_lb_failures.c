@@ -158,7 +158,7 @@ static void test_lb_error_response_to_head_has_no_body(void **state)
         assert_int_equal(c.len, 0); /* no body bytes after the HEAD's head */
     }
     harness_conn_close(&c);
-    assert_int_equal(harness_stop(f.lb, 15000), 0);
+    lb_fixture_stop(&f);
 }
 
 static void test_pipelined_requests_after_a_503_are_not_mixed_up(void **state)
@@ -185,7 +185,7 @@ static void test_pipelined_requests_after_a_503_are_not_mixed_up(void **state)
             break;
     }
     harness_conn_close(&c);
-    assert_int_equal(harness_stop(f.lb, 15000), 0);
+    lb_fixture_stop(&f);
 }
 
 static void test_access_log_has_a_line_for_errors_too_with_the_returned_request_id(void **state)

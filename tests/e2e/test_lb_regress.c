@@ -200,8 +200,7 @@ static void test_every_backend_refusing_gets_503(void **state)
     assert_int_equal(resp.body_len, 0);
     harness_response_free(&resp);
     harness_conn_close(&c);
-    assert_true(harness_alive(f.lb, NULL));
-    assert_int_equal(harness_stop(f.lb, 15000), 0);
+    lb_fixture_stop(&f);
 }
 
 static void test_refused_backend_is_skipped_and_the_live_one_answers(void **state)
@@ -224,7 +223,7 @@ static void test_refused_backend_is_skipped_and_the_live_one_answers(void **stat
         harness_response_free(&resp);
     }
     assert_int_equal(harness_sb_requests(sb), 6);
-    assert_int_equal(harness_stop(f.lb, 15000), 0);
+    lb_fixture_stop(&f);
     harness_sb_stop(sb);
 }
 
@@ -468,7 +467,7 @@ static void test_backend_that_refused_rests_and_new_requests_skip_it(void **stat
     assert_int_equal(poll(&pfd, 1, 0), 0); /* no connection attempt reached it */
     assert_int_equal(harness_sb_requests(sb), 8);
     close(ls);
-    assert_int_equal(harness_stop(f.lb, 15000), 0);
+    lb_fixture_stop(&f);
     harness_sb_stop(sb);
 }
 

@@ -126,7 +126,7 @@ static void test_failed_connect_is_retried_on_next_backend(void **state)
         harness_response_free(&resp);
     }
     harness_conn_close(&c);
-    assert_int_equal(harness_stop(f.lb, 15000), 0);
+    lb_fixture_stop(&f);
     harness_stop(sims[0], 10000);
     harness_stop(sims[1], 10000);
 }
@@ -171,7 +171,7 @@ static void test_backend_not_answering_syns_is_skipped_after_connect_timeout(voi
         assert_int_equal(status, 200);
         assert_string_equal(b, "b2");
     }
-    assert_int_equal(harness_stop(f.lb, 15000), 0);
+    lb_fixture_stop(&f);
     harness_stop(sim, 10000);
     close(fillers[0]);
     close(fillers[1]);
@@ -192,7 +192,7 @@ static void test_only_backend_not_answering_syns_gets_503(void **state)
     lb_fixture_start_ports(&f, &port, 1, extra);
     get_backend(f.lb_port, "/", &status, b, sizeof(b));
     assert_int_equal(status, 503);
-    assert_int_equal(harness_stop(f.lb, 15000), 0);
+    lb_fixture_stop(&f);
     close(fillers[0]);
     close(fillers[1]);
     close(hole);
@@ -217,7 +217,7 @@ static void test_backend_given_as_localhost_is_resolved(void **state)
         assert_int_equal(status, 200);
         assert_string_equal(b, "bl");
     }
-    assert_int_equal(harness_stop(f.lb, 15000), 0);
+    lb_fixture_stop(&f);
     harness_stop(sim, 10000);
 }
 
@@ -330,7 +330,7 @@ static void test_backend_that_never_answers_does_not_stop_the_others(void **stat
     for (int i = 0; i < 9; i++)
         harness_conn_close(&conns[i]);
     harness_conn_close(&held);
-    assert_int_equal(harness_stop(f.lb, 15000), 0);
+    lb_fixture_stop(&f);
     harness_stop(sims[0], 10000);
     harness_stop(sims[1], 10000);
     harness_sb_stop(sb);

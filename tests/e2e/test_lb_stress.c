@@ -388,7 +388,7 @@ static void test_localhost_backend_with_dns_ttl_0(void **state)
         assert_string_equal(harness_header(&resp, "X-Backend"), "dns0");
         harness_response_free(&resp);
     }
-    assert_int_equal(harness_stop(f.lb, 15000), 0);
+    lb_fixture_stop(&f);
     harness_stop(sim, 10000);
 }
 
