@@ -198,3 +198,14 @@ bool backend_resting(struct backend *b, uint64_t now_ms)
 {
     return atomic_load_explicit(&b->down_until_ms, memory_order_relaxed) > now_ms;
 }
+
+uint64_t backend_table_next_rest_end(struct backend_table *t, uint64_t now_ms)
+{
+    uint64_t soonest = 0;
+    for (size_t i = 0; i < t->count; i++) {
+        uint64_t until = atomic_load_explicit(&t->backends[i].down_until_ms, memory_order_relaxed);
+        if (until > now_ms && (soonest == 0 || until - now_ms < soonest))
+            soonest = until - now_ms;
+    }
+    return soonest;
+}

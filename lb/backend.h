@@ -108,6 +108,10 @@ bool backend_is_up(struct backend *b);
 /* True while b rests at now_ms after a failed connect. Any thread, one relaxed load. */
 bool backend_resting(struct backend *b, uint64_t now_ms);
 
+/* Milliseconds from now_ms until the first resting backend of t may be tried again, 0 when none
+ * is resting: what a 503's Retry-After tells the client. */
+uint64_t backend_table_next_rest_end(struct backend_table *t, uint64_t now_ms);
+
 /* Converts between struct backend_addr and socket addresses. from_sockaddr returns 0 or -EAFNOSUPPORT. */
 socklen_t backend_addr_to_sockaddr(const struct backend_addr *a, struct sockaddr_storage *ss);
 int backend_addr_from_sockaddr(const struct sockaddr *sa, struct backend_addr *a);

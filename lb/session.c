@@ -449,8 +449,14 @@ static void send_error(struct session *s, int status, const char *detail)
     }
     if (x->t_start == 0)
         x->t_start = clock_mono_ns();
+    unsigned retry_after = 0;
+    if (status == 503) {
+        /* come back when the first resting backend may be tried again (at least 1 s) */
+        uint64_t ms = backend_table_next_rest_end(s->w->table, now_ms(s));
+        retry_after = ms > 1000 ? (unsigned)((ms + 999) / 1000) : 1;
+    }
     ssize_t n = errors_response(s->bufs->head, sizeof(s->bufs->head), status, detail, x->id,
-                                x->id_len, x->head_req);
+                                x->id_len, x->head_req, retry_after);
     close_upstream(s);
     x->status = status;
     x->generated = true;

@@ -146,6 +146,10 @@ static void test_lb_error_response_to_head_has_no_body(void **state)
     assert_int_equal(harness_send_all(c.fd, both, strlen(both)), 0);
     assert_int_equal(harness_read_response(&c, true, false, &resp), 0);
     assert_int_equal(resp.status, 503);
+    /* the one backend rests for 5 s after its refusal: the client is told when to come back */
+    const char *retry = harness_header(&resp, "Retry-After");
+    assert_non_null(retry);
+    assert_true(atoi(retry) >= 1 && atoi(retry) <= 5);
     bool closed_after = resp.closed;
     harness_response_free(&resp);
     if (!closed_after) {

@@ -18,7 +18,7 @@ static void test_error_response_is_valid_http_with_length_id_and_close(void **st
     struct http_header hs[16];
     struct http_response r = {.headers = hs, .num_headers = 16};
     (void)state;
-    ssize_t n = errors_response(out, sizeof(out), 502, "backend refused", "rid-1", 5, false);
+    ssize_t n = errors_response(out, sizeof(out), 502, "backend refused", "rid-1", 5, false, 0);
     assert_true(n > 0);
     int head = http_parse_response(out, (size_t)n, &r, NULL, false);
     assert_true(head > 0);
@@ -30,6 +30,21 @@ static void test_error_response_is_valid_http_with_length_id_and_close(void **st
     assert_non_null(id);
     assert_memory_equal(id->value, "rid-1", 5);
     assert_non_null(strstr(out + head, "backend refused"));
+}
+
+static void test_503_can_say_when_to_come_back(void **state)
+{
+    char out[2048];
+    (void)state;
+    ssize_t n = errors_response(out, sizeof(out), 503, "no backend", "x", 1, true, 5);
+    assert_true(n > 0);
+    assert_string_equal(out, "HTTP/1.1 503 Service Unavailable\r\n"
+                             "Content-Type: text/html; charset=utf-8\r\n"
+                             "Content-Length: 165\r\n"
+                             "X-Request-ID: x\r\n"
+                             "Retry-After: 5\r\n"
+                             "Connection: close\r\n"
+                             "\r\n");
 }
 
 static void test_every_error_status_has_its_reason(void **state)
@@ -51,7 +66,7 @@ static void test_every_error_status_has_its_reason(void **state)
     char out[2048];
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        ssize_t n = errors_response(out, sizeof(out), cases[i].code, NULL, "x", 1, false);
+        ssize_t n = errors_response(out, sizeof(out), cases[i].code, NULL, "x", 1, false, 0);
         assert_true(n > 0);
         assert_memory_equal(out, cases[i].status_line, strlen(cases[i].status_line));
         assert_non_null(strstr(out, cases[i].title));
@@ -74,11 +89,11 @@ static void test_whole_response_is_exactly_this(void **state)
              "Connection: close\r\n"
              "\r\n%s",
              sizeof(body) - 1, body);
-    ssize_t n = errors_response(out, sizeof(out), 504, "backend too slow", "abcdef", 3, false);
+    ssize_t n = errors_response(out, sizeof(out), 504, "backend too slow", "abcdef", 3, false, 0);
     assert_int_equal(n, strlen(want));
     assert_string_equal(out, want);
     /* HEAD: the same head, Content-Length included, and no body */
-    n = errors_response(out, sizeof(out), 504, "backend too slow", "abcdef", 3, true);
+    n = errors_response(out, sizeof(out), 504, "backend too slow", "abcdef", 3, true, 0);
     assert_int_equal(n, strlen(want) - (sizeof(body) - 1));
     assert_memory_equal(out, want, (size_t)n);
 }
@@ -87,10 +102,10 @@ static void test_head_request_gets_no_body_and_small_buffer_fails(void **state)
 {
     char out[2048];
     (void)state;
-    ssize_t n = errors_response(out, sizeof(out), 503, NULL, "x", 1, true);
+    ssize_t n = errors_response(out, sizeof(out), 503, NULL, "x", 1, true, 0);
     assert_true(n > 0);
     assert_int_equal(memcmp(out + n - 4, "\r\n\r\n", 4), 0);
-    assert_int_equal(errors_response(out, 40, 503, NULL, "x", 1, false), -ENOSPC);
+    assert_int_equal(errors_response(out, 40, 503, NULL, "x", 1, false, 0), -ENOSPC);
 }
 
 int main(void)
@@ -98,6 +113,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_response_is_valid_http_with_length_id_and_close),
         cmocka_unit_test(test_every_error_status_has_its_reason),
+        cmocka_unit_test(test_503_can_say_when_to_come_back),
         cmocka_unit_test(test_whole_response_is_exactly_this),
         cmocka_unit_test(test_head_request_gets_no_body_and_small_buffer_fails),
     };
