@@ -15,6 +15,7 @@ LBTRACE_UNIT_TESTS := test_lbtrace_%
 BACKEND_SIM_UNIT_TESTS := test_sim% test_endpoint test_docroot test_bytepat test_textesc
 COMMON_UNIT_TESTS := test_http test_net test_stats_shm
 test_stats_writer_PROGRAMS := lb lbtop
+test_events_PROGRAMS := lb lbtop
 
 unit_test_programs = $(or $($(1)_PROGRAMS), \
     $(if $(filter $(LBTOP_UNIT_TESTS),$(1)),lbtop, \
