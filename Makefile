@@ -23,14 +23,16 @@ V      ?= 0
 
 CFLAGS   ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -Icommon
-WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wno-format-nonliteral -Wstrict-prototypes
+WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wno-format-nonliteral -Wstrict-prototypes -Wmissing-prototypes
 ALL_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) -pthread -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS) -pthread
 ifeq ($(SAN),1)
 SANITIZERS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+else ifeq ($(SAN),thread)
+SANITIZERS := -fsanitize=thread -fno-omit-frame-pointer
+endif
 ALL_CFLAGS += $(SANITIZERS)
 ALL_LDFLAGS += $(SANITIZERS)
-endif
 
 ifeq ($(V),1)
 Q :=
@@ -43,7 +45,6 @@ endif
 PROGRAMS :=
 UNIT_TESTS :=
 E2E_TESTS :=
-SYS_LDLIBS :=
 
 objs_of = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
@@ -58,16 +59,24 @@ $$($(1)_LIB): $$(call objs_of,$$($(1)_SRCS))
 $(BIN)/$(1): $$(call objs_of,$$($(1)_MAIN)) $$($(1)_LIB) $$(COMMON_LIB)
 	@mkdir -p $$(@D)
 	$$(call say,LD,$$@)$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$($(1)_LDLIBS)
-SYS_LDLIBS += $$($(1)_LDLIBS)
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call program_template,$(p))))
 
-PROGRAM_LIBS := $(foreach p,$(PROGRAMS),$($(p)_LIB))
 PROGRAM_BINS := $(addprefix $(BIN)/,$(PROGRAMS))
 
 include tests/module.mk
 
-$(BUILD)/%.o: %.c
+# Before the first compile in $(BUILD), check that the packages' headers are there, so that a
+# missing one is named (with `make deps`) instead of failing as a compiler error.
+$(BUILD)/.deps-build: scripts/deps.sh
+	@mkdir -p $(@D)
+	$(Q)CC="$(CC)" scripts/deps.sh --check build && touch $@
+$(BUILD)/.deps-test: scripts/deps.sh
+	@mkdir -p $(@D)
+	$(Q)CC="$(CC)" scripts/deps.sh --check test && touch $@
+$(call objs_of,$(TEST_SUPPORT_SRCS) $(UNIT_TEST_SRCS) $(E2E_TEST_SRCS)): | $(BUILD)/.deps-test
+
+$(BUILD)/%.o: %.c | $(BUILD)/.deps-build
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -75,14 +84,15 @@ ALL_OBJS := $(call objs_of,$(COMMON_SRCS) $(foreach p,$(PROGRAMS),$($(p)_MAIN) $
 	$(TEST_SUPPORT_SRCS) $(UNIT_TEST_SRCS) $(E2E_TEST_SRCS))
 -include $(ALL_OBJS:.o=.d)
 
-.PHONY: all help run test check check-clang tests deps deps-test bench install clean
+.PHONY: all help run test test-tsan check check-tsan check-clang tests deps deps-test bench install clean
 all: $(PROGRAM_BINS) ## build every program into bin/
 
 help: ## list the targets
 	@echo "lblab targets:"
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | \
 	    awk -F':.*## ' '{ printf "  make %-14s %s\n", $$1, $$2 }'
-	@echo "Variables: V=1 (show commands), CC=clang, PREFIX=/usr/local (install), SAN=1 (sanitizers)"
+	@echo "Variables: V=1 (show commands), CC=clang, PREFIX=/usr/local (install), SAN=1 (ASan+UBSan)"
+	@echo "           or SAN=thread (TSan)"
 
 deps: ## install missing Debian packages needed to build and run
 	$(Q)scripts/deps.sh build
@@ -99,12 +109,36 @@ tests: $(PROGRAM_BINS) $(UNIT_TESTS) $(E2E_TESTS)
 check: tests ## run every test against the current build (no set-up)
 	$(Q)LBLAB_BIN=$(abspath $(BIN)) scripts/run-tests.sh $(UNIT_TESTS) $(E2E_TESTS)
 
+# ThreadSanitizer: lb (workers, resolver, statistics heartbeat), backend-sim (one thread per
+# instance) and lbtop (it reads the seqlocked statistics lb's threads write) built with
+# -fsanitize=thread in their own BUILD, and the end-to-end tests that start them. TSan sees races
+# between the threads of one process, not across the shared memory between two. Every process
+# writes its reports under TSAN_REPORTS; any report fails the run, even when the test did not
+# notice the process exit 66.
+TSAN_PROGRAMS := lb backend-sim lbtop
+TSAN_TESTS = $(filter $(addprefix $(BUILD)/tests/e2e/,test_lb_% test_backend_sim% test_lbtop%), \
+    $(E2E_TESTS))
+TSAN_REPORTS = $(abspath $(BUILD))/tsan-reports
+
+test-tsan: deps-test ## build lb, backend-sim and lbtop with ThreadSanitizer, run their e2e tests
+	$(Q)$(MAKE) --no-print-directory SAN=thread CFLAGS="-O1 -g" BUILD=build/tsan \
+	    BIN=build/tsan/bin check-tsan
+
+check-tsan: $(addprefix $(BIN)/,$(TSAN_PROGRAMS)) $(TSAN_TESTS)
+	$(Q)rm -rf $(TSAN_REPORTS) && mkdir -p $(TSAN_REPORTS)
+	$(Q)export TSAN_OPTIONS="halt_on_error=1 exitcode=66 log_path=$(TSAN_REPORTS)/report"; \
+	    LBLAB_BIN=$(abspath $(BIN)) scripts/run-tests.sh $(TSAN_TESTS); rc=$$?; \
+	    if [ -n "$$(ls -A $(TSAN_REPORTS))" ]; then \
+	        cat $(TSAN_REPORTS)/*; echo "ThreadSanitizer reports: $(TSAN_REPORTS)"; exit 1; \
+	    fi; exit $$rc
+
 check-clang: ## build everything with clang, warnings as errors
 	$(Q)$(MAKE) --no-print-directory CC=clang BUILD=build/clang BIN=build/clang/bin tests
 
-test: deps-test ## install packages, then build with ASan+UBSan and run every test
+test: deps-test ## install packages, build with clang, run every test under ASan+UBSan, then TSan
 	$(Q)$(MAKE) --no-print-directory check-clang
 	$(Q)$(MAKE) --no-print-directory SAN=1 CFLAGS="-O1 -g" BUILD=build/san BIN=build/san/bin check
+	$(Q)$(MAKE) --no-print-directory test-tsan
 
 bench: all ## benchmarks: throughput and latency against nginx and haproxy
 	$(Q)scripts/deps.sh bench

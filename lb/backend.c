@@ -55,9 +55,10 @@ struct backend_table *backend_table_create(const char *const hosts[], const uint
         snprintf(b->host, sizeof(b->host), "%s", hosts[i]);
         b->port = ports[i];
         if (strchr(b->host, ':') != NULL)
-            snprintf(b->name, sizeof(b->name), "[%s]:%u", b->host, (unsigned)b->port);
+            snprintf(b->authority, sizeof(b->authority), "[%s]:%u", b->host, (unsigned)b->port);
         else
-            snprintf(b->name, sizeof(b->name), "%s:%u", b->host, (unsigned)b->port);
+            snprintf(b->authority, sizeof(b->authority), "%s:%u", b->host, (unsigned)b->port);
+        snprintf(b->name, sizeof(b->name), "%s", b->authority);
         b->weight = 1;
         b->backup = false;
         atomic_init(&b->seq, 0);
@@ -196,4 +197,15 @@ bool backend_is_up(struct backend *b)
 bool backend_resting(struct backend *b, uint64_t now_ms)
 {
     return atomic_load_explicit(&b->down_until_ms, memory_order_relaxed) > now_ms;
+}
+
+uint64_t backend_table_next_rest_end(struct backend_table *t, uint64_t now_ms)
+{
+    uint64_t soonest = 0;
+    for (size_t i = 0; i < t->count; i++) {
+        uint64_t until = atomic_load_explicit(&t->backends[i].down_until_ms, memory_order_relaxed);
+        if (until > now_ms && (soonest == 0 || until - now_ms < soonest))
+            soonest = until - now_ms;
+    }
+    return soonest;
 }

@@ -43,8 +43,10 @@ struct backend {
     size_t index;
     char host[NET_HOST_LEN];
     uint16_t port;
+    char authority[NET_HOST_LEN + 8]; /* "host:port" ("[v6]:port"): the Host lb sends with a
+                                         request that has none */
     char name[NET_HOST_LEN + 8]; /* what logs, lbtop and lbtrace show: -b ...,name=NAME, or
-                                    "host:port" by default */
+                                    the authority by default */
     unsigned weight;             /* 1..BACKEND_MAX_WEIGHT (-b ...,weight=N), 1 by default */
     bool backup;                 /* -b ...,backup: serves only when no other backend can */
     bool numeric;                /* host is an IP literal: never resolved again */
@@ -105,6 +107,10 @@ bool backend_is_up(struct backend *b);
 
 /* True while b rests at now_ms after a failed connect. Any thread, one relaxed load. */
 bool backend_resting(struct backend *b, uint64_t now_ms);
+
+/* Milliseconds from now_ms until the first resting backend of t may be tried again, 0 when none
+ * is resting: what a 503's Retry-After tells the client. */
+uint64_t backend_table_next_rest_end(struct backend_table *t, uint64_t now_ms);
 
 /* Converts between struct backend_addr and socket addresses. from_sockaddr returns 0 or -EAFNOSUPPORT. */
 socklen_t backend_addr_to_sockaddr(const struct backend_addr *a, struct sockaddr_storage *ss);

@@ -12,8 +12,10 @@
 
 /* Writes the whole response for status into out. detail (may be NULL) is a short static text
  * for the body ("backend refused the connection"). head_only: the request was HEAD (same
- * headers, no body). Returns its length, or -ENOSPC. */
+ * headers, no body). retry_after_s > 0 adds "Retry-After: N" (a 503 says when to come back).
+ * Returns its length, or -ENOSPC. */
 ssize_t errors_response(char *out, size_t cap, int status, const char *detail,
-                        const char *request_id, size_t request_id_len, bool head_only);
+                        const char *request_id, size_t request_id_len, bool head_only,
+                        unsigned retry_after_s);
 
 #endif

@@ -1,12 +1,10 @@
 /*
  * hashkey.c - the key the hash policy hashes, found in a parsed request (see hashkey.h).
- *
- * Cookie headers are read as RFC 6265 section 4.2 sends them: "a=1; b=2", pairs separated by
- * ';' and optional whitespace, a pair without '=' skipped. Every Cookie header is searched (an
- * HTTP/1.1 client sends one, but proxies sometimes pass several), the first non-empty value of
- * the named cookie wins, and the value is taken as sent, quotes included.
+ * Cookies are found by headers_find_cookie() (headers.h), the one cookie reader lb has.
  */
 #include "hashkey.h"
+
+#include "headers.h"
 
 #include <errno.h>
 #include <string.h>
@@ -47,45 +45,6 @@ int hashkey_parse(const char *text, struct hashkey_spec *spec)
     return 0;
 }
 
-static bool is_ows(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-/* Finds cookie name in one Cookie header value v[0..n). */
-static bool find_cookie(const char *v, size_t n, const char *name, const char **key,
-                        size_t *key_len)
-{
-    size_t name_len = strlen(name), i = 0;
-    while (i < n) {
-        while (i < n && (is_ows(v[i]) || v[i] == ';'))
-            i++;
-        size_t start = i;
-        while (i < n && v[i] != ';')
-            i++;
-        size_t end = i;
-        while (end > start && is_ows(v[end - 1]))
-            end--;
-        const char *eq = memchr(v + start, '=', end - start);
-        if (eq == NULL)
-            continue;
-        size_t nlen = (size_t)(eq - (v + start));
-        while (nlen > 0 && is_ows(v[start + nlen - 1]))
-            nlen--;
-        if (nlen != name_len || memcmp(v + start, name, name_len) != 0)
-            continue;
-        const char *val = eq + 1, *val_end = v + end;
-        while (val < val_end && is_ows(*val))
-            val++;
-        if (val == val_end)
-            continue; /* empty: as if absent */
-        *key = val;
-        *key_len = (size_t)(val_end - val);
-        return true;
-    }
-    return false;
-}
-
 bool hashkey_get(const struct hashkey_spec *spec, const struct http_request *req,
                  const char *client, size_t client_len, const char **key, size_t *key_len)
 {
@@ -108,11 +67,8 @@ bool hashkey_get(const struct hashkey_spec *spec, const struct http_request *req
         break;
     }
     case HASHKEY_COOKIE:
-        for (size_t i = 0; i < req->num_headers; i++)
-            if (http_header_is(&req->headers[i], "Cookie") &&
-                find_cookie(req->headers[i].value, req->headers[i].value_len, spec->name, key,
-                            key_len))
-                return true;
+        if (headers_find_cookie(req->headers, req->num_headers, spec->name, key, key_len))
+            return true;
         break;
     case HASHKEY_CLIENT:
         break;

@@ -183,32 +183,52 @@ ssize_t headers_replace_host(char *head, size_t len, size_t cap, const char *hos
     return (ssize_t)(len - old_len + new_len);
 }
 
+static bool is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Finds cookie name in one Cookie header value v[0..n). */
+static bool find_cookie(const char *v, size_t n, const char *name, const char **key,
+                        size_t *key_len)
+{
+    size_t name_len = strlen(name), i = 0;
+    while (i < n) {
+        while (i < n && (is_ows(v[i]) || v[i] == ';'))
+            i++;
+        size_t start = i;
+        while (i < n && v[i] != ';')
+            i++;
+        size_t end = i;
+        while (end > start && is_ows(v[end - 1]))
+            end--;
+        const char *eq = memchr(v + start, '=', end - start);
+        if (eq == NULL)
+            continue;
+        size_t nlen = (size_t)(eq - (v + start));
+        while (nlen > 0 && is_ows(v[start + nlen - 1]))
+            nlen--;
+        if (nlen != name_len || memcmp(v + start, name, name_len) != 0)
+            continue;
+        const char *val = eq + 1, *val_end = v + end;
+        while (val < val_end && is_ows(*val))
+            val++;
+        if (val == val_end)
+            continue; /* empty: as if absent */
+        *key = val;
+        *key_len = (size_t)(val_end - val);
+        return true;
+    }
+    return false;
+}
+
 bool headers_find_cookie(const struct http_header *headers, size_t n, const char *name,
                          const char **value, size_t *value_len)
 {
-    size_t name_len = strlen(name);
-    for (size_t i = 0; i < n; i++) {
-        if (!http_header_is(&headers[i], "Cookie"))
-            continue;
-        const char *p = headers[i].value, *end = p + headers[i].value_len;
-        while (p < end) {
-            /* one "name=value" pair, up to the next ';' */
-            while (p < end && (*p == ' ' || *p == '\t' || *p == ';'))
-                p++;
-            const char *pair = p;
-            while (p < end && *p != ';')
-                p++;
-            const char *pair_end = p;
-            while (pair_end > pair && (pair_end[-1] == ' ' || pair_end[-1] == '\t'))
-                pair_end--;
-            if ((size_t)(pair_end - pair) > name_len && memcmp(pair, name, name_len) == 0 &&
-                pair[name_len] == '=') {
-                *value = pair + name_len + 1;
-                *value_len = (size_t)(pair_end - *value);
-                return true;
-            }
-        }
-    }
+    for (size_t i = 0; i < n; i++)
+        if (http_header_is(&headers[i], "Cookie") &&
+            find_cookie(headers[i].value, headers[i].value_len, name, value, value_len))
+            return true;
     return false;
 }
 

@@ -35,8 +35,11 @@ struct headers_request_opts {
  * characters; else false. */
 bool headers_client_request_id(const struct http_request *req, const char **id, size_t *len);
 
-/* The value of cookie name in the request's Cookie fields ("a=1; name=v; b=2"), the first one
- * if it is sent more than once. Returns false when there is none. */
+/* The value of cookie name in a request's Cookie fields, read as RFC 6265 section 4.2 sends
+ * them: "a=1; b=2", pairs separated by ';' and optional whitespace, a pair without '=' skipped.
+ * Every Cookie field is searched (an HTTP/1.1 client sends one, proxies sometimes several); the
+ * first non-empty value wins, taken as sent, quotes included. Names match exactly. Returns false
+ * when there is none. */
 bool headers_find_cookie(const struct http_header *headers, size_t n, const char *name,
                          const char **value, size_t *value_len);
 

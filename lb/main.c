@@ -182,8 +182,14 @@ int main(int argc, char **argv)
         w->log = &log;
         w->listen_fd = lfd;
         w->stats = stats_for_worker(stats, i);
-        if (worker_init(w, err, sizeof(err)) != 0 || (rc = worker_start(w)) != 0) {
+        if (worker_init(w, err, sizeof(err)) != 0) {
             fprintf(stderr, "lb: %s\n", err);
+            worker_fini(w);
+            goto out_stop;
+        }
+        rc = worker_start(w);
+        if (rc != 0) {
+            fprintf(stderr, "lb: worker %u: cannot start its thread: %s\n", w->id, strerror(-rc));
             worker_fini(w);
             goto out_stop;
         }

@@ -49,15 +49,18 @@
 #include "clock.h"
 #include "errors.h"
 #include "events.h"
+#include "hashkey.h"
 #include "headers.h"
 #include "http.h"
 #include "net.h"
 #include "policy.h"
 #include "request_record.h"
 #include "side.h"
+#include "sticky.h"
 #include "upstream.h"
 
 #define RUN_BUDGET 64  /* step rounds before a busy session yields to the others */
+#define SESSION_MAX_KEY 256 /* a longer --hash-key value is hashed by its first 256 bytes */
 #define LINGER_MS 2000 /* how long a closing connection's input is drained */
 
 enum session_state { S_HEAD, S_CONNECT, S_PROXY, S_TUNNEL, S_CLOSING };
@@ -113,6 +116,9 @@ struct exchange {
     uint32_t parsed_len;    /* bytes available at the last "incomplete" parse */
 
     /* the backend: picked, connected to, and every one tried before it */
+    char key[SESSION_MAX_KEY]; /* what the policy looks at: --hash-key's part, or the client */
+    size_t key_len;
+    int cookie_backend; /* the backend the sticky cookie named (-1: none; set per request) */
     struct backend *backend;
     bool acquired; /* policy_acquired() was called for backend */
     uint64_t tried[POLICY_TRIED_WORDS];
@@ -443,8 +449,14 @@ static void send_error(struct session *s, int status, const char *detail)
     }
     if (x->t_start == 0)
         x->t_start = clock_mono_ns();
+    unsigned retry_after = 0;
+    if (status == 503) {
+        /* come back when the first resting backend may be tried again (at least 1 s) */
+        uint64_t ms = backend_table_next_rest_end(s->w->table, now_ms(s));
+        retry_after = ms > 1000 ? (unsigned)((ms + 999) / 1000) : 1;
+    }
     ssize_t n = errors_response(s->bufs->head, sizeof(s->bufs->head), status, detail, x->id,
-                                x->id_len, x->head_req);
+                                x->id_len, x->head_req, retry_after);
     close_upstream(s);
     x->status = status;
     x->generated = true;
@@ -680,6 +692,25 @@ static void response_check_done(struct session *s)
 
 /* --- request head ---------------------------------------------------------------------------- */
 
+/* With --sticky-cookie: the backend the request's cookie names, when that one can serve now
+ * (up, not resting), else -1 and the policy picks (the response then carries a new cookie). */
+static int sticky_backend(struct session *s, const struct http_request *r)
+{
+    const struct sticky *st = s->w->sticky;
+    const char *value;
+    size_t len;
+    s->x.cookie_backend = -1;
+    if (!sticky_enabled(st) || !headers_find_cookie(r->headers, r->num_headers, st->cookie,
+                                                    &value, &len))
+        return -1;
+    int idx = sticky_lookup(st, value, len);
+    s->x.cookie_backend = idx;
+    if (idx < 0)
+        return -1;
+    enum policy_tier tier = policy_tier(s->w->policy, (size_t)idx, NULL, now_ms(s));
+    return tier == POLICY_TIER_UP || tier == POLICY_TIER_BACKUP ? idx : -1;
+}
+
 static void begin_request(struct session *s, const struct http_request *r, size_t head_len)
 {
     struct worker *w = s->w;
@@ -718,9 +749,16 @@ static void begin_request(struct session *s, const struct http_request *r, size_
         send_error(s, 501, "CONNECT is not supported: lb is a reverse proxy");
         return;
     }
-    struct policy_request pr = {.key = s->client_ip, .key_len = strlen(s->client_ip),
-                                .tried = x->tried};
-    int idx = policy_pick(w->policy, &pr);
+    const char *key;
+    hashkey_get(&w->cfg->hash_key, r, s->client_ip, strlen(s->client_ip), &key, &x->key_len);
+    if (x->key_len > sizeof(x->key))
+        x->key_len = sizeof(x->key);
+    memcpy(x->key, key, x->key_len);
+    int idx = sticky_backend(s, r);
+    if (idx < 0) {
+        struct policy_request pr = {.key = x->key, .key_len = x->key_len, .tried = x->tried};
+        idx = policy_pick(w->policy, &pr);
+    }
     if (idx < 0) {
         send_error(s, 503, "no backend is available");
         return;
@@ -732,7 +770,7 @@ static void begin_request(struct session *s, const struct http_request *r, size_
         .proto = "http",
         .request_id = x->id,
         .request_id_len = x->id_len,
-        .default_host = x->backend->name,
+        .default_host = x->backend->authority,
         .close = false,
     };
     ssize_t n = headers_rewrite_request(r, &o, s->bufs->head, sizeof(s->bufs->head));
@@ -922,8 +960,7 @@ static bool move_to_another_backend(struct session *s, bool was_sent, const char
 {
     struct exchange *x = &s->x;
     policy_mark_tried(x->tried, x->backend->index);
-    struct policy_request pr = {.key = s->client_ip, .key_len = strlen(s->client_ip),
-                                .tried = x->tried};
+    struct policy_request pr = {.key = x->key, .key_len = x->key_len, .tried = x->tried};
     int idx = policy_pick(s->w->policy, &pr);
     if (idx < 0)
         return false;
@@ -935,7 +972,7 @@ static bool move_to_another_backend(struct session *s, bool was_sent, const char
     if (!x->own_host) {
         /* the Host lb added named the backend picked before */
         ssize_t n = headers_replace_host(s->bufs->head, x->head_len, sizeof(s->bufs->head),
-                                         x->backend->name);
+                                         x->backend->authority);
         if (n < 0) {
             send_error(s, 431, "the request head is too large");
             return true;
@@ -1070,7 +1107,10 @@ static bool response_head(struct session *s)
     if (r.framing == HTTP_BODY_UNTIL_CLOSE || x->res_decode || w->draining)
         x->close_after = true;
 
+    bool set_cookie = sticky_enabled(w->sticky) && x->cookie_backend != (int)x->backend->index;
     struct headers_response_opts o = {
+        .cookie_name = set_cookie ? w->sticky->cookie : NULL,
+        .cookie_value = set_cookie ? sticky_id(w->sticky, x->backend->index) : NULL,
         .request_id = x->id,
         .request_id_len = x->id_len,
         .keep_chunked = (r.framing == HTTP_BODY_CHUNKED && !x->res_decode) ||

@@ -282,6 +282,5 @@ char *capture_filter_for(uint16_t lb_port, const uint16_t *backend_ports, size_t
     buf[off] = '\0';
     return buf;
 out_truncated:
-    snprintf(buf, len, "tcp");
-    return buf;
+    return NULL;
 }

@@ -59,7 +59,7 @@ void capture_close(struct capture *c);
 int capture_drop_privileges(char *msg, size_t msg_len);
 
 /* The BPF expression for lb's port and the backend ports ("tcp and (port 3000 or ...)"), into
- * buf. Returns buf. */
+ * buf. Returns buf, or NULL when it does not fit in len bytes (never a shortened filter). */
 char *capture_filter_for(uint16_t lb_port, const uint16_t *backend_ports, size_t n, char *buf,
                          size_t len);
 

@@ -217,8 +217,12 @@ int main(int argc, char **argv)
     }
 
     /* a live capture is always filtered; a file only when ports were named */
-    capture_filter_for(cfg.flows.lb_port, cfg.flows.backend_ports, cfg.flows.num_backend_ports,
-                       filter, sizeof(filter));
+    /* room for FLOW_MAX_BACKEND_PORTS ports, so this fails only if that grows past the buffer */
+    if (capture_filter_for(cfg.flows.lb_port, cfg.flows.backend_ports, cfg.flows.num_backend_ports,
+                           filter, sizeof(filter)) == NULL) {
+        fprintf(stderr, "lbtrace: the capture filter for these ports is too long\n");
+        return 2;
+    }
     if (copts.file == NULL || ports_given || backends_given)
         copts.filter = filter;
     if (copts.file == NULL && copts.iface == NULL)

@@ -7,12 +7,13 @@
 # (then it says the result is inconclusive).
 #
 # Usage: scripts/bench-stats.sh [BIN_DIR]     (default bin; run by `make bench`)
-# Environment: DURATION (seconds per run, default 4), ROUNDS (default 5), CONNS (default 32).
+# Environment: DURATION (seconds per run, default BENCH_SECONDS or 4), ROUNDS (default 5),
+# CONNS (default 32).
 # Uses free ports above 20000, never 3000-3003; stops what it started by PID.
 set -euo pipefail
 
 bin="${1:-bin}"
-duration="${DURATION:-4}"
+duration="${DURATION:-${BENCH_SECONDS:-4}}"
 rounds="${ROUNDS:-5}"
 conns="${CONNS:-32}"
 limit=3
@@ -22,20 +23,27 @@ for p in "$bin/lb" "$bin/backend-sim"; do
 done
 command -v wrk >/dev/null || { echo "bench-stats: wrk is not installed (scripts/deps.sh bench)" >&2; exit 1; }
 
+logs=$(mktemp -d /tmp/bench-stats.XXXXXX)
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
+    rm -rf "$logs"
 }
 trap cleanup EXIT
 
+# A port below the kernel's ephemeral range that no TCP socket uses, not even one in TIME_WAIT:
+# after bench-lb.sh's Connection: close runs, tens of thousands of ephemeral ports are in
+# TIME_WAIT, and a listener cannot bind one of them.
+eph_low=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+[ "$eph_low" -gt 20100 ] 2>/dev/null || eph_low=32768
 free_port() {
     local p
-    for _ in $(seq 1 100); do
-        p=$((20000 + RANDOM % 30000))
-        if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
+    for _ in $(seq 1 200); do
+        p=$((20000 + RANDOM % (eph_low - 20000)))
+        if ! ss -Htan "( sport = :$p )" 2>/dev/null | grep -q .; then
             echo "$p"
             return 0
         fi
@@ -44,23 +52,26 @@ free_port() {
     return 1
 }
 
+# Waits until something accepts on port $1 while process $2 runs; says why not, with its log $3.
 wait_port() {
     for _ in $(seq 1 100); do
         if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
             return 0
         fi
+        kill -0 "$2" 2>/dev/null || break
         sleep 0.1
     done
-    echo "bench-stats: nothing listens on port $1" >&2
+    echo "bench-stats: nothing listens on port $1: $(cat "$3" 2>/dev/null)" >&2
     return 1
 }
 
 b1=$(free_port)
 b2=$(free_port)
-"$bin/backend-sim" -p "$b1" -p "$b2" >/dev/null 2>&1 &
+while [ "$b2" = "$b1" ]; do b2=$(free_port); done
+"$bin/backend-sim" -p "$b1" -p "$b2" >"$logs/backend-sim.log" 2>&1 &
 pids+=($!)
-wait_port "$b1"
-wait_port "$b2"
+wait_port "$b1" "$!" "$logs/backend-sim.log"
+wait_port "$b2" "$!" "$logs/backend-sim.log"
 
 # One measurement: lb with the given extra flags, wrk against it. Prints "RPS CPU_US_PER_REQ":
 # requests per second, and lb's CPU time (user + system) per request.
@@ -68,9 +79,9 @@ measure() {
     local port pid out rps n ticks hz
     port=$(free_port)
     "$bin/lb" -l "127.0.0.1:$port" -b "127.0.0.1:$b1" -b "127.0.0.1:$b2" -w 1 "$@" \
-        >/dev/null 2>&1 &
+        >"$logs/lb.log" 2>&1 &
     pid=$!
-    wait_port "$port"
+    wait_port "$port" "$pid" "$logs/lb.log"
     out=$(wrk -t1 -c"$conns" -d"${duration}s" "http://127.0.0.1:$port/whoami" 2>/dev/null || true)
     ticks=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)
     kill "$pid" 2>/dev/null || true
@@ -105,9 +116,9 @@ done
 perf_share=""
 if command -v perf >/dev/null 2>&1; then
     port=$(free_port)
-    "$bin/lb" -l "127.0.0.1:$port" -b "127.0.0.1:$b1" -b "127.0.0.1:$b2" -w 1 >/dev/null 2>&1 &
+    "$bin/lb" -l "127.0.0.1:$port" -b "127.0.0.1:$b1" -b "127.0.0.1:$b2" -w 1 >"$logs/lb.log" 2>&1 &
     lbpid=$!
-    wait_port "$port"
+    wait_port "$port" "$lbpid" "$logs/lb.log"
     pdata=$(mktemp /tmp/bench-stats-perf.XXXXXX)
     wrk -t1 -c"$conns" -d"$((duration + 2))s" "http://127.0.0.1:$port/whoami" >/dev/null 2>&1 &
     wrkpid=$!

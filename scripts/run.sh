@@ -24,7 +24,8 @@ trap stop_all EXIT
 
 "$bin/backend-sim" &
 pids+=($!)
-"$bin/lb" -l 3000 -b localhost:3001 -b localhost:3002 -b localhost:3003 --access-log - "$@" &
+"$bin/lb" -l 3000 -b localhost:3001,name=b1 -b localhost:3002,name=b2 -b localhost:3003,name=b3 \
+    --access-log - "$@" &
 pids+=($!)
 
 sleep 0.5

@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,12 +49,62 @@ uint16_t harness_free_port(void)
     return 0;
 }
 
+/* Every path harness_bin made, kept for the life of the process so callers need not copy one. */
+static struct bin_path {
+    struct bin_path *next;
+    char *name, *path;
+} *bin_paths;
+
 const char *harness_bin(const char *name)
 {
-    static char path[4096];
     const char *dir = getenv("LBLAB_BIN");
-    snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : "bin", name);
-    return path;
+    struct bin_path *b;
+
+    for (b = bin_paths; b != NULL; b = b->next)
+        if (strcmp(b->name, name) == 0)
+            return b->path;
+    b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        harness_oom();
+    b->name = harness_fmt("%s", name);
+    b->path = harness_fmt("%s/%s", dir && *dir ? dir : "bin", name);
+    b->next = bin_paths;
+    bin_paths = b;
+    return b->path;
+}
+
+void harness_oom(void)
+{
+    fprintf(stderr, "harness: out of memory\n");
+    abort();
+}
+
+char *harness_fmt(const char *fmt, ...)
+{
+    char *s;
+    va_list ap;
+
+    va_start(ap, fmt);
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        harness_oom();
+    return s;
+}
+
+char *harness_runf(int *exit_status, const char *fmt, ...)
+{
+    char *cmd, *out;
+    va_list ap;
+
+    va_start(ap, fmt);
+    int n = vasprintf(&cmd, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        harness_oom();
+    out = harness_run(cmd, exit_status);
+    free(cmd);
+    return out;
 }
 
 pid_t harness_spawn(char *const argv[], const char *log_path)
@@ -594,11 +645,9 @@ pid_t harness_start_backend_sim(const char *name, uint16_t *port, const char *lo
     for (int attempt = 0; attempt < 3; attempt++) {
         char port_arg[16];
         uint16_t p = harness_free_port();
-        char bin[4096];
 
-        snprintf(bin, sizeof(bin), "%s", harness_bin("backend-sim"));
         snprintf(port_arg, sizeof(port_arg), "%u", (unsigned)p);
-        char *argv[] = {bin, "-p", port_arg, "--name", (char *)name, NULL};
+        char *argv[] = {(char *)harness_bin("backend-sim"), "-p", port_arg, "--name", (char *)name, NULL};
         pid_t pid = spawn_and_wait(argv, p, log_path);
         if (pid > 0) {
             *port = p;
@@ -620,7 +669,7 @@ pid_t harness_start_lb(uint16_t *port, const uint16_t *backends, size_t n,
         size_t argc = 0, max = 4 + 2 * n + n_extra;
         char **argv = calloc(max + 1, sizeof(*argv));
         char (*addrs)[32] = calloc(n + 1, sizeof(*addrs));
-        char bin[4096], listen_arg[16];
+        char listen_arg[16];
         uint16_t p = harness_free_port();
         pid_t pid = -1;
 
@@ -629,9 +678,8 @@ pid_t harness_start_lb(uint16_t *port, const uint16_t *backends, size_t n,
             free(addrs);
             return -1;
         }
-        snprintf(bin, sizeof(bin), "%s", harness_bin("lb"));
         snprintf(listen_arg, sizeof(listen_arg), "%u", (unsigned)p);
-        argv[argc++] = bin;
+        argv[argc++] = (char *)harness_bin("lb");
         argv[argc++] = "-l";
         argv[argc++] = listen_arg;
         for (size_t i = 0; i < n; i++) {

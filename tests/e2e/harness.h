@@ -16,8 +16,14 @@
 /* A loopback TCP port nobody listens on now (never 3000-3003). */
 uint16_t harness_free_port(void);
 
-/* The path of program name in the binary directory, in a static buffer. */
+/* The path of program name in the binary directory; it stays valid until the process exits. */
 const char *harness_bin(const char *name);
+
+/* printf into a malloc'd string (caller frees), however long: commands and paths are built with
+ * it so that no checkout path is too long. Out of memory aborts the test program. */
+char *harness_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "out of memory" and aborts. */
+void harness_oom(void) __attribute__((noreturn));
 
 /* Starts argv[0] (a path) with argv; stdout and stderr go to log_path (appended), or to this
  * process's stderr when log_path is NULL. Returns the pid, or -1. */
@@ -86,6 +92,8 @@ int harness_exchange(uint16_t port, const char *request, size_t request_len, int
 
 /* Runs a shell command, returns its stdout (malloc'd, NUL-terminated) and sets *exit_status. */
 char *harness_run(const char *command, int *exit_status);
+/* harness_run of the command printf makes of fmt and the arguments. */
+char *harness_runf(int *exit_status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* --- Starting the real programs ------------------------------------------------------------ */
 

@@ -1,6 +1,7 @@
 /*
- * lb_fixture.h - the fixture most lb end-to-end tests share: one scripted backend (harness_sb)
- * with a fresh lb in front of it, started and stopped with cmocka assertions. Header-only because
+ * lb_fixture.h - the fixture every lb end-to-end test uses: a fresh lb on a free port, most often
+ * in front of one scripted backend (harness_sb), else in front of backends the test started,
+ * started and stopped with cmocka assertions. Header-only because
  * it asserts with cmocka, which harness.c does not link; include it after <cmocka.h>.
  */
 #ifndef LBLAB_LB_FIXTURE_H
@@ -17,16 +18,35 @@ struct lb_fixture {
     uint16_t lb_port;
 };
 
-/* A fresh lb in front of one scripted backend with steps; extra lb arguments may be NULL. */
+/* A fresh lb in front of the n backend ports given, which the test started itself (backend-sim,
+ * scripted backends) or where nobody listens; extra lb arguments may be NULL. f->sb is NULL. */
+static inline void lb_fixture_start_ports(struct lb_fixture *f, const uint16_t *ports, size_t n,
+                                          const char *const *extra)
+{
+    f->sb = NULL;
+    f->lb = harness_start_lb(&f->lb_port, ports, n, extra, NULL);
+    assert_true(f->lb > 0);
+}
+
+/* A fresh lb in front of one scripted backend called name (its X-Backend) with steps. */
+static inline void lb_fixture_start_named(struct lb_fixture *f, const char *name,
+                                          const struct harness_sb_step *steps, size_t n,
+                                          const char *const *extra)
+{
+    struct harness_sb *sb = harness_sb_start(name, steps, n);
+    uint16_t port;
+
+    assert_non_null(sb);
+    port = harness_sb_port(sb);
+    lb_fixture_start_ports(f, &port, 1, extra);
+    f->sb = sb;
+}
+
+/* A fresh lb in front of one scripted backend "sb" with steps; extra lb arguments may be NULL. */
 static inline void lb_fixture_start(struct lb_fixture *f, const struct harness_sb_step *steps,
                                     size_t n, const char *const *extra)
 {
-    uint16_t port;
-    f->sb = harness_sb_start("sb", steps, n);
-    assert_non_null(f->sb);
-    port = harness_sb_port(f->sb);
-    f->lb = harness_start_lb(&f->lb_port, &port, 1, extra, NULL);
-    assert_true(f->lb > 0);
+    lb_fixture_start_named(f, "sb", steps, n, extra);
 }
 
 /* The same with one worker, so every request shares one backend connection pool. */
@@ -43,7 +63,7 @@ static inline void lb_fixture_start_one_worker(struct lb_fixture *f,
     lb_fixture_start(f, steps, n, args);
 }
 
-/* lb must still be running; it must exit 0 on SIGTERM. */
+/* lb must still be running; it must exit 0 on SIGTERM. Stops the scripted backend, if any. */
 static inline void lb_fixture_stop(struct lb_fixture *f)
 {
     assert_true(harness_alive(f->lb, NULL));

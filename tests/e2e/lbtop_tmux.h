@@ -21,44 +21,51 @@ static char tmux_socket[64];
 /* Runs "tmux -L <socket> <args>"; returns its exit status (0 ok). */
 static int tmux_cmd(const char *args)
 {
-    char cmd[2048];
     int status;
 
     if (tmux_socket[0] == '\0')
         snprintf(tmux_socket, sizeof(tmux_socket), "lbtop-e2e-%ld", (long)getpid());
-    snprintf(cmd, sizeof(cmd), "tmux -L %s %s 2>&1", tmux_socket, args);
-    free(harness_run(cmd, &status));
+    free(harness_runf(&status, "tmux -L %s %s 2>&1", tmux_socket, args));
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* Starts command in a detached 120x40 session. */
-static int tmux_start(const char *command)
+/* Starts the command printf makes of fmt in a detached 120x40 session. */
+static int tmux_start(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int tmux_start(const char *fmt, ...)
 {
-    char args[1536];
+    char *command, *args;
+    va_list ap;
+    int rc;
 
+    va_start(ap, fmt);
+    rc = vasprintf(&command, fmt, ap);
+    va_end(ap);
+    if (rc < 0)
+        harness_oom();
     tmux_cmd("kill-server");
-    snprintf(args, sizeof(args),
-             "new-session -d -x 120 -y 40 -e LANG=C.UTF-8 -e TERM=xterm-256color '%s'", command);
-    return tmux_cmd(args);
+    args = harness_fmt("new-session -d -x 120 -y 40 -e LANG=C.UTF-8 -e TERM=xterm-256color '%s'",
+                       command);
+    rc = tmux_cmd(args);
+    free(args);
+    free(command);
+    return rc;
 }
 
 /* The visible screen, malloc'd (caller frees). */
 static char *tmux_capture(void)
 {
-    char cmd[256];
     int status;
 
-    snprintf(cmd, sizeof(cmd), "tmux -L %s capture-pane -p 2>/dev/null", tmux_socket);
-    return harness_run(cmd, &status);
+    return harness_runf(&status, "tmux -L %s capture-pane -p 2>/dev/null", tmux_socket);
 }
 
 /* Sends keys (tmux key names, e.g. "2", "Tab", "Down", "Enter", "q"). */
 static void tmux_keys(const char *keys)
 {
-    char args[256];
+    char *args = harness_fmt("send-keys %s", keys);
 
-    snprintf(args, sizeof(args), "send-keys %s", keys);
     tmux_cmd(args);
+    free(args);
 }
 
 /* Waits until the screen shows every string of the NULL-terminated list, up to timeout_ms.

@@ -517,7 +517,7 @@ static void test_large_echo_streams_with_trailers(void **state)
 
 static void test_echo_through_curl_with_expect_continue(void **state)
 {
-    char cmd[512], path[128], hex[65];
+    char path[128], hex[65];
     int status;
     size_t n = 200000;
     char *data = malloc(n);
@@ -531,17 +531,15 @@ static void test_echo_through_curl_with_expect_continue(void **state)
     assert_int_equal(fwrite(data, 1, n, f), n);
     fclose(f);
     /* curl sends Expect: 100-continue for a body this large when asked to */
-    snprintf(cmd, sizeof(cmd),
-             "curl -s --max-time 10 -H 'Expect: 100-continue' --data-binary @%s -D - "
-             "-o %s/echoed.bin http://127.0.0.1:%u/echo",
-             path, dir, port1);
-    char *out = harness_run(cmd, &status);
+    char *out = harness_runf(&status,
+                             "curl -s --max-time 10 -H 'Expect: 100-continue' --data-binary @%s "
+                             "-D - -o %s/echoed.bin http://127.0.0.1:%u/echo",
+                             path, dir, port1);
     assert_int_equal(status, 0);
     assert_non_null(strstr(out, "HTTP/1.1 100 Continue"));
     assert_non_null(strstr(out, hex));
     free(out);
-    snprintf(cmd, sizeof(cmd), "cmp -s %s %s/echoed.bin", path, dir);
-    out = harness_run(cmd, &status);
+    out = harness_runf(&status, "cmp -s %s %s/echoed.bin", path, dir);
     assert_int_equal(status, 0);
     free(out);
     free(data);
@@ -571,7 +569,7 @@ static void test_bytes_are_the_documented_pattern(void **state)
 
 static void test_bytes_through_curl_match_sha256(void **state)
 {
-    char cmd[256], hex[65];
+    char hex[65];
     int status;
     size_t n = 3000000;
     char *body = malloc(n);
@@ -579,9 +577,8 @@ static void test_bytes_through_curl_match_sha256(void **state)
     for (size_t i = 0; i < n; i++)
         body[i] = pattern_byte(n, i);
     sha256_hex(body, n, hex);
-    snprintf(cmd, sizeof(cmd), "curl -s --max-time 10 http://127.0.0.1:%u/bytes/%zu | sha256sum",
-             port2, n);
-    char *out = harness_run(cmd, &status);
+    char *out = harness_runf(&status, "curl -s --max-time 10 http://127.0.0.1:%u/bytes/%zu | sha256sum",
+                             port2, n);
     assert_int_equal(status, 0);
     assert_memory_equal(out, hex, 64);
     free(out);
@@ -860,12 +857,11 @@ static void test_every_endpoint_through_curl(void **state)
     };
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char cmd[512];
         int status;
-        snprintf(cmd, sizeof(cmd),
-                 "curl -s --max-time 5 %s -o /dev/null -w '%%{http_code}' 'http://127.0.0.1:%u%s'",
-                 cases[i].args, port1, cases[i].path);
-        char *out = harness_run(cmd, &status);
+        char *out = harness_runf(&status,
+                                 "curl -s --max-time 5 %s -o /dev/null -w '%%{http_code}' "
+                                 "'http://127.0.0.1:%u%s'",
+                                 cases[i].args, port1, cases[i].path);
         if (!WIFEXITED(status) || WEXITSTATUS(status) != cases[i].want_exit ||
             strcmp(out, cases[i].want_out) != 0)
             fail_msg("%s: curl printed '%s' and exited %d; expected '%s' and %d", cases[i].path,
@@ -877,14 +873,12 @@ static void test_every_endpoint_through_curl(void **state)
 
 static void test_login_cookie_works_with_a_cookie_jar(void **state)
 {
-    char cmd[512];
     int status;
     (void)state;
-    snprintf(cmd, sizeof(cmd),
-             "curl -s --max-time 5 -c %s/jar -o /dev/null http://127.0.0.1:%u/login && "
-             "curl -s --max-time 5 -b %s/jar http://127.0.0.1:%u/headers",
-             dir, port2, dir, port2);
-    char *out = harness_run(cmd, &status);
+    char *out = harness_runf(&status,
+                             "curl -s --max-time 5 -c %s/jar -o /dev/null http://127.0.0.1:%u/login && "
+                             "curl -s --max-time 5 -b %s/jar http://127.0.0.1:%u/headers",
+                             dir, port2, dir, port2);
     assert_int_equal(status, 0);
     assert_non_null(strstr(out, "\"Cookie\":\"session=beta."));
     free(out);

@@ -302,10 +302,8 @@ static void test_sigterm_stops_promptly_with_connections_open(void **state)
 
 static void expect_usage_error(const char *flags, const char *named)
 {
-    char cmd[512];
     int status;
-    snprintf(cmd, sizeof(cmd), "'%s' %s 2>&1", harness_bin("backend-sim"), flags);
-    char *out = harness_run(cmd, &status);
+    char *out = harness_runf(&status, "'%s' %s 2>&1", harness_bin("backend-sim"), flags);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 2);
     if (strstr(out, named) == NULL)
@@ -332,17 +330,14 @@ static void test_bad_flags_exit_2_naming_the_flag(void **state)
 
 static void test_help_and_version_exit_0(void **state)
 {
-    char cmd[512];
     int status;
     (void)state;
-    snprintf(cmd, sizeof(cmd), "'%s' -h", harness_bin("backend-sim"));
-    char *out = harness_run(cmd, &status);
+    char *out = harness_runf(&status, "'%s' -h", harness_bin("backend-sim"));
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     assert_non_null(strstr(out, "usage: backend-sim"));
     assert_non_null(strstr(out, "--max-conns"));
     free(out);
-    snprintf(cmd, sizeof(cmd), "'%s' -V", harness_bin("backend-sim"));
-    out = harness_run(cmd, &status);
+    out = harness_runf(&status, "'%s' -V", harness_bin("backend-sim"));
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     assert_string_equal(out, "backend-sim (lblab) 0.1.0\n");
     free(out);
@@ -351,12 +346,10 @@ static void test_help_and_version_exit_0(void **state)
 static void test_busy_port_is_reported(void **state)
 {
     struct sim s;
-    char cmd[512];
     int status;
     (void)state;
     sim_start(&s, 1, NULL);
-    snprintf(cmd, sizeof(cmd), "'%s' -p %u 2>&1", harness_bin("backend-sim"), s.port[0]);
-    char *out = harness_run(cmd, &status);
+    char *out = harness_runf(&status, "'%s' -p %u 2>&1", harness_bin("backend-sim"), s.port[0]);
     assert_true(WIFEXITED(status));
     assert_int_not_equal(WEXITSTATUS(status), 0);
     assert_non_null(strstr(out, "in use"));

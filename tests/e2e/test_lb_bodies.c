@@ -20,9 +20,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-
-/* Each test runs with a teardown that stops whatever it left running when an assertion ended it. */
-#define LB_TEST(f) cmocka_unit_test_setup_teardown(f, harness_test_setup, harness_test_teardown)
+#include "lb_fixture.h"
 
 #define TIMEOUT_MS 30000
 
@@ -104,6 +102,7 @@ static char *binary_body(size_t *len)
 
 static void test_binary_body_with_nul_bytes_is_identical(void **state)
 {
+    struct lb_fixture f;
     size_t body_len;
     char *body = binary_body(&body_len);
     char head[128];
@@ -113,17 +112,11 @@ static void test_binary_body_with_nul_bytes_is_identical(void **state)
     memcpy(reply + hl, body, body_len);
     struct harness_sb_step step = {.mode = HARNESS_SB_REPLY, .reply = reply,
                                    .reply_len = (size_t)hl + body_len};
-    struct harness_sb *sb = harness_sb_start("bin", &step, 1);
-    uint16_t port, lb_port;
     struct harness_response direct, via;
     (void)state;
-
-    assert_non_null(sb);
-    port = harness_sb_port(sb);
-    pid_t lb = harness_start_lb(&lb_port, &port, 1, NULL, NULL);
-    assert_true(lb > 0);
-    fetch(port, "/bin", &direct);
-    fetch(lb_port, "/bin", &via);
+    lb_fixture_start_named(&f, "bin", &step, 1, NULL);
+    fetch(harness_sb_port(f.sb), "/bin", &direct);
+    fetch(f.lb_port, "/bin", &via);
     assert_int_equal(direct.body_len, body_len);
     assert_memory_equal(direct.body, body, body_len);
     assert_int_equal(via.status, 200);
@@ -132,8 +125,7 @@ static void test_binary_body_with_nul_bytes_is_identical(void **state)
     assert_memory_equal(via.body, body, body_len);
     harness_response_free(&direct);
     harness_response_free(&via);
-    assert_int_equal(harness_stop(lb, 15000), 0);
-    harness_sb_stop(sb);
+    lb_fixture_stop(&f);
     free(reply);
     free(body);
 }
@@ -156,7 +148,7 @@ static void write_random_file(const char *path, size_t size)
 static void upload_and_compare(const char *extra_curl_args)
 {
     char dir[] = "/tmp/lbtest-upload-XXXXXX";
-    char cmd[2048], in[256], out[256];
+    char in[256], out[256];
     int status;
     char *res;
 
@@ -164,16 +156,14 @@ static void upload_and_compare(const char *extra_curl_args)
     snprintf(in, sizeof(in), "%s/in", dir);
     snprintf(out, sizeof(out), "%s/out", dir);
     write_random_file(in, 20u << 20);
-    snprintf(cmd, sizeof(cmd),
-             "curl -s --max-time 120 -H 'Expect:' %s --data-binary @%s -o %s -w '%%{http_code}' "
-             "http://127.0.0.1:%u/echo",
-             extra_curl_args, in, out, (unsigned)lab.lb_port);
-    res = harness_run(cmd, &status);
+    res = harness_runf(&status,
+                       "curl -s --max-time 120 -H 'Expect:' %s --data-binary @%s -o %s "
+                       "-w '%%{http_code}' http://127.0.0.1:%u/echo",
+                       extra_curl_args, in, out, (unsigned)lab.lb_port);
     assert_int_equal(status, 0);
     assert_string_equal(res, "200");
     free(res);
-    snprintf(cmd, sizeof(cmd), "cmp -s %s %s", in, out);
-    res = harness_run(cmd, &status);
+    res = harness_runf(&status, "cmp -s %s %s", in, out);
     assert_int_equal(status, 0);
     free(res);
     unlink(in);
@@ -215,23 +205,18 @@ static void test_http10_client_never_gets_chunked_encoding(void **state)
 
 static void test_head_204_and_304_have_no_body(void **state)
 {
+    struct lb_fixture f;
     struct harness_sb_step steps[] = {
         {.reply = "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\nX-Backend: s\r\n\r\n"}, /* HEAD */
         {.reply = "HTTP/1.1 204 No Content\r\nX-Backend: s\r\n\r\n"},
         {.reply = "HTTP/1.1 304 Not Modified\r\nContent-Length: 1234\r\nETag: \"x\"\r\n\r\n"},
         {.reply = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlast"},
     };
-    struct harness_sb *sb = harness_sb_start("s", steps, 4);
-    uint16_t port, lb_port;
     struct harness_conn c;
     struct harness_response resp;
     (void)state;
-
-    assert_non_null(sb);
-    port = harness_sb_port(sb);
-    pid_t lb = harness_start_lb(&lb_port, &port, 1, NULL, NULL);
-    assert_true(lb > 0);
-    assert_int_equal(harness_conn_open(&c, lb_port, TIMEOUT_MS), 0);
+    lb_fixture_start_named(&f, "s", steps, 4, NULL);
+    assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
 
     assert_int_equal(harness_conn_request(&c, "HEAD /x HTTP/1.1\r\nHost: lb\r\n\r\n", &resp), 0);
     assert_int_equal(resp.status, 200);
@@ -268,26 +253,20 @@ static void test_head_204_and_304_have_no_body(void **state)
     harness_response_free(&resp);
 
     harness_conn_close(&c);
-    assert_int_equal(harness_stop(lb, 15000), 0);
-    harness_sb_stop(sb);
+    lb_fixture_stop(&f);
 }
 
 static void test_expect_100_continue_gets_interim_response_then_final(void **state)
 {
+    struct lb_fixture f;
     struct harness_sb_step step = {.mode = HARNESS_SB_ECHO, .send_continue = true};
-    struct harness_sb *sb = harness_sb_start("e", &step, 1);
-    uint16_t port, lb_port;
     struct harness_conn c;
     struct harness_response resp;
     const char *head = "POST /echo HTTP/1.1\r\nHost: lb\r\nContent-Length: 11\r\n"
                        "Expect: 100-continue\r\n\r\n";
     (void)state;
-
-    assert_non_null(sb);
-    port = harness_sb_port(sb);
-    pid_t lb = harness_start_lb(&lb_port, &port, 1, NULL, NULL);
-    assert_true(lb > 0);
-    assert_int_equal(harness_conn_open(&c, lb_port, TIMEOUT_MS), 0);
+    lb_fixture_start_named(&f, "e", &step, 1, NULL);
+    assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     assert_int_equal(harness_send_all(c.fd, head, strlen(head)), 0);
     /* the client sends no body until it hears 100 Continue */
     assert_int_equal(harness_read_response(&c, false, true, &resp), 0);
@@ -300,27 +279,21 @@ static void test_expect_100_continue_gets_interim_response_then_final(void **sta
     assert_string_equal(resp.body, "hello world");
     harness_response_free(&resp);
     harness_conn_close(&c);
-    assert_int_equal(harness_stop(lb, 15000), 0);
-    harness_sb_stop(sb);
+    lb_fixture_stop(&f);
 }
 
 /* A client that sends Expect: 100-continue and its body at once (it does not wait), twice on one
  * connection: each request gets its final answer, no interim response is mistaken for one. */
 static void test_expect_100_continue_with_the_body_sent_at_once(void **state)
 {
+    struct lb_fixture f;
     struct harness_sb_step step = {.mode = HARNESS_SB_ECHO, .send_continue = true};
-    struct harness_sb *sb = harness_sb_start("e", &step, 1);
-    uint16_t port, lb_port;
     struct harness_conn c;
     const char *req = "POST /echo HTTP/1.1\r\nHost: lb\r\nContent-Length: 5\r\n"
                       "Expect: 100-continue\r\n\r\nhello";
     (void)state;
-
-    assert_non_null(sb);
-    port = harness_sb_port(sb);
-    pid_t lb = harness_start_lb(&lb_port, &port, 1, NULL, NULL);
-    assert_true(lb > 0);
-    assert_int_equal(harness_conn_open(&c, lb_port, TIMEOUT_MS), 0);
+    lb_fixture_start_named(&f, "e", &step, 1, NULL);
+    assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     for (int i = 0; i < 2; i++) {
         struct harness_response resp;
         assert_int_equal(harness_conn_request(&c, req, &resp), 0); /* skips any 100 */
@@ -329,8 +302,7 @@ static void test_expect_100_continue_with_the_body_sent_at_once(void **state)
         harness_response_free(&resp);
     }
     harness_conn_close(&c);
-    assert_int_equal(harness_stop(lb, 15000), 0);
-    harness_sb_stop(sb);
+    lb_fixture_stop(&f);
 }
 
 /* The same through to backend-sim's /echo, with a body of 256 KB sent after the 100 (small
@@ -383,21 +355,16 @@ static int read_exact(struct harness_conn *c, char *out, size_t n)
 
 static void test_upgrade_answered_101_becomes_a_two_way_tunnel(void **state)
 {
+    struct lb_fixture f;
     struct harness_sb_step step = {.mode = HARNESS_SB_TUNNEL};
-    struct harness_sb *sb = harness_sb_start("ws", &step, 1);
-    uint16_t port, lb_port;
     struct harness_conn c;
     struct harness_response resp;
     const char *req = "GET /chat HTTP/1.1\r\nHost: lb\r\nUpgrade: websocket\r\n"
                       "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                       "Sec-WebSocket-Version: 13\r\n\r\n";
     (void)state;
-
-    assert_non_null(sb);
-    port = harness_sb_port(sb);
-    pid_t lb = harness_start_lb(&lb_port, &port, 1, NULL, NULL);
-    assert_true(lb > 0);
-    assert_int_equal(harness_conn_open(&c, lb_port, TIMEOUT_MS), 0);
+    lb_fixture_start_named(&f, "ws", &step, 1, NULL);
+    assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     assert_int_equal(harness_conn_request(&c, req, &resp), 0);
     assert_int_equal(resp.status, 101);
     const char *up = harness_header(&resp, "Upgrade");
@@ -406,7 +373,7 @@ static void test_upgrade_answered_101_becomes_a_two_way_tunnel(void **state)
     harness_response_free(&resp);
 
     /* the backend saw the upgrade request */
-    char *head = harness_sb_head(sb, 0);
+    char *head = harness_sb_head(f.sb, 0);
     assert_non_null(head);
     assert_non_null(harness_head_header_nth(head, "Upgrade", 0));
     assert_non_null(harness_head_header_nth(head, "Sec-WebSocket-Key", 0));
@@ -425,10 +392,9 @@ static void test_upgrade_answered_101_becomes_a_two_way_tunnel(void **state)
     /* the client's half-close reaches the backend, which then closes: the client sees the end */
     assert_int_equal(shutdown(c.fd, SHUT_WR), 0);
     assert_true(harness_conn_closed(&c, TIMEOUT_MS));
-    assert_true(harness_sb_wait_open_at_most(sb, 0, TIMEOUT_MS));
+    assert_true(harness_sb_wait_open_at_most(f.sb, 0, TIMEOUT_MS));
     harness_conn_close(&c);
-    assert_int_equal(harness_stop(lb, 15000), 0);
-    harness_sb_stop(sb);
+    lb_fixture_stop(&f);
 }
 
 /* The same through backend-sim's /upgrade, with a megabyte each way while both directions flow. */
@@ -465,26 +431,20 @@ static void test_upgrade_tunnel_to_backend_sim_carries_a_megabyte_each_way(void 
  * not get a complete response. */
 static void assert_cut_short(const char *reply, size_t reply_len, bool reset, const char *request)
 {
+    struct lb_fixture f;
     struct harness_sb_step step = {.reply = reply, .reply_len = reply_len, .close_after = true,
                                    .reset = reset};
-    struct harness_sb *sb = harness_sb_start("cut", &step, 1);
-    uint16_t port, lb_port;
     struct harness_response resp;
-
-    assert_non_null(sb);
-    port = harness_sb_port(sb);
-    pid_t lb = harness_start_lb(&lb_port, &port, 1, NULL, NULL);
-    assert_true(lb > 0);
-    int rc = harness_exchange(lb_port, request, strlen(request), TIMEOUT_MS, &resp);
+    lb_fixture_start_named(&f, "cut", &step, 1, NULL);
+    int rc = harness_exchange(f.lb_port, request, strlen(request), TIMEOUT_MS, &resp);
     /* no status line at all, a 502, or a body visibly cut short: anything but a complete 200 */
     if (rc == 0 && resp.status == 200)
         assert_false(resp.complete);
     else if (rc == 0)
         assert_int_equal(resp.status, 502);
     harness_response_free(&resp);
-    assert_true(harness_alive(lb, NULL));
-    assert_int_equal(harness_stop(lb, 15000), 0);
-    harness_sb_stop(sb);
+    assert_true(harness_alive(f.lb, NULL));
+    lb_fixture_stop(&f);
 }
 
 static char *big_reply(const char *head, size_t body_bytes, size_t *len)

@@ -213,37 +213,35 @@ static void test_unknown_transfer_coding_gets_501(void **state)
 
 static void test_refused_backend_gets_503(void **state)
 {
-    uint16_t closed = harness_free_port(), lb_port;
+    struct lb_fixture f;
+    uint16_t closed = harness_free_port();
     struct harness_response resp;
     const char *req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     (void)state;
 
-    pid_t lb = harness_start_lb(&lb_port, &closed, 1, NULL, NULL);
-    assert_true(lb > 0);
-    assert_int_equal(harness_exchange(lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
+    lb_fixture_start_ports(&f, &closed, 1, NULL);
+    assert_int_equal(harness_exchange(f.lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
     assert_int_equal(resp.status, 503);
     harness_response_free(&resp);
-    assert_true(harness_alive(lb, NULL));
-    assert_int_equal(harness_stop(lb, 15000), 0);
+    lb_fixture_stop(&f);
 }
 
 static void test_no_resolvable_backend_gets_503(void **state)
 {
-    uint16_t lb_port;
+    struct lb_fixture f;
     const char *extra[] = {"-b", "no-such-backend.invalid:80", "-b", "nor-this-one.invalid:80",
                            NULL};
     const char *req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     (void)state;
 
-    pid_t lb = harness_start_lb(&lb_port, NULL, 0, extra, NULL);
-    assert_true(lb > 0);
+    lb_fixture_start_ports(&f, NULL, 0, extra);
     for (int i = 0; i < 3; i++) {
         struct harness_response resp;
-        assert_int_equal(harness_exchange(lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
+        assert_int_equal(harness_exchange(f.lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
         assert_int_equal(resp.status, 503);
         harness_response_free(&resp);
     }
-    assert_int_equal(harness_stop(lb, 15000), 0);
+    lb_fixture_stop(&f);
 }
 
 /* Malformed response framing from the backend: the client never gets the backend's bytes after

@@ -134,18 +134,22 @@ static void test_client_stalling_mid_body_past_client_timeout_is_dropped(void **
 
 static void test_lb_error_response_to_head_has_no_body(void **state)
 {
-    uint16_t closed = harness_free_port(), lb_port;
+    struct lb_fixture f;
+    uint16_t closed = harness_free_port();
     struct harness_conn c;
     struct harness_response resp;
     const char *both = "HEAD /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n";
     (void)state;
 
-    pid_t lb = harness_start_lb(&lb_port, &closed, 1, NULL, NULL);
-    assert_true(lb > 0);
-    assert_int_equal(harness_conn_open(&c, lb_port, TIMEOUT_MS), 0);
+    lb_fixture_start_ports(&f, &closed, 1, NULL);
+    assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     assert_int_equal(harness_send_all(c.fd, both, strlen(both)), 0);
     assert_int_equal(harness_read_response(&c, true, false, &resp), 0);
     assert_int_equal(resp.status, 503);
+    /* the one backend rests for 5 s after its refusal: the client is told when to come back */
+    const char *retry = harness_header(&resp, "Retry-After");
+    assert_non_null(retry);
+    assert_true(atoi(retry) >= 1 && atoi(retry) <= 5);
     bool closed_after = resp.closed;
     harness_response_free(&resp);
     if (!closed_after) {
@@ -158,21 +162,21 @@ static void test_lb_error_response_to_head_has_no_body(void **state)
         assert_int_equal(c.len, 0); /* no body bytes after the HEAD's head */
     }
     harness_conn_close(&c);
-    assert_int_equal(harness_stop(lb, 15000), 0);
+    lb_fixture_stop(&f);
 }
 
 static void test_pipelined_requests_after_a_503_are_not_mixed_up(void **state)
 {
-    uint16_t closed = harness_free_port(), lb_port;
+    struct lb_fixture f;
+    uint16_t closed = harness_free_port();
     struct harness_conn c;
     struct harness_response resp;
     const char *three = "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n"
                         "GET /3 HTTP/1.1\r\nHost: x\r\n\r\n";
     (void)state;
 
-    pid_t lb = harness_start_lb(&lb_port, &closed, 1, NULL, NULL);
-    assert_true(lb > 0);
-    assert_int_equal(harness_conn_open(&c, lb_port, TIMEOUT_MS), 0);
+    lb_fixture_start_ports(&f, &closed, 1, NULL);
+    assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     assert_int_equal(harness_send_all(c.fd, three, strlen(three)), 0);
     for (int i = 0; i < 3; i++) {
         if (harness_read_response(&c, false, false, &resp) != 0)
@@ -185,7 +189,7 @@ static void test_pipelined_requests_after_a_503_are_not_mixed_up(void **state)
             break;
     }
     harness_conn_close(&c);
-    assert_int_equal(harness_stop(lb, 15000), 0);
+    lb_fixture_stop(&f);
 }
 
 static void test_access_log_has_a_line_for_errors_too_with_the_returned_request_id(void **state)
@@ -271,10 +275,9 @@ static void test_access_log_to_standard_output(void **state)
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/out.log", dir);
     snprintf(arg, sizeof(arg), "127.0.0.1:%u", (unsigned)port);
-    char bin[4096], listen_arg[16];
-    snprintf(bin, sizeof(bin), "%s", harness_bin("lb"));
+    char listen_arg[16];
     snprintf(listen_arg, sizeof(listen_arg), "%u", (unsigned)lb_port);
-    char *argv[] = {bin, "-l", listen_arg, "-b", arg, "--access-log", "-", NULL};
+    char *argv[] = {(char *)harness_bin("lb"), "-l", listen_arg, "-b", arg, "--access-log", "-", NULL};
     pid_t lb = harness_spawn(argv, path);
     assert_true(lb > 0);
     harness_track(lb);
@@ -284,9 +287,7 @@ static void test_access_log_to_standard_output(void **state)
     harness_response_free(&resp);
     assert_int_equal(harness_stop(lb, 15000), 0);
     int status;
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "grep -c 'stdout-id' %s", path);
-    char *out = harness_run(cmd, &status);
+    char *out = harness_runf(&status, "grep -c 'stdout-id' %s", path);
     assert_int_equal(atoi(out), 1);
     free(out);
     unlink(path);

@@ -17,9 +17,7 @@
 #include <strings.h>
 
 #include "harness.h"
-
-/* Each test runs with a teardown that stops whatever it left running when an assertion ended it. */
-#define LB_TEST(f) cmocka_unit_test_setup_teardown(f, harness_test_setup, harness_test_teardown)
+#include "lb_fixture.h"
 
 #define TIMEOUT_MS 15000
 
@@ -28,24 +26,13 @@ static const char hop_reply[] =
     "Keep-Alive: timeout=99\r\nProxy-Connection: keep-alive\r\nTrailer: X-Sum\r\n"
     "Upgrade: h2c\r\nX-Backend-Secret: s3cret\r\nX-Kept: yes\r\n\r\nok";
 
-struct fixture {
-    struct harness_sb *sb;
-    pid_t lb;
-    uint16_t lb_port;
-};
-
-static struct fixture fx;
+static struct lb_fixture fx; /* one lb and scripted backend for the whole group */
 
 static int setup(void **state)
 {
-    uint16_t port;
     (void)state;
-    fx.sb = harness_sb_start("hdr", NULL, 0);
-    if (fx.sb == NULL)
-        return -1;
-    port = harness_sb_port(fx.sb);
-    fx.lb = harness_start_lb(&fx.lb_port, &port, 1, NULL, NULL);
-    return fx.lb > 0 ? 0 : -1;
+    lb_fixture_start_named(&fx, "hdr", NULL, 0, NULL);
+    return 0;
 }
 
 static int teardown(void **state)
@@ -196,18 +183,13 @@ static void test_hop_by_hop_request_headers_are_removed(void **state)
 
 static void test_hop_by_hop_response_headers_are_removed(void **state)
 {
+    struct lb_fixture f;
     struct harness_sb_step step = {.reply = hop_reply};
-    struct harness_sb *sb = harness_sb_start("hop", &step, 1);
-    uint16_t port, lb_port;
     struct harness_response resp;
     const char *req = "GET / HTTP/1.1\r\nHost: lb\r\n\r\n";
     (void)state;
-
-    assert_non_null(sb);
-    port = harness_sb_port(sb);
-    pid_t lb = harness_start_lb(&lb_port, &port, 1, NULL, NULL);
-    assert_true(lb > 0);
-    assert_int_equal(harness_exchange(lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
+    lb_fixture_start_named(&f, "hop", &step, 1, NULL);
+    assert_int_equal(harness_exchange(f.lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
     assert_int_equal(resp.status, 200);
     assert_string_equal(resp.body, "ok");
     assert_null(harness_header(&resp, "X-Backend-Secret"));
@@ -221,8 +203,7 @@ static void test_hop_by_hop_response_headers_are_removed(void **state)
                                         "X-Backend-Secret");
     assert_string_equal(harness_header(&resp, "X-Kept"), "yes");
     harness_response_free(&resp);
-    assert_int_equal(harness_stop(lb, 15000), 0);
-    harness_sb_stop(sb);
+    lb_fixture_stop(&f);
 }
 
 static void test_post_body_and_content_length_are_forwarded(void **state)

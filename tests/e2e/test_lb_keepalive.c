@@ -15,9 +15,7 @@
 #include <string.h>
 
 #include "harness.h"
-
-/* Each test runs with a teardown that stops whatever it left running when an assertion ended it. */
-#define LB_TEST(f) cmocka_unit_test_setup_teardown(f, harness_test_setup, harness_test_teardown)
+#include "lb_fixture.h"
 
 #define TIMEOUT_MS 30000
 
@@ -197,8 +195,7 @@ static void test_300_connections_open_at_once_are_all_served(void **state)
 
 static void test_requests_after_connection_close_in_a_pipeline_are_not_served(void **state)
 {
-    struct harness_sb *sb = harness_sb_start("sb", NULL, 0);
-    uint16_t port = harness_sb_port(sb), lb_port;
+    struct lb_fixture f;
     struct harness_conn c;
     struct harness_response resp;
     const char *three = "GET /1 HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -206,9 +203,8 @@ static void test_requests_after_connection_close_in_a_pipeline_are_not_served(vo
                         "GET /3 HTTP/1.1\r\nHost: x\r\n\r\n";
     (void)state;
 
-    pid_t lb = harness_start_lb(&lb_port, &port, 1, NULL, NULL);
-    assert_true(lb > 0);
-    assert_int_equal(harness_conn_open(&c, lb_port, TIMEOUT_MS), 0);
+    lb_fixture_start(&f, NULL, 0, NULL);
+    assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     assert_int_equal(harness_send_all(c.fd, three, strlen(three)), 0);
     for (int i = 0; i < 2; i++) {
         assert_int_equal(harness_read_response(&c, false, false, &resp), 0);
@@ -216,30 +212,27 @@ static void test_requests_after_connection_close_in_a_pipeline_are_not_served(vo
         harness_response_free(&resp);
     }
     assert_true(harness_conn_closed(&c, TIMEOUT_MS));
-    assert_int_equal(harness_sb_requests(sb), 2);
+    assert_int_equal(harness_sb_requests(f.sb), 2);
     harness_conn_close(&c);
-    assert_int_equal(harness_stop(lb, 15000), 0);
-    harness_sb_stop(sb);
+    lb_fixture_stop(&f);
 }
 
 static void test_http10_keepalive_client_is_kept_while_the_length_is_known(void **state)
 {
+    struct lb_fixture f;
     struct harness_sb_step steps[] = {
         {.reply = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none"},
         {.reply = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\ntwo"},
         {.reply = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nthree\r\n0\r\n\r\n"},
     };
-    struct harness_sb *sb = harness_sb_start("sb", steps, 3);
-    uint16_t port = harness_sb_port(sb), lb_port;
     struct harness_conn c;
     struct harness_response resp;
     const char *req = "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
     const char *bodies[] = {"one", "two", "three"};
     (void)state;
 
-    pid_t lb = harness_start_lb(&lb_port, &port, 1, NULL, NULL);
-    assert_true(lb > 0);
-    assert_int_equal(harness_conn_open(&c, lb_port, TIMEOUT_MS), 0);
+    lb_fixture_start(&f, steps, 3, NULL);
+    assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(harness_conn_request(&c, req, &resp), 0);
         assert_int_equal(resp.status, 200);
@@ -252,25 +245,22 @@ static void test_http10_keepalive_client_is_kept_while_the_length_is_known(void 
         harness_response_free(&resp);
     }
     harness_conn_close(&c);
-    assert_int_equal(harness_stop(lb, 15000), 0);
-    harness_sb_stop(sb);
+    lb_fixture_stop(&f);
 }
 
 static void test_head_answered_with_a_chunked_head_leaves_no_stray_bytes(void **state)
 {
+    struct lb_fixture f;
     struct harness_sb_step steps[] = {
         {.reply = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"},
         {.reply = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext"},
     };
-    struct harness_sb *sb = harness_sb_start("sb", steps, 2);
-    uint16_t port = harness_sb_port(sb), lb_port;
     struct harness_conn c;
     struct harness_response resp;
     (void)state;
 
-    pid_t lb = harness_start_lb(&lb_port, &port, 1, NULL, NULL);
-    assert_true(lb > 0);
-    assert_int_equal(harness_conn_open(&c, lb_port, TIMEOUT_MS), 0);
+    lb_fixture_start(&f, steps, 2, NULL);
+    assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     assert_int_equal(harness_conn_request(&c, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", &resp), 0);
     assert_int_equal(resp.status, 200);
     assert_int_equal(resp.body_len, 0);
@@ -280,8 +270,7 @@ static void test_head_answered_with_a_chunked_head_leaves_no_stray_bytes(void **
     assert_string_equal(resp.body, "next");
     harness_response_free(&resp);
     harness_conn_close(&c);
-    assert_int_equal(harness_stop(lb, 15000), 0);
-    harness_sb_stop(sb);
+    lb_fixture_stop(&f);
 }
 
 static void test_request_ids_are_unique_across_workers(void **state)

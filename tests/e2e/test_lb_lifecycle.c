@@ -21,9 +21,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-
-/* Each test runs with a teardown that stops whatever it left running when an assertion ended it. */
-#define LB_TEST(f) cmocka_unit_test_setup_teardown(f, harness_test_setup, harness_test_teardown)
+#include "lb_fixture.h"
 #include "clock.h"
 
 #define TIMEOUT_MS 20000
@@ -31,10 +29,8 @@
 /* Runs lb with args (shell words); returns its combined output and exit status. */
 static char *run_lb(const char *args, int *exit_code)
 {
-    char cmd[4096];
     int status;
-    snprintf(cmd, sizeof(cmd), "exec timeout 20 %s %s 2>&1", harness_bin("lb"), args);
-    char *out = harness_run(cmd, &status);
+    char *out = harness_runf(&status, "exec timeout 20 %s %s 2>&1", harness_bin("lb"), args);
     *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return out;
 }
@@ -116,24 +112,19 @@ static void test_help_exits_0_and_version_prints_the_version(void **state)
 
 static void test_sigterm_lets_an_in_flight_request_finish_then_exits_0(void **state)
 {
+    struct lb_fixture f;
     struct harness_sb_step step = {.delay_ms = 1500};
-    struct harness_sb *sb = harness_sb_start("slow", &step, 1);
-    uint16_t port, lb_port;
     struct harness_conn c;
     struct harness_response resp;
     int status;
     (void)state;
-
-    assert_non_null(sb);
-    port = harness_sb_port(sb);
-    pid_t lb = harness_start_lb(&lb_port, &port, 1, NULL, NULL);
-    assert_true(lb > 0);
-    assert_int_equal(harness_conn_open(&c, lb_port, TIMEOUT_MS), 0);
+    lb_fixture_start_named(&f, "slow", &step, 1, NULL);
+    assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     const char *req = "GET /delay HTTP/1.1\r\nHost: x\r\n\r\n";
     assert_int_equal(harness_send_all(c.fd, req, strlen(req)), 0);
     /* the request is at the backend, which answers 1.5 s later */
-    assert_true(harness_sb_wait_requests(sb, 1, TIMEOUT_MS));
-    assert_int_equal(kill(lb, SIGTERM), 0);
+    assert_true(harness_sb_wait_requests(f.sb, 1, TIMEOUT_MS));
+    assert_int_equal(kill(f.lb, SIGTERM), 0);
     assert_int_equal(harness_read_response(&c, false, false, &resp), 0);
     assert_int_equal(resp.status, 200);
     assert_true(resp.complete);
@@ -143,16 +134,16 @@ static void test_sigterm_lets_an_in_flight_request_finish_then_exits_0(void **st
 
     /* lb exits 0 on its own (bounded wait), and stopped listening */
     uint64_t deadline = clock_mono_ms() + TIMEOUT_MS;
-    while (harness_alive(lb, &status) && clock_mono_ms() < deadline)
+    while (harness_alive(f.lb, &status) && clock_mono_ms() < deadline)
         harness_sleep_ms(20);
     if (clock_mono_ms() >= deadline) {
-        harness_stop(lb, 1000);
+        harness_stop(f.lb, 1000);
         fail_msg("lb did not exit after SIGTERM");
     }
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
-    assert_true(harness_connect(lb_port, 1000) < 0);
-    harness_sb_stop(sb);
+    assert_true(harness_connect(f.lb_port, 1000) < 0);
+    harness_sb_stop(f.sb);
 }
 
 static void test_sigterm_during_backend_sim_delay_finishes_it(void **state)
@@ -250,17 +241,17 @@ static void test_sigterm_closes_idle_keepalive_connections(void **state)
 
 static void test_sigint_exits_0(void **state)
 {
-    uint16_t closed = harness_free_port(), lb_port;
+    struct lb_fixture f;
+    uint16_t closed = harness_free_port();
     int status;
     (void)state;
-    pid_t lb = harness_start_lb(&lb_port, &closed, 1, NULL, NULL);
-    assert_true(lb > 0);
-    assert_int_equal(kill(lb, SIGINT), 0);
+    lb_fixture_start_ports(&f, &closed, 1, NULL);
+    assert_int_equal(kill(f.lb, SIGINT), 0);
     uint64_t deadline = clock_mono_ms() + TIMEOUT_MS;
-    while (harness_alive(lb, &status) && clock_mono_ms() < deadline)
+    while (harness_alive(f.lb, &status) && clock_mono_ms() < deadline)
         harness_sleep_ms(20);
     if (clock_mono_ms() >= deadline) {
-        harness_stop(lb, 1000);
+        harness_stop(f.lb, 1000);
         fail_msg("lb did not exit after SIGINT");
     }
     assert_true(WIFEXITED(status));

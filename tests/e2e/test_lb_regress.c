@@ -174,7 +174,8 @@ static void test_half_closed_client_with_a_cut_request_after_complete_ones_gets_
 
 static void test_every_backend_refusing_gets_503(void **state)
 {
-    uint16_t closed[2] = {harness_free_port(), 0}, lb_port;
+    struct lb_fixture f;
+    uint16_t closed[2] = {harness_free_port(), 0};
     const char *req = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
     struct harness_conn c;
     struct harness_response resp;
@@ -183,10 +184,9 @@ static void test_every_backend_refusing_gets_503(void **state)
     do
         closed[1] = harness_free_port();
     while (closed[1] == closed[0]);
-    pid_t lb = harness_start_lb(&lb_port, closed, 2, NULL, NULL);
-    assert_true(lb > 0);
+    lb_fixture_start_ports(&f, closed, 2, NULL);
     for (int i = 0; i < 4; i++) {
-        assert_int_equal(harness_exchange(lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
+        assert_int_equal(harness_exchange(f.lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
         assert_int_equal(resp.status, 503);
         assert_true(resp.complete);
         assert_non_null(strstr(resp.body, "no backend accepted the connection"));
@@ -194,37 +194,36 @@ static void test_every_backend_refusing_gets_503(void **state)
         harness_response_free(&resp);
     }
     /* HEAD gets the same status, without a body */
-    assert_int_equal(harness_conn_open(&c, lb_port, TIMEOUT_MS), 0);
+    assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     assert_int_equal(harness_conn_request(&c, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", &resp), 0);
     assert_int_equal(resp.status, 503);
     assert_int_equal(resp.body_len, 0);
     harness_response_free(&resp);
     harness_conn_close(&c);
-    assert_true(harness_alive(lb, NULL));
-    assert_int_equal(harness_stop(lb, 15000), 0);
+    lb_fixture_stop(&f);
 }
 
 static void test_refused_backend_is_skipped_and_the_live_one_answers(void **state)
 {
+    struct lb_fixture f;
     struct harness_sb *sb = harness_sb_start("live", NULL, 0);
-    uint16_t ports[2], lb_port;
+    uint16_t ports[2];
     const char *req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     (void)state;
 
     assert_non_null(sb);
     ports[0] = harness_free_port(); /* nobody listens here */
     ports[1] = harness_sb_port(sb);
-    pid_t lb = harness_start_lb(&lb_port, ports, 2, NULL, NULL);
-    assert_true(lb > 0);
+    lb_fixture_start_ports(&f, ports, 2, NULL);
     for (int i = 0; i < 6; i++) {
         struct harness_response resp;
-        assert_int_equal(harness_exchange(lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
+        assert_int_equal(harness_exchange(f.lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
         assert_int_equal(resp.status, 200);
         assert_string_equal(resp.body, "live");
         harness_response_free(&resp);
     }
     assert_int_equal(harness_sb_requests(sb), 6);
-    assert_int_equal(harness_stop(lb, 15000), 0);
+    lb_fixture_stop(&f);
     harness_sb_stop(sb);
 }
 
@@ -429,20 +428,20 @@ static void test_100_fields_with_the_clients_own_forwarding_fields_pass(void **s
 
 static void test_backend_that_refused_rests_and_new_requests_skip_it(void **state)
 {
+    struct lb_fixture f;
     struct harness_sb *sb = harness_sb_start("live", NULL, 0);
-    uint16_t ports[2], lb_port;
+    uint16_t ports[2];
     const char *req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     (void)state;
 
     assert_non_null(sb);
     ports[0] = harness_free_port(); /* nobody listens here yet: connects are refused */
     ports[1] = harness_sb_port(sb);
-    pid_t lb = harness_start_lb(&lb_port, ports, 2, NULL, NULL);
-    assert_true(lb > 0);
+    lb_fixture_start_ports(&f, ports, 2, NULL);
     /* two requests: round robin puts one of them on the refusing backend, which fails over */
     for (int i = 0; i < 2; i++) {
         struct harness_response resp;
-        assert_int_equal(harness_exchange(lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
+        assert_int_equal(harness_exchange(f.lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
         assert_int_equal(resp.status, 200);
         harness_response_free(&resp);
     }
@@ -459,7 +458,7 @@ static void test_backend_that_refused_rests_and_new_requests_skip_it(void **stat
     assert_int_equal(listen(ls, 16), 0);
     for (int i = 0; i < 6; i++) {
         struct harness_response resp;
-        assert_int_equal(harness_exchange(lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
+        assert_int_equal(harness_exchange(f.lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
         assert_int_equal(resp.status, 200);
         assert_string_equal(resp.body, "live");
         harness_response_free(&resp);
@@ -468,7 +467,7 @@ static void test_backend_that_refused_rests_and_new_requests_skip_it(void **stat
     assert_int_equal(poll(&pfd, 1, 0), 0); /* no connection attempt reached it */
     assert_int_equal(harness_sb_requests(sb), 8);
     close(ls);
-    assert_int_equal(harness_stop(lb, 15000), 0);
+    lb_fixture_stop(&f);
     harness_sb_stop(sb);
 }
 

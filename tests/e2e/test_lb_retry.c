@@ -23,10 +23,10 @@ static void test_retry_on_another_backend_names_that_backend_in_host(void **stat
     struct harness_sb *sb = harness_sb_start("sb", NULL, 0);
     assert_non_null(sb);
     uint16_t backends[2] = {harness_free_port(), harness_sb_port(sb)}; /* nothing listens on [0] */
-    uint16_t lb_port;
+    static struct lb_fixture f;
     const char *extra[] = {"-w", "1", NULL};
-    pid_t lb = harness_start_lb(&lb_port, backends, 2, extra, NULL);
-    assert_true(lb > 0);
+    lb_fixture_start_ports(&f, backends, 2, extra);
+    uint16_t lb_port = f.lb_port;
 
     char want[64], dead[64];
     snprintf(want, sizeof(want), "127.0.0.1:%u", (unsigned)backends[1]);
@@ -48,14 +48,14 @@ static void test_retry_on_another_backend_names_that_backend_in_host(void **stat
         assert_null(strstr(head, dead));
         free(head);
     }
-    assert_int_equal(harness_stop(lb, 15000), 0);
+    lb_fixture_stop(&f);
     harness_sb_stop(sb);
 }
 
 /* lb in front of backend a (closes every connection without answering) and b (answers). */
 struct two {
     struct harness_sb *a, *b;
-    pid_t lb;
+    struct lb_fixture f;
     uint16_t lb_port;
 };
 
@@ -68,13 +68,13 @@ static void two_start(struct two *t, const char *retries)
     assert_non_null(t->b);
     uint16_t backends[2] = {harness_sb_port(t->a), harness_sb_port(t->b)};
     const char *extra[] = {"-w", "1", "--retries", retries, NULL};
-    t->lb = harness_start_lb(&t->lb_port, backends, 2, extra, NULL);
-    assert_true(t->lb > 0);
+    lb_fixture_start_ports(&t->f, backends, 2, extra);
+    t->lb_port = t->f.lb_port;
 }
 
 static void two_stop(struct two *t)
 {
-    assert_int_equal(harness_stop(t->lb, 15000), 0);
+    lb_fixture_stop(&t->f);
     harness_sb_stop(t->a);
     harness_sb_stop(t->b);
 }

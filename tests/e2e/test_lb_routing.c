@@ -24,9 +24,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-
-/* Each test runs with a teardown that stops whatever it left running when an assertion ended it. */
-#define LB_TEST(f) cmocka_unit_test_setup_teardown(f, harness_test_setup, harness_test_teardown)
+#include "lb_fixture.h"
 
 #define TIMEOUT_MS 15000
 
@@ -68,15 +66,12 @@ static void test_round_robin_per_request_on_one_keepalive_connection(void **stat
         snprintf(seen[i], sizeof(seen[i]), "%s", b);
         harness_response_free(&resp);
     }
-    /* every three consecutive requests on the one connection went to three different backends */
-    for (int i = 0; i + 2 < 9; i++) {
-        assert_string_not_equal(seen[i], seen[i + 1]);
-        assert_string_not_equal(seen[i], seen[i + 2]);
-        assert_string_not_equal(seen[i + 1], seen[i + 2]);
+    /* a fresh lb takes turns from the first backend: b1 b2 b3 b1 b2 b3 ... */
+    for (int i = 0; i < 9; i++) {
+        char want[8];
+        snprintf(want, sizeof(want), "b%d", i % 3 + 1);
+        assert_string_equal(seen[i], want);
     }
-    /* and in a fixed cycle */
-    for (int i = 3; i < 9; i++)
-        assert_string_equal(seen[i], seen[i - 3]);
     harness_conn_close(&c);
     assert_int_equal(harness_lab_stop(&lab), 0);
 }
@@ -84,28 +79,26 @@ static void test_round_robin_per_request_on_one_keepalive_connection(void **stat
 static void test_round_robin_reaches_every_backend_across_connections(void **state)
 {
     struct harness_lab lab;
-    int count[3] = {0, 0, 0};
     (void)state;
 
     assert_int_equal(harness_lab_start(&lab, 3, NULL), 0);
+    /* one request per connection, one after the other: the turns are lb's, not a worker's */
     for (int i = 0; i < 12; i++) {
         int status;
-        char b[32];
+        char b[32], want[8];
         get_backend(lab.lb_port, "/whoami", &status, b, sizeof(b));
         assert_int_equal(status, 200);
-        assert_true(b[0] == 'b' && b[1] >= '1' && b[1] <= '3' && b[2] == '\0');
-        count[b[1] - '1']++;
+        snprintf(want, sizeof(want), "b%d", i % 3 + 1);
+        assert_string_equal(b, want);
     }
-    for (int i = 0; i < 3; i++)
-        assert_true(count[i] >= 2);
     assert_int_equal(harness_lab_stop(&lab), 0);
 }
 
 static void test_failed_connect_is_retried_on_next_backend(void **state)
 {
+    struct lb_fixture f;
     pid_t sims[2];
     uint16_t ports[3];
-    uint16_t lb_port;
     struct harness_conn c;
     (void)state;
 
@@ -114,18 +107,18 @@ static void test_failed_connect_is_retried_on_next_backend(void **state)
     ports[1] = harness_free_port(); /* nobody listens here: connect is refused */
     sims[1] = harness_start_backend_sim("b3", &ports[2], NULL);
     assert_true(sims[1] > 0);
-    pid_t lb = harness_start_lb(&lb_port, ports, 3, NULL, NULL);
-    assert_true(lb > 0);
+    lb_fixture_start_ports(&f, ports, 3, NULL);
 
+    /* b1, then the refused one's turn goes to b3 (and it rests), then b1, b3, ... */
     for (int i = 0; i < 12; i++) {
         int status;
         char b[32];
-        get_backend(lb_port, "/whoami", &status, b, sizeof(b));
+        get_backend(f.lb_port, "/whoami", &status, b, sizeof(b));
         assert_int_equal(status, 200);
-        assert_true(strcmp(b, "b1") == 0 || strcmp(b, "b3") == 0);
+        assert_string_equal(b, i % 2 == 0 ? "b1" : "b3");
     }
     /* the same on one keep-alive connection */
-    assert_int_equal(harness_conn_open(&c, lb_port, TIMEOUT_MS), 0);
+    assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     for (int i = 0; i < 12; i++) {
         struct harness_response resp;
         assert_int_equal(harness_conn_request(&c, "GET / HTTP/1.1\r\nHost: lb\r\n\r\n", &resp), 0);
@@ -133,7 +126,7 @@ static void test_failed_connect_is_retried_on_next_backend(void **state)
         harness_response_free(&resp);
     }
     harness_conn_close(&c);
-    assert_int_equal(harness_stop(lb, 15000), 0);
+    lb_fixture_stop(&f);
     harness_stop(sims[0], 10000);
     harness_stop(sims[1], 10000);
 }
@@ -161,24 +154,24 @@ static int blackhole(uint16_t *port, int fillers[2])
 
 static void test_backend_not_answering_syns_is_skipped_after_connect_timeout(void **state)
 {
+    struct lb_fixture f;
     int fillers[2];
-    uint16_t ports[2], lb_port;
+    uint16_t ports[2];
     const char *extra[] = {"--connect-timeout", "500", NULL};
     (void)state;
 
     int hole = blackhole(&ports[0], fillers);
     pid_t sim = harness_start_backend_sim("b2", &ports[1], NULL);
     assert_true(sim > 0);
-    pid_t lb = harness_start_lb(&lb_port, ports, 2, extra, NULL);
-    assert_true(lb > 0);
+    lb_fixture_start_ports(&f, ports, 2, extra);
     for (int i = 0; i < 6; i++) {
         int status;
         char b[32];
-        get_backend(lb_port, "/whoami", &status, b, sizeof(b));
+        get_backend(f.lb_port, "/whoami", &status, b, sizeof(b));
         assert_int_equal(status, 200);
         assert_string_equal(b, "b2");
     }
-    assert_int_equal(harness_stop(lb, 15000), 0);
+    lb_fixture_stop(&f);
     harness_stop(sim, 10000);
     close(fillers[0]);
     close(fillers[1]);
@@ -187,19 +180,19 @@ static void test_backend_not_answering_syns_is_skipped_after_connect_timeout(voi
 
 static void test_only_backend_not_answering_syns_gets_503(void **state)
 {
+    struct lb_fixture f;
     int fillers[2];
-    uint16_t port, lb_port;
+    uint16_t port;
     const char *extra[] = {"--connect-timeout", "500", NULL};
     int status;
     char b[32];
     (void)state;
 
     int hole = blackhole(&port, fillers);
-    pid_t lb = harness_start_lb(&lb_port, &port, 1, extra, NULL);
-    assert_true(lb > 0);
-    get_backend(lb_port, "/", &status, b, sizeof(b));
+    lb_fixture_start_ports(&f, &port, 1, extra);
+    get_backend(f.lb_port, "/", &status, b, sizeof(b));
     assert_int_equal(status, 503);
-    assert_int_equal(harness_stop(lb, 15000), 0);
+    lb_fixture_stop(&f);
     close(fillers[0]);
     close(fillers[1]);
     close(hole);
@@ -207,7 +200,8 @@ static void test_only_backend_not_answering_syns_gets_503(void **state)
 
 static void test_backend_given_as_localhost_is_resolved(void **state)
 {
-    uint16_t sim_port, lb_port;
+    struct lb_fixture f;
+    uint16_t sim_port;
     char arg[64];
     int status;
     char b[32];
@@ -217,14 +211,13 @@ static void test_backend_given_as_localhost_is_resolved(void **state)
     assert_true(sim > 0);
     snprintf(arg, sizeof(arg), "localhost:%u", (unsigned)sim_port);
     const char *extra[] = {"-b", arg, NULL};
-    pid_t lb = harness_start_lb(&lb_port, NULL, 0, extra, NULL);
-    assert_true(lb > 0);
+    lb_fixture_start_ports(&f, NULL, 0, extra);
     for (int i = 0; i < 3; i++) {
-        get_backend(lb_port, "/whoami", &status, b, sizeof(b));
+        get_backend(f.lb_port, "/whoami", &status, b, sizeof(b));
         assert_int_equal(status, 200);
         assert_string_equal(b, "bl");
     }
-    assert_int_equal(harness_stop(lb, 15000), 0);
+    lb_fixture_stop(&f);
     harness_stop(sim, 10000);
 }
 
@@ -264,11 +257,11 @@ static int collect_responses(struct harness_conn *conns, int n, int *status, cha
 
 static void test_backend_that_never_answers_does_not_stop_the_others(void **state)
 {
+    struct lb_fixture f;
     struct harness_sb_step hang = {.mode = HARNESS_SB_HANG};
     struct harness_sb *sb = harness_sb_start("hang", &hang, 1);
     pid_t sims[2];
     uint16_t ports[3];
-    uint16_t lb_port;
     struct harness_conn held;
     struct harness_conn conns[9];
     int status[9];
@@ -282,15 +275,14 @@ static void test_backend_that_never_answers_does_not_stop_the_others(void **stat
     ports[1] = harness_sb_port(sb);
     sims[1] = harness_start_backend_sim("b3", &ports[2], NULL);
     assert_true(sims[0] > 0 && sims[1] > 0);
-    pid_t lb = harness_start_lb(&lb_port, ports, 3, extra, NULL);
-    assert_true(lb > 0);
+    lb_fixture_start_ports(&f, ports, 3, extra);
 
     /* park one request on the silent backend and keep it waiting: send requests one connection
      * at a time until one reaches it (the others are answered by the live backends) */
     held.fd = -1;
     for (int attempt = 0; attempt < 6 && held.fd < 0; attempt++) {
         struct harness_conn c;
-        assert_int_equal(harness_conn_open(&c, lb_port, TIMEOUT_MS), 0);
+        assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
         const char *req = "GET /whoami HTTP/1.1\r\nHost: lb\r\n\r\n";
         assert_int_equal(harness_send_all(c.fd, req, strlen(req)), 0);
         struct pollfd p = {.fd = c.fd, .events = POLLIN};
@@ -317,7 +309,7 @@ static void test_backend_that_never_answers_does_not_stop_the_others(void **stat
     before = harness_sb_requests(sb);
     for (int i = 0; i < 9; i++) {
         const char *req = "GET /whoami HTTP/1.1\r\nHost: lb\r\n\r\n";
-        assert_int_equal(harness_conn_open(&conns[i], lb_port, TIMEOUT_MS), 0);
+        assert_int_equal(harness_conn_open(&conns[i], f.lb_port, TIMEOUT_MS), 0);
         assert_int_equal(harness_send_all(conns[i].fd, req, strlen(req)), 0);
     }
     answered = collect_responses(conns, 9, status, backend, sb, before, 20000);
@@ -338,7 +330,7 @@ static void test_backend_that_never_answers_does_not_stop_the_others(void **stat
     for (int i = 0; i < 9; i++)
         harness_conn_close(&conns[i]);
     harness_conn_close(&held);
-    assert_int_equal(harness_stop(lb, 15000), 0);
+    lb_fixture_stop(&f);
     harness_stop(sims[0], 10000);
     harness_stop(sims[1], 10000);
     harness_sb_stop(sb);

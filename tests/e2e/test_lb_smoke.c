@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "lb_fixture.h"
 
 #define NBACKENDS 3
 #define BODY_SIZE (1024 * 1024 + 17)
@@ -34,8 +35,7 @@ struct backend {
 };
 
 static struct backend backends[NBACKENDS];
-static uint16_t lb_port;
-static pid_t lb_pid;
+static struct lb_fixture fx; /* lb in front of the three backends above */
 
 /* The byte at offset i of every /bytes body: deterministic, binary, not periodic in 256. */
 static unsigned char pattern(size_t i)
@@ -158,28 +158,23 @@ static int start_backend(struct backend *b, int i)
 
 static int setup(void **state)
 {
-    char bargs[NBACKENDS][32], port[16];
+    static const char *const two_workers[] = {"-w", "2", NULL};
+    uint16_t ports[NBACKENDS];
     (void)state;
     for (int i = 0; i < NBACKENDS; i++) {
         if (start_backend(&backends[i], i) != 0)
             return -1;
-        snprintf(bargs[i], sizeof(bargs[i]), "127.0.0.1:%u", (unsigned)backends[i].port);
+        ports[i] = backends[i].port;
     }
-    lb_port = harness_free_port();
-    snprintf(port, sizeof(port), "127.0.0.1:%u", (unsigned)lb_port);
-    char *argv[] = {(char *)harness_bin("lb"), "-l", port, "-w", "2",
-                    "-b", bargs[0], "-b", bargs[1], "-b", bargs[2], NULL};
-    lb_pid = harness_spawn(argv, NULL);
-    if (lb_pid < 0 || !harness_wait_port(lb_port, 10000))
-        return -1;
+    lb_fixture_start_ports(&fx, ports, NBACKENDS, two_workers);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    if (lb_pid > 0)
-        harness_stop(lb_pid, 15000);
+    if (fx.lb > 0)
+        harness_stop(fx.lb, 15000);
     for (int i = 0; i < NBACKENDS; i++) {
         shutdown(backends[i].listen_fd, SHUT_RDWR);
         pthread_join(backends[i].thread, NULL);
@@ -194,7 +189,7 @@ static void test_round_robin_per_request_on_one_keepalive_connection(void **stat
     char seen[9][16];
     const char *req = "GET / HTTP/1.1\r\nHost: lb\r\n\r\n";
     (void)state;
-    assert_int_equal(harness_conn_open(&c, lb_port, 10000), 0);
+    assert_int_equal(harness_conn_open(&c, fx.lb_port, 10000), 0);
     for (int i = 0; i < 9; i++) {
         struct harness_response r;
         assert_int_equal(harness_send_all(c.fd, req, strlen(req)), 0);
@@ -227,7 +222,7 @@ static void test_body_through_lb_equals_body_fetched_directly(void **state)
     snprintf(req, sizeof(req), "GET /bytes/%d HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
              BODY_SIZE);
     assert_int_equal(harness_exchange(backends[0].port, req, strlen(req), 20000, &direct), 0);
-    assert_int_equal(harness_exchange(lb_port, req, strlen(req), 20000, &via), 0);
+    assert_int_equal(harness_exchange(fx.lb_port, req, strlen(req), 20000, &via), 0);
     assert_int_equal(direct.status, 200);
     assert_int_equal(via.status, 200);
     assert_true(via.complete);
@@ -241,8 +236,8 @@ static void test_body_through_lb_equals_body_fetched_directly(void **state)
 static void test_sigterm_exits_zero(void **state)
 {
     (void)state;
-    int status = harness_stop(lb_pid, 15000);
-    lb_pid = -1;
+    int status = harness_stop(fx.lb, 15000);
+    fx.lb = -1;
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
 }

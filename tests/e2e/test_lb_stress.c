@@ -23,9 +23,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-
-/* Each test runs with a teardown that stops whatever it left running when an assertion ended it. */
-#define LB_TEST(f) cmocka_unit_test_setup_teardown(f, harness_test_setup, harness_test_teardown)
+#include "lb_fixture.h"
 
 #define TIMEOUT_MS 30000
 #define CLIENTS 12
@@ -149,7 +147,7 @@ static void *client_main(void *arg)
 static void test_many_clients_pipelining_uploads_get_their_own_bytes_back(void **state)
 {
     char dir[] = "/tmp/lbtest-stress-XXXXXX";
-    char log[256], cmd[512];
+    char log[256];
     struct harness_lab lab;
     struct client cl[CLIENTS];
     pthread_t t[CLIENTS];
@@ -171,12 +169,10 @@ static void test_many_clients_pipelining_uploads_get_their_own_bytes_back(void *
     assert_int_equal(ok, CLIENTS * PER_CLIENT);
     assert_int_equal(harness_lab_stop(&lab), 0);
     /* one access-log line per request, from four workers at once, none torn */
-    snprintf(cmd, sizeof(cmd), "grep -ci 'status.*200.*total' %s", log);
-    char *out = harness_run(cmd, &status);
+    char *out = harness_runf(&status, "grep -ci 'status.*200.*total' %s", log);
     assert_int_equal(atoi(out), CLIENTS * PER_CLIENT);
     free(out);
-    snprintf(cmd, sizeof(cmd), "wc -l < %s", log);
-    out = harness_run(cmd, &status);
+    out = harness_runf(&status, "wc -l < %s", log);
     assert_int_equal(atoi(out), CLIENTS * PER_CLIENT);
     free(out);
     unlink(log);
@@ -234,9 +230,11 @@ static void test_connections_taking_turns_get_exact_bodies(void **state)
 
 static void test_one_byte_chunks_both_ways(void **state)
 {
+    struct lb_fixture f2;
+    struct lb_fixture f;
     enum { N = 5000 };
     size_t cap = N * 8 + 256, len = 0;
-    char *reply = malloc(cap), *expect = malloc(N + 1);
+    char *reply = malloc(cap), *req = malloc(cap), *expect = malloc(N + 1);
     struct harness_response resp;
     (void)state;
 
@@ -248,18 +246,15 @@ static void test_one_byte_chunks_both_ways(void **state)
     len += (size_t)snprintf(reply + len, cap - len, "0\r\n\r\n");
     expect[N] = '\0';
     struct harness_sb_step step = {.reply = reply, .reply_len = len};
-    struct harness_sb *sb = harness_sb_start("c1", &step, 1);
-    uint16_t port = harness_sb_port(sb), lb_port;
-    pid_t lb = harness_start_lb(&lb_port, &port, 1, NULL, NULL);
-    assert_true(lb > 0);
+    lb_fixture_start_named(&f, "c1", &step, 1, NULL);
 
     const char *get11 = "GET / HTTP/1.1\r\nHost: x\r\n\r\n", *get10 = "GET / HTTP/1.0\r\n\r\n";
-    assert_int_equal(harness_exchange(lb_port, get11, strlen(get11), TIMEOUT_MS, &resp), 0);
+    assert_int_equal(harness_exchange(f.lb_port, get11, strlen(get11), TIMEOUT_MS, &resp), 0);
     assert_int_equal(resp.status, 200);
     assert_true(resp.complete);
     assert_string_equal(resp.body, expect);
     harness_response_free(&resp);
-    assert_int_equal(harness_exchange(lb_port, get10, strlen(get10), TIMEOUT_MS, &resp), 0);
+    assert_int_equal(harness_exchange(f.lb_port, get10, strlen(get10), TIMEOUT_MS, &resp), 0);
     assert_int_equal(resp.status, 200);
     assert_true(resp.complete);
     assert_string_equal(resp.body, expect);
@@ -267,42 +262,39 @@ static void test_one_byte_chunks_both_ways(void **state)
 
     /* and a request of one-byte chunks, to an echoing backend */
     struct harness_sb_step echo = {.mode = HARNESS_SB_ECHO};
-    struct harness_sb *sb2 = harness_sb_start("c2", &echo, 1);
-    uint16_t port2 = harness_sb_port(sb2), lb2_port;
-    pid_t lb2 = harness_start_lb(&lb2_port, &port2, 1, NULL, NULL);
-    assert_true(lb2 > 0);
-    len = (size_t)snprintf(reply, cap, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+    lb_fixture_start_named(&f2, "c2", &echo, 1, NULL);
+    /* in its own buffer: the first backend's thread owns reply until harness_sb_stop */
+    len = (size_t)snprintf(req, cap, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
     for (int i = 0; i < N; i++)
-        len += (size_t)snprintf(reply + len, cap - len, "1\r\n%c\r\n", expect[i]);
-    len += (size_t)snprintf(reply + len, cap - len, "0\r\n\r\n");
-    assert_int_equal(harness_exchange(lb2_port, reply, len, TIMEOUT_MS, &resp), 0);
+        len += (size_t)snprintf(req + len, cap - len, "1\r\n%c\r\n", expect[i]);
+    len += (size_t)snprintf(req + len, cap - len, "0\r\n\r\n");
+    assert_int_equal(harness_exchange(f2.lb_port, req, len, TIMEOUT_MS, &resp), 0);
     assert_int_equal(resp.status, 200);
     assert_string_equal(resp.body, expect);
     harness_response_free(&resp);
 
-    assert_int_equal(harness_stop(lb, 15000), 0);
-    assert_int_equal(harness_stop(lb2, 15000), 0);
-    harness_sb_stop(sb);
-    harness_sb_stop(sb2);
+    assert_int_equal(harness_stop(f.lb, 15000), 0);
+    assert_int_equal(harness_stop(f2.lb, 15000), 0);
+    harness_sb_stop(f.sb);
+    harness_sb_stop(f2.sb);
     free(reply);
+    free(req);
     free(expect);
 }
 
 static void test_response_dribbled_one_byte_per_segment(void **state)
 {
+    struct lb_fixture f;
     struct harness_sb_step step = {
         .reply = "HTTP/1.1 200 OK\r\nX-One: 1\r\nX-Two: 2\r\nTransfer-Encoding: chunked\r\n\r\n"
                  "5\r\nhello\r\n7;x=y\r\n, world\r\n0\r\n\r\n",
         .dribble = true};
-    struct harness_sb *sb = harness_sb_start("d", &step, 1);
-    uint16_t port = harness_sb_port(sb), lb_port;
     struct harness_conn c;
     struct harness_response resp;
     (void)state;
 
-    pid_t lb = harness_start_lb(&lb_port, &port, 1, NULL, NULL);
-    assert_true(lb > 0);
-    assert_int_equal(harness_conn_open(&c, lb_port, TIMEOUT_MS), 0);
+    lb_fixture_start_named(&f, "d", &step, 1, NULL);
+    assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     for (int i = 0; i < 2; i++) {
         assert_int_equal(harness_conn_request(&c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", &resp), 0);
         assert_int_equal(resp.status, 200);
@@ -312,15 +304,13 @@ static void test_response_dribbled_one_byte_per_segment(void **state)
         harness_response_free(&resp);
     }
     harness_conn_close(&c);
-    assert_int_equal(harness_stop(lb, 15000), 0);
-    harness_sb_stop(sb);
+    lb_fixture_stop(&f);
 }
 
 static void test_pipeline_sent_one_byte_per_segment(void **state)
 {
+    struct lb_fixture f;
     struct harness_sb_step step = {.mode = HARNESS_SB_ECHO};
-    struct harness_sb *sb = harness_sb_start("e", &step, 1);
-    uint16_t port = harness_sb_port(sb), lb_port;
     struct harness_conn c;
     const char *reqs = "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
                        "POST /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -330,9 +320,8 @@ static void test_pipeline_sent_one_byte_per_segment(void **state)
     int one = 1;
     (void)state;
 
-    pid_t lb = harness_start_lb(&lb_port, &port, 1, NULL, NULL);
-    assert_true(lb > 0);
-    assert_int_equal(harness_conn_open(&c, lb_port, TIMEOUT_MS), 0);
+    lb_fixture_start_named(&f, "e", &step, 1, NULL);
+    assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     for (size_t i = 0; reqs[i]; i++) {
         assert_int_equal(harness_send_all(c.fd, reqs + i, 1), 0);
@@ -345,18 +334,17 @@ static void test_pipeline_sent_one_byte_per_segment(void **state)
         assert_string_equal(resp.body, bodies[i]);
         harness_response_free(&resp);
     }
-    char *head = harness_sb_head(sb, 2);
+    char *head = harness_sb_head(f.sb, 2);
     assert_int_equal(strncmp(head, "GET /c ", 7), 0);
     free(head);
     harness_conn_close(&c);
-    assert_int_equal(harness_stop(lb, 15000), 0);
-    harness_sb_stop(sb);
+    lb_fixture_stop(&f);
 }
 
 static void test_ipv6_listener_and_backend(void **state)
 {
     uint16_t sim_port, lb_port = harness_free_port();
-    char listen_arg[64], backend_arg[64], cmd[256];
+    char listen_arg[64], backend_arg[64];
     int status;
     (void)state;
 
@@ -364,16 +352,14 @@ static void test_ipv6_listener_and_backend(void **state)
     assert_true(sim > 0);
     snprintf(listen_arg, sizeof(listen_arg), "[::1]:%u", (unsigned)lb_port);
     snprintf(backend_arg, sizeof(backend_arg), "[::1]:%u", (unsigned)sim_port);
-    char bin[4096];
-    snprintf(bin, sizeof(bin), "%s", harness_bin("lb"));
-    char *argv[] = {bin, "-l", listen_arg, "-b", backend_arg, NULL};
+    char *argv[] = {(char *)harness_bin("lb"), "-l", listen_arg, "-b", backend_arg, NULL};
     pid_t lb = harness_spawn(argv, NULL);
     assert_true(lb > 0);
     harness_track(lb);
     /* curl retries until lb listens (bounded) */
-    snprintf(cmd, sizeof(cmd), "curl -s -g --max-time 10 --retry 20 --retry-connrefused "
-             "--retry-delay 1 -H 'X-Request-ID: v6-test' http://[::1]:%u/whoami", (unsigned)lb_port);
-    char *out = harness_run(cmd, &status);
+    char *out = harness_runf(&status, "curl -s -g --max-time 10 --retry 20 --retry-connrefused "
+                             "--retry-delay 1 -H 'X-Request-ID: v6-test' http://[::1]:%u/whoami",
+                             (unsigned)lb_port);
     assert_int_equal(status, 0);
     assert_non_null(strstr(out, "v6"));
     assert_non_null(strstr(out, "::1")); /* the client address backend-sim saw, or XFF */
@@ -384,7 +370,8 @@ static void test_ipv6_listener_and_backend(void **state)
 
 static void test_localhost_backend_with_dns_ttl_0(void **state)
 {
-    uint16_t sim_port, lb_port;
+    struct lb_fixture f;
+    uint16_t sim_port;
     char arg[64];
     (void)state;
 
@@ -392,17 +379,16 @@ static void test_localhost_backend_with_dns_ttl_0(void **state)
     assert_true(sim > 0);
     snprintf(arg, sizeof(arg), "localhost:%u", (unsigned)sim_port);
     const char *extra[] = {"-b", arg, "--dns-ttl", "0", NULL};
-    pid_t lb = harness_start_lb(&lb_port, NULL, 0, extra, NULL);
-    assert_true(lb > 0);
+    lb_fixture_start_ports(&f, NULL, 0, extra);
     for (int i = 0; i < 10; i++) {
         struct harness_response resp;
         const char *req = "GET /whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-        assert_int_equal(harness_exchange(lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
+        assert_int_equal(harness_exchange(f.lb_port, req, strlen(req), TIMEOUT_MS, &resp), 0);
         assert_int_equal(resp.status, 200);
         assert_string_equal(harness_header(&resp, "X-Backend"), "dns0");
         harness_response_free(&resp);
     }
-    assert_int_equal(harness_stop(lb, 15000), 0);
+    lb_fixture_stop(&f);
     harness_stop(sim, 10000);
 }
 

@@ -143,12 +143,9 @@ static const char *send_requests(const struct rig *r, int conns, int per_conn, c
 
 static char *lbtop_json(uint16_t lb_port, int *code)
 {
-    char cmd[512];
     int status;
-    char *out;
+    char *out = harness_runf(&status, "%s -p %u --json 2>&1", harness_bin("lbtop"), (unsigned)lb_port);
 
-    snprintf(cmd, sizeof(cmd), "%s -p %u --json 2>&1", harness_bin("lbtop"), (unsigned)lb_port);
-    out = harness_run(cmd, &status);
     *code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return out;
 }
@@ -364,7 +361,7 @@ static void test_a_refusing_backend_shows_down_and_the_live_one_up(void **state)
 static void test_segment_lives_and_dies_with_lb(void **state)
 {
     static struct rig r; /* static: teardown() stops it after a failed assertion */
-    char path[64], args[64];
+    char path[64];
     struct stat st;
     int code;
     (void)state;
@@ -376,8 +373,7 @@ static void test_segment_lives_and_dies_with_lb(void **state)
     assert_true(WIFEXITED(harness_stop(r.lb, 15000)));
     r.lb = 0;
     assert_int_not_equal(stat(path, &st), 0);
-    snprintf(args, sizeof(args), "%s -p %u --once 2>&1", harness_bin("lbtop"), (unsigned)r.lb_port);
-    free(harness_run(args, &code));
+    free(harness_runf(&code, "%s -p %u --once 2>&1", harness_bin("lbtop"), (unsigned)r.lb_port));
     assert_int_equal(WEXITSTATUS(code), 1);
     rig_down(&r);
 }
@@ -386,14 +382,13 @@ static void test_screen_shows_live_counts_and_follows_a_restart(void **state)
 {
     static struct rig r; /* static: teardown() stops it after a failed assertion */
     unsigned counts[NB] = {0};
-    char args[256], line[64];
+    char line[64];
     bool ok;
     char *screen;
     (void)state;
 
     rig_up(&r, NB, 0);
-    snprintf(args, sizeof(args), "%s -p %u -d 0.2", harness_bin("lbtop"), (unsigned)r.lb_port);
-    assert_int_equal(tmux_start(args), 0);
+    assert_int_equal(tmux_start("%s -p %u -d 0.2", harness_bin("lbtop"), (unsigned)r.lb_port), 0);
     screen = tmux_wait_for(10000, &ok, "[1 STATUS]", "LASTCHG", (char *)NULL);
     if (!ok)
         fail_msg("STATUS:\n%s", screen);

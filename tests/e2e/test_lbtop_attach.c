@@ -78,12 +78,9 @@ static void fake_lb(struct stats_shm *w, const char *name, uint16_t port, uint32
 
 static char *run(const char *args, int *code)
 {
-    char cmd[1024];
     int status;
-    char *out;
+    char *out = harness_runf(&status, "%s %s 2>&1", harness_bin("lbtop"), args);
 
-    snprintf(cmd, sizeof(cmd), "%s %s 2>&1", harness_bin("lbtop"), args);
-    out = harness_run(cmd, &status);
     *code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
     return out;
 }
@@ -159,8 +156,7 @@ static void test_another_layout_version_is_refused_naming_both(void **state)
     free(out);
 
     /* On the screen too, and it keeps waiting instead of exiting. */
-    snprintf(args, sizeof(args), "%s --shm %s", harness_bin("lbtop"), name);
-    assert_int_equal(tmux_start(args), 0);
+    assert_int_equal(tmux_start("%s --shm %s", harness_bin("lbtop"), name), 0);
     char *screen = tmux_wait_for(10000, &ok, "Refusing", "version 99", want, (char *)NULL);
     if (!ok)
         fail_msg("screen:\n%s", screen);
@@ -209,14 +205,13 @@ static void test_corrupt_segment_cannot_crash_lbtop(void **state)
 static void test_screen_waits_for_lb_attaches_and_follows_a_restart(void **state)
 {
     static struct stats_shm w; /* static: teardown() may destroy it after a failed assertion */
-    char name[64], args[256], title[64];
+    char name[64], title[64];
     uint16_t port = harness_free_port();
     bool ok;
     (void)state;
 
     stats_shm_name(port, name, sizeof(name));
-    snprintf(args, sizeof(args), "%s -p %u -d 0.2", harness_bin("lbtop"), (unsigned)port);
-    assert_int_equal(tmux_start(args), 0);
+    assert_int_equal(tmux_start("%s -p %u -d 0.2", harness_bin("lbtop"), (unsigned)port), 0);
     char *screen = tmux_wait_for(10000, &ok, "Waiting for lb", name, "not running", (char *)NULL);
     if (!ok)
         fail_msg("screen:\n%s", screen);
@@ -253,15 +248,14 @@ static void test_screen_waits_for_lb_attaches_and_follows_a_restart(void **state
 static void test_keys_switch_views_in_a_terminal(void **state)
 {
     static struct stats_shm w; /* static: teardown() may destroy it after a failed assertion */
-    char name[64], args[256];
+    char name[64];
     bool ok;
     char *screen;
     (void)state;
 
     snprintf(name, sizeof(name), "/lblab-e2e-%ld-keys", (long)getpid());
     fake_lb(&w, name, 4324, STATS_VERSION);
-    snprintf(args, sizeof(args), "%s --shm %s -d 0.3", harness_bin("lbtop"), name);
-    assert_int_equal(tmux_start(args), 0);
+    assert_int_equal(tmux_start("%s --shm %s -d 0.3", harness_bin("lbtop"), name), 0);
     screen = tmux_wait_for(10000, &ok, "[1 STATUS]", "LASTCHG", "alpha-backend", (char *)NULL);
     if (!ok)
         fail_msg("STATUS:\n%s", screen);

@@ -33,12 +33,16 @@ static void sleep_ms(int ms)
 
 static char *run(const char *fmt, int *status, ...)
 {
-    char cmd[4096];
+    char *cmd, *out;
     va_list ap;
     va_start(ap, status);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    int n = vasprintf(&cmd, fmt, ap);
     va_end(ap);
-    return harness_run(cmd, status);
+    if (n < 0)
+        harness_oom();
+    out = harness_run(cmd, status);
+    free(cmd);
+    return out;
 }
 
 static bool is_root(void)
@@ -334,12 +338,9 @@ static bool lab_start(struct lab *lab)
     snprintf(be1, sizeof(be1), "127.0.0.1:%u", lab->b1);
     snprintf(be2, sizeof(be2), "127.0.0.1:%u", lab->b2);
 
-    char sim[4096], lbb[4096];
-    snprintf(sim, sizeof(sim), "%s", harness_bin("backend-sim"));
-    snprintf(lbb, sizeof(lbb), "%s", harness_bin("lb"));
-    char *sim_argv[] = {sim, "-p", p1, "-p", p2, NULL};
+    char *sim_argv[] = {(char *)harness_bin("backend-sim"), "-p", p1, "-p", p2, NULL};
     lab->sim_pid = harness_spawn(sim_argv, lab->log);
-    char *lb_argv[] = {lbb, "-l", pl, "-b", be1, "-b", be2, "-w", "2", NULL};
+    char *lb_argv[] = {(char *)harness_bin("lb"), "-l", pl, "-b", be1, "-b", be2, "-w", "2", NULL};
     lab->lb_pid = harness_spawn(lb_argv, lab->log);
     if (lab->sim_pid <= 0 || lab->lb_pid <= 0 || !harness_wait_port(lab->b1, 10000) ||
         !harness_wait_port(lab->b2, 10000) || !harness_wait_port(lab->lb, 10000)) {
@@ -353,7 +354,7 @@ static bool lab_start(struct lab *lab)
  * saving the capture. Returns once it captures. */
 static bool trace_start(struct lab *lab, int count)
 {
-    char tr[4096], pl[16], bl[32], cnt[16];
+    char pl[16], bl[32], cnt[16];
     int fd;
     snprintf(lab->trace_log, sizeof(lab->trace_log), "/tmp/lbtrace-e2e-out-XXXXXX");
     fd = mkstemp(lab->trace_log);
@@ -361,11 +362,10 @@ static bool trace_start(struct lab *lab, int count)
         return false;
     close(fd);
     snprintf(lab->pcap, sizeof(lab->pcap), "/tmp/lbtrace-e2e-%d.pcap", (int)getpid());
-    snprintf(tr, sizeof(tr), "%s", harness_bin("lbtrace"));
     snprintf(pl, sizeof(pl), "%u", lab->lb);
     snprintf(bl, sizeof(bl), "%u,%u", lab->b1, lab->b2);
     snprintf(cnt, sizeof(cnt), "%d", count);
-    char *argv[] = {tr, "-i", "lo", "-p", pl, "-B", bl, "--json", "-c", cnt, "-w", lab->pcap, NULL};
+    char *argv[] = {(char *)harness_bin("lbtrace"), "-i", "lo", "-p", pl, "-B", bl, "--json", "-c", cnt, "-w", lab->pcap, NULL};
     lab->trace_pid = harness_spawn(argv, lab->trace_log);
     return lab->trace_pid > 0 && wait_for_text(lab->trace_log, "capturing on lo", 10000);
 }

@@ -93,7 +93,11 @@ static int setup(void **state)
         char path[512];
         mkdir(dir, 0755);
         for (size_t i = 0; i < NFIXTURES; i++) {
-            snprintf(path, sizeof(path), "%s/%s", dir, fixtures[i].name);
+            int n = snprintf(path, sizeof(path), "%s/%s", dir, fixtures[i].name);
+            if (n < 0 || (size_t)n >= sizeof(path)) {
+                fprintf(stderr, "LBTRACE_WRITE_FIXTURES: the directory name is too long\n");
+                return -1;
+            }
             generate(&fixtures[i], path);
             printf("wrote %s\n", path);
         }
@@ -103,7 +107,8 @@ static int setup(void **state)
 
 static void fixture_path(const struct fixture *fx, char *buf, size_t len)
 {
-    snprintf(buf, len, FIXTURES "/%s", fx->name);
+    int n = snprintf(buf, len, FIXTURES "/%s", fx->name);
+    assert_true(n >= 0 && (size_t)n < len);
 }
 
 static void test_committed_fixtures_match_their_generator(void **state)
@@ -223,12 +228,15 @@ static void test_tshark_counts_the_same_connections_and_requests(void **state)
         int st;
         fixture_path(&fixtures[i], path, sizeof(path));
         assert_int_equal(run_pcap(path, false, &r), 0);
-        snprintf(cmd, sizeof(cmd), "tshark -n -r %s -q -z conv,tcp 2>/dev/null | grep -c '<->'", path);
+        int n = snprintf(cmd, sizeof(cmd), "tshark -n -r %s -q -z conv,tcp 2>/dev/null | grep -c '<->'",
+                         path);
+        assert_true(n >= 0 && (size_t)n < sizeof(cmd));
         char *conv = harness_like_run(cmd, &st);
-        snprintf(cmd, sizeof(cmd),
+        n = snprintf(cmd, sizeof(cmd),
                  "tshark -n -r %s -o tcp.reassemble_out_of_order:TRUE -d tcp.port==8000,http "
                  "-d tcp.port==9001,http -d tcp.port==9002,http -d tcp.port==9003,http "
                  "-Y http.request -T fields -e frame.number 2>/dev/null | wc -l", path);
+        assert_true(n >= 0 && (size_t)n < sizeof(cmd));
         char *reqs = harness_like_run(cmd, &st);
         assert_non_null(conv);
         assert_non_null(reqs);

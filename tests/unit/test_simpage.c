@@ -59,7 +59,7 @@ static void test_html_page_shows_instance_and_escapes_everything_echoed(void **s
     page = render(&b, simpage_html);
     assert_non_null(strstr(page, "<h1 id=\"name\">b2</h1>"));
     assert_non_null(strstr(page, "port 3002"));
-    assert_non_null(strstr(page, simpage_colour(1)));
+    assert_non_null(strstr(page, "#2e7d32")); /* the second instance's colour, green */
     assert_non_null(strstr(page, ">4242<"));
     assert_non_null(strstr(page, ">17<"));
     assert_non_null(strstr(page, ">3<"));
@@ -78,9 +78,11 @@ static void test_html_page_shows_instance_and_escapes_everything_echoed(void **s
 static void test_colours_differ_between_instances(void **state)
 {
     (void)state;
-    assert_string_not_equal(simpage_colour(0), simpage_colour(1));
-    assert_string_not_equal(simpage_colour(1), simpage_colour(2));
-    assert_string_equal(simpage_colour(0), simpage_colour(8));
+    assert_string_equal(simpage_colour(0), "#1565c0");
+    assert_string_equal(simpage_colour(1), "#2e7d32");
+    assert_string_equal(simpage_colour(2), "#6a1b9a");
+    assert_string_equal(simpage_colour(7), "#37474f");
+    assert_string_equal(simpage_colour(8), "#1565c0"); /* eight colours, then again */
 }
 
 static void test_whoami_lists_instance_and_headers(void **state)
