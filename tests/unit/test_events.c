@@ -150,10 +150,10 @@ static void test_health_changes_publish_state_time_reason_and_check_counters(voi
     health_config_defaults(&hc);
     struct health *h = health_create(2, &hc);
     assert_non_null(h);
-    uint64_t now = r->w[0].now_ms;
     struct lbtop_snapshot *before = read_back();
     assert_string_equal(before->backends[1].reason, "");
-    usleep(2000);
+    usleep(3000);
+    uint64_t now = clock_mono_ms(); /* the changes' time: after the start, by milliseconds */
 
     /* a passed check changes nothing but the counters */
     assert_false(health_report_check(h, 1, true, NULL, now, &chg));
