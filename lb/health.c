@@ -179,6 +179,19 @@ bool health_take(struct health *h, size_t i, uint64_t now_ms)
     return atomic_compare_exchange_strong(&hb->word, &w, claimed);
 }
 
+uint64_t health_next_usable_ms(const struct health *h, uint64_t now_ms)
+{
+    uint64_t soonest = 0;
+    for (size_t i = 0; i < h->count; i++) {
+        uint64_t w = atomic_load_explicit(&h->b[i].word, memory_order_relaxed);
+        uint64_t until = w >> W_TIME_SHIFT;
+        if ((w & W_STATE) == HEALTH_DOWN && (w & W_EJECTED) && until > now_ms &&
+            (soonest == 0 || until - now_ms < soonest))
+            soonest = until - now_ms;
+    }
+    return soonest;
+}
+
 enum health_state health_state(const struct health *h, size_t i)
 {
     return (enum health_state)(atomic_load_explicit(&h->b[i].word, memory_order_relaxed) &

@@ -126,6 +126,11 @@ bool health_usable(const struct health *h, size_t i, uint64_t now_ms);
  * False when i is not usable. */
 bool health_take(struct health *h, size_t i, uint64_t now_ms);
 
+/* Milliseconds from now_ms until the first ejected backend's cool-down (or trial lease) ends, 0
+ * when no backend is waiting for one: what a 503's Retry-After can tell the client. Backends
+ * DOWN by checks or admin have no known end and are not counted. Lock-free. */
+uint64_t health_next_usable_ms(const struct health *h, uint64_t now_ms);
+
 /* --- reports: any thread; each returns true for the one caller whose report changed i's state,
  * with the change in *out (out may be NULL). -------------------------------------------------- */
 

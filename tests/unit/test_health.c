@@ -291,6 +291,19 @@ static void test_admin_drain_and_down_hold_until_admin_sets_it_up(void **state)
     health_destroy(h);
 }
 
+static void test_next_usable_is_the_soonest_cooldown_end(void **state)
+{
+    (void)state;
+    struct health *h = make(1, 1, 1);
+    assert_int_equal(health_next_usable_ms(h, 0), 0);
+    assert_true(health_report_check(h, 1, false, "timeout", 0, NULL)); /* DOWN, no known end */
+    assert_int_equal(health_next_usable_ms(h, 0), 0);
+    eject_at(h, 1000); /* backend 0 until 6000 */
+    assert_int_equal(health_next_usable_ms(h, 2500), 3500);
+    assert_int_equal(health_next_usable_ms(h, 6000), 0); /* half-open: usable now */
+    health_destroy(h);
+}
+
 static void test_connect_errors_have_short_reasons(void **state)
 {
     (void)state;
@@ -386,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_doubling_resets_after_serving_as_long_as_the_last_cooldown),
         cmocka_unit_test(test_checks_failing_while_ejected_make_it_a_down_by_checks),
         cmocka_unit_test(test_admin_drain_and_down_hold_until_admin_sets_it_up),
+        cmocka_unit_test(test_next_usable_is_the_soonest_cooldown_end),
         cmocka_unit_test(test_connect_errors_have_short_reasons),
         cmocka_unit_test(test_one_thread_learns_of_each_change),
     };
