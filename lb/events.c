@@ -125,6 +125,13 @@ void events_backend_broke(struct worker *w, struct backend *b, const char *why)
         fprintf(stderr, "lb: backend %s: %s\n", b->name, why);
 }
 
+/* A time on lb's monotonic clock (ms), as wall-clock time (ns since the epoch). */
+static uint64_t mono_ms_to_wall_ns(uint64_t ms)
+{
+    uint64_t now = clock_mono_ms(), ago = now > ms ? now - ms : 0;
+    return clock_wall_ns() - ago * 1000000u;
+}
+
 /* Runs under b's health lock (health_publish), so publications follow the changes in order. */
 static void publish_health(const struct health_snapshot *snap, void *arg)
 {
@@ -137,11 +144,8 @@ static void publish_health(const struct health_snapshot *snap, void *arg)
     };
     uint64_t wall = 0;
 
-    if (snap->changes > 0) {
-        /* the change's time is on lb's monotonic clock: convert it to wall-clock time */
-        uint64_t now = clock_mono_ms(), ago = now > snap->changed_ms ? now - snap->changed_ms : 0;
-        wall = clock_wall_ns() - ago * 1000000u;
-    }
+    if (snap->changes > 0)
+        wall = mono_ms_to_wall_ns(snap->changed_ms);
     stats_backend_health(w->stats, (int)b->index, state[snap->state], wall,
                          snap->changes > 0 ? snap->reason : NULL, snap->checks_total,
                          snap->checks_failed);
@@ -154,6 +158,9 @@ void events_backend_health(struct worker *w, struct health *h, struct backend *b
 
     fprintf(stderr, "lb: backend %s %s (%s)\n", b->name, health_state_name(chg->to),
             chg->reason);
+    if (w->log != NULL)
+        access_log_append_health(w->log, &w->log_buf, mono_ms_to_wall_ns(chg->at_ms), b->name,
+                                 health_state_name(chg->to), chg->reason);
     health_publish(h, b->index, publish_health, arg);
 }
 

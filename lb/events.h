@@ -71,7 +71,8 @@ void events_backend_broke(struct worker *w, struct backend *b, const char *why);
 
 /* Backend b's health changed: the caller's report to h (health_report_*, health_admin) returned
  * true with chg. Prints one line on standard error, e.g. "lb: backend b2 DOWN (3 checks failed:
- * connect refused)", and publishes the state, the time of the change and the reason. */
+ * connect refused)", adds an event=health line to the access log, and publishes the state, the
+ * time of the change and the reason. */
 void events_backend_health(struct worker *w, struct health *h, struct backend *b,
                            const struct health_change *chg);
 
