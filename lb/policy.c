@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const struct policy_ops *const policy_registry[] = {
@@ -52,6 +53,8 @@ void policy_fini(struct policy *p)
 {
     if (p->ops != NULL && p->ops->destroy != NULL)
         p->ops->destroy(p);
+    else
+        free(p->state); /* a state that is one malloc()ed block needs no destroy op */
     p->ops = NULL;
     p->state = NULL;
 }

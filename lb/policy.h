@@ -41,7 +41,7 @@ struct policy_ops {
     const char *summary;
     /* Allocates the policy's state for table (NULL: no state needed). Returns 0 or -errno. */
     int (*create)(struct policy *p);
-    void (*destroy)(struct policy *p);
+    void (*destroy)(struct policy *p); /* NULL: policy_fini() free()s p->state */
     /* Returns the index of a usable backend not in req->tried, or -1 when there is none.
      * Called from any worker thread at the same time: must not block. */
     int (*pick)(struct policy *p, const struct policy_request *req);

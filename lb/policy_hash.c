@@ -78,11 +78,6 @@ static int hash_create(struct policy *p)
     return 0;
 }
 
-static void hash_destroy(struct policy *p)
-{
-    free(p->state);
-}
-
 /* The position of the first point at or after h, wrapping to 0. */
 static size_t ring_find(const struct hash_state *st, uint64_t h)
 {
@@ -125,6 +120,5 @@ const struct policy_ops policy_hash_ops = {
     .name = "hash",
     .summary = "consistent hashing (a ring of virtual nodes) on --hash-key",
     .create = hash_create,
-    .destroy = hash_destroy,
     .pick = hash_pick,
 };

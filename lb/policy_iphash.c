@@ -42,11 +42,6 @@ static int iphash_create(struct policy *p)
     return 0;
 }
 
-static void iphash_destroy(struct policy *p)
-{
-    free(p->state);
-}
-
 static int iphash_pick(struct policy *p, const struct policy_request *req)
 {
     struct iphash_state *st = p->state;
@@ -84,6 +79,5 @@ const struct policy_ops policy_iphash_ops = {
     .name = "iphash",
     .summary = "the client address, hashed modulo the weights: a client stays on one backend",
     .create = iphash_create,
-    .destroy = iphash_destroy,
     .pick = iphash_pick,
 };

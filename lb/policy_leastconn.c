@@ -37,11 +37,6 @@ static int leastconn_create(struct policy *p)
     return 0;
 }
 
-static void leastconn_destroy(struct policy *p)
-{
-    free(p->state);
-}
-
 static int leastconn_pick(struct policy *p, const struct policy_request *req)
 {
     struct leastconn_state *st = p->state;
@@ -90,7 +85,6 @@ const struct policy_ops policy_leastconn_ops = {
     .name = "leastconn",
     .summary = "fewest requests in flight for the backend's weight; ties take turns",
     .create = leastconn_create,
-    .destroy = leastconn_destroy,
     .pick = leastconn_pick,
     .acquired = leastconn_acquired,
     .released = leastconn_released,

@@ -61,11 +61,6 @@ static int p2c_create(struct policy *p)
     return 0;
 }
 
-static void p2c_destroy(struct policy *p)
-{
-    free(p->state);
-}
-
 /* Of a and b, the one with the smaller (in flight + 1) / weight; a on ties. */
 static size_t p2c_lighter(struct policy *p, size_t a, size_t b)
 {
@@ -119,7 +114,6 @@ const struct policy_ops policy_p2c_ops = {
     .name = "p2c",
     .summary = "power of two random choices: the less loaded of two random backends",
     .create = p2c_create,
-    .destroy = p2c_destroy,
     .pick = p2c_pick,
     .acquired = p2c_acquired,
     .released = p2c_released,

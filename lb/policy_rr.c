@@ -30,11 +30,6 @@ static int rr_create(struct policy *p)
     return 0;
 }
 
-static void rr_destroy(struct policy *p)
-{
-    free(p->state);
-}
-
 static int rr_pick(struct policy *p, const struct policy_request *req)
 {
     struct rr_state *st = p->state;
@@ -67,6 +62,5 @@ const struct policy_ops policy_rr_ops = {
     .name = "rr",
     .summary = "round robin, one request at a time",
     .create = rr_create,
-    .destroy = rr_destroy,
     .pick = rr_pick,
 };

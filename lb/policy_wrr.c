@@ -66,11 +66,6 @@ static int wrr_create(struct policy *p)
     return 0;
 }
 
-static void wrr_destroy(struct policy *p)
-{
-    free(p->state);
-}
-
 static int wrr_pick(struct policy *p, const struct policy_request *req)
 {
     struct wrr_state *st = p->state;
@@ -109,6 +104,5 @@ const struct policy_ops policy_wrr_ops = {
     .name = "wrr",
     .summary = "smooth weighted round robin (nginx's): turns in proportion to weight, spread out",
     .create = wrr_create,
-    .destroy = wrr_destroy,
     .pick = wrr_pick,
 };

@@ -1,38 +1,20 @@
 /*
  * sticky.c - ids for sticky-session cookies (see sticky.h).
  *
- * The id is FNV-1a over the key and the backend's name, finished with a 64-bit mixer so that
- * names differing in one character give unrelated ids. It is not a cryptographic MAC: it hides
+ * The id is policy_hash() (FNV-1a finished with a 64-bit mixer, policy.h) of the backend's name
+ * seeded with the key, so names differing in one character give unrelated ids. It is not a cryptographic MAC: it hides
  * the address and resists guessing by a casual client, which is what a teaching balancer needs;
  * a production one would use a real MAC (e.g. HMAC-SHA-256) for the same job.
  */
 #include "sticky.h"
+
+#include "policy.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-
-static uint64_t mix(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
-
-static uint64_t keyed_hash(uint64_t key, const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ULL ^ mix(key);
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001b3ULL;
-    }
-    return mix(h ^ key);
-}
 
 int sticky_init_with_key(struct sticky *st, const struct backend_table *t, const char *cookie,
                          uint64_t key)
@@ -49,7 +31,8 @@ int sticky_init_with_key(struct sticky *st, const struct backend_table *t, const
     st->count = t->count;
     for (size_t i = 0; i < t->count; i++)
         snprintf(st->ids[i], sizeof(st->ids[i]), "%016llx",
-                 (unsigned long long)keyed_hash(key, t->backends[i].name));
+                 (unsigned long long)policy_hash(t->backends[i].name,
+                                                 strlen(t->backends[i].name), key));
     return 0;
 }
 

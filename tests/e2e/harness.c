@@ -643,10 +643,10 @@ static pid_t spawn_and_wait(char *const argv[], uint16_t port, const char *log_p
 pid_t harness_start_backend_sim(const char *name, uint16_t *port, const char *log_path)
 {
     for (int attempt = 0; attempt < 3; attempt++) {
-        char port_arg[16];
+        char port_arg[32];
         uint16_t p = harness_free_port();
 
-        snprintf(port_arg, sizeof(port_arg), "%u", (unsigned)p);
+        snprintf(port_arg, sizeof(port_arg), "127.0.0.1:%u", (unsigned)p);
         char *argv[] = {(char *)harness_bin("backend-sim"), "-p", port_arg, "--name", (char *)name, NULL};
         pid_t pid = spawn_and_wait(argv, p, log_path);
         if (pid > 0) {
@@ -669,7 +669,7 @@ pid_t harness_start_lb(uint16_t *port, const uint16_t *backends, size_t n,
         size_t argc = 0, max = 4 + 2 * n + n_extra;
         char **argv = calloc(max + 1, sizeof(*argv));
         char (*addrs)[32] = calloc(n + 1, sizeof(*addrs));
-        char listen_arg[16];
+        char listen_arg[32];
         uint16_t p = harness_free_port();
         pid_t pid = -1;
 
@@ -678,7 +678,7 @@ pid_t harness_start_lb(uint16_t *port, const uint16_t *backends, size_t n,
             free(addrs);
             return -1;
         }
-        snprintf(listen_arg, sizeof(listen_arg), "%u", (unsigned)p);
+        snprintf(listen_arg, sizeof(listen_arg), "127.0.0.1:%u", (unsigned)p);
         argv[argc++] = (char *)harness_bin("lb");
         argv[argc++] = "-l";
         argv[argc++] = listen_arg;

@@ -136,7 +136,7 @@ static const char *json_field(const char *line, const char *name, char *out, siz
 
 static int group_setup(void **state)
 {
-    char p1[16], p2[16], path[160];
+    char p1[32], p2[32], path[160];
     (void)state;
     snprintf(dir, sizeof(dir), "/tmp/test_backend_sim.XXXXXX");
     if (mkdtemp(dir) == NULL)
@@ -157,8 +157,8 @@ static int group_setup(void **state)
     do
         port2 = harness_free_port();
     while (port2 == port1);
-    snprintf(p1, sizeof(p1), "%u", port1);
-    snprintf(p2, sizeof(p2), "%u", port2);
+    snprintf(p1, sizeof(p1), "127.0.0.1:%u", port1);
+    snprintf(p2, sizeof(p2), "127.0.0.1:%u", port2);
     snprintf(path, sizeof(path), "%s/www", dir);
     char *argv[] = {(char *)harness_bin("backend-sim"),
                     "-p",

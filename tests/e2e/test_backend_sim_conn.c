@@ -39,7 +39,7 @@ static struct sim *live;
 static void sim_start(struct sim *s, int nports, ...)
 {
     char *argv[32];
-    char ports[3][16];
+    char ports[3][32];
     int argc = 0;
     va_list ap;
 
@@ -52,7 +52,7 @@ static void sim_start(struct sim *s, int nports, ...)
         do
             s->port[i] = harness_free_port();
         while (i > 0 && (s->port[i] == s->port[0] || s->port[i] == s->port[i - 1]));
-        snprintf(ports[i], sizeof(ports[i]), "%u", s->port[i]);
+        snprintf(ports[i], sizeof(ports[i]), "127.0.0.1:%u", s->port[i]);
         argv[argc++] = "-p";
         argv[argc++] = ports[i];
     }

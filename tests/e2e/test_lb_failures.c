@@ -275,8 +275,8 @@ static void test_access_log_to_standard_output(void **state)
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/out.log", dir);
     snprintf(arg, sizeof(arg), "127.0.0.1:%u", (unsigned)port);
-    char listen_arg[16];
-    snprintf(listen_arg, sizeof(listen_arg), "%u", (unsigned)lb_port);
+    char listen_arg[32];
+    snprintf(listen_arg, sizeof(listen_arg), "127.0.0.1:%u", (unsigned)lb_port);
     char *argv[] = {(char *)harness_bin("lb"), "-l", listen_arg, "-b", arg, "--access-log", "-", NULL};
     pid_t lb = harness_spawn(argv, path);
     assert_true(lb > 0);

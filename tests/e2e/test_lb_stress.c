@@ -343,15 +343,20 @@ static void test_pipeline_sent_one_byte_per_segment(void **state)
 
 static void test_ipv6_listener_and_backend(void **state)
 {
-    uint16_t sim_port, lb_port = harness_free_port();
+    uint16_t lb_port = harness_free_port(), sim_port;
     char listen_arg[64], backend_arg[64];
     int status;
     (void)state;
 
-    pid_t sim = harness_start_backend_sim("v6", &sim_port, NULL);
-    assert_true(sim > 0);
-    snprintf(listen_arg, sizeof(listen_arg), "[::1]:%u", (unsigned)lb_port);
+    do
+        sim_port = harness_free_port();
+    while (sim_port == lb_port);
     snprintf(backend_arg, sizeof(backend_arg), "[::1]:%u", (unsigned)sim_port);
+    char *sim_argv[] = {(char *)harness_bin("backend-sim"), "-p", backend_arg, "--name", "v6", NULL};
+    pid_t sim = harness_spawn(sim_argv, NULL);
+    assert_true(sim > 0);
+    harness_track(sim);
+    snprintf(listen_arg, sizeof(listen_arg), "[::1]:%u", (unsigned)lb_port);
     char *argv[] = {(char *)harness_bin("lb"), "-l", listen_arg, "-b", backend_arg, NULL};
     pid_t lb = harness_spawn(argv, NULL);
     assert_true(lb > 0);

@@ -63,7 +63,7 @@ static pid_t start_lb(struct rig *r, unsigned nbackends, uint16_t extra_dead_por
 
 static void rig_up(struct rig *r, unsigned nbackends, uint16_t dead_port)
 {
-    char p[NB][16], *argv[2 * NB + 2];
+    char p[NB][32], *argv[2 * NB + 2];
     int n = 0;
 
     memset(r, 0, sizeof(*r));
@@ -72,7 +72,7 @@ static void rig_up(struct rig *r, unsigned nbackends, uint16_t dead_port)
     argv[n++] = (char *)harness_bin("backend-sim");
     for (unsigned i = 0; i < NB; i++) {
         r->ports[i] = harness_free_port();
-        snprintf(p[i], sizeof(p[i]), "%u", (unsigned)r->ports[i]);
+        snprintf(p[i], sizeof(p[i]), "127.0.0.1:%u", (unsigned)r->ports[i]);
         argv[n++] = "-p";
         argv[n++] = p[i];
     }

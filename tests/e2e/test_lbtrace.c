@@ -322,7 +322,7 @@ static void lab_stop(struct lab *lab)
 
 static bool lab_start(struct lab *lab)
 {
-    char p1[16], p2[16], pl[16], be1[32], be2[32];
+    char p1[32], p2[32], pl[32], be1[32], be2[32];
     memset(lab, 0, sizeof(*lab));
     lab->lb = harness_free_port();
     do
@@ -332,9 +332,9 @@ static bool lab_start(struct lab *lab)
         lab->b2 = harness_free_port();
     while (lab->b2 == lab->lb || lab->b2 == lab->b1);
     snprintf(lab->log, sizeof(lab->log), "/tmp/lbtrace-e2e-%d.log", (int)getpid());
-    snprintf(p1, sizeof(p1), "%u", lab->b1);
-    snprintf(p2, sizeof(p2), "%u", lab->b2);
-    snprintf(pl, sizeof(pl), "%u", lab->lb);
+    snprintf(p1, sizeof(p1), "127.0.0.1:%u", lab->b1);
+    snprintf(p2, sizeof(p2), "127.0.0.1:%u", lab->b2);
+    snprintf(pl, sizeof(pl), "127.0.0.1:%u", lab->lb);
     snprintf(be1, sizeof(be1), "127.0.0.1:%u", lab->b1);
     snprintf(be2, sizeof(be2), "127.0.0.1:%u", lab->b2);
 
