@@ -160,29 +160,49 @@ static void finish(struct check *ck, uint64_t now, bool ok, const char *why)
         fprintf(stderr, "lb: health checks of %s stop: out of memory\n", ck->b->name);
 }
 
+/* Errors that are lb's own (out of descriptors, memory or local ports) say nothing about the
+ * backend: the round is skipped, not failed. */
+static bool lbs_own(int err)
+{
+    return err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOBUFS ||
+           err == EADDRNOTAVAIL || err == EAGAIN;
+}
+
+/* No check this round (nothing is reported); the next one is an interval away. */
+static void skip(struct check *ck, uint64_t now, const char *why, int err)
+{
+    struct checker *c = ck->c;
+
+    close_fd(ck);
+    ck->state = CHECK_IDLE;
+    c->started--;
+    if (why != NULL)
+        fprintf(stderr, "lb: health check of %s skipped: %s: %s\n", ck->b->name, why,
+                strerror(err));
+    if (timer_set(&c->timers, &ck->timer, now + c->interval_ms) != 0)
+        fprintf(stderr, "lb: health checks of %s stop: out of memory\n", ck->b->name);
+}
+
 static void start(struct check *ck, uint64_t now)
 {
     struct checker *c = ck->c;
     struct backend_addr addrs[BACKEND_MAX_ADDRS];
     struct sockaddr_storage ss;
-    char why[64];
 
     ck->started_ms = now;
     ck->len = ck->sent = 0;
     c->started++;
     size_t n = backend_get_addrs(ck->b, addrs, BACKEND_MAX_ADDRS);
     if (n == 0) {
-        /* a name not resolved yet: nothing to check, and nothing said about the backend */
-        c->started--;
-        timer_set(&c->timers, &ck->timer, now + c->interval_ms);
+        skip(ck, now, NULL, 0); /* a name not resolved yet: nothing to check */
         return;
     }
     unsigned pref = atomic_load_explicit(&ck->b->preferred, memory_order_relaxed);
     socklen_t sl = backend_addr_to_sockaddr(&addrs[pref < n ? pref : 0], &ss);
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        snprintf(why, sizeof(why), "socket: %s", strerror(errno));
-        goto out_fail;
+        skip(ck, now, "socket", errno);
+        return;
     }
     ck->fd = fd;
     int rc;
@@ -190,20 +210,19 @@ static void start(struct check *ck, uint64_t now)
         rc = connect(fd, (struct sockaddr *)&ss, sl);
     } while (rc < 0 && errno == EINTR);
     if (rc < 0 && errno != EINPROGRESS) {
-        snprintf(why, sizeof(why), "%s", health_connect_why(errno));
-        goto out_fail;
+        if (lbs_own(errno))
+            skip(ck, now, "connect", errno);
+        else
+            finish(ck, now, false, health_connect_why(errno));
+        return;
     }
     rc = worker_watch(c->w, fd, &ck->ep);
     if (rc != 0) {
-        snprintf(why, sizeof(why), "epoll: %s", strerror(-rc));
-        goto out_fail;
+        skip(ck, now, "epoll", -rc);
+        return;
     }
     timer_set(&c->timers, &ck->timer, now + c->timeout_ms);
     ck->state = CHECK_CONNECTING;
-    return;
-
-out_fail:
-    finish(ck, now, false, why);
 }
 
 /* The status a check passes with. */

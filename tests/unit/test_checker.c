@@ -344,6 +344,31 @@ static void test_wait_is_bounded_by_the_next_check(void **state)
     fixture_close(f);
 }
 
+static void test_a_backend_without_an_address_yet_is_not_checked(void **state)
+{
+    (void)state;
+    static const enum answer a[] = {ANSWER_200};
+    struct fixture *f = fixture_open(a, 1, 1, 1);
+    /* a second table whose one backend is a name nobody resolved: no address to check */
+    const char *hosts[] = {"backend.invalid"};
+    uint16_t ports[] = {80};
+    struct backend_table *named = backend_table_create(hosts, ports, 1), *saved = f->w.table;
+    assert_non_null(named);
+    f->w.table = named;
+    struct checker *c = make_checker(f, 50, 50, 1);
+    drive(f, c, 120);
+    assert_int_equal(checker_started(c), 0);
+    struct health_snapshot s;
+    health_snapshot(f->h, 0, &s);
+    assert_int_equal(s.checks_total, 0);
+    assert_int_equal(s.state, HEALTH_UP);
+    assert_true(checker_next_deadline(c) <= f->w.now_ms + 50);
+    checker_destroy(c);
+    f->w.table = saved;
+    backend_table_destroy(named);
+    fixture_close(f);
+}
+
 static void test_destroy_with_checks_in_flight_closes_them(void **state)
 {
     (void)state;
@@ -368,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_a_worker_checks_only_its_share_of_the_backends),
         cmocka_unit_test(test_no_checker_means_no_deadline_and_no_work),
         cmocka_unit_test(test_wait_is_bounded_by_the_next_check),
+        cmocka_unit_test(test_a_backend_without_an_address_yet_is_not_checked),
         cmocka_unit_test(test_destroy_with_checks_in_flight_closes_them),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
