@@ -9,7 +9,9 @@
  * --health-timeout ms fails, with a short reason ("connect refused", "timeout", "status 503").
  * Each result goes to lb/health.c (which decides about rise and fall) and to lb/events.c (which
  * prints and publishes a change). At most one check per backend is in flight; the next one
- * starts an interval after the previous one started, or at once if it took longer.
+ * starts an interval after the previous one started, or at once if it took longer. A round is
+ * skipped, with nothing reported, while the backend has no address yet (a name not resolved) or
+ * when lb itself is short of descriptors, memory or local ports.
  *
  * No thread of its own and no blocking call: the worker drives it. The checker keeps its own
  * deadline heap, registers its sockets with worker_watch() (their epoll data is a struct endpoint
