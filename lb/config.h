@@ -32,6 +32,9 @@
 #define CONFIG_MAX_NAME_LEN 63
 #define CONFIG_MAX_WEIGHT 256
 
+/* What lb balances: HTTP requests (layer 7), or TCP connections relayed whole (layer 4). */
+enum config_mode { CONFIG_MODE_HTTP, CONFIG_MODE_TCP };
+
 struct config_backend {
     char host[NET_HOST_LEN]; /* as given: a name or a numeric address, without brackets */
     uint16_t port;
@@ -42,6 +45,7 @@ struct config_backend {
 };
 
 struct config {
+    enum config_mode mode;          /* -m http (default) or -m tcp */
     char listen_host[NET_HOST_LEN]; /* "" means every address */
     uint16_t listen_port;
     struct config_backend backends[CONFIG_MAX_BACKENDS];

@@ -393,7 +393,7 @@ int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_
     s->ep.kind = ENDPOINT_CLIENT;
     s->w = w;
     side_init(&s->client, &transport_plain, fd);
-    timer_init(&s->timer);
+    timer_init(&s->timer, &s->ep);
     socklen_t front_len = sizeof(s->front);
     memcpy(&s->peer, peer, peer_len);
     if (getsockname(fd, (struct sockaddr *)&s->front, &front_len) != 0)
@@ -1448,7 +1448,7 @@ void session_backend_event(struct worker *w, struct endpoint *ep, uint32_t event
 
 void session_timer_expired(struct worker *w, struct timer *t)
 {
-    struct session *s = (struct session *)((char *)t - offsetof(struct session, timer));
+    struct session *s = (struct session *)t->owner;
     struct exchange *x = &s->x;
     if (s->dead)
         return;
