@@ -180,7 +180,7 @@ struct simconn *simconn_new(struct simsrv *s, int fd, struct sockaddr_storage *s
     c->fd = fd;
     c->file_fd = -1;
     c->counted = counted;
-    timer_init(&c->timer);
+    timer_init(&c->timer, c);
     net_unmap_v4((struct sockaddr *)ss, sizeof(*ss), ss);
     net_format_ip((struct sockaddr *)ss, c->peer_ip, sizeof(c->peer_ip));
     c->peer_port = net_addr_port((struct sockaddr *)ss);

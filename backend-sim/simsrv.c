@@ -115,7 +115,7 @@ static void run_timers(struct simsrv *s)
     struct timer *t;
 
     while ((t = timer_pop_expired(&s->timers, s->now_ms)) != NULL) {
-        struct simconn *c = (struct simconn *)((char *)t - offsetof(struct simconn, timer));
+        struct simconn *c = t->owner;
         simconn_expire(c);
         if (!c->closed)
             simconn_drive(c);

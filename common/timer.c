@@ -24,10 +24,11 @@ void timer_heap_fini(struct timer_heap *h)
     timer_heap_init(h);
 }
 
-void timer_init(struct timer *t)
+void timer_init(struct timer *t, void *owner)
 {
     t->deadline = TIMER_NONE;
     t->slot = 0;
+    t->owner = owner;
 }
 
 bool timer_armed(const struct timer *t)

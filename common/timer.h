@@ -18,6 +18,7 @@
 struct timer {
     uint64_t deadline; /* TIMER_NONE when not armed */
     size_t slot;       /* private: index in the heap */
+    void *owner;       /* the caller's, never looked at here: what to tell when it fires */
 };
 
 struct timer_heap {
@@ -29,7 +30,8 @@ void timer_heap_init(struct timer_heap *h);
 /* Frees the heap; timers still armed in it are disarmed. */
 void timer_heap_fini(struct timer_heap *h);
 
-void timer_init(struct timer *t);
+/* Prepares t, not armed, for owner (may be NULL). */
+void timer_init(struct timer *t, void *owner);
 bool timer_armed(const struct timer *t);
 
 /* Arms t at deadline, or moves it there if armed; TIMER_NONE cancels. Returns 0 or -ENOMEM. */

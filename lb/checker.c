@@ -87,7 +87,7 @@ struct checker *checker_create(struct worker *w, struct health *h,
         ck->b = b;
         ck->fd = -1;
         ck->state = CHECK_IDLE;
-        timer_init(&ck->timer);
+        timer_init(&ck->timer, ck);
         const char *lb = strchr(b->host, ':') ? "[" : "", *rb = *lb ? "]" : "";
         int len = snprintf(ck->req, sizeof(ck->req),
                            "GET %s HTTP/1.1\r\nHost: %s%s%s:%u\r\nUser-Agent: lblab-health\r\n"
@@ -325,7 +325,7 @@ void checker_run_due(struct checker *c, uint64_t now_ms)
     if (c == NULL)
         return;
     while ((t = timer_pop_expired(&c->timers, now_ms)) != NULL) {
-        struct check *ck = (struct check *)((char *)t - offsetof(struct check, timer));
+        struct check *ck = t->owner;
         if (ck->state == CHECK_IDLE) {
             start(ck, now_ms);
         } else {

@@ -56,7 +56,7 @@ void config_defaults(struct config *cfg)
 void config_usage(FILE *out)
 {
     fprintf(out,
-            "usage: lb [-l [ADDR:]PORT] [-b HOST:PORT[,OPTION]...]... [-w WORKERS]\n"
+            "usage: lb [-m http|tcp] [-l [ADDR:]PORT] [-b HOST:PORT[,OPTION]...]... [-w WORKERS]\n"
             "          [--connect-timeout MS] [--client-timeout MS] [--server-timeout MS]\n"
             "          [--dns-ttl SEC] [--access-log FILE|-] [--policy NAME]\n"
             "          [--hash-key path|header:NAME|cookie:NAME] [--health-path PATH]\n"
@@ -65,8 +65,10 @@ void config_usage(FILE *out)
             "          [-h] [-V]\n"
             "\n"
             "An HTTP/1.1 load balancer: requests to the listening address are spread over the\n"
-            "backends, one request at a time.\n"
+            "backends, one request at a time (-m http), or whole TCP connections (-m tcp).\n"
             "\n"
+            "  -m, --mode http|tcp       balance HTTP requests (layer 7, the default) or relay\n"
+            "                            each TCP connection whole to one backend (layer 4)\n"
             "  -l, --listen [ADDR:]PORT  listen address and port (default: every address, port %d)\n"
             "  -b, --backend HOST:PORT[,OPTION]...\n"
             "                            a backend; repeat for more (default: localhost:3001,\n"
@@ -206,6 +208,7 @@ static int parse_backend_options(const struct config *cfg, struct config_backend
 }
 
 enum opt_id {
+    OPT_MODE,
     OPT_LISTEN,
     OPT_BACKEND,
     OPT_WORKERS,
@@ -241,6 +244,7 @@ struct opt {
 };
 
 static const struct opt options[] = {
+    {'m', "mode", true, OPT_MODE},
     {'l', "listen", true, OPT_LISTEN},
     {'b', "backend", true, OPT_BACKEND},
     {'w', "workers", true, OPT_WORKERS},
@@ -277,6 +281,14 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
     uint64_t v;
 
     switch (o->id) {
+    case OPT_MODE:
+        if (strcmp(val, "http") == 0)
+            cfg->mode = CONFIG_MODE_HTTP;
+        else if (strcmp(val, "tcp") == 0)
+            cfg->mode = CONFIG_MODE_TCP;
+        else
+            return cli_invalid(err, err_len, flag, val, "http or tcp");
+        return 0;
     case OPT_LISTEN:
         /* PORT alone, or ADDR:PORT: an ADDR without a port is refused, not taken as port 3000 */
         if (net_split_hostport(val, cfg->listen_host, sizeof(cfg->listen_host), &cfg->listen_port,
@@ -486,6 +498,19 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
         int rc = apply(cfg, o, flag, val, &backends_given, err, err_len);
         if (rc != 0)
             return rc;
+    }
+    /* a tcp balancer sees bytes, not requests: refuse what only a request could feed */
+    if (cfg->mode == CONFIG_MODE_TCP) {
+        const char *http_only = cfg->hash_key.kind != HASHKEY_CLIENT ? "--hash-key"
+                                : cfg->sticky_cookie[0] != '\0'      ? "--sticky-cookie"
+                                : cfg->retries != CONFIG_DEFAULT_RETRIES ? "--retries"
+                                                                         : NULL;
+        if (http_only != NULL) {
+            snprintf(err, err_len,
+                     "%s needs -m http: in -m tcp lb relays connections and never sees a request",
+                     http_only);
+            return -EINVAL;
+        }
     }
     /* a key that nothing hashes would be silently ignored: say so instead */
     if (cfg->hash_key.kind != HASHKEY_CLIENT && strcmp(cfg->policy, "hash") != 0) {

@@ -41,6 +41,9 @@
 #define CONFIG_DEFAULT_FAIL_WINDOW_MS 10000
 #define CONFIG_MAX_HEALTH_COUNT 1000 /* --health-rise, --health-fall and --max-fails at most */
 
+/* What lb balances: HTTP requests (layer 7), or TCP connections relayed whole (layer 4). */
+enum config_mode { CONFIG_MODE_HTTP, CONFIG_MODE_TCP };
+
 struct config_backend {
     char host[NET_HOST_LEN]; /* as given: a name or a numeric address, without brackets */
     uint16_t port;
@@ -51,6 +54,7 @@ struct config_backend {
 };
 
 struct config {
+    enum config_mode mode;          /* -m http (default) or -m tcp */
     char listen_host[NET_HOST_LEN]; /* "" means every address */
     uint16_t listen_port;
     struct config_backend backends[CONFIG_MAX_BACKENDS];

@@ -47,6 +47,7 @@
 #include "access_log.h"
 #include "buffer.h"
 #include "clock.h"
+#include "dial.h"
 #include "errors.h"
 #include "events.h"
 #include "hashkey.h"
@@ -119,14 +120,7 @@ struct exchange {
     char key[SESSION_MAX_KEY]; /* what the policy looks at: --hash-key's part, or the client */
     size_t key_len;
     int cookie_backend; /* the backend the sticky cookie named (-1: none; set per request) */
-    struct backend *backend;
-    bool acquired; /* policy_acquired() was called for backend */
-    uint64_t tried[POLICY_TRIED_WORDS];
-    struct upstream *up;
-    struct backend_addr addrs[BACKEND_MAX_ADDRS];
-    size_t num_addrs, addr_first, addr_tried;
-    struct resolve_req *resolving;
-    uint64_t connect_start_ms;
+    struct dial d;      /* the backend picked, its connection, the ones tried before */
     uint32_t retries;    /* attempts that failed before this one (connects, and resends) */
     uint32_t resent;     /* times the request was sent again to another backend (--retries) */
     bool stale_retried;  /* a stale pooled connection was replaced once already */
@@ -150,8 +144,7 @@ struct exchange {
     uint32_t head_len, head_sent;
 
     /* timings, clock_mono_ns() */
-    uint64_t t_start, t_first_byte, t_connect_start, t_sent;
-    uint64_t connect_ns; /* connecting a new backend connection (0: none, or reused) */
+    uint64_t t_start, t_first_byte, t_sent;
 };
 
 struct session {
@@ -188,8 +181,6 @@ struct sessions {
 
 static void run(struct session *s);
 static void start_connect(struct session *s, bool allow_pool);
-static void connect_next(struct session *s, int err);
-static bool move_to_another_backend(struct session *s, bool was_sent, const char *why);
 
 /* --- small helpers ----------------------------------------------------------------------------- */
 
@@ -243,24 +234,12 @@ static void give_bufs(struct session *s)
 
 static void close_upstream(struct session *s)
 {
-    upstream_close(s->w->upstreams, s->x.up, false);
-    s->x.up = NULL;
+    dial_drop(&s->x.d);
 }
 
 static void release_backend(struct session *s)
 {
-    if (s->x.acquired) {
-        policy_released(s->w->policy, s->x.backend->index);
-        s->x.acquired = false;
-    }
-}
-
-/* Makes b the exchange's backend (the policy counts the request there). */
-static void use_backend(struct session *s, int idx)
-{
-    s->x.backend = &s->w->table->backends[idx];
-    policy_acquired(s->w->policy, (size_t)idx);
-    s->x.acquired = true;
+    dial_release(&s->x.d);
 }
 
 /* --- the exchange's record --------------------------------------------------------------------- */
@@ -270,7 +249,7 @@ static void log_request(struct session *s)
 {
     struct exchange *x = &s->x;
     uint64_t now = clock_mono_ns();
-    struct upstream *u = x->up;
+    struct upstream *u = x->d.up;
     struct request_record r = {
         .method = x->method,
         .method_len = x->method_len,
@@ -282,12 +261,12 @@ static void log_request(struct session *s)
         .status = x->status,
         .bytes_out = x->rs.bytes,
         .generated = x->generated,
-        .backend = x->backend ? (int)x->backend->index : -1,
+        .backend = x->d.backend ? (int)x->d.backend->index : -1,
         .sent = x->sent,
         .reused = x->reused,
         .retries = x->retries,
         .wall_ns = clock_wall_ns(),
-        .connect_ns = x->connect_ns,
+        .connect_ns = x->d.connect_ns,
         .first_byte_ns = x->t_first_byte ? x->t_first_byte - x->t_start : 0,
         .ttfb_ns = x->t_first_byte && x->t_sent && x->t_first_byte > x->t_sent
                        ? x->t_first_byte - x->t_sent
@@ -310,6 +289,7 @@ static void log_request(struct session *s)
 static void exchange_reset(struct session *s)
 {
     s->x = (struct exchange){0};
+    dial_init(&s->x.d, s->w, &s->ep);
     give_bufs(s);
 }
 
@@ -342,11 +322,7 @@ static void session_close(struct session *s, bool reset)
         return;
     if (s->x.active)
         log_request(s);
-    if (s->x.resolving != NULL) {
-        s->x.resolving->owner = NULL; /* the answer will be freed when it comes */
-        s->x.resolving = NULL;
-    }
-    close_upstream(s);
+    close_upstream(s); /* and a name resolution in flight: its answer is freed when it comes */
     release_backend(s);
     timer_cancel(&w->timers, &s->timer);
     side_close(&s->client, reset);
@@ -393,7 +369,7 @@ int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_
     s->ep.kind = ENDPOINT_CLIENT;
     s->w = w;
     side_init(&s->client, &transport_plain, fd);
-    timer_init(&s->timer);
+    timer_init(&s->timer, &s->ep);
     socklen_t front_len = sizeof(s->front);
     memcpy(&s->peer, peer, peer_len);
     if (getsockname(fd, (struct sockaddr *)&s->front, &front_len) != 0)
@@ -402,7 +378,7 @@ int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_
     net_format_addr(peer, s->client_addr, sizeof(s->client_addr));
     net_format_ip(peer, s->client_ip, sizeof(s->client_ip));
     net_set_nodelay(fd);
-    s->x = (struct exchange){0};
+    exchange_reset(s);
     s->idle_since_ms = w->now_ms;
     s->activity_ms = w->now_ms;
     s->state = S_HEAD;
@@ -479,8 +455,8 @@ static void send_error(struct session *s, int status, const char *detail)
  * While not one byte of the response head has gone to the client it can still get a 502. */
 static void abort_truncated(struct session *s, const char *why)
 {
-    if (s->x.backend)
-        events_backend_broke(s->w, s->x.backend, why);
+    if (s->x.d.backend)
+        events_backend_broke(s->w, s->x.d.backend, why);
     if (s->x.rs_state >= RES_BODY && s->x.head_use == HEAD_RESPONSE && s->x.head_sent == 0)
         send_error(s, 502, why);
     else
@@ -501,7 +477,7 @@ static bool read_client(struct session *s)
 /* Reads what the backend sent into res. Returns true when something happened. */
 static bool read_backend(struct session *s)
 {
-    struct upstream *u = s->x.up;
+    struct upstream *u = s->x.d.up;
     if (u == NULL || u->state != UPSTREAM_READY)
         return false;
     ssize_t n = side_read(&u->side, &s->bufs->res);
@@ -567,7 +543,7 @@ static int request_prepare(struct session *s)
 static bool write_backend(struct session *s)
 {
     struct exchange *x = &s->x;
-    struct upstream *u = x->up;
+    struct upstream *u = x->d.up;
     if (u == NULL || u->state != UPSTREAM_READY || !u->side.writable || u->side.wfailed ||
         u->side.shut)
         return false;
@@ -683,7 +659,7 @@ static void response_check_done(struct session *s)
     struct exchange *x = &s->x;
     if (x->rs_state != RES_BODY)
         return;
-    struct upstream *u = x->up;
+    struct upstream *u = x->d.up;
     if (u != NULL && u->side.eof && u->side.err == 0 && buf_len(&s->bufs->res) == 0)
         http_body_eof(&x->rs.body); /* ends a body framed by the connection's close */
     if (x->rs.body.done && x->rs.ready == 0)
@@ -754,23 +730,17 @@ static void begin_request(struct session *s, const struct http_request *r, size_
     if (x->key_len > sizeof(x->key))
         x->key_len = sizeof(x->key);
     memcpy(x->key, key, x->key_len);
-    int idx = sticky_backend(s, r);
-    if (idx < 0) {
-        struct policy_request pr = {.key = x->key, .key_len = x->key_len, .tried = x->tried};
-        idx = policy_pick(w->policy, &pr);
-    }
-    if (idx < 0) {
+    if (dial_pick(&x->d, x->key, x->key_len, sticky_backend(s, r)) < 0) {
         send_error(s, 503, "no backend is available");
         return;
     }
-    use_backend(s, idx);
 
     struct headers_request_opts o = {
         .client_ip = s->client_ip,
         .proto = "http",
         .request_id = x->id,
         .request_id_len = x->id_len,
-        .default_host = x->backend->authority,
+        .default_host = x->d.backend->authority,
         .close = false,
     };
     ssize_t n = headers_rewrite_request(r, &o, s->bufs->head, sizeof(s->bufs->head));
@@ -850,129 +820,72 @@ static bool step_head(struct session *s)
 static void on_connected(struct session *s)
 {
     struct exchange *x = &s->x;
-    struct upstream *u = x->up;
-    if (!u->reused) {
-        x->connect_ns = clock_mono_ns() - x->t_connect_start;
-        size_t tried = x->num_addrs ? (x->addr_first + x->addr_tried) % x->num_addrs : 0;
-        atomic_store_explicit(&x->backend->preferred, (unsigned)tried, memory_order_relaxed);
-        events_backend_connected(s->w, x->backend, x->connect_ns, false);
-    } else {
-        x->connect_ns = 0;
-        x->reused = true;
-        events_backend_connected(s->w, x->backend, 0, true);
-    }
-    snprintf(x->backend_addr, sizeof(x->backend_addr), "%s", u->addr);
-    events_request_sent(s->w, x->backend);
+    x->reused = x->d.up->reused;
+    snprintf(x->backend_addr, sizeof(x->backend_addr), "%s", x->d.up->addr);
+    events_request_sent(s->w, x->d.backend);
     x->sent = true;
     s->state = S_PROXY;
     s->activity_ms = now_ms(s);
 }
 
-/* Tries the next address of the current backend (x.addr_tried counts the failed ones). */
-static void try_address(struct session *s)
-{
-    struct exchange *x = &s->x;
-    const struct backend_addr *a = &x->addrs[(x->addr_first + x->addr_tried) % x->num_addrs];
-    struct sockaddr_storage ss;
-    socklen_t sl = backend_addr_to_sockaddr(a, &ss);
+static void backend_unreachable(struct session *s);
 
-    s->state = S_CONNECT;
-    x->connect_start_ms = now_ms(s);
-    x->t_connect_start = clock_mono_ns();
-    int err = upstream_connect(s->w->upstreams, x->backend, (struct sockaddr *)&ss, sl, s, &x->up);
-    if (err != 0) {
-        x->up = NULL;
-        connect_next(s, err);
-        return;
-    }
-    if (x->up->state == UPSTREAM_READY)
+/* The dial moved: what the session does next depends on where it stands. */
+static void after_dial(struct session *s)
+{
+    switch (s->x.d.state) {
+    case DIAL_READY:
         on_connected(s);
+        break;
+    case DIAL_FAILED:
+        backend_unreachable(s);
+        break;
+    case DIAL_IDLE:
+    case DIAL_RESOLVING:
+    case DIAL_CONNECTING:
+        s->state = S_CONNECT;
+        break;
+    }
 }
 
-/* Connects the current request to x.backend: an idle pooled connection if allowed and there is
- * one, else a new connection (after resolving the name first with --dns-ttl 0). */
+/* Connects the current request to its backend: an idle pooled connection if allowed and there
+ * is one, else a new connection. */
 static void start_connect(struct session *s, bool allow_pool)
 {
-    struct worker *w = s->w;
-    struct exchange *x = &s->x;
-    struct backend *b = x->backend;
-
-    x->num_addrs = x->addr_tried = 0;
-    if (allow_pool && (x->up = upstream_take_idle(w->upstreams, b, s)) != NULL) {
-        on_connected(s);
-        return;
-    }
-    if (b->on_demand) {
-        struct resolve_req *req = calloc(1, sizeof(*req));
-        if (req == NULL) {
-            connect_next(s, -ENOMEM);
-            return;
-        }
-        req->backend = b;
-        req->reply = &w->replies;
-        req->owner = s;
-        x->resolving = req;
-        s->state = S_CONNECT;
-        x->connect_start_ms = now_ms(s);
-        x->t_connect_start = clock_mono_ns();
-        resolver_submit(w->resolver, req);
-        return;
-    }
-    x->num_addrs = backend_get_addrs(b, x->addrs, BACKEND_MAX_ADDRS);
-    if (x->num_addrs == 0) {
-        connect_next(s, -EHOSTUNREACH);
-        return;
-    }
-    x->addr_first = atomic_load_explicit(&b->preferred, memory_order_relaxed) % x->num_addrs;
-    try_address(s);
+    dial_start(&s->x.d, allow_pool);
+    after_dial(s);
 }
 
 void session_resolved(struct worker *w, struct resolve_req *req)
 {
     struct session *s = req->owner;
     (void)w;
-    if (s == NULL || s->dead || s->x.resolving != req) {
+    if (s == NULL || s->dead) {
         free(req);
         return;
     }
-    struct exchange *x = &s->x;
-    x->resolving = NULL;
-    int err = req->err;
-    x->num_addrs = req->num_addrs;
-    memcpy(x->addrs, req->addrs, req->num_addrs * sizeof(req->addrs[0]));
-    free(req);
-    if (err != 0 || x->num_addrs == 0) {
-        x->num_addrs = 0;
-        connect_next(s, err ? err : -EHOSTUNREACH);
-    } else {
-        x->addr_first = 0;
-        x->addr_tried = 0;
-        try_address(s);
-    }
+    if (dial_resolved(&s->x.d, req))
+        after_dial(s);
     if (!s->dead)
         run(s);
 }
 
 /* Moves the request to a backend not tried yet, as if the policy had picked that one first.
  * was_sent: the request was in flight at the current backend (its attempt ends there). Returns
- * false, with nothing changed but the current backend marked tried, when none is left. */
+ * false when none is left. */
 static bool move_to_another_backend(struct session *s, bool was_sent, const char *why)
 {
     struct exchange *x = &s->x;
-    policy_mark_tried(x->tried, x->backend->index);
-    struct policy_request pr = {.key = x->key, .key_len = x->key_len, .tried = x->tried};
-    int idx = policy_pick(s->w->policy, &pr);
-    if (idx < 0)
+    struct backend *from = x->d.backend;
+    if (dial_pick(&x->d, x->key, x->key_len, -1) < 0)
         return false;
     x->retries++;
-    events_retry(s->w, x->backend, was_sent, why);
-    release_backend(s);
-    use_backend(s, idx);
+    events_retry(s->w, from, was_sent, why);
     x->stale_retried = false;
     if (!x->own_host) {
         /* the Host lb added named the backend picked before */
         ssize_t n = headers_replace_host(s->bufs->head, x->head_len, sizeof(s->bufs->head),
-                                         x->backend->authority);
+                                         x->d.backend->authority);
         if (n < 0) {
             send_error(s, 431, "the request head is too large");
             return true;
@@ -983,21 +896,10 @@ static bool move_to_another_backend(struct session *s, bool was_sent, const char
     return true;
 }
 
-/* The current connection attempt failed with err: next address, else next backend, else 503. */
-static void connect_next(struct session *s, int err)
+/* No address of the current backend took the connection: the next backend, else 503. */
+static void backend_unreachable(struct session *s)
 {
-    struct worker *w = s->w;
-    struct exchange *x = &s->x;
-    close_upstream(s);
-    if (x->resolving != NULL) {
-        x->resolving->owner = NULL;
-        x->resolving = NULL;
-    }
-    if (x->num_addrs > 0 && ++x->addr_tried < x->num_addrs) {
-        try_address(s);
-        return;
-    }
-    events_backend_connect_failed(w, x->backend, err); /* it rests, unless err is lb's own */
+    int err = s->x.d.err;
     if (!move_to_another_backend(s, false, "connect failed")) {
         /* no backend could take the request: 503 (502 is for a backend that broke a response) */
         send_error(s, 503, err == -ETIMEDOUT ? "connecting to the backends timed out"
@@ -1034,21 +936,17 @@ static bool retry_elsewhere(struct session *s, const char *why)
 static bool step_connect(struct session *s)
 {
     bool progress = read_client(s);
-    struct upstream *u = s->x.up;
 
     if (s->client.err) {
         session_close(s, false);
         return true;
     }
-    if (u != NULL && u->state == UPSTREAM_CONNECTING) {
-        int rc = upstream_finish_connect(u);
-        if (rc == -EINPROGRESS)
-            return progress;
-        if (rc == 0)
-            on_connected(s);
-        else
-            connect_next(s, rc);
-        return true;
+    if (s->x.d.state == DIAL_CONNECTING) {
+        dial_poll(&s->x.d);
+        if (s->x.d.state != DIAL_CONNECTING) {
+            after_dial(s);
+            return true;
+        }
     }
     return progress;
 }
@@ -1078,8 +976,8 @@ static bool response_head(struct session *s)
         return false;
     }
     if (rc == HTTP_ERROR) {
-        if (x->backend)
-            events_backend_broke(w, x->backend, r.error_reason ? r.error_reason : "malformed response");
+        if (x->d.backend)
+            events_backend_broke(w, x->d.backend, r.error_reason ? r.error_reason : "malformed response");
         send_error(s, 502, "the backend sent a malformed response");
         return true;
     }
@@ -1107,10 +1005,10 @@ static bool response_head(struct session *s)
     if (r.framing == HTTP_BODY_UNTIL_CLOSE || x->res_decode || w->draining)
         x->close_after = true;
 
-    bool set_cookie = sticky_enabled(w->sticky) && x->cookie_backend != (int)x->backend->index;
+    bool set_cookie = sticky_enabled(w->sticky) && x->cookie_backend != (int)x->d.backend->index;
     struct headers_response_opts o = {
         .cookie_name = set_cookie ? w->sticky->cookie : NULL,
-        .cookie_value = set_cookie ? sticky_id(w->sticky, x->backend->index) : NULL,
+        .cookie_value = set_cookie ? sticky_id(w->sticky, x->d.backend->index) : NULL,
         .request_id = x->id,
         .request_id_len = x->id_len,
         .keep_chunked = (r.framing == HTTP_BODY_CHUNKED && !x->res_decode) ||
@@ -1139,11 +1037,11 @@ static bool response_head(struct session *s)
 static bool retry_stale(struct session *s)
 {
     struct exchange *x = &s->x;
-    struct upstream *u = x->up;
+    struct upstream *u = x->d.up;
     if (u == NULL || !u->reused || x->t_first_byte != 0 || x->stale_retried || !x->idempotent ||
         x->rq.bytes > 0 || x->rq_state != REQ_DONE || x->head_use != HEAD_REQUEST)
         return false;
-    events_retry(s->w, x->backend, true, "idle connection was closed by the backend");
+    events_retry(s->w, x->d.backend, true, "idle connection was closed by the backend");
     x->sent = false;
     x->stale_retried = true;
     x->reused = false;
@@ -1169,14 +1067,14 @@ static void finish_request(struct session *s)
 {
     struct worker *w = s->w;
     struct exchange *x = &s->x;
-    struct upstream *u = x->up;
+    struct upstream *u = x->d.up;
 
     log_request(s);
     release_backend(s);
     if (u != NULL) {
         bool keep = x->backend_keepalive && x->rq_state == REQ_DONE &&
                     buf_len(&s->bufs->res) == 0 && !u->side.eof && !u->side.wfailed;
-        x->up = NULL;
+        x->d.up = NULL;
         upstream_release(w->upstreams, u, keep);
     }
     /* a client that half-closed still gets an answer to every complete request it sent */
@@ -1212,7 +1110,7 @@ static bool step_proxy(struct session *s)
     if (s->dead || s->state != S_PROXY)
         return true;
 
-    struct upstream *u = x->up;
+    struct upstream *u = x->d.up;
     if (s->client.err) {
         session_close(s, false);
         return true;
@@ -1279,7 +1177,7 @@ static bool step_tunnel(struct session *s)
     progress |= write_client(s);
     if (s->dead)
         return true;
-    struct upstream *u = s->x.up;
+    struct upstream *u = s->x.d.up;
     if (u == NULL || s->client.err || u->side.err || u->side.wfailed) {
         session_close(s, u == NULL || u->side.err != 0);
         return true;
@@ -1347,7 +1245,7 @@ static uint64_t session_deadline(const struct session *s)
          * keep-alive requests it may idle for --idle-timeout */
         return s->idle_since_ms + (s->requests == 0 ? c->client_timeout_ms : c->idle_timeout_ms);
     case S_CONNECT:
-        return x->connect_start_ms + c->connect_timeout_ms;
+        return x->d.start_ms + c->connect_timeout_ms;
     case S_PROXY:
         /* While the backend has everything the client sent and the client owes the rest of its
          * body, only --client-timeout runs: the backend is not late, the client is. */
@@ -1448,7 +1346,7 @@ void session_backend_event(struct worker *w, struct endpoint *ep, uint32_t event
 
 void session_timer_expired(struct worker *w, struct timer *t)
 {
-    struct session *s = (struct session *)((char *)t - offsetof(struct session, timer));
+    struct session *s = (struct session *)t->owner;
     struct exchange *x = &s->x;
     if (s->dead)
         return;
@@ -1468,22 +1366,23 @@ void session_timer_expired(struct worker *w, struct timer *t)
         }
         break;
     case S_CONNECT:
-        events_timeout(w, EVENTS_TIMEOUT_CONNECT, x->backend);
-        connect_next(s, -ETIMEDOUT);
+        events_timeout(w, EVENTS_TIMEOUT_CONNECT, x->d.backend);
+        dial_timed_out(&x->d);
+        after_dial(s);
         break;
     case S_PROXY: {
         bool can_answer = x->rs_state < RES_BODY &&
                           !(x->head_use == HEAD_RESPONSE && x->head_sent > 0);
         if (x->rq_state != REQ_DONE && x->client_activity_ms + w->cfg->client_timeout_ms <= w->now_ms) {
             /* the client stopped sending its request body */
-            events_timeout(w, EVENTS_TIMEOUT_CLIENT_BODY, x->backend);
+            events_timeout(w, EVENTS_TIMEOUT_CLIENT_BODY, x->d.backend);
             if (can_answer)
                 send_error(s, 408, "the request body did not arrive in time");
             else
                 session_close(s, false);
             break;
         }
-        events_timeout(w, EVENTS_TIMEOUT_SERVER, x->backend);
+        events_timeout(w, EVENTS_TIMEOUT_SERVER, x->d.backend);
         if (x->t_first_byte == 0 && retry_elsewhere(s, "the backend did not answer in time"))
             break;
         if (can_answer)
@@ -1493,7 +1392,7 @@ void session_timer_expired(struct worker *w, struct timer *t)
         break;
     }
     case S_TUNNEL:
-        events_timeout(w, EVENTS_TIMEOUT_TUNNEL, x->backend);
+        events_timeout(w, EVENTS_TIMEOUT_TUNNEL, x->d.backend);
         session_close(s, false);
         break;
     case S_CLOSING:

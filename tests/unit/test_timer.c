@@ -17,7 +17,7 @@ static void test_expired_timers_pop_in_deadline_order(void **state)
     (void)state;
     timer_heap_init(&h);
     for (int i = 0; i < 5; i++) {
-        timer_init(&t[i]);
+        timer_init(&t[i], NULL);
         assert_int_equal(timer_set(&h, &t[i], d[i]), 0);
     }
     assert_int_equal(timer_next_deadline(&h), 10);
@@ -47,7 +47,7 @@ static void test_moving_and_cancelling_keep_the_heap_ordered(void **state)
     timer_heap_init(&h);
     srand(7);
     for (int i = 0; i < N; i++) {
-        timer_init(&t[i]);
+        timer_init(&t[i], NULL);
         dl[i] = (uint64_t)(rand() % 1000) + 1;
         assert_int_equal(timer_set(&h, &t[i], dl[i]), 0);
     }
@@ -78,7 +78,7 @@ static void test_setting_none_cancels(void **state)
     struct timer t;
     (void)state;
     timer_heap_init(&h);
-    timer_init(&t);
+    timer_init(&t, NULL);
     assert_false(timer_armed(&t));
     assert_int_equal(timer_set(&h, &t, 30), 0);
     assert_true(timer_armed(&t));
@@ -94,8 +94,8 @@ static void test_fini_disarms_the_timers_left_in_the_heap(void **state)
     struct timer a, b;
     (void)state;
     timer_heap_init(&h);
-    timer_init(&a);
-    timer_init(&b);
+    timer_init(&a, NULL);
+    timer_init(&b, NULL);
     assert_int_equal(timer_set(&h, &a, 10), 0);
     assert_int_equal(timer_set(&h, &b, 20), 0);
     timer_heap_fini(&h);
@@ -110,7 +110,7 @@ static void test_wait_ms_for_epoll(void **state)
     struct timer t;
     (void)state;
     timer_heap_init(&h);
-    timer_init(&t);
+    timer_init(&t, NULL);
     assert_int_equal(timer_wait_ms(&h, 100, -1), -1);
     assert_int_equal(timer_wait_ms(&h, 100, 50), 50);
     assert_int_equal(timer_set(&h, &t, 130), 0);
