@@ -1337,10 +1337,10 @@ void session_client_event(struct endpoint *ep, uint32_t events)
     run(s);
 }
 
-void session_backend_event(struct worker *w, struct endpoint *ep, uint32_t events)
+void session_backend_ready(struct endpoint *ep)
 {
-    struct session *s = upstream_event(w->upstreams, (struct upstream *)ep, events);
-    if (s != NULL)
+    struct session *s = (struct session *)ep;
+    if (!s->dead)
         run(s);
 }
 
