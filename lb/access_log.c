@@ -137,9 +137,13 @@ size_t access_log_format(char *out, size_t cap, const struct request_record *r)
         add_escaped(&l, r->method, r->method_len, 32);
     else
         add(&l, "-", 1);
-    add(&l, " path=\"", 7);
-    add_escaped(&l, r->path, r->path_len, ACCESS_LOG_MAX_PATH);
-    add(&l, "\"", 1);
+    if (r->path != NULL) {
+        add(&l, " path=\"", 7);
+        add_escaped(&l, r->path, r->path_len, ACCESS_LOG_MAX_PATH);
+        add(&l, "\"", 1);
+    } else {
+        add(&l, " path=-", 7); /* no request: -m tcp, or the head never arrived */
+    }
     if (r->status > 0)
         addf(&l, " status=%d", r->status);
     else

@@ -18,6 +18,8 @@
 #include <sys/socket.h>
 
 struct request_record {
+    bool tcp; /* -m tcp: one client connection relayed whole, not an HTTP request */
+
     /* the request */
     const char *method; /* NULL/0 when its head never arrived */
     size_t method_len;

@@ -230,18 +230,6 @@ static void give_bufs(struct session *s)
     s->bufs = NULL;
 }
 
-/* --- the backend connection -------------------------------------------------------------------- */
-
-static void close_upstream(struct session *s)
-{
-    dial_drop(&s->x.d);
-}
-
-static void release_backend(struct session *s)
-{
-    dial_release(&s->x.d);
-}
-
 /* --- the exchange's record --------------------------------------------------------------------- */
 
 /* Writes the finished request's record (access log, statistics) once. */
@@ -322,8 +310,8 @@ static void session_close(struct session *s, bool reset)
         return;
     if (s->x.active)
         log_request(s);
-    close_upstream(s); /* and a name resolution in flight: its answer is freed when it comes */
-    release_backend(s);
+    dial_drop(&s->x.d); /* and a name resolution in flight: its answer is freed when it comes */
+    dial_release(&s->x.d);
     timer_cancel(&w->timers, &s->timer);
     side_close(&s->client, reset);
     if (s->prev)
@@ -404,8 +392,8 @@ int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_
 /* Enters CLOSING: flush what head[] holds for the client (if anything), then close gracefully. */
 static void enter_closing(struct session *s)
 {
-    close_upstream(s);
-    release_backend(s);
+    dial_drop(&s->x.d);
+    dial_release(&s->x.d);
     s->state = S_CLOSING;
     s->closing_deadline_ms = now_ms(s) + LINGER_MS +
                              (s->x.head_use == HEAD_RESPONSE ? s->w->cfg->client_timeout_ms : 0);
@@ -433,7 +421,7 @@ static void send_error(struct session *s, int status, const char *detail)
     }
     ssize_t n = errors_response(s->bufs->head, sizeof(s->bufs->head), status, detail, x->id,
                                 x->id_len, x->head_req, retry_after);
-    close_upstream(s);
+    dial_drop(&s->x.d);
     x->status = status;
     x->generated = true;
     if (n > 0) {
@@ -918,7 +906,7 @@ static bool retry_elsewhere(struct session *s, const char *why)
         x->rq_state != REQ_DONE || x->t_first_byte != 0 || x->head_use != HEAD_REQUEST)
         return false;
     bool reused = x->reused;
-    close_upstream(s);
+    dial_drop(&s->x.d);
     x->sent = false;
     x->reused = false;
     x->t_sent = 0;
@@ -1046,7 +1034,7 @@ static bool retry_stale(struct session *s)
     x->stale_retried = true;
     x->reused = false;
     x->t_sent = 0;
-    close_upstream(s);
+    dial_drop(&s->x.d);
     x->head_sent = 0;
     start_connect(s, false);
     return true;
@@ -1070,7 +1058,7 @@ static void finish_request(struct session *s)
     struct upstream *u = x->d.up;
 
     log_request(s);
-    release_backend(s);
+    dial_release(&s->x.d);
     if (u != NULL) {
         bool keep = x->backend_keepalive && x->rq_state == REQ_DONE &&
                     buf_len(&s->bufs->res) == 0 && !u->side.eof && !u->side.wfailed;
@@ -1337,10 +1325,10 @@ void session_client_event(struct endpoint *ep, uint32_t events)
     run(s);
 }
 
-void session_backend_event(struct worker *w, struct endpoint *ep, uint32_t events)
+void session_backend_ready(struct endpoint *ep)
 {
-    struct session *s = upstream_event(w->upstreams, (struct upstream *)ep, events);
-    if (s != NULL)
+    struct session *s = (struct session *)ep;
+    if (!s->dead)
         run(s);
 }
 

@@ -41,9 +41,10 @@ bool sessions_deferred(const struct sessions *set);
 /* Takes over an accepted, nonblocking client socket. Returns 0, or -errno (fd closed then). */
 int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peer_len);
 
-/* epoll reported events on a session's client socket or on a backend connection's socket. */
+/* epoll reported events on a session's client socket; or on its backend connection's socket,
+ * which upstream_event() took in and then named this session (ep) as the owner to run. */
 void session_client_event(struct endpoint *ep, uint32_t events);
-void session_backend_event(struct worker *w, struct endpoint *ep, uint32_t events);
+void session_backend_ready(struct endpoint *ep);
 
 /* The session's timer expired (the worker pops it off its heap). */
 void session_timer_expired(struct worker *w, struct timer *t);

@@ -272,13 +272,13 @@ struct stats *stats_open_lb(const struct config *cfg, const struct backend_table
         names[i] = table->backends[i].name;
         hosts[i] = table->backends[i].host;
         ports[i] = table->backends[i].port;
-        weights[i] = 1; /* lb has no weights yet: every backend counts the same */
+        weights[i] = table->backends[i].weight;
     }
     struct stats_config sc = {
         .listen_port = cfg->listen_port,
         .listen_addr = (struct sockaddr *)&ss,
         .listen_text = listen,
-        .mode = STATS_MODE_HTTP,
+        .mode = cfg->mode == CONFIG_MODE_TCP ? STATS_MODE_TCP : STATS_MODE_HTTP,
         .policy = cfg->policy,
         .nworkers = nworkers,
         .nbackends = nb,
@@ -462,7 +462,7 @@ static void fill_entry(struct stats_thread *t, const struct request_record *r,
     e->status = (uint16_t)(r->status >= 0 && r->status <= 999 ? r->status : 0);
     e->worker = t->worker;
     e->backend_index = (int16_t)(backend_counters(t, r->backend) ? r->backend : -1);
-    e->kind = STATS_ENTRY_HTTP; /* lb relays HTTP only (a tcp mode is planned) */
+    e->kind = r->tcp ? STATS_ENTRY_TCP : STATS_ENTRY_HTTP;
     e->conn_request = r->conn_request;
     e->retries = r->retries;
     if (r->retries > 0)

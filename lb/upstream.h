@@ -40,7 +40,7 @@ struct upstream {
     enum upstream_state state;
     struct side side;
     struct backend *backend;
-    void *owner;    /* what the connection serves (a session); NULL while idle */
+    void *owner;    /* what it serves: a session's or a relay's struct endpoint; NULL while idle */
     bool reused;    /* taken from the pool for its current owner */
     uint64_t idle_since_ms;
     struct upstream *prev, *next; /* the pool's list; next also links the closed list */

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "relay.h"
 #include "session.h"
 #include "upstream.h"
 
@@ -92,6 +93,7 @@ int worker_init(struct worker *w, char *err, size_t err_len)
     w->control_ep.kind = ENDPOINT_CONTROL;
     w->resolver_ep.kind = ENDPOINT_RESOLVER;
     w->sessions = NULL;
+    w->relays = NULL;
     w->upstreams = NULL;
     w->bufs = (struct buf_cache){0};
     w->log_buf.len = 0;
@@ -108,8 +110,9 @@ int worker_init(struct worker *w, char *err, size_t err_len)
         w->rng[1] = 1;
 
     w->sessions = sessions_create();
+    w->relays = relays_create();
     w->upstreams = upstreams_create(w, w->table->count);
-    if (w->sessions == NULL || w->upstreams == NULL) {
+    if (w->sessions == NULL || w->relays == NULL || w->upstreams == NULL) {
         snprintf(err, err_len, "worker %u: out of memory", w->id);
         return -ENOMEM;
     }
@@ -172,7 +175,10 @@ static void accept_clients(struct worker *w)
                 return;
             }
         }
-        session_open(w, fd, (struct sockaddr *)&ss, sl);
+        if (w->cfg->mode == CONFIG_MODE_TCP)
+            relay_open(w, fd, (struct sockaddr *)&ss, sl);
+        else
+            session_open(w, fd, (struct sockaddr *)&ss, sl);
     }
 }
 
@@ -188,6 +194,7 @@ static void handle_control(struct worker *w)
         listen_off(w);
         w->accept_resume_ms = 0;
         session_drain_all(w, false);
+        relay_drain_all(w, false);
     }
     if (stop >= 2)
         w->drain_deadline_ms = w->now_ms;
@@ -199,7 +206,11 @@ static void handle_resolved(struct worker *w)
     while (list != NULL) {
         struct resolve_req *req = list;
         list = list->next;
-        session_resolved(w, req);
+        struct endpoint *owner = req->owner;
+        if (owner != NULL && owner->kind == ENDPOINT_RELAY)
+            relay_resolved(w, req);
+        else
+            session_resolved(w, req); /* frees an answer nobody waits for any more */
     }
 }
 
@@ -210,10 +221,11 @@ static void *worker_main(void *arg)
 
     for (;;) {
         w->now_ms = clock_mono_ms();
-        if (w->draining && (sessions_count(w->sessions) == 0 || w->now_ms >= w->drain_deadline_ms))
+        if (w->draining && ((sessions_count(w->sessions) == 0 && relays_count(w->relays) == 0) ||
+                            w->now_ms >= w->drain_deadline_ms))
             break;
         int max_wait = -1;
-        if (sessions_deferred(w->sessions))
+        if (sessions_deferred(w->sessions) || relays_deferred(w->relays))
             max_wait = 0;
         else if (w->accept_resume_ms != 0)
             max_wait = ACCEPT_PAUSE_MS;
@@ -244,18 +256,35 @@ static void *worker_main(void *arg)
             case ENDPOINT_CLIENT:
                 session_client_event(ep, events[i].events);
                 break;
-            case ENDPOINT_BACKEND:
-                session_backend_event(w, ep, events[i].events);
+            case ENDPOINT_RELAY:
+                relay_client_event(ep, events[i].events);
                 break;
+            case ENDPOINT_BACKEND: {
+                /* a backend connection: its owner (a session or a relay) takes it from here */
+                struct endpoint *owner =
+                    upstream_event(w->upstreams, (struct upstream *)ep, events[i].events);
+                if (owner != NULL && owner->kind == ENDPOINT_RELAY)
+                    relay_backend_ready(owner);
+                else if (owner != NULL)
+                    session_backend_ready(owner);
+                break;
+            }
             case ENDPOINT_CHECK: /* lb/checker.h: checker_event(), once the worker runs checks */
                 break;
             }
         }
         struct timer *t;
-        while ((t = timer_pop_expired(&w->timers, w->now_ms)) != NULL)
-            session_timer_expired(w, t);
+        while ((t = timer_pop_expired(&w->timers, w->now_ms)) != NULL) {
+            struct endpoint *owner = t->owner;
+            if (owner->kind == ENDPOINT_RELAY)
+                relay_timer_expired(w, t);
+            else
+                session_timer_expired(w, t);
+        }
         session_run_deferred(w);
+        relay_run_deferred(w);
         session_reap(w);
+        relay_reap(w);
         if (w->accept_resume_ms != 0 && w->now_ms >= w->accept_resume_ms && !w->draining) {
             w->accept_resume_ms = 0;
             listen_on(w);
@@ -264,8 +293,11 @@ static void *worker_main(void *arg)
             access_log_flush(w->log, &w->log_buf);
     }
     session_drain_all(w, true);
+    relay_drain_all(w, true);
     session_run_deferred(w);
+    relay_run_deferred(w);
     session_reap(w);
+    relay_reap(w);
     buf_cache_flush(&w->bufs);
     if (w->log_buf.len > 0)
         access_log_flush(w->log, &w->log_buf);
@@ -304,5 +336,7 @@ void worker_fini(struct worker *w)
     w->upstreams = NULL;
     sessions_destroy(w->sessions);
     w->sessions = NULL;
+    relays_destroy(w->relays);
+    w->relays = NULL;
     w->epfd = w->ctl_efd = -1;
 }

@@ -27,6 +27,7 @@
 #include "resolver.h"
 #include "timer.h"
 
+struct relays;
 struct sessions;
 struct stats_thread;
 struct sticky;
@@ -37,7 +38,8 @@ enum endpoint_kind {
     ENDPOINT_LISTENER,
     ENDPOINT_CONTROL,
     ENDPOINT_RESOLVER,
-    ENDPOINT_CLIENT,
+    ENDPOINT_CLIENT, /* a session's client socket (-m http) */
+    ENDPOINT_RELAY,  /* a relay's client socket (-m tcp) */
     ENDPOINT_BACKEND,
     ENDPOINT_CHECK, /* an active health check's socket (lb/checker.h) */
 };
@@ -69,7 +71,8 @@ struct worker {
     struct endpoint listener_ep, control_ep, resolver_ep;
     struct resolve_reply replies;
     struct timer_heap timers;
-    struct sessions *sessions;   /* this worker's client connections (session.h) */
+    struct sessions *sessions;   /* this worker's client connections in -m http (session.h) */
+    struct relays *relays;       /* ... and in -m tcp (relay.h) */
     struct upstreams *upstreams; /* backend connections and their idle pools (upstream.h) */
     struct buf_cache bufs;       /* spare per-request buffers (buffer.h) */
     struct access_log_buf log_buf;

@@ -1,0 +1,553 @@
+/*
+ * relay.c - one client connection relayed whole to one backend: lb -m tcp (see relay.h).
+ *
+ * States of a relay:
+ *   CONNECT  a backend was picked: waiting for its name (--dns-ttl 0) or a nonblocking connect;
+ *            the client's bytes wait in its socket meanwhile
+ *   RELAY    bytes flow both ways until both directions have ended
+ *
+ * Each direction is a struct flow: bytes read from its source side into a pipe (splice) or a
+ * buffer, then written from there to its sink side. A flow whose source reached end of stream
+ * shuts its sink's write side once the pipe or buffer is empty (the FIN is passed on); the relay
+ * closes when both flows are through. A read or write error on the backend resets the client's
+ * connection, so a client never takes a cut stream for a whole one.
+ *
+ * Deadlines: --connect-timeout while connecting; then each side has its own idle limit, counted
+ * from the last byte read from or written to it: --client-timeout for the client,
+ * --server-timeout for the backend.
+ */
+#include "relay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buffer.h"
+#include "clock.h"
+#include "dial.h"
+#include "events.h"
+#include "net.h"
+#include "request_record.h"
+#include "side.h"
+
+#define RELAY_BUDGET 16            /* step rounds before a busy relay yields to the others */
+#define RELAY_PIPE_BYTES (64 * 1024) /* what one pipe holds: a flow reads no more ahead */
+
+enum relay_state { R_CONNECT, R_RELAY };
+
+/* One direction of a relay. */
+struct flow {
+    int pipe[2];      /* the splice pipe, -1 until first used */
+    size_t in_pipe;   /* bytes read from the source, not yet written to the sink */
+    struct buf *buf;  /* instead of the pipe where splice cannot be used */
+    bool src_done;    /* the source reached end of stream */
+    bool passed_eof;  /* the sink's write side was shut after the last byte */
+    uint64_t bytes;   /* written to the sink */
+};
+
+struct relay {
+    struct endpoint ep; /* first: epoll data, timer owner, dial owner */
+    struct worker *w;
+    struct relay *prev, *next; /* the worker's live relays */
+    struct relay *run_next;    /* the worker's deferred or closed list */
+    enum relay_state state;
+    struct timer timer;
+    bool queued, dead;
+
+    struct side client;
+    char client_addr[NET_ADDRSTR_LEN];
+    char client_ip[NET_ADDRSTR_LEN];
+    struct sockaddr_storage peer, front;
+    uint64_t conn_id;
+
+    struct dial d;       /* the backend and the connection to it */
+    uint32_t retries;    /* backends that could not be reached before this one */
+    char backend_addr[NET_ADDRSTR_LEN];
+    struct flow up;      /* client -> backend */
+    struct flow down;    /* backend -> client */
+    uint64_t client_activity_ms, backend_activity_ms;
+    uint64_t t_start, t_first_byte; /* clock_mono_ns() */
+};
+
+struct relays {
+    struct relay *live;
+    size_t count;
+    struct relay *deferred;
+    struct relay *closed;
+};
+
+static void run(struct relay *r);
+
+struct relays *relays_create(void)
+{
+    return calloc(1, sizeof(struct relays));
+}
+
+void relays_destroy(struct relays *set)
+{
+    free(set);
+}
+
+size_t relays_count(const struct relays *set)
+{
+    return set->count;
+}
+
+bool relays_deferred(const struct relays *set)
+{
+    return set->deferred != NULL;
+}
+
+static uint64_t now_ms(const struct relay *r)
+{
+    return r->w->now_ms;
+}
+
+/* --- life ------------------------------------------------------------------------------------- */
+
+static void flow_free(struct flow *f)
+{
+    if (f->pipe[0] >= 0) {
+        close(f->pipe[0]);
+        close(f->pipe[1]);
+    }
+    f->pipe[0] = f->pipe[1] = -1;
+    free(f->buf);
+    f->buf = NULL;
+}
+
+/* Writes the relay's record: one "request" per relayed connection in -m tcp. */
+static void log_relay(struct relay *r)
+{
+    uint64_t now = clock_mono_ns();
+    struct upstream *u = r->d.state == DIAL_READY ? r->d.up : NULL;
+    struct request_record rec = {
+        .tcp = true,
+        .bytes_in = r->up.bytes,
+        .bytes_out = r->down.bytes,
+        .backend = r->d.backend ? (int)r->d.backend->index : -1,
+        .sent = r->d.state == DIAL_READY,
+        .retries = r->retries,
+        .wall_ns = clock_wall_ns(),
+        .connect_ns = r->d.connect_ns,
+        .first_byte_ns = r->t_first_byte ? r->t_first_byte - r->t_start : 0,
+        .total_ns = now - r->t_start,
+        .client_text = r->client_addr,
+        .server_text = r->backend_addr[0] ? r->backend_addr : NULL,
+        .client = (const struct sockaddr *)&r->peer,
+        .lb_front = (const struct sockaddr *)&r->front,
+        .lb_back = u ? (const struct sockaddr *)&u->local : NULL,
+        .server = u ? (const struct sockaddr *)&u->server : NULL,
+        .client_conn_id = r->conn_id,
+        .conn_request = 1,
+    };
+    events_request_done(r->w, &rec);
+}
+
+/* Closes the relay. abort_client / abort_backend reset that side's connection instead of
+ * closing it in order: a stream cut on one side must not look whole on the other. */
+static void relay_close(struct relay *r, bool abort_client, bool abort_backend)
+{
+    struct worker *w = r->w;
+    if (r->dead)
+        return;
+    log_relay(r);
+    upstream_close(w->upstreams, r->d.up, abort_backend);
+    r->d.up = NULL;
+    dial_drop(&r->d);
+    dial_release(&r->d);
+    timer_cancel(&w->timers, &r->timer);
+    side_close(&r->client, abort_client);
+    flow_free(&r->up);
+    flow_free(&r->down);
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        w->relays->live = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    w->relays->count--;
+    r->dead = true;
+    events_client_closed(w, 1);
+    if (!r->queued) {
+        r->run_next = w->relays->closed;
+        w->relays->closed = r;
+    }
+}
+
+void relay_reap(struct worker *w)
+{
+    while (w->relays->closed != NULL) {
+        struct relay *r = w->relays->closed;
+        w->relays->closed = r->run_next;
+        free(r);
+    }
+}
+
+/* --- connecting -------------------------------------------------------------------------------- */
+
+/* The dial moved: relay, try the next backend, or give up on the client. */
+static void after_dial(struct relay *r)
+{
+    switch (r->d.state) {
+    case DIAL_READY:
+        snprintf(r->backend_addr, sizeof(r->backend_addr), "%s", r->d.up->addr);
+        events_request_sent(r->w, r->d.backend);
+        r->state = R_RELAY;
+        r->client_activity_ms = r->backend_activity_ms = now_ms(r);
+        return;
+    case DIAL_FAILED: {
+        struct backend *from = r->d.backend;
+        if (dial_pick(&r->d, r->client_ip, strlen(r->client_ip), -1) < 0) {
+            /* no backend took the connection, and there is no HTTP to say so: just close */
+            relay_close(r, false, false);
+            return;
+        }
+        r->retries++;
+        events_retry(r->w, from, false, "connect failed");
+        dial_start(&r->d, false);
+        after_dial(r);
+        return;
+    }
+    case DIAL_IDLE:
+    case DIAL_RESOLVING:
+    case DIAL_CONNECTING:
+        r->state = R_CONNECT;
+        return;
+    }
+}
+
+void relay_resolved(struct worker *w, struct resolve_req *req)
+{
+    struct relay *r = req->owner;
+    (void)w;
+    if (r == NULL || r->dead) {
+        free(req);
+        return;
+    }
+    if (dial_resolved(&r->d, req))
+        after_dial(r);
+    if (!r->dead)
+        run(r);
+}
+
+int relay_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peer_len)
+{
+    struct sockaddr_storage peer_buf;
+    peer_len = net_unmap_v4(peer, peer_len, &peer_buf);
+    struct relay *r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        close(fd);
+        return -ENOMEM;
+    }
+    r->ep.kind = ENDPOINT_RELAY;
+    r->w = w;
+    side_init(&r->client, &transport_plain, fd);
+    timer_init(&r->timer, &r->ep);
+    r->up.pipe[0] = r->up.pipe[1] = r->down.pipe[0] = r->down.pipe[1] = -1;
+    memcpy(&r->peer, &peer_buf, peer_len);
+    socklen_t front_len = sizeof(r->front);
+    if (getsockname(fd, (struct sockaddr *)&r->front, &front_len) != 0)
+        r->front.ss_family = AF_UNSPEC; /* only statistics miss it */
+    r->conn_id = ++w->conn_serial;
+    net_format_addr((struct sockaddr *)&r->peer, r->client_addr, sizeof(r->client_addr));
+    net_format_ip((struct sockaddr *)&r->peer, r->client_ip, sizeof(r->client_ip));
+    net_set_nodelay(fd);
+    r->t_start = clock_mono_ns();
+    dial_init(&r->d, w, &r->ep);
+
+    int rc = worker_watch(w, fd, &r->ep);
+    if (rc != 0) {
+        close(fd);
+        free(r);
+        return rc;
+    }
+    r->next = w->relays->live;
+    if (w->relays->live)
+        w->relays->live->prev = r;
+    w->relays->live = r;
+    w->relays->count++;
+    events_client_opened(w);
+    events_request_received(w);
+    if (dial_pick(&r->d, r->client_ip, strlen(r->client_ip), -1) < 0) {
+        relay_close(r, false, false);
+        return 0;
+    }
+    dial_start(&r->d, false); /* a pooled connection may have carried someone else's stream */
+    after_dial(r);
+    if (!r->dead)
+        run(r);
+    return 0;
+}
+
+/* --- moving bytes ------------------------------------------------------------------------------ */
+
+/* Reads what src has into f, by splice into the pipe or into the buffer. Returns true when
+ * something happened (bytes, end of stream, an error). */
+static bool flow_fill(struct flow *f, struct side *src)
+{
+    if (f->src_done || !src->readable)
+        return false;
+    if (f->buf != NULL) {
+        ssize_t n = side_read(src, f->buf);
+        if (n < 0)
+            f->src_done = true;
+        return n != 0;
+    }
+    if (f->in_pipe >= RELAY_PIPE_BYTES)
+        return false;
+    if (f->pipe[0] < 0 && pipe2(f->pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+        f->pipe[0] = f->pipe[1] = -1;
+        src->err = -errno; /* out of descriptors: this connection cannot go on */
+        src->eof = f->src_done = true;
+        return true;
+    }
+    ssize_t n;
+    do
+        n = splice(src->tr.fd, NULL, f->pipe[1], NULL, RELAY_PIPE_BYTES - f->in_pipe,
+                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        f->in_pipe += (size_t)n;
+        return true;
+    }
+    if (n == 0) {
+        src->eof = f->src_done = true;
+        return true;
+    }
+    if (errno == EAGAIN) {
+        /* with the pipe empty the socket has nothing; with bytes in it, the pipe may be full:
+         * then the socket stays marked readable and is tried again once the pipe drains */
+        if (f->in_pipe == 0)
+            src->readable = false;
+        return false;
+    }
+    if (errno == EINVAL && f->in_pipe == 0) {
+        /* this socket cannot be spliced: a buffer from now on */
+        f->buf = malloc(sizeof(*f->buf));
+        if (f->buf != NULL) {
+            buf_clear(f->buf);
+            return true;
+        }
+        errno = ENOMEM;
+    }
+    src->err = -errno;
+    src->eof = f->src_done = true;
+    return true;
+}
+
+/* Writes what f holds to sink. Returns the bytes written (0: none), or -1 on a failed write. */
+static ssize_t flow_drain(struct flow *f, struct side *sink)
+{
+    ssize_t n;
+    if (f->buf != NULL) {
+        if (buf_len(f->buf) == 0)
+            return 0;
+        struct iovec iov = {.iov_base = f->buf->data + f->buf->start, .iov_len = buf_len(f->buf)};
+        n = side_writev(sink, &iov, 1);
+        if (n > 0)
+            f->buf->start += (uint32_t)n;
+    } else {
+        if (f->in_pipe == 0 || !sink->writable || sink->wfailed)
+            return 0;
+        do
+            n = splice(f->pipe[0], NULL, sink->tr.fd, NULL, f->in_pipe,
+                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        while (n < 0 && errno == EINTR);
+        if (n > 0) {
+            f->in_pipe -= (size_t)n;
+        } else if (n < 0 && errno == EAGAIN) {
+            sink->writable = false; /* the pipe has bytes: it is the socket that is full */
+            n = 0;
+        } else {
+            sink->wfailed = true;
+            if (sink->err == 0)
+                sink->err = n < 0 ? -errno : -EPIPE;
+            n = -1;
+        }
+    }
+    if (n > 0)
+        f->bytes += (uint64_t)n;
+    return n;
+}
+
+static bool flow_empty(const struct flow *f)
+{
+    return f->buf != NULL ? buf_len(f->buf) == 0 : f->in_pipe == 0;
+}
+
+/* One round of one direction: read, write, and pass the end of stream on. Times of activity on
+ * each side are kept for the idle timeouts. */
+static bool flow_step(struct relay *r, struct flow *f, struct side *src, struct side *sink,
+                      uint64_t *src_activity, uint64_t *sink_activity)
+{
+    bool progress = flow_fill(f, src);
+    if (progress)
+        *src_activity = now_ms(r);
+    ssize_t n = flow_drain(f, sink);
+    if (n != 0) {
+        progress = true;
+        if (n > 0)
+            *sink_activity = now_ms(r);
+    }
+    /* an orderly end is passed on; an error is not (the relay resets instead) */
+    if (f->src_done && src->err == 0 && flow_empty(f) && !f->passed_eof && !sink->wfailed) {
+        side_shutdown(sink);
+        f->passed_eof = true;
+        progress = true;
+    }
+    return progress;
+}
+
+static bool step_relay(struct relay *r)
+{
+    struct side *backend = &r->d.up->side;
+    bool progress = false;
+    uint64_t before = r->down.bytes;
+
+    progress |= flow_step(r, &r->up, &r->client, backend, &r->client_activity_ms,
+                          &r->backend_activity_ms);
+    progress |= flow_step(r, &r->down, backend, &r->client, &r->backend_activity_ms,
+                          &r->client_activity_ms);
+    if (r->t_first_byte == 0 && (r->down.bytes > before || r->down.in_pipe > 0))
+        r->t_first_byte = clock_mono_ns();
+
+    if (backend->err != 0) {
+        /* the backend reset or failed: the client must not see an orderly end */
+        events_backend_broke(r->w, r->d.backend, "connection failed mid-stream");
+        relay_close(r, true, false);
+        return true;
+    }
+    if (r->client.err != 0) {
+        /* the client is gone: the backend gets a reset too, nobody reads its answer */
+        relay_close(r, true, true);
+        return true;
+    }
+    if (r->up.passed_eof && r->down.passed_eof) {
+        relay_close(r, false, false);
+        return true;
+    }
+    return progress;
+}
+
+static bool step_connect(struct relay *r)
+{
+    if (r->d.state != DIAL_CONNECTING)
+        return false;
+    dial_poll(&r->d);
+    if (r->d.state == DIAL_CONNECTING)
+        return false;
+    after_dial(r);
+    return true;
+}
+
+/* --- running and timers ------------------------------------------------------------------------ */
+
+static uint64_t relay_deadline(const struct relay *r)
+{
+    const struct config *c = r->w->cfg;
+    if (r->state == R_CONNECT)
+        return r->d.start_ms + c->connect_timeout_ms;
+    uint64_t client = r->client_activity_ms + c->client_timeout_ms;
+    uint64_t backend = r->backend_activity_ms + c->server_timeout_ms;
+    return client < backend ? client : backend;
+}
+
+static void arm_timer(struct relay *r)
+{
+    uint64_t d = relay_deadline(r);
+    if (!timer_armed(&r->timer) || d < r->timer.deadline)
+        timer_set(&r->w->timers, &r->timer, d);
+}
+
+static void run(struct relay *r)
+{
+    for (int round = 0; round < RELAY_BUDGET; round++) {
+        if (r->dead)
+            return;
+        bool progress = r->state == R_CONNECT ? step_connect(r) : step_relay(r);
+        if (r->dead)
+            return;
+        if (!progress) {
+            arm_timer(r);
+            return;
+        }
+    }
+    arm_timer(r);
+    if (!r->queued) {
+        r->queued = true;
+        r->run_next = r->w->relays->deferred;
+        r->w->relays->deferred = r;
+    }
+}
+
+void relay_run_deferred(struct worker *w)
+{
+    struct relay *list = w->relays->deferred;
+    w->relays->deferred = NULL;
+    while (list != NULL) {
+        struct relay *r = list;
+        list = r->run_next;
+        r->queued = false;
+        if (r->dead) {
+            r->run_next = w->relays->closed;
+            w->relays->closed = r;
+            continue;
+        }
+        run(r);
+    }
+}
+
+void relay_client_event(struct endpoint *ep, uint32_t events)
+{
+    struct relay *r = (struct relay *)ep;
+    if (r->dead)
+        return;
+    side_event(&r->client, events);
+    run(r);
+}
+
+void relay_backend_ready(struct endpoint *ep)
+{
+    struct relay *r = (struct relay *)ep;
+    if (!r->dead)
+        run(r);
+}
+
+void relay_timer_expired(struct worker *w, struct timer *t)
+{
+    struct relay *r = t->owner;
+    if (r->dead)
+        return;
+    uint64_t d = relay_deadline(r);
+    if (d > w->now_ms) {
+        timer_set(&w->timers, &r->timer, d);
+        return;
+    }
+    if (r->state == R_CONNECT) {
+        events_timeout(w, EVENTS_TIMEOUT_CONNECT, r->d.backend);
+        dial_timed_out(&r->d);
+        after_dial(r);
+    } else {
+        bool client_idle = r->client_activity_ms + w->cfg->client_timeout_ms <= w->now_ms;
+        events_timeout(w, client_idle ? EVENTS_TIMEOUT_CLIENT_IDLE : EVENTS_TIMEOUT_SERVER,
+                       client_idle ? NULL : r->d.backend);
+        relay_close(r, false, false);
+    }
+    if (!r->dead)
+        run(r);
+}
+
+void relay_drain_all(struct worker *w, bool force)
+{
+    struct relay *r = w->relays->live;
+    while (r != NULL) {
+        struct relay *next = r->next;
+        if (force || r->state == R_CONNECT)
+            relay_close(r, force, force);
+        r = next;
+    }
+}
