@@ -63,7 +63,7 @@ struct flow {
     enum flow_leg leg;
     bool midstream; /* no SYN seen: the capture began after the handshake */
     /* a backend leg: the name lb gives the backend at srv (what its access log, lbtop and
-     * lbtrace show), learnt from lb's shared memory; "" while unknown (then the address is shown) */
+     * lbtrace show), learnt from lb's shared memory; "" while unknown (the address stands in) */
     char name[FLOW_NAME_LEN];
     struct flow_dir dir[2];
 
