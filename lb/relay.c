@@ -136,6 +136,7 @@ static void log_relay(struct relay *r)
         .first_byte_ns = r->t_first_byte ? r->t_first_byte - r->t_start : 0,
         .total_ns = now - r->t_start,
         .client_text = r->client_addr,
+        .backend_name = r->d.backend ? r->d.backend->name : NULL,
         .server_text = r->backend_addr[0] ? r->backend_addr : NULL,
         .client = (const struct sockaddr *)&r->peer,
         .lb_front = (const struct sockaddr *)&r->front,
