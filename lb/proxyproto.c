@@ -71,6 +71,10 @@ static bool ends_match(struct pp_end *src, struct pp_end *dst)
 {
     if (src->family == AF_UNSPEC || dst->family == AF_UNSPEC)
         return false;
+    if (end_is_mapped(src) && end_is_mapped(dst)) {
+        end_unmap(src); /* IPv4 on a dual-stack socket: say IPv4 */
+        end_unmap(dst);
+    }
     if (src->family == dst->family)
         return true;
     struct pp_end *v6 = src->family == AF_INET6 ? src : dst;

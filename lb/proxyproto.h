@@ -24,7 +24,7 @@
  * to lb_addr (the address it connected to: getsockname() of lb's accepted socket) into
  * out[0..cap). IPv4 and IPv6 give TCP4 / TCP6 (v2: AF_INET / AF_INET6 over STREAM); an IPv4
  * address and an IPv6 one together are both written as IPv6 (IPv4-mapped), unless the IPv6 one
- * is itself IPv4-mapped, then both as IPv4. Any other family (or NULL) gives "PROXY UNKNOWN\r\n"
+ * is itself IPv4-mapped, then both as IPv4; two IPv4-mapped addresses are written as IPv4. Any other family (or NULL) gives "PROXY UNKNOWN\r\n"
  * in v1 and a LOCAL command with family UNSPEC in v2 (the backend then uses the connection's own
  * addresses). Returns the header's length, -ENOSPC when cap is too small (out is then
  * unspecified), or -EINVAL when version is neither 1 nor 2. */

@@ -70,6 +70,9 @@ static void test_mixed_families_become_one(void **state)
     /* a v4-mapped client on a dual-stack listener: both written as IPv4 */
     const char *v1 = "PROXY TCP4 192.0.2.10 198.51.100.1 51234 8080\r\n";
     check(1, "::ffff:192.0.2.10", 51234, PPV_V4_LB, PPV_V4_LB_PORT, v1, strlen(v1));
+    check(1, "::ffff:192.0.2.10", 51234, "::ffff:198.51.100.1", PPV_V4_LB_PORT, v1, strlen(v1));
+    check(2, "::ffff:192.0.2.10", 51234, "::ffff:198.51.100.1", PPV_V4_LB_PORT, PPV_V2_V4,
+          PPV_V2_V4_LEN);
     /* a real IPv6 client and an IPv4 lb address: both written as IPv6 */
     const char *v1b = "PROXY TCP6 2001:db8::1 ::ffff:198.51.100.1 40000 8080\r\n";
     check(1, PPV_V6_CLIENT, PPV_V6_CLIENT_PORT, PPV_V4_LB, PPV_V4_LB_PORT, v1b, strlen(v1b));
