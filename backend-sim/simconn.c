@@ -274,10 +274,11 @@ static bool conn_proxy_header(struct simconn *c)
 {
     struct proxyhdr h;
     const char *why = NULL;
-    ssize_t n = proxyhdr_parse(c->in.data + c->in_off, c->in.len - c->in_off, &h, &why);
+    size_t avail = c->in.len - c->in_off;
+    ssize_t n = avail == 0 ? 0 : proxyhdr_parse(c->in.data + c->in_off, avail, &h, &why);
 
     if (n == 0) {
-        if (!c->peer_eof || c->in_off == c->in.len)
+        if (!c->peer_eof || avail == 0)
             return false; /* more to come, or a connection closed before sending anything */
         why = "the connection ended inside the PROXY header";
     }
