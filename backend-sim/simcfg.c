@@ -24,6 +24,7 @@ enum {
     OPT_LOG,
     OPT_MAX_SIZE,
     OPT_MAX_DELAY,
+    OPT_ACCEPT_PROXY,
 };
 
 static const struct option long_opts[] = {
@@ -38,6 +39,7 @@ static const struct option long_opts[] = {
     {"log", required_argument, NULL, OPT_LOG},
     {"max-size", required_argument, NULL, OPT_MAX_SIZE},
     {"max-delay", required_argument, NULL, OPT_MAX_DELAY},
+    {"accept-proxy", no_argument, NULL, OPT_ACCEPT_PROXY},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -48,7 +50,7 @@ const char *simcfg_usage(void)
     return "usage: backend-sim [-p [HOST:]PORT]... [--name NAME[,NAME...]] [--latency MS]\n"
            "                   [--jitter MS] [--fail-rate P] [--keepalive-timeout SEC]\n"
            "                   [--max-conns N] [--docroot DIR] [--log FILE|-]\n"
-           "                   [--max-size BYTES] [--max-delay MS] [-h] [-V]\n"
+           "                   [--max-size BYTES] [--max-delay MS] [--accept-proxy] [-h] [-V]\n"
            "\n"
            "Test backends for lblab. Without -p, serves ports 3001, 3002 and 3003 as b1, b2, b3.\n"
            "\n"
@@ -65,6 +67,9 @@ const char *simcfg_usage(void)
            "  --log FILE|-             one JSON line per request (- = standard output)\n"
            "  --max-size BYTES         cap on /bytes/N and /chunked/N (default 1G; K, M, G)\n"
            "  --max-delay MS           cap on /delay/MS and on chunk gaps (default 60000)\n"
+           "  --accept-proxy           each connection starts with a PROXY protocol v1 or v2\n"
+           "                           header (lb -m tcp -b ...,send-proxy): its client address\n"
+           "                           is reported; a connection without one is closed\n"
            "  -h, --help               this help\n"
            "  -V, --version            print the version\n"
            "\n"
@@ -258,6 +263,9 @@ int simcfg_parse(int argc, char *const argv[], struct simcfg *cfg, char *err, si
                                err_len) != 0)
                 return -EINVAL;
             cfg->max_delay_ms = (uint32_t)u;
+            break;
+        case OPT_ACCEPT_PROXY:
+            cfg->accept_proxy = true;
             break;
         case 'h': cfg->action = SIMCFG_HELP; return 0;
         case 'V': cfg->action = SIMCFG_VERSION; return 0;

@@ -45,6 +45,7 @@ struct simcfg {
     char log_path[4096];   /* "" = no log, "-" = stdout */
     uint64_t max_size;     /* cap on /bytes/N and /chunked/N */
     uint32_t max_delay_ms; /* cap on /delay/MS, --latency + --jitter and chunk gaps in total */
+    bool accept_proxy;     /* every connection starts with a PROXY protocol header */
 };
 
 /* Fills cfg from argv (defaults first). Returns 0, or -EINVAL with a one-line message naming the

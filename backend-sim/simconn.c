@@ -23,6 +23,7 @@
 
 #include "bytepat.h"
 #include "clock.h"
+#include "proxyhdr.h"
 #include "simlog.h"
 
 static void conn_log(struct simconn *c)
@@ -42,6 +43,10 @@ static void conn_log(struct simconn *c)
     e.local_port = s->port;
     e.peer_addr = c->peer_ip;
     e.peer_port = c->peer_port;
+    if (c->proxy_version != 0) {
+        e.proxy = c->proxy_version == 1 ? "v1" : "v2";
+        e.proxy_from = c->proxy_from;
+    }
     if (c->has_method && m != NULL) {
         e.method = m + c->m_method;
         e.method_len = c->m_method_len;
@@ -195,6 +200,7 @@ struct simconn *simconn_new(struct simsrv *s, int fd, struct sockaddr_storage *s
             snprintf(c->local_ip, sizeof(c->local_ip), "%s", s->local_addr);
         }
     }
+    c->proxy_pending = s->cfg->accept_proxy;
     c->idle_since_ms = c->last_progress_ms = s->now_ms;
     request_clear(c);
     if (counted)
@@ -258,6 +264,42 @@ static bool conn_read(struct simconn *c)
     }
     c->peer_eof = true; /* ECONNRESET and friends: nothing more will come */
     c->can_read = false;
+    return true;
+}
+
+/* --accept-proxy: reads the PROXY header the connection must start with. From then on the client
+ * it names is the connection's peer; a missing or malformed header (or a connection that ends
+ * inside one) is reported on stderr and closes the connection. Returns true on progress. */
+static bool conn_proxy_header(struct simconn *c)
+{
+    struct proxyhdr h;
+    const char *why = NULL;
+    size_t avail = c->in.len - c->in_off;
+    ssize_t n = avail == 0 ? 0 : proxyhdr_parse(c->in.data + c->in_off, avail, &h, &why);
+
+    if (n == 0) {
+        if (!c->peer_eof || avail == 0)
+            return false; /* more to come, or a connection closed before sending anything */
+        why = "the connection ended inside the PROXY header";
+    }
+    if (n <= 0) {
+        fprintf(stderr, "backend-sim: %s: connection from %s closed: %s\n", c->srv->ic->name,
+                c->peer_str, why);
+        c->after = AFTER_ABORT;
+        simconn_close(c, false);
+        return true;
+    }
+    c->in_off += (size_t)n;
+    c->proxy_pending = false;
+    c->proxy_version = (uint8_t)h.version;
+    snprintf(c->proxy_from, sizeof(c->proxy_from), "%s", c->peer_str);
+    if (h.has_addrs) {
+        struct sockaddr *sa = (struct sockaddr *)&h.src;
+        net_unmap_v4(sa, sizeof(h.src), &h.src);
+        net_format_ip(sa, c->peer_ip, sizeof(c->peer_ip));
+        c->peer_port = net_addr_port(sa);
+        net_format_addr(sa, c->peer_str, sizeof(c->peer_str));
+    }
     return true;
 }
 
@@ -676,7 +718,13 @@ void simconn_drive(struct simconn *c)
         } else if (c->req_active && c->ist == IN_TUNNEL) {
             progress |= conn_tunnel(c);
         } else if (!c->req_active && c->ist == IN_HEAD) {
-            progress |= conn_parse(c);
+            if (c->proxy_pending) {
+                progress |= conn_proxy_header(c);
+                if (c->closed)
+                    return;
+            }
+            if (!c->proxy_pending)
+                progress |= conn_parse(c);
             if (!c->req_active && c->peer_eof) {
                 simconn_close(c, false); /* the client closed between requests */
                 return;

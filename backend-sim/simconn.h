@@ -87,6 +87,11 @@ struct simconn {
     uint16_t peer_port;
     char local_ip[INET6_ADDRSTRLEN]; /* the address the client connected to */
     char peer_str[NET_ADDRSTR_LEN];
+    /* --accept-proxy: the header is read before anything else; once read, peer_* are the client
+     * it named and proxy_from is the connection's own peer (the balancer) */
+    bool proxy_pending;
+    uint8_t proxy_version; /* 1 or 2 once a header was read, else 0 */
+    char proxy_from[NET_ADDRSTR_LEN];
 
     struct simbuf in; /* received bytes; in.data[in_off..in.len) not yet used */
     size_t in_off;

@@ -32,6 +32,10 @@ void simlog_format(struct simbuf *b, const struct simlog_entry *e)
     simbuf_printf(b, ",\"local_port\":%u", e->local_port);
     textesc_json_member(b, ",\"peer_addr\":", e->peer_addr, strlen(e->peer_addr));
     simbuf_printf(b, ",\"peer_port\":%u", e->peer_port);
+    if (e->proxy != NULL) {
+        textesc_json_member(b, ",\"proxy\":", e->proxy, strlen(e->proxy));
+        textesc_json_member(b, ",\"proxy_from\":", e->proxy_from, strlen(e->proxy_from));
+    }
     textesc_json_member(b, ",\"method\":", e->method, e->method_len);
     textesc_json_member(b, ",\"path\":", e->path, e->path_len);
     textesc_json_member(b, ",\"request_id\":", e->request_id, e->request_id_len);

@@ -7,7 +7,10 @@
  *    "conn_requests":1,"duration_ms":0.084}
  * time is when the request's head arrived (UTC, milliseconds); status 0 means no response was
  * sent (/hang, /reset, or the client went away); bytes counts response body bytes sent;
- * request_id and x_forwarded_for are null when the request had no such header.
+ * request_id and x_forwarded_for are null when the request had no such header. With
+ * --accept-proxy, peer_addr and peer_port are the client named by the connection's PROXY header,
+ * and two members follow peer_port: "proxy":"v1" (or "v2") and "proxy_from":"127.0.0.1:40122"
+ * (the connection's own peer: the balancer); without it they are absent.
  *
  * Each event-loop thread formats lines into its own buffer and hands whole lines to the shared
  * writer, which serialises the write() calls with a mutex: lines never interleave.
@@ -28,6 +31,8 @@ struct simlog_entry {
     uint16_t local_port;
     const char *peer_addr;
     uint16_t peer_port;
+    const char *proxy;      /* "v1" or "v2": peer_* came from a PROXY header; NULL: no header */
+    const char *proxy_from; /* with proxy: the connection's own peer ("ip:port"), the balancer */
     const char *method; /* NULL: the request line could not be parsed */
     size_t method_len;
     const char *path;

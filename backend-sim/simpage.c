@@ -114,6 +114,11 @@ void simpage_whoami(struct simbuf *b, const struct simpage_view *v)
     simbuf_puts(b, "\nClient: ");
     simbuf_puts(b, v->client);
     simbuf_putc(b, '\n');
+    if (v->proxy != NULL) {
+        simbuf_puts(b, "Proxy: ");
+        simbuf_puts(b, v->proxy);
+        simbuf_putc(b, '\n');
+    }
     simbuf_append(b, v->method, v->method_len);
     simbuf_putc(b, ' ');
     simbuf_append(b, v->target, v->target_len);
@@ -134,6 +139,8 @@ void simpage_headers_json(struct simbuf *b, const struct simpage_view *v)
     textesc_json_member(b, ",\"method\":", v->method, v->method_len);
     textesc_json_member(b, ",\"path\":", v->target, v->target_len);
     textesc_json_member(b, ",\"client\":", v->client, strlen(v->client));
+    if (v->proxy != NULL)
+        textesc_json_member(b, ",\"proxy\":", v->proxy, strlen(v->proxy));
     simbuf_puts(b, ",\"headers\":{");
     bool first = true;
     for (size_t i = 0; i < v->n_headers; i++) {

@@ -285,6 +285,7 @@ static void make_view(struct simconn *c, const struct http_request *req, struct 
     v->instance_requests = s->requests;
     v->conn_requests = c->conn_requests;
     v->client = c->peer_str;
+    v->proxy = c->proxy_version == 0 ? NULL : c->proxy_version == 1 ? "v1" : "v2";
     v->method = req->method;
     v->method_len = req->method_len;
     v->target = req->target;

@@ -151,7 +151,8 @@ _Static_assert(sizeof(struct stats_header) == 1024, "stats_header size");
 
 struct stats_backend {
     /* Immutable after start-up (written before magic is published). */
-    char name[STATS_TEXT_LEN];  /* the name lb shows, e.g. "localhost:3001" */
+    char name[STATS_TEXT_LEN];  /* the name lb, lbtop and lbtrace show: -b ...,name=NAME, or
+                                   "host:port" as given, e.g. "localhost:3001" */
     char host[STATS_HOST_LEN];  /* host as configured */
     uint16_t port;              /* port as configured */
     uint16_t reserved0;

@@ -126,7 +126,12 @@ size_t access_log_format(char *out, size_t cap, const struct request_record *r)
         return 0;
     add_time(&l, r->wall_ns);
     addf(&l, " client=%s", r->client_text ? r->client_text : "-");
-    addf(&l, " backend=%s", r->server_text ? r->server_text : "-");
+    add(&l, " backend=", 9);
+    if (r->backend_name != NULL && r->backend_name[0] != '\0')
+        add_escaped(&l, r->backend_name, strlen(r->backend_name), 256);
+    else
+        add(&l, "-", 1);
+    addf(&l, " backend_addr=%s", r->server_text ? r->server_text : "-");
     add(&l, " id=", 4);
     if (r->id_len)
         add_escaped(&l, r->id, r->id_len, 128);

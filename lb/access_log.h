@@ -1,15 +1,17 @@
 /*
  * access_log.h - one line per request, `key=value` fields:
  *
- *   time=2026-11-27T05:12:01.123Z client=127.0.0.1:40000 backend=127.0.0.1:3001 id=5f0c...
- *   method=GET path="/index.html" status=200 req_bytes=0 bytes=1234 connect_ms=0.120
- *   first_byte_ms=0.480 total_ms=0.610
+ *   time=2026-11-27T05:12:01.123Z client=127.0.0.1:40000 backend=b1
+ *   backend_addr=127.0.0.1:3001 id=5f0c... method=GET path="/index.html" status=200
+ *   req_bytes=0 bytes=1234 connect_ms=0.120 first_byte_ms=0.480 total_ms=0.610
  *
  * (one line in the file), from the request's struct request_record (request_record.h): time is
- * when it finished, connect_ms 0.000 for a reused connection, first_byte_ms counts from the
- * request's first byte. A value lb does not have is "-". The path is quoted, with '"', '\' and
- * bytes outside printable ASCII written as \xHH, and cut at 1024 bytes. A change of a backend's
- * health is a line of its own, with event=health (access_log_format_health()).
+ * when it finished, backend the backend's display name (the one lbtop and lbtrace show) and
+ * backend_addr the address lb connected to, connect_ms 0.000 for a reused connection,
+ * first_byte_ms counts from the request's first byte. A value lb does not have is "-". The path
+ * is quoted, with '"', '\' and bytes outside printable ASCII written as \xHH, and cut at 1024
+ * bytes. A change of a backend's health is a line of its own, with event=health
+ * (access_log_format_health()).
  *
  * Each worker formats lines into its own struct access_log_buf and writes whole lines with one
  * write() of at most ACCESS_LOG_BUF bytes (PIPE_BUF), at the end of each event-loop round or when

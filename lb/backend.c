@@ -83,6 +83,11 @@ void backend_set_options(struct backend *b, const char *name, unsigned weight, b
     b->backup = backup;
 }
 
+void backend_set_send_proxy(struct backend *b, unsigned version)
+{
+    b->send_proxy = version == 1 || version == 2 ? (uint8_t)version : 0;
+}
+
 void backend_table_destroy(struct backend_table *t)
 {
     if (t == NULL)

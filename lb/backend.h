@@ -49,6 +49,9 @@ struct backend {
                                     the authority by default */
     unsigned weight;             /* 1..BACKEND_MAX_WEIGHT (-b ...,weight=N), 1 by default */
     bool backup;                 /* -b ...,backup: serves only when no other backend can */
+    uint8_t send_proxy;          /* -b ...,send-proxy(-v2): the PROXY protocol version (1 or 2)
+                                    whose header lb -m tcp writes first on each connection;
+                                    0: none */
     bool numeric;                /* host is an IP literal: never resolved again */
     bool on_demand;              /* --dns-ttl 0: resolved before each new connection */
 
@@ -83,6 +86,10 @@ void backend_table_destroy(struct backend_table *t);
  * keep "host:port"), its weight (0 is taken as 1; above BACKEND_MAX_WEIGHT as the maximum) and
  * whether it is a backup. Call after backend_table_create() and before any worker starts. */
 void backend_set_options(struct backend *b, const char *name, unsigned weight, bool backup);
+
+/* Sets the PROXY protocol version (0 none, 1 or 2; anything else is taken as 0) lb sends b at the
+ * start of each relayed connection (-m tcp). Call before any worker starts. */
+void backend_set_send_proxy(struct backend *b, unsigned version);
 
 /* Publishes addrs[0..n) (n <= BACKEND_MAX_ADDRS) as b's addresses. One writer at a time. */
 void backend_publish_addrs(struct backend *b, const struct backend_addr *addrs, size_t n);

@@ -74,7 +74,9 @@ void config_usage(FILE *out)
             "                            a backend; repeat for more (default: localhost:3001,\n"
             "                            localhost:3002, localhost:3003). Options: name=NAME\n"
             "                            (shown in logs and lbtop), weight=N (1-%d, default 1),\n"
-            "                            backup (serves only when no other backend can)\n"
+            "                            backup (serves only when no other backend can),\n"
+            "                            send-proxy / send-proxy-v2 (-m tcp: a PROXY protocol\n"
+            "                            v1 / v2 header with the client's address first)\n"
             "  -w, --workers N           worker threads (default: the number of online CPUs)\n"
             "  --connect-timeout MS      connecting to one backend (default %d)\n"
             "  --client-timeout MS       a request head must be complete MS after its first byte;\n"
@@ -139,7 +141,7 @@ static bool valid_backend_name(const char *name, size_t len)
     return true;
 }
 
-#define BACKEND_OPTIONS_HINT "name=NAME, weight=N or backup"
+#define BACKEND_OPTIONS_HINT "name=NAME, weight=N, backup, send-proxy or send-proxy-v2"
 
 /* Parses the options after HOST:PORT in "-b HOST:PORT,name=b1,weight=5,backup" (opts is the
  * text after the first comma) into *b. flag and val are for messages. Returns 0 or -EINVAL. */
@@ -147,7 +149,7 @@ static int parse_backend_options(const struct config *cfg, struct config_backend
                                  const char *opts, const char *flag, const char *val, char *err,
                                  size_t err_len)
 {
-    bool seen_name = false, seen_weight = false, seen_backup = false;
+    bool seen_name = false, seen_weight = false, seen_backup = false, seen_proxy = false;
 
     for (const char *p = opts;;) {
         const char *end = strchr(p, ',');
@@ -167,16 +169,27 @@ static int parse_backend_options(const struct config *cfg, struct config_backend
             seen = &seen_weight;
         else if (klen == 6 && memcmp(p, "backup", 6) == 0)
             seen = &seen_backup;
+        else if ((klen == 10 && memcmp(p, "send-proxy", 10) == 0) ||
+                 (klen == 13 && memcmp(p, "send-proxy-v2", 13) == 0))
+            seen = &seen_proxy;
         if (seen == NULL)
             return cli_invalid(err, err_len, flag, val,
                                BACKEND_OPTIONS_HINT " (unknown backend option '%.*s')",
                                (int)(klen > 40 ? 40 : klen), p);
+        if (seen == &seen_proxy && *seen && b->send_proxy != (klen == 10 ? 1 : 2))
+            return cli_invalid(err, err_len, flag, val,
+                               "one of send-proxy or send-proxy-v2 (both given)");
         if (*seen)
             return cli_invalid(err, err_len, flag, val,
                                "each backend option once (backend option '%.*s' given twice)",
                                (int)klen, p);
         *seen = true;
-        if (seen == &seen_backup) {
+        if (seen == &seen_proxy) {
+            if (eq != NULL)
+                return cli_invalid(err, err_len, flag, val,
+                                   "%.*s alone (it takes no value)", (int)klen, p);
+            b->send_proxy = klen == 10 ? 1 : 2;
+        } else if (seen == &seen_backup) {
             if (eq != NULL)
                 return cli_invalid(err, err_len, flag, val,
                                    "backup alone (backend option 'backup' takes no value)");
@@ -511,6 +524,18 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
                      http_only);
             return -EINVAL;
         }
+    }
+    /* in -m http the client's address reaches a backend in X-Forwarded-For, and a backend's
+     * connections are reused by many clients: one PROXY header per connection cannot say it */
+    if (cfg->mode == CONFIG_MODE_HTTP) {
+        for (size_t i = 0; i < cfg->num_backends; i++)
+            if (cfg->backends[i].send_proxy != 0) {
+                snprintf(err, err_len,
+                         "-b ...,send-proxy%s (backend %zu) needs -m tcp: in -m http lb sends "
+                         "the client's address in X-Forwarded-For",
+                         cfg->backends[i].send_proxy == 2 ? "-v2" : "", i + 1);
+                return -EINVAL;
+            }
     }
     /* a key that nothing hashes would be silently ignored: say so instead */
     if (cfg->hash_key.kind != HASHKEY_CLIENT && strcmp(cfg->policy, "hash") != 0) {

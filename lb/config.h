@@ -51,6 +51,8 @@ struct config_backend {
                                            given (lb shows "host:port") */
     unsigned weight;                    /* weight=N, 1..CONFIG_MAX_WEIGHT; 1 by default */
     bool backup;                        /* backup: serves only when no other backend can */
+    uint8_t send_proxy; /* send-proxy: 1, send-proxy-v2: 2, else 0: the PROXY protocol version
+                           lb sends this backend first (-m tcp only) */
 };
 
 struct config {

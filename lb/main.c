@@ -137,9 +137,11 @@ int main(int argc, char **argv)
     table = backend_table_create(hosts, ports, cfg.num_backends);
     if (table == NULL)
         goto out_nomem;
-    for (size_t i = 0; i < cfg.num_backends; i++)
+    for (size_t i = 0; i < cfg.num_backends; i++) {
         backend_set_options(&table->backends[i], cfg.backends[i].name, cfg.backends[i].weight,
                             cfg.backends[i].backup);
+        backend_set_send_proxy(&table->backends[i], cfg.backends[i].send_proxy);
+    }
     resolver = resolver_create(table, cfg.dns_ttl_s, err, sizeof(err));
     if (resolver == NULL) {
         fprintf(stderr, "lb: %s\n", err);

@@ -30,6 +30,7 @@
 #include "dial.h"
 #include "events.h"
 #include "net.h"
+#include "proxyproto.h"
 #include "request_record.h"
 #include "side.h"
 
@@ -45,7 +46,8 @@ struct flow {
     struct buf *buf;  /* instead of the pipe where splice cannot be used */
     bool src_done;    /* the source reached end of stream */
     bool passed_eof;  /* the sink's write side was shut after the last byte */
-    uint64_t bytes;   /* written to the sink */
+    uint64_t bytes;   /* written to the sink, not counting what lb put in front */
+    uint32_t own;     /* bytes lb put in front of the source's (a PROXY header) still to go */
 };
 
 struct relay {
@@ -136,6 +138,7 @@ static void log_relay(struct relay *r)
         .first_byte_ns = r->t_first_byte ? r->t_first_byte - r->t_start : 0,
         .total_ns = now - r->t_start,
         .client_text = r->client_addr,
+        .backend_name = r->d.backend ? r->d.backend->name : NULL,
         .server_text = r->backend_addr[0] ? r->backend_addr : NULL,
         .client = (const struct sockaddr *)&r->peer,
         .lb_front = (const struct sockaddr *)&r->front,
@@ -189,11 +192,24 @@ void relay_reap(struct worker *w)
 
 /* --- connecting -------------------------------------------------------------------------------- */
 
+static int flow_prepend(struct flow *f, const char *data, size_t len);
+
 /* The dial moved: relay, try the next backend, or give up on the client. */
 static void after_dial(struct relay *r)
 {
     switch (r->d.state) {
     case DIAL_READY:
+        if (r->d.backend->send_proxy != 0) {
+            /* -b ...,send-proxy: the backend learns the client's address from a PROXY header,
+             * the first bytes it reads on the connection */
+            char hdr[PROXYPROTO_MAX_LEN];
+            ssize_t n = proxyproto_header(r->d.backend->send_proxy, (struct sockaddr *)&r->peer,
+                                          (struct sockaddr *)&r->front, hdr, sizeof(hdr));
+            if (n < 0 || flow_prepend(&r->up, hdr, (size_t)n) != 0) {
+                relay_close(r, true, true);
+                return;
+            }
+        }
         snprintf(r->backend_addr, sizeof(r->backend_addr), "%s", r->d.up->addr);
         events_request_sent(r->w, r->d.backend);
         r->state = R_RELAY;
@@ -369,9 +385,31 @@ static ssize_t flow_drain(struct flow *f, struct side *sink)
             n = -1;
         }
     }
-    if (n > 0)
-        f->bytes += (uint64_t)n;
+    if (n > 0) {
+        uint32_t own = (uint64_t)n < f->own ? (uint32_t)n : f->own;
+        f->own -= own;
+        f->bytes += (uint64_t)n - own;
+    }
     return n;
+}
+
+/* Puts data[0..len) in front of everything f will carry (f is still empty). Returns 0 or -errno. */
+static int flow_prepend(struct flow *f, const char *data, size_t len)
+{
+    if (f->pipe[0] < 0 && pipe2(f->pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+        f->pipe[0] = f->pipe[1] = -1;
+        return -errno;
+    }
+    /* an empty pipe takes a few hundred bytes at once */
+    ssize_t n;
+    do
+        n = write(f->pipe[1], data, len);
+    while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)len)
+        return n < 0 ? -errno : -EAGAIN;
+    f->in_pipe += len;
+    f->own += (uint32_t)len;
+    return 0;
 }
 
 static bool flow_empty(const struct flow *f)

@@ -49,6 +49,8 @@ struct request_record {
 
     /* the two legs: client to lb, lb to backend */
     const char *client_text;       /* the client's "addr:port", as the access log prints it */
+    const char *backend_name;      /* the backend's display name (struct backend's name, the
+                                      name lbtop and lbtrace show); NULL when none was chosen */
     const char *server_text;       /* the backend's "addr:port"; NULL when none served it */
     const struct sockaddr *client; /* the client's address */
     const struct sockaddr *lb_front; /* lb's address on the client connection */

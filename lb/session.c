@@ -261,6 +261,7 @@ static void log_request(struct session *s)
                        : 0,
         .total_ns = x->t_start ? now - x->t_start : 0,
         .client_text = s->client_addr,
+        .backend_name = x->d.backend ? x->d.backend->name : NULL,
         .server_text = x->backend_addr[0] ? x->backend_addr : NULL,
         .client = (const struct sockaddr *)&s->peer,
         .lb_front = (const struct sockaddr *)&s->front,

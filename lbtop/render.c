@@ -488,6 +488,19 @@ static char *fmt_total(uint64_t ns, char *buf, size_t len)
     return buf;
 }
 
+/* The backend of entry e as lbtop names it: the name lb gave it (the one its access log and
+ * lbtrace show), else its address for an entry whose index is not in the table, else "-". */
+static const char *entry_backend(const struct lbtop_snapshot *s, const struct stats_ring_entry *e,
+                                 char *buf, size_t len)
+{
+    if (e->backend_index >= 0 && (uint32_t)e->backend_index < s->nbackends &&
+        e->backend_index < STATS_MAX_BACKENDS)
+        snprintf(buf, len, "%s", s->backends[e->backend_index].name);
+    else
+        stats_addr_format(&e->backend, buf, len);
+    return buf;
+}
+
 static size_t view_requests(struct lbtop_lines *l, const struct lbtop_model *m,
                             const struct lbtop_render_opts *o)
 {
@@ -505,7 +518,7 @@ static size_t view_requests(struct lbtop_lines *l, const struct lbtop_model *m,
         char t[32], client[64], front[16], back[16], server[64], tot[24], st[8];
         lbtop_fmt_clock(e->start_wall_ns, true, t, sizeof(t));
         stats_addr_format(&e->client, client, sizeof(client));
-        stats_addr_format(&e->backend, server, sizeof(server));
+        entry_backend(s, e, server, sizeof(server));
         if (e->lb_front.family)
             snprintf(front, sizeof(front), ":%u", (unsigned)e->lb_front.port);
         else
@@ -657,9 +670,8 @@ size_t lbtop_render_request_detail(struct lbtop_lines *l, const struct lbtop_mod
         return l->n - n0;
     }
     const struct stats_ring_entry *e = &m->cur->recent[i];
-    const char *bname = e->backend_index >= 0 && (uint32_t)e->backend_index < m->cur->nbackends
-                            ? m->cur->backends[e->backend_index].name
-                            : "-";
+    char bname[STATS_TEXT_LEN + 64];
+    entry_backend(m->cur, e, bname, sizeof(bname));
     add(l, o, LBTOP_ATTR_TITLE, -1, "REQUEST %s %s  (Enter or Esc: back)",
         e->kind == STATS_ENTRY_TCP ? "(tcp connection)" : e->method, e->path);
     add(l, o, LBTOP_ATTR_NORMAL, -1, "  request id    %s", e->request_id[0] ? e->request_id : "-");
@@ -678,9 +690,9 @@ size_t lbtop_render_request_detail(struct lbtop_lines *l, const struct lbtop_mod
         lbtop_fmt_bytes(e->bytes_in, x[0], sizeof(x[0])),
         lbtop_fmt_bytes(e->bytes_out, x[1], sizeof(x[1])));
     add(l, o, LBTOP_ATTR_HEAD, -1, "  BACKEND LEG");
-    add(l, o, LBTOP_ATTR_NORMAL, -1, "    lb %s  ->  backend %s   (%s, worker %u%s%s)",
-        stats_addr_format(&e->lb_back, a[2], sizeof(a[2])),
-        stats_addr_format(&e->backend, a[3], sizeof(a[3])), bname, (unsigned)e->worker,
+    add(l, o, LBTOP_ATTR_NORMAL, -1, "    lb %s  ->  backend %s %s   (worker %u%s%s)",
+        stats_addr_format(&e->lb_back, a[2], sizeof(a[2])), bname,
+        stats_addr_format(&e->backend, a[3], sizeof(a[3])), (unsigned)e->worker,
         e->flags & STATS_ENTRY_REUSED ? ", reused connection" : "",
         e->flags & STATS_ENTRY_RETRIED ? ", retried" : "");
     add(l, o, LBTOP_ATTR_NORMAL, -1, "    connect %s ms  first byte %s ms  total %s ms  retries %u",

@@ -24,6 +24,9 @@
 
 #define FLOW_MAX_BACKEND_PORTS 64
 
+/* Room for a backend's name as lb shows it (common/stats.h's STATS_TEXT_LEN). */
+#define FLOW_NAME_LEN 64
+
 struct flow_addr {
     int family; /* AF_INET or AF_INET6 */
     uint8_t addr[16];
@@ -59,6 +62,9 @@ struct flow {
     struct flow_addr cli, srv;
     enum flow_leg leg;
     bool midstream; /* no SYN seen: the capture began after the handshake */
+    /* a backend leg: the name lb gives the backend at srv (what its access log, lbtop and
+     * lbtrace show), learnt from lb's shared memory; "" while unknown (the address stands in) */
+    char name[FLOW_NAME_LEN];
     struct flow_dir dir[2];
 
     uint64_t first_ts, last_ts;

@@ -119,6 +119,29 @@ static const char *hs_str(const struct flow *f, bool json, char *buf, size_t len
     return buf;
 }
 
+/* The server end of f as the text views print it: its address, followed for a backend leg by
+ * the backend's name when lbtrace knows it, "127.0.0.1:3001 (b1)". Returns buf. */
+static char *srv_str(const struct flow *f, char *buf, size_t len)
+{
+    char a[64];
+    flow_addr_str(&f->srv, a, sizeof(a));
+    if (f->leg == FLOW_LEG_BACKEND && f->name[0] != '\0')
+        snprintf(buf, len, "%s (%s)", a, f->name);
+    else
+        snprintf(buf, len, "%s", a);
+    return buf;
+}
+
+/* JSON: lead, then the backend's name for a backend leg (its address while the name is
+ * unknown, as lb's own name for a backend without name= is its address); nothing otherwise. */
+static void json_backend_name(const struct output_opts *o, const char *lead, const struct flow *f)
+{
+    char a[64];
+    if (f->leg != FLOW_LEG_BACKEND)
+        return;
+    json_write_member(o->out, lead, f->name[0] ? f->name : flow_addr_str(&f->srv, a, sizeof(a)));
+}
+
 /* --- l4 ---------------------------------------------------------------------------------- */
 
 void output_segment(const struct output_opts *o, const struct flow *f, int dir,
@@ -127,7 +150,7 @@ void output_segment(const struct output_opts *o, const struct flow *f, int dir,
     const struct flow_addr *src = dir == FLOW_C2S ? &f->cli : &f->srv;
     const struct flow_addr *dst = dir == FLOW_C2S ? &f->srv : &f->cli;
     const struct flow_dir *me = &f->dir[dir], *peer = &f->dir[1 - dir];
-    char a[64], b[64], flags[16], t[64];
+    char a[FLOW_NAME_LEN + 72], b[FLOW_NAME_LEN + 72], flags[16], t[64];
     uint32_t rseq = me->syn ? p->seq - me->isn : p->seq;
     uint32_t rack = peer->syn ? p->ack - peer->isn : p->ack;
     const char *mark = verdict == REASM_RETRANSMIT   ? "retransmission"
@@ -154,9 +177,11 @@ void output_segment(const struct output_opts *o, const struct flow *f, int dir,
                 p->wire_payload_len);
         if (mark)
             fprintf(o->out, ",\"mark\":\"%s\"", mark);
+        json_backend_name(o, ",\"backend_name\":", f);
         fprintf(o->out, "}\n");
         return;
     }
+    srv_str(f, dir == FLOW_C2S ? b : a, sizeof(a)); /* the text names the backend end */
 
     fprintf(o->out, "%s %s%s#%-4" PRIu64 "%s %s > %s: [%s]", output_clock(ts, t, sizeof(t)),
             leg_color(o, f), leg_tag(f), f->id, col(o, C_RESET), a, b, flags);
@@ -183,7 +208,7 @@ void output_segment(const struct output_opts *o, const struct flow *f, int dir,
 void output_flow_closed(const struct output_opts *o, const struct flow *f, unsigned requests)
 {
     const struct flow_dir *c = &f->dir[FLOW_C2S], *s = &f->dir[FLOW_S2C];
-    char a[64], b[64], t[64], cl[32], hs[32];
+    char a[64], b[FLOW_NAME_LEN + 72], t[64], cl[32], hs[32];
     uint64_t dur = f->last_ts > f->first_ts ? f->last_ts - f->first_ts : 0;
     flow_addr_str(&f->cli, a, sizeof(a));
     flow_addr_str(&f->srv, b, sizeof(b));
@@ -195,15 +220,18 @@ void output_flow_closed(const struct output_opts *o, const struct flow *f, unsig
                         ",\"segments_s2c\":%" PRIu64 ",\"bytes_c2s\":%" PRIu64 ",\"bytes_s2c\":%" PRIu64
                         ",\"retransmissions\":%" PRIu64 ",\"out_of_order\":%" PRIu64
                         ",\"gaps\":%" PRIu64 ",\"close\":\"%s\",\"requests\":%u,\"duration_ms\":%.3f,"
-                        "\"midstream\":%s}\n",
+                        "\"midstream\":%s",
                 f->id,
                 f->leg == FLOW_LEG_CLIENT ? "client" : f->leg == FLOW_LEG_BACKEND ? "backend" : "other",
                 a, b, hs_str(f, true, hs, sizeof(hs)), c->segments, s->segments, c->bytes,
                 s->bytes, c->retransmissions + s->retransmissions, c->out_of_order + s->out_of_order,
                 c->reasm.gaps + s->reasm.gaps, cl, requests, (double)dur / 1e6,
                 f->midstream ? "true" : "false");
+        json_backend_name(o, ",\"backend_name\":", f);
+        fputs("}\n", o->out);
         return;
     }
+    srv_str(f, b, sizeof(b));
     fprintf(o->out,
             "%s %s%s#%-4" PRIu64 "%s %s <> %s closed: hs %s ms, c>s %" PRIu64 " segs %" PRIu64
             " B, s>c %" PRIu64 " segs %" PRIu64 " B, rtx %" PRIu64 ", %s, %u req, %.3f ms%s\n",
@@ -281,6 +309,10 @@ static void json_record(const struct output_opts *o, const struct pair_record *r
     json_leg(o, &r->client);
     fputs(",\"backend\":", o->out);
     json_leg(o, &r->backend);
+    if (r->backend.flow != NULL && r->backend.ex != NULL)
+        json_backend_name(o, ",\"backend_name\":", r->backend.flow);
+    else
+        fputs(",\"backend_name\":null", o->out);
     fputs("}\n", o->out);
 }
 
@@ -308,7 +340,7 @@ static void text_l7_line(const struct output_opts *o, const struct pair_record *
 {
     const struct pair_leg *c = &r->client, *b = &r->backend;
     const struct pair_leg *first = c->ex ? c : b;
-    char t[64], a[64], x[64], y[64];
+    char t[64], a[64], x[64], y[FLOW_NAME_LEN + 72];
 
     output_clock(first->ex->t_request ? first->ex->t_request : first->ex->t_response, t, sizeof(t));
     fprintf(o->out, "%s ", t);
@@ -323,7 +355,7 @@ static void text_l7_line(const struct output_opts *o, const struct pair_record *
     fputs("  | ", o->out);
     if (b->ex) {
         fprintf(o->out, "%s%s > %s%s ", col(o, C_MAGENTA), flow_addr_str(&b->flow->cli, x, sizeof(x)),
-                flow_addr_str(&b->flow->srv, y, sizeof(y)), col(o, C_RESET));
+                srv_str(b->flow, y, sizeof(y)), col(o, C_RESET));
         if (!c->ex)
             fprintf(o->out, "%s %s  ", b->ex->method[0] ? b->ex->method : "-", b->ex->path);
         l7_summary(o, b->ex);
@@ -344,7 +376,7 @@ static void text_l7_line(const struct output_opts *o, const struct pair_record *
 
 static void text_leg(const struct output_opts *o, const char *name, const struct pair_leg *leg)
 {
-    char a[64], b[64], ab[140], cl[32], hs[32];
+    char a[64], b[FLOW_NAME_LEN + 72], ab[FLOW_NAME_LEN + 144], cl[32], hs[32];
     if (leg->ex == NULL) {
         fprintf(o->out, "  %s%-8s%s %s(none)%s\n", col(o, C_DIM), name, col(o, C_RESET), col(o, C_DIM),
                 col(o, C_RESET));
@@ -355,7 +387,7 @@ static void text_leg(const struct output_opts *o, const char *name, const struct
     const struct flow_dir *c = &f->dir[FLOW_C2S], *s = &f->dir[FLOW_S2C];
     uint64_t rtx = c->retransmissions + s->retransmissions;
     snprintf(ab, sizeof(ab), "%s > %s", flow_addr_str(&f->cli, a, sizeof(a)),
-             flow_addr_str(&f->srv, b, sizeof(b)));
+             srv_str(f, b, sizeof(b)));
     fprintf(o->out, "  %s%-8s%s #%-4" PRIu64 " %-*s hs %7s ms  segs %4" PRIu64 " > %4" PRIu64
                     " <  bytes %8" PRIu64 " > %8" PRIu64 " <  %s",
             leg_color(o, f), name, col(o, C_RESET), f->id, ADDR_COL, ab,

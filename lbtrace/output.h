@@ -10,6 +10,8 @@
  *                Host, status, size, time), in aligned columns so the legs compare at a glance.
  *   --json       one JSON object per line: per request (l7, both) or per segment and per closed
  *                connection (l4).
+ * A backend leg's server is shown with the name lb gives the backend (flow.name, "127.0.0.1:3001
+ * (b1)"; JSON: "backend_name") when lbtrace knows it, by its address alone otherwise.
  * Colour (ANSI) only when asked, which main does when stdout is a terminal.
  */
 #ifndef LBTRACE_OUTPUT_H

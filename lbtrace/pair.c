@@ -127,6 +127,11 @@ static void emit_record(struct pair_engine *pe, struct pair_record *rec)
     }
     if (rec->how == PAIR_CONNECTION && rec->client.flow->closed && rec->backend.flow->closed)
         rec->bytes_identical = same_stream(rec->client.flow, rec->backend.flow);
+    struct flow *bf = rec->backend.flow;
+    if (bf != NULL && bf->name[0] == '\0' && pe->have_ring && pe->ring.backend_name != NULL &&
+        !pe->ring.backend_name(pe->ring.ctx, rec->request_id, &bf->srv, bf->name,
+                               sizeof(bf->name)))
+        bf->name[0] = '\0';
     if (pe->emit)
         pe->emit(pe->ctx, rec);
     leg_free(pe, &rec->client);

@@ -15,6 +15,8 @@
  *     backend leg carried the client's bytes unchanged (same length and hash each way).
  * A client exchange that finds no backend leg within a grace time is reported alone (lb answered
  * it itself: 503, 504, 400...); a backend exchange without a client leg (a health check) too.
+ * When the ring is readable, a record's backend flow also gets the backend's name (flow.name)
+ * before it is emitted.
  *
  * Pure: capture time is passed in; nothing here does I/O. Records come out through a callback in
  * the order they become ready.
@@ -23,6 +25,7 @@
 #define LBTRACE_PAIR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "flow.h"
@@ -57,6 +60,10 @@ struct pair_ring_ops {
                   struct flow_addr *backend_local);
     /* The backend connection's local address for a client connection. True when found. */
     bool (*by_client)(void *ctx, const struct flow_addr *client, struct flow_addr *backend_local);
+    /* The name lb gives the backend it reached at server, for a request with id ("" when none
+     * is known), into name[len]. True when found. */
+    bool (*backend_name)(void *ctx, const char *id, const struct flow_addr *server, char *name,
+                         size_t len);
 };
 
 typedef void (*pair_emit_fn)(void *ctx, const struct pair_record *r);

@@ -185,9 +185,68 @@ static bool by_client(void *ctx, const struct flow_addr *client, struct flow_add
     return true;
 }
 
+struct backend_key {
+    const char *id;
+    const struct flow_addr *server;
+};
+
+static bool match_backend(const struct stats_ring_entry *e, const void *key)
+{
+    const struct backend_key *k = key;
+    struct flow_addr a;
+    to_flow_addr(&e->backend, &a);
+    return e->backend_index >= 0 && flow_addr_equal(&a, k->server) &&
+           (k->id == NULL || strncmp(e->request_id, k->id, sizeof(e->request_id)) == 0);
+}
+
+/* Copies backend b's name out of the segment (untrusted: bounded, control bytes replaced). */
+static bool name_of(struct shmring *r, int64_t b, char *name, size_t len)
+{
+    if (b < 0 || (uint64_t)b >= r->shm.nbackends || b >= STATS_MAX_BACKENDS)
+        return false;
+    const struct stats_backend *sb = &r->shm.seg->backends[b];
+    stats_text_get(name, len, sb->name, sizeof(sb->name));
+    return name[0] != '\0';
+}
+
+/* The ring names the backend of a request by its index: the entry for id when it went to server
+ * (a retried request's entry names the backend that served it, not one tried before), else the
+ * newest entry that went to server; else the backend whose resolved address is server. */
+static bool backend_name(void *ctx, const char *id, const struct flow_addr *server, char *name,
+                         size_t len)
+{
+    struct shmring *r = ctx;
+    struct backend_key k = {id != NULL && id[0] != '\0' ? id : NULL, server};
+    const struct stats_ring_entry *e = NULL;
+
+    if (len == 0)
+        return false;
+    if (k.id != NULL)
+        e = find(r, match_backend, &k);
+    if (e == NULL) {
+        k.id = NULL;
+        e = find(r, match_backend, &k);
+    }
+    if (e != NULL)
+        return name_of(r, e->backend_index, name, len);
+    if (!r->attached)
+        return false;
+    for (uint32_t i = 0; i < r->shm.nbackends && i < STATS_MAX_BACKENDS; i++) {
+        struct stats_addr a;
+        struct flow_addr fa;
+        if (stats_backend_load_resolved(&r->shm, i, &a) != 0 || a.family == 0)
+            continue;
+        to_flow_addr(&a, &fa);
+        if (flow_addr_equal(&fa, server))
+            return name_of(r, i, name, len);
+    }
+    return false;
+}
+
 struct pair_ring_ops shmring_ops(struct shmring *r)
 {
-    struct pair_ring_ops ops = {.ctx = r, .by_id = by_id, .by_client = by_client};
+    struct pair_ring_ops ops = {
+        .ctx = r, .by_id = by_id, .by_client = by_client, .backend_name = backend_name};
     return ops;
 }
 

@@ -7,7 +7,8 @@
  * The segment is optional: lb may not run yet, run without it, or restart; every lookup first
  * makes sure the mapping is current (attaching at most once a second), and every entry read is
  * validated by stats_shm (the segment is untrusted). Entries are copied into a local cache as
- * they appear, so a lookup never rescans the whole ring.
+ * they appear, so a lookup never rescans the whole ring. Backend names come from the segment's
+ * backend table, by the index a ring entry carries or by the address lb resolved.
  */
 #ifndef LBTRACE_SHMRING_H
 #define LBTRACE_SHMRING_H

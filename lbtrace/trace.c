@@ -20,6 +20,8 @@ struct trace {
     struct flow_table *flows;
     struct pair_engine *pairs;
     struct trace_stats st;
+    struct pair_ring_ops ring; /* lb's ring, when there is one: backend names for --view l4 */
+    bool have_ring;
     uint64_t now, last_tick;
     bool done;
     char last_error[128];
@@ -29,7 +31,19 @@ struct leg_ctx {
     struct trace *t;
     struct flow *f;
     struct l7_conn *l7;
+    bool named; /* --view l4: the backend's name was looked up for the first segment */
 };
+
+/* --view l4: names backend flow f from lb's ring when not yet known (records get theirs in the
+ * pairing engine, which also knows the request id). */
+static void name_backend(struct trace *t, struct flow *f)
+{
+    if (f->leg != FLOW_LEG_BACKEND || f->name[0] != '\0' || !t->have_ring ||
+        t->ring.backend_name == NULL)
+        return;
+    if (!t->ring.backend_name(t->ring.ctx, "", &f->srv, f->name, sizeof(f->name)))
+        f->name[0] = '\0';
+}
 
 static void on_exchange(void *ctx, struct l7_exchange *ex)
 {
@@ -60,8 +74,13 @@ static void on_segment(void *ctx, struct flow *f, int dir, const struct decode_p
                        enum reasm_verdict verdict, uint64_t ts)
 {
     struct trace *t = ctx;
+    struct leg_ctx *lc = f->user;
     if (t->cfg.out.view != OUTPUT_L4 || t->done)
         return;
+    if (lc != NULL && !lc->named) {
+        lc->named = true; /* once: a lookup scans lb's ring, and a segment comes often */
+        name_backend(t, f);
+    }
     output_segment(&t->cfg.out, f, dir, p, verdict, ts);
     t->st.printed++;
     if (t->cfg.count && t->st.printed >= t->cfg.count)
@@ -99,8 +118,10 @@ static void on_closed(void *ctx, struct flow *f, uint64_t ts)
         l7_conn_free(lc->l7, ts); /* emits what was left, while f is alive */
         lc->l7 = NULL;
     }
-    if (t->cfg.out.view == OUTPUT_L4 && !t->done)
+    if (t->cfg.out.view == OUTPUT_L4 && !t->done) {
+        name_backend(t, f); /* lb has logged its requests by now */
         output_flow_closed(&t->cfg.out, f, requests);
+    }
     pair_flow_closed(t->pairs, f, ts);
 }
 
@@ -159,6 +180,9 @@ struct trace *trace_new(const struct trace_config *cfg, int link)
 
 void trace_set_ring(struct trace *t, const struct pair_ring_ops *ops)
 {
+    t->have_ring = ops != NULL;
+    if (ops != NULL)
+        t->ring = *ops;
     pair_set_ring(t->pairs, ops);
 }
 

@@ -42,7 +42,7 @@ struct trace;
 /* A pipeline for frames of link type link. Returns NULL when out of memory. */
 struct trace *trace_new(const struct trace_config *cfg, int link);
 
-/* Uses lb's recent-requests ring to confirm and complete pairings. */
+/* Uses lb's recent-requests ring to confirm and complete pairings and to name backends. */
 void trace_set_ring(struct trace *t, const struct pair_ring_ops *ops);
 
 /* Feeds one frame captured at ts (ns). */

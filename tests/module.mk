@@ -12,7 +12,7 @@ E2E_TESTS := $(patsubst tests/e2e/%.c,$(BUILD)/tests/e2e/%,$(E2E_TEST_SRCS))
 # test not named below is one of lb's. test_NAME_PROGRAMS lists them when a test needs more.
 LBTOP_UNIT_TESTS := test_lbtop_%
 LBTRACE_UNIT_TESTS := test_lbtrace_%
-BACKEND_SIM_UNIT_TESTS := test_sim% test_endpoint test_docroot test_bytepat test_textesc
+BACKEND_SIM_UNIT_TESTS := test_sim% test_endpoint test_docroot test_bytepat test_textesc test_proxyhdr
 COMMON_UNIT_TESTS := test_http test_net test_stats_shm
 test_stats_writer_PROGRAMS := lb lbtop
 test_events_PROGRAMS := lb lbtop

@@ -349,9 +349,9 @@ static void test_access_log_has_one_line_per_request_with_named_fields(void **st
         assert_non_null(strstr(line, client[k]));    /* client port */
         assert_non_null(strstr(line, backend_port)); /* backend port */
         /* each field is named */
-        static const char *const names[] = {"time", "client", "backend", "id", "method",
-                                            "path", "status", "bytes", "connect", "first",
-                                            "total"};
+        static const char *const names[] = {"time", "client", "backend", "backend_addr", "id",
+                                            "method", "path", "status", "bytes", "connect",
+                                            "first", "total"};
         for (size_t j = 0; j < sizeof(names) / sizeof(names[0]); j++)
             if (strcasestr(line, names[j]) == NULL) {
                 fprintf(stderr, "access log line lacks a field named %s: %s", names[j], line);

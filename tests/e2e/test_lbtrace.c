@@ -322,7 +322,7 @@ static void lab_stop(struct lab *lab)
 
 static bool lab_start(struct lab *lab)
 {
-    char p1[32], p2[32], pl[32], be1[32], be2[32];
+    char p1[32], p2[32], pl[32], be1[48], be2[48];
     memset(lab, 0, sizeof(*lab));
     lab->lb = harness_free_port();
     do
@@ -335,8 +335,8 @@ static bool lab_start(struct lab *lab)
     snprintf(p1, sizeof(p1), "127.0.0.1:%u", lab->b1);
     snprintf(p2, sizeof(p2), "127.0.0.1:%u", lab->b2);
     snprintf(pl, sizeof(pl), "127.0.0.1:%u", lab->lb);
-    snprintf(be1, sizeof(be1), "127.0.0.1:%u", lab->b1);
-    snprintf(be2, sizeof(be2), "127.0.0.1:%u", lab->b2);
+    snprintf(be1, sizeof(be1), "127.0.0.1:%u,name=one", lab->b1);
+    snprintf(be2, sizeof(be2), "127.0.0.1:%u,name=two", lab->b2);
 
     char *sim_argv[] = {(char *)harness_bin("backend-sim"), "-p", p1, "-p", p2, NULL};
     lab->sim_pid = harness_spawn(sim_argv, lab->log);
@@ -454,6 +454,10 @@ static void test_live_every_request_appears_once_with_both_legs(void **state)
             fail_msg("lb publishes %s but the pair of %s was not confirmed by its ring: %s",
                      shm_path, ids[i], line);
         assert_null(strstr(line, "\"confirmed\":false"));
+        /* the backend leg carries the name lb gives its backend (lb's ring says which) */
+        if (have_ring && strstr(line, "\"backend_name\":\"one\"") == NULL &&
+            strstr(line, "\"backend_name\":\"two\"") == NULL)
+            fail_msg("request %s's backend leg is not named one or two: %s", ids[i], line);
     }
     if (!have_ring)
         fprintf(stderr, "note: lb published no statistics segment; pairs were not checked "
@@ -471,6 +475,11 @@ static void test_live_every_request_appears_once_with_both_legs(void **state)
         if (count_of(again, want) != 1)
             fail_msg("in the saved capture, %s appears %d times:\n%s", ids[i], count_of(again, want), again);
     }
+    /* read back without lb's ring, a backend is known by its address */
+    char be1_name[64];
+    snprintf(be1_name, sizeof(be1_name), "\"backend_name\":\"127.0.0.1:%u\"", lab.b1);
+    assert_non_null(strstr(again, be1_name));
+    assert_null(strstr(again, "\"backend_name\":\"one\""));
     unsigned long long conns = 0, reqs = 0;
     const char *summary = strstr(again, "lbtrace: ");
     assert_non_null(summary);

@@ -18,6 +18,7 @@ static struct request_record sample(void)
     struct request_record r = {
         .wall_ns = 1795756321123456789ull, /* 2026-11-27T05:12:01.123Z */
         .client_text = "127.0.0.1:40000",
+        .backend_name = "b1",
         .server_text = "127.0.0.1:3001",
         .id = "abc",
         .id_len = 3,
@@ -43,7 +44,7 @@ static void test_line_has_every_named_field(void **state)
     size_t n = access_log_format(line, sizeof(line), &r);
     line[n] = '\0';
     assert_string_equal(line, "time=2026-11-27T05:12:01.123Z client=127.0.0.1:40000 "
-                              "backend=127.0.0.1:3001 id=abc method=GET "
+                              "backend=b1 backend_addr=127.0.0.1:3001 id=abc method=GET "
                               "path=\"/index.html?q=1\" status=200 req_bytes=0 bytes=1234 "
                               "connect_ms=0.120 first_byte_ms=0.480 total_ms=1.610\n");
 }
@@ -53,16 +54,30 @@ static void test_unknown_values_are_dashes(void **state)
     char line[4096];
     struct request_record r = sample();
     (void)state;
+    r.backend_name = NULL;
     r.server_text = NULL;
     r.status = 0;
     r.method_len = 0;
     r.connect_ns = r.first_byte_ns = 0;
     size_t n = access_log_format(line, sizeof(line), &r);
     line[n] = '\0';
-    assert_non_null(strstr(line, " backend=- "));
+    assert_non_null(strstr(line, " backend=- backend_addr=- "));
     assert_non_null(strstr(line, " status=- "));
     assert_non_null(strstr(line, " method=- "));
     assert_non_null(strstr(line, " connect_ms=- first_byte_ms=- "));
+}
+
+static void test_a_backend_tried_but_never_reached_has_its_name_and_no_address(void **state)
+{
+    char line[4096];
+    struct request_record r = sample();
+    (void)state;
+    r.backend_name = "alpha";
+    r.server_text = NULL;
+    r.status = 502;
+    size_t n = access_log_format(line, sizeof(line), &r);
+    line[n] = '\0';
+    assert_non_null(strstr(line, " backend=alpha backend_addr=- "));
 }
 
 static void test_a_reused_connection_took_no_time_to_connect(void **state)
@@ -155,6 +170,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_line_has_every_named_field),
         cmocka_unit_test(test_unknown_values_are_dashes),
+        cmocka_unit_test(test_a_backend_tried_but_never_reached_has_its_name_and_no_address),
         cmocka_unit_test(test_a_reused_connection_took_no_time_to_connect),
         cmocka_unit_test(test_path_is_escaped_and_cut),
         cmocka_unit_test(test_lines_are_appended_whole_to_the_file),

@@ -35,6 +35,23 @@ static void test_numeric_hosts_have_an_address_at_once(void **state)
     backend_table_destroy(t);
 }
 
+static void test_send_proxy_is_off_by_default_and_set_to_1_or_2(void **state)
+{
+    const char *hosts[] = {"127.0.0.1"};
+    uint16_t ports[] = {80};
+    (void)state;
+    struct backend_table *t = backend_table_create(hosts, ports, 1);
+    assert_non_null(t);
+    assert_int_equal(t->backends[0].send_proxy, 0);
+    backend_set_send_proxy(&t->backends[0], 2);
+    assert_int_equal(t->backends[0].send_proxy, 2);
+    backend_set_send_proxy(&t->backends[0], 1);
+    assert_int_equal(t->backends[0].send_proxy, 1);
+    backend_set_send_proxy(&t->backends[0], 7);
+    assert_int_equal(t->backends[0].send_proxy, 0);
+    backend_table_destroy(t);
+}
+
 static void test_addr_converts_to_sockaddr_and_back(void **state)
 {
     struct backend_addr a, b;
@@ -161,6 +178,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_numeric_hosts_have_an_address_at_once),
+        cmocka_unit_test(test_send_proxy_is_off_by_default_and_set_to_1_or_2),
         cmocka_unit_test(test_addr_converts_to_sockaddr_and_back),
         cmocka_unit_test(test_readers_never_see_a_torn_publication),
         cmocka_unit_test(test_a_failed_connect_rests_and_a_good_one_ends_it),

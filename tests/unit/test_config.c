@@ -327,6 +327,37 @@ static void test_bad_health_values_are_refused_by_name(void **state)
     assert_int_equal(strlen(cfg.health_path), CONFIG_MAX_HEALTH_PATH);
 }
 
+static void test_send_proxy_backend_options_set_the_version_in_tcp_mode(void **state)
+{
+    (void)state;
+    assert_int_equal(PARSE("-m", "tcp", "-b", "a:1,send-proxy", "-b", "b:2,name=x,send-proxy-v2",
+                           "-b", "c:3"),
+                     0);
+    assert_int_equal(cfg.backends[0].send_proxy, 1);
+    assert_int_equal(cfg.backends[1].send_proxy, 2);
+    assert_string_equal(cfg.backends[1].name, "x");
+    assert_int_equal(cfg.backends[2].send_proxy, 0);
+    /* -m may come after -b */
+    assert_int_equal(PARSE("-b", "a:1,send-proxy,backup", "--mode=tcp"), 0);
+    assert_int_equal(cfg.backends[0].send_proxy, 1);
+    assert_true(cfg.backends[0].backup);
+    expect_bad_backend("h:1,send-proxy=2", "send-proxy alone");
+    expect_bad_backend("h:1,send-proxy-v2=yes", "send-proxy-v2 alone");
+    expect_bad_backend("h:1,send-proxy,send-proxy", "'send-proxy' given twice");
+    expect_bad_backend("h:1,send-proxy,send-proxy-v2", "one of send-proxy or send-proxy-v2");
+    expect_bad_backend("h:1,send-proxy-v3", "unknown backend option 'send-proxy-v3'");
+}
+
+static void test_send_proxy_is_refused_in_http_mode(void **state)
+{
+    (void)state;
+    assert_int_equal(PARSE("-b", "a:1", "-b", "b:2,send-proxy-v2"), -EINVAL);
+    assert_non_null(strstr(err, "send-proxy-v2 (backend 2) needs -m tcp"));
+    assert_non_null(strstr(err, "X-Forwarded-For"));
+    assert_int_equal(PARSE("-m", "http", "-b", "a:1,send-proxy"), -EINVAL);
+    assert_non_null(strstr(err, "send-proxy (backend 1) needs -m tcp"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -346,6 +377,8 @@ int main(void)
         cmocka_unit_test(test_health_defaults_are_checks_off_and_passive_on),
         cmocka_unit_test(test_health_flags_set_their_fields),
         cmocka_unit_test(test_bad_health_values_are_refused_by_name),
+        cmocka_unit_test(test_send_proxy_backend_options_set_the_version_in_tcp_mode),
+        cmocka_unit_test(test_send_proxy_is_refused_in_http_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

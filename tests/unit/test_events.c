@@ -218,8 +218,8 @@ static void test_one_record_feeds_the_log_and_the_ring(void **state)
     assert_true(n > 0);
     line[n] = '\0';
     assert_string_equal(line, "time=2026-11-27T05:12:01.123Z client=127.0.0.1:40000 backend=- "
-                              "id=cafe method=GET path=\"/x\" status=204 req_bytes=0 bytes=99 "
-                              "connect_ms=- first_byte_ms=- total_ms=2.000\n");
+                              "backend_addr=- id=cafe method=GET path=\"/x\" status=204 "
+                              "req_bytes=0 bytes=99 connect_ms=- first_byte_ms=- total_ms=2.000\n");
     struct lbtop_snapshot *snap = read_back();
     const struct stats_ring_entry *e = &snap->recent[0];
     assert_int_equal(snap->nrecent, 1);

@@ -40,8 +40,12 @@ static int setup(void **state)
     s->responses[2] = 25;
     s->responses[5] = 5;
     s->clients_accepted = 10;
-    strcpy(s->backends[0].name, "localhost:3001");
-    strcpy(s->backends[1].name, "localhost:3002");
+    strcpy(s->backends[0].name, "alpha"); /* -b localhost:3001,name=alpha */
+    strcpy(s->backends[1].name, "beta");
+    strcpy(s->backends[0].host, "localhost");
+    strcpy(s->backends[1].host, "localhost");
+    s->backends[0].port = 3001;
+    s->backends[1].port = 3002;
     s->backends[0].state = STATS_BACKEND_UP;
     s->backends[1].state = STATS_BACKEND_DOWN;
     strcpy(s->backends[1].reason, "3 checks failed: connect refused");
@@ -131,8 +135,8 @@ static void test_each_view_has_its_columns_and_one_row_per_backend(void **state)
         lbtop_render_view(&l, &m, &o);
         assert_true(any_line_has(&l, heads[v]));
         if (v != LBTOP_VIEW_REQUESTS) {
-            assert_true(any_line_has(&l, "localhost:3001"));
-            assert_true(any_line_has(&l, "localhost:3002"));
+            assert_true(any_line_has(&l, "alpha"));
+            assert_true(any_line_has(&l, "beta"));
         }
     }
     struct lbtop_render_opts o = opts(LBTOP_VIEW_STATUS, 150);
@@ -143,8 +147,21 @@ static void test_each_view_has_its_columns_and_one_row_per_backend(void **state)
     lbtop_lines_clear(&l);
     lbtop_render_view(&l, &m, &o);
     assert_true(any_line_has(&l, "127.0.0.1:51000"));
-    assert_true(any_line_has(&l, "127.0.0.1:3002"));
+    assert_true(any_line_has(&l, "beta")); /* the backend's name, as everywhere else */
+    assert_false(any_line_has(&l, "127.0.0.1:3002"));
     assert_true(any_line_has(&l, "[abc123]"));
+    lbtop_lines_free(&l);
+}
+
+static void test_request_detail_names_the_backend_and_its_address(void **state)
+{
+    struct lbtop_lines l;
+    struct lbtop_render_opts o = opts(LBTOP_VIEW_REQUESTS, 150);
+    (void)state;
+
+    lbtop_lines_init(&l);
+    lbtop_render_request_detail(&l, &m, 0, &o);
+    assert_true(any_line_has(&l, "->  backend beta 127.0.0.1:3002"));
     lbtop_lines_free(&l);
 }
 
@@ -180,7 +197,7 @@ static void test_selected_row_is_marked(void **state)
         if (l.v[i].attr == LBTOP_ATTR_SELECTED) {
             marked++;
             assert_int_equal(l.v[i].row, 1);
-            assert_non_null(strstr(l.v[i].text, "localhost:3002"));
+            assert_non_null(strstr(l.v[i].text, "beta"));
         }
     assert_int_equal(marked, 1);
     lbtop_lines_free(&l);
@@ -229,8 +246,8 @@ static void test_json_carries_exact_counts_and_escapes_strings(void **state)
     fclose(f);
     assert_non_null(strstr(buf, "\"layout_version\": 2"));
     assert_non_null(strstr(buf, "\"shm\": \"/lblab-3000\""));
-    const char *b0 = strstr(buf, "\"name\": \"localhost:3001\"");
-    const char *b1 = strstr(buf, "\"name\": \"localhost:3002\"");
+    const char *b0 = strstr(buf, "\"name\": \"alpha\"");
+    const char *b1 = strstr(buf, "\"name\": \"beta\"");
     assert_non_null(b0);
     assert_non_null(b1);
     assert_true(b0 < b1);
@@ -240,6 +257,8 @@ static void test_json_carries_exact_counts_and_escapes_strings(void **state)
     assert_non_null(strstr(b1, "\"state\": \"DOWN\""));
     assert_non_null(strstr(buf, "\"path\": \"/a \\\"quoted\\\" path\""));
     assert_non_null(strstr(buf, "\"client\": \"127.0.0.1:51000\""));
+    assert_non_null(strstr(buf, "\"backend\": \"127.0.0.1:3002\", \"backend_index\": 1, "
+                                "\"backend_name\": \"beta\""));
     free(buf);
 }
 
@@ -305,7 +324,7 @@ static void test_text_report_prints_every_view(void **state)
     assert_non_null(strstr(buf, "== 3 HTTP =="));
     assert_non_null(strstr(buf, "== 4 TIMING =="));
     assert_non_null(strstr(buf, "== 5 REQUESTS =="));
-    assert_non_null(strstr(buf, "localhost:3002"));
+    assert_non_null(strstr(buf, "beta"));
     free(buf);
 }
 
@@ -314,6 +333,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_header_names_lb_and_the_current_view),
         cmocka_unit_test(test_each_view_has_its_columns_and_one_row_per_backend),
+        cmocka_unit_test(test_request_detail_names_the_backend_and_its_address),
         cmocka_unit_test(test_lines_never_exceed_the_width),
         cmocka_unit_test(test_selected_row_is_marked),
         cmocka_unit_test(test_sparkline_scales_to_the_largest_sample),

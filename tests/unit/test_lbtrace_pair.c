@@ -182,10 +182,25 @@ static void test_tcp_mode_pairs_by_connection_and_checks_the_bytes(void **state)
     free(path);
 }
 
-/* A fake recent-requests ring: knows one id, with the right or the wrong backend connection. */
+/* A fake recent-requests ring: knows one id, with the right or the wrong backend connection;
+ * with names, it names the backends on 9001 and 9002 as lb's backend table would. */
 struct fake_ring {
     bool right;
+    bool names;
+    int name_lookups;
 };
+
+static bool fake_backend_name(void *ctx, const char *id, const struct flow_addr *server,
+                              char *name, size_t len)
+{
+    struct fake_ring *fr = ctx;
+    (void)id;
+    fr->name_lookups++;
+    if (!fr->names || server->family != AF_INET || (server->port != 9001 && server->port != 9002))
+        return false;
+    snprintf(name, len, "%s", server->port == 9001 ? "alpha" : "beta");
+    return true;
+}
 
 static bool fake_by_id(void *ctx, const char *id, struct flow_addr *client,
                        struct flow_addr *backend_local)
@@ -204,11 +219,12 @@ static bool fake_by_id(void *ctx, const char *id, struct flow_addr *client,
     return true;
 }
 
-static void run_with_ring(const char *path, struct fake_ring *fr, struct run_result *r)
+static void run_with_ring(const char *path, struct fake_ring *fr, enum output_view view,
+                          bool json, struct run_result *r)
 {
     struct trace_config cfg;
     struct capture_opts co = {.file = path};
-    struct pair_ring_ops ops = {.ctx = fr, .by_id = fake_by_id};
+    struct pair_ring_ops ops = {.ctx = fr, .by_id = fake_by_id, .backend_name = fake_backend_name};
     char err[256];
     bool perm;
     memset(&cfg, 0, sizeof(cfg));
@@ -218,8 +234,8 @@ static void run_with_ring(const char *path, struct fake_ring *fr, struct run_res
     cfg.flows.backend_ports[0] = 9001;
     cfg.flows.backend_ports[1] = 9002;
     cfg.flows.backend_ports[2] = 9003;
-    cfg.out.json = true;
-    cfg.out.view = OUTPUT_BOTH;
+    cfg.out.json = json;
+    cfg.out.view = view;
     cfg.out.out = open_memstream(&r->out, &r->len);
     struct capture *cap = capture_open(&co, &perm, err, sizeof(err));
     assert_non_null(cap);
@@ -241,16 +257,67 @@ static void test_ring_confirms_or_contradicts_a_pair(void **state)
     struct run_result r;
     char line[8192];
     (void)state;
-    run_with_ring(path, &fr, &r);
+    run_with_ring(path, &fr, OUTPUT_BOTH, true, &r);
     assert_non_null(line_with(r.out, "\"request_id\":\"id-0001\",", 0, line, sizeof(line)));
     assert_non_null(strstr(line, "\"confirmed\":true"));
     assert_non_null(line_with(r.out, "\"request_id\":\"id-0002\",", 0, line, sizeof(line)));
     assert_non_null(strstr(line, "\"confirmed\":null")); /* not in the ring */
     free(r.out);
     fr.right = false;
-    run_with_ring(path, &fr, &r);
+    run_with_ring(path, &fr, OUTPUT_BOTH, true, &r);
     assert_non_null(line_with(r.out, "\"request_id\":\"id-0001\",", 0, line, sizeof(line)));
     assert_non_null(strstr(line, "\"confirmed\":false"));
+    free(r.out);
+    unlink(path);
+    free(path);
+}
+
+/* lb's ring names the backends: every backend leg shows the name lb gives it, in each view. */
+static void test_backend_legs_carry_the_name_lb_gives_the_backend(void **state)
+{
+    char *path = write_proxied_capture();
+    struct fake_ring fr = {.right = true, .names = true};
+    struct run_result r;
+    char line[8192];
+    (void)state;
+
+    run_with_ring(path, &fr, OUTPUT_BOTH, true, &r);
+    assert_non_null(line_with(r.out, "\"request_id\":\"id-0001\",", 0, line, sizeof(line)));
+    assert_non_null(strstr(line, "\"backend_name\":\"alpha\""));
+    assert_non_null(line_with(r.out, "\"request_id\":\"id-0002\",", 0, line, sizeof(line)));
+    assert_non_null(strstr(line, "\"backend_name\":\"beta\""));
+    /* lb answered it itself: no backend, no name */
+    assert_non_null(line_with(r.out, "\"request_id\":\"id-503\"", 0, line, sizeof(line)));
+    assert_non_null(strstr(line, "\"backend_name\":null"));
+    free(r.out);
+
+    run_with_ring(path, &fr, OUTPUT_BOTH, false, &r);
+    assert_non_null(strstr(r.out, "127.0.0.1:50001 > 127.0.0.1:9001 (alpha)"));
+    assert_non_null(strstr(r.out, "127.0.0.1:50002 > 127.0.0.1:9002 (beta)"));
+    free(r.out);
+    run_with_ring(path, &fr, OUTPUT_L7, false, &r);
+    assert_non_null(line_with(r.out, "id=id-0001", 0, line, sizeof(line)));
+    assert_non_null(strstr(line, "127.0.0.1:50001 > 127.0.0.1:9001 (alpha)"));
+    free(r.out);
+
+    /* --view l4 looks a backend connection's name up once, not for every segment */
+    fr.name_lookups = 0;
+    run_with_ring(path, &fr, OUTPUT_L4, false, &r);
+    assert_non_null(strstr(r.out, "127.0.0.1:50001 > 127.0.0.1:9001 (alpha): [S]"));
+    assert_non_null(strstr(r.out, "127.0.0.1:9002 (beta) > 127.0.0.1:50002: [S.]"));
+    assert_true(fr.name_lookups <= 2 * 3); /* three backend connections: first segment, close */
+    free(r.out);
+    run_with_ring(path, &fr, OUTPUT_L4, true, &r);
+    assert_non_null(line_with(r.out, "\"type\":\"connection\",\"conn\":", 0, line, sizeof(line)));
+    assert_non_null(strstr(r.out, "\"leg\":\"backend\",\"client\":\"127.0.0.1:50001\""));
+    assert_non_null(strstr(r.out, "\"backend_name\":\"alpha\"}"));
+    free(r.out);
+
+    /* no ring (a saved capture): the address stands for the name */
+    assert_int_equal(run_pcap(path, true, &r), 0);
+    assert_non_null(line_with(r.out, "\"request_id\":\"id-0001\",", 0, line, sizeof(line)));
+    assert_non_null(strstr(line, "\"backend_name\":\"127.0.0.1:9001\""));
+    assert_null(strstr(r.out, "alpha"));
     free(r.out);
     unlink(path);
     free(path);
@@ -300,6 +367,7 @@ int main(void)
         cmocka_unit_test(test_view_l4_prints_segments_and_closes),
         cmocka_unit_test(test_tcp_mode_pairs_by_connection_and_checks_the_bytes),
         cmocka_unit_test(test_ring_confirms_or_contradicts_a_pair),
+        cmocka_unit_test(test_backend_legs_carry_the_name_lb_gives_the_backend),
         cmocka_unit_test(test_a_retried_request_pairs_with_the_attempt_that_answered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -73,6 +73,21 @@ static void write_entry(struct stats_shm *shm, const char *id, uint8_t kind, uin
     stats_ring_write(&shm->seg->ring, &e);
 }
 
+/* A request lb sent to the backend at index idx, listening on 127.0.0.1:port. */
+static void write_entry_to(struct stats_shm *shm, const char *id, uint16_t port, int16_t idx)
+{
+    struct stats_ring_entry e;
+    memset(&e, 0, sizeof(e));
+    e.kind = STATS_ENTRY_HTTP;
+    v4(&e.client, "127.0.0.1", 40100);
+    v4(&e.lb_back, "127.0.0.1", 50100);
+    v4(&e.backend, "127.0.0.1", port);
+    e.backend_index = idx;
+    e.status = 200;
+    snprintf(e.request_id, sizeof(e.request_id), "%s", id);
+    stats_ring_write(&shm->seg->ring, &e);
+}
+
 static void test_missing_segment_is_not_an_error(void **state)
 {
     (void)state;
@@ -80,10 +95,55 @@ static void test_missing_segment_is_not_an_error(void **state)
     struct pair_ring_ops ops = shmring_ops(r);
     struct flow_addr c, b;
     uint16_t ports[8];
+    char name[64];
     assert_false(shmring_attached(r));
     assert_int_equal(shmring_backend_ports(r, ports, 8), 0);
     assert_false(ops.by_id(ops.ctx, "x", &c, &b));
+    fa(&b, "127.0.0.1", 9101);
+    assert_false(ops.backend_name(ops.ctx, "x", &b, name, sizeof(name)));
     shmring_free(r);
+}
+
+static void test_names_a_backend_as_lb_does(void **state)
+{
+    struct stats_shm shm;
+    uint16_t port = (uint16_t)(test_port() + 1);
+    struct stats_addr resolved;
+    struct flow_addr srv;
+    char name[64];
+    (void)state;
+    memset(&shm, 0, sizeof(shm));
+    assert_int_equal(make_segment(&shm, port), 0);
+    snprintf(shm.seg->backends[0].name, sizeof(shm.seg->backends[0].name), "alpha");
+    snprintf(shm.seg->backends[1].name, sizeof(shm.seg->backends[1].name), "beta\033[31m");
+    v4(&resolved, "127.0.0.1", 9102);
+    stats_backend_store_resolved(&shm.seg->backends[1], &resolved);
+
+    struct shmring *r = shmring_new(port);
+    struct pair_ring_ops ops = shmring_ops(r);
+    /* no entry yet: by the address lb resolved; the segment's text is sanitised */
+    fa(&srv, "127.0.0.1", 9102);
+    assert_true(ops.backend_name(ops.ctx, "nope", &srv, name, sizeof(name)));
+    assert_string_equal(name, "beta?[31m");
+    fa(&srv, "127.0.0.1", 9101); /* not resolved (yet), nor in the ring */
+    assert_false(ops.backend_name(ops.ctx, "", &srv, name, sizeof(name)));
+
+    write_entry_to(&shm, "req-1", 9101, 0);
+    write_entry_to(&shm, "req-2", 9102, 1); /* tried on 9101 first, served by 9102 */
+    /* by the request's entry, the index it carries */
+    assert_true(ops.backend_name(ops.ctx, "req-1", &srv, name, sizeof(name)));
+    assert_string_equal(name, "alpha");
+    /* the attempt on 9101 is named after 9101, not after the backend that served the request */
+    assert_true(ops.backend_name(ops.ctx, "req-2", &srv, name, sizeof(name)));
+    assert_string_equal(name, "alpha");
+    /* no id: by any entry that went there */
+    assert_true(ops.backend_name(ops.ctx, "", &srv, name, sizeof(name)));
+    assert_string_equal(name, "alpha");
+    fa(&srv, "127.0.0.1", 9999);
+    assert_false(ops.backend_name(ops.ctx, "req-1", &srv, name, sizeof(name)));
+
+    shmring_free(r);
+    stats_shm_destroy(&shm);
 }
 
 static void test_finds_requests_and_backend_ports_in_lbs_segment(void **state)
@@ -143,6 +203,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_missing_segment_is_not_an_error),
         cmocka_unit_test(test_finds_requests_and_backend_ports_in_lbs_segment),
+        cmocka_unit_test(test_names_a_backend_as_lb_does),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

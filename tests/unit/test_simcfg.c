@@ -36,6 +36,7 @@ static void test_no_flags_serve_3001_to_3003_as_b1_b2_b3(void **state)
     assert_true(cfg.max_size == 1ull << 30);
     assert_int_equal(cfg.max_delay_ms, 60000);
     assert_int_equal(cfg.max_conns, 0);
+    assert_false(cfg.accept_proxy);
 }
 
 static void test_ports_and_hosts_are_taken_in_order(void **state)
@@ -91,6 +92,9 @@ static void test_values_are_parsed_strictly(void **state)
     assert_int_equal(PARSE("--max-size", "10M", "--max-delay", "1000"), 0);
     assert_true(cfg.max_size == 10ull << 20);
     assert_int_equal(cfg.max_delay_ms, 1000);
+    assert_int_equal(PARSE("--accept-proxy"), 0);
+    assert_true(cfg.accept_proxy);
+    assert_int_equal(PARSE("--accept-proxy=yes"), -EINVAL);
 }
 
 static void test_bad_values_name_their_flag(void **state)

@@ -63,6 +63,31 @@ static void test_unparsed_request_logs_nulls(void **state)
     simbuf_free(&b);
 }
 
+static void test_proxy_members_only_with_a_proxy_header(void **state)
+{
+    struct simbuf b;
+    struct simlog_entry e = {.backend = "b1",
+                             .local_addr = "127.0.0.1",
+                             .peer_addr = "192.0.2.10",
+                             .peer_port = 51234,
+                             .proxy = "v2",
+                             .proxy_from = "127.0.0.1:40122",
+                             .status = 200};
+    (void)state;
+    simbuf_init(&b, 0);
+    simlog_format(&b, &e);
+    simbuf_putc(&b, '\0');
+    assert_non_null(strstr(b.data, "\"peer_addr\":\"192.0.2.10\",\"peer_port\":51234,"
+                                   "\"proxy\":\"v2\",\"proxy_from\":\"127.0.0.1:40122\","
+                                   "\"method\":null"));
+    simbuf_reset(&b);
+    e.proxy = NULL;
+    simlog_format(&b, &e);
+    simbuf_putc(&b, '\0');
+    assert_null(strstr(b.data, "proxy"));
+    simbuf_free(&b);
+}
+
 static void test_writer_writes_whole_lines(void **state)
 {
     char path[] = "/tmp/test_simlog.XXXXXX";
@@ -86,6 +111,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_line_has_every_field_escaped),
         cmocka_unit_test(test_unparsed_request_logs_nulls),
+        cmocka_unit_test(test_proxy_members_only_with_a_proxy_header),
         cmocka_unit_test(test_writer_writes_whole_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -116,6 +116,26 @@ static void test_headers_json_merges_repeats_and_escapes(void **state)
     simbuf_free(&b);
 }
 
+static void test_a_proxy_header_shows_in_whoami_and_headers(void **state)
+{
+    struct simbuf b;
+    struct simpage_view v;
+    (void)state;
+    simbuf_init(&b, 0);
+    view(&v);
+    v.client = "192.0.2.10:51234";
+    v.proxy = "v1";
+    simpage_whoami(&b, &v);
+    simbuf_putc(&b, '\0');
+    assert_non_null(strstr(b.data, "\nClient: 192.0.2.10:51234\nProxy: v1\nGET "));
+    simbuf_reset(&b);
+    simpage_headers_json(&b, &v);
+    simbuf_putc(&b, '\0');
+    assert_non_null(
+        strstr(b.data, "\"client\":\"192.0.2.10:51234\",\"proxy\":\"v1\",\"headers\""));
+    simbuf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -123,6 +143,7 @@ int main(void)
         cmocka_unit_test(test_colours_differ_between_instances),
         cmocka_unit_test(test_whoami_lists_instance_and_headers),
         cmocka_unit_test(test_headers_json_merges_repeats_and_escapes),
+        cmocka_unit_test(test_a_proxy_header_shows_in_whoami_and_headers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
