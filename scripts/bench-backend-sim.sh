@@ -9,15 +9,15 @@
 # Every process it starts is stopped by its PID; nothing is left running.
 # shellcheck disable=SC2154 # free_port (lib/common.sh) assigns the port variables
 set -uo pipefail
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
 
 bin="${1:-bin}"
 duration="${DURATION:-3}"
 rounds="${ROUNDS:-3}"
 conns="${CONNS:-50}"
 threads="${THREADS:-1}"
-
-# shellcheck source-path=SCRIPTDIR
-. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 for tool in wrk nginx; do
     if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
@@ -34,20 +34,10 @@ mkdir -p "$tmp/www" "$tmp/logs"
 # about the size of a /whoami answer
 printf 'Name: nginx\nPort: %s\nThis is a small static file served by nginx for comparison.\n' \
     "$nginx_port" > "$tmp/www/index.txt"
-cat > "$tmp/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-master_process off;
-pid $tmp/nginx.pid;
-error_log $tmp/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $tmp/body;
-    proxy_temp_path $tmp/proxy;
-    fastcgi_temp_path $tmp/fastcgi;
-    uwsgi_temp_path $tmp/uwsgi;
-    scgi_temp_path $tmp/scgi;
+{
+    echo "master_process off;"
+    nginx_conf_start "$tmp" 1
+    cat <<CONF
     keepalive_requests 1000000;
     server {
         listen 127.0.0.1:$nginx_port;
@@ -56,6 +46,7 @@ http {
     }
 }
 CONF
+} > "$tmp/nginx.conf"
 
 "$nginx_bin" -p "$tmp" -c "$tmp/nginx.conf" 2>"$tmp/logs/nginx.stderr" &
 nginx_pid=$!
@@ -65,7 +56,7 @@ sim_pid=$!
 pids+=("$sim_pid")
 
 wait_port "$nginx_port" "$nginx_pid" ||
-    die "nginx did not start: $(cat "$tmp/logs/nginx.stderr" "$tmp/logs/error.log" 2>/dev/null)"
+    die "nginx did not start: $(cat "$tmp/logs/nginx.stderr" "$tmp/error.log" 2>/dev/null)"
 wait_port "$sim_port" "$sim_pid" || die "backend-sim did not start: $(cat "$tmp/logs/sim.stderr")"
 
 rate() { # URL -> requests per second (wrk's Requests/sec line)

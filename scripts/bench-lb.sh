@@ -77,19 +77,9 @@ hap_pid=$!
 pids+=("$hap_pid")
 
 mkdir -p "$tmp/nginx"
-cat >"$tmp/nginx/nginx.conf" <<EOF
-worker_processes $workers;
-daemon off;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $tmp/nginx/body;
-    proxy_temp_path $tmp/nginx/proxy;
-    fastcgi_temp_path $tmp/nginx/fastcgi;
-    uwsgi_temp_path $tmp/nginx/uwsgi;
-    scgi_temp_path $tmp/nginx/scgi;
+{
+    nginx_conf_start "$tmp/nginx" "$workers"
+    cat <<EOF
     upstream be {
         server 127.0.0.1:$b1;
         server 127.0.0.1:$b2;
@@ -107,6 +97,7 @@ http {
     }
 }
 EOF
+} >"$tmp/nginx/nginx.conf"
 nginx -e "$tmp/nginx/error.log" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" >"$tmp/nginx.log" 2>&1 &
 ngx_pid=$!
 pids+=("$ngx_pid")

@@ -28,23 +28,14 @@ free_port b1 b2 b3 p_old p_new
 mkdir -p "$tmp/nginx/www"
 chmod a+rx "$tmp" "$tmp/nginx" "$tmp/nginx/www" # nginx workers run as an unprivileged user
 head -c 1024 /dev/zero | tr '\0' 'x' >"$tmp/nginx/www/1k"
-cat >"$tmp/nginx/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
+{
+    nginx_conf_start "$tmp/nginx" 1
+    cat <<EOF
     keepalive_requests 1000000;
-    client_body_temp_path $tmp/nginx/body;
-    proxy_temp_path $tmp/nginx/proxy;
-    fastcgi_temp_path $tmp/nginx/fastcgi;
-    uwsgi_temp_path $tmp/nginx/uwsgi;
-    scgi_temp_path $tmp/nginx/scgi;
     server { listen 127.0.0.1:$b1; listen 127.0.0.1:$b2; listen 127.0.0.1:$b3; root $tmp/nginx/www; }
 }
 EOF
+} >"$tmp/nginx/nginx.conf"
 nginx -e "$tmp/nginx/error.log" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" >"$tmp/nginx.log" 2>&1 &
 ngx_pid=$!
 pids+=("$ngx_pid")

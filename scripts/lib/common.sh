@@ -30,6 +30,11 @@
 #                      (a subshell's picks are not seen by its parent); dies when it finds none
 #   wait_port PORT PID returns 0 as soon as 127.0.0.1:PORT accepts a connection, 1 when process
 #                      PID exits first or after 15 s
+#   nginx_conf_start DIR WORKERS
+#                      prints the start of an nginx.conf for an nginx this script runs in the
+#                      foreground (daemon off) with WORKERS worker processes, everything it writes
+#                      in DIR (nginx.pid, error.log, temporary files) and no access log. It ends
+#                      inside "http {": the caller adds its servers and the closing "}"
 # Every process the scripts start listens on 127.0.0.1 only: lb -l 127.0.0.1:PORT, backend-sim
 # -p 127.0.0.1:PORT, `listen 127.0.0.1:PORT` or `bind 127.0.0.1:PORT` in nginx and HAProxy configs.
 # Names starting with lib_ are this file's own.
@@ -138,4 +143,22 @@ wait_port()
         sleep 0.1
     done
     return 1
+}
+
+nginx_conf_start()
+{
+    cat <<EOF
+worker_processes $2;
+daemon off;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $1/body;
+    proxy_temp_path $1/proxy;
+    fastcgi_temp_path $1/fastcgi;
+    uwsgi_temp_path $1/uwsgi;
+    scgi_temp_path $1/scgi;
+EOF
 }
