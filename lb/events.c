@@ -33,20 +33,6 @@ static bool warn_allowed(struct backend *b)
                                                    memory_order_relaxed, memory_order_relaxed);
 }
 
-/* Publishes b's state as it is now. Another worker may change it back between our change and
- * our store; so we read it again after storing and store again if it moved: whoever stores last
- * has read the state after every change before it (all sequentially consistent), so the
- * statistics end up with the true state. */
-static void publish_state(struct worker *w, struct backend *b)
-{
-    bool up;
-
-    do {
-        up = backend_is_up(b);
-        stats_backend_state(w->stats, (int)b->index, up ? STATS_BACKEND_UP : STATS_BACKEND_DOWN);
-    } while (backend_is_up(b) != up);
-}
-
 /* Errors that are lb's own (out of descriptors or memory) say nothing about the backend. */
 static bool backend_to_blame(int err)
 {
@@ -71,10 +57,12 @@ void events_request_received(struct worker *w)
 void events_backend_connect_failed(struct worker *w, struct backend *b, int err)
 {
     stats_connect_error(w->stats, (int)b->index);
-    if (backend_to_blame(err) && backend_rest(b, w->now_ms)) {
-        fprintf(stderr, "lb: backend %s DOWN (connect failed: %s), resting %d s\n", b->name,
-                strerror(-err), BACKEND_DOWN_MS / 1000);
-        publish_state(w, b);
+    if (backend_to_blame(err) && w->health != NULL) {
+        struct health_change chg;
+        if (health_report_failure(w->health, b->index,
+                                  err == -ETIMEDOUT ? HEALTH_FAIL_TIMEOUT : HEALTH_FAIL_CONNECT,
+                                  health_connect_why(-err), w->now_ms, &chg))
+            events_backend_health(w, w->health, b, &chg);
     } else if (warn_allowed(b)) {
         fprintf(stderr, "lb: backend %s: connect failed: %s\n", b->name, strerror(-err));
     }
@@ -88,10 +76,6 @@ void events_backend_connected(struct worker *w, struct backend *b, uint64_t conn
         return; /* an old connection says nothing about whether b accepts new ones */
     }
     stats_backend_conn_opened(w->stats, (int)b->index, connect_ns);
-    if (backend_set_up(b)) {
-        fprintf(stderr, "lb: backend %s UP\n", b->name);
-        publish_state(w, b);
-    }
 }
 
 void events_backend_closed(struct worker *w, struct backend *b)
