@@ -7,10 +7,7 @@
  * odd or changed. All accesses are atomic, so there is no data race for sanitizers to find, and
  * neither side ever waits on the other for longer than a copy of a few words.
  *
- * Up or down: one atomic word per backend (down_until_ms), changed by exchange, so when several
- * workers see the same failure at once exactly one of them learns that the state changed and
- * reports it. Those changes are sequentially consistent (they are rare), so a reporter that
- * reads the state back after publishing it sees any later change (lb/events.c relies on it).
+ * Whether a backend is up is not kept here: lb/health.c decides that.
  */
 #include "backend.h"
 
@@ -65,7 +62,6 @@ struct backend_table *backend_table_create(const char *const hosts[], const uint
         atomic_init(&b->num_addrs, 0);
         atomic_init(&b->preferred, 0);
         atomic_init(&b->last_warn_ms, 0);
-        atomic_init(&b->down_until_ms, 0);
         for (size_t w = 0; w < BACKEND_MAX_ADDRS * 3; w++)
             atomic_init(&b->words[w], 0);
         b->numeric = backend_addr_parse_numeric(b->host, b->port, &a);
@@ -178,39 +174,4 @@ int backend_addr_from_sockaddr(const struct sockaddr *sa, struct backend_addr *a
         return 0;
     }
     return -EAFNOSUPPORT;
-}
-
-bool backend_rest(struct backend *b, uint64_t now_ms)
-{
-    uint64_t until = now_ms + BACKEND_DOWN_MS;
-
-    return atomic_exchange(&b->down_until_ms, until ? until : 1) == 0;
-}
-
-bool backend_set_up(struct backend *b)
-{
-    if (atomic_load_explicit(&b->down_until_ms, memory_order_relaxed) == 0)
-        return false; /* the common case: up already, and the line stays shared */
-    return atomic_exchange(&b->down_until_ms, 0) != 0;
-}
-
-bool backend_is_up(struct backend *b)
-{
-    return atomic_load(&b->down_until_ms) == 0;
-}
-
-bool backend_resting(struct backend *b, uint64_t now_ms)
-{
-    return atomic_load_explicit(&b->down_until_ms, memory_order_relaxed) > now_ms;
-}
-
-uint64_t backend_table_next_rest_end(struct backend_table *t, uint64_t now_ms)
-{
-    uint64_t soonest = 0;
-    for (size_t i = 0; i < t->count; i++) {
-        uint64_t until = atomic_load_explicit(&t->backends[i].down_until_ms, memory_order_relaxed);
-        if (until > now_ms && (soonest == 0 || until - now_ms < soonest))
-            soonest = until - now_ms;
-    }
-    return soonest;
 }

@@ -24,11 +24,6 @@
 /* Addresses kept per backend (the first ones getaddrinfo returns). */
 #define BACKEND_MAX_ADDRS 8
 
-/* After a failed connect a backend is down and rests this long: new requests go to the others
- * while any other can take them (passive health check). It is up again when a connect to it
- * succeeds (a request tried there after the rest, or when no other backend could take one). */
-#define BACKEND_DOWN_MS 5000
-
 /* One resolved address, small and fixed-size so it can be published word by word. */
 struct backend_addr {
     uint16_t family; /* AF_INET or AF_INET6 */
@@ -64,10 +59,6 @@ struct backend {
     atomic_uint preferred;
     /* atomic, relaxed: when a warning about this backend was last printed (rate limit) */
     _Atomic uint64_t last_warn_ms;
-    /* atomic: 0 while the backend is up; after a failed connect, clock_mono_ms() until which it
-     * rests (still nonzero after that: it stays down until a connect succeeds). Changed only by
-     * backend_rest() and backend_set_up() (read-modify-writes, so each change has one author). */
-    _Atomic uint64_t down_until_ms;
 };
 
 struct backend_table {
@@ -99,25 +90,6 @@ size_t backend_get_addrs(struct backend *b, struct backend_addr *out, size_t max
 
 /* True when b has at least one address to connect to. */
 bool backend_has_addrs(struct backend *b);
-
-/* A connect to b failed at now_ms (clock_mono_ms()) for a reason that is b's, not lb's: b is down
- * and rests until now_ms + BACKEND_DOWN_MS. Returns true when this call took b from up to down
- * (exactly one of the threads that see failures at once gets true). Any thread. */
-bool backend_rest(struct backend *b, uint64_t now_ms);
-
-/* A new connection to b succeeded: b is up. Returns true when this call took b from down to up
- * (exactly one caller gets true per change). Any thread; costs one load while b is up. */
-bool backend_set_up(struct backend *b);
-
-/* True while b is up (no connect failed since the last one that succeeded). Any thread. */
-bool backend_is_up(struct backend *b);
-
-/* True while b rests at now_ms after a failed connect. Any thread, one relaxed load. */
-bool backend_resting(struct backend *b, uint64_t now_ms);
-
-/* Milliseconds from now_ms until the first resting backend of t may be tried again, 0 when none
- * is resting: what a 503's Retry-After tells the client. */
-uint64_t backend_table_next_rest_end(struct backend_table *t, uint64_t now_ms);
 
 /* Converts between struct backend_addr and socket addresses. from_sockaddr returns 0 or -EAFNOSUPPORT. */
 socklen_t backend_addr_to_sockaddr(const struct backend_addr *a, struct sockaddr_storage *ss);

@@ -42,13 +42,12 @@ void events_client_closed(struct worker *w, uint64_t requests);
 void events_request_received(struct worker *w);
 
 /* Connecting to backend b failed (err is -errno: -ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH...).
- * Unless err is lb's own (EMFILE, ENFILE, ENOMEM, ENOBUFS), b is down and rests (backend_rest());
- * the change, if this call made one, is printed and published. */
+ * Unless err is lb's own (EMFILE, ENFILE, ENOMEM, ENOBUFS), it is a failure of b's for passive
+ * health (health.h); a change of b's state, if this report made one, is printed and published. */
 void events_backend_connect_failed(struct worker *w, struct backend *b, int err);
 
 /* A connection to b is ready for a request: a new one after connect_ns, or (reused) one taken
- * from the idle pool (connect_ns 0). A new one means b is up (backend_set_up()); the change, if
- * this call made one, is printed and published. */
+ * from the idle pool (connect_ns 0). */
 void events_backend_connected(struct worker *w, struct backend *b, uint64_t connect_ns,
                               bool reused);
 

@@ -88,9 +88,7 @@ bool policy_backend_usable(const struct policy *p, size_t i)
 
 bool policy_backend_down(const struct policy *p, size_t i, uint64_t now_ms)
 {
-    if (p->health != NULL)
-        return !health_usable(p->health, i, now_ms);
-    return backend_resting(&p->table->backends[i], now_ms);
+    return p->health != NULL && !health_usable(p->health, i, now_ms);
 }
 
 enum policy_tier policy_tier(const struct policy *p, size_t i, const uint64_t *tried,

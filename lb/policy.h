@@ -72,8 +72,9 @@ void policy_released(struct policy *p, size_t index);
 /* True when backend index i can take requests now (it has addresses, or can be resolved). */
 bool policy_backend_usable(const struct policy *p, size_t i);
 
-/* True when backend index i is resting after a failed connect (see BACKEND_DOWN_MS) at now_ms.
- * Policies pick a resting backend only when no other can be picked. */
+/* True when health (health.h) says backend index i cannot take a new request at now_ms: DOWN
+ * (ejected, and its cool-down not over; or failed its checks). Policies pick such a backend
+ * ("resting") only when no other can be picked. Never true without a health table. */
 bool policy_backend_down(const struct policy *p, size_t i, uint64_t now_ms);
 
 /* How eligible backend i is for one request: the lower the better. */

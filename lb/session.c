@@ -418,8 +418,7 @@ static void send_error(struct session *s, int status, const char *detail)
     unsigned retry_after = 0;
     if (status == 503) {
         /* come back when the first resting backend may be tried again (at least 1 s) */
-        uint64_t ms = s->w->health != NULL ? health_next_usable_ms(s->w->health, now_ms(s))
-                                           : backend_table_next_rest_end(s->w->table, now_ms(s));
+        uint64_t ms = s->w->health != NULL ? health_next_usable_ms(s->w->health, now_ms(s)) : 0;
         retry_after = ms > 1000 ? (unsigned)((ms + 999) / 1000) : 1;
     }
     ssize_t n = errors_response(s->bufs->head, sizeof(s->bufs->head), status, detail, x->id,

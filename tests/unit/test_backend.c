@@ -118,61 +118,6 @@ static void test_readers_never_see_a_torn_publication(void **state)
     backend_table_destroy(t);
 }
 
-static void test_a_failed_connect_rests_and_a_good_one_ends_it(void **state)
-{
-    const char *hosts[] = {"127.0.0.1"};
-    const uint16_t ports[] = {3001};
-    struct backend_table *t = backend_table_create(hosts, ports, 1);
-    struct backend *b = &t->backends[0];
-    (void)state;
-
-    assert_true(backend_is_up(b));
-    assert_false(backend_resting(b, 1000));
-    assert_false(backend_set_up(b)); /* up already: no change */
-    assert_true(backend_rest(b, 1000)); /* up -> down */
-    assert_false(backend_is_up(b));
-    assert_true(backend_resting(b, 1000 + BACKEND_DOWN_MS - 1));
-    assert_false(backend_resting(b, 1000 + BACKEND_DOWN_MS));
-    assert_false(backend_is_up(b)); /* the rest is over, but no connect has succeeded yet */
-    assert_false(backend_rest(b, 9000)); /* down already: the rest is longer, no change */
-    assert_true(backend_resting(b, 9000 + BACKEND_DOWN_MS - 1));
-    assert_true(backend_set_up(b)); /* down -> up */
-    assert_false(backend_set_up(b));
-    assert_true(backend_is_up(b));
-    assert_false(backend_resting(b, 9001));
-    backend_table_destroy(t);
-}
-
-struct change_race {
-    struct backend *b;
-    atomic_int changes;
-};
-
-static void *rest_once(void *arg)
-{
-    struct change_race *r = arg;
-    if (backend_rest(r->b, 1000))
-        atomic_fetch_add(&r->changes, 1);
-    return NULL;
-}
-
-static void test_one_change_has_one_author_among_threads(void **state)
-{
-    const char *hosts[] = {"127.0.0.1"};
-    const uint16_t ports[] = {3001};
-    struct backend_table *t = backend_table_create(hosts, ports, 1);
-    struct change_race r = {.b = &t->backends[0]};
-    pthread_t th[8];
-    (void)state;
-
-    atomic_init(&r.changes, 0);
-    for (int i = 0; i < 8; i++)
-        assert_int_equal(pthread_create(&th[i], NULL, rest_once, &r), 0);
-    for (int i = 0; i < 8; i++)
-        pthread_join(th[i], NULL);
-    assert_int_equal(atomic_load(&r.changes), 1);
-    backend_table_destroy(t);
-}
 
 int main(void)
 {
@@ -181,8 +126,6 @@ int main(void)
         cmocka_unit_test(test_send_proxy_is_off_by_default_and_set_to_1_or_2),
         cmocka_unit_test(test_addr_converts_to_sockaddr_and_back),
         cmocka_unit_test(test_readers_never_see_a_torn_publication),
-        cmocka_unit_test(test_a_failed_connect_rests_and_a_good_one_ends_it),
-        cmocka_unit_test(test_one_change_has_one_author_among_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../../lb/health.h"
 #include "../../lb/policy.h"
 #include "clock.h"
 
@@ -22,6 +23,40 @@ static struct backend_table *make_table(size_t n)
     struct backend_table *t = backend_table_create(hosts, ports, n);
     assert_non_null(t);
     return t;
+}
+
+/* The health table every test's policy consults (tests/unit attach it after policy_init). */
+static struct health *health_for(struct backend_table *t)
+{
+    static struct health *by_count[POLICY_MAX_BACKENDS + 1]; /* kept for the whole run */
+    struct health **h = &by_count[t->count];
+    if (*h == NULL) {
+        struct health_config cfg;
+        health_config_defaults(&cfg);
+        cfg.cooldown_ms = cfg.cooldown_max_ms = 60000;
+        *h = health_create(t->count, &cfg);
+        assert_non_null(*h);
+    }
+    return *h;
+}
+
+/* Gives p the health table for t, every backend UP. */
+static void attach(struct policy *p, struct backend_table *t)
+{
+    struct health *h = health_for(t);
+    for (size_t i = 0; i < t->count; i++)
+        health_admin(h, i, HEALTH_UP, clock_mono_ms(), NULL);
+    p->health = h;
+}
+
+/* Marks backend i of t as ejected after a failed connect, resting for 60 s, or (a negative ms)
+ * with its rest already over. */
+static void rest(struct backend_table *t, size_t i, int64_t ms)
+{
+    uint64_t now = clock_mono_ms();
+    struct health *h = health_for(t);
+    health_admin(h, i, HEALTH_UP, now, NULL); /* a fresh ejection, whatever came before */
+    health_report_failure(h, i, HEALTH_FAIL_CONNECT, "refused", ms < 0 ? now - 60001 : now, NULL);
 }
 
 static void test_registry_finds_every_policy_and_nothing_else(void **state)
@@ -44,6 +79,7 @@ static void test_rr_cycles_in_order(void **state)
     struct backend_table *t = make_table(3);
     (void)state;
     assert_int_equal(policy_init(&p, &policy_rr_ops, t), 0);
+    attach(&p, t);
     for (int round = 0; round < 3; round++)
         for (int i = 0; i < 3; i++)
             assert_int_equal(policy_pick(&p, NULL), i);
@@ -59,6 +95,7 @@ static void test_rr_skips_tried_backends_to_the_next(void **state)
     struct policy_request req = {.tried = tried};
     (void)state;
     assert_int_equal(policy_init(&p, &policy_rr_ops, t), 0);
+    attach(&p, t);
     assert_int_equal(policy_pick(&p, &req), 0);
     policy_mark_tried(tried, 1);
     assert_int_equal(policy_pick(&p, &req), 2); /* turn 1 is tried: the next one */
@@ -77,6 +114,7 @@ static void test_rr_skips_backends_without_addresses(void **state)
     struct backend_table *t = backend_table_create(hosts, ports, 3);
     (void)state;
     assert_int_equal(policy_init(&p, &policy_rr_ops, t), 0);
+    attach(&p, t);
     /* backend 1's turns pass to backend 2: 0 2 0 2 ... (30 picks take 45 turns) */
     for (int i = 0; i < 30; i++)
         assert_int_equal(policy_pick(&p, NULL), i % 2 == 0 ? 0 : 2);
@@ -94,17 +132,12 @@ static void test_rr_with_no_backends_picks_nothing(void **state)
     struct backend_table *t = make_table(0);
     (void)state;
     assert_int_equal(policy_init(&p, &policy_rr_ops, t), 0);
+    attach(&p, t);
     assert_int_equal(policy_pick(&p, NULL), -1);
     policy_fini(&p);
     backend_table_destroy(t);
 }
 
-/* Marks backend i of t as resting after a failed connect for another ms milliseconds (a negative
- * ms: its rest is over). */
-static void rest(struct backend_table *t, size_t i, int64_t ms)
-{
-    atomic_store(&t->backends[i].down_until_ms, (uint64_t)((int64_t)clock_mono_ms() + ms));
-}
 
 static void test_rr_skips_a_resting_backend_and_keeps_equal_shares(void **state)
 {
@@ -112,6 +145,7 @@ static void test_rr_skips_a_resting_backend_and_keeps_equal_shares(void **state)
     struct backend_table *t = make_table(3);
     (void)state;
     assert_int_equal(policy_init(&p, &policy_rr_ops, t), 0);
+    attach(&p, t);
     rest(t, 0, 60000);
     /* 1 2 1 2 ...: equal shares, not 1 1 2 (the turns of the resting one are not all its
      * neighbour's) */
@@ -129,6 +163,7 @@ static void test_rr_picks_a_resting_backend_when_no_other_can_be_picked(void **s
     struct backend_table *t = make_table(2);
     (void)state;
     assert_int_equal(policy_init(&p, &policy_rr_ops, t), 0);
+    attach(&p, t);
     rest(t, 0, 60000);
     rest(t, 1, 60000);
     /* both rest: the first in turn, then the other, then none */
@@ -147,6 +182,7 @@ static void test_rr_picks_a_backend_again_once_its_rest_is_over(void **state)
     struct backend_table *t = make_table(3);
     (void)state;
     assert_int_equal(policy_init(&p, &policy_rr_ops, t), 0);
+    attach(&p, t);
     rest(t, 1, -1);
     for (int i = 0; i < 6; i++)
         assert_int_equal(policy_pick(&p, NULL), i % 3);
@@ -229,6 +265,7 @@ static void test_wrr_interleaves_5_1_1_like_nginx(void **state)
     const int want[] = {0, 0, 1, 0, 2, 0, 0}; /* a a b a c a a */
     (void)state;
     assert_int_equal(policy_init(&p, &policy_wrr_ops, t), 0);
+    attach(&p, t);
     for (int round = 0; round < 4; round++)
         for (int k = 0; k < 7; k++)
             assert_int_equal(policy_pick(&p, NULL), want[k]);
@@ -242,6 +279,7 @@ static void test_wrr_with_equal_weights_is_round_robin(void **state)
     struct backend_table *t = make_named(4, NULL, NULL, 0);
     (void)state;
     assert_int_equal(policy_init(&p, &policy_wrr_ops, t), 0);
+    attach(&p, t);
     for (int k = 0; k < 12; k++)
         assert_int_equal(policy_pick(&p, NULL), k % 4);
     policy_fini(&p);
@@ -256,6 +294,7 @@ static void test_wrr_gives_a_resting_backends_turns_to_the_others_in_proportion(
     int seen[3] = {0};
     (void)state;
     assert_int_equal(policy_init(&p, &policy_wrr_ops, t), 0);
+    attach(&p, t);
     rest(t, 1, 60000);
     for (int k = 0; k < 60; k++)
         seen[policy_pick(&p, NULL)]++;
@@ -274,6 +313,7 @@ static void test_wrr_heavy_backend_resting_leaves_the_light_ones_equal(void **st
     int seen[3] = {0};
     (void)state;
     assert_int_equal(policy_init(&p, &policy_wrr_ops, t), 0);
+    attach(&p, t);
     rest(t, 0, 60000);
     for (int k = 0; k < 100; k++)
         seen[policy_pick(&p, NULL)]++;
@@ -292,6 +332,7 @@ static void test_leastconn_picks_the_least_loaded(void **state)
     struct backend_table *t = make_named(3, NULL, NULL, 0);
     (void)state;
     assert_int_equal(policy_init(&p, &policy_leastconn_ops, t), 0);
+    attach(&p, t);
     policy_acquired(&p, 0);
     policy_acquired(&p, 0);
     policy_acquired(&p, 2);
@@ -314,6 +355,7 @@ static void test_leastconn_breaks_ties_by_rotation(void **state)
     struct backend_table *t = make_named(3, NULL, NULL, 0);
     (void)state;
     assert_int_equal(policy_init(&p, &policy_leastconn_ops, t), 0);
+    attach(&p, t);
     for (int k = 0; k < 9; k++)
         assert_int_equal(policy_pick(&p, NULL), k % 3); /* all idle: each in turn */
     policy_acquired(&p, 0);
@@ -335,6 +377,7 @@ static void test_leastconn_fills_backends_in_proportion_to_weight(void **state)
     unsigned load[2] = {0};
     (void)state;
     assert_int_equal(policy_init(&p, &policy_leastconn_ops, t), 0);
+    attach(&p, t);
     assert_int_equal(policy_pick(&p, NULL), 0); /* idle: the heavier one first */
     for (int k = 0; k < 40; k++) {
         int i = policy_pick(&p, NULL);
@@ -357,6 +400,7 @@ static void test_p2c_never_picks_the_more_loaded_of_two(void **state)
     struct backend_table *t = make_named(3, NULL, NULL, 0);
     (void)state;
     assert_int_equal(policy_init(&p, &policy_p2c_ops, t), 0);
+    attach(&p, t);
     for (int k = 0; k < 5; k++)
         policy_acquired(&p, 1);
     for (int k = 0; k < 10; k++)
@@ -380,6 +424,7 @@ static void test_p2c_spreads_idle_picks_evenly(void **state)
     int seen[3] = {0};
     (void)state;
     assert_int_equal(policy_init(&p, &policy_p2c_ops, t), 0);
+    attach(&p, t);
     for (int k = 0; k < 30000; k++)
         seen[policy_pick(&p, NULL)]++;
     for (int i = 0; i < 3; i++) /* 10000 each, within 10% (more than 10 standard deviations) */
@@ -395,6 +440,7 @@ static void test_p2c_keeps_loads_close_together(void **state)
     unsigned load[4] = {0}, worst = 0;
     (void)state;
     assert_int_equal(policy_init(&p, &policy_p2c_ops, t), 0);
+    attach(&p, t);
     for (int k = 0; k < 4000; k++) {
         int i = policy_pick(&p, NULL);
         policy_acquired(&p, (size_t)i);
@@ -424,6 +470,7 @@ static void test_iphash_sends_a_client_to_the_same_backend_every_time(void **sta
     char key[32];
     (void)state;
     assert_int_equal(policy_init(&p, &policy_iphash_ops, t), 0);
+    attach(&p, t);
     for (int k = 0; k < 3000; k++) {
         snprintf(key, sizeof(key), "10.0.%d.%d", k / 256, k % 256);
         int first = pick_key(&p, key, NULL);
@@ -445,6 +492,7 @@ static void test_iphash_moves_only_the_clients_of_a_resting_backend(void **state
     char key[32];
     (void)state;
     assert_int_equal(policy_init(&p, &policy_iphash_ops, t), 0);
+    attach(&p, t);
     for (int k = 0; k < 2000; k++) {
         snprintf(key, sizeof(key), "192.168.%d.%d", k / 256, k % 256);
         before[k] = pick_key(&p, key, NULL);
@@ -476,6 +524,7 @@ static void test_iphash_weights_give_proportional_shares(void **state)
     char key[32];
     (void)state;
     assert_int_equal(policy_init(&p, &policy_iphash_ops, t), 0);
+    attach(&p, t);
     for (int k = 0; k < 4000; k++) {
         snprintf(key, sizeof(key), "10.1.%d.%d", k / 256, k % 256);
         seen[pick_key(&p, key, NULL)]++;
@@ -504,7 +553,9 @@ static int remapped_by_removing(size_t n, size_t gone)
     int moved = 0;
     snprintf(gone_name, sizeof(gone_name), "b%zu", gone);
     assert_int_equal(policy_init(&before, &policy_hash_ops, t1), 0);
+    attach(&before, t1);
     assert_int_equal(policy_init(&after, &policy_hash_ops, t2), 0);
+    attach(&after, t2);
     for (int k = 0; k < HASH_KEYS; k++) {
         key_of(key, sizeof(key), k);
         const char *a = pick_name(&before, key), *b = pick_name(&after, key);
@@ -547,6 +598,7 @@ static void test_hash_spreads_keys_within_a_quarter_of_the_fair_share(void **sta
     char key[32];
     (void)state;
     assert_int_equal(policy_init(&p, &policy_hash_ops, t), 0);
+    attach(&p, t);
     for (int k = 0; k < HASH_KEYS; k++) {
         key_of(key, sizeof(key), k);
         seen[pick_key(&p, key, NULL)]++;
@@ -566,6 +618,7 @@ static void test_hash_weights_give_proportional_shares(void **state)
     char key[32];
     (void)state;
     assert_int_equal(policy_init(&p, &policy_hash_ops, t), 0);
+    attach(&p, t);
     for (int k = 0; k < HASH_KEYS; k++) {
         key_of(key, sizeof(key), k);
         seen[pick_key(&p, key, NULL)]++;
@@ -588,6 +641,7 @@ static void test_hash_downing_one_backend_moves_only_its_keys_spread_over_the_ot
     char key[32];
     (void)state;
     assert_int_equal(policy_init(&p, &policy_hash_ops, t), 0);
+    attach(&p, t);
     for (int k = 0; k < HASH_KEYS; k++) {
         key_of(key, sizeof(key), k);
         before[k] = pick_key(&p, key, NULL);
@@ -625,6 +679,7 @@ static void test_hash_falls_over_to_the_same_backend_on_a_retry(void **state)
     uint64_t tried[POLICY_TRIED_WORDS] = {0};
     (void)state;
     assert_int_equal(policy_init(&p, &policy_hash_ops, t), 0);
+    attach(&p, t);
     int first = pick_key(&p, "/cart", NULL);
     policy_mark_tried(tried, (size_t)first);
     int second = pick_key(&p, "/cart", tried);
@@ -648,6 +703,7 @@ static void test_every_policy_serves_a_backup_only_when_all_others_are_down(void
         struct backend_table *t = make_named(3, NULL, backup, 0);
         int seen[3] = {0};
         assert_int_equal(policy_init(&p, policy_registry[r], t), 0);
+        attach(&p, t);
         for (int k = 0; k < 300; k++) {
             snprintf(key, sizeof(key), "10.0.0.%d", k);
             seen[pick_key(&p, key, NULL)]++;
@@ -688,6 +744,7 @@ static void test_every_policy_skips_tried_unusable_and_resting_backends(void **s
         uint64_t tried[POLICY_TRIED_WORDS] = {0};
         const char *name = policy_registry[r]->name;
         assert_int_equal(policy_init(&p, policy_registry[r], t), 0);
+        attach(&p, t);
         policy_mark_tried(tried, 0);
         rest(t, 2, 60000);
         for (int k = 0; k < 200; k++) {
@@ -715,6 +772,7 @@ static void test_every_policy_with_no_backends_picks_nothing(void **state)
         struct policy p;
         struct backend_table *t = make_table(0);
         assert_int_equal(policy_init(&p, policy_registry[r], t), 0);
+        attach(&p, t);
         assert_int_equal(pick_key(&p, "k", NULL), -1);
         assert_int_equal(policy_pick(&p, NULL), -1);
         policy_fini(&p);
@@ -759,6 +817,7 @@ static void test_every_policy_picks_from_many_threads_at_once(void **state)
         pthread_t th[THREADS];
         int seen[4] = {0};
         assert_int_equal(policy_init(&p, policy_registry[r], t), 0);
+        attach(&p, t);
         for (int k = 0; k < THREADS; k++) {
             pk[k] = (struct picker){.p = &p, .id = k};
             assert_int_equal(pthread_create(&th[k], NULL, picker_run, &pk[k]), 0);
