@@ -199,6 +199,28 @@ size_t access_log_format_health(char *out, size_t cap, uint64_t wall_ns, const c
     return l.len;
 }
 
+size_t access_log_format_retry(char *out, size_t cap, uint64_t wall_ns, const char *id,
+                               size_t id_len, const char *backend, bool sent, const char *why)
+{
+    struct line l = {out, 0, cap > 0 ? cap - 1 : 0};
+
+    if (cap == 0)
+        return 0;
+    add_time(&l, wall_ns);
+    add(&l, " event=retry id=", 16);
+    if (id != NULL && id_len > 0)
+        add_escaped(&l, id, id_len, 128);
+    else
+        add(&l, "-", 1);
+    add(&l, " backend=", 9);
+    add_escaped(&l, backend, strlen(backend), 128);
+    add(&l, sent ? " sent=yes why=\"" : " sent=no why=\"", sent ? 15 : 14);
+    add_text(&l, why, strlen(why), 256, true);
+    add(&l, "\"", 1);
+    l.p[l.len++] = '\n'; /* room was kept for it */
+    return l.len;
+}
+
 static void append(const struct access_log *log, struct access_log_buf *buf, const char *line,
                    size_t n)
 {
@@ -215,6 +237,17 @@ void access_log_append(const struct access_log *log, struct access_log_buf *buf,
     if (log->fd < 0)
         return;
     append(log, buf, line, access_log_format(line, sizeof(line), r));
+}
+
+void access_log_append_retry(const struct access_log *log, struct access_log_buf *buf,
+                             uint64_t wall_ns, const char *id, size_t id_len, const char *backend,
+                             bool sent, const char *why)
+{
+    char line[ACCESS_LOG_BUF];
+    if (log->fd < 0)
+        return;
+    append(log, buf, line,
+           access_log_format_retry(line, sizeof(line), wall_ns, id, id_len, backend, sent, why));
 }
 
 void access_log_append_health(const struct access_log *log, struct access_log_buf *buf,

@@ -67,6 +67,19 @@ void access_log_append_health(const struct access_log *log, struct access_log_bu
                               uint64_t wall_ns, const char *backend, const char *state,
                               const char *reason);
 
+/* Formats one line about an attempt that failed and was made again (on another backend, or on a
+ * fresh connection), newline included, e.g.
+ *   time=2026-11-27T05:12:01.123Z event=retry id=5f0c... backend=b1 sent=no why="connect failed"
+ * id is the request's (the same as on its own line; NULL: "-", as in -m tcp); sent tells whether
+ * the request had reached the backend. Returns its length. */
+size_t access_log_format_retry(char *out, size_t cap, uint64_t wall_ns, const char *id,
+                               size_t id_len, const char *backend, bool sent, const char *why);
+
+/* Adds such a line to buf, like access_log_append(). */
+void access_log_append_retry(const struct access_log *log, struct access_log_buf *buf,
+                             uint64_t wall_ns, const char *id, size_t id_len, const char *backend,
+                             bool sent, const char *why);
+
 /* Writes out what buf holds. Returns 0 or -errno (the lines are dropped then). */
 int access_log_flush(const struct access_log *log, struct access_log_buf *buf);
 

@@ -88,10 +88,12 @@ void events_request_sent(struct worker *w, struct backend *b)
     stats_request_sent(w->stats, (int)b->index);
 }
 
-void events_retry(struct worker *w, struct backend *from, bool was_sent, const char *why)
+void events_retry(struct worker *w, struct backend *from, bool was_sent, const char *why,
+                  const char *id, size_t id_len)
 {
-    (void)why;
     stats_retry(w->stats, (int)from->index, was_sent);
+    access_log_append_retry(w->log, &w->log_buf, clock_wall_ns(), id, id_len, from->name, was_sent,
+                            why);
 }
 
 void events_timeout(struct worker *w, enum events_timeout kind, struct backend *b)

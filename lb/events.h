@@ -58,9 +58,11 @@ void events_backend_closed(struct worker *w, struct backend *b);
 void events_request_sent(struct worker *w, struct backend *b);
 
 /* The request is tried again: was_sent false after a failed connect to from (on the next
- * backend), true when a reused connection to from broke before answering (sent again on a fresh
- * connection; the attempt at from ends here). */
-void events_retry(struct worker *w, struct backend *from, bool was_sent, const char *why);
+ * backend), true when it reached from and failed there before any answer (sent again on a fresh
+ * connection or another backend; the attempt at from ends here). The access log gets an
+ * event=retry line with the request's id (id NULL in -m tcp) and why. */
+void events_retry(struct worker *w, struct backend *from, bool was_sent, const char *why,
+                  const char *id, size_t id_len);
 
 /* A timeout fired; b is the backend concerned, or NULL. */
 void events_timeout(struct worker *w, enum events_timeout kind, struct backend *b);

@@ -230,7 +230,7 @@ static void after_dial(struct relay *r)
             return;
         }
         r->retries++;
-        events_retry(r->w, from, false, "connect failed");
+        events_retry(r->w, from, false, "connect failed", NULL, 0);
         dial_start(&r->d, false);
         after_dial(r);
         return;

@@ -870,7 +870,7 @@ static bool move_to_another_backend(struct session *s, bool was_sent, const char
     if (dial_pick(&x->d, x->key, x->key_len, -1) < 0)
         return false;
     x->retries++;
-    events_retry(s->w, from, was_sent, why);
+    events_retry(s->w, from, was_sent, why, x->id, x->id_len);
     x->stale_retried = false;
     if (!x->own_host) {
         /* the Host lb added named the backend picked before */
@@ -1050,7 +1050,8 @@ static bool retry_stale(struct session *s)
     if (u == NULL || !u->reused || x->t_first_byte != 0 || x->stale_retried || !x->idempotent ||
         x->rq.bytes > 0 || x->rq_state != REQ_DONE || x->head_use != HEAD_REQUEST)
         return false;
-    events_retry(s->w, x->d.backend, true, "idle connection was closed by the backend");
+    events_retry(s->w, x->d.backend, true, "idle connection was closed by the backend", x->id,
+                 x->id_len);
     x->sent = false;
     x->stale_retried = true;
     x->reused = false;

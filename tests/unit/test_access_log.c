@@ -154,6 +154,23 @@ static void test_a_health_change_is_a_line_of_its_own(void **state)
                               "reason=\"3 checks failed: \\x22x\\x22\\x0a\"\n");
 }
 
+static void test_each_attempt_made_again_is_a_line_with_the_request_id(void **state)
+{
+    char line[512];
+    (void)state;
+
+    size_t n = access_log_format_retry(line, sizeof(line), 1795756321123456789ull, "abc123", 6,
+                                       "b1", false, "connect failed");
+    line[n] = '\0';
+    assert_string_equal(line, "time=2026-11-27T05:12:01.123Z event=retry id=abc123 backend=b1 "
+                              "sent=no why=\"connect failed\"\n");
+    n = access_log_format_retry(line, sizeof(line), 1795756321123456789ull, NULL, 0, "b2", true,
+                                "the backend did not answer in time");
+    line[n] = '\0';
+    assert_string_equal(line, "time=2026-11-27T05:12:01.123Z event=retry id=- backend=b2 "
+                              "sent=yes why=\"the backend did not answer in time\"\n");
+}
+
 static void test_off_and_bad_paths(void **state)
 {
     struct access_log log;
@@ -175,6 +192,7 @@ int main(void)
         cmocka_unit_test(test_path_is_escaped_and_cut),
         cmocka_unit_test(test_lines_are_appended_whole_to_the_file),
         cmocka_unit_test(test_a_health_change_is_a_line_of_its_own),
+        cmocka_unit_test(test_each_attempt_made_again_is_a_line_with_the_request_id),
         cmocka_unit_test(test_off_and_bad_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
