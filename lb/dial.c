@@ -45,6 +45,8 @@ int dial_pick(struct dial *d, const char *key, size_t key_len, int preferred)
         dial_release(d);
     }
     int idx = preferred;
+    if (idx >= 0 && d->w->health != NULL && !health_take(d->w->health, (size_t)idx, d->w->now_ms))
+        idx = -1; /* chosen otherwise, but its one trial request is taken: the policy decides */
     struct policy_request pr = {.key = key, .key_len = key_len, .tried = d->tried};
     while (idx < 0) {
         idx = policy_pick(d->w->policy, &pr);
