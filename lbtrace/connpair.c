@@ -14,6 +14,9 @@
 #define CONNPAIR_DEFAULT_GRACE 2000000000ull
 #define CONNPAIR_DEFAULT_LINGER 200000000ull
 #define CONNPAIR_MAX_OPEN 4096 /* per list; beyond it the oldest entry is reported as it is */
+#define FNV_OFFSET 0xcbf29ce484222325ull /* the same FNV-1a 64 as flow.c's stream_hash */
+#define FNV_PRIME 0x100000001b3ull
+#define PROXY_V1_MAX 107 /* the longest v1 header, CRLF included */
 
 struct entry {
     struct entry *next;
@@ -23,6 +26,10 @@ struct entry {
     struct l7_exchange *ex[CONNPAIR_MAX_REQUESTS];
     size_t nex;
     uint64_t more;
+    /* a backend leg, lb to backend: the bytes after a PROXY header (all of them when none) */
+    bool started;           /* the first bytes were looked at */
+    size_t proxy_len;       /* the PROXY header's length, 0: none */
+    uint64_t up_bytes, up_hash;
 };
 
 struct connpair {
@@ -115,6 +122,16 @@ static int same_dir(const struct flow *a, const struct flow *b, int d)
            a->dir[d].stream_hash == b->dir[d].stream_hash;
 }
 
+/* The same for the way up, where lb may have put a PROXY header in front of the client's
+ * bytes: what follows it must be what the client sent. */
+static int same_up(const struct entry *c, const struct entry *b)
+{
+    const struct flow_dir *cd = &c->flow->dir[FLOW_C2S], *bd = &b->flow->dir[FLOW_C2S];
+    if (cd->reasm.gaps || bd->reasm.gaps)
+        return -1;
+    return cd->reasm.delivered == b->up_bytes && cd->stream_hash == b->up_hash;
+}
+
 static bool same_request(const struct l7_exchange *a, const struct l7_exchange *b)
 {
     return a->request_seen && b->request_seen && strcmp(a->method, b->method) == 0 &&
@@ -176,15 +193,17 @@ static void emit_pair(struct connpair *cp, struct entry *c, struct entry *b, boo
         cp->paired++;
         rec.client_to_lb = c->flow->dir[FLOW_C2S].reasm.delivered;
         rec.lb_to_client = c->flow->dir[FLOW_S2C].reasm.delivered;
-        rec.lb_to_backend = b->flow->dir[FLOW_C2S].reasm.delivered;
+        rec.lb_to_backend = b->up_bytes;
         rec.backend_to_lb = b->flow->dir[FLOW_S2C].reasm.delivered;
-        rec.same_up = same_dir(c->flow, b->flow, FLOW_C2S);
+        rec.proxy_header = b->proxy_len;
+        rec.same_up = same_up(c, b);
         rec.same_down = same_dir(c->flow, b->flow, FLOW_S2C);
     } else if (c != NULL) {
         rec.client_to_lb = c->flow->dir[FLOW_C2S].reasm.delivered;
         rec.lb_to_client = c->flow->dir[FLOW_S2C].reasm.delivered;
     } else if (b != NULL) {
-        rec.lb_to_backend = b->flow->dir[FLOW_C2S].reasm.delivered;
+        rec.lb_to_backend = b->up_bytes;
+        rec.proxy_header = b->proxy_len;
         rec.backend_to_lb = b->flow->dir[FLOW_S2C].reasm.delivered;
     }
     /* the requests: the client leg's, or a lone backend leg's */
@@ -238,6 +257,7 @@ void connpair_flow_opened(struct connpair *cp, struct flow *f)
         return;
     flow_hold(f);
     e->flow = f;
+    e->up_hash = FNV_OFFSET;
     struct entry **pp = client ? &cp->clients : &cp->backends;
     while (*pp != NULL)
         pp = &(*pp)->next;
@@ -269,6 +289,43 @@ void connpair_add(struct connpair *cp, struct flow *f, struct l7_exchange *ex)
         return;
     }
     e->ex[e->nex++] = ex;
+}
+
+/* The length of the PROXY protocol header (v1 or v2) data starts with, or 0. */
+static size_t proxy_header_len(const uint8_t *data, size_t len)
+{
+    static const uint8_t v2_sig[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
+                                       0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
+    if (len >= 8 && memcmp(data, "PROXY ", 6) == 0) {
+        for (size_t i = 6; i + 1 < len && i + 1 < PROXY_V1_MAX; i++)
+            if (data[i] == '\r' && data[i + 1] == '\n')
+                return i + 2;
+        return 0;
+    }
+    if (len >= 16 && memcmp(data, v2_sig, sizeof(v2_sig)) == 0) {
+        size_t total = 16 + ((size_t)data[14] << 8 | data[15]);
+        return total <= len ? total : 0;
+    }
+    return 0;
+}
+
+size_t connpair_data(struct connpair *cp, struct flow *f, int dir, const uint8_t *data, size_t len)
+{
+    if (f->leg != FLOW_LEG_BACKEND || dir != FLOW_C2S || data == NULL)
+        return 0;
+    struct entry *e = find_flow(cp->backends, f);
+    if (e == NULL)
+        return 0;
+    size_t skip = 0;
+    if (!e->started) {
+        e->started = true;
+        e->up_hash = FNV_OFFSET;
+        skip = e->proxy_len = proxy_header_len(data, len);
+    }
+    for (size_t i = skip; i < len; i++)
+        e->up_hash = (e->up_hash ^ data[i]) * FNV_PRIME;
+    e->up_bytes += len - skip;
+    return skip;
 }
 
 void connpair_flow_closed(struct connpair *cp, struct flow *f, uint64_t now)

@@ -11,7 +11,8 @@
  *     still without one that opened before it (within the grace time).
  * A pair is reported once both connections have closed: the TCP facts of both legs, the bytes
  * each way on each leg and whether the relay carried them unchanged (same length and same hash
- * client->lb as lb->backend, and backend->lb as lb->client), lb's own record of it when the ring
+ * client->lb as lb->backend, after any PROXY protocol header lb put in front, and backend->lb as
+ * lb->client), lb's own record of it when the ring
  * had one, and the HTTP requests seen on the client leg, each marked when the backend leg
  * carried it too: all of them reached the one backend. A client connection with no backend
  * connection (lb found none) and a backend connection with no client (lb's own: a health check)
@@ -55,6 +56,8 @@ struct connpair_record {
     struct pair_ring_conn lb;
     /* the relay's bytes, stream bytes delivered in order on each leg (retransmissions once) */
     uint64_t client_to_lb, lb_to_backend, backend_to_lb, lb_to_client;
+    uint64_t proxy_header;          /* bytes of PROXY header lb sent before lb_to_backend (-b
+                                       ...,send-proxy); 0: none */
     int same_up;                    /* client->lb equals lb->backend: 1, 0, -1 unknown (gaps) */
     int same_down;                  /* backend->lb equals lb->client: 1, 0, -1 unknown */
     const struct connpair_request *requests; /* the client leg's requests, in order */
@@ -77,6 +80,12 @@ void connpair_set_ring(struct connpair *cp, const struct pair_ring_ops *ops);
 
 /* A client or backend flow opened. Other flows are ignored. */
 void connpair_flow_opened(struct connpair *cp, struct flow *f);
+
+/* In-order stream bytes of flow f (the flow's data hook). Returns how many bytes at the start
+ * of data are a PROXY protocol header (v1 or v2, whole in the backend leg's first bytes) that lb
+ * put in front of the client's bytes: the caller does not parse them as HTTP, and the pairing
+ * compares what follows them with what the client sent. */
+size_t connpair_data(struct connpair *cp, struct flow *f, int dir, const uint8_t *data, size_t len);
 
 /* A finished exchange on flow f; cp takes ownership of ex. One without a request (bytes that
  * are not HTTP) is not listed. */

@@ -518,11 +518,13 @@ static void json_connection(const struct output_opts *o, const struct connpair_r
     fprintf(out, "{\"type\":\"tcp_connection\",\"n\":%" PRIu64 ",\"time\":\"%s\",\"lb_mode\":\"tcp\","
                  "\"paired_by\":%s,\"confirmed\":%s,\"bytes_identical\":%s,\"bytes\":{"
                  "\"client_to_lb\":%" PRIu64 ",\"lb_to_backend\":%" PRIu64 ",\"backend_to_lb\":%" PRIu64
-                 ",\"lb_to_client\":%" PRIu64 ",\"up_identical\":%s,\"down_identical\":%s},\"client\":",
+                 ",\"lb_to_client\":%" PRIu64 ",\"proxy_header\":%" PRIu64 ",\"up_identical\":%s,"
+                 "\"down_identical\":%s},\"client\":",
             r->number, iso,
             r->how == CONNPAIR_RING ? "\"lb_ring\"" : r->how == CONNPAIR_TIMING ? "\"timing\"" : "null",
             tri_json(r->confirmed), tri_json(conn_identical(r)), r->client_to_lb, r->lb_to_backend,
-            r->backend_to_lb, r->lb_to_client, tri_json(r->same_up), tri_json(r->same_down));
+            r->backend_to_lb, r->lb_to_client, r->proxy_header, tri_json(r->same_up),
+            tri_json(r->same_down));
     for (int leg = 0; leg < 2; leg++) {
         const struct flow *f = leg == 0 ? r->client : r->backend;
         if (leg == 1)
@@ -573,7 +575,7 @@ static void text_bytes_dir(const struct output_opts *o, const char *a, uint64_t 
 
 static void text_connection(const struct output_opts *o, const struct connpair_record *r)
 {
-    char t[64], name[FLOW_NAME_LEN + 72], addr[64];
+    char t[64], name[FLOW_NAME_LEN + 72], addr[FLOW_NAME_LEN + 72];
     output_clock(conn_time(r), t, sizeof(t));
     fprintf(o->out, "%s%s connection %" PRIu64 "%s", col(o, C_BOLD), t, r->number, col(o, C_RESET));
     if (r->how == CONNPAIR_RING)
@@ -601,6 +603,8 @@ static void text_connection(const struct output_opts *o, const struct connpair_r
     if (r->client != NULL && r->backend != NULL) {
         fprintf(o->out, "  %-8s ", "bytes");
         text_bytes_dir(o, "client>lb", r->client_to_lb, "lb>backend", r->lb_to_backend, r->same_up);
+        if (r->proxy_header)
+            fprintf(o->out, " (after a %" PRIu64 " B PROXY header)", r->proxy_header);
         fputs(", ", o->out);
         text_bytes_dir(o, "backend>lb", r->backend_to_lb, "lb>client", r->lb_to_client, r->same_down);
         fputc('\n', o->out);
@@ -623,8 +627,8 @@ static void text_connection(const struct output_opts *o, const struct connpair_r
     if (r->client == NULL)
         fprintf(o->out, "  %-8s %" PRIu64 " on lb's own connection\n", "requests", n);
     else if (conn_one_backend(r))
-        fprintf(o->out, "  %-8s %" PRIu64 " on the client connection, all to %s (%s)\n", "requests", n,
-                name, flow_addr_str(&r->backend->srv, addr, sizeof(addr)));
+        fprintf(o->out, "  %-8s %" PRIu64 " on the client connection, all to %s\n", "requests", n,
+                srv_str(r->backend, addr, sizeof(addr)));
     else
         fprintf(o->out, "  %-8s %" PRIu64 " on the client connection\n", "requests", n);
     for (size_t i = 0; i < r->nrequests; i++) {
@@ -651,19 +655,18 @@ static void text_connection_l7(const struct output_opts *o, const struct connpai
     output_clock(conn_time(r), t, sizeof(t));
     conn_backend_str(r, name, sizeof(name));
     if (r->client == NULL) {
-        fprintf(o->out, "%s %s(no client leg: lb's own connection)%s  | %s%s > %s (%s)%s  %" PRIu64
+        fprintf(o->out, "%s %s(no client leg: lb's own connection)%s  | %s%s > %s%s  %" PRIu64
                         " B > %" PRIu64 " B <\n",
                 t, col(o, C_DIM), col(o, C_RESET), col(o, C_MAGENTA),
-                flow_addr_str(&r->backend->cli, a, sizeof(a)),
-                flow_addr_str(&r->backend->srv, x, sizeof(x)), name, col(o, C_RESET),
-                r->lb_to_backend, r->backend_to_lb);
+                flow_addr_str(&r->backend->cli, a, sizeof(a)), srv_str(r->backend, name, sizeof(name)),
+                col(o, C_RESET), r->lb_to_backend, r->backend_to_lb);
         return;
     }
     flow_addr_str(&r->client->cli, a, sizeof(a));
     size_t lines = r->nrequests ? r->nrequests : 1;
     for (size_t i = 0; i < lines; i++) {
         const struct l7_exchange *ex = r->nrequests ? r->requests[i].ex : NULL;
-        char lt[64], y[64];
+        char lt[64], y[FLOW_NAME_LEN + 72];
         output_clock(ex && ex->t_request ? ex->t_request : conn_time(r), lt, sizeof(lt));
         fprintf(o->out, "%s %s%-21s%s ", lt, col(o, C_CYAN), a, col(o, C_RESET));
         if (ex == NULL) {
@@ -678,10 +681,9 @@ static void text_connection_l7(const struct output_opts *o, const struct connpai
         if (r->backend == NULL)
             fprintf(o->out, "%sno backend leg%s\n", col(o, C_DIM), col(o, C_RESET));
         else
-            fprintf(o->out, "%s%s > %s (%s)%s  connection %" PRIu64 ", relayed whole%s\n",
+            fprintf(o->out, "%s%s > %s%s  connection %" PRIu64 ", relayed whole%s\n",
                     col(o, C_MAGENTA), flow_addr_str(&r->backend->cli, x, sizeof(x)),
-                    flow_addr_str(&r->backend->srv, y, sizeof(y)), name, col(o, C_RESET),
-                    r->number, tail);
+                    srv_str(r->backend, y, sizeof(y)), col(o, C_RESET), r->number, tail);
     }
 }
 

@@ -114,6 +114,13 @@ static void on_data(void *ctx, struct flow *f, int dir, const uint8_t *data, siz
     struct leg_ctx *lc = f->user;
     if (data == NULL)
         t->st.gaps++;
+    if (lc != NULL && lc->tcp) {
+        size_t skip = connpair_data(t->conns, f, dir, data, len); /* a PROXY header */
+        data = data != NULL ? data + skip : NULL;
+        len -= skip;
+        if (len == 0)
+            return;
+    }
     if (lc != NULL && lc->l7 != NULL)
         l7_feed(lc->l7, dir, data, len, ts);
 }
