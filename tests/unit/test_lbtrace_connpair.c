@@ -366,6 +366,44 @@ static void test_a_leg_alone_is_reported_alone(void **state)
     done(path, &r);
 }
 
+/* Captures of lb at work with bytes flipped at random (past the pcap file header), read in tcp
+ * mode: nothing may crash or leak, whatever the pairing makes of them. */
+static void test_damaged_captures_never_crash(void **state)
+{
+    void (*scenarios[])(const char *, int) = {scenario_tcp_mode, scenario_crossed, scenario_proxy,
+                                              scenario_lonely, scenario_lb_at_work};
+    uint64_t rng = 0x9e3779b97f4a7c15ull;
+    (void)state;
+    for (size_t k = 0; k < sizeof(scenarios) / sizeof(scenarios[0]); k++) {
+        char *path = capture_of(scenarios[k]);
+        FILE *f = fopen(path, "rb");
+        assert_non_null(f);
+        static uint8_t orig[1 << 16], buf[1 << 16];
+        size_t n = fread(orig, 1, sizeof(orig), f);
+        fclose(f);
+        assert_true(n > 24);
+        for (int round = 0; round < 100; round++) {
+            memcpy(buf, orig, n);
+            for (int flips = 0; flips < 1 + round % 8; flips++) {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                buf[24 + (rng >> 11) % (n - 24)] ^= (uint8_t)(1u << (rng % 8));
+            }
+            f = fopen(path, "wb");
+            assert_non_null(f);
+            assert_int_equal(fwrite(buf, 1, n, f), n);
+            fclose(f);
+            struct run_result r;
+            if (run_pcap_full(path, 8000, 9001, 3, (enum output_view)(round % 3), round % 2, 0,
+                              TRACE_MODE_TCP, NULL, &r) == 0)
+                free(r.out);
+        }
+        unlink(path);
+        free(path);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -377,6 +415,7 @@ int main(void)
         cmocka_unit_test(test_changed_bytes_are_shown_per_direction),
         cmocka_unit_test(test_a_proxy_header_in_front_is_not_a_change),
         cmocka_unit_test(test_a_leg_alone_is_reported_alone),
+        cmocka_unit_test(test_damaged_captures_never_crash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
