@@ -8,8 +8,9 @@
  *     id. When lb's recent-requests ring (shared memory) is readable, the entry for that id
  *     confirms the pair: its client address and its backend connection's local address must be
  *     the two flows' client ends.
- *  2. by connection (lb's tcp mode, where there is no request id): each client connection has one
- *     backend connection for its whole life. The connection ring names it when available; else
+ *  2. by connection (no request id: lb's tcp mode, when lbtrace was not told so; with -m tcp or
+ *     lb's segment saying tcp, connpair.h shows such connections whole instead): each client
+ *     connection has one backend connection for its whole life. The connection ring names it when available; else
  *     the first backend connection opened after the client connection and not yet taken. The
  *     n-th exchange on one is paired with the n-th on the other, and the record says whether the
  *     backend leg carried the client's bytes unchanged (same length and hash each way).
