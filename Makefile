@@ -111,13 +111,14 @@ check: tests ## run every test against the current build (no set-up)
 
 # ThreadSanitizer: lb (workers, resolver, statistics heartbeat), backend-sim (one thread per
 # instance) and lbtop (it reads the seqlocked statistics lb's threads write) built with
-# -fsanitize=thread in their own BUILD, and the end-to-end tests that start them. TSan sees races
+# -fsanitize=thread in their own BUILD, and the end-to-end tests that start them, plus
+# test_health (many threads report to one backend's health at once). TSan sees races
 # between the threads of one process, not across the shared memory between two. Every process
 # writes its reports under TSAN_REPORTS; any report fails the run, even when the test did not
 # notice the process exit 66.
 TSAN_PROGRAMS := lb backend-sim lbtop
 TSAN_TESTS = $(filter $(addprefix $(BUILD)/tests/e2e/,test_lb_% test_backend_sim% test_lbtop%), \
-    $(E2E_TESTS))
+    $(E2E_TESTS)) $(filter $(BUILD)/tests/unit/test_health,$(UNIT_TESTS))
 TSAN_REPORTS = $(abspath $(BUILD))/tsan-reports
 
 test-tsan: deps-test ## build lb, backend-sim and lbtop with ThreadSanitizer, run their e2e tests

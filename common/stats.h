@@ -41,7 +41,7 @@
 #include <stdint.h>
 
 #define STATS_MAGIC UINT64_C(0x4c424c4142535431) /* "LBLABST1" */
-#define STATS_VERSION 1u
+#define STATS_VERSION 2u
 
 #define STATS_SHM_PREFIX "/lblab-" /* + decimal listen port, e.g. "/lblab-3000" */
 
@@ -61,12 +61,15 @@
 #define STATS_MODE_HTTP 1u
 #define STATS_MODE_TCP 2u /* reserved for a planned tcp mode; lb writes HTTP */
 
+/* header.features: what this lb does, so readers show only what is meaningful */
+#define STATS_FEATURE_CHECKS 0x1u /* active health checks run: checks_* counters move */
+
 /* header.state */
 #define STATS_WRITER_RUNNING 1u
 #define STATS_WRITER_STOPPING 2u /* lb is shutting down; the segment goes away soon */
 
-/* stats_backend.state: lb writes UP, and DOWN from a failed connect until a connect succeeds
- * (lb/backend.h); UNKNOWN and DRAINING are reserved. */
+/* stats_backend.state: what lb believes (lb/health.h): UP, DOWN (failed checks, ejected after
+ * failed requests, or admin) or DRAINING (no new requests); UNKNOWN is reserved. */
 #define STATS_BACKEND_UNKNOWN 0u
 #define STATS_BACKEND_UP 1u
 #define STATS_BACKEND_DOWN 2u
@@ -81,6 +84,7 @@
 #define STATS_METHOD_LEN 16
 #define STATS_REQUEST_ID_LEN 64
 #define STATS_PATH_LEN 256      /* truncated paths keep their first 255 bytes */
+#define STATS_REASON_LEN 96     /* why a backend's state last changed, NUL-terminated */
 
 /* An IPv4 or IPv6 address and port. family 0: none (e.g. no backend connection was made). */
 struct stats_addr {
@@ -119,7 +123,7 @@ struct stats_header {
     uint64_t start_mono_ns;   /* the same moment on CLOCK_MONOTONIC */
     uint16_t listen_port;
     uint16_t reserved0;
-    uint32_t reserved1;
+    uint32_t features;        /* STATS_FEATURE_* */
     struct stats_addr listen_addr;      /* family 0: every address */
     char listen_text[STATS_TEXT_LEN];   /* as lb prints it, e.g. "0.0.0.0:3000" */
     char policy[32];                    /* e.g. "roundrobin" */
@@ -160,18 +164,26 @@ struct stats_backend {
     _Atomic uint64_t last_change_wall_ns;  /* last change of state, ns since the epoch */
     _Atomic uint64_t active_conns;         /* connections to it open now */
     _Atomic uint64_t peak_conns;           /* the most ever open at once */
-    _Atomic uint64_t checks_total;         /* reserved for planned health checks: 0 */
-    _Atomic uint64_t checks_failed;        /* reserved for planned health checks: 0 */
+    _Atomic uint64_t checks_total;         /* active health checks made (0 without checks) */
+    _Atomic uint64_t checks_failed;        /* of those, failed */
 
     /* The address the host last resolved to, under a sequence lock like a ring slot (odd while
      * being written). Atomic, any thread. */
     _Atomic uint64_t resolved_seq;
     _Atomic uint64_t resolved_words[3];    /* a struct stats_addr */
 
-    uint8_t reserved[512 - 280];
+    /* Why the state last changed, as text ("3 checks failed: connect refused", "ejected for
+     * 10 s after 1 failure in 10 s: timeout", "admin"; "" before the first change), under a
+     * sequence lock like resolved_seq (odd while being written). One writer at a time. */
+    _Atomic uint64_t reason_seq;
+    _Atomic uint64_t reason_words[STATS_REASON_LEN / 8]; /* NUL-terminated text */
+
+    uint8_t reserved[512 - 384];
 };
 _Static_assert(offsetof(struct stats_backend, state) == 200, "stats_backend layout");
 _Static_assert(offsetof(struct stats_backend, resolved_seq) == 248, "stats_backend layout");
+_Static_assert(offsetof(struct stats_backend, reason_seq) == 280, "stats_backend layout");
+_Static_assert(STATS_REASON_LEN % 8 == 0, "the reason is stored word by word");
 _Static_assert(sizeof(struct stats_backend) == 512, "stats_backend size");
 
 /* ---- the ring of recent requests ---------------------------------------------------------- */

@@ -558,6 +558,43 @@ int stats_backend_load_resolved(const struct stats_shm *shm, uint32_t b, struct 
     return -EAGAIN;
 }
 
+void stats_backend_store_reason(struct stats_backend *b, const char *reason)
+{
+    uint64_t w[STATS_REASON_LEN / 8];
+    uint64_t seq = atomic_load_explicit(&b->reason_seq, memory_order_relaxed);
+
+    stats_text_put((char *)w, sizeof(w), reason, reason ? strlen(reason) : 0);
+    atomic_store_explicit(&b->reason_seq, seq | 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    for (size_t i = 0; i < STATS_REASON_LEN / 8; i++)
+        atomic_store_explicit(&b->reason_words[i], w[i], memory_order_relaxed);
+    atomic_store_explicit(&b->reason_seq, (seq | 1) + 1, memory_order_release);
+}
+
+int stats_backend_load_reason(const struct stats_shm *shm, uint32_t b, char *out, size_t len)
+{
+    uint64_t w[STATS_REASON_LEN / 8];
+
+    if (len > 0)
+        out[0] = '\0';
+    if (shm->seg == NULL || b >= shm->nbackends)
+        return -ENOENT;
+    struct stats_backend *be = &shm->seg->backends[b];
+    for (int tries = 0; tries < 100; tries++) {
+        uint64_t s1 = atomic_load_explicit(&be->reason_seq, memory_order_acquire);
+        if (s1 & 1)
+            continue;
+        for (size_t i = 0; i < STATS_REASON_LEN / 8; i++)
+            w[i] = atomic_load_explicit(&be->reason_words[i], memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&be->reason_seq, memory_order_relaxed) == s1) {
+            stats_text_get(out, len, (const char *)w, sizeof(w));
+            return 0;
+        }
+    }
+    return -EAGAIN;
+}
+
 bool stats_text_put(char *dst, size_t dst_len, const char *src, size_t n)
 {
     bool fits = n < dst_len;

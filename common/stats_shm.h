@@ -120,6 +120,14 @@ void stats_backend_store_resolved(struct stats_backend *b, const struct stats_ad
  * out of range. */
 int stats_backend_load_resolved(const struct stats_shm *shm, uint32_t b, struct stats_addr *out);
 
+/* Stores why backend b's state last changed (cut to STATS_REASON_LEN - 1 bytes) under its
+ * sequence lock. One writer at a time (lb: under the backend's health lock). */
+void stats_backend_store_reason(struct stats_backend *b, const char *reason);
+
+/* Reads backend b's reason into out[len] (sanitised like stats_text_get, "" when none). Returns
+ * 0, or -EAGAIN if it kept changing (out is "" then), -ENOENT if b is out of range. */
+int stats_backend_load_reason(const struct stats_shm *shm, uint32_t b, char *out, size_t len);
+
 /* Copies at most n bytes of src into dst[dst_len] (NUL-padded, always terminated). Returns true
  * when everything fitted. */
 bool stats_text_put(char *dst, size_t dst_len, const char *src, size_t n);

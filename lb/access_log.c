@@ -71,12 +71,14 @@ static void addf(struct line *l, const char *fmt, ...)
         add(l, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
-static void add_escaped(struct line *l, const char *s, size_t n, size_t max)
+/* Adds s[0..n) cut at max bytes, with '"', '\\' and bytes outside printable ASCII as \xHH
+ * (spaces too, unless spaces is true: for text inside quotes meant to be read). */
+static void add_text(struct line *l, const char *s, size_t n, size_t max, bool spaces)
 {
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < n && i < max; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c < 0x21 || c > 0x7e || c == '"' || c == '\\') {
+        if (c < (spaces ? 0x20 : 0x21) || c > 0x7e || c == '"' || c == '\\') {
             char esc[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
             add(l, esc, 4);
         } else {
@@ -85,6 +87,23 @@ static void add_escaped(struct line *l, const char *s, size_t n, size_t max)
     }
     if (n > max)
         add(l, "...", 3);
+}
+
+static void add_escaped(struct line *l, const char *s, size_t n, size_t max)
+{
+    add_text(l, s, n, max, false);
+}
+
+/* time=2026-11-27T05:12:01.123Z (UTC, milliseconds) */
+static void add_time(struct line *l, uint64_t wall_ns)
+{
+    time_t secs = (time_t)(wall_ns / 1000000000u);
+    struct tm tm;
+    char when[32];
+
+    gmtime_r(&secs, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    addf(l, "time=%s.%03uZ", when, (unsigned)(wall_ns / 1000000u % 1000u));
 }
 
 /* Milliseconds with three decimals, cut (not rounded) to the microsecond; "-" unless known. */
@@ -102,15 +121,10 @@ static void add_ms(struct line *l, const char *key, uint64_t ns, bool known)
 size_t access_log_format(char *out, size_t cap, const struct request_record *r)
 {
     struct line l = {out, 0, cap > 0 ? cap - 1 : 0};
-    time_t secs = (time_t)(r->wall_ns / 1000000000u);
-    struct tm tm;
-    char when[32];
 
     if (cap == 0)
         return 0;
-    gmtime_r(&secs, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-    addf(&l, "time=%s.%03uZ", when, (unsigned)(r->wall_ns / 1000000u % 1000u));
+    add_time(&l, r->wall_ns);
     addf(&l, " client=%s", r->client_text ? r->client_text : "-");
     add(&l, " backend=", 9);
     if (r->backend_name != NULL && r->backend_name[0] != '\0')
@@ -166,15 +180,50 @@ int access_log_flush(const struct access_log *log, struct access_log_buf *buf)
     return rc;
 }
 
+size_t access_log_format_health(char *out, size_t cap, uint64_t wall_ns, const char *backend,
+                                const char *state, const char *reason)
+{
+    struct line l = {out, 0, cap > 0 ? cap - 1 : 0};
+
+    if (cap == 0)
+        return 0;
+    add_time(&l, wall_ns);
+    add(&l, " event=health backend=", 22);
+    add_escaped(&l, backend, strlen(backend), 128);
+    add(&l, " state=", 7);
+    add_escaped(&l, state, strlen(state), 16);
+    add(&l, " reason=\"", 9);
+    add_text(&l, reason, strlen(reason), 256, true);
+    add(&l, "\"", 1);
+    l.p[l.len++] = '\n'; /* room was kept for it */
+    return l.len;
+}
+
+static void append(const struct access_log *log, struct access_log_buf *buf, const char *line,
+                   size_t n)
+{
+    if (n > sizeof(buf->data) - buf->len)
+        access_log_flush(log, buf);
+    memcpy(buf->data + buf->len, line, n);
+    buf->len += n;
+}
+
 void access_log_append(const struct access_log *log, struct access_log_buf *buf,
                        const struct request_record *r)
 {
     char line[ACCESS_LOG_BUF];
     if (log->fd < 0)
         return;
-    size_t n = access_log_format(line, sizeof(line), r);
-    if (n > sizeof(buf->data) - buf->len)
-        access_log_flush(log, buf);
-    memcpy(buf->data + buf->len, line, n);
-    buf->len += n;
+    append(log, buf, line, access_log_format(line, sizeof(line), r));
+}
+
+void access_log_append_health(const struct access_log *log, struct access_log_buf *buf,
+                              uint64_t wall_ns, const char *backend, const char *state,
+                              const char *reason)
+{
+    char line[512];
+    if (log->fd < 0)
+        return;
+    append(log, buf, line, access_log_format_health(line, sizeof(line), wall_ns, backend, state,
+                                                    reason));
 }

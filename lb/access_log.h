@@ -10,7 +10,8 @@
  * backend_addr the address lb connected to, connect_ms 0.000 for a reused connection,
  * first_byte_ms counts from the request's first byte. A value lb does not have is "-". The path
  * is quoted, with '"', '\' and bytes outside printable ASCII written as \xHH, and cut at 1024
- * bytes.
+ * bytes. A change of a backend's health is a line of its own, with event=health
+ * (access_log_format_health()).
  *
  * Each worker formats lines into its own struct access_log_buf and writes whole lines with one
  * write() of at most ACCESS_LOG_BUF bytes (PIPE_BUF), at the end of each event-loop round or when
@@ -53,6 +54,18 @@ size_t access_log_format(char *out, size_t cap, const struct request_record *r);
 /* Adds r's line to buf, flushing buf first if the line does not fit. */
 void access_log_append(const struct access_log *log, struct access_log_buf *buf,
                        const struct request_record *r);
+
+/* Formats one line about a change of a backend's health, newline included, e.g.
+ *   time=2026-11-27T05:12:01.123Z event=health backend=b2 state=DOWN reason="3 checks failed:
+ *   connect refused"
+ * (one line; the reason quoted like a path, but with its spaces kept). Returns its length. */
+size_t access_log_format_health(char *out, size_t cap, uint64_t wall_ns, const char *backend,
+                                const char *state, const char *reason);
+
+/* Adds such a line to buf, like access_log_append(). */
+void access_log_append_health(const struct access_log *log, struct access_log_buf *buf,
+                              uint64_t wall_ns, const char *backend, const char *state,
+                              const char *reason);
 
 /* Writes out what buf holds. Returns 0 or -errno (the lines are dropped then). */
 int access_log_flush(const struct access_log *log, struct access_log_buf *buf);

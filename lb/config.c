@@ -15,10 +15,17 @@
 #include <string.h>
 
 #include "cliopt.h"
+#include "health.h"
 #include "policy.h"
 
 _Static_assert(CONFIG_MAX_WEIGHT == BACKEND_MAX_WEIGHT, "the weights config accepts are the table's");
 _Static_assert(CONFIG_MAX_BACKENDS <= POLICY_MAX_BACKENDS, "every backend config accepts can be picked");
+_Static_assert(CONFIG_DEFAULT_HEALTH_RISE == HEALTH_DEFAULT_RISE &&
+                   CONFIG_DEFAULT_HEALTH_FALL == HEALTH_DEFAULT_FALL &&
+                   CONFIG_DEFAULT_MAX_FAILS == HEALTH_DEFAULT_MAX_FAILS &&
+                   CONFIG_DEFAULT_FAIL_WINDOW_MS == HEALTH_DEFAULT_FAIL_WINDOW_MS &&
+                   CONFIG_MAX_HEALTH_COUNT <= HEALTH_MAX_FAILS_LIMIT,
+               "the health defaults config shows are health.h's");
 
 void config_defaults(struct config *cfg)
 {
@@ -38,6 +45,12 @@ void config_defaults(struct config *cfg)
     cfg->dns_ttl_s = CONFIG_DEFAULT_DNS_TTL_S;
     snprintf(cfg->policy, sizeof(cfg->policy), "%s", CONFIG_DEFAULT_POLICY);
     cfg->retries = CONFIG_DEFAULT_RETRIES;
+    cfg->health_interval_ms = CONFIG_DEFAULT_HEALTH_INTERVAL_MS;
+    cfg->health_timeout_ms = CONFIG_DEFAULT_HEALTH_TIMEOUT_MS;
+    cfg->health_rise = CONFIG_DEFAULT_HEALTH_RISE;
+    cfg->health_fall = CONFIG_DEFAULT_HEALTH_FALL;
+    cfg->max_fails = CONFIG_DEFAULT_MAX_FAILS;
+    cfg->fail_window_ms = CONFIG_DEFAULT_FAIL_WINDOW_MS;
 }
 
 void config_usage(FILE *out)
@@ -46,7 +59,10 @@ void config_usage(FILE *out)
             "usage: lb [-m http|tcp] [-l [ADDR:]PORT] [-b HOST:PORT[,OPTION]...]... [-w WORKERS]\n"
             "          [--connect-timeout MS] [--client-timeout MS] [--server-timeout MS]\n"
             "          [--dns-ttl SEC] [--access-log FILE|-] [--policy NAME]\n"
-            "          [--hash-key path|header:NAME|cookie:NAME] [-h] [-V]\n"
+            "          [--hash-key path|header:NAME|cookie:NAME] [--health-path PATH]\n"
+            "          [--health-interval MS] [--health-timeout MS] [--health-rise N]\n"
+            "          [--health-fall N] [--max-fails N] [--fail-window MS] [--observe 5xx]\n"
+            "          [-h] [-V]\n"
             "\n"
             "An HTTP/1.1 load balancer: requests to the listening address are spread over the\n"
             "backends, one request at a time (-m http), or whole TCP connections (-m tcp).\n"
@@ -86,12 +102,28 @@ void config_usage(FILE *out)
             "                            at most N times (default %d; 0: never)\n"
             "  --sticky-cookie NAME      sticky sessions: a cookie NAME pins a client to the\n"
             "                            backend that served it while that one is up\n"
+            "  --health-path PATH        check each backend with GET PATH every interval; 2xx\n"
+            "                            or 3xx passes (default: no active checks)\n"
+            "  --health-interval MS      time between two checks of a backend (default %d)\n"
+            "  --health-timeout MS       a check fails without an answer in MS (default %d)\n"
+            "  --health-rise N           good checks in a row that bring a DOWN backend UP\n"
+            "                            (default %d)\n"
+            "  --health-fall N           failed checks in a row that take a backend DOWN\n"
+            "                            (default %d)\n"
+            "  --max-fails N             failed requests (connect failures, timeouts) in\n"
+            "                            --fail-window that eject a backend for a cool-down\n"
+            "                            of 5 s, doubling up to 60 s (default %d; 0: off)\n"
+            "  --fail-window MS          how long a failed request counts (default %d)\n"
+            "  --observe 5xx             a 5xx answer counts as a failed request too\n"
             "  -h, --help                print this help and exit\n"
             "  -V, --version             print the version and exit\n",
             CONFIG_DEFAULT_PORT, CONFIG_MAX_WEIGHT, CONFIG_DEFAULT_CONNECT_TIMEOUT_MS,
             CONFIG_DEFAULT_CLIENT_TIMEOUT_MS, CONFIG_DEFAULT_SERVER_TIMEOUT_MS,
             CONFIG_DEFAULT_IDLE_TIMEOUT_MS, CONFIG_DEFAULT_DRAIN_TIMEOUT_MS,
-            CONFIG_DEFAULT_DNS_TTL_S, policy_names(), CONFIG_DEFAULT_POLICY, CONFIG_DEFAULT_RETRIES);
+            CONFIG_DEFAULT_DNS_TTL_S, policy_names(), CONFIG_DEFAULT_POLICY, CONFIG_DEFAULT_RETRIES,
+            CONFIG_DEFAULT_HEALTH_INTERVAL_MS, CONFIG_DEFAULT_HEALTH_TIMEOUT_MS,
+            CONFIG_DEFAULT_HEALTH_RISE, CONFIG_DEFAULT_HEALTH_FALL, CONFIG_DEFAULT_MAX_FAILS,
+            CONFIG_DEFAULT_FAIL_WINDOW_MS);
 }
 
 /* True when name is a valid backend name: 1..CONFIG_MAX_NAME_LEN letters, digits, '.', '_' or
@@ -205,6 +237,14 @@ enum opt_id {
     OPT_NO_STATS,
     OPT_RETRIES,
     OPT_STICKY_COOKIE,
+    OPT_HEALTH_PATH,
+    OPT_HEALTH_INTERVAL,
+    OPT_HEALTH_TIMEOUT,
+    OPT_HEALTH_RISE,
+    OPT_HEALTH_FALL,
+    OPT_MAX_FAILS,
+    OPT_FAIL_WINDOW,
+    OPT_OBSERVE,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -233,6 +273,14 @@ static const struct opt options[] = {
     {0, "no-stats", false, OPT_NO_STATS},
     {0, "retries", true, OPT_RETRIES},
     {0, "sticky-cookie", true, OPT_STICKY_COOKIE},
+    {0, "health-path", true, OPT_HEALTH_PATH},
+    {0, "health-interval", true, OPT_HEALTH_INTERVAL},
+    {0, "health-timeout", true, OPT_HEALTH_TIMEOUT},
+    {0, "health-rise", true, OPT_HEALTH_RISE},
+    {0, "health-fall", true, OPT_HEALTH_FALL},
+    {0, "max-fails", true, OPT_MAX_FAILS},
+    {0, "fail-window", true, OPT_FAIL_WINDOW},
+    {0, "observe", true, OPT_OBSERVE},
     {'h', "help", false, OPT_HELP},
     {'V', "version", false, OPT_VERSION},
 };
@@ -349,6 +397,49 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
             return cli_invalid(err, err_len, flag, val, "a cookie name (1-64 letters, digits or "
                                                         "!#$%%&'*+-.^_`|~)");
         snprintf(cfg->sticky_cookie, sizeof(cfg->sticky_cookie), "%s", val);
+        return 0;
+    case OPT_HEALTH_PATH: {
+        /* an origin-form path sent as is in the request line: visible ASCII, no spaces */
+        size_t n = strlen(val);
+        bool ok = n >= 1 && n <= CONFIG_MAX_HEALTH_PATH && val[0] == '/';
+        for (size_t i = 0; ok && i < n; i++)
+            ok = val[i] > ' ' && val[i] < 0x7f;
+        if (!ok)
+            return cli_invalid(err, err_len, flag, val,
+                               "a path starting with '/' (1-%d visible ASCII characters, no "
+                               "spaces)",
+                               CONFIG_MAX_HEALTH_PATH);
+        snprintf(cfg->health_path, sizeof(cfg->health_path), "%s", val);
+        return 0;
+    }
+    case OPT_HEALTH_INTERVAL:
+    case OPT_HEALTH_TIMEOUT:
+    case OPT_FAIL_WINDOW: {
+        if (cli_parse_uint(flag, val, 1, 86400000, "milliseconds", &v, err, err_len) != 0)
+            return -EINVAL;
+        uint32_t *field = o->id == OPT_HEALTH_INTERVAL  ? &cfg->health_interval_ms
+                          : o->id == OPT_HEALTH_TIMEOUT ? &cfg->health_timeout_ms
+                                                        : &cfg->fail_window_ms;
+        *field = (uint32_t)v;
+        return 0;
+    }
+    case OPT_HEALTH_RISE:
+    case OPT_HEALTH_FALL:
+    case OPT_MAX_FAILS: {
+        if (cli_parse_uint(flag, val, o->id == OPT_MAX_FAILS ? 0 : 1, CONFIG_MAX_HEALTH_COUNT,
+                           o->id == OPT_MAX_FAILS ? "a number of failures" : "a number of checks",
+                           &v, err, err_len) != 0)
+            return -EINVAL;
+        unsigned *field = o->id == OPT_HEALTH_RISE    ? &cfg->health_rise
+                          : o->id == OPT_HEALTH_FALL ? &cfg->health_fall
+                                                     : &cfg->max_fails;
+        *field = (unsigned)v;
+        return 0;
+    }
+    case OPT_OBSERVE:
+        if (strcmp(val, "5xx") != 0)
+            return cli_invalid(err, err_len, flag, val, "5xx");
+        cfg->observe_5xx = true;
         return 0;
     case OPT_HELP:
         cfg->help = true;

@@ -31,6 +31,15 @@
 /* Backend names (-b HOST:PORT,name=NAME) fit lbtop's columns and the statistics' 64 bytes. */
 #define CONFIG_MAX_NAME_LEN 63
 #define CONFIG_MAX_WEIGHT 256
+/* Health (lb/health.h, lb/checker.h): the same defaults as health.h's, checked in config.c. */
+#define CONFIG_MAX_HEALTH_PATH 1024
+#define CONFIG_DEFAULT_HEALTH_INTERVAL_MS 2000
+#define CONFIG_DEFAULT_HEALTH_TIMEOUT_MS 1000
+#define CONFIG_DEFAULT_HEALTH_RISE 2
+#define CONFIG_DEFAULT_HEALTH_FALL 3
+#define CONFIG_DEFAULT_MAX_FAILS 1
+#define CONFIG_DEFAULT_FAIL_WINDOW_MS 10000
+#define CONFIG_MAX_HEALTH_COUNT 1000 /* --health-rise, --health-fall and --max-fails at most */
 
 /* What lb balances: HTTP requests (layer 7), or TCP connections relayed whole (layer 4). */
 enum config_mode { CONFIG_MODE_HTTP, CONFIG_MODE_TCP };
@@ -66,6 +75,15 @@ struct config {
     char sticky_cookie[65];      /* --sticky-cookie NAME: "" when off */
     uint32_t retries;            /* a safe request that failed before any answer goes to
                                     another backend at most this often */
+    /* health: active checks (off while health_path is "") and passive observation */
+    char health_path[CONFIG_MAX_HEALTH_PATH + 1]; /* --health-path: "/..." checked with GET */
+    uint32_t health_interval_ms; /* from one check of a backend to the next */
+    uint32_t health_timeout_ms;  /* a check's connect, request and answer head */
+    unsigned health_rise;        /* good checks in a row that bring a DOWN backend UP */
+    unsigned health_fall;        /* failed checks in a row that take an UP backend DOWN */
+    unsigned max_fails;          /* failed requests within fail_window_ms that eject; 0: off */
+    uint32_t fail_window_ms;
+    bool observe_5xx;            /* --observe 5xx: a 5xx answer counts as a failed request */
     bool help;                   /* -h: print usage, exit 0 */
     bool version;                /* -V: print the version, exit 0 */
 };

@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "events.h"
+#include "health.h"
 
 void dial_init(struct dial *d, struct worker *w, struct endpoint *owner)
 {
@@ -44,12 +45,18 @@ int dial_pick(struct dial *d, const char *key, size_t key_len, int preferred)
         dial_release(d);
     }
     int idx = preferred;
-    if (idx < 0) {
-        struct policy_request pr = {.key = key, .key_len = key_len, .tried = d->tried};
+    struct policy_request pr = {.key = key, .key_len = key_len, .tried = d->tried};
+    while (idx < 0) {
         idx = policy_pick(d->w->policy, &pr);
+        if (idx < 0)
+            return -1;
+        /* a backend whose ejection is over takes one trial request at a time: when another
+         * request holds the trial, this one counts it as tried and asks again */
+        if (d->w->health != NULL && !health_take(d->w->health, (size_t)idx, d->w->now_ms)) {
+            policy_mark_tried(d->tried, (size_t)idx);
+            idx = -1;
+        }
     }
-    if (idx < 0)
-        return -1;
     d->backend = &d->w->table->backends[idx];
     policy_acquired(d->w->policy, (size_t)idx);
     d->acquired = true;

@@ -7,6 +7,10 @@
  * A backend's state (lb/backend.h: up, or down and resting after a failed connect) changes here:
  * a failed connect rests it, a successful one brings it back. The worker whose call changed the
  * state (one per change, however many workers saw it) prints one line about it and publishes it.
+ *
+ * The health subsystem (lb/health.h) reports its changes through events_backend_health(): the
+ * one caller that made a change prints it, and publishes the backend's state, time and reason
+ * under the backend's health lock, so the last publication is always of the newest state.
  */
 #include "events.h"
 
@@ -27,20 +31,6 @@ static bool warn_allowed(struct backend *b)
         return false;
     return atomic_compare_exchange_strong_explicit(&b->last_warn_ms, &last, now ? now : 1,
                                                    memory_order_relaxed, memory_order_relaxed);
-}
-
-/* Publishes b's state as it is now. Another worker may change it back between our change and
- * our store; so we read it again after storing and store again if it moved: whoever stores last
- * has read the state after every change before it (all sequentially consistent), so the
- * statistics end up with the true state. */
-static void publish_state(struct worker *w, struct backend *b)
-{
-    bool up;
-
-    do {
-        up = backend_is_up(b);
-        stats_backend_state(w->stats, (int)b->index, up ? STATS_BACKEND_UP : STATS_BACKEND_DOWN);
-    } while (backend_is_up(b) != up);
 }
 
 /* Errors that are lb's own (out of descriptors or memory) say nothing about the backend. */
@@ -67,10 +57,12 @@ void events_request_received(struct worker *w)
 void events_backend_connect_failed(struct worker *w, struct backend *b, int err)
 {
     stats_connect_error(w->stats, (int)b->index);
-    if (backend_to_blame(err) && backend_rest(b, w->now_ms)) {
-        fprintf(stderr, "lb: backend %s DOWN (connect failed: %s), resting %d s\n", b->name,
-                strerror(-err), BACKEND_DOWN_MS / 1000);
-        publish_state(w, b);
+    if (backend_to_blame(err) && w->health != NULL) {
+        struct health_change chg;
+        if (health_report_failure(w->health, b->index,
+                                  err == -ETIMEDOUT ? HEALTH_FAIL_TIMEOUT : HEALTH_FAIL_CONNECT,
+                                  health_connect_why(-err), w->now_ms, &chg))
+            events_backend_health(w, w->health, b, &chg);
     } else if (warn_allowed(b)) {
         fprintf(stderr, "lb: backend %s: connect failed: %s\n", b->name, strerror(-err));
     }
@@ -84,10 +76,6 @@ void events_backend_connected(struct worker *w, struct backend *b, uint64_t conn
         return; /* an old connection says nothing about whether b accepts new ones */
     }
     stats_backend_conn_opened(w->stats, (int)b->index, connect_ns);
-    if (backend_set_up(b)) {
-        fprintf(stderr, "lb: backend %s UP\n", b->name);
-        publish_state(w, b);
-    }
 }
 
 void events_backend_closed(struct worker *w, struct backend *b)
@@ -119,6 +107,57 @@ void events_backend_broke(struct worker *w, struct backend *b, const char *why)
     (void)w;
     if (warn_allowed(b))
         fprintf(stderr, "lb: backend %s: %s\n", b->name, why);
+}
+
+/* A time on lb's monotonic clock (ms), as wall-clock time (ns since the epoch). */
+static uint64_t mono_ms_to_wall_ns(uint64_t ms)
+{
+    uint64_t now = clock_mono_ms(), ago = now > ms ? now - ms : 0;
+    return clock_wall_ns() - ago * 1000000u;
+}
+
+/* Runs under b's health lock (health_publish), so publications follow the changes in order. */
+static void publish_health(const struct health_snapshot *snap, void *arg)
+{
+    struct worker *w = ((void **)arg)[0];
+    struct backend *b = ((void **)arg)[1];
+    static const uint32_t state[] = {
+        [HEALTH_UP] = STATS_BACKEND_UP,
+        [HEALTH_DOWN] = STATS_BACKEND_DOWN,
+        [HEALTH_DRAINING] = STATS_BACKEND_DRAINING,
+    };
+    uint64_t wall = 0;
+
+    if (snap->changes > 0)
+        wall = mono_ms_to_wall_ns(snap->changed_ms);
+    stats_backend_health(w->stats, (int)b->index, state[snap->state], wall,
+                         snap->changes > 0 ? snap->reason : NULL, snap->checks_total,
+                         snap->checks_failed);
+}
+
+void events_backend_health(struct worker *w, struct health *h, struct backend *b,
+                           const struct health_change *chg)
+{
+    void *arg[2] = {w, b};
+
+    fprintf(stderr, "lb: backend %s %s (%s)\n", b->name, health_state_name(chg->to),
+            chg->reason);
+    if (w->log != NULL)
+        access_log_append_health(w->log, &w->log_buf, mono_ms_to_wall_ns(chg->at_ms), b->name,
+                                 health_state_name(chg->to), chg->reason);
+    health_publish(h, b->index, publish_health, arg);
+}
+
+void events_health_check(struct worker *w, struct health *h, struct backend *b, bool ok,
+                         const struct health_change *chg)
+{
+    void *arg[2] = {w, b};
+
+    (void)ok; /* counted by health.c, published from its snapshot */
+    if (chg != NULL)
+        events_backend_health(w, h, b, chg);
+    else
+        health_publish(h, b->index, publish_health, arg);
 }
 
 void events_request_done(struct worker *w, const struct request_record *r)

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 
 #include "backend.h"
+#include "health.h"
 #include "request_record.h"
 
 struct worker;
@@ -67,6 +68,18 @@ void events_timeout(struct worker *w, enum events_timeout kind, struct backend *
 
 /* A backend broke a response after it started (closed or failed mid-body, bad chunking). */
 void events_backend_broke(struct worker *w, struct backend *b, const char *why);
+
+/* Backend b's health changed: the caller's report to h (health_report_*, health_admin) returned
+ * true with chg. Prints one line on standard error, e.g. "lb: backend b2 DOWN (3 checks failed:
+ * connect refused)", adds an event=health line to the access log, and publishes the state, the
+ * time of the change and the reason. */
+void events_backend_health(struct worker *w, struct health *h, struct backend *b,
+                           const struct health_change *chg);
+
+/* An active check of b finished, ok or not, and was reported to h; chg is the change that
+ * report made, or NULL. Publishes the check counters (and the change as above). */
+void events_health_check(struct worker *w, struct health *h, struct backend *b, bool ok,
+                         const struct health_change *chg);
 
 /* A request finished: answered, refused, or abandoned. r feeds both the access-log line and the
  * statistics. */

@@ -23,6 +23,7 @@
 #include "backend.h"
 #include "cliopt.h"
 #include "config.h"
+#include "health.h"
 #include "net.h"
 #include "policy.h"
 #include "resolver.h"
@@ -66,6 +67,7 @@ int main(int argc, char **argv)
     struct backend_table *table = NULL;
     struct resolver *resolver = NULL;
     struct policy policy = {0};
+    struct health *health = NULL;
     struct sticky sticky = {0};
     struct access_log log = {.fd = -1};
     struct worker *workers = NULL;
@@ -148,11 +150,23 @@ int main(int argc, char **argv)
         goto out;
     }
     resolver_resolve_all(resolver, warn_line);
+    struct health_config hc;
+    health_config_defaults(&hc);
+    hc.rise = cfg.health_rise;
+    hc.fall = cfg.health_fall;
+    hc.max_fails = cfg.max_fails;
+    hc.fail_window_ms = cfg.fail_window_ms;
+    /* a trial whose outcome never comes is given up after the longest a request can take */
+    hc.trial_lease_ms = cfg.connect_timeout_ms + cfg.server_timeout_ms;
+    health = health_create(table->count, &hc);
+    if (health == NULL)
+        goto out_nomem;
     int rc = policy_init(&policy, policy_find(cfg.policy), table);
     if (rc != 0) {
         fprintf(stderr, "lb: policy %s: %s\n", cfg.policy, strerror(-rc));
         goto out;
     }
+    policy.health = health;
     rc = sticky_init(&sticky, table, cfg.sticky_cookie);
     if (rc != 0) {
         fprintf(stderr, "lb: --sticky-cookie: %s\n", strerror(-rc));
@@ -184,6 +198,8 @@ int main(int argc, char **argv)
         w->log = &log;
         w->listen_fd = lfd;
         w->stats = stats_for_worker(stats, i);
+        w->health = health;
+        w->nworkers = nworkers;
         if (worker_init(w, err, sizeof(err)) != 0) {
             fprintf(stderr, "lb: %s\n", err);
             worker_fini(w);
@@ -241,6 +257,7 @@ out:
     free(workers);
     resolver_destroy(resolver);
     policy_fini(&policy);
+    health_destroy(health);
     sticky_fini(&sticky);
     backend_table_destroy(table);
     free(hosts);

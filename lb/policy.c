@@ -5,6 +5,8 @@
  */
 #include "policy.h"
 
+#include "health.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +45,7 @@ int policy_init(struct policy *p, const struct policy_ops *ops, struct backend_t
 {
     p->ops = ops;
     p->table = table;
+    p->health = NULL; /* main() sets it after init */
     p->state = NULL;
     if (table->count > POLICY_MAX_BACKENDS)
         return -E2BIG;
@@ -85,6 +88,8 @@ bool policy_backend_usable(const struct policy *p, size_t i)
 
 bool policy_backend_down(const struct policy *p, size_t i, uint64_t now_ms)
 {
+    if (p->health != NULL)
+        return !health_usable(p->health, i, now_ms);
     return backend_resting(&p->table->backends[i], now_ms);
 }
 
@@ -92,6 +97,8 @@ enum policy_tier policy_tier(const struct policy *p, size_t i, const uint64_t *t
                              uint64_t now_ms)
 {
     if (policy_tried(tried, i) || !policy_backend_usable(p, i))
+        return POLICY_TIER_NONE;
+    if (p->health != NULL && health_state(p->health, i) == HEALTH_DRAINING)
         return POLICY_TIER_NONE;
     bool backup = p->table->backends[i].backup;
     if (policy_backend_down(p, i, now_ms))

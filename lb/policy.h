@@ -33,6 +33,7 @@ struct policy_request {
 struct policy {
     const struct policy_ops *ops;
     struct backend_table *table;
+    struct health *health; /* NULL: every backend with addresses is usable (unit tests) */
     void *state; /* the policy's own, from ops->create */
 };
 

@@ -29,6 +29,7 @@
 #include "clock.h"
 #include "dial.h"
 #include "events.h"
+#include "health.h"
 #include "net.h"
 #include "proxyproto.h"
 #include "request_record.h"
@@ -212,6 +213,12 @@ static void after_dial(struct relay *r)
         }
         snprintf(r->backend_addr, sizeof(r->backend_addr), "%s", r->d.up->addr);
         events_request_sent(r->w, r->d.backend);
+        if (r->w->health != NULL) {
+            /* at layer 4 a connection that opens is all the good news there is */
+            struct health_change chg;
+            if (health_report_success(r->w->health, r->d.backend->index, r->w->now_ms, &chg))
+                events_backend_health(r->w, r->w->health, r->d.backend, &chg);
+        }
         r->state = R_RELAY;
         r->client_activity_ms = r->backend_activity_ms = now_ms(r);
         return;

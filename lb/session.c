@@ -51,6 +51,7 @@
 #include "errors.h"
 #include "events.h"
 #include "hashkey.h"
+#include "health.h"
 #include "headers.h"
 #include "http.h"
 #include "net.h"
@@ -417,7 +418,8 @@ static void send_error(struct session *s, int status, const char *detail)
     unsigned retry_after = 0;
     if (status == 503) {
         /* come back when the first resting backend may be tried again (at least 1 s) */
-        uint64_t ms = backend_table_next_rest_end(s->w->table, now_ms(s));
+        uint64_t ms = s->w->health != NULL ? health_next_usable_ms(s->w->health, now_ms(s))
+                                           : backend_table_next_rest_end(s->w->table, now_ms(s));
         retry_after = ms > 1000 ? (unsigned)((ms + 999) / 1000) : 1;
     }
     ssize_t n = errors_response(s->bufs->head, sizeof(s->bufs->head), status, detail, x->id,
@@ -885,6 +887,16 @@ static bool move_to_another_backend(struct session *s, bool was_sent, const char
     return true;
 }
 
+/* The request failed at its backend (passive health). */
+static void health_failed(struct session *s, enum health_failure kind, const char *why)
+{
+    struct worker *w = s->w;
+    struct health_change chg;
+    if (w->health != NULL && s->x.d.backend != NULL &&
+        health_report_failure(w->health, s->x.d.backend->index, kind, why, w->now_ms, &chg))
+        events_backend_health(w, w->health, s->x.d.backend, &chg);
+}
+
 /* No address of the current backend took the connection: the next backend, else 503. */
 static void backend_unreachable(struct session *s)
 {
@@ -988,6 +1000,15 @@ static bool response_head(struct session *s)
         return true;
     }
     x->status = r.status;
+    if (r.status >= 500 && w->cfg->observe_5xx) {
+        char why[32];
+        snprintf(why, sizeof(why), "status %d", r.status);
+        health_failed(s, HEALTH_FAIL_5XX, why);
+    } else if (w->health != NULL) {
+        struct health_change chg;
+        if (health_report_success(w->health, x->d.backend->index, w->now_ms, &chg))
+            events_backend_health(w, w->health, x->d.backend, &chg);
+    }
     http_body_init(&x->rs.body, r.framing, r.content_length);
     x->res_decode = r.framing == HTTP_BODY_CHUNKED && x->client_minor == 0;
     x->backend_keepalive = r.keep_alive && r.framing != HTTP_BODY_UNTIL_CLOSE && r.status != 101;
@@ -1372,6 +1393,7 @@ void session_timer_expired(struct worker *w, struct timer *t)
             break;
         }
         events_timeout(w, EVENTS_TIMEOUT_SERVER, x->d.backend);
+        health_failed(s, HEALTH_FAIL_TIMEOUT, "timeout");
         if (x->t_first_byte == 0 && retry_elsewhere(s, "the backend did not answer in time"))
             break;
         if (can_answer)

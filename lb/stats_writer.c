@@ -209,6 +209,7 @@ struct stats *stats_open(const struct stats_config *cfg, char *err, size_t err_l
     uint64_t now_wall = clock_wall_ns();
     h->mode = cfg->mode ? cfg->mode : STATS_MODE_HTTP;
     h->listen_port = cfg->listen_port;
+    h->features = cfg->features;
     stats_addr_from_sockaddr(&h->listen_addr, cfg->listen_addr);
     put_text(h->listen_text, sizeof(h->listen_text), cfg->listen_text);
     put_text(h->policy, sizeof(h->policy), cfg->policy);
@@ -285,6 +286,7 @@ struct stats *stats_open_lb(const struct config *cfg, const struct backend_table
         .backend_hosts = hosts,
         .backend_ports = ports,
         .backend_weights = weights,
+        .features = cfg->health_path[0] != '\0' ? STATS_FEATURE_CHECKS : 0,
     };
     s = stats_open(&sc, err, err_len);
     if (s == NULL)
@@ -531,6 +533,23 @@ void stats_backend_state(struct stats_thread *t, int b, uint32_t state)
     /* seq_cst: see publish_state() in lb/events.c */
     if (atomic_exchange(&be->state, state) != state)
         atomic_store_explicit(&be->last_change_wall_ns, clock_wall_ns(), memory_order_relaxed);
+}
+
+void stats_backend_health(struct stats_thread *t, int b, uint32_t state, uint64_t changed_wall_ns,
+                          const char *reason, uint64_t checks_total, uint64_t checks_failed)
+{
+    struct stats_backend *be;
+
+    if (t == NULL || backend_counters(t, b) == NULL)
+        return;
+    be = &t->seg->backends[b];
+    if (reason != NULL)
+        stats_backend_store_reason(be, reason);
+    if (changed_wall_ns != 0)
+        atomic_store_explicit(&be->last_change_wall_ns, changed_wall_ns, memory_order_relaxed);
+    atomic_store(&be->state, state);
+    atomic_store_explicit(&be->checks_total, checks_total, memory_order_relaxed);
+    atomic_store_explicit(&be->checks_failed, checks_failed, memory_order_relaxed);
 }
 
 void stats_backend_resolved(struct stats *s, int b, const struct sockaddr *sa)

@@ -41,19 +41,20 @@ struct stats_config {
     const char *const *backend_hosts; /* as configured (NULL: the names) */
     const uint16_t *backend_ports;
     const uint32_t *backend_weights;  /* NULL: all 1 */
+    uint32_t features;                /* STATS_FEATURE_*, e.g. active health checks run */
 };
 
-/* Creates and publishes the segment, starts the heartbeat thread. Backends start UP. The health
- * check counters of the layout stay 0: lb runs no health checks yet. Returns the writer, or NULL
+/* Creates and publishes the segment, starts the heartbeat thread. Backends start UP. Returns the writer, or NULL
  * with a message in err (e.g. another lb already publishes under that name). */
 struct stats *stats_open(const struct stats_config *cfg, char *err, size_t err_len);
 
 struct config;
 struct backend_table;
 
-/* stats_open() for lb itself: publishes cfg's policy and backends (names from table), the
- * address listening socket lfd is bound to, and nworkers worker blocks, under the name
- * "/lblab-<cfg->listen_port>". Returns NULL with a message in err. */
+/* stats_open() for lb itself: publishes cfg's policy, whether it runs health checks
+ * (--health-path), its backends (names from table), the address listening socket lfd is bound
+ * to, and nworkers worker blocks, under the name "/lblab-<cfg->listen_port>". Returns NULL with
+ * a message in err. */
 struct stats *stats_open_lb(const struct config *cfg, const struct backend_table *table, int lfd,
                             unsigned nworkers, char *err, size_t err_len);
 
@@ -102,6 +103,12 @@ void stats_request_done(struct stats_thread *t, const struct request_record *r);
 /* Backend b is now STATS_BACKEND_UP or _DOWN; records when it changed (a repeat of the state
  * it has changes nothing). */
 void stats_backend_state(struct stats_thread *t, int b, uint32_t state);
+
+/* Backend b's health as lb/health.h knows it: state (STATS_BACKEND_*), when it last changed
+ * (changed_wall_ns, 0: leave as is), why (reason, NULL: leave as is), and its active check
+ * counters. Called with b's health lock held (health_publish()), so one writer at a time. */
+void stats_backend_health(struct stats_thread *t, int b, uint32_t state, uint64_t changed_wall_ns,
+                          const char *reason, uint64_t checks_total, uint64_t checks_failed);
 
 /* b's host now resolves to sa (the address lb connects to). Any thread. */
 void stats_backend_resolved(struct stats *s, int b, const struct sockaddr *sa);

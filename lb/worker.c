@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "checker.h"
 #include "clock.h"
 #include "relay.h"
 #include "session.h"
@@ -112,6 +113,17 @@ int worker_init(struct worker *w, char *err, size_t err_len)
     w->sessions = sessions_create();
     w->relays = relays_create();
     w->upstreams = upstreams_create(w, w->table->count);
+    if (w->cfg->health_path[0] != '\0') {
+        struct checker_config cc = {.path = w->cfg->health_path,
+                                    .interval_ms = w->cfg->health_interval_ms,
+                                    .timeout_ms = w->cfg->health_timeout_ms,
+                                    .nworkers = w->nworkers};
+        w->checker = checker_create(w, w->health, &cc);
+        if (w->checker == NULL) {
+            snprintf(err, err_len, "worker %u: out of memory", w->id);
+            return -ENOMEM;
+        }
+    }
     if (w->sessions == NULL || w->relays == NULL || w->upstreams == NULL) {
         snprintf(err, err_len, "worker %u: out of memory", w->id);
         return -ENOMEM;
@@ -232,6 +244,7 @@ static void *worker_main(void *arg)
         else if (w->draining)
             max_wait = 100;
         int timeout = timer_wait_ms(&w->timers, w->now_ms, max_wait);
+        timeout = checker_wait_ms(w->checker, w->now_ms, timeout);
         int n = epoll_wait(w->epfd, events, MAX_EVENTS, timeout);
         if (n < 0) {
             if (errno == EINTR)
@@ -269,6 +282,9 @@ static void *worker_main(void *arg)
                     session_backend_ready(owner);
                 break;
             }
+            case ENDPOINT_CHECK:
+                checker_event(w->checker, ep, events[i].events);
+                break;
             }
         }
         struct timer *t;
@@ -279,6 +295,7 @@ static void *worker_main(void *arg)
             else
                 session_timer_expired(w, t);
         }
+        checker_run_due(w->checker, w->now_ms);
         session_run_deferred(w);
         relay_run_deferred(w);
         session_reap(w);
@@ -330,6 +347,8 @@ void worker_fini(struct worker *w)
     if (w->replies.efd >= 0)
         resolve_reply_fini(&w->replies);
     timer_heap_fini(&w->timers);
+    checker_destroy(w->checker);
+    w->checker = NULL;
     upstreams_destroy(w->upstreams);
     w->upstreams = NULL;
     sessions_destroy(w->sessions);

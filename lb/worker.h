@@ -27,6 +27,8 @@
 #include "resolver.h"
 #include "timer.h"
 
+struct checker;
+struct health;
 struct relays;
 struct sessions;
 struct stats_thread;
@@ -41,6 +43,7 @@ enum endpoint_kind {
     ENDPOINT_CLIENT, /* a session's client socket (-m http) */
     ENDPOINT_RELAY,  /* a relay's client socket (-m tcp) */
     ENDPOINT_BACKEND,
+    ENDPOINT_CHECK, /* an active health check's socket (lb/checker.h) */
 };
 
 struct endpoint {
@@ -59,6 +62,8 @@ struct worker {
     const struct access_log *log;
     int listen_fd; /* shared with the other workers; owned by main() */
     struct stats_thread *stats; /* this worker's statistics (lb/stats_writer.h), NULL when off */
+    struct health *health;      /* what lb believes about each backend (lb/health.h), shared */
+    unsigned nworkers;          /* how many workers share the backends' health checks */
     pthread_t thread;
 
     /* atomic: written by main(), read by the worker (1 drain, 2 stop now) */
@@ -73,6 +78,7 @@ struct worker {
     struct sessions *sessions;   /* this worker's client connections in -m http (session.h) */
     struct relays *relays;       /* ... and in -m tcp (relay.h) */
     struct upstreams *upstreams; /* backend connections and their idle pools (upstream.h) */
+    struct checker *checker;     /* this worker's share of the health checks, NULL when off */
     struct buf_cache bufs;       /* spare per-request buffers (buffer.h) */
     struct access_log_buf log_buf;
     struct http_header scratch[HTTP_LIMITS_DEFAULT_HEADERS]; /* for the parser, per call */

@@ -354,11 +354,14 @@ static void row_attr(struct lbtop_line *line, const struct lbtop_render_opts *o,
 static size_t view_status(struct lbtop_lines *l, const struct lbtop_model *m,
                           const struct lbtop_render_opts *o, const unsigned *order, size_t n)
 {
-    int nw = name_width(m, o, 52, 40);
+    bool checks = m->cur->checks; /* a CHKFAIL column only when lb runs health checks */
+    int nw = name_width(m, o, checks ? 60 : 52, 40); /* REASON takes what is left */
     struct lbtop_line *line;
+    char chk[16];
 
-    add(l, o, LBTOP_ATTR_HEAD, -1, "%3s %-*s %-5s %6s %5s %5s %5s %8s %8s %8s", "#", nw, "NAME",
-        "STATE", "WEIGHT", "ACT", "PEAK", "INFL", "CONNS", "REQS", "LASTCHG");
+    add(l, o, LBTOP_ATTR_HEAD, -1, "%3s %-*s %-5s %6s %5s %5s %5s %8s %8s %8s%s %s", "#", nw,
+        "NAME", "STATE", "WEIGHT", "ACT", "PEAK", "INFL", "CONNS", "REQS", "LASTCHG",
+        checks ? " CHKFAIL" : "", "REASON");
     for (size_t i = 0; i < n; i++) {
         unsigned b = order[i];
         const struct lbtop_backend_snap *s = &m->cur->backends[b];
@@ -366,12 +369,16 @@ static size_t view_status(struct lbtop_lines *l, const struct lbtop_model *m,
         uint64_t ago = o->now_wall_ns > s->last_change_wall_ns && s->last_change_wall_ns
                            ? (o->now_wall_ns - s->last_change_wall_ns) / 1000000000u
                            : 0;
+        chk[0] = '\0';
+        if (checks)
+            snprintf(chk, sizeof(chk), " %7llu", (unsigned long long)s->checks_failed);
         line = add(l, o, LBTOP_ATTR_NORMAL, (int)b,
-                   "%3u %-*.*s %-5s %6u %5llu %5llu %5llu %8llu %8llu %8s", b, nw, nw,
+                   "%3u %-*.*s %-5s %6u %5llu %5llu %5llu %8llu %8llu %8s%s %s", b, nw, nw,
                    s->name, lbtop_state_name(s->state), s->weight, (unsigned long long)s->active,
                    (unsigned long long)s->peak, (unsigned long long)s->inflight,
                    (unsigned long long)s->conns_opened, (unsigned long long)s->requests,
-                   s->last_change_wall_ns ? lbtop_fmt_age(ago, age, sizeof(age)) : "-");
+                   s->last_change_wall_ns ? lbtop_fmt_age(ago, age, sizeof(age)) : "-", chk,
+                   s->reason[0] ? s->reason : "-");
         span(line, lbtop_state_name(s->state), (size_t)(4 + nw), state_attr(s->state));
         row_attr(line, o, (int)b);
     }
@@ -587,6 +594,10 @@ size_t lbtop_render_backend_detail(struct lbtop_lines *l, const struct lbtop_mod
                                                         sizeof(clock)),
             lbtop_fmt_age(since, ago, sizeof(ago)), s->weight);
     span(line, lbtop_state_name(s->state), 8, state_attr(s->state));
+    add(l, p, LBTOP_ATTR_NORMAL, -1, "  why          %s", s->reason[0] ? s->reason : "-");
+    if (m->cur->checks)
+        add(l, p, LBTOP_ATTR_NORMAL, -1, "  checks       run %llu  failed %llu",
+            (unsigned long long)s->checks_total, (unsigned long long)s->checks_failed);
     add(l, p, LBTOP_ATTR_NORMAL, -1,
         "  connections  active %llu  peak %llu  opened %llu  closed %llu  reused %llu  "
         "connect errors %llu",

@@ -115,6 +115,10 @@ static void json_backend(FILE *out, const struct lbtop_model *m, unsigned b, boo
     json_addr(out, ",\n      \"address\": ", &s->resolved);
     json_write_member(out, ",\n      \"state\": ", lbtop_state_name(s->state));
     json_num(out, ",\n      \"last_change\": ", (double)s->last_change_wall_ns / 1e9);
+    json_write_member(out, ",\n      \"reason\": ", s->reason);
+    if (m->cur->checks)
+        fprintf(out, ",\n      \"checks\": {\"total\": %llu, \"failed\": %llu}",
+                (unsigned long long)s->checks_total, (unsigned long long)s->checks_failed);
     fprintf(out,
             ",\n      \"weight\": %u,\n"
             "      \"connections\": {\"active\": %llu, \"peak\": %llu, \"opened\": %llu, "
@@ -191,7 +195,8 @@ int lbtop_report_json(FILE *out, const struct lbtop_model *m, uint64_t now_wall_
     fprintf(out, ", \"port\": %u, \"mode\": \"%s\"", (unsigned)s->listen_port,
             lbtop_mode_name(s->mode));
     json_write_member(out, ", \"policy\": ", s->policy);
-    fprintf(out, ", \"workers\": %u", s->nworkers);
+    fprintf(out, ", \"workers\": %u, \"health_checks\": %s", s->nworkers,
+            s->checks ? "true" : "false");
     json_write_member(out, ", \"version\": ", s->lb_version);
     json_num(out, ", \"started\": ", (double)(s->start_wall_ns / 1000000u) / 1e3);
     json_num(out, ", \"uptime_s\": ",

@@ -70,6 +70,7 @@ void lbtop_snapshot_take(const struct stats_shm *shm, struct lbtop_snapshot *out
     out->start_mono_ns = h->start_mono_ns;
     out->heartbeat_mono_ns = ld(&h->heartbeat_mono_ns);
     out->listen_port = h->listen_port;
+    out->checks = (h->features & STATS_FEATURE_CHECKS) != 0;
     stats_text_get(out->listen_text, sizeof(out->listen_text), h->listen_text,
                    sizeof(h->listen_text));
     stats_text_get(out->policy, sizeof(out->policy), h->policy, sizeof(h->policy));
@@ -89,6 +90,9 @@ void lbtop_snapshot_take(const struct stats_shm *shm, struct lbtop_snapshot *out
         d->last_change_wall_ns = ld(&src->last_change_wall_ns);
         d->active = ld(&src->active_conns);
         d->peak = ld(&src->peak_conns);
+        d->checks_total = ld(&src->checks_total);
+        d->checks_failed = ld(&src->checks_failed);
+        stats_backend_load_reason(shm, b, d->reason, sizeof(d->reason));
         if (stats_backend_load_resolved(shm, b, &d->resolved) < 0)
             memset(&d->resolved, 0, sizeof(d->resolved));
     }

@@ -34,6 +34,8 @@ struct lbtop_backend_snap {
     uint32_t state; /* STATS_BACKEND_*, anything else shown as unknown */
     uint32_t weight;
     uint64_t last_change_wall_ns;
+    char reason[STATS_REASON_LEN];     /* why the state last changed, "" if it never did */
+    uint64_t checks_total, checks_failed; /* active health checks (with lbtop_snapshot.checks) */
     uint64_t active, peak;             /* backend connections */
     struct stats_addr resolved;
     /* summed over workers */
@@ -58,6 +60,7 @@ struct lbtop_snapshot {
     char policy[32];
     char lb_version[16];
     char shm_name[STATS_SHM_NAME_MAX];
+    bool checks;                       /* lb runs active health checks (STATS_FEATURE_CHECKS) */
     uint64_t clients_active, clients_peak;
     /* summed over workers */
     uint64_t clients_accepted, clients_closed, clients_closed_requests;

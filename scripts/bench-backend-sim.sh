@@ -7,7 +7,11 @@
 # of each is compared (interference only ever lowers a rate).
 # Usage: scripts/bench-backend-sim.sh [BIN_DIR]   (env: DURATION=3 ROUNDS=3 CONNS=50 THREADS=1)
 # Every process it starts is stopped by its PID; nothing is left running.
+# shellcheck disable=SC2154 # free_port (lib/common.sh) assigns the port variables
 set -uo pipefail
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
 
 bin="${1:-bin}"
 duration="${DURATION:-3}"
@@ -17,66 +21,23 @@ threads="${THREADS:-1}"
 
 for tool in wrk nginx; do
     if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
-        echo "bench-backend-sim: $tool is not installed (scripts/deps.sh bench installs it)" >&2
-        exit 1
+        die "$tool is not installed (scripts/deps.sh bench installs it)"
     fi
 done
 nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
-if [ ! -x "$bin/backend-sim" ]; then
-    echo "bench-backend-sim: $bin/backend-sim not found; run make first" >&2
-    exit 1
-fi
+[ -x "$bin/backend-sim" ] || die "$bin/backend-sim not found; run make first"
 
-free_port() {
-    python3 - <<'PY' 2>/dev/null || echo $((20000 + RANDOM % 20000))
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()
-PY
-}
-
-wait_port() {
-    local port="$1"
-    for _ in $(seq 1 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    return 1
-}
-
-tmp="$(mktemp -d)"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-
-nginx_port="$(free_port)"
-sim_port="$(free_port)"
-while [ "$sim_port" = "$nginx_port" ]; do sim_port="$(free_port)"; done
+make_temp_dir
+free_port nginx_port sim_port
 
 mkdir -p "$tmp/www" "$tmp/logs"
 # about the size of a /whoami answer
 printf 'Name: nginx\nPort: %s\nThis is a small static file served by nginx for comparison.\n' \
     "$nginx_port" > "$tmp/www/index.txt"
-cat > "$tmp/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-master_process off;
-pid $tmp/nginx.pid;
-error_log $tmp/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $tmp/body;
-    proxy_temp_path $tmp/proxy;
-    fastcgi_temp_path $tmp/fastcgi;
-    uwsgi_temp_path $tmp/uwsgi;
-    scgi_temp_path $tmp/scgi;
+{
+    echo "master_process off;"
+    nginx_conf_start "$tmp" 1
+    cat <<CONF
     keepalive_requests 1000000;
     server {
         listen 127.0.0.1:$nginx_port;
@@ -85,22 +46,18 @@ http {
     }
 }
 CONF
+} > "$tmp/nginx.conf"
 
 "$nginx_bin" -p "$tmp" -c "$tmp/nginx.conf" 2>"$tmp/logs/nginx.stderr" &
-pids+=($!)
+nginx_pid=$!
+pids+=("$nginx_pid")
 "$bin/backend-sim" -p "127.0.0.1:$sim_port" 2>"$tmp/logs/sim.stderr" &
-pids+=($!)
+sim_pid=$!
+pids+=("$sim_pid")
 
-if ! wait_port "$nginx_port"; then
-    echo "bench-backend-sim: nginx did not start:" >&2
-    cat "$tmp/logs/nginx.stderr" "$tmp/logs/error.log" >&2 2>/dev/null
-    exit 1
-fi
-if ! wait_port "$sim_port"; then
-    echo "bench-backend-sim: backend-sim did not start:" >&2
-    cat "$tmp/logs/sim.stderr" >&2
-    exit 1
-fi
+wait_port "$nginx_port" "$nginx_pid" ||
+    die "nginx did not start: $(cat "$tmp/logs/nginx.stderr" "$tmp/error.log" 2>/dev/null)"
+wait_port "$sim_port" "$sim_pid" || die "backend-sim did not start: $(cat "$tmp/logs/sim.stderr")"
 
 rate() { # URL -> requests per second (wrk's Requests/sec line)
     wrk -t "$threads" -c "$conns" -d "${duration}s" "$1" 2>&1 | tee -a "$tmp/wrk.out" |
@@ -119,9 +76,7 @@ for _ in $(seq 1 "$rounds"); do
 done
 
 if [ -z "$nginx_rps" ] || [ -z "$sim_rps" ]; then
-    echo "bench-backend-sim: wrk did not report a rate:" >&2
-    cat "$tmp/wrk.out" >&2
-    exit 1
+    die "wrk did not report a rate: $(cat "$tmp/wrk.out")"
 fi
 ratio="$(awk -v a="$sim_rps" -v b="$nginx_rps" 'BEGIN { printf "%.2f", a / b }')"
 echo "backend-sim benchmark: wrk -t $threads -c $conns -d ${duration}s, keep-alive, loopback," \

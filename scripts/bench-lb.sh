@@ -13,6 +13,7 @@
 # printed side by side. Configs and logs live in a temporary directory removed at the end; every
 # process is stopped by its PID. Numbers from a shared 2-core machine are only comparable within
 # one run.
+# shellcheck disable=SC2154 # free_port (lib/common.sh) assigns the port variables
 set -uo pipefail
 
 bin="${1:-bin}"
@@ -22,7 +23,8 @@ threads="${BENCH_THREADS:-2}"
 workers="${BENCH_WORKERS:-2}"
 path="${BENCH_PATH:-/whoami}"
 
-die() { echo "bench-lb: $*" >&2; exit 1; }
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 [ -x "$bin/lb" ] || die "no $bin/lb (run make first)"
 [ -x "$bin/backend-sim" ] || die "no $bin/backend-sim (run make first)"
@@ -30,67 +32,21 @@ for tool in wrk haproxy nginx curl; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (scripts/deps.sh bench)"
 done
 
-tmp="$(mktemp -d /tmp/lblab-bench.XXXXXX)" || die "mktemp failed"
-pids=()
-stop_all() {
-    local pid
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-    for pid in "${pids[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    done
-    pids=()
-    rm -rf "$tmp"
-}
-trap stop_all EXIT
-trap 'exit 130' INT TERM
+make_temp_dir
+free_port b1 b2 b3 lb_port hap_port ngx_port
 
-# A port no socket uses (listening or connected), below the kernel's ephemeral range so no
-# outgoing connection takes it meanwhile, not 3000-3003, not handed out before in this run.
-read -r eph_low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || eph_low=32768
-[ "$eph_low" -gt 12000 ] 2>/dev/null || eph_low=32768
-used=" "
-free_port() {
-    local p
-    for _ in $(seq 200); do
-        p=$((10000 + RANDOM % (eph_low - 10000)))
-        case "$used" in *" $p "*) continue ;; esac
-        if command -v ss >/dev/null 2>&1 && [ -n "$(ss -Htan "( sport = :$p )" 2>/dev/null)" ]; then
-            continue
-        fi
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            used="$used$p "
-            echo "$p"
-            return 0
-        fi
-    done
-    die "no free port found"
-}
-
-wait_port() {
-    local port="$1" pid="$2"
-    for _ in $(seq 150); do
-        kill -0 "$pid" 2>/dev/null || return 1
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
-b1=$(free_port); b2=$(free_port); b3=$(free_port)
-lb_port=$(free_port); hap_port=$(free_port); ngx_port=$(free_port)
-
-"$bin/backend-sim" -p "$b1" -p "$b2" -p "$b3" >"$tmp/backend-sim.log" 2>&1 &
-pids+=($!)
+"$bin/backend-sim" -p "127.0.0.1:$b1" -p "127.0.0.1:$b2" -p "127.0.0.1:$b3" \
+    >"$tmp/backend-sim.log" 2>&1 &
+sim_pid=$!
+pids+=("$sim_pid")
 for p in "$b1" "$b2" "$b3"; do
-    wait_port "$p" "${pids[0]}" || die "backend-sim did not start (see its log: $(cat "$tmp/backend-sim.log"))"
+    wait_port "$p" "$sim_pid" || die "backend-sim did not start (see its log: $(cat "$tmp/backend-sim.log"))"
 done
 
 "$bin/lb" -l "127.0.0.1:$lb_port" -b "127.0.0.1:$b1" -b "127.0.0.1:$b2" -b "127.0.0.1:$b3" \
     -w "$workers" >"$tmp/lb.log" 2>&1 &
 lb_pid=$!
-pids+=($lb_pid)
+pids+=("$lb_pid")
 
 cat >"$tmp/haproxy.cfg" <<EOF
 global
@@ -118,22 +74,12 @@ backend be
 EOF
 haproxy -db -f "$tmp/haproxy.cfg" >"$tmp/haproxy.log" 2>&1 &
 hap_pid=$!
-pids+=($hap_pid)
+pids+=("$hap_pid")
 
 mkdir -p "$tmp/nginx"
-cat >"$tmp/nginx/nginx.conf" <<EOF
-worker_processes $workers;
-daemon off;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $tmp/nginx/body;
-    proxy_temp_path $tmp/nginx/proxy;
-    fastcgi_temp_path $tmp/nginx/fastcgi;
-    uwsgi_temp_path $tmp/nginx/uwsgi;
-    scgi_temp_path $tmp/nginx/scgi;
+{
+    nginx_conf_start "$tmp/nginx" "$workers"
+    cat <<EOF
     upstream be {
         server 127.0.0.1:$b1;
         server 127.0.0.1:$b2;
@@ -151,9 +97,10 @@ http {
     }
 }
 EOF
+} >"$tmp/nginx/nginx.conf"
 nginx -e "$tmp/nginx/error.log" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" >"$tmp/nginx.log" 2>&1 &
 ngx_pid=$!
-pids+=($ngx_pid)
+pids+=("$ngx_pid")
 
 wait_port "$lb_port" "$lb_pid" || die "lb did not start: $(cat "$tmp/lb.log")"
 wait_port "$hap_port" "$hap_pid" || die "haproxy did not start: $(cat "$tmp/haproxy.log")"

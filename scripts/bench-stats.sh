@@ -9,7 +9,9 @@
 # Usage: scripts/bench-stats.sh [BIN_DIR]     (default bin; run by `make bench`)
 # Environment: DURATION (seconds per run, default BENCH_SECONDS or 4), ROUNDS (default 5),
 # CONNS (default 32).
-# Uses free ports above 20000, never 3000-3003; stops what it started by PID.
+# Uses free loopback ports (10000 and up, below the ephemeral range, never 3000-3003); stops what it
+# started by PID.
+# shellcheck disable=SC2154 # free_port (lib/common.sh) assigns the port variables
 set -euo pipefail
 
 bin="${1:-bin}"
@@ -18,79 +20,48 @@ rounds="${ROUNDS:-5}"
 conns="${CONNS:-32}"
 limit=3
 
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
 for p in "$bin/lb" "$bin/backend-sim"; do
-    [ -x "$p" ] || { echo "bench-stats: $p is missing (run make first)" >&2; exit 1; }
+    [ -x "$p" ] || die "$p is missing (run make first)"
 done
-command -v wrk >/dev/null || { echo "bench-stats: wrk is not installed (scripts/deps.sh bench)" >&2; exit 1; }
+command -v wrk >/dev/null || die "wrk is not installed (scripts/deps.sh bench)"
 
-logs=$(mktemp -d /tmp/bench-stats.XXXXXX)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$logs"
-}
-trap cleanup EXIT
+make_temp_dir
+free_port b1 b2
+"$bin/backend-sim" -p "127.0.0.1:$b1" -p "127.0.0.1:$b2" >"$tmp/backend-sim.log" 2>&1 &
+sim_pid=$!
+pids+=("$sim_pid")
+for p in "$b1" "$b2"; do
+    wait_port "$p" "$sim_pid" || die "backend-sim did not start: $(cat "$tmp/backend-sim.log")"
+done
 
-# A port below the kernel's ephemeral range that no TCP socket uses, not even one in TIME_WAIT:
-# after bench-lb.sh's Connection: close runs, tens of thousands of ephemeral ports are in
-# TIME_WAIT, and a listener cannot bind one of them.
-eph_low=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-[ "$eph_low" -gt 20100 ] 2>/dev/null || eph_low=32768
-free_port() {
-    local p
-    for _ in $(seq 1 200); do
-        p=$((20000 + RANDOM % (eph_low - 20000)))
-        if ! ss -Htan "( sport = :$p )" 2>/dev/null | grep -q .; then
-            echo "$p"
-            return 0
-        fi
-    done
-    echo "bench-stats: no free port found" >&2
-    return 1
+# Starts lb on a free port with the given extra flags, sets lb_port and lb_pid.
+start_lb() {
+    free_port lb_port
+    "$bin/lb" -l "127.0.0.1:$lb_port" -b "127.0.0.1:$b1" -b "127.0.0.1:$b2" -w 1 "$@" \
+        >"$tmp/lb.log" 2>&1 &
+    lb_pid=$!
+    pids+=("$lb_pid")
+    wait_port "$lb_port" "$lb_pid" || die "lb did not start: $(cat "$tmp/lb.log")"
 }
 
-# Waits until something accepts on port $1 while process $2 runs; says why not, with its log $3.
-wait_port() {
-    for _ in $(seq 1 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-            return 0
-        fi
-        kill -0 "$2" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "bench-stats: nothing listens on port $1: $(cat "$3" 2>/dev/null)" >&2
-    return 1
-}
-
-b1=$(free_port)
-b2=$(free_port)
-while [ "$b2" = "$b1" ]; do b2=$(free_port); done
-"$bin/backend-sim" -p "$b1" -p "$b2" >"$logs/backend-sim.log" 2>&1 &
-pids+=($!)
-wait_port "$b1" "$!" "$logs/backend-sim.log"
-wait_port "$b2" "$!" "$logs/backend-sim.log"
-
-# One measurement: lb with the given extra flags, wrk against it. Prints "RPS CPU_US_PER_REQ":
-# requests per second, and lb's CPU time (user + system) per request.
+# One measurement: lb with the given extra flags, wrk against it. Sets m_rps, requests per
+# second, and m_cpu, lb's CPU time (user + system) per request in microseconds. It runs in this
+# shell, not in a $(...) subshell, so that the lb it starts is in pids if the script is stopped.
 measure() {
-    local port pid out rps n ticks hz
-    port=$(free_port)
-    "$bin/lb" -l "127.0.0.1:$port" -b "127.0.0.1:$b1" -b "127.0.0.1:$b2" -w 1 "$@" \
-        >"$logs/lb.log" 2>&1 &
-    pid=$!
-    wait_port "$port" "$pid" "$logs/lb.log"
-    out=$(wrk -t1 -c"$conns" -d"${duration}s" "http://127.0.0.1:$port/whoami" 2>/dev/null || true)
-    ticks=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+    local out n ticks hz
+    start_lb "$@"
+    out=$(wrk -t1 -c"$conns" -d"${duration}s" "http://127.0.0.1:$lb_port/whoami" 2>/dev/null || true)
+    ticks=$(awk '{ print $14 + $15 }' "/proc/$lb_pid/stat" 2>/dev/null || echo 0)
+    stop_pid "$lb_pid"
+    m_rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+    m_rps=${m_rps:-0}
     n=$(awk '/requests in/ { print $1 }' <<<"$out")
     hz=$(getconf CLK_TCK)
-    awk -v r="${rps:-0}" -v n="${n:-0}" -v t="$ticks" -v hz="$hz" \
-        'BEGIN { printf "%s %.2f\n", r, (n > 0 ? t * 1e6 / hz / n : 0) }'
+    m_cpu=$(awk -v n="${n:-0}" -v t="$ticks" -v hz="$hz" \
+        'BEGIN { printf "%.2f", (n > 0 ? t * 1e6 / hz / n : 0) }')
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
@@ -99,11 +70,11 @@ on_rps=() off_rps=() on_cpu=() off_cpu=()
 for r in $(seq 1 "$rounds"); do
     # Alternate which goes first, so a drift in the machine's load favours neither.
     if [ $((r % 2)) -eq 1 ]; then
-        read -r orps ocpu < <(measure --no-stats)
-        read -r nrps ncpu < <(measure)
+        measure --no-stats; orps=$m_rps ocpu=$m_cpu
+        measure; nrps=$m_rps ncpu=$m_cpu
     else
-        read -r nrps ncpu < <(measure)
-        read -r orps ocpu < <(measure --no-stats)
+        measure; nrps=$m_rps ncpu=$m_cpu
+        measure --no-stats; orps=$m_rps ocpu=$m_cpu
     fi
     on_rps+=("$nrps") off_rps+=("$orps") on_cpu+=("$ncpu") off_cpu+=("$ocpu")
     printf 'bench-stats: round %d/%d: statistics on %9.0f req/s (%6.2f us CPU/req)   off %9.0f req/s (%6.2f us CPU/req)\n' \
@@ -115,22 +86,19 @@ done
 # counted with libc). Unlike requests per second, this is not moved by other load on the machine.
 perf_share=""
 if command -v perf >/dev/null 2>&1; then
-    port=$(free_port)
-    "$bin/lb" -l "127.0.0.1:$port" -b "127.0.0.1:$b1" -b "127.0.0.1:$b2" -w 1 >"$logs/lb.log" 2>&1 &
-    lbpid=$!
-    wait_port "$port" "$lbpid" "$logs/lb.log"
-    pdata=$(mktemp /tmp/bench-stats-perf.XXXXXX)
-    wrk -t1 -c"$conns" -d"$((duration + 2))s" "http://127.0.0.1:$port/whoami" >/dev/null 2>&1 &
-    wrkpid=$!
+    start_lb
+    pdata="$tmp/perf.data"
+    wrk -t1 -c"$conns" -d"$((duration + 2))s" "http://127.0.0.1:$lb_port/whoami" >/dev/null 2>&1 &
+    wrk_pid=$!
+    pids+=("$wrk_pid")
     sleep 1
-    if timeout "$duration" perf record -q -F 2000 -p "$lbpid" -o "$pdata" >/dev/null 2>&1 ||
+    if timeout "$duration" perf record -q -F 2000 -p "$lb_pid" -o "$pdata" >/dev/null 2>&1 ||
         [ -s "$pdata" ]; then
         perf_share=$(perf report -i "$pdata" --no-children --sort symbol --stdio 2>/dev/null |
             awk '$1 ~ /%$/ && $3 ~ /^stats_/ { sub("%", "", $1); s += $1 } END { printf "%.2f", s }')
     fi
-    wait "$wrkpid" 2>/dev/null || true
-    kill "$lbpid" 2>/dev/null || true
-    wait "$lbpid" 2>/dev/null || true
+    wait_pid "$wrk_pid"
+    stop_pid "$lb_pid"
     rm -f "$pdata"
 fi
 

@@ -1,32 +1,27 @@
 #!/usr/bin/env bash
 # run.sh - the demo `make run` starts: three test backends on 3001-3003 (one backend-sim process)
-# and lb on 3000 in the foreground. Ctrl-C stops them all, each by its PID.
+# and lb on 3000 in the foreground, all on 127.0.0.1 only. Ctrl-C stops them all, each by its PID.
 # Usage: scripts/run.sh BIN_DIR [extra lb flags...]
 set -uo pipefail
 bin="${1:-bin}"
 shift || true
 
+script_name=lblab
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+trap 'exit 0' INT TERM # Ctrl-C is how the demo ends: stop_all runs on exit
+
 for port in 3000 3001 3002 3003; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-        echo "lblab: port $port is already in use (an earlier 'make run'?); stop that first." >&2
-        exit 1
+        die "port $port is already in use (an earlier 'make run'?); stop that first."
     fi
 done
 
-pids=()
-stop_all() {
-    trap - INT TERM EXIT
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
-}
-trap 'stop_all; exit 0' INT TERM
-trap stop_all EXIT
-
-"$bin/backend-sim" &
-pids+=($!)
-"$bin/lb" -l 3000 -b localhost:3001,name=b1 -b localhost:3002,name=b2 -b localhost:3003,name=b3 \
-    --access-log - "$@" &
-pids+=($!)
+"$bin/backend-sim" -p 127.0.0.1:3001 -p 127.0.0.1:3002 -p 127.0.0.1:3003 --name b1,b2,b3 &
+pids+=("$!")
+"$bin/lb" -l 127.0.0.1:3000 -b 127.0.0.1:3001,name=b1 -b 127.0.0.1:3002,name=b2 \
+    -b 127.0.0.1:3003,name=b3 --access-log - "$@" &
+pids+=("$!")
 
 sleep 0.5
 echo

@@ -345,13 +345,14 @@ static void test_a_refusing_backend_shows_down_and_the_live_one_up(void **state)
     for (int tries = 0; tries < 50; tries++) {
         free(log);
         log = harness_run(cmd, &code);
-        if (log != NULL && strstr(log, "DOWN (connect failed: Connection refused), resting 5 s"))
+        if (log != NULL && strstr(log, "DOWN (ejected for 5 s after 1 failure in 10 s: connect "
+                                       "refused)"))
             break;
         usleep(100000);
     }
     assert_non_null(log);
-    snprintf(cmd, sizeof(cmd), "lb: backend 127.0.0.1:%u DOWN (connect failed: Connection refused)"
-             ", resting 5 s\n", (unsigned)dead);
+    snprintf(cmd, sizeof(cmd), "lb: backend 127.0.0.1:%u DOWN (ejected for 5 s after 1 failure in "
+             "10 s: connect refused)\n", (unsigned)dead);
     assert_non_null(strstr(log, cmd));
     assert_null(strstr(strstr(log, cmd) + strlen(cmd), " DOWN ")); /* one line per change */
     free(log);

@@ -141,6 +141,19 @@ static void test_lines_are_appended_whole_to_the_file(void **state)
     assert_int_equal(strncmp(data, "time=", 5), 0);
 }
 
+static void test_a_health_change_is_a_line_of_its_own(void **state)
+{
+    char line[512];
+    (void)state;
+
+    size_t n = access_log_format_health(line, sizeof(line), 1795756321123456789ull, "b2", "DOWN",
+                                        "3 checks failed: \"x\"\n");
+    assert_true(n < sizeof(line));
+    line[n] = '\0'; /* the formatter returns a length; it does not terminate */
+    assert_string_equal(line, "time=2026-11-27T05:12:01.123Z event=health backend=b2 state=DOWN "
+                              "reason=\"3 checks failed: \\x22x\\x22\\x0a\"\n");
+}
+
 static void test_off_and_bad_paths(void **state)
 {
     struct access_log log;
@@ -161,6 +174,7 @@ int main(void)
         cmocka_unit_test(test_a_reused_connection_took_no_time_to_connect),
         cmocka_unit_test(test_path_is_escaped_and_cut),
         cmocka_unit_test(test_lines_are_appended_whole_to_the_file),
+        cmocka_unit_test(test_a_health_change_is_a_line_of_its_own),
         cmocka_unit_test(test_off_and_bad_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -255,6 +255,78 @@ static void test_bad_hash_key_or_one_without_the_hash_policy_is_refused(void **s
     assert_int_equal(PARSE("--hash-key", "path"), -EINVAL);
 }
 
+static void test_health_defaults_are_checks_off_and_passive_on(void **state)
+{
+    (void)state;
+    assert_int_equal(PARSE("-b", "x:1"), 0);
+    assert_string_equal(cfg.health_path, "");
+    assert_int_equal(cfg.health_interval_ms, 2000);
+    assert_int_equal(cfg.health_timeout_ms, 1000);
+    assert_int_equal(cfg.health_rise, 2);
+    assert_int_equal(cfg.health_fall, 3);
+    assert_int_equal(cfg.max_fails, 1);
+    assert_int_equal(cfg.fail_window_ms, 10000);
+    assert_false(cfg.observe_5xx);
+}
+
+static void test_health_flags_set_their_fields(void **state)
+{
+    (void)state;
+    assert_int_equal(PARSE("--health-path", "/healthz?full=1", "--health-interval=500",
+                           "--health-timeout", "250", "--health-rise", "1", "--health-fall=5",
+                           "--max-fails", "0", "--fail-window", "30000", "--observe", "5xx"),
+                     0);
+    assert_string_equal(cfg.health_path, "/healthz?full=1");
+    assert_int_equal(cfg.health_interval_ms, 500);
+    assert_int_equal(cfg.health_timeout_ms, 250);
+    assert_int_equal(cfg.health_rise, 1);
+    assert_int_equal(cfg.health_fall, 5);
+    assert_int_equal(cfg.max_fails, 0);
+    assert_int_equal(cfg.fail_window_ms, 30000);
+    assert_true(cfg.observe_5xx);
+    assert_int_equal(PARSE("--max-fails=1000"), 0);
+    assert_int_equal(cfg.max_fails, 1000);
+}
+
+static void test_bad_health_values_are_refused_by_name(void **state)
+{
+    static const struct {
+        const char *flag, *val, *msg;
+    } bad[] = {
+        {"--health-path", "health", "invalid --health-path 'health': expected a path starting "
+                                    "with '/' (1-1024 visible ASCII characters, no spaces)"},
+        {"--health-path", "/a b", NULL},
+        {"--health-path", "", NULL},
+        {"--health-interval", "0", "invalid --health-interval '0': expected milliseconds from 1 "
+                                   "to 86400000"},
+        {"--health-timeout", "1s", NULL},
+        {"--health-rise", "0", "invalid --health-rise '0': expected a number of checks from 1 to "
+                               "1000"},
+        {"--health-fall", "1001", NULL},
+        {"--max-fails", "-1", "invalid --max-fails '-1': expected a number of failures from 0 to "
+                              "1000"},
+        {"--fail-window", "0", NULL},
+        {"--observe", "4xx", "invalid --observe '4xx': expected 5xx"},
+    };
+    char path[CONFIG_MAX_HEALTH_PATH + 2];
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *argv[] = {"lb", (char *)bad[i].flag, (char *)bad[i].val};
+        assert_int_equal(parse(3, argv), -EINVAL);
+        assert_non_null(strstr(err, bad[i].flag));
+        if (bad[i].msg != NULL)
+            assert_string_equal(err, bad[i].msg);
+    }
+    memset(path, 'a', sizeof(path) - 1);
+    path[0] = '/';
+    path[sizeof(path) - 1] = '\0'; /* one byte too long */
+    assert_int_equal(PARSE("--health-path", path), -EINVAL);
+    path[sizeof(path) - 2] = '\0';
+    assert_int_equal(PARSE("--health-path", path), 0);
+    assert_int_equal(strlen(cfg.health_path), CONFIG_MAX_HEALTH_PATH);
+}
+
 static void test_send_proxy_backend_options_set_the_version_in_tcp_mode(void **state)
 {
     (void)state;
@@ -302,6 +374,9 @@ int main(void)
         cmocka_unit_test(test_policy_flag_takes_every_known_policy),
         cmocka_unit_test(test_hash_key_flag_is_parsed_for_the_hash_policy),
         cmocka_unit_test(test_bad_hash_key_or_one_without_the_hash_policy_is_refused),
+        cmocka_unit_test(test_health_defaults_are_checks_off_and_passive_on),
+        cmocka_unit_test(test_health_flags_set_their_fields),
+        cmocka_unit_test(test_bad_health_values_are_refused_by_name),
         cmocka_unit_test(test_send_proxy_backend_options_set_the_version_in_tcp_mode),
         cmocka_unit_test(test_send_proxy_is_refused_in_http_mode),
     };

@@ -24,6 +24,7 @@ static char name[64];
 
 struct rig {
     struct backend_table *table;
+    struct health *h;
     struct stats *stats;
     struct access_log log;
     struct worker w[2];
@@ -55,7 +56,12 @@ static struct rig *rig_open(void)
     if (r->stats == NULL)
         fail_msg("stats_open: %s", err);
     r->log.fd = -1;
+    struct health_config hc;
+    health_config_defaults(&hc);
+    r->h = health_create(2, &hc);
+    assert_non_null(r->h);
     for (unsigned i = 0; i < 2; i++) {
+        r->w[i].health = r->h;
         r->w[i].id = i;
         r->w[i].table = r->table;
         r->w[i].log = &r->log;
@@ -68,6 +74,7 @@ static struct rig *rig_open(void)
 static void rig_close(struct rig *r)
 {
     stats_close(r->stats);
+    health_destroy(r->h);
     backend_table_destroy(r->table);
     free(r);
 }
@@ -86,7 +93,7 @@ static struct lbtop_snapshot *read_back(void)
     return snap;
 }
 
-static void test_refused_connect_publishes_down_and_a_good_one_up(void **state)
+static void test_refused_connect_ejects_the_backend_and_publishes_it(void **state)
 {
     struct rig *r = rig_open();
     struct backend *b0 = &r->table->backends[0];
@@ -95,30 +102,28 @@ static void test_refused_connect_publishes_down_and_a_good_one_up(void **state)
     struct lbtop_snapshot *before = read_back();
     assert_int_equal(before->backends[0].state, STATS_BACKEND_UP);
     assert_int_equal(before->backends[0].weight, 1);
-    usleep(2000);
+    usleep(3000);
+    r->w[0].now_ms = r->w[1].now_ms = clock_mono_ms();
 
     events_backend_connect_failed(&r->w[0], b0, -ECONNREFUSED);
-    events_backend_connect_failed(&r->w[1], b0, -ECONNREFUSED); /* down already */
-    assert_false(backend_is_up(b0));
-    assert_true(backend_resting(b0, r->w[0].now_ms));
+    events_backend_connect_failed(&r->w[1], b0, -ECONNREFUSED); /* ejected already */
+    assert_int_equal(health_state(r->h, 0), HEALTH_DOWN);
+    assert_false(health_usable(r->h, 0, r->w[0].now_ms));
+    assert_true(health_usable(r->h, 0, r->w[0].now_ms + 5000)); /* its trial */
     struct lbtop_snapshot *down = read_back();
     assert_int_equal(down->backends[0].state, STATS_BACKEND_DOWN);
+    assert_string_equal(down->backends[0].reason,
+                        "ejected for 5 s after 1 failure in 10 s: connect refused");
     assert_true(down->backends[0].last_change_wall_ns > before->backends[0].last_change_wall_ns);
     assert_int_equal(down->backends[0].connect_errors, 2);
     assert_int_equal(down->backends[1].state, STATS_BACKEND_UP);
-    usleep(2000);
 
-    events_backend_connected(&r->w[1], b0, 0, true); /* a pooled connection proves nothing */
-    assert_false(backend_is_up(b0));
+    /* a connection proves little: only a trial request's answer ends the ejection */
     events_backend_connected(&r->w[1], b0, 150000, false);
-    assert_true(backend_is_up(b0));
-    struct lbtop_snapshot *up = read_back();
-    assert_int_equal(up->backends[0].state, STATS_BACKEND_UP);
-    assert_true(up->backends[0].last_change_wall_ns > down->backends[0].last_change_wall_ns);
+    assert_int_equal(health_state(r->h, 0), HEALTH_DOWN);
 
     free(before);
     free(down);
-    free(up);
     rig_close(r);
 }
 
@@ -131,11 +136,55 @@ static void test_lbs_own_errors_leave_the_backend_up(void **state)
 
     for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
         events_backend_connect_failed(&r->w[0], b1, own[i]);
-    assert_true(backend_is_up(b1));
+    assert_int_equal(health_state(r->h, 1), HEALTH_UP);
     struct lbtop_snapshot *snap = read_back();
     assert_int_equal(snap->backends[1].state, STATS_BACKEND_UP);
     assert_int_equal(snap->backends[1].connect_errors, 4);
     free(snap);
+    rig_close(r);
+}
+
+static void test_health_changes_publish_state_time_reason_and_check_counters(void **state)
+{
+    struct rig *r = rig_open();
+    struct backend *b1 = &r->table->backends[1];
+    struct health_config hc;
+    struct health_change chg;
+    (void)state;
+
+    health_config_defaults(&hc);
+    struct health *h = health_create(2, &hc);
+    assert_non_null(h);
+    struct lbtop_snapshot *before = read_back();
+    assert_string_equal(before->backends[1].reason, "");
+    usleep(3000);
+    uint64_t now = clock_mono_ms(); /* the changes' time: after the start, by milliseconds */
+
+    /* a passed check changes nothing but the counters */
+    assert_false(health_report_check(h, 1, true, NULL, now, &chg));
+    events_health_check(&r->w[0], h, b1, true, NULL);
+    for (int i = 0; i < 3; i++) {
+        bool changed = health_report_check(h, 1, false, "connect refused", now, &chg);
+        events_health_check(&r->w[0], h, b1, false, changed ? &chg : NULL);
+    }
+    struct lbtop_snapshot *down = read_back();
+    assert_int_equal(down->backends[1].state, STATS_BACKEND_DOWN);
+    assert_string_equal(down->backends[1].reason, "3 checks failed: connect refused");
+    assert_int_equal(down->backends[1].checks_total, 4);
+    assert_int_equal(down->backends[1].checks_failed, 3);
+    assert_true(down->backends[1].last_change_wall_ns > before->backends[1].last_change_wall_ns);
+    assert_int_equal(down->backends[0].state, STATS_BACKEND_UP);
+
+    assert_true(health_admin(h, 1, HEALTH_DRAINING, now + 1, &chg));
+    events_backend_health(&r->w[1], h, b1, &chg);
+    struct lbtop_snapshot *drain = read_back();
+    assert_int_equal(drain->backends[1].state, STATS_BACKEND_DRAINING);
+    assert_string_equal(drain->backends[1].reason, "admin");
+
+    free(before);
+    free(down);
+    free(drain);
+    health_destroy(h);
     rig_close(r);
 }
 
@@ -193,8 +242,9 @@ static void test_one_record_feeds_the_log_and_the_ring(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_refused_connect_publishes_down_and_a_good_one_up),
+        cmocka_unit_test(test_refused_connect_ejects_the_backend_and_publishes_it),
         cmocka_unit_test(test_lbs_own_errors_leave_the_backend_up),
+        cmocka_unit_test(test_health_changes_publish_state_time_reason_and_check_counters),
         cmocka_unit_test(test_one_record_feeds_the_log_and_the_ring),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

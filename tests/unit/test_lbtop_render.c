@@ -48,6 +48,9 @@ static int setup(void **state)
     s->backends[1].port = 3002;
     s->backends[0].state = STATS_BACKEND_UP;
     s->backends[1].state = STATS_BACKEND_DOWN;
+    strcpy(s->backends[1].reason, "3 checks failed: connect refused");
+    s->backends[1].checks_total = 7;
+    s->backends[1].checks_failed = 4;
     s->backends[0].requests = 20;
     s->backends[0].responses[2] = 20;
     s->backends[1].requests = 10;
@@ -241,7 +244,7 @@ static void test_json_carries_exact_counts_and_escapes_strings(void **state)
     assert_non_null(f);
     assert_int_equal(lbtop_report_json(f, &m, 0), 0);
     fclose(f);
-    assert_non_null(strstr(buf, "\"layout_version\": 1"));
+    assert_non_null(strstr(buf, "\"layout_version\": 2"));
     assert_non_null(strstr(buf, "\"shm\": \"/lblab-3000\""));
     const char *b0 = strstr(buf, "\"name\": \"alpha\"");
     const char *b1 = strstr(buf, "\"name\": \"beta\"");
@@ -257,6 +260,53 @@ static void test_json_carries_exact_counts_and_escapes_strings(void **state)
     assert_non_null(strstr(buf, "\"backend\": \"127.0.0.1:3002\", \"backend_index\": 1, "
                                 "\"backend_name\": \"beta\""));
     free(buf);
+}
+
+/* Renders backend b's detail page and the STATUS view at width 200 and the JSON report into one
+ * string. */
+static char *status_detail_json(unsigned b)
+{
+    struct lbtop_lines l;
+    struct lbtop_render_opts o = opts(LBTOP_VIEW_STATUS, 200);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+
+    assert_non_null(f);
+    lbtop_lines_init(&l);
+    lbtop_render_view(&l, &m, &o);
+    lbtop_render_backend_detail(&l, &m, b, &o);
+    for (size_t i = 0; i < l.n; i++)
+        fprintf(f, "%s\n", l.v[i].text);
+    lbtop_lines_free(&l);
+    assert_int_equal(lbtop_report_json(f, &m, 0), 0);
+    fclose(f);
+    return buf;
+}
+
+static void test_status_shows_why_and_check_failures_only_with_checks(void **state)
+{
+    (void)state;
+    char *out = status_detail_json(1);
+    assert_non_null(strstr(out, "REASON"));
+    assert_non_null(strstr(out, "DOWN"));
+    assert_non_null(strstr(out, "3 checks failed: connect refused"));     /* the row */
+    assert_non_null(strstr(out, "why          3 checks failed: connect")); /* the detail page */
+    assert_non_null(strstr(out, "\"reason\": \"3 checks failed: connect refused\""));
+    assert_non_null(strstr(out, "\"health_checks\": false"));
+    assert_null(strstr(out, "CHKFAIL"));
+    assert_null(strstr(out, "checks       run"));
+    assert_null(strstr(out, "\"checks\":"));
+    free(out);
+
+    m.cur->checks = true;
+    out = status_detail_json(1);
+    assert_non_null(strstr(out, "CHKFAIL"));
+    assert_non_null(strstr(out, "checks       run 7  failed 4"));
+    assert_non_null(strstr(out, "\"checks\": {\"total\": 7, \"failed\": 4}"));
+    assert_non_null(strstr(out, "\"health_checks\": true"));
+    m.cur->checks = false;
+    free(out);
 }
 
 static void test_text_report_prints_every_view(void **state)
@@ -289,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_sparkline_scales_to_the_largest_sample),
         cmocka_unit_test(test_formatting_helpers),
         cmocka_unit_test(test_json_carries_exact_counts_and_escapes_strings),
+        cmocka_unit_test(test_status_shows_why_and_check_failures_only_with_checks),
         cmocka_unit_test(test_text_report_prints_every_view),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

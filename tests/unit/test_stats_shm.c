@@ -42,6 +42,11 @@ static void test_layout_sizes_and_offsets_are_fixed(void **state)
     assert_int_equal(offsetof(struct stats_header, magic), 0);
     assert_int_equal(offsetof(struct stats_header, version), 8);
     assert_int_equal(offsetof(struct stats_header, writer_pid), 88);
+    assert_int_equal(offsetof(struct stats_header, features), 116);
+    assert_int_equal(offsetof(struct stats_backend, checks_total), 232);
+    assert_int_equal(offsetof(struct stats_backend, reason_seq), 280);
+    assert_int_equal(offsetof(struct stats_backend, reason_words), 288);
+    assert_int_equal(STATS_VERSION, 2);
 }
 
 static void test_hist_buckets_cover_values_in_order(void **state)
@@ -359,6 +364,34 @@ static void test_resolved_address_round_trips(void **state)
     stats_shm_destroy(&w);
 }
 
+static void test_reason_round_trips_cut_and_cleaned(void **state)
+{
+    char name[64], err[256], got[STATS_REASON_LEN], long_reason[200];
+    struct stats_shm w, r;
+    (void)state;
+
+    test_name(name, sizeof(name), "reason");
+    assert_int_equal(stats_shm_create(&w, name, 1, 2, err, sizeof(err)), 0);
+    stats_shm_publish(&w);
+    assert_int_equal(stats_shm_attach(&r, name, NULL, err, sizeof(err)), 0);
+    assert_int_equal(stats_backend_load_reason(&r, 0, got, sizeof(got)), 0);
+    assert_string_equal(got, ""); /* no change yet */
+    stats_backend_store_reason(&w.seg->backends[0], "3 checks failed: connect refused");
+    assert_int_equal(stats_backend_load_reason(&r, 0, got, sizeof(got)), 0);
+    assert_string_equal(got, "3 checks failed: connect refused");
+    memset(long_reason, 'x', sizeof(long_reason) - 1);
+    long_reason[sizeof(long_reason) - 1] = '\0';
+    long_reason[0] = '\n';
+    stats_backend_store_reason(&w.seg->backends[0], long_reason);
+    assert_int_equal(stats_backend_load_reason(&r, 0, got, sizeof(got)), 0);
+    assert_int_equal(strlen(got), STATS_REASON_LEN - 1); /* cut */
+    assert_int_equal(got[0], '?');                       /* a control byte, cleaned */
+    assert_int_equal(stats_backend_load_reason(&r, 2, got, sizeof(got)), -ENOENT);
+    assert_string_equal(got, "");
+    stats_shm_detach(&r);
+    stats_shm_destroy(&w);
+}
+
 static void test_text_helpers_cut_and_clean(void **state)
 {
     char small[4], out[8];
@@ -388,6 +421,7 @@ int main(void)
         cmocka_unit_test(test_ring_read_sanitises_hostile_entries),
         cmocka_unit_test(test_addresses_format_both_families),
         cmocka_unit_test(test_resolved_address_round_trips),
+        cmocka_unit_test(test_reason_round_trips_cut_and_cleaned),
         cmocka_unit_test(test_text_helpers_cut_and_clean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,335 @@
+/*
+ * checker.c - active HTTP health checks driven by a worker's event loop (see checker.h).
+ *
+ * One struct check per backend this worker checks, allocated once with its request text and
+ * its response buffer: a check cycles IDLE -> CONNECTING -> SENDING -> READING -> IDLE without
+ * allocating. Its one timer is the next start while IDLE and the timeout while in flight. A
+ * check only needs the response head, so it reads until the parser says the head is complete
+ * (or broken), then closes; the backend's body, if any, is never read.
+ */
+#include "checker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "events.h"
+#include "http.h"
+#include "timer.h"
+#include "worker.h"
+
+/* the request: a path (config.h's limit), a host name, a port and the fixed fields */
+#define CHECK_REQ_MAX (CONFIG_MAX_HEALTH_PATH + NET_HOST_LEN + 128)
+#define CHECK_BUF 4096     /* a response head larger than this fails the check */
+#define CHECK_HEADERS 32
+
+enum check_state {
+    CHECK_IDLE,
+    CHECK_CONNECTING,
+    CHECK_SENDING,
+    CHECK_READING,
+};
+
+struct check {
+    struct endpoint ep; /* first: epoll's data points here */
+    struct checker *c;
+    struct backend *b;
+    enum check_state state;
+    int fd;
+    struct timer timer;
+    uint64_t started_ms;
+    size_t req_len, sent, len;
+    char req[CHECK_REQ_MAX];
+    char buf[CHECK_BUF];
+};
+
+struct checker {
+    struct worker *w;
+    struct health *h;
+    uint32_t interval_ms, timeout_ms;
+    struct timer_heap timers;
+    unsigned n;
+    uint64_t started;
+    struct check *checks; /* n of them */
+};
+
+struct checker *checker_create(struct worker *w, struct health *h,
+                               const struct checker_config *cfg)
+{
+    struct checker *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->w = w;
+    c->h = h;
+    c->interval_ms = cfg->interval_ms ? cfg->interval_ms : 1;
+    c->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 1;
+    timer_heap_init(&c->timers);
+    unsigned nworkers = cfg->nworkers ? cfg->nworkers : 1;
+    for (size_t i = 0; i < w->table->count; i++)
+        if (i % nworkers == w->id)
+            c->n++;
+    c->checks = calloc(c->n ? c->n : 1, sizeof(*c->checks));
+    if (c->checks == NULL)
+        goto out_free;
+    unsigned k = 0;
+    for (size_t i = 0; i < w->table->count; i++) {
+        if (i % nworkers != w->id)
+            continue;
+        struct check *ck = &c->checks[k++];
+        struct backend *b = &w->table->backends[i];
+        ck->ep.kind = ENDPOINT_CHECK;
+        ck->c = c;
+        ck->b = b;
+        ck->fd = -1;
+        ck->state = CHECK_IDLE;
+        timer_init(&ck->timer, ck);
+        const char *lb = strchr(b->host, ':') ? "[" : "", *rb = *lb ? "]" : "";
+        int len = snprintf(ck->req, sizeof(ck->req),
+                           "GET %s HTTP/1.1\r\nHost: %s%s%s:%u\r\nUser-Agent: lblab-health\r\n"
+                           "Connection: close\r\n\r\n",
+                           cfg->path, lb, b->host, rb, (unsigned)b->port);
+        if (len < 0 || (size_t)len >= sizeof(ck->req))
+            goto out_free; /* the configuration refuses such paths first */
+        ck->req_len = (size_t)len;
+        if (timer_set(&c->timers, &ck->timer, w->now_ms) != 0)
+            goto out_free;
+    }
+    return c;
+
+out_free:
+    checker_destroy(c);
+    return NULL;
+}
+
+static void close_fd(struct check *ck)
+{
+    if (ck->fd >= 0) {
+        close(ck->fd); /* also takes it out of the epoll set */
+        ck->fd = -1;
+    }
+}
+
+void checker_destroy(struct checker *c)
+{
+    if (c == NULL)
+        return;
+    for (unsigned k = 0; c->checks != NULL && k < c->n; k++)
+        close_fd(&c->checks[k]);
+    timer_heap_fini(&c->timers);
+    free(c->checks);
+    free(c);
+}
+
+uint64_t checker_next_deadline(const struct checker *c)
+{
+    return c != NULL ? timer_next_deadline(&c->timers) : TIMER_NONE;
+}
+
+int checker_wait_ms(const struct checker *c, uint64_t now_ms, int max_ms)
+{
+    return c != NULL ? timer_wait_ms(&c->timers, now_ms, max_ms) : max_ms;
+}
+
+uint64_t checker_started(const struct checker *c)
+{
+    return c->started;
+}
+
+unsigned checker_backends(const struct checker *c)
+{
+    return c->n;
+}
+
+/* The check is over at now: report it and schedule the next one. */
+static void finish(struct check *ck, uint64_t now, bool ok, const char *why)
+{
+    struct checker *c = ck->c;
+    struct health_change chg;
+
+    close_fd(ck);
+    ck->state = CHECK_IDLE;
+    bool changed = health_report_check(c->h, ck->b->index, ok, why, now, &chg);
+    events_health_check(c->w, c->h, ck->b, ok, changed ? &chg : NULL);
+    uint64_t next = ck->started_ms + c->interval_ms;
+    if (timer_set(&c->timers, &ck->timer, next > now ? next : now) != 0)
+        fprintf(stderr, "lb: health checks of %s stop: out of memory\n", ck->b->name);
+}
+
+/* Errors that are lb's own (out of descriptors, memory or local ports) say nothing about the
+ * backend: the round is skipped, not failed. */
+static bool lbs_own(int err)
+{
+    return err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOBUFS ||
+           err == EADDRNOTAVAIL || err == EAGAIN;
+}
+
+/* No check this round (nothing is reported); the next one is an interval away. */
+static void skip(struct check *ck, uint64_t now, const char *why, int err)
+{
+    struct checker *c = ck->c;
+
+    close_fd(ck);
+    ck->state = CHECK_IDLE;
+    c->started--;
+    if (why != NULL)
+        fprintf(stderr, "lb: health check of %s skipped: %s: %s\n", ck->b->name, why,
+                strerror(err));
+    if (timer_set(&c->timers, &ck->timer, now + c->interval_ms) != 0)
+        fprintf(stderr, "lb: health checks of %s stop: out of memory\n", ck->b->name);
+}
+
+static void start(struct check *ck, uint64_t now)
+{
+    struct checker *c = ck->c;
+    struct backend_addr addrs[BACKEND_MAX_ADDRS];
+    struct sockaddr_storage ss;
+
+    ck->started_ms = now;
+    ck->len = ck->sent = 0;
+    c->started++;
+    size_t n = backend_get_addrs(ck->b, addrs, BACKEND_MAX_ADDRS);
+    if (n == 0) {
+        skip(ck, now, NULL, 0); /* a name not resolved yet: nothing to check */
+        return;
+    }
+    unsigned pref = atomic_load_explicit(&ck->b->preferred, memory_order_relaxed);
+    socklen_t sl = backend_addr_to_sockaddr(&addrs[pref < n ? pref : 0], &ss);
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        skip(ck, now, "socket", errno);
+        return;
+    }
+    ck->fd = fd;
+    int rc;
+    do {
+        rc = connect(fd, (struct sockaddr *)&ss, sl);
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0 && errno != EINPROGRESS) {
+        if (lbs_own(errno))
+            skip(ck, now, "connect", errno);
+        else
+            finish(ck, now, false, health_connect_why(errno));
+        return;
+    }
+    rc = worker_watch(c->w, fd, &ck->ep);
+    if (rc != 0) {
+        skip(ck, now, "epoll", -rc);
+        return;
+    }
+    timer_set(&c->timers, &ck->timer, now + c->timeout_ms);
+    ck->state = CHECK_CONNECTING;
+}
+
+/* The status a check passes with. */
+static bool status_ok(int status)
+{
+    return status >= 200 && status < 400;
+}
+
+/* Reads what is there; returns true when the check finished. */
+static bool read_answer(struct check *ck, uint64_t now)
+{
+    char why[64];
+
+    for (;;) {
+        if (ck->len == sizeof(ck->buf)) {
+            finish(ck, now, false, "response head too large");
+            return true;
+        }
+        ssize_t r = recv(ck->fd, ck->buf + ck->len, sizeof(ck->buf) - ck->len, 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return false;
+            snprintf(why, sizeof(why), "read: %s", strerror(errno));
+            finish(ck, now, false, why);
+            return true;
+        }
+        if (r == 0) {
+            finish(ck, now, false, ck->len == 0 ? "closed without answering" : "incomplete answer");
+            return true;
+        }
+        ck->len += (size_t)r;
+        struct http_header headers[CHECK_HEADERS];
+        struct http_response res = {.headers = headers, .num_headers = CHECK_HEADERS};
+        int rc = http_parse_response(ck->buf, ck->len, &res, NULL, false);
+        if (rc == HTTP_INCOMPLETE)
+            continue;
+        if (rc == HTTP_ERROR) {
+            finish(ck, now, false, "malformed answer");
+            return true;
+        }
+        if (res.status < 200)
+            continue; /* 1xx interim answers are not the answer; unlikely to a GET */
+        snprintf(why, sizeof(why), "status %d", res.status);
+        finish(ck, now, status_ok(res.status), why);
+        return true;
+    }
+}
+
+/* Moves a check as far as its socket allows. */
+static void step(struct check *ck, uint64_t now)
+{
+    char why[64];
+
+    if (ck->state == CHECK_CONNECTING) {
+        int soerr = 0;
+        socklen_t len = sizeof(soerr);
+        if (getsockopt(ck->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+            soerr = errno;
+        if (soerr != 0) {
+            finish(ck, now, false, health_connect_why(soerr));
+            return;
+        }
+        ck->state = CHECK_SENDING;
+    }
+    if (ck->state == CHECK_SENDING) {
+        while (ck->sent < ck->req_len) {
+            ssize_t w = send(ck->fd, ck->req + ck->sent, ck->req_len - ck->sent, MSG_NOSIGNAL);
+            if (w < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (errno == EAGAIN || errno == EWOULDBLOCK)
+                    return;
+                snprintf(why, sizeof(why), "send: %s", strerror(errno));
+                finish(ck, now, false, why);
+                return;
+            }
+            ck->sent += (size_t)w;
+        }
+        ck->state = CHECK_READING;
+    }
+    if (ck->state == CHECK_READING)
+        read_answer(ck, now);
+}
+
+void checker_event(struct checker *c, struct endpoint *ep, uint32_t events)
+{
+    struct check *ck = (struct check *)ep;
+    if (ck->state == CHECK_IDLE || ck->fd < 0)
+        return; /* an event for a socket closed earlier in this round */
+    if (ck->state == CHECK_CONNECTING && !(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+        return;
+    step(ck, c->w->now_ms);
+}
+
+void checker_run_due(struct checker *c, uint64_t now_ms)
+{
+    struct timer *t;
+    if (c == NULL)
+        return;
+    while ((t = timer_pop_expired(&c->timers, now_ms)) != NULL) {
+        struct check *ck = t->owner;
+        if (ck->state == CHECK_IDLE) {
+            start(ck, now_ms);
+        } else {
+            finish(ck, now_ms, false, "timeout");
+        }
+    }
+}
