@@ -59,7 +59,8 @@
 
 /* header.mode */
 #define STATS_MODE_HTTP 1u
-#define STATS_MODE_TCP 2u /* reserved for a planned tcp mode; lb writes HTTP */
+#define STATS_MODE_TCP 2u /* lb -m tcp: whole connections relayed (docs/stats.md says what the
+                           * counters then mean) */
 
 /* header.features: what this lb does, so readers show only what is meaningful */
 #define STATS_FEATURE_CHECKS 0x1u /* active health checks run: checks_* counters move */
@@ -190,7 +191,7 @@ _Static_assert(sizeof(struct stats_backend) == 512, "stats_backend size");
 
 /* stats_ring_entry.kind */
 #define STATS_ENTRY_HTTP 1u /* one HTTP request and its response */
-#define STATS_ENTRY_TCP 2u  /* reserved: one client connection relayed whole (planned tcp mode) */
+#define STATS_ENTRY_TCP 2u  /* one client connection relayed whole (lb -m tcp) */
 
 /* stats_ring_entry.flags */
 #define STATS_ENTRY_RETRIED 0x01u    /* connecting failed at least once; retries says how often */

@@ -310,6 +310,30 @@ const char *lbtop_sort_name(enum lbtop_sort key)
     return (unsigned)key < LBTOP_SORT_COUNT ? sort_names[key] : "?";
 }
 
+bool lbtop_model_tcp(const struct lbtop_model *m)
+{
+    return m->have_cur && m->cur->mode == STATS_MODE_TCP;
+}
+
+bool lbtop_sort_applies(enum lbtop_sort key, bool tcp)
+{
+    if ((unsigned)key >= LBTOP_SORT_COUNT)
+        return false;
+    if (!tcp)
+        return true;
+    switch (key) {
+    case LBTOP_SORT_INFLIGHT:
+    case LBTOP_SORT_REQUESTS:
+    case LBTOP_SORT_REQ_RATE:
+    case LBTOP_SORT_2XX:
+    case LBTOP_SORT_4XX:
+    case LBTOP_SORT_5XX:
+        return false;
+    default:
+        return true;
+    }
+}
+
 uint64_t lbtop_backend_errors(const struct lbtop_backend_snap *b)
 {
     return b->connect_errors + b->timeouts + b->responses[5];

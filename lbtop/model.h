@@ -127,6 +127,13 @@ enum lbtop_sort {
 /* The column's name as shown in the header, e.g. "REQS". */
 const char *lbtop_sort_name(enum lbtop_sort key);
 
+/* True when lb relays whole connections (-m tcp): there are no requests and no status codes,
+ * and the views count connections, bytes and connection durations instead. */
+bool lbtop_model_tcp(const struct lbtop_model *m);
+
+/* True when key sorts something the mode has (tcp: no requests, in-flight or status classes). */
+bool lbtop_sort_applies(enum lbtop_sort key, bool tcp);
+
 /* Writes the backend indexes 0..nbackends-1 into order[] sorted by key: numbers descending,
  * INDEX, NAME and STATE ascending, ties by index. Returns the number of backends. */
 size_t lbtop_model_order(const struct lbtop_model *m, enum lbtop_sort key,

@@ -243,6 +243,15 @@ const char *lbtop_view_name(unsigned view)
     return view >= 1 && view <= LBTOP_VIEWS ? names[view] : names[0];
 }
 
+const char *lbtop_view_title(unsigned view, bool tcp)
+{
+    if (tcp && view == LBTOP_VIEW_HTTP)
+        return "CONNS";
+    if (tcp && view == LBTOP_VIEW_REQUESTS)
+        return "RECENT";
+    return lbtop_view_name(view);
+}
+
 static uint8_t state_attr(uint32_t state)
 {
     return state == STATS_BACKEND_UP     ? LBTOP_ATTR_GOOD
@@ -276,27 +285,15 @@ static int name_width(const struct lbtop_model *m, const struct lbtop_render_opt
 
 /* ---- header ------------------------------------------------------------------------------- */
 
-size_t lbtop_render_header(struct lbtop_lines *l, const struct lbtop_model *m,
-                           const struct lbtop_render_opts *o, const char *shm_name)
+/* The header's second and third lines: requests, connections, responses, bytes. */
+static void header_http(struct lbtop_lines *l, const struct lbtop_model *m,
+                        const struct lbtop_render_opts *o)
 {
     const struct lbtop_snapshot *s = m->cur;
-    size_t n0 = l->n;
-    char up[32], rq[32], cr[32], in[32], out[32], p50[16], p99[16];
+    char rq[32], cr[32], in[32], out[32], p50[16], p99[16];
     struct lbtop_percentiles tp;
     struct lbtop_line *line;
 
-    if (!m->have_cur) {
-        add(l, o, LBTOP_ATTR_TITLE, -1, "lbtop %s - %s", LBLAB_VERSION, shm_name);
-        return l->n - n0;
-    }
-    uint64_t uptime = s->taken_mono_ns > s->start_mono_ns
-                          ? (s->taken_mono_ns - s->start_mono_ns) / 1000000000u
-                          : 0;
-    add(l, o, LBTOP_ATTR_TITLE, -1,
-        "lbtop - lb %s  pid %d  mode %s  policy %s  %u workers  up %s  [%s]",
-        s->listen_text[0] ? s->listen_text : "?", (int)s->pid, lbtop_mode_name(s->mode),
-        s->policy[0] ? s->policy : "?", s->nworkers, lbtop_fmt_age(uptime, up, sizeof(up)),
-        s->shm_name);
     add(l, o, LBTOP_ATTR_NORMAL, -1,
         "requests %llu  %s req/s  in flight %llu  |  connections active %llu  peak %llu  "
         "total %llu  %s conn/s  |  req/conn %.2f",
@@ -315,13 +312,63 @@ size_t lbtop_render_header(struct lbtop_lines *l, const struct lbtop_model *m,
                lbtop_fmt_ms(tp.p50_ms, p50, sizeof(p50)), lbtop_fmt_ms(tp.p99_ms, p99, sizeof(p99)));
     if (s->responses[5] > 0)
         span(line, "5xx", 0, LBTOP_ATTR_BAD);
+}
+
+/* lb -m tcp: connections, bytes each way and connection durations; lb reads no requests. */
+static void header_tcp(struct lbtop_lines *l, const struct lbtop_model *m,
+                       const struct lbtop_render_opts *o)
+{
+    const struct lbtop_snapshot *s = m->cur;
+    char cr[32], in[32], out[32], ins[32], outs[32], p50[16], p99[16];
+    struct lbtop_percentiles tp;
+
+    add(l, o, LBTOP_ATTR_NORMAL, -1,
+        "connections active %llu  peak %llu  total %llu  closed %llu  %s conn/s  |  lb relays "
+        "whole connections: no requests, no status codes",
+        (unsigned long long)s->clients_active, (unsigned long long)s->clients_peak,
+        (unsigned long long)s->clients_accepted, (unsigned long long)s->clients_closed,
+        lbtop_fmt_rate(m->rate.conn_s, cr, sizeof(cr)));
+    lbtop_model_total_percentiles(m, &tp);
+    add(l, o, LBTOP_ATTR_NORMAL, -1,
+        "bytes in %s  out %s  |  in %s/s  out %s/s  |  connection duration p50 %s ms  p99 %s ms",
+        lbtop_fmt_bytes(s->bytes_in, in, sizeof(in)), lbtop_fmt_bytes(s->bytes_out, out, sizeof(out)),
+        lbtop_fmt_bytes((uint64_t)m->rate.in_s, ins, sizeof(ins)),
+        lbtop_fmt_bytes((uint64_t)m->rate.out_s, outs, sizeof(outs)),
+        lbtop_fmt_ms(tp.p50_ms, p50, sizeof(p50)), lbtop_fmt_ms(tp.p99_ms, p99, sizeof(p99)));
+}
+
+size_t lbtop_render_header(struct lbtop_lines *l, const struct lbtop_model *m,
+                           const struct lbtop_render_opts *o, const char *shm_name)
+{
+    const struct lbtop_snapshot *s = m->cur;
+    size_t n0 = l->n;
+    char up[32];
+    struct lbtop_line *line;
+
+    if (!m->have_cur) {
+        add(l, o, LBTOP_ATTR_TITLE, -1, "lbtop %s - %s", LBLAB_VERSION, shm_name);
+        return l->n - n0;
+    }
+    uint64_t uptime = s->taken_mono_ns > s->start_mono_ns
+                          ? (s->taken_mono_ns - s->start_mono_ns) / 1000000000u
+                          : 0;
+    add(l, o, LBTOP_ATTR_TITLE, -1,
+        "lbtop - lb %s  pid %d  mode %s  policy %s  %u workers  up %s  [%s]",
+        s->listen_text[0] ? s->listen_text : "?", (int)s->pid, lbtop_mode_name(s->mode),
+        s->policy[0] ? s->policy : "?", s->nworkers, lbtop_fmt_age(uptime, up, sizeof(up)),
+        s->shm_name);
+    bool tcp = lbtop_model_tcp(m);
+    if (tcp)
+        header_tcp(l, m, o);
+    else
+        header_http(l, m, o);
 
     /* Tabs, sort column, window. */
     char tabs[160] = "", win[48];
     size_t at = 0;
     for (unsigned v = 1; v <= LBTOP_VIEWS; v++)
         at += (size_t)snprintf(tabs + at, sizeof(tabs) - at, v == o->view ? "[%u %s] " : " %u %s  ",
-                               v, lbtop_view_name(v));
+                               v, lbtop_view_title(v, tcp));
     if (m->rates_since_start)
         snprintf(win, sizeof(win), "rates: average since start");
     else if (m->rate_span_s > 0)
@@ -330,7 +377,7 @@ size_t lbtop_render_header(struct lbtop_lines *l, const struct lbtop_model *m,
     else
         snprintf(win, sizeof(win), "rates: waiting for a second sample");
     char tab[32];
-    snprintf(tab, sizeof(tab), "[%u %s]", o->view, lbtop_view_name(o->view));
+    snprintf(tab, sizeof(tab), "[%u %s]", o->view, lbtop_view_title(o->view, tcp));
     line = add(l, o, LBTOP_ATTR_HEAD, -1, "%s sort: %s %s  %s%s%s", tabs, lbtop_sort_name(o->sort),
                o->sort <= LBTOP_SORT_NAME ? "asc" : "desc", win, o->paused ? "  PAUSED" : "",
                o->message ? "  " : "");
@@ -355,13 +402,17 @@ static size_t view_status(struct lbtop_lines *l, const struct lbtop_model *m,
                           const struct lbtop_render_opts *o, const unsigned *order, size_t n)
 {
     bool checks = m->cur->checks; /* a CHKFAIL column only when lb runs health checks */
-    int nw = name_width(m, o, checks ? 60 : 52, 40); /* REASON takes what is left */
+    bool tcp = lbtop_model_tcp(m); /* no requests: no INFL and REQS columns */
+    int nw = name_width(m, o, (checks ? 60 : 52) - (tcp ? 15 : 0), 40); /* REASON takes the rest */
     struct lbtop_line *line;
-    char chk[16];
+    char chk[16], mid[96];
 
-    add(l, o, LBTOP_ATTR_HEAD, -1, "%3s %-*s %-5s %6s %5s %5s %5s %8s %8s %8s%s %s", "#", nw,
-        "NAME", "STATE", "WEIGHT", "ACT", "PEAK", "INFL", "CONNS", "REQS", "LASTCHG",
-        checks ? " CHKFAIL" : "", "REASON");
+    if (tcp)
+        snprintf(mid, sizeof(mid), " %5s %5s %8s", "ACT", "PEAK", "CONNS");
+    else
+        snprintf(mid, sizeof(mid), " %5s %5s %5s %8s %8s", "ACT", "PEAK", "INFL", "CONNS", "REQS");
+    add(l, o, LBTOP_ATTR_HEAD, -1, "%3s %-*s %-5s %6s%s %8s%s %s", "#", nw, "NAME", "STATE",
+        "WEIGHT", mid, "LASTCHG", checks ? " CHKFAIL" : "", "REASON");
     for (size_t i = 0; i < n; i++) {
         unsigned b = order[i];
         const struct lbtop_backend_snap *s = &m->cur->backends[b];
@@ -372,11 +423,16 @@ static size_t view_status(struct lbtop_lines *l, const struct lbtop_model *m,
         chk[0] = '\0';
         if (checks)
             snprintf(chk, sizeof(chk), " %7llu", (unsigned long long)s->checks_failed);
-        line = add(l, o, LBTOP_ATTR_NORMAL, (int)b,
-                   "%3u %-*.*s %-5s %6u %5llu %5llu %5llu %8llu %8llu %8s%s %s", b, nw, nw,
-                   s->name, lbtop_state_name(s->state), s->weight, (unsigned long long)s->active,
-                   (unsigned long long)s->peak, (unsigned long long)s->inflight,
-                   (unsigned long long)s->conns_opened, (unsigned long long)s->requests,
+        if (tcp)
+            snprintf(mid, sizeof(mid), " %5llu %5llu %8llu", (unsigned long long)s->active,
+                     (unsigned long long)s->peak, (unsigned long long)s->conns_opened);
+        else
+            snprintf(mid, sizeof(mid), " %5llu %5llu %5llu %8llu %8llu",
+                     (unsigned long long)s->active, (unsigned long long)s->peak,
+                     (unsigned long long)s->inflight, (unsigned long long)s->conns_opened,
+                     (unsigned long long)s->requests);
+        line = add(l, o, LBTOP_ATTR_NORMAL, (int)b, "%3u %-*.*s %-5s %6u%s %8s%s %s", b, nw, nw,
+                   s->name, lbtop_state_name(s->state), s->weight, mid,
                    s->last_change_wall_ns ? lbtop_fmt_age(ago, age, sizeof(age)) : "-", chk,
                    s->reason[0] ? s->reason : "-");
         span(line, lbtop_state_name(s->state), (size_t)(4 + nw), state_attr(s->state));
@@ -397,17 +453,27 @@ static size_t view_traffic(struct lbtop_lines *l, const struct lbtop_model *m,
         sw = LBTOP_HISTORY;
     if (sw < 10)
         sw = 10;
+    /* lb -m tcp: connections instead of requests (conn/s, open now, conn/s history) */
+    bool tcp = lbtop_model_tcp(m);
     add(l, o, LBTOP_ATTR_HEAD, -1, "%3s %-*s %7s %7s  %-*s  %7s %7s %7s %7s", "#", nw, "NAME",
-        "REQ/S", "CONN/S", sw, "REQ/S HISTORY", "IN", "OUT", "IN/S", "OUT/S");
+        tcp ? "CONN/S" : "REQ/S", tcp ? "ACTIVE" : "CONN/S", sw,
+        tcp ? "CONN/S HISTORY" : "REQ/S HISTORY", "IN", "OUT", "IN/S", "OUT/S");
     for (size_t i = 0; i < n; i++) {
         unsigned b = order[i];
         const struct lbtop_backend_snap *s = &m->cur->backends[b];
         const struct lbtop_rates *r = &m->backend_rate[b];
         char rq[16], cr[16], in[16], out[16], ins[16], outs[16], spark[LBTOP_HISTORY * 4 + 1];
-        lbtop_sparkline(&m->backend_req_history[b], sw, o->utf8, spark, sizeof(spark));
+        lbtop_sparkline(tcp ? &m->backend_conn_history[b] : &m->backend_req_history[b], sw,
+                        o->utf8, spark, sizeof(spark));
+        if (tcp) {
+            lbtop_fmt_rate(r->conn_s, rq, sizeof(rq));
+            snprintf(cr, sizeof(cr), "%llu", (unsigned long long)s->active);
+        } else {
+            lbtop_fmt_rate(r->req_s, rq, sizeof(rq));
+            lbtop_fmt_rate(r->conn_s, cr, sizeof(cr));
+        }
         line = add(l, o, LBTOP_ATTR_NORMAL, (int)b, "%3u %-*.*s %7s %7s  %s  %7s %7s %7s %7s", b,
-                   nw, nw, s->name, lbtop_fmt_rate(r->req_s, rq, sizeof(rq)),
-                   lbtop_fmt_rate(r->conn_s, cr, sizeof(cr)), spark,
+                   nw, nw, s->name, rq, cr, spark,
                    lbtop_fmt_bytes(s->bytes_in, in, sizeof(in)),
                    lbtop_fmt_bytes(s->bytes_out, out, sizeof(out)),
                    lbtop_fmt_bytes((uint64_t)r->in_s, ins, sizeof(ins)),
@@ -446,12 +512,76 @@ static size_t view_http(struct lbtop_lines *l, const struct lbtop_model *m,
     return n + 1;
 }
 
+/* lb -m tcp, view 3: what happened to the connections each backend was given. */
+static size_t view_conns(struct lbtop_lines *l, const struct lbtop_model *m,
+                         const struct lbtop_render_opts *o, const unsigned *order, size_t n)
+{
+    int nw = name_width(m, o, 96, 30);
+    struct lbtop_line *line;
+
+    add(l, o, LBTOP_ATTR_HEAD, -1, "%3s %-*s %8s %8s %6s %6s %8s %7s %7s %5s %9s %9s", "#", nw,
+        "NAME", "OPENED", "CLOSED", "ACT", "PEAK", "RELAYED", "CONNERR", "TIMEOUT", "RETRY",
+        "IN/CONN", "OUT/CONN");
+    for (size_t i = 0; i < n; i++) {
+        unsigned b = order[i];
+        const struct lbtop_backend_snap *s = &m->cur->backends[b];
+        uint64_t done = s->responses[0]; /* lb's record of each relayed connection, ended */
+        char in[16], out[16];
+        line = add(l, o, LBTOP_ATTR_NORMAL, (int)b,
+                   "%3u %-*.*s %8llu %8llu %6llu %6llu %8llu %7llu %7llu %5llu %9s %9s", b, nw,
+                   nw, s->name, (unsigned long long)s->conns_opened,
+                   (unsigned long long)s->conns_closed, (unsigned long long)s->active,
+                   (unsigned long long)s->peak, (unsigned long long)done,
+                   (unsigned long long)s->connect_errors, (unsigned long long)s->timeouts,
+                   (unsigned long long)s->retries,
+                   done ? lbtop_fmt_bytes(s->bytes_in / done, in, sizeof(in)) : "-",
+                   done ? lbtop_fmt_bytes(s->bytes_out / done, out, sizeof(out)) : "-");
+        if (lbtop_backend_errors(s) > 0 && (int)b != o->selected)
+            line->attr = LBTOP_ATTR_BAD;
+        row_attr(line, o, (int)b);
+    }
+    return n + 1;
+}
+
+/* lb -m tcp, view 4: connecting to the backend, and each connection's whole life. */
+static size_t view_timing_tcp(struct lbtop_lines *l, const struct lbtop_model *m,
+                              const struct lbtop_render_opts *o, const unsigned *order, size_t n)
+{
+    int nw = name_width(m, o, 66, 24);
+    struct lbtop_line *line;
+
+    add(l, o, LBTOP_ATTR_HEAD, -1, "%3s %-*s | %-27s | %-27s", "", nw, "(milliseconds)",
+        "CONNECT", "DURATION");
+    add(l, o, LBTOP_ATTR_HEAD, -1, "%3s %-*s | %6s %6s %6s %6s | %6s %6s %6s %6s", "#", nw, "NAME",
+        "p50", "p90", "p99", "max", "p50", "p90", "p99", "max");
+    for (size_t i = 0; i < n; i++) {
+        unsigned b = order[i];
+        char c[2][4][16];
+        struct lbtop_percentiles p;
+        for (unsigned w = 0; w < 2; w++) {
+            lbtop_model_backend_percentiles(m, b, w == 0 ? 0 : 2, &p); /* connect, total */
+            lbtop_fmt_ms(p.p50_ms, c[w][0], sizeof(c[w][0]));
+            lbtop_fmt_ms(p.p90_ms, c[w][1], sizeof(c[w][1]));
+            lbtop_fmt_ms(p.p99_ms, c[w][2], sizeof(c[w][2]));
+            lbtop_fmt_ms(p.max_ms, c[w][3], sizeof(c[w][3]));
+        }
+        line = add(l, o, LBTOP_ATTR_NORMAL, (int)b,
+                   "%3u %-*.*s | %6s %6s %6s %6s | %6s %6s %6s %6s", b, nw, nw,
+                   m->cur->backends[b].name, c[0][0], c[0][1], c[0][2], c[0][3], c[1][0],
+                   c[1][1], c[1][2], c[1][3]);
+        row_attr(line, o, (int)b);
+    }
+    return n + 2;
+}
+
 static size_t view_timing(struct lbtop_lines *l, const struct lbtop_model *m,
                           const struct lbtop_render_opts *o, const unsigned *order, size_t n)
 {
     int nw = name_width(m, o, 96, 24);
     struct lbtop_line *line;
 
+    if (lbtop_model_tcp(m))
+        return view_timing_tcp(l, m, o, order, n);
     add(l, o, LBTOP_ATTR_HEAD, -1, "%3s %-*s | %-27s | %-27s | %-27s", "", nw, "(milliseconds)",
         "CONNECT", "FIRST BYTE", "TOTAL");
     add(l, o, LBTOP_ATTR_HEAD, -1,
@@ -543,6 +673,41 @@ static size_t view_requests(struct lbtop_lines *l, const struct lbtop_model *m,
     return l->n - n0;
 }
 
+/* lb -m tcp, view 5: the connections lb relayed last, newest first. */
+static size_t view_recent_tcp(struct lbtop_lines *l, const struct lbtop_model *m,
+                              const struct lbtop_render_opts *o)
+{
+    const struct lbtop_snapshot *s = m->cur;
+    struct lbtop_line *line;
+    size_t n0 = l->n;
+
+    add(l, o, LBTOP_ATTR_HEAD, -1, "%-12s %-21s > %-6s | %-6s > %-21s %9s %8s %8s %8s %s", "TIME",
+        "CLIENT", "LB", "LB", "BACKEND", "DURATION", "CONNECT", "IN", "OUT", "CONN");
+    if (s->nrecent == 0)
+        add(l, o, LBTOP_ATTR_DIM, -1, "(no connections yet)");
+    size_t rows = o->max_requests && o->max_requests < s->nrecent ? o->max_requests : s->nrecent;
+    for (size_t i = 0; i < rows; i++) {
+        const struct stats_ring_entry *e = &s->recent[i];
+        char t[32], client[64], front[16], back[16], server[64], dur[24], con[24], in[16], out[16];
+        lbtop_fmt_clock(e->start_wall_ns, true, t, sizeof(t));
+        stats_addr_format(&e->client, client, sizeof(client));
+        entry_backend(s, e, server, sizeof(server));
+        snprintf(front, sizeof(front), ":%u", (unsigned)e->lb_front.port);
+        snprintf(back, sizeof(back), ":%u", (unsigned)e->lb_back.port);
+        line = add(l, o, LBTOP_ATTR_NORMAL, (int)i,
+                   "%-12s %21.21s > %-6s | %-6s > %-21.21s %9s %8s %8s %8s %u/%llu", t, client,
+                   e->lb_front.family ? front : "-", e->lb_back.family ? back : "-", server, fmt_total(e->total_ns, dur, sizeof(dur)),
+                   fmt_total(e->connect_ns, con, sizeof(con)),
+                   lbtop_fmt_bytes(e->bytes_in, in, sizeof(in)),
+                   lbtop_fmt_bytes(e->bytes_out, out, sizeof(out)), (unsigned)e->worker,
+                   (unsigned long long)e->client_conn_id);
+        if (e->backend_index < 0 && (int)i != o->selected)
+            line->attr = LBTOP_ATTR_BAD; /* lb found no backend for it */
+        row_attr(line, o, (int)i);
+    }
+    return l->n - n0;
+}
+
 size_t lbtop_render_view(struct lbtop_lines *l, const struct lbtop_model *m,
                          const struct lbtop_render_opts *o)
 {
@@ -556,17 +721,73 @@ size_t lbtop_render_view(struct lbtop_lines *l, const struct lbtop_model *m,
     case LBTOP_VIEW_TRAFFIC:
         return view_traffic(l, m, o, order, n);
     case LBTOP_VIEW_HTTP:
-        return view_http(l, m, o, order, n);
+        return lbtop_model_tcp(m) ? view_conns(l, m, o, order, n) : view_http(l, m, o, order, n);
     case LBTOP_VIEW_TIMING:
         return view_timing(l, m, o, order, n);
     case LBTOP_VIEW_REQUESTS:
-        return view_requests(l, m, o);
+        return lbtop_model_tcp(m) ? view_recent_tcp(l, m, o) : view_requests(l, m, o);
     default:
         return view_status(l, m, o, order, n);
     }
 }
 
 /* ---- detail pages -------------------------------------------------------------------------- */
+
+/* The rest of backend b's page when lb relays whole connections: connections, bytes, connect
+ * and duration, and the connections it was given last. */
+static void backend_detail_tcp(struct lbtop_lines *l, const struct lbtop_model *m, unsigned b,
+                               const struct lbtop_render_opts *o)
+{
+    const struct lbtop_backend_snap *s = &m->cur->backends[b];
+    const struct lbtop_rates *r = &m->backend_rate[b];
+    char x[8][24], spark[LBTOP_HISTORY * 4 + 1];
+
+    add(l, o, LBTOP_ATTR_NORMAL, -1,
+        "  connections  active %llu  peak %llu  opened %llu  closed %llu  relayed %llu  "
+        "connect errors %llu  timeouts %llu  retried elsewhere %llu",
+        (unsigned long long)s->active, (unsigned long long)s->peak,
+        (unsigned long long)s->conns_opened, (unsigned long long)s->conns_closed,
+        (unsigned long long)s->responses[0], (unsigned long long)s->connect_errors,
+        (unsigned long long)s->timeouts, (unsigned long long)s->retries);
+    add(l, o, LBTOP_ATTR_NORMAL, -1, "  bytes        from clients %s (%s/s)  to clients %s (%s/s)",
+        lbtop_fmt_bytes(s->bytes_in, x[0], sizeof(x[0])),
+        lbtop_fmt_bytes((uint64_t)r->in_s, x[1], sizeof(x[1])),
+        lbtop_fmt_bytes(s->bytes_out, x[2], sizeof(x[2])),
+        lbtop_fmt_bytes((uint64_t)r->out_s, x[3], sizeof(x[3])));
+    add(l, o, LBTOP_ATTR_NORMAL, -1, "  conn/s %7s  %s",
+        lbtop_fmt_rate(r->conn_s, x[4], sizeof(x[4])),
+        lbtop_sparkline(&m->backend_conn_history[b], LBTOP_HISTORY, o->utf8, spark,
+                        sizeof(spark)));
+    add(l, o, LBTOP_ATTR_HEAD, -1, "  %-12s %8s %8s %8s %8s %8s %8s", "TIMING (ms)", "COUNT",
+        "MEAN", "P50", "P90", "P99", "MAX");
+    static const char *const which[2] = {"connect", "duration"};
+    for (unsigned w = 0; w < 2; w++) {
+        struct lbtop_percentiles pc;
+        lbtop_model_backend_percentiles(m, b, w == 0 ? 0 : 2, &pc);
+        add(l, o, LBTOP_ATTR_NORMAL, -1, "  %-12s %8llu %8s %8s %8s %8s %8s", which[w],
+            (unsigned long long)pc.count, lbtop_fmt_ms(pc.mean_ms, x[0], sizeof(x[0])),
+            lbtop_fmt_ms(pc.p50_ms, x[1], sizeof(x[1])),
+            lbtop_fmt_ms(pc.p90_ms, x[2], sizeof(x[2])),
+            lbtop_fmt_ms(pc.p99_ms, x[3], sizeof(x[3])),
+            lbtop_fmt_ms(pc.max_ms, x[4], sizeof(x[4])));
+    }
+    add(l, o, LBTOP_ATTR_HEAD, -1, "  RECENT CONNECTIONS RELAYED TO THIS BACKEND");
+    size_t shown = 0;
+    for (size_t i = 0; i < m->cur->nrecent && shown < 10; i++) {
+        const struct stats_ring_entry *e = &m->cur->recent[i];
+        char t[32], client[64], tot[24];
+        if (e->backend_index != (int)b)
+            continue;
+        add(l, o, LBTOP_ATTR_NORMAL, -1, "  %s  %s  %s  in %s  out %s",
+            lbtop_fmt_clock(e->start_wall_ns, true, t, sizeof(t)),
+            stats_addr_format(&e->client, client, sizeof(client)),
+            fmt_total(e->total_ns, tot, sizeof(tot)), lbtop_fmt_bytes(e->bytes_in, x[0], sizeof(x[0])),
+            lbtop_fmt_bytes(e->bytes_out, x[1], sizeof(x[1])));
+        shown++;
+    }
+    if (shown == 0)
+        add(l, o, LBTOP_ATTR_DIM, -1, "  (none in the ring)");
+}
 
 size_t lbtop_render_backend_detail(struct lbtop_lines *l, const struct lbtop_model *m,
                                    unsigned b, const struct lbtop_render_opts *o)
@@ -598,6 +819,10 @@ size_t lbtop_render_backend_detail(struct lbtop_lines *l, const struct lbtop_mod
     if (m->cur->checks)
         add(l, p, LBTOP_ATTR_NORMAL, -1, "  checks       run %llu  failed %llu",
             (unsigned long long)s->checks_total, (unsigned long long)s->checks_failed);
+    if (lbtop_model_tcp(m)) {
+        backend_detail_tcp(l, m, b, o);
+        return l->n - n0;
+    }
     add(l, p, LBTOP_ATTR_NORMAL, -1,
         "  connections  active %llu  peak %llu  opened %llu  closed %llu  reused %llu  "
         "connect errors %llu",
@@ -659,6 +884,37 @@ size_t lbtop_render_backend_detail(struct lbtop_lines *l, const struct lbtop_mod
     return l->n - n0;
 }
 
+/* The page of one connection lb relayed whole (-m tcp): both legs, bytes each way, times. */
+static void connection_detail(struct lbtop_lines *l, const struct stats_ring_entry *e,
+                              const char *bname, const struct lbtop_render_opts *o)
+{
+    char t[32], a[4][64], x[4][24];
+
+    add(l, o, LBTOP_ATTR_TITLE, -1, "CONNECTION relayed whole (lb -m tcp)  (Enter or Esc: back)");
+    add(l, o, LBTOP_ATTR_NORMAL, -1, "  started       %s",
+        lbtop_fmt_clock(e->start_wall_ns, true, t, sizeof(t)));
+    add(l, o, LBTOP_ATTR_HEAD, -1, "  CLIENT LEG");
+    add(l, o, LBTOP_ATTR_NORMAL, -1, "    client %s  ->  lb %s   (connection #%llu)",
+        stats_addr_format(&e->client, a[0], sizeof(a[0])),
+        stats_addr_format(&e->lb_front, a[1], sizeof(a[1])), (unsigned long long)e->client_conn_id);
+    add(l, o, LBTOP_ATTR_NORMAL, -1, "    bytes from the client %s  to the client %s",
+        lbtop_fmt_bytes(e->bytes_in, x[0], sizeof(x[0])),
+        lbtop_fmt_bytes(e->bytes_out, x[1], sizeof(x[1])));
+    add(l, o, LBTOP_ATTR_HEAD, -1, "  BACKEND LEG");
+    if (e->backend_index < 0 && e->lb_back.family == 0) {
+        add(l, o, LBTOP_ATTR_BAD, -1, "    none: lb reached no backend and closed the connection");
+    } else {
+        add(l, o, LBTOP_ATTR_NORMAL, -1, "    lb %s  ->  backend %s %s   (worker %u%s)",
+            stats_addr_format(&e->lb_back, a[2], sizeof(a[2])), bname,
+            stats_addr_format(&e->backend, a[3], sizeof(a[3])), (unsigned)e->worker,
+            e->flags & STATS_ENTRY_RETRIED ? ", retried" : "");
+        add(l, o, LBTOP_ATTR_NORMAL, -1, "    the same bytes, relayed unread both ways");
+    }
+    add(l, o, LBTOP_ATTR_NORMAL, -1, "    connect %s ms  duration %s ms  retries %u",
+        lbtop_fmt_ms((double)e->connect_ns / 1e6, x[0], sizeof(x[0])),
+        lbtop_fmt_ms((double)e->total_ns / 1e6, x[1], sizeof(x[1])), e->retries);
+}
+
 size_t lbtop_render_request_detail(struct lbtop_lines *l, const struct lbtop_model *m,
                                    unsigned i, const struct lbtop_render_opts *o)
 {
@@ -672,6 +928,10 @@ size_t lbtop_render_request_detail(struct lbtop_lines *l, const struct lbtop_mod
     const struct stats_ring_entry *e = &m->cur->recent[i];
     char bname[STATS_TEXT_LEN + 64];
     entry_backend(m->cur, e, bname, sizeof(bname));
+    if (e->kind == STATS_ENTRY_TCP) {
+        connection_detail(l, e, bname, o);
+        return l->n - n0;
+    }
     add(l, o, LBTOP_ATTR_TITLE, -1, "REQUEST %s %s  (Enter or Esc: back)",
         e->kind == STATS_ENTRY_TCP ? "(tcp connection)" : e->method, e->path);
     add(l, o, LBTOP_ATTR_NORMAL, -1, "  request id    %s", e->request_id[0] ? e->request_id : "-");
@@ -722,6 +982,9 @@ size_t lbtop_render_help(struct lbtop_lines *l, const struct lbtop_render_opts *
         "  r           reset the rate window, sparklines and percentiles",
         "  ?           this help (any key closes it)",
         "  q           quit",
+        "",
+        "With lb -m tcp (whole connections relayed, no requests read), view 3 is CONNS and",
+        "view 5 RECENT: connections, bytes each way and connection durations per backend.",
         "",
         "Rates average the last 5 refreshes; percentiles cover lb's life, or the time since 'r'.",
         "Latencies are in milliseconds, reported as the top of a histogram bucket (12.5% wide).",

@@ -1,6 +1,8 @@
 /*
  * render.h - lbtop's screens as lines of text: the header, the five views, the detail pages and
- * the help page. Pure functions of the model and a few display options.
+ * the help page. Pure functions of the model and a few display options. When lb relays whole
+ * connections (-m tcp) every screen has its tcp form: connections, bytes each way and connection
+ * durations per backend, no requests and no status codes.
  *
  * Design: the ncurses front end (screen.c) only copies these lines onto the terminal with their
  * attributes, and --once prints the same lines, so what a test reads from --once, from the model
@@ -72,6 +74,10 @@ void lbtop_lines_clear(struct lbtop_lines *l);
 
 /* "STATUS", "TRAFFIC", "HTTP", "TIMING", "REQUESTS". */
 const char *lbtop_view_name(unsigned view);
+
+/* The view's name for lb's mode: with tcp, view 3 is "CONNS" (connection counts and errors) and
+ * view 5 "RECENT" (the connections lb relayed last); the others keep their names. */
+const char *lbtop_view_title(unsigned view, bool tcp);
 
 /* The header: lb, uptime, rates, totals, view tabs and sort column. Returns lines added. */
 size_t lbtop_render_header(struct lbtop_lines *l, const struct lbtop_model *m,

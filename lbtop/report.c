@@ -37,7 +37,7 @@ int lbtop_report_text(FILE *out, const struct lbtop_model *m, int width, bool ut
         vo.view = v;
         lbtop_lines_clear(&l);
         lbtop_render_view(&l, m, &vo);
-        fprintf(out, "\n== %u %s ==\n", v, lbtop_view_name(v));
+        fprintf(out, "\n== %u %s ==\n", v, lbtop_view_title(v, lbtop_model_tcp(m)));
         for (size_t i = 0; i < l.n; i++)
             fprintf(out, "%s\n", l.v[i].text);
     }
@@ -94,19 +94,52 @@ static void json_responses(FILE *out, const uint64_t r[STATS_STATUS_CLASSES])
             (unsigned long long)r[3], (unsigned long long)r[4], (unsigned long long)r[5]);
 }
 
-static void json_rates(FILE *out, const struct lbtop_rates *r)
+/* Rates; tcp (lb -m tcp) has no requests. */
+static void json_rates(FILE *out, const struct lbtop_rates *r, bool tcp)
 {
-    json_num(out, "{\"requests_per_s\": ", r->req_s);
-    json_num(out, ", \"connections_per_s\": ", r->conn_s);
+    if (tcp) {
+        json_num(out, "{\"connections_per_s\": ", r->conn_s);
+    } else {
+        json_num(out, "{\"requests_per_s\": ", r->req_s);
+        json_num(out, ", \"connections_per_s\": ", r->conn_s);
+    }
     json_num(out, ", \"bytes_in_per_s\": ", r->in_s);
     json_num(out, ", \"bytes_out_per_s\": ", r->out_s);
     fputs("}", out);
+}
+
+/* The rest of a backend's object when lb relays whole connections: connections, bytes each way
+ * and their durations; no requests, responses or first byte. */
+static void json_backend_tcp(FILE *out, const struct lbtop_model *m, unsigned b, bool last)
+{
+    const struct lbtop_backend_snap *s = &m->cur->backends[b];
+    struct lbtop_percentiles p;
+
+    fprintf(out,
+            ",\n      \"weight\": %u,\n"
+            "      \"connections\": {\"active\": %llu, \"peak\": %llu, \"opened\": %llu, "
+            "\"closed\": %llu, \"relayed\": %llu},\n"
+            "      \"connect_errors\": %llu,\n      \"timeouts\": %llu,\n      \"retries\": %llu,\n"
+            "      \"bytes_in\": %llu,\n      \"bytes_out\": %llu,\n      \"rates\": ",
+            s->weight, (unsigned long long)s->active, (unsigned long long)s->peak,
+            (unsigned long long)s->conns_opened, (unsigned long long)s->conns_closed,
+            (unsigned long long)s->responses[0], (unsigned long long)s->connect_errors,
+            (unsigned long long)s->timeouts, (unsigned long long)s->retries,
+            (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out);
+    json_rates(out, &m->backend_rate[b], true);
+    fputs(",\n      \"latency_ms\": {\n", out);
+    lbtop_model_backend_percentiles(m, b, 0, &p);
+    json_pct(out, "        ", "connect", &p, false);
+    lbtop_model_backend_percentiles(m, b, 2, &p);
+    json_pct(out, "        ", "duration", &p, true);
+    fprintf(out, "      }\n    }%s\n", last ? "" : ",");
 }
 
 static void json_backend(FILE *out, const struct lbtop_model *m, unsigned b, bool last)
 {
     const struct lbtop_backend_snap *s = &m->cur->backends[b];
     struct lbtop_percentiles p;
+    bool tcp = lbtop_model_tcp(m);
 
     fprintf(out, "    {\n      \"index\": %u", b);
     json_write_member(out, ",\n      \"name\": ", s->name);
@@ -119,6 +152,10 @@ static void json_backend(FILE *out, const struct lbtop_model *m, unsigned b, boo
     if (m->cur->checks)
         fprintf(out, ",\n      \"checks\": {\"total\": %llu, \"failed\": %llu}",
                 (unsigned long long)s->checks_total, (unsigned long long)s->checks_failed);
+    if (tcp) {
+        json_backend_tcp(out, m, b, last);
+        return;
+    }
     fprintf(out,
             ",\n      \"weight\": %u,\n"
             "      \"connections\": {\"active\": %llu, \"peak\": %llu, \"opened\": %llu, "
@@ -138,7 +175,7 @@ static void json_backend(FILE *out, const struct lbtop_model *m, unsigned b, boo
             (unsigned long long)s->resp_504, (unsigned long long)s->connect_errors,
             (unsigned long long)s->timeouts, (unsigned long long)s->retries,
             (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out);
-    json_rates(out, &m->backend_rate[b]);
+    json_rates(out, &m->backend_rate[b], false);
     fputs(",\n      \"latency_ms\": {\n", out);
     lbtop_model_backend_percentiles(m, b, 0, &p);
     json_pct(out, "        ", "connect", &p, false);
@@ -180,10 +217,81 @@ static void json_entry(FILE *out, const struct lbtop_snapshot *s, const struct s
             e->flags & STATS_ENTRY_GENERATED ? "true" : "false", last ? "" : ",");
 }
 
-int lbtop_report_json(FILE *out, const struct lbtop_model *m, uint64_t now_wall_ns)
+/* "totals" for lb -m http: requests, responses, connections, bytes. */
+static void json_totals_http(FILE *out, const struct lbtop_model *m)
 {
     const struct lbtop_snapshot *s = m->cur;
     struct lbtop_percentiles tp;
+
+    fprintf(out,
+            "},\n  \"totals\": {\n    \"requests\": %llu,\n    \"in_flight\": %llu,\n"
+            "    \"connections\": {\"accepted\": %llu, \"active\": %llu, \"peak\": %llu, "
+            "\"closed\": %llu}",
+            (unsigned long long)s->requests, (unsigned long long)s->inflight,
+            (unsigned long long)s->clients_accepted, (unsigned long long)s->clients_active,
+            (unsigned long long)s->clients_peak, (unsigned long long)s->clients_closed);
+    json_num(out, ",\n    \"requests_per_connection\": ", lbtop_requests_per_conn(s));
+    fputs(",\n    \"responses\": ", out);
+    json_responses(out, s->responses);
+    fprintf(out,
+            ",\n    \"bytes_in\": %llu,\n    \"bytes_out\": %llu,\n    \"client_timeouts\": %llu,\n"
+            "    \"bad_requests\": %llu,\n    \"no_backend\": %llu,\n    \"latency_ms\": {\n",
+            (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
+            (unsigned long long)s->client_timeouts, (unsigned long long)s->bad_requests,
+            (unsigned long long)s->no_backend);
+    lbtop_model_total_percentiles(m, &tp);
+    json_pct(out, "      ", "total", &tp, true);
+    fputs("    }\n  },\n  \"backends\": [\n", out);
+}
+
+/* One relayed connection (lb -m tcp): its addresses, bytes each way and times. */
+static void json_entry_tcp(FILE *out, const struct lbtop_snapshot *s,
+                           const struct stats_ring_entry *e, bool last)
+{
+    json_num(out, "    {\"time\": ", (double)(e->start_wall_ns / 1000000u) / 1e3);
+    fprintf(out, ", \"kind\": \"%s\"", e->kind == STATS_ENTRY_TCP ? "tcp" : "http");
+    json_addr(out, ", \"client\": ", &e->client);
+    json_addr(out, ", \"lb_front\": ", &e->lb_front);
+    json_addr(out, ", \"lb_back\": ", &e->lb_back);
+    json_addr(out, ", \"backend\": ", &e->backend);
+    fprintf(out, ", \"backend_index\": %d, \"backend_name\": ", (int)e->backend_index);
+    if (e->backend_index >= 0 && (uint32_t)e->backend_index < s->nbackends)
+        json_write_string(out, s->backends[e->backend_index].name);
+    else
+        fputs("null", out);
+    fprintf(out, ", \"worker\": %u", (unsigned)e->worker);
+    json_num(out, ", \"connect_ms\": ", (double)e->connect_ns / 1e6);
+    json_num(out, ", \"duration_ms\": ", (double)e->total_ns / 1e6);
+    fprintf(out, ", \"bytes_in\": %llu, \"bytes_out\": %llu, \"connection\": %llu, \"retries\": %u}%s\n",
+            (unsigned long long)e->bytes_in, (unsigned long long)e->bytes_out,
+            (unsigned long long)e->client_conn_id, e->retries, last ? "" : ",");
+}
+
+/* "totals" when lb relays whole connections: no requests, responses or in-flight. */
+static void json_totals_tcp(FILE *out, const struct lbtop_model *m)
+{
+    const struct lbtop_snapshot *s = m->cur;
+    struct lbtop_percentiles tp;
+
+    fprintf(out,
+            "},\n  \"totals\": {\n"
+            "    \"connections\": {\"accepted\": %llu, \"active\": %llu, \"peak\": %llu, "
+            "\"closed\": %llu},\n"
+            "    \"bytes_in\": %llu,\n    \"bytes_out\": %llu,\n    \"client_timeouts\": %llu,\n"
+            "    \"latency_ms\": {\n",
+            (unsigned long long)s->clients_accepted, (unsigned long long)s->clients_active,
+            (unsigned long long)s->clients_peak, (unsigned long long)s->clients_closed,
+            (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
+            (unsigned long long)s->client_timeouts);
+    lbtop_model_total_percentiles(m, &tp);
+    json_pct(out, "      ", "duration", &tp, true);
+    fputs("    }\n  },\n  \"backends\": [\n", out);
+}
+
+int lbtop_report_json(FILE *out, const struct lbtop_model *m, uint64_t now_wall_ns)
+{
+    const struct lbtop_snapshot *s = m->cur;
+    bool tcp = lbtop_model_tcp(m);
 
     if (!m->have_cur)
         return -EINVAL;
@@ -205,33 +313,21 @@ int lbtop_report_json(FILE *out, const struct lbtop_model *m, uint64_t now_wall_
                  : 0);
     json_num(out, "},\n  \"rates\": {\"window_s\": ", m->rate_span_s);
     fprintf(out, ", \"since_start\": %s, \"values\": ", m->rates_since_start ? "true" : "false");
-    json_rates(out, &m->rate);
-    fprintf(out,
-            "},\n  \"totals\": {\n    \"requests\": %llu,\n    \"in_flight\": %llu,\n"
-            "    \"connections\": {\"accepted\": %llu, \"active\": %llu, \"peak\": %llu, "
-            "\"closed\": %llu}",
-            (unsigned long long)s->requests, (unsigned long long)s->inflight,
-            (unsigned long long)s->clients_accepted, (unsigned long long)s->clients_active,
-            (unsigned long long)s->clients_peak, (unsigned long long)s->clients_closed);
-    json_num(out, ",\n    \"requests_per_connection\": ", lbtop_requests_per_conn(s));
-    fputs(",\n    \"responses\": ", out);
-    json_responses(out, s->responses);
-    fprintf(out,
-            ",\n    \"bytes_in\": %llu,\n    \"bytes_out\": %llu,\n    \"client_timeouts\": %llu,\n"
-            "    \"bad_requests\": %llu,\n    \"no_backend\": %llu,\n    \"latency_ms\": {\n",
-            (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
-            (unsigned long long)s->client_timeouts, (unsigned long long)s->bad_requests,
-            (unsigned long long)s->no_backend);
-    lbtop_model_total_percentiles(m, &tp);
-    json_pct(out, "      ", "total", &tp, true);
-    fputs("    }\n  },\n  \"backends\": [\n", out);
+    json_rates(out, &m->rate, tcp);
+    if (tcp)
+        json_totals_tcp(out, m);
+    else
+        json_totals_http(out, m);
     for (uint32_t b = 0; b < s->nbackends && b < STATS_MAX_BACKENDS; b++)
         json_backend(out, m, b, b + 1 == s->nbackends);
     fprintf(out, "  ],\n  \"ring\": {\"capacity\": %u, \"written\": %llu},\n  \"recent\": [\n",
             STATS_RING_CAPACITY, (unsigned long long)s->ring_head);
     size_t n = s->nrecent < LBTOP_REPORT_RECENT ? s->nrecent : LBTOP_REPORT_RECENT;
     for (size_t i = 0; i < n; i++)
-        json_entry(out, s, &s->recent[i], i + 1 == n);
+        if (tcp)
+            json_entry_tcp(out, s, &s->recent[i], i + 1 == n);
+        else
+            json_entry(out, s, &s->recent[i], i + 1 == n);
     fputs("  ]\n}\n", out);
     fflush(out);
     return ferror(out) ? -EIO : 0;

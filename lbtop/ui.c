@@ -115,10 +115,14 @@ enum lbtop_action lbtop_ui_key(struct lbtop_ui *ui, int key, const struct lbtop_
         return LBTOP_ACT_REDRAW;
     case 's':
     case '>':
-        ui->sort = (enum lbtop_sort)((ui->sort + 1) % LBTOP_SORT_COUNT);
+        do /* over the columns the mode has (lb -m tcp has no requests) */
+            ui->sort = (enum lbtop_sort)((ui->sort + 1) % LBTOP_SORT_COUNT);
+        while (!lbtop_sort_applies(ui->sort, lbtop_model_tcp(m)));
         return LBTOP_ACT_REDRAW;
     case '<':
-        ui->sort = (enum lbtop_sort)((ui->sort + LBTOP_SORT_COUNT - 1) % LBTOP_SORT_COUNT);
+        do
+            ui->sort = (enum lbtop_sort)((ui->sort + LBTOP_SORT_COUNT - 1) % LBTOP_SORT_COUNT);
+        while (!lbtop_sort_applies(ui->sort, lbtop_model_tcp(m)));
         return LBTOP_ACT_REDRAW;
     case 'p':
     case 'P':
@@ -148,4 +152,6 @@ void lbtop_ui_clamp(struct lbtop_ui *ui, const struct lbtop_model *m)
         ui->sel_request = nr > 0 ? (int)nr - 1 : -1;
     if (ui->detail && lbtop_ui_selected_row(ui) < 0)
         ui->detail = false;
+    if (!lbtop_sort_applies(ui->sort, lbtop_model_tcp(m))) /* lb came back in tcp mode */
+        ui->sort = LBTOP_SORT_INDEX;
 }

@@ -53,7 +53,8 @@ void lbtop_ui_init(struct lbtop_ui *ui);
 /* Applies key to ui; m gives the rows there are to select. */
 enum lbtop_action lbtop_ui_key(struct lbtop_ui *ui, int key, const struct lbtop_model *m);
 
-/* Keeps the selection on rows that exist (after a new snapshot). */
+/* Keeps the selection on rows that exist and the sort on a column lb's mode has (after a new
+ * snapshot). */
 void lbtop_ui_clamp(struct lbtop_ui *ui, const struct lbtop_model *m);
 
 /* The row id highlighted in the current view (backend or request index), or -1. */

@@ -3,7 +3,7 @@
  * client leg (client <-> lb) with the backend leg (lb <-> backend).
  *
  *   bin/lbtrace [-i IFACE | -r FILE.pcap] [-w FILE.pcap] [-p LB_PORT] [-B PORT[,PORT...]]
- *               [--view l4|l7|both] [--json] [-c COUNT] [-h] [-V]
+ *               [-m auto|http|tcp] [--view l4|l7|both] [--json] [-c COUNT] [-h] [-V]
  *
  * main parses the command line, opens the capture (capture.c), gives up privileges, and feeds
  * frames to the pipeline (trace.c) until the count is reached, the file ends, or a signal
@@ -43,10 +43,11 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: lbtrace [-i IFACE | -r FILE.pcap] [-w FILE.pcap] [-p LB_PORT] [-B PORT[,PORT...]]\n"
-            "               [--view l4|l7|both] [--json] [-c COUNT] [-h] [-V]\n"
+            "               [-m auto|http|tcp] [--view l4|l7|both] [--json] [-c COUNT] [-h] [-V]\n"
             "\n"
             "Shows each request through lb on the wire: the client leg (client <-> lb) and the\n"
-            "backend leg (lb <-> backend), paired by X-Request-ID, at layer 4 and layer 7.\n"
+            "backend leg (lb <-> backend), paired by X-Request-ID, at layer 4 and layer 7; with\n"
+            "lb -m tcp, each client connection beside the backend connection it was relayed to.\n"
             "\n"
             "  -i, --interface IFACE   capture live on IFACE (default lo); needs root or\n"
             "                          setcap cap_net_raw,cap_net_admin+ep bin/lbtrace\n"
@@ -55,6 +56,9 @@ static void usage(FILE *out)
             "  -p, --port PORT         lb's listening port (default %d): flows to it are client legs\n"
             "  -B, --backends LIST     backend ports, comma separated (default: from lb's shared\n"
             "                          memory when lb runs, else 3001,3002,3003)\n"
+            "  -m, --mode MODE         what lb balances: http (requests) or tcp (whole\n"
+            "                          connections, lb -m tcp); default auto: lb's shared memory\n"
+            "                          says, and http when it cannot (use -m tcp with -r)\n"
             "      --view l4|l7|both   TCP events, one line per request, or both legs per request\n"
             "                          (default both)\n"
             "      --json              one JSON object per line (per request; per segment with l4)\n"
@@ -121,6 +125,7 @@ int main(int argc, char **argv)
         {"view", required_argument, NULL, 'v'},
         {"json", no_argument, NULL, 'j'},
         {"count", required_argument, NULL, 'c'},
+        {"mode", required_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -141,7 +146,7 @@ int main(int argc, char **argv)
     cfg.flows.backend_ports[2] = 3003;
 
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":i:r:w:p:B:c:hV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":i:r:w:p:B:c:m:hV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'i':
             copts.iface = optarg;
@@ -174,6 +179,18 @@ int main(int argc, char **argv)
             break;
         case 'j':
             cfg.out.json = true;
+            break;
+        case 'm':
+            if (strcmp(optarg, "http") == 0)
+                cfg.mode = TRACE_MODE_HTTP;
+            else if (strcmp(optarg, "tcp") == 0)
+                cfg.mode = TRACE_MODE_TCP;
+            else if (strcmp(optarg, "auto") == 0)
+                cfg.mode = TRACE_MODE_AUTO;
+            else {
+                cli_invalid(err, sizeof(err), "-m", optarg, "auto, http or tcp");
+                return usage_error(err);
+            }
             break;
         case 'c':
             if (cli_parse_uint("-c", optarg, 1, UINT64_MAX, NULL, &cfg.count, err,
@@ -306,6 +323,9 @@ int main(int argc, char **argv)
             (unsigned long long)st->frames, (unsigned long long)st->tcp_segments,
             (unsigned long long)trace_connections(trace), (unsigned long long)st->requests,
             (unsigned long long)st->responses, (unsigned long long)st->paired);
+    if (st->tcp_connections)
+        fprintf(stderr, ", %llu relayed connections (lb -m tcp)",
+                (unsigned long long)st->tcp_connections);
     if (st->confirmed || st->contradicted)
         fprintf(stderr, " (%llu confirmed by lb's ring, %llu contradicted)",
                 (unsigned long long)st->confirmed, (unsigned long long)st->contradicted);

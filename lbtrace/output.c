@@ -253,6 +253,25 @@ static const char *how_str(enum pair_how how)
     }
 }
 
+/* "conn":..,"src":..,"dst":..,"l4":{...}: one leg's TCP facts, no braces around */
+static void json_l4_members(const struct output_opts *o, const struct flow *f)
+{
+    FILE *out = o->out;
+    const struct flow_dir *c = &f->dir[FLOW_C2S], *s = &f->dir[FLOW_S2C];
+    char a[64], b[64], cl[32], hs[32];
+
+    fprintf(out, "\"conn\":%" PRIu64 ",\"src\":\"%s\",\"dst\":\"%s\",", f->id,
+            flow_addr_str(&f->cli, a, sizeof(a)), flow_addr_str(&f->srv, b, sizeof(b)));
+    fprintf(out, "\"l4\":{\"handshake_ms\":%s,\"segments_c2s\":%" PRIu64 ",\"segments_s2c\":%" PRIu64
+                 ",\"bytes_c2s\":%" PRIu64 ",\"bytes_s2c\":%" PRIu64 ",\"retransmissions\":%" PRIu64
+                 ",\"out_of_order\":%" PRIu64 ",\"gaps\":%" PRIu64 ",\"fin_c2s\":%s,\"fin_s2c\":%s,"
+                 "\"rst\":%s,\"close\":\"%s\",\"midstream\":%s}",
+            hs_str(f, true, hs, sizeof(hs)), c->segments, s->segments, c->bytes, s->bytes,
+            c->retransmissions + s->retransmissions, c->out_of_order + s->out_of_order,
+            c->reasm.gaps + s->reasm.gaps, c->fin ? "true" : "false", s->fin ? "true" : "false",
+            f->reset ? "true" : "false", close_str(f, cl, sizeof(cl)), f->midstream ? "true" : "false");
+}
+
 static void json_leg(const struct output_opts *o, const struct pair_leg *leg)
 {
     FILE *out = o->out;
@@ -260,22 +279,10 @@ static void json_leg(const struct output_opts *o, const struct pair_leg *leg)
         fputs("null", out);
         return;
     }
-    const struct flow *f = leg->flow;
     const struct l7_exchange *ex = leg->ex;
-    const struct flow_dir *c = &f->dir[FLOW_C2S], *s = &f->dir[FLOW_S2C];
-    char a[64], b[64], cl[32], hs[32];
-
-    fprintf(out, "{\"conn\":%" PRIu64 ",\"src\":\"%s\",\"dst\":\"%s\",", f->id,
-            flow_addr_str(&f->cli, a, sizeof(a)), flow_addr_str(&f->srv, b, sizeof(b)));
-    fprintf(out, "\"l4\":{\"handshake_ms\":%s,\"segments_c2s\":%" PRIu64 ",\"segments_s2c\":%" PRIu64
-                 ",\"bytes_c2s\":%" PRIu64 ",\"bytes_s2c\":%" PRIu64 ",\"retransmissions\":%" PRIu64
-                 ",\"out_of_order\":%" PRIu64 ",\"gaps\":%" PRIu64 ",\"fin_c2s\":%s,\"fin_s2c\":%s,"
-                 "\"rst\":%s,\"close\":\"%s\",\"midstream\":%s},",
-            hs_str(f, true, hs, sizeof(hs)), c->segments, s->segments, c->bytes, s->bytes,
-            c->retransmissions + s->retransmissions, c->out_of_order + s->out_of_order,
-            c->reasm.gaps + s->reasm.gaps, c->fin ? "true" : "false", s->fin ? "true" : "false",
-            f->reset ? "true" : "false", close_str(f, cl, sizeof(cl)), f->midstream ? "true" : "false");
-    fprintf(out, "\"l7\":{\"index\":%u", ex->index);
+    fputc('{', out);
+    json_l4_members(o, leg->flow);
+    fprintf(out, ",\"l7\":{\"index\":%u", ex->index);
     json_write_member(out, ",\"method\":", ex->method);
     json_write_member(out, ",\"path\":", ex->path);
     json_write_member(out, ",\"host\":", ex->host);
@@ -374,16 +381,15 @@ static void text_l7_line(const struct output_opts *o, const struct pair_record *
     fputc('\n', o->out);
 }
 
-static void text_leg(const struct output_opts *o, const char *name, const struct pair_leg *leg)
+/* The L4 line of one leg: "  client   #1    a > b   hs ... segs ... bytes ... FIN both". */
+static void text_l4(const struct output_opts *o, const char *name, const struct flow *f)
 {
     char a[64], b[FLOW_NAME_LEN + 72], ab[FLOW_NAME_LEN + 144], cl[32], hs[32];
-    if (leg->ex == NULL) {
+    if (f == NULL) {
         fprintf(o->out, "  %s%-8s%s %s(none)%s\n", col(o, C_DIM), name, col(o, C_RESET), col(o, C_DIM),
                 col(o, C_RESET));
         return;
     }
-    const struct flow *f = leg->flow;
-    const struct l7_exchange *ex = leg->ex;
     const struct flow_dir *c = &f->dir[FLOW_C2S], *s = &f->dir[FLOW_S2C];
     uint64_t rtx = c->retransmissions + s->retransmissions;
     snprintf(ab, sizeof(ab), "%s > %s", flow_addr_str(&f->cli, a, sizeof(a)),
@@ -398,7 +404,14 @@ static void text_leg(const struct output_opts *o, const char *name, const struct
     if (f->midstream)
         fputs("  (mid-stream)", o->out);
     fputc('\n', o->out);
+}
 
+static void text_leg(const struct output_opts *o, const char *name, const struct pair_leg *leg)
+{
+    text_l4(o, name, leg->ex != NULL ? leg->flow : NULL);
+    if (leg->ex == NULL)
+        return;
+    const struct l7_exchange *ex = leg->ex;
     char req[L7_METHOD_LEN + L7_PATH_LEN + 2];
     snprintf(req, sizeof(req), "%s %s", ex->method[0] ? ex->method : "-", ex->path[0] ? ex->path : "-");
     fprintf(o->out, "  %-8s #%-4u %s%-*s%s Host %-22s ", "", ex->index, col(o, C_BOLD), 40, req,
@@ -444,4 +457,244 @@ void output_record(const struct output_opts *o, const struct pair_record *r)
         text_l7_line(o, r);
     else
         text_block(o, r);
+}
+
+/* --- lb -m tcp: whole connections -------------------------------------------------------- */
+
+void output_tcp_mode_note(const struct output_opts *o)
+{
+    if (o->json || o->view == OUTPUT_L4)
+        return;
+    fprintf(o->out, "%slb relays whole connections here (-m tcp): one backend per connection; it "
+                    "did not read these requests%s\n", col(o, C_BOLD), col(o, C_RESET));
+}
+
+static const char *tri_json(int v)
+{
+    return v < 0 ? "null" : v ? "true" : "false";
+}
+
+/* 1 when both directions are identical, 0 when one differs, -1 when either is unknown */
+static int conn_identical(const struct connpair_record *r)
+{
+    if (r->same_up == 0 || r->same_down == 0)
+        return 0;
+    return r->same_up == 1 && r->same_down == 1 ? 1 : -1;
+}
+
+/* Every listed request reached the backend leg (and there is one). */
+static bool conn_one_backend(const struct connpair_record *r)
+{
+    if (r->backend == NULL || r->client == NULL)
+        return false;
+    for (size_t i = 0; i < r->nrequests; i++)
+        if (!r->requests[i].on_backend)
+            return false;
+    return true;
+}
+
+/* The backend's name, or its address while the name is unknown. Returns buf. */
+static const char *conn_backend_str(const struct connpair_record *r, char *buf, size_t len)
+{
+    if (r->backend == NULL)
+        snprintf(buf, len, "-");
+    else if (r->backend->name[0] != '\0')
+        snprintf(buf, len, "%s", r->backend->name);
+    else
+        flow_addr_str(&r->backend->srv, buf, len);
+    return buf;
+}
+
+static uint64_t conn_time(const struct connpair_record *r)
+{
+    return r->client ? r->client->first_ts : r->backend->first_ts;
+}
+
+static void json_connection(const struct output_opts *o, const struct connpair_record *r)
+{
+    FILE *out = o->out;
+    char iso[96], name[FLOW_NAME_LEN + 72];
+    iso_time(conn_time(r), iso, sizeof(iso));
+    fprintf(out, "{\"type\":\"tcp_connection\",\"n\":%" PRIu64 ",\"time\":\"%s\",\"lb_mode\":\"tcp\","
+                 "\"paired_by\":%s,\"confirmed\":%s,\"bytes_identical\":%s,\"bytes\":{"
+                 "\"client_to_lb\":%" PRIu64 ",\"lb_to_backend\":%" PRIu64 ",\"backend_to_lb\":%" PRIu64
+                 ",\"lb_to_client\":%" PRIu64 ",\"proxy_header\":%" PRIu64 ",\"up_identical\":%s,"
+                 "\"down_identical\":%s},\"client\":",
+            r->number, iso,
+            r->how == CONNPAIR_RING ? "\"lb_ring\"" : r->how == CONNPAIR_TIMING ? "\"timing\"" : "null",
+            tri_json(r->confirmed), tri_json(conn_identical(r)), r->client_to_lb, r->lb_to_backend,
+            r->backend_to_lb, r->lb_to_client, r->proxy_header, tri_json(r->same_up),
+            tri_json(r->same_down));
+    for (int leg = 0; leg < 2; leg++) {
+        const struct flow *f = leg == 0 ? r->client : r->backend;
+        if (leg == 1)
+            fputs(",\"backend\":", out);
+        if (f == NULL) {
+            fputs("null", out);
+            continue;
+        }
+        fputc('{', out);
+        json_l4_members(o, f);
+        fputc('}', out);
+    }
+    if (r->backend != NULL)
+        json_write_member(out, ",\"backend_name\":", conn_backend_str(r, name, sizeof(name)));
+    else
+        fputs(",\"backend_name\":null", out);
+    fputs(",\"lb\":", out);
+    if (r->have_lb)
+        fprintf(out, "{\"conn_id\":%" PRIu64 ",\"worker\":%u,\"backend_index\":%d,\"bytes_in\":%" PRIu64
+                     ",\"bytes_out\":%" PRIu64 ",\"connect_ms\":%.3f,\"total_ms\":%.3f}",
+                r->lb.conn_id, r->lb.worker, r->lb.backend_index, r->lb.bytes_in, r->lb.bytes_out,
+                (double)r->lb.connect_ns / 1e6, (double)r->lb.total_ns / 1e6);
+    else
+        fputs("null", out);
+    fputs(",\"requests\":[", out);
+    for (size_t i = 0; i < r->nrequests; i++) {
+        const struct l7_exchange *ex = r->requests[i].ex;
+        fprintf(out, "%s{\"index\":%u", i ? "," : "", ex->index);
+        json_write_member(out, ",\"method\":", ex->method);
+        json_write_member(out, ",\"path\":", ex->path);
+        json_write_member(out, ",\"host\":", ex->host);
+        fprintf(out, ",\"status\":%d,\"response_bytes\":%" PRIu64 ",\"time_ms\":%.3f,\"on_backend\":%s}",
+                ex->status, ex->response_bytes, l7_ms(ex->t_request, ex->t_response_end),
+                r->requests[i].on_backend && r->backend ? "true" : "false");
+    }
+    fprintf(out, "],\"more_requests\":%" PRIu64 ",\"backend_requests\":%u,\"one_backend\":%s}\n",
+            r->more_requests, r->backend_requests, conn_one_backend(r) ? "true" : "false");
+}
+
+/* "client>lb 62 B = lb>backend 62 B" for one direction */
+static void text_bytes_dir(const struct output_opts *o, const char *a, uint64_t x, const char *b,
+                           uint64_t y, int same)
+{
+    fprintf(o->out, "%s %" PRIu64 " B %s%s%s %s %" PRIu64 " B", a, x,
+            same == 0 ? col(o, C_YELLOW) : "", same == 1 ? "=" : same == 0 ? "!=" : "?",
+            same == 0 ? col(o, C_RESET) : "", b, y);
+}
+
+static void text_connection(const struct output_opts *o, const struct connpair_record *r)
+{
+    char t[64], name[FLOW_NAME_LEN + 72], addr[FLOW_NAME_LEN + 72];
+    output_clock(conn_time(r), t, sizeof(t));
+    fprintf(o->out, "%s%s connection %" PRIu64 "%s", col(o, C_BOLD), t, r->number, col(o, C_RESET));
+    if (r->how == CONNPAIR_RING)
+        fputs("  paired by lb's ring", o->out);
+    else if (r->how == CONNPAIR_TIMING)
+        fputs("  paired by timing", o->out);
+    else if (r->client != NULL)
+        fputs("  no backend leg (lb reached no backend and closed the connection)", o->out);
+    else
+        fputs("  no client leg: lb's own connection (a health check?)", o->out);
+    if (r->have_lb)
+        fprintf(o->out, " (lb's connection %" PRIu64 " on worker %u)", r->lb.conn_id, r->lb.worker);
+    if (r->confirmed == 0)
+        fprintf(o->out, ", %slb's ring names another backend connection%s", col(o, C_RED), col(o, C_RESET));
+    int same = conn_identical(r);
+    if (r->client != NULL && r->backend != NULL)
+        fprintf(o->out, "%s%s%s", same == 0 ? col(o, C_YELLOW) : "",
+                same == 1   ? ", bytes carried unchanged both ways"
+                : same == 0 ? ", bytes differ between legs"
+                            : ", bytes not comparable (capture gaps)",
+                same == 0 ? col(o, C_RESET) : "");
+    fputc('\n', o->out);
+    text_l4(o, "client", r->client);
+    text_l4(o, "backend", r->backend);
+    if (r->client != NULL && r->backend != NULL) {
+        fprintf(o->out, "  %-8s ", "bytes");
+        text_bytes_dir(o, "client>lb", r->client_to_lb, "lb>backend", r->lb_to_backend, r->same_up);
+        if (r->proxy_header)
+            fprintf(o->out, " (after a %" PRIu64 " B PROXY header)", r->proxy_header);
+        fputs(", ", o->out);
+        text_bytes_dir(o, "backend>lb", r->backend_to_lb, "lb>client", r->lb_to_client, r->same_down);
+        fputc('\n', o->out);
+    }
+    if (r->have_lb) {
+        fprintf(o->out, "  %-8s counted %" PRIu64 " B in, %" PRIu64 " B out", "lb", r->lb.bytes_in,
+                r->lb.bytes_out);
+        if (r->client != NULL)
+            fputs(r->lb.bytes_in == r->client_to_lb && r->lb.bytes_out == r->lb_to_client
+                      ? " (as on the wire)" : " (not as on the wire)", o->out);
+        fprintf(o->out, ", connect %.3f ms, open %.3f ms\n", (double)r->lb.connect_ns / 1e6,
+                (double)r->lb.total_ns / 1e6);
+    }
+    conn_backend_str(r, name, sizeof(name));
+    if (r->nrequests == 0) {
+        fprintf(o->out, "  %-8s none parsed (the bytes are not HTTP, or no request was sent)\n", "requests");
+        return;
+    }
+    uint64_t n = r->nrequests + r->more_requests;
+    if (r->client == NULL)
+        fprintf(o->out, "  %-8s %" PRIu64 " on lb's own connection\n", "requests", n);
+    else if (conn_one_backend(r))
+        fprintf(o->out, "  %-8s %" PRIu64 " on the client connection, all to %s\n", "requests", n,
+                srv_str(r->backend, addr, sizeof(addr)));
+    else
+        fprintf(o->out, "  %-8s %" PRIu64 " on the client connection\n", "requests", n);
+    for (size_t i = 0; i < r->nrequests; i++) {
+        const struct l7_exchange *ex = r->requests[i].ex;
+        char req[L7_METHOD_LEN + L7_PATH_LEN + 2];
+        snprintf(req, sizeof(req), "%s %s", ex->method[0] ? ex->method : "-", ex->path[0] ? ex->path : "-");
+        fprintf(o->out, "  %-8s #%-4u %s%-40s%s Host %-22s ", "", ex->index, col(o, C_BOLD), req,
+                col(o, C_RESET), ex->host[0] ? ex->host : "-");
+        l7_summary(o, ex);
+        if (r->client != NULL)
+            fprintf(o->out, "  -> %s", r->requests[i].on_backend && r->backend ? name : "(not seen on a backend leg)");
+        fputc('\n', o->out);
+    }
+    if (r->more_requests)
+        fprintf(o->out, "  %-8s ... %" PRIu64 " more\n", "", r->more_requests);
+}
+
+/* --view l7: one line per request on the client leg (or one for the connection when none) */
+static void text_connection_l7(const struct output_opts *o, const struct connpair_record *r)
+{
+    char t[64], a[64], name[FLOW_NAME_LEN + 72], x[64];
+    int same = conn_identical(r);
+    const char *tail = same == 1 ? ", same bytes" : same == 0 ? ", bytes differ" : "";
+    output_clock(conn_time(r), t, sizeof(t));
+    conn_backend_str(r, name, sizeof(name));
+    if (r->client == NULL) {
+        fprintf(o->out, "%s %s(no client leg: lb's own connection)%s  | %s%s > %s%s  %" PRIu64
+                        " B > %" PRIu64 " B <\n",
+                t, col(o, C_DIM), col(o, C_RESET), col(o, C_MAGENTA),
+                flow_addr_str(&r->backend->cli, a, sizeof(a)), srv_str(r->backend, name, sizeof(name)),
+                col(o, C_RESET), r->lb_to_backend, r->backend_to_lb);
+        return;
+    }
+    flow_addr_str(&r->client->cli, a, sizeof(a));
+    size_t lines = r->nrequests ? r->nrequests : 1;
+    for (size_t i = 0; i < lines; i++) {
+        const struct l7_exchange *ex = r->nrequests ? r->requests[i].ex : NULL;
+        char lt[64], y[FLOW_NAME_LEN + 72];
+        output_clock(ex && ex->t_request ? ex->t_request : conn_time(r), lt, sizeof(lt));
+        fprintf(o->out, "%s %s%-21s%s ", lt, col(o, C_CYAN), a, col(o, C_RESET));
+        if (ex == NULL) {
+            fprintf(o->out, "(no HTTP request) %" PRIu64 " B > %" PRIu64 " B <", r->client_to_lb,
+                    r->lb_to_client);
+        } else {
+            fprintf(o->out, "%s%s %s%s  %s  ", col(o, C_BOLD), ex->method[0] ? ex->method : "-",
+                    ex->path[0] ? ex->path : "-", col(o, C_RESET), ex->host[0] ? ex->host : "-");
+            l7_summary(o, ex);
+        }
+        fputs("  | ", o->out);
+        if (r->backend == NULL)
+            fprintf(o->out, "%sno backend leg%s\n", col(o, C_DIM), col(o, C_RESET));
+        else
+            fprintf(o->out, "%s%s > %s%s  connection %" PRIu64 ", relayed whole%s\n",
+                    col(o, C_MAGENTA), flow_addr_str(&r->backend->cli, x, sizeof(x)),
+                    srv_str(r->backend, y, sizeof(y)), col(o, C_RESET), r->number, tail);
+    }
+}
+
+void output_connection(const struct output_opts *o, const struct connpair_record *r)
+{
+    if (r->client == NULL && r->backend == NULL)
+        return;
+    if (o->json)
+        json_connection(o, r);
+    else if (o->view == OUTPUT_L7)
+        text_connection_l7(o, r);
+    else
+        text_connection(o, r);
 }

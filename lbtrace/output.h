@@ -10,6 +10,9 @@
  *                Host, status, size, time), in aligned columns so the legs compare at a glance.
  *   --json       one JSON object per line: per request (l7, both) or per segment and per closed
  *                connection (l4).
+ * When lb runs in tcp mode (-m tcp) it balances connections, not requests: the l7 and both views
+ * then show one relayed connection at a time (connpair.h), both legs, the bytes each way on each
+ * and the requests the client sent on it, all carried to the one backend.
  * A backend leg's server is shown with the name lb gives the backend (flow.name, "127.0.0.1:3001
  * (b1)"; JSON: "backend_name") when lbtrace knows it, by its address alone otherwise.
  * Colour (ANSI) only when asked, which main does when stdout is a terminal.
@@ -20,6 +23,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "connpair.h"
 #include "decode.h"
 #include "flow.h"
 #include "pair.h"
@@ -45,6 +49,12 @@ void output_flow_closed(const struct output_opts *o, const struct flow *f, unsig
 
 /* --view l7 / both: one request record. */
 void output_record(const struct output_opts *o, const struct pair_record *r);
+
+/* lb -m tcp, --view l7 / both: one relayed connection, both legs and the requests on it. */
+void output_connection(const struct output_opts *o, const struct connpair_record *r);
+
+/* lb -m tcp, text views: says once that lb did not read the requests shown. */
+void output_tcp_mode_note(const struct output_opts *o);
 
 /* Formats a capture time (ns since the epoch) as local "HH:MM:SS.uuuuuu". Returns buf. */
 char *output_clock(uint64_t ts, char *buf, size_t len);

@@ -8,8 +8,9 @@
  *     id. When lb's recent-requests ring (shared memory) is readable, the entry for that id
  *     confirms the pair: its client address and its backend connection's local address must be
  *     the two flows' client ends.
- *  2. by connection (lb's tcp mode, where there is no request id): each client connection has one
- *     backend connection for its whole life. The connection ring names it when available; else
+ *  2. by connection (no request id: lb's tcp mode, when lbtrace was not told so; with -m tcp or
+ *     lb's segment saying tcp, connpair.h shows such connections whole instead): each client
+ *     connection has one backend connection for its whole life. The connection ring names it when available; else
  *     the first backend connection opened after the client connection and not yet taken. The
  *     n-th exchange on one is paired with the n-th on the other, and the record says whether the
  *     backend leg carried the client's bytes unchanged (same length and hash each way).
@@ -51,6 +52,28 @@ struct pair_record {
     int bytes_identical;        /* PAIR_CONNECTION: 1 same bytes both ways, 0 not; -1 unknown */
 };
 
+/* What lb says about itself in its shared memory: which mode it runs in. */
+enum pair_lb_mode {
+    PAIR_LB_UNKNOWN, /* no segment (lb not running, or a saved capture) */
+    PAIR_LB_HTTP,    /* lb -m http: requests balanced one by one */
+    PAIR_LB_TCP,     /* lb -m tcp: whole connections relayed (connpair.h pairs them) */
+};
+
+/* lb's own record of one connection it relayed in tcp mode (a ring entry of kind tcp). */
+struct pair_ring_conn {
+    struct flow_addr client;   /* the client's address and port */
+    struct flow_addr lb_front; /* lb's end of the client connection */
+    struct flow_addr lb_back;  /* lb's end of the backend connection (family 0: none) */
+    struct flow_addr server;   /* the backend's address and port */
+    uint64_t conn_id;          /* lb's serial number of the client connection in its worker */
+    unsigned worker;
+    int backend_index;         /* -1: no backend was reached */
+    uint64_t bytes_in;         /* bytes lb read from the client */
+    uint64_t bytes_out;        /* bytes lb wrote to the client */
+    uint64_t connect_ns;       /* connecting to the backend */
+    uint64_t total_ns;         /* the connection's life in lb */
+};
+
 /* lb's recent-requests ring, as a lookup (see shmring.h); any function may be NULL. */
 struct pair_ring_ops {
     void *ctx;
@@ -64,6 +87,11 @@ struct pair_ring_ops {
      * is known), into name[len]. True when found. */
     bool (*backend_name)(void *ctx, const char *id, const struct flow_addr *server, char *name,
                          size_t len);
+    /* The mode of the lb whose segment is attached now (PAIR_LB_UNKNOWN when none). */
+    enum pair_lb_mode (*mode)(void *ctx);
+    /* lb's tcp-mode record of the connection from client, into *out. True when found (lb
+     * writes it when the connection ends). */
+    bool (*tcp_conn)(void *ctx, const struct flow_addr *client, struct pair_ring_conn *out);
 };
 
 typedef void (*pair_emit_fn)(void *ctx, const struct pair_record *r);

@@ -243,10 +243,50 @@ static bool backend_name(void *ctx, const char *id, const struct flow_addr *serv
     return false;
 }
 
+static enum pair_lb_mode mode(void *ctx)
+{
+    struct shmring *r = ctx;
+    if (!shmring_attached(r))
+        return PAIR_LB_UNKNOWN;
+    switch (r->shm.seg->header.mode) { /* written once before magic: a plain read */
+    case STATS_MODE_HTTP: return PAIR_LB_HTTP;
+    case STATS_MODE_TCP: return PAIR_LB_TCP;
+    default: return PAIR_LB_UNKNOWN;
+    }
+}
+
+static bool match_tcp_client(const struct stats_ring_entry *e, const void *key)
+{
+    struct flow_addr a;
+    to_flow_addr(&e->client, &a);
+    return e->kind == STATS_ENTRY_TCP && flow_addr_equal(&a, key);
+}
+
+static bool tcp_conn(void *ctx, const struct flow_addr *client, struct pair_ring_conn *out)
+{
+    const struct stats_ring_entry *e = find(ctx, match_tcp_client, client);
+    if (e == NULL)
+        return false;
+    memset(out, 0, sizeof(*out));
+    to_flow_addr(&e->client, &out->client);
+    to_flow_addr(&e->lb_front, &out->lb_front);
+    to_flow_addr(&e->lb_back, &out->lb_back);
+    to_flow_addr(&e->backend, &out->server);
+    out->conn_id = e->client_conn_id;
+    out->worker = e->worker;
+    out->backend_index = e->backend_index;
+    out->bytes_in = e->bytes_in;
+    out->bytes_out = e->bytes_out;
+    out->connect_ns = e->connect_ns;
+    out->total_ns = e->total_ns;
+    return true;
+}
+
 struct pair_ring_ops shmring_ops(struct shmring *r)
 {
     struct pair_ring_ops ops = {
-        .ctx = r, .by_id = by_id, .by_client = by_client, .backend_name = backend_name};
+        .ctx = r, .by_id = by_id, .by_client = by_client, .backend_name = backend_name,
+        .mode = mode, .tcp_conn = tcp_conn};
     return ops;
 }
 

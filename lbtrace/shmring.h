@@ -1,8 +1,8 @@
 /*
  * shmring.h - lbtrace's view of lb's shared-memory statistics (common/stats.h): the ports to
- * capture (lb's listen port and its backends' ports) and the recent-requests ring, offered to
- * the pairing engine as a lookup (struct pair_ring_ops) to confirm pairs by request id and to
- * pair tcp-mode connections.
+ * capture (lb's listen port and its backends' ports), lb's mode (http or tcp), and the
+ * recent-requests ring, offered to the pairing engines as a lookup (struct pair_ring_ops) to
+ * confirm pairs by request id and to pair tcp-mode connections (entries of kind tcp).
  *
  * The segment is optional: lb may not run yet, run without it, or restart; every lookup first
  * makes sure the mapping is current (attaching at most once a second), and every entry read is

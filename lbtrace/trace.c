@@ -19,6 +19,8 @@ struct trace {
     int link;
     struct flow_table *flows;
     struct pair_engine *pairs;
+    struct connpair *conns;   /* lb -m tcp: whole connections */
+    bool noted_tcp;           /* the tcp-mode note was printed */
     struct trace_stats st;
     struct pair_ring_ops ring; /* lb's ring, when there is one: backend names for --view l4 */
     bool have_ring;
@@ -32,7 +34,16 @@ struct leg_ctx {
     struct flow *f;
     struct l7_conn *l7;
     bool named; /* --view l4: the backend's name was looked up for the first segment */
+    bool tcp;   /* lb was in tcp mode when the connection opened: connpair pairs it */
 };
+
+/* lb's mode for a connection opening now. */
+static bool tcp_mode_now(struct trace *t)
+{
+    if (t->cfg.mode != TRACE_MODE_AUTO)
+        return t->cfg.mode == TRACE_MODE_TCP;
+    return t->have_ring && t->ring.mode != NULL && t->ring.mode(t->ring.ctx) == PAIR_LB_TCP;
+}
 
 /* --view l4: names backend flow f from lb's ring when not yet known (records get theirs in the
  * pairing engine, which also knows the request id). */
@@ -50,7 +61,10 @@ static void on_exchange(void *ctx, struct l7_exchange *ex)
     struct leg_ctx *lc = ctx;
     struct trace *t = lc->t;
     t->st.exchanges++;
-    pair_add(t->pairs, lc->f, ex, t->now);
+    if (lc->tcp)
+        connpair_add(t->conns, lc->f, ex);
+    else
+        pair_add(t->pairs, lc->f, ex, t->now);
 }
 
 static void on_opened(void *ctx, struct flow *f)
@@ -67,7 +81,13 @@ static void on_opened(void *ctx, struct flow *f)
         }
     }
     f->user = lc;
-    pair_flow_opened(t->pairs, f);
+    if (tcp_mode_now(t)) {
+        if (lc != NULL)
+            lc->tcp = true;
+        connpair_flow_opened(t->conns, f);
+    } else {
+        pair_flow_opened(t->pairs, f);
+    }
 }
 
 static void on_segment(void *ctx, struct flow *f, int dir, const struct decode_packet *p,
@@ -94,6 +114,13 @@ static void on_data(void *ctx, struct flow *f, int dir, const uint8_t *data, siz
     struct leg_ctx *lc = f->user;
     if (data == NULL)
         t->st.gaps++;
+    if (lc != NULL && lc->tcp) {
+        size_t skip = connpair_data(t->conns, f, dir, data, len); /* a PROXY header */
+        data = data != NULL ? data + skip : NULL;
+        len -= skip;
+        if (len == 0)
+            return;
+    }
     if (lc != NULL && lc->l7 != NULL)
         l7_feed(lc->l7, dir, data, len, ts);
 }
@@ -122,7 +149,10 @@ static void on_closed(void *ctx, struct flow *f, uint64_t ts)
         name_backend(t, f); /* lb has logged its requests by now */
         output_flow_closed(&t->cfg.out, f, requests);
     }
-    pair_flow_closed(t->pairs, f, ts);
+    if (lc != NULL && lc->tcp)
+        connpair_flow_closed(t->conns, f, ts);
+    else
+        pair_flow_closed(t->pairs, f, ts);
 }
 
 static void on_destroy(void *ctx, struct flow *f)
@@ -156,6 +186,31 @@ static void on_record(void *ctx, const struct pair_record *r)
     }
 }
 
+static void on_connection(void *ctx, const struct connpair_record *r)
+{
+    struct trace *t = ctx;
+    t->st.tcp_connections++;
+    t->st.records++;
+    if (r->how != CONNPAIR_NONE)
+        t->st.paired++;
+    if (r->confirmed == 1)
+        t->st.confirmed++;
+    else if (r->confirmed == 0)
+        t->st.contradicted++;
+    if (t->cfg.out.view == OUTPUT_L4 || t->done)
+        return;
+    if (!t->noted_tcp) {
+        t->noted_tcp = true;
+        output_tcp_mode_note(&t->cfg.out);
+    }
+    output_connection(&t->cfg.out, r);
+    if (r->client != NULL) {
+        t->st.printed++;
+        if (t->cfg.count && t->st.printed >= t->cfg.count)
+            t->done = true;
+    }
+}
+
 struct trace *trace_new(const struct trace_config *cfg, int link)
 {
     struct trace *t = calloc(1, sizeof(*t));
@@ -168,9 +223,13 @@ struct trace *trace_new(const struct trace_config *cfg, int link)
         .closed = on_closed, .destroy = on_destroy,
     };
     t->flows = flow_table_new(&cfg->flows, &hooks);
-    if (t->flows != NULL)
+    if (t->flows != NULL) {
         t->pairs = pair_new(t->flows, on_record, t, cfg->grace_ns, cfg->linger_ns);
-    if (t->flows == NULL || t->pairs == NULL) {
+        t->conns = connpair_new(t->flows, on_connection, t, cfg->grace_ns, cfg->linger_ns);
+    }
+    if (t->flows == NULL || t->pairs == NULL || t->conns == NULL) {
+        pair_free(t->pairs);
+        connpair_free(t->conns);
         flow_table_free(t->flows);
         free(t);
         return NULL;
@@ -184,6 +243,7 @@ void trace_set_ring(struct trace *t, const struct pair_ring_ops *ops)
     if (ops != NULL)
         t->ring = *ops;
     pair_set_ring(t->pairs, ops);
+    connpair_set_ring(t->conns, ops);
 }
 
 void trace_tick(struct trace *t, uint64_t now)
@@ -194,6 +254,7 @@ void trace_tick(struct trace *t, uint64_t now)
     t->last_tick = now;
     flow_table_expire(t->flows, now);
     pair_tick(t->pairs, now);
+    connpair_tick(t->conns, now); /* here only: it may look in lb's ring */
 }
 
 void trace_frame(struct trace *t, uint64_t ts, const uint8_t *data, size_t caplen)
@@ -233,6 +294,7 @@ void trace_finish(struct trace *t)
 {
     flow_table_flush(t->flows, t->now);
     pair_flush(t->pairs);
+    connpair_flush(t->conns);
 }
 
 bool trace_done(const struct trace *t)
@@ -260,6 +322,7 @@ void trace_free(struct trace *t)
     if (t == NULL)
         return;
     pair_free(t->pairs); /* releases the flows it held */
+    connpair_free(t->conns);
     flow_table_free(t->flows);
     free(t);
 }

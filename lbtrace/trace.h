@@ -11,15 +11,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "connpair.h"
 #include "flow.h"
 #include "output.h"
 #include "pair.h"
 
+/* What lb balances: requests (http) or whole connections (tcp). AUTO asks lb's shared memory
+ * (trace_set_ring) as each connection opens, and is http when there is none. */
+enum trace_mode { TRACE_MODE_AUTO, TRACE_MODE_HTTP, TRACE_MODE_TCP };
+
 struct trace_config {
     struct flow_config flows; /* lb's port, the backend ports, bounds */
+    enum trace_mode mode;
     struct output_opts out;
-    uint64_t count;     /* stop after this many (0: no limit): requests with a client leg, or
-                           segments with --view l4 */
+    uint64_t count;     /* stop after this many (0: no limit): requests with a client leg (in
+                           tcp mode: connections with one), or segments with --view l4 */
     uint64_t grace_ns;  /* see pair_new(); 0: defaults */
     uint64_t linger_ns;
 };
@@ -33,6 +39,8 @@ struct trace_stats {
     uint64_t exchanges; /* exchanges finished (complete or not) */
     uint64_t records, paired; /* records emitted, of them with both legs */
     uint64_t confirmed, contradicted; /* pairs lb's ring agreed / disagreed with */
+    uint64_t tcp_connections; /* tcp mode: connection records emitted (paired ones counted
+                                 in records and paired too) */
     uint64_t printed;   /* what counts against -c */
     uint64_t gaps;      /* holes the reassembler gave up on */
 };

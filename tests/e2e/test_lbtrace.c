@@ -320,7 +320,8 @@ static void lab_stop(struct lab *lab)
     lab->trace_pid = lab->lb_pid = lab->sim_pid = 0;
 }
 
-static bool lab_start(struct lab *lab)
+/* Starts backend-sim with two backends and lb in front of them, in tcp mode when tcp. */
+static bool lab_start(struct lab *lab, bool tcp)
 {
     char p1[32], p2[32], pl[32], be1[48], be2[48];
     memset(lab, 0, sizeof(*lab));
@@ -340,7 +341,8 @@ static bool lab_start(struct lab *lab)
 
     char *sim_argv[] = {(char *)harness_bin("backend-sim"), "-p", p1, "-p", p2, NULL};
     lab->sim_pid = harness_spawn(sim_argv, lab->log);
-    char *lb_argv[] = {(char *)harness_bin("lb"), "-l", pl, "-b", be1, "-b", be2, "-w", "2", NULL};
+    char *lb_argv[] = {(char *)harness_bin("lb"), "-l", pl, "-b", be1, "-b", be2, "-w", "2",
+                       tcp ? "-m" : NULL, "tcp", NULL};
     lab->lb_pid = harness_spawn(lb_argv, lab->log);
     if (lab->sim_pid <= 0 || lab->lb_pid <= 0 || !harness_wait_port(lab->b1, 10000) ||
         !harness_wait_port(lab->b2, 10000) || !harness_wait_port(lab->lb, 10000)) {
@@ -384,7 +386,7 @@ static void test_live_every_request_appears_once_with_both_legs(void **state)
         fprintf(stderr, "SKIP: bin/lb or bin/backend-sim is not built\n");
         skip();
     }
-    assert_true(lab_start(&lab));
+    assert_true(lab_start(&lab, false));
     /* lb's statistics segment: when lb publishes one, every pair must be confirmed by its ring */
     char shm_path[64];
     struct stat sb;
@@ -500,6 +502,86 @@ static void test_live_every_request_appears_once_with_both_legs(void **state)
     unlink(lab.log);
 }
 
+/* lb -m tcp: one record per client connection, its backend connection found through lb's ring,
+ * the bytes identical on both legs, and the requests of one keep-alive connection all on the one
+ * backend; a saved capture read back with -m tcp pairs them by timing. */
+static void test_live_tcp_mode_pairs_whole_connections(void **state)
+{
+    struct lab lab;
+    char line[16384];
+    (void)state;
+    if (!is_root()) {
+        fprintf(stderr, "SKIP: live capture needs root (CI runs as root); the offline cases ran\n");
+        skip();
+    }
+    if (!have_program("lb") || !have_program("backend-sim")) {
+        fprintf(stderr, "SKIP: bin/lb or bin/backend-sim is not built\n");
+        skip();
+    }
+    assert_true(lab_start(&lab, true));
+    char shm_path[64];
+    struct stat sb;
+    snprintf(shm_path, sizeof(shm_path), "/dev/shm/lblab-%u", lab.lb);
+    for (int i = 0; i < 20 && stat(shm_path, &sb) != 0; i++)
+        sleep_ms(50);
+    assert_int_equal(stat(shm_path, &sb), 0); /* lbtrace learns lb's mode from it */
+    assert_true(trace_start(&lab, 2));
+
+    /* three requests on one keep-alive connection, then one on a connection of its own */
+    struct harness_conn c;
+    assert_int_equal(harness_conn_open(&c, lab.lb, 10000), 0);
+    for (int i = 0; i < 3; i++) {
+        char req[256];
+        struct harness_response resp;
+        snprintf(req, sizeof(req), "GET /whoami?n=%d HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", i);
+        assert_int_equal(harness_send_all(c.fd, req, strlen(req)), 0);
+        assert_int_equal(harness_read_response(&c, false, false, &resp), 0);
+        assert_int_equal(resp.status, 200);
+        harness_response_free(&resp);
+    }
+    harness_conn_close(&c);
+    struct harness_response resp;
+    const char *req = "GET /bytes/3000 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    assert_int_equal(harness_exchange(lab.lb, req, strlen(req), 10000, &resp), 0);
+    harness_response_free(&resp);
+
+    int st = wait_exit(lab.trace_pid, 20000);
+    if (st == -1)
+        harness_stop(lab.trace_pid, 5000);
+    lab.trace_pid = 0;
+    char *out = slurp(lab.trace_log);
+    if (st == -1)
+        fail_msg("lbtrace did not stop after 2 connections; it printed:\n%s", out);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    if (count_of(out, "\"type\":\"tcp_connection\"") != 2)
+        fail_msg("want 2 connection records:\n%s", out);
+    assert_null(strstr(out, "\"paired_by\":\"request_id\""));
+    assert_non_null(line_with(out, "/whoami?n=0", line, sizeof(line)));
+    if (strstr(line, "\"paired_by\":\"lb_ring\",\"confirmed\":true,\"bytes_identical\":true") == NULL)
+        fail_msg("the keep-alive connection was not paired by lb's ring with identical bytes: %s", line);
+    assert_int_equal(count_of(line, "\"on_backend\":true"), 3);
+    assert_non_null(strstr(line, "\"one_backend\":true"));
+    assert_true(strstr(line, "\"backend_name\":\"one\"") || strstr(line, "\"backend_name\":\"two\""));
+    assert_non_null(strstr(line, "\"lb\":{\"conn_id\":"));
+    assert_non_null(line_with(out, "/bytes/3000", line, sizeof(line)));
+    assert_non_null(strstr(line, "\"bytes_identical\":true"));
+    assert_non_null(strstr(out, "relayed connections (lb -m tcp)"));
+    free(out);
+    lab_stop(&lab);
+
+    /* offline: no ring, -m tcp pairs by timing; the text view says what lb did */
+    char *again = run("%s -r %s -p %u -B %u,%u -m tcp 2>&1", &st, harness_bin("lbtrace"), lab.pcap,
+                      lab.lb, lab.b1, lab.b2);
+    assert_non_null(strstr(again, "lb relays whole connections here (-m tcp): one backend per "
+                                  "connection; it did not read these requests"));
+    assert_int_equal(count_of(again, "paired by timing, bytes carried unchanged both ways"), 2);
+    assert_non_null(strstr(again, "3 on the client connection, all to 127.0.0.1:"));
+    free(again);
+    unlink(lab.pcap);
+    unlink(lab.trace_log);
+    unlink(lab.log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -509,6 +591,7 @@ int main(void)
         cmocka_unit_test(test_drops_root_once_the_capture_is_open),
         cmocka_unit_test(test_file_capabilities_work_and_are_dropped),
         cmocka_unit_test(test_live_every_request_appears_once_with_both_legs),
+        cmocka_unit_test(test_live_tcp_mode_pairs_whole_connections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

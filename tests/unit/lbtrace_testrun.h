@@ -35,10 +35,13 @@ static inline void run_on_frame(void *ctx, uint64_t ts, const uint8_t *data, siz
     trace_frame(c->t, ts, data, caplen);
 }
 
-/* Runs the pipeline over path with lb on lb_port and one backend port range [b0, b0+nb).
- * Returns 0, or -1 when the file could not be opened. */
-static inline int run_pcap_ex(const char *path, uint16_t lb_port, uint16_t b0, size_t nb,
-                       enum output_view view, bool json, uint64_t count, struct run_result *r)
+/* Runs the pipeline over path with lb on lb_port and one backend port range [b0, b0+nb), lb's
+ * mode as given and lb's ring as ring (NULL: none). Returns 0, or -1 when the file could not be
+ * opened. */
+static inline int run_pcap_full(const char *path, uint16_t lb_port, uint16_t b0, size_t nb,
+                                enum output_view view, bool json, uint64_t count,
+                                enum trace_mode mode, const struct pair_ring_ops *ring,
+                                struct run_result *r)
 {
     struct trace_config cfg;
     struct capture_opts co = {.file = path};
@@ -54,6 +57,7 @@ static inline int run_pcap_ex(const char *path, uint16_t lb_port, uint16_t b0, s
     cfg.out.view = view;
     cfg.out.json = json;
     cfg.count = count;
+    cfg.mode = mode;
 
     struct capture *cap = capture_open(&co, &perm, err, sizeof(err));
     if (cap == NULL) {
@@ -64,6 +68,8 @@ static inline int run_pcap_ex(const char *path, uint16_t lb_port, uint16_t b0, s
     cfg.out.out = out;
     r->link = capture_link(cap);
     struct trace *t = trace_new(&cfg, r->link);
+    if (ring != NULL)
+        trace_set_ring(t, ring);
     struct run_frame_ctx fc = {t};
     while (!trace_done(t) && capture_next(cap, 64, run_on_frame, &fc, err, sizeof(err)) > 0)
         ;
@@ -74,6 +80,14 @@ static inline int run_pcap_ex(const char *path, uint16_t lb_port, uint16_t b0, s
     capture_close(cap);
     fclose(out);
     return 0;
+}
+
+/* Runs the pipeline over path with lb on lb_port and one backend port range [b0, b0+nb).
+ * Returns 0, or -1 when the file could not be opened. */
+static inline int run_pcap_ex(const char *path, uint16_t lb_port, uint16_t b0, size_t nb,
+                       enum output_view view, bool json, uint64_t count, struct run_result *r)
+{
+    return run_pcap_full(path, lb_port, b0, nb, view, json, count, TRACE_MODE_AUTO, NULL, r);
 }
 
 static inline int run_pcap(const char *path, bool json, struct run_result *r)

@@ -198,12 +198,69 @@ static void test_finds_requests_and_backend_ports_in_lbs_segment(void **state)
     stats_shm_destroy(&shm);
 }
 
+static void test_reads_lbs_mode_and_its_tcp_connection_records(void **state)
+{
+    struct stats_shm shm;
+    uint16_t port = (uint16_t)(test_port() + 2);
+    struct pair_ring_conn rc;
+    struct flow_addr cli;
+    (void)state;
+    memset(&shm, 0, sizeof(shm));
+    assert_int_equal(make_segment(&shm, port), 0);
+    shm.seg->header.mode = STATS_MODE_TCP;
+
+    struct shmring *r = shmring_new(port);
+    struct pair_ring_ops ops = shmring_ops(r);
+    assert_int_equal(ops.mode(ops.ctx), PAIR_LB_TCP);
+
+    /* an HTTP entry from the same client address is not a connection record */
+    write_entry(&shm, "req-1", STATS_ENTRY_HTTP, 40020, 50020);
+    fa(&cli, "127.0.0.1", 40020);
+    assert_false(ops.tcp_conn(ops.ctx, &cli, &rc));
+
+    struct stats_ring_entry e;
+    memset(&e, 0, sizeof(e));
+    e.kind = STATS_ENTRY_TCP;
+    v4(&e.client, "127.0.0.1", 40021);
+    v4(&e.lb_front, "127.0.0.1", port);
+    v4(&e.lb_back, "127.0.0.1", 50021);
+    v4(&e.backend, "127.0.0.1", 9102);
+    e.client_conn_id = 7;
+    e.worker = 0; /* the segment has one worker */
+    e.backend_index = 1;
+    e.bytes_in = 170;
+    e.bytes_out = 728;
+    e.total_ns = 5000000;
+    stats_ring_write(&shm.seg->ring, &e);
+    fa(&cli, "127.0.0.1", 40021);
+    assert_true(ops.tcp_conn(ops.ctx, &cli, &rc));
+    assert_int_equal(rc.lb_back.port, 50021);
+    assert_int_equal(rc.lb_front.port, port);
+    assert_int_equal(rc.server.port, 9102);
+    assert_int_equal(rc.conn_id, 7);
+    assert_int_equal(rc.worker, 0);
+    assert_int_equal(rc.backend_index, 1);
+    assert_int_equal(rc.bytes_in, 170);
+    assert_int_equal(rc.bytes_out, 728);
+    assert_int_equal(rc.total_ns, 5000000);
+
+    shmring_free(r);
+    stats_shm_destroy(&shm);
+
+    /* no segment: the mode is unknown */
+    r = shmring_new(1);
+    ops = shmring_ops(r);
+    assert_int_equal(ops.mode(ops.ctx), PAIR_LB_UNKNOWN);
+    shmring_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_missing_segment_is_not_an_error),
         cmocka_unit_test(test_finds_requests_and_backend_ports_in_lbs_segment),
         cmocka_unit_test(test_names_a_backend_as_lb_does),
+        cmocka_unit_test(test_reads_lbs_mode_and_its_tcp_connection_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
