@@ -158,10 +158,10 @@ static void test_every_byte_both_ways_after_a_half_close(void **state)
     (void)state;
     assert_int_equal(harness_lab_start(&lab, 2, args), 0);
 
-    /* 16 MiB of random bytes up to /echo and back (HTTP/1.0: backend-sim streams them back
+    /* 100 MiB of random bytes up to /echo and back (HTTP/1.0: backend-sim streams them back
      * as they are, not chunked); the client shuts its sending side right after the body, and
-     * must still read the whole answer */
-    size_t body_len = 16u << 20;
+     * must still read the whole answer, byte for byte */
+    size_t body_len = 100u << 20;
     char *body = malloc(body_len);
     assert_non_null(body);
     FILE *rnd = fopen("/dev/urandom", "rb");
@@ -175,7 +175,7 @@ static void test_every_byte_both_ways_after_a_half_close(void **state)
                             body_len);
     int fd = harness_connect(lab.lb_port, TIMEOUT_MS);
     assert_true(fd >= 0);
-    /* a thread reads while this one writes: no socket buffer holds 16 MiB */
+    /* a thread reads while this one writes: no socket buffer holds 100 MiB */
     struct reader rd = {.fd = fd};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, reader_main, &rd), 0);
@@ -193,10 +193,10 @@ static void test_every_byte_both_ways_after_a_half_close(void **state)
     free(body);
     close(fd);
 
-    /* 64 MiB down, counted */
+    /* 100 MiB down, counted */
     fd = harness_connect(lab.lb_port, TIMEOUT_MS);
     assert_true(fd >= 0);
-    static const char get[] = "GET /bytes/67108864 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    static const char get[] = "GET /bytes/104857600 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     assert_int_equal(harness_send_all(fd, get, sizeof(get) - 1), 0);
     int err;
     size_t len;
@@ -204,7 +204,7 @@ static void test_every_byte_both_ways_after_a_half_close(void **state)
     assert_int_equal(err, 0);
     h = head_length(data, len);
     assert_true(h > 0);
-    assert_int_equal(len - h, (size_t)64 << 20);
+    assert_int_equal(len - h, (size_t)100 << 20);
     free(data);
     close(fd);
     assert_int_equal(harness_lab_stop(&lab), 0);
