@@ -125,11 +125,16 @@ port_taken() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# free_port: a loopback port nobody listens on, not one this lab already chose.
+# free_port: a loopback port nobody uses, not one this lab already chose. Below the ephemeral
+# range (ip_local_port_range, usually from 32768), so no outgoing connection holds it already.
 free_port() {
-    local p
+    local p lo
+    lo=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+    lo=${lo:-32768}
+    [ "$lo" -gt 12000 ] || lo=32768
     while :; do
-        p=$((20000 + RANDOM % 30000))
+        p=$((10000 + RANDOM % (lo - 10000)))
+        [ -n "$(ss -Htan "sport = :$p" 2>/dev/null)" ] && continue
         [[ " ${LAB_CHOSEN_PORTS:-} " == *" $p "* ]] && continue
         port_taken "$p" || break
     done

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# grade.sh - lab 3: failures and health. Retries of a safe request and never of a POST, a 500 that
+# is an answer (passed on, not retried), a backend killed by PID (no GET lost, DOWN in lbtop, a SYN
+# answered by RST on the wire) and brought back (UP again), and, when lb has active health checks,
+# a backend set down through /admin/health that only a health check can notice.
+. "$(dirname "$0")/../common/lib.sh"
+lab_begin 3 "Failures and health"
+
+INTERVAL=300 FALL=2 RISE=2
+HEALTH=()
+if lb_has health-path; then
+    HEALTH=(--health-path /health --health-interval "$INTERVAL" --health-timeout 200
+        --health-rise "$RISE" --health-fall "$FALL")
+    say "this lb has active health checks: every ${INTERVAL} ms, DOWN after $FALL failures, UP after $RISE successes"
+else
+    say "this lb has no --health-path (no active health checks yet): only passive health, a failed"
+    say "connect marks a backend DOWN and it rests 5 s; the checks that need active checks SKIP"
+fi
+
+# state NAME: the backend's state as lbtop --json shows it now.
+state() {
+    "$BIN/lbtop" -p "$LB_PORT" --json 2>/dev/null | jq -r --arg n "$1" '.backends[] | select(.name == $n) | .state'
+}
+# wait_state NAME STATE LIMIT_MS: poll lbtop until NAME is STATE; prints the milliseconds it took.
+wait_state() {
+    local t0 now
+    t0=$(date +%s%N)
+    while :; do
+        now=$(date +%s%N)
+        if [ "$(state "$1")" = "$2" ]; then echo $(((now - t0) / 1000000)); return 0; fi
+        [ $(((now - t0) / 1000000)) -gt "$3" ] && { echo $(((now - t0) / 1000000)); return 1; }
+        sleep 0.05
+    done
+}
+# get_many N PATH: N GETs, each on its own connection; "CODE BACKEND" lines on stdout.
+get_many() {
+    local i
+    for i in $(seq "$1"); do
+        curl -s -o /dev/null -H 'Connection: close' -w '%{http_code} %header{x-backend}\n' "$URL$2" 2>/dev/null ||
+            curl -s -o /dev/null -H 'Connection: close' -w '%{http_code} ?\n' "$URL$2"
+    done
+}
+# curl older than 7.84 has no %header{}: then ask the body.
+if ! curl -s -o /dev/null -w '%header{x}' http://127.0.0.1:1 2>&1 | grep -q 'header{'; then :; fi
+
+step "start three backends, one process each (so one can be killed alone), and lb with --retries 1"
+start_backends
+# shellcheck disable=SC2046
+start_lb --policy rr --retries 1 "${HEALTH[@]}" $(lb_backend_args)
+# lbtop's view of the states, sampled every 0.2 s, so the transitions can be read afterwards.
+(
+    while :; do
+        "$BIN/lbtop" -p "$LB_PORT" --json 2>/dev/null |
+            jq -c '{time: .time, states: ([.backends[] | "\(.name)=\(.state)"] | join(" "))}'
+        sleep 0.2
+    done
+) >"$OUT/states.log" 2>/dev/null &
+track $!
+watch "lbtop -p $LB_PORT, view 1: the STATE column of each backend, and its Retries"
+capture_start lab3 || say "no capture: $CAPTURE_WHY"
+
+step "a request that breaks the connection: GET /reset and POST /reset"
+say "/reset makes the backend close with a TCP RST before answering. A GET is safe to send again;"
+say "a POST may have done its work already, so lb must never send it twice."
+get=$(curl -s -o /dev/null -w '%{http_code}' "$URL/reset")
+post=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d 'pay=100' "$URL/reset")
+say "GET /reset answered $get, POST /reset answered $post"
+sleep 0.2
+ng=$(sim_log 'select(.method == "GET" and .path == "/reset") | .backend' | tr -d '"' | tr '\n' ' ')
+np=$(sim_log 'select(.method == "POST" and .path == "/reset") | .backend' | tr -d '"' | tr '\n' ' ')
+set -- $ng
+[ "$get" = 502 ] && [ $# -eq 2 ] && [ "$1" != "$2" ]
+check lab3.get-retried $? "GET /reset answered $get; backend-sim's log shows it on: ${ng:-nothing}(want two different backends: one retry)"
+set -- $np
+[ "$post" = 502 ] && [ $# -eq 1 ]
+check lab3.post-not-repeated $? "POST /reset answered $post; backend-sim's log shows it on: ${np:-nothing}(want exactly one backend)"
+
+step "a burst of 500s: an answer, not a broken connection"
+codes=$(for i in $(seq 6); do curl -s -o /dev/null -w '%{http_code} ' "$URL/status/500"; done)
+n500=$(sim_log 'select(.path == "/status/500")' | wc -l)
+[ "$codes" = "500 500 500 500 500 500 " ] && [ "$n500" -eq 6 ]
+check lab3.500-passed-on $? "the client got: ${codes% }; backend-sim logged $n500 requests for /status/500 (want six 500s and 6: a response is never retried)"
+
+step "kill b2 (pid $PID_b2) and keep sending GETs"
+watch "lbtop: b2 turns DOWN at the first refused connect; lbtrace: a SYN to :$B2 answered by RST"
+run kill -KILL "$PID_b2"
+wait "$PID_b2" 2>/dev/null
+wait_closed "$B2"
+get_many 30 /whoami >"$OUT/after-kill.txt"
+ok=$(grep -c '^200 ' "$OUT/after-kill.txt")
+onb2=$(grep -c ' b2$' "$OUT/after-kill.txt")
+[ "$ok" -eq 30 ] && [ "$onb2" -eq 0 ]
+check lab3.no-get-lost $? "$ok of 30 GETs after the kill answered 200, $onb2 by b2 (want 30 and 0)"
+s=$(state b2)
+[ "$s" = DOWN ]
+check lab3.down-in-lbtop $? "lbtop --json shows b2 $s after the kill (want DOWN); lb said: $(grep -m1 'b2 DOWN' "$OUT/lb.err" || echo nothing)"
+
+step "start b2 again"
+start_backend b2 "$B2"
+if [ ${#HEALTH[@]} -gt 0 ]; then
+    limit=$((RISE * INTERVAL + 3000))
+    ms=$(wait_state b2 UP "$limit")
+    check lab3.up-again $? "b2 UP again $ms ms after its restart (limit: rise x interval = $((RISE * INTERVAL)) ms, plus 3000 ms of margin)"
+else
+    say "passive health only: b2 rests 5 s, then a request tries it again and finds it answering"
+    limit=9000 t0=$(date +%s%N) served=0
+    while [ $((($(date +%s%N) - t0) / 1000000)) -lt $limit ]; do
+        get_many 1 /whoami >>"$OUT/after-restart.txt"
+        [ "$(state b2)" = UP ] && grep -q ' b2$' "$OUT/after-restart.txt" && { served=1; break; }
+        sleep 0.25
+    done
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    [ "$served" -eq 1 ]
+    check lab3.up-again $? "b2 UP and serving again $ms ms after its restart (passive: after its 5 s rest; limit $limit ms)"
+fi
+sleep 0.6 # two more samples of the states
+trans=$(jq -r '.states' "$OUT/states.log" | grep -o 'b2=[A-Z]*' | uniq | tr '\n' ' ')
+[[ "$trans" == *"b2=UP b2=DOWN b2=UP"* ]]
+check lab3.transitions $? "b2's states as lbtop showed them over time: ${trans% } (want UP, DOWN, UP in that order; $OUT/states.log)"
+
+step "set b3 down through /admin/health: its port still accepts, only /health says 503"
+if [ ${#HEALTH[@]} -eq 0 ]; then
+    skip lab3.admin-down "this lb has no --health-path (lb -h does not mention it): without active checks nothing asks /health"
+    skip lab3.admin-up "this lb has no --health-path: active health checks not built yet"
+else
+    run curl -s -X POST -d down "http://127.0.0.1:$B3/admin/health"
+    echo
+    limit=$((FALL * INTERVAL + 3000))
+    ms=$(wait_state b3 DOWN "$limit")
+    rc=$?
+    get_many 12 /whoami >"$OUT/after-admin.txt"
+    onb3=$(grep -c ' b3$' "$OUT/after-admin.txt")
+    [ $rc -eq 0 ] && [ "$onb3" -eq 0 ]
+    check lab3.admin-down $? "b3 DOWN $ms ms after /admin/health down (limit fall x interval + 3000 ms = $limit); then $onb3 of 12 GETs went to b3 (want 0)"
+    run curl -s -X POST -d up "http://127.0.0.1:$B3/admin/health"
+    echo
+    ms=$(wait_state b3 UP "$((RISE * INTERVAL + 3000))")
+    check lab3.admin-up $? "b3 UP again $ms ms after /admin/health up (limit rise x interval + 3000 ms)"
+fi
+capture_stop
+
+if [ -s "$OUT/lab3.pcap" ]; then
+    segments lab3 >"$OUT/lab3.segments.json"
+    syn=$(jq -c --arg p "127.0.0.1:$B2" 'select(.dst == $p and .flags == "S")' "$OUT/lab3.segments.json" | wc -l)
+    # A refused connect: a connection whose SYN to b2 got no SYN-ACK but an RST.
+    refused=$(jq -s -c --arg p "127.0.0.1:$B2" '[group_by(.conn)[]
+        | select(any(.[]; .dst == $p and .flags == "S"))
+        | select(all(.[]; .flags != "S."))
+        | select(any(.[]; .src == $p and (.flags | test("R"))))
+        | [.[] | "\(.time[11:23]) \(.src) > \(.dst) [\(.flags)]"]]' "$OUT/lab3.segments.json")
+    n=$(jq 'length' <<<"$refused")
+    [ "$n" -ge 1 ]
+    check lab3.syn-rst $? "the capture has $syn SYNs to b2's port :$B2, $n of them answered by RST (refused connects); the first: $(jq -r '.[0] // [] | join(", ")' <<<"$refused")"
+else
+    skip lab3.syn-rst "${CAPTURE_WHY:-no capture}"
+fi
+lab_end
