@@ -239,6 +239,7 @@ start_lb() {
         kill -0 "$LB_PID" 2>/dev/null || die "lb exited at start (see $OUT/lb.err)"
         sleep 0.1
     done
+    say "lb is running (pid $LB_PID)"
     for i in $(seq 30); do
         "$BIN/lbtop" -p "$LB_PORT" --json >/dev/null 2>&1 && return 0
         sleep 0.1
