@@ -266,7 +266,7 @@ sim_has() { "$BIN/backend-sim" -h 2>&1 | grep -q -- "$1"; }
 
 # can_capture: sets CAPTURE_WHY to the reason when this user may not capture.
 can_capture() {
-    CAPTURE_ENABLE="sudo setcap cap_net_raw,cap_net_admin+ep $BIN/lbtrace  (or run the lab as root: sudo make labN)"
+    CAPTURE_ENABLE="sudo setcap cap_net_raw,cap_net_admin+ep $BIN/lbtrace  (or run the lab as root: sudo make lab${LAB_N:-N})"
     if [ "${LAB_CAPTURE:-1}" = 0 ]; then
         CAPTURE_WHY="capture turned off (LAB_CAPTURE=0)"
         return 1
