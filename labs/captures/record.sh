@@ -93,6 +93,6 @@ lab5() { # pooling, a spoofed X-Forwarded-For, a smuggling probe, a sticky cooki
     rec_end lab5
 }
 
-trap on_interrupt INT TERM
+trap on_interrupt INT TERM HUP
 trap stop_all EXIT
 for n in "${@:-1 2 3 4 5}"; do for m in $n; do "lab$m"; done; done

@@ -27,8 +27,9 @@ command -v tmux >/dev/null 2>&1 || die "the demo needs tmux (make deps-test inst
 
 OUT=$LAB_ROOT/labs/out/lab$n-demo
 rm -rf "$OUT" && mkdir -p "$OUT" && : >"$OUT/results.tsv"
-trap on_interrupt INT TERM
+trap on_interrupt INT TERM HUP
 trap stop_all EXIT
+LAB_DETACH=1 # the loop pane kills and restarts backends: no job notices from this shell
 choose_ports
 demo_setup
 session="lblab-demo-$n-$$"
@@ -70,8 +71,19 @@ Keys: F10 ends the demo (so does Ctrl-b d); Ctrl-b o moves between panes; Ctrl-b
 in lbtop 1-5 switch views and ? shows its help. Everything started is stopped when tmux closes.
 TXT
 sleep 2
-T attach -t "$session"
-T kill-server 2>/dev/null
-stop_all
-[ -f "$OUT/extra.pids" ] && while read -r p; do stop_pid "$p"; done <"$OUT/extra.pids"
-echo "demo over; processes stopped."
+# The end, however it comes: the tmux server (and with it lbtop, lbtrace and the loop), the
+# processes the loop started (their PIDs in extra.pids), then ours.
+demo_end() {
+    trap - INT TERM HUP EXIT
+    T kill-server 2>/dev/null
+    rm -f "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$sock" # tmux leaves the socket of a killed server
+    if [ -f "$OUT/extra.pids" ]; then
+        while read -r p; do kill -TERM "$p" 2>/dev/null; done <"$OUT/extra.pids"
+    fi
+    stop_all
+    echo "demo over; processes stopped."
+}
+trap 'demo_end; exit 130' INT TERM HUP
+trap demo_end EXIT
+T attach -t "$session" || true # F10 kills the server under the client: not an error
+exit 0

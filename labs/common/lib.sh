@@ -83,7 +83,10 @@ track() { LAB_PIDS+=("$1"); }
 # stop_pid PID: TERM, up to 3 s to exit, then KILL. Only processes this lab started.
 stop_pid() {
     local pid=$1 i
-    kill -TERM "$pid" 2>/dev/null || return 0
+    if ! kill -TERM "$pid" 2>/dev/null; then
+        wait "$pid" 2>/dev/null # already gone (killed by the lab itself): reap it quietly
+        return 0
+    fi
     for i in $(seq 30); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
@@ -100,9 +103,13 @@ stop_all() {
 }
 
 on_interrupt() {
-    trap - INT TERM
+    trap - INT TERM HUP
     printf '\nlab: interrupted; stopping what this lab started (PIDs %s)\n' "${LAB_PIDS[*]:-none}"
     stop_all
+    if [ -n "${LAB_TEE_PID:-}" ]; then # let the transcript's tee write the last lines and end
+        exec >&- 2>&-
+        wait "$LAB_TEE_PID" 2>/dev/null
+    fi
     exit 130
 }
 
@@ -197,9 +204,17 @@ wait_closed() {
 start_backend() {
     local name=$1 port=$2
     shift 2
-    "$BIN/backend-sim" -p "127.0.0.1:$port" --name "$name" --log "$OUT/backends.log" "$@" \
-        >>"$OUT/backends.out" 2>&1 &
-    local pid=$!
+    local pid
+    if [ -n "${LAB_DETACH:-}" ]; then
+        # Not a child of this shell (started by a short-lived one), so when another process kills
+        # it no "Killed" notice from this shell lands on the screen; stopped by PID all the same.
+        pid=$(bash -c '"$@" >>"$0" 2>&1 </dev/null & echo $!' "$OUT/backends.out" \
+            "$BIN/backend-sim" -p "127.0.0.1:$port" --name "$name" --log "$OUT/backends.log" "$@")
+    else
+        "$BIN/backend-sim" -p "127.0.0.1:$port" --name "$name" --log "$OUT/backends.log" "$@" \
+            >>"$OUT/backends.out" 2>&1 &
+        pid=$!
+    fi
     track "$pid"
     printf -v "PID_$name" '%s' "$pid"
     wait_port "$port" || die "backend-sim $name did not start on port $port (see $OUT/backends.out)"
@@ -359,7 +374,7 @@ lab_begin() {
     : >"$OUT/results.tsv"
     exec > >(tee -i "$OUT/transcript.txt") 2>&1
     LAB_TEE_PID=$!
-    trap on_interrupt INT TERM
+    trap on_interrupt INT TERM HUP
     trap stop_all EXIT
     printf '%s# Lab %s: %s%s\n' "$C_STEP" "$LAB_N" "$LAB_TITLE" "$C_OFF"
     printf '  (%s; transcript, logs and captures in %s)\n' "$(date -u +%FT%TZ)" "${OUT#"$LAB_ROOT"/}"
@@ -391,7 +406,7 @@ lab_end() {
     printf '\n'
     printf 'lab%s\t%d\t%d\t%d\t%d\n' "$LAB_N" "$LAB_PASS" "$LAB_FAIL" "$LAB_SKIP" "$total" >"$OUT/score.tsv"
     printf 'Output of this run: %s\n' "${OUT#"$LAB_ROOT"/}"
-    trap - EXIT INT TERM
+    trap - EXIT INT TERM HUP
     exec >&- 2>&-
     wait "$LAB_TEE_PID" 2>/dev/null
     [ "$LAB_FAIL" -eq 0 ]

@@ -92,11 +92,18 @@ lbpid=$(ps -o pid= --ppid "$g" 2>/dev/null | tr '\n' ' ')
 kill -INT "$g"
 wait "$g"
 rc=$?
-sleep 0.3
 alive=""
-for p in $pids $lbpid; do [ "$p" = "$g" ] && continue; kill -0 "$p" 2>/dev/null && alive+=" $p"; done
+for _ in $(seq 30); do # up to 3 s for the last of them to be reaped
+    alive=""
+    for p in $pids $lbpid; do
+        [ "$p" = "$g" ] && continue
+        kill -0 "$p" 2>/dev/null && alive+=" $p ($(ps -o comm= -p "$p"))"
+    done
+    [ -z "$alive" ] && break
+    sleep 0.1
+done
 if [ $rc -eq 130 ] && [ -n "$pids" ] && [ -z "$alive" ] && grep -q 'interrupted; stopping' "$work/lab3-int.out"; then
-    ok "Ctrl-C: lab 3 exited 130 and stopped the processes it started (pids$(printf ' %s' $pids $lbpid))"
+    ok "Ctrl-C: lab 3 exited 130 and stopped the processes it started (pids$(printf " %s" $(echo $pids $lbpid | tr " " "\n" | sort -un)))"
 else
     bad ctrl-c "exit $rc, still alive:${alive:- none}, started: $(echo $pids)"
 fi
