@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # grade.sh - lab 3: failures and health. Retries of a safe request and never of a POST, a 500 that
 # is an answer (passed on, not retried), a backend killed by PID (no GET lost, DOWN in lbtop, a SYN
-# answered by RST on the wire) and brought back (UP again), and, when lb has active health checks,
-# a backend set down through /admin/health that only a health check can notice.
+# answered by RST on the wire) and brought back (UP again), and, when lb has them, active health
+# checks (a backend set down through /admin/health that only a check can notice) and --observe 5xx
+# (a backend answering only 500s ejected). A feature lb -h does not name is a SKIP, never a FAIL.
 . "$(dirname "$0")/../common/lib.sh"
 lab_begin 3 "Failures and health"
 
@@ -59,6 +60,25 @@ track $!
 watch "lbtop -p $LB_PORT, view 1: the STATE column of each backend, and its Retries"
 capture_start lab3 || say "no capture: $CAPTURE_WHY"
 
+# Active checks count only when they happen: GET /health in backend-sim's log, from each backend.
+ACTIVE=0
+if [ ${#HEALTH[@]} -gt 0 ]; then
+    limit=$((2 * INTERVAL + 2000)) t0=$(date +%s%N)
+    while :; do
+        seen=$(sim_log 'select(.path == "/health") | .backend' | sort -u | wc -l)
+        [ "$seen" -eq 3 ] && break
+        [ $((($(date +%s%N) - t0) / 1000000)) -gt "$limit" ] && break
+        sleep 0.1
+    done
+    n=$(sim_log 'select(.path == "/health")' | wc -l)
+    [ "$seen" -eq 3 ] && ACTIVE=1
+    check lab3.health-checks-sent $((1 - ACTIVE)) "GET /health requests in backend-sim's log within $limit ms of lb's start: $n, reaching $seen of 3 backends (want all 3: lb accepts --health-path, so it must check)"
+    [ $ACTIVE -eq 1 ] || NOACTIVE="lb accepts --health-path but sent no health checks (see lab3.health-checks-sent)"
+else
+    NOACTIVE="this lb has no --health-path (lb -h does not mention it): active health checks not built yet"
+    skip lab3.health-checks-sent "$NOACTIVE"
+fi
+
 step "a request that breaks the connection: GET /reset and POST /reset"
 say "/reset makes the backend close with a TCP RST before answering. A GET is safe to send again;"
 say "a POST may have done its work already, so lb must never send it twice."
@@ -92,19 +112,19 @@ onb2=$(grep -c ' b2$' "$OUT/after-kill.txt")
 [ "$ok" -eq 30 ] && [ "$onb2" -eq 0 ]
 check lab3.no-get-lost $? "$ok of 30 GETs after the kill answered 200, $onb2 by b2 (want 30 and 0)"
 # Passive health marks b2 DOWN at a refused connect; active checks within fall x interval.
-if [ ${#HEALTH[@]} -gt 0 ]; then limit=$((FALL * INTERVAL + 3000)); else limit=1000; fi
+if [ $ACTIVE -eq 1 ]; then limit=$((FALL * INTERVAL + 3000)); else limit=1000; fi
 ms=$(wait_state b2 DOWN "$limit")
 rc=$?
 check lab3.down-in-lbtop $rc "lbtop --json shows b2 $(state b2) ${ms} ms after the 30 GETs (want DOWN within $limit ms); lb said: $(grep -m1 'b2 DOWN' "$OUT/lb.err" || echo nothing)"
 
 step "start b2 again"
 start_backend b2 "$B2"
-if [ ${#HEALTH[@]} -gt 0 ]; then
+if [ $ACTIVE -eq 1 ]; then
     limit=$((RISE * INTERVAL + 3000))
     ms=$(wait_state b2 UP "$limit")
     check lab3.up-again $? "b2 UP again $ms ms after its restart (limit: rise x interval = $((RISE * INTERVAL)) ms, plus 3000 ms of margin)"
 else
-    say "passive health only: b2 rests 5 s, then a request tries it again and finds it answering"
+    say "no active checks: b2 rests 5 s, then a request tries it again and finds it answering"
     limit=9000 t0=$(date +%s%N) served=0
     while [ $((($(date +%s%N) - t0) / 1000000)) -lt $limit ]; do
         get_many 1 /whoami >>"$OUT/after-restart.txt"
@@ -121,9 +141,10 @@ trans=$(jq -r '.states' "$OUT/states.log" | grep -o 'b2=[A-Z]*' | uniq | tr '\n'
 check lab3.transitions $? "b2's states as lbtop showed them over time: ${trans% } (want UP, DOWN, UP in that order; $OUT/states.log)"
 
 step "set b3 down through /admin/health: its port still accepts, only /health says 503"
-if [ ${#HEALTH[@]} -eq 0 ]; then
-    skip lab3.admin-down "this lb has no --health-path (lb -h does not mention it): without active checks nothing asks /health"
-    skip lab3.admin-up "this lb has no --health-path: active health checks not built yet"
+if [ $ACTIVE -eq 0 ]; then
+    say "without active checks nothing asks /health: b3 keeps its requests while it says it is down"
+    skip lab3.admin-down "$NOACTIVE"
+    skip lab3.admin-up "$NOACTIVE"
 else
     run curl -s -X POST -d down "http://127.0.0.1:$B3/admin/health"
     echo
@@ -138,6 +159,27 @@ else
     echo
     ms=$(wait_state b3 UP "$((RISE * INTERVAL + 3000))")
     check lab3.admin-up $? "b3 UP again $ms ms after /admin/health up (limit rise x interval + 3000 ms)"
+fi
+
+step "a backend that answers only 500s, with lb watching answers (--observe 5xx)"
+if ! lb_has --observe; then
+    skip lab3.5xx-ejected "this lb has no --observe (lb -h does not mention it): 5xx answers never count against a backend"
+else
+    say "b1 restarted with --fail-rate 1 (every answer a 500); lb with --observe 5xx --max-fails 3:"
+    say "three 500s in the window eject b1, and the clients stop getting them"
+    stop_lb
+    stop_pid "$PID_b1"
+    wait_closed "$B1"
+    start_backend b1 "$B1" --fail-rate 1
+    # shellcheck disable=SC2046
+    start_lb --policy rr --observe 5xx --max-fails 3 --fail-window 10000 $(lb_backend_args)
+    get_many 15 /whoami >"$OUT/observe.txt"
+    n500=$(grep -c '^500 ' "$OUT/observe.txt")
+    tail3=$(tail -3 "$OUT/observe.txt" | awk '{ printf "%s ", $1 }')
+    ms=$(wait_state b1 DOWN 1000)
+    rc=$?
+    [ $rc -eq 0 ] && [ "$n500" -ge 3 ] && [ "$n500" -le 4 ] && [ "$tail3" = "200 200 200 " ]
+    check lab3.5xx-ejected $? "the client got $n500 answers 500 of 15 (want 3, or 4 if one was in flight), the last three: ${tail3% } (want 200s); lbtop shows b1 $(state b1) (want DOWN)"
 fi
 capture_stop
 
