@@ -57,7 +57,7 @@ check lab1.lbtop-counts $? "lbtop --json counts requests per backend: $tops (wan
 
 ids_client=$(awk '{ print $3 }' "$OUT/client.txt" | sort)
 ids_backend=$(sim_log 'select(.path == "/whoami") | .request_id' | tr -d '"' | sort)
-ids_access=$(grep -o 'id=[0-9a-f]*' "$OUT/access.log" | cut -d= -f2 | sort)
+ids_access=$(grep -o ' id=[0-9a-f]*' "$OUT/access.log" | cut -d= -f2 | sort)
 [ -n "$ids_client" ] && [ "$ids_client" = "$ids_backend" ] && [ "$ids_client" = "$ids_access" ]
 check lab1.request-id $? "the 9 X-Request-IDs the client got are the 9 in backend-sim's log and the 9 in lb's access log ($(wc -l <"$OUT/access.log") lines)"
 
