@@ -16,11 +16,13 @@
 # default bin/), LAB_LB_EXTRA (words appended to every lb command line: the graders' own tests
 # use it to break a setup on purpose), LAB_CAPTURE=0 (never capture), LAB_OUT (output directory).
 
+# shellcheck shell=bash disable=SC2034 # URL, B1.. are set here for the graders that source this
 set -uo pipefail
 
 LAB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN=${LBLAB_BIN:-$LAB_ROOT/bin}
 LAB_PIDS=()
+PID_b1='' PID_b2='' PID_b3='' # set by start_backend
 LAB_PASS=0
 LAB_FAIL=0
 LAB_SKIP=0

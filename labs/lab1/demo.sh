@@ -1,5 +1,6 @@
 # demo.sh - lab 1 on a projector (sourced by labs/common/demo.sh): backends that close after every
 # answer, lb round robin, one request every two seconds on its own connection.
+# shellcheck shell=bash disable=SC2034,SC2046 # sourced by labs/common/demo.sh, which reads these
 demo_setup() {
     start_backends --keepalive-timeout 0
     # shellcheck disable=SC2046

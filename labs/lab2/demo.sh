@@ -1,5 +1,6 @@
 # demo.sh - lab 2 on a projector: the same backends behind lb -m http (lbtop and lbtrace watch it)
 # and lb -m tcp (the extra pane); six requests on one connection to each in turn.
+# shellcheck shell=bash disable=SC2034,SC2046 # sourced by labs/common/demo.sh, which reads these
 demo_setup() {
     start_backends
     # shellcheck disable=SC2046

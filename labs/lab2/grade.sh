@@ -105,7 +105,7 @@ else
     port=$(curl -s -o "$OUT/proxy.body" -w '%{local_port}' "$URL/whoami")
     say "curl's own port was $port; a backend that learns it learned the client's address"
     sleep 0.2
-    seen=$(tail -n +"$((mark3 + 1))" "$OUT/backends.log" | grep -c -E "[\":]$port[\",}]")
+    seen=$(tail -n +"$((mark3 + 1))" "$OUT/backends.log" | grep -c -E "[\":]${port}[\",}]")
     line=$(tail -n +"$((mark3 + 1))" "$OUT/backends.log" | head -1)
     [ "$seen" -ge 1 ]
     check lab2.proxy-protocol $? "backend-sim's log line for the request: $line (want the client's port $port in it)"

@@ -1,4 +1,5 @@
 # demo.sh - lab 3 on a projector: steady GETs; b2 is killed by PID, then started again.
+# shellcheck shell=bash disable=SC2034,SC2046 # sourced by labs/common/demo.sh, which reads these
 demo_setup() {
     local -a health=()
     lb_has health-path && health=(--health-path /health --health-interval 500 --health-rise 2 --health-fall 2)

@@ -1,5 +1,6 @@
 # demo.sh - lab 4 on a projector: b1 slow; lb round robin (lbtop, lbtrace) and lb leastconn
 # (the extra pane) take the same bursts.
+# shellcheck shell=bash disable=SC2034,SC2046 # sourced by labs/common/demo.sh, which reads these
 demo_setup() {
     start_backend b1 "$B1" --latency 300
     start_backend b2 "$B2"

@@ -1,4 +1,5 @@
 # demo.sh - lab 5 on a projector: what only a layer-7 balancer can do, and what it must refuse.
+# shellcheck shell=bash disable=SC2034,SC2046 # sourced by labs/common/demo.sh, which reads these
 demo_setup() {
     start_backends --keepalive-timeout 1
     # shellcheck disable=SC2046
