@@ -46,7 +46,20 @@ lab2() { # six requests on one connection through -m http, then -m tcp
     start_lb -m tcp $(lb_backend_args)
     rec_capture lab2-tcp
     curl -s "$u" "$u" "$u" "$u" "$u" "$u" >/dev/null
-    rec_end lab2-http lab2-tcp
+    capture_stop
+    if lb_has send-proxy; then # and the PROXY protocol: one GET through -m tcp with send-proxy
+        stop_lb
+        stop_pid "$PID_b1"; stop_pid "$PID_b2"; stop_pid "$PID_b3"
+        wait_closed "$B1"; wait_closed "$B2"; wait_closed "$B3"
+        start_backends --accept-proxy
+        # shellcheck disable=SC2046
+        start_lb -m tcp $(lb_backend_args send-proxy)
+        rec_capture lab2-proxy
+        curl -s "$u" >/dev/null
+        rec_end lab2-http lab2-tcp lab2-proxy
+    else
+        rec_end lab2-http lab2-tcp
+    fi
 }
 lab3() { # GET and POST /reset, then b2 killed: requests go on, a SYN meets an RST
     rec_begin 3
