@@ -136,10 +136,11 @@ check-tsan: $(addprefix $(BIN)/,$(TSAN_PROGRAMS)) $(TSAN_TESTS)
 check-clang: ## build everything with clang, warnings as errors
 	$(Q)$(MAKE) --no-print-directory CC=clang BUILD=build/clang BIN=build/clang/bin tests
 
-test: deps-test ## install packages, build with clang, run every test under ASan+UBSan, then TSan
+test: deps-test ## install packages, build with clang, run every test under ASan+UBSan, then TSan, then the labs' graders
 	$(Q)$(MAKE) --no-print-directory check-clang
 	$(Q)$(MAKE) --no-print-directory SAN=1 CFLAGS="-O1 -g" BUILD=build/san BIN=build/san/bin check
 	$(Q)$(MAKE) --no-print-directory test-tsan
+	$(Q)$(MAKE) --no-print-directory test-labs
 
 bench: all ## benchmarks: throughput and latency against nginx and haproxy
 	$(Q)scripts/deps.sh bench

@@ -35,7 +35,7 @@ if [ "${1:-}" = "--check" ]; then
 fi
 
 build_pkgs=(gcc make libc6-dev pkg-config libncurses-dev libcmocka-dev libpcap-dev libssl-dev)
-test_pkgs=(clang curl tmux tshark procps iproute2)
+test_pkgs=(clang curl tmux tshark procps iproute2 jq)
 bench_pkgs=(wrk nginx-light haproxy curl)
 
 case "${1:-build}" in
