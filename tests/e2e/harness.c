@@ -951,10 +951,15 @@ static void *sb_conn_main(void *arg)
             goto out_close;
         }
 
+        /* recorded before the reply goes out: a client that has the reply may look at it at once
+         * (the record owns body from here; it stays valid for the echo below) */
+        if (idx >= 0)
+            sb_record_body(sb, idx, body, body_len);
         char head[512];
         int sent = 0;
         if (step->mode == HARNESS_SB_HANG) {
-            sb_record_body(sb, idx, body, body_len);
+            if (idx < 0)
+                free(body);
             for (;;) {
                 char sink[4096];
                 if (sb_wait(sb, fd, -1) != 1)
@@ -995,7 +1000,8 @@ static void *sb_conn_main(void *arg)
                               is_head ? "" : sb->name);
             sent = sb_send(fd, head, (size_t)hl);
         }
-        sb_record_body(sb, idx, body, body_len);
+        if (idx < 0)
+            free(body); /* no record took it */
         if (sent < 0)
             goto out_close;
         if (step->hang_after) {
