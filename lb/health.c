@@ -271,6 +271,7 @@ static void eject(struct health *h, size_t i, bool trial, const char *why, uint6
     hb->last_cooldown = cd;
     hb->ejected = true;
     hb->checks_down = false;
+    hb->good = 0; /* good checks from now on may end the ejection early */
     hb->until_ms = now_ms + cd;
     unsigned n = hb->nfails;
     hb->nfails = 0;
@@ -381,8 +382,11 @@ bool health_report_check(struct health *h, size_t i, bool ok, const char *why, u
         change(h, i, HEALTH_DOWN, HEALTH_CAUSE_CHECKS, now_ms, out, "%u check%s failed: %s",
                hb->bad, hb->bad == 1 ? "" : "s", why);
         changed = true;
-    } else if (ok && hb->checks_down && hb->good >= h->cfg.rise) {
+    } else if (ok && (hb->checks_down || hb->ejected) && hb->good >= h->cfg.rise) {
+        /* DOWN by checks, or ejected: rise good checks in a row show it serves again (a
+         * restarted backend need not wait out its cool-down) */
         hb->checks_down = false;
+        hb->ejected = false;
         change(h, i, HEALTH_UP, HEALTH_CAUSE_CHECKS, now_ms, out, "%u check%s passed", hb->good,
                hb->good == 1 ? "" : "s");
         changed = true;

@@ -6,7 +6,8 @@
  *
  * - Active checks (lb/checker.c): --health-fall consecutive failed checks take an UP backend
  *   DOWN; a backend DOWN by checks comes back only after --health-rise consecutive good checks
- *   (HAProxy's "check inter rise fall").
+ *   (HAProxy's "check inter rise fall"). The same number of good checks after a passive ejection
+ *   ends it before its cool-down does.
  * - Passive observation of real requests (lb/session.c): a connect failure, a timeout, or a 5xx
  *   answer (with --observe 5xx) is a failure. --max-fails failures within --fail-window ms eject
  *   the backend (nginx's max_fails/fail_timeout): DOWN for a cool-down of 5 s that doubles on

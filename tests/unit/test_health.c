@@ -182,6 +182,25 @@ static void test_cooldown_doubles_on_failed_trials_up_to_the_cap(void **state)
     health_destroy(h);
 }
 
+static void test_rise_good_checks_end_an_ejection_before_its_cooldown(void **state)
+{
+    (void)state;
+    struct health *h = make(1, 2, 3);
+    struct health_change c;
+    /* good checks before the ejection do not count towards ending it */
+    assert_false(health_report_check(h, 0, true, NULL, 10, &c));
+    assert_false(health_report_check(h, 0, true, NULL, 20, &c));
+    eject_at(h, 0); /* a refused connect at 0: ejected until 5000 */
+    assert_false(health_report_check(h, 0, true, NULL, 300, &c)); /* one good check: not yet */
+    assert_int_equal(health_state(h, 0), HEALTH_DOWN);
+    assert_true(health_report_check(h, 0, true, NULL, 600, &c)); /* rise (2): back long before */
+    assert_int_equal(c.to, HEALTH_UP);
+    assert_int_equal(c.cause, HEALTH_CAUSE_CHECKS);
+    assert_string_equal(c.reason, "2 checks passed");
+    assert_true(health_usable(h, 0, 601));
+    health_destroy(h);
+}
+
 static void test_half_open_trial_success_brings_it_up(void **state)
 {
     (void)state;
@@ -395,6 +414,7 @@ int main(void)
         cmocka_unit_test(test_max_fails_zero_turns_passive_off),
         cmocka_unit_test(test_cooldown_doubles_on_failed_trials_up_to_the_cap),
         cmocka_unit_test(test_half_open_trial_success_brings_it_up),
+        cmocka_unit_test(test_rise_good_checks_end_an_ejection_before_its_cooldown),
         cmocka_unit_test(test_a_trial_whose_outcome_never_comes_is_given_up_after_the_lease),
         cmocka_unit_test(test_doubling_resets_after_serving_as_long_as_the_last_cooldown),
         cmocka_unit_test(test_checks_failing_while_ejected_make_it_a_down_by_checks),
