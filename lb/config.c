@@ -100,6 +100,8 @@ void config_usage(FILE *out)
             "  --retries N               send a safe request without a body (GET, HEAD, ...)\n"
             "                            that failed before any answer to another backend,\n"
             "                            at most N times (default %d; 0: never)\n"
+            "  --admin [ADDR:]PORT       admin endpoint (loopback unless ADDR is given):\n"
+            "                            POST /backends/NAME/drain|enable|disable\n"
             "  --sticky-cookie NAME      sticky sessions: a cookie NAME pins a client to the\n"
             "                            backend that served it while that one is up\n"
             "  --health-path PATH        check each backend with GET PATH every interval; 2xx\n"
@@ -236,6 +238,7 @@ enum opt_id {
     OPT_HASH_KEY,
     OPT_NO_STATS,
     OPT_RETRIES,
+    OPT_ADMIN,
     OPT_STICKY_COOKIE,
     OPT_HEALTH_PATH,
     OPT_HEALTH_INTERVAL,
@@ -272,6 +275,7 @@ static const struct opt options[] = {
     {0, "hash-key", true, OPT_HASH_KEY},
     {0, "no-stats", false, OPT_NO_STATS},
     {0, "retries", true, OPT_RETRIES},
+    {0, "admin", true, OPT_ADMIN},
     {0, "sticky-cookie", true, OPT_STICKY_COOKIE},
     {0, "health-path", true, OPT_HEALTH_PATH},
     {0, "health-interval", true, OPT_HEALTH_INTERVAL},
@@ -382,6 +386,13 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
         return 0;
     case OPT_NO_STATS:
         cfg->no_stats = true;
+        return 0;
+    case OPT_ADMIN:
+        if (net_split_hostport(val, cfg->admin_host, sizeof(cfg->admin_host), &cfg->admin_port,
+                               val[strspn(val, "0123456789")] == '\0') != 0)
+            return cli_invalid(err, err_len, flag, val, "[ADDR:]PORT with PORT from 1 to 65535");
+        if (cfg->admin_host[0] == '\0')
+            snprintf(cfg->admin_host, sizeof(cfg->admin_host), "127.0.0.1"); /* loopback */
         return 0;
     case OPT_RETRIES:
         if (cli_parse_uint(flag, val, 0, CONFIG_MAX_RETRIES, "a number of retries", &v, err,

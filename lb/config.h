@@ -73,6 +73,8 @@ struct config {
     struct hashkey_spec hash_key; /* --hash-key, for --policy hash; HASHKEY_CLIENT by default */
     bool no_stats;               /* --no-stats: publish no shared-memory statistics */
     char sticky_cookie[65];      /* --sticky-cookie NAME: "" when off */
+    char admin_host[NET_HOST_LEN]; /* --admin [ADDR:]PORT: 127.0.0.1 unless an address is given */
+    uint16_t admin_port;           /* 0: no admin endpoint */
     uint32_t retries;            /* a safe request that failed before any answer goes to
                                     another backend at most this often */
     /* health: active checks (off while health_path is "") and passive observation */

@@ -63,7 +63,7 @@ int main(int argc, char **argv)
 {
     static struct config cfg; /* large (every backend name): not on the stack */
     char err[1024];
-    int status = 1, sfd = -1, lfd = -1;
+    int status = 1, sfd = -1, lfd = -1, afd = -1;
     struct backend_table *table = NULL;
     struct resolver *resolver = NULL;
     struct policy policy = {0};
@@ -126,6 +126,16 @@ int main(int argc, char **argv)
                 (unsigned)cfg.listen_port, err);
         status = 2;
         goto out;
+    }
+
+    if (cfg.admin_port != 0) {
+        afd = net_listen_tcp(cfg.admin_host, cfg.admin_port, 16, true, err, sizeof(err));
+        if (afd < 0) {
+            fprintf(stderr, "lb: invalid --admin '%s:%u': %s\n", cfg.admin_host,
+                    (unsigned)cfg.admin_port, err);
+            status = 2;
+            goto out;
+        }
     }
 
     hosts = calloc(cfg.num_backends ? cfg.num_backends : 1, sizeof(*hosts));
@@ -197,6 +207,7 @@ int main(int argc, char **argv)
         w->resolver = resolver;
         w->log = &log;
         w->listen_fd = lfd;
+        w->admin_fd = i == 0 ? afd : -1; /* one worker serves the admin endpoint */
         w->stats = stats_for_worker(stats, i);
         w->health = health;
         w->nworkers = nworkers;
@@ -264,6 +275,8 @@ out:
     free(ports);
     if (lfd >= 0)
         close(lfd);
+    if (afd >= 0)
+        close(afd);
     access_log_close(&log);
     if (sfd >= 0)
         close(sfd);

@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "checker.h"
 #include "clock.h"
 #include "relay.h"
@@ -95,6 +96,7 @@ int worker_init(struct worker *w, char *err, size_t err_len)
     w->resolver_ep.kind = ENDPOINT_RESOLVER;
     w->sessions = NULL;
     w->relays = NULL;
+    w->admin = NULL;
     w->upstreams = NULL;
     w->bufs = (struct buf_cache){0};
     w->log_buf.len = 0;
@@ -146,6 +148,8 @@ int worker_init(struct worker *w, char *err, size_t err_len)
     if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->replies.efd, &ev) < 0)
         goto out_errno;
     if (listen_on(w) != 0)
+        goto out_errno;
+    if (w->admin_fd >= 0 && (w->admin = admin_create(w, w->admin_fd)) == NULL)
         goto out_errno;
     return 0;
 
@@ -245,6 +249,7 @@ static void *worker_main(void *arg)
             max_wait = 100;
         int timeout = timer_wait_ms(&w->timers, w->now_ms, max_wait);
         timeout = checker_wait_ms(w->checker, w->now_ms, timeout);
+        timeout = admin_run_due(w->admin, w->now_ms, timeout);
         int n = epoll_wait(w->epfd, events, MAX_EVENTS, timeout);
         if (n < 0) {
             if (errno == EINTR)
@@ -282,6 +287,9 @@ static void *worker_main(void *arg)
                     session_backend_ready(owner);
                 break;
             }
+            case ENDPOINT_ADMIN:
+                admin_event(w->admin, ep, events[i].events);
+                break;
             case ENDPOINT_CHECK:
                 checker_event(w->checker, ep, events[i].events);
                 break;
@@ -349,6 +357,8 @@ void worker_fini(struct worker *w)
     timer_heap_fini(&w->timers);
     checker_destroy(w->checker);
     w->checker = NULL;
+    admin_destroy(w->admin);
+    w->admin = NULL;
     upstreams_destroy(w->upstreams);
     w->upstreams = NULL;
     sessions_destroy(w->sessions);

@@ -29,6 +29,7 @@
 
 struct checker;
 struct health;
+struct admin;
 struct relays;
 struct sessions;
 struct stats_thread;
@@ -44,6 +45,7 @@ enum endpoint_kind {
     ENDPOINT_RELAY,  /* a relay's client socket (-m tcp) */
     ENDPOINT_BACKEND,
     ENDPOINT_CHECK, /* an active health check's socket (lb/checker.h) */
+    ENDPOINT_ADMIN, /* the admin endpoint's listener or one of its connections (lb/admin.h) */
 };
 
 struct endpoint {
@@ -61,6 +63,7 @@ struct worker {
     struct resolver *resolver;
     const struct access_log *log;
     int listen_fd; /* shared with the other workers; owned by main() */
+    int admin_fd;  /* --admin's listener, served by this worker (worker 0), else -1; main()'s */
     struct stats_thread *stats; /* this worker's statistics (lb/stats_writer.h), NULL when off */
     struct health *health;      /* what lb believes about each backend (lb/health.h), shared */
     unsigned nworkers;          /* how many workers share the backends' health checks */
@@ -79,6 +82,7 @@ struct worker {
     struct relays *relays;       /* ... and in -m tcp (relay.h) */
     struct upstreams *upstreams; /* backend connections and their idle pools (upstream.h) */
     struct checker *checker;     /* this worker's share of the health checks, NULL when off */
+    struct admin *admin;         /* --admin on this worker (admin.h), else NULL */
     struct buf_cache bufs;       /* spare per-request buffers (buffer.h) */
     struct access_log_buf log_buf;
     struct http_header scratch[HTTP_LIMITS_DEFAULT_HEADERS]; /* for the parser, per call */

@@ -46,6 +46,7 @@ static void test_init_sets_up_epoll_and_eventfds_and_fini_releases_them(void **s
     w.cfg = &cfg;
     w.table = t;
     w.listen_fd = lfd;
+    w.admin_fd = -1;
     assert_int_equal(worker_init(&w, err, sizeof(err)), 0);
     assert_true(w.epfd >= 0);
     assert_true(w.ctl_efd >= 0);
