@@ -117,6 +117,29 @@ enum policy_tier policy_tiers(const struct policy *p, const uint64_t *tried, uin
     return best;
 }
 
+int policy_weighted_pick(const struct policy *p, const uint64_t *tried, uint64_t now_ms,
+                         uint64_t r)
+{
+    uint8_t tiers[POLICY_MAX_BACKENDS];
+    enum policy_tier best = policy_tiers(p, tried, now_ms, tiers);
+    if (best == POLICY_TIER_NONE)
+        return -1;
+    size_t n = p->table->count;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n; i++)
+        if (tiers[i] == best)
+            sum += p->table->backends[i].weight;
+    uint64_t w = r % sum;
+    for (size_t i = 0; i < n; i++) {
+        if (tiers[i] != best)
+            continue;
+        if (w < p->table->backends[i].weight)
+            return (int)i;
+        w -= p->table->backends[i].weight;
+    }
+    return -1;
+}
+
 uint64_t policy_mix64(uint64_t x)
 {
     x ^= x >> 33;

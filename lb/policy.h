@@ -95,6 +95,13 @@ enum policy_tier policy_tier(const struct policy *p, size_t i, const uint64_t *t
 enum policy_tier policy_tiers(const struct policy *p, const uint64_t *tried, uint64_t now_ms,
                               uint8_t tiers[]);
 
+/* Among the backends of the best tier (as policy_tiers() ranks them), the one that r falls on
+ * when each is given a share of [0, sum of their weights) in proportion to its weight, in index
+ * order: a weighted choice that a hash (r fixed per key) or a counter (r counting up) drives.
+ * Returns -1 when no backend can be picked. */
+int policy_weighted_pick(const struct policy *p, const uint64_t *tried, uint64_t now_ms,
+                         uint64_t r);
+
 /* A 64-bit hash of data[0..len) mixed with seed (FNV-1a, then a murmur3 finaliser so that
  * nearby inputs spread over all 64 bits). Stable across runs and machines: the hashing policies
  * depend on it to send a key to the same backend every time. */

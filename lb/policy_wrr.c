@@ -81,23 +81,8 @@ static int wrr_pick(struct policy *p, const struct policy_request *req)
         if (policy_tier(p, i, tried, now) == POLICY_TIER_UP)
             return (int)i;
     }
-    uint8_t tiers[POLICY_MAX_BACKENDS];
-    enum policy_tier best = policy_tiers(p, tried, now, tiers);
-    if (best == POLICY_TIER_NONE)
-        return -1;
-    uint64_t sum = 0;
-    for (size_t i = 0; i < n; i++)
-        if (tiers[i] == best)
-            sum += p->table->backends[i].weight;
-    uint64_t w = atomic_fetch_add_explicit(&st->spare, 1, memory_order_relaxed) % sum;
-    for (size_t i = 0; i < n; i++) {
-        if (tiers[i] != best)
-            continue;
-        if (w < p->table->backends[i].weight)
-            return (int)i;
-        w -= p->table->backends[i].weight;
-    }
-    return -1;
+    return policy_weighted_pick(p, tried, now,
+                                atomic_fetch_add_explicit(&st->spare, 1, memory_order_relaxed));
 }
 
 const struct policy_ops policy_wrr_ops = {
