@@ -733,6 +733,26 @@ size_t lbtop_render_view(struct lbtop_lines *l, const struct lbtop_model *m,
 
 /* ---- detail pages -------------------------------------------------------------------------- */
 
+/* The TIMING table of backend b's page: a row per latency histogram kinds[k], named names[k]. */
+static void timing_table(struct lbtop_lines *l, const struct lbtop_render_opts *o,
+                         const struct lbtop_model *m, unsigned b, const char *const names[],
+                         const unsigned kinds[], unsigned n)
+{
+    char x[5][24];
+    add(l, o, LBTOP_ATTR_HEAD, -1, "  %-12s %8s %8s %8s %8s %8s %8s", "TIMING (ms)", "COUNT",
+        "MEAN", "P50", "P90", "P99", "MAX");
+    for (unsigned k = 0; k < n; k++) {
+        struct lbtop_percentiles pc;
+        lbtop_model_backend_percentiles(m, b, kinds[k], &pc);
+        add(l, o, LBTOP_ATTR_NORMAL, -1, "  %-12s %8llu %8s %8s %8s %8s %8s", names[k],
+            (unsigned long long)pc.count, lbtop_fmt_ms(pc.mean_ms, x[0], sizeof(x[0])),
+            lbtop_fmt_ms(pc.p50_ms, x[1], sizeof(x[1])),
+            lbtop_fmt_ms(pc.p90_ms, x[2], sizeof(x[2])),
+            lbtop_fmt_ms(pc.p99_ms, x[3], sizeof(x[3])),
+            lbtop_fmt_ms(pc.max_ms, x[4], sizeof(x[4])));
+    }
+}
+
 /* The rest of backend b's page when lb relays whole connections: connections, bytes, connect
  * and duration, and the connections it was given last. */
 static void backend_detail_tcp(struct lbtop_lines *l, const struct lbtop_model *m, unsigned b,
@@ -758,19 +778,9 @@ static void backend_detail_tcp(struct lbtop_lines *l, const struct lbtop_model *
         lbtop_fmt_rate(r->conn_s, x[4], sizeof(x[4])),
         lbtop_sparkline(&m->backend_conn_history[b], LBTOP_HISTORY, o->utf8, spark,
                         sizeof(spark)));
-    add(l, o, LBTOP_ATTR_HEAD, -1, "  %-12s %8s %8s %8s %8s %8s %8s", "TIMING (ms)", "COUNT",
-        "MEAN", "P50", "P90", "P99", "MAX");
-    static const char *const which[2] = {"connect", "duration"};
-    for (unsigned w = 0; w < 2; w++) {
-        struct lbtop_percentiles pc;
-        lbtop_model_backend_percentiles(m, b, w == 0 ? 0 : 2, &pc);
-        add(l, o, LBTOP_ATTR_NORMAL, -1, "  %-12s %8llu %8s %8s %8s %8s %8s", which[w],
-            (unsigned long long)pc.count, lbtop_fmt_ms(pc.mean_ms, x[0], sizeof(x[0])),
-            lbtop_fmt_ms(pc.p50_ms, x[1], sizeof(x[1])),
-            lbtop_fmt_ms(pc.p90_ms, x[2], sizeof(x[2])),
-            lbtop_fmt_ms(pc.p99_ms, x[3], sizeof(x[3])),
-            lbtop_fmt_ms(pc.max_ms, x[4], sizeof(x[4])));
-    }
+    static const char *const names[2] = {"connect", "duration"};
+    static const unsigned kinds[2] = {0, 2};
+    timing_table(l, o, m, b, names, kinds, 2);
     add(l, o, LBTOP_ATTR_HEAD, -1, "  RECENT CONNECTIONS RELAYED TO THIS BACKEND");
     size_t shown = 0;
     for (size_t i = 0; i < m->cur->nrecent && shown < 10; i++) {
@@ -854,19 +864,9 @@ size_t lbtop_render_backend_detail(struct lbtop_lines *l, const struct lbtop_mod
         lbtop_fmt_rate(r->conn_s, x[5], sizeof(x[5])),
         lbtop_sparkline(&m->backend_conn_history[b], LBTOP_HISTORY, o->utf8, spark,
                         sizeof(spark)));
-    add(l, p, LBTOP_ATTR_HEAD, -1, "  %-12s %8s %8s %8s %8s %8s %8s", "TIMING (ms)", "COUNT",
-        "MEAN", "P50", "P90", "P99", "MAX");
-    static const char *const which[3] = {"connect", "first byte", "total"};
-    for (unsigned w = 0; w < 3; w++) {
-        struct lbtop_percentiles pc;
-        lbtop_model_backend_percentiles(m, b, w, &pc);
-        add(l, p, LBTOP_ATTR_NORMAL, -1, "  %-12s %8llu %8s %8s %8s %8s %8s", which[w],
-            (unsigned long long)pc.count, lbtop_fmt_ms(pc.mean_ms, x[0], sizeof(x[0])),
-            lbtop_fmt_ms(pc.p50_ms, x[1], sizeof(x[1])),
-            lbtop_fmt_ms(pc.p90_ms, x[2], sizeof(x[2])),
-            lbtop_fmt_ms(pc.p99_ms, x[3], sizeof(x[3])),
-            lbtop_fmt_ms(pc.max_ms, x[4], sizeof(x[4])));
-    }
+    static const char *const names[3] = {"connect", "first byte", "total"};
+    static const unsigned kinds[3] = {0, 1, 2};
+    timing_table(l, p, m, b, names, kinds, 3);
     add(l, p, LBTOP_ATTR_HEAD, -1, "  RECENT REQUESTS TO THIS BACKEND");
     size_t shown = 0;
     for (size_t i = 0; i < m->cur->nrecent && shown < 10; i++) {

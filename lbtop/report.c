@@ -186,8 +186,9 @@ static void json_backend(FILE *out, const struct lbtop_model *m, unsigned b, boo
     fprintf(out, "      }\n    }%s\n", last ? "" : ",");
 }
 
-static void json_entry(FILE *out, const struct lbtop_snapshot *s, const struct stats_ring_entry *e,
-                       bool last)
+/* What every ring entry says first: when, what kind, the four ends and the backend. */
+static void json_entry_start(FILE *out, const struct lbtop_snapshot *s,
+                             const struct stats_ring_entry *e)
 {
     json_num(out, "    {\"time\": ", (double)(e->start_wall_ns / 1000000u) / 1e3);
     fprintf(out, ", \"kind\": \"%s\"", e->kind == STATS_ENTRY_TCP ? "tcp" : "http");
@@ -201,6 +202,12 @@ static void json_entry(FILE *out, const struct lbtop_snapshot *s, const struct s
     else
         fputs("null", out);
     fprintf(out, ", \"worker\": %u", (unsigned)e->worker);
+}
+
+static void json_entry(FILE *out, const struct lbtop_snapshot *s, const struct stats_ring_entry *e,
+                       bool last)
+{
+    json_entry_start(out, s, e);
     json_write_member(out, ", \"request_id\": ", e->request_id);
     json_write_member(out, ", \"method\": ", e->method);
     json_write_member(out, ", \"path\": ", e->path);
@@ -248,18 +255,7 @@ static void json_totals_http(FILE *out, const struct lbtop_model *m)
 static void json_entry_tcp(FILE *out, const struct lbtop_snapshot *s,
                            const struct stats_ring_entry *e, bool last)
 {
-    json_num(out, "    {\"time\": ", (double)(e->start_wall_ns / 1000000u) / 1e3);
-    fprintf(out, ", \"kind\": \"%s\"", e->kind == STATS_ENTRY_TCP ? "tcp" : "http");
-    json_addr(out, ", \"client\": ", &e->client);
-    json_addr(out, ", \"lb_front\": ", &e->lb_front);
-    json_addr(out, ", \"lb_back\": ", &e->lb_back);
-    json_addr(out, ", \"backend\": ", &e->backend);
-    fprintf(out, ", \"backend_index\": %d, \"backend_name\": ", (int)e->backend_index);
-    if (e->backend_index >= 0 && (uint32_t)e->backend_index < s->nbackends)
-        json_write_string(out, s->backends[e->backend_index].name);
-    else
-        fputs("null", out);
-    fprintf(out, ", \"worker\": %u", (unsigned)e->worker);
+    json_entry_start(out, s, e);
     json_num(out, ", \"connect_ms\": ", (double)e->connect_ns / 1e6);
     json_num(out, ", \"duration_ms\": ", (double)e->total_ns / 1e6);
     fprintf(out, ", \"bytes_in\": %llu, \"bytes_out\": %llu, \"connection\": %llu, \"retries\": %u}%s\n",

@@ -166,16 +166,23 @@ static void on_destroy(void *ctx, struct flow *f)
     f->user = NULL;
 }
 
+/* Counts one record in the run's statistics: paired or not, confirmed by lb's ring (1),
+ * contradicted by it (0), or neither (-1). */
+static void count_record(struct trace *t, bool paired, int confirmed)
+{
+    t->st.records++;
+    if (paired)
+        t->st.paired++;
+    if (confirmed == 1)
+        t->st.confirmed++;
+    else if (confirmed == 0)
+        t->st.contradicted++;
+}
+
 static void on_record(void *ctx, const struct pair_record *r)
 {
     struct trace *t = ctx;
-    t->st.records++;
-    if (r->how != PAIR_NONE)
-        t->st.paired++;
-    if (r->confirmed == 1)
-        t->st.confirmed++;
-    else if (r->confirmed == 0)
-        t->st.contradicted++;
+    count_record(t, r->how != PAIR_NONE, r->confirmed);
     if (t->cfg.out.view == OUTPUT_L4 || t->done)
         return;
     output_record(&t->cfg.out, r);
@@ -190,13 +197,7 @@ static void on_connection(void *ctx, const struct connpair_record *r)
 {
     struct trace *t = ctx;
     t->st.tcp_connections++;
-    t->st.records++;
-    if (r->how != CONNPAIR_NONE)
-        t->st.paired++;
-    if (r->confirmed == 1)
-        t->st.confirmed++;
-    else if (r->confirmed == 0)
-        t->st.contradicted++;
+    count_record(t, r->how != CONNPAIR_NONE, r->confirmed);
     if (t->cfg.out.view == OUTPUT_L4 || t->done)
         return;
     if (!t->noted_tcp) {
