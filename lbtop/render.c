@@ -398,6 +398,15 @@ static void row_attr(struct lbtop_line *line, const struct lbtop_render_opts *o,
         line->attr = LBTOP_ATTR_SELECTED;
 }
 
+/* A backend's row: highlighted when selected, else marked bad when the backend had errors. */
+static void error_row_attr(struct lbtop_line *line, const struct lbtop_render_opts *o,
+                           const struct lbtop_backend_snap *s, unsigned b)
+{
+    if (lbtop_backend_errors(s) > 0 && (int)b != o->selected)
+        line->attr = LBTOP_ATTR_BAD;
+    row_attr(line, o, (int)b);
+}
+
 static size_t view_status(struct lbtop_lines *l, const struct lbtop_model *m,
                           const struct lbtop_render_opts *o, const unsigned *order, size_t n)
 {
@@ -505,9 +514,7 @@ static size_t view_http(struct lbtop_lines *l, const struct lbtop_model *m,
                    (unsigned long long)s->resp_503, (unsigned long long)s->resp_504,
                    (unsigned long long)s->connect_errors, (unsigned long long)s->timeouts,
                    (unsigned long long)s->retries);
-        if (lbtop_backend_errors(s) > 0 && (int)b != o->selected)
-            line->attr = LBTOP_ATTR_BAD;
-        row_attr(line, o, (int)b);
+        error_row_attr(line, o, s, b);
     }
     return n + 1;
 }
@@ -536,9 +543,7 @@ static size_t view_conns(struct lbtop_lines *l, const struct lbtop_model *m,
                    (unsigned long long)s->retries,
                    done ? lbtop_fmt_bytes(s->bytes_in / done, in, sizeof(in)) : "-",
                    done ? lbtop_fmt_bytes(s->bytes_out / done, out, sizeof(out)) : "-");
-        if (lbtop_backend_errors(s) > 0 && (int)b != o->selected)
-            line->attr = LBTOP_ATTR_BAD;
-        row_attr(line, o, (int)b);
+        error_row_attr(line, o, s, b);
     }
     return n + 1;
 }
