@@ -20,7 +20,7 @@ cc="${FUZZ_CC:-clang}"
 
 dict_of() {
     case "$1" in
-    http | headers | hashkey | backend_sim) echo "-dict=tests/fuzz/http.dict" ;;
+    http | body | headers | hashkey | backend_sim) echo "-dict=tests/fuzz/http.dict" ;;
     esac
 }
 

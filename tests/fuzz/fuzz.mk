@@ -12,7 +12,7 @@
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD := build/fuzz
-FUZZ_ALL := http config headers hashkey lbtrace_decode lbtrace_reasm lbtrace lbtop_snapshot \
+FUZZ_ALL := http body config headers hashkey lbtrace_decode lbtrace_reasm lbtrace lbtop_snapshot \
     backend_sim
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
