@@ -20,6 +20,10 @@
 #include "http.h"
 
 #define NH 64
+/* lb adds up to four fields (Host, X-Forwarded-For, X-Forwarded-Proto, X-Request-ID) and a
+ * Connection field; the session refuses a request whose rewrite passes the field limit (431),
+ * so the reparse here allows for them. */
+#define NH_OUT (NH + 8)
 #define CLIENT_IP "192.0.2.1"
 
 static size_t count(const struct http_header *hs, size_t n, const char *name)
@@ -31,11 +35,11 @@ static size_t count(const struct http_header *hs, size_t n, const char *name)
 }
 
 static const struct http_limits big = {
-    .max_start_line = 1 << 20, .max_header_bytes = 1 << 22, .max_headers = NH};
+    .max_start_line = 1 << 20, .max_header_bytes = 1 << 22, .max_headers = NH_OUT};
 
 static void check_request(const char *buf, size_t len, uint8_t flags)
 {
-    struct http_header hdrs[NH], out_hdrs[NH];
+    struct http_header hdrs[NH], out_hdrs[NH_OUT];
     struct http_request req = {.headers = hdrs, .num_headers = NH};
     int n = http_parse_request(buf, len, &req, NULL);
     if (n <= 0)
@@ -63,7 +67,7 @@ static void check_request(const char *buf, size_t len, uint8_t flags)
     ssize_t w = headers_rewrite_request(&req, &o, out, cap);
     CHECK(w == -ENOSPC || (w > 0 && (size_t)w <= cap));
     if (w > 0) {
-        struct http_request again = {.headers = out_hdrs, .num_headers = NH};
+        struct http_request again = {.headers = out_hdrs, .num_headers = NH_OUT};
         int m = http_parse_request(out, (size_t)w, &again, &big);
         if (m != w)
             fprintf(stderr, "rewrite of %d bytes gave %d (%s):\n%.*s\n", n, m,
@@ -96,7 +100,7 @@ static void check_request(const char *buf, size_t len, uint8_t flags)
         ssize_t r = headers_replace_host(moved, (size_t)w, cap2, "other.example:9090");
         CHECK(r > 0 || r == -ENOSPC || r == -ENOENT);
         if (r > 0) {
-            struct http_request third = {.headers = out_hdrs, .num_headers = NH};
+            struct http_request third = {.headers = out_hdrs, .num_headers = NH_OUT};
             CHECK(http_parse_request(moved, (size_t)r, &third, &big) == r);
             CHECK(third.framing == req.framing);
             CHECK(count(third.headers, third.num_headers, "Host") == 1);
@@ -108,7 +112,7 @@ static void check_request(const char *buf, size_t len, uint8_t flags)
 
 static void check_response(const char *buf, size_t len, uint8_t flags)
 {
-    struct http_header hdrs[NH], out_hdrs[NH];
+    struct http_header hdrs[NH], out_hdrs[NH_OUT];
     struct http_response res = {.headers = hdrs, .num_headers = NH};
     bool head = flags & 0x40;
     int n = http_parse_response(buf, len, &res, NULL, head);
@@ -128,7 +132,7 @@ static void check_response(const char *buf, size_t len, uint8_t flags)
     ssize_t w = headers_rewrite_response(&res, &o, out, cap);
     CHECK(w == -ENOSPC || (w > 0 && (size_t)w <= cap));
     if (w > 0) {
-        struct http_response again = {.headers = out_hdrs, .num_headers = NH};
+        struct http_response again = {.headers = out_hdrs, .num_headers = NH_OUT};
         int m = http_parse_response(out, (size_t)w, &again, &big, head);
         if (m != w)
             fprintf(stderr, "rewrite of %d bytes gave %d (%s):\n%.*s\n", n, m,
