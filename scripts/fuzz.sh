@@ -5,6 +5,7 @@
 #   scripts/fuzz.sh --check                 exit 0 when clang can link a libFuzzer target
 #   scripts/fuzz.sh smoke NAME...           each target once over its seeds and crash reproducers
 #   scripts/fuzz.sh run SECONDS NAME... [-- libFuzzer flags]   fuzz each target SECONDS in turn
+#   scripts/fuzz.sh coverage NAME...        per source file: functions and edges the corpus reaches
 #
 # `make fuzz FUZZ_SECONDS=N` is the usual way in. A run starts from the seeds in
 # tests/fuzz/corpus/NAME/ and keeps what it finds in build/fuzz/corpus/NAME/ (reused next run);
@@ -71,6 +72,30 @@ smoke)
         fi
     done
     [ ${#failed[@]} -eq 0 ] || { echo "fuzz-smoke failed: ${failed[*]}"; exit 1; }
+    ;;
+coverage)
+    # Replays the seeds and what runs found (-runs=0: no fuzzing) with -print_coverage=1 and
+    # sums its COVERED_FUNC/UNCOVERED_FUNC lines per source file. Edges include the sanitizers'
+    # never-taken error branches, so an edge ratio is a floor, not a line coverage.
+    shift
+    for t in "$@"; do
+        dirs=("tests/fuzz/corpus/$t")
+        [ -d "$out/corpus/$t" ] && dirs=("$out/corpus/$t" "${dirs[@]}")
+        "$out/fuzz_$t" -runs=0 -print_coverage=1 "${dirs[@]}" 2>&1 |
+            awk -v t="$t" -v root="$PWD/" '
+                /^(UN)?COVERED_FUNC:/ {
+                    file = $NF; sub(/:[0-9]+$/, "", file); sub(root, "", file)
+                    if (file ~ /^tests\/fuzz\//) next
+                    split($5, e, "/")
+                    funcs[file]++; edges[file] += e[2]; hit[file] += e[1]
+                    if ($1 == "COVERED_FUNC:") reached[file]++
+                }
+                END {
+                    for (f in funcs)
+                        printf "%s %s: %d of %d functions reached, %d of %d edges\n", t, f,
+                               reached[f], funcs[f], hit[f], edges[f]
+                }' | sort
+    done
     ;;
 run)
     shift
