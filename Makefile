@@ -84,6 +84,8 @@ ALL_OBJS := $(call objs_of,$(COMMON_SRCS) $(foreach p,$(PROGRAMS),$($(p)_MAIN) $
 	$(TEST_SUPPORT_SRCS) $(UNIT_TEST_SRCS) $(E2E_TEST_SRCS))
 -include $(ALL_OBJS:.o=.d)
 
+# The fuzz smoke run replays each fuzz target's seeds once; it is skipped with a message when
+# clang's libFuzzer runtime is missing (tests/fuzz/fuzz.mk).
 .PHONY: all help run test test-tsan check check-tsan check-clang tests deps deps-test bench install clean
 all: $(PROGRAM_BINS) ## build every program into bin/
 
@@ -136,10 +138,11 @@ check-tsan: $(addprefix $(BIN)/,$(TSAN_PROGRAMS)) $(TSAN_TESTS)
 check-clang: ## build everything with clang, warnings as errors
 	$(Q)$(MAKE) --no-print-directory CC=clang BUILD=build/clang BIN=build/clang/bin tests
 
-test: deps-test ## install packages, build with clang, run every test under ASan+UBSan, then TSan, then the labs' graders
+test: deps-test ## install packages, build with clang, run every test under ASan+UBSan, TSan, fuzz smoke, then the labs' graders
 	$(Q)$(MAKE) --no-print-directory check-clang
 	$(Q)$(MAKE) --no-print-directory SAN=1 CFLAGS="-O1 -g" BUILD=build/san BIN=build/san/bin check
 	$(Q)$(MAKE) --no-print-directory test-tsan
+	$(Q)$(MAKE) --no-print-directory fuzz-smoke
 	$(Q)$(MAKE) --no-print-directory test-labs
 
 bench: all ## benchmarks: throughput and latency against nginx and haproxy

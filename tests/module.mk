@@ -36,3 +36,5 @@ $(BUILD)/tests/e2e/%: $(BUILD)/tests/e2e/%.o $(call objs_of,$(TEST_SUPPORT_SRCS)
 
 # test_backend_sim checks the SHA-256 digests backend-sim reports.
 test_backend_sim_LDLIBS := -lcrypto
+
+include tests/fuzz/fuzz.mk

@@ -1,6 +1,6 @@
 /*
- * fuzz_http.c - libFuzzer target for the shared HTTP parser (common/http.c). Build and run it
- * with scripts/fuzz.sh.
+ * fuzz_http.c - libFuzzer target for the shared HTTP parser (common/http.c). Built and run by
+ * `make fuzz` (tests/fuzz/fuzz.mk, scripts/fuzz.sh).
  *
  * Each input is parsed as a request and as a response (with default and with tiny limits), fed
  * to the chunked decoder whole and in pieces, and followed as a body of each framing by the body
