@@ -1,5 +1,5 @@
 /*
- * test_lb_regress.c - end-to-end regression tests for bugs QA found in lb (/work/wt/QA.md), one
+ * test_lb_regress.c - end-to-end regression tests for bugs a hostile QA pass found in lb, one
  * or more tests per bug, each asserting what the client sees:
  *   BUG 1  pipelined requests followed by the client's shutdown(SHUT_WR): every complete request
  *          already sent is answered, in order, then lb closes.
