@@ -36,7 +36,7 @@ fi
 
 build_pkgs=(gcc make libc6-dev pkg-config libncurses-dev libcmocka-dev libpcap-dev libssl-dev)
 test_pkgs=(clang curl tmux tshark procps iproute2 jq)
-bench_pkgs=(wrk nginx-light haproxy curl)
+bench_pkgs=(wrk nginx-light libnginx-mod-stream haproxy curl)
 
 case "${1:-build}" in
 build) want=("${build_pkgs[@]}") ;;
