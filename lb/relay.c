@@ -40,11 +40,20 @@
 
 enum relay_state { R_CONNECT, R_RELAY };
 
+/* How a flow moves its bytes. COPY: recv() into a buffer and send() from it, the fewest system
+ * calls for small exchanges (a short read means the socket is drained: no call to learn it).
+ * SPLICE: splice() through a pipe, no copy through lb's memory, for bulk transfers; a flow
+ * switches to it once a read fills its whole buffer, and never back unless splice fails. */
+enum flow_mode { FLOW_COPY, FLOW_SPLICE };
+
 /* One direction of a relay. */
 struct flow {
+    enum flow_mode mode;
+    bool bulk;        /* a read filled the buffer: splice once the buffer is empty */
+    bool no_splice;   /* splice() refused this socket: COPY for good */
     int pipe[2];      /* the splice pipe, -1 until first used */
     size_t in_pipe;   /* bytes read from the source, not yet written to the sink */
-    struct buf *buf;  /* instead of the pipe where splice cannot be used */
+    struct buf *buf;  /* COPY's buffer, allocated at the first read */
     bool src_done;    /* the source reached end of stream */
     bool passed_eof;  /* the sink's write side was shut after the last byte */
     uint64_t bytes;   /* written to the sink, not counting what lb put in front */
@@ -308,18 +317,45 @@ int relay_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t 
 
 /* --- moving bytes ------------------------------------------------------------------------------ */
 
+/* COPY: reads what src has into f's buffer. */
+static bool flow_fill_copy(struct flow *f, struct side *src)
+{
+    if (f->buf == NULL) {
+        f->buf = malloc(sizeof(*f->buf));
+        if (f->buf == NULL) {
+            src->err = -ENOMEM;
+            src->eof = f->src_done = true;
+            return true;
+        }
+        buf_clear(f->buf);
+    }
+    uint32_t room = buf_room(f->buf);
+    ssize_t n = side_read(src, f->buf);
+    if (n < 0) {
+        f->src_done = true;
+    } else if (n > 0 && (uint32_t)n < room && !src->hup) {
+        /* a short read took all the socket had: the next bytes bring another event (after a
+         * hang-up no event comes: then read on until end of stream) */
+        src->readable = false;
+    } else if (n > 0 && (uint32_t)n == room && !f->no_splice) {
+        f->bulk = true;
+    }
+    return n != 0;
+}
+
 /* Reads what src has into f, by splice into the pipe or into the buffer. Returns true when
  * something happened (bytes, end of stream, an error). */
 static bool flow_fill(struct flow *f, struct side *src)
 {
     if (f->src_done || !src->readable)
         return false;
-    if (f->buf != NULL) {
-        ssize_t n = side_read(src, f->buf);
-        if (n < 0)
-            f->src_done = true;
-        return n != 0;
+    if (f->mode == FLOW_COPY && f->bulk && (f->buf == NULL || buf_len(f->buf) == 0)) {
+        free(f->buf); /* a bulk transfer: from now on the kernel moves the bytes */
+        f->buf = NULL;
+        f->mode = FLOW_SPLICE;
     }
+    if (f->mode == FLOW_COPY)
+        return flow_fill_copy(f, src);
     if (f->in_pipe >= RELAY_PIPE_BYTES)
         return false;
     if (f->pipe[0] < 0 && pipe2(f->pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
@@ -349,13 +385,11 @@ static bool flow_fill(struct flow *f, struct side *src)
         return false;
     }
     if (errno == EINVAL && f->in_pipe == 0) {
-        /* this socket cannot be spliced: a buffer from now on */
-        f->buf = malloc(sizeof(*f->buf));
-        if (f->buf != NULL) {
-            buf_clear(f->buf);
-            return true;
-        }
-        errno = ENOMEM;
+        /* this socket cannot be spliced: copy from now on */
+        f->mode = FLOW_COPY;
+        f->no_splice = true;
+        f->bulk = false;
+        return true;
     }
     src->err = -errno;
     src->eof = f->src_done = true;
@@ -366,8 +400,8 @@ static bool flow_fill(struct flow *f, struct side *src)
 static ssize_t flow_drain(struct flow *f, struct side *sink)
 {
     ssize_t n;
-    if (f->buf != NULL) {
-        if (buf_len(f->buf) == 0)
+    if (f->mode == FLOW_COPY) {
+        if (f->buf == NULL || buf_len(f->buf) == 0)
             return 0;
         struct iovec iov = {.iov_base = f->buf->data + f->buf->start, .iov_len = buf_len(f->buf)};
         n = side_writev(sink, &iov, 1);
@@ -400,28 +434,24 @@ static ssize_t flow_drain(struct flow *f, struct side *sink)
     return n;
 }
 
-/* Puts data[0..len) in front of everything f will carry (f is still empty). Returns 0 or -errno. */
+/* Puts data[0..len) (at most a buffer) in front of everything f will carry (f is still empty,
+ * in COPY mode). Returns 0 or -errno. */
 static int flow_prepend(struct flow *f, const char *data, size_t len)
 {
-    if (f->pipe[0] < 0 && pipe2(f->pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
-        f->pipe[0] = f->pipe[1] = -1;
-        return -errno;
-    }
-    /* an empty pipe takes a few hundred bytes at once */
-    ssize_t n;
-    do
-        n = write(f->pipe[1], data, len);
-    while (n < 0 && errno == EINTR);
-    if (n != (ssize_t)len)
-        return n < 0 ? -errno : -EAGAIN;
-    f->in_pipe += len;
+    if (f->buf == NULL && (f->buf = malloc(sizeof(*f->buf))) == NULL)
+        return -ENOMEM;
+    buf_clear(f->buf);
+    if (len > BUF_SIZE)
+        return -ENOSPC;
+    memcpy(f->buf->data, data, len);
+    f->buf->end = (uint32_t)len;
     f->own += (uint32_t)len;
     return 0;
 }
 
 static bool flow_empty(const struct flow *f)
 {
-    return f->buf != NULL ? buf_len(f->buf) == 0 : f->in_pipe == 0;
+    return f->mode == FLOW_COPY ? f->buf == NULL || buf_len(f->buf) == 0 : f->in_pipe == 0;
 }
 
 /* One round of one direction: read, write, and pass the end of stream on. Times of activity on
@@ -457,7 +487,7 @@ static bool step_relay(struct relay *r)
                           &r->backend_activity_ms);
     progress |= flow_step(r, &r->down, backend, &r->client, &r->backend_activity_ms,
                           &r->client_activity_ms);
-    if (r->t_first_byte == 0 && (r->down.bytes > before || r->down.in_pipe > 0))
+    if (r->t_first_byte == 0 && (r->down.bytes > before || !flow_empty(&r->down)))
         r->t_first_byte = clock_mono_ns();
 
     if (backend->err != 0) {

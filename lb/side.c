@@ -16,6 +16,8 @@ void side_event(struct side *s, uint32_t events)
 {
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         s->readable = true;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        s->hup = true;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
         s->writable = true;
 }

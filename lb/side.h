@@ -25,6 +25,7 @@
 struct side {
     struct transport tr;
     bool readable, writable; /* epoll said so; cleared when an op returns -EAGAIN */
+    bool hup;                /* epoll said the peer hung up: no further event will say more */
     bool eof;                /* the read direction ended: end of stream, or a read error */
     bool shut;               /* lb ended its write direction */
     bool wfailed;            /* a write failed: nothing more can be sent */
