@@ -8,6 +8,12 @@
  * a short write on a socket. After a WANT_WRITE, OpenSSL wants the retry to offer the same
  * bytes again: the session does that (it retries from where the last write stopped), and
  * SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER lets them come from another address (the gather buffer).
+ * Unlike a socket's EAGAIN, a WANT_WRITE has already committed those bytes to an encrypted
+ * record: a caller that changed its mind about them (wrote something else next) would still
+ * send them. The session offers the same bytes again, with one known exception left for later:
+ * a response head whose first write waited, replaced by a 502 because the backend broke in the
+ * meantime (abort_truncated with head_sent == 0); the client may then get a mangled answer
+ * instead of the 502, on a connection that is closed anyway.
  */
 #include "transport_tls.h"
 
