@@ -102,9 +102,9 @@ deps: ## install missing Debian packages needed to build and run
 deps-test:
 	$(Q)scripts/deps.sh test
 
-run: deps ## install packages, build, start backends on 3001-3003 and lb on 3000
+run: deps ## install packages, build, start backends on 3001-3003 and lb on 3000 (HTTPS on 3443)
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)scripts/run.sh $(BIN)
+	$(Q)LBLAB_BUILD=$(BUILD) scripts/run.sh $(BIN)
 
 tests: $(PROGRAM_BINS) $(UNIT_TESTS) $(E2E_TESTS)
 

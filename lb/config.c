@@ -31,6 +31,7 @@ void config_defaults(struct config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->listen_port = CONFIG_DEFAULT_PORT;
+    cfg->tls_listen_port = CONFIG_DEFAULT_TLS_PORT;
     for (int i = 0; i < 3; i++) {
         snprintf(cfg->backends[i].host, sizeof(cfg->backends[i].host), "localhost");
         cfg->backends[i].port = (uint16_t)(3001 + i);
@@ -62,6 +63,7 @@ void config_usage(FILE *out)
             "          [--hash-key path|header:NAME|cookie:NAME] [--health-path PATH]\n"
             "          [--health-interval MS] [--health-timeout MS] [--health-rise N]\n"
             "          [--health-fall N] [--max-fails N] [--fail-window MS] [--observe 5xx]\n"
+            "          [--tls-cert FILE --tls-key FILE [--tls-listen [ADDR:]PORT]]\n"
             "          [-h] [-V]\n"
             "\n"
             "An HTTP/1.1 load balancer: requests to the listening address are spread over the\n"
@@ -117,6 +119,10 @@ void config_usage(FILE *out)
             "                            of 5 s, doubling up to 60 s (default %d; 0: off)\n"
             "  --fail-window MS          how long a failed request counts (default %d)\n"
             "  --observe 5xx             a 5xx answer counts as a failed request too\n"
+            "  --tls-cert FILE           HTTPS: a PEM certificate (chain) for a second listener\n"
+            "                            that terminates TLS 1.2/1.3 (-m http; with --tls-key)\n"
+            "  --tls-key FILE            the certificate's PEM private key\n"
+            "  --tls-listen [ADDR:]PORT  the HTTPS listener (default: every address, port %d)\n"
             "  -h, --help                print this help and exit\n"
             "  -V, --version             print the version and exit\n",
             CONFIG_DEFAULT_PORT, CONFIG_MAX_WEIGHT, CONFIG_DEFAULT_CONNECT_TIMEOUT_MS,
@@ -125,7 +131,7 @@ void config_usage(FILE *out)
             CONFIG_DEFAULT_DNS_TTL_S, policy_names(), CONFIG_DEFAULT_POLICY, CONFIG_DEFAULT_RETRIES,
             CONFIG_DEFAULT_HEALTH_INTERVAL_MS, CONFIG_DEFAULT_HEALTH_TIMEOUT_MS,
             CONFIG_DEFAULT_HEALTH_RISE, CONFIG_DEFAULT_HEALTH_FALL, CONFIG_DEFAULT_MAX_FAILS,
-            CONFIG_DEFAULT_FAIL_WINDOW_MS);
+            CONFIG_DEFAULT_FAIL_WINDOW_MS, CONFIG_DEFAULT_TLS_PORT);
 }
 
 /* True when name is a valid backend name: 1..CONFIG_MAX_NAME_LEN letters, digits, '.', '_' or
@@ -248,6 +254,9 @@ enum opt_id {
     OPT_MAX_FAILS,
     OPT_FAIL_WINDOW,
     OPT_OBSERVE,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
+    OPT_TLS_LISTEN,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -285,6 +294,9 @@ static const struct opt options[] = {
     {0, "max-fails", true, OPT_MAX_FAILS},
     {0, "fail-window", true, OPT_FAIL_WINDOW},
     {0, "observe", true, OPT_OBSERVE},
+    {0, "tls-cert", true, OPT_TLS_CERT},
+    {0, "tls-key", true, OPT_TLS_KEY},
+    {0, "tls-listen", true, OPT_TLS_LISTEN},
     {'h', "help", false, OPT_HELP},
     {'V', "version", false, OPT_VERSION},
 };
@@ -293,7 +305,7 @@ static const struct opt options[] = {
 
 /* Applies one option with its value; flag is how the user spelled it, for messages. */
 static int apply(struct config *cfg, const struct opt *o, const char *flag, const char *val,
-                 bool *backends_given, char *err, size_t err_len)
+                 bool *backends_given, bool *tls_listen_given, char *err, size_t err_len)
 {
     uint64_t v;
 
@@ -452,6 +464,23 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
             return cli_invalid(err, err_len, flag, val, "5xx");
         cfg->observe_5xx = true;
         return 0;
+    case OPT_TLS_CERT:
+    case OPT_TLS_KEY: {
+        char *field = o->id == OPT_TLS_CERT ? cfg->tls_cert : cfg->tls_key;
+        if (*val == '\0' || strlen(val) >= sizeof(cfg->tls_cert))
+            return cli_invalid(err, err_len, flag, val, "a file name");
+        snprintf(field, sizeof(cfg->tls_cert), "%s", val);
+        return 0;
+    }
+    case OPT_TLS_LISTEN:
+        if (net_split_hostport(val, cfg->tls_listen_host, sizeof(cfg->tls_listen_host),
+                               &cfg->tls_listen_port,
+                               val[strspn(val, "0123456789")] == '\0') != 0)
+            return cli_invalid(err, err_len, flag, val, "[ADDR:]PORT with PORT from 1 to 65535");
+        if (strcmp(cfg->tls_listen_host, "*") == 0)
+            cfg->tls_listen_host[0] = '\0';
+        *tls_listen_given = true;
+        return 0;
     case OPT_HELP:
         cfg->help = true;
         return 0;
@@ -464,7 +493,7 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
 
 int config_parse(struct config *cfg, int argc, char *const argv[], char *err, size_t err_len)
 {
-    bool backends_given = false;
+    bool backends_given = false, tls_listen_given = false;
 
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -519,7 +548,7 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
             }
             val = argv[++i];
         }
-        int rc = apply(cfg, o, flag, val, &backends_given, err, err_len);
+        int rc = apply(cfg, o, flag, val, &backends_given, &tls_listen_given, err, err_len);
         if (rc != 0)
             return rc;
     }
@@ -547,6 +576,20 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
                          cfg->backends[i].send_proxy == 2 ? "-v2" : "", i + 1);
                 return -EINVAL;
             }
+    }
+    /* TLS: a certificate and its key, or neither; terminated only where lb reads requests */
+    if ((cfg->tls_cert[0] != '\0') != (cfg->tls_key[0] != '\0') ||
+        (tls_listen_given && cfg->tls_cert[0] == '\0')) {
+        snprintf(err, err_len, "%s", cfg->tls_cert[0] != '\0' ? "--tls-cert needs --tls-key"
+                                     : cfg->tls_key[0] != '\0' ? "--tls-key needs --tls-cert"
+                                                                : "--tls-listen needs --tls-cert "
+                                                                  "and --tls-key");
+        return -EINVAL;
+    }
+    if (cfg->tls_cert[0] != '\0' && cfg->mode == CONFIG_MODE_TCP) {
+        snprintf(err, err_len, "--tls-cert needs -m http: in -m tcp TLS passes through to the "
+                               "backends untouched");
+        return -EINVAL;
     }
     /* a key that nothing hashes would be silently ignored: say so instead */
     if (cfg->hash_key.kind != HASHKEY_CLIENT && strcmp(cfg->policy, "hash") != 0) {

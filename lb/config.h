@@ -19,6 +19,7 @@
 #define CONFIG_MAX_BACKENDS 256
 #define CONFIG_MAX_WORKERS 1024
 #define CONFIG_DEFAULT_PORT 3000
+#define CONFIG_DEFAULT_TLS_PORT 3443
 #define CONFIG_DEFAULT_CONNECT_TIMEOUT_MS 3000
 #define CONFIG_DEFAULT_CLIENT_TIMEOUT_MS 10000
 #define CONFIG_DEFAULT_SERVER_TIMEOUT_MS 30000
@@ -85,6 +86,11 @@ struct config {
     unsigned health_fall;        /* failed checks in a row that take an UP backend DOWN */
     unsigned max_fails;          /* failed requests within fail_window_ms that eject; 0: off */
     uint32_t fail_window_ms;
+    /* TLS termination: on when tls_cert is not "" (--tls-cert and --tls-key go together) */
+    char tls_cert[4096];               /* --tls-cert FILE: PEM certificate (chain) */
+    char tls_key[4096];                /* --tls-key FILE: its PEM private key */
+    char tls_listen_host[NET_HOST_LEN]; /* --tls-listen [ADDR:]PORT: "" means every address */
+    uint16_t tls_listen_port;           /* CONFIG_DEFAULT_TLS_PORT unless given */
     bool observe_5xx;            /* --observe 5xx: a 5xx answer counts as a failed request */
     bool help;                   /* -h: print usage, exit 0 */
     bool version;                /* -V: print the version, exit 0 */

@@ -29,6 +29,7 @@
 #include "resolver.h"
 #include "sticky.h"
 #include "stats_writer.h"
+#include "transport_tls.h"
 #include "worker.h"
 
 static void warn_line(const char *msg)
@@ -63,7 +64,8 @@ int main(int argc, char **argv)
 {
     static struct config cfg; /* large (every backend name): not on the stack */
     char err[1024];
-    int status = 1, sfd = -1, lfd = -1, afd = -1;
+    int status = 1, sfd = -1, lfd = -1, afd = -1, tfd = -1;
+    struct ssl_ctx_st *tls_ctx = NULL;
     struct backend_table *table = NULL;
     struct resolver *resolver = NULL;
     struct policy policy = {0};
@@ -126,6 +128,24 @@ int main(int argc, char **argv)
                 (unsigned)cfg.listen_port, err);
         status = 2;
         goto out;
+    }
+
+    if (cfg.tls_cert[0] != '\0') {
+        /* a bad certificate or key is a start-up error naming the file: exit 1 */
+        tls_ctx = transport_tls_server_ctx(cfg.tls_cert, cfg.tls_key, err, sizeof(err));
+        if (tls_ctx == NULL) {
+            fprintf(stderr, "lb: %s\n", err);
+            goto out;
+        }
+        tfd = net_listen_tcp(cfg.tls_listen_host, cfg.tls_listen_port, SOMAXCONN, true, err,
+                             sizeof(err));
+        if (tfd < 0) {
+            fprintf(stderr, "lb: invalid --tls-listen '%s:%u': %s\n",
+                    cfg.tls_listen_host[0] ? cfg.tls_listen_host : "*",
+                    (unsigned)cfg.tls_listen_port, err);
+            status = 2;
+            goto out;
+        }
     }
 
     if (cfg.admin_port != 0) {
@@ -207,6 +227,8 @@ int main(int argc, char **argv)
         w->resolver = resolver;
         w->log = &log;
         w->listen_fd = lfd;
+        w->tls_listen_fd = tfd;
+        w->tls_ctx = tls_ctx;
         w->admin_fd = i == 0 ? afd : -1; /* one worker serves the admin endpoint */
         w->stats = stats_for_worker(stats, i);
         w->health = health;
@@ -232,6 +254,12 @@ int main(int argc, char **argv)
     fprintf(stderr, "lb: listening on %s, %zu backend%s, %u worker%s, policy %s\n", addr,
             cfg.num_backends, cfg.num_backends == 1 ? "" : "s", nworkers, nworkers == 1 ? "" : "s",
             cfg.policy);
+    if (tls_ctx != NULL) {
+        v6 = strchr(cfg.tls_listen_host, ':') != NULL;
+        fprintf(stderr, "lb: HTTPS on %s%s%s:%u (TLS 1.2 and 1.3, certificate %s)\n",
+                v6 ? "[" : "", cfg.tls_listen_host[0] ? cfg.tls_listen_host : "*", v6 ? "]" : "",
+                (unsigned)cfg.tls_listen_port, cfg.tls_cert);
+    }
     if (stats != NULL)
         fprintf(stderr, "lb: statistics in shared memory %s (watch them with: lbtop -p %u)\n",
                 stats_name(stats), (unsigned)cfg.listen_port);
@@ -253,6 +281,8 @@ int main(int argc, char **argv)
 out_stop:
     /* stop accepting: new connections are refused from now on, queued ones are dropped */
     shutdown(lfd, SHUT_RD);
+    if (tfd >= 0)
+        shutdown(tfd, SHUT_RD);
     for (unsigned i = 0; i < started; i++)
         worker_stop(&workers[i], false);
     wait_workers(workers, started, sfd);
@@ -277,6 +307,9 @@ out:
         close(lfd);
     if (afd >= 0)
         close(afd);
+    if (tfd >= 0)
+        close(tfd);
+    transport_tls_ctx_free(tls_ctx);
     access_log_close(&log);
     if (sfd >= 0)
         close(sfd);

@@ -59,6 +59,7 @@
 #include "request_record.h"
 #include "side.h"
 #include "sticky.h"
+#include "transport_tls.h"
 #include "upstream.h"
 
 #define RUN_BUDGET 64  /* step rounds before a busy session yields to the others */
@@ -342,7 +343,8 @@ void session_reap(struct worker *w)
     upstreams_reap(w->upstreams);
 }
 
-int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peer_len)
+int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peer_len,
+                 bool tls)
 {
     /* a dual-stack listener: show IPv4 clients as 1.2.3.4, not ::ffff:1.2.3.4 */
     struct sockaddr_storage peer_buf;
@@ -359,6 +361,11 @@ int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_
     s->ep.kind = ENDPOINT_CLIENT;
     s->w = w;
     side_init(&s->client, &transport_plain, fd);
+    if (tls && transport_tls_init(&s->client.tr, w->tls_ctx, fd) != 0) {
+        close(fd);
+        free(s);
+        return -ENOMEM;
+    }
     timer_init(&s->timer, &s->ep);
     socklen_t front_len = sizeof(s->front);
     memcpy(&s->peer, peer, peer_len);
@@ -375,7 +382,7 @@ int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_
 
     int rc = worker_watch(w, fd, &s->ep);
     if (rc != 0) {
-        close(fd);
+        side_close(&s->client, false);
         free(s);
         return rc;
     }
@@ -727,7 +734,7 @@ static void begin_request(struct session *s, const struct http_request *r, size_
 
     struct headers_request_opts o = {
         .client_ip = s->client_ip,
-        .proto = "http",
+        .proto = s->client.tr.ops == &transport_tls ? "https" : "http",
         .request_id = x->id,
         .request_id_len = x->id_len,
         .default_host = x->d.backend->authority,

@@ -38,8 +38,10 @@ void sessions_destroy(struct sessions *set);
 size_t sessions_count(const struct sessions *set);
 bool sessions_deferred(const struct sessions *set);
 
-/* Takes over an accepted, nonblocking client socket. Returns 0, or -errno (fd closed then). */
-int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peer_len);
+/* Takes over an accepted, nonblocking client socket; with tls, the client speaks TLS (the
+ * handshake with w->tls_ctx comes first). Returns 0, or -errno (fd closed then). */
+int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peer_len,
+                 bool tls);
 
 /* epoll reported events on a session's client socket; or on its backend connection's socket,
  * which upstream_event() took in and then named this session (ep) as the owner to run. */

@@ -20,6 +20,8 @@ void side_event(struct side *s, uint32_t events)
         s->hup = true;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
         s->writable = true;
+    if (s->tr.ops->retry_both && events != 0)
+        s->readable = s->writable = true; /* what waited may wait for this event (transport.h) */
 }
 
 ssize_t side_read(struct side *s, struct buf *b)

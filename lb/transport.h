@@ -31,6 +31,9 @@ struct transport_ops {
     int (*shutdown)(struct transport *t);
     /* Closes the connection; abort: make the peer see a reset, not an orderly end. */
     void (*close)(struct transport *t, bool abort);
+    /* A read may wait for room to write and a write for bytes to read (TLS): after -EAGAIN, the
+     * next event of either kind retries both directions. False for plain sockets. */
+    bool retry_both;
 };
 
 struct transport {

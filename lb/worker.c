@@ -48,6 +48,14 @@ static int listen_on(struct worker *w)
     struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &w->listener_ep};
     if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->listen_fd, &ev) < 0)
         return -errno;
+    if (w->tls_ctx != NULL) {
+        ev.data.ptr = &w->tls_listener_ep;
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->tls_listen_fd, &ev) < 0) {
+            int rc = -errno;
+            epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listen_fd, NULL);
+            return rc;
+        }
+    }
     w->listening = true;
     return 0;
 }
@@ -57,6 +65,8 @@ static void listen_off(struct worker *w)
     if (!w->listening)
         return;
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listen_fd, NULL);
+    if (w->tls_ctx != NULL)
+        epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->tls_listen_fd, NULL);
     w->listening = false;
 }
 
@@ -92,6 +102,7 @@ int worker_init(struct worker *w, char *err, size_t err_len)
     http_limits_default(&w->limits);
     w->limits.max_header_bytes = BUF_SIZE;
     w->listener_ep.kind = ENDPOINT_LISTENER;
+    w->tls_listener_ep.kind = ENDPOINT_TLS_LISTENER;
     w->control_ep.kind = ENDPOINT_CONTROL;
     w->resolver_ep.kind = ENDPOINT_RESOLVER;
     w->sessions = NULL;
@@ -159,12 +170,14 @@ out_errno:
     return rc;
 }
 
-static void accept_clients(struct worker *w)
+/* Accepts from the plain listener, or with tls from the HTTPS one. */
+static void accept_clients(struct worker *w, bool tls)
 {
+    int lfd = tls ? w->tls_listen_fd : w->listen_fd;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
-        int fd = accept4(w->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             switch (errno) {
             case EAGAIN:
@@ -194,7 +207,7 @@ static void accept_clients(struct worker *w)
         if (w->cfg->mode == CONFIG_MODE_TCP)
             relay_open(w, fd, (struct sockaddr *)&ss, sl);
         else
-            session_open(w, fd, (struct sockaddr *)&ss, sl);
+            session_open(w, fd, (struct sockaddr *)&ss, sl, tls);
     }
 }
 
@@ -262,8 +275,9 @@ static void *worker_main(void *arg)
             struct endpoint *ep = events[i].data.ptr;
             switch (ep->kind) {
             case ENDPOINT_LISTENER:
+            case ENDPOINT_TLS_LISTENER:
                 if (w->listening)
-                    accept_clients(w);
+                    accept_clients(w, ep->kind == ENDPOINT_TLS_LISTENER);
                 break;
             case ENDPOINT_CONTROL:
                 handle_control(w);

@@ -33,12 +33,14 @@ struct admin;
 struct relays;
 struct sessions;
 struct stats_thread;
+struct ssl_ctx_st;
 struct sticky;
 struct upstreams;
 
 /* What an epoll event's data.ptr points to: the first member of each polled object. */
 enum endpoint_kind {
     ENDPOINT_LISTENER,
+    ENDPOINT_TLS_LISTENER, /* --tls-listen: its connections are TLS (lb/transport_tls.h) */
     ENDPOINT_CONTROL,
     ENDPOINT_RESOLVER,
     ENDPOINT_CLIENT, /* a session's client socket (-m http) */
@@ -63,6 +65,8 @@ struct worker {
     struct resolver *resolver;
     const struct access_log *log;
     int listen_fd; /* shared with the other workers; owned by main() */
+    struct ssl_ctx_st *tls_ctx; /* the TLS server context (shared, read-only), NULL: no HTTPS */
+    int tls_listen_fd;          /* the HTTPS listener when tls_ctx is set, shared likewise */
     int admin_fd;  /* --admin's listener, served by this worker (worker 0), else -1; main()'s */
     struct stats_thread *stats; /* this worker's statistics (lb/stats_writer.h), NULL when off */
     struct health *health;      /* what lb believes about each backend (lb/health.h), shared */
@@ -75,7 +79,7 @@ struct worker {
     /* the worker thread only */
     int epfd;
     int ctl_efd;
-    struct endpoint listener_ep, control_ep, resolver_ep;
+    struct endpoint listener_ep, tls_listener_ep, control_ep, resolver_ep;
     struct resolve_reply replies;
     struct timer_heap timers;
     struct sessions *sessions;   /* this worker's client connections in -m http (session.h) */

@@ -358,6 +358,44 @@ static void test_send_proxy_is_refused_in_http_mode(void **state)
     assert_non_null(strstr(err, "send-proxy (backend 1) needs -m tcp"));
 }
 
+static void test_tls_flags_set_the_files_and_the_listener(void **state)
+{
+    (void)state;
+    assert_int_equal(PARSE("-l", "1"), 0);
+    assert_string_equal(cfg.tls_cert, "");
+    assert_int_equal(cfg.tls_listen_port, CONFIG_DEFAULT_TLS_PORT);
+    assert_int_equal(PARSE("--tls-cert", "c.pem", "--tls-key", "k.pem"), 0);
+    assert_string_equal(cfg.tls_cert, "c.pem");
+    assert_string_equal(cfg.tls_key, "k.pem");
+    assert_string_equal(cfg.tls_listen_host, "");
+    assert_int_equal(cfg.tls_listen_port, 3443);
+    assert_int_equal(PARSE("--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-listen",
+                           "127.0.0.1:8443"),
+                     0);
+    assert_string_equal(cfg.tls_listen_host, "127.0.0.1");
+    assert_int_equal(cfg.tls_listen_port, 8443);
+    assert_int_equal(PARSE("--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-listen", "9443"), 0);
+    assert_int_equal(cfg.tls_listen_port, 9443);
+}
+
+static void test_tls_flags_come_together_and_only_in_http_mode(void **state)
+{
+    (void)state;
+    assert_int_equal(PARSE("--tls-cert", "c.pem"), -EINVAL);
+    assert_non_null(strstr(err, "--tls-cert needs --tls-key"));
+    assert_int_equal(PARSE("--tls-key", "k.pem"), -EINVAL);
+    assert_non_null(strstr(err, "--tls-key needs --tls-cert"));
+    assert_int_equal(PARSE("--tls-listen", "8443"), -EINVAL);
+    assert_non_null(strstr(err, "--tls-listen needs --tls-cert"));
+    assert_int_equal(PARSE("--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-listen", "x:0"),
+                     -EINVAL);
+    assert_non_null(strstr(err, "--tls-listen"));
+    assert_int_equal(PARSE("--tls-cert", "", "--tls-key", "k.pem"), -EINVAL);
+    assert_non_null(strstr(err, "--tls-cert"));
+    assert_int_equal(PARSE("-m", "tcp", "--tls-cert", "c.pem", "--tls-key", "k.pem"), -EINVAL);
+    assert_non_null(strstr(err, "needs -m http"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -379,6 +417,8 @@ int main(void)
         cmocka_unit_test(test_bad_health_values_are_refused_by_name),
         cmocka_unit_test(test_send_proxy_backend_options_set_the_version_in_tcp_mode),
         cmocka_unit_test(test_send_proxy_is_refused_in_http_mode),
+        cmocka_unit_test(test_tls_flags_set_the_files_and_the_listener),
+        cmocka_unit_test(test_tls_flags_come_together_and_only_in_http_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
