@@ -11,15 +11,15 @@ LAB_ENV = LBLAB_BIN=$(abspath $(BIN))
 
 .PHONY: $(LAB_TARGETS) $(LAB_DEMOS) grade test-labs
 
-$(LAB_TARGETS): lab%: all
+$(LAB_TARGETS): lab%: deps-test all
 	$(Q)$(LAB_ENV) labs/lab$*/grade.sh
 
 lab1: ## lab 1: one request, two TCP connections (lab2..lab5: see labs/README.md)
 
-grade: all ## run the five labs' graders and print a summary table
+grade: deps-test all ## run the five labs' graders and print a summary table
 	$(Q)$(LAB_ENV) labs/common/grade-all.sh $(LAB_NUMBERS)
 
-$(LAB_DEMOS): lab%-demo: all
+$(LAB_DEMOS): lab%-demo: deps-test all
 	$(Q)$(LAB_ENV) labs/common/demo.sh $*
 
 lab1-demo: ## a lab's scenario in tmux for a projector (lab2-demo .. lab5-demo too)

@@ -34,7 +34,7 @@ if [ "${1:-}" = "--check" ]; then
     exit 1
 fi
 
-build_pkgs=(gcc make libc6-dev pkg-config libncurses-dev libcmocka-dev libpcap-dev libssl-dev)
+build_pkgs=(gcc make libc6-dev pkg-config libncurses-dev libcmocka-dev libpcap-dev libssl-dev openssl)
 test_pkgs=(clang curl tmux tshark procps iproute2 jq)
 bench_pkgs=(wrk nginx-light libnginx-mod-stream haproxy curl)
 
