@@ -64,7 +64,11 @@ void events_backend_connect_failed(struct worker *w, struct backend *b, int err)
                                   health_connect_why(-err), w->now_ms, &chg))
             events_backend_health(w, w->health, b, &chg);
     } else if (warn_allowed(b)) {
-        fprintf(stderr, "lb: backend %s: connect failed: %s\n", b->name, strerror(-err));
+        if (backend_to_blame(err))
+            fprintf(stderr, "lb: backend %s: connect failed: %s\n", b->name, strerror(-err));
+        else /* lb's own shortage: the backend did nothing wrong */
+            fprintf(stderr, "lb: cannot connect to backend %s: lb is short of resources: %s\n",
+                    b->name, strerror(-err));
     }
 }
 

@@ -908,9 +908,12 @@ static void backend_unreachable(struct session *s)
 {
     int err = s->x.d.err;
     if (!move_to_another_backend(s, false, "connect failed")) {
-        /* no backend could take the request: 503 (502 is for a backend that broke a response) */
-        send_error(s, 503, err == -ETIMEDOUT ? "connecting to the backends timed out"
-                                             : "no backend accepted the connection");
+        /* no backend could take the request: 503 (502 is for a backend that broke a response),
+         * saying whose fault it was when it was lb's own */
+        send_error(s, 503, err == -EMFILE || err == -ENFILE ? "lb ran out of file descriptors"
+                           : err == -ENOMEM || err == -ENOBUFS ? "lb ran out of memory"
+                           : err == -ETIMEDOUT ? "connecting to the backends timed out"
+                                               : "no backend accepted the connection");
     }
 }
 
@@ -977,6 +980,7 @@ static bool response_head(struct session *s)
     int rc = http_parse_response(res->data + res->start, avail, &r, &w->limits, x->head_req);
     if (rc == HTTP_INCOMPLETE) {
         if (buf_room(res) == 0) {
+            events_backend_broke(w, x->d.backend, "response head larger than 16 KiB");
             send_error(s, 502, "the backend's response head is too large");
             return true;
         }
@@ -1036,6 +1040,7 @@ static bool response_head(struct session *s)
     };
     ssize_t n = headers_rewrite_response(&r, &o, s->bufs->head, sizeof(s->bufs->head));
     if (n < 0) {
+        events_backend_broke(w, x->d.backend, "response head too large once rewritten");
         send_error(s, 502, "the backend's response head is too large");
         return true;
     }

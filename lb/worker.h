@@ -98,6 +98,8 @@ struct worker {
     bool draining;
     uint64_t drain_deadline_ms;
     uint64_t accept_resume_ms; /* out of descriptors: accept again after this */
+    uint64_t accept_warned_ms; /* when the last "accept: ..." line was printed (0: never) */
+    unsigned accept_unwarned;  /* such lines left out since, to be counted in the next one */
 };
 
 /* Prepares w (epoll, eventfds) for its thread; the caller filled the immutable fields. Returns 0

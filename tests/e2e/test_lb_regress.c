@@ -550,10 +550,45 @@ static void test_lb_started_with_a_soft_fd_limit_of_64_serves_60_concurrent_requ
     harness_sb_stop(sb);
 }
 
+/* --- a backend's response head larger than lb's buffer: 502, and the reason on standard error -- */
+
+static void test_oversized_response_head_is_502_with_its_reason_logged(void **state)
+{
+    static char reply[40000];
+    struct harness_sb_step step = {.mode = HARNESS_SB_REPLY, .reply = reply};
+    char dir[] = "/tmp/lblab-regress-XXXXXX", log[64];
+    (void)state;
+    int n = snprintf(reply, sizeof(reply), "HTTP/1.1 200 OK\r\nX-Big: ");
+    memset(reply + n, 'a', 30000); /* 30 KB of one field: more than the 16 KiB a head may take */
+    static const char tail[] = "\r\nContent-Length: 0\r\n\r\n";
+    memcpy(reply + n + 30000, tail, sizeof(tail)); /* with its NUL: reply is a C string */
+    assert_non_null(mkdtemp(dir));
+    snprintf(log, sizeof(log), "%s/lb.log", dir);
+    struct harness_sb *sb = harness_sb_start("big", &step, 1);
+    assert_non_null(sb);
+    uint16_t port = harness_sb_port(sb), lb_port;
+    pid_t lb = harness_start_lb(&lb_port, &port, 1, NULL, log);
+    assert_true(lb > 0);
+    struct harness_response resp;
+    static const char req[] = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(harness_exchange(lb_port, req, sizeof(req) - 1, 10000, &resp), 0);
+    assert_int_equal(resp.status, 502);
+    harness_response_free(&resp);
+    assert_int_equal(harness_stop(lb, 15000), 0);
+    harness_sb_stop(sb);
+    int status;
+    char *out = harness_runf(&status, "cat %s", log);
+    assert_non_null(out);
+    assert_non_null(strstr(out, "response head larger than 16 KiB"));
+    free(out);
+    free(harness_runf(&status, "rm -r %s", dir));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         LB_TEST(test_pipelined_requests_then_shut_wr_are_all_answered_in_order),
+        LB_TEST(test_oversized_response_head_is_502_with_its_reason_logged),
         LB_TEST(test_pipelined_request_with_body_then_shut_wr_is_answered),
         LB_TEST(test_half_closed_client_with_a_cut_request_after_complete_ones_gets_answers_then_400),
         LB_TEST(test_every_backend_refusing_gets_503),
