@@ -2,15 +2,16 @@
  * events.h - one function per observable event in lb's life.
  *
  * Every counter, log line or trace point about requests and connections hangs off these calls,
- * and each event is reported from exactly one place in the code (lb/session.c, lb/worker.c), so
- * statistics need one call in each function below and nothing else. All run on the worker thread
- * that saw the event; w->id says which.
+ * and each event is reported from one place in the code (lb/session.c for HTTP requests,
+ * lb/relay.c for -m tcp connections, lb/dial.c for connects, lb/checker.c and lb/admin.c for
+ * health), so statistics need one call in each function below and nothing else. All run on the
+ * worker thread that saw the event; w->id says which.
  *
- * Request life, as seen through these calls: request_received (its head arrived), then for each
- * backend tried either backend_connect_failed (and retry with was_sent false) or
- * backend_connected; request_sent (the request is now in flight at that backend); possibly
- * retry with was_sent true (a reused connection broke before any answer: sent again on a fresh
- * connection to the same backend); timeout; finally exactly one request_done.
+ * Request life, as seen through these calls: request_received (its head arrived; in -m tcp, the
+ * connection was accepted), then for each backend tried either backend_connect_failed (and retry
+ * with was_sent false) or backend_connected; request_sent (the request is now in flight at that
+ * backend); possibly retry with was_sent true (it failed there before any answer: sent again on
+ * a fresh connection or to another backend); timeout; finally exactly one request_done.
  */
 #ifndef LB_EVENTS_H
 #define LB_EVENTS_H
