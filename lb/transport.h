@@ -2,10 +2,9 @@
  * transport.h - the seam through which lb moves bytes on a connection.
  *
  * A session never calls recv() or sendmsg() itself: it reads and writes through a struct
- * transport, whose ops table says how. Plain TCP sockets are one implementation
- * (transport_plain.c); TLS and a splice(2) relay are meant to be others, added as new ops tables
- * rather than as branches inside the proxy's state machine (the shape of HAProxy's xprt_ops and
- * nginx's c->recv / c->send).
+ * transport, whose ops table says how: plain TCP sockets (transport_plain.c) or TLS
+ * (transport_tls.c), each a table of ops rather than a branch inside the proxy's state machine
+ * (the shape of HAProxy's xprt_ops and nginx's c->recv / c->send).
  *
  * Every op follows one convention: a byte count (> 0), 0 for end of stream (reads only),
  * -EAGAIN when the socket has nothing to give or no room right now (wait for the next epoll
