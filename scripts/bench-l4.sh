@@ -30,9 +30,7 @@ rounds="${BENCH_ROUNDS:-3}"
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 [ -x "$bin/lb" ] || die "no $bin/lb (run make first)"
-for tool in wrk haproxy nginx curl; do
-    command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (scripts/deps.sh bench)"
-done
+need_tools wrk haproxy nginx curl
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer, not '$rounds'"
 
 # nginx's stream module: built in, or a dynamic module (Debian: libnginx-mod-stream) to load.
@@ -154,15 +152,10 @@ measure() {
     local out rps errs
     out=$(timeout $((seconds + 30)) wrk -t"$threads" -c"$conns" -d"${seconds}s" "$1" 2>&1)
     rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
-    errs=$(awk '/Socket errors:/ { gsub(",", ""); s += $4 + $6 + $8 + $10 }
-                /Non-2xx or 3xx responses:/ { s += $5 }
-                END { print s + 0 }' <<<"$out")
+    errs=$(wrk_errors <<<"$out")
     echo "${rps:-0} ${errs:-0}"
 }
 
-# The median of its arguments (numbers).
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "?" }'; }
 
 names=("backend (direct)" lb haproxy nginx)
 ports=("$b1" "$lb_port" "$hap_port" "$ngx_port")
@@ -191,7 +184,7 @@ for ((i = 0; i < ${#names[@]}; i++)); do
     line=$(printf '%-18s' "${names[$i]}")
     for f in "${files[@]}"; do
         # shellcheck disable=SC2086 # the samples are words
-        med[$i,$f]=$(median ${samples[$i,$f]})
+        med[$i,$f]=$(printf '%s\n' ${samples[$i,$f]} | median)
         line+=$(printf ' %14s %10s %8s' "${med[$i,$f]}" "$(mib "${med[$i,$f]}" "$f")" "${errors[$i,$f]}")
     done
     echo "$line"

@@ -28,9 +28,7 @@ path="${BENCH_PATH:-/whoami}"
 
 [ -x "$bin/lb" ] || die "no $bin/lb (run make first)"
 [ -x "$bin/backend-sim" ] || die "no $bin/backend-sim (run make first)"
-for tool in wrk haproxy nginx curl; do
-    command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (scripts/deps.sh bench)"
-done
+need_tools wrk haproxy nginx curl
 
 make_temp_dir
 free_port b1 b2 b3 lb_port hap_port ngx_port
@@ -120,9 +118,7 @@ measure() {
     rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
     avg=$(awk '$1 == "Latency" { print $2; exit }' <<<"$out")
     p99=$(awk '$1 == "99%" { print $2; exit }' <<<"$out")
-    errs=$(awk '/Socket errors:/ { gsub(",", ""); s += $4 + $6 + $8 + $10 }
-                /Non-2xx or 3xx responses:/ { s += $5 }
-                END { print s + 0 }' <<<"$out")
+    errs=$(wrk_errors <<<"$out")
     echo "${rps:-?} ${avg:-?} ${p99:-?} ${errs:-0}"
 }
 
@@ -141,7 +137,6 @@ for row in "backend (direct):$b1" "lb:$lb_port" "haproxy:$hap_port" "nginx:$ngx_
         "$k_rps" "$k_avg" "$k_p99" "$k_err" "$c_rps" "$c_avg" "$c_p99" "$c_err"
 done
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "?" }'; }
 echo
 for other in haproxy nginx; do
     printf 'lb / %-8s requests/s: keep-alive %s, Connection: close %s\n' "$other" \

@@ -64,7 +64,6 @@ measure() {
         'BEGIN { printf "%.2f", (n > 0 ? t * 1e6 / hz / n : 0) }')
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 on_rps=() off_rps=() on_cpu=() off_cpu=()
 for r in $(seq 1 "$rounds"); do

@@ -19,9 +19,7 @@ rounds="${ROUNDS:-5}"; secs="${SECONDS_PER_RUN:-4}"; conns="${CONNS:-50}"; worke
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 [ -x "$old" ] && [ -x "$new" ] || die "usage: $0 OLD_LB NEW_LB (two lb executables)"
-for tool in wrk nginx curl; do
-    command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (scripts/deps.sh bench)"
-done
+need_tools wrk nginx curl
 
 make_temp_dir
 free_port b1 b2 b3 p_old p_new
@@ -53,7 +51,6 @@ for p in "$p_old" "$p_new"; do
 done
 
 rps() { wrk -t1 -c"$conns" -d"${secs}s" "$@" 2>&1 | awk '/^Requests\/sec:/ { print $2 }'; }
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "compare-lb: $rounds interleaved rounds of ${secs}s, wrk -t1 -c$conns, lb -w $workers, nginx static 1 KiB backends"
 for mode in keep-alive close; do

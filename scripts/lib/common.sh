@@ -30,6 +30,12 @@
 #                      (a subshell's picks are not seen by its parent); dies when it finds none
 #   wait_port PORT PID returns 0 as soon as 127.0.0.1:PORT accepts a connection, 1 when process
 #                      PID exits first or after 15 s
+#   need_tools CMD...  dies naming the first CMD that is not installed (scripts/deps.sh bench)
+#   wrk_errors         reads wrk's output on standard input, prints its errors: socket errors plus
+#                      non-2xx/3xx responses
+#   median             reads numbers, one a line, prints their median (even count: the mean of the
+#                      middle two, with two decimals)
+#   ratio A B          prints A / B with two decimals, or ? when either is not positive
 #   nginx_conf_start DIR WORKERS
 #                      prints the start of an nginx.conf for an nginx this script runs in the
 #                      foreground (daemon off) with WORKERS worker processes, everything it writes
@@ -161,4 +167,27 @@ http {
     uwsgi_temp_path $1/uwsgi;
     scgi_temp_path $1/scgi;
 EOF
+}
+
+need_tools() {
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (scripts/deps.sh bench)"
+    done
+}
+
+wrk_errors() {
+    awk '/Socket errors:/ { gsub(",", ""); s += $4 + $6 + $8 + $10 }
+         /Non-2xx or 3xx responses:/ { s += $5 }
+         END { print s + 0 }'
+}
+
+median() {
+    sort -g | awk '{ v[NR] = $1 }
+                   END { if (NR % 2) print v[(NR + 1) / 2];
+                         else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "?" }'
 }
