@@ -35,7 +35,7 @@ if [ "${1:-}" = "--check" ]; then
 fi
 
 build_pkgs=(gcc make libc6-dev pkg-config libncurses-dev libcmocka-dev libpcap-dev libssl-dev openssl)
-test_pkgs=(clang curl tmux tshark procps iproute2 jq)
+test_pkgs=(clang libclang-rt-dev curl tmux tshark procps iproute2 jq)
 bench_pkgs=(wrk nginx-light libnginx-mod-stream haproxy curl)
 
 case "${1:-build}" in
