@@ -161,7 +161,7 @@ struct stats_backend {
 
     /* Atomic, any thread. */
     _Atomic uint32_t state;                /* STATS_BACKEND_* */
-    _Atomic uint32_t weight;               /* 1: lb has no weights yet */
+    _Atomic uint32_t weight;               /* -b ...,weight=N (1 by default) */
     _Atomic uint64_t last_change_wall_ns;  /* last change of state, ns since the epoch */
     _Atomic uint64_t active_conns;         /* connections to it open now */
     _Atomic uint64_t peak_conns;           /* the most ever open at once */

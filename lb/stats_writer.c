@@ -523,18 +523,6 @@ void stats_request_done(struct stats_thread *t, const struct request_record *r)
 
 /* ---- backend state ------------------------------------------------------------------------- */
 
-void stats_backend_state(struct stats_thread *t, int b, uint32_t state)
-{
-    struct stats_backend *be;
-
-    if (t == NULL || backend_counters(t, b) == NULL)
-        return;
-    be = &t->seg->backends[b];
-    /* seq_cst: see publish_state() in lb/events.c */
-    if (atomic_exchange(&be->state, state) != state)
-        atomic_store_explicit(&be->last_change_wall_ns, clock_wall_ns(), memory_order_relaxed);
-}
-
 void stats_backend_health(struct stats_thread *t, int b, uint32_t state, uint64_t changed_wall_ns,
                           const char *reason, uint64_t checks_total, uint64_t checks_failed)
 {

@@ -100,10 +100,6 @@ void stats_request_done(struct stats_thread *t, const struct request_record *r);
 
 /* ---- backend state (any worker's handle: the state is shared) ------------------------------ */
 
-/* Backend b is now STATS_BACKEND_UP or _DOWN; records when it changed (a repeat of the state
- * it has changes nothing). */
-void stats_backend_state(struct stats_thread *t, int b, uint32_t state);
-
 /* Backend b's health as lb/health.h knows it: state (STATS_BACKEND_*), when it last changed
  * (changed_wall_ns, 0: leave as is), why (reason, NULL: leave as is), and its active check
  * counters. Called with b's health lock held (health_publish()), so one writer at a time. */

@@ -284,11 +284,12 @@ static void test_backend_state_weight_and_resolution(void **state)
 
     struct lbtop_snapshot *before = read_back();
     usleep(2000);
-    stats_backend_state(w1, 2, STATS_BACKEND_DOWN); /* any worker's handle: the state is shared */
-    stats_backend_state(w1, 1, STATS_BACKEND_UP);   /* no change: its time stays */
+    /* any worker's handle: the state is shared; a change carries its time */
+    stats_backend_health(w1, 2, STATS_BACKEND_DOWN, clock_wall_ns(), "connect refused", 0, 0);
+    stats_backend_health(w1, 1, STATS_BACKEND_UP, 0, NULL, 0, 0); /* no change: its time stays */
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     stats_backend_resolved(s, 2, (struct sockaddr *)&a);
-    stats_backend_state(w1, 99, STATS_BACKEND_DOWN); /* out of range: ignored */
+    stats_backend_health(w1, 99, STATS_BACKEND_DOWN, clock_wall_ns(), "x", 0, 0); /* ignored */
 
     struct lbtop_snapshot *snap = read_back();
     assert_int_equal(snap->backends[2].state, STATS_BACKEND_DOWN);
@@ -296,7 +297,7 @@ static void test_backend_state_weight_and_resolution(void **state)
     assert_true(snap->backends[2].last_change_wall_ns > before->backends[2].last_change_wall_ns);
     assert_int_equal(snap->backends[1].last_change_wall_ns,
                      before->backends[1].last_change_wall_ns);
-    assert_int_equal(snap->backends[0].weight, 1); /* lb has no weights yet */
+    assert_int_equal(snap->backends[0].weight, 1); /* no weight= given */
     assert_string_equal(stats_addr_format(&snap->backends[2].resolved, buf, sizeof(buf)),
                         "127.0.0.1:3003");
     free(before);
@@ -334,7 +335,7 @@ static void test_null_handles_do_nothing(void **state)
     stats_request_sent(NULL, 0);
     stats_request_done(NULL, &r);
     stats_backend_conn_opened(NULL, 0, 1);
-    stats_backend_state(NULL, 0, STATS_BACKEND_DOWN);
+    stats_backend_health(NULL, 0, STATS_BACKEND_DOWN, 1, "x", 0, 0);
     stats_backend_resolved(NULL, 0, NULL);
     assert_null(stats_for_worker(NULL, 0));
     assert_string_equal(stats_name(NULL), "");
