@@ -23,6 +23,7 @@
 #include "backend.h"
 #include "cliopt.h"
 #include "config.h"
+#include "handoff.h"
 #include "health.h"
 #include "net.h"
 #include "policy.h"
@@ -74,6 +75,7 @@ int main(int argc, char **argv)
     struct access_log log = {.fd = -1};
     struct worker *workers = NULL;
     struct stats *stats = NULL;
+    struct handoff *handoff = NULL;
     unsigned started = 0, nworkers;
     const char **hosts = NULL;
     uint16_t *ports = NULL;
@@ -217,6 +219,9 @@ int main(int argc, char **argv)
     workers = calloc(nworkers, sizeof(*workers));
     if (workers == NULL)
         goto out_nomem;
+    /* with more than one worker, each hands new connections to the least loaded (handoff.h) */
+    if (nworkers > 1 && (handoff = handoff_create(nworkers)) == NULL)
+        goto out_nomem;
     for (unsigned i = 0; i < nworkers; i++) {
         struct worker *w = &workers[i];
         w->id = i;
@@ -233,6 +238,7 @@ int main(int argc, char **argv)
         w->stats = stats_for_worker(stats, i);
         w->health = health;
         w->nworkers = nworkers;
+        w->handoff = handoff;
         if (worker_init(w, err, sizeof(err)) != 0) {
             fprintf(stderr, "lb: %s\n", err);
             worker_fini(w);
@@ -296,6 +302,7 @@ out_nomem:
 out:
     stats_close(stats); /* the workers are gone: nothing writes the segment any more */
     free(workers);
+    handoff_destroy(handoff); /* closes connections handed to a worker that never took them */
     resolver_destroy(resolver);
     policy_fini(&policy);
     health_destroy(health);

@@ -26,6 +26,7 @@
 #include "admin.h"
 #include "checker.h"
 #include "clock.h"
+#include "handoff.h"
 #include "relay.h"
 #include "session.h"
 #include "upstream.h"
@@ -165,6 +166,8 @@ int worker_init(struct worker *w, char *err, size_t err_len)
         goto out_errno;
     if (w->admin_fd >= 0 && (w->admin = admin_create(w, w->admin_fd)) == NULL)
         goto out_errno;
+    if (w->handoff != NULL)
+        handoff_ready(w->handoff, w->id, w->ctl_efd);
     return 0;
 
 out_errno:
@@ -173,14 +176,33 @@ out_errno:
     return rc;
 }
 
-/* Accepts from the plain listener, or with tls from the HTTPS one. */
+/* Serves a connection this worker accepted or was handed. */
+static void serve_client(struct worker *w, struct handoff_conn *c)
+{
+    if (w->cfg->mode == CONFIG_MODE_TCP)
+        relay_open(w, c->fd, (struct sockaddr *)&c->peer, c->peer_len);
+    else
+        session_open(w, c->fd, (struct sockaddr *)&c->peer, c->peer_len, c->tls);
+}
+
+/* Serves the connections other workers handed to this one (handoff.h). */
+static void take_handed_clients(struct worker *w)
+{
+    struct handoff_conn batch[16];
+    size_t n;
+    while (w->handoff != NULL && (n = handoff_take(w->handoff, w->id, batch, 16)) > 0)
+        for (size_t i = 0; i < n; i++)
+            serve_client(w, &batch[i]);
+}
+
+/* Accepts from the plain listener, or with tls from the HTTPS one, and serves each connection
+ * here or hands it to a worker that holds fewer (handoff.h). */
 static void accept_clients(struct worker *w, bool tls)
 {
     int lfd = tls ? w->tls_listen_fd : w->listen_fd;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct handoff_conn c = {.tls = tls, .peer_len = sizeof(c.peer)};
+        int fd = accept4(lfd, (struct sockaddr *)&c.peer, &c.peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             switch (errno) {
             case EAGAIN:
@@ -221,10 +243,14 @@ static void accept_clients(struct worker *w, bool tls)
                 return;
             }
         }
-        if (w->cfg->mode == CONFIG_MODE_TCP)
-            relay_open(w, fd, (struct sockaddr *)&ss, sl);
-        else
-            session_open(w, fd, (struct sockaddr *)&ss, sl, tls);
+        c.fd = fd;
+        if (w->handoff != NULL) {
+            unsigned to = handoff_choose(w->handoff, w->id);
+            if (to != w->id && handoff_push(w->handoff, to, &c))
+                continue;
+            handoff_count_one(w->handoff, w->id);
+        }
+        serve_client(w, &c);
     }
 }
 
@@ -235,6 +261,8 @@ static void handle_control(struct worker *w)
         ;
     int stop = atomic_load(&w->stop);
     if (stop >= 1 && !w->draining) {
+        if (w->handoff != NULL)
+            handoff_retire(w->handoff, w->id); /* nobody hands it more; what came is served */
         w->draining = true;
         w->drain_deadline_ms = w->now_ms + w->cfg->drain_timeout_ms;
         listen_off(w);
@@ -244,6 +272,7 @@ static void handle_control(struct worker *w)
     }
     if (stop >= 2)
         w->drain_deadline_ms = w->now_ms;
+    take_handed_clients(w);
 }
 
 static void handle_resolved(struct worker *w)
@@ -339,6 +368,9 @@ static void *worker_main(void *arg)
         relay_run_deferred(w);
         session_reap(w);
         relay_reap(w);
+        if (w->handoff != NULL)
+            handoff_set_load(w->handoff, w->id,
+                             sessions_count(w->sessions) + relays_count(w->relays));
         if (w->accept_resume_ms != 0 && w->now_ms >= w->accept_resume_ms && !w->draining) {
             w->accept_resume_ms = 0;
             listen_on(w);
@@ -379,6 +411,8 @@ void worker_join(struct worker *w)
 
 void worker_fini(struct worker *w)
 {
+    if (w->handoff != NULL)
+        handoff_retire(w->handoff, w->id);
     if (w->epfd >= 0)
         close(w->epfd);
     if (w->ctl_efd >= 0)

@@ -28,6 +28,7 @@
 #include "timer.h"
 
 struct checker;
+struct handoff;
 struct health;
 struct admin;
 struct relays;
@@ -71,6 +72,8 @@ struct worker {
     struct stats_thread *stats; /* this worker's statistics (lb/stats_writer.h), NULL when off */
     struct health *health;      /* what lb believes about each backend (lb/health.h), shared */
     unsigned nworkers;          /* how many workers share the backends' health checks */
+    struct handoff *handoff; /* spreads accepted connections over the workers (handoff.h);
+                                shared; NULL: each worker serves what it accepts */
     pthread_t thread;
 
     /* atomic: written by main(), read by the worker (1 drain, 2 stop now) */
