@@ -86,6 +86,7 @@
 #define STATS_METHOD_LEN 16
 #define STATS_REQUEST_ID_LEN 64
 #define STATS_PATH_LEN 256      /* truncated paths keep their first 255 bytes */
+#define STATS_POOL_LEN 32       /* a backend's pool name, NUL-padded */
 #define STATS_REASON_LEN 96     /* why a backend's state last changed, NUL-terminated */
 
 /* An IPv4 or IPv6 address and port. family 0: none (e.g. no backend connection was made). */
@@ -142,15 +143,19 @@ struct stats_header {
     _Atomic uint64_t clients_active; /* client connections open now */
     _Atomic uint64_t clients_peak;   /* the most ever open at once */
 
-    /* Immutable, like the first block: lb's HTTPS listener (--tls-listen), "" when none. */
-    char tls_listen_text[STATS_TEXT_LEN]; /* as lb prints it, e.g. "127.0.0.1:3443" */
+    /* Written once before magic, like the fields at the top. */
+    struct stats_addr admin_addr; /* lb's admin endpoint (--admin); family 0: none. An address
+                                   * of every host (0.0.0.0, ::) is reached on loopback */
+    char tls_listen_text[STATS_TEXT_LEN]; /* lb's HTTPS listener (--tls-listen) as lb prints
+                                           * it, e.g. "127.0.0.1:3443"; "" when none */
 
-    uint8_t reserved[1024 - 360];
+    uint8_t reserved[1024 - 384];
 };
 _Static_assert(offsetof(struct stats_header, listen_addr) == 120, "stats_header layout");
 _Static_assert(offsetof(struct stats_header, heartbeat_mono_ns) == 256, "stats_header layout");
 _Static_assert(offsetof(struct stats_header, clients_active) == 280, "stats_header layout");
-_Static_assert(offsetof(struct stats_header, tls_listen_text) == 296, "stats_header layout");
+_Static_assert(offsetof(struct stats_header, admin_addr) == 296, "stats_header layout");
+_Static_assert(offsetof(struct stats_header, tls_listen_text) == 320, "stats_header layout");
 _Static_assert(sizeof(struct stats_header) == 1024, "stats_header size");
 
 /* ---- per backend: configuration and shared state ------------------------------------------ */
@@ -184,11 +189,16 @@ struct stats_backend {
     _Atomic uint64_t reason_seq;
     _Atomic uint64_t reason_words[STATS_REASON_LEN / 8]; /* NUL-terminated text */
 
-    uint8_t reserved[512 - 384];
+    /* Immutable after start-up, like name. */
+    char pool[STATS_POOL_LEN];  /* the pool it serves in, e.g. "default" (lb has one pool until
+                                   pools are configured); "" from a writer that has none */
+
+    uint8_t reserved[512 - 416];
 };
 _Static_assert(offsetof(struct stats_backend, state) == 200, "stats_backend layout");
 _Static_assert(offsetof(struct stats_backend, resolved_seq) == 248, "stats_backend layout");
 _Static_assert(offsetof(struct stats_backend, reason_seq) == 280, "stats_backend layout");
+_Static_assert(offsetof(struct stats_backend, pool) == 384, "stats_backend layout");
 _Static_assert(STATS_REASON_LEN % 8 == 0, "the reason is stored word by word");
 _Static_assert(sizeof(struct stats_backend) == 512, "stats_backend size");
 

@@ -41,6 +41,8 @@ struct stats_config {
     const char *const *backend_hosts; /* as configured (NULL: the names) */
     const uint16_t *backend_ports;
     const uint32_t *backend_weights;  /* NULL: all 1 */
+    const char *const *backend_pools; /* the pool each serves in (NULL: all "") */
+    const struct sockaddr *admin_addr; /* the admin endpoint's address (NULL: none) */
     uint32_t features;                /* STATS_FEATURE_*, e.g. active health checks run */
     const char *tls_listen_text;      /* the HTTPS listener as printed; NULL or "": none */
 };
@@ -53,11 +55,12 @@ struct config;
 struct backend_table;
 
 /* stats_open() for lb itself: publishes cfg's policy, whether it runs health checks
- * (--health-path), its backends (names from table), the address listening socket lfd is bound
- * to, and nworkers worker blocks, under the name "/lblab-<cfg->listen_port>". Returns NULL with
- * a message in err. */
+ * (--health-path), its backends (names from table, all in the pool "default"), the address
+ * listening socket lfd is bound to, the admin endpoint's (admin_fd's; -1: none), and nworkers
+ * worker blocks, under the name "/lblab-<cfg->listen_port>". Returns NULL with a message in
+ * err. */
 struct stats *stats_open_lb(const struct config *cfg, const struct backend_table *table, int lfd,
-                            unsigned nworkers, char *err, size_t err_len);
+                            int admin_fd, unsigned nworkers, char *err, size_t err_len);
 
 /* Stops the heartbeat, marks the segment stopping and removes it. NULL is fine. */
 void stats_close(struct stats *s);

@@ -79,6 +79,9 @@ void lbtop_snapshot_take(const struct stats_shm *shm, struct lbtop_snapshot *out
     stats_text_get(out->policy, sizeof(out->policy), h->policy, sizeof(h->policy));
     stats_text_get(out->lb_version, sizeof(out->lb_version), h->lb_version,
                    sizeof(h->lb_version));
+    out->admin_addr = h->admin_addr;
+    if (out->admin_addr.family != 4 && out->admin_addr.family != 6)
+        memset(&out->admin_addr, 0, sizeof(out->admin_addr));
     out->clients_active = ld(&h->clients_active);
     out->clients_peak = ld(&h->clients_peak);
 
@@ -87,6 +90,7 @@ void lbtop_snapshot_take(const struct stats_shm *shm, struct lbtop_snapshot *out
         struct lbtop_backend_snap *d = &out->backends[b];
         stats_text_get(d->name, sizeof(d->name), src->name, sizeof(src->name));
         stats_text_get(d->host, sizeof(d->host), src->host, sizeof(src->host));
+        stats_text_get(d->pool, sizeof(d->pool), src->pool, sizeof(src->pool));
         d->port = src->port;
         d->state = atomic_load_explicit(&src->state, memory_order_relaxed);
         d->weight = atomic_load_explicit(&src->weight, memory_order_relaxed);

@@ -30,6 +30,7 @@ struct lbtop_hist {
 struct lbtop_backend_snap {
     char name[STATS_TEXT_LEN];
     char host[STATS_HOST_LEN];
+    char pool[STATS_POOL_LEN]; /* "" from an lb that publishes none */
     uint16_t port;
     uint32_t state; /* STATS_BACKEND_*, anything else shown as unknown */
     uint32_t weight;
@@ -57,6 +58,7 @@ struct lbtop_snapshot {
     uint64_t start_wall_ns, start_mono_ns, heartbeat_mono_ns;
     uint16_t listen_port;
     char listen_text[STATS_TEXT_LEN];
+    struct stats_addr admin_addr;      /* lb's admin endpoint; family 0: none */
     char policy[32];
     char lb_version[16];
     char shm_name[STATS_SHM_NAME_MAX];
