@@ -49,6 +49,19 @@ void events_client_closed(struct worker *w, uint64_t requests)
     stats_client_closed(w->stats, requests);
 }
 
+void events_client_tls_handshake(struct worker *w, int version)
+{
+    stats_tls_handshake(w->stats, version);
+}
+
+void events_backend_tls_failed(struct worker *w, struct backend *b, const char *why)
+{
+    (void)w;
+    if (warn_allowed(b))
+        fprintf(stderr, "lb: backend %s: TLS handshake failed: %s\n", b->name,
+                why != NULL ? why : "unknown reason");
+}
+
 void events_request_received(struct worker *w)
 {
     stats_request_received(w->stats);
