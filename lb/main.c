@@ -25,6 +25,7 @@
 #include "config.h"
 #include "handoff.h"
 #include "health.h"
+#include "loglimit.h"
 #include "net.h"
 #include "policy.h"
 #include "resolver.h"
@@ -76,6 +77,7 @@ int main(int argc, char **argv)
     struct worker *workers = NULL;
     struct stats *stats = NULL;
     struct handoff *handoff = NULL;
+    struct loglimit *warnings = NULL;
     unsigned started = 0, nworkers;
     const char **hosts = NULL;
     uint16_t *ports = NULL;
@@ -219,6 +221,10 @@ int main(int argc, char **argv)
     workers = calloc(nworkers, sizeof(*workers));
     if (workers == NULL)
         goto out_nomem;
+    /* a trouble that repeats prints one line a second, with a count of the ones left out */
+    warnings = loglimit_create(stderr, 1000);
+    if (warnings == NULL)
+        goto out_nomem;
     /* with more than one worker, each hands new connections to the least loaded (handoff.h) */
     if (nworkers > 1 && (handoff = handoff_create(nworkers)) == NULL)
         goto out_nomem;
@@ -239,6 +245,7 @@ int main(int argc, char **argv)
         w->health = health;
         w->nworkers = nworkers;
         w->handoff = handoff;
+        w->warnings = warnings;
         if (worker_init(w, err, sizeof(err)) != 0) {
             fprintf(stderr, "lb: %s\n", err);
             worker_fini(w);
@@ -302,6 +309,7 @@ out_nomem:
 out:
     stats_close(stats); /* the workers are gone: nothing writes the segment any more */
     free(workers);
+    loglimit_destroy(warnings);
     handoff_destroy(handoff); /* closes connections handed to a worker that never took them */
     resolver_destroy(resolver);
     policy_fini(&policy);
