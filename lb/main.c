@@ -26,6 +26,7 @@
 #include "config.h"
 #include "handoff.h"
 #include "health.h"
+#include "loglimit.h"
 #include "net.h"
 #include "policy.h"
 #include "resolver.h"
@@ -107,6 +108,7 @@ int main(int argc, char **argv)
     struct worker *workers = NULL;
     struct stats *stats = NULL;
     struct handoff *handoff = NULL;
+    struct loglimit *warnings = NULL;
     unsigned started = 0, nworkers;
     int rc;
     const char **hosts = NULL;
@@ -251,13 +253,17 @@ int main(int argc, char **argv)
     }
 
     if (!cfg.no_stats) {
-        stats = stats_open_lb(&cfg, table, lfd, nworkers, err, sizeof(err));
+        stats = stats_open_lb(&cfg, table, lfd, afd, nworkers, err, sizeof(err));
         if (stats == NULL)
             fprintf(stderr, "lb: running without statistics: %s\n", err);
     }
 
     workers = calloc(nworkers, sizeof(*workers));
     if (workers == NULL)
+        goto out_nomem;
+    /* a trouble that repeats prints one line a second, with a count of the ones left out */
+    warnings = loglimit_create(stderr, 1000);
+    if (warnings == NULL)
         goto out_nomem;
     /* with more than one worker, each hands new connections to the least loaded (handoff.h) */
     if (nworkers > 1 && (handoff = handoff_create(nworkers)) == NULL)
@@ -279,6 +285,7 @@ int main(int argc, char **argv)
         w->health = health;
         w->nworkers = nworkers;
         w->handoff = handoff;
+        w->warnings = warnings;
         if (worker_init(w, err, sizeof(err)) != 0) {
             fprintf(stderr, "lb: %s\n", err);
             worker_fini(w);
@@ -342,6 +349,7 @@ out_nomem:
 out:
     stats_close(stats); /* the workers are gone: nothing writes the segment any more */
     free(workers);
+    loglimit_destroy(warnings);
     handoff_destroy(handoff); /* closes connections handed to a worker that never took them */
     resolver_destroy(resolver);
     policy_fini(&policy);

@@ -31,10 +31,36 @@
 
 static const unsigned char alpn_http11[] = "\x08http/1.1";
 
+/* What a client that spoke plain HTTP to the TLS port reads back (nginx answers the same way):
+ * the browser or curl shows why, instead of a bare reset. */
+#define PLAIN_HTTP_BODY "400 Bad Request: a plain HTTP request was sent to lb's HTTPS port.\n"
+static const char plain_http_answer[] = "HTTP/1.1 400 Bad Request\r\n"
+                                        "Content-Type: text/plain\r\n"
+                                        "Content-Length: 67\r\n"
+                                        "Connection: close\r\n"
+                                        "\r\n" PLAIN_HTTP_BODY;
+_Static_assert(sizeof(PLAIN_HTTP_BODY) - 1 == 67, "Content-Length of the plain HTTP answer");
+
+/* The handshake met "GET /", "POST ..." instead of a ClientHello: answers in plain HTTP, best
+ * effort (it fits in an empty socket buffer), ends lb's side and reads away what the client sent
+ * so far, so the close that follows is an orderly one and not a reset that would destroy the
+ * answer before the client reads it. */
+static void answer_plain_http(int fd)
+{
+    char sink[4096];
+    (void)send(fd, plain_http_answer, sizeof(plain_http_answer) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)shutdown(fd, SHUT_WR);
+    while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+        ;
+}
+
 /* Maps the outcome of an SSL call that failed (ok == 0) to the seam's convention. */
 static ssize_t tls_failure(SSL *ssl, int ret)
 {
     int e = SSL_get_error(ssl, ret);
+    if (e == SSL_ERROR_SSL && SSL_is_server(ssl) &&
+        ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_HTTP_REQUEST)
+        answer_plain_http(SSL_get_fd(ssl));
     switch (e) {
     case SSL_ERROR_ZERO_RETURN:
         return 0;

@@ -6,7 +6,7 @@
  * curl -k and openssl s_client. What is checked: an HTTPS request reaches backend-sim as plain
  * HTTP with X-Forwarded-Proto: https (backend-sim's GET /headers echoes the headers it got),
  * keep-alive over one TLS connection, a 10 MiB body through /echo intact, ALPN http/1.1 and TLS
- * 1.2, TLS 1.1 refused; bad input (plain HTTP to the TLS port, a garbage ClientHello, a silent
+ * 1.2, TLS 1.0 and 1.1 refused; bad input (plain HTTP to the TLS port gets a 400 saying so, a garbage ClientHello, a silent
  * client) costs one connection and lb goes on serving; a missing certificate or a key that
  * does not belong to it stops lb at start-up with exit 1 and the file's name.
  */
@@ -202,22 +202,26 @@ static void test_alpn_http11_and_tls12_are_offered(void **state)
     lab_stop(&lab);
 }
 
-static void test_tls11_is_refused(void **state)
+static void test_tls10_and_tls11_are_refused(void **state)
 {
     struct tls_lab lab;
     int st;
+    static const char *const versions[] = {"-tls1", "-tls1_1"};
     (void)state;
     lab_start(&lab, NULL);
-    /* SECLEVEL=0 so that the client really offers TLS 1.1 and lb is the one refusing */
-    char *out = harness_runf(&st,
-                             "openssl s_client -connect 127.0.0.1:%u -tls1_1 "
-                             "-cipher 'DEFAULT@SECLEVEL=0' </dev/null 2>&1",
-                             (unsigned)lab.tls_port);
-    assert_int_not_equal(st, 0);
-    /* the handshake failed: no certificate came, no cipher was agreed */
-    assert_non_null(strstr(out, "Cipher is (NONE)"));
-    assert_non_null(strstr(out, "no peer certificate available"));
-    free(out);
+    for (size_t i = 0; i < 2; i++) {
+        /* SECLEVEL=0 so that the client really offers the old version and lb is the one
+         * refusing */
+        char *out = harness_runf(&st,
+                                 "openssl s_client -connect 127.0.0.1:%u %s "
+                                 "-cipher 'DEFAULT@SECLEVEL=0' </dev/null 2>&1",
+                                 (unsigned)lab.tls_port, versions[i]);
+        assert_int_not_equal(st, 0);
+        /* the handshake failed: no certificate came, no cipher was agreed */
+        assert_non_null(strstr(out, "Cipher is (NONE)"));
+        assert_non_null(strstr(out, "no peer certificate available"));
+        free(out);
+    }
     assert_still_serving(&lab);
     lab_stop(&lab);
 }
@@ -241,14 +245,22 @@ static ssize_t send_and_read_to_close(uint16_t port, const void *bytes, size_t n
     return ms < 4500 ? (ssize_t)len : -1;
 }
 
-static void test_plain_http_to_the_tls_port_costs_one_connection(void **state)
+static void test_plain_http_to_the_tls_port_gets_a_400_saying_so(void **state)
 {
     struct tls_lab lab;
+    int st;
     static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     (void)state;
     lab_start(&lab, NULL);
+    /* curl speaking http:// to the HTTPS port reads lb's answer, as with nginx */
+    char *out = harness_runf(&st, "curl -sS --max-time 20 -w ' %%{http_code}' http://127.0.0.1:%u/",
+                             (unsigned)lab.tls_port);
+    assert_int_equal(st, 0);
+    assert_non_null(strstr(out, "plain HTTP request was sent to lb's HTTPS port"));
+    assert_non_null(strstr(out, " 400"));
+    free(out);
     ssize_t n = send_and_read_to_close(lab.tls_port, req, sizeof(req) - 1);
-    assert_true(n >= 0);
+    assert_true(n > 0);
     assert_still_serving(&lab);
     lab_stop(&lab);
 }
@@ -329,8 +341,8 @@ int main(void)
         LB_TEST(test_keep_alive_serves_several_requests_on_one_tls_connection),
         LB_TEST(test_ten_mib_body_through_echo_over_tls_is_intact),
         LB_TEST(test_alpn_http11_and_tls12_are_offered),
-        LB_TEST(test_tls11_is_refused),
-        LB_TEST(test_plain_http_to_the_tls_port_costs_one_connection),
+        LB_TEST(test_tls10_and_tls11_are_refused),
+        LB_TEST(test_plain_http_to_the_tls_port_gets_a_400_saying_so),
         LB_TEST(test_garbage_client_hello_costs_one_connection),
         LB_TEST(test_stalled_handshake_ends_at_the_client_timeout),
         LB_TEST(test_missing_certificate_is_a_start_up_error_naming_it),
