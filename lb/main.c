@@ -22,6 +22,7 @@
 #include "access_log.h"
 #include "backend.h"
 #include "cliopt.h"
+#include "conffile.h"
 #include "config.h"
 #include "handoff.h"
 #include "health.h"
@@ -37,6 +38,36 @@
 static void warn_line(const char *msg)
 {
     fprintf(stderr, "lb: warning: %s\n", msg);
+}
+
+/* -c FILE: the file over the defaults, then the command line again over the file; the whole
+ * validated. With --check, says "configuration OK" or every error. Returns 0, or the exit status:
+ * 1 for a bad file, 2 for a bad combination of flags. */
+static int load_config(struct config *cfg, int argc, char **argv)
+{
+    static struct conffile_errors errs;
+    char file[sizeof(cfg->config_file)], err[1024];
+
+    if (cfg->config_file[0] != '\0') {
+        snprintf(file, sizeof(file), "%s", cfg->config_file);
+        config_defaults(cfg);
+        if (conffile_load(cfg, file, &errs) != 0) {
+            fputs(errs.text, stderr);
+            fprintf(stderr, "lb: %s: %u error%s\n", file, errs.count, errs.count == 1 ? "" : "s");
+            return 1;
+        }
+        if (config_parse_options(cfg, argc, argv, err, sizeof(err)) != 0) {
+            cli_print_error("lb", err);
+            return 2;
+        }
+    }
+    if (config_validate(cfg, err, sizeof(err)) != 0) {
+        cli_print_error("lb", err);
+        return cfg->check ? 1 : 2;
+    }
+    if (cfg->check)
+        printf("lb: configuration OK%s%s\n", cfg->config_file[0] ? ": " : "", cfg->config_file);
+    return 0;
 }
 
 /* Waits for the workers to finish, answering a second signal by stopping them at once. */
@@ -79,11 +110,12 @@ int main(int argc, char **argv)
     struct handoff *handoff = NULL;
     struct loglimit *warnings = NULL;
     unsigned started = 0, nworkers;
+    int rc;
     const char **hosts = NULL;
     uint16_t *ports = NULL;
 
     config_defaults(&cfg);
-    if (config_parse(&cfg, argc, argv, err, sizeof(err)) != 0) {
+    if (config_parse_options(&cfg, argc, argv, err, sizeof(err)) != 0) {
         cli_print_error("lb", err);
         return 2;
     }
@@ -94,6 +126,14 @@ int main(int argc, char **argv)
     if (cfg.version) {
         cli_print_version("lb");
         return 0;
+    }
+    rc = load_config(&cfg, argc, argv);
+    if (rc != 0 || cfg.check)
+        return rc;
+    if (cfg.num_pools > 1 || cfg.num_routes > 0) {
+        fprintf(stderr, "lb: pools and routes are checked (--check) but not served yet: "
+                        "keep the backends in one pool\n");
+        return 1;
     }
     nworkers = cfg.workers;
     if (nworkers == 0) {
@@ -195,7 +235,7 @@ int main(int argc, char **argv)
     health = health_create(table->count, &hc);
     if (health == NULL)
         goto out_nomem;
-    int rc = policy_init(&policy, policy_find(cfg.policy), table);
+    rc = policy_init(&policy, policy_find(cfg.policy), table);
     if (rc != 0) {
         fprintf(stderr, "lb: policy %s: %s\n", cfg.policy, strerror(-rc));
         goto out;
