@@ -23,7 +23,8 @@ struct stats_json_rates {
 
 /* What to write. */
 struct stats_json_doc {
-    const char *producer;               /* the first key ("lbtop", "lb"), the version its value */
+    const char *producer;               /* the first key ("lbtop", "lb_admin"), the version
+                                           its value */
     const struct stats_snapshot *cur;
     const struct stats_snapshot *base;  /* percentiles since this one; NULL: since lb's start */
     bool with_rates;                    /* write "rates" from the fields below */

@@ -5,6 +5,7 @@
  */
 #include "stats_snapshot.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static inline uint64_t ld(_Atomic uint64_t *p)
@@ -47,6 +48,34 @@ static void backend_add(struct stats_snapshot_backend *d, struct stats_backend_c
     hist_add(&d->connect, &c->connect);
     hist_add(&d->ttfb, &c->ttfb);
     hist_add(&d->total, &c->total);
+}
+
+char *stats_unique_name(char *out, size_t len, const char *name, unsigned k)
+{
+    char suffix[16] = "";
+    if (k >= 2)
+        snprintf(suffix, sizeof(suffix), "#%u", k);
+    size_t room = len > strlen(suffix) ? len - strlen(suffix) - 1 : 0;
+    snprintf(out, len, "%.*s%s", (int)(strlen(name) < room ? strlen(name) : room), name, suffix);
+    return out;
+}
+
+/* Gives each backend of a snapshot a name of its own (stats_unique_name()); from the last, so
+ * the names counted before each are still the ones lb gave. */
+static void unique_names(struct stats_snapshot *s)
+{
+    uint32_t n = s->nbackends < STATS_MAX_BACKENDS ? s->nbackends : STATS_MAX_BACKENDS;
+    for (uint32_t i = n; i-- > 1;) {
+        unsigned k = 1;
+        for (uint32_t j = 0; j < i; j++)
+            if (strcmp(s->backends[j].name, s->backends[i].name) == 0)
+                k++;
+        if (k > 1) {
+            char shown[STATS_TEXT_LEN];
+            stats_unique_name(shown, sizeof(shown), s->backends[i].name, k);
+            memcpy(s->backends[i].name, shown, sizeof(shown));
+        }
+    }
 }
 
 void stats_snapshot_take(const struct stats_shm *shm, struct stats_snapshot *out,
@@ -124,6 +153,7 @@ void stats_snapshot_take(const struct stats_shm *shm, struct stats_snapshot *out
             backend_add(&out->backends[b], &wk->backends[b]);
     }
 
+    unique_names(out);
     out->ring_head = stats_ring_head(shm);
     out->nrecent = stats_ring_recent(shm, out->recent, STATS_SNAPSHOT_RECENT);
 }

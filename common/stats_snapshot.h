@@ -85,6 +85,12 @@ struct stats_snapshot {
 void stats_snapshot_take(const struct stats_shm *shm, struct stats_snapshot *out,
                          uint64_t now_mono_ns, uint64_t now_wall_ns);
 
+/* Writes into out[len] the name a backend is shown by: name itself, or for the k-th backend
+ * (k >= 2) of a name several backends share (the same host:port given twice) "name#k", so that
+ * every backend has a name of its own in lbtop, lb's /stats and /metrics, and its admin paths.
+ * stats_snapshot_take() names the backends of a snapshot this way. Returns out. */
+char *stats_unique_name(char *out, size_t len, const char *name, unsigned k);
+
 /* Responses summed over all classes. */
 uint64_t stats_responses_total(const uint64_t responses[STATS_STATUS_CLASSES]);
 
