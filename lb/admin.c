@@ -354,7 +354,8 @@ static void route(struct admin *a, struct admin_conn *c, const struct http_reque
         return;
     }
     error_answer(a, c, 404, "",
-                 "no such path: GET /metrics, GET /stats, POST /backends/NAME/drain|enable|disable");
+                 "no such path: GET /metrics, GET /stats, "
+                 "POST /backends/NAME/drain|enable|disable");
 }
 
 static void conn_readable(struct admin *a, struct admin_conn *c)

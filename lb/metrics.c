@@ -101,9 +101,10 @@ static void write_global(FILE *out, const struct stats_snapshot *s)
     global_counter(out, "received_bytes_total", "counter",
                    "Request body bytes received from clients (client to backend with -m tcp)",
                    s->bytes_in);
-    global_counter(out, "sent_bytes_total", "counter",
-                   "Response bytes, heads included, sent to clients (backend to client with -m tcp)",
-                   s->bytes_out);
+    global_counter(
+        out, "sent_bytes_total", "counter",
+        "Response bytes, heads included, sent to clients (backend to client with -m tcp)",
+        s->bytes_out);
     global_counter(out, "client_timeouts_total", "counter",
                    "Requests not complete within --client-timeout (408 or close)",
                    s->client_timeouts);
@@ -167,11 +168,13 @@ static void write_backends(FILE *out, const struct stats_snapshot *s)
     static const struct {
         uint32_t state;
         const char *label;
-    } states[] = {{STATS_BACKEND_UP, "up"}, {STATS_BACKEND_DOWN, "down"},
-                  {STATS_BACKEND_DRAINING, "drain"}};
+    } states[] = {
+        {STATS_BACKEND_UP, "up"}, {STATS_BACKEND_DOWN, "down"}, {STATS_BACKEND_DRAINING, "drain"}};
     uint32_t n = nbackends(s);
     char extra[64];
 
+    if (n == 0)
+        return; /* no family without samples */
     family(out, "backend_state", "gauge",
            "1 for the state lb believes the backend is in (up, down, drain: no new requests), "
            "0 for the others");
@@ -227,7 +230,7 @@ static void write_backends(FILE *out, const struct stats_snapshot *s)
 /* The series of one histogram; labels: the pool's or a backend's, written by the caller's
  * function into each line. */
 struct series {
-    const char *pool;                           /* a pool's series: its name ... */
+    const char *pool;                             /* a pool's series: its name ... */
     const struct stats_snapshot_backend *backend; /* ... or a backend's */
 };
 
@@ -276,8 +279,8 @@ static const struct {
     unsigned which; /* 0 connect, 1 first byte, 2 total */
 } latencies[] = {
     {"connect_duration_seconds", "Time to establish a new connection to the backend", 0},
-    {"first_byte_duration_seconds",
-     "Time from a request sent to the first byte of its response", 1},
+    {"first_byte_duration_seconds", "Time from a request sent to the first byte of its response",
+     1},
     {"request_duration_seconds",
      "Time from a request's first byte to its response's last (with -m tcp, a whole relayed "
      "connection)",
@@ -307,9 +310,12 @@ static int write_histograms(FILE *out, const struct stats_snapshot *s)
 {
     const char *pools[STATS_MAX_BACKENDS];
     uint32_t np = pools_of(s, pools);
-    struct stats_snapshot_hist *merged = malloc(sizeof(*merged));
+    struct stats_snapshot_hist *merged;
     char name[96], help[200];
 
+    if (nbackends(s) == 0)
+        return 0;
+    merged = malloc(sizeof(*merged));
     if (merged == NULL)
         return -ENOMEM;
     for (size_t l = 0; l < sizeof(latencies) / sizeof(latencies[0]); l++) {
