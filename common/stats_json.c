@@ -315,6 +315,17 @@ int stats_json_write(FILE *out, const struct stats_json_doc *d)
                  ? (double)((s->taken_mono_ns - s->start_mono_ns) / 1000000u) / 1e3
                  : 0);
     json_addr(out, ", \"admin\": ", &s->admin_addr);
+    if (s->tls) {
+        json_write_member(out, ", \"https\": {\"listen\": ", s->tls_listen_text);
+        fprintf(out,
+                ", \"handshakes\": %llu, \"handshake_failures\": %llu, "
+                "\"versions\": {\"TLSv1.2\": %llu, \"TLSv1.3\": %llu}}",
+                (unsigned long long)s->tls_handshakes,
+                (unsigned long long)s->tls_handshake_failures, (unsigned long long)s->tls_v12,
+                (unsigned long long)s->tls_v13);
+    } else {
+        fputs(", \"https\": null", out);
+    }
     if (d->with_rates) {
         json_num(out, "},\n  \"rates\": {\"window_s\": ", d->rate_window_s);
         fprintf(out, ", \"since_start\": %s, \"values\": ",

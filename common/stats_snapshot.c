@@ -100,6 +100,9 @@ void stats_snapshot_take(const struct stats_shm *shm, struct stats_snapshot *out
     out->heartbeat_mono_ns = ld(&h->heartbeat_mono_ns);
     out->listen_port = h->listen_port;
     out->checks = (h->features & STATS_FEATURE_CHECKS) != 0;
+    out->tls = (h->features & STATS_FEATURE_TLS) != 0;
+    stats_text_get(out->tls_listen_text, sizeof(out->tls_listen_text), h->tls_listen_text,
+                   sizeof(h->tls_listen_text));
     stats_text_get(out->listen_text, sizeof(out->listen_text), h->listen_text,
                    sizeof(h->listen_text));
     stats_text_get(out->policy, sizeof(out->policy), h->policy, sizeof(h->policy));
@@ -149,6 +152,10 @@ void stats_snapshot_take(const struct stats_shm *shm, struct stats_snapshot *out
         out->client_timeouts += ld(&g->client_timeouts);
         out->bad_requests += ld(&g->bad_requests);
         out->no_backend += ld(&g->no_backend);
+        out->tls_handshakes += ld(&g->tls_handshakes);
+        out->tls_handshake_failures += ld(&g->tls_handshake_failures);
+        out->tls_v12 += ld(&g->tls_v12);
+        out->tls_v13 += ld(&g->tls_v13);
         for (uint32_t b = 0; b < shm->nbackends; b++)
             backend_add(&out->backends[b], &wk->backends[b]);
     }

@@ -66,6 +66,8 @@ struct stats_snapshot {
     char lb_version[16];
     char shm_name[STATS_SHM_NAME_MAX];
     bool checks;                       /* lb runs active health checks (STATS_FEATURE_CHECKS) */
+    bool tls;                          /* lb has an HTTPS listener (STATS_FEATURE_TLS) */
+    char tls_listen_text[STATS_TEXT_LEN];
     uint64_t clients_active, clients_peak;
     /* summed over workers */
     uint64_t clients_accepted, clients_closed, clients_closed_requests;
@@ -73,6 +75,7 @@ struct stats_snapshot {
     uint64_t responses[STATS_STATUS_CLASSES];
     uint64_t bytes_in, bytes_out;
     uint64_t client_timeouts, bad_requests, no_backend;
+    uint64_t tls_handshakes, tls_handshake_failures, tls_v12, tls_v13; /* the HTTPS listener */
     struct stats_snapshot_backend backends[STATS_MAX_BACKENDS];
     /* the ring */
     uint64_t ring_head;

@@ -218,6 +218,7 @@ struct stats *stats_open(const struct stats_config *cfg, char *err, size_t err_l
     h->features = cfg->features;
     stats_addr_from_sockaddr(&h->listen_addr, cfg->listen_addr);
     put_text(h->listen_text, sizeof(h->listen_text), cfg->listen_text);
+    put_text(h->tls_listen_text, sizeof(h->tls_listen_text), cfg->tls_listen_text);
     put_text(h->policy, sizeof(h->policy), cfg->policy);
     if (cfg->admin_addr != NULL)
         stats_addr_from_sockaddr(&h->admin_addr, cfg->admin_addr);
@@ -284,6 +285,13 @@ struct stats *stats_open_lb(const struct config *cfg, const struct backend_table
         net_format_addr((struct sockaddr *)&ss, listen, sizeof(listen));
     else
         snprintf(listen, sizeof(listen), "*:%u", (unsigned)cfg->listen_port);
+    char tls_listen[NET_HOST_LEN + 16] = "";
+    if (config_tls(cfg)) {
+        bool v6 = strchr(cfg->tls_listen_host, ':') != NULL;
+        snprintf(tls_listen, sizeof(tls_listen), "%s%s%s:%u", v6 ? "[" : "",
+                 cfg->tls_listen_host[0] ? cfg->tls_listen_host : "*", v6 ? "]" : "",
+                 (unsigned)cfg->tls_listen_port);
+    }
     for (size_t i = 0; i < nb; i++) {
         names[i] = table->backends[i].name;
         hosts[i] = table->backends[i].host;
@@ -306,7 +314,9 @@ struct stats *stats_open_lb(const struct config *cfg, const struct backend_table
         .backend_weights = weights,
         .backend_pools = pools,
         .admin_addr = have_admin ? (struct sockaddr *)&admin : NULL,
-        .features = cfg->health_path[0] != '\0' ? STATS_FEATURE_CHECKS : 0,
+        .features = (cfg->health_path[0] != '\0' ? STATS_FEATURE_CHECKS : 0) |
+                    (tls_listen[0] != '\0' ? STATS_FEATURE_TLS : 0),
+        .tls_listen_text = tls_listen,
     };
     s = stats_open(&sc, err, err_len);
     if (s == NULL)
@@ -372,6 +382,22 @@ void stats_request_received(struct stats_thread *t)
 {
     if (t != NULL)
         bump(&t->block->global.requests, 1);
+}
+
+void stats_tls_handshake(struct stats_thread *t, int version)
+{
+    if (t == NULL)
+        return;
+    struct stats_global_counters *g = &t->block->global;
+    if (version == 0) {
+        bump(&g->tls_handshake_failures, 1);
+        return;
+    }
+    bump(&g->tls_handshakes, 1);
+    if (version == 0x0303)
+        bump(&g->tls_v12, 1);
+    else if (version == 0x0304)
+        bump(&g->tls_v13, 1);
 }
 
 void stats_client_timeout(struct stats_thread *t)
@@ -501,6 +527,10 @@ static void fill_entry(struct stats_thread *t, const struct request_record *r,
     fits &= stats_text_put(e->path, sizeof(e->path), r->path, r->path ? r->path_len : 0);
     if (!fits)
         e->flags |= STATS_ENTRY_TRUNCATED;
+    if (r->client_tls)
+        e->flags |= STATS_ENTRY_CLIENT_TLS;
+    if (r->backend_tls)
+        e->flags |= STATS_ENTRY_BACKEND_TLS;
 }
 
 void stats_request_done(struct stats_thread *t, const struct request_record *r)

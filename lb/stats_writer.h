@@ -46,6 +46,7 @@ struct stats_config {
     const char *const *backend_pools; /* the pool each serves in (NULL: all "") */
     const struct sockaddr *admin_addr; /* the admin endpoint's address (NULL: none) */
     uint32_t features;                /* STATS_FEATURE_*, e.g. active health checks run */
+    const char *tls_listen_text;      /* the HTTPS listener as printed; NULL or "": none */
 };
 
 /* Creates and publishes the segment, starts the heartbeat thread. Backends start UP. Returns the writer, or NULL
@@ -86,6 +87,9 @@ void stats_client_closed(struct stats_thread *t, uint64_t requests);
 void stats_request_received(struct stats_thread *t);
 /* A request's head did not arrive within --client-timeout (408 or close). */
 void stats_client_timeout(struct stats_thread *t);
+/* A TLS handshake on the HTTPS listener completed with version (0x0303 TLS 1.2, 0x0304 TLS
+ * 1.3), or, with version 0, a client connection closed before its handshake completed. */
+void stats_tls_handshake(struct stats_thread *t, int version);
 
 /* ---- backend connections and requests ----------------------------------------------------- */
 

@@ -3,11 +3,11 @@
  * and the numbers are the snapshot's: counters, one-hot backend states, label escapes, exact
  * cumulative histogram buckets at powers of two, pool histograms merged from their backends.
  * The checker itself is tested too, on texts it must refuse. */
-#include <cmocka.h>
-#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <setjmp.h>
 #include <stdint.h>
+#include <cmocka.h>
 
 #include <stdio.h>
 #include <stdlib.h>
