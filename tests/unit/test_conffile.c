@@ -177,7 +177,7 @@ static const struct bad_file bad_files[] = {
      "t.conf:1:10: unknown directive 'weight' in pool 'a' (expected backend, policy or "
      "health)\n"},
     {"pool bad/name { backend h:1 }\n",
-     "t.conf:1:6: invalid pool name 'bad/name': expected 1-63 letters, digits, '.', '_' or "
+     "t.conf:1:6: invalid pool name 'bad/name': expected 1-31 letters, digits, '.', '_' or "
      "'-'\n"},
     {"pool a backend h:1\n", "t.conf:1:1: expected 'pool NAME { ... }'\n"},
     {"route cookie x -> a\n",
