@@ -198,7 +198,7 @@ static const struct bad_file bad_files[] = {
     {"mode tcp\npool a { backend h:1 }\nroute path-prefix / -> a\ndefault -> a\n",
      "t.conf: routes need -m http: in -m tcp lb relays connections and never sees a request "
      "(every connection goes to the default pool)\n"},
-    {"tls-cert c.pem\n", "t.conf: --tls-cert needs --tls-key\n"},
+    {"tls-cert c.pem\n", "t.conf: --tls-cert needs --tls-key (one key per certificate)\n"},
     /* every error of a file, in its order */
     {"listen x\nfrobnicate\npool a { backend h:1 }\npool a { backend h:2 }\n"
      "route host a.b -> nope\n",
