@@ -278,7 +278,7 @@ struct stats *stats_open_lb(const struct config *cfg, const struct backend_table
     else
         snprintf(listen, sizeof(listen), "*:%u", (unsigned)cfg->listen_port);
     char tls_listen[NET_HOST_LEN + 16] = "";
-    if (cfg->tls_cert[0] != '\0') {
+    if (config_tls(cfg)) {
         bool v6 = strchr(cfg->tls_listen_host, ':') != NULL;
         snprintf(tls_listen, sizeof(tls_listen), "%s%s%s:%u", v6 ? "[" : "",
                  cfg->tls_listen_host[0] ? cfg->tls_listen_host : "*", v6 ? "]" : "",
