@@ -269,8 +269,10 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    if (!cfg.no_stats) {
-        stats = stats_open_lb(&cfg, table, lfd, afd, nworkers, err, sizeof(err));
+    /* the admin endpoint answers from the statistics: with --no-stats they are kept all the
+     * same, in private memory */
+    if (!cfg.no_stats || afd >= 0) {
+        stats = stats_open_lb(&cfg, table, lfd, afd, nworkers, cfg.no_stats, err, sizeof(err));
         if (stats == NULL)
             fprintf(stderr, "lb: running without statistics: %s\n", err);
     }
@@ -337,7 +339,7 @@ int main(int argc, char **argv)
                     cfg.tls_strict_sni ? ", unknown names refused" : "");
         fprintf(stderr, ")\n");
     }
-    if (stats != NULL)
+    if (stats != NULL && !cfg.no_stats)
         fprintf(stderr, "lb: statistics in shared memory %s (watch them with: lbtop -p %u)\n",
                 stats_name(stats), (unsigned)cfg.listen_port);
 
