@@ -31,6 +31,7 @@
 #define CONFIG_DEFAULT_POLICY "rr"
 #define CONFIG_DEFAULT_RETRIES 1
 #define CONFIG_MAX_RETRIES 10
+#define CONFIG_MAX_CONNS 10000000 /* --max-conns at most */
 /* Backend names (-b HOST:PORT,name=NAME) fit lbtop's columns and the statistics' 64 bytes. */
 #define CONFIG_MAX_NAME_LEN 63
 #define CONFIG_MAX_WEIGHT 256
@@ -123,6 +124,8 @@ struct config {
     uint16_t admin_port;           /* 0: no admin endpoint */
     uint32_t retries;            /* a safe request that failed before any answer goes to
                                     another backend at most this often */
+    uint32_t max_conns;          /* --max-conns: client connections at once; 0: no limit */
+    char user[64];               /* --user: the user lb runs as once started; "": unchanged */
     /* health: active checks (off while health_path is "") and passive observation */
     char health_path[CONFIG_MAX_HEALTH_PATH + 1]; /* --health-path: "/..." checked with GET */
     uint32_t health_interval_ms; /* from one check of a backend to the next */

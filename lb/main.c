@@ -24,6 +24,7 @@
 #include "cliopt.h"
 #include "conffile.h"
 #include "config.h"
+#include "connlimit.h"
 #include "handoff.h"
 #include "health.h"
 #include "loglimit.h"
@@ -124,6 +125,7 @@ int main(int argc, char **argv)
     struct stats *stats = NULL;
     struct handoff *handoff = NULL;
     struct loglimit *warnings = NULL;
+    static struct connlimit conns; /* shared by the workers for as long as they run */
     unsigned started = 0, nworkers;
     int rc;
     const char **hosts = NULL;
@@ -300,6 +302,7 @@ int main(int argc, char **argv)
     warnings = loglimit_create(stderr, 1000);
     if (warnings == NULL)
         goto out_nomem;
+    connlimit_init(&conns, cfg.max_conns);
     /* with more than one worker, each hands new connections to the least loaded (handoff.h) */
     if (nworkers > 1 && (handoff = handoff_create(nworkers)) == NULL)
         goto out_nomem;
@@ -322,6 +325,7 @@ int main(int argc, char **argv)
         w->nworkers = nworkers;
         w->handoff = handoff;
         w->warnings = warnings;
+        w->conns = &conns;
         if (worker_init(w, err, sizeof(err)) != 0) {
             fprintf(stderr, "lb: %s\n", err);
             worker_fini(w);

@@ -30,6 +30,7 @@
 struct checker;
 struct handoff;
 struct loglimit;
+struct connlimit;
 struct health;
 struct admin;
 struct relays;
@@ -75,6 +76,7 @@ struct worker {
     struct stats_thread *stats; /* this worker's statistics (lb/stats_writer.h), NULL when off */
     struct health *health;      /* what lb believes about each backend (lb/health.h), shared */
     unsigned nworkers;          /* how many workers share the backends' health checks */
+    struct connlimit *conns;    /* --max-conns: client connections at once (connlimit.h), shared */
     struct loglimit *warnings;  /* rate-limits lines on standard error (loglimit.h), shared;
                                    NULL: every line is printed */
     struct handoff *handoff; /* spreads accepted connections over the workers (handoff.h);
