@@ -667,7 +667,7 @@ static void text_leg(const struct output_opts *o, const char *name, const struct
         else
             snprintf(what, sizeof(what), "(request %u, encrypted)", ex->index);
         fprintf(o->out, "  %-8s #%-4u %s%-*s%s Host %-22s ", "", ex->index, col(o, C_BOLD), 40, what,
-                col(o, C_RESET), "(encrypted)");
+                col(o, C_RESET), ex->index ? "(encrypted)" : "-");
         l7_summary(o, ex);
         if (ex->request_id[0])
             fprintf(o->out, "  lb's ring: id %s", ex->request_id);
