@@ -39,6 +39,15 @@ enum events_timeout {
 void events_client_opened(struct worker *w);
 void events_client_closed(struct worker *w, uint64_t requests);
 
+/* On the HTTPS listener: a client's TLS handshake completed with version (0x0303 TLS 1.2,
+ * 0x0304 TLS 1.3), or, with version 0, its connection ended before the handshake completed. */
+void events_client_tls_handshake(struct worker *w, int version);
+
+/* lb's TLS handshake with backend b failed; why is OpenSSL's reason (e.g. "certificate verify
+ * failed: self-signed certificate"). One line on standard error, rate-limited like the other
+ * warnings; the failed connect itself follows as events_backend_connect_failed with -EPROTO. */
+void events_backend_tls_failed(struct worker *w, struct backend *b, const char *why);
+
 /* A request's head arrived complete and parsed. */
 void events_request_received(struct worker *w);
 
@@ -67,6 +76,11 @@ void events_retry(struct worker *w, struct backend *from, bool was_sent, const c
 
 /* A timeout fired; b is the backend concerned, or NULL. */
 void events_timeout(struct worker *w, enum events_timeout kind, struct backend *b);
+
+/* The client at client ("addr:port") took none of the response lb holds for it for timeout_ms
+ * (--client-timeout): lb cuts the connection. Its fault, not the backend's: one line on standard
+ * error (rate-limited), nothing against the backend's health. */
+void events_client_stalled(struct worker *w, const char *client, uint32_t timeout_ms);
 
 /* A backend broke a response after it started (closed or failed mid-body, bad chunking). */
 void events_backend_broke(struct worker *w, struct backend *b, const char *why);

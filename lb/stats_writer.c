@@ -25,6 +25,7 @@
 #define HEARTBEAT_PERIOD_NS (250 * UINT64_C(1000000))
 
 struct stats_thread {
+    const struct stats_shm *shm; /* the writer's mapping, for whole readings (admin endpoint) */
     struct stats_segment *seg;  /* immutable after stats_open() */
     struct stats_worker *block; /* this worker's counters: written by this worker only */
     uint32_t nbackends;
@@ -186,7 +187,9 @@ struct stats *stats_open(const struct stats_config *cfg, char *err, size_t err_l
                  cfg->nworkers);
         return NULL;
     }
-    if (cfg->shm_name != NULL)
+    if (cfg->private_memory)
+        name[0] = '\0';
+    else if (cfg->shm_name != NULL)
         snprintf(name, sizeof(name), "%s", cfg->shm_name);
     else
         stats_shm_name(cfg->listen_port, name, sizeof(name));
@@ -200,7 +203,10 @@ struct stats *stats_open(const struct stats_config *cfg, char *err, size_t err_l
         snprintf(err, err_len, "statistics: out of memory");
         goto out_free;
     }
-    rc = stats_shm_create(&s->shm, name, cfg->nworkers, (uint32_t)nb, err, err_len);
+    if (cfg->private_memory)
+        rc = stats_shm_create_private(&s->shm, cfg->nworkers, (uint32_t)nb, err, err_len);
+    else
+        rc = stats_shm_create(&s->shm, name, cfg->nworkers, (uint32_t)nb, err, err_len);
     if (rc < 0)
         goto out_free;
 
@@ -212,13 +218,17 @@ struct stats *stats_open(const struct stats_config *cfg, char *err, size_t err_l
     h->features = cfg->features;
     stats_addr_from_sockaddr(&h->listen_addr, cfg->listen_addr);
     put_text(h->listen_text, sizeof(h->listen_text), cfg->listen_text);
+    put_text(h->tls_listen_text, sizeof(h->tls_listen_text), cfg->tls_listen_text);
     put_text(h->policy, sizeof(h->policy), cfg->policy);
+    if (cfg->admin_addr != NULL)
+        stats_addr_from_sockaddr(&h->admin_addr, cfg->admin_addr);
     for (size_t i = 0; i < nb; i++) {
         struct stats_backend *b = &seg->backends[i];
         const char *bname = cfg->backend_names ? cfg->backend_names[i] : NULL;
         const char *host = cfg->backend_hosts ? cfg->backend_hosts[i] : bname;
         put_text(b->name, sizeof(b->name), bname);
         put_text(b->host, sizeof(b->host), host);
+        put_text(b->pool, sizeof(b->pool), cfg->backend_pools ? cfg->backend_pools[i] : NULL);
         b->port = cfg->backend_ports ? cfg->backend_ports[i] : 0;
         atomic_store_explicit(&b->weight, cfg->backend_weights ? cfg->backend_weights[i] : 1,
                               memory_order_relaxed);
@@ -226,6 +236,7 @@ struct stats *stats_open(const struct stats_config *cfg, char *err, size_t err_l
         atomic_store_explicit(&b->last_change_wall_ns, now_wall, memory_order_relaxed);
     }
     for (unsigned w = 0; w < cfg->nworkers; w++) {
+        s->threads[w].shm = &s->shm;
         s->threads[w].seg = seg;
         s->threads[w].block = &seg->workers[w];
         s->threads[w].nbackends = (uint32_t)nb;
@@ -252,15 +263,21 @@ out_nomem:
 }
 
 struct stats *stats_open_lb(const struct config *cfg, const struct backend_table *table, int lfd,
-                            unsigned nworkers, char *err, size_t err_len)
+                            int admin_fd, unsigned nworkers, bool private_memory, char *err,
+                            size_t err_len)
 {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     char listen[NET_ADDRSTR_LEN];
     size_t nb = table->count < STATS_MAX_BACKENDS ? table->count : STATS_MAX_BACKENDS;
     const char *names[STATS_MAX_BACKENDS], *hosts[STATS_MAX_BACKENDS];
+    const char *pools[STATS_MAX_BACKENDS];
     uint16_t ports[STATS_MAX_BACKENDS];
     uint32_t weights[STATS_MAX_BACKENDS];
+    struct sockaddr_storage admin;
+    socklen_t admin_len = sizeof(admin);
+    bool have_admin = admin_fd >= 0 &&
+                      getsockname(admin_fd, (struct sockaddr *)&admin, &admin_len) == 0;
     struct stats *s;
 
     memset(&ss, 0, sizeof(ss));
@@ -268,13 +285,22 @@ struct stats *stats_open_lb(const struct config *cfg, const struct backend_table
         net_format_addr((struct sockaddr *)&ss, listen, sizeof(listen));
     else
         snprintf(listen, sizeof(listen), "*:%u", (unsigned)cfg->listen_port);
+    char tls_listen[NET_HOST_LEN + 16] = "";
+    if (config_tls(cfg)) {
+        bool v6 = strchr(cfg->tls_listen_host, ':') != NULL;
+        snprintf(tls_listen, sizeof(tls_listen), "%s%s%s:%u", v6 ? "[" : "",
+                 cfg->tls_listen_host[0] ? cfg->tls_listen_host : "*", v6 ? "]" : "",
+                 (unsigned)cfg->tls_listen_port);
+    }
     for (size_t i = 0; i < nb; i++) {
         names[i] = table->backends[i].name;
         hosts[i] = table->backends[i].host;
         ports[i] = table->backends[i].port;
         weights[i] = table->backends[i].weight;
+        pools[i] = "default"; /* the command line makes one pool of all the backends */
     }
     struct stats_config sc = {
+        .private_memory = private_memory,
         .listen_port = cfg->listen_port,
         .listen_addr = (struct sockaddr *)&ss,
         .listen_text = listen,
@@ -286,7 +312,11 @@ struct stats *stats_open_lb(const struct config *cfg, const struct backend_table
         .backend_hosts = hosts,
         .backend_ports = ports,
         .backend_weights = weights,
-        .features = cfg->health_path[0] != '\0' ? STATS_FEATURE_CHECKS : 0,
+        .backend_pools = pools,
+        .admin_addr = have_admin ? (struct sockaddr *)&admin : NULL,
+        .features = (cfg->health_path[0] != '\0' ? STATS_FEATURE_CHECKS : 0) |
+                    (tls_listen[0] != '\0' ? STATS_FEATURE_TLS : 0),
+        .tls_listen_text = tls_listen,
     };
     s = stats_open(&sc, err, err_len);
     if (s == NULL)
@@ -319,6 +349,11 @@ struct stats_thread *stats_for_worker(struct stats *s, unsigned w)
     return &s->threads[w];
 }
 
+const struct stats_shm *stats_thread_shm(const struct stats_thread *t)
+{
+    return t ? t->shm : NULL;
+}
+
 const char *stats_name(const struct stats *s)
 {
     return s ? s->shm.name : "";
@@ -347,6 +382,22 @@ void stats_request_received(struct stats_thread *t)
 {
     if (t != NULL)
         bump(&t->block->global.requests, 1);
+}
+
+void stats_tls_handshake(struct stats_thread *t, int version)
+{
+    if (t == NULL)
+        return;
+    struct stats_global_counters *g = &t->block->global;
+    if (version == 0) {
+        bump(&g->tls_handshake_failures, 1);
+        return;
+    }
+    bump(&g->tls_handshakes, 1);
+    if (version == 0x0303)
+        bump(&g->tls_v12, 1);
+    else if (version == 0x0304)
+        bump(&g->tls_v13, 1);
 }
 
 void stats_client_timeout(struct stats_thread *t)
@@ -476,6 +527,10 @@ static void fill_entry(struct stats_thread *t, const struct request_record *r,
     fits &= stats_text_put(e->path, sizeof(e->path), r->path, r->path ? r->path_len : 0);
     if (!fits)
         e->flags |= STATS_ENTRY_TRUNCATED;
+    if (r->client_tls)
+        e->flags |= STATS_ENTRY_CLIENT_TLS;
+    if (r->backend_tls)
+        e->flags |= STATS_ENTRY_BACKEND_TLS;
 }
 
 void stats_request_done(struct stats_thread *t, const struct request_record *r)
