@@ -111,7 +111,7 @@ int worker_init(struct worker *w, char *err, size_t err_len)
     w->relays = NULL;
     w->admin = NULL;
     w->upstreams = NULL;
-    w->bufs = (struct buf_cache){0};
+    pool_init(&w->blocks, BUF_SIZE, BUF_POOL_KEEP);
     w->log_buf.len = 0;
     w->draining = false;
     w->listening = false;
@@ -384,7 +384,7 @@ static void *worker_main(void *arg)
     relay_run_deferred(w);
     session_reap(w);
     relay_reap(w);
-    buf_cache_flush(&w->bufs);
+    pool_fini(&w->blocks);
     if (w->log_buf.len > 0)
         access_log_flush(w->log, &w->log_buf);
     return NULL;
