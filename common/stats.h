@@ -64,6 +64,7 @@
 
 /* header.features: what this lb does, so readers show only what is meaningful */
 #define STATS_FEATURE_CHECKS 0x1u /* active health checks run: checks_* counters move */
+#define STATS_FEATURE_TLS 0x2u    /* an HTTPS listener (tls_listen_text): tls_* counters move */
 
 /* header.state */
 #define STATS_WRITER_RUNNING 1u
@@ -85,6 +86,7 @@
 #define STATS_METHOD_LEN 16
 #define STATS_REQUEST_ID_LEN 64
 #define STATS_PATH_LEN 256      /* truncated paths keep their first 255 bytes */
+#define STATS_POOL_LEN 32       /* a backend's pool name, NUL-padded */
 #define STATS_REASON_LEN 96     /* why a backend's state last changed, NUL-terminated */
 
 /* An IPv4 or IPv6 address and port. family 0: none (e.g. no backend connection was made). */
@@ -141,11 +143,19 @@ struct stats_header {
     _Atomic uint64_t clients_active; /* client connections open now */
     _Atomic uint64_t clients_peak;   /* the most ever open at once */
 
-    uint8_t reserved[1024 - 296];
+    /* Written once before magic, like the fields at the top. */
+    struct stats_addr admin_addr; /* lb's admin endpoint (--admin); family 0: none. An address
+                                   * of every host (0.0.0.0, ::) is reached on loopback */
+    char tls_listen_text[STATS_TEXT_LEN]; /* lb's HTTPS listener (--tls-listen) as lb prints
+                                           * it, e.g. "127.0.0.1:3443"; "" when none */
+
+    uint8_t reserved[1024 - 384];
 };
 _Static_assert(offsetof(struct stats_header, listen_addr) == 120, "stats_header layout");
 _Static_assert(offsetof(struct stats_header, heartbeat_mono_ns) == 256, "stats_header layout");
 _Static_assert(offsetof(struct stats_header, clients_active) == 280, "stats_header layout");
+_Static_assert(offsetof(struct stats_header, admin_addr) == 296, "stats_header layout");
+_Static_assert(offsetof(struct stats_header, tls_listen_text) == 320, "stats_header layout");
 _Static_assert(sizeof(struct stats_header) == 1024, "stats_header size");
 
 /* ---- per backend: configuration and shared state ------------------------------------------ */
@@ -179,11 +189,16 @@ struct stats_backend {
     _Atomic uint64_t reason_seq;
     _Atomic uint64_t reason_words[STATS_REASON_LEN / 8]; /* NUL-terminated text */
 
-    uint8_t reserved[512 - 384];
+    /* Immutable after start-up, like name. */
+    char pool[STATS_POOL_LEN];  /* the pool it serves in, e.g. "default" (lb has one pool until
+                                   pools are configured); "" from a writer that has none */
+
+    uint8_t reserved[512 - 416];
 };
 _Static_assert(offsetof(struct stats_backend, state) == 200, "stats_backend layout");
 _Static_assert(offsetof(struct stats_backend, resolved_seq) == 248, "stats_backend layout");
 _Static_assert(offsetof(struct stats_backend, reason_seq) == 280, "stats_backend layout");
+_Static_assert(offsetof(struct stats_backend, pool) == 384, "stats_backend layout");
 _Static_assert(STATS_REASON_LEN % 8 == 0, "the reason is stored word by word");
 _Static_assert(sizeof(struct stats_backend) == 512, "stats_backend size");
 
@@ -198,6 +213,9 @@ _Static_assert(sizeof(struct stats_backend) == 512, "stats_backend size");
 #define STATS_ENTRY_REUSED 0x02u     /* the backend connection was reused (keep-alive pool) */
 #define STATS_ENTRY_GENERATED 0x04u  /* lb answered itself (400, 408, 502, 503, 504 ...) */
 #define STATS_ENTRY_TRUNCATED 0x08u  /* path or request id did not fit and was cut */
+#define STATS_ENTRY_CLIENT_TLS 0x10u /* the client leg is TLS (lb's HTTPS listener): its bytes
+                                      * on the wire are records lb decrypted */
+#define STATS_ENTRY_BACKEND_TLS 0x20u /* the backend leg is TLS (-b ...,tls) */
 
 /* One finished request. Strings are NUL-terminated (a reader still checks). method and
  * request_id are NUL-padded; bytes of path after its NUL are unspecified: a writer copies the
@@ -280,7 +298,12 @@ struct stats_global_counters {
     _Atomic uint64_t client_timeouts;         /* 408 or close: request incomplete in time */
     _Atomic uint64_t bad_requests;            /* refused as malformed (400, 414, 431, 501) */
     _Atomic uint64_t no_backend;              /* 503: no backend available */
-    _Atomic uint64_t reserved[32 - 15];
+    /* the HTTPS listener's handshakes (0 without one) */
+    _Atomic uint64_t tls_handshakes;          /* completed */
+    _Atomic uint64_t tls_handshake_failures;  /* connections closed before theirs completed */
+    _Atomic uint64_t tls_v12;                 /* of the completed, TLS 1.2 ones */
+    _Atomic uint64_t tls_v13;                 /* and TLS 1.3 ones */
+    _Atomic uint64_t reserved[32 - 19];
 };
 _Static_assert(sizeof(struct stats_global_counters) == 256, "stats_global_counters size");
 

@@ -211,7 +211,7 @@ int main(int argc, char **argv)
     }
 
     if (!cfg.no_stats) {
-        stats = stats_open_lb(&cfg, table, lfd, nworkers, err, sizeof(err));
+        stats = stats_open_lb(&cfg, table, lfd, afd, nworkers, err, sizeof(err));
         if (stats == NULL)
             fprintf(stderr, "lb: running without statistics: %s\n", err);
     }

@@ -58,6 +58,8 @@ struct request_record {
     const struct sockaddr *server;   /* the backend's address, NULL if none */
     uint64_t client_conn_id;         /* this worker's serial number of the client connection */
     uint32_t conn_request;           /* 1 for the first request on that connection */
+    bool client_tls;                 /* the client leg is TLS (the HTTPS listener) */
+    bool backend_tls;                /* the backend leg is TLS (-b ...,tls) */
 };
 
 #endif

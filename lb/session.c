@@ -342,6 +342,8 @@ static void log_request(struct session *s)
         .server = u ? (const struct sockaddr *)&u->server : NULL,
         .client_conn_id = s->conn_id,
         .conn_request = s->requests,
+        .client_tls = s->client.tr.ops == &transport_tls,
+        .backend_tls = u != NULL && u->side.tr.ops == &transport_tls,
     };
     events_request_done(s->w, &r);
     x->active = false;

@@ -212,13 +212,17 @@ struct stats *stats_open(const struct stats_config *cfg, char *err, size_t err_l
     h->features = cfg->features;
     stats_addr_from_sockaddr(&h->listen_addr, cfg->listen_addr);
     put_text(h->listen_text, sizeof(h->listen_text), cfg->listen_text);
+    put_text(h->tls_listen_text, sizeof(h->tls_listen_text), cfg->tls_listen_text);
     put_text(h->policy, sizeof(h->policy), cfg->policy);
+    if (cfg->admin_addr != NULL)
+        stats_addr_from_sockaddr(&h->admin_addr, cfg->admin_addr);
     for (size_t i = 0; i < nb; i++) {
         struct stats_backend *b = &seg->backends[i];
         const char *bname = cfg->backend_names ? cfg->backend_names[i] : NULL;
         const char *host = cfg->backend_hosts ? cfg->backend_hosts[i] : bname;
         put_text(b->name, sizeof(b->name), bname);
         put_text(b->host, sizeof(b->host), host);
+        put_text(b->pool, sizeof(b->pool), cfg->backend_pools ? cfg->backend_pools[i] : NULL);
         b->port = cfg->backend_ports ? cfg->backend_ports[i] : 0;
         atomic_store_explicit(&b->weight, cfg->backend_weights ? cfg->backend_weights[i] : 1,
                               memory_order_relaxed);
@@ -252,15 +256,20 @@ out_nomem:
 }
 
 struct stats *stats_open_lb(const struct config *cfg, const struct backend_table *table, int lfd,
-                            unsigned nworkers, char *err, size_t err_len)
+                            int admin_fd, unsigned nworkers, char *err, size_t err_len)
 {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     char listen[NET_ADDRSTR_LEN];
     size_t nb = table->count < STATS_MAX_BACKENDS ? table->count : STATS_MAX_BACKENDS;
     const char *names[STATS_MAX_BACKENDS], *hosts[STATS_MAX_BACKENDS];
+    const char *pools[STATS_MAX_BACKENDS];
     uint16_t ports[STATS_MAX_BACKENDS];
     uint32_t weights[STATS_MAX_BACKENDS];
+    struct sockaddr_storage admin;
+    socklen_t admin_len = sizeof(admin);
+    bool have_admin = admin_fd >= 0 &&
+                      getsockname(admin_fd, (struct sockaddr *)&admin, &admin_len) == 0;
     struct stats *s;
 
     memset(&ss, 0, sizeof(ss));
@@ -268,11 +277,19 @@ struct stats *stats_open_lb(const struct config *cfg, const struct backend_table
         net_format_addr((struct sockaddr *)&ss, listen, sizeof(listen));
     else
         snprintf(listen, sizeof(listen), "*:%u", (unsigned)cfg->listen_port);
+    char tls_listen[NET_HOST_LEN + 16] = "";
+    if (cfg->tls_cert[0] != '\0') {
+        bool v6 = strchr(cfg->tls_listen_host, ':') != NULL;
+        snprintf(tls_listen, sizeof(tls_listen), "%s%s%s:%u", v6 ? "[" : "",
+                 cfg->tls_listen_host[0] ? cfg->tls_listen_host : "*", v6 ? "]" : "",
+                 (unsigned)cfg->tls_listen_port);
+    }
     for (size_t i = 0; i < nb; i++) {
         names[i] = table->backends[i].name;
         hosts[i] = table->backends[i].host;
         ports[i] = table->backends[i].port;
         weights[i] = table->backends[i].weight;
+        pools[i] = "default"; /* the command line makes one pool of all the backends */
     }
     struct stats_config sc = {
         .listen_port = cfg->listen_port,
@@ -286,7 +303,11 @@ struct stats *stats_open_lb(const struct config *cfg, const struct backend_table
         .backend_hosts = hosts,
         .backend_ports = ports,
         .backend_weights = weights,
-        .features = cfg->health_path[0] != '\0' ? STATS_FEATURE_CHECKS : 0,
+        .backend_pools = pools,
+        .admin_addr = have_admin ? (struct sockaddr *)&admin : NULL,
+        .features = (cfg->health_path[0] != '\0' ? STATS_FEATURE_CHECKS : 0) |
+                    (tls_listen[0] != '\0' ? STATS_FEATURE_TLS : 0),
+        .tls_listen_text = tls_listen,
     };
     s = stats_open(&sc, err, err_len);
     if (s == NULL)
@@ -347,6 +368,22 @@ void stats_request_received(struct stats_thread *t)
 {
     if (t != NULL)
         bump(&t->block->global.requests, 1);
+}
+
+void stats_tls_handshake(struct stats_thread *t, int version)
+{
+    if (t == NULL)
+        return;
+    struct stats_global_counters *g = &t->block->global;
+    if (version == 0) {
+        bump(&g->tls_handshake_failures, 1);
+        return;
+    }
+    bump(&g->tls_handshakes, 1);
+    if (version == 0x0303)
+        bump(&g->tls_v12, 1);
+    else if (version == 0x0304)
+        bump(&g->tls_v13, 1);
 }
 
 void stats_client_timeout(struct stats_thread *t)
@@ -476,6 +513,10 @@ static void fill_entry(struct stats_thread *t, const struct request_record *r,
     fits &= stats_text_put(e->path, sizeof(e->path), r->path, r->path ? r->path_len : 0);
     if (!fits)
         e->flags |= STATS_ENTRY_TRUNCATED;
+    if (r->client_tls)
+        e->flags |= STATS_ENTRY_CLIENT_TLS;
+    if (r->backend_tls)
+        e->flags |= STATS_ENTRY_BACKEND_TLS;
 }
 
 void stats_request_done(struct stats_thread *t, const struct request_record *r)

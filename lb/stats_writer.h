@@ -41,7 +41,10 @@ struct stats_config {
     const char *const *backend_hosts; /* as configured (NULL: the names) */
     const uint16_t *backend_ports;
     const uint32_t *backend_weights;  /* NULL: all 1 */
+    const char *const *backend_pools; /* the pool each serves in (NULL: all "") */
+    const struct sockaddr *admin_addr; /* the admin endpoint's address (NULL: none) */
     uint32_t features;                /* STATS_FEATURE_*, e.g. active health checks run */
+    const char *tls_listen_text;      /* the HTTPS listener as printed; NULL or "": none */
 };
 
 /* Creates and publishes the segment, starts the heartbeat thread. Backends start UP. Returns the writer, or NULL
@@ -52,11 +55,12 @@ struct config;
 struct backend_table;
 
 /* stats_open() for lb itself: publishes cfg's policy, whether it runs health checks
- * (--health-path), its backends (names from table), the address listening socket lfd is bound
- * to, and nworkers worker blocks, under the name "/lblab-<cfg->listen_port>". Returns NULL with
- * a message in err. */
+ * (--health-path), its backends (names from table, all in the pool "default"), the address
+ * listening socket lfd is bound to, the admin endpoint's (admin_fd's; -1: none), and nworkers
+ * worker blocks, under the name "/lblab-<cfg->listen_port>". Returns NULL with a message in
+ * err. */
 struct stats *stats_open_lb(const struct config *cfg, const struct backend_table *table, int lfd,
-                            unsigned nworkers, char *err, size_t err_len);
+                            int admin_fd, unsigned nworkers, char *err, size_t err_len);
 
 /* Stops the heartbeat, marks the segment stopping and removes it. NULL is fine. */
 void stats_close(struct stats *s);
@@ -76,6 +80,9 @@ void stats_client_closed(struct stats_thread *t, uint64_t requests);
 void stats_request_received(struct stats_thread *t);
 /* A request's head did not arrive within --client-timeout (408 or close). */
 void stats_client_timeout(struct stats_thread *t);
+/* A TLS handshake on the HTTPS listener completed with version (0x0303 TLS 1.2, 0x0304 TLS
+ * 1.3), or, with version 0, a client connection closed before its handshake completed. */
+void stats_tls_handshake(struct stats_thread *t, int version);
 
 /* ---- backend connections and requests ----------------------------------------------------- */
 

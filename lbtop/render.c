@@ -312,6 +312,16 @@ static void header_http(struct lbtop_lines *l, const struct lbtop_model *m,
                lbtop_fmt_ms(tp.p50_ms, p50, sizeof(p50)), lbtop_fmt_ms(tp.p99_ms, p99, sizeof(p99)));
     if (s->responses[5] > 0)
         span(line, "5xx", 0, LBTOP_ATTR_BAD);
+    if (s->tls) {
+        /* the HTTPS listener: TLS ends at lb, so its handshakes are lb's to count */
+        line = add(l, o, LBTOP_ATTR_NORMAL, -1,
+                   "HTTPS %s  handshakes %llu (TLS 1.3 %llu, TLS 1.2 %llu)  failed %llu",
+                   s->tls_listen_text[0] ? s->tls_listen_text : "?",
+                   (unsigned long long)s->tls_handshakes, (unsigned long long)s->tls_v13,
+                   (unsigned long long)s->tls_v12, (unsigned long long)s->tls_handshake_failures);
+        if (s->tls_handshake_failures > 0)
+            span(line, "failed", 0, LBTOP_ATTR_BAD);
+    }
 }
 
 /* lb -m tcp: connections, bytes each way and connection durations; lb reads no requests. */

@@ -307,6 +307,17 @@ int lbtop_report_json(FILE *out, const struct lbtop_model *m, uint64_t now_wall_
              s->taken_mono_ns > s->start_mono_ns
                  ? (double)((s->taken_mono_ns - s->start_mono_ns) / 1000000u) / 1e3
                  : 0);
+    if (s->tls) {
+        json_write_member(out, ", \"https\": {\"listen\": ", s->tls_listen_text);
+        fprintf(out,
+                ", \"handshakes\": %llu, \"handshake_failures\": %llu, "
+                "\"versions\": {\"TLSv1.2\": %llu, \"TLSv1.3\": %llu}}",
+                (unsigned long long)s->tls_handshakes,
+                (unsigned long long)s->tls_handshake_failures, (unsigned long long)s->tls_v12,
+                (unsigned long long)s->tls_v13);
+    } else {
+        fputs(", \"https\": null", out);
+    }
     json_num(out, "},\n  \"rates\": {\"window_s\": ", m->rate_span_s);
     fprintf(out, ", \"since_start\": %s, \"values\": ", m->rates_since_start ? "true" : "false");
     json_rates(out, &m->rate, tcp);

@@ -71,11 +71,17 @@ void lbtop_snapshot_take(const struct stats_shm *shm, struct lbtop_snapshot *out
     out->heartbeat_mono_ns = ld(&h->heartbeat_mono_ns);
     out->listen_port = h->listen_port;
     out->checks = (h->features & STATS_FEATURE_CHECKS) != 0;
+    out->tls = (h->features & STATS_FEATURE_TLS) != 0;
+    stats_text_get(out->tls_listen_text, sizeof(out->tls_listen_text), h->tls_listen_text,
+                   sizeof(h->tls_listen_text));
     stats_text_get(out->listen_text, sizeof(out->listen_text), h->listen_text,
                    sizeof(h->listen_text));
     stats_text_get(out->policy, sizeof(out->policy), h->policy, sizeof(h->policy));
     stats_text_get(out->lb_version, sizeof(out->lb_version), h->lb_version,
                    sizeof(h->lb_version));
+    out->admin_addr = h->admin_addr;
+    if (out->admin_addr.family != 4 && out->admin_addr.family != 6)
+        memset(&out->admin_addr, 0, sizeof(out->admin_addr));
     out->clients_active = ld(&h->clients_active);
     out->clients_peak = ld(&h->clients_peak);
 
@@ -84,6 +90,7 @@ void lbtop_snapshot_take(const struct stats_shm *shm, struct lbtop_snapshot *out
         struct lbtop_backend_snap *d = &out->backends[b];
         stats_text_get(d->name, sizeof(d->name), src->name, sizeof(src->name));
         stats_text_get(d->host, sizeof(d->host), src->host, sizeof(src->host));
+        stats_text_get(d->pool, sizeof(d->pool), src->pool, sizeof(src->pool));
         d->port = src->port;
         d->state = atomic_load_explicit(&src->state, memory_order_relaxed);
         d->weight = atomic_load_explicit(&src->weight, memory_order_relaxed);
@@ -116,6 +123,10 @@ void lbtop_snapshot_take(const struct stats_shm *shm, struct lbtop_snapshot *out
         out->client_timeouts += ld(&g->client_timeouts);
         out->bad_requests += ld(&g->bad_requests);
         out->no_backend += ld(&g->no_backend);
+        out->tls_handshakes += ld(&g->tls_handshakes);
+        out->tls_handshake_failures += ld(&g->tls_handshake_failures);
+        out->tls_v12 += ld(&g->tls_v12);
+        out->tls_v13 += ld(&g->tls_v13);
         for (uint32_t b = 0; b < shm->nbackends; b++)
             backend_add(&out->backends[b], &wk->backends[b]);
     }

@@ -30,6 +30,7 @@ struct lbtop_hist {
 struct lbtop_backend_snap {
     char name[STATS_TEXT_LEN];
     char host[STATS_HOST_LEN];
+    char pool[STATS_POOL_LEN]; /* "" from an lb that publishes none */
     uint16_t port;
     uint32_t state; /* STATS_BACKEND_*, anything else shown as unknown */
     uint32_t weight;
@@ -57,10 +58,13 @@ struct lbtop_snapshot {
     uint64_t start_wall_ns, start_mono_ns, heartbeat_mono_ns;
     uint16_t listen_port;
     char listen_text[STATS_TEXT_LEN];
+    struct stats_addr admin_addr;      /* lb's admin endpoint; family 0: none */
     char policy[32];
     char lb_version[16];
     char shm_name[STATS_SHM_NAME_MAX];
     bool checks;                       /* lb runs active health checks (STATS_FEATURE_CHECKS) */
+    bool tls;                          /* lb has an HTTPS listener (STATS_FEATURE_TLS) */
+    char tls_listen_text[STATS_TEXT_LEN];
     uint64_t clients_active, clients_peak;
     /* summed over workers */
     uint64_t clients_accepted, clients_closed, clients_closed_requests;
@@ -68,6 +72,7 @@ struct lbtop_snapshot {
     uint64_t responses[STATS_STATUS_CLASSES];
     uint64_t bytes_in, bytes_out;
     uint64_t client_timeouts, bad_requests, no_backend;
+    uint64_t tls_handshakes, tls_handshake_failures, tls_v12, tls_v13; /* the HTTPS listener */
     struct lbtop_backend_snap backends[STATS_MAX_BACKENDS];
     /* the ring */
     uint64_t ring_head;

@@ -43,9 +43,14 @@ static void test_layout_sizes_and_offsets_are_fixed(void **state)
     assert_int_equal(offsetof(struct stats_header, version), 8);
     assert_int_equal(offsetof(struct stats_header, writer_pid), 88);
     assert_int_equal(offsetof(struct stats_header, features), 116);
+    assert_int_equal(offsetof(struct stats_header, tls_listen_text), 320);
+    assert_int_equal(offsetof(struct stats_global_counters, tls_handshakes), 120);
+    assert_int_equal(offsetof(struct stats_global_counters, tls_v13), 144);
     assert_int_equal(offsetof(struct stats_backend, checks_total), 232);
     assert_int_equal(offsetof(struct stats_backend, reason_seq), 280);
     assert_int_equal(offsetof(struct stats_backend, reason_words), 288);
+    assert_int_equal(offsetof(struct stats_backend, pool), 384);
+    assert_int_equal(offsetof(struct stats_header, admin_addr), 296);
     assert_int_equal(STATS_VERSION, 2);
 }
 

@@ -21,11 +21,14 @@
 
 static const char *const names[] = {"localhost:3001", "localhost:3002", "localhost:3003"};
 static const uint16_t ports[] = {3001, 3002, 3003};
+static const char *const pools[] = {"default", "default", "static"};
 static char name[64];
 
 static struct stats *open_writer(unsigned workers)
 {
     struct sockaddr_in la = {.sin_family = AF_INET, .sin_port = htons(3000)};
+    struct sockaddr_in admin = {.sin_family = AF_INET, .sin_port = htons(9100),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     struct stats_config c = {
         .shm_name = name,
         .listen_port = 3000,
@@ -37,6 +40,8 @@ static struct stats *open_writer(unsigned workers)
         .nbackends = 3,
         .backend_names = names,
         .backend_ports = ports,
+        .backend_pools = pools,
+        .admin_addr = (struct sockaddr *)&admin,
     };
     char err[256];
     struct stats *s;
@@ -305,6 +310,21 @@ static void test_backend_state_weight_and_resolution(void **state)
     stats_close(s);
 }
 
+/* The pool of each backend and the admin endpoint's address are what lb gave. */
+static void test_pools_and_admin_address_are_published(void **state)
+{
+    (void)state;
+    struct stats *s = open_writer(1);
+    struct lbtop_snapshot *snap = read_back();
+    char buf[64];
+
+    assert_string_equal(snap->backends[0].pool, "default");
+    assert_string_equal(snap->backends[2].pool, "static");
+    assert_string_equal(stats_addr_format(&snap->admin_addr, buf, sizeof(buf)), "127.0.0.1:9100");
+    free(snap);
+    stats_close(s);
+}
+
 static void test_heartbeat_moves_and_close_removes_the_segment(void **state)
 {
     struct stats *s = open_writer(1);
@@ -369,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_ring_records_both_legs),
         cmocka_unit_test(test_a_request_started_its_total_before_it_finished),
         cmocka_unit_test(test_backend_state_weight_and_resolution),
+        cmocka_unit_test(test_pools_and_admin_address_are_published),
         cmocka_unit_test(test_heartbeat_moves_and_close_removes_the_segment),
         cmocka_unit_test(test_null_handles_do_nothing),
         cmocka_unit_test(test_backends_beyond_the_layout_count_globally),
