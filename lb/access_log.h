@@ -8,7 +8,9 @@
  * (one line in the file), from the request's struct request_record (request_record.h): time is
  * when it finished, backend the backend's display name (the one lbtop and lbtrace show) and
  * backend_addr the address lb connected to, connect_ms 0.000 for a reused connection,
- * first_byte_ms counts from the request's first byte. A value lb does not have is "-". The path
+ * first_byte_ms counts from the request's first byte. A request lb cut short for a timeout ends
+ * with end=client_timeout (the client stopped reading) or end=server_timeout (the backend went
+ * silent mid-response). A value lb does not have is "-". The path
  * is quoted, with '"', '\' and bytes outside printable ASCII written as \xHH, and cut at 1024
  * bytes. A change of a backend's health is a line of its own, with event=health
  * (access_log_format_health()).

@@ -61,7 +61,6 @@ struct backend_table *backend_table_create(const char *const hosts[], const uint
         atomic_init(&b->seq, 0);
         atomic_init(&b->num_addrs, 0);
         atomic_init(&b->preferred, 0);
-        atomic_init(&b->last_warn_ms, 0);
         for (size_t w = 0; w < BACKEND_MAX_ADDRS * 3; w++)
             atomic_init(&b->words[w], 0);
         b->numeric = backend_addr_parse_numeric(b->host, b->port, &a);

@@ -57,8 +57,6 @@ struct backend {
 
     /* atomic, relaxed: the address index that last connected, tried first next time */
     atomic_uint preferred;
-    /* atomic, relaxed: when a warning about this backend was last printed (rate limit) */
-    _Atomic uint64_t last_warn_ms;
 };
 
 struct backend_table {

@@ -32,6 +32,8 @@ void config_defaults(struct config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     cfg->listen_port = CONFIG_DEFAULT_PORT;
     cfg->tls_listen_port = CONFIG_DEFAULT_TLS_PORT;
+    snprintf(cfg->pools[0].name, sizeof(cfg->pools[0].name), "%s", CONFIG_DEFAULT_POOL);
+    cfg->num_pools = 1;
     for (int i = 0; i < 3; i++) {
         snprintf(cfg->backends[i].host, sizeof(cfg->backends[i].host), "localhost");
         cfg->backends[i].port = (uint16_t)(3001 + i);
@@ -64,7 +66,7 @@ void config_usage(FILE *out)
             "          [--health-interval MS] [--health-timeout MS] [--health-rise N]\n"
             "          [--health-fall N] [--max-fails N] [--fail-window MS] [--observe 5xx]\n"
             "          [--tls-cert FILE --tls-key FILE [--tls-listen [ADDR:]PORT]]\n"
-            "          [-h] [-V]\n"
+            "          [-c FILE [-t]] [-h] [-V]\n"
             "\n"
             "An HTTP/1.1 load balancer: requests to the listening address are spread over the\n"
             "backends, one request at a time (-m http), or whole TCP connections (-m tcp).\n"
@@ -82,7 +84,8 @@ void config_usage(FILE *out)
             "  -w, --workers N           worker threads (default: the number of online CPUs)\n"
             "  --connect-timeout MS      connecting to one backend (default %d)\n"
             "  --client-timeout MS       a request head must be complete MS after its first byte;\n"
-            "                            also the limit on a stalled request body (default %d)\n"
+            "                            also the limit on a stalled request body and on a\n"
+            "                            client that stops reading its response (default %d)\n"
             "  --server-timeout MS       backend silence while a request is in flight before 504\n"
             "                            (default %d)\n"
             "  --idle-timeout MS         close a keep-alive client connection idle this long\n"
@@ -123,6 +126,10 @@ void config_usage(FILE *out)
             "                            that terminates TLS 1.2/1.3 (-m http; with --tls-key)\n"
             "  --tls-key FILE            the certificate's PEM private key\n"
             "  --tls-listen [ADDR:]PORT  the HTTPS listener (default: every address, port %d)\n"
+            "  -c, --config FILE         read the configuration from FILE (lb.conf(5)): pools,\n"
+            "                            routes and every option above; flags given on the\n"
+            "                            command line override the file; SIGHUP reads it again\n"
+            "  -t, --check               check the configuration, report every error, exit\n"
             "  -h, --help                print this help and exit\n"
             "  -V, --version             print the version and exit\n",
             CONFIG_DEFAULT_PORT, CONFIG_MAX_WEIGHT, CONFIG_DEFAULT_CONNECT_TIMEOUT_MS,
@@ -136,7 +143,7 @@ void config_usage(FILE *out)
 
 /* True when name is a valid backend name: 1..CONFIG_MAX_NAME_LEN letters, digits, '.', '_' or
  * '-' (never ':', so a name cannot be mistaken for a backend's default "host:port"). */
-static bool valid_backend_name(const char *name, size_t len)
+bool config_valid_name(const char *name, size_t len)
 {
     if (len == 0 || len > CONFIG_MAX_NAME_LEN)
         return false;
@@ -209,7 +216,7 @@ static int parse_backend_options(const struct config *cfg, struct config_backend
                                    CONFIG_MAX_WEIGHT);
             b->weight = (unsigned)w;
         } else {
-            if (eq == NULL || !valid_backend_name(v, vlen))
+            if (eq == NULL || !config_valid_name(v, vlen))
                 return cli_invalid(err, err_len, flag, val,
                                    "name=NAME with NAME 1-%d letters, digits, '.', '_' or '-'",
                                    CONFIG_MAX_NAME_LEN);
@@ -257,6 +264,8 @@ enum opt_id {
     OPT_TLS_CERT,
     OPT_TLS_KEY,
     OPT_TLS_LISTEN,
+    OPT_CONFIG,
+    OPT_CHECK,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -297,15 +306,46 @@ static const struct opt options[] = {
     {0, "tls-cert", true, OPT_TLS_CERT},
     {0, "tls-key", true, OPT_TLS_KEY},
     {0, "tls-listen", true, OPT_TLS_LISTEN},
+    {'c', "config", true, OPT_CONFIG},
+    {'t', "check", false, OPT_CHECK},
     {'h', "help", false, OPT_HELP},
     {'V', "version", false, OPT_VERSION},
 };
 
 #define NUM_OPTIONS (sizeof(options) / sizeof(options[0]))
 
+/* Where apply() puts a backend: the command line's first -b empties pool "default" first. */
+struct backend_target {
+    bool from_command_line;
+    bool backends_given; /* the command line gave a -b already */
+    unsigned pool;       /* a file's backend: its pool */
+};
+
+/* The pool -b backends go to, created when missing. Returns its index, or -1 when full. */
+static int command_line_pool(struct config *cfg)
+{
+    int i = config_find_pool(cfg, CONFIG_DEFAULT_POOL);
+    if (i >= 0 || cfg->num_pools == CONFIG_MAX_POOLS)
+        return i;
+    struct config_pool *p = &cfg->pools[cfg->num_pools];
+    memset(p, 0, sizeof(*p));
+    snprintf(p->name, sizeof(p->name), "%s", CONFIG_DEFAULT_POOL);
+    return (int)cfg->num_pools++;
+}
+
+/* Removes pool's backends from cfg, keeping the others in order. */
+static void clear_pool_backends(struct config *cfg, unsigned pool)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < cfg->num_backends; i++)
+        if (cfg->backends[i].pool != pool)
+            cfg->backends[kept++] = cfg->backends[i];
+    cfg->num_backends = kept;
+}
+
 /* Applies one option with its value; flag is how the user spelled it, for messages. */
 static int apply(struct config *cfg, const struct opt *o, const char *flag, const char *val,
-                 bool *backends_given, bool *tls_listen_given, char *err, size_t err_len)
+                 struct backend_target *target, char *err, size_t err_len)
 {
     uint64_t v;
 
@@ -331,10 +371,17 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
         char addr[NET_HOST_LEN + 16];
         const char *comma = strchr(val, ',');
         size_t alen = comma ? (size_t)(comma - val) : strlen(val);
-        if (!*backends_given) {
-            cfg->num_backends = 0;
-            *backends_given = true;
+        if (target->from_command_line) {
+            int pool = command_line_pool(cfg);
+            if (pool < 0)
+                return cli_invalid(err, err_len, flag, val, "at most %d pools (pool '%s')",
+                                   CONFIG_MAX_POOLS, CONFIG_DEFAULT_POOL);
+            if (!target->backends_given)
+                clear_pool_backends(cfg, (unsigned)pool);
+            target->backends_given = true;
+            target->pool = (unsigned)pool;
         }
+        b.pool = target->pool;
         snprintf(addr, sizeof(addr), "%.*s", (int)(alen < sizeof(addr) ? alen : 0), val);
         if (alen >= sizeof(addr) ||
             net_split_hostport(addr, b.host, sizeof(b.host), &b.port, false) != 0)
@@ -422,12 +469,7 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
         snprintf(cfg->sticky_cookie, sizeof(cfg->sticky_cookie), "%s", val);
         return 0;
     case OPT_HEALTH_PATH: {
-        /* an origin-form path sent as is in the request line: visible ASCII, no spaces */
-        size_t n = strlen(val);
-        bool ok = n >= 1 && n <= CONFIG_MAX_HEALTH_PATH && val[0] == '/';
-        for (size_t i = 0; ok && i < n; i++)
-            ok = val[i] > ' ' && val[i] < 0x7f;
-        if (!ok)
+        if (!config_valid_health_path(val))
             return cli_invalid(err, err_len, flag, val,
                                "a path starting with '/' (1-%d visible ASCII characters, no "
                                "spaces)",
@@ -479,7 +521,15 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
             return cli_invalid(err, err_len, flag, val, "[ADDR:]PORT with PORT from 1 to 65535");
         if (strcmp(cfg->tls_listen_host, "*") == 0)
             cfg->tls_listen_host[0] = '\0';
-        *tls_listen_given = true;
+        cfg->tls_listen_given = true;
+        return 0;
+    case OPT_CONFIG:
+        if (*val == '\0' || strlen(val) >= sizeof(cfg->config_file))
+            return cli_invalid(err, err_len, flag, val, "a file name");
+        snprintf(cfg->config_file, sizeof(cfg->config_file), "%s", val);
+        return 0;
+    case OPT_CHECK:
+        cfg->check = true;
         return 0;
     case OPT_HELP:
         cfg->help = true;
@@ -493,7 +543,14 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
 
 int config_parse(struct config *cfg, int argc, char *const argv[], char *err, size_t err_len)
 {
-    bool backends_given = false, tls_listen_given = false;
+    int rc = config_parse_options(cfg, argc, argv, err, err_len);
+    return rc != 0 ? rc : config_validate(cfg, err, err_len);
+}
+
+int config_parse_options(struct config *cfg, int argc, char *const argv[], char *err,
+                         size_t err_len)
+{
+    struct backend_target target = {.from_command_line = true};
 
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -548,9 +605,108 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
             }
             val = argv[++i];
         }
-        int rc = apply(cfg, o, flag, val, &backends_given, &tls_listen_given, err, err_len);
+        int rc = apply(cfg, o, flag, val, &target, err, err_len);
         if (rc != 0)
             return rc;
+    }
+    return 0;
+}
+
+static const struct opt *find_long_option(const char *name)
+{
+    for (size_t k = 0; k < NUM_OPTIONS; k++)
+        if (strcmp(options[k].long_name, name) == 0)
+            return &options[k];
+    return NULL;
+}
+
+/* Options that only make sense on a command line. */
+static bool command_line_only(enum opt_id id)
+{
+    return id == OPT_HELP || id == OPT_VERSION || id == OPT_CONFIG || id == OPT_CHECK;
+}
+
+int config_set(struct config *cfg, const char *name, const char *flag, const char *value,
+               unsigned pool, char *err, size_t err_len)
+{
+    const struct opt *o = find_long_option(name);
+    struct backend_target target = {.pool = pool};
+    if (o == NULL || command_line_only(o->id))
+        return -ENOENT;
+    return apply(cfg, o, flag, o->has_arg ? (value ? value : "") : NULL, &target, err, err_len);
+}
+
+int config_option_arity(const char *name)
+{
+    const struct opt *o = find_long_option(name);
+    if (o == NULL || command_line_only(o->id))
+        return -1;
+    return o->has_arg ? 1 : 0;
+}
+
+bool config_valid_health_path(const char *path)
+{
+    /* an origin-form path sent as is in the request line: visible ASCII, no spaces */
+    size_t n = strlen(path);
+    bool ok = n >= 1 && n <= CONFIG_MAX_HEALTH_PATH && path[0] == '/';
+    for (size_t i = 0; ok && i < n; i++)
+        ok = path[i] > ' ' && path[i] < 0x7f;
+    return ok;
+}
+
+int config_find_pool(const struct config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->num_pools; i++)
+        if (strcmp(cfg->pools[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+int config_default_pool(const struct config *cfg)
+{
+    return config_find_pool(cfg, cfg->default_pool[0] ? cfg->default_pool : CONFIG_DEFAULT_POOL);
+}
+
+const char *config_pool_policy(const struct config *cfg, size_t i)
+{
+    return cfg->pools[i].policy[0] ? cfg->pools[i].policy : cfg->policy;
+}
+
+const char *config_pool_health_path(const struct config *cfg, size_t i)
+{
+    return cfg->pools[i].health_path[0] ? cfg->pools[i].health_path : cfg->health_path;
+}
+
+int config_validate(const struct config *cfg, char *err, size_t err_len)
+{
+    /* every pool serves: an empty one would answer every request it gets with 503 */
+    for (size_t p = 0; p < cfg->num_pools; p++) {
+        size_t n = 0;
+        for (size_t i = 0; i < cfg->num_backends; i++)
+            n += cfg->backends[i].pool == p;
+        if (n == 0) {
+            snprintf(err, err_len, "pool '%s' has no backends", cfg->pools[p].name);
+            return -EINVAL;
+        }
+    }
+    if (cfg->num_backends == 0) {
+        snprintf(err, err_len, "no backends");
+        return -EINVAL;
+    }
+    if (cfg->default_pool[0] != '\0' && config_default_pool(cfg) < 0) {
+        snprintf(err, err_len, "default -> %s: no pool named '%s'", cfg->default_pool,
+                 cfg->default_pool);
+        return -EINVAL;
+    }
+    if (cfg->mode == CONFIG_MODE_TCP && cfg->num_routes > 0) {
+        snprintf(err, err_len, "routes need -m http: in -m tcp lb relays connections and never "
+                               "sees a request (every connection goes to the default pool)");
+        return -EINVAL;
+    }
+    if (cfg->mode == CONFIG_MODE_TCP && config_default_pool(cfg) < 0) {
+        snprintf(err, err_len, "-m tcp needs a default pool (`default -> POOL`, or a pool named "
+                               "'%s')", CONFIG_DEFAULT_POOL);
+        return -EINVAL;
     }
     /* a tcp balancer sees bytes, not requests: refuse what only a request could feed */
     if (cfg->mode == CONFIG_MODE_TCP) {
@@ -579,7 +735,7 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
     }
     /* TLS: a certificate and its key, or neither; terminated only where lb reads requests */
     if ((cfg->tls_cert[0] != '\0') != (cfg->tls_key[0] != '\0') ||
-        (tls_listen_given && cfg->tls_cert[0] == '\0')) {
+        (cfg->tls_listen_given && cfg->tls_cert[0] == '\0')) {
         snprintf(err, err_len, "%s", cfg->tls_cert[0] != '\0' ? "--tls-cert needs --tls-key"
                                      : cfg->tls_key[0] != '\0' ? "--tls-key needs --tls-cert"
                                                                 : "--tls-listen needs --tls-cert "
@@ -592,7 +748,10 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
         return -EINVAL;
     }
     /* a key that nothing hashes would be silently ignored: say so instead */
-    if (cfg->hash_key.kind != HASHKEY_CLIENT && strcmp(cfg->policy, "hash") != 0) {
+    bool hashing = false;
+    for (size_t p = 0; p < cfg->num_pools; p++)
+        hashing = hashing || strcmp(config_pool_policy(cfg, p), "hash") == 0;
+    if (cfg->hash_key.kind != HASHKEY_CLIENT && !hashing) {
         snprintf(err, err_len, "--hash-key is for --policy hash (the policy is %s)", cfg->policy);
         return -EINVAL;
     }

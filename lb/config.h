@@ -41,6 +41,12 @@
 #define CONFIG_DEFAULT_MAX_FAILS 1
 #define CONFIG_DEFAULT_FAIL_WINDOW_MS 10000
 #define CONFIG_MAX_HEALTH_COUNT 1000 /* --health-rise, --health-fall and --max-fails at most */
+/* Pools and routes (lb -c FILE, lb/conffile.h): backends are grouped in named pools, and routes
+ * send a request to one of them by its path, Host or a header. */
+#define CONFIG_MAX_POOLS 32
+#define CONFIG_MAX_ROUTES 64
+#define CONFIG_MAX_ROUTE_VALUE 255 /* a path prefix, a host name or a header's value */
+#define CONFIG_DEFAULT_POOL "default" /* the pool -b backends are in */
 
 /* What lb balances: HTTP requests (layer 7), or TCP connections relayed whole (layer 4). */
 enum config_mode { CONFIG_MODE_HTTP, CONFIG_MODE_TCP };
@@ -54,14 +60,46 @@ struct config_backend {
     bool backup;                        /* backup: serves only when no other backend can */
     uint8_t send_proxy; /* send-proxy: 1, send-proxy-v2: 2, else 0: the PROXY protocol version
                            lb sends this backend first (-m tcp only) */
+    unsigned pool;      /* the index of its pool in config.pools */
+};
+
+/* A named group of backends with its own policy and health check path. */
+struct config_pool {
+    char name[CONFIG_MAX_NAME_LEN + 1]; /* letters, digits, '.', '_', '-' */
+    char policy[32];                    /* "": the global --policy */
+    char health_path[CONFIG_MAX_HEALTH_PATH + 1]; /* "": the global --health-path */
+};
+
+/* What a route looks at. */
+enum config_route_kind {
+    CONFIG_ROUTE_PATH_PREFIX, /* the request target starts with value */
+    CONFIG_ROUTE_HOST,        /* the Host (without its port) is value, any case; "*.x" suffix */
+    CONFIG_ROUTE_HEADER,      /* a header named header (any case) has exactly value */
+};
+
+/* route KIND ... -> POOL: requests that match go to pools[pool]. */
+struct config_route {
+    enum config_route_kind kind;
+    char header[CONFIG_MAX_NAME_LEN + 1]; /* CONFIG_ROUTE_HEADER: the header's name */
+    char value[CONFIG_MAX_ROUTE_VALUE + 1];
+    unsigned pool;
 };
 
 struct config {
     enum config_mode mode;          /* -m http (default) or -m tcp */
     char listen_host[NET_HOST_LEN]; /* "" means every address */
     uint16_t listen_port;
-    struct config_backend backends[CONFIG_MAX_BACKENDS];
+    struct config_backend backends[CONFIG_MAX_BACKENDS]; /* of every pool, each with its own */
     size_t num_backends;
+    struct config_pool pools[CONFIG_MAX_POOLS]; /* -b's backends are in pool "default" */
+    size_t num_pools;
+    struct config_route routes[CONFIG_MAX_ROUTES]; /* tried in order, the first match wins */
+    size_t num_routes;
+    char default_pool[CONFIG_MAX_NAME_LEN + 1]; /* `default -> POOL`: where requests no route
+                                                   matches go; "": the pool named "default" if
+                                                   any, else lb answers 404 */
+    char config_file[4096]; /* -c FILE: "" when none */
+    bool check;             /* --check, -t: validate the configuration, report, exit */
     unsigned workers;            /* 0 means "the number of online CPUs", decided by main() */
     uint32_t connect_timeout_ms; /* nonblocking connect to one backend */
     uint32_t client_timeout_ms;  /* whole request head, from its first byte; body inactivity */
@@ -92,16 +130,60 @@ struct config {
     char tls_listen_host[NET_HOST_LEN]; /* --tls-listen [ADDR:]PORT: "" means every address */
     uint16_t tls_listen_port;           /* CONFIG_DEFAULT_TLS_PORT unless given */
     bool observe_5xx;            /* --observe 5xx: a 5xx answer counts as a failed request */
+    bool tls_listen_given;       /* --tls-listen was given (it needs --tls-cert) */
     bool help;                   /* -h: print usage, exit 0 */
     bool version;                /* -V: print the version, exit 0 */
 };
 
-/* Fills cfg with the defaults: listen on :3000, backends localhost:3001..3003. */
+/* Fills cfg with the defaults: listen on :3000, pool "default" with backends
+ * localhost:3001..3003. */
 void config_defaults(struct config *cfg);
 
-/* Parses argv[1..argc) over the defaults. The first -b replaces the default backends. Returns 0,
- * or -EINVAL with one line naming the bad flag or value in err. */
+/* Parses argv[1..argc) over cfg (the defaults, or what a -c FILE set). The first -b replaces the
+ * backends of pool "default" (creating that pool when cfg has none of that name). Ends with
+ * config_validate(). Returns 0, or -EINVAL with one line naming the bad flag or value in err. */
 int config_parse(struct config *cfg, int argc, char *const argv[], char *err, size_t err_len);
+
+/* config_parse() without config_validate(): main() reads -c FILE with it, then the file, then the
+ * command line again over the file, and validates the whole. */
+int config_parse_options(struct config *cfg, int argc, char *const argv[], char *err,
+                         size_t err_len);
+
+/* What a configuration file (lb/conffile.c) shares with the command line: applies the long
+ * option name (without "--"; never help, version, config or check) with value (NULL for the
+ * options that take none) as the command line would. A backend ("backend", value
+ * "HOST:PORT[,OPTION]...") is added to pools[pool]. Messages name the option as flag spells it.
+ * Returns 0, -ENOENT when there is no such option (err untouched), or -EINVAL with err. */
+int config_set(struct config *cfg, const char *name, const char *flag, const char *value,
+               unsigned pool, char *err, size_t err_len);
+
+/* 1 when the option named name (without "--") takes a value, 0 when it takes none, -1 when
+ * config_set() does not know it. */
+int config_option_arity(const char *name);
+
+/* True when path is a valid --health-path: '/' then visible ASCII, at most
+ * CONFIG_MAX_HEALTH_PATH bytes. */
+bool config_valid_health_path(const char *path);
+
+/* The index of the pool named name, or -1. */
+int config_find_pool(const struct config *cfg, const char *name);
+
+/* The index of the pool requests that match no route go to, or -1 (lb answers 404). */
+int config_default_pool(const struct config *cfg);
+
+/* The policy pool i uses: its own, else the global one. */
+const char *config_pool_policy(const struct config *cfg, size_t i);
+
+/* The health check path of pool i: its own, else the global --health-path ("" : none). */
+const char *config_pool_health_path(const struct config *cfg, size_t i);
+
+/* True when name is a valid backend or pool name (1..CONFIG_MAX_NAME_LEN letters, digits, '.',
+ * '_' or '-'). */
+bool config_valid_name(const char *name, size_t len);
+
+/* The checks between options, once all are in: -m tcp refuses what needs requests, TLS needs a
+ * certificate and a key, a pool has backends, ... Returns 0, or -EINVAL with one line in err. */
+int config_validate(const struct config *cfg, char *err, size_t err_len);
 
 /* Prints the usage text (with every default) to out. */
 void config_usage(FILE *out);

@@ -1,7 +1,8 @@
 /*
  * events.c - where lb's observable events end up: the access log, and rate-limited warnings on
- * standard error for backend trouble (at most one line per backend per second, so a dead
- * backend under load does not flood the terminal), and the shared-memory statistics lbtop reads
+ * standard error for backend trouble and lb's own shortages (loglimit.h: at most one line per
+ * backend, or per kind of shortage, per second, so a dead backend under load does not flood
+ * the terminal), and the shared-memory statistics lbtop reads
  * (lb/stats_writer.h: one call per event, on this worker's own counters; a no-op with --no-stats).
  *
  * A backend's state (lb/backend.h: up, or down and resting after a failed connect) changes here:
@@ -20,17 +21,14 @@
 
 #include "access_log.h"
 #include "clock.h"
+#include "loglimit.h"
 #include "stats_writer.h"
 #include "worker.h"
 
-static bool warn_allowed(struct backend *b)
+/* Key of a backend's rate-limited warnings: one line per backend per second (loglimit.h). */
+static void backend_key(char *key, size_t cap, const struct backend *b)
 {
-    uint64_t now = clock_mono_ms();
-    uint64_t last = atomic_load_explicit(&b->last_warn_ms, memory_order_relaxed);
-    if (last != 0 && now - last < 1000)
-        return false;
-    return atomic_compare_exchange_strong_explicit(&b->last_warn_ms, &last, now ? now : 1,
-                                                   memory_order_relaxed, memory_order_relaxed);
+    snprintf(key, cap, "backend %u", (unsigned)b->index);
 }
 
 /* Errors that are lb's own (out of descriptors or memory) say nothing about the backend. */
@@ -63,12 +61,22 @@ void events_backend_connect_failed(struct worker *w, struct backend *b, int err)
                                   err == -ETIMEDOUT ? HEALTH_FAIL_TIMEOUT : HEALTH_FAIL_CONNECT,
                                   health_connect_why(-err), w->now_ms, &chg))
             events_backend_health(w, w->health, b, &chg);
-    } else if (warn_allowed(b)) {
-        if (backend_to_blame(err))
-            fprintf(stderr, "lb: backend %s: connect failed: %s\n", b->name, strerror(-err));
-        else /* lb's own shortage: the backend did nothing wrong */
-            fprintf(stderr, "lb: cannot connect to backend %s: lb is short of resources: %s\n",
-                    b->name, strerror(-err));
+    } else if (backend_to_blame(err)) {
+        char key[LOGLIMIT_KEY_MAX];
+        backend_key(key, sizeof(key), b);
+        loglimit_printf(w->warnings, key, w->now_ms, "lb: backend %s: connect failed: %s",
+                        b->name, strerror(-err));
+    } else if (err == -EMFILE || err == -ENFILE) {
+        /* lb's own shortage: the backend did nothing wrong */
+        loglimit_printf(w->warnings, "lb-fd", w->now_ms,
+                        "lb: out of file descriptors (%s): cannot connect to backend %s; the "
+                        "request gets 503, the backend is not blamed",
+                        strerror(-err), b->name);
+    } else {
+        loglimit_printf(w->warnings, "lb-memory", w->now_ms,
+                        "lb: out of memory (%s): cannot connect to backend %s; the request gets "
+                        "503, the backend is not blamed",
+                        strerror(-err), b->name);
     }
 }
 
@@ -108,11 +116,19 @@ void events_timeout(struct worker *w, enum events_timeout kind, struct backend *
         stats_timeout(w->stats, (int)b->index);
 }
 
+void events_client_stalled(struct worker *w, const char *client, uint32_t timeout_ms)
+{
+    loglimit_printf(w->warnings, "client-stalled", w->now_ms,
+                    "lb: client %s stopped reading its response (no progress for %u ms, "
+                    "--client-timeout): connection cut; the backend is not blamed",
+                    client, (unsigned)timeout_ms);
+}
+
 void events_backend_broke(struct worker *w, struct backend *b, const char *why)
 {
-    (void)w;
-    if (warn_allowed(b))
-        fprintf(stderr, "lb: backend %s: %s\n", b->name, why);
+    char key[LOGLIMIT_KEY_MAX];
+    backend_key(key, sizeof(key), b);
+    loglimit_printf(w->warnings, key, w->now_ms, "lb: backend %s: %s", b->name, why);
 }
 
 /* A time on lb's monotonic clock (ms), as wall-clock time (ns since the epoch). */

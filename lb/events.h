@@ -68,6 +68,11 @@ void events_retry(struct worker *w, struct backend *from, bool was_sent, const c
 /* A timeout fired; b is the backend concerned, or NULL. */
 void events_timeout(struct worker *w, enum events_timeout kind, struct backend *b);
 
+/* The client at client ("addr:port") took none of the response lb holds for it for timeout_ms
+ * (--client-timeout): lb cuts the connection. Its fault, not the backend's: one line on standard
+ * error (rate-limited), nothing against the backend's health. */
+void events_client_stalled(struct worker *w, const char *client, uint32_t timeout_ms);
+
 /* A backend broke a response after it started (closed or failed mid-body, bad chunking). */
 void events_backend_broke(struct worker *w, struct backend *b, const char *why);
 

@@ -22,9 +22,11 @@
 #include "access_log.h"
 #include "backend.h"
 #include "cliopt.h"
+#include "conffile.h"
 #include "config.h"
 #include "handoff.h"
 #include "health.h"
+#include "loglimit.h"
 #include "net.h"
 #include "policy.h"
 #include "resolver.h"
@@ -36,6 +38,36 @@
 static void warn_line(const char *msg)
 {
     fprintf(stderr, "lb: warning: %s\n", msg);
+}
+
+/* -c FILE: the file over the defaults, then the command line again over the file; the whole
+ * validated. With --check, says "configuration OK" or every error. Returns 0, or the exit status:
+ * 1 for a bad file, 2 for a bad combination of flags. */
+static int load_config(struct config *cfg, int argc, char **argv)
+{
+    static struct conffile_errors errs;
+    char file[sizeof(cfg->config_file)], err[1024];
+
+    if (cfg->config_file[0] != '\0') {
+        snprintf(file, sizeof(file), "%s", cfg->config_file);
+        config_defaults(cfg);
+        if (conffile_load(cfg, file, &errs) != 0) {
+            fputs(errs.text, stderr);
+            fprintf(stderr, "lb: %s: %u error%s\n", file, errs.count, errs.count == 1 ? "" : "s");
+            return 1;
+        }
+        if (config_parse_options(cfg, argc, argv, err, sizeof(err)) != 0) {
+            cli_print_error("lb", err);
+            return 2;
+        }
+    }
+    if (config_validate(cfg, err, sizeof(err)) != 0) {
+        cli_print_error("lb", err);
+        return cfg->check ? 1 : 2;
+    }
+    if (cfg->check)
+        printf("lb: configuration OK%s%s\n", cfg->config_file[0] ? ": " : "", cfg->config_file);
+    return 0;
 }
 
 /* Waits for the workers to finish, answering a second signal by stopping them at once. */
@@ -76,12 +108,14 @@ int main(int argc, char **argv)
     struct worker *workers = NULL;
     struct stats *stats = NULL;
     struct handoff *handoff = NULL;
+    struct loglimit *warnings = NULL;
     unsigned started = 0, nworkers;
+    int rc;
     const char **hosts = NULL;
     uint16_t *ports = NULL;
 
     config_defaults(&cfg);
-    if (config_parse(&cfg, argc, argv, err, sizeof(err)) != 0) {
+    if (config_parse_options(&cfg, argc, argv, err, sizeof(err)) != 0) {
         cli_print_error("lb", err);
         return 2;
     }
@@ -92,6 +126,14 @@ int main(int argc, char **argv)
     if (cfg.version) {
         cli_print_version("lb");
         return 0;
+    }
+    rc = load_config(&cfg, argc, argv);
+    if (rc != 0 || cfg.check)
+        return rc;
+    if (cfg.num_pools > 1 || cfg.num_routes > 0) {
+        fprintf(stderr, "lb: pools and routes are checked (--check) but not served yet: "
+                        "keep the backends in one pool\n");
+        return 1;
     }
     nworkers = cfg.workers;
     if (nworkers == 0) {
@@ -193,7 +235,7 @@ int main(int argc, char **argv)
     health = health_create(table->count, &hc);
     if (health == NULL)
         goto out_nomem;
-    int rc = policy_init(&policy, policy_find(cfg.policy), table);
+    rc = policy_init(&policy, policy_find(cfg.policy), table);
     if (rc != 0) {
         fprintf(stderr, "lb: policy %s: %s\n", cfg.policy, strerror(-rc));
         goto out;
@@ -219,6 +261,10 @@ int main(int argc, char **argv)
     workers = calloc(nworkers, sizeof(*workers));
     if (workers == NULL)
         goto out_nomem;
+    /* a trouble that repeats prints one line a second, with a count of the ones left out */
+    warnings = loglimit_create(stderr, 1000);
+    if (warnings == NULL)
+        goto out_nomem;
     /* with more than one worker, each hands new connections to the least loaded (handoff.h) */
     if (nworkers > 1 && (handoff = handoff_create(nworkers)) == NULL)
         goto out_nomem;
@@ -239,6 +285,7 @@ int main(int argc, char **argv)
         w->health = health;
         w->nworkers = nworkers;
         w->handoff = handoff;
+        w->warnings = warnings;
         if (worker_init(w, err, sizeof(err)) != 0) {
             fprintf(stderr, "lb: %s\n", err);
             worker_fini(w);
@@ -302,6 +349,7 @@ out_nomem:
 out:
     stats_close(stats); /* the workers are gone: nothing writes the segment any more */
     free(workers);
+    loglimit_destroy(warnings);
     handoff_destroy(handoff); /* closes connections handed to a worker that never took them */
     resolver_destroy(resolver);
     policy_fini(&policy);

@@ -33,6 +33,9 @@ struct request_record {
     int status;         /* status sent to the client; 0: none (the client went away) */
     uint64_t bytes_out; /* response bytes sent to the client, head included */
     bool generated;     /* lb answered itself (400, 408, 502, 503, 504, ...) */
+    const char *end;    /* how lb cut the exchange short, a word: "client_timeout" (the client
+                           stopped reading its response), "server_timeout" (the backend went
+                           silent mid-response); NULL when it was not cut for a timeout */
 
     /* the backend */
     int backend;      /* index of the backend that answered (or was last tried), -1 if none */

@@ -47,6 +47,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -148,6 +150,12 @@ struct exchange {
     uint64_t client_activity_ms; /* last byte from the client (a stalled request body) */
     enum res_state rs_state;
     struct half rs;
+    uint64_t client_progress_ms; /* last progress of the response towards the client: a write,
+                                    or the client reading what its socket held (a shrinking
+                                    send queue) */
+    int client_outq;        /* bytes in the client socket's send queue when lb last found it
+                               full, -1: not measured since lb last wrote to it */
+    const char *end;        /* how lb cut the exchange short (access log end=), NULL: it did not */
     int status;             /* sent to the client, 0 if none yet */
     bool res_decode;        /* chunked from the backend, plain to an HTTP/1.0 client */
     bool backend_keepalive; /* the backend connection may serve another request */
@@ -342,6 +350,7 @@ static void log_request(struct session *s)
         .server = u ? (const struct sockaddr *)&u->server : NULL,
         .client_conn_id = s->conn_id,
         .conn_request = s->requests,
+        .end = x->end,
         .client_tls = s->client.tr.ops == &transport_tls,
         .backend_tls = u != NULL && u->side.tr.ops == &transport_tls,
     };
@@ -355,7 +364,7 @@ static int exchange_take(struct session *s)
     struct exchange *x = pool_take(&s->w->sessions->exchanges);
     if (x == NULL)
         return -ENOMEM;
-    *x = (struct exchange){0};
+    *x = (struct exchange){.client_outq = -1};
     dial_init(&x->d, s->w, &s->ep);
     net_format_addr(&s->peer.sa, x->client_addr, sizeof(x->client_addr));
     net_format_ip(&s->peer.sa, x->client_ip, sizeof(x->client_ip));
@@ -712,6 +721,36 @@ static int response_prepare(struct session *s)
     return 0;
 }
 
+/* Bytes the client's socket holds that the client has not acknowledged yet (SIOCOUTQ), or -1. */
+static int client_send_queue(const struct session *s)
+{
+    int queued;
+    if (s->client.tr.fd < 0 || ioctl(s->client.tr.fd, SIOCOUTQ, &queued) != 0)
+        return -1;
+    return queued;
+}
+
+/* Response bytes wait for the client: the client's socket is full (its last write would have
+ * blocked) and lb holds more for it. lb then reads the backend only until its buffer is full, so
+ * the backend's silence is not the backend's fault: only --client-timeout runs. */
+static bool response_waits_for_client(const struct session *s)
+{
+    const struct exchange *x = s->x;
+    return !s->client.writable &&
+           ((x->head_use == HEAD_RESPONSE && x->head_sent < x->head_len) || x->rs.ready > 0);
+}
+
+/* The client read some of what its socket held since lb last looked: progress, though lb could
+ * not write (a socket buffer of megabytes takes long to half-empty for a slow reader, and only
+ * then does lb hear it may write again). Remembers what it saw. */
+static bool client_read_since(struct session *s)
+{
+    int queued = client_send_queue(s);
+    bool moved = queued >= 0 && (s->x->client_outq < 0 || queued < s->x->client_outq);
+    s->x->client_outq = queued;
+    return moved;
+}
+
 /* The response half: sends the response head and body bytes (or lb's own response) to the
  * client. */
 static bool write_client(struct session *s)
@@ -736,9 +775,12 @@ static bool write_client(struct session *s)
     }
     uint32_t head_done, body_done;
     ssize_t n = send_pending(&s->client, &p, &head_done, &body_done);
+    if (n == 0 && !s->client.writable && x->client_outq < 0)
+        x->client_outq = client_send_queue(s); /* full: how much it holds, to see it shrink */
     if (n <= 0)
         return n < 0;
-    s->activity_ms = now_ms(s);
+    s->activity_ms = x->client_progress_ms = now_ms(s);
+    x->client_outq = -1;
     x->head_sent += head_done;
     if (x->head_use == HEAD_RESPONSE && x->head_sent == x->head_len) {
         head_free(s);
@@ -1109,6 +1151,7 @@ static bool response_head(struct session *s)
                 session_close(s, true);
                 return true;
             }
+            x->client_progress_ms = now_ms(s);
             x->rs_state = RES_INTERIM;
         }
         res->start += (uint32_t)rc;
@@ -1159,6 +1202,7 @@ static bool response_head(struct session *s)
         return true;
     }
     res->start += (uint32_t)rc;
+    x->client_progress_ms = now_ms(s); /* --client-timeout to read it counts from now */
     x->rs_state = RES_BODY;
     x->rs.ready = 0;
     return true;
@@ -1387,6 +1431,8 @@ static uint64_t session_deadline(const struct session *s)
              (buf_len(&s->req) == 0 && !request_head_pending(s) &&
               !(x->expect_continue && x->rq.bytes == 0))))
             return x->client_activity_ms + c->client_timeout_ms; /* the body stalled */
+        if (response_waits_for_client(s))
+            return x->client_progress_ms + c->client_timeout_ms; /* the client stopped reading? */
         return s->activity_ms + c->server_timeout_ms;
     case S_TUNNEL:
         return s->activity_ms + (c->idle_timeout_ms > c->server_timeout_ms ? c->idle_timeout_ms
@@ -1517,14 +1563,28 @@ void session_timer_expired(struct worker *w, struct timer *t)
                 session_close(s, false);
             break;
         }
+        if (response_waits_for_client(s)) {
+            if (client_read_since(s)) { /* slow, but moving: never cut */
+                x->client_progress_ms = w->now_ms;
+                timer_set(&w->timers, &s->timer, session_deadline(s));
+                return;
+            }
+            /* the client's fault, not the backend's: cut with a reset (the response is short) */
+            events_client_stalled(w, x->client_addr, w->cfg->client_timeout_ms);
+            x->end = "client_timeout";
+            session_close(s, true);
+            break;
+        }
         events_timeout(w, EVENTS_TIMEOUT_SERVER, x->d.backend);
         health_failed(s, HEALTH_FAIL_TIMEOUT, "timeout");
         if (x->t_first_byte == 0 && retry_elsewhere(s, "the backend did not answer in time"))
             break;
-        if (can_answer)
+        if (can_answer) {
             send_error(s, 504, "the backend did not answer in time");
-        else
+        } else {
+            x->end = "server_timeout";
             abort_truncated(s, "timed out mid-response");
+        }
         break;
     }
     case S_TUNNEL:

@@ -27,6 +27,7 @@
 #include "checker.h"
 #include "clock.h"
 #include "handoff.h"
+#include "loglimit.h"
 #include "relay.h"
 #include "session.h"
 #include "upstream.h"
@@ -37,7 +38,6 @@
  * burst of new keep-alive connections is spread over the workers instead of landing on one. */
 #define ACCEPT_BATCH 4
 #define ACCEPT_PAUSE_MS 100
-#define ACCEPT_WARN_MS 10000 /* at most one "out of descriptors" line per worker this often */
 
 int worker_watch(struct worker *w, int fd, struct endpoint *ep)
 {
@@ -116,8 +116,6 @@ int worker_init(struct worker *w, char *err, size_t err_len)
     w->draining = false;
     w->listening = false;
     w->accept_resume_ms = 0;
-    w->accept_warned_ms = 0;
-    w->accept_unwarned = 0;
     w->now_ms = clock_mono_ms();
 
     if (getrandom(w->rng, sizeof(w->rng), GRND_NONBLOCK) != (ssize_t)sizeof(w->rng)) {
@@ -217,23 +215,11 @@ static void accept_clients(struct worker *w, bool tls)
             case ENOBUFS:
             case ENOMEM:
                 /* out of descriptors or memory: stop accepting for a moment instead of spinning
-                 * on a listener that stays readable */
-                /* one line per ACCEPT_WARN_MS at most, with a count of the ones left out: a
-                 * shortage that lasts must not flood the terminal (it repeats every pause) */
-                if (w->accept_warned_ms == 0 || w->now_ms - w->accept_warned_ms >= ACCEPT_WARN_MS) {
-                    if (w->accept_unwarned > 0)
-                        fprintf(stderr,
-                                "lb: worker %u: accept: %s (pausing accepts for %d ms; %u more "
-                                "times since the last such line)\n",
-                                w->id, strerror(errno), ACCEPT_PAUSE_MS, w->accept_unwarned);
-                    else
-                        fprintf(stderr, "lb: worker %u: accept: %s (pausing accepts for %d ms)\n",
-                                w->id, strerror(errno), ACCEPT_PAUSE_MS);
-                    w->accept_warned_ms = w->now_ms;
-                    w->accept_unwarned = 0;
-                } else {
-                    w->accept_unwarned++;
-                }
+                 * on a listener that stays readable; a shortage that lasts repeats this every
+                 * pause, so the line is rate-limited (loglimit.h) */
+                loglimit_printf(w->warnings, "accept", w->now_ms,
+                                "lb: worker %u: accept: %s (pausing accepts for %d ms)", w->id,
+                                strerror(errno), ACCEPT_PAUSE_MS);
                 listen_off(w);
                 w->accept_resume_ms = w->now_ms + ACCEPT_PAUSE_MS;
                 return;

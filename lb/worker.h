@@ -29,6 +29,7 @@
 
 struct checker;
 struct handoff;
+struct loglimit;
 struct health;
 struct admin;
 struct relays;
@@ -72,6 +73,8 @@ struct worker {
     struct stats_thread *stats; /* this worker's statistics (lb/stats_writer.h), NULL when off */
     struct health *health;      /* what lb believes about each backend (lb/health.h), shared */
     unsigned nworkers;          /* how many workers share the backends' health checks */
+    struct loglimit *warnings;  /* rate-limits lines on standard error (loglimit.h), shared;
+                                   NULL: every line is printed */
     struct handoff *handoff; /* spreads accepted connections over the workers (handoff.h);
                                 shared; NULL: each worker serves what it accepts */
     pthread_t thread;
@@ -101,8 +104,6 @@ struct worker {
     bool draining;
     uint64_t drain_deadline_ms;
     uint64_t accept_resume_ms; /* out of descriptors: accept again after this */
-    uint64_t accept_warned_ms; /* when the last "accept: ..." line was printed (0: never) */
-    unsigned accept_unwarned;  /* such lines left out since, to be counted in the next one */
 };
 
 /* Prepares w (epoll, eventfds) for its thread; the caller filled the immutable fields. Returns 0

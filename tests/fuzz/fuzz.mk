@@ -12,13 +12,14 @@
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD := build/fuzz
-FUZZ_ALL := http body config headers hashkey lbtrace_decode lbtrace_reasm lbtrace lbtop_snapshot \
+FUZZ_ALL := http body config conffile headers hashkey lbtrace_decode lbtrace_reasm lbtrace lbtop_snapshot \
     backend_sim
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS := -std=c11 -g -O1 $(WARNINGS) -pthread $(FUZZ_SAN)
 
 fuzz_config_DIRS := lb
+fuzz_conffile_DIRS := lb
 fuzz_headers_DIRS := lb
 fuzz_hashkey_DIRS := lb
 fuzz_lbtrace_decode_DIRS := lbtrace
