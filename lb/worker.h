@@ -100,6 +100,8 @@ struct worker {
     uint64_t rng[2];
     uint64_t now_ms; /* clock_mono_ms() at the start of this loop round */
     uint64_t conn_serial; /* client connections accepted so far */
+    uint64_t trim_next_ms;  /* when memory is next given back (worker.c's trim()) */
+    size_t trim_peak_conns; /* the most connections open at once since the last trim */
     bool listening;
     bool draining;
     uint64_t drain_deadline_ms;
