@@ -83,6 +83,41 @@ static int existing_is_live(const char *name, int32_t *pid)
     return live;
 }
 
+/* Fills the geometry and identity of a fresh (zeroed) segment of size bytes. */
+static void segment_init(struct stats_segment *seg, uint64_t size, uint32_t nworkers,
+                         uint32_t nbackends)
+{
+    struct stats_header *h = &seg->header;
+    h->version = STATS_VERSION;
+    h->header_size = sizeof(struct stats_header);
+    h->segment_size = size;
+    h->max_backends = STATS_MAX_BACKENDS;
+    h->nbackends = nbackends;
+    h->max_workers = STATS_MAX_WORKERS;
+    h->nworkers = nworkers;
+    h->backend_size = sizeof(struct stats_backend);
+    h->worker_size = sizeof(struct stats_worker);
+    h->ring_capacity = STATS_RING_CAPACITY;
+    h->ring_slot_size = sizeof(struct stats_ring_slot);
+    h->hist_buckets = STATS_HIST_BUCKETS;
+    h->hist_sub_bits = STATS_HIST_SUB_BITS;
+    h->backends_offset = offsetof(struct stats_segment, backends);
+    h->ring_offset = offsetof(struct stats_segment, ring);
+    h->workers_offset = offsetof(struct stats_segment, workers);
+    h->writer_pid = (int32_t)getpid();
+    h->start_wall_ns = clock_wall_ns();
+    h->start_mono_ns = clock_mono_ns();
+    stats_text_put(h->lb_version, sizeof(h->lb_version), LBLAB_VERSION, strlen(LBLAB_VERSION));
+    atomic_store_explicit(&h->heartbeat_mono_ns, h->start_mono_ns, memory_order_relaxed);
+    atomic_store_explicit(&h->heartbeat_wall_ns, h->start_wall_ns, memory_order_relaxed);
+    atomic_store_explicit(&h->state, STATS_WRITER_RUNNING, memory_order_relaxed);
+    seg->ring.capacity = STATS_RING_CAPACITY;
+    seg->ring.slot_size = sizeof(struct stats_ring_slot);
+    for (uint32_t i = 0; i < STATS_MAX_BACKENDS; i++)
+        seg->backends[i].index = i;
+
+}
+
 int stats_shm_create(struct stats_shm *shm, const char *name, uint32_t nworkers,
                      uint32_t nbackends, char *err, size_t err_len)
 {
@@ -142,35 +177,7 @@ int stats_shm_create(struct stats_shm *shm, const char *name, uint32_t nworkers,
     }
     close(fd);
 
-    struct stats_header *h = &seg->header;
-    h->version = STATS_VERSION;
-    h->header_size = sizeof(struct stats_header);
-    h->segment_size = size;
-    h->max_backends = STATS_MAX_BACKENDS;
-    h->nbackends = nbackends;
-    h->max_workers = STATS_MAX_WORKERS;
-    h->nworkers = nworkers;
-    h->backend_size = sizeof(struct stats_backend);
-    h->worker_size = sizeof(struct stats_worker);
-    h->ring_capacity = STATS_RING_CAPACITY;
-    h->ring_slot_size = sizeof(struct stats_ring_slot);
-    h->hist_buckets = STATS_HIST_BUCKETS;
-    h->hist_sub_bits = STATS_HIST_SUB_BITS;
-    h->backends_offset = offsetof(struct stats_segment, backends);
-    h->ring_offset = offsetof(struct stats_segment, ring);
-    h->workers_offset = offsetof(struct stats_segment, workers);
-    h->writer_pid = (int32_t)getpid();
-    h->start_wall_ns = clock_wall_ns();
-    h->start_mono_ns = clock_mono_ns();
-    stats_text_put(h->lb_version, sizeof(h->lb_version), LBLAB_VERSION, strlen(LBLAB_VERSION));
-    atomic_store_explicit(&h->heartbeat_mono_ns, h->start_mono_ns, memory_order_relaxed);
-    atomic_store_explicit(&h->heartbeat_wall_ns, h->start_wall_ns, memory_order_relaxed);
-    atomic_store_explicit(&h->state, STATS_WRITER_RUNNING, memory_order_relaxed);
-    seg->ring.capacity = STATS_RING_CAPACITY;
-    seg->ring.slot_size = sizeof(struct stats_ring_slot);
-    for (uint32_t i = 0; i < STATS_MAX_BACKENDS; i++)
-        seg->backends[i].index = i;
-
+    segment_init(seg, size, nworkers, nbackends);
     shm->seg = seg;
     shm->size = (size_t)size;
     shm->writable = true;
@@ -185,6 +192,33 @@ out_unlink:
     close(fd);
     shm_unlink(name);
     return rc;
+}
+
+int stats_shm_create_private(struct stats_shm *shm, uint32_t nworkers, uint32_t nbackends,
+                             char *err, size_t err_len)
+{
+    uint64_t size = stats_segment_size(nworkers);
+    struct stats_segment *seg;
+
+    shm_reset(shm);
+    if (nworkers == 0 || nworkers > STATS_MAX_WORKERS || nbackends > STATS_MAX_BACKENDS) {
+        snprintf(err, err_len, "statistics support 1..%d workers and up to %d backends",
+                 STATS_MAX_WORKERS, STATS_MAX_BACKENDS);
+        return -EINVAL;
+    }
+    seg = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (seg == MAP_FAILED) {
+        int rc = -errno;
+        snprintf(err, err_len, "statistics in private memory: mmap: %s", strerror(errno));
+        return rc;
+    }
+    segment_init(seg, size, nworkers, nbackends);
+    shm->seg = seg;
+    shm->size = (size_t)size;
+    shm->writable = true;
+    shm->nworkers = nworkers;
+    shm->nbackends = nbackends;
+    return 0; /* name "": there is nothing to unlink */
 }
 
 void stats_shm_publish(struct stats_shm *shm)
@@ -213,7 +247,7 @@ void stats_shm_destroy(struct stats_shm *shm)
     if (shm->seg != NULL && shm->writable) {
         atomic_store_explicit(&shm->seg->header.state, STATS_WRITER_STOPPING,
                               memory_order_release);
-        if (name_refers_to(shm->name, shm->dev, shm->ino))
+        if (shm->name[0] != '\0' && name_refers_to(shm->name, shm->dev, shm->ino))
             shm_unlink(shm->name);
     }
     stats_shm_detach(shm);

@@ -55,6 +55,11 @@ bool stats_shm_name_valid(const char *name);
 int stats_shm_create(struct stats_shm *shm, const char *name, uint32_t nworkers,
                      uint32_t nbackends, char *err, size_t err_len);
 
+/* Like stats_shm_create(), in memory of this process only (anonymous, never named): lb keeps
+ * its statistics there with --no-stats when its admin endpoint needs them. shm->name is "". */
+int stats_shm_create_private(struct stats_shm *shm, uint32_t nworkers, uint32_t nbackends,
+                             char *err, size_t err_len);
+
 /* Makes a created segment visible to readers (stores magic with release ordering). */
 void stats_shm_publish(struct stats_shm *shm);
 

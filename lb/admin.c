@@ -4,10 +4,16 @@
  * Each connection reads one request head into a small buffer (the shared parser decides when it
  * is complete or malformed), answers it and closes. Connections are few and short, so they live
  * on a plain list and each round the loop closes the ones past their deadline; no timer heap.
+ *
+ * An answer is built whole in memory (GET /metrics and GET /stats with 64 backends are tens of
+ * kilobytes), then written without ever waiting: what the socket does not take now is kept and
+ * written when epoll says the socket is writable again, so a slow or stalled client costs memory
+ * until its deadline, never the worker's time.
  */
 #include "admin.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +26,16 @@
 #include "health.h"
 #include "http.h"
 #include "json.h"
+#include "metrics.h"
+#include "stats_json.h"
+#include "stats_snapshot.h"
+#include "stats_writer.h"
 
 #define ADMIN_REQUEST_MAX 4096   /* a request head larger than this is refused */
-#define ADMIN_DEADLINE_MS 5000   /* a request must arrive within this */
+#define ADMIN_DEADLINE_MS 5000   /* a request must arrive, and each part of an answer be taken,
+                                  * within this */
 #define ADMIN_MAX_CONNS 64       /* beyond this, new admin connections are closed at once */
+#define ADMIN_RECENT 20          /* recent requests in GET /stats, as many as lbtop --json has */
 
 struct admin_conn {
     struct endpoint ep; /* first: epoll data */
@@ -31,6 +43,9 @@ struct admin_conn {
     int fd;
     uint64_t deadline_ms;
     size_t len;
+    char *out;       /* the answer being written (malloc'd), NULL while reading the request */
+    size_t out_len;  /* its bytes */
+    size_t out_sent; /* of those, written */
     char buf[ADMIN_REQUEST_MAX];
 };
 
@@ -50,6 +65,7 @@ static void conn_close(struct admin *a, struct admin_conn *c)
     if (*p == c)
         *p = c->next;
     close(c->fd); /* also takes it out of the epoll set */
+    free(c->out);
     free(c);
     a->nconns--;
 }
@@ -82,20 +98,64 @@ void admin_destroy(struct admin *a)
     free(a);
 }
 
-/* Writes the whole answer (small: it fits an empty socket buffer) and closes. */
+/* Writes what the socket takes of c's answer; closes c when all is written or the peer is
+ * gone, else waits for writability (EPOLLOUT) with a fresh deadline. */
+static void write_out(struct admin *a, struct admin_conn *c)
+{
+    while (c->out_sent < c->out_len) {
+        ssize_t n = send(c->fd, c->out + c->out_sent, c->out_len - c->out_sent,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            c->deadline_ms = clock_mono_ms() + ADMIN_DEADLINE_MS;
+            return; /* EPOLLOUT (edge-triggered, watched since the answer began) brings us back */
+        }
+        if (n <= 0)
+            break; /* the peer is gone: its answer with it */
+        c->out_sent += (size_t)n;
+    }
+    conn_close(a, c);
+}
+
+/* Starts writing the answer: a head with status, content type and the extra header lines (each
+ * ending in CRLF), then body[0..body_len) unless head_only (HEAD). Takes nothing from body. */
+static void answer_with(struct admin *a, struct admin_conn *c, int status, const char *type,
+                        const char *extra, const char *body, size_t body_len, bool head_only)
+{
+    char head[512];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                     "%sConnection: close\r\n\r\n",
+                     status, http_status_reason(status), type, body_len, extra);
+    if (n < 0 || (size_t)n >= sizeof(head)) {
+        conn_close(a, c);
+        return;
+    }
+    size_t len = (size_t)n + (head_only ? 0 : body_len);
+    c->out = malloc(len);
+    if (c->out == NULL) {
+        conn_close(a, c); /* out of memory: the client sees the connection close */
+        return;
+    }
+    memcpy(c->out, head, (size_t)n);
+    if (!head_only)
+        memcpy(c->out + n, body, body_len);
+    c->out_len = len;
+    c->out_sent = 0;
+    struct epoll_event ev = {.events = EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = &c->ep};
+    if (epoll_ctl(a->w->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
+        conn_close(a, c);
+        return;
+    }
+    write_out(a, c);
+}
+
+/* A JSON answer. */
 static void answer(struct admin *a, struct admin_conn *c, int status, const char *extra,
                    const char *body)
 {
-    char out[1200];
-    int n = snprintf(out, sizeof(out),
-                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-                     "%sConnection: close\r\n\r\n%s",
-                     status, http_status_reason(status), strlen(body), extra, body);
-    if (n > 0 && (size_t)n < sizeof(out)) {
-        /* a peer that reads nothing loses its answer, nothing else: one try, never a wait */
-        (void)send(c->fd, out, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-    }
-    conn_close(a, c);
+    answer_with(a, c, status, "application/json", extra, body, strlen(body), false);
 }
 
 static void error_answer(struct admin *a, struct admin_conn *c, int status, const char *extra,
@@ -131,21 +191,65 @@ static void text_add_sink(void *ctx, const char *p, size_t n)
     text_add(ctx, p, n);
 }
 
-/* POST /backends/NAME/ACTION */
-static void route(struct admin *a, struct admin_conn *c, const struct http_request *r)
+static int hex_value(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Decodes %XX escapes of s[0..n) into out[out_len] (NUL-terminated): lbtop sends a name's '#'
+ * as %23. False when it does not fit, or an escape is malformed or %00. */
+static bool percent_decode(const char *s, size_t n, char *out, size_t out_len)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == '%') {
+            int hi = i + 2 < n ? hex_value(s[i + 1]) : -1;
+            int lo = i + 2 < n ? hex_value(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                return false;
+            ch = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (k + 1 >= out_len)
+            return false;
+        out[k++] = ch;
+    }
+    out[k] = '\0';
+    return true;
+}
+
+/* The backend called name: its name, or for the k-th backend of a name used more than once
+ * (k >= 2; the same host:port given twice) "name#k", as lbtop, /stats and /metrics show it
+ * (stats_snapshot.h). NULL when none is. */
+static struct backend *find_backend(struct backend_table *t, const char *name)
+{
+    for (size_t i = 0; i < t->count; i++) {
+        unsigned k = 1;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(t->backends[j].name, t->backends[i].name) == 0)
+                k++;
+        char shown[sizeof(t->backends[i].name) + 16];
+        stats_unique_name(shown, sizeof(shown), t->backends[i].name, k);
+        if (strcmp(shown, name) == 0)
+            return &t->backends[i];
+    }
+    return NULL;
+}
+
+/* POST /backends/NAME/ACTION (path: the part before any query) */
+static void backend_action(struct admin *a, struct admin_conn *c, const struct http_request *r,
+                           const char *path, size_t n)
 {
     static const char prefix[] = "/backends/";
     struct worker *w = a->w;
-    const char *p = r->path;
-    size_t n = r->path_len;
-    const char *q = memchr(p, '?', n);
-    if (q != NULL)
-        n = (size_t)(q - p);
-    if (n <= sizeof(prefix) - 1 || memcmp(p, prefix, sizeof(prefix) - 1) != 0) {
-        error_answer(a, c, 404, "", "no such path: POST /backends/NAME/drain|enable|disable");
-        return;
-    }
-    const char *name = p + sizeof(prefix) - 1, *end = p + n;
+    const char *name = path + sizeof(prefix) - 1, *end = path + n;
     const char *slash = memchr(name, '/', (size_t)(end - name));
     if (slash == NULL) {
         error_answer(a, c, 404, "", "no such path: POST /backends/NAME/drain|enable|disable");
@@ -168,11 +272,10 @@ static void route(struct admin *a, struct admin_conn *c, const struct http_reque
         error_answer(a, c, 405, "Allow: POST\r\n", "use POST");
         return;
     }
+    char wanted[sizeof(w->table->backends[0].name) + 16];
     struct backend *b = NULL;
-    for (size_t i = 0; i < w->table->count && b == NULL; i++)
-        if (strlen(w->table->backends[i].name) == name_len &&
-            memcmp(w->table->backends[i].name, name, name_len) == 0)
-            b = &w->table->backends[i];
+    if (percent_decode(name, name_len, wanted, sizeof(wanted)))
+        b = find_backend(w->table, wanted);
     if (b == NULL || w->health == NULL) {
         error_answer(a, c, 404, "", "no backend of that name");
         return;
@@ -182,11 +285,77 @@ static void route(struct admin *a, struct admin_conn *c, const struct http_reque
         events_backend_health(w, w->health, b, &chg);
     struct text t = {.len = 0};
     text_str(&t, "{\"backend\": \"");
-    json_escape(b->name, strlen(b->name), text_add_sink, &t);
+    json_escape(wanted, strlen(wanted), text_add_sink, &t);
     text_str(&t, "\", \"state\": \"");
     text_str(&t, health_state_name(health_state(w->health, b->index)));
     text_str(&t, "\"}\n");
     answer(a, c, 200, "", t.buf);
+}
+
+/* GET /metrics (Prometheus text format) or GET /stats (JSON): a fresh reading of lb's
+ * statistics, written by metrics_write() or stats_json_write(). */
+static void reading(struct admin *a, struct admin_conn *c, bool metrics, bool head_only)
+{
+    const struct stats_shm *shm = stats_thread_shm(a->w->stats);
+    if (shm == NULL) {
+        error_answer(a, c, 503, "", "lb runs without statistics");
+        return;
+    }
+    struct stats_snapshot *snap = malloc(sizeof(*snap));
+    char *body = NULL;
+    size_t len = 0;
+    FILE *f = snap != NULL ? open_memstream(&body, &len) : NULL;
+    int rc = -ENOMEM;
+    if (f != NULL) {
+        stats_snapshot_take(shm, snap, clock_mono_ns(), clock_wall_ns());
+        if (metrics) {
+            rc = metrics_write(f, snap);
+        } else {
+            struct stats_json_doc d = {.producer = "lb_admin",
+                                       .cur = snap,
+                                       .recent = ADMIN_RECENT,
+                                       .now_wall_ns = snap->taken_wall_ns};
+            rc = stats_json_write(f, &d);
+        }
+        if (fclose(f) != 0)
+            rc = -EIO;
+    }
+    if (rc == 0)
+        answer_with(a, c, 200, metrics ? METRICS_CONTENT_TYPE : "application/json", "", body, len,
+                    head_only);
+    else
+        error_answer(a, c, 500, "", "out of memory");
+    free(body);
+    free(snap);
+}
+
+/* Sends each request where it goes: GET (or HEAD) /metrics and /stats, POST /backends/...;
+ * anything else is 404, or 405 with the methods the path takes. */
+static void route(struct admin *a, struct admin_conn *c, const struct http_request *r)
+{
+    static const char prefix[] = "/backends/";
+    const char *p = r->path;
+    size_t n = r->path_len;
+    const char *q = memchr(p, '?', n);
+    if (q != NULL)
+        n = (size_t)(q - p);
+    bool get = r->method_len == 3 && memcmp(r->method, "GET", 3) == 0;
+    bool head = r->method_len == 4 && memcmp(r->method, "HEAD", 4) == 0;
+    bool is_metrics = n == 8 && memcmp(p, "/metrics", 8) == 0;
+    if (is_metrics || (n == 6 && memcmp(p, "/stats", 6) == 0)) {
+        if (get || head)
+            reading(a, c, is_metrics, head);
+        else
+            error_answer(a, c, 405, "Allow: GET, HEAD\r\n", "use GET");
+        return;
+    }
+    if (n > sizeof(prefix) - 1 && memcmp(p, prefix, sizeof(prefix) - 1) == 0) {
+        backend_action(a, c, r, p, n);
+        return;
+    }
+    error_answer(a, c, 404, "",
+                 "no such path: GET /metrics, GET /stats, "
+                 "POST /backends/NAME/drain|enable|disable");
 }
 
 static void conn_readable(struct admin *a, struct admin_conn *c)
@@ -234,6 +403,8 @@ static void accept_conns(struct admin *a)
         c->ep.kind = ENDPOINT_ADMIN;
         c->fd = fd;
         c->len = 0;
+        c->out = NULL;
+        c->out_len = c->out_sent = 0;
         c->deadline_ms = clock_mono_ms() + ADMIN_DEADLINE_MS;
         struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = &c->ep};
         if (epoll_ctl(a->w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -251,10 +422,13 @@ static void accept_conns(struct admin *a)
 void admin_event(struct admin *a, struct endpoint *ep, uint32_t events)
 {
     (void)events;
+    struct admin_conn *c = (struct admin_conn *)ep;
     if (ep == &a->listen_ep)
         accept_conns(a);
+    else if (c->out != NULL)
+        write_out(a, c); /* writable again: more of its answer */
     else
-        conn_readable(a, (struct admin_conn *)ep);
+        conn_readable(a, c);
 }
 
 int admin_run_due(struct admin *a, uint64_t now_ms, int timeout)

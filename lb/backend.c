@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tls_context.h"
+
 bool backend_addr_parse_numeric(const char *host, uint16_t port, struct backend_addr *a)
 {
     memset(a, 0, sizeof(*a));
@@ -81,6 +83,20 @@ void backend_set_options(struct backend *b, const char *name, unsigned weight, b
 void backend_set_send_proxy(struct backend *b, unsigned version)
 {
     b->send_proxy = version == 1 || version == 2 ? (uint8_t)version : 0;
+}
+
+int backend_set_tls(struct backend *b, const char *ca_file, const char *sni, char *err,
+                    size_t err_len)
+{
+    bool verify = ca_file != NULL && *ca_file != '\0';
+    b->tls_ctx = tls_client_ctx_create(verify ? ca_file : NULL, err, err_len);
+    if (b->tls_ctx == NULL)
+        return -1;
+    const char *name = sni != NULL && *sni != '\0' ? sni : b->host;
+    bool is_ip = !(sni != NULL && *sni != '\0') && b->numeric;
+    snprintf(b->tls_sni, sizeof(b->tls_sni), "%s", is_ip ? "" : name);
+    snprintf(b->tls_verify, sizeof(b->tls_verify), "%s", verify ? name : "");
+    return 0;
 }
 
 void backend_table_destroy(struct backend_table *t)

@@ -49,6 +49,11 @@ struct backend {
                                     0: none */
     bool numeric;                /* host is an IP literal: never resolved again */
     bool on_demand;              /* --dns-ttl 0: resolved before each new connection */
+    struct ssl_ctx_st *tls_ctx;  /* -b ...,tls: the client context lb speaks TLS with (owned by
+                                    main(), shared read-only); NULL: plain TCP */
+    char tls_sni[NET_HOST_LEN];  /* the name sent in the ClientHello; "": none */
+    char tls_verify[NET_HOST_LEN]; /* the name or address its certificate must carry when
+                                      ca= verifies: sni=, else the host */
 
     /* written by the resolver thread only (seqlock); read by anyone with backend_get_addrs() */
     atomic_uint seq;
@@ -58,6 +63,8 @@ struct backend {
     /* atomic, relaxed: the address index that last connected, tried first next time */
     atomic_uint preferred;
 };
+
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
 
 struct backend_table {
     /* immutable after start-up */
@@ -95,5 +102,13 @@ int backend_addr_from_sockaddr(const struct sockaddr *sa, struct backend_addr *a
 
 /* Parses a numeric IPv4/IPv6 literal into *a with port. Returns true if host was numeric. */
 bool backend_addr_parse_numeric(const char *host, uint16_t port, struct backend_addr *a);
+
+/* -b ...,tls[,ca=FILE][,sni=NAME]: b is reached over TLS, with a client context of its own
+ * (tls_context.h) whose certificate check uses ca_file ("" or NULL: no check). The name sent is
+ * sni, or b's host when that is a name (an IP address is never sent as SNI); the name checked is
+ * the same, or the IP address. Call before any worker starts. Returns 0, or -1 with one line
+ * naming the CA file in err. */
+int backend_set_tls(struct backend *b, const char *ca_file, const char *sni, char *err,
+                    size_t err_len);
 
 #endif

@@ -2,8 +2,10 @@
  * checker.c - active HTTP health checks driven by a worker's event loop (see checker.h).
  *
  * One struct check per backend this worker checks, allocated once with its request text and
- * its response buffer: a check cycles IDLE -> CONNECTING -> SENDING -> READING -> IDLE without
- * allocating. Its one timer is the next start while IDLE and the timeout while in flight. A
+ * its response buffer: a check cycles IDLE -> CONNECTING -> (HANDSHAKING ->) SENDING -> READING
+ * -> IDLE. Bytes move through the transport seam (transport.h), so a backend reached with
+ * -b ...,tls is checked over TLS like its requests: HANDSHAKING drives the TLS handshake, and a
+ * failed one (a certificate that does not verify) fails the check with OpenSSL's reason. Its one timer is the next start while IDLE and the timeout while in flight. A
  * check only needs the response head, so it reads until the parser says the head is complete
  * (or broken), then closes; the backend's body, if any, is never read.
  */
@@ -21,6 +23,8 @@
 #include "events.h"
 #include "http.h"
 #include "timer.h"
+#include "transport.h"
+#include "transport_tls.h"
 #include "worker.h"
 
 /* the request: a path (config.h's limit), a host name, a port and the fixed fields */
@@ -31,6 +35,7 @@
 enum check_state {
     CHECK_IDLE,
     CHECK_CONNECTING,
+    CHECK_HANDSHAKING, /* -b ...,tls: connected, the TLS handshake is under way */
     CHECK_SENDING,
     CHECK_READING,
 };
@@ -40,7 +45,8 @@ struct check {
     struct checker *c;
     struct backend *b;
     enum check_state state;
-    int fd;
+    struct transport tr; /* fd -1 while no check is in flight */
+    char tls_why[128];   /* why the TLS handshake failed, "" when it did not */
     struct timer timer;
     uint64_t started_ms;
     size_t req_len, sent, len;
@@ -85,7 +91,7 @@ struct checker *checker_create(struct worker *w, struct health *h,
         ck->ep.kind = ENDPOINT_CHECK;
         ck->c = c;
         ck->b = b;
-        ck->fd = -1;
+        ck->tr.fd = -1;
         ck->state = CHECK_IDLE;
         timer_init(&ck->timer, ck);
         const char *lb = strchr(b->host, ':') ? "[" : "", *rb = *lb ? "]" : "";
@@ -108,10 +114,7 @@ out_free:
 
 static void close_fd(struct check *ck)
 {
-    if (ck->fd >= 0) {
-        close(ck->fd); /* also takes it out of the epoll set */
-        ck->fd = -1;
-    }
+    transport_close(&ck->tr, false); /* also takes it out of the epoll set */
 }
 
 void checker_destroy(struct checker *c)
@@ -204,7 +207,8 @@ static void start(struct check *ck, uint64_t now)
         skip(ck, now, "socket", errno);
         return;
     }
-    ck->fd = fd;
+    transport_init(&ck->tr, &transport_plain, fd);
+    ck->tls_why[0] = '\0';
     int rc;
     do {
         rc = connect(fd, (struct sockaddr *)&ss, sl);
@@ -241,13 +245,11 @@ static bool read_answer(struct check *ck, uint64_t now)
             finish(ck, now, false, "response head too large");
             return true;
         }
-        ssize_t r = recv(ck->fd, ck->buf + ck->len, sizeof(ck->buf) - ck->len, 0);
+        ssize_t r = transport_read(&ck->tr, ck->buf + ck->len, sizeof(ck->buf) - ck->len);
         if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
+            if (r == -EAGAIN)
                 return false;
-            snprintf(why, sizeof(why), "read: %s", strerror(errno));
+            snprintf(why, sizeof(why), "read: %s", strerror((int)-r));
             finish(ck, now, false, why);
             return true;
         }
@@ -273,31 +275,59 @@ static bool read_answer(struct check *ck, uint64_t now)
     }
 }
 
+/* How the TLS handshake of a check ended: a failure's reason is kept for the check's result. */
+static void tls_report(void *arg, int version, const char *why)
+{
+    struct check *ck = arg;
+    if (version == 0 && why != NULL)
+        snprintf(ck->tls_why, sizeof(ck->tls_why), "%s", why);
+}
+
 /* Moves a check as far as its socket allows. */
 static void step(struct check *ck, uint64_t now)
 {
-    char why[64];
+    char why[192];
 
     if (ck->state == CHECK_CONNECTING) {
         int soerr = 0;
         socklen_t len = sizeof(soerr);
-        if (getsockopt(ck->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+        if (getsockopt(ck->tr.fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
             soerr = errno;
         if (soerr != 0) {
             finish(ck, now, false, health_connect_why(soerr));
             return;
         }
         ck->state = CHECK_SENDING;
+        if (ck->b->tls_ctx != NULL) {
+            int fd = ck->tr.fd;
+            if (transport_tls_connect(&ck->tr, ck->b->tls_ctx, fd, ck->b->tls_sni,
+                                      ck->b->tls_verify, tls_report, ck) != 0) {
+                skip(ck, now, "TLS", ENOMEM);
+                return;
+            }
+            ck->state = CHECK_HANDSHAKING;
+        }
+    }
+    if (ck->state == CHECK_HANDSHAKING) {
+        int rc = transport_handshake(&ck->tr);
+        if (rc == -EAGAIN)
+            return;
+        if (rc != 0) {
+            snprintf(why, sizeof(why), "TLS handshake failed: %s",
+                     ck->tls_why[0] ? ck->tls_why : strerror(-rc));
+            finish(ck, now, false, why);
+            return;
+        }
+        ck->state = CHECK_SENDING;
     }
     if (ck->state == CHECK_SENDING) {
         while (ck->sent < ck->req_len) {
-            ssize_t w = send(ck->fd, ck->req + ck->sent, ck->req_len - ck->sent, MSG_NOSIGNAL);
+            struct iovec iov = {.iov_base = ck->req + ck->sent, .iov_len = ck->req_len - ck->sent};
+            ssize_t w = transport_writev(&ck->tr, &iov, 1);
             if (w < 0) {
-                if (errno == EINTR)
-                    continue;
-                if (errno == EAGAIN || errno == EWOULDBLOCK)
+                if (w == -EAGAIN)
                     return;
-                snprintf(why, sizeof(why), "send: %s", strerror(errno));
+                snprintf(why, sizeof(why), "send: %s", strerror((int)-w));
                 finish(ck, now, false, why);
                 return;
             }
@@ -312,7 +342,7 @@ static void step(struct check *ck, uint64_t now)
 void checker_event(struct checker *c, struct endpoint *ep, uint32_t events)
 {
     struct check *ck = (struct check *)ep;
-    if (ck->state == CHECK_IDLE || ck->fd < 0)
+    if (ck->state == CHECK_IDLE || ck->tr.fd < 0)
         return; /* an event for a socket closed earlier in this round */
     if (ck->state == CHECK_CONNECTING && !(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
         return;

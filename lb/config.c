@@ -68,7 +68,8 @@ void config_usage(FILE *out)
             "          [--hash-key path|header:NAME|cookie:NAME] [--health-path PATH]\n"
             "          [--health-interval MS] [--health-timeout MS] [--health-rise N]\n"
             "          [--health-fall N] [--max-fails N] [--fail-window MS] [--observe 5xx]\n"
-            "          [--tls-cert FILE --tls-key FILE [--tls-listen [ADDR:]PORT]]\n"
+            "          [--tls-cert FILE --tls-key FILE]... [--tls-cert-dir DIR]\n"
+            "          [--tls-listen [ADDR:]PORT] [--tls-strict-sni]\n"
             "          [-c FILE [-t]] [-h] [-V]\n"
             "\n"
             "An HTTP/1.1 load balancer: requests to the listening address are spread over the\n"
@@ -83,7 +84,10 @@ void config_usage(FILE *out)
             "                            (shown in logs and lbtop), weight=N (1-%d, default 1),\n"
             "                            backup (serves only when no other backend can),\n"
             "                            send-proxy / send-proxy-v2 (-m tcp: a PROXY protocol\n"
-            "                            v1 / v2 header with the client's address first)\n"
+            "                            v1 / v2 header with the client's address first),\n"
+            "                            tls (-m http: lb speaks TLS to it), ca=FILE (verify\n"
+            "                            its certificate against these PEM CAs), sni=NAME\n"
+            "                            (the name lb asks for and verifies)\n"
             "  -w, --workers N           worker threads (default: the number of online CPUs)\n"
             "  --connect-timeout MS      connecting to one backend (default %d)\n"
             "  --client-timeout MS       a request head must be complete MS after its first byte;\n"
@@ -130,8 +134,12 @@ void config_usage(FILE *out)
             "  --fail-window MS          how long a failed request counts (default %d)\n"
             "  --observe 5xx             a 5xx answer counts as a failed request too\n"
             "  --tls-cert FILE           HTTPS: a PEM certificate (chain) for a second listener\n"
-            "                            that terminates TLS 1.2/1.3 (-m http; with --tls-key)\n"
-            "  --tls-key FILE            the certificate's PEM private key\n"
+            "                            that terminates TLS 1.2/1.3 (-m http; with --tls-key);\n"
+            "                            repeat the pair for more, chosen by SNI (up to %d;\n"
+            "                            the first is the default)\n"
+            "  --tls-key FILE            the PEM private key of the --tls-cert before it\n"
+            "  --tls-cert-dir DIR        more certificates: every NAME.crt in DIR with NAME.key\n"
+            "  --tls-strict-sni          refuse a name no certificate holds (else: the default)\n"
             "  --tls-listen [ADDR:]PORT  the HTTPS listener (default: every address, port %d)\n"
             "  -c, --config FILE         read the configuration from FILE (lb.conf(5)): pools,\n"
             "                            routes and every option above; flags given on the\n"
@@ -146,7 +154,7 @@ void config_usage(FILE *out)
             CONFIG_DEFAULT_POOL_MAX, CONFIG_DEFAULT_POOL_IDLE_TIMEOUT_MS,
             CONFIG_DEFAULT_HEALTH_INTERVAL_MS, CONFIG_DEFAULT_HEALTH_TIMEOUT_MS,
             CONFIG_DEFAULT_HEALTH_RISE, CONFIG_DEFAULT_HEALTH_FALL, CONFIG_DEFAULT_MAX_FAILS,
-            CONFIG_DEFAULT_FAIL_WINDOW_MS, CONFIG_DEFAULT_TLS_PORT);
+            CONFIG_DEFAULT_FAIL_WINDOW_MS, CONFIG_MAX_TLS_CERTS, CONFIG_DEFAULT_TLS_PORT);
 }
 
 /* True when name is a valid backend name: 1..CONFIG_MAX_NAME_LEN letters, digits, '.', '_' or
@@ -164,7 +172,8 @@ bool config_valid_name(const char *name, size_t len)
     return true;
 }
 
-#define BACKEND_OPTIONS_HINT "name=NAME, weight=N, backup, send-proxy or send-proxy-v2"
+#define BACKEND_OPTIONS_HINT \
+    "name=NAME, weight=N, backup, send-proxy, send-proxy-v2, tls, ca=FILE or sni=NAME"
 
 /* Parses the options after HOST:PORT in "-b HOST:PORT,name=b1,weight=5,backup" (opts is the
  * text after the first comma) into *b. flag and val are for messages. Returns 0 or -EINVAL. */
@@ -173,6 +182,7 @@ static int parse_backend_options(const struct config *cfg, struct config_backend
                                  size_t err_len)
 {
     bool seen_name = false, seen_weight = false, seen_backup = false, seen_proxy = false;
+    bool seen_tls = false, seen_ca = false, seen_sni = false;
 
     for (const char *p = opts;;) {
         const char *end = strchr(p, ',');
@@ -195,6 +205,12 @@ static int parse_backend_options(const struct config *cfg, struct config_backend
         else if ((klen == 10 && memcmp(p, "send-proxy", 10) == 0) ||
                  (klen == 13 && memcmp(p, "send-proxy-v2", 13) == 0))
             seen = &seen_proxy;
+        else if (klen == 3 && memcmp(p, "tls", 3) == 0)
+            seen = &seen_tls;
+        else if (klen == 2 && memcmp(p, "ca", 2) == 0)
+            seen = &seen_ca;
+        else if (klen == 3 && memcmp(p, "sni", 3) == 0)
+            seen = &seen_sni;
         if (seen == NULL)
             return cli_invalid(err, err_len, flag, val,
                                BACKEND_OPTIONS_HINT " (unknown backend option '%.*s')",
@@ -207,7 +223,27 @@ static int parse_backend_options(const struct config *cfg, struct config_backend
                                "each backend option once (backend option '%.*s' given twice)",
                                (int)klen, p);
         *seen = true;
-        if (seen == &seen_proxy) {
+        if (seen == &seen_tls) {
+            if (eq != NULL)
+                return cli_invalid(err, err_len, flag, val,
+                                   "tls alone (backend option 'tls' takes no value)");
+            b->tls = true;
+        } else if (seen == &seen_ca) {
+            if (eq == NULL || vlen == 0 || vlen >= sizeof(b->tls_ca))
+                return cli_invalid(err, err_len, flag, val, "ca=FILE with a file name of 1-%zu "
+                                   "bytes", sizeof(b->tls_ca) - 1);
+            memcpy(b->tls_ca, v, vlen);
+            b->tls_ca[vlen] = '\0';
+        } else if (seen == &seen_sni) {
+            /* a DNS name: letters, digits, '-' and '.' */
+            if (eq == NULL || vlen == 0 || vlen >= sizeof(b->tls_sni) ||
+                strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") <
+                    vlen)
+                return cli_invalid(err, err_len, flag, val,
+                                   "sni=NAME with NAME a host name (letters, digits, '-', '.')");
+            memcpy(b->tls_sni, v, vlen);
+            b->tls_sni[vlen] = '\0';
+        } else if (seen == &seen_proxy) {
             if (eq != NULL)
                 return cli_invalid(err, err_len, flag, val,
                                    "%.*s alone (it takes no value)", (int)klen, p);
@@ -238,9 +274,13 @@ static int parse_backend_options(const struct config *cfg, struct config_backend
                                        b->name, i + 1);
         }
         if (end == NULL)
-            return 0;
+            break;
         p = end + 1;
     }
+    if ((seen_ca || seen_sni) && !seen_tls)
+        return cli_invalid(err, err_len, flag, val, "tls with %s (it is a TLS option)",
+                           seen_ca ? "ca=FILE" : "sni=NAME");
+    return 0;
 }
 
 enum opt_id {
@@ -274,6 +314,8 @@ enum opt_id {
     OPT_TLS_CERT,
     OPT_TLS_KEY,
     OPT_TLS_LISTEN,
+    OPT_TLS_CERT_DIR,
+    OPT_TLS_STRICT_SNI,
     OPT_CONFIG,
     OPT_CHECK,
     OPT_HELP,
@@ -318,6 +360,8 @@ static const struct opt options[] = {
     {0, "tls-cert", true, OPT_TLS_CERT},
     {0, "tls-key", true, OPT_TLS_KEY},
     {0, "tls-listen", true, OPT_TLS_LISTEN},
+    {0, "tls-cert-dir", true, OPT_TLS_CERT_DIR},
+    {0, "tls-strict-sni", false, OPT_TLS_STRICT_SNI},
     {'c', "config", true, OPT_CONFIG},
     {'t', "check", false, OPT_CHECK},
     {'h', "help", false, OPT_HELP},
@@ -528,12 +572,26 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
         return 0;
     case OPT_TLS_CERT:
     case OPT_TLS_KEY: {
-        char *field = o->id == OPT_TLS_CERT ? cfg->tls_cert : cfg->tls_key;
-        if (*val == '\0' || strlen(val) >= sizeof(cfg->tls_cert))
-            return cli_invalid(err, err_len, flag, val, "a file name");
-        snprintf(field, sizeof(cfg->tls_cert), "%s", val);
+        size_t *n = o->id == OPT_TLS_CERT ? &cfg->num_tls_certs : &cfg->num_tls_keys;
+        char(*files)[CONFIG_MAX_PATH] = o->id == OPT_TLS_CERT ? cfg->tls_certs : cfg->tls_keys;
+        if (*val == '\0' || strlen(val) >= CONFIG_MAX_PATH)
+            return cli_invalid(err, err_len, flag, val, "a file name of 1-%d bytes",
+                               CONFIG_MAX_PATH - 1);
+        if (*n == CONFIG_MAX_TLS_CERTS)
+            return cli_invalid(err, err_len, flag, val, "at most %d certificates",
+                               CONFIG_MAX_TLS_CERTS);
+        snprintf(files[(*n)++], CONFIG_MAX_PATH, "%s", val);
         return 0;
     }
+    case OPT_TLS_CERT_DIR:
+        if (*val == '\0' || strlen(val) >= sizeof(cfg->tls_cert_dir))
+            return cli_invalid(err, err_len, flag, val, "a directory name of 1-%d bytes",
+                               CONFIG_MAX_PATH - 1);
+        snprintf(cfg->tls_cert_dir, sizeof(cfg->tls_cert_dir), "%s", val);
+        return 0;
+    case OPT_TLS_STRICT_SNI:
+        cfg->tls_strict_sni = true;
+        return 0;
     case OPT_TLS_LISTEN:
         if (net_split_hostport(val, cfg->tls_listen_host, sizeof(cfg->tls_listen_host),
                                &cfg->tls_listen_port,
@@ -753,20 +811,31 @@ int config_validate(const struct config *cfg, char *err, size_t err_len)
                 return -EINVAL;
             }
     }
-    /* TLS: a certificate and its key, or neither; terminated only where lb reads requests */
-    if ((cfg->tls_cert[0] != '\0') != (cfg->tls_key[0] != '\0') ||
-        (cfg->tls_listen_given && cfg->tls_cert[0] == '\0')) {
-        snprintf(err, err_len, "%s", cfg->tls_cert[0] != '\0' ? "--tls-cert needs --tls-key"
-                                     : cfg->tls_key[0] != '\0' ? "--tls-key needs --tls-cert"
-                                                                : "--tls-listen needs --tls-cert "
-                                                                  "and --tls-key");
+    /* TLS: each certificate with its key; terminated only where lb reads requests */
+    if (cfg->num_tls_certs != cfg->num_tls_keys) {
+        snprintf(err, err_len, "%s", cfg->num_tls_certs > cfg->num_tls_keys
+                                         ? "--tls-cert needs --tls-key (one key per certificate)"
+                                         : "--tls-key needs --tls-cert (one certificate per key)");
         return -EINVAL;
     }
-    if (cfg->tls_cert[0] != '\0' && cfg->mode == CONFIG_MODE_TCP) {
+    if ((cfg->tls_listen_given || cfg->tls_strict_sni) && !config_tls(cfg)) {
+        snprintf(err, err_len, "%s needs --tls-cert and --tls-key (or --tls-cert-dir)",
+                 cfg->tls_listen_given ? "--tls-listen" : "--tls-strict-sni");
+        return -EINVAL;
+    }
+    if (config_tls(cfg) && cfg->mode == CONFIG_MODE_TCP) {
         snprintf(err, err_len, "--tls-cert needs -m http: in -m tcp TLS passes through to the "
                                "backends untouched");
         return -EINVAL;
     }
+    for (size_t i = 0; i < cfg->num_backends && cfg->mode == CONFIG_MODE_TCP; i++)
+        if (cfg->backends[i].tls) {
+            snprintf(err, err_len,
+                     "-b ...,tls (backend %zu) needs -m http: in -m tcp lb relays the client's "
+                     "bytes untouched (a client speaking TLS reaches the backend's TLS as it is)",
+                     i + 1);
+            return -EINVAL;
+        }
     /* a key that nothing hashes would be silently ignored: say so instead */
     bool hashing = false;
     for (size_t p = 0; p < cfg->num_pools; p++)

@@ -20,6 +20,8 @@
 #define CONFIG_MAX_WORKERS 1024
 #define CONFIG_DEFAULT_PORT 3000
 #define CONFIG_DEFAULT_TLS_PORT 3443
+#define CONFIG_MAX_TLS_CERTS 16  /* --tls-cert/--tls-key pairs (and directory pairs) at most */
+#define CONFIG_MAX_PATH 1024     /* a file or directory name given on the command line */
 #define CONFIG_DEFAULT_CONNECT_TIMEOUT_MS 3000
 #define CONFIG_DEFAULT_CLIENT_TIMEOUT_MS 10000
 #define CONFIG_DEFAULT_SERVER_TIMEOUT_MS 30000
@@ -64,6 +66,10 @@ struct config_backend {
     bool backup;                        /* backup: serves only when no other backend can */
     uint8_t send_proxy; /* send-proxy: 1, send-proxy-v2: 2, else 0: the PROXY protocol version
                            lb sends this backend first (-m tcp only) */
+    bool tls;                    /* tls: lb speaks TLS to it (-m http only) */
+    char tls_ca[CONFIG_MAX_PATH]; /* ca=FILE: verify its certificate against these; "": none */
+    char tls_sni[NET_HOST_LEN];  /* sni=NAME: the name asked for (and verified); "": the host
+                                    when it is a name, none for an IP address */
     unsigned pool;      /* the index of its pool in config.pools */
 };
 
@@ -131,9 +137,14 @@ struct config {
     unsigned health_fall;        /* failed checks in a row that take an UP backend DOWN */
     unsigned max_fails;          /* failed requests within fail_window_ms that eject; 0: off */
     uint32_t fail_window_ms;
-    /* TLS termination: on when tls_cert is not "" (--tls-cert and --tls-key go together) */
-    char tls_cert[4096];               /* --tls-cert FILE: PEM certificate (chain) */
-    char tls_key[4096];                /* --tls-key FILE: its PEM private key */
+    /* TLS termination: on when config_tls(cfg) (a certificate, or a directory of them) */
+    char tls_certs[CONFIG_MAX_TLS_CERTS][CONFIG_MAX_PATH]; /* --tls-cert FILE: PEM chains; the
+                                                              first is the default */
+    char tls_keys[CONFIG_MAX_TLS_CERTS][CONFIG_MAX_PATH];  /* --tls-key FILE: the i-th key
+                                                              belongs to the i-th certificate */
+    size_t num_tls_certs, num_tls_keys;
+    char tls_cert_dir[CONFIG_MAX_PATH]; /* --tls-cert-dir DIR: NAME.crt + NAME.key pairs */
+    bool tls_strict_sni;                /* --tls-strict-sni: refuse names no certificate has */
     char tls_listen_host[NET_HOST_LEN]; /* --tls-listen [ADDR:]PORT: "" means every address */
     uint16_t tls_listen_port;           /* CONFIG_DEFAULT_TLS_PORT unless given */
     bool observe_5xx;            /* --observe 5xx: a 5xx answer counts as a failed request */
@@ -142,6 +153,13 @@ struct config {
     bool version;                /* -V: print the version, exit 0 */
 };
 
+/* Whether lb terminates TLS (an HTTPS listener): a certificate or a directory was given. */
+static inline bool config_tls(const struct config *cfg)
+{
+    return cfg->num_tls_certs > 0 || cfg->tls_cert_dir[0] != '\0';
+}
+
+/* Fills cfg with the defaults: listen on :3000, backends localhost:3001..3003. */
 /* Fills cfg with the defaults: listen on :3000, pool "default" with backends
  * localhost:3001..3003. */
 void config_defaults(struct config *cfg);

@@ -47,6 +47,19 @@ void events_client_closed(struct worker *w, uint64_t requests)
     stats_client_closed(w->stats, requests);
 }
 
+void events_client_tls_handshake(struct worker *w, int version)
+{
+    stats_tls_handshake(w->stats, version);
+}
+
+void events_backend_tls_failed(struct worker *w, struct backend *b, const char *why)
+{
+    char key[LOGLIMIT_KEY_MAX];
+    snprintf(key, sizeof(key), "tls-%zu", b->index); /* apart from the backend's other lines */
+    loglimit_printf(w->warnings, key, w->now_ms, "lb: backend %s: TLS handshake failed: %s",
+                    b->name, why != NULL ? why : "unknown reason");
+}
+
 void events_request_received(struct worker *w)
 {
     stats_request_received(w->stats);

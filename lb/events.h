@@ -39,6 +39,15 @@ enum events_timeout {
 void events_client_opened(struct worker *w);
 void events_client_closed(struct worker *w, uint64_t requests);
 
+/* On the HTTPS listener: a client's TLS handshake completed with version (0x0303 TLS 1.2,
+ * 0x0304 TLS 1.3), or, with version 0, its connection ended before the handshake completed. */
+void events_client_tls_handshake(struct worker *w, int version);
+
+/* lb's TLS handshake with backend b failed; why is OpenSSL's reason (e.g. "certificate verify
+ * failed: self-signed certificate"). One line on standard error, rate-limited like the other
+ * warnings; the failed connect itself follows as events_backend_connect_failed with -EPROTO. */
+void events_backend_tls_failed(struct worker *w, struct backend *b, const char *why);
+
 /* A request's head arrived complete and parsed. */
 void events_request_received(struct worker *w);
 

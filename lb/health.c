@@ -148,6 +148,8 @@ const char *health_connect_why(int err)
         return "host unreachable";
     case ENETUNREACH:
         return "network unreachable";
+    case EPROTO:
+        return "TLS handshake failed";
     }
     return "connect failed";
 }

@@ -32,7 +32,7 @@
 #include "resolver.h"
 #include "sticky.h"
 #include "stats_writer.h"
-#include "transport_tls.h"
+#include "tls_context.h"
 #include "worker.h"
 
 static void warn_line(const char *msg)
@@ -98,7 +98,7 @@ int main(int argc, char **argv)
     static struct config cfg; /* large (every backend name): not on the stack */
     char err[1024];
     int status = 1, sfd = -1, lfd = -1, afd = -1, tfd = -1;
-    struct ssl_ctx_st *tls_ctx = NULL;
+    struct tls_server *tls = NULL;
     struct backend_table *table = NULL;
     struct resolver *resolver = NULL;
     struct policy policy = {0};
@@ -174,10 +174,19 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    if (cfg.tls_cert[0] != '\0') {
+    if (config_tls(&cfg)) {
         /* a bad certificate or key is a start-up error naming the file: exit 1 */
-        tls_ctx = transport_tls_server_ctx(cfg.tls_cert, cfg.tls_key, err, sizeof(err));
-        if (tls_ctx == NULL) {
+        struct tls_server_config tc = {
+            .ncerts = cfg.num_tls_certs,
+            .cert_dir = cfg.tls_cert_dir[0] != '\0' ? cfg.tls_cert_dir : NULL,
+            .strict_sni = cfg.tls_strict_sni,
+        };
+        for (size_t i = 0; i < cfg.num_tls_certs; i++) {
+            tc.certs[i] = cfg.tls_certs[i];
+            tc.keys[i] = cfg.tls_keys[i];
+        }
+        tls = tls_server_create(&tc, err, sizeof(err));
+        if (tls == NULL) {
             fprintf(stderr, "lb: %s\n", err);
             goto out;
         }
@@ -217,6 +226,12 @@ int main(int argc, char **argv)
         backend_set_options(&table->backends[i], cfg.backends[i].name, cfg.backends[i].weight,
                             cfg.backends[i].backup);
         backend_set_send_proxy(&table->backends[i], cfg.backends[i].send_proxy);
+        if (cfg.backends[i].tls &&
+            backend_set_tls(&table->backends[i], cfg.backends[i].tls_ca, cfg.backends[i].tls_sni,
+                            err, sizeof(err)) != 0) {
+            fprintf(stderr, "lb: %s\n", err); /* a CA file lb cannot use: exit 1 */
+            goto out;
+        }
     }
     resolver = resolver_create(table, cfg.dns_ttl_s, err, sizeof(err));
     if (resolver == NULL) {
@@ -252,8 +267,10 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    if (!cfg.no_stats) {
-        stats = stats_open_lb(&cfg, table, lfd, afd, nworkers, err, sizeof(err));
+    /* the admin endpoint answers from the statistics: with --no-stats they are kept all the
+     * same, in private memory */
+    if (!cfg.no_stats || afd >= 0) {
+        stats = stats_open_lb(&cfg, table, lfd, afd, nworkers, cfg.no_stats, err, sizeof(err));
         if (stats == NULL)
             fprintf(stderr, "lb: running without statistics: %s\n", err);
     }
@@ -279,7 +296,7 @@ int main(int argc, char **argv)
         w->log = &log;
         w->listen_fd = lfd;
         w->tls_listen_fd = tfd;
-        w->tls_ctx = tls_ctx;
+        w->tls_ctx = tls != NULL ? tls_server_ctx(tls) : NULL;
         w->admin_fd = i == 0 ? afd : -1; /* one worker serves the admin endpoint */
         w->stats = stats_for_worker(stats, i);
         w->health = health;
@@ -307,13 +324,18 @@ int main(int argc, char **argv)
     fprintf(stderr, "lb: listening on %s, %zu backend%s, %u worker%s, policy %s\n", addr,
             cfg.num_backends, cfg.num_backends == 1 ? "" : "s", nworkers, nworkers == 1 ? "" : "s",
             cfg.policy);
-    if (tls_ctx != NULL) {
+    if (tls != NULL) {
+        size_t n = tls_server_count(tls);
         v6 = strchr(cfg.tls_listen_host, ':') != NULL;
-        fprintf(stderr, "lb: HTTPS on %s%s%s:%u (TLS 1.2 and 1.3, certificate %s)\n",
-                v6 ? "[" : "", cfg.tls_listen_host[0] ? cfg.tls_listen_host : "*", v6 ? "]" : "",
-                (unsigned)cfg.tls_listen_port, cfg.tls_cert);
+        fprintf(stderr, "lb: HTTPS on %s%s%s:%u (TLS 1.2 and 1.3, certificate %s", v6 ? "[" : "",
+                cfg.tls_listen_host[0] ? cfg.tls_listen_host : "*", v6 ? "]" : "",
+                (unsigned)cfg.tls_listen_port, tls_server_cert_file(tls, 0));
+        if (n > 1)
+            fprintf(stderr, " and %zu more chosen by SNI%s", n - 1,
+                    cfg.tls_strict_sni ? ", unknown names refused" : "");
+        fprintf(stderr, ")\n");
     }
-    if (stats != NULL)
+    if (stats != NULL && !cfg.no_stats)
         fprintf(stderr, "lb: statistics in shared memory %s (watch them with: lbtop -p %u)\n",
                 stats_name(stats), (unsigned)cfg.listen_port);
 
@@ -355,6 +377,8 @@ out:
     policy_fini(&policy);
     health_destroy(health);
     sticky_fini(&sticky);
+    for (size_t i = 0; table != NULL && i < table->count; i++)
+        tls_client_ctx_free(table->backends[i].tls_ctx);
     backend_table_destroy(table);
     free(hosts);
     free(ports);
@@ -364,7 +388,7 @@ out:
         close(afd);
     if (tfd >= 0)
         close(tfd);
-    transport_tls_ctx_free(tls_ctx);
+    tls_server_destroy(tls);
     access_log_close(&log);
     if (sfd >= 0)
         close(sfd);

@@ -463,6 +463,13 @@ void session_reap(struct worker *w)
     upstreams_reap(w->upstreams);
 }
 
+/* How a client's TLS handshake ended, for the statistics. */
+static void client_tls_report(void *arg, int version, const char *why)
+{
+    (void)why; /* a client's failed handshake is counted, not logged: any scanner makes one */
+    events_client_tls_handshake(arg, version);
+}
+
 int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peer_len,
                  bool tls)
 {
@@ -478,7 +485,7 @@ int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_
     s->ep.kind = ENDPOINT_CLIENT;
     s->w = w;
     side_init(&s->client, &transport_plain, fd);
-    if (tls && transport_tls_init(&s->client.tr, w->tls_ctx, fd) != 0) {
+    if (tls && transport_tls_accept(&s->client.tr, w->tls_ctx, fd, client_tls_report, w) != 0) {
         close(fd);
         free(s);
         return -ENOMEM;

@@ -25,6 +25,7 @@
 #define HEARTBEAT_PERIOD_NS (250 * UINT64_C(1000000))
 
 struct stats_thread {
+    const struct stats_shm *shm; /* the writer's mapping, for whole readings (admin endpoint) */
     struct stats_segment *seg;  /* immutable after stats_open() */
     struct stats_worker *block; /* this worker's counters: written by this worker only */
     uint32_t nbackends;
@@ -186,7 +187,9 @@ struct stats *stats_open(const struct stats_config *cfg, char *err, size_t err_l
                  cfg->nworkers);
         return NULL;
     }
-    if (cfg->shm_name != NULL)
+    if (cfg->private_memory)
+        name[0] = '\0';
+    else if (cfg->shm_name != NULL)
         snprintf(name, sizeof(name), "%s", cfg->shm_name);
     else
         stats_shm_name(cfg->listen_port, name, sizeof(name));
@@ -200,7 +203,10 @@ struct stats *stats_open(const struct stats_config *cfg, char *err, size_t err_l
         snprintf(err, err_len, "statistics: out of memory");
         goto out_free;
     }
-    rc = stats_shm_create(&s->shm, name, cfg->nworkers, (uint32_t)nb, err, err_len);
+    if (cfg->private_memory)
+        rc = stats_shm_create_private(&s->shm, cfg->nworkers, (uint32_t)nb, err, err_len);
+    else
+        rc = stats_shm_create(&s->shm, name, cfg->nworkers, (uint32_t)nb, err, err_len);
     if (rc < 0)
         goto out_free;
 
@@ -230,6 +236,7 @@ struct stats *stats_open(const struct stats_config *cfg, char *err, size_t err_l
         atomic_store_explicit(&b->last_change_wall_ns, now_wall, memory_order_relaxed);
     }
     for (unsigned w = 0; w < cfg->nworkers; w++) {
+        s->threads[w].shm = &s->shm;
         s->threads[w].seg = seg;
         s->threads[w].block = &seg->workers[w];
         s->threads[w].nbackends = (uint32_t)nb;
@@ -256,7 +263,8 @@ out_nomem:
 }
 
 struct stats *stats_open_lb(const struct config *cfg, const struct backend_table *table, int lfd,
-                            int admin_fd, unsigned nworkers, char *err, size_t err_len)
+                            int admin_fd, unsigned nworkers, bool private_memory, char *err,
+                            size_t err_len)
 {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
@@ -278,7 +286,7 @@ struct stats *stats_open_lb(const struct config *cfg, const struct backend_table
     else
         snprintf(listen, sizeof(listen), "*:%u", (unsigned)cfg->listen_port);
     char tls_listen[NET_HOST_LEN + 16] = "";
-    if (cfg->tls_cert[0] != '\0') {
+    if (config_tls(cfg)) {
         bool v6 = strchr(cfg->tls_listen_host, ':') != NULL;
         snprintf(tls_listen, sizeof(tls_listen), "%s%s%s:%u", v6 ? "[" : "",
                  cfg->tls_listen_host[0] ? cfg->tls_listen_host : "*", v6 ? "]" : "",
@@ -292,6 +300,7 @@ struct stats *stats_open_lb(const struct config *cfg, const struct backend_table
         pools[i] = "default"; /* the command line makes one pool of all the backends */
     }
     struct stats_config sc = {
+        .private_memory = private_memory,
         .listen_port = cfg->listen_port,
         .listen_addr = (struct sockaddr *)&ss,
         .listen_text = listen,
@@ -338,6 +347,11 @@ struct stats_thread *stats_for_worker(struct stats *s, unsigned w)
     if (s == NULL || w >= s->nthreads)
         return NULL;
     return &s->threads[w];
+}
+
+const struct stats_shm *stats_thread_shm(const struct stats_thread *t)
+{
+    return t ? t->shm : NULL;
 }
 
 const char *stats_name(const struct stats *s)

@@ -23,6 +23,7 @@
 
 #include "request_record.h"
 #include "stats.h" /* the layout, common/stats.h */
+#include "stats_shm.h"
 
 struct stats;        /* the writer: the segment and the heartbeat thread */
 struct stats_thread; /* one worker's counters; used by that worker only */
@@ -30,6 +31,7 @@ struct stats_thread; /* one worker's counters; used by that worker only */
 /* What stats_open() publishes about this lb. Strings are copied (and cut to their field). */
 struct stats_config {
     const char *shm_name;             /* NULL: stats_shm_name(listen_port) */
+    bool private_memory;              /* in this process's memory only, no name (stats_shm.h) */
     uint16_t listen_port;
     const struct sockaddr *listen_addr; /* NULL: every address */
     const char *listen_text;          /* as printed, e.g. "0.0.0.0:3000" */
@@ -57,10 +59,11 @@ struct backend_table;
 /* stats_open() for lb itself: publishes cfg's policy, whether it runs health checks
  * (--health-path), its backends (names from table, all in the pool "default"), the address
  * listening socket lfd is bound to, the admin endpoint's (admin_fd's; -1: none), and nworkers
- * worker blocks, under the name "/lblab-<cfg->listen_port>". Returns NULL with a message in
- * err. */
+ * worker blocks, under the name "/lblab-<cfg->listen_port>", or with private_memory in memory
+ * no other process sees (--no-stats with --admin). Returns NULL with a message in err. */
 struct stats *stats_open_lb(const struct config *cfg, const struct backend_table *table, int lfd,
-                            int admin_fd, unsigned nworkers, char *err, size_t err_len);
+                            int admin_fd, unsigned nworkers, bool private_memory, char *err,
+                            size_t err_len);
 
 /* Stops the heartbeat, marks the segment stopping and removes it. NULL is fine. */
 void stats_close(struct stats *s);
@@ -68,7 +71,11 @@ void stats_close(struct stats *s);
 /* Worker w's handle (w < nworkers), or NULL when s is NULL or w out of range. */
 struct stats_thread *stats_for_worker(struct stats *s, unsigned w);
 
-/* The segment's name, e.g. "/lblab-3000" ("" for NULL). */
+/* The whole segment t's worker writes in, to be read as lbtop reads it (stats_snapshot_take()),
+ * or NULL for NULL. */
+const struct stats_shm *stats_thread_shm(const struct stats_thread *t);
+
+/* The segment's name, e.g. "/lblab-3000" ("" for NULL or in private memory). */
 const char *stats_name(const struct stats *s);
 
 /* ---- client connections (the worker that owns the connection) ---------------------------- */

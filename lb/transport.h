@@ -30,6 +30,11 @@ struct transport_ops {
     int (*shutdown)(struct transport *t);
     /* Closes the connection; abort: make the peer see a reset, not an orderly end. */
     void (*close)(struct transport *t, bool abort);
+    /* Drives the transport's own opening (a TLS handshake) one step: 0 once it is complete,
+     * -EAGAIN while it waits for the peer, another -errno when it failed. NULL: nothing to open
+     * (reads and writes also drive it, so only a side that must know when it is done, such as
+     * a backend connection before its request, calls it). */
+    int (*handshake)(struct transport *t);
     /* A read may wait for room to write and a write for bytes to read (TLS): after -EAGAIN, the
      * next event of either kind retries both directions. False for plain sockets. */
     bool retry_both;
@@ -60,6 +65,11 @@ static inline ssize_t transport_read(struct transport *t, char *buf, size_t len)
 static inline ssize_t transport_writev(struct transport *t, const struct iovec *iov, int cnt)
 {
     return t->ops->writev(t, iov, cnt);
+}
+
+static inline int transport_handshake(struct transport *t)
+{
+    return t->ops->handshake != NULL ? t->ops->handshake(t) : 0;
 }
 
 static inline int transport_shutdown(struct transport *t)

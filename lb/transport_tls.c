@@ -1,5 +1,5 @@
 /*
- * transport_tls.c - TLS on a client connection with OpenSSL (see transport_tls.h).
+ * transport_tls.c - TLS on a connection with OpenSSL (see transport_tls.h).
  *
  * Every op clears OpenSSL's per-thread error queue first, so SSL_get_error() describes this
  * call and not an older one. Writes gather the iovecs into one record-sized buffer when the
@@ -14,22 +14,66 @@
  * a response head whose first write waited, replaced by a 502 because the backend broke in the
  * meantime (abort_truncated with head_sent == 0); the client may then get a mangled answer
  * instead of the 502, on a connection that is closed anyway.
+ *
+ * How a handshake ended is reported once per connection (transport_tls_report_fn): after the
+ * op that completed it, after the op that saw it fail, or at close for one that never ended.
  */
 #include "transport_tls.h"
 
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #define GATHER_MAX 16384 /* one TLS record's plaintext at most */
 
 static const unsigned char alpn_http11[] = "\x08http/1.1";
+
+/* A connection's own state: its SSL object and whom to tell how the handshake ended. */
+struct tls_conn {
+    SSL *ssl;
+    transport_tls_report_fn *report;
+    void *arg;
+    bool reported;
+};
+
+static void report(struct tls_conn *c, int version, const char *why)
+{
+    if (c->reported)
+        return;
+    c->reported = true;
+    if (c->report != NULL)
+        c->report(c->arg, version, why);
+}
+
+/* After a call that may have completed the handshake. */
+static void note_handshake(struct tls_conn *c)
+{
+    if (!c->reported && SSL_is_init_finished(c->ssl))
+        report(c, SSL_version(c->ssl), NULL);
+}
+
+/* Why a handshake failed, as one line: a certificate that did not verify says why, else
+ * OpenSSL's reason. */
+static void failure_reason(SSL *ssl, int e, char *why, size_t len)
+{
+    long v = SSL_get_verify_result(ssl);
+    unsigned long last = ERR_peek_last_error();
+    const char *r = last != 0 ? ERR_reason_error_string(last) : NULL;
+    if (!SSL_is_server(ssl) && v != X509_V_OK)
+        snprintf(why, len, "certificate verify failed: %s", X509_verify_cert_error_string(v));
+    else if (e == SSL_ERROR_SYSCALL)
+        snprintf(why, len, "%s", errno != 0 ? strerror(errno) : "connection closed");
+    else
+        snprintf(why, len, "%s", r != NULL ? r : "protocol error");
+}
 
 /* What a client that spoke plain HTTP to the TLS port reads back (nginx answers the same way):
  * the browser or curl shows why, instead of a bare reset. */
@@ -54,10 +98,18 @@ static void answer_plain_http(int fd)
         ;
 }
 
-/* Maps the outcome of an SSL call that failed (ok == 0) to the seam's convention. */
-static ssize_t tls_failure(SSL *ssl, int ret)
+/* Maps the outcome of an SSL call that failed (ok == 0) to the seam's convention; a failure
+ * during the handshake is reported. */
+static ssize_t tls_failure(struct tls_conn *c, int ret)
 {
+    SSL *ssl = c->ssl;
     int e = SSL_get_error(ssl, ret);
+    if (!c->reported && !SSL_is_init_finished(ssl) && e != SSL_ERROR_WANT_READ &&
+        e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_ZERO_RETURN) {
+        char why[160];
+        failure_reason(ssl, e, why, sizeof(why));
+        report(c, 0, why);
+    }
     if (e == SSL_ERROR_SSL && SSL_is_server(ssl) &&
         ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_HTTP_REQUEST)
         answer_plain_http(SSL_get_fd(ssl));
@@ -78,19 +130,20 @@ static ssize_t tls_failure(SSL *ssl, int ret)
 
 static ssize_t tls_read(struct transport *t, char *buf, size_t len)
 {
-    SSL *ssl = t->ctx;
+    struct tls_conn *c = t->ctx;
     size_t n = 0;
     ERR_clear_error();
     errno = 0;
-    int ret = SSL_read_ex(ssl, buf, len, &n);
+    int ret = SSL_read_ex(c->ssl, buf, len, &n);
+    note_handshake(c);
     if (ret == 1)
         return (ssize_t)n;
-    return tls_failure(ssl, ret);
+    return tls_failure(c, ret);
 }
 
 static ssize_t tls_writev(struct transport *t, const struct iovec *iov, int cnt)
 {
-    SSL *ssl = t->ctx;
+    struct tls_conn *c = t->ctx;
     char gather[GATHER_MAX];
     const void *p = cnt > 0 ? iov[0].iov_base : NULL;
     size_t len = cnt > 0 ? iov[0].iov_len : 0;
@@ -108,16 +161,39 @@ static ssize_t tls_writev(struct transport *t, const struct iovec *iov, int cnt)
     size_t n = 0;
     ERR_clear_error();
     errno = 0;
-    int ret = SSL_write_ex(ssl, p, len, &n);
+    int ret = SSL_write_ex(c->ssl, p, len, &n);
+    note_handshake(c);
     if (ret == 1)
         return (ssize_t)n;
-    ssize_t r = tls_failure(ssl, ret);
+    ssize_t r = tls_failure(c, ret);
     return r == 0 ? -EPIPE : r; /* the peer's close_notify does not make a write succeed */
+}
+
+static int tls_handshake(struct transport *t)
+{
+    struct tls_conn *c = t->ctx;
+    if (SSL_is_init_finished(c->ssl)) {
+        note_handshake(c);
+        return 0;
+    }
+    ERR_clear_error();
+    errno = 0;
+    int ret = SSL_do_handshake(c->ssl);
+    note_handshake(c);
+    if (ret == 1)
+        return 0;
+    ssize_t r = tls_failure(c, ret);
+    if (r == 0) { /* the peer closed in the middle of it */
+        report(c, 0, "closed before the handshake completed");
+        return -ECONNRESET;
+    }
+    return (int)r;
 }
 
 static int tls_shutdown(struct transport *t)
 {
-    SSL *ssl = t->ctx;
+    struct tls_conn *c = t->ctx;
+    SSL *ssl = c->ssl;
     /* close_notify, best effort (no retry when the socket is full), then the TCP FIN; the read
      * direction stays open for what the peer still sends */
     if (SSL_is_init_finished(ssl)) {
@@ -129,7 +205,9 @@ static int tls_shutdown(struct transport *t)
 
 static void tls_close(struct transport *t, bool abort)
 {
-    SSL *ssl = t->ctx;
+    struct tls_conn *c = t->ctx;
+    SSL *ssl = c->ssl;
+    report(c, 0, "closed before the handshake completed");
     if (abort) {
         /* SO_LINGER with a zero time: close() sends RST instead of FIN */
         struct linger lg = {.l_onoff = 1, .l_linger = 0};
@@ -140,6 +218,7 @@ static void tls_close(struct transport *t, bool abort)
     }
     SSL_free(ssl);
     ERR_clear_error();
+    free(c);
     t->ctx = NULL;
     close(t->fd);
 }
@@ -150,6 +229,7 @@ const struct transport_ops transport_tls = {
     .writev = tls_writev,
     .shutdown = tls_shutdown,
     .close = tls_close,
+    .handshake = tls_handshake,
     .retry_both = true,
 };
 
@@ -166,104 +246,62 @@ const char *transport_tls_alpn_pick(const unsigned char *in, unsigned in_len)
     return NULL;
 }
 
-static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *out_len,
-                       const unsigned char *in, unsigned in_len, void *arg)
+const char *transport_tls_version_name(int version)
 {
-    (void)ssl;
-    (void)arg;
-    if (transport_tls_alpn_pick(in, in_len) == NULL)
-        return SSL_TLSEXT_ERR_NOACK; /* no common protocol: go on without ALPN */
-    *out = alpn_http11 + 1;
-    *out_len = (unsigned char)(sizeof(alpn_http11) - 2);
-    return SSL_TLSEXT_ERR_OK;
+    return version == TLS1_3_VERSION   ? "TLSv1.3"
+           : version == TLS1_2_VERSION ? "TLSv1.2"
+                                       : "?";
 }
 
-/* The reason of OpenSSL's latest error, for a message. */
-static const char *ssl_reason(void)
+/* A connection record with its SSL object over fd, from ctx. NULL on ENOMEM. */
+static struct tls_conn *conn_new(struct ssl_ctx_st *ctx, int fd, transport_tls_report_fn *rep,
+                                 void *arg)
 {
-    unsigned long e = ERR_peek_last_error();
-    const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
-    return r != NULL ? r : "unknown error";
-}
-
-/* Checks that path can be opened for reading, with the reason in err when not. */
-static int readable_file(const char *flag, const char *path, char *err, size_t err_len)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        snprintf(err, err_len, "%s %s: %s", flag, path, strerror(errno));
-        return -1;
+    ERR_clear_error();
+    struct tls_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->ssl = SSL_new(ctx);
+    if (c->ssl == NULL || SSL_set_fd(c->ssl, fd) != 1) {
+        SSL_free(c->ssl);
+        ERR_clear_error();
+        free(c);
+        return NULL;
     }
-    fclose(f);
+    c->report = rep;
+    c->arg = arg;
+    return c;
+}
+
+int transport_tls_accept(struct transport *t, struct ssl_ctx_st *ctx, int fd,
+                         transport_tls_report_fn *report, void *arg)
+{
+    struct tls_conn *c = conn_new(ctx, fd, report, arg);
+    if (c == NULL)
+        return -ENOMEM;
+    SSL_set_accept_state(c->ssl);
+    transport_init(t, &transport_tls, fd);
+    t->ctx = c;
     return 0;
 }
 
-struct ssl_ctx_st *transport_tls_server_ctx(const char *cert_file, const char *key_file,
-                                             char *err, size_t err_len)
+int transport_tls_connect(struct transport *t, struct ssl_ctx_st *ctx, int fd, const char *sni,
+                          const char *verify_name, transport_tls_report_fn *report, void *arg)
 {
-    if (readable_file("--tls-cert", cert_file, err, err_len) != 0 ||
-        readable_file("--tls-key", key_file, err, err_len) != 0)
-        return NULL;
-    ERR_clear_error();
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (ctx == NULL) {
-        snprintf(err, err_len, "TLS: cannot create a context: %s", ssl_reason());
-        return NULL;
-    }
-    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-        SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20") != 1) {
-        snprintf(err, err_len, "TLS: cannot set the protocol versions and ciphers: %s",
-                 ssl_reason());
-        goto fail;
-    }
-    uint64_t opts = SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE;
-#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
-    opts |= SSL_OP_IGNORE_UNEXPECTED_EOF; /* a bare end of stream reads as the end, like HTTP's */
-#endif
-    SSL_CTX_set_options(ctx, opts);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                              SSL_MODE_RELEASE_BUFFERS);
-    SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
-    if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
-        snprintf(err, err_len, "--tls-cert %s: not a usable PEM certificate: %s", cert_file,
-                 ssl_reason());
-        goto fail;
-    }
-    if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
-        snprintf(err, err_len, "--tls-key %s: not a usable PEM private key for %s: %s", key_file,
-                 cert_file, ssl_reason());
-        goto fail;
-    }
-    if (SSL_CTX_check_private_key(ctx) != 1) {
-        snprintf(err, err_len, "--tls-key %s: does not match the certificate in %s", key_file,
-                 cert_file);
-        goto fail;
-    }
-    ERR_clear_error();
-    return ctx;
-
-fail:
-    ERR_clear_error();
-    SSL_CTX_free(ctx);
-    return NULL;
-}
-
-void transport_tls_ctx_free(struct ssl_ctx_st *ctx)
-{
-    SSL_CTX_free(ctx);
-}
-
-int transport_tls_init(struct transport *t, struct ssl_ctx_st *ctx, int fd)
-{
-    ERR_clear_error();
-    SSL *ssl = SSL_new(ctx);
-    if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
-        SSL_free(ssl);
+    struct tls_conn *c = conn_new(ctx, fd, report, arg);
+    if (c == NULL)
+        return -ENOMEM;
+    if (verify_name == NULL)
+        verify_name = sni;
+    if ((sni != NULL && *sni != '\0' && SSL_set_tlsext_host_name(c->ssl, sni) != 1) ||
+        (verify_name != NULL && *verify_name != '\0' && SSL_set1_host(c->ssl, verify_name) != 1)) {
+        SSL_free(c->ssl);
         ERR_clear_error();
+        free(c);
         return -ENOMEM;
     }
-    SSL_set_accept_state(ssl);
+    SSL_set_connect_state(c->ssl);
     transport_init(t, &transport_tls, fd);
-    t->ctx = ssl;
+    t->ctx = c;
     return 0;
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "events.h"
+#include "transport_tls.h"
 
 /* Idle connections to one backend, most recently used first. */
 struct idle_list {
@@ -110,6 +111,48 @@ static void note_local_address(struct upstream *u)
         u->local.ss_family = AF_UNSPEC; /* only statistics miss it */
 }
 
+/* How the TLS handshake with the backend ended: a failure is said on standard error. */
+static void tls_report(void *arg, int version, const char *why)
+{
+    struct upstream *u = arg;
+    if (version == 0)
+        events_backend_tls_failed(u->w, u->backend, why);
+}
+
+/* One step of the handshake of a HANDSHAKING u: 0 when READY, -EINPROGRESS, or -errno. */
+static int handshake(struct upstream *u)
+{
+    int rc = transport_handshake(&u->side.tr);
+    if (rc == -EAGAIN) {
+        u->side.readable = u->side.writable = false; /* until the next event */
+        return -EINPROGRESS;
+    }
+    if (rc != 0)
+        return rc == -ECONNRESET ? rc : -EPROTO;
+    u->state = UPSTREAM_READY;
+    u->side.readable = u->side.writable = true;
+    return 0;
+}
+
+/* The TCP connection of u is established: READY, or HANDSHAKING first for a TLS backend.
+ * Returns 0 (READY), -EINPROGRESS, or -errno. */
+static int connected(struct upstream *u)
+{
+    note_local_address(u);
+    if (u->backend->tls_ctx == NULL) {
+        u->state = UPSTREAM_READY;
+        u->side.writable = true;
+        return 0;
+    }
+    const struct backend *b = u->backend;
+    int rc = transport_tls_connect(&u->side.tr, b->tls_ctx, u->side.tr.fd, b->tls_sni,
+                                   b->tls_verify, tls_report, u);
+    if (rc != 0)
+        return rc;
+    u->state = UPSTREAM_HANDSHAKING;
+    return handshake(u);
+}
+
 int upstream_connect(struct upstreams *ups, struct backend *b, const struct sockaddr *server,
                      socklen_t server_len, void *owner, struct upstream **out)
 {
@@ -132,18 +175,23 @@ int upstream_connect(struct upstreams *ups, struct backend *b, const struct sock
         goto out_close_fd;
     }
     u->ep.kind = ENDPOINT_BACKEND;
-    u->state = rc == 0 ? UPSTREAM_READY : UPSTREAM_CONNECTING;
+    u->state = UPSTREAM_CONNECTING;
     side_init(&u->side, &transport_plain, fd);
     u->backend = b;
+    u->w = ups->w;
     u->owner = owner;
     memcpy(&u->server, server, server_len);
     net_format_addr(server, u->addr, sizeof(u->addr));
     err = worker_watch(ups->w, fd, &u->ep);
     if (err != 0)
         goto out_free;
-    if (u->state == UPSTREAM_READY) {
-        u->side.writable = true;
-        note_local_address(u);
+    if (rc == 0) {
+        err = connected(u);
+        if (err != 0 && err != -EINPROGRESS) {
+            side_close(&u->side, false); /* the socket, and its TLS state if any */
+            free(u);
+            return err;
+        }
     }
     *out = u;
     return 0;
@@ -157,6 +205,8 @@ out_close_fd:
 
 int upstream_finish_connect(struct upstream *u)
 {
+    if (u->state == UPSTREAM_HANDSHAKING)
+        return u->side.writable || u->side.readable ? handshake(u) : -EINPROGRESS;
     if (u->state != UPSTREAM_CONNECTING)
         return 0;
     if (!u->side.writable && !u->side.readable)
@@ -167,10 +217,7 @@ int upstream_finish_connect(struct upstream *u)
         soerr = errno;
     if (soerr != 0)
         return -soerr;
-    u->state = UPSTREAM_READY;
-    u->side.writable = true;
-    note_local_address(u);
-    return 0;
+    return connected(u);
 }
 
 struct upstream *upstream_take_idle(struct upstreams *ups, struct backend *b, void *owner)

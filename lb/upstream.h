@@ -12,8 +12,10 @@
  * closes it; upstreams_expire(), which the worker calls every second, closes the ones nobody
  * took). So a burst of requests leaves no crowd of idle backend connections behind.
  *
- * A connection's life: CONNECTING -> READY (serving its owner) -> IDLE (pooled) -> READY ... and
- * CLOSED at any point. Closed connections are freed by upstreams_reap() at the end of the
+ * A connection's life: CONNECTING -> (HANDSHAKING ->) READY (serving its owner) -> IDLE (pooled)
+ * -> READY ... and CLOSED at any point. HANDSHAKING is for a backend reached over TLS
+ * (-b ...,tls): the connection is ready for a request only once its handshake completed, so a
+ * backend whose certificate does not verify fails like one that refuses connections. Closed connections are freed by upstreams_reap() at the end of the
  * worker's loop round, because an epoll event for them may still be pending in the same round.
  *
  * Everything here belongs to one worker and runs on its thread: no locks.
@@ -32,6 +34,7 @@
 
 enum upstream_state {
     UPSTREAM_CONNECTING, /* the nonblocking connect has not finished */
+    UPSTREAM_HANDSHAKING, /* connected; the transport's handshake (TLS) is under way */
     UPSTREAM_READY,      /* established and serving its owner */
     UPSTREAM_IDLE,       /* established, waiting in the pool for the next request */
     UPSTREAM_CLOSED,     /* closed; freed at the end of the loop round */
@@ -42,6 +45,7 @@ struct upstream {
     enum upstream_state state;
     struct side side;
     struct backend *backend;
+    struct worker *w; /* the worker it belongs to */
     void *owner;    /* what it serves: a session's or a relay's struct endpoint; NULL while idle */
     bool reused;    /* taken from the pool for its current owner */
     uint64_t idle_since_ms;
@@ -67,8 +71,9 @@ void upstreams_destroy(struct upstreams *ups);
 int upstream_connect(struct upstreams *ups, struct backend *b, const struct sockaddr *server,
                      socklen_t server_len, void *owner, struct upstream **out);
 
-/* For a CONNECTING u that epoll reported: 0 when the connection is now READY (u->local known),
- * -EINPROGRESS while it is still on its way, or the connect's -errno. */
+/* For a CONNECTING or HANDSHAKING u that epoll reported: 0 when the connection is now READY
+ * (u->local known), -EINPROGRESS while it is still on its way, or the connect's -errno (-EPROTO:
+ * the TLS handshake failed; lb's standard error says why). */
 int upstream_finish_connect(struct upstream *u);
 
 /* The most recently used idle connection to b that is still good, now READY for owner (and

@@ -26,7 +26,7 @@
 #include "render.h"
 #include "report.h"
 #include "screen.h"
-#include "snapshot.h"
+#include "stats_snapshot.h"
 #include "stats_shm.h"
 #include "ui.h"
 
@@ -87,7 +87,7 @@ static int text_width(void)
 }
 
 static int run_batch(const struct lbtop_options *o, struct lbtop_model *m,
-                     struct lbtop_snapshot *snap)
+                     struct stats_snapshot *snap)
 {
     struct stats_shm shm;
     char err[512];
@@ -118,7 +118,7 @@ static int run_batch(const struct lbtop_options *o, struct lbtop_model *m,
                 lbtop_model_clear(m);
             }
         }
-        lbtop_snapshot_take(&shm, snap, clock_mono_ns(), clock_wall_ns());
+        stats_snapshot_take(&shm, snap, clock_mono_ns(), clock_wall_ns());
         lbtop_model_push(m, snap);
         if (o->json)
             rc = lbtop_report_json(stdout, m, clock_wall_ns());
@@ -141,7 +141,7 @@ static int run_batch(const struct lbtop_options *o, struct lbtop_model *m,
 struct session {
     const struct lbtop_options *opt;
     struct lbtop_model *model;
-    struct lbtop_snapshot *snap;
+    struct stats_snapshot *snap;
     struct stats_shm shm;
     bool attached;
     int32_t last_pid;
@@ -267,7 +267,7 @@ static void draw(struct session *s, struct lbtop_screen *scr, const struct lbtop
 }
 
 static int run_screen(const struct lbtop_options *o, struct lbtop_model *m,
-                      struct lbtop_snapshot *snap)
+                      struct stats_snapshot *snap)
 {
     struct lbtop_screen scr;
     struct lbtop_ui ui;
@@ -312,7 +312,7 @@ static int run_screen(const struct lbtop_options *o, struct lbtop_model *m,
                 dirty = true;
                 continue;
             }
-            lbtop_snapshot_take(&s.shm, snap, now, clock_wall_ns());
+            stats_snapshot_take(&s.shm, snap, now, clock_wall_ns());
             lbtop_model_push(m, snap);
             lbtop_ui_clamp(&ui, m);
             next_sample = now + delay_ns;
@@ -365,7 +365,7 @@ int main(int argc, char *argv[])
 {
     struct lbtop_options opt;
     struct lbtop_model model;
-    struct lbtop_snapshot *snap;
+    struct stats_snapshot *snap;
     char err[512];
     int rc;
 

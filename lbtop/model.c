@@ -34,7 +34,7 @@ void lbtop_model_free(struct lbtop_model *m)
 
 void lbtop_model_clear(struct lbtop_model *m)
 {
-    struct lbtop_snapshot *cur = m->cur, *base = m->base;
+    struct stats_snapshot *cur = m->cur, *base = m->base;
 
     memset(m, 0, sizeof(*m));
     m->cur = cur;
@@ -46,7 +46,7 @@ static uint64_t delta(uint64_t from, uint64_t to)
     return to >= from ? to - from : 0;
 }
 
-static void sample_from(struct lbtop_sample *s, const struct lbtop_snapshot *snap)
+static void sample_from(struct lbtop_sample *s, const struct stats_snapshot *snap)
 {
     memset(s, 0, sizeof(*s));
     s->t_ns = snap->taken_mono_ns;
@@ -55,7 +55,7 @@ static void sample_from(struct lbtop_sample *s, const struct lbtop_snapshot *sna
     s->global.bytes_in = snap->bytes_in;
     s->global.bytes_out = snap->bytes_out;
     for (uint32_t b = 0; b < snap->nbackends && b < STATS_MAX_BACKENDS; b++) {
-        const struct lbtop_backend_snap *bs = &snap->backends[b];
+        const struct stats_snapshot_backend *bs = &snap->backends[b];
         s->backend[b].requests = bs->requests;
         s->backend[b].conns = bs->conns_opened;
         s->backend[b].bytes_in = bs->bytes_in;
@@ -93,16 +93,16 @@ static const struct lbtop_sample *window_at(const struct lbtop_model *m, unsigne
 }
 
 /* Whether snap comes from another lb run than the current snapshot. */
-static bool another_run(const struct lbtop_model *m, const struct lbtop_snapshot *snap)
+static bool another_run(const struct lbtop_model *m, const struct stats_snapshot *snap)
 {
-    const struct lbtop_snapshot *c = m->cur;
+    const struct stats_snapshot *c = m->cur;
 
     return c->pid != snap->pid || c->start_mono_ns != snap->start_mono_ns ||
            c->nbackends != snap->nbackends || snap->requests < c->requests ||
            snap->clients_accepted < c->clients_accepted;
 }
 
-void lbtop_model_push(struct lbtop_model *m, const struct lbtop_snapshot *snap)
+void lbtop_model_push(struct lbtop_model *m, const struct stats_snapshot *snap)
 {
     unsigned cap = LBTOP_WINDOW + 1;
     uint32_t nb;
@@ -177,105 +177,26 @@ void lbtop_model_reset(struct lbtop_model *m)
 
 /* ---- percentiles --------------------------------------------------------------------------- */
 
-static uint64_t bucket_count(const struct lbtop_hist *h, const struct lbtop_hist *base, unsigned i)
-{
-    return base ? delta(base->buckets[i], h->buckets[i]) : h->buckets[i];
-}
-
-static uint64_t hist_total(const struct lbtop_hist *h, const struct lbtop_hist *base)
-{
-    uint64_t n = 0;
-
-    for (unsigned i = 0; i < STATS_HIST_BUCKETS; i++)
-        n += bucket_count(h, base, i);
-    return n;
-}
-
-uint64_t lbtop_hist_quantile_us(const struct lbtop_hist *h, const struct lbtop_hist *base, double p)
-{
-    uint64_t total = hist_total(h, base), cum = 0, rank, max_us = (h->max_ns + 999) / 1000;
-
-    if (total == 0)
-        return 0;
-    if (!(p > 0))
-        p = 0;
-    if (p > 1)
-        p = 1;
-    rank = (uint64_t)ceil(p * (double)total);
-    if (rank == 0)
-        rank = 1;
-    if (rank > total)
-        rank = total;
-    for (unsigned i = 0; i < STATS_HIST_BUCKETS; i++) {
-        cum += bucket_count(h, base, i);
-        if (cum >= rank) {
-            uint64_t v = i + 1 < STATS_HIST_BUCKETS ? stats_hist_bucket_high(i) - 1 : max_us;
-            return v < max_us ? v : max_us;
-        }
-    }
-    return max_us;
-}
-
-void lbtop_hist_percentiles(const struct lbtop_hist *h, const struct lbtop_hist *base,
-                            struct lbtop_percentiles *out)
-{
-    uint64_t n = hist_total(h, base);
-    uint64_t sum = base ? delta(base->sum_ns, h->sum_ns) : h->sum_ns;
-
-    memset(out, 0, sizeof(*out));
-    out->count = n;
-    if (n == 0)
-        return;
-    out->p50_ms = (double)lbtop_hist_quantile_us(h, base, 0.50) / 1000.0;
-    out->p90_ms = (double)lbtop_hist_quantile_us(h, base, 0.90) / 1000.0;
-    out->p99_ms = (double)lbtop_hist_quantile_us(h, base, 0.99) / 1000.0;
-    out->max_ms = (double)h->max_ns / 1e6;
-    if (base != NULL) {
-        /* The lifetime maximum may predate the reset: bound it by the highest bucket used. */
-        for (unsigned i = STATS_HIST_BUCKETS; i-- > 0;) {
-            if (bucket_count(h, base, i) > 0) {
-                double top = i + 1 < STATS_HIST_BUCKETS
-                                 ? (double)stats_hist_bucket_high(i) / 1000.0
-                                 : out->max_ms;
-                if (top < out->max_ms)
-                    out->max_ms = top;
-                break;
-            }
-        }
-    }
-    if (out->max_ms < out->p99_ms)
-        out->max_ms = out->p99_ms;
-    out->mean_ms = (double)sum / (double)n / 1e6;
-}
-
-static const struct lbtop_hist *pick(const struct lbtop_backend_snap *b, unsigned which)
+static const struct stats_snapshot_hist *pick(const struct stats_snapshot_backend *b,
+                                              unsigned which)
 {
     return which == 0 ? &b->connect : which == 1 ? &b->ttfb : &b->total;
 }
 
 void lbtop_model_backend_percentiles(const struct lbtop_model *m, unsigned b, unsigned which,
-                                     struct lbtop_percentiles *out)
+                                     struct stats_percentiles *out)
 {
     memset(out, 0, sizeof(*out));
     if (!m->have_cur || b >= m->cur->nbackends || b >= STATS_MAX_BACKENDS)
         return;
-    lbtop_hist_percentiles(pick(&m->cur->backends[b], which),
+    stats_hist_percentiles(pick(&m->cur->backends[b], which),
                            m->have_base ? pick(&m->base->backends[b], which) : NULL, out);
 }
 
-static void hist_merge(struct lbtop_hist *dst, const struct lbtop_hist *src)
-{
-    dst->count += src->count;
-    dst->sum_ns += src->sum_ns;
-    if (src->max_ns > dst->max_ns)
-        dst->max_ns = src->max_ns;
-    for (unsigned i = 0; i < STATS_HIST_BUCKETS; i++)
-        dst->buckets[i] += src->buckets[i];
-}
 
-void lbtop_model_total_percentiles(const struct lbtop_model *m, struct lbtop_percentiles *out)
+void lbtop_model_total_percentiles(const struct lbtop_model *m, struct stats_percentiles *out)
 {
-    struct lbtop_hist cur, base;
+    struct stats_snapshot_hist cur, base;
 
     memset(out, 0, sizeof(*out));
     if (!m->have_cur)
@@ -283,11 +204,11 @@ void lbtop_model_total_percentiles(const struct lbtop_model *m, struct lbtop_per
     memset(&cur, 0, sizeof(cur));
     memset(&base, 0, sizeof(base));
     for (uint32_t b = 0; b < m->cur->nbackends && b < STATS_MAX_BACKENDS; b++) {
-        hist_merge(&cur, &m->cur->backends[b].total);
+        stats_hist_merge(&cur, &m->cur->backends[b].total);
         if (m->have_base)
-            hist_merge(&base, &m->base->backends[b].total);
+            stats_hist_merge(&base, &m->base->backends[b].total);
     }
-    lbtop_hist_percentiles(&cur, m->have_base ? &base : NULL, out);
+    stats_hist_percentiles(&cur, m->have_base ? &base : NULL, out);
 }
 
 /* ---- sorting ------------------------------------------------------------------------------- */
@@ -334,24 +255,16 @@ bool lbtop_sort_applies(enum lbtop_sort key, bool tcp)
     }
 }
 
-uint64_t lbtop_backend_errors(const struct lbtop_backend_snap *b)
+uint64_t lbtop_backend_errors(const struct stats_snapshot_backend *b)
 {
     return b->connect_errors + b->timeouts + b->responses[5];
 }
 
-double lbtop_requests_per_conn(const struct lbtop_snapshot *s)
-{
-    if (s->clients_closed > 0)
-        return (double)s->clients_closed_requests / (double)s->clients_closed;
-    if (s->clients_accepted > 0)
-        return (double)s->requests / (double)s->clients_accepted;
-    return 0;
-}
 
 static double sort_value(const struct lbtop_model *m, unsigned b, enum lbtop_sort key)
 {
-    const struct lbtop_backend_snap *s = &m->cur->backends[b];
-    struct lbtop_percentiles p;
+    const struct stats_snapshot_backend *s = &m->cur->backends[b];
+    struct stats_percentiles p;
 
     switch (key) {
     case LBTOP_SORT_STATE:

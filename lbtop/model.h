@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "snapshot.h"
+#include "stats_snapshot.h"
 
 #define LBTOP_HISTORY 60 /* sparkline samples */
 #define LBTOP_WINDOW 5   /* intervals averaged for rates */
@@ -44,8 +44,8 @@ struct lbtop_history {
 };
 
 struct lbtop_model {
-    struct lbtop_snapshot *cur;  /* the latest snapshot (valid when have_cur) */
-    struct lbtop_snapshot *base; /* subtracted from histograms after a reset (when have_base) */
+    struct stats_snapshot *cur;  /* the latest snapshot (valid when have_cur) */
+    struct stats_snapshot *base; /* subtracted from histograms after a reset (when have_base) */
     bool have_cur, have_base;
 
     struct lbtop_sample window[LBTOP_WINDOW + 1]; /* ring of samples */
@@ -63,11 +63,6 @@ struct lbtop_model {
     uint64_t reset_mono_ns; /* when the window was last reset (0: never) */
 };
 
-/* Percentiles of one histogram, in milliseconds. */
-struct lbtop_percentiles {
-    uint64_t count;
-    double p50_ms, p90_ms, p99_ms, max_ms, mean_ms;
-};
 
 /* Allocates the snapshots. Returns 0 or -ENOMEM. */
 int lbtop_model_init(struct lbtop_model *m);
@@ -78,27 +73,19 @@ void lbtop_model_clear(struct lbtop_model *m);
 
 /* Adds a snapshot: it becomes the current one, rates and histories move on. A snapshot whose
  * counters went backwards (another lb) clears the model first. */
-void lbtop_model_push(struct lbtop_model *m, const struct lbtop_snapshot *snap);
+void lbtop_model_push(struct lbtop_model *m, const struct stats_snapshot *snap);
 
 /* 'r': rates, sparklines and percentiles start again from the current snapshot. */
 void lbtop_model_reset(struct lbtop_model *m);
 
-/* The value in microseconds below which a fraction p (0..1) of the recorded values fall,
- * reading h minus base (base may be NULL). Values are reported as the top of their bucket,
- * never above the largest value seen. 0 when empty. */
-uint64_t lbtop_hist_quantile_us(const struct lbtop_hist *h, const struct lbtop_hist *base, double p);
-
-/* p50, p90, p99, max and mean of h minus base (base may be NULL). */
-void lbtop_hist_percentiles(const struct lbtop_hist *h, const struct lbtop_hist *base,
-                            struct lbtop_percentiles *out);
 
 /* Percentiles of backend b's connect, ttfb or total histogram, honouring a reset. which: 0
  * connect, 1 first byte, 2 total. */
 void lbtop_model_backend_percentiles(const struct lbtop_model *m, unsigned b, unsigned which,
-                                     struct lbtop_percentiles *out);
+                                     struct stats_percentiles *out);
 
 /* Total-time percentiles over all backends (histograms merged), honouring a reset. */
-void lbtop_model_total_percentiles(const struct lbtop_model *m, struct lbtop_percentiles *out);
+void lbtop_model_total_percentiles(const struct lbtop_model *m, struct stats_percentiles *out);
 
 /* Sort columns for the backend tables. */
 enum lbtop_sort {
@@ -140,10 +127,7 @@ size_t lbtop_model_order(const struct lbtop_model *m, enum lbtop_sort key,
                          unsigned order[STATS_MAX_BACKENDS]);
 
 /* Errors seen at backend b: connect errors + timeouts + 5xx responses. */
-uint64_t lbtop_backend_errors(const struct lbtop_backend_snap *b);
+uint64_t lbtop_backend_errors(const struct stats_snapshot_backend *b);
 
-/* Requests per client connection: over closed connections when there are any, else requests per
- * accepted connection; 0 when nothing happened. */
-double lbtop_requests_per_conn(const struct lbtop_snapshot *s);
 
 #endif

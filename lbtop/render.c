@@ -289,9 +289,9 @@ static int name_width(const struct lbtop_model *m, const struct lbtop_render_opt
 static void header_http(struct lbtop_lines *l, const struct lbtop_model *m,
                         const struct lbtop_render_opts *o)
 {
-    const struct lbtop_snapshot *s = m->cur;
+    const struct stats_snapshot *s = m->cur;
     char rq[32], cr[32], in[32], out[32], p50[16], p99[16];
-    struct lbtop_percentiles tp;
+    struct stats_percentiles tp;
     struct lbtop_line *line;
 
     add(l, o, LBTOP_ATTR_NORMAL, -1,
@@ -300,7 +300,7 @@ static void header_http(struct lbtop_lines *l, const struct lbtop_model *m,
         (unsigned long long)s->requests, lbtop_fmt_rate(m->rate.req_s, rq, sizeof(rq)),
         (unsigned long long)s->inflight, (unsigned long long)s->clients_active,
         (unsigned long long)s->clients_peak, (unsigned long long)s->clients_accepted,
-        lbtop_fmt_rate(m->rate.conn_s, cr, sizeof(cr)), lbtop_requests_per_conn(s));
+        lbtop_fmt_rate(m->rate.conn_s, cr, sizeof(cr)), stats_requests_per_conn(s));
     lbtop_model_total_percentiles(m, &tp);
     line = add(l, o, LBTOP_ATTR_NORMAL, -1,
                "responses 1xx %llu  2xx %llu  3xx %llu  4xx %llu  5xx %llu  |  bytes in %s  "
@@ -328,9 +328,9 @@ static void header_http(struct lbtop_lines *l, const struct lbtop_model *m,
 static void header_tcp(struct lbtop_lines *l, const struct lbtop_model *m,
                        const struct lbtop_render_opts *o)
 {
-    const struct lbtop_snapshot *s = m->cur;
+    const struct stats_snapshot *s = m->cur;
     char cr[32], in[32], out[32], ins[32], outs[32], p50[16], p99[16];
-    struct lbtop_percentiles tp;
+    struct stats_percentiles tp;
 
     add(l, o, LBTOP_ATTR_NORMAL, -1,
         "connections active %llu  peak %llu  total %llu  closed %llu  %s conn/s  |  lb relays "
@@ -350,7 +350,7 @@ static void header_tcp(struct lbtop_lines *l, const struct lbtop_model *m,
 size_t lbtop_render_header(struct lbtop_lines *l, const struct lbtop_model *m,
                            const struct lbtop_render_opts *o, const char *shm_name)
 {
-    const struct lbtop_snapshot *s = m->cur;
+    const struct stats_snapshot *s = m->cur;
     size_t n0 = l->n;
     char up[32];
     struct lbtop_line *line;
@@ -364,7 +364,7 @@ size_t lbtop_render_header(struct lbtop_lines *l, const struct lbtop_model *m,
                           : 0;
     add(l, o, LBTOP_ATTR_TITLE, -1,
         "lbtop - lb %s  pid %d  mode %s  policy %s  %u workers  up %s  [%s]",
-        s->listen_text[0] ? s->listen_text : "?", (int)s->pid, lbtop_mode_name(s->mode),
+        s->listen_text[0] ? s->listen_text : "?", (int)s->pid, stats_mode_name(s->mode),
         s->policy[0] ? s->policy : "?", s->nworkers, lbtop_fmt_age(uptime, up, sizeof(up)),
         s->shm_name);
     bool tcp = lbtop_model_tcp(m);
@@ -410,7 +410,7 @@ static void row_attr(struct lbtop_line *line, const struct lbtop_render_opts *o,
 
 /* A backend's row: highlighted when selected, else marked bad when the backend had errors. */
 static void error_row_attr(struct lbtop_line *line, const struct lbtop_render_opts *o,
-                           const struct lbtop_backend_snap *s, unsigned b)
+                           const struct stats_snapshot_backend *s, unsigned b)
 {
     if (lbtop_backend_errors(s) > 0 && (int)b != o->selected)
         line->attr = LBTOP_ATTR_BAD;
@@ -434,7 +434,7 @@ static size_t view_status(struct lbtop_lines *l, const struct lbtop_model *m,
         "WEIGHT", mid, "LASTCHG", checks ? " CHKFAIL" : "", "REASON");
     for (size_t i = 0; i < n; i++) {
         unsigned b = order[i];
-        const struct lbtop_backend_snap *s = &m->cur->backends[b];
+        const struct stats_snapshot_backend *s = &m->cur->backends[b];
         char age[32];
         uint64_t ago = o->now_wall_ns > s->last_change_wall_ns && s->last_change_wall_ns
                            ? (o->now_wall_ns - s->last_change_wall_ns) / 1000000000u
@@ -451,10 +451,10 @@ static size_t view_status(struct lbtop_lines *l, const struct lbtop_model *m,
                      (unsigned long long)s->inflight, (unsigned long long)s->conns_opened,
                      (unsigned long long)s->requests);
         line = add(l, o, LBTOP_ATTR_NORMAL, (int)b, "%3u %-*.*s %-5s %6u%s %8s%s %s", b, nw, nw,
-                   s->name, lbtop_state_name(s->state), s->weight, mid,
+                   s->name, stats_state_name(s->state), s->weight, mid,
                    s->last_change_wall_ns ? lbtop_fmt_age(ago, age, sizeof(age)) : "-", chk,
                    s->reason[0] ? s->reason : "-");
-        span(line, lbtop_state_name(s->state), (size_t)(4 + nw), state_attr(s->state));
+        span(line, stats_state_name(s->state), (size_t)(4 + nw), state_attr(s->state));
         row_attr(line, o, (int)b);
     }
     return n + 1;
@@ -479,7 +479,7 @@ static size_t view_traffic(struct lbtop_lines *l, const struct lbtop_model *m,
         tcp ? "CONN/S HISTORY" : "REQ/S HISTORY", "IN", "OUT", "IN/S", "OUT/S");
     for (size_t i = 0; i < n; i++) {
         unsigned b = order[i];
-        const struct lbtop_backend_snap *s = &m->cur->backends[b];
+        const struct stats_snapshot_backend *s = &m->cur->backends[b];
         const struct lbtop_rates *r = &m->backend_rate[b];
         char rq[16], cr[16], in[16], out[16], ins[16], outs[16], spark[LBTOP_HISTORY * 4 + 1];
         lbtop_sparkline(tcp ? &m->backend_conn_history[b] : &m->backend_req_history[b], sw,
@@ -513,7 +513,7 @@ static size_t view_http(struct lbtop_lines *l, const struct lbtop_model *m,
         "CONNERR", "TIMEOUT", "RETRY");
     for (size_t i = 0; i < n; i++) {
         unsigned b = order[i];
-        const struct lbtop_backend_snap *s = &m->cur->backends[b];
+        const struct stats_snapshot_backend *s = &m->cur->backends[b];
         line = add(l, o, LBTOP_ATTR_NORMAL, (int)b,
                    "%3u %-*.*s %8llu %6llu %8llu %6llu %6llu %6llu %5llu %5llu %5llu %7llu %7llu "
                    "%5llu",
@@ -541,7 +541,7 @@ static size_t view_conns(struct lbtop_lines *l, const struct lbtop_model *m,
         "IN/CONN", "OUT/CONN");
     for (size_t i = 0; i < n; i++) {
         unsigned b = order[i];
-        const struct lbtop_backend_snap *s = &m->cur->backends[b];
+        const struct stats_snapshot_backend *s = &m->cur->backends[b];
         uint64_t done = s->responses[0]; /* lb's record of each relayed connection, ended */
         char in[16], out[16];
         line = add(l, o, LBTOP_ATTR_NORMAL, (int)b,
@@ -572,7 +572,7 @@ static size_t view_timing_tcp(struct lbtop_lines *l, const struct lbtop_model *m
     for (size_t i = 0; i < n; i++) {
         unsigned b = order[i];
         char c[2][4][16];
-        struct lbtop_percentiles p;
+        struct stats_percentiles p;
         for (unsigned w = 0; w < 2; w++) {
             lbtop_model_backend_percentiles(m, b, w == 0 ? 0 : 2, &p); /* connect, total */
             lbtop_fmt_ms(p.p50_ms, c[w][0], sizeof(c[w][0]));
@@ -605,7 +605,7 @@ static size_t view_timing(struct lbtop_lines *l, const struct lbtop_model *m,
     for (size_t i = 0; i < n; i++) {
         unsigned b = order[i];
         char c[4][4][16];
-        struct lbtop_percentiles p[3];
+        struct stats_percentiles p[3];
         for (unsigned w = 0; w < 3; w++) {
             lbtop_model_backend_percentiles(m, b, w, &p[w]);
             lbtop_fmt_ms(p[w].p50_ms, c[w][0], sizeof(c[w][0]));
@@ -635,7 +635,7 @@ static char *fmt_total(uint64_t ns, char *buf, size_t len)
 
 /* The backend of entry e as lbtop names it: the name lb gave it (the one its access log and
  * lbtrace show), else its address for an entry whose index is not in the table, else "-". */
-static const char *entry_backend(const struct lbtop_snapshot *s, const struct stats_ring_entry *e,
+static const char *entry_backend(const struct stats_snapshot *s, const struct stats_ring_entry *e,
                                  char *buf, size_t len)
 {
     if (e->backend_index >= 0 && (uint32_t)e->backend_index < s->nbackends &&
@@ -649,7 +649,7 @@ static const char *entry_backend(const struct lbtop_snapshot *s, const struct st
 static size_t view_requests(struct lbtop_lines *l, const struct lbtop_model *m,
                             const struct lbtop_render_opts *o)
 {
-    const struct lbtop_snapshot *s = m->cur;
+    const struct stats_snapshot *s = m->cur;
     struct lbtop_line *line;
     size_t n0 = l->n;
 
@@ -692,7 +692,7 @@ static size_t view_requests(struct lbtop_lines *l, const struct lbtop_model *m,
 static size_t view_recent_tcp(struct lbtop_lines *l, const struct lbtop_model *m,
                               const struct lbtop_render_opts *o)
 {
-    const struct lbtop_snapshot *s = m->cur;
+    const struct stats_snapshot *s = m->cur;
     struct lbtop_line *line;
     size_t n0 = l->n;
 
@@ -757,7 +757,7 @@ static void timing_table(struct lbtop_lines *l, const struct lbtop_render_opts *
     add(l, o, LBTOP_ATTR_HEAD, -1, "  %-12s %8s %8s %8s %8s %8s %8s", "TIMING (ms)", "COUNT",
         "MEAN", "P50", "P90", "P99", "MAX");
     for (unsigned k = 0; k < n; k++) {
-        struct lbtop_percentiles pc;
+        struct stats_percentiles pc;
         lbtop_model_backend_percentiles(m, b, kinds[k], &pc);
         add(l, o, LBTOP_ATTR_NORMAL, -1, "  %-12s %8llu %8s %8s %8s %8s %8s", names[k],
             (unsigned long long)pc.count, lbtop_fmt_ms(pc.mean_ms, x[0], sizeof(x[0])),
@@ -773,7 +773,7 @@ static void timing_table(struct lbtop_lines *l, const struct lbtop_render_opts *
 static void backend_detail_tcp(struct lbtop_lines *l, const struct lbtop_model *m, unsigned b,
                                const struct lbtop_render_opts *o)
 {
-    const struct lbtop_backend_snap *s = &m->cur->backends[b];
+    const struct stats_snapshot_backend *s = &m->cur->backends[b];
     const struct lbtop_rates *r = &m->backend_rate[b];
     char x[8][24], spark[LBTOP_HISTORY * 4 + 1];
 
@@ -825,7 +825,7 @@ size_t lbtop_render_backend_detail(struct lbtop_lines *l, const struct lbtop_mod
         add(l, p, LBTOP_ATTR_DIM, -1, "(no such backend)");
         return l->n - n0;
     }
-    const struct lbtop_backend_snap *s = &m->cur->backends[b];
+    const struct stats_snapshot_backend *s = &m->cur->backends[b];
     const struct lbtop_rates *r = &m->backend_rate[b];
     uint64_t since = o->now_wall_ns > s->last_change_wall_ns && s->last_change_wall_ns
                          ? (o->now_wall_ns - s->last_change_wall_ns) / 1000000000u
@@ -836,10 +836,10 @@ size_t lbtop_render_backend_detail(struct lbtop_lines *l, const struct lbtop_mod
         (unsigned)s->port, stats_addr_format(&s->resolved, a, sizeof(a)));
     struct lbtop_line *line =
         add(l, p, LBTOP_ATTR_NORMAL, -1, "  state %s since %s (%s ago)  weight %u",
-            lbtop_state_name(s->state), lbtop_fmt_clock(s->last_change_wall_ns, false, clock,
+            stats_state_name(s->state), lbtop_fmt_clock(s->last_change_wall_ns, false, clock,
                                                         sizeof(clock)),
             lbtop_fmt_age(since, ago, sizeof(ago)), s->weight);
-    span(line, lbtop_state_name(s->state), 8, state_attr(s->state));
+    span(line, stats_state_name(s->state), 8, state_attr(s->state));
     add(l, p, LBTOP_ATTR_NORMAL, -1, "  why          %s", s->reason[0] ? s->reason : "-");
     if (m->cur->checks)
         add(l, p, LBTOP_ATTR_NORMAL, -1, "  checks       run %llu  failed %llu",

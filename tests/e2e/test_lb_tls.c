@@ -30,6 +30,16 @@
 
 static char dir[] = "/tmp/lblab-tls-XXXXXX";
 static char *cert, *key, *other_key;
+static char *a_cert, *a_key, *cert_dir; /* a.example by flags; b.example in cert_dir */
+
+/* The openssl command making a self-signed certificate for NAME.example and *.NAME.example;
+ * two %s: the key and the certificate files. */
+#define SELF_SIGNED(NAME)                                                                      \
+    "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout %s "   \
+    "-out %s -days 2 -subj /CN=" #NAME ".example "                                             \
+    "-addext subjectAltName=DNS:" #NAME ".example,DNS:*." #NAME ".example 2>/dev/null"
+
+static bool publish_stats; /* the next lab_start publishes statistics (for lbtop) */
 
 struct tls_lab {
     pid_t sim, lb;
@@ -56,6 +66,19 @@ static int group_setup(void **state)
         fprintf(stderr, "test_lb_tls: openssl could not make a certificate\n");
         return -1;
     }
+    /* a.example (with *.a.example) given by flags, b.example in a --tls-cert-dir */
+    a_cert = harness_fmt("%s/a.crt", dir);
+    a_key = harness_fmt("%s/a.key", dir);
+    cert_dir = harness_fmt("%s/certs", dir);
+    char b_key[512], b_cert[512];
+    snprintf(b_key, sizeof(b_key), "%s/b.example.key", cert_dir);
+    snprintf(b_cert, sizeof(b_cert), "%s/b.example.crt", cert_dir);
+    free(harness_runf(&st, "mkdir %s && " SELF_SIGNED(a) " && " SELF_SIGNED(b), cert_dir, a_key,
+                      a_cert, b_key, b_cert));
+    if (st != 0) {
+        fprintf(stderr, "test_lb_tls: openssl could not make the SNI certificates\n");
+        return -1;
+    }
     return 0;
 }
 
@@ -67,6 +90,9 @@ static int group_teardown(void **state)
     free(cert);
     free(key);
     free(other_key);
+    free(a_cert);
+    free(a_key);
+    free(cert_dir);
     return 0;
 }
 
@@ -87,7 +113,8 @@ static void lab_start(struct tls_lab *lab, const char *const *extra)
     args[k++] = key;
     args[k++] = "--tls-listen";
     args[k++] = tls_listen;
-    args[k++] = "--no-stats";
+    if (!publish_stats)
+        args[k++] = "--no-stats";
     args[k++] = "-w";
     args[k++] = "2";
     for (size_t i = 0; extra != NULL && extra[i] != NULL && k < 23; i++)
@@ -300,6 +327,139 @@ static void test_stalled_handshake_ends_at_the_client_timeout(void **state)
     lab_stop(&lab);
 }
 
+/* openssl s_client to the lab's HTTPS port with more arguments (e.g. -servername); returns what
+ * it printed, standard error included. */
+static char *s_client(const struct tls_lab *lab, const char *args, int *st)
+{
+    return harness_runf(st, "openssl s_client -connect 127.0.0.1:%u %s </dev/null 2>&1",
+                        (unsigned)lab->tls_port, args);
+}
+
+static void test_sni_chooses_the_certificate_and_unknown_names_get_the_default(void **state)
+{
+    struct tls_lab lab;
+    int st;
+    const char *extra[] = {"--tls-cert", a_cert, "--tls-key", a_key, "--tls-cert-dir", cert_dir,
+                           NULL};
+    (void)state;
+    lab_start(&lab, extra);
+    char *out = s_client(&lab, "-servername a.example", &st);
+    assert_non_null(strstr(out, "subject=CN = a.example"));
+    free(out);
+    out = s_client(&lab, "-servername www.a.example", &st); /* the wildcard */
+    assert_non_null(strstr(out, "subject=CN = a.example"));
+    free(out);
+    out = s_client(&lab, "-servername B.EXAMPLE", &st); /* from the directory; any case */
+    assert_non_null(strstr(out, "subject=CN = b.example"));
+    free(out);
+    out = s_client(&lab, "-servername unknown.example", &st); /* the first: the default */
+    assert_non_null(strstr(out, "subject=CN = localhost"));
+    free(out);
+    out = s_client(&lab, "-noservername", &st);
+    assert_non_null(strstr(out, "subject=CN = localhost"));
+    free(out);
+    /* curl asking for a.example by name reaches the backend through that certificate */
+    out = harness_runf(&st,
+                       "curl -sS --max-time 20 --cacert %s --resolve a.example:%u:127.0.0.1 "
+                       "-o /dev/null -w '%%{http_code}' https://a.example:%u/",
+                       a_cert, (unsigned)lab.tls_port, (unsigned)lab.tls_port);
+    assert_int_equal(st, 0);
+    assert_string_equal(out, "200");
+    free(out);
+    lab_stop(&lab);
+}
+
+static void test_strict_sni_refuses_unknown_names_with_an_alert(void **state)
+{
+    struct tls_lab lab;
+    int st;
+    const char *extra[] = {"--tls-cert", a_cert, "--tls-key", a_key, "--tls-strict-sni", NULL};
+    (void)state;
+    lab_start(&lab, extra);
+    char *out = s_client(&lab, "-servername unknown.example", &st);
+    assert_int_not_equal(st, 0);
+    assert_non_null(strstr(out, "unrecognized name"));
+    assert_null(strstr(out, "subject=CN"));
+    free(out);
+    out = s_client(&lab, "-servername a.example", &st);
+    assert_non_null(strstr(out, "subject=CN = a.example"));
+    free(out);
+    /* no name at all: the default certificate still answers */
+    out = s_client(&lab, "-noservername", &st);
+    assert_non_null(strstr(out, "subject=CN = localhost"));
+    free(out);
+    assert_still_serving(&lab);
+    lab_stop(&lab);
+}
+
+static void test_sessions_are_resumed_with_tls13_and_tls12(void **state)
+{
+    struct tls_lab lab;
+    int st;
+    static const char *const versions[] = {"-tls1_3", "-tls1_2"};
+    (void)state;
+    lab_start(&lab, NULL);
+    for (size_t i = 0; i < 2; i++) {
+        /* a whole request, read to lb's close: the session ticket arrives before the answer */
+        char *out = harness_runf(&st,
+                                 "printf 'GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: "
+                                 "close\\r\\n\\r\\n' | openssl s_client -connect "
+                                 "127.0.0.1:%u %s -ign_eof -sess_out %s/session 2>&1",
+                                 (unsigned)lab.tls_port, versions[i], dir);
+        assert_non_null(strstr(out, "HTTP/1.1 200"));
+        assert_non_null(strstr(out, "New, TLSv1."));
+        free(out);
+        out = harness_runf(&st,
+                           "printf 'GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: "
+                           "close\\r\\n\\r\\n' | openssl s_client -connect 127.0.0.1:%u %s "
+                           "-ign_eof -sess_in %s/session 2>&1",
+                           (unsigned)lab.tls_port, versions[i], dir);
+        if (strstr(out, "Reused, TLSv1.") == NULL)
+            fail_msg("openssl s_client %s did not resume its session:\n%s", versions[i], out);
+        assert_non_null(strstr(out, "HTTP/1.1 200"));
+        free(out);
+    }
+    lab_stop(&lab);
+}
+
+static void test_lbtop_counts_handshakes_by_version_and_failures(void **state)
+{
+    struct tls_lab lab;
+    int st;
+    (void)state;
+    publish_stats = true;
+    lab_start(&lab, NULL);
+    publish_stats = false;
+    free(s_client(&lab, "-tls1_3", &st));
+    free(s_client(&lab, "-tls1_2", &st));
+    free(s_client(&lab, "-tls1_2", &st));
+    free(s_client(&lab, "-tls1_1 -cipher 'DEFAULT@SECLEVEL=0'", &st)); /* refused: a failure */
+    /* failures: the TLS 1.1 client, and the harness's own probe of the port (a connection that
+     * closed before any handshake) */
+    char want[160], *json = NULL;
+    snprintf(want, sizeof(want),
+             "\"https\": {\"listen\": \"127.0.0.1:%u\", \"handshakes\": 3, "
+             "\"handshake_failures\": 2, \"versions\": {\"TLSv1.2\": 2, \"TLSv1.3\": 1}}",
+             (unsigned)lab.tls_port);
+    for (int i = 0; i < 50; i++) {
+        free(json);
+        json = harness_runf(&st, "%s -p %u --json 2>&1", harness_bin("lbtop"),
+                            (unsigned)lab.lb_port);
+        if (strstr(json, want) != NULL)
+            break;
+        harness_sleep_ms(100);
+    }
+    if (strstr(json, want) == NULL)
+        fail_msg("lbtop --json never showed %s:\n%s", want, json);
+    free(json);
+    char *text = harness_runf(&st, "%s -p %u --once 2>&1", harness_bin("lbtop"),
+                              (unsigned)lab.lb_port);
+    assert_non_null(strstr(text, "HTTPS 127.0.0.1:"));
+    assert_non_null(strstr(text, "handshakes 3 (TLS 1.3 1, TLS 1.2 2)  failed 2"));
+    free(text);
+    lab_stop(&lab);
+}
+
 /* Runs lb with the given TLS files (it should stop at start-up); returns its output and status. */
 static char *lb_start_up(const char *cert_file, const char *key_file, int *st)
 {
@@ -345,6 +505,10 @@ int main(void)
         LB_TEST(test_plain_http_to_the_tls_port_gets_a_400_saying_so),
         LB_TEST(test_garbage_client_hello_costs_one_connection),
         LB_TEST(test_stalled_handshake_ends_at_the_client_timeout),
+        LB_TEST(test_sni_chooses_the_certificate_and_unknown_names_get_the_default),
+        LB_TEST(test_strict_sni_refuses_unknown_names_with_an_alert),
+        LB_TEST(test_sessions_are_resumed_with_tls13_and_tls12),
+        LB_TEST(test_lbtop_counts_handshakes_by_version_and_failures),
         LB_TEST(test_missing_certificate_is_a_start_up_error_naming_it),
         LB_TEST(test_key_not_matching_the_certificate_is_a_start_up_error),
     };

@@ -1,12 +1,12 @@
 /*
  * fuzz_lbtop_snapshot.c - libFuzzer target for lbtop's reading of a corrupt statistics segment:
- * common/stats_shm.c's attach-time validation, then lbtop/snapshot.c copying it out.
+ * common/stats_shm.c's attach-time validation, then common/stats_snapshot.c copying it out.
  *
  * At start-up the target creates a real segment (2 workers, 8 backends) as lb does, and keeps a
  * pristine copy. Each input is two lists of patches, each patch a region (header, backends,
  * ring, worker blocks), an offset in it, a length and the bytes to write there. The first list
  * is applied before stats_shm_attach(), so the validation sees lying counts, sizes, offsets and
- * versions; when it accepts the segment, lbtop_snapshot_take() reads it, then the second list is
+ * versions; when it accepts the segment, stats_snapshot_take() reads it, then the second list is
  * written while it stays attached (a writer scribbling after validation, which the reader must
  * survive because it keeps its own validated counts) and the snapshot is taken again. Asserts
  * that attach gives 0 or one of its documented errors, and that a snapshot stays within its
@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "fuzz_check.h"
-#include "snapshot.h"
+#include "stats_snapshot.h"
 #include "stats_shm.h"
 
 #define NWORKERS 2
@@ -85,10 +85,10 @@ static bool terminated(const char *s, size_t n)
 
 static void check_snapshot(const struct stats_shm *shm)
 {
-    static struct lbtop_snapshot snap;
-    lbtop_snapshot_take(shm, &snap, 1, 1);
+    static struct stats_snapshot snap;
+    stats_snapshot_take(shm, &snap, 1, 1);
     CHECK(snap.nworkers == shm->nworkers && snap.nbackends == shm->nbackends);
-    CHECK(snap.nbackends <= STATS_MAX_BACKENDS && snap.nrecent <= LBTOP_RECENT_MAX);
+    CHECK(snap.nbackends <= STATS_MAX_BACKENDS && snap.nrecent <= STATS_SNAPSHOT_RECENT);
     CHECK(terminated(snap.listen_text, sizeof(snap.listen_text)));
     CHECK(terminated(snap.policy, sizeof(snap.policy)));
     CHECK(terminated(snap.lb_version, sizeof(snap.lb_version)));
@@ -96,10 +96,10 @@ static void check_snapshot(const struct stats_shm *shm)
     for (uint32_t b = 0; b < snap.nbackends; b++) {
         CHECK(terminated(snap.backends[b].name, sizeof(snap.backends[b].name)));
         CHECK(terminated(snap.backends[b].host, sizeof(snap.backends[b].host)));
-        CHECK(lbtop_state_name(snap.backends[b].state) != NULL);
+        CHECK(stats_state_name(snap.backends[b].state) != NULL);
     }
-    CHECK(lbtop_mode_name(snap.mode) != NULL);
-    (void)lbtop_responses_total(snap.responses);
+    CHECK(stats_mode_name(snap.mode) != NULL);
+    (void)stats_responses_total(snap.responses);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

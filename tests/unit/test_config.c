@@ -378,11 +378,12 @@ static void test_tls_flags_set_the_files_and_the_listener(void **state)
 {
     (void)state;
     assert_int_equal(PARSE("-l", "1"), 0);
-    assert_string_equal(cfg.tls_cert, "");
+    assert_int_equal(cfg.num_tls_certs, 0);
     assert_int_equal(cfg.tls_listen_port, CONFIG_DEFAULT_TLS_PORT);
     assert_int_equal(PARSE("--tls-cert", "c.pem", "--tls-key", "k.pem"), 0);
-    assert_string_equal(cfg.tls_cert, "c.pem");
-    assert_string_equal(cfg.tls_key, "k.pem");
+    assert_int_equal(cfg.num_tls_certs, 1);
+    assert_string_equal(cfg.tls_certs[0], "c.pem");
+    assert_string_equal(cfg.tls_keys[0], "k.pem");
     assert_string_equal(cfg.tls_listen_host, "");
     assert_int_equal(cfg.tls_listen_port, 3443);
     assert_int_equal(PARSE("--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-listen",
@@ -412,6 +413,58 @@ static void test_tls_flags_come_together_and_only_in_http_mode(void **state)
     assert_non_null(strstr(err, "needs -m http"));
 }
 
+static void test_tls_pairs_repeat_and_a_directory_adds_more(void **state)
+{
+    (void)state;
+    assert_int_equal(PARSE("--tls-cert", "a.crt", "--tls-key", "a.key", "--tls-cert", "b.crt",
+                           "--tls-key", "b.key", "--tls-cert-dir", "/etc/lb/certs",
+                           "--tls-strict-sni"),
+                     0);
+    assert_int_equal(cfg.num_tls_certs, 2);
+    assert_string_equal(cfg.tls_certs[1], "b.crt");
+    assert_string_equal(cfg.tls_keys[1], "b.key");
+    assert_string_equal(cfg.tls_cert_dir, "/etc/lb/certs");
+    assert_true(cfg.tls_strict_sni);
+    assert_true(config_tls(&cfg));
+    assert_int_equal(PARSE("--tls-cert-dir", "d"), 0);
+    assert_true(config_tls(&cfg));
+    assert_int_equal(PARSE("--tls-cert", "a.crt", "--tls-key", "a.key", "--tls-cert", "b.crt"),
+                     -EINVAL);
+    assert_non_null(strstr(err, "one key per certificate"));
+    assert_int_equal(PARSE("--tls-strict-sni"), -EINVAL);
+    assert_non_null(strstr(err, "--tls-strict-sni needs"));
+    char *args[2 * CONFIG_MAX_TLS_CERTS + 4];
+    int n = 0;
+    args[n++] = "lb";
+    for (int i = 0; i <= CONFIG_MAX_TLS_CERTS; i++) {
+        args[n++] = "--tls-cert";
+        args[n++] = "c.pem";
+    }
+    assert_int_equal(parse(n, args), -EINVAL);
+    assert_non_null(strstr(err, "at most 16 certificates"));
+}
+
+static void test_backend_tls_options(void **state)
+{
+    (void)state;
+    assert_int_equal(PARSE("-b", "a:1,tls,ca=/ca.pem,sni=api.example", "-b", "b:2,tls",
+                           "-b", "c:3"),
+                     0);
+    assert_true(cfg.backends[0].tls);
+    assert_string_equal(cfg.backends[0].tls_ca, "/ca.pem");
+    assert_string_equal(cfg.backends[0].tls_sni, "api.example");
+    assert_true(cfg.backends[1].tls);
+    assert_string_equal(cfg.backends[1].tls_ca, "");
+    assert_false(cfg.backends[2].tls);
+    assert_int_equal(PARSE("-b", "a:1,ca=/ca.pem"), -EINVAL);
+    assert_non_null(strstr(err, "tls with ca=FILE"));
+    assert_int_equal(PARSE("-b", "a:1,tls=yes"), -EINVAL);
+    assert_int_equal(PARSE("-b", "a:1,tls,sni=a b"), -EINVAL);
+    assert_non_null(strstr(err, "sni=NAME"));
+    assert_int_equal(PARSE("-m", "tcp", "-b", "a:1,tls"), -EINVAL);
+    assert_non_null(strstr(err, "-b ...,tls (backend 1) needs -m http"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -436,6 +489,8 @@ int main(void)
         cmocka_unit_test(test_send_proxy_is_refused_in_http_mode),
         cmocka_unit_test(test_tls_flags_set_the_files_and_the_listener),
         cmocka_unit_test(test_tls_flags_come_together_and_only_in_http_mode),
+        cmocka_unit_test(test_tls_pairs_repeat_and_a_directory_adds_more),
+        cmocka_unit_test(test_backend_tls_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,7 +17,7 @@
 #include "../../lb/events.h"
 #include "../../lb/stats_writer.h"
 #include "../../lb/worker.h"
-#include "../../lbtop/snapshot.h"
+#include "stats_snapshot.h"
 #include "clock.h"
 
 static char name[64];
@@ -79,16 +79,16 @@ static void rig_close(struct rig *r)
     free(r);
 }
 
-static struct lbtop_snapshot *read_back(void)
+static struct stats_snapshot *read_back(void)
 {
     struct stats_shm shm;
     char err[256];
-    struct lbtop_snapshot *snap = calloc(1, sizeof(*snap));
+    struct stats_snapshot *snap = calloc(1, sizeof(*snap));
 
     assert_non_null(snap);
     if (stats_shm_attach(&shm, name, NULL, err, sizeof(err)) < 0)
         fail_msg("attach: %s", err);
-    lbtop_snapshot_take(&shm, snap, clock_mono_ns(), clock_wall_ns());
+    stats_snapshot_take(&shm, snap, clock_mono_ns(), clock_wall_ns());
     stats_shm_detach(&shm);
     return snap;
 }
@@ -99,7 +99,7 @@ static void test_refused_connect_ejects_the_backend_and_publishes_it(void **stat
     struct backend *b0 = &r->table->backends[0];
     (void)state;
 
-    struct lbtop_snapshot *before = read_back();
+    struct stats_snapshot *before = read_back();
     assert_int_equal(before->backends[0].state, STATS_BACKEND_UP);
     assert_int_equal(before->backends[0].weight, 1);
     usleep(3000);
@@ -110,7 +110,7 @@ static void test_refused_connect_ejects_the_backend_and_publishes_it(void **stat
     assert_int_equal(health_state(r->h, 0), HEALTH_DOWN);
     assert_false(health_usable(r->h, 0, r->w[0].now_ms));
     assert_true(health_usable(r->h, 0, r->w[0].now_ms + 5000)); /* its trial */
-    struct lbtop_snapshot *down = read_back();
+    struct stats_snapshot *down = read_back();
     assert_int_equal(down->backends[0].state, STATS_BACKEND_DOWN);
     assert_string_equal(down->backends[0].reason,
                         "ejected for 5 s after 1 failure in 10 s: connect refused");
@@ -137,7 +137,7 @@ static void test_lbs_own_errors_leave_the_backend_up(void **state)
     for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
         events_backend_connect_failed(&r->w[0], b1, own[i]);
     assert_int_equal(health_state(r->h, 1), HEALTH_UP);
-    struct lbtop_snapshot *snap = read_back();
+    struct stats_snapshot *snap = read_back();
     assert_int_equal(snap->backends[1].state, STATS_BACKEND_UP);
     assert_int_equal(snap->backends[1].connect_errors, 4);
     free(snap);
@@ -155,7 +155,7 @@ static void test_health_changes_publish_state_time_reason_and_check_counters(voi
     health_config_defaults(&hc);
     struct health *h = health_create(2, &hc);
     assert_non_null(h);
-    struct lbtop_snapshot *before = read_back();
+    struct stats_snapshot *before = read_back();
     assert_string_equal(before->backends[1].reason, "");
     usleep(3000);
     uint64_t now = clock_mono_ms(); /* the changes' time: after the start, by milliseconds */
@@ -167,7 +167,7 @@ static void test_health_changes_publish_state_time_reason_and_check_counters(voi
         bool changed = health_report_check(h, 1, false, "connect refused", now, &chg);
         events_health_check(&r->w[0], h, b1, false, changed ? &chg : NULL);
     }
-    struct lbtop_snapshot *down = read_back();
+    struct stats_snapshot *down = read_back();
     assert_int_equal(down->backends[1].state, STATS_BACKEND_DOWN);
     assert_string_equal(down->backends[1].reason, "3 checks failed: connect refused");
     assert_int_equal(down->backends[1].checks_total, 4);
@@ -177,7 +177,7 @@ static void test_health_changes_publish_state_time_reason_and_check_counters(voi
 
     assert_true(health_admin(h, 1, HEALTH_DRAINING, now + 1, &chg));
     events_backend_health(&r->w[1], h, b1, &chg);
-    struct lbtop_snapshot *drain = read_back();
+    struct stats_snapshot *drain = read_back();
     assert_int_equal(drain->backends[1].state, STATS_BACKEND_DRAINING);
     assert_string_equal(drain->backends[1].reason, "admin");
 
@@ -225,7 +225,7 @@ static void test_one_record_feeds_the_log_and_the_ring(void **state)
     assert_string_equal(line, "time=2026-11-27T05:12:01.123Z client=127.0.0.1:40000 backend=- "
                               "backend_addr=- id=cafe method=GET path=\"/x\" status=204 "
                               "req_bytes=0 bytes=99 connect_ms=- first_byte_ms=- total_ms=2.000\n");
-    struct lbtop_snapshot *snap = read_back();
+    struct stats_snapshot *snap = read_back();
     const struct stats_ring_entry *e = &snap->recent[0];
     assert_int_equal(snap->nrecent, 1);
     assert_string_equal(e->request_id, "cafe");

@@ -13,9 +13,9 @@
 
 #define SEC UINT64_C(1000000000)
 
-static struct lbtop_snapshot *new_snap(void)
+static struct stats_snapshot *new_snap(void)
 {
-    struct lbtop_snapshot *s = calloc(1, sizeof(*s));
+    struct stats_snapshot *s = calloc(1, sizeof(*s));
     assert_non_null(s);
     s->pid = 42;
     s->start_mono_ns = 10 * SEC;
@@ -27,7 +27,7 @@ static struct lbtop_snapshot *new_snap(void)
     return s;
 }
 
-static void record(struct lbtop_hist *h, uint64_t ns, uint64_t times)
+static void record(struct stats_snapshot_hist *h, uint64_t ns, uint64_t times)
 {
     h->buckets[stats_hist_bucket(ns / 1000)] += times;
     h->count += times;
@@ -39,7 +39,7 @@ static void record(struct lbtop_hist *h, uint64_t ns, uint64_t times)
 static void test_one_snapshot_gives_averages_since_start(void **state)
 {
     struct lbtop_model m;
-    struct lbtop_snapshot *s = new_snap();
+    struct stats_snapshot *s = new_snap();
     (void)state;
 
     assert_int_equal(lbtop_model_init(&m), 0);
@@ -60,7 +60,7 @@ static void test_one_snapshot_gives_averages_since_start(void **state)
 static void test_rates_average_the_last_window(void **state)
 {
     struct lbtop_model m;
-    struct lbtop_snapshot *s = new_snap();
+    struct stats_snapshot *s = new_snap();
     (void)state;
 
     assert_int_equal(lbtop_model_init(&m), 0);
@@ -94,7 +94,7 @@ static void test_rates_average_the_last_window(void **state)
 static void test_history_keeps_60_samples(void **state)
 {
     struct lbtop_model m;
-    struct lbtop_snapshot *s = new_snap();
+    struct stats_snapshot *s = new_snap();
     (void)state;
 
     assert_int_equal(lbtop_model_init(&m), 0);
@@ -113,7 +113,7 @@ static void test_history_keeps_60_samples(void **state)
 static void test_counters_going_backwards_start_afresh(void **state)
 {
     struct lbtop_model m;
-    struct lbtop_snapshot *s = new_snap();
+    struct stats_snapshot *s = new_snap();
     (void)state;
 
     assert_int_equal(lbtop_model_init(&m), 0);
@@ -140,18 +140,18 @@ static void test_counters_going_backwards_start_afresh(void **state)
 
 static void test_percentiles_come_from_the_buckets(void **state)
 {
-    struct lbtop_hist h;
-    struct lbtop_percentiles p;
+    struct stats_snapshot_hist h;
+    struct stats_percentiles p;
     (void)state;
 
     memset(&h, 0, sizeof(h));
-    lbtop_hist_percentiles(&h, NULL, &p);
+    stats_hist_percentiles(&h, NULL, &p);
     assert_int_equal(p.count, 0);
     assert_true(p.p99_ms == 0);
 
     record(&h, 1000000, 90);   /* 1 ms */
     record(&h, 10000000, 10);  /* 10 ms */
-    lbtop_hist_percentiles(&h, NULL, &p);
+    stats_hist_percentiles(&h, NULL, &p);
     assert_int_equal(p.count, 100);
     /* Within one bucket (12.5%) above the true value, never below it. */
     assert_true(p.p50_ms >= 1.0 && p.p50_ms <= 1.125);
@@ -162,14 +162,14 @@ static void test_percentiles_come_from_the_buckets(void **state)
     /* Exact below 8 microseconds. */
     memset(&h, 0, sizeof(h));
     record(&h, 3000, 1);
-    assert_int_equal(lbtop_hist_quantile_us(&h, NULL, 0.5), 3);
+    assert_int_equal(stats_hist_quantile_us(&h, NULL, 0.5), 3);
 }
 
 static void test_reset_restarts_rates_and_percentiles(void **state)
 {
     struct lbtop_model m;
-    struct lbtop_snapshot *s = new_snap();
-    struct lbtop_percentiles p;
+    struct stats_snapshot *s = new_snap();
+    struct stats_percentiles p;
     (void)state;
 
     assert_int_equal(lbtop_model_init(&m), 0);
@@ -199,7 +199,7 @@ static void test_reset_restarts_rates_and_percentiles(void **state)
 static void test_order_follows_the_sort_column(void **state)
 {
     struct lbtop_model m;
-    struct lbtop_snapshot *s = new_snap();
+    struct stats_snapshot *s = new_snap();
     unsigned order[STATS_MAX_BACKENDS];
     (void)state;
 
@@ -230,16 +230,16 @@ static void test_order_follows_the_sort_column(void **state)
 
 static void test_requests_per_connection(void **state)
 {
-    struct lbtop_snapshot *s = new_snap();
+    struct stats_snapshot *s = new_snap();
     (void)state;
 
-    assert_true(lbtop_requests_per_conn(s) == 0);
+    assert_true(stats_requests_per_conn(s) == 0);
     s->clients_accepted = 4;
     s->requests = 10;
-    assert_true(lbtop_requests_per_conn(s) > 2.49 && lbtop_requests_per_conn(s) < 2.51);
+    assert_true(stats_requests_per_conn(s) > 2.49 && stats_requests_per_conn(s) < 2.51);
     s->clients_closed = 2;
     s->clients_closed_requests = 6;
-    assert_true(lbtop_requests_per_conn(s) > 2.99 && lbtop_requests_per_conn(s) < 3.01);
+    assert_true(stats_requests_per_conn(s) > 2.99 && stats_requests_per_conn(s) < 3.01);
     free(s);
 }
 

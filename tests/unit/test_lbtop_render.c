@@ -21,7 +21,7 @@ static struct lbtop_model m;
 
 static int setup(void **state)
 {
-    struct lbtop_snapshot *s;
+    struct stats_snapshot *s;
     (void)state;
 
     assert_int_equal(lbtop_model_init(&m), 0);

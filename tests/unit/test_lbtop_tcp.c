@@ -23,9 +23,9 @@ static struct lbtop_model m;
 
 /* lb -m tcp with two backends: alpha relayed 3 connections (one open now), beta 1; one client
  * connection found no backend. */
-static struct lbtop_snapshot *tcp_snapshot(void)
+static struct stats_snapshot *tcp_snapshot(void)
 {
-    struct lbtop_snapshot *s = calloc(1, sizeof(*s));
+    struct stats_snapshot *s = calloc(1, sizeof(*s));
     assert_non_null(s);
     s->pid = 4321;
     s->mode = STATS_MODE_TCP;
@@ -104,7 +104,7 @@ static int setup(void **state)
 {
     (void)state;
     assert_int_equal(lbtop_model_init(&m), 0);
-    struct lbtop_snapshot *s = tcp_snapshot();
+    struct stats_snapshot *s = tcp_snapshot();
     lbtop_model_push(&m, s);
     free(s);
     return 0;

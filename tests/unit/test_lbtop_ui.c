@@ -15,7 +15,7 @@
 static struct lbtop_model *model_with(unsigned nbackends, size_t nrecent)
 {
     static struct lbtop_model m;
-    struct lbtop_snapshot *s;
+    struct stats_snapshot *s;
 
     assert_int_equal(lbtop_model_init(&m), 0);
     s = m.cur;

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "../../lb/stats_writer.h"
-#include "../../lbtop/snapshot.h"
+#include "stats_snapshot.h"
 #include "clock.h"
 
 static const char *const names[] = {"localhost:3001", "localhost:3002", "localhost:3003"};
@@ -53,16 +53,16 @@ static struct stats *open_writer(unsigned workers)
     return s;
 }
 
-static struct lbtop_snapshot *read_back(void)
+static struct stats_snapshot *read_back(void)
 {
     struct stats_shm r;
     char err[256];
-    struct lbtop_snapshot *snap = calloc(1, sizeof(*snap));
+    struct stats_snapshot *snap = calloc(1, sizeof(*snap));
 
     assert_non_null(snap);
     if (stats_shm_attach(&r, name, NULL, err, sizeof(err)) < 0)
         fail_msg("attach: %s", err);
-    lbtop_snapshot_take(&r, snap, clock_mono_ns(), clock_wall_ns());
+    stats_snapshot_take(&r, snap, clock_mono_ns(), clock_wall_ns());
     stats_shm_detach(&r);
     return snap;
 }
@@ -110,7 +110,7 @@ static void test_counts_from_every_worker_add_up(void **state)
     stats_timeout(w1, 2);
     stats_client_timeout(w0);
 
-    struct lbtop_snapshot *snap = read_back();
+    struct stats_snapshot *snap = read_back();
     assert_int_equal(snap->nworkers, 2);
     assert_int_equal(snap->nbackends, 3);
     assert_string_equal(snap->backends[1].name, "localhost:3002");
@@ -170,7 +170,7 @@ static void test_gauges_track_active_and_peak(void **state)
     stats_request_done(w1, &refused);
     stats_backend_conn_closed(w1, 2); /* unmatched: must not wrap around */
 
-    struct lbtop_snapshot *snap = read_back();
+    struct stats_snapshot *snap = read_back();
     assert_int_equal(snap->clients_accepted, 3);
     assert_int_equal(snap->clients_active, 1);
     assert_int_equal(snap->clients_peak, 3);
@@ -235,7 +235,7 @@ static void test_ring_records_both_legs(void **state)
     r.path_len = 5;
     stats_request_done(w, &r);
 
-    struct lbtop_snapshot *snap = read_back();
+    struct stats_snapshot *snap = read_back();
     assert_int_equal(snap->ring_head, 2);
     assert_int_equal(snap->nrecent, 2);
     const struct stats_ring_entry *e = &snap->recent[1]; /* the older one */
@@ -272,7 +272,7 @@ static void test_a_request_started_its_total_before_it_finished(void **state)
     (void)state;
 
     stats_request_done(stats_for_worker(s, 0), &r);
-    struct lbtop_snapshot *snap = read_back();
+    struct stats_snapshot *snap = read_back();
     assert_int_equal(snap->recent[0].start_wall_ns, 5000000000 - 7000);
     assert_int_equal(snap->recent[0].kind, STATS_ENTRY_HTTP);
     free(snap);
@@ -287,7 +287,7 @@ static void test_backend_state_weight_and_resolution(void **state)
     char buf[64];
     (void)state;
 
-    struct lbtop_snapshot *before = read_back();
+    struct stats_snapshot *before = read_back();
     usleep(2000);
     /* any worker's handle: the state is shared; a change carries its time */
     stats_backend_health(w1, 2, STATS_BACKEND_DOWN, clock_wall_ns(), "connect refused", 0, 0);
@@ -296,7 +296,7 @@ static void test_backend_state_weight_and_resolution(void **state)
     stats_backend_resolved(s, 2, (struct sockaddr *)&a);
     stats_backend_health(w1, 99, STATS_BACKEND_DOWN, clock_wall_ns(), "x", 0, 0); /* ignored */
 
-    struct lbtop_snapshot *snap = read_back();
+    struct stats_snapshot *snap = read_back();
     assert_int_equal(snap->backends[2].state, STATS_BACKEND_DOWN);
     assert_int_equal(snap->backends[1].state, STATS_BACKEND_UP);
     assert_true(snap->backends[2].last_change_wall_ns > before->backends[2].last_change_wall_ns);
@@ -315,7 +315,7 @@ static void test_pools_and_admin_address_are_published(void **state)
 {
     (void)state;
     struct stats *s = open_writer(1);
-    struct lbtop_snapshot *snap = read_back();
+    struct stats_snapshot *snap = read_back();
     char buf[64];
 
     assert_string_equal(snap->backends[0].pool, "default");
@@ -370,7 +370,7 @@ static void test_backends_beyond_the_layout_count_globally(void **state)
 
     one_request(w, 7, 200, 1);   /* lb has 3 backends in this test */
     one_request(w, -1, 503, 1);
-    struct lbtop_snapshot *snap = read_back();
+    struct stats_snapshot *snap = read_back();
     assert_int_equal(snap->requests, 2);
     assert_int_equal(snap->responses[2], 1);
     assert_int_equal(snap->backends[0].requests + snap->backends[1].requests +

@@ -1,10 +1,11 @@
 /*
- * snapshot.c - copying lb's statistics segment into a struct lbtop_snapshot: every counter is a
- * relaxed atomic load, worker blocks are summed, and only the worker and backend counts
- * validated at attach time are used as bounds.
+ * stats_snapshot.c - copying lb's statistics segment into a struct stats_snapshot: every
+ * counter is a relaxed atomic load, worker blocks are summed, and only the worker and backend
+ * counts validated at attach time are used as bounds. Also the percentiles of the histograms.
  */
-#include "snapshot.h"
+#include "stats_snapshot.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static inline uint64_t ld(_Atomic uint64_t *p)
@@ -12,7 +13,7 @@ static inline uint64_t ld(_Atomic uint64_t *p)
     return atomic_load_explicit(p, memory_order_relaxed);
 }
 
-static void hist_add(struct lbtop_hist *dst, struct stats_hist *src)
+static void hist_add(struct stats_snapshot_hist *dst, struct stats_hist *src)
 {
     uint64_t max = ld(&src->max_ns);
 
@@ -24,7 +25,7 @@ static void hist_add(struct lbtop_hist *dst, struct stats_hist *src)
         dst->buckets[i] += ld(&src->buckets[i]);
 }
 
-static void backend_add(struct lbtop_backend_snap *d, struct stats_backend_counters *c)
+static void backend_add(struct stats_snapshot_backend *d, struct stats_backend_counters *c)
 {
     d->conns_opened += ld(&c->conns_opened);
     d->conns_closed += ld(&c->conns_closed);
@@ -49,7 +50,35 @@ static void backend_add(struct lbtop_backend_snap *d, struct stats_backend_count
     hist_add(&d->total, &c->total);
 }
 
-void lbtop_snapshot_take(const struct stats_shm *shm, struct lbtop_snapshot *out,
+char *stats_unique_name(char *out, size_t len, const char *name, unsigned k)
+{
+    char suffix[16] = "";
+    if (k >= 2)
+        snprintf(suffix, sizeof(suffix), "#%u", k);
+    size_t room = len > strlen(suffix) ? len - strlen(suffix) - 1 : 0;
+    snprintf(out, len, "%.*s%s", (int)(strlen(name) < room ? strlen(name) : room), name, suffix);
+    return out;
+}
+
+/* Gives each backend of a snapshot a name of its own (stats_unique_name()); from the last, so
+ * the names counted before each are still the ones lb gave. */
+static void unique_names(struct stats_snapshot *s)
+{
+    uint32_t n = s->nbackends < STATS_MAX_BACKENDS ? s->nbackends : STATS_MAX_BACKENDS;
+    for (uint32_t i = n; i-- > 1;) {
+        unsigned k = 1;
+        for (uint32_t j = 0; j < i; j++)
+            if (strcmp(s->backends[j].name, s->backends[i].name) == 0)
+                k++;
+        if (k > 1) {
+            char shown[STATS_TEXT_LEN];
+            stats_unique_name(shown, sizeof(shown), s->backends[i].name, k);
+            memcpy(s->backends[i].name, shown, sizeof(shown));
+        }
+    }
+}
+
+void stats_snapshot_take(const struct stats_shm *shm, struct stats_snapshot *out,
                          uint64_t now_mono_ns, uint64_t now_wall_ns)
 {
     struct stats_segment *seg = shm->seg;
@@ -87,7 +116,7 @@ void lbtop_snapshot_take(const struct stats_shm *shm, struct lbtop_snapshot *out
 
     for (uint32_t b = 0; b < shm->nbackends; b++) {
         struct stats_backend *src = &seg->backends[b];
-        struct lbtop_backend_snap *d = &out->backends[b];
+        struct stats_snapshot_backend *d = &out->backends[b];
         stats_text_get(d->name, sizeof(d->name), src->name, sizeof(src->name));
         stats_text_get(d->host, sizeof(d->host), src->host, sizeof(src->host));
         stats_text_get(d->pool, sizeof(d->pool), src->pool, sizeof(src->pool));
@@ -131,11 +160,12 @@ void lbtop_snapshot_take(const struct stats_shm *shm, struct lbtop_snapshot *out
             backend_add(&out->backends[b], &wk->backends[b]);
     }
 
+    unique_names(out);
     out->ring_head = stats_ring_head(shm);
-    out->nrecent = stats_ring_recent(shm, out->recent, LBTOP_RECENT_MAX);
+    out->nrecent = stats_ring_recent(shm, out->recent, STATS_SNAPSHOT_RECENT);
 }
 
-uint64_t lbtop_responses_total(const uint64_t responses[STATS_STATUS_CLASSES])
+uint64_t stats_responses_total(const uint64_t responses[STATS_STATUS_CLASSES])
 {
     uint64_t n = 0;
 
@@ -144,7 +174,7 @@ uint64_t lbtop_responses_total(const uint64_t responses[STATS_STATUS_CLASSES])
     return n;
 }
 
-const char *lbtop_state_name(uint32_t state)
+const char *stats_state_name(uint32_t state)
 {
     switch (state) {
     case STATS_BACKEND_UP:
@@ -158,7 +188,7 @@ const char *lbtop_state_name(uint32_t state)
     }
 }
 
-const char *lbtop_mode_name(uint32_t mode)
+const char *stats_mode_name(uint32_t mode)
 {
     switch (mode) {
     case STATS_MODE_HTTP:
@@ -168,4 +198,107 @@ const char *lbtop_mode_name(uint32_t mode)
     default:
         return "?";
     }
+}
+
+/* ---- percentiles --------------------------------------------------------------------------- */
+
+static uint64_t delta(uint64_t from, uint64_t to)
+{
+    return to >= from ? to - from : 0;
+}
+
+static uint64_t bucket_count(const struct stats_snapshot_hist *h,
+                             const struct stats_snapshot_hist *base, unsigned i)
+{
+    return base ? delta(base->buckets[i], h->buckets[i]) : h->buckets[i];
+}
+
+static uint64_t hist_total(const struct stats_snapshot_hist *h,
+                           const struct stats_snapshot_hist *base)
+{
+    uint64_t n = 0;
+
+    for (unsigned i = 0; i < STATS_HIST_BUCKETS; i++)
+        n += bucket_count(h, base, i);
+    return n;
+}
+
+uint64_t stats_hist_quantile_us(const struct stats_snapshot_hist *h,
+                                const struct stats_snapshot_hist *base, double p)
+{
+    uint64_t total = hist_total(h, base), cum = 0, rank, max_us = (h->max_ns + 999) / 1000;
+
+    if (total == 0)
+        return 0;
+    if (!(p > 0))
+        p = 0;
+    if (p > 1)
+        p = 1;
+    double exact = p * (double)total;
+    rank = (uint64_t)exact; /* rounded up below: the smallest rank covering p */
+    if ((double)rank < exact)
+        rank++;
+    if (rank == 0)
+        rank = 1;
+    if (rank > total)
+        rank = total;
+    for (unsigned i = 0; i < STATS_HIST_BUCKETS; i++) {
+        cum += bucket_count(h, base, i);
+        if (cum >= rank) {
+            uint64_t v = i + 1 < STATS_HIST_BUCKETS ? stats_hist_bucket_high(i) - 1 : max_us;
+            return v < max_us ? v : max_us;
+        }
+    }
+    return max_us;
+}
+
+void stats_hist_percentiles(const struct stats_snapshot_hist *h,
+                            const struct stats_snapshot_hist *base, struct stats_percentiles *out)
+{
+    uint64_t n = hist_total(h, base);
+    uint64_t sum = base ? delta(base->sum_ns, h->sum_ns) : h->sum_ns;
+
+    memset(out, 0, sizeof(*out));
+    out->count = n;
+    if (n == 0)
+        return;
+    out->p50_ms = (double)stats_hist_quantile_us(h, base, 0.50) / 1000.0;
+    out->p90_ms = (double)stats_hist_quantile_us(h, base, 0.90) / 1000.0;
+    out->p99_ms = (double)stats_hist_quantile_us(h, base, 0.99) / 1000.0;
+    out->max_ms = (double)h->max_ns / 1e6;
+    if (base != NULL) {
+        /* The lifetime maximum may predate the reset: bound it by the highest bucket used. */
+        for (unsigned i = STATS_HIST_BUCKETS; i-- > 0;) {
+            if (bucket_count(h, base, i) > 0) {
+                double top = i + 1 < STATS_HIST_BUCKETS
+                                 ? (double)stats_hist_bucket_high(i) / 1000.0
+                                 : out->max_ms;
+                if (top < out->max_ms)
+                    out->max_ms = top;
+                break;
+            }
+        }
+    }
+    if (out->max_ms < out->p99_ms)
+        out->max_ms = out->p99_ms;
+    out->mean_ms = (double)sum / (double)n / 1e6;
+}
+
+void stats_hist_merge(struct stats_snapshot_hist *dst, const struct stats_snapshot_hist *src)
+{
+    dst->count += src->count;
+    dst->sum_ns += src->sum_ns;
+    if (src->max_ns > dst->max_ns)
+        dst->max_ns = src->max_ns;
+    for (unsigned i = 0; i < STATS_HIST_BUCKETS; i++)
+        dst->buckets[i] += src->buckets[i];
+}
+
+double stats_requests_per_conn(const struct stats_snapshot *s)
+{
+    if (s->clients_closed > 0)
+        return (double)s->clients_closed_requests / (double)s->clients_closed;
+    if (s->clients_accepted > 0)
+        return (double)s->requests / (double)s->clients_accepted;
+    return 0;
 }

@@ -1,14 +1,17 @@
 /*
- * snapshot.h - one reading of lb's statistics segment, summed over worker blocks, copied out of
- * shared memory into plain numbers and sanitised strings.
+ * stats_snapshot.h - one reading of lb's statistics segment, summed over worker blocks, copied
+ * out of shared memory into plain numbers and sanitised strings, and the percentiles of its
+ * histograms.
  *
  * Design: lbtop reads the segment once per refresh into this structure and everything after
  * that (rates, percentiles, drawing, JSON) works on the copy, so the model and the views are
  * pure functions that unit tests feed with hand-made snapshots, and nothing downstream ever
- * touches memory another process can change under it.
+ * touches memory another process can change under it. lb's admin endpoint reads its own
+ * statistics through the same copy (GET /stats and GET /metrics), so what it answers and what
+ * lbtop shows are the same sums of the same counters.
  */
-#ifndef LBTOP_SNAPSHOT_H
-#define LBTOP_SNAPSHOT_H
+#ifndef LBLAB_STATS_SNAPSHOT_H
+#define LBLAB_STATS_SNAPSHOT_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -18,16 +21,16 @@
 #include "stats_shm.h"
 
 /* Ring entries copied per snapshot (newest first). */
-#define LBTOP_RECENT_MAX 256
+#define STATS_SNAPSHOT_RECENT 256
 
-struct lbtop_hist {
+struct stats_snapshot_hist {
     uint64_t count;
     uint64_t sum_ns;
     uint64_t max_ns;
     uint64_t buckets[STATS_HIST_BUCKETS];
 };
 
-struct lbtop_backend_snap {
+struct stats_snapshot_backend {
     char name[STATS_TEXT_LEN];
     char host[STATS_HOST_LEN];
     char pool[STATS_POOL_LEN]; /* "" from an lb that publishes none */
@@ -46,10 +49,10 @@ struct lbtop_backend_snap {
     uint64_t resp_502, resp_503, resp_504;
     uint64_t connect_errors, timeouts, retries;
     uint64_t bytes_in, bytes_out;
-    struct lbtop_hist connect, ttfb, total;
+    struct stats_snapshot_hist connect, ttfb, total;
 };
 
-struct lbtop_snapshot {
+struct stats_snapshot {
     uint64_t taken_mono_ns, taken_wall_ns;
     /* from the header */
     int32_t pid;
@@ -73,25 +76,54 @@ struct lbtop_snapshot {
     uint64_t bytes_in, bytes_out;
     uint64_t client_timeouts, bad_requests, no_backend;
     uint64_t tls_handshakes, tls_handshake_failures, tls_v12, tls_v13; /* the HTTPS listener */
-    struct lbtop_backend_snap backends[STATS_MAX_BACKENDS];
+    struct stats_snapshot_backend backends[STATS_MAX_BACKENDS];
     /* the ring */
     uint64_t ring_head;
     size_t nrecent;
-    struct stats_ring_entry recent[LBTOP_RECENT_MAX];
+    struct stats_ring_entry recent[STATS_SNAPSHOT_RECENT];
 };
 
 /* Reads shm (attached with stats_shm_attach) into *out at the given clock readings. Counts are
  * taken as found; indexes and strings are bounded. */
-void lbtop_snapshot_take(const struct stats_shm *shm, struct lbtop_snapshot *out,
+void stats_snapshot_take(const struct stats_shm *shm, struct stats_snapshot *out,
                          uint64_t now_mono_ns, uint64_t now_wall_ns);
 
+/* Writes into out[len] the name a backend is shown by: name itself, or for the k-th backend
+ * (k >= 2) of a name several backends share (the same host:port given twice) "name#k", so that
+ * every backend has a name of its own in lbtop, lb's /stats and /metrics, and its admin paths.
+ * stats_snapshot_take() names the backends of a snapshot this way. Returns out. */
+char *stats_unique_name(char *out, size_t len, const char *name, unsigned k);
+
 /* Responses summed over all classes. */
-uint64_t lbtop_responses_total(const uint64_t responses[STATS_STATUS_CLASSES]);
+uint64_t stats_responses_total(const uint64_t responses[STATS_STATUS_CLASSES]);
 
 /* "UP", "DOWN", "DRAIN" or "?". */
-const char *lbtop_state_name(uint32_t state);
+const char *stats_state_name(uint32_t state);
 
 /* "http", "tcp" or "?". */
-const char *lbtop_mode_name(uint32_t mode);
+const char *stats_mode_name(uint32_t mode);
+
+/* Percentiles of one histogram, in milliseconds. */
+struct stats_percentiles {
+    uint64_t count;
+    double p50_ms, p90_ms, p99_ms, max_ms, mean_ms;
+};
+
+/* The value in microseconds below which a fraction p (0..1) of the recorded values fall,
+ * reading h minus base (base may be NULL). Values are reported as the top of their bucket,
+ * never above the largest value seen. 0 when empty. */
+uint64_t stats_hist_quantile_us(const struct stats_snapshot_hist *h,
+                                const struct stats_snapshot_hist *base, double p);
+
+/* p50, p90, p99, max and mean of h minus base (base may be NULL). */
+void stats_hist_percentiles(const struct stats_snapshot_hist *h,
+                            const struct stats_snapshot_hist *base, struct stats_percentiles *out);
+
+/* Adds src to dst bucket by bucket (count, sum and buckets add, max is the larger). */
+void stats_hist_merge(struct stats_snapshot_hist *dst, const struct stats_snapshot_hist *src);
+
+/* Requests per client connection: over closed connections when there are any, else requests per
+ * accepted connection; 0 when nothing happened. */
+double stats_requests_per_conn(const struct stats_snapshot *s);
 
 #endif
