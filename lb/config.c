@@ -141,6 +141,10 @@ void config_usage(FILE *out)
             "  --tls-cert-dir DIR        more certificates: every NAME.crt in DIR with NAME.key\n"
             "  --tls-strict-sni          refuse a name no certificate holds (else: the default)\n"
             "  --tls-listen [ADDR:]PORT  the HTTPS listener (default: every address, port %d)\n"
+            "  --max-conns N             at most N client connections at once; beyond, new\n"
+            "                            ones wait in the listen backlog (default 0: no limit)\n"
+            "  --user NAME               after opening its sockets and statistics, run as\n"
+            "                            user NAME (lb must be started as root)\n"
             "  -c, --config FILE         read the configuration from FILE (lb.conf(5)): pools,\n"
             "                            routes and every option above; flags given on the\n"
             "                            command line override the file; SIGHUP reads it again\n"
@@ -316,6 +320,8 @@ enum opt_id {
     OPT_TLS_LISTEN,
     OPT_TLS_CERT_DIR,
     OPT_TLS_STRICT_SNI,
+    OPT_MAX_CONNS,
+    OPT_USER,
     OPT_CONFIG,
     OPT_CHECK,
     OPT_HELP,
@@ -362,6 +368,8 @@ static const struct opt options[] = {
     {0, "tls-listen", true, OPT_TLS_LISTEN},
     {0, "tls-cert-dir", true, OPT_TLS_CERT_DIR},
     {0, "tls-strict-sni", false, OPT_TLS_STRICT_SNI},
+    {0, "max-conns", true, OPT_MAX_CONNS},
+    {0, "user", true, OPT_USER},
     {'c', "config", true, OPT_CONFIG},
     {'t', "check", false, OPT_CHECK},
     {'h', "help", false, OPT_HELP},
@@ -510,6 +518,20 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
             return cli_invalid(err, err_len, flag, val, "[ADDR:]PORT with PORT from 1 to 65535");
         if (cfg->admin_host[0] == '\0')
             snprintf(cfg->admin_host, sizeof(cfg->admin_host), "127.0.0.1"); /* loopback */
+        return 0;
+    case OPT_MAX_CONNS:
+        if (cli_parse_uint(flag, val, 0, CONFIG_MAX_CONNS, "a number of connections", &v, err,
+                           err_len) != 0)
+            return -EINVAL;
+        cfg->max_conns = (uint32_t)v;
+        return 0;
+    case OPT_USER:
+        /* a user name (checked against the system's users only when lb starts) */
+        if (*val == '\0' || strlen(val) >= sizeof(cfg->user) || strchr(val, ':') != NULL ||
+            strchr(val, '/') != NULL)
+            return cli_invalid(err, err_len, flag, val, "a user name of 1-%zu characters",
+                               sizeof(cfg->user) - 1);
+        snprintf(cfg->user, sizeof(cfg->user), "%s", val);
         return 0;
     case OPT_RETRIES:
         if (cli_parse_uint(flag, val, 0, CONFIG_MAX_RETRIES, "a number of retries", &v, err,
@@ -730,6 +752,18 @@ bool config_valid_health_path(const char *path)
     for (size_t i = 0; ok && i < n; i++)
         ok = path[i] > ' ' && path[i] < 0x7f;
     return ok;
+}
+
+void config_group_backends(struct config *cfg)
+{
+    /* insertion sort: stable, in place, and the table is small */
+    for (size_t i = 1; i < cfg->num_backends; i++) {
+        struct config_backend b = cfg->backends[i];
+        size_t j = i;
+        for (; j > 0 && cfg->backends[j - 1].pool > b.pool; j--)
+            cfg->backends[j] = cfg->backends[j - 1];
+        cfg->backends[j] = b;
+    }
 }
 
 int config_find_pool(const struct config *cfg, const char *name)

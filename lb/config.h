@@ -35,6 +35,7 @@
 #define CONFIG_MAX_POOL_MAX 100000
 #define CONFIG_DEFAULT_POOL_IDLE_TIMEOUT_MS 4000
 #define CONFIG_MAX_RETRIES 10
+#define CONFIG_MAX_CONNS 10000000 /* --max-conns at most */
 /* Backend names (-b HOST:PORT,name=NAME) fit lbtop's columns and the statistics' 64 bytes. */
 #define CONFIG_MAX_NAME_LEN 63
 #define CONFIG_MAX_WEIGHT 256
@@ -53,6 +54,7 @@
 #define CONFIG_MAX_ROUTES 64
 #define CONFIG_MAX_ROUTE_VALUE 255 /* a path prefix, a host name or a header's value */
 #define CONFIG_DEFAULT_POOL "default" /* the pool -b backends are in */
+#define CONFIG_MAX_POOL_NAME_LEN 31   /* a pool's name fits the statistics' 32 bytes */
 
 /* What lb balances: HTTP requests (layer 7), or TCP connections relayed whole (layer 4). */
 enum config_mode { CONFIG_MODE_HTTP, CONFIG_MODE_TCP };
@@ -129,6 +131,8 @@ struct config {
     uint32_t pool_max;             /* --pool-max: idle backend connections kept per backend and
                                       worker; 0: none (every backend connection closes) */
     uint32_t pool_idle_timeout_ms; /* --pool-idle-timeout: an idle one is closed after this */
+    uint32_t max_conns;          /* --max-conns: client connections at once; 0: no limit */
+    char user[64];               /* --user: the user lb runs as once started; "": unchanged */
     /* health: active checks (off while health_path is "") and passive observation */
     char health_path[CONFIG_MAX_HEALTH_PATH + 1]; /* --health-path: "/..." checked with GET */
     uint32_t health_interval_ms; /* from one check of a backend to the next */
@@ -159,7 +163,6 @@ static inline bool config_tls(const struct config *cfg)
     return cfg->num_tls_certs > 0 || cfg->tls_cert_dir[0] != '\0';
 }
 
-/* Fills cfg with the defaults: listen on :3000, backends localhost:3001..3003. */
 /* Fills cfg with the defaults: listen on :3000, pool "default" with backends
  * localhost:3001..3003. */
 void config_defaults(struct config *cfg);
@@ -189,6 +192,10 @@ int config_option_arity(const char *name);
 /* True when path is a valid --health-path: '/' then visible ASCII, at most
  * CONFIG_MAX_HEALTH_PATH bytes. */
 bool config_valid_health_path(const char *path);
+
+/* Orders cfg's backends by pool (a stable sort: each pool's keep their order), so that each
+ * pool's backends are together, as lb's backend table holds them (lb/routing.h). */
+void config_group_backends(struct config *cfg);
 
 /* The index of the pool named name, or -1. */
 int config_find_pool(const struct config *cfg, const char *name);

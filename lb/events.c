@@ -21,6 +21,7 @@
 
 #include "access_log.h"
 #include "clock.h"
+#include "connlimit.h"
 #include "loglimit.h"
 #include "stats_writer.h"
 #include "worker.h"
@@ -44,6 +45,7 @@ void events_client_opened(struct worker *w)
 
 void events_client_closed(struct worker *w, uint64_t requests)
 {
+    connlimit_give(w->conns);
     stats_client_closed(w->stats, requests);
 }
 

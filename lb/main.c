@@ -24,11 +24,12 @@
 #include "cliopt.h"
 #include "conffile.h"
 #include "config.h"
+#include "connlimit.h"
 #include "handoff.h"
 #include "health.h"
 #include "loglimit.h"
 #include "net.h"
-#include "policy.h"
+#include "routing.h"
 #include "resolver.h"
 #include "sticky.h"
 #include "stats_writer.h"
@@ -70,6 +71,20 @@ static int load_config(struct config *cfg, int argc, char **argv)
     return 0;
 }
 
+/* "lb: pool api: 2 backends, policy leastconn" for each pool, then the routes' count and the
+ * default pool. */
+static void print_pools(const struct routing *rt)
+{
+    for (size_t p = 0; p < rt->num_pools; p++)
+        fprintf(stderr, "lb: pool %s: %zu backend%s, policy %s\n", rt->pools[p].name,
+                rt->pools[p].view.count, rt->pools[p].view.count == 1 ? "" : "s",
+                rt->pools[p].policy.ops->name);
+    const struct routing_pool *def = routing_default(rt);
+    fprintf(stderr, "lb: %zu route%s; a request no route matches %s%s\n", rt->num_routes,
+            rt->num_routes == 1 ? "" : "s", def ? "goes to pool " : "gets 404",
+            def ? def->name : "");
+}
+
 /* Waits for the workers to finish, answering a second signal by stopping them at once. */
 static void wait_workers(struct worker *workers, unsigned n, int sfd)
 {
@@ -101,7 +116,8 @@ int main(int argc, char **argv)
     struct tls_server *tls = NULL;
     struct backend_table *table = NULL;
     struct resolver *resolver = NULL;
-    struct policy policy = {0};
+    struct routing *routing = NULL;
+    const char **health_paths = NULL;
     struct health *health = NULL;
     struct sticky sticky = {0};
     struct access_log log = {.fd = -1};
@@ -109,6 +125,7 @@ int main(int argc, char **argv)
     struct stats *stats = NULL;
     struct handoff *handoff = NULL;
     struct loglimit *warnings = NULL;
+    static struct connlimit conns; /* shared by the workers for as long as they run */
     unsigned started = 0, nworkers;
     int rc;
     const char **hosts = NULL;
@@ -130,11 +147,7 @@ int main(int argc, char **argv)
     rc = load_config(&cfg, argc, argv);
     if (rc != 0 || cfg.check)
         return rc;
-    if (cfg.num_pools > 1 || cfg.num_routes > 0) {
-        fprintf(stderr, "lb: pools and routes are checked (--check) but not served yet: "
-                        "keep the backends in one pool\n");
-        return 1;
-    }
+    config_group_backends(&cfg); /* the table holds each pool's backends together */
     nworkers = cfg.workers;
     if (nworkers == 0) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -250,12 +263,19 @@ int main(int argc, char **argv)
     health = health_create(table->count, &hc);
     if (health == NULL)
         goto out_nomem;
-    rc = policy_init(&policy, policy_find(cfg.policy), table);
-    if (rc != 0) {
-        fprintf(stderr, "lb: policy %s: %s\n", cfg.policy, strerror(-rc));
+    routing = routing_create(&cfg, table, health, err, sizeof(err));
+    if (routing == NULL) {
+        fprintf(stderr, "lb: %s\n", err);
         goto out;
     }
-    policy.health = health;
+    health_paths = calloc(cfg.num_backends ? cfg.num_backends : 1, sizeof(*health_paths));
+    if (health_paths == NULL)
+        goto out_nomem;
+    bool any_checks = false;
+    for (size_t i = 0; i < cfg.num_backends; i++) {
+        health_paths[i] = config_pool_health_path(&cfg, cfg.backends[i].pool);
+        any_checks = any_checks || health_paths[i][0] != '\0';
+    }
     rc = sticky_init(&sticky, table, cfg.sticky_cookie);
     if (rc != 0) {
         fprintf(stderr, "lb: --sticky-cookie: %s\n", strerror(-rc));
@@ -282,6 +302,7 @@ int main(int argc, char **argv)
     warnings = loglimit_create(stderr, 1000);
     if (warnings == NULL)
         goto out_nomem;
+    connlimit_init(&conns, cfg.max_conns);
     /* with more than one worker, each hands new connections to the least loaded (handoff.h) */
     if (nworkers > 1 && (handoff = handoff_create(nworkers)) == NULL)
         goto out_nomem;
@@ -290,7 +311,8 @@ int main(int argc, char **argv)
         w->id = i;
         w->cfg = &cfg;
         w->table = table;
-        w->policy = &policy;
+        w->routing = routing;
+        w->health_paths = any_checks ? health_paths : NULL;
         w->sticky = &sticky;
         w->resolver = resolver;
         w->log = &log;
@@ -303,6 +325,7 @@ int main(int argc, char **argv)
         w->nworkers = nworkers;
         w->handoff = handoff;
         w->warnings = warnings;
+        w->conns = &conns;
         if (worker_init(w, err, sizeof(err)) != 0) {
             fprintf(stderr, "lb: %s\n", err);
             worker_fini(w);
@@ -324,6 +347,8 @@ int main(int argc, char **argv)
     fprintf(stderr, "lb: listening on %s, %zu backend%s, %u worker%s, policy %s\n", addr,
             cfg.num_backends, cfg.num_backends == 1 ? "" : "s", nworkers, nworkers == 1 ? "" : "s",
             cfg.policy);
+    if (cfg.num_pools > 1 || cfg.num_routes > 0)
+        print_pools(routing);
     if (tls != NULL) {
         size_t n = tls_server_count(tls);
         v6 = strchr(cfg.tls_listen_host, ':') != NULL;
@@ -374,7 +399,8 @@ out:
     loglimit_destroy(warnings);
     handoff_destroy(handoff); /* closes connections handed to a worker that never took them */
     resolver_destroy(resolver);
-    policy_fini(&policy);
+    routing_destroy(routing);
+    free(health_paths);
     health_destroy(health);
     sticky_fini(&sticky);
     for (size_t i = 0; table != NULL && i < table->count; i++)

@@ -32,6 +32,7 @@
 #include "admin.h"
 #include "checker.h"
 #include "clock.h"
+#include "connlimit.h"
 #include "handoff.h"
 #include "loglimit.h"
 #include "relay.h"
@@ -138,8 +139,8 @@ int worker_init(struct worker *w, char *err, size_t err_len)
     w->sessions = sessions_create();
     w->relays = relays_create();
     w->upstreams = upstreams_create(w, w->table->count);
-    if (w->cfg->health_path[0] != '\0') {
-        struct checker_config cc = {.path = w->cfg->health_path,
+    if (w->health_paths != NULL) {
+        struct checker_config cc = {.paths = w->health_paths,
                                     .interval_ms = w->cfg->health_interval_ms,
                                     .timeout_ms = w->cfg->health_timeout_ms,
                                     .nworkers = w->nworkers};
@@ -187,10 +188,13 @@ out_errno:
 /* Serves a connection this worker accepted or was handed. */
 static void serve_client(struct worker *w, struct handoff_conn *c)
 {
+    int rc;
     if (w->cfg->mode == CONFIG_MODE_TCP)
-        relay_open(w, c->fd, (struct sockaddr *)&c->peer, c->peer_len);
+        rc = relay_open(w, c->fd, (struct sockaddr *)&c->peer, c->peer_len);
     else
-        session_open(w, c->fd, (struct sockaddr *)&c->peer, c->peer_len, c->tls);
+        rc = session_open(w, c->fd, (struct sockaddr *)&c->peer, c->peer_len, c->tls);
+    if (rc != 0)
+        connlimit_give(w->conns); /* closed at once: its slot was never the connection's */
 }
 
 /* Serves the connections other workers handed to this one (handoff.h). */
@@ -210,8 +214,15 @@ static void accept_clients(struct worker *w, bool tls)
     int lfd = tls ? w->tls_listen_fd : w->listen_fd;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         struct handoff_conn c = {.tls = tls, .peer_len = sizeof(c.peer)};
+        if (!connlimit_take(w->conns)) {
+            /* --max-conns reached: new connections wait in the listen backlog */
+            listen_off(w);
+            w->accept_resume_ms = w->now_ms + CONNLIMIT_RECHECK_MS;
+            return;
+        }
         int fd = accept4(lfd, (struct sockaddr *)&c.peer, &c.peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
+            connlimit_give(w->conns);
             switch (errno) {
             case EAGAIN:
                 return;
@@ -315,8 +326,8 @@ static void *worker_main(void *arg)
         int max_wait = -1;
         if (sessions_deferred(w->sessions) || relays_deferred(w->relays))
             max_wait = 0;
-        else if (w->accept_resume_ms != 0)
-            max_wait = ACCEPT_PAUSE_MS;
+        else if (w->accept_resume_ms != 0) /* paused: out of descriptors, or --max-conns */
+            max_wait = w->accept_resume_ms > w->now_ms ? (int)(w->accept_resume_ms - w->now_ms) : 0;
         else if (w->draining)
             max_wait = 100;
         uint64_t to_trim = w->trim_next_ms > w->now_ms ? w->trim_next_ms - w->now_ms : 0;

@@ -6,7 +6,7 @@
  * to that worker alone: its sessions, backend connections, idle-connection pool, timers and
  * access-log buffer are touched by no other thread, so the request path takes no lock. The only
  * shared state is read-mostly: the config, the backend table (addresses published by the
- * resolver, backend.h) and the policy (an atomic counter). main() talks to a worker through
+ * resolver, backend.h) and the pools' policies (atomic counters, routing.h). main() talks to a worker through
  * worker_stop(), which writes the worker's eventfd.
  */
 #ifndef LB_WORKER_H
@@ -23,13 +23,14 @@
 #include "buffer.h"
 #include "config.h"
 #include "http.h"
-#include "policy.h"
 #include "resolver.h"
+#include "routing.h"
 #include "timer.h"
 
 struct checker;
 struct handoff;
 struct loglimit;
+struct connlimit;
 struct health;
 struct admin;
 struct relays;
@@ -62,7 +63,9 @@ struct worker {
     unsigned id;
     const struct config *cfg;
     struct backend_table *table;
-    struct policy *policy;
+    const struct routing *routing; /* the pools, their policies and the routes (routing.h) */
+    const char *const *health_paths; /* each backend's check path by table index ("": none);
+                                        NULL: no backend is checked */
     const struct sticky *sticky; /* sticky-session cookie ids (sticky.h) */
     struct resolver *resolver;
     const struct access_log *log;
@@ -73,6 +76,7 @@ struct worker {
     struct stats_thread *stats; /* this worker's statistics (lb/stats_writer.h), NULL when off */
     struct health *health;      /* what lb believes about each backend (lb/health.h), shared */
     unsigned nworkers;          /* how many workers share the backends' health checks */
+    struct connlimit *conns;    /* --max-conns: client connections at once (connlimit.h), shared */
     struct loglimit *warnings;  /* rate-limits lines on standard error (loglimit.h), shared;
                                    NULL: every line is printed */
     struct handoff *handoff; /* spreads accepted connections over the workers (handoff.h);

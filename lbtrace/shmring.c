@@ -282,11 +282,37 @@ static bool tcp_conn(void *ctx, const struct flow_addr *client, struct pair_ring
     return true;
 }
 
+struct conn_request_key {
+    const struct flow_addr *client;
+    unsigned n;
+};
+
+static bool match_conn_request(const struct stats_ring_entry *e, const void *key)
+{
+    const struct conn_request_key *k = key;
+    struct flow_addr a;
+    to_flow_addr(&e->client, &a);
+    return e->kind == STATS_ENTRY_HTTP && e->conn_request == k->n && flow_addr_equal(&a, k->client);
+}
+
+static bool by_conn_request(void *ctx, const struct flow_addr *client, unsigned n, char *id,
+                            size_t id_len, struct flow_addr *backend_local)
+{
+    struct conn_request_key k = {client, n};
+    const struct stats_ring_entry *e = find(ctx, match_conn_request, &k);
+    if (e == NULL)
+        return false;
+    if (id_len > 0)
+        stats_text_get(id, id_len, e->request_id, sizeof(e->request_id));
+    to_flow_addr(&e->lb_back, backend_local);
+    return true;
+}
+
 struct pair_ring_ops shmring_ops(struct shmring *r)
 {
     struct pair_ring_ops ops = {
         .ctx = r, .by_id = by_id, .by_client = by_client, .backend_name = backend_name,
-        .mode = mode, .tcp_conn = tcp_conn};
+        .mode = mode, .tcp_conn = tcp_conn, .by_conn_request = by_conn_request};
     return ops;
 }
 

@@ -552,22 +552,28 @@ static void test_lb_started_with_a_soft_fd_limit_of_64_serves_60_concurrent_requ
 
 /* --- a backend's response head larger than lb's buffer: 502, and the reason on standard error -- */
 
-static void test_oversized_response_head_is_502_with_its_reason_logged(void **state)
+/* A backend answers with a field of field_len bytes: lb answers 502, its log says why and its
+ * access log records the 502. */
+static void assert_oversized_head_refused(size_t field_len)
 {
-    static char reply[40000];
-    struct harness_sb_step step = {.mode = HARNESS_SB_REPLY, .reply = reply};
-    char dir[] = "/tmp/lblab-regress-XXXXXX", log[64];
-    (void)state;
-    int n = snprintf(reply, sizeof(reply), "HTTP/1.1 200 OK\r\nX-Big: ");
-    memset(reply + n, 'a', 30000); /* 30 KB of one field: more than the 16 KiB a head may take */
     static const char tail[] = "\r\nContent-Length: 0\r\n\r\n";
-    memcpy(reply + n + 30000, tail, sizeof(tail)); /* with its NUL: reply is a C string */
+    size_t cap = field_len + 64 + sizeof(tail);
+    char *reply = malloc(cap);
+    struct harness_sb_step step = {.mode = HARNESS_SB_REPLY};
+    char dir[] = "/tmp/lblab-regress-XXXXXX", log[64], access[64];
+    assert_non_null(reply);
+    int n = snprintf(reply, cap, "HTTP/1.1 200 OK\r\nX-Big: ");
+    memset(reply + n, 'a', field_len);
+    memcpy(reply + n + field_len, tail, sizeof(tail)); /* with its NUL: reply is a C string */
+    step.reply = reply;
     assert_non_null(mkdtemp(dir));
     snprintf(log, sizeof(log), "%s/lb.log", dir);
+    snprintf(access, sizeof(access), "%s/access.log", dir);
     struct harness_sb *sb = harness_sb_start("big", &step, 1);
     assert_non_null(sb);
     uint16_t port = harness_sb_port(sb), lb_port;
-    pid_t lb = harness_start_lb(&lb_port, &port, 1, NULL, log);
+    const char *extra[] = {"--access-log", access, NULL};
+    pid_t lb = harness_start_lb(&lb_port, &port, 1, extra, log);
     assert_true(lb > 0);
     struct harness_response resp;
     static const char req[] = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -581,7 +587,24 @@ static void test_oversized_response_head_is_502_with_its_reason_logged(void **st
     assert_non_null(out);
     assert_non_null(strstr(out, "response head larger than 16 KiB"));
     free(out);
+    out = harness_runf(&status, "cat %s", access);
+    assert_non_null(out);
+    assert_non_null(strstr(out, "status=502"));
+    free(out);
     free(harness_runf(&status, "rm -r %s", dir));
+    free(reply);
+}
+
+static void test_oversized_response_head_is_502_with_its_reason_logged(void **state)
+{
+    (void)state;
+    assert_oversized_head_refused(30000); /* 30 KB: more than the 16 KiB a head may take */
+}
+
+static void test_200_kb_response_field_is_502_with_its_reason_logged(void **state)
+{
+    (void)state;
+    assert_oversized_head_refused(200000); /* what the hostile test sent */
 }
 
 int main(void)
@@ -589,6 +612,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         LB_TEST(test_pipelined_requests_then_shut_wr_are_all_answered_in_order),
         LB_TEST(test_oversized_response_head_is_502_with_its_reason_logged),
+        LB_TEST(test_200_kb_response_field_is_502_with_its_reason_logged),
         LB_TEST(test_pipelined_request_with_body_then_shut_wr_is_answered),
         LB_TEST(test_half_closed_client_with_a_cut_request_after_complete_ones_gets_answers_then_400),
         LB_TEST(test_every_backend_refusing_gets_503),

@@ -1,0 +1,91 @@
+/*
+ * test_lb_max_conns.c - end-to-end: --max-conns N. With N client connections open (on two
+ * workers), lb accepts no more: the next connection is made by the kernel and waits in the listen
+ * backlog, its request unanswered and unseen by the backend; when one of the N closes, lb takes
+ * it and answers. Connections over the limit are never refused nor answered 503.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "lb_fixture.h"
+
+#define TIMEOUT_MS 20000
+#define MAX_CONNS 3
+
+static const char req[] = "GET /bytes/10 HTTP/1.1\r\nHost: lb\r\n\r\n";
+
+static void request_ok(struct harness_conn *c)
+{
+    struct harness_response r;
+    assert_int_equal(harness_conn_request(c, req, &r), 0);
+    assert_int_equal(r.status, 200);
+    harness_response_free(&r);
+}
+
+static void test_connections_over_the_limit_wait_until_one_closes(void **state)
+{
+    struct harness_conn held[MAX_CONNS], extra;
+    uint16_t sim_port, lb_port;
+    (void)state;
+    pid_t sim = harness_start_backend_sim("s1", &sim_port, NULL);
+    assert_true(sim > 0);
+    const char *args[] = {"-w", "2", "--max-conns", "3", NULL};
+    pid_t lb = harness_start_lb(&lb_port, &sim_port, 1, args, NULL);
+    assert_true(lb > 0);
+    /* harness_start_lb's probe connection may still hold a slot for a moment: the first
+     * connections are served as soon as it is gone */
+    for (int i = 0; i < MAX_CONNS; i++) {
+        assert_int_equal(harness_conn_open(&held[i], lb_port, TIMEOUT_MS), 0);
+        request_ok(&held[i]); /* served: lb holds it now (keep-alive) */
+    }
+    /* one more: connected by the kernel, but lb does not take it */
+    assert_int_equal(harness_conn_open(&extra, lb_port, TIMEOUT_MS), 0);
+    assert_int_equal(harness_send_all(extra.fd, req, strlen(req)), 0);
+    struct pollfd p = {.fd = extra.fd, .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 1000), 0); /* no answer, no close, no reset */
+    /* the ones held are still served meanwhile */
+    request_ok(&held[0]);
+    /* one goes: the waiting one is taken and answered */
+    harness_conn_close(&held[1]);
+    struct harness_response r;
+    assert_int_equal(harness_read_response(&extra, false, false, &r), 0);
+    assert_int_equal(r.status, 200);
+    harness_response_free(&r);
+    harness_conn_close(&extra);
+    harness_conn_close(&held[0]);
+    harness_conn_close(&held[2]);
+    assert_int_equal(harness_stop(lb, 15000), 0);
+    assert_int_equal(harness_stop(sim, 15000), 0);
+}
+
+static void test_max_conns_refuses_a_bad_value(void **state)
+{
+    int status;
+    (void)state;
+    char *out = harness_runf(&status, "%s --max-conns lots 2>&1", harness_bin("lb"));
+    assert_non_null(out);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+    assert_non_null(strstr(out, "--max-conns"));
+    free(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        LB_TEST(test_connections_over_the_limit_wait_until_one_closes),
+        LB_TEST(test_max_conns_refuses_a_bad_value),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
