@@ -251,6 +251,15 @@ int main(int argc, char **argv)
         }
     }
 
+    /* lb's HTTPS listener, as lb published it, unless -p listed lb's ports itself */
+    bool lb_ports_listed = ports_given && cfg.flows.num_more_lb_ports > 0;
+    uint16_t tls_port = ring != NULL && !lb_ports_listed ? shmring_tls_port(ring) : 0;
+    if (tls_port != 0 && tls_port != cfg.flows.lb_port) {
+        cfg.flows.more_lb_ports[0] = tls_port;
+        cfg.flows.num_more_lb_ports = 1;
+        fprintf(stderr, "lbtrace: lb's HTTPS port %u from its shared memory\n", (unsigned)tls_port);
+    }
+
     /* a live capture is always filtered; a file only when ports were named */
     /* room for every port (lb's and the backends'), so this fails only if they grow past it */
     uint16_t other_ports[FLOW_MAX_LB_PORTS + FLOW_MAX_BACKEND_PORTS];

@@ -93,6 +93,21 @@ size_t shmring_backend_ports(struct shmring *r, uint16_t *ports, size_t max)
     return n;
 }
 
+uint16_t shmring_tls_port(struct shmring *r)
+{
+    char text[STATS_TEXT_LEN];
+    uint16_t port = 0;
+    if (!shmring_attached(r))
+        return 0;
+    /* "127.0.0.1:3443", "[::1]:3443": the port follows the last colon (untrusted: checked) */
+    stats_text_get(text, sizeof(text), r->shm.seg->header.tls_listen_text,
+                   sizeof(r->shm.seg->header.tls_listen_text));
+    const char *colon = strrchr(text, ':');
+    if (colon == NULL || net_parse_port(colon + 1, &port) < 0)
+        return 0;
+    return port;
+}
+
 /* Copies the entries written since the last pass into the cache. */
 static void refresh(struct shmring *r)
 {

@@ -632,6 +632,13 @@ struct tlsrec *tlsrec_new(tlsrec_exchange_fn emit, void *ctx)
     return t;
 }
 
+void tlsrec_idle(struct tlsrec *t, uint64_t now, uint64_t idle_ns)
+{
+    if (t != NULL && t->cur.index != 0 && t->cur.response_records > 0 &&
+        now >= t->cur.t_response_end + idle_ns)
+        emit_current(t);
+}
+
 void tlsrec_finish(struct tlsrec *t)
 {
     if (t != NULL)

@@ -16,6 +16,8 @@
  * connection: a flight of records from the client (a request), then one from the server (its
  * response); the next client flight begins the next exchange. That is a guess about what the
  * ciphertext carries, and says so in its name; with HTTP/1.1 without pipelining it is right.
+ * An exchange ends when the client sends again, when the connection ends, or when the server's
+ * flight has been silent for a while (tlsrec_idle).
  * In TLS 1.3 a 19-byte record (an alert's 2 bytes, its inner content type and a 16-byte tag) is
  * counted as an encrypted alert (most likely close_notify), not as data.
  *
@@ -126,6 +128,11 @@ struct tlsrec *tlsrec_new(tlsrec_exchange_fn emit, void *ctx);
 /* Feeds in-order stream bytes of direction dir (TLSREC_C2S or TLSREC_S2C) captured at ts;
  * data == NULL reports a gap of len missing bytes. */
 void tlsrec_feed(struct tlsrec *t, int dir, const uint8_t *data, size_t len, uint64_t ts);
+
+/* Emits the exchange still open when its server flight has been silent since before
+ * now - idle_ns (a connection kept alive for the next request). Records of that flight coming
+ * later are counted, not given to an exchange. */
+void tlsrec_idle(struct tlsrec *t, uint64_t now, uint64_t idle_ns);
 
 /* The connection ended: the exchange still open is emitted. */
 void tlsrec_finish(struct tlsrec *t);

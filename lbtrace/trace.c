@@ -14,9 +14,13 @@
 #include "tlsrec.h"
 
 #define TICK_EVERY_NS 50000000ull /* at most one expiry pass per 50 ms of capture time */
+#define TLS_IDLE_NS 200000000ull  /* a TLS response flight silent this long has ended */
+
+struct leg_ctx;
 
 struct trace {
     struct trace_config cfg;
+    struct leg_ctx *tls_legs; /* the connections carrying TLS, for tlsrec_idle() */
     int link;
     struct flow_table *flows;
     struct pair_engine *pairs;
@@ -44,6 +48,7 @@ struct leg_ctx {
     uint8_t held[8];
     size_t nheld;
     int held_dir;
+    struct leg_ctx *tls_prev, *tls_next; /* on t->tls_legs while LEG_TLS */
 };
 
 /* lb's mode for a connection opening now. */
@@ -147,6 +152,10 @@ static void decide(struct leg_ctx *lc, bool tls)
         if (lc->f->tls != NULL) {
             lc->kind = LEG_TLS;
             lc->t->st.tls_connections++;
+            lc->tls_next = lc->t->tls_legs;
+            if (lc->tls_next != NULL)
+                lc->tls_next->tls_prev = lc;
+            lc->t->tls_legs = lc;
         }
     }
 }
@@ -288,6 +297,14 @@ static void on_destroy(void *ctx, struct flow *f)
     struct leg_ctx *lc = f->user;
     if (lc != NULL) {
         l7_conn_drop(lc->l7); /* normally already gone in on_closed */
+        if (lc->kind == LEG_TLS) {
+            if (lc->tls_prev != NULL)
+                lc->tls_prev->tls_next = lc->tls_next;
+            else
+                lc->t->tls_legs = lc->tls_next;
+            if (lc->tls_next != NULL)
+                lc->tls_next->tls_prev = lc->tls_prev;
+        }
         free(lc);
     }
     tlsrec_free(f->tls);
@@ -383,6 +400,9 @@ void trace_tick(struct trace *t, uint64_t now)
     t->now = now;
     t->last_tick = now;
     flow_table_expire(t->flows, now);
+    for (struct leg_ctx *lc = t->tls_legs; lc != NULL; lc = lc->tls_next)
+        if (!lc->f->closed)
+            tlsrec_idle(lc->f->tls, now, TLS_IDLE_NS);
     pair_tick(t->pairs, now);
     connpair_tick(t->conns, now); /* here only: it may look in lb's ring */
 }

@@ -422,6 +422,36 @@ static void test_hello_too_long_to_keep(void **state)
     free(msg);
 }
 
+/* A connection kept alive: the exchange ends once the server's flight has been quiet. */
+static void test_idle_ends_an_exchange(void **state)
+{
+    uint8_t b[2048];
+    size_t n;
+    struct seen seen = {0};
+    (void)state;
+    struct tlsrec *t = tlsrec_new(on_exchange, &seen);
+    n = tg_opaque(b, sizeof(b), 23, 100); /* mid-stream */
+    tlsrec_feed(t, 0, b, n, 10 * MS);
+    tlsrec_idle(t, 500 * MS, 200 * MS);
+    assert_int_equal(seen.n, 0); /* no response yet: still open */
+    n = tg_opaque(b, sizeof(b), 23, 300);
+    tlsrec_feed(t, 1, b, n, 11 * MS);
+    tlsrec_idle(t, 100 * MS, 200 * MS);
+    assert_int_equal(seen.n, 0);
+    tlsrec_idle(t, 211 * MS, 200 * MS);
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(seen.ex[0].response_bytes, 300);
+    tlsrec_feed(t, 1, b, n, 300 * MS); /* late: counted only */
+    n = tg_opaque(b, sizeof(b), 23, 90);
+    tlsrec_feed(t, 0, b, n, 400 * MS);
+    tlsrec_finish(t);
+    assert_int_equal(seen.n, 2);
+    assert_int_equal(seen.ex[1].index, 2);
+    assert_int_equal(seen.ex[1].response_records, 0);
+    assert_int_equal(tlsrec_info(t)->dir[1].data_bytes, 600);
+    tlsrec_free(t);
+}
+
 static void test_names(void **state)
 {
     char buf[32];
@@ -449,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_garbage_stops_the_direction_and_is_counted),
         cmocka_unit_test(test_gaps),
         cmocka_unit_test(test_hello_too_long_to_keep),
+        cmocka_unit_test(test_idle_ends_an_exchange),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
