@@ -64,6 +64,13 @@ struct checker {
     struct check *checks; /* n of them */
 };
 
+/* The path backend i is checked with, or NULL when it is not checked. */
+static const char *checked_path(const struct checker_config *cfg, size_t i)
+{
+    const char *path = cfg->paths != NULL ? cfg->paths[i] : cfg->path;
+    return path != NULL && path[0] != '\0' ? path : NULL;
+}
+
 struct checker *checker_create(struct worker *w, struct health *h,
                                const struct checker_config *cfg)
 {
@@ -77,14 +84,15 @@ struct checker *checker_create(struct worker *w, struct health *h,
     timer_heap_init(&c->timers);
     unsigned nworkers = cfg->nworkers ? cfg->nworkers : 1;
     for (size_t i = 0; i < w->table->count; i++)
-        if (i % nworkers == w->id)
+        if (i % nworkers == w->id && checked_path(cfg, i) != NULL)
             c->n++;
     c->checks = calloc(c->n ? c->n : 1, sizeof(*c->checks));
     if (c->checks == NULL)
         goto out_free;
     unsigned k = 0;
     for (size_t i = 0; i < w->table->count; i++) {
-        if (i % nworkers != w->id)
+        const char *path = checked_path(cfg, i);
+        if (i % nworkers != w->id || path == NULL)
             continue;
         struct check *ck = &c->checks[k++];
         struct backend *b = &w->table->backends[i];
@@ -98,7 +106,7 @@ struct checker *checker_create(struct worker *w, struct health *h,
         int len = snprintf(ck->req, sizeof(ck->req),
                            "GET %s HTTP/1.1\r\nHost: %s%s%s:%u\r\nUser-Agent: lblab-health\r\n"
                            "Connection: close\r\n\r\n",
-                           cfg->path, lb, b->host, rb, (unsigned)b->port);
+                           path, lb, b->host, rb, (unsigned)b->port);
         if (len < 0 || (size_t)len >= sizeof(ck->req))
             goto out_free; /* the configuration refuses such paths first */
         ck->req_len = (size_t)len;

@@ -37,6 +37,8 @@ struct worker;
 
 struct checker_config {
     const char *path;     /* the path checked, e.g. "/health" (copied) */
+    const char *const *paths; /* non-NULL: each backend's own path by table index (its pool's;
+                                 NULL or "": that backend is not checked), instead of path */
     uint32_t interval_ms; /* from one check's start to the next one's */
     uint32_t timeout_ms;  /* connect, send and a complete response head within this */
     unsigned nworkers;    /* backends i with i % nworkers == w->id are this checker's */

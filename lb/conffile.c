@@ -320,10 +320,10 @@ static unsigned add_pool(struct parser *p, const struct token *t)
     const char *name = t->text;
     int dup = config_find_pool(cfg, name);
 
-    if (!config_valid_name(name, strlen(name))) {
+    if (!config_valid_name(name, strlen(name)) || strlen(name) > CONFIG_MAX_POOL_NAME_LEN) {
         error_tok(p, t, "invalid pool name '%.64s': expected 1-%d letters, digits, '.', '_' or "
                         "'-'",
-                  name, CONFIG_MAX_NAME_LEN);
+                  name, CONFIG_MAX_POOL_NAME_LEN);
         return CONFIG_MAX_POOLS;
     }
     if (dup >= 0) {

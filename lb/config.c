@@ -734,6 +734,18 @@ bool config_valid_health_path(const char *path)
     return ok;
 }
 
+void config_group_backends(struct config *cfg)
+{
+    /* insertion sort: stable, in place, and the table is small */
+    for (size_t i = 1; i < cfg->num_backends; i++) {
+        struct config_backend b = cfg->backends[i];
+        size_t j = i;
+        for (; j > 0 && cfg->backends[j - 1].pool > b.pool; j--)
+            cfg->backends[j] = cfg->backends[j - 1];
+        cfg->backends[j] = b;
+    }
+}
+
 int config_find_pool(const struct config *cfg, const char *name)
 {
     for (size_t i = 0; i < cfg->num_pools; i++)

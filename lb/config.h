@@ -50,6 +50,7 @@
 #define CONFIG_MAX_ROUTES 64
 #define CONFIG_MAX_ROUTE_VALUE 255 /* a path prefix, a host name or a header's value */
 #define CONFIG_DEFAULT_POOL "default" /* the pool -b backends are in */
+#define CONFIG_MAX_POOL_NAME_LEN 31   /* a pool's name fits the statistics' 32 bytes */
 
 /* What lb balances: HTTP requests (layer 7), or TCP connections relayed whole (layer 4). */
 enum config_mode { CONFIG_MODE_HTTP, CONFIG_MODE_TCP };
@@ -155,7 +156,6 @@ static inline bool config_tls(const struct config *cfg)
     return cfg->num_tls_certs > 0 || cfg->tls_cert_dir[0] != '\0';
 }
 
-/* Fills cfg with the defaults: listen on :3000, backends localhost:3001..3003. */
 /* Fills cfg with the defaults: listen on :3000, pool "default" with backends
  * localhost:3001..3003. */
 void config_defaults(struct config *cfg);
@@ -185,6 +185,10 @@ int config_option_arity(const char *name);
 /* True when path is a valid --health-path: '/' then visible ASCII, at most
  * CONFIG_MAX_HEALTH_PATH bytes. */
 bool config_valid_health_path(const char *path);
+
+/* Orders cfg's backends by pool (a stable sort: each pool's keep their order), so that each
+ * pool's backends are together, as lb's backend table holds them (lb/routing.h). */
+void config_group_backends(struct config *cfg);
 
 /* The index of the pool named name, or -1. */
 int config_find_pool(const struct config *cfg, const char *name);

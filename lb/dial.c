@@ -17,13 +17,20 @@
 
 void dial_init(struct dial *d, struct worker *w, struct endpoint *owner)
 {
-    *d = (struct dial){.w = w, .owner = owner, .state = DIAL_IDLE};
+    *d = (struct dial){.w = w, .owner = owner, .state = DIAL_IDLE,
+                       .pool = routing_default(w->routing)};
+}
+
+/* d->backend's index in d->pool. */
+static size_t pool_index(const struct dial *d)
+{
+    return d->backend->index - d->pool->first;
 }
 
 void dial_release(struct dial *d)
 {
     if (d->acquired) {
-        policy_released(d->w->policy, d->backend->index);
+        policy_released(&d->pool->policy, pool_index(d));
         d->acquired = false;
     }
 }
@@ -40,27 +47,31 @@ void dial_drop(struct dial *d)
 
 int dial_pick(struct dial *d, const char *key, size_t key_len, int preferred)
 {
+    struct routing_pool *pool = d->pool;
+    struct health *h = d->w->health;
     if (d->backend != NULL) {
-        policy_mark_tried(d->tried, d->backend->index);
+        policy_mark_tried(d->tried, pool_index(d));
         dial_release(d);
     }
+    if (pool == NULL)
+        return -1;
     int idx = preferred;
-    if (idx >= 0 && d->w->health != NULL && !health_take(d->w->health, (size_t)idx, d->w->now_ms))
+    if (idx >= 0 && h != NULL && !health_take(h, pool->first + (size_t)idx, d->w->now_ms))
         idx = -1; /* chosen otherwise, but its one trial request is taken: the policy decides */
     struct policy_request pr = {.key = key, .key_len = key_len, .tried = d->tried};
     while (idx < 0) {
-        idx = policy_pick(d->w->policy, &pr);
+        idx = policy_pick(&pool->policy, &pr);
         if (idx < 0)
             return -1;
         /* a backend whose ejection is over takes one trial request at a time: when another
          * request holds the trial, this one counts it as tried and asks again */
-        if (d->w->health != NULL && !health_take(d->w->health, (size_t)idx, d->w->now_ms)) {
+        if (h != NULL && !health_take(h, pool->first + (size_t)idx, d->w->now_ms)) {
             policy_mark_tried(d->tried, (size_t)idx);
             idx = -1;
         }
     }
-    d->backend = &d->w->table->backends[idx];
-    policy_acquired(d->w->policy, (size_t)idx);
+    d->backend = &pool->view.backends[idx];
+    policy_acquired(&pool->policy, (size_t)idx);
     d->acquired = true;
     d->state = DIAL_IDLE;
     return idx;

@@ -25,6 +25,7 @@
 #include "backend.h"
 #include "policy.h"
 #include "resolver.h"
+#include "routing.h"
 #include "upstream.h"
 #include "worker.h"
 
@@ -34,9 +35,11 @@ struct dial {
     struct worker *w;
     struct endpoint *owner;
     enum dial_state state;
+    struct routing_pool *pool; /* the pool it picks in (routing.h): the default pool until the
+                                  owner routes the request elsewhere; NULL: none */
     struct backend *backend;  /* being tried or connected to; NULL before the first pick */
     bool acquired;            /* policy_acquired() was called for backend */
-    uint64_t tried[POLICY_TRIED_WORDS];
+    uint64_t tried[POLICY_TRIED_WORDS]; /* pool indexes */
     struct upstream *up;      /* CONNECTING or READY: the connection */
     struct backend_addr addrs[BACKEND_MAX_ADDRS];
     size_t num_addrs, addr_first, addr_tried;
@@ -48,12 +51,13 @@ struct dial {
     int err;             /* FAILED: why (-ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH, ...) */
 };
 
-/* Prepares d for owner on w (nothing picked, nothing tried). */
+/* Prepares d for owner on w (nothing picked, nothing tried), in w's default pool. */
 void dial_init(struct dial *d, struct worker *w, struct endpoint *owner);
 
-/* Asks the policy for a backend not tried yet (key: what hashing policies hash), or takes
- * preferred (>= 0: a backend chosen otherwise, e.g. by a sticky cookie). The current backend, if
- * any, is released and marked tried first. Returns the backend's index, or -1 when none is left. */
+/* Asks d->pool's policy for a backend not tried yet (key: what hashing policies hash), or takes
+ * preferred (>= 0: a backend of the pool chosen otherwise, e.g. by a sticky cookie; a pool
+ * index). The current backend, if any, is released and marked tried first. Returns the backend's
+ * pool index, or -1 when none is left (or d->pool is NULL). */
 int dial_pick(struct dial *d, const char *key, size_t key_len, int preferred);
 
 /* Starts getting a connection to d->backend: an idle pooled one when allow_pool and there is

@@ -29,8 +29,8 @@
 #include "health.h"
 #include "loglimit.h"
 #include "net.h"
-#include "policy.h"
 #include "privdrop.h"
+#include "routing.h"
 #include "resolver.h"
 #include "sticky.h"
 #include "stats_writer.h"
@@ -72,6 +72,20 @@ static int load_config(struct config *cfg, int argc, char **argv)
     return 0;
 }
 
+/* "lb: pool api: 2 backends, policy leastconn" for each pool, then the routes' count and the
+ * default pool. */
+static void print_pools(const struct routing *rt)
+{
+    for (size_t p = 0; p < rt->num_pools; p++)
+        fprintf(stderr, "lb: pool %s: %zu backend%s, policy %s\n", rt->pools[p].name,
+                rt->pools[p].view.count, rt->pools[p].view.count == 1 ? "" : "s",
+                rt->pools[p].policy.ops->name);
+    const struct routing_pool *def = routing_default(rt);
+    fprintf(stderr, "lb: %zu route%s; a request no route matches %s%s\n", rt->num_routes,
+            rt->num_routes == 1 ? "" : "s", def ? "goes to pool " : "gets 404",
+            def ? def->name : "");
+}
+
 /* Waits for the workers to finish, answering a second signal by stopping them at once. */
 static void wait_workers(struct worker *workers, unsigned n, int sfd)
 {
@@ -103,7 +117,8 @@ int main(int argc, char **argv)
     struct tls_server *tls = NULL;
     struct backend_table *table = NULL;
     struct resolver *resolver = NULL;
-    struct policy policy = {0};
+    struct routing *routing = NULL;
+    const char **health_paths = NULL;
     struct health *health = NULL;
     struct sticky sticky = {0};
     struct access_log log = {.fd = -1};
@@ -133,11 +148,7 @@ int main(int argc, char **argv)
     rc = load_config(&cfg, argc, argv);
     if (rc != 0 || cfg.check)
         return rc;
-    if (cfg.num_pools > 1 || cfg.num_routes > 0) {
-        fprintf(stderr, "lb: pools and routes are checked (--check) but not served yet: "
-                        "keep the backends in one pool\n");
-        return 1;
-    }
+    config_group_backends(&cfg); /* the table holds each pool's backends together */
     nworkers = cfg.workers;
     if (nworkers == 0) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -262,12 +273,19 @@ int main(int argc, char **argv)
     health = health_create(table->count, &hc);
     if (health == NULL)
         goto out_nomem;
-    rc = policy_init(&policy, policy_find(cfg.policy), table);
-    if (rc != 0) {
-        fprintf(stderr, "lb: policy %s: %s\n", cfg.policy, strerror(-rc));
+    routing = routing_create(&cfg, table, health, err, sizeof(err));
+    if (routing == NULL) {
+        fprintf(stderr, "lb: %s\n", err);
         goto out;
     }
-    policy.health = health;
+    health_paths = calloc(cfg.num_backends ? cfg.num_backends : 1, sizeof(*health_paths));
+    if (health_paths == NULL)
+        goto out_nomem;
+    bool any_checks = false;
+    for (size_t i = 0; i < cfg.num_backends; i++) {
+        health_paths[i] = config_pool_health_path(&cfg, cfg.backends[i].pool);
+        any_checks = any_checks || health_paths[i][0] != '\0';
+    }
     rc = sticky_init(&sticky, table, cfg.sticky_cookie);
     if (rc != 0) {
         fprintf(stderr, "lb: --sticky-cookie: %s\n", strerror(-rc));
@@ -314,7 +332,8 @@ int main(int argc, char **argv)
         w->id = i;
         w->cfg = &cfg;
         w->table = table;
-        w->policy = &policy;
+        w->routing = routing;
+        w->health_paths = any_checks ? health_paths : NULL;
         w->sticky = &sticky;
         w->resolver = resolver;
         w->log = &log;
@@ -349,6 +368,8 @@ int main(int argc, char **argv)
     fprintf(stderr, "lb: listening on %s, %zu backend%s, %u worker%s, policy %s\n", addr,
             cfg.num_backends, cfg.num_backends == 1 ? "" : "s", nworkers, nworkers == 1 ? "" : "s",
             cfg.policy);
+    if (cfg.num_pools > 1 || cfg.num_routes > 0)
+        print_pools(routing);
     if (tls != NULL) {
         size_t n = tls_server_count(tls);
         v6 = strchr(cfg.tls_listen_host, ':') != NULL;
@@ -359,6 +380,13 @@ int main(int argc, char **argv)
             fprintf(stderr, " and %zu more chosen by SNI%s", n - 1,
                     cfg.tls_strict_sni ? ", unknown names refused" : "");
         fprintf(stderr, ")\n");
+    }
+    if (afd >= 0) {
+        v6 = strchr(cfg.admin_host, ':') != NULL;
+        fprintf(stderr,
+                "lb: admin endpoint on %s%s%s:%u (GET /metrics, GET /stats, "
+                "POST /backends/NAME/drain|enable|disable)\n",
+                v6 ? "[" : "", cfg.admin_host, v6 ? "]" : "", (unsigned)cfg.admin_port);
     }
     if (stats != NULL && !cfg.no_stats)
         fprintf(stderr, "lb: statistics in shared memory %s (watch them with: lbtop -p %u)\n",
@@ -399,7 +427,8 @@ out:
     loglimit_destroy(warnings);
     handoff_destroy(handoff); /* closes connections handed to a worker that never took them */
     resolver_destroy(resolver);
-    policy_fini(&policy);
+    routing_destroy(routing);
+    free(health_paths);
     health_destroy(health);
     sticky_fini(&sticky);
     for (size_t i = 0; table != NULL && i < table->count; i++)

@@ -88,7 +88,8 @@ bool policy_backend_usable(const struct policy *p, size_t i)
 
 bool policy_backend_down(const struct policy *p, size_t i, uint64_t now_ms)
 {
-    return p->health != NULL && !health_usable(p->health, i, now_ms);
+    /* health knows a backend by its index in the whole table, the policy by its pool's */
+    return p->health != NULL && !health_usable(p->health, p->table->backends[i].index, now_ms);
 }
 
 enum policy_tier policy_tier(const struct policy *p, size_t i, const uint64_t *tried,
@@ -96,7 +97,8 @@ enum policy_tier policy_tier(const struct policy *p, size_t i, const uint64_t *t
 {
     if (policy_tried(tried, i) || !policy_backend_usable(p, i))
         return POLICY_TIER_NONE;
-    if (p->health != NULL && health_state(p->health, i) == HEALTH_DRAINING)
+    if (p->health != NULL &&
+        health_state(p->health, p->table->backends[i].index) == HEALTH_DRAINING)
         return POLICY_TIER_NONE;
     bool backup = p->table->backends[i].backup;
     if (policy_backend_down(p, i, now_ms))

@@ -32,7 +32,8 @@ struct policy_request {
 
 struct policy {
     const struct policy_ops *ops;
-    struct backend_table *table;
+    struct backend_table *table; /* the backends it picks among: a pool's (lb/routing.h); the
+                                    indexes it takes and returns are this table's */
     struct health *health; /* NULL: every backend with addresses is usable (unit tests) */
     void *state; /* the policy's own, from ops->create */
 };

@@ -729,10 +729,15 @@ static int sticky_backend(struct session *s, const struct http_request *r)
         return -1;
     int idx = sticky_lookup(st, value, len);
     s->x.cookie_backend = idx;
-    if (idx < 0)
+    const struct routing_pool *pool = s->x.d.pool;
+    if (idx < 0 || pool == NULL)
         return -1;
-    enum policy_tier tier = policy_tier(s->w->policy, (size_t)idx, NULL, now_ms(s));
-    return tier == POLICY_TIER_UP || tier == POLICY_TIER_BACKUP ? idx : -1;
+    /* a cookie of a backend in another pool than the request's is no use here */
+    int in_pool = routing_pool_index(pool, &s->w->table->backends[idx]);
+    if (in_pool < 0)
+        return -1;
+    enum policy_tier tier = policy_tier(&pool->policy, (size_t)in_pool, NULL, now_ms(s));
+    return tier == POLICY_TIER_UP || tier == POLICY_TIER_BACKUP ? in_pool : -1;
 }
 
 static void begin_request(struct session *s, const struct http_request *r, size_t head_len)
@@ -771,6 +776,11 @@ static void begin_request(struct session *s, const struct http_request *r, size_
 
     if (r->method_len == 7 && memcmp(r->method, "CONNECT", 7) == 0) {
         send_error(s, 501, "CONNECT is not supported: lb is a reverse proxy");
+        return;
+    }
+    x->d.pool = routing_pick(w->routing, r);
+    if (x->d.pool == NULL) {
+        send_error(s, 404, "no route matches this request, and there is no default pool");
         return;
     }
     const char *key;

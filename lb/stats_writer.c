@@ -262,6 +262,15 @@ out_nomem:
     return NULL;
 }
 
+/* True when some pool's backends are checked actively. */
+static bool any_checks(const struct config *cfg)
+{
+    for (size_t p = 0; p < cfg->num_pools; p++)
+        if (config_pool_health_path(cfg, p)[0] != '\0')
+            return true;
+    return false;
+}
+
 struct stats *stats_open_lb(const struct config *cfg, const struct backend_table *table, int lfd,
                             int admin_fd, unsigned nworkers, bool private_memory, char *err,
                             size_t err_len)
@@ -297,7 +306,8 @@ struct stats *stats_open_lb(const struct config *cfg, const struct backend_table
         hosts[i] = table->backends[i].host;
         ports[i] = table->backends[i].port;
         weights[i] = table->backends[i].weight;
-        pools[i] = "default"; /* the command line makes one pool of all the backends */
+        /* the table holds cfg's backends in cfg's order (config_group_backends()) */
+        pools[i] = i < cfg->num_backends ? cfg->pools[cfg->backends[i].pool].name : NULL;
     }
     struct stats_config sc = {
         .private_memory = private_memory,
@@ -314,7 +324,7 @@ struct stats *stats_open_lb(const struct config *cfg, const struct backend_table
         .backend_weights = weights,
         .backend_pools = pools,
         .admin_addr = have_admin ? (struct sockaddr *)&admin : NULL,
-        .features = (cfg->health_path[0] != '\0' ? STATS_FEATURE_CHECKS : 0) |
+        .features = (any_checks(cfg) ? STATS_FEATURE_CHECKS : 0) |
                     (tls_listen[0] != '\0' ? STATS_FEATURE_TLS : 0),
         .tls_listen_text = tls_listen,
     };

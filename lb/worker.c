@@ -129,8 +129,8 @@ int worker_init(struct worker *w, char *err, size_t err_len)
     w->sessions = sessions_create();
     w->relays = relays_create();
     w->upstreams = upstreams_create(w, w->table->count);
-    if (w->cfg->health_path[0] != '\0') {
-        struct checker_config cc = {.path = w->cfg->health_path,
+    if (w->health_paths != NULL) {
+        struct checker_config cc = {.paths = w->health_paths,
                                     .interval_ms = w->cfg->health_interval_ms,
                                     .timeout_ms = w->cfg->health_timeout_ms,
                                     .nworkers = w->nworkers};

@@ -6,7 +6,7 @@
  * to that worker alone: its sessions, backend connections, idle-connection pool, timers and
  * access-log buffer are touched by no other thread, so the request path takes no lock. The only
  * shared state is read-mostly: the config, the backend table (addresses published by the
- * resolver, backend.h) and the policy (an atomic counter). main() talks to a worker through
+ * resolver, backend.h) and the pools' policies (atomic counters, routing.h). main() talks to a worker through
  * worker_stop(), which writes the worker's eventfd.
  */
 #ifndef LB_WORKER_H
@@ -23,8 +23,8 @@
 #include "buffer.h"
 #include "config.h"
 #include "http.h"
-#include "policy.h"
 #include "resolver.h"
+#include "routing.h"
 #include "timer.h"
 
 struct checker;
@@ -63,7 +63,9 @@ struct worker {
     unsigned id;
     const struct config *cfg;
     struct backend_table *table;
-    struct policy *policy;
+    const struct routing *routing; /* the pools, their policies and the routes (routing.h) */
+    const char *const *health_paths; /* each backend's check path by table index ("": none);
+                                        NULL: no backend is checked */
     const struct sticky *sticky; /* sticky-session cookie ids (sticky.h) */
     struct resolver *resolver;
     const struct access_log *log;

@@ -995,6 +995,7 @@ size_t lbtop_render_help(struct lbtop_lines *l, const struct lbtop_render_opts *
         "  s  >        sort by the next column;  <  the previous column",
         "  p           pause (the screen stops changing; lb keeps counting)",
         "  r           reset the rate window, sparklines and percentiles",
+        "  D  E        drain / enable the selected backend (lb --admin: through its endpoint)",
         "  ?           this help (any key closes it)",
         "  q           quit",
         "",

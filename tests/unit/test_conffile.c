@@ -177,7 +177,7 @@ static const struct bad_file bad_files[] = {
      "t.conf:1:10: unknown directive 'weight' in pool 'a' (expected backend, policy or "
      "health)\n"},
     {"pool bad/name { backend h:1 }\n",
-     "t.conf:1:6: invalid pool name 'bad/name': expected 1-63 letters, digits, '.', '_' or "
+     "t.conf:1:6: invalid pool name 'bad/name': expected 1-31 letters, digits, '.', '_' or "
      "'-'\n"},
     {"pool a backend h:1\n", "t.conf:1:1: expected 'pool NAME { ... }'\n"},
     {"route cookie x -> a\n",
@@ -198,7 +198,7 @@ static const struct bad_file bad_files[] = {
     {"mode tcp\npool a { backend h:1 }\nroute path-prefix / -> a\ndefault -> a\n",
      "t.conf: routes need -m http: in -m tcp lb relays connections and never sees a request "
      "(every connection goes to the default pool)\n"},
-    {"tls-cert c.pem\n", "t.conf: --tls-cert needs --tls-key\n"},
+    {"tls-cert c.pem\n", "t.conf: --tls-cert needs --tls-key (one key per certificate)\n"},
     /* every error of a file, in its order */
     {"listen x\nfrobnicate\npool a { backend h:1 }\npool a { backend h:2 }\n"
      "route host a.b -> nope\n",
