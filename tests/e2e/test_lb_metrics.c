@@ -43,6 +43,35 @@ static struct harness_response admin_req(uint16_t port, const char *method, cons
     return resp;
 }
 
+/* When Prometheus's own promtool is installed, it must accept text too ("promtool check
+ * metrics": the format and the naming lint). Without it, says so once and checks nothing. */
+static void promtool_accepts(const char *text, size_t len)
+{
+    static bool told;
+    int status;
+    char *where = harness_run("command -v promtool", &status);
+    bool have = status == 0 && where != NULL && where[0] != '\0';
+    free(where);
+    if (!have) {
+        if (!told)
+            fprintf(stderr, "test_lb_metrics: promtool not installed: its check is skipped\n");
+        told = true;
+        return;
+    }
+    char path[] = "/tmp/lblab-metrics-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+    char *out = harness_runf(&status, "promtool check metrics < %s 2>&1", path);
+    unlink(path);
+    if (status != 0)
+        fail_msg("promtool check metrics refused /metrics:\n%s", out ? out : "");
+    free(out);
+}
+
 /* GET /metrics, checked strictly, into *d. */
 static void scrape(uint16_t port, struct prom_doc *d)
 {
@@ -53,6 +82,7 @@ static void scrape(uint16_t port, struct prom_doc *d)
     memset(d, 0, sizeof(*d));
     if (prom_parse(r.body, r.body_len, "lblab_", d) != 0)
         fail_msg("/metrics is not valid exposition text: %s", d->err);
+    promtool_accepts(r.body, r.body_len);
     harness_response_free(&r);
 }
 
