@@ -20,6 +20,9 @@ FUZZ_CFLAGS := -std=c11 -g -O1 $(WARNINGS) -pthread $(FUZZ_SAN)
 
 fuzz_config_DIRS := lb
 fuzz_conffile_DIRS := lb
+# the configuration reaches lb/backend.c, which makes TLS contexts for https backends
+fuzz_config_LDLIBS := $(lb_LDLIBS)
+fuzz_conffile_LDLIBS := $(lb_LDLIBS)
 fuzz_headers_DIRS := lb
 fuzz_hashkey_DIRS := lb
 fuzz_lbtrace_decode_DIRS := lbtrace
