@@ -86,6 +86,15 @@ int main(int argc, char **argv)
         sh.log = &log;
     }
     sh.pid = (long)getpid();
+    if (cfg.tls_cert[0] != '\0') {
+        /* a certificate or key that cannot be used stops backend-sim naming the file */
+        sh.tls = simtls_create(cfg.tls_cert, cfg.tls_key, err, sizeof(err));
+        if (sh.tls == NULL) {
+            fprintf(stderr, "backend-sim: %s\n", err);
+            status = 1;
+            goto out_log;
+        }
+    }
 
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&stop_set);
@@ -113,8 +122,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < cfg.n_inst; i++) {
         const char *h = cfg.inst[i].host[0] ? cfg.inst[i].host : "*";
         bool v6 = strchr(h, ':') != NULL;
-        fprintf(stderr, "backend-sim: %s listening on %s%s%s:%u\n", cfg.inst[i].name, v6 ? "[" : "",
-                h, v6 ? "]" : "", cfg.inst[i].port);
+        fprintf(stderr, "backend-sim: %s listening on %s%s%s:%u%s\n", cfg.inst[i].name,
+                v6 ? "[" : "", h, v6 ? "]" : "", cfg.inst[i].port, sh.tls ? " (HTTPS)" : "");
     }
 
     while (sigwait(&stop_set, &sig) != 0)
@@ -129,6 +138,8 @@ out_stop:
 out_servers:
     for (size_t i = 0; i < cfg.n_inst; i++)
         simsrv_destroy(srv[i]);
+out_log:
+    simtls_destroy(sh.tls);
     if (log_ready)
         simlog_destroy(&log);
 out_log_fd:

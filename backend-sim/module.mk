@@ -2,4 +2,4 @@
 PROGRAMS += backend-sim
 backend-sim_MAIN := backend-sim/main.c
 backend-sim_SRCS := $(filter-out $(backend-sim_MAIN),$(wildcard backend-sim/*.c))
-backend-sim_LDLIBS := -lcrypto -lm
+backend-sim_LDLIBS := -lssl -lcrypto -lm

@@ -25,6 +25,8 @@ enum {
     OPT_MAX_SIZE,
     OPT_MAX_DELAY,
     OPT_ACCEPT_PROXY,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
 };
 
 static const struct option long_opts[] = {
@@ -40,6 +42,8 @@ static const struct option long_opts[] = {
     {"max-size", required_argument, NULL, OPT_MAX_SIZE},
     {"max-delay", required_argument, NULL, OPT_MAX_DELAY},
     {"accept-proxy", no_argument, NULL, OPT_ACCEPT_PROXY},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -50,7 +54,8 @@ const char *simcfg_usage(void)
     return "usage: backend-sim [-p [HOST:]PORT]... [--name NAME[,NAME...]] [--latency MS]\n"
            "                   [--jitter MS] [--fail-rate P] [--keepalive-timeout SEC]\n"
            "                   [--max-conns N] [--docroot DIR] [--log FILE|-]\n"
-           "                   [--max-size BYTES] [--max-delay MS] [--accept-proxy] [-h] [-V]\n"
+           "                   [--max-size BYTES] [--max-delay MS] [--accept-proxy]\n"
+           "                   [--tls-cert FILE --tls-key FILE] [-h] [-V]\n"
            "\n"
            "Test backends for lblab. Without -p, serves ports 3001, 3002 and 3003 as b1, b2, b3.\n"
            "\n"
@@ -70,6 +75,9 @@ const char *simcfg_usage(void)
            "  --accept-proxy           each connection starts with a PROXY protocol v1 or v2\n"
            "                           header (lb -m tcp -b ...,send-proxy): its client address\n"
            "                           is reported; a connection without one is closed\n"
+           "  --tls-cert FILE          speak HTTPS on every port (TLS 1.2/1.3): a PEM\n"
+           "                           certificate chain (with --tls-key)\n"
+           "  --tls-key FILE           its PEM private key\n"
            "  -h, --help               this help\n"
            "  -V, --version            print the version\n"
            "\n"
@@ -267,6 +275,15 @@ int simcfg_parse(int argc, char *const argv[], struct simcfg *cfg, char *err, si
         case OPT_ACCEPT_PROXY:
             cfg->accept_proxy = true;
             break;
+        case OPT_TLS_CERT:
+        case OPT_TLS_KEY: {
+            char *field = c == OPT_TLS_CERT ? cfg->tls_cert : cfg->tls_key;
+            if (*arg == '\0' || strlen(arg) >= sizeof(cfg->tls_cert))
+                return cli_invalid(err, err_len, c == OPT_TLS_CERT ? "--tls-cert" : "--tls-key",
+                                   arg, "a file name");
+            snprintf(field, sizeof(cfg->tls_cert), "%s", arg);
+            break;
+        }
         case 'h': cfg->action = SIMCFG_HELP; return 0;
         case 'V': cfg->action = SIMCFG_VERSION; return 0;
         default: /* ':' or '?' */
@@ -275,6 +292,11 @@ int simcfg_parse(int argc, char *const argv[], struct simcfg *cfg, char *err, si
     }
     if (optind < argc) {
         snprintf(err, err_len, "unexpected argument '%s'", argv[optind]);
+        return -EINVAL;
+    }
+    if ((cfg->tls_cert[0] != '\0') != (cfg->tls_key[0] != '\0')) {
+        snprintf(err, err_len, "%s", cfg->tls_cert[0] != '\0' ? "--tls-cert needs --tls-key"
+                                                              : "--tls-key needs --tls-cert");
         return -EINVAL;
     }
     if (cfg->n_inst == 0) {

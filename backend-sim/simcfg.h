@@ -46,6 +46,8 @@ struct simcfg {
     uint64_t max_size;     /* cap on /bytes/N and /chunked/N */
     uint32_t max_delay_ms; /* cap on /delay/MS, --latency + --jitter and chunk gaps in total */
     bool accept_proxy;     /* every connection starts with a PROXY protocol header */
+    char tls_cert[4096];   /* --tls-cert: every instance speaks HTTPS; "" = plain HTTP */
+    char tls_key[4096];    /* --tls-key: its private key (both or neither) */
 };
 
 /* Fills cfg from argv (defaults first). Returns 0, or -EINVAL with a one-line message naming the

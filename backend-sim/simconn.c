@@ -121,6 +121,12 @@ void simconn_close(struct simconn *c, bool log_request)
         struct linger lg = {.l_onoff = 1, .l_linger = 0};
         (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     }
+    if (c->tls != NULL) {
+        if (c->after != AFTER_RESET && c->after != AFTER_ABORT)
+            simtls_shutdown(c->tls);
+        simtls_free(c->tls);
+        c->tls = NULL;
+    }
     close(c->fd);
     c->fd = -1;
     if (c->file_fd >= 0) {
@@ -184,6 +190,11 @@ struct simconn *simconn_new(struct simsrv *s, int fd, struct sockaddr_storage *s
     c->srv = s;
     c->fd = fd;
     c->file_fd = -1;
+    if (s->sh->tls != NULL && (c->tls = simtls_accept(s->sh->tls, fd)) == NULL) {
+        simconn_list_push(&s->free_conns, c); /* the buffers stay for the next one */
+        s->n_free++;
+        return NULL;
+    }
     c->counted = counted;
     timer_init(&c->timer, c);
     net_unmap_v4((struct sockaddr *)ss, sizeof(*ss), ss);
@@ -243,12 +254,23 @@ static bool conn_read(struct simconn *c)
         c->in.failed = false;
         return false;
     }
-    ssize_t r = read(c->fd, dst, room);
+    ssize_t r;
+    if (c->tls != NULL) {
+        r = simtls_read(c->tls, dst, room);
+        if (r < 0) {
+            errno = (int)-r;
+            r = -1;
+        }
+    } else {
+        r = read(c->fd, dst, room);
+    }
     if (r > 0) {
         simbuf_commit(&c->in, (size_t)r);
         c->last_progress_ms = c->srv->now_ms;
-        if ((size_t)r < room && !c->rdhup)
-            c->can_read = false; /* drained (edge-triggered: a new edge will come) */
+        /* a short read drained the socket (edge-triggered: a new edge will come); not with TLS,
+         * which returns one record at a time and may keep more, read already, inside */
+        if ((size_t)r < room && !c->rdhup && c->tls == NULL)
+            c->can_read = false;
         return true;
     }
     if (r == 0) {
@@ -443,7 +465,16 @@ static bool conn_flush(struct simconn *c)
     bool progress = false;
 
     while (c->can_write && simconn_out_pending(c) > 0) {
-        ssize_t w = send(c->fd, c->out.data + c->out_off, simconn_out_pending(c), MSG_NOSIGNAL);
+        ssize_t w;
+        if (c->tls != NULL) {
+            w = simtls_write(c->tls, c->out.data + c->out_off, simconn_out_pending(c));
+            if (w < 0) {
+                errno = (int)-w;
+                w = -1;
+            }
+        } else {
+            w = send(c->fd, c->out.data + c->out_off, simconn_out_pending(c), MSG_NOSIGNAL);
+        }
         if (w > 0) {
             c->out_off += (size_t)w;
             c->resp_sent += (uint64_t)w;
@@ -595,6 +626,8 @@ static void conn_finish_request(struct simconn *c)
             simconn_close(c, false);
             return;
         }
+        if (c->tls != NULL)
+            simtls_shutdown(c->tls); /* close_notify first, then the FIN */
         (void)shutdown(c->fd, SHUT_WR);
         c->lingering = true;
         c->ist = IN_STOP;

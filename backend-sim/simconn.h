@@ -77,6 +77,7 @@ struct simconn {
     struct simconn *prev, *next; /* srv->conns, or srv->free_conns */
     struct timer timer;
     int fd;
+    struct simtls_conn *tls; /* --tls-cert: reads and writes go through TLS; NULL: plain */
     struct simconn *ready_next; /* srv->ready, while queued there */
     bool in_ready;
     bool counted; /* counts against --max-conns */

@@ -178,6 +178,8 @@ static void *simsrv_main(void *arg)
                 c->rdhup = true;
             if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))
                 c->can_write = true;
+            if (c->tls != NULL && e != 0) /* TLS may read to write, and write to read */
+                c->can_read = c->can_write = true;
             simconn_drive(c);
         }
         run_timers(s);

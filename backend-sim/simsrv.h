@@ -16,12 +16,14 @@
 
 #include "simcfg.h"
 #include "simlog.h"
+#include "simtls.h"
 
 /* What every instance reads; immutable after start-up. */
 struct simsrv_shared {
     const struct simcfg *cfg;
     struct simlog *log; /* NULL: no request log */
     int docroot_fd;     /* -1: no --docroot */
+    struct simtls *tls; /* --tls-cert: every connection speaks TLS; NULL: plain HTTP */
     long pid;
 };
 

@@ -35,6 +35,7 @@
 #define ADMIN_DEADLINE_MS 5000   /* a request must arrive, and each part of an answer be taken,
                                   * within this */
 #define ADMIN_MAX_CONNS 64       /* beyond this, new admin connections are closed at once */
+#define ADMIN_SNDBUF 65536      /* an admin connection's send buffer (the kernel doubles it) */
 #define ADMIN_RECENT 20          /* recent requests in GET /stats, as many as lbtop --json has */
 
 struct admin_conn {
@@ -400,6 +401,11 @@ static void accept_conns(struct admin *a)
             close(fd);
             continue;
         }
+        /* A modest send buffer: a large answer then waits in lb's memory, written as the client
+         * reads, instead of the kernel's buffer growing to megabytes per connection. A failure
+         * only leaves the kernel's default, which serves as well. */
+        int sndbuf = ADMIN_SNDBUF;
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
         c->ep.kind = ENDPOINT_ADMIN;
         c->fd = fd;
         c->len = 0;

@@ -1,10 +1,33 @@
 /*
- * buffer.c - byte buffers and the per-worker cache of request buffers (see buffer.h).
+ * buffer.c - byte buffers that hold a pooled block only while bytes are in them (see buffer.h).
  */
 #include "buffer.h"
 
-#include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+
+int buf_reserve(struct buf *b, struct pool *blocks)
+{
+    if (b->data != NULL)
+        return 0;
+    b->data = pool_take(blocks);
+    b->start = b->end = 0;
+    return b->data != NULL ? 0 : -ENOMEM;
+}
+
+void buf_settle(struct buf *b, struct pool *blocks)
+{
+    if (b->data != NULL && b->start == b->end)
+        buf_release(b, blocks);
+}
+
+void buf_release(struct buf *b, struct pool *blocks)
+{
+    if (b->data != NULL)
+        pool_give(blocks, b->data);
+    b->data = NULL;
+    b->start = b->end = 0;
+}
 
 uint32_t buf_room(struct buf *b)
 {
@@ -16,41 +39,4 @@ uint32_t buf_room(struct buf *b)
         b->start = 0;
     }
     return BUF_SIZE - b->end;
-}
-
-struct xbufs *buf_cache_take(struct buf_cache *c)
-{
-    struct xbufs *x = c->spare;
-    if (x != NULL) {
-        c->spare = x->next;
-        c->count--;
-    } else {
-        x = malloc(sizeof(*x));
-        if (x == NULL)
-            return NULL;
-    }
-    x->next = NULL;
-    buf_clear(&x->res);
-    return x;
-}
-
-void buf_cache_give(struct buf_cache *c, struct xbufs *x)
-{
-    if (c->count >= BUF_CACHE_MAX) {
-        free(x);
-        return;
-    }
-    x->next = c->spare;
-    c->spare = x;
-    c->count++;
-}
-
-void buf_cache_flush(struct buf_cache *c)
-{
-    while (c->spare != NULL) {
-        struct xbufs *x = c->spare;
-        c->spare = x->next;
-        free(x);
-    }
-    c->count = 0;
 }

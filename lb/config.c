@@ -48,6 +48,8 @@ void config_defaults(struct config *cfg)
     cfg->dns_ttl_s = CONFIG_DEFAULT_DNS_TTL_S;
     snprintf(cfg->policy, sizeof(cfg->policy), "%s", CONFIG_DEFAULT_POLICY);
     cfg->retries = CONFIG_DEFAULT_RETRIES;
+    cfg->pool_max = CONFIG_DEFAULT_POOL_MAX;
+    cfg->pool_idle_timeout_ms = CONFIG_DEFAULT_POOL_IDLE_TIMEOUT_MS;
     cfg->health_interval_ms = CONFIG_DEFAULT_HEALTH_INTERVAL_MS;
     cfg->health_timeout_ms = CONFIG_DEFAULT_HEALTH_TIMEOUT_MS;
     cfg->health_rise = CONFIG_DEFAULT_HEALTH_RISE;
@@ -62,6 +64,7 @@ void config_usage(FILE *out)
             "usage: lb [-m http|tcp] [-l [ADDR:]PORT] [-b HOST:PORT[,OPTION]...]... [-w WORKERS]\n"
             "          [--connect-timeout MS] [--client-timeout MS] [--server-timeout MS]\n"
             "          [--dns-ttl SEC] [--access-log FILE|-] [--policy NAME]\n"
+            "          [--pool-max N] [--pool-idle-timeout MS]\n"
             "          [--hash-key path|header:NAME|cookie:NAME] [--health-path PATH]\n"
             "          [--health-interval MS] [--health-timeout MS] [--health-rise N]\n"
             "          [--health-fall N] [--max-fails N] [--fail-window MS] [--observe 5xx]\n"
@@ -109,6 +112,10 @@ void config_usage(FILE *out)
             "  --retries N               send a safe request without a body (GET, HEAD, ...)\n"
             "                            that failed before any answer to another backend,\n"
             "                            at most N times (default %d; 0: never)\n"
+            "  --pool-max N              idle backend connections each worker keeps per\n"
+            "                            backend for the next requests (default %d; 0: none)\n"
+            "  --pool-idle-timeout MS    close a pooled backend connection idle this long\n"
+            "                            (default %d)\n"
             "  --admin [ADDR:]PORT       admin endpoint (loopback unless ADDR is given):\n"
             "                            POST /backends/NAME/drain|enable|disable\n"
             "  --sticky-cookie NAME      sticky sessions: a cookie NAME pins a client to the\n"
@@ -148,6 +155,7 @@ void config_usage(FILE *out)
             CONFIG_DEFAULT_CLIENT_TIMEOUT_MS, CONFIG_DEFAULT_SERVER_TIMEOUT_MS,
             CONFIG_DEFAULT_IDLE_TIMEOUT_MS, CONFIG_DEFAULT_DRAIN_TIMEOUT_MS,
             CONFIG_DEFAULT_DNS_TTL_S, policy_names(), CONFIG_DEFAULT_POLICY, CONFIG_DEFAULT_RETRIES,
+            CONFIG_DEFAULT_POOL_MAX, CONFIG_DEFAULT_POOL_IDLE_TIMEOUT_MS,
             CONFIG_DEFAULT_HEALTH_INTERVAL_MS, CONFIG_DEFAULT_HEALTH_TIMEOUT_MS,
             CONFIG_DEFAULT_HEALTH_RISE, CONFIG_DEFAULT_HEALTH_FALL, CONFIG_DEFAULT_MAX_FAILS,
             CONFIG_DEFAULT_FAIL_WINDOW_MS, CONFIG_MAX_TLS_CERTS, CONFIG_DEFAULT_TLS_PORT);
@@ -295,6 +303,8 @@ enum opt_id {
     OPT_HASH_KEY,
     OPT_NO_STATS,
     OPT_RETRIES,
+    OPT_POOL_MAX,
+    OPT_POOL_IDLE_TIMEOUT,
     OPT_ADMIN,
     OPT_STICKY_COOKIE,
     OPT_HEALTH_PATH,
@@ -341,6 +351,8 @@ static const struct opt options[] = {
     {0, "hash-key", true, OPT_HASH_KEY},
     {0, "no-stats", false, OPT_NO_STATS},
     {0, "retries", true, OPT_RETRIES},
+    {0, "pool-max", true, OPT_POOL_MAX},
+    {0, "pool-idle-timeout", true, OPT_POOL_IDLE_TIMEOUT},
     {0, "admin", true, OPT_ADMIN},
     {0, "sticky-cookie", true, OPT_STICKY_COOKIE},
     {0, "health-path", true, OPT_HEALTH_PATH},
@@ -459,6 +471,7 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
     case OPT_CLIENT_TIMEOUT:
     case OPT_SERVER_TIMEOUT:
     case OPT_IDLE_TIMEOUT:
+    case OPT_POOL_IDLE_TIMEOUT:
     case OPT_DRAIN_TIMEOUT: {
         /* a day in milliseconds is plenty, and keeps every sum of deadlines far from overflow */
         if (cli_parse_uint(flag, val, o->id == OPT_DRAIN_TIMEOUT ? 0 : 1, 86400000,
@@ -468,6 +481,7 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
                           : o->id == OPT_CLIENT_TIMEOUT ? &cfg->client_timeout_ms
                           : o->id == OPT_SERVER_TIMEOUT ? &cfg->server_timeout_ms
                           : o->id == OPT_IDLE_TIMEOUT   ? &cfg->idle_timeout_ms
+                          : o->id == OPT_POOL_IDLE_TIMEOUT ? &cfg->pool_idle_timeout_ms
                                                         : &cfg->drain_timeout_ms;
         *field = (uint32_t)v;
         return 0;
@@ -524,6 +538,12 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
                            err_len) != 0)
             return -EINVAL;
         cfg->retries = (uint32_t)v;
+        return 0;
+    case OPT_POOL_MAX:
+        if (cli_parse_uint(flag, val, 0, CONFIG_MAX_POOL_MAX, "a number of connections", &v, err,
+                           err_len) != 0)
+            return -EINVAL;
+        cfg->pool_max = (uint32_t)v;
         return 0;
     case OPT_STICKY_COOKIE:
         /* a cookie name is a token (RFC 6265): no separators, no controls */

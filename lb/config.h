@@ -30,6 +30,10 @@
 #define CONFIG_DEFAULT_DNS_TTL_S 30
 #define CONFIG_DEFAULT_POLICY "rr"
 #define CONFIG_DEFAULT_RETRIES 1
+/* The idle backend connections each worker keeps per backend, and for how long. */
+#define CONFIG_DEFAULT_POOL_MAX 128
+#define CONFIG_MAX_POOL_MAX 100000
+#define CONFIG_DEFAULT_POOL_IDLE_TIMEOUT_MS 4000
 #define CONFIG_MAX_RETRIES 10
 #define CONFIG_MAX_CONNS 10000000 /* --max-conns at most */
 /* Backend names (-b HOST:PORT,name=NAME) fit lbtop's columns and the statistics' 64 bytes. */
@@ -124,6 +128,9 @@ struct config {
     uint16_t admin_port;           /* 0: no admin endpoint */
     uint32_t retries;            /* a safe request that failed before any answer goes to
                                     another backend at most this often */
+    uint32_t pool_max;             /* --pool-max: idle backend connections kept per backend and
+                                      worker; 0: none (every backend connection closes) */
+    uint32_t pool_idle_timeout_ms; /* --pool-idle-timeout: an idle one is closed after this */
     uint32_t max_conns;          /* --max-conns: client connections at once; 0: no limit */
     char user[64];               /* --user: the user lb runs as once started; "": unchanged */
     /* health: active checks (off while health_path is "") and passive observation */

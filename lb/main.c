@@ -451,6 +451,13 @@ int main(int argc, char **argv)
                     cfg.tls_strict_sni ? ", unknown names refused" : "");
         fprintf(stderr, ")\n");
     }
+    if (afd >= 0) {
+        v6 = strchr(cfg.admin_host, ':') != NULL;
+        fprintf(stderr,
+                "lb: admin endpoint on %s%s%s:%u (GET /metrics, GET /stats, "
+                "POST /backends/NAME/drain|enable|disable)\n",
+                v6 ? "[" : "", cfg.admin_host, v6 ? "]" : "", (unsigned)cfg.admin_port);
+    }
     if (stats != NULL && !cfg.no_stats)
         fprintf(stderr, "lb: statistics in shared memory %s (watch them with: lbtop -p %u)\n",
                 stats_name(stats), (unsigned)cfg.listen_port);

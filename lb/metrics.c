@@ -112,6 +112,15 @@ static void write_global(FILE *out, const struct stats_snapshot *s)
                    "Requests refused as malformed (400, 414, 431, 501)", s->bad_requests);
     global_counter(out, "no_backend_total", "counter",
                    "Requests answered 503 because no backend was available", s->no_backend);
+    if (!s->tls)
+        return; /* no HTTPS listener: no handshakes to count */
+    family(out, "tls_handshakes_total", "counter",
+           "TLS handshakes completed on the HTTPS listener, by protocol version");
+    fprintf(out, PREFIX "tls_handshakes_total{version=\"TLSv1.2\"} %" PRIu64 "\n", s->tls_v12);
+    fprintf(out, PREFIX "tls_handshakes_total{version=\"TLSv1.3\"} %" PRIu64 "\n", s->tls_v13);
+    global_counter(out, "tls_handshake_failures_total", "counter",
+                   "Connections to the HTTPS listener closed before their handshake completed",
+                   s->tls_handshake_failures);
 }
 
 /* ---- per backend --------------------------------------------------------------------------- */

@@ -53,7 +53,8 @@ struct flow {
     bool no_splice;   /* splice() refused this socket: COPY for good */
     int pipe[2];      /* the splice pipe, -1 until first used */
     size_t in_pipe;   /* bytes read from the source, not yet written to the sink */
-    struct buf *buf;  /* COPY's buffer, allocated at the first read */
+    struct buf buf;   /* COPY's buffer: holds a block of blocks only while bytes are in it */
+    struct pool *blocks; /* the worker's (buffer.h) */
     bool src_done;    /* the source reached end of stream */
     bool passed_eof;  /* the sink's write side was shut after the last byte */
     uint64_t bytes;   /* written to the sink, not counting what lb put in front */
@@ -127,8 +128,7 @@ static void flow_free(struct flow *f)
         close(f->pipe[1]);
     }
     f->pipe[0] = f->pipe[1] = -1;
-    free(f->buf);
-    f->buf = NULL;
+    buf_release(&f->buf, f->blocks);
 }
 
 /* Writes the relay's record: one "request" per relayed connection in -m tcp. */
@@ -281,6 +281,7 @@ int relay_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t 
     side_init(&r->client, &transport_plain, fd);
     timer_init(&r->timer, &r->ep);
     r->up.pipe[0] = r->up.pipe[1] = r->down.pipe[0] = r->down.pipe[1] = -1;
+    r->up.blocks = r->down.blocks = &w->blocks;
     memcpy(&r->peer, &peer_buf, peer_len);
     socklen_t front_len = sizeof(r->front);
     if (getsockname(fd, (struct sockaddr *)&r->front, &front_len) != 0)
@@ -322,17 +323,14 @@ int relay_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t 
 /* COPY: reads what src has into f's buffer. */
 static bool flow_fill_copy(struct flow *f, struct side *src)
 {
-    if (f->buf == NULL) {
-        f->buf = malloc(sizeof(*f->buf));
-        if (f->buf == NULL) {
-            src->err = -ENOMEM;
-            src->eof = f->src_done = true;
-            return true;
-        }
-        buf_clear(f->buf);
+    if (buf_reserve(&f->buf, f->blocks) != 0) {
+        src->err = -ENOMEM;
+        src->eof = f->src_done = true;
+        return true;
     }
-    uint32_t room = buf_room(f->buf);
-    ssize_t n = side_read(src, f->buf);
+    uint32_t room = buf_room(&f->buf);
+    ssize_t n = side_read(src, &f->buf);
+    buf_settle(&f->buf, f->blocks); /* nothing came: no block is kept */
     if (n < 0) {
         f->src_done = true;
     } else if (n > 0 && (uint32_t)n < room && !src->hup) {
@@ -351,9 +349,8 @@ static bool flow_fill(struct flow *f, struct side *src)
 {
     if (f->src_done || !src->readable)
         return false;
-    if (f->mode == FLOW_COPY && f->bulk && (f->buf == NULL || buf_len(f->buf) == 0)) {
-        free(f->buf); /* a bulk transfer: from now on the kernel moves the bytes */
-        f->buf = NULL;
+    if (f->mode == FLOW_COPY && f->bulk && buf_len(&f->buf) == 0) {
+        buf_release(&f->buf, f->blocks); /* a bulk transfer: from now on the kernel moves the bytes */
         f->mode = FLOW_SPLICE;
     }
     if (f->mode == FLOW_COPY)
@@ -403,12 +400,13 @@ static ssize_t flow_drain(struct flow *f, struct side *sink)
 {
     ssize_t n;
     if (f->mode == FLOW_COPY) {
-        if (f->buf == NULL || buf_len(f->buf) == 0)
+        if (buf_len(&f->buf) == 0)
             return 0;
-        struct iovec iov = {.iov_base = f->buf->data + f->buf->start, .iov_len = buf_len(f->buf)};
+        struct iovec iov = {.iov_base = buf_unread(&f->buf), .iov_len = buf_len(&f->buf)};
         n = side_writev(sink, &iov, 1);
         if (n > 0)
-            f->buf->start += (uint32_t)n;
+            f->buf.start += (uint32_t)n;
+        buf_settle(&f->buf, f->blocks); /* all sent: the block goes back */
     } else {
         if (f->in_pipe == 0 || !sink->writable || sink->wfailed)
             return 0;
@@ -440,20 +438,20 @@ static ssize_t flow_drain(struct flow *f, struct side *sink)
  * in COPY mode). Returns 0 or -errno. */
 static int flow_prepend(struct flow *f, const char *data, size_t len)
 {
-    if (f->buf == NULL && (f->buf = malloc(sizeof(*f->buf))) == NULL)
-        return -ENOMEM;
-    buf_clear(f->buf);
     if (len > BUF_SIZE)
         return -ENOSPC;
-    memcpy(f->buf->data, data, len);
-    f->buf->end = (uint32_t)len;
+    if (buf_reserve(&f->buf, f->blocks) != 0)
+        return -ENOMEM;
+    buf_clear(&f->buf);
+    memcpy(f->buf.data, data, len);
+    f->buf.end = (uint32_t)len;
     f->own += (uint32_t)len;
     return 0;
 }
 
 static bool flow_empty(const struct flow *f)
 {
-    return f->mode == FLOW_COPY ? f->buf == NULL || buf_len(f->buf) == 0 : f->in_pipe == 0;
+    return f->mode == FLOW_COPY ? buf_len(&f->buf) == 0 : f->in_pipe == 0;
 }
 
 /* One round of one direction: read, write, and pass the end of stream on. Times of activity on

@@ -26,11 +26,18 @@
  * together; a session that keeps moving for many rounds yields and is run again after the worker
  * has served the others (fairness under big transfers).
  *
- * Buffers (buffer.h): `req` holds bytes from the client (the head being parsed, then body bytes,
- * then perhaps the next pipelined requests); `res` holds bytes from the backend; `head` holds a
- * head lb wrote (first the request head for the backend, then the response head for the client)
- * or an error response. Body bytes go out straight from req/res with writev() next to a head,
- * never copied.
+ * Memory: an idle keep-alive connection holds only its struct session (a few hundred bytes).
+ *   - `req` (in the session) holds bytes from the client: the head being parsed, then body
+ *     bytes, then perhaps the next pipelined requests; `res` (in the exchange) holds bytes from
+ *     the backend. Both are buffer.h buffers: they take a block from the worker's pool to read
+ *     into and give it back when they are empty, checked once per run (settle_buffers()).
+ *   - The exchange is taken from the sessions' pool when the first byte of a request head
+ *     arrives and given back when the response is done; an idle connection has none (s->x NULL).
+ *   - `head` holds a head lb wrote (first the request head for the backend, then the response
+ *     head for the client) or an error response. lb writes it into the worker's scratch area,
+ *     then keeps it in a pooled block that fits (HEAD_SMALL or BUF_HEAD_OUT bytes) only until
+ *     it is sent (the request head: until the response begins, a retry may resend it).
+ * Body bytes go out straight from req/res with writev() next to a head, never copied.
  */
 #include "session.h"
 
@@ -67,6 +74,8 @@
 #define RUN_BUDGET 64  /* step rounds before a busy session yields to the others */
 #define SESSION_MAX_KEY 256 /* a longer --hash-key value is hashed by its first 256 bytes */
 #define LINGER_MS 2000 /* how long a closing connection's input is drained */
+#define HEAD_SMALL 2048 /* most heads lb writes fit a block this size; larger ones take a big one */
+#define EXCHANGE_POOL_KEEP 8 /* idle exchanges and head blocks a trim leaves per pool */
 
 enum session_state { S_HEAD, S_CONNECT, S_PROXY, S_TUNNEL, S_CLOSING };
 
@@ -85,7 +94,7 @@ enum res_state {
     RES_DONE,    /* the whole response reached the client's socket */
 };
 
-/* Who the head buffer (xbufs.head) holds a head for. */
+/* Who the head block (exchange.head) holds a head for. */
 enum head_use { HEAD_FREE, HEAD_REQUEST, HEAD_RESPONSE };
 
 /* One direction of an exchange: body bytes in a buffer, checked by a tracker before they go. */
@@ -95,9 +104,12 @@ struct half {
     uint64_t bytes;        /* request: body bytes sent; response: bytes sent, head included */
 };
 
-/* Everything about the current request. Reset by one assignment: exchange_reset(). */
+/* Everything about the current request: taken from the sessions' pool when a request head
+ * begins (exchange_take), given back when the exchange is over (exchange_end). */
 struct exchange {
     bool active; /* a request is in progress (its record not yet written) */
+    char client_addr[NET_ADDRSTR_LEN]; /* the client, as logs show it */
+    char client_ip[NET_ADDRSTR_LEN];   /* ... and as X-Forwarded-For and --hash-key see it */
 
     /* what the client asked, as the logs show it */
     char id[HEADERS_MAX_REQUEST_ID + 1];
@@ -149,44 +161,61 @@ struct exchange {
     bool backend_keepalive; /* the backend connection may serve another request */
     bool generated;         /* lb answered itself */
 
-    /* the head buffer */
+    /* bytes from the backend */
+    struct buf res;
+
+    /* the head lb wrote: a pooled block of head_cap bytes while head_use != HEAD_FREE */
     enum head_use head_use;
-    uint32_t head_len, head_sent;
+    char *head;
+    uint32_t head_cap, head_len, head_sent;
 
     /* timings, clock_mono_ns() */
     uint64_t t_start, t_first_byte, t_sent;
 };
 
+/* A TCP address, IPv4 or IPv6, in the few bytes it needs (not a whole sockaddr_storage). */
+union tcp_addr {
+    struct sockaddr sa;
+    struct sockaddr_in v4;
+    struct sockaddr_in6 v6;
+};
+
+/* What an idle keep-alive connection costs: keep it small (see the memory notes above). */
 struct session {
     struct endpoint ep; /* first: epoll data */
+    uint8_t state;      /* enum session_state */
+    bool queued, dead;
+    uint32_t requests; /* requests begun on this connection */
     struct worker *w;
     struct session *prev, *next; /* the worker's live sessions */
     struct session *run_next;    /* the worker's deferred or closed list */
-    enum session_state state;
     struct timer timer;
-    bool queued, dead;
 
     /* the client connection */
     struct side client;
-    char client_addr[NET_ADDRSTR_LEN];
-    char client_ip[NET_ADDRSTR_LEN];
-    struct sockaddr_storage peer;  /* the client */
-    struct sockaddr_storage front; /* lb's end of the client connection */
+    union tcp_addr peer;  /* the client */
+    union tcp_addr front; /* lb's end of the client connection */
     uint64_t conn_id;
-    uint32_t requests; /* requests begun on this connection */
-    uint64_t idle_since_ms, activity_ms, closing_deadline_ms; /* worker milliseconds */
+    uint64_t activity_ms; /* worker milliseconds */
+    union {
+        uint64_t idle_since_ms;       /* S_HEAD: the last response ended (or the connection began) */
+        uint64_t closing_deadline_ms; /* S_CLOSING: give up on a graceful close */
+    };
 
-    struct exchange x;
-    struct xbufs *bufs; /* res and head: only while a request is in progress */
-    struct buf req;
+    struct exchange *x; /* the current request, NULL between requests */
+    struct buf req;     /* bytes from the client */
 };
 
-/* One worker's sessions. */
+/* One worker's sessions, and the pools their requests take memory from. */
 struct sessions {
     struct session *live;     /* every open session */
     size_t count;
     struct session *deferred; /* used up their turn and want another */
     struct session *closed;   /* closed this round, freed by session_reap() */
+    struct pool exchanges;    /* struct exchange blocks */
+    struct pool heads_small;  /* head blocks of HEAD_SMALL bytes */
+    struct pool heads_large;  /* head blocks of BUF_HEAD_OUT bytes */
+    char head_scratch[BUF_HEAD_OUT]; /* where a head is written before it is kept */
 };
 
 static void run(struct session *s);
@@ -220,24 +249,66 @@ static void copy_field(char *dst, size_t cap, size_t *len, const char *src, size
 /* The head lb wrote still has bytes to go to the backend. */
 static bool request_head_pending(const struct session *s)
 {
-    return s->x.head_use == HEAD_REQUEST && s->x.head_sent < s->x.head_len;
+    return s->x->head_use == HEAD_REQUEST && s->x->head_sent < s->x->head_len;
 }
 
-/* --- per-request buffers ----------------------------------------------------------------------- */
+/* --- per-request memory ------------------------------------------------------------------------ */
 
-/* Gives s its res and head buffers. Returns 0 or -ENOMEM. */
-static int take_bufs(struct session *s)
+static struct pool *head_pool(struct session *s, uint32_t cap)
 {
-    if (s->bufs == NULL)
-        s->bufs = buf_cache_take(&s->w->bufs);
-    return s->bufs != NULL ? 0 : -ENOMEM;
+    return cap == HEAD_SMALL ? &s->w->sessions->heads_small : &s->w->sessions->heads_large;
 }
 
-static void give_bufs(struct session *s)
+/* Gives the head block back: no head is kept. */
+static void head_free(struct session *s)
 {
-    if (s->bufs != NULL)
-        buf_cache_give(&s->w->bufs, s->bufs);
-    s->bufs = NULL;
+    struct exchange *x = s->x;
+    if (x->head != NULL)
+        pool_give(head_pool(s, x->head_cap), x->head);
+    x->head = NULL;
+    x->head_cap = 0;
+    x->head_use = HEAD_FREE;
+}
+
+/* Keeps the n bytes of a head lb wrote (at src, often the scratch area) in a block that fits
+ * them, for use. Returns 0, or -ENOMEM (then no head is kept). */
+static int head_store(struct session *s, const char *src, size_t n, enum head_use use)
+{
+    struct exchange *x = s->x;
+    uint32_t cap = n <= HEAD_SMALL ? HEAD_SMALL : BUF_HEAD_OUT;
+    head_free(s);
+    char *block = pool_take(head_pool(s, cap));
+    if (block == NULL)
+        return -ENOMEM;
+    memcpy(block, src, n);
+    x->head = block;
+    x->head_cap = cap;
+    x->head_use = use;
+    x->head_len = (uint32_t)n;
+    x->head_sent = 0;
+    return 0;
+}
+
+/* Gives an empty buffer's block back to the worker's pool (once per run: see run()). */
+static void settle_buffers(struct session *s)
+{
+    buf_settle(&s->req, &s->w->blocks);
+    if (s->x != NULL)
+        buf_settle(&s->x->res, &s->w->blocks);
+}
+
+/* Reads what side has into b, taking a block for b first if it has none. */
+static ssize_t read_into(struct session *s, struct side *side, struct buf *b)
+{
+    if (!side->readable || side->eof)
+        return 0;
+    if (buf_reserve(b, &s->w->blocks) != 0) {
+        side->eof = true; /* out of memory: this connection cannot go on */
+        if (side->err == 0)
+            side->err = -ENOMEM;
+        return -1;
+    }
+    return side_read(side, b);
 }
 
 /* --- the exchange's record --------------------------------------------------------------------- */
@@ -245,7 +316,7 @@ static void give_bufs(struct session *s)
 /* Writes the finished request's record (access log, statistics) once. */
 static void log_request(struct session *s)
 {
-    struct exchange *x = &s->x;
+    struct exchange *x = s->x;
     uint64_t now = clock_mono_ns();
     struct upstream *u = x->d.up;
     struct request_record r = {
@@ -270,11 +341,11 @@ static void log_request(struct session *s)
                        ? x->t_first_byte - x->t_sent
                        : 0,
         .total_ns = x->t_start ? now - x->t_start : 0,
-        .client_text = s->client_addr,
+        .client_text = x->client_addr,
         .backend_name = x->d.backend ? x->d.backend->name : NULL,
         .server_text = x->backend_addr[0] ? x->backend_addr : NULL,
-        .client = (const struct sockaddr *)&s->peer,
-        .lb_front = (const struct sockaddr *)&s->front,
+        .client = &s->peer.sa,
+        .lb_front = &s->front.sa,
         .lb_back = u ? (const struct sockaddr *)&u->local : NULL,
         .server = u ? (const struct sockaddr *)&u->server : NULL,
         .client_conn_id = s->conn_id,
@@ -287,25 +358,60 @@ static void log_request(struct session *s)
     x->active = false;
 }
 
-/* Forgets the finished exchange: the next request starts from nothing. */
-static void exchange_reset(struct session *s)
+/* A new exchange for the request whose head begins now. Returns 0 or -ENOMEM. */
+static int exchange_take(struct session *s)
 {
-    dial_finish(&s->x.d); /* the request is logged: its snapshot may go */
-    s->x = (struct exchange){.client_outq = -1};
-    dial_init(&s->x.d, s->w, &s->ep);
-    give_bufs(s);
+    struct exchange *x = pool_take(&s->w->sessions->exchanges);
+    if (x == NULL)
+        return -ENOMEM;
+    *x = (struct exchange){.client_outq = -1};
+    dial_init(&x->d, s->w, &s->ep);
+    net_format_addr(&s->peer.sa, x->client_addr, sizeof(x->client_addr));
+    net_format_ip(&s->peer.sa, x->client_ip, sizeof(x->client_ip));
+    s->x = x;
+    return 0;
+}
+
+/* The exchange is over (its record written, its backend connection released or dropped): its
+ * memory goes back to the pools; the next request starts from nothing. */
+static void exchange_end(struct session *s)
+{
+    if (s->x == NULL)
+        return;
+    dial_finish(&s->x->d); /* the request is logged: its routing snapshot may go */
+    head_free(s);
+    buf_release(&s->x->res, &s->w->blocks);
+    pool_give(&s->w->sessions->exchanges, s->x);
+    s->x = NULL;
 }
 
 /* --- session life ------------------------------------------------------------------------------ */
 
 struct sessions *sessions_create(void)
 {
-    return calloc(1, sizeof(struct sessions));
+    struct sessions *set = calloc(1, sizeof(struct sessions));
+    if (set == NULL)
+        return NULL;
+    pool_init(&set->exchanges, sizeof(struct exchange), EXCHANGE_POOL_KEEP);
+    pool_init(&set->heads_small, HEAD_SMALL, EXCHANGE_POOL_KEEP);
+    pool_init(&set->heads_large, BUF_HEAD_OUT, EXCHANGE_POOL_KEEP);
+    return set;
 }
 
 void sessions_destroy(struct sessions *set)
 {
+    if (set == NULL)
+        return;
+    pool_fini(&set->exchanges);
+    pool_fini(&set->heads_small);
+    pool_fini(&set->heads_large);
     free(set);
+}
+
+size_t sessions_trim(struct sessions *set)
+{
+    return pool_trim(&set->exchanges) + pool_trim(&set->heads_small) +
+           pool_trim(&set->heads_large);
 }
 
 size_t sessions_count(const struct sessions *set)
@@ -323,11 +429,14 @@ static void session_close(struct session *s, bool reset)
     struct worker *w = s->w;
     if (s->dead)
         return;
-    if (s->x.active)
-        log_request(s);
-    dial_drop(&s->x.d); /* and a name resolution in flight: its answer is freed when it comes */
-    dial_release(&s->x.d);
-    dial_finish(&s->x.d);
+    if (s->x != NULL) {
+        if (s->x->active)
+            log_request(s);
+        dial_drop(&s->x->d); /* and a name resolution in flight: its answer is freed when it comes */
+        dial_release(&s->x->d);
+        exchange_end(s);
+    }
+    buf_release(&s->req, &w->blocks);
     timer_cancel(&w->timers, &s->timer);
     side_close(&s->client, reset);
     if (s->prev)
@@ -350,7 +459,6 @@ void session_reap(struct worker *w)
     while (w->sessions->closed != NULL) {
         struct session *s = w->sessions->closed;
         w->sessions->closed = s->run_next;
-        give_bufs(s);
         free(s);
     }
     upstreams_reap(w->upstreams);
@@ -370,14 +478,11 @@ int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_
     struct sockaddr_storage peer_buf;
     peer_len = net_unmap_v4(peer, peer_len, &peer_buf);
     peer = (const struct sockaddr *)&peer_buf;
-    struct session *s = malloc(sizeof(*s));
+    struct session *s = calloc(1, sizeof(*s));
     if (s == NULL) {
         close(fd);
         return -ENOMEM;
     }
-    /* only the part before the request buffer needs zeroing: its bytes are written first */
-    memset(s, 0, offsetof(struct session, req));
-    buf_clear(&s->req);
     s->ep.kind = ENDPOINT_CLIENT;
     s->w = w;
     side_init(&s->client, &transport_plain, fd);
@@ -388,14 +493,11 @@ int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_
     }
     timer_init(&s->timer, &s->ep);
     socklen_t front_len = sizeof(s->front);
-    memcpy(&s->peer, peer, peer_len);
-    if (getsockname(fd, (struct sockaddr *)&s->front, &front_len) != 0)
-        s->front.ss_family = AF_UNSPEC; /* only statistics miss it */
+    memcpy(&s->peer, peer, peer_len < sizeof(s->peer) ? peer_len : sizeof(s->peer));
+    if (getsockname(fd, &s->front.sa, &front_len) != 0)
+        s->front.sa.sa_family = AF_UNSPEC; /* only statistics miss it */
     s->conn_id = ++w->conn_serial;
-    net_format_addr(peer, s->client_addr, sizeof(s->client_addr));
-    net_format_ip(peer, s->client_ip, sizeof(s->client_ip));
     net_set_nodelay(fd);
-    exchange_reset(s);
     s->idle_since_ms = w->now_ms;
     s->activity_ms = w->now_ms;
     s->state = S_HEAD;
@@ -412,30 +514,24 @@ int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_
     w->sessions->live = s;
     w->sessions->count++;
     events_client_opened(w);
-    if (w->draining)
-        s->x.close_after = true;
-    run(s); /* the request may already be there */
+    run(s); /* the request may already be there (while draining, it is its connection's last) */ /* the request may already be there */
     return 0;
 }
 
 /* Enters CLOSING: flush what head[] holds for the client (if anything), then close gracefully. */
 static void enter_closing(struct session *s)
 {
-    dial_drop(&s->x.d);
-    dial_release(&s->x.d);
+    dial_drop(&s->x->d);
+    dial_release(&s->x->d);
     s->state = S_CLOSING;
     s->closing_deadline_ms = now_ms(s) + LINGER_MS +
-                             (s->x.head_use == HEAD_RESPONSE ? s->w->cfg->client_timeout_ms : 0);
+                             (s->x->head_use == HEAD_RESPONSE ? s->w->cfg->client_timeout_ms : 0);
 }
 
 /* Answers the current request with lb's own error response, then closes the connection. */
 static void send_error(struct session *s, int status, const char *detail)
 {
-    struct exchange *x = &s->x;
-    if (take_bufs(s) != 0) {
-        session_close(s, false);
-        return;
-    }
+    struct exchange *x = s->x;
     if (x->id_len == 0) {
         worker_request_id(s->w, x->id);
         x->id_len = 32;
@@ -448,19 +544,16 @@ static void send_error(struct session *s, int status, const char *detail)
         uint64_t ms = s->w->health != NULL ? health_next_usable_ms(s->w->health, now_ms(s)) : 0;
         retry_after = ms > 1000 ? (unsigned)((ms + 999) / 1000) : 1;
     }
-    ssize_t n = errors_response(s->bufs->head, sizeof(s->bufs->head), status, detail, x->id,
-                                x->id_len, x->head_req, retry_after);
-    dial_drop(&s->x.d);
+    char *scratch = s->w->sessions->head_scratch;
+    ssize_t n = errors_response(scratch, BUF_HEAD_OUT, status, detail, x->id, x->id_len,
+                                x->head_req, retry_after);
+    dial_drop(&x->d);
     x->status = status;
     x->generated = true;
-    if (n > 0) {
-        x->head_use = HEAD_RESPONSE;
-        x->head_len = (uint32_t)n;
-        x->head_sent = 0;
+    if (n > 0 && head_store(s, scratch, (size_t)n, HEAD_RESPONSE) == 0)
         x->rs.bytes += (uint64_t)n;
-    } else {
-        x->head_use = HEAD_FREE;
-    }
+    else
+        head_free(s); /* nothing to send: the connection just closes */
     x->rs_state = RES_WAIT;
     x->rs.ready = 0;
     x->active = true;
@@ -472,9 +565,9 @@ static void send_error(struct session *s, int status, const char *detail)
  * While not one byte of the response head has gone to the client it can still get a 502. */
 static void abort_truncated(struct session *s, const char *why)
 {
-    if (s->x.d.backend)
-        events_backend_broke(s->w, s->x.d.backend, why);
-    if (s->x.rs_state >= RES_BODY && s->x.head_use == HEAD_RESPONSE && s->x.head_sent == 0)
+    if (s->x->d.backend)
+        events_backend_broke(s->w, s->x->d.backend, why);
+    if (s->x->rs_state >= RES_BODY && s->x->head_use == HEAD_RESPONSE && s->x->head_sent == 0)
         send_error(s, 502, why);
     else
         session_close(s, true);
@@ -485,23 +578,26 @@ static void abort_truncated(struct session *s, const char *why)
 /* Reads what the client sent into req. Returns true when something happened. */
 static bool read_client(struct session *s)
 {
-    ssize_t n = side_read(&s->client, &s->req);
-    if (n > 0)
-        s->activity_ms = s->x.client_activity_ms = now_ms(s);
+    ssize_t n = read_into(s, &s->client, &s->req);
+    if (n > 0) {
+        s->activity_ms = now_ms(s);
+        if (s->x != NULL)
+            s->x->client_activity_ms = s->activity_ms;
+    }
     return n != 0;
 }
 
 /* Reads what the backend sent into res. Returns true when something happened. */
 static bool read_backend(struct session *s)
 {
-    struct upstream *u = s->x.d.up;
+    struct upstream *u = s->x->d.up;
     if (u == NULL || u->state != UPSTREAM_READY)
         return false;
-    ssize_t n = side_read(&u->side, &s->bufs->res);
+    ssize_t n = read_into(s, &u->side, &s->x->res);
     if (n > 0) {
         s->activity_ms = now_ms(s);
-        if (s->x.t_first_byte == 0)
-            s->x.t_first_byte = clock_mono_ns();
+        if (s->x->t_first_byte == 0)
+            s->x->t_first_byte = clock_mono_ns();
     }
     return n != 0;
 }
@@ -540,7 +636,7 @@ static ssize_t send_pending(struct side *sink, const struct pending *p, uint32_t
  * client's chunked framing is malformed. */
 static int request_prepare(struct session *s)
 {
-    struct exchange *x = &s->x;
+    struct exchange *x = s->x;
     uint32_t avail = buf_len(&s->req);
     if (s->state == S_TUNNEL) {
         x->rq.ready = avail;
@@ -548,8 +644,7 @@ static int request_prepare(struct session *s)
     }
     if (x->rq_state != REQ_BODY || x->rq.ready >= avail)
         return 0;
-    ssize_t n = http_body_feed(&x->rq.body, s->req.data + s->req.start + x->rq.ready,
-                               avail - x->rq.ready);
+    ssize_t n = http_body_feed(&x->rq.body, buf_unread(&s->req) + x->rq.ready, avail - x->rq.ready);
     if (n < 0)
         return -1;
     x->rq.ready += (uint32_t)n;
@@ -559,7 +654,7 @@ static int request_prepare(struct session *s)
 /* The request half: sends the request head and body bytes to the backend. */
 static bool write_backend(struct session *s)
 {
-    struct exchange *x = &s->x;
+    struct exchange *x = s->x;
     struct upstream *u = x->d.up;
     if (u == NULL || u->state != UPSTREAM_READY || !u->side.writable || u->side.wfailed ||
         u->side.shut)
@@ -570,11 +665,13 @@ static bool write_backend(struct session *s)
     }
     struct pending p = {0};
     if (request_head_pending(s)) {
-        p.head = s->bufs->head + x->head_sent;
+        p.head = x->head + x->head_sent;
         p.head_left = x->head_len - x->head_sent;
     }
-    p.body = s->req.data + s->req.start;
-    p.body_len = x->rq.ready;
+    if (x->rq.ready > 0) {
+        p.body = buf_unread(&s->req);
+        p.body_len = x->rq.ready;
+    }
     uint32_t head_done, body_done;
     ssize_t n = send_pending(&u->side, &p, &head_done, &body_done);
     if (n <= 0)
@@ -595,8 +692,8 @@ static bool write_backend(struct session *s)
  * the backend's chunked framing is malformed. */
 static int response_prepare(struct session *s)
 {
-    struct exchange *x = &s->x;
-    struct buf *res = &s->bufs->res;
+    struct exchange *x = s->x;
+    struct buf *res = &x->res;
     if (s->state == S_TUNNEL) {
         x->rs.ready = buf_len(res);
         return 0;
@@ -646,7 +743,7 @@ static int client_send_queue(const struct session *s)
  * the backend's silence is not the backend's fault: only --client-timeout runs. */
 static bool response_waits_for_client(const struct session *s)
 {
-    const struct exchange *x = &s->x;
+    const struct exchange *x = s->x;
     return !s->client.writable &&
            ((x->head_use == HEAD_RESPONSE && x->head_sent < x->head_len) || x->rs.ready > 0);
 }
@@ -657,8 +754,8 @@ static bool response_waits_for_client(const struct session *s)
 static bool client_read_since(struct session *s)
 {
     int queued = client_send_queue(s);
-    bool moved = queued >= 0 && (s->x.client_outq < 0 || queued < s->x.client_outq);
-    s->x.client_outq = queued;
+    bool moved = queued >= 0 && (s->x->client_outq < 0 || queued < s->x->client_outq);
+    s->x->client_outq = queued;
     return moved;
 }
 
@@ -666,12 +763,12 @@ static bool client_read_since(struct session *s)
  * client. */
 static bool write_client(struct session *s)
 {
-    struct exchange *x = &s->x;
+    struct exchange *x = s->x;
     if (!s->client.writable || s->client.err)
         return false;
     struct pending p = {0};
     if (x->head_use == HEAD_RESPONSE && x->head_sent < x->head_len) {
-        p.head = s->bufs->head + x->head_sent;
+        p.head = x->head + x->head_sent;
         p.head_left = x->head_len - x->head_sent;
     }
     if (x->rs_state != RES_INTERIM) {
@@ -679,8 +776,10 @@ static bool write_client(struct session *s)
             abort_truncated(s, "malformed chunked body");
             return true;
         }
-        p.body = s->bufs->res.data + s->bufs->res.start;
-        p.body_len = x->rs.ready;
+        if (x->rs.ready > 0) {
+            p.body = buf_unread(&x->res);
+            p.body_len = x->rs.ready;
+        }
     }
     uint32_t head_done, body_done;
     ssize_t n = send_pending(&s->client, &p, &head_done, &body_done);
@@ -692,11 +791,11 @@ static bool write_client(struct session *s)
     x->client_outq = -1;
     x->head_sent += head_done;
     if (x->head_use == HEAD_RESPONSE && x->head_sent == x->head_len) {
-        x->head_use = HEAD_FREE;
+        head_free(s);
         if (x->rs_state == RES_INTERIM)
             x->rs_state = RES_WAIT;
     }
-    s->bufs->res.start += body_done;
+    x->res.start += body_done;
     x->rs.ready -= body_done;
     if (s->state != S_CLOSING)
         x->rs.bytes += (uint64_t)n;
@@ -706,11 +805,11 @@ static bool write_client(struct session *s)
 /* The response is complete once its body is all at the client. */
 static void response_check_done(struct session *s)
 {
-    struct exchange *x = &s->x;
+    struct exchange *x = s->x;
     if (x->rs_state != RES_BODY)
         return;
     struct upstream *u = x->d.up;
-    if (u != NULL && u->side.eof && u->side.err == 0 && buf_len(&s->bufs->res) == 0)
+    if (u != NULL && u->side.eof && u->side.err == 0 && buf_len(&x->res) == 0)
         http_body_eof(&x->rs.body); /* ends a body framed by the connection's close */
     if (x->rs.body.done && x->rs.ready == 0)
         x->rs_state = RES_DONE;
@@ -722,20 +821,20 @@ static void response_check_done(struct session *s)
  * (up, not resting), else -1 and the policy picks (the response then carries a new cookie). */
 static int sticky_backend(struct session *s, const struct http_request *r)
 {
-    const struct sticky *st = &s->x.d.rt->sticky;
+    const struct sticky *st = &s->x->d.rt->sticky;
     const char *value;
     size_t len;
-    s->x.cookie_backend = -1;
+    s->x->cookie_backend = -1;
     if (!sticky_enabled(st) || !headers_find_cookie(r->headers, r->num_headers, st->cookie,
                                                     &value, &len))
         return -1;
     int idx = sticky_lookup(st, value, len);
-    s->x.cookie_backend = idx;
-    const struct routing_pool *pool = s->x.d.pool;
+    s->x->cookie_backend = idx;
+    const struct routing_pool *pool = s->x->d.pool;
     if (idx < 0 || pool == NULL)
         return -1;
     /* a cookie of a backend in another pool than the request's is no use here */
-    int in_pool = routing_pool_index(pool, &s->x.d.rt->table->backends[idx]);
+    int in_pool = routing_pool_index(pool, &s->x->d.rt->table->backends[idx]);
     if (in_pool < 0)
         return -1;
     enum policy_tier tier = policy_tier(&pool->policy, (size_t)in_pool, NULL, now_ms(s));
@@ -745,14 +844,10 @@ static int sticky_backend(struct session *s, const struct http_request *r)
 static void begin_request(struct session *s, const struct http_request *r, size_t head_len)
 {
     struct worker *w = s->w;
-    struct exchange *x = &s->x;
+    struct exchange *x = s->x;
     const char *id;
     size_t id_len;
 
-    if (take_bufs(s) != 0) {
-        session_close(s, false);
-        return;
-    }
     x->active = true;
     s->requests++;
     x->client_activity_ms = now_ms(s);
@@ -786,7 +881,7 @@ static void begin_request(struct session *s, const struct http_request *r, size_
         return;
     }
     const char *key;
-    hashkey_get(&w->cfg->hash_key, r, s->client_ip, strlen(s->client_ip), &key, &x->key_len);
+    hashkey_get(&w->cfg->hash_key, r, x->client_ip, strlen(x->client_ip), &key, &x->key_len);
     if (x->key_len > sizeof(x->key))
         x->key_len = sizeof(x->key);
     memcpy(x->key, key, x->key_len);
@@ -796,21 +891,21 @@ static void begin_request(struct session *s, const struct http_request *r, size_
     }
 
     struct headers_request_opts o = {
-        .client_ip = s->client_ip,
+        .client_ip = x->client_ip,
         .proto = s->client.tr.ops == &transport_tls ? "https" : "http",
         .request_id = x->id,
         .request_id_len = x->id_len,
         .default_host = x->d.backend->authority,
         .close = false,
     };
-    ssize_t n = headers_rewrite_request(r, &o, s->bufs->head, sizeof(s->bufs->head));
+    char *head = w->sessions->head_scratch;
+    ssize_t n = headers_rewrite_request(r, &o, head, BUF_HEAD_OUT);
     if (n < 0) {
         send_error(s, 431, "the request head is too large");
         return;
     }
     if (r->num_headers + 3 > w->limits.max_headers) {
         /* the field limit holds for the head the backend gets, with lb's fields added */
-        const char *head = s->bufs->head;
         size_t lines = 0;
         for (const char *p = head; (p = memchr(p, '\n', (size_t)(head + n - p))); p++)
             lines++;
@@ -820,26 +915,32 @@ static void begin_request(struct session *s, const struct http_request *r, size_
             return;
         }
     }
-    x->head_use = HEAD_REQUEST;
-    x->head_len = (uint32_t)n;
-    x->head_sent = 0;
+    if (head_store(s, head, (size_t)n, HEAD_REQUEST) != 0) {
+        send_error(s, 503, "lb ran out of memory");
+        return;
+    }
     start_connect(s, true);
 }
 
 static bool step_head(struct session *s)
 {
     struct worker *w = s->w;
-    struct exchange *x = &s->x;
     bool progress = read_client(s);
     uint32_t avail = buf_len(&s->req);
 
-    if (avail > 0 && x->head_start_ms == 0) {
-        x->head_start_ms = now_ms(s);
-        x->t_start = clock_mono_ns();
+    if (avail > 0 && s->x == NULL) {
+        /* the first byte of a request head: the exchange begins */
+        if (exchange_take(s) != 0) {
+            session_close(s, true);
+            return true;
+        }
+        s->x->head_start_ms = now_ms(s);
+        s->x->t_start = clock_mono_ns();
     }
+    struct exchange *x = s->x;
     if (avail > 0 && avail != x->parsed_len) {
         struct http_request r = {.headers = w->scratch, .num_headers = HTTP_LIMITS_DEFAULT_HEADERS};
-        int rc = http_parse_request(s->req.data + s->req.start, avail, &r, &w->limits);
+        int rc = http_parse_request(buf_unread(&s->req), avail, &r, &w->limits);
         if (rc > 0) {
             begin_request(s, &r, (size_t)rc);
             return true;
@@ -850,7 +951,7 @@ static bool step_head(struct session *s)
         }
         x->parsed_len = avail;
         if (buf_room(&s->req) == 0) {
-            bool line_done = memchr(s->req.data + s->req.start, '\n', avail) != NULL;
+            bool line_done = memchr(buf_unread(&s->req), '\n', avail) != NULL;
             send_error(s, line_done ? 431 : 414,
                        line_done ? "the request head is too large" : "the request line is too long");
             return true;
@@ -879,7 +980,7 @@ static bool step_head(struct session *s)
 /* The exchange has a ready backend connection: the request is in flight from now on. */
 static void on_connected(struct session *s)
 {
-    struct exchange *x = &s->x;
+    struct exchange *x = s->x;
     x->reused = x->d.up->reused;
     snprintf(x->backend_addr, sizeof(x->backend_addr), "%s", x->d.up->addr);
     events_request_sent(s->w, x->d.backend);
@@ -893,7 +994,7 @@ static void backend_unreachable(struct session *s);
 /* The dial moved: what the session does next depends on where it stands. */
 static void after_dial(struct session *s)
 {
-    switch (s->x.d.state) {
+    switch (s->x->d.state) {
     case DIAL_READY:
         on_connected(s);
         break;
@@ -912,7 +1013,7 @@ static void after_dial(struct session *s)
  * is one, else a new connection. */
 static void start_connect(struct session *s, bool allow_pool)
 {
-    dial_start(&s->x.d, allow_pool);
+    dial_start(&s->x->d, allow_pool);
     after_dial(s);
 }
 
@@ -920,11 +1021,11 @@ void session_resolved(struct worker *w, struct resolve_req *req)
 {
     struct session *s = req->owner;
     (void)w;
-    if (s == NULL || s->dead) {
+    if (s == NULL || s->dead || s->x == NULL) {
         free(req);
         return;
     }
-    if (dial_resolved(&s->x.d, req))
+    if (dial_resolved(&s->x->d, req))
         after_dial(s);
     if (!s->dead)
         run(s);
@@ -935,7 +1036,7 @@ void session_resolved(struct worker *w, struct resolve_req *req)
  * false when none is left. */
 static bool move_to_another_backend(struct session *s, bool was_sent, const char *why)
 {
-    struct exchange *x = &s->x;
+    struct exchange *x = s->x;
     struct backend *from = x->d.backend;
     if (dial_pick(&x->d, x->key, x->key_len, -1) < 0)
         return false;
@@ -944,13 +1045,18 @@ static bool move_to_another_backend(struct session *s, bool was_sent, const char
     x->stale_retried = false;
     if (!x->own_host) {
         /* the Host lb added named the backend picked before */
-        ssize_t n = headers_replace_host(s->bufs->head, x->head_len, sizeof(s->bufs->head),
+        char *scratch = s->w->sessions->head_scratch;
+        memcpy(scratch, x->head, x->head_len);
+        ssize_t n = headers_replace_host(scratch, x->head_len, BUF_HEAD_OUT,
                                          x->d.backend->authority);
         if (n < 0) {
             send_error(s, 431, "the request head is too large");
             return true;
         }
-        x->head_len = (uint32_t)n;
+        if (head_store(s, scratch, (size_t)n, HEAD_REQUEST) != 0) {
+            send_error(s, 503, "lb ran out of memory");
+            return true;
+        }
     }
     start_connect(s, true);
     return true;
@@ -961,15 +1067,15 @@ static void health_failed(struct session *s, enum health_failure kind, const cha
 {
     struct worker *w = s->w;
     struct health_change chg;
-    if (w->health != NULL && s->x.d.backend != NULL &&
-        health_report_failure(w->health, s->x.d.backend->index, kind, why, w->now_ms, &chg))
-        events_backend_health(w, w->health, s->x.d.backend, &chg);
+    if (w->health != NULL && s->x->d.backend != NULL &&
+        health_report_failure(w->health, s->x->d.backend->index, kind, why, w->now_ms, &chg))
+        events_backend_health(w, w->health, s->x->d.backend, &chg);
 }
 
 /* No address of the current backend took the connection: the next backend, else 503. */
 static void backend_unreachable(struct session *s)
 {
-    int err = s->x.d.err;
+    int err = s->x->d.err;
     if (!move_to_another_backend(s, false, "connect failed")) {
         /* no backend could take the request: 503 (502 is for a backend that broke a response),
          * saying whose fault it was when it was lb's own */
@@ -986,12 +1092,12 @@ static void backend_unreachable(struct session *s)
  * request is on its way again. */
 static bool retry_elsewhere(struct session *s, const char *why)
 {
-    struct exchange *x = &s->x;
+    struct exchange *x = s->x;
     if (x->resent >= s->w->cfg->retries || !x->idempotent || x->rq.bytes > 0 ||
         x->rq_state != REQ_DONE || x->t_first_byte != 0 || x->head_use != HEAD_REQUEST)
         return false;
     bool reused = x->reused;
-    dial_drop(&s->x.d);
+    dial_drop(&s->x->d);
     x->sent = false;
     x->reused = false;
     x->t_sent = 0;
@@ -1014,9 +1120,9 @@ static bool step_connect(struct session *s)
         session_close(s, false);
         return true;
     }
-    if (s->x.d.state == DIAL_CONNECTING) {
-        dial_poll(&s->x.d);
-        if (s->x.d.state != DIAL_CONNECTING) {
+    if (s->x->d.state == DIAL_CONNECTING) {
+        dial_poll(&s->x->d);
+        if (s->x->d.state != DIAL_CONNECTING) {
             after_dial(s);
             return true;
         }
@@ -1030,8 +1136,8 @@ static bool step_connect(struct session *s)
 static bool response_head(struct session *s)
 {
     struct worker *w = s->w;
-    struct exchange *x = &s->x;
-    struct buf *res = &s->bufs->res;
+    struct exchange *x = s->x;
+    struct buf *res = &x->res;
     uint32_t avail = buf_len(res);
 
     if (x->rs_state != RES_WAIT || avail == 0 || s->state != S_PROXY)
@@ -1040,7 +1146,7 @@ static bool response_head(struct session *s)
         return false; /* head[] is still busy */
 
     struct http_response r = {.headers = w->scratch, .num_headers = HTTP_LIMITS_DEFAULT_HEADERS};
-    int rc = http_parse_response(res->data + res->start, avail, &r, &w->limits, x->head_req);
+    int rc = http_parse_response(buf_unread(res), avail, &r, &w->limits, x->head_req);
     if (rc == HTTP_INCOMPLETE) {
         if (buf_room(res) == 0) {
             events_backend_broke(w, x->d.backend, "response head larger than 16 KiB");
@@ -1055,14 +1161,14 @@ static bool response_head(struct session *s)
         send_error(s, 502, "the backend sent a malformed response");
         return true;
     }
-    x->head_use = HEAD_FREE; /* the request head is gone: no retry is possible now */
+    head_free(s); /* the request head is gone: no retry is possible now */
     if (r.status >= 100 && r.status < 200 && r.status != 101) {
         if (x->client_minor >= 1) {
             /* relay the interim response as it came */
-            memcpy(s->bufs->head, res->data + res->start, (size_t)rc);
-            x->head_use = HEAD_RESPONSE;
-            x->head_len = (uint32_t)rc;
-            x->head_sent = 0;
+            if (head_store(s, buf_unread(res), (size_t)rc, HEAD_RESPONSE) != 0) {
+                session_close(s, true);
+                return true;
+            }
             x->client_progress_ms = now_ms(s);
             x->rs_state = RES_INTERIM;
         }
@@ -1104,16 +1210,18 @@ static bool response_head(struct session *s)
                       : x->client_minor == 0 ? HEADERS_CONN_KEEP_ALIVE
                                              : HEADERS_CONN_NONE,
     };
-    ssize_t n = headers_rewrite_response(&r, &o, s->bufs->head, sizeof(s->bufs->head));
+    char *head = w->sessions->head_scratch;
+    ssize_t n = headers_rewrite_response(&r, &o, head, BUF_HEAD_OUT);
     if (n < 0) {
         events_backend_broke(w, x->d.backend, "response head too large once rewritten");
         send_error(s, 502, "the backend's response head is too large");
         return true;
     }
+    if (head_store(s, head, (size_t)n, HEAD_RESPONSE) != 0) {
+        session_close(s, true);
+        return true;
+    }
     res->start += (uint32_t)rc;
-    x->head_use = HEAD_RESPONSE;
-    x->head_len = (uint32_t)n;
-    x->head_sent = 0;
     x->client_progress_ms = now_ms(s); /* --client-timeout to read it counts from now */
     x->rs_state = RES_BODY;
     x->rs.ready = 0;
@@ -1124,7 +1232,7 @@ static bool response_head(struct session *s)
  * while it sat idle. Safe requests without a body are sent again on a fresh connection. */
 static bool retry_stale(struct session *s)
 {
-    struct exchange *x = &s->x;
+    struct exchange *x = s->x;
     struct upstream *u = x->d.up;
     if (u == NULL || !u->reused || x->t_first_byte != 0 || x->stale_retried || !x->idempotent ||
         x->rq.bytes > 0 || x->rq_state != REQ_DONE || x->head_use != HEAD_REQUEST)
@@ -1135,7 +1243,7 @@ static bool retry_stale(struct session *s)
     x->stale_retried = true;
     x->reused = false;
     x->t_sent = 0;
-    dial_drop(&s->x.d);
+    dial_drop(&s->x->d);
     x->head_sent = 0;
     start_connect(s, false);
     return true;
@@ -1144,9 +1252,9 @@ static bool retry_stale(struct session *s)
 static void enter_tunnel(struct session *s)
 {
     s->state = S_TUNNEL;
-    s->x.rq.ready = 0;
-    s->x.rs.ready = 0;
-    s->x.rs_state = RES_DONE;
+    s->x->rq.ready = 0;
+    s->x->rs.ready = 0;
+    s->x->rs_state = RES_DONE;
     log_request(s); /* the request is answered; what follows is another protocol */
 }
 
@@ -1155,21 +1263,21 @@ static void enter_tunnel(struct session *s)
 static void finish_request(struct session *s)
 {
     struct worker *w = s->w;
-    struct exchange *x = &s->x;
+    struct exchange *x = s->x;
     struct upstream *u = x->d.up;
 
     log_request(s);
-    dial_release(&s->x.d);
+    dial_release(&s->x->d);
     if (u != NULL) {
         bool keep = x->backend_keepalive && x->rq_state == REQ_DONE &&
-                    buf_len(&s->bufs->res) == 0 && !u->side.eof && !u->side.wfailed;
+                    buf_len(&x->res) == 0 && !u->side.eof && !u->side.wfailed;
         x->d.up = NULL;
         upstream_release(w->upstreams, u, keep);
     }
     /* a client that half-closed still gets an answer to every complete request it sent */
     bool req_done = x->rq_state == REQ_DONE;
     if (x->close_after || !req_done || (s->client.eof && buf_len(&s->req) == 0) || w->draining) {
-        x->head_use = HEAD_FREE;
+        head_free(s);
         /* Nothing unread from the client (its last read hit EAGAIN or EOF): a plain close sends
          * the response and a FIN. Unread input would turn the close into a reset that can
          * destroy the response, so then close gracefully (CLOSING drains the input). */
@@ -1179,14 +1287,14 @@ static void finish_request(struct session *s)
             enter_closing(s);
         return;
     }
-    exchange_reset(s);
+    exchange_end(s);
     s->state = S_HEAD;
     s->idle_since_ms = now_ms(s);
 }
 
 static bool step_proxy(struct session *s)
 {
-    struct exchange *x = &s->x;
+    struct exchange *x = s->x;
     bool progress = false;
 
     progress |= read_client(s);
@@ -1221,7 +1329,7 @@ static bool step_proxy(struct session *s)
     if (u != NULL && u->side.eof && x->rs_state < RES_BODY) {
         if (retry_stale(s))
             return true;
-        if (buf_len(&s->bufs->res) > 0 && !u->side.err && response_head(s))
+        if (buf_len(&x->res) > 0 && !u->side.err && response_head(s))
             return true;
         if (x->t_first_byte == 0 &&
             retry_elsewhere(s, u->side.err ? "the backend reset the connection without answering"
@@ -1266,7 +1374,7 @@ static bool step_tunnel(struct session *s)
     progress |= write_client(s);
     if (s->dead)
         return true;
-    struct upstream *u = s->x.d.up;
+    struct upstream *u = s->x->d.up;
     if (u == NULL || s->client.err || u->side.err || u->side.wfailed) {
         session_close(s, u == NULL || u->side.err != 0);
         return true;
@@ -1276,11 +1384,11 @@ static bool step_tunnel(struct session *s)
         side_shutdown(&u->side);
         progress = true;
     }
-    if (u->side.eof && buf_len(&s->bufs->res) == 0 && !s->client.shut) {
+    if (u->side.eof && buf_len(&s->x->res) == 0 && !s->client.shut) {
         side_shutdown(&s->client);
         progress = true;
     }
-    if (s->client.eof && u->side.eof && buf_len(&s->req) == 0 && buf_len(&s->bufs->res) == 0) {
+    if (s->client.eof && u->side.eof && buf_len(&s->req) == 0 && buf_len(&s->x->res) == 0) {
         session_close(s, false);
         return true;
     }
@@ -1291,7 +1399,7 @@ static bool step_closing(struct session *s)
 {
     bool progress = false;
 
-    if (s->x.head_use == HEAD_RESPONSE)
+    if (s->x->head_use == HEAD_RESPONSE)
         progress |= write_client(s);
     if (s->dead)
         return true;
@@ -1299,7 +1407,7 @@ static bool step_closing(struct session *s)
         session_close(s, false);
         return true;
     }
-    if (s->x.head_use == HEAD_RESPONSE)
+    if (s->x->head_use == HEAD_RESPONSE)
         return progress;
     if (s->client.eof) {
         session_close(s, false);
@@ -1325,10 +1433,10 @@ static bool step_closing(struct session *s)
 static uint64_t session_deadline(const struct session *s)
 {
     const struct config *c = s->w->cfg;
-    const struct exchange *x = &s->x;
+    const struct exchange *x = s->x;
     switch (s->state) {
     case S_HEAD:
-        if (x->head_start_ms != 0)
+        if (x != NULL) /* a head has begun */
             return x->head_start_ms + c->client_timeout_ms;
         /* a new connection must start its first request within --client-timeout; between
          * keep-alive requests it may idle for --idle-timeout */
@@ -1391,10 +1499,12 @@ static void run(struct session *s)
             return;
         if (!progress) {
             arm_timer(s);
+            settle_buffers(s);
             return;
         }
     }
     arm_timer(s);
+    settle_buffers(s);
     if (!s->queued) {
         s->queued = true;
         s->run_next = s->w->sessions->deferred;
@@ -1438,7 +1548,7 @@ void session_backend_ready(struct endpoint *ep)
 void session_timer_expired(struct worker *w, struct timer *t)
 {
     struct session *s = (struct session *)t->owner;
-    struct exchange *x = &s->x;
+    struct exchange *x = s->x;
     if (s->dead)
         return;
     uint64_t d = session_deadline(s);
@@ -1448,7 +1558,7 @@ void session_timer_expired(struct worker *w, struct timer *t)
     }
     switch (s->state) {
     case S_HEAD:
-        if (x->head_start_ms != 0) {
+        if (x != NULL) {
             events_timeout(w, EVENTS_TIMEOUT_CLIENT_HEAD, NULL);
             send_error(s, 408, "the request head did not arrive in time");
         } else {
@@ -1480,7 +1590,7 @@ void session_timer_expired(struct worker *w, struct timer *t)
                 return;
             }
             /* the client's fault, not the backend's: cut with a reset (the response is short) */
-            events_client_stalled(w, s->client_addr, w->cfg->client_timeout_ms);
+            events_client_stalled(w, x->client_addr, w->cfg->client_timeout_ms);
             x->end = "client_timeout";
             session_close(s, true);
             break;
@@ -1516,11 +1626,11 @@ void session_drain_all(struct worker *w, bool force)
         struct session *next = s->next;
         if (force) {
             /* a response cut short must not look complete: reset instead of a clean close */
-            session_close(s, s->state == S_PROXY && s->x.rs_state >= RES_BODY);
+            session_close(s, s->state == S_PROXY && s->x->rs_state >= RES_BODY);
         } else if (s->state == S_HEAD && buf_len(&s->req) == 0) {
             session_close(s, false);
-        } else {
-            s->x.close_after = true;
+        } else if (s->x != NULL) {
+            s->x->close_after = true; /* (a request that begins from now on is the last) */
         }
         s = next;
     }

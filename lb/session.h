@@ -7,9 +7,11 @@
  * next request on the same connection. Requests are handled one at a time per connection, so
  * pipelined requests are answered in order: bytes of the next request simply wait in the buffer.
  *
- * Memory is bounded: two fixed buffers per session (client->backend and backend->client) and
- * one for rewritten heads. A side is read only while its buffer has room and written only what
- * the other side produced, so a slow reader slows the writer (backpressure) instead of growing
+ * Memory is bounded and held only while it is used: a request in flight takes its state (the
+ * exchange) and a block for the head lb wrote from its worker's pools, and each direction's
+ * buffer holds a block only while bytes wait in it (buffer.h); an idle keep-alive connection
+ * holds none of them. A side is read only while its buffer has room and written only what the
+ * other side produced, so a slow reader slows the writer (backpressure) instead of growing
  * memory, whatever the body size.
  *
  * All functions run on the owning worker's thread.
@@ -37,6 +39,10 @@ void sessions_destroy(struct sessions *set);
 /* How many sessions are open; whether some used up their turn and want another. */
 size_t sessions_count(const struct sessions *set);
 bool sessions_deferred(const struct sessions *set);
+
+/* Frees the pooled request state that stayed unused since the last call (pool.h); the worker
+ * calls it every second. Returns how many blocks were freed. */
+size_t sessions_trim(struct sessions *set);
 
 /* Takes over an accepted, nonblocking client socket; with tls, the client speaks TLS (the
  * handshake with w->tls_ctx comes first). Returns 0, or -errno (fd closed then). */

@@ -38,9 +38,9 @@ void side_init(struct side *s, const struct transport_ops *ops, int fd);
 /* Notes the readiness epoll reported (EPOLLIN, EPOLLOUT, EPOLLHUP, EPOLLERR, EPOLLRDHUP). */
 void side_event(struct side *s, uint32_t epoll_events);
 
-/* Appends what the socket has to b, if s is readable and b has room. Returns the bytes that
- * arrived, 0 when none could be read (not readable, b full, or -EAGAIN), or -1 when the read
- * direction ended now (s->eof set; s->err too on an error). */
+/* Appends what the socket has to b (which has a block: buf_reserve), if s is readable and b has
+ * room. Returns the bytes that arrived, 0 when none could be read (not readable, b full, or
+ * -EAGAIN), or -1 when the read direction ended now (s->eof set; s->err too on an error). */
 ssize_t side_read(struct side *s, struct buf *b);
 
 /* Writes iov[0..cnt) if s is writable. Returns the bytes written, 0 when none could be (not

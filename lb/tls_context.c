@@ -108,6 +108,9 @@ static int common_setup(SSL_CTX *ctx, char *err, size_t err_len)
     SSL_CTX_set_options(ctx, opts);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
+    /* read what the socket has in one read(), not a record's 5-byte header and then its body:
+     * one system call fewer per request */
+    SSL_CTX_set_read_ahead(ctx, 1);
     return 0;
 }
 

@@ -62,7 +62,7 @@ static void note_handshake(struct tls_conn *c)
 
 /* Why a handshake failed, as one line: a certificate that did not verify says why, else
  * OpenSSL's reason. */
-static void failure_reason(SSL *ssl, int e, char *why, size_t len)
+static void failure_reason(SSL *ssl, int e, int err, char *why, size_t len)
 {
     long v = SSL_get_verify_result(ssl);
     unsigned long last = ERR_peek_last_error();
@@ -70,7 +70,7 @@ static void failure_reason(SSL *ssl, int e, char *why, size_t len)
     if (!SSL_is_server(ssl) && v != X509_V_OK)
         snprintf(why, len, "certificate verify failed: %s", X509_verify_cert_error_string(v));
     else if (e == SSL_ERROR_SYSCALL)
-        snprintf(why, len, "%s", errno != 0 ? strerror(errno) : "connection closed");
+        snprintf(why, len, "%s", err != 0 ? strerror(err) : "connection closed");
     else
         snprintf(why, len, "%s", r != NULL ? r : "protocol error");
 }
@@ -87,14 +87,14 @@ _Static_assert(sizeof(PLAIN_HTTP_BODY) - 1 == 67, "Content-Length of the plain H
 
 /* The handshake met "GET /", "POST ..." instead of a ClientHello: answers in plain HTTP, best
  * effort (it fits in an empty socket buffer), ends lb's side and reads away what the client sent
- * so far, so the close that follows is an orderly one and not a reset that would destroy the
- * answer before the client reads it. */
+ * so far (64 KiB at most), so the close that follows is an orderly one and not a reset that
+ * would destroy the answer before the client reads it. */
 static void answer_plain_http(int fd)
 {
     char sink[4096];
     (void)send(fd, plain_http_answer, sizeof(plain_http_answer) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)shutdown(fd, SHUT_WR);
-    while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+    for (int i = 0; i < 16 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
         ;
 }
 
@@ -103,11 +103,12 @@ static void answer_plain_http(int fd)
 static ssize_t tls_failure(struct tls_conn *c, int ret)
 {
     SSL *ssl = c->ssl;
+    int err = errno; /* the socket's, before anything below changes it */
     int e = SSL_get_error(ssl, ret);
     if (!c->reported && !SSL_is_init_finished(ssl) && e != SSL_ERROR_WANT_READ &&
         e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_ZERO_RETURN) {
         char why[160];
-        failure_reason(ssl, e, why, sizeof(why));
+        failure_reason(ssl, e, err, why, sizeof(why));
         report(c, 0, why);
     }
     if (e == SSL_ERROR_SSL && SSL_is_server(ssl) &&
@@ -122,7 +123,7 @@ static ssize_t tls_failure(struct tls_conn *c, int ret)
     case SSL_ERROR_SYSCALL:
         /* with SSL_OP_IGNORE_UNEXPECTED_EOF a bare end of stream is ZERO_RETURN; what is left
          * here is a socket error */
-        return errno != 0 && errno != EAGAIN ? -errno : -EPIPE;
+        return err != 0 && err != EAGAIN ? -err : -EPIPE;
     default:
         return -EPROTO;
     }

@@ -3,7 +3,8 @@
  *
  * The pool is a doubly linked list per backend, most recently used first: the connection taken
  * next is the one whose backend has had the least time to time it out, and the oldest ones sink
- * to the tail where they age out (UPSTREAM_MAX_AGE_MS).
+ * to the tail where they age out (--pool-idle-timeout, closed from the tail by
+ * upstreams_expire()).
  */
 #include "upstream.h"
 
@@ -19,13 +20,14 @@
 
 /* Idle connections to one backend, most recently used first. */
 struct idle_list {
-    struct upstream *head;
+    struct upstream *head, *tail;
     size_t count;
 };
 
 struct upstreams {
     struct worker *w;
     size_t nbackends;
+    size_t idle_count;       /* in all the lists */
     struct upstream *closed; /* closed this round, freed by upstreams_reap() */
     struct idle_list idle[]; /* one per backend */
 };
@@ -58,8 +60,17 @@ static void idle_unlink(struct upstreams *ups, struct upstream *u)
         l->head = u->next;
     if (u->next)
         u->next->prev = u->prev;
+    else
+        l->tail = u->prev;
     u->prev = u->next = NULL;
     l->count--;
+    ups->idle_count--;
+}
+
+/* An idle connection that waited too long is not reused: its backend may be about to close it. */
+static bool idle_expired(const struct upstreams *ups, const struct upstream *u)
+{
+    return ups->w->now_ms - u->idle_since_ms > ups->w->cfg->pool_idle_timeout_ms;
 }
 
 void upstream_close(struct upstreams *ups, struct upstream *u, bool abort)
@@ -216,8 +227,7 @@ struct upstream *upstream_take_idle(struct upstreams *ups, struct backend *b, vo
         struct upstream *u = l->head;
         idle_unlink(ups, u);
         u->state = UPSTREAM_READY;
-        if (u->side.eof || u->side.wfailed ||
-            ups->w->now_ms - u->idle_since_ms > UPSTREAM_MAX_AGE_MS) {
+        if (u->side.eof || u->side.wfailed || idle_expired(ups, u)) {
             upstream_close(ups, u, false);
             continue;
         }
@@ -266,7 +276,7 @@ void upstream_release(struct upstreams *ups, struct upstream *u, bool keep)
     else if (u->state == UPSTREAM_READY)
         u->backend = nb;
     struct idle_list *l = &ups->idle[u->backend->index];
-    if (!keep || u->state != UPSTREAM_READY || l->count >= UPSTREAM_MAX_IDLE ||
+    if (!keep || u->state != UPSTREAM_READY || l->count >= ups->w->cfg->pool_max ||
         ups->w->draining) {
         upstream_close(ups, u, false);
         return;
@@ -279,8 +289,29 @@ void upstream_release(struct upstreams *ups, struct upstream *u, bool keep)
     u->next = l->head;
     if (l->head)
         l->head->prev = u;
+    else
+        l->tail = u;
     l->head = u;
     l->count++;
+    ups->idle_count++;
+}
+
+size_t upstreams_expire(struct upstreams *ups)
+{
+    size_t closed = 0;
+    for (size_t i = 0; i < ups->nbackends; i++) {
+        struct idle_list *l = &ups->idle[i];
+        while (l->tail != NULL && idle_expired(ups, l->tail)) {
+            upstream_close(ups, l->tail, false);
+            closed++;
+        }
+    }
+    return closed;
+}
+
+size_t upstreams_idle_count(const struct upstreams *ups)
+{
+    return ups->idle_count;
 }
 
 void *upstream_event(struct upstreams *ups, struct upstream *u, uint32_t events)

@@ -7,6 +7,11 @@
  * TCP handshake and a round trip; the price is that the backend may close it while it sits idle,
  * which the session notices and answers by retrying on a fresh connection (a stale connection).
  *
+ * The pool is bounded twice: at most --pool-max idle connections per backend (a release beyond
+ * that closes the connection), and none idle longer than --pool-idle-timeout (a take skips and
+ * closes it; upstreams_expire(), which the worker calls every second, closes the ones nobody
+ * took). So a burst of requests leaves no crowd of idle backend connections behind.
+ *
  * A connection's life: CONNECTING -> (HANDSHAKING ->) READY (serving its owner) -> IDLE (pooled)
  * -> READY ... and CLOSED at any point. HANDSHAKING is for a backend reached over TLS
  * (-b ...,tls): the connection is ready for a request only once its handshake completed, so a
@@ -26,9 +31,6 @@
 #include "net.h"
 #include "side.h"
 #include "worker.h"
-
-#define UPSTREAM_MAX_IDLE 128    /* idle connections kept per backend and worker */
-#define UPSTREAM_MAX_AGE_MS 4000 /* an idle connection older than this is not reused */
 
 enum upstream_state {
     UPSTREAM_CONNECTING, /* the nonblocking connect has not finished */
@@ -56,8 +58,8 @@ struct upstream {
 /* One worker's backend connections: a pool per backend, and the closed ones not yet freed. */
 struct upstreams;
 
-/* Creates the pools for nbackends backend slots (backend->index < nbackends). Returns NULL on
- * ENOMEM. */
+/* Creates the pools for nbackends backend slots (backend->index < nbackends), bounded by w->cfg's
+ * pool_max and pool_idle_timeout_ms. Returns NULL on ENOMEM. */
 struct upstreams *upstreams_create(struct worker *w, size_t nbackends);
 
 /* Closes every connection still pooled and frees what was closed, then ups itself. */
@@ -93,6 +95,12 @@ void upstreams_follow(struct upstreams *ups, const struct routing *rt);
 
 /* Closes every idle connection (shutdown). */
 void upstreams_close_idle(struct upstreams *ups);
+
+/* Closes the idle connections that waited longer than --pool-idle-timeout. Returns how many. */
+size_t upstreams_expire(struct upstreams *ups);
+
+/* Idle connections in the pools, all backends together. */
+size_t upstreams_idle_count(const struct upstreams *ups);
 
 /* Frees the connections closed since the last call. */
 void upstreams_reap(struct upstreams *ups);

@@ -6,6 +6,11 @@
  * expired timers, give sessions that yielded another turn, free what was closed this round (an
  * event for it may have been pending in the same batch), and flush the access-log buffer.
  *
+ * Once a second the worker gives memory back (trim()): its pools free the blocks no request
+ * needed during the last second (pool.h), the idle backend connections older than
+ * --pool-idle-timeout are closed, and after a burst (many connections gone since the last trim)
+ * malloc_trim(0) hands the freed pages back to the system, so a burst's memory does not stay.
+ *
  * The listening socket is shared by all workers and registered level-triggered with
  * EPOLLEXCLUSIVE: one worker wakes per new connection instead of all of them. (SO_REUSEPORT with
  * one socket per worker spreads connections as well, but lets a second lb silently bind the
@@ -14,6 +19,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +45,8 @@
  * burst of new keep-alive connections is spread over the workers instead of landing on one. */
 #define ACCEPT_BATCH 4
 #define ACCEPT_PAUSE_MS 100
+#define TRIM_INTERVAL_MS 1000 /* how often the worker gives unused memory back */
+#define TRIM_BURST_CONNS 256  /* connections gone since the last trim that make it a burst */
 
 int worker_watch(struct worker *w, int fd, struct endpoint *ep)
 {
@@ -154,12 +162,14 @@ int worker_init(struct worker *w, char *err, size_t err_len)
     w->relays = NULL;
     w->admin = NULL;
     w->upstreams = NULL;
-    w->bufs = (struct buf_cache){0};
+    pool_init(&w->blocks, BUF_SIZE, BUF_POOL_KEEP);
     w->log_buf.len = 0;
     w->draining = false;
     w->listening = false;
     w->accept_resume_ms = 0;
     w->now_ms = clock_mono_ms();
+    w->trim_next_ms = w->now_ms + TRIM_INTERVAL_MS;
+    w->trim_peak_conns = 0;
 
     if (getrandom(w->rng, sizeof(w->rng), GRND_NONBLOCK) != (ssize_t)sizeof(w->rng)) {
         w->rng[0] = clock_wall_ns() ^ ((uint64_t)w->id << 32);
@@ -326,6 +336,23 @@ static void handle_resolved(struct worker *w)
     }
 }
 
+static size_t connections(const struct worker *w)
+{
+    return sessions_count(w->sessions) + relays_count(w->relays);
+}
+
+/* Gives back the memory the last second did not need (see the top of this file). */
+static void trim(struct worker *w)
+{
+    size_t freed = pool_trim(&w->blocks) + sessions_trim(w->sessions);
+    (void)upstreams_expire(w->upstreams);
+    size_t now = connections(w);
+    if (freed > 0 || w->trim_peak_conns >= now + TRIM_BURST_CONNS)
+        malloc_trim(0); /* the pages of what was freed go back to the system */
+    w->trim_peak_conns = now;
+    w->trim_next_ms = w->now_ms + TRIM_INTERVAL_MS;
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -343,6 +370,9 @@ static void *worker_main(void *arg)
             max_wait = w->accept_resume_ms > w->now_ms ? (int)(w->accept_resume_ms - w->now_ms) : 0;
         else if (w->draining)
             max_wait = 100;
+        uint64_t to_trim = w->trim_next_ms > w->now_ms ? w->trim_next_ms - w->now_ms : 0;
+        if (max_wait < 0 || (uint64_t)max_wait > to_trim)
+            max_wait = (int)to_trim;
         int timeout = timer_wait_ms(&w->timers, w->now_ms, max_wait);
         timeout = checker_wait_ms(w->checker, w->now_ms, timeout);
         timeout = admin_run_due(w->admin, w->now_ms, timeout);
@@ -405,9 +435,13 @@ static void *worker_main(void *arg)
         relay_run_deferred(w);
         session_reap(w);
         relay_reap(w);
+        size_t conns = connections(w);
         if (w->handoff != NULL)
-            handoff_set_load(w->handoff, w->id,
-                             sessions_count(w->sessions) + relays_count(w->relays));
+            handoff_set_load(w->handoff, w->id, conns);
+        if (conns > w->trim_peak_conns)
+            w->trim_peak_conns = conns;
+        if (w->now_ms >= w->trim_next_ms)
+            trim(w);
         if (w->accept_resume_ms != 0 && w->now_ms >= w->accept_resume_ms && !w->draining) {
             w->accept_resume_ms = 0;
             listen_on(w);
@@ -421,7 +455,7 @@ static void *worker_main(void *arg)
     relay_run_deferred(w);
     session_reap(w);
     relay_reap(w);
-    buf_cache_flush(&w->bufs);
+    pool_fini(&w->blocks);
     if (w->log_buf.len > 0)
         access_log_flush(w->log, &w->log_buf);
     return NULL;

@@ -98,13 +98,15 @@ struct worker {
     struct upstreams *upstreams; /* backend connections and their idle pools (upstream.h) */
     struct checker *checker;     /* this worker's share of the health checks, NULL when off */
     struct admin *admin;         /* --admin on this worker (admin.h), else NULL */
-    struct buf_cache bufs;       /* spare per-request buffers (buffer.h) */
+    struct pool blocks;          /* buffer blocks, taken while bytes are in flight (buffer.h) */
     struct access_log_buf log_buf;
     struct http_header scratch[HTTP_LIMITS_DEFAULT_HEADERS]; /* for the parser, per call */
     struct http_limits limits;
     uint64_t rng[2];
     uint64_t now_ms; /* clock_mono_ms() at the start of this loop round */
     uint64_t conn_serial; /* client connections accepted so far */
+    uint64_t trim_next_ms;  /* when memory is next given back (worker.c's trim()) */
+    size_t trim_peak_conns; /* the most connections open at once since the last trim */
     bool listening;
     bool draining;
     uint64_t drain_deadline_ms;

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "cli.h"
 #include "cliopt.h"
 #include "clock.h"
@@ -225,7 +226,7 @@ static void draw(struct session *s, struct lbtop_screen *scr, const struct lbtop
         .now_wall_ns = clock_wall_ns(),
     };
     static const char hint[] = "1-5 views  Tab next  Up/Down select  Enter detail  s < > sort  "
-                               "p pause  r reset  ? help  q quit";
+                               "p pause  r reset  D/E drain/enable  ? help  q quit";
 
     lbtop_lines_init(&head);
     lbtop_lines_init(&body);
@@ -264,6 +265,27 @@ static void draw(struct session *s, struct lbtop_screen *scr, const struct lbtop
     }
     lbtop_lines_free(&head);
     lbtop_lines_free(&body);
+}
+
+/* D or E: asks lb's admin endpoint to drain or enable the selected backend; the outcome, or why
+ * nothing was asked, is the header's message. */
+static void admin_key(struct session *s, const struct lbtop_ui *ui, const struct lbtop_model *m,
+                      uint64_t now, const char *action)
+{
+    char msg[256];
+    int b = lbtop_ui_selected_backend(ui, m);
+
+    if (!s->attached || !m->have_cur) {
+        say(s, now, "%s: not attached to lb", action);
+        return;
+    }
+    if (b < 0) {
+        say(s, now, "%s: select a backend first (Up/Down)", action);
+        return;
+    }
+    lbtop_admin_post(&m->cur->admin_addr, m->cur->backends[b].name, action,
+                     LBTOP_ADMIN_TIMEOUT_MS, msg, sizeof(msg));
+    say(s, now, "%s", msg);
 }
 
 static int run_screen(const struct lbtop_options *o, struct lbtop_model *m,
@@ -335,7 +357,8 @@ static int run_screen(const struct lbtop_options *o, struct lbtop_model *m,
         if (key == LBTOP_KEY_NONE)
             continue;
         ui.page = scr.rows > 12 ? scr.rows - 10 : 2;
-        switch (lbtop_ui_key(&ui, key, m)) {
+        enum lbtop_action act = lbtop_ui_key(&ui, key, m);
+        switch (act) {
         case LBTOP_ACT_QUIT:
             stop_requested = 1;
             break;
@@ -347,6 +370,12 @@ static int run_screen(const struct lbtop_options *o, struct lbtop_model *m,
         case LBTOP_ACT_PAUSE:
             if (!ui.paused)
                 next_sample = 0;
+            dirty = true;
+            break;
+        case LBTOP_ACT_DRAIN:
+        case LBTOP_ACT_ENABLE:
+            admin_key(&s, &ui, m, clock_mono_ns(), act == LBTOP_ACT_DRAIN ? "drain" : "enable");
+            next_sample = 0; /* show the new state at once */
             dirty = true;
             break;
         case LBTOP_ACT_REDRAW:

@@ -362,11 +362,17 @@ size_t lbtop_render_header(struct lbtop_lines *l, const struct lbtop_model *m,
     uint64_t uptime = s->taken_mono_ns > s->start_mono_ns
                           ? (s->taken_mono_ns - s->start_mono_ns) / 1000000000u
                           : 0;
+    char admin[80] = "";
+    if (s->admin_addr.family != 0) { /* where the D and E keys send their requests */
+        char a[64];
+        snprintf(admin, sizeof(admin), "  admin %s",
+                 stats_addr_format(&s->admin_addr, a, sizeof(a)));
+    }
     add(l, o, LBTOP_ATTR_TITLE, -1,
-        "lbtop - lb %s  pid %d  mode %s  policy %s  %u workers  up %s  [%s]",
+        "lbtop - lb %s  pid %d  mode %s  policy %s  %u workers  up %s  [%s]%s",
         s->listen_text[0] ? s->listen_text : "?", (int)s->pid, stats_mode_name(s->mode),
         s->policy[0] ? s->policy : "?", s->nworkers, lbtop_fmt_age(uptime, up, sizeof(up)),
-        s->shm_name);
+        s->shm_name, admin);
     bool tcp = lbtop_model_tcp(m);
     if (tcp)
         header_tcp(l, m, o);
@@ -995,6 +1001,7 @@ size_t lbtop_render_help(struct lbtop_lines *l, const struct lbtop_render_opts *
         "  s  >        sort by the next column;  <  the previous column",
         "  p           pause (the screen stops changing; lb keeps counting)",
         "  r           reset the rate window, sparklines and percentiles",
+        "  D  E        drain / enable the selected backend (lb --admin: through its endpoint)",
         "  ?           this help (any key closes it)",
         "  q           quit",
         "",

@@ -132,6 +132,10 @@ enum lbtop_action lbtop_ui_key(struct lbtop_ui *ui, int key, const struct lbtop_
     case 'r':
     case 'R':
         return LBTOP_ACT_RESET;
+    case 'D': /* capitals only: a change to lb, not to the screen, wants a deliberate key */
+        return LBTOP_ACT_DRAIN;
+    case 'E':
+        return LBTOP_ACT_ENABLE;
     case '?':
     case 'h':
         ui->help = true;
@@ -139,6 +143,20 @@ enum lbtop_action lbtop_ui_key(struct lbtop_ui *ui, int key, const struct lbtop_
     default:
         return LBTOP_ACT_NONE;
     }
+}
+
+int lbtop_ui_selected_backend(const struct lbtop_ui *ui, const struct lbtop_model *m)
+{
+    if (!m->have_cur)
+        return -1;
+    if (ui->view != LBTOP_VIEW_REQUESTS)
+        return ui->sel_backend >= 0 && (uint32_t)ui->sel_backend < m->cur->nbackends
+                   ? ui->sel_backend
+                   : -1;
+    if (ui->sel_request < 0 || (size_t)ui->sel_request >= m->cur->nrecent)
+        return -1;
+    int b = m->cur->recent[ui->sel_request].backend_index;
+    return b >= 0 && (uint32_t)b < m->cur->nbackends ? b : -1;
 }
 
 void lbtop_ui_clamp(struct lbtop_ui *ui, const struct lbtop_model *m)

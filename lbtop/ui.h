@@ -34,6 +34,8 @@ enum lbtop_action {
     LBTOP_ACT_REDRAW, /* the state changed: draw again */
     LBTOP_ACT_RESET,  /* reset the model's rate window, then draw */
     LBTOP_ACT_PAUSE,  /* paused toggled: sample again at once when resumed */
+    LBTOP_ACT_DRAIN,  /* 'D': drain the selected backend through lb's admin endpoint */
+    LBTOP_ACT_ENABLE, /* 'E': enable it again */
     LBTOP_ACT_QUIT,
 };
 
@@ -59,5 +61,9 @@ void lbtop_ui_clamp(struct lbtop_ui *ui, const struct lbtop_model *m);
 
 /* The row id highlighted in the current view (backend or request index), or -1. */
 int lbtop_ui_selected_row(const struct lbtop_ui *ui);
+
+/* The backend the selection names: the selected backend, or in the REQUESTS view the backend of
+ * the selected request; -1 when none. */
+int lbtop_ui_selected_backend(const struct lbtop_ui *ui, const struct lbtop_model *m);
 
 #endif

@@ -94,6 +94,9 @@ enum flow_leg flow_classify_port(const struct flow_config *cfg, uint16_t port)
 {
     if (cfg->lb_port != 0 && port == cfg->lb_port)
         return FLOW_LEG_CLIENT;
+    for (size_t i = 0; i < cfg->num_more_lb_ports && i < FLOW_MAX_LB_PORTS; i++)
+        if (cfg->more_lb_ports[i] != 0 && cfg->more_lb_ports[i] == port)
+            return FLOW_LEG_CLIENT;
     for (size_t i = 0; i < cfg->num_backend_ports && i < FLOW_MAX_BACKEND_PORTS; i++)
         if (cfg->backend_ports[i] == port)
             return FLOW_LEG_BACKEND;

@@ -23,6 +23,7 @@
 #include "reasm.h"
 
 #define FLOW_MAX_BACKEND_PORTS 64
+#define FLOW_MAX_LB_PORTS 8 /* lb's listeners: the plain one and others (HTTPS) */
 
 /* Room for a backend's name as lb shows it (common/stats.h's STATS_TEXT_LEN). */
 #define FLOW_NAME_LEN 64
@@ -57,6 +58,8 @@ struct flow_dir {
     struct reasm reasm;
 };
 
+struct tlsrec;
+
 struct flow {
     uint64_t id; /* 1, 2, ... in order of appearance */
     struct flow_addr cli, srv;
@@ -66,6 +69,9 @@ struct flow {
      * lbtrace show), learnt from lb's shared memory; "" while unknown (the address stands in) */
     char name[FLOW_NAME_LEN];
     struct flow_dir dir[2];
+    /* the TLS record layer when the connection carries TLS (its reader belongs to trace.c, which
+     * sets it when the first bytes look like a TLS record and frees it with the flow), else NULL */
+    struct tlsrec *tls;
 
     uint64_t first_ts, last_ts;
     uint64_t syn_ts, synack_ts, established_ts; /* 0 when not seen */
@@ -102,6 +108,8 @@ struct flow_hooks {
 
 struct flow_config {
     uint16_t lb_port;                               /* 0: none */
+    uint16_t more_lb_ports[FLOW_MAX_LB_PORTS];      /* lb's other listeners (its HTTPS port) */
+    size_t num_more_lb_ports;
     uint16_t backend_ports[FLOW_MAX_BACKEND_PORTS];
     size_t num_backend_ports;
     size_t reasm_max_bytes; /* per direction; 0: the reassembler's default */
@@ -135,7 +143,7 @@ size_t flow_table_live(const struct flow_table *t);
 void flow_hold(struct flow *f);
 void flow_release(struct flow_table *t, struct flow *f);
 
-/* Classifies a server port: FLOW_LEG_CLIENT for lb's port, FLOW_LEG_BACKEND for a backend port. */
+/* Classifies a server port: FLOW_LEG_CLIENT for lb's ports, FLOW_LEG_BACKEND for a backend port. */
 enum flow_leg flow_classify_port(const struct flow_config *cfg, uint16_t port);
 
 /* Handshake round-trip time (SYN to the ACK of the SYN-ACK), or 0 when not seen. */

@@ -53,6 +53,12 @@ struct l7_exchange {
     unsigned interim; /* 1xx interim responses skipped (100 Continue...) */
     bool upgraded;    /* 101: the connection became a tunnel */
 
+    /* an exchange on a TLS connection: only its records were seen (tlsrec.h guesses one request
+     * flight and its response flight); method, path, status and ids are unknown, the byte counts
+     * are ciphertext record payloads */
+    bool encrypted;
+    uint64_t request_records, response_records;
+
     /* why the exchange is incomplete or odd, or NULL (static text) */
     const char *problem;
 

@@ -2,7 +2,7 @@
  * main.c - lbtrace: shows the layer 4 and layer 7 view of each request through lb, pairing the
  * client leg (client <-> lb) with the backend leg (lb <-> backend).
  *
- *   bin/lbtrace [-i IFACE | -r FILE.pcap] [-w FILE.pcap] [-p LB_PORT] [-B PORT[,PORT...]]
+ *   bin/lbtrace [-i IFACE | -r FILE.pcap] [-w FILE.pcap] [-p LB_PORT[,PORT...]] [-B PORT[,PORT...]]
  *               [-m auto|http|tcp] [--view l4|l7|both] [--json] [-c COUNT] [-h] [-V]
  *
  * main parses the command line, opens the capture (capture.c), gives up privileges, and feeds
@@ -26,6 +26,7 @@
 #include "trace.h"
 
 #define DEFAULT_LB_PORT 3000
+#define DEFAULT_LB_TLS_PORT 3443 /* lb --tls-listen's default */
 
 /* The capture the signal handler interrupts: main's only, set once before handlers run. */
 static struct capture *volatile g_capture;
@@ -42,18 +43,22 @@ static void on_signal(int sig)
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: lbtrace [-i IFACE | -r FILE.pcap] [-w FILE.pcap] [-p LB_PORT] [-B PORT[,PORT...]]\n"
+            "usage: lbtrace [-i IFACE | -r FILE.pcap] [-w FILE.pcap] [-p LB_PORT[,PORT...]]\n"
+            "               [-B PORT[,PORT...]]\n"
             "               [-m auto|http|tcp] [--view l4|l7|both] [--json] [-c COUNT] [-h] [-V]\n"
             "\n"
             "Shows each request through lb on the wire: the client leg (client <-> lb) and the\n"
             "backend leg (lb <-> backend), paired by X-Request-ID, at layer 4 and layer 7; with\n"
             "lb -m tcp, each client connection beside the backend connection it was relayed to.\n"
+            "A leg that carries TLS is shown by its records: handshake, SNI, ALPN, sizes.\n"
             "\n"
             "  -i, --interface IFACE   capture live on IFACE (default lo); needs root or\n"
             "                          setcap cap_net_raw,cap_net_admin+ep bin/lbtrace\n"
             "  -r, --read FILE         read a saved capture instead (no privileges needed)\n"
             "  -w, --write FILE        also save the captured packets to FILE (pcap)\n"
-            "  -p, --port PORT         lb's listening port (default %d): flows to it are client legs\n"
+            "  -p, --port PORT[,PORT]  lb's listening ports (default %d,%d: the plain one, which\n"
+            "                          names lb's shared memory, then its HTTPS one): flows to\n"
+            "                          them are client legs\n"
             "  -B, --backends LIST     backend ports, comma separated (default: from lb's shared\n"
             "                          memory when lb runs, else 3001,3002,3003)\n"
             "  -m, --mode MODE         what lb balances: http (requests) or tcp (whole\n"
@@ -65,10 +70,10 @@ static void usage(FILE *out)
             "  -c, --count COUNT       stop after COUNT requests (segments with --view l4)\n"
             "  -h, --help              this help\n"
             "  -V, --version           print the version\n",
-            DEFAULT_LB_PORT);
+            DEFAULT_LB_PORT, DEFAULT_LB_TLS_PORT);
 }
 
-static int parse_ports(const char *s, uint16_t *ports, size_t *n)
+static int parse_ports(const char *s, uint16_t *ports, size_t max, size_t *n)
 {
     char buf[1024];
     char *save = NULL;
@@ -78,7 +83,7 @@ static int parse_ports(const char *s, uint16_t *ports, size_t *n)
     strcpy(buf, s);
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         uint16_t p;
-        if (*n == FLOW_MAX_BACKEND_PORTS || net_parse_port(tok, &p) < 0)
+        if (*n == max || net_parse_port(tok, &p) < 0)
             return -EINVAL;
         ports[(*n)++] = p;
     }
@@ -133,13 +138,15 @@ int main(int argc, char **argv)
     struct trace_config cfg;
     struct capture_opts copts = {0};
     bool ports_given = false, backends_given = false;
-    char err[512], filter[1024], msg[256];
+    char err[512], filter[1536], msg[256];
     int opt, rc = 0;
 
     memset(&cfg, 0, sizeof(cfg));
     cfg.out.view = OUTPUT_BOTH;
     cfg.out.out = stdout;
     cfg.flows.lb_port = DEFAULT_LB_PORT;
+    cfg.flows.more_lb_ports[0] = DEFAULT_LB_TLS_PORT;
+    cfg.flows.num_more_lb_ports = 1;
     cfg.flows.num_backend_ports = 3;
     cfg.flows.backend_ports[0] = 3001;
     cfg.flows.backend_ports[1] = 3002;
@@ -157,13 +164,24 @@ int main(int argc, char **argv)
         case 'w':
             copts.write_file = optarg;
             break;
-        case 'p':
-            if (cli_parse_port("-p", optarg, &cfg.flows.lb_port, err, sizeof(err)) != 0)
+        case 'p': {
+            uint16_t lbp[FLOW_MAX_LB_PORTS + 1];
+            size_t n = 0;
+            if (parse_ports(optarg, lbp, FLOW_MAX_LB_PORTS + 1, &n) < 0) {
+                cli_invalid(err, sizeof(err), "-p", optarg,
+                            "ports from 1 to 65535 separated by commas (at most %d)",
+                            FLOW_MAX_LB_PORTS + 1);
                 return usage_error(err);
+            }
+            cfg.flows.lb_port = lbp[0];
+            cfg.flows.num_more_lb_ports = n - 1;
+            memcpy(cfg.flows.more_lb_ports, lbp + 1, (n - 1) * sizeof(lbp[0]));
             ports_given = true;
             break;
+        }
         case 'B':
-            if (parse_ports(optarg, cfg.flows.backend_ports, &cfg.flows.num_backend_ports) < 0) {
+            if (parse_ports(optarg, cfg.flows.backend_ports, FLOW_MAX_BACKEND_PORTS,
+                            &cfg.flows.num_backend_ports) < 0) {
                 cli_invalid(err, sizeof(err), "-B", optarg,
                             "ports from 1 to 65535 separated by commas (at most %d)",
                             FLOW_MAX_BACKEND_PORTS);
@@ -233,10 +251,24 @@ int main(int argc, char **argv)
         }
     }
 
+    /* lb's HTTPS listener, as lb published it, unless -p listed lb's ports itself */
+    bool lb_ports_listed = ports_given && cfg.flows.num_more_lb_ports > 0;
+    uint16_t tls_port = ring != NULL && !lb_ports_listed ? shmring_tls_port(ring) : 0;
+    if (tls_port != 0 && tls_port != cfg.flows.lb_port) {
+        cfg.flows.more_lb_ports[0] = tls_port;
+        cfg.flows.num_more_lb_ports = 1;
+        fprintf(stderr, "lbtrace: lb's HTTPS port %u from its shared memory\n", (unsigned)tls_port);
+    }
+
     /* a live capture is always filtered; a file only when ports were named */
-    /* room for FLOW_MAX_BACKEND_PORTS ports, so this fails only if that grows past the buffer */
-    if (capture_filter_for(cfg.flows.lb_port, cfg.flows.backend_ports, cfg.flows.num_backend_ports,
-                           filter, sizeof(filter)) == NULL) {
+    /* room for every port (lb's and the backends'), so this fails only if they grow past it */
+    uint16_t other_ports[FLOW_MAX_LB_PORTS + FLOW_MAX_BACKEND_PORTS];
+    size_t nother = cfg.flows.num_more_lb_ports;
+    memcpy(other_ports, cfg.flows.more_lb_ports, nother * sizeof(other_ports[0]));
+    memcpy(other_ports + nother, cfg.flows.backend_ports,
+           cfg.flows.num_backend_ports * sizeof(other_ports[0]));
+    nother += cfg.flows.num_backend_ports;
+    if (capture_filter_for(cfg.flows.lb_port, other_ports, nother, filter, sizeof(filter)) == NULL) {
         fprintf(stderr, "lbtrace: the capture filter for these ports is too long\n");
         return 2;
     }
@@ -323,6 +355,9 @@ int main(int argc, char **argv)
             (unsigned long long)st->frames, (unsigned long long)st->tcp_segments,
             (unsigned long long)trace_connections(trace), (unsigned long long)st->requests,
             (unsigned long long)st->responses, (unsigned long long)st->paired);
+    if (st->tls_connections)
+        fprintf(stderr, ", %llu TLS connections (%llu encrypted exchanges)",
+                (unsigned long long)st->tls_connections, (unsigned long long)st->tls_exchanges);
     if (st->tcp_connections)
         fprintf(stderr, ", %llu relayed connections (lb -m tcp)",
                 (unsigned long long)st->tcp_connections);

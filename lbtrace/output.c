@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "json.h"
+#include "tlsrec.h"
 
 #define C_RESET "\033[0m"
 #define C_BOLD "\033[1m"
@@ -142,6 +143,184 @@ static void json_backend_name(const struct output_opts *o, const char *lead, con
     json_write_member(o->out, lead, f->name[0] ? f->name : flow_addr_str(&f->srv, a, sizeof(a)));
 }
 
+/* --- TLS -------------------------------------------------------------------------------- */
+
+/* Milliseconds from a to b as JSON ("null" when either is 0). */
+static const char *ms_json(uint64_t a, uint64_t b, char *buf, size_t len)
+{
+    if (a == 0 || b == 0 || b < a)
+        snprintf(buf, len, "null");
+    else
+        snprintf(buf, len, "%.3f", (double)(b - a) / 1e6);
+    return buf;
+}
+
+/* ,"tls":{...}: what the record layer of f showed (nothing when f carries no TLS). */
+static void json_tls(const struct output_opts *o, const struct flow *f)
+{
+    FILE *out = o->out;
+    if (f->tls == NULL)
+        return;
+    const struct tlsrec_info *in = tlsrec_info(f->tls);
+    const struct tlsrec_dir_stats *c = &in->dir[0], *s = &in->dir[1];
+    char v[32], m1[32], m2[32], m3[32], m4[32];
+    fputs(",\"tls\":{\"version\":", out);
+    if (in->version)
+        json_write_string(out, tlsrec_version_str(in->version, v, sizeof(v)));
+    else
+        fputs("null", out);
+    fputs(",\"offered_max\":", out);
+    if (in->offered_max)
+        json_write_string(out, tlsrec_version_str(in->offered_max, v, sizeof(v)));
+    else
+        fputs("null", out);
+    if (in->server_hello_ts) {
+        fprintf(out, ",\"cipher\":\"0x%04x\",\"cipher_name\":", (unsigned)in->cipher);
+        const char *cn = tlsrec_cipher_name(in->cipher);
+        if (cn)
+            json_write_string(out, cn);
+        else
+            fputs("null", out);
+    } else {
+        fputs(",\"cipher\":null,\"cipher_name\":null", out);
+    }
+    fputs(",\"sni\":", out);
+    if (in->sni[0])
+        json_write_string(out, in->sni);
+    else
+        fputs("null", out);
+    fputs(",\"alpn_offered\":[", out);
+    const char *p = in->alpn_offered;
+    for (bool first = true; *p != '\0'; first = false) {
+        char one[TLSREC_ALPN_LEN];
+        size_t n = strcspn(p, ",");
+        snprintf(one, sizeof(one), "%.*s", (int)n, p);
+        if (!first)
+            fputc(',', out);
+        json_write_string(out, one);
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    fputs("],\"alpn\":", out);
+    if (in->alpn[0])
+        json_write_string(out, in->alpn);
+    else
+        fputs("null", out);
+    fprintf(out, ",\"alpn_hidden\":%s,\"resumed\":%s,\"hello_retry\":%s,\"midstream\":%s,"
+                 "\"client_hello_ms\":%s,\"server_hello_ms\":%s,\"finished_ms\":%s,\"handshake_ms\":%s,"
+                 "\"records_c2s\":%" PRIu64 ",\"records_s2c\":%" PRIu64 ",\"bytes_c2s\":%" PRIu64
+                 ",\"bytes_s2c\":%" PRIu64 ",\"app_records_c2s\":%" PRIu64 ",\"app_records_s2c\":%" PRIu64
+                 ",\"app_bytes_c2s\":%" PRIu64 ",\"app_bytes_s2c\":%" PRIu64 ",\"data_bytes_c2s\":%" PRIu64
+                 ",\"data_bytes_s2c\":%" PRIu64 ",\"exchanges\":%" PRIu64
+                 ",\"encrypted_alerts\":%" PRIu64 ",\"readable\":false,\"alert\":",
+            in->alpn_hidden ? "true" : "false", in->resumed ? "true" : "false",
+            in->hello_retry ? "true" : "false", in->midstream ? "true" : "false",
+            ms_json(f->first_ts, in->client_hello_ts, m1, sizeof(m1)),
+            ms_json(f->first_ts, in->server_hello_ts, m2, sizeof(m2)),
+            ms_json(f->first_ts, in->finished_ts, m3, sizeof(m3)),
+            ms_json(in->client_hello_ts, in->finished_ts, m4, sizeof(m4)), c->records, s->records,
+            c->bytes, s->bytes, c->app_records, s->app_records, c->app_bytes, s->app_bytes,
+            c->data_bytes, s->data_bytes, in->exchanges, in->encrypted_alerts);
+    if (in->alert_desc >= 0) {
+        const char *name = tlsrec_alert_name(in->alert_desc);
+        fprintf(out, "{\"from\":\"%s\",\"level\":\"%s\",\"description\":%d,\"name\":",
+                in->alert_dir == 0 ? "client" : "server", in->alert_level == 2 ? "fatal" : "warning",
+                in->alert_desc);
+        if (name)
+            json_write_string(out, name);
+        else
+            fputs("null", out);
+        fputc('}', out);
+    } else {
+        fputs("null", out);
+    }
+    for (int d = 0; d < 2; d++) {
+        fputs(d == 0 ? ",\"problem_c2s\":" : ",\"problem_s2c\":", out);
+        if (in->problem[d])
+            json_write_string(out, in->problem[d]);
+        else
+            fputs("null", out);
+    }
+    fputc('}', out);
+}
+
+/* The TLS lines under a leg's L4 line: the handshake as seen in clear, then the records and
+ * what cannot be read; hint says where the bytes can be read instead ("" when nowhere). */
+static void text_tls(const struct output_opts *o, const struct flow *f, const char *hint)
+{
+    if (f == NULL || f->tls == NULL)
+        return;
+    const struct tlsrec_info *in = tlsrec_info(f->tls);
+    const struct tlsrec_dir_stats *c = &in->dir[0], *s = &in->dir[1];
+    char v[32], w[32];
+    FILE *out = o->out;
+
+    fprintf(out, "  %-8s %s", "", col(o, C_GREEN));
+    if (in->version)
+        fprintf(out, "%s%s", tlsrec_version_str(in->version, v, sizeof(v)), col(o, C_RESET));
+    else
+        fprintf(out, "TLS%s", col(o, C_RESET));
+    if (in->midstream)
+        fputs(" (the capture began after the handshake)", out);
+    else if (!in->version && in->offered_max)
+        fprintf(out, " (the client offers up to %s; no ServerHello)",
+                tlsrec_version_str(in->offered_max, v, sizeof(v)));
+    if (in->server_hello_ts) {
+        const char *cn = tlsrec_cipher_name(in->cipher);
+        if (cn)
+            fprintf(out, " %s", cn);
+        else
+            fprintf(out, " cipher 0x%04x", (unsigned)in->cipher);
+    }
+    if (!in->midstream)
+        fprintf(out, "  SNI %s", in->sni[0] ? in->sni : "(none)");
+    if (in->alpn_offered[0] || in->alpn[0]) {
+        fprintf(out, "  ALPN %s", in->alpn_offered[0] ? in->alpn_offered : "(none offered)");
+        if (in->alpn[0])
+            fprintf(out, " -> %s", in->alpn[0] ? in->alpn : "");
+        else if (in->alpn_hidden)
+            fputs(" -> (chosen inside the encryption)", out);
+    }
+    if (in->client_hello_ts) {
+        fputs("  handshake: ClientHello", out);
+        if (in->hello_retry)
+            fputs(", HelloRetryRequest", out);
+        if (in->server_hello_ts)
+            fprintf(out, ", ServerHello +%.3f ms", l7_ms(in->client_hello_ts, in->server_hello_ts));
+        if (in->finished_ts)
+            fprintf(out, ", finished +%.3f ms", l7_ms(in->client_hello_ts, in->finished_ts));
+        else
+            fprintf(out, ", %snot finished%s", col(o, C_YELLOW), col(o, C_RESET));
+        if (in->resumed)
+            fputs(" (session resumed)", out);
+    }
+    fputc('\n', out);
+
+    if (in->finished_ts == 0 && !in->midstream && c->data_bytes + s->data_bytes == 0) {
+        fprintf(out, "  %-8s records %" PRIu64 " > %" PRIu64 " <  bytes %" PRIu64 " > %" PRIu64
+                     " <  no application data: the handshake did not finish\n",
+                "", c->records, s->records, c->bytes, s->bytes);
+    } else {
+        fprintf(out, "  %-8s records %" PRIu64 " > %" PRIu64 " <  bytes %" PRIu64 " > %" PRIu64
+                     " <  after the handshake %" PRIu64 " B > %" PRIu64 " B <: %sencrypted%s, lbtrace "
+                     "cannot read it%s%s%s\n",
+                "", c->records, s->records, c->bytes, s->bytes, c->data_bytes, s->data_bytes,
+                col(o, C_BOLD), col(o, C_RESET), hint[0] ? " (" : "", hint, hint[0] ? ")" : "");
+    }
+    if (in->alert_desc >= 0) {
+        const char *name = tlsrec_alert_name(in->alert_desc);
+        fprintf(out, "  %-8s %salert from the %s in clear: %s %s%s\n", "", col(o, C_RED),
+                in->alert_dir == 0 ? "client" : "server", in->alert_level == 2 ? "fatal" : "warning",
+                name ? name : (snprintf(w, sizeof(w), "description %d", in->alert_desc), w),
+                col(o, C_RESET));
+    }
+    for (int d = 0; d < 2; d++)
+        if (in->problem[d])
+            fprintf(out, "  %-8s %s%s: %s%s\n", "", col(o, C_YELLOW),
+                    d == 0 ? "client to server" : "server to client", in->problem[d], col(o, C_RESET));
+}
+
 /* --- l4 ---------------------------------------------------------------------------------- */
 
 void output_segment(const struct output_opts *o, const struct flow *f, int dir,
@@ -228,6 +407,7 @@ void output_flow_closed(const struct output_opts *o, const struct flow *f, unsig
                 c->reasm.gaps + s->reasm.gaps, cl, requests, (double)dur / 1e6,
                 f->midstream ? "true" : "false");
         json_backend_name(o, ",\"backend_name\":", f);
+        json_tls(o, f);
         fputs("}\n", o->out);
         return;
     }
@@ -240,6 +420,7 @@ void output_flow_closed(const struct output_opts *o, const struct flow *f, unsig
             s->segments, s->bytes, c->retransmissions + s->retransmissions, cl, requests,
             (double)dur / 1e6,
             c->reasm.gaps + s->reasm.gaps ? ", gaps in capture" : "");
+    text_tls(o, f, "");
 }
 
 /* --- records ----------------------------------------------------------------------------- */
@@ -249,6 +430,8 @@ static const char *how_str(enum pair_how how)
     switch (how) {
     case PAIR_REQUEST_ID: return "request_id";
     case PAIR_CONNECTION: return "connection";
+    case PAIR_LB_RING: return "lb_ring";
+    case PAIR_TIMING: return "timing";
     default: return NULL;
     }
 }
@@ -270,6 +453,7 @@ static void json_l4_members(const struct output_opts *o, const struct flow *f)
             c->retransmissions + s->retransmissions, c->out_of_order + s->out_of_order,
             c->reasm.gaps + s->reasm.gaps, c->fin ? "true" : "false", s->fin ? "true" : "false",
             f->reset ? "true" : "false", close_str(f, cl, sizeof(cl)), f->midstream ? "true" : "false");
+    json_tls(o, f);
 }
 
 static void json_leg(const struct output_opts *o, const struct pair_leg *leg)
@@ -282,6 +466,26 @@ static void json_leg(const struct output_opts *o, const struct pair_leg *leg)
     const struct l7_exchange *ex = leg->ex;
     fputc('{', out);
     json_l4_members(o, leg->flow);
+    if (ex->encrypted) {
+        /* what the records tell of one request on a TLS connection: no HTTP to read */
+        fprintf(out, ",\"l7\":{\"index\":%u,\"encrypted\":true,\"request_records\":%" PRIu64
+                     ",\"request_bytes\":%" PRIu64 ",\"response_records\":%" PRIu64
+                     ",\"response_bytes\":%" PRIu64 ",\"ttfb_ms\":%.3f,\"time_ms\":%.3f,\"request_id\":",
+                ex->index, ex->request_records, ex->request_bytes, ex->response_records,
+                ex->response_bytes, l7_ms(ex->t_request, ex->t_response),
+                l7_ms(ex->t_request, ex->t_response_end));
+        if (ex->request_id[0])
+            json_write_string(out, ex->request_id);
+        else
+            fputs("null", out);
+        fputs(",\"problem\":", out);
+        if (ex->problem)
+            json_write_string(out, ex->problem);
+        else
+            fputs("null", out);
+        fputs("}}", out);
+        return;
+    }
     fprintf(out, ",\"l7\":{\"index\":%u", ex->index);
     json_write_member(out, ",\"method\":", ex->method);
     json_write_member(out, ",\"path\":", ex->path);
@@ -323,9 +527,24 @@ static void json_record(const struct output_opts *o, const struct pair_record *r
     fputs("}\n", o->out);
 }
 
-/* "200  321 B  1.234 ms" or "---" with the problem */
+/* "200  321 B  1.234 ms" or "---" with the problem; "TLS  1400 B  1.234 ms (1 > 2 records)"
+ * for an encrypted exchange (its size is the response's ciphertext) */
 static void l7_summary(const struct output_opts *o, const struct l7_exchange *ex)
 {
+    if (ex->encrypted && ex->index == 0) {
+        fprintf(o->out, "%sTLS%s %8s   %9s     %s(%s)%s", col(o, C_RED), col(o, C_RESET), "-", "-",
+                col(o, C_RED), ex->problem ? ex->problem : "no request", col(o, C_RESET));
+        return;
+    }
+    if (ex->encrypted) {
+        fprintf(o->out, "%sTLS%s %8" PRIu64 " B %9.3f ms  (%" PRIu64 " B in %" PRIu64 " record%s > %" PRIu64
+                        " record%s <, ciphertext)",
+                col(o, C_GREEN), col(o, C_RESET), ex->response_bytes,
+                l7_ms(ex->t_request, ex->t_response_end), ex->request_bytes, ex->request_records,
+                ex->request_records == 1 ? "" : "s", ex->response_records,
+                ex->response_records == 1 ? "" : "s");
+        return;
+    }
     if (ex->status)
         fprintf(o->out, "%s%3d%s %8" PRIu64 " B %9.3f ms", status_color(o, ex->status), ex->status,
                 col(o, C_RESET), ex->response_body, l7_ms(ex->t_request, ex->t_response_end));
@@ -351,7 +570,13 @@ static void text_l7_line(const struct output_opts *o, const struct pair_record *
 
     output_clock(first->ex->t_request ? first->ex->t_request : first->ex->t_response, t, sizeof(t));
     fprintf(o->out, "%s ", t);
-    if (c->ex) {
+    if (c->ex && c->ex->encrypted) {
+        const struct tlsrec_info *in = c->flow->tls ? tlsrec_info(c->flow->tls) : NULL;
+        fprintf(o->out, "%s%-21s%s %s(encrypted)%s  SNI %s  ", col(o, C_CYAN),
+                flow_addr_str(&c->flow->cli, a, sizeof(a)), col(o, C_RESET), col(o, C_BOLD),
+                col(o, C_RESET), in && in->sni[0] ? in->sni : "-");
+        l7_summary(o, c->ex);
+    } else if (c->ex) {
         fprintf(o->out, "%s%-21s%s %s%s %s%s  %s  ", col(o, C_CYAN), flow_addr_str(&c->flow->cli, a, sizeof(a)),
                 col(o, C_RESET), col(o, C_BOLD), c->ex->method[0] ? c->ex->method : "-",
                 c->ex->path[0] ? c->ex->path : "-", col(o, C_RESET), c->ex->host[0] ? c->ex->host : "-");
@@ -363,8 +588,10 @@ static void text_l7_line(const struct output_opts *o, const struct pair_record *
     if (b->ex) {
         fprintf(o->out, "%s%s > %s%s ", col(o, C_MAGENTA), flow_addr_str(&b->flow->cli, x, sizeof(x)),
                 srv_str(b->flow, y, sizeof(y)), col(o, C_RESET));
-        if (!c->ex)
+        if ((!c->ex || c->ex->encrypted) && !b->ex->encrypted)
             fprintf(o->out, "%s %s  ", b->ex->method[0] ? b->ex->method : "-", b->ex->path);
+        else if (b->ex->encrypted)
+            fputs("(encrypted)  ", o->out);
         l7_summary(o, b->ex);
     } else {
         fprintf(o->out, "%sno backend leg%s", col(o, C_DIM), col(o, C_RESET));
@@ -374,6 +601,10 @@ static void text_l7_line(const struct output_opts *o, const struct pair_record *
     else if (r->how == PAIR_CONNECTION)
         fprintf(o->out, "  by connection%s", r->bytes_identical == 1 ? ", same bytes"
                                              : r->bytes_identical == 0 ? ", bytes differ" : "");
+    if (r->how == PAIR_LB_RING)
+        fputs("  by lb's ring", o->out);
+    else if (r->how == PAIR_TIMING)
+        fputs("  by timing", o->out);
     if (r->confirmed == 1)
         fputs(" (confirmed by lb)", o->out);
     else if (r->confirmed == 0)
@@ -406,12 +637,43 @@ static void text_l4(const struct output_opts *o, const char *name, const struct 
     fputc('\n', o->out);
 }
 
-static void text_leg(const struct output_opts *o, const char *name, const struct pair_leg *leg)
+/* Where an encrypted leg's bytes can be read instead, for the TLS lines: on the other leg of
+ * the record when that one is plain ("" when it is missing or encrypted too). */
+static const char *tls_hint(const char *other_name, const struct pair_leg *other, char *buf,
+                            size_t len)
 {
+    if (other->ex == NULL || other->flow == NULL)
+        snprintf(buf, len, "%s", "");
+    else if (other->flow->tls != NULL)
+        snprintf(buf, len, "lb decrypts it and encrypts again: neither leg can be read here");
+    else
+        snprintf(buf, len, "lb decrypts it: the %s leg shows the request in clear", other_name);
+    return buf;
+}
+
+static void text_leg(const struct output_opts *o, const char *name, const struct pair_leg *leg,
+                     const char *other_name, const struct pair_leg *other)
+{
+    char hint[128];
     text_l4(o, name, leg->ex != NULL ? leg->flow : NULL);
     if (leg->ex == NULL)
         return;
+    text_tls(o, leg->flow, tls_hint(other_name, other, hint, sizeof(hint)));
     const struct l7_exchange *ex = leg->ex;
+    if (ex->encrypted) {
+        char what[64];
+        if (ex->index == 0)
+            snprintf(what, sizeof(what), "(no request)");
+        else
+            snprintf(what, sizeof(what), "(request %u, encrypted)", ex->index);
+        fprintf(o->out, "  %-8s #%-4u %s%-*s%s Host %-22s ", "", ex->index, col(o, C_BOLD), 40, what,
+                col(o, C_RESET), ex->index ? "(encrypted)" : "-");
+        l7_summary(o, ex);
+        if (ex->request_id[0])
+            fprintf(o->out, "  lb's ring: id %s", ex->request_id);
+        fputc('\n', o->out);
+        return;
+    }
     char req[L7_METHOD_LEN + L7_PATH_LEN + 2];
     snprintf(req, sizeof(req), "%s %s", ex->method[0] ? ex->method : "-", ex->path[0] ? ex->path : "-");
     fprintf(o->out, "  %-8s #%-4u %s%-*s%s Host %-22s ", "", ex->index, col(o, C_BOLD), 40, req,
@@ -432,8 +694,15 @@ static void text_block(const struct output_opts *o, const struct pair_record *r)
         fputs("  paired by X-Request-ID", o->out);
     else if (r->how == PAIR_CONNECTION)
         fputs("  paired by connection", o->out);
+    else if (r->how == PAIR_LB_RING)
+        fputs("  paired by lb's ring (one leg is encrypted)", o->out);
+    else if (r->how == PAIR_TIMING)
+        fputs("  paired by timing (one leg is encrypted, no lb ring to ask)", o->out);
     else
-        fprintf(o->out, "  %s", r->client.ex ? "no backend leg (answered by lb)" : lone_backend_str(r));
+        fprintf(o->out, "  %s", r->client.ex == NULL ? lone_backend_str(r)
+                                : r->client.ex->encrypted && r->client.ex->index == 0
+                                    ? "no backend leg: the TLS connection carried no request"
+                                    : "no backend leg (answered by lb)");
     if (r->confirmed == 1)
         fputs(", confirmed by lb", o->out);
     else if (r->confirmed == 0)
@@ -443,8 +712,8 @@ static void text_block(const struct output_opts *o, const struct pair_record *r)
     else if (r->bytes_identical == 0)
         fprintf(o->out, ", %sbytes differ between legs%s", col(o, C_YELLOW), col(o, C_RESET));
     fputc('\n', o->out);
-    text_leg(o, "client", &r->client);
-    text_leg(o, "backend", &r->backend);
+    text_leg(o, "client", &r->client, "backend", &r->backend);
+    text_leg(o, "backend", &r->backend, "client", &r->client);
 }
 
 void output_record(const struct output_opts *o, const struct pair_record *r)
@@ -598,8 +867,11 @@ static void text_connection(const struct output_opts *o, const struct connpair_r
                             : ", bytes not comparable (capture gaps)",
                 same == 0 ? col(o, C_RESET) : "");
     fputc('\n', o->out);
+    const char *passthrough = "lb relays it without decrypting it (tcp mode): only the two ends can";
     text_l4(o, "client", r->client);
+    text_tls(o, r->client, passthrough);
     text_l4(o, "backend", r->backend);
+    text_tls(o, r->backend, passthrough);
     if (r->client != NULL && r->backend != NULL) {
         fprintf(o->out, "  %-8s ", "bytes");
         text_bytes_dir(o, "client>lb", r->client_to_lb, "lb>backend", r->lb_to_backend, r->same_up);
@@ -619,6 +891,11 @@ static void text_connection(const struct output_opts *o, const struct connpair_r
                 (double)r->lb.total_ns / 1e6);
     }
     conn_backend_str(r, name, sizeof(name));
+    if (r->nrequests == 0 && ((r->client && r->client->tls) || (r->backend && r->backend->tls))) {
+        fprintf(o->out, "  %-8s none readable: the connection carries TLS, passed through unread "
+                        "(the backend terminates it)\n", "requests");
+        return;
+    }
     if (r->nrequests == 0) {
         fprintf(o->out, "  %-8s none parsed (the bytes are not HTTP, or no request was sent)\n", "requests");
         return;
@@ -669,7 +946,11 @@ static void text_connection_l7(const struct output_opts *o, const struct connpai
         char lt[64], y[FLOW_NAME_LEN + 72];
         output_clock(ex && ex->t_request ? ex->t_request : conn_time(r), lt, sizeof(lt));
         fprintf(o->out, "%s %s%-21s%s ", lt, col(o, C_CYAN), a, col(o, C_RESET));
-        if (ex == NULL) {
+        if (ex == NULL && r->client->tls != NULL) {
+            const struct tlsrec_info *in = tlsrec_info(r->client->tls);
+            fprintf(o->out, "(TLS, SNI %s, encrypted) %" PRIu64 " B > %" PRIu64 " B <",
+                    in->sni[0] ? in->sni : "-", r->client_to_lb, r->lb_to_client);
+        } else if (ex == NULL) {
             fprintf(o->out, "(no HTTP request) %" PRIu64 " B > %" PRIu64 " B <", r->client_to_lb,
                     r->lb_to_client);
         } else {

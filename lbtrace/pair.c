@@ -8,6 +8,7 @@
  */
 #include "pair.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@
 #define PAIR_MAX_WAITING 65536
 #define PAIR_MAX_OPEN 1024
 #define PAIR_PRUNE_EVERY 100000000ull /* 100 ms */
+#define PAIR_RESOLVE_EVERY 20000000ull /* 20 ms: retrying encrypted legs against lb's ring */
 
 struct waiting {
     struct waiting *next;
@@ -54,7 +56,8 @@ struct pair_engine {
     size_t nopen_clients, nopen_backends;
 
     uint64_t emitted, paired;
-    uint64_t last_prune;
+    uint64_t last_prune, last_resolve;
+    size_t nencrypted; /* waiting exchanges that are encrypted */
 };
 
 struct pair_engine *pair_new(struct flow_table *flows, pair_emit_fn emit, void *ctx,
@@ -125,6 +128,8 @@ static void emit_record(struct pair_engine *pe, struct pair_record *rec)
             rec->confirmed = flow_addr_equal(&cli, &rec->client.flow->cli) &&
                              flow_addr_equal(&bl, &rec->backend.flow->cli);
     }
+    if (rec->how == PAIR_LB_RING)
+        rec->confirmed = 1;
     if (rec->how == PAIR_CONNECTION && rec->client.flow->closed && rec->backend.flow->closed)
         rec->bytes_identical = same_stream(rec->client.flow, rec->backend.flow);
     struct flow *bf = rec->backend.flow;
@@ -293,6 +298,120 @@ static void append(struct waiting **list, struct waiting *w)
     *pp = w;
 }
 
+/* --- encrypted legs ---------------------------------------------------------------------- */
+
+/* The backend exchange b lies inside the client exchange c in time: lb sent the request after
+ * the client's began and before the client's response ended, and the backend's response began
+ * before that end too. (Not "before the client's response began": a TLS 1.3 server's session
+ * tickets may open the server's flight before lb has even read the request.) Times not seen
+ * (0) do not count against. */
+static bool inside(const struct l7_exchange *c, const struct l7_exchange *b)
+{
+    if (c->t_request == 0 || b->t_request == 0 || b->t_request < c->t_request)
+        return false;
+    if (c->t_response_end != 0 && b->t_request > c->t_response_end)
+        return false;
+    return c->t_response_end == 0 || b->t_response == 0 || b->t_response <= c->t_response_end;
+}
+
+/* What lb's ring says of the client exchange c and the backend exchange b, one of them (at
+ * least) encrypted: 1 they are one request, 0 they are not, -1 it does not say (yet). */
+static int ring_says(struct pair_engine *pe, struct waiting *c, struct waiting *b)
+{
+    struct flow_addr cli, bl;
+    if (!pe->have_ring)
+        return -1;
+    if (c->ex->encrypted) {
+        char id[L7_ID_LEN];
+        if (pe->ring.by_conn_request == NULL ||
+            !pe->ring.by_conn_request(pe->ring.ctx, &c->flow->cli, c->ex->index, id, sizeof(id), &bl))
+            return -1;
+        if (!b->ex->encrypted)
+            return id[0] != '\0' && strcmp(id, b->key) == 0;
+        return bl.family != 0 && flow_addr_equal(&bl, &b->flow->cli) && inside(c->ex, b->ex);
+    }
+    if (c->key[0] == '\0' || pe->ring.by_id == NULL ||
+        !pe->ring.by_id(pe->ring.ctx, c->key, &cli, &bl))
+        return -1;
+    return flow_addr_equal(&cli, &c->flow->cli) && flow_addr_equal(&bl, &b->flow->cli) &&
+           inside(c->ex, b->ex);
+}
+
+/* How the client exchange c and the backend exchange b pair when one is encrypted, at capture
+ * time now, or PAIR_NONE. lb's ring decides when it knows the request; while it does not, and
+ * for a linger time (lb writes its entry after the last byte), timing waits. */
+static enum pair_how opaque_match(struct pair_engine *pe, struct waiting *c, struct waiting *b,
+                                  uint64_t now)
+{
+    if (!c->ex->encrypted && !b->ex->encrypted)
+        return PAIR_NONE;
+    /* a plain leg of lb's carries lb's request id: one without is not lb relaying a request */
+    if ((!c->ex->encrypted && c->key[0] == '\0') || (!b->ex->encrypted && b->key[0] == '\0'))
+        return PAIR_NONE;
+    int said = ring_says(pe, c, b);
+    if (said == 1)
+        return PAIR_LB_RING;
+    if (said == 0)
+        return PAIR_NONE;
+    if (pe->have_ring && pe->ring.mode != NULL && pe->ring.mode(pe->ring.ctx) != PAIR_LB_UNKNOWN) {
+        uint64_t since = c->since > b->since ? c->since : b->since;
+        if (now < since + pe->linger)
+            return PAIR_NONE; /* lb's ring may still name it */
+    }
+    return inside(c->ex, b->ex) ? PAIR_TIMING : PAIR_NONE;
+}
+
+/* The first exchange on list others that pairs with w (client when client) when one of them is
+ * encrypted; *how gets how. */
+static struct waiting *find_opaque(struct pair_engine *pe, struct waiting *w, bool client,
+                                   struct waiting *others, uint64_t now, enum pair_how *how)
+{
+    for (struct waiting *o = others; o != NULL; o = o->next) {
+        if (!w->ex->encrypted && !o->ex->encrypted)
+            continue;
+        enum pair_how h = client ? opaque_match(pe, w, o, now) : opaque_match(pe, o, w, now);
+        if (h != PAIR_NONE) {
+            *how = h;
+            return o;
+        }
+    }
+    return NULL;
+}
+
+/* When lb's ring named an encrypted client exchange's request, the record shows its id. */
+static void note_ring_id(struct pair_engine *pe, struct waiting *c)
+{
+    struct flow_addr bl;
+    char id[L7_ID_LEN];
+    if (!c->ex->encrypted || c->ex->request_id[0] != '\0' || !pe->have_ring ||
+        pe->ring.by_conn_request == NULL ||
+        !pe->ring.by_conn_request(pe->ring.ctx, &c->flow->cli, c->ex->index, id, sizeof(id), &bl))
+        return;
+    snprintf(c->ex->request_id, sizeof(c->ex->request_id), "%s", id);
+    c->key = c->ex->request_id;
+}
+
+/* Retries the waiting encrypted exchanges (lb's ring may have written their entries since). */
+static void resolve_opaque(struct pair_engine *pe, uint64_t now)
+{
+    struct waiting *w = pe->clients;
+    while (w != NULL && pe->nencrypted > 0) {
+        struct waiting *next = w->next;
+        enum pair_how how;
+        struct waiting *o = find_opaque(pe, w, true, pe->backends, now, &how);
+        if (o != NULL) {
+            take(&pe->clients, w);
+            take(&pe->backends, o);
+            pe->nwaiting -= 2;
+            pe->nencrypted -= (size_t)w->ex->encrypted + (size_t)o->ex->encrypted;
+            if (how == PAIR_LB_RING)
+                note_ring_id(pe, w);
+            queue_ready(pe, w, o, how, now);
+        }
+        w = next;
+    }
+}
+
 void pair_add(struct pair_engine *pe, struct flow *f, struct l7_exchange *ex, uint64_t now)
 {
     struct waiting *w = calloc(1, sizeof(*w));
@@ -315,12 +434,16 @@ void pair_add(struct pair_engine *pe, struct flow *f, struct l7_exchange *ex, ui
     struct waiting **others = client ? &pe->backends : &pe->clients;
     struct waiting *match = NULL;
     enum pair_how how = PAIR_REQUEST_ID;
-    if (w->key[0] != '\0') {
+    if (ex->encrypted) {
+        match = find_opaque(pe, w, client, *others, now, &how);
+    } else if (w->key[0] != '\0') {
         /* the same id twice on backend legs is lb retrying a request: pair the attempt that got
          * a response; the failed one is reported alone, so the retry shows */
         for (struct waiting *o = *others; o != NULL; o = o->next)
             if (strcmp(o->key, w->key) == 0 && (match == NULL || (match->ex->status == 0 && o->ex->status != 0)))
                 match = o;
+        if (match == NULL && pe->nencrypted > 0)
+            match = find_opaque(pe, w, client, *others, now, &how);
     } else {
         struct flow *partner = client ? backend_of(pe, f) : client_of(pe, f);
         how = PAIR_CONNECTION;
@@ -331,6 +454,10 @@ void pair_add(struct pair_engine *pe, struct flow *f, struct l7_exchange *ex, ui
     if (match != NULL) {
         take(others, match);
         pe->nwaiting--;
+        if (match->ex->encrypted)
+            pe->nencrypted--;
+        if (how == PAIR_LB_RING)
+            note_ring_id(pe, client ? w : match);
         if (client)
             queue_ready(pe, w, match, how, now);
         else
@@ -343,6 +470,8 @@ void pair_add(struct pair_engine *pe, struct flow *f, struct l7_exchange *ex, ui
     }
     append(client ? &pe->clients : &pe->backends, w);
     pe->nwaiting++;
+    if (ex->encrypted)
+        pe->nencrypted++;
 }
 
 /* --- time -------------------------------------------------------------------------------- */
@@ -374,6 +503,10 @@ static void prune_opened(struct pair_engine *pe, struct opened **list, size_t *n
 
 void pair_tick(struct pair_engine *pe, uint64_t now)
 {
+    if (pe->nencrypted > 0 && now >= pe->last_resolve + PAIR_RESOLVE_EVERY) {
+        pe->last_resolve = now;
+        resolve_opaque(pe, now);
+    }
     while (pe->ready != NULL) {
         struct ready *r = pe->ready;
         bool closed = r->rec.client.flow->closed && r->rec.backend.flow->closed;
@@ -393,6 +526,8 @@ void pair_tick(struct pair_engine *pe, uint64_t now)
         struct waiting *w = pe->clients;
         pe->clients = w->next;
         pe->nwaiting--;
+        if (w->ex->encrypted)
+            pe->nencrypted--;
         emit_alone(pe, w, true);
     }
     while (pe->backends != NULL) {
@@ -406,6 +541,8 @@ void pair_tick(struct pair_engine *pe, uint64_t now)
             break;
         pe->backends = w->next;
         pe->nwaiting--;
+        if (w->ex->encrypted)
+            pe->nencrypted--;
         emit_alone(pe, w, false);
     }
     if (now >= pe->last_prune + PAIR_PRUNE_EVERY) { /* a scan of the lists: not per packet */
@@ -432,6 +569,8 @@ void pair_flush(struct pair_engine *pe)
         struct waiting *w = *list;
         *list = w->next;
         pe->nwaiting--;
+        if (w->ex->encrypted)
+            pe->nencrypted--;
         emit_alone(pe, w, client);
     }
 }

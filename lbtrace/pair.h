@@ -14,6 +14,17 @@
  *     the first backend connection opened after the client connection and not yet taken. The
  *     n-th exchange on one is paired with the n-th on the other, and the record says whether the
  *     backend leg carried the client's bytes unchanged (same length and hash each way).
+ *  3. where one leg is TLS (lb's HTTPS listener on the client leg, TLS towards a backend), that
+ *     leg's exchanges are encrypted (tlsrec.h: a flight of records each way, no id to read):
+ *     - by lb's ring: its entry for the n-th request on a client connection gives the request id
+ *       (which the backend leg carries in clear) and the backend connection's local address;
+ *       an id read on a plain client leg gives the backend connection likewise;
+ *     - by timing, when there is no ring (a saved capture) or it never names the request: the
+ *       oldest waiting exchange on the other leg that lies inside this one (the backend request
+ *       sent after the client's request began and before its response ended, the backend's
+ *       response begun before the client's ended). Right for requests that do not overlap;
+ *       concurrent requests on several connections can be swapped, and the record says it was
+ *       paired by timing.
  * A client exchange that finds no backend leg within a grace time is reported alone (lb answered
  * it itself: 503, 504, 400...); a backend exchange without a client leg (a health check) too.
  * When the ring is readable, a record's backend flow also gets the backend's name (flow.name)
@@ -36,6 +47,8 @@ enum pair_how {
     PAIR_NONE,       /* one leg only */
     PAIR_REQUEST_ID, /* matched by X-Request-ID */
     PAIR_CONNECTION, /* matched by the connection pairing (tcp mode) */
+    PAIR_LB_RING,    /* one leg encrypted: lb's ring named the request on the other */
+    PAIR_TIMING,     /* one leg encrypted, no ring: matched by timing */
 };
 
 struct pair_leg {
@@ -92,6 +105,11 @@ struct pair_ring_ops {
     /* lb's tcp-mode record of the connection from client, into *out. True when found (lb
      * writes it when the connection ends). */
     bool (*tcp_conn)(void *ctx, const struct flow_addr *client, struct pair_ring_conn *out);
+    /* The n-th request (1, 2, ...) on the client connection from client: its request id into
+     * id[id_len] ("" when lb sent none) and the backend connection's local address (family 0
+     * when none). True when found. */
+    bool (*by_conn_request)(void *ctx, const struct flow_addr *client, unsigned n, char *id,
+                            size_t id_len, struct flow_addr *backend_local);
 };
 
 typedef void (*pair_emit_fn)(void *ctx, const struct pair_record *r);

@@ -93,6 +93,21 @@ size_t shmring_backend_ports(struct shmring *r, uint16_t *ports, size_t max)
     return n;
 }
 
+uint16_t shmring_tls_port(struct shmring *r)
+{
+    char text[STATS_TEXT_LEN];
+    uint16_t port = 0;
+    if (!shmring_attached(r))
+        return 0;
+    /* "127.0.0.1:3443", "[::1]:3443": the port follows the last colon (untrusted: checked) */
+    stats_text_get(text, sizeof(text), r->shm.seg->header.tls_listen_text,
+                   sizeof(r->shm.seg->header.tls_listen_text));
+    const char *colon = strrchr(text, ':');
+    if (colon == NULL || net_parse_port(colon + 1, &port) < 0)
+        return 0;
+    return port;
+}
+
 /* Copies the entries written since the last pass into the cache. */
 static void refresh(struct shmring *r)
 {
@@ -282,11 +297,37 @@ static bool tcp_conn(void *ctx, const struct flow_addr *client, struct pair_ring
     return true;
 }
 
+struct conn_request_key {
+    const struct flow_addr *client;
+    unsigned n;
+};
+
+static bool match_conn_request(const struct stats_ring_entry *e, const void *key)
+{
+    const struct conn_request_key *k = key;
+    struct flow_addr a;
+    to_flow_addr(&e->client, &a);
+    return e->kind == STATS_ENTRY_HTTP && e->conn_request == k->n && flow_addr_equal(&a, k->client);
+}
+
+static bool by_conn_request(void *ctx, const struct flow_addr *client, unsigned n, char *id,
+                            size_t id_len, struct flow_addr *backend_local)
+{
+    struct conn_request_key k = {client, n};
+    const struct stats_ring_entry *e = find(ctx, match_conn_request, &k);
+    if (e == NULL)
+        return false;
+    if (id_len > 0)
+        stats_text_get(id, id_len, e->request_id, sizeof(e->request_id));
+    to_flow_addr(&e->lb_back, backend_local);
+    return true;
+}
+
 struct pair_ring_ops shmring_ops(struct shmring *r)
 {
     struct pair_ring_ops ops = {
         .ctx = r, .by_id = by_id, .by_client = by_client, .backend_name = backend_name,
-        .mode = mode, .tcp_conn = tcp_conn};
+        .mode = mode, .tcp_conn = tcp_conn, .by_conn_request = by_conn_request};
     return ops;
 }
 

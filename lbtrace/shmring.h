@@ -32,6 +32,10 @@ bool shmring_attached(struct shmring *r);
  * 0 when the segment is not there. */
 size_t shmring_backend_ports(struct shmring *r, uint16_t *ports, size_t max);
 
+/* The port of lb's HTTPS listener (--tls-listen) as lb published it, or 0 when it has none or
+ * the segment is not there. */
+uint16_t shmring_tls_port(struct shmring *r);
+
 /* The ops to hand to pair_set_ring() / trace_set_ring(); ctx is r. */
 struct pair_ring_ops shmring_ops(struct shmring *r);
 

@@ -11,11 +11,16 @@
 
 #include "decode.h"
 #include "l7.h"
+#include "tlsrec.h"
 
 #define TICK_EVERY_NS 50000000ull /* at most one expiry pass per 50 ms of capture time */
+#define TLS_IDLE_NS 200000000ull  /* a TLS response flight silent this long has ended */
+
+struct leg_ctx;
 
 struct trace {
     struct trace_config cfg;
+    struct leg_ctx *tls_legs; /* the connections carrying TLS, for tlsrec_idle() */
     int link;
     struct flow_table *flows;
     struct pair_engine *pairs;
@@ -29,12 +34,21 @@ struct trace {
     char last_error[128];
 };
 
+/* What a connection's bytes are: undecided until its first bytes are seen. */
+enum leg_kind { LEG_SNIFF, LEG_PLAIN, LEG_TLS };
+
 struct leg_ctx {
     struct trace *t;
     struct flow *f;
     struct l7_conn *l7;
     bool named; /* --view l4: the backend's name was looked up for the first segment */
     bool tcp;   /* lb was in tcp mode when the connection opened: connpair pairs it */
+    enum leg_kind kind;
+    /* LEG_SNIFF: the first bytes, held until there are enough to tell TLS from HTTP */
+    uint8_t held[8];
+    size_t nheld;
+    int held_dir;
+    struct leg_ctx *tls_prev, *tls_next; /* on t->tls_legs while LEG_TLS */
 };
 
 /* lb's mode for a connection opening now. */
@@ -65,6 +79,114 @@ static void on_exchange(void *ctx, struct l7_exchange *ex)
         connpair_add(t->conns, lc->f, ex);
     else
         pair_add(t->pairs, lc->f, ex, t->now);
+}
+
+/* A guessed request and response on a TLS connection: an exchange marked encrypted, paired
+ * like the others (by lb's ring or by timing, pair.h). In tcp mode there is nothing to list. */
+static void on_tls_exchange(void *ctx, const struct tlsrec_exchange *x)
+{
+    struct leg_ctx *lc = ctx;
+    struct trace *t = lc->t;
+    t->st.tls_exchanges++;
+    if (lc->tcp)
+        return;
+    struct l7_exchange *ex = calloc(1, sizeof(*ex));
+    if (ex == NULL)
+        return;
+    ex->flow_id = lc->f->id;
+    ex->index = x->index;
+    ex->encrypted = true;
+    ex->t_request = x->t_request;
+    ex->t_request_end = x->t_request_end;
+    ex->t_response = x->t_response;
+    ex->t_response_end = x->t_response_end;
+    ex->request_records = x->request_records;
+    ex->request_bytes = x->request_bytes;
+    ex->response_records = x->response_records;
+    ex->response_bytes = x->response_bytes;
+    t->st.exchanges++;
+    pair_add(t->pairs, lc->f, ex, t->now);
+}
+
+/* A TLS connection that closed without carrying a request (a refused or unfinished handshake,
+ * a client that went away): reported as a leg of its own, with what went wrong. */
+static void tls_handshake_only(struct leg_ctx *lc, uint64_t ts)
+{
+    struct trace *t = lc->t;
+    const struct tlsrec_info *in = tlsrec_info(lc->f->tls);
+    if (lc->tcp)
+        return;
+    struct l7_exchange *ex = calloc(1, sizeof(*ex));
+    if (ex == NULL)
+        return;
+    ex->flow_id = lc->f->id;
+    ex->encrypted = true;
+    ex->t_request = in->client_hello_ts ? in->client_hello_ts : lc->f->first_ts;
+    ex->t_request_end = ex->t_response_end = ts;
+    if (in->alert_desc >= 0)
+        ex->problem = in->alert_level == 2 ? "no request: a fatal TLS alert in clear"
+                                           : "no request: a TLS alert in clear";
+    else if (in->finished_ts == 0 && !in->midstream)
+        ex->problem = "no request: the TLS handshake did not finish";
+    else
+        ex->problem = "no request: no application data after the TLS handshake";
+    t->st.exchanges++;
+    pair_add(t->pairs, lc->f, ex, t->now);
+}
+
+/* Hands bytes of a decided connection to its reader: TLS records or HTTP. */
+static void dispatch(struct leg_ctx *lc, int dir, const uint8_t *data, size_t len, uint64_t ts)
+{
+    if (lc->kind == LEG_TLS)
+        tlsrec_feed(lc->f->tls, dir, data, len, ts);
+    else if (lc->l7 != NULL)
+        l7_feed(lc->l7, dir, data, len, ts);
+}
+
+/* Decides what the connection carries: TLS when its first bytes are a TLS record header. */
+static void decide(struct leg_ctx *lc, bool tls)
+{
+    lc->kind = LEG_PLAIN;
+    if (tls) {
+        lc->f->tls = tlsrec_new(on_tls_exchange, lc);
+        if (lc->f->tls != NULL) {
+            lc->kind = LEG_TLS;
+            lc->t->st.tls_connections++;
+            lc->tls_next = lc->t->tls_legs;
+            if (lc->tls_next != NULL)
+                lc->tls_next->tls_prev = lc;
+            lc->t->tls_legs = lc;
+        }
+    }
+}
+
+/* The first bytes of a connection: held (at most a record header's worth) until they tell TLS
+ * from anything else, then given with what follows to the reader chosen. */
+static void sniff(struct leg_ctx *lc, int dir, const uint8_t *data, size_t len, uint64_t ts)
+{
+    if (data == NULL || (lc->nheld > 0 && dir != lc->held_dir)) {
+        decide(lc, false); /* a gap, or the other side speaks first: not a TLS client */
+    } else {
+        uint8_t look[sizeof(lc->held)];
+        size_t n = lc->nheld;
+        memcpy(look, lc->held, n);
+        while (n < 5 && n - lc->nheld < len) {
+            look[n] = data[n - lc->nheld];
+            n++;
+        }
+        enum tlsrec_sniff verdict = tlsrec_sniff(look, n);
+        if (verdict == TLSREC_MORE) { /* fewer than 5 bytes in all: keep them */
+            memcpy(lc->held + lc->nheld, data, len);
+            lc->nheld += len;
+            lc->held_dir = dir;
+            return;
+        }
+        decide(lc, verdict == TLSREC_YES);
+    }
+    if (lc->nheld > 0)
+        dispatch(lc, lc->held_dir, lc->held, lc->nheld, ts);
+    lc->nheld = 0;
+    dispatch(lc, dir, data, len, ts);
 }
 
 static void on_opened(void *ctx, struct flow *f)
@@ -121,14 +243,23 @@ static void on_data(void *ctx, struct flow *f, int dir, const uint8_t *data, siz
         if (len == 0)
             return;
     }
-    if (lc != NULL && lc->l7 != NULL)
-        l7_feed(lc->l7, dir, data, len, ts);
+    if (lc == NULL)
+        return;
+    if (lc->kind == LEG_SNIFF)
+        sniff(lc, dir, data, len, ts);
+    else
+        dispatch(lc, dir, data, len, ts);
 }
 
 static void on_end(void *ctx, struct flow *f, int dir, bool rst, uint64_t ts)
 {
     (void)ctx;
     struct leg_ctx *lc = f->user;
+    if (lc != NULL && lc->kind == LEG_SNIFF && lc->nheld > 0) {
+        decide(lc, false); /* a few bytes, then the end: not a TLS record */
+        dispatch(lc, lc->held_dir, lc->held, lc->nheld, ts);
+        lc->nheld = 0;
+    }
     if (lc != NULL && lc->l7 != NULL)
         l7_end(lc->l7, dir, rst, ts);
 }
@@ -138,6 +269,11 @@ static void on_closed(void *ctx, struct flow *f, uint64_t ts)
     struct trace *t = ctx;
     struct leg_ctx *lc = f->user;
     unsigned requests = 0;
+    if (f->tls != NULL) {
+        tlsrec_finish(f->tls); /* the last exchange, while f is alive */
+        if (lc != NULL && tlsrec_info(f->tls)->exchanges == 0)
+            tls_handshake_only(lc, ts);
+    }
     if (lc != NULL && lc->l7 != NULL) {
         requests = l7_requests(lc->l7);
         t->st.requests += requests;
@@ -161,8 +297,18 @@ static void on_destroy(void *ctx, struct flow *f)
     struct leg_ctx *lc = f->user;
     if (lc != NULL) {
         l7_conn_drop(lc->l7); /* normally already gone in on_closed */
+        if (lc->kind == LEG_TLS) {
+            if (lc->tls_prev != NULL)
+                lc->tls_prev->tls_next = lc->tls_next;
+            else
+                lc->t->tls_legs = lc->tls_next;
+            if (lc->tls_next != NULL)
+                lc->tls_next->tls_prev = lc->tls_prev;
+        }
         free(lc);
     }
+    tlsrec_free(f->tls);
+    f->tls = NULL;
     f->user = NULL;
 }
 
@@ -254,6 +400,9 @@ void trace_tick(struct trace *t, uint64_t now)
     t->now = now;
     t->last_tick = now;
     flow_table_expire(t->flows, now);
+    for (struct leg_ctx *lc = t->tls_legs; lc != NULL; lc = lc->tls_next)
+        if (!lc->f->closed)
+            tlsrec_idle(lc->f->tls, now, TLS_IDLE_NS);
     pair_tick(t->pairs, now);
     connpair_tick(t->conns, now); /* here only: it may look in lb's ring */
 }

@@ -43,6 +43,8 @@ struct trace_stats {
                                  in records and paired too) */
     uint64_t printed;   /* what counts against -c */
     uint64_t gaps;      /* holes the reassembler gave up on */
+    uint64_t tls_connections; /* connections whose bytes are TLS records (tlsrec.h) */
+    uint64_t tls_exchanges;   /* request and response flights guessed on them */
 };
 
 struct trace;

@@ -355,7 +355,6 @@ static inline int prom_sample_line(struct prom_parser *p, const char *line)
     } else if (p->type == PROM_HISTOGRAM) {
         return prom_fail(p, "histogram %s has a sample without _bucket, _sum or _count", p->family);
     }
-    const char *lstart = s;
     if (prom_labels(p, &s, smp.labels, sizeof(smp.labels), bucket, le, sizeof(le)) != 0)
         return -1;
     if (*s != ' ')
@@ -369,23 +368,13 @@ static inline int prom_sample_line(struct prom_parser *p, const char *line)
     smp.type = p->type;
     if (p->type == PROM_COUNTER && !(isfinite(smp.value) && smp.value >= 0))
         return prom_fail(p, "counter %s is %s", smp.name, s);
-    /* the series must be new: its name and all its labels (le included) */
-    (void)lstart;
+    /* that the series is new (its name and all its labels, le included) is checked at the end */
     if (bucket) {
         if (le[0] == '\0')
             return prom_fail(p, "bucket of %s without le", p->family);
         prom_fmt(all, sizeof(all), "%s%sle=\"%s\"", smp.labels, smp.labels[0] ? "," : "", le);
     } else {
         snprintf(all, sizeof(all), "%s", smp.labels);
-    }
-    for (size_t i = 0; i < p->d->n; i++) {
-        const struct prom_sample *o = &p->d->v[i];
-        if (strcmp(o->name, smp.name) != 0)
-            continue;
-        char oall[PROM_LABELS_MAX];
-        snprintf(oall, sizeof(oall), "%s", o->labels);
-        if (strcmp(oall, all) == 0)
-            return prom_fail(p, "series %s{%s} twice", smp.name, all);
     }
     if (p->type == PROM_HISTOGRAM) {
         struct prom_hist_series *h = prom_hist_of(p, smp.labels);
@@ -426,6 +415,33 @@ static inline int prom_sample_line(struct prom_parser *p, const char *line)
     p->d->v[p->d->n++] = smp;
     p->have_samples = true;
     return 0;
+}
+
+static int prom_sample_cmp(const void *a, const void *b)
+{
+    const struct prom_sample *x = *(const struct prom_sample *const *)a;
+    const struct prom_sample *y = *(const struct prom_sample *const *)b;
+    int c = strcmp(x->name, y->name);
+    return c != 0 ? c : strcmp(x->labels, y->labels);
+}
+
+/* No series twice: the samples sorted by name and labels, no two neighbours alike. */
+static inline int prom_unique(struct prom_doc *d)
+{
+    const struct prom_sample **v = malloc((d->n ? d->n : 1) * sizeof(*v));
+    int rc = 0;
+    if (v == NULL)
+        abort();
+    for (size_t i = 0; i < d->n; i++)
+        v[i] = &d->v[i];
+    qsort(v, d->n, sizeof(*v), prom_sample_cmp);
+    for (size_t i = 1; i < d->n && rc == 0; i++)
+        if (prom_sample_cmp(&v[i - 1], &v[i]) == 0) {
+            prom_fmt(d->err, sizeof(d->err), "series %s{%s} twice", v[i]->name, v[i]->labels);
+            rc = -1;
+        }
+    free(v);
+    return rc;
 }
 
 /* Parses text[0..len) into *d (zeroed by the caller), every name starting with prefix (NULL:
@@ -471,6 +487,8 @@ static inline int prom_parse(const char *text, size_t len, const char *prefix, s
     }
     free(p.seen);
     free(p.hist);
+    if (rc == 0)
+        rc = prom_unique(d);
     return rc;
 }
 

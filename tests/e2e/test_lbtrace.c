@@ -582,6 +582,179 @@ static void test_live_tcp_mode_pairs_whole_connections(void **state)
     unlink(lab.log);
 }
 
+/* lb terminating TLS and speaking TLS to one backend: lbtrace learns lb's HTTPS port from its
+ * shared memory, shows each TLS leg by its records (SNI, version, encrypted) and pairs it with
+ * the other leg through lb's ring: HTTPS to a plain backend, HTTPS to a TLS backend, plain HTTP
+ * to a TLS backend. Read back from the saved capture, without the ring, the pairs come by
+ * timing. */
+static void test_live_tls_legs_paired_through_lbs_ring(void **state)
+{
+    char dir[] = "/tmp/lbtrace-e2e-tls-XXXXXX";
+    char line[32768];
+    int st;
+    (void)state;
+    if (!is_root()) {
+        fprintf(stderr, "SKIP: live capture needs root (CI runs as root); the offline cases ran\n");
+        skip();
+    }
+    if (!have_program("lb") || !have_program("backend-sim")) {
+        fprintf(stderr, "SKIP: bin/lb or bin/backend-sim is not built\n");
+        skip();
+    }
+    char *have = run("command -v openssl >/dev/null && command -v curl >/dev/null && echo yes", &st);
+    bool tools = strncmp(have, "yes", 3) == 0;
+    free(have);
+    if (!tools) {
+        fprintf(stderr, "SKIP: openssl or curl is missing\n");
+        skip();
+    }
+    assert_non_null(mkdtemp(dir));
+    char *cert = harness_fmt("%s/cert.pem", dir), *key = harness_fmt("%s/key.pem", dir);
+    free(run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout %s "
+             "-out %s -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost 2>/dev/null",
+             &st, key, cert));
+    assert_int_equal(WEXITSTATUS(st), 0);
+
+    struct lab lab;
+    memset(&lab, 0, sizeof(lab));
+    uint16_t ports[4];
+    for (int i = 0; i < 4; i++) {
+        bool dup;
+        do {
+            ports[i] = harness_free_port();
+            dup = false;
+            for (int k = 0; k < i; k++)
+                dup = dup || ports[k] == ports[i];
+        } while (dup);
+    }
+    lab.lb = ports[0];
+    lab.b1 = ports[1];
+    lab.b2 = ports[2];
+    uint16_t tls = ports[3];
+    snprintf(lab.log, sizeof(lab.log), "/tmp/lbtrace-e2e-tls-%d.log", (int)getpid());
+    char *p1 = harness_fmt("127.0.0.1:%u", lab.b1), *p2 = harness_fmt("127.0.0.1:%u", lab.b2);
+    char *pl = harness_fmt("127.0.0.1:%u", lab.lb), *pt = harness_fmt("127.0.0.1:%u", tls);
+    char *be1 = harness_fmt("127.0.0.1:%u,name=one", lab.b1);
+    char *be2 = harness_fmt("127.0.0.1:%u,tls,name=two", lab.b2);
+    char *plain_argv[] = {(char *)harness_bin("backend-sim"), "-p", p1, NULL};
+    char *tls_argv[] = {(char *)harness_bin("backend-sim"), "-p", p2, "--tls-cert", cert,
+                        "--tls-key", key, NULL};
+    char *lb_argv[] = {(char *)harness_bin("lb"), "-l", pl, "-b", be1, "-b", be2, "-w", "1",
+                       "--tls-cert", cert, "--tls-key", key, "--tls-listen", pt, NULL};
+    pid_t tls_sim = harness_spawn(tls_argv, lab.log);
+    lab.sim_pid = harness_spawn(plain_argv, lab.log);
+    lab.lb_pid = harness_spawn(lb_argv, lab.log);
+    bool up = tls_sim > 0 && lab.sim_pid > 0 && lab.lb_pid > 0 && harness_wait_port(lab.b1, 10000) &&
+              harness_wait_port(lab.b2, 10000) && harness_wait_port(lab.lb, 10000) &&
+              harness_wait_port(tls, 10000);
+    char shm_path[64];
+    struct stat sb;
+    snprintf(shm_path, sizeof(shm_path), "/dev/shm/lblab-%u", lab.lb);
+    for (int i = 0; up && i < 40 && stat(shm_path, &sb) != 0; i++)
+        sleep_ms(50);
+    if (!up || stat(shm_path, &sb) != 0) {
+        char *log = slurp(lab.log);
+        lab_stop(&lab);
+        harness_stop(tls_sim, 5000);
+        fail_msg("lb with TLS did not start: %s", log);
+    }
+
+    /* lbtrace told only lb's plain port: the HTTPS port and the backends come from lb */
+    snprintf(lab.trace_log, sizeof(lab.trace_log), "/tmp/lbtrace-e2e-out-XXXXXX");
+    int fd = mkstemp(lab.trace_log);
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(lab.pcap, sizeof(lab.pcap), "/tmp/lbtrace-e2e-tls-%d.pcap", (int)getpid());
+    char lbp[16];
+    snprintf(lbp, sizeof(lbp), "%u", lab.lb);
+    char *targv[] = {(char *)harness_bin("lbtrace"), "-i", "lo", "-p", lbp, "--json", "-c", "4",
+                     "-w", lab.pcap, NULL};
+    lab.trace_pid = harness_spawn(targv, lab.trace_log);
+    assert_true(lab.trace_pid > 0 && wait_for_text(lab.trace_log, "capturing on lo", 10000));
+    char *log = slurp(lab.trace_log);
+    char want[64];
+    snprintf(want, sizeof(want), "lb's HTTPS port %u from its shared memory", tls);
+    if (strstr(log, want) == NULL)
+        fail_msg("lbtrace did not learn lb's HTTPS port: %s", log);
+    free(log);
+
+    /* two requests over HTTPS on one connection, two in clear: round robin sends one of each
+     * pair to the TLS backend */
+    char *out = run("curl -sk --http1.1 -o /dev/null -o /dev/null -w '%%{http_code} ' "
+                    "https://localhost:%u/whoami https://localhost:%u/whoami && "
+                    "curl -s -o /dev/null -o /dev/null -w '%%{http_code} ' "
+                    "http://127.0.0.1:%u/whoami http://127.0.0.1:%u/whoami",
+                    &st, tls, tls, lab.lb, lab.lb);
+    if (strcmp(out, "200 200 200 200 ") != 0)
+        fail_msg("curl through lb said: %s", out);
+    free(out);
+
+    st = wait_exit(lab.trace_pid, 20000);
+    if (st == -1)
+        harness_stop(lab.trace_pid, 5000);
+    lab.trace_pid = 0;
+    out = slurp(lab.trace_log);
+    if (st == -1)
+        fail_msg("lbtrace did not stop after 4 requests; it printed:\n%s", out);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    if (count_of(out, "\"paired_by\":\"lb_ring\",\"confirmed\":true") != 3 ||
+        count_of(out, "\"paired_by\":\"request_id\",\"confirmed\":true") != 1)
+        fail_msg("want 3 pairs through lb's ring and 1 by request id:\n%s", out);
+    char tls_dst[64];
+    snprintf(tls_dst, sizeof(tls_dst), "\"dst\":\"127.0.0.1:%u\"", tls);
+    int https = 0, to_two = 0, records = 0;
+    for (const char *rec = out; rec != NULL && *rec != '\0';) {
+        const char *end = strchr(rec, '\n');
+        size_t n = end ? (size_t)(end - rec) : strlen(rec);
+        assert_true(n < sizeof(line));
+        memcpy(line, rec, n);
+        line[n] = '\0';
+        rec = end ? end + 1 : NULL;
+        if (strstr(line, "\"paired_by\"") == NULL)
+            continue; /* lbtrace's own lines (stderr shares the log) */
+        records++;
+        if (strstr(line, tls_dst) != NULL) {
+            https++;
+            if (strstr(line, "\"sni\":\"localhost\"") == NULL || strstr(line, "\"readable\":false") == NULL ||
+                strstr(line, "\"encrypted\":true") == NULL)
+                fail_msg("an HTTPS client leg not shown as TLS: %s", line);
+        }
+        if (strstr(line, "\"backend_name\":\"two\"") != NULL) {
+            to_two++;
+            if (count_of(line, "\"tls\":{") < 1 || strstr(line, "\"paired_by\":\"lb_ring\"") == NULL)
+                fail_msg("a request to the TLS backend not shown as TLS on its backend leg: %s", line);
+        }
+        if (strstr(line, "\"backend_name\":\"one\"") != NULL && strstr(line, "\"path\":\"/whoami\"") == NULL)
+            fail_msg("the plain backend leg is not readable: %s", line);
+    }
+    assert_int_equal(records, 4);
+    assert_int_equal(https, 2);
+    assert_int_equal(to_two, 2);
+    free(out);
+    lab_stop(&lab);
+    harness_stop(tls_sim, 5000);
+
+    /* the saved capture, without lb's ring: paired by timing (and by id where both are plain) */
+    char *again = run("%s -r %s -p %u,%u -B %u,%u --json 2>&1", &st, harness_bin("lbtrace"), lab.pcap,
+                      lab.lb, tls, lab.b1, lab.b2);
+    if (count_of(again, "\"paired_by\":\"timing\"") != 3 || count_of(again, "\"paired_by\":\"request_id\"") != 1)
+        fail_msg("read back without the ring:\n%s", again);
+    assert_non_null(strstr(again, "2 TLS connections"));
+    free(again);
+    unlink(lab.pcap);
+    unlink(lab.trace_log);
+    unlink(lab.log);
+    free(run("rm -rf %s", &st, dir));
+    free(cert);
+    free(key);
+    free(p1);
+    free(p2);
+    free(pl);
+    free(pt);
+    free(be1);
+    free(be2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -592,6 +765,7 @@ int main(void)
         cmocka_unit_test(test_file_capabilities_work_and_are_dropped),
         cmocka_unit_test(test_live_every_request_appears_once_with_both_legs),
         cmocka_unit_test(test_live_tcp_mode_pairs_whole_connections),
+        cmocka_unit_test(test_live_tls_legs_paired_through_lbs_ring),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lbtrace_pcapgen.h"
+#include "lbtrace_tlsgen.h"
 
 /* One proxied request: client asks lb, lb asks a backend with the id, both answer. */
 static inline void scenario_proxied_request(struct pg_conn *cl, struct pg_conn *be, const char *path, const char *id,
@@ -142,6 +143,108 @@ static inline void scenario_garbage(const char *path)
     pg_sends(&k, true, "GET /truncated-by-snaplen HTTP/1.1\r\nHost: lb\r\n\r\n");
     pg_sends(&k, false, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     pg->snaplen = 0;
+    pg_close_conn(&k);
+    pg_close(pg);
+}
+
+/* One request over TLS on client leg cl (a flight of req_len bytes of ciphertext, the response
+ * in one record of res_len) carried in clear to backend leg be with request id id. */
+static inline void scenario_tls_client_request(struct pg_conn *cl, struct pg_conn *be, const char *path,
+                                               const char *id, size_t req_len, size_t res_len)
+{
+    uint8_t rec[4096];
+    char breq[512], bres[512];
+    snprintf(breq, sizeof(breq),
+             "GET %s HTTP/1.1\r\nHost: lb\r\nX-Forwarded-Proto: https\r\nX-Request-ID: %s\r\n\r\n",
+             path, id);
+    snprintf(bres, sizeof(bres), "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+    pg_send(cl, true, rec, tg_opaque(rec, sizeof(rec), 23, req_len));
+    pg_sends(be, true, breq);
+    pg_sends(be, false, bres);
+    pg_send(cl, false, rec, tg_opaque(rec, sizeof(rec), 23, res_len));
+}
+
+/* lb terminating TLS, lb on 8000 (its HTTPS listener here), backends 9001-9003:
+ *  - client A speaks TLS 1.3 (SNI shop.example, ALPN h2,http/1.1), two requests on one
+ *    connection, each relayed in clear to 9001 with its X-Request-ID;
+ *  - client B speaks plain HTTP, to 8000 as well (lbtrace tells TLS from HTTP by the first
+ *    bytes, not by the port), and lb reaches backend 9002 over TLS 1.2 (ALPN http/1.1
+ *    chosen): the request is readable on the client leg only;
+ *  - client C offers only TLS 1.1 and gets a protocol_version alert: no request. */
+static inline void scenario_tls_legs(const char *path, int link)
+{
+    struct pg *pg = pg_open(path, link);
+    uint8_t c[4096], s[4096], r[4096];
+    size_t cl, sl, n;
+    struct pg_endpoint lb = pg_v4("127.0.0.1", 8000);
+
+    struct pg_conn a = pg_connect(pg, pg_v4("127.0.0.1", 41000), lb, 100, 200);
+    tg_tls13_handshake(c, sizeof(c), &cl, s, sizeof(s), &sl, "shop.example", "h2,http/1.1");
+    pg_send(&a, true, c, cl);
+    pg_send(&a, false, s, sl);
+    n = tg_ccs(r, sizeof(r));
+    n += tg_opaque(r + n, sizeof(r) - n, 23, 53); /* Finished */
+    pg_send(&a, true, r, n);
+    struct pg_conn b1 = pg_connect(pg, pg_v4("127.0.0.1", 51000), pg_v4("127.0.0.1", 9001), 300, 400);
+    scenario_tls_client_request(&a, &b1, "/cart", "tls-1", 120, 600);
+    scenario_tls_client_request(&a, &b1, "/pay", "tls-2", 140, 650);
+    pg_send(&a, true, r, tg_opaque(r, sizeof(r), 23, 19)); /* close_notify */
+    pg_close_conn(&a);
+
+    struct pg_conn pb = pg_connect(pg, pg_v4("127.0.0.1", 41001), lb, 500, 600);
+    pg_sends(&pb, true, "GET /plain HTTP/1.1\r\nHost: lb\r\n\r\n");
+    struct pg_conn b2 = pg_connect(pg, pg_v4("127.0.0.1", 51001), pg_v4("127.0.0.1", 9002), 700, 800);
+    pg_send(&b2, true, c, tg_client_hello(c, sizeof(c), "backend.internal", "http/1.1", false));
+    n = tg_server_hello(s, sizeof(s), 0x0303, 0xc030, "http/1.1", false, false);
+    n += tg_opaque(s + n, sizeof(s) - n, 22, 800);
+    pg_send(&b2, false, s, n);
+    n = tg_opaque(r, sizeof(r), 22, 37);
+    n += tg_ccs(r + n, sizeof(r) - n);
+    n += tg_opaque(r + n, sizeof(r) - n, 22, 40);
+    pg_send(&b2, true, r, n);
+    n = tg_ccs(r, sizeof(r));
+    n += tg_opaque(r + n, sizeof(r) - n, 22, 40);
+    pg_send(&b2, false, r, n);
+    pg_send(&b2, true, r, tg_opaque(r, sizeof(r), 23, 180));
+    pg_send(&b2, false, r, tg_opaque(r, sizeof(r), 23, 90));
+    pg_sends(&pb, false, "HTTP/1.1 200 OK\r\nX-Request-ID: plain-1\r\nContent-Length: 5\r\n\r\nhello");
+    pg_close_conn(&pb);
+
+    struct pg_conn old = pg_connect(pg, pg_v4("127.0.0.1", 41002), lb, 900, 1000);
+    n = tg_client_hello(c, sizeof(c), "", "", false);
+    c[9] = 0x03; /* ClientHello.legacy_version 3.2: TLS 1.1 */
+    c[10] = 0x02;
+    pg_send(&old, true, c, n);
+    pg_send(&old, false, r, tg_alert(r, sizeof(r), 2, 70));
+    pg_close_conn(&old);
+    pg_close_conn(&b1);
+    pg_close_conn(&b2);
+    pg_close(pg);
+}
+
+/* lb -m tcp passing TLS through: the client's TLS 1.3 bytes relayed unchanged to 9001, which
+ * terminates it. */
+static inline void scenario_tls_passthrough(const char *path, int link)
+{
+    struct pg *pg = pg_open(path, link);
+    uint8_t c[4096], s[4096], r[4096];
+    size_t cl, sl, n;
+    struct pg_conn k = pg_connect(pg, pg_v4("127.0.0.1", 42000), pg_v4("127.0.0.1", 8000), 1, 2);
+    struct pg_conn b = pg_connect(pg, pg_v4("127.0.0.1", 52000), pg_v4("127.0.0.1", 9001), 3, 4);
+    tg_tls13_handshake(c, sizeof(c), &cl, s, sizeof(s), &sl, "direct.example", "http/1.1");
+    pg_send(&k, true, c, cl);
+    pg_send(&b, true, c, cl);
+    pg_send(&b, false, s, sl);
+    pg_send(&k, false, s, sl);
+    n = tg_ccs(r, sizeof(r));
+    n += tg_opaque(r + n, sizeof(r) - n, 23, 53);
+    n += tg_opaque(r + n, sizeof(r) - n, 23, 110);
+    pg_send(&k, true, r, n);
+    pg_send(&b, true, r, n);
+    n = tg_opaque(r, sizeof(r), 23, 700);
+    pg_send(&b, false, r, n);
+    pg_send(&k, false, r, n);
+    pg_close_conn(&b);
     pg_close_conn(&k);
     pg_close(pg);
 }

@@ -1,5 +1,5 @@
-/* test_buffer.c - unit tests of lb's byte buffers and the per-worker cache of request buffers
- * (lb/buffer.c). */
+/* test_buffer.c - unit tests of lb's byte buffers, which hold a pooled block only while bytes are
+ * in them (lb/buffer.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,9 +13,9 @@
 
 static void test_room_compacts_unread_bytes_only_at_the_end(void **state)
 {
-    static struct buf b;
+    static char block[BUF_SIZE];
+    struct buf b = {.data = block};
     (void)state;
-    buf_clear(&b);
     assert_int_equal(buf_room(&b), BUF_SIZE);
     memset(b.data, 'x', BUF_SIZE);
     memcpy(b.data + 100, "keep", 4);
@@ -34,7 +34,8 @@ static void test_room_compacts_unread_bytes_only_at_the_end(void **state)
 
 static void test_room_of_an_emptied_buffer_is_all_of_it(void **state)
 {
-    static struct buf b;
+    static char block[BUF_SIZE];
+    struct buf b = {.data = block};
     (void)state;
     b.start = b.end = 5000;
     assert_int_equal(buf_room(&b), BUF_SIZE);
@@ -45,28 +46,38 @@ static void test_room_of_an_emptied_buffer_is_all_of_it(void **state)
     assert_int_equal(buf_room(&b), 0); /* full: the reader must wait */
 }
 
-static void test_cache_reuses_what_it_was_given_and_keeps_a_bounded_number(void **state)
+static void test_a_buffer_holds_a_block_only_while_it_holds_bytes(void **state)
 {
-    struct buf_cache c = {0};
-    struct xbufs *x[BUF_CACHE_MAX + 5];
+    struct pool blocks;
+    struct buf b = {0};
     (void)state;
-    for (size_t i = 0; i < BUF_CACHE_MAX + 5; i++) {
-        x[i] = buf_cache_take(&c);
-        assert_non_null(x[i]);
-        x[i]->res.end = 7; /* dirty it */
-    }
-    for (size_t i = 0; i < BUF_CACHE_MAX + 5; i++)
-        buf_cache_give(&c, x[i]);
-    assert_int_equal(c.count, BUF_CACHE_MAX);
-    struct xbufs *again = buf_cache_take(&c);
-    assert_ptr_equal(again, x[BUF_CACHE_MAX - 1]); /* the last one kept comes back first */
-    assert_int_equal(buf_len(&again->res), 0);
-    assert_int_equal(again->res.end, 0);
-    assert_int_equal(c.count, BUF_CACHE_MAX - 1);
-    buf_cache_give(&c, again);
-    buf_cache_flush(&c);
-    assert_int_equal(c.count, 0);
-    assert_null(c.spare);
+    pool_init(&blocks, BUF_SIZE, 0);
+    buf_settle(&b, &blocks); /* nothing to give back */
+    assert_null(b.data);
+    assert_int_equal(buf_reserve(&b, &blocks), 0);
+    assert_non_null(b.data);
+    char *block = b.data;
+    assert_int_equal(buf_reserve(&b, &blocks), 0); /* it keeps the one it has */
+    assert_ptr_equal(b.data, block);
+    memcpy(b.data, "abc", 3);
+    b.end = 3;
+    buf_settle(&b, &blocks); /* bytes are in it: it keeps its block */
+    assert_ptr_equal(b.data, block);
+    assert_int_equal(blocks.in_use, 1);
+    b.start = 3;
+    buf_settle(&b, &blocks); /* all read: the block goes back */
+    assert_null(b.data);
+    assert_int_equal(blocks.in_use, 0);
+    assert_int_equal(blocks.idle, 1);
+    assert_int_equal(buf_reserve(&b, &blocks), 0);
+    assert_ptr_equal(b.data, block); /* the warm one comes back */
+    assert_int_equal(buf_len(&b), 0);
+    b.end = 10;
+    buf_release(&b, &blocks); /* dropped with its bytes */
+    assert_null(b.data);
+    assert_int_equal(buf_len(&b), 0);
+    assert_int_equal(blocks.in_use, 0);
+    pool_fini(&blocks);
 }
 
 int main(void)
@@ -74,7 +85,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_room_compacts_unread_bytes_only_at_the_end),
         cmocka_unit_test(test_room_of_an_emptied_buffer_is_all_of_it),
-        cmocka_unit_test(test_cache_reuses_what_it_was_given_and_keeps_a_bounded_number),
+        cmocka_unit_test(test_a_buffer_holds_a_block_only_while_it_holds_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

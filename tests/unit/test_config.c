@@ -89,6 +89,22 @@ static void test_every_timeout_flag_sets_its_field(void **state)
     assert_string_equal(cfg.access_log, "-");
 }
 
+static void test_pool_flags_cap_and_time_the_idle_backend_connections(void **state)
+{
+    (void)state;
+    assert_int_equal(PARSE("-l", "3000"), 0);
+    assert_int_equal(cfg.pool_max, CONFIG_DEFAULT_POOL_MAX);
+    assert_int_equal(cfg.pool_idle_timeout_ms, CONFIG_DEFAULT_POOL_IDLE_TIMEOUT_MS);
+    assert_int_equal(PARSE("--pool-max", "0", "--pool-idle-timeout", "250"), 0);
+    assert_int_equal(cfg.pool_max, 0); /* no pooling at all */
+    assert_int_equal(cfg.pool_idle_timeout_ms, 250);
+    assert_int_equal(PARSE("--pool-max", "many"), -EINVAL);
+    assert_non_null(strstr(err, "--pool-max"));
+    assert_non_null(strstr(err, "'many'"));
+    assert_int_equal(PARSE("--pool-idle-timeout", "0"), -EINVAL);
+    assert_non_null(strstr(err, "--pool-idle-timeout"));
+}
+
 static void test_bad_value_names_the_flag(void **state)
 {
     (void)state;
@@ -456,6 +472,7 @@ int main(void)
         cmocka_unit_test(test_backends_replace_the_defaults_in_order),
         cmocka_unit_test(test_listen_accepts_port_or_addr_port),
         cmocka_unit_test(test_every_timeout_flag_sets_its_field),
+        cmocka_unit_test(test_pool_flags_cap_and_time_the_idle_backend_connections),
         cmocka_unit_test(test_bad_value_names_the_flag),
         cmocka_unit_test(test_unknown_or_incomplete_options_are_refused),
         cmocka_unit_test(test_help_and_version_flags),

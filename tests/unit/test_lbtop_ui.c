@@ -146,6 +146,29 @@ static void test_pause_reset_help_and_quit(void **state)
     lbtop_model_free(m);
 }
 
+static void test_d_and_e_name_the_selected_backend(void **state)
+{
+    struct lbtop_model *m = model_with(3, 2);
+    struct lbtop_ui ui;
+    (void)state;
+
+    m->cur->recent[0].backend_index = 2;
+    m->cur->recent[1].backend_index = -1; /* lb answered itself: no backend */
+    lbtop_ui_init(&ui);
+    assert_int_equal(lbtop_ui_selected_backend(&ui, m), -1); /* nothing selected */
+    assert_int_equal(lbtop_ui_key(&ui, 'D', m), LBTOP_ACT_DRAIN);
+    assert_int_equal(lbtop_ui_key(&ui, 'E', m), LBTOP_ACT_ENABLE);
+    assert_int_equal(lbtop_ui_key(&ui, 'd', m), LBTOP_ACT_NONE); /* capitals only */
+    ui.sel_backend = 1;
+    assert_int_equal(lbtop_ui_selected_backend(&ui, m), 1);
+    ui.view = LBTOP_VIEW_REQUESTS; /* there: the backend of the selected request */
+    ui.sel_request = 0;
+    assert_int_equal(lbtop_ui_selected_backend(&ui, m), 2);
+    ui.sel_request = 1;
+    assert_int_equal(lbtop_ui_selected_backend(&ui, m), -1);
+    lbtop_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -154,6 +177,7 @@ int main(void)
         cmocka_unit_test(test_requests_view_selects_ring_rows),
         cmocka_unit_test(test_sort_keys_cycle_through_columns),
         cmocka_unit_test(test_pause_reset_help_and_quit),
+        cmocka_unit_test(test_d_and_e_name_the_selected_backend),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,7 +24,7 @@
 
 #define FIXTURES "tests/fixtures/pcap"
 
-enum kind { LB_AT_WORK, TCP_MODE, MESSY, GARBAGE };
+enum kind { LB_AT_WORK, TCP_MODE, MESSY, GARBAGE, TLS_LEGS, TLS_PASSTHROUGH };
 
 struct fixture {
     const char *name;
@@ -43,6 +43,8 @@ static const struct fixture fixtures[] = {
     {"tcp-mode.pcap", TCP_MODE, PG_LINK_EN10MB, false, true},
     {"messy-tcp-ipv6.pcap", MESSY, PG_LINK_RAW, false, true},
     {"garbage.pcap", GARBAGE, PG_LINK_EN10MB, false, false},
+    {"tls-legs.pcap", TLS_LEGS, PG_LINK_EN10MB, false, true},
+    {"tls-passthrough.pcap", TLS_PASSTHROUGH, PG_LINK_EN10MB, false, true},
 };
 #define NFIXTURES (sizeof(fixtures) / sizeof(fixtures[0]))
 
@@ -60,6 +62,12 @@ static void generate(const struct fixture *fx, const char *path)
         break;
     case GARBAGE:
         scenario_garbage(path);
+        break;
+    case TLS_LEGS:
+        scenario_tls_legs(path, fx->link);
+        break;
+    case TLS_PASSTHROUGH:
+        scenario_tls_passthrough(path, fx->link);
         break;
     }
 }

@@ -107,6 +107,18 @@ static void test_a_snapshot_is_valid_exposition_text(void **state)
     assert_true(prom_value(&d, "lblab_responses_total", "class=\"none\"") == 0);
     assert_true(prom_value(&d, "lblab_sent_bytes_total", "") == 1 << 20);
     assert_true(prom_value(&d, "lblab_no_backend_total", "") == 3);
+    assert_null(strstr(text, "lblab_tls_")); /* no HTTPS listener */
+    free(text);
+    prom_free(&d);
+    s->tls = true;
+    s->tls_handshakes = 9;
+    s->tls_v12 = 2;
+    s->tls_v13 = 7;
+    s->tls_handshake_failures = 1;
+    scrape(s, &d, &text);
+    assert_true(prom_value(&d, "lblab_tls_handshakes_total", "version=\"TLSv1.3\"") == 7);
+    assert_true(prom_value(&d, "lblab_tls_handshakes_total", "version=\"TLSv1.2\"") == 2);
+    assert_true(prom_value(&d, "lblab_tls_handshake_failures_total", "") == 1);
     free(text);
     prom_free(&d);
     free(s);

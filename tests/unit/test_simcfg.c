@@ -95,6 +95,11 @@ static void test_values_are_parsed_strictly(void **state)
     assert_int_equal(PARSE("--accept-proxy"), 0);
     assert_true(cfg.accept_proxy);
     assert_int_equal(PARSE("--accept-proxy=yes"), -EINVAL);
+    assert_int_equal(PARSE("--tls-cert", "c.pem", "--tls-key", "k.pem"), 0);
+    assert_string_equal(cfg.tls_cert, "c.pem");
+    assert_string_equal(cfg.tls_key, "k.pem");
+    assert_int_equal(PARSE("--tls-cert", "c.pem"), -EINVAL);
+    assert_int_equal(PARSE("--tls-key", "k.pem"), -EINVAL);
 }
 
 static void test_bad_values_name_their_flag(void **state)

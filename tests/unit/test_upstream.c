@@ -18,6 +18,7 @@
 
 struct fixture {
     struct worker w;
+    struct config cfg;
     struct backend_table *table;
     struct upstreams *ups;
     int listen_fd;
@@ -31,6 +32,8 @@ static int setup(void **state)
     f.w.epfd = epoll_create1(EPOLL_CLOEXEC);
     assert_true(f.w.epfd >= 0);
     f.w.now_ms = 1000;
+    config_defaults(&f.cfg);
+    f.w.cfg = &f.cfg;
     f.listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(f.listen_fd >= 0);
     f.addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -144,9 +147,53 @@ static void test_idle_connection_too_old_is_closed_not_reused(void **state)
     int a;
     struct upstream *u = connect_ready(f, &a);
     upstream_release(f->ups, u, true);
-    f->w.now_ms += UPSTREAM_MAX_AGE_MS + 1;
+    f->w.now_ms += f->cfg.pool_idle_timeout_ms + 1;
     assert_null(upstream_take_idle(f->ups, &f->table->backends[0], &a));
     assert_int_equal(u->state, UPSTREAM_CLOSED);
+    upstreams_reap(f->ups);
+}
+
+static void test_expire_closes_the_idle_connections_that_waited_too_long(void **state)
+{
+    struct fixture *f = *state;
+    int a, b;
+    struct upstream *old = connect_ready(f, &a), *young = connect_ready(f, &b);
+    upstream_release(f->ups, old, true);
+    f->w.now_ms += f->cfg.pool_idle_timeout_ms / 2;
+    upstream_release(f->ups, young, true);
+    assert_int_equal(upstreams_idle_count(f->ups), 2);
+    assert_int_equal(upstreams_expire(f->ups), 0);
+    f->w.now_ms += f->cfg.pool_idle_timeout_ms / 2 + 1;
+    assert_int_equal(upstreams_expire(f->ups), 1); /* the older one only */
+    assert_int_equal(old->state, UPSTREAM_CLOSED);
+    assert_int_equal(young->state, UPSTREAM_IDLE);
+    assert_int_equal(upstreams_idle_count(f->ups), 1);
+    f->w.now_ms += f->cfg.pool_idle_timeout_ms;
+    assert_int_equal(upstreams_expire(f->ups), 1);
+    assert_int_equal(upstreams_idle_count(f->ups), 0);
+    assert_null(upstream_take_idle(f->ups, &f->table->backends[0], &a));
+    upstreams_reap(f->ups);
+}
+
+static void test_pool_max_caps_the_idle_connections_per_backend(void **state)
+{
+    struct fixture *f = *state;
+    int a, b, c;
+    struct upstream *u1 = connect_ready(f, &a), *u2 = connect_ready(f, &b),
+                    *u3 = connect_ready(f, &c);
+    f->cfg.pool_max = 2;
+    upstream_release(f->ups, u1, true);
+    upstream_release(f->ups, u2, true);
+    upstream_release(f->ups, u3, true); /* the pool is full: closed */
+    assert_int_equal(u3->state, UPSTREAM_CLOSED);
+    assert_int_equal(upstreams_idle_count(f->ups), 2);
+    f->cfg.pool_max = 0; /* no pooling: every release closes */
+    struct upstream *t = upstream_take_idle(f->ups, &f->table->backends[0], &a);
+    assert_ptr_equal(t, u2);
+    upstream_release(f->ups, t, true);
+    assert_int_equal(t->state, UPSTREAM_CLOSED);
+    upstreams_close_idle(f->ups);
+    assert_int_equal(upstreams_idle_count(f->ups), 0);
     upstreams_reap(f->ups);
 }
 
@@ -189,6 +236,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idle_connection_the_backend_closes_leaves_the_pool,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_draining_worker_keeps_nothing_idle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expire_closes_the_idle_connections_that_waited_too_long,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_max_caps_the_idle_connections_per_backend, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# bench-tls.sh - HTTPS: lb terminating TLS next to HAProxy (bind ... ssl crt) and nginx
+# (listen ... ssl), with the same certificate and the same cipher.
+#
+# Usage: scripts/bench-tls.sh BIN_DIR
+#   Environment: BENCH_SECONDS (default 5), BENCH_CONNS (50), BENCH_THREADS (2, wrk threads),
+#                BENCH_WORKERS (2: lb -w, haproxy nbthread, nginx worker_processes),
+#                BENCH_ROUNDS (3).
+#
+# One nginx serves a 1 KiB static file over plain HTTP on three backend ports. lb, HAProxy and
+# nginx each terminate TLS on a free loopback port with one self-signed ECDSA P-256 certificate
+# (made here with openssl), TLS 1.2 and 1.3 allowed, TLS 1.3 limited to TLS_AES_128_GCM_SHA256
+# on all three so they agree on the cipher (wrk negotiates TLS 1.3 with X25519), and pass
+# requests on as plain HTTP with keep-alive to the backends, round robin. wrk measures two
+# rows: a new connection, hence a full TLS handshake, per request ("Connection: close"), and
+# keep-alive (handshakes amortised: the record layer and the proxying). One round measures every
+# target for each row in a rotating order; the table shows each cell's median over BENCH_ROUNDS
+# rounds, then lb's requests/s divided by the best peer's for each row. The negotiated protocol
+# and cipher of each target are printed first, as openssl s_client sees them. Configs and logs
+# live in a temporary directory removed at the end; every process is stopped by its PID. Numbers
+# are only comparable within one run.
+# shellcheck disable=SC2154 # free_port (lib/common.sh) assigns the port variables
+set -uo pipefail
+
+bin="${1:-bin}"
+seconds="${BENCH_SECONDS:-5}"
+conns="${BENCH_CONNS:-50}"
+threads="${BENCH_THREADS:-2}"
+workers="${BENCH_WORKERS:-2}"
+rounds="${BENCH_ROUNDS:-3}"
+suite="TLS_AES_128_GCM_SHA256"
+ciphers12="ECDHE+AESGCM:ECDHE+CHACHA20" # lb's TLS 1.2 list (lb/tls_context.c)
+
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+[ -x "$bin/lb" ] || die "no $bin/lb (run make first)"
+need_tools wrk haproxy nginx curl openssl
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer, not '$rounds'"
+
+make_temp_dir
+free_port b1 b2 b3 lb_port lb_tls hap_port ngx_port
+
+# The certificate all three present, and HAProxy's form of it (certificate and key in one file).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+    -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null || die "openssl could not make a certificate"
+cat "$tmp/cert.pem" "$tmp/key.pem" >"$tmp/haproxy.pem" || die "cannot write $tmp/haproxy.pem"
+
+# The backends: a static file from one nginx, on three ports.
+mkdir -p "$tmp/www" "$tmp/backends" "$tmp/front"
+head -c 1024 /dev/zero | tr '\0' 'x' >"$tmp/www/1k"
+# nginx's workers may run as another user (nobody, when started as root): they must read these.
+if ! chmod 711 "$tmp" || ! chmod 755 "$tmp/www" || ! chmod 644 "$tmp/www/1k" "$tmp/cert.pem" "$tmp/key.pem"; then
+    die "chmod failed"
+fi
+{
+    nginx_conf_start "$tmp/backends" "$workers"
+    cat <<EOF
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$b1;
+        listen 127.0.0.1:$b2;
+        listen 127.0.0.1:$b3;
+        root $tmp/www;
+    }
+}
+EOF
+} >"$tmp/backends/nginx.conf"
+nginx -e "$tmp/backends/error.log" -p "$tmp/backends" -c "$tmp/backends/nginx.conf" \
+    >"$tmp/backends.log" 2>&1 &
+be_pid=$!
+pids+=("$be_pid")
+for p in "$b1" "$b2" "$b3"; do
+    wait_port "$p" "$be_pid" || die "the backends did not start: $(cat "$tmp/backends/error.log" "$tmp/backends.log" 2>/dev/null)"
+done
+
+# lb's TLS 1.3 suites come from OpenSSL's configuration: the same one suite as the peers.
+cat >"$tmp/openssl.cnf" <<EOF
+openssl_conf = lblab_bench
+[lblab_bench]
+ssl_conf = lblab_ssl
+[lblab_ssl]
+system_default = lblab_tls
+[lblab_tls]
+Ciphersuites = $suite
+EOF
+OPENSSL_CONF="$tmp/openssl.cnf" "$bin/lb" -l "127.0.0.1:$lb_port" -b "127.0.0.1:$b1" \
+    -b "127.0.0.1:$b2" -b "127.0.0.1:$b3" -w "$workers" --no-stats \
+    --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem" --tls-listen "127.0.0.1:$lb_tls" \
+    >"$tmp/lb.log" 2>&1 &
+lb_pid=$!
+pids+=("$lb_pid")
+
+cat >"$tmp/haproxy.cfg" <<EOF
+global
+    nbthread $workers
+    maxconn 4096
+    log stderr format raw local0 emerg
+    ssl-default-bind-options ssl-min-ver TLSv1.2
+    ssl-default-bind-ciphers $ciphers12
+    ssl-default-bind-ciphersuites $suite
+
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    option http-keep-alive
+    http-reuse always
+
+frontend fe
+    bind 127.0.0.1:$hap_port ssl crt $tmp/haproxy.pem alpn http/1.1
+    http-request set-header X-Forwarded-Proto https
+    option forwardfor
+    default_backend be
+
+backend be
+    balance roundrobin
+    server b1 127.0.0.1:$b1
+    server b2 127.0.0.1:$b2
+    server b3 127.0.0.1:$b3
+EOF
+haproxy -db -f "$tmp/haproxy.cfg" >"$tmp/haproxy.log" 2>&1 &
+hap_pid=$!
+pids+=("$hap_pid")
+
+{
+    nginx_conf_start "$tmp/front" "$workers"
+    cat <<EOF
+    keepalive_requests 1000000;
+    upstream be {
+        server 127.0.0.1:$b1;
+        server 127.0.0.1:$b2;
+        server 127.0.0.1:$b3;
+        keepalive 64;
+    }
+    server {
+        listen 127.0.0.1:$ngx_port ssl;
+        ssl_certificate $tmp/cert.pem;
+        ssl_certificate_key $tmp/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_ciphers $ciphers12;
+        ssl_conf_command Ciphersuites $suite;
+        ssl_session_cache shared:TLS:10m;
+        location / {
+            proxy_pass http://be;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto https;
+        }
+    }
+}
+EOF
+} >"$tmp/front/nginx.conf"
+nginx -e "$tmp/front/error.log" -p "$tmp/front" -c "$tmp/front/nginx.conf" >"$tmp/front.log" 2>&1 &
+ngx_pid=$!
+pids+=("$ngx_pid")
+
+wait_port "$lb_tls" "$lb_pid" || die "lb did not start: $(cat "$tmp/lb.log")"
+wait_port "$hap_port" "$hap_pid" || die "haproxy did not start: $(cat "$tmp/haproxy.log")"
+wait_port "$ngx_port" "$ngx_pid" || die "nginx did not start: $(cat "$tmp/front/error.log" "$tmp/front.log" 2>/dev/null)"
+
+names=(lb haproxy nginx)
+ports=("$lb_tls" "$hap_port" "$ngx_port")
+
+# Each target serves the file whole over HTTPS, and says which protocol and cipher it chose.
+echo "lblab TLS bench: what each target negotiates (openssl s_client):"
+for ((i = 0; i < ${#names[@]}; i++)); do
+    got=$(curl -sk --max-time 10 -o /dev/null -w '%{http_code} %{size_download}' "https://127.0.0.1:${ports[$i]}/1k")
+    [ "$got" = "200 1024" ] || die "${names[$i]} (https://127.0.0.1:${ports[$i]}/1k) answered '$got', not '200 1024'"
+    hs=$(timeout 10 openssl s_client -connect "127.0.0.1:${ports[$i]}" -alpn http/1.1 </dev/null 2>&1)
+    # "New, TLSv1.3, Cipher is TLS_AES_128_GCM_SHA256" and "Server Temp Key: X25519, 253 bits"
+    printf '  %-8s %s, key exchange %s\n' "${names[$i]}" \
+        "$(awk '/^New, / { sub(/^New, /, ""); print; exit }' <<<"$hs")" \
+        "$(awk '/^Server Temp Key:/ { sub(/^Server Temp Key: /, ""); print; exit }' <<<"$hs")"
+done
+
+# Runs wrk (bounded in time even if a target hangs); prints "requests/s errors".
+measure() {
+    local out rps errs
+    out=$(timeout $((seconds + 30)) wrk -t"$threads" -c"$conns" -d"${seconds}s" "${@:2}" "$1" 2>&1)
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+    errs=$(wrk_errors <<<"$out")
+    echo "${rps:-0} ${errs:-0}"
+}
+
+rows=(new keepalive)
+declare -A samples errors
+echo
+echo "wrk -t$threads -c$conns -d${seconds}s GET /1k (1 KiB) over HTTPS: a new connection (full" \
+    "handshake) per request, and keep-alive; $workers workers each; $rounds rounds in rotating" \
+    "order; backends (nginx static, plain HTTP) on :$b1 :$b2 :$b3"
+for ((r = 0; r < rounds; r++)); do
+    for row in "${rows[@]}"; do
+        for ((k = 0; k < ${#names[@]}; k++)); do
+            i=$(((k + r) % ${#names[@]}))
+            if [ "$row" = new ]; then
+                read -r rps errs < <(measure "https://127.0.0.1:${ports[$i]}/1k" -H "Connection: close")
+            else
+                read -r rps errs < <(measure "https://127.0.0.1:${ports[$i]}/1k")
+            fi
+            samples[$i,$row]+=" $rps"
+            errors[$i,$row]=$((${errors[$i,$row]:-0} + errs))
+        done
+    done
+    echo "round $((r + 1))/$rounds done"
+    kill -0 "$lb_pid" 2>/dev/null || die "lb died during the benchmark: $(tail -5 "$tmp/lb.log")"
+done
+
+declare -A med
+printf '\n%-12s %22s %8s %22s %8s\n' "median of $rounds" "new conn/request r/s" "errors" \
+    "keep-alive r/s" "errors"
+for ((i = 0; i < ${#names[@]}; i++)); do
+    line=$(printf '%-12s' "${names[$i]}")
+    for row in "${rows[@]}"; do
+        # shellcheck disable=SC2086 # the samples are words
+        med[$i,$row]=$(printf '%s\n' ${samples[$i,$row]} | median)
+        line+=$(printf ' %22s %8s' "${med[$i,$row]}" "${errors[$i,$row]}")
+    done
+    echo "$line"
+done
+
+echo
+for row in "${rows[@]}"; do
+    best=1
+    if awk -v a="${med[2,$row]}" -v b="${med[1,$row]}" 'BEGIN { exit !(a + 0 > b + 0) }'; then best=2; fi
+    printf 'lb / best peer (%s) requests/s, %s: %s   (lb / haproxy %s, lb / nginx %s)\n' \
+        "${names[$best]}" "$([ "$row" = new ] && echo "new connection per request" || echo "keep-alive")" \
+        "$(ratio "${med[0,$row]}" "${med[$best,$row]}")" \
+        "$(ratio "${med[0,$row]}" "${med[1,$row]}")" "$(ratio "${med[0,$row]}" "${med[2,$row]}")"
+done
+echo
+echo "(errors: socket errors plus non-2xx/3xx responses over all rounds, as wrk counts them;"
+echo " samples per cell, requests/s:)"
+for ((i = 0; i < ${#names[@]}; i++)); do
+    printf '  %-8s new:%s   keep-alive:%s\n' "${names[$i]}" "${samples[$i,new]}" "${samples[$i,keepalive]}"
+done
