@@ -32,6 +32,7 @@
 #include "health.h"
 #include "loglimit.h"
 #include "net.h"
+#include "privdrop.h"
 #include "routing.h"
 #include "resolver.h"
 #include "sticky.h"
@@ -284,6 +285,15 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
 
+    /* --user: refused at once when it cannot work, before anything is opened */
+    uid_t run_uid = 0;
+    gid_t run_gid = 0;
+    if (cfg.user[0] != '\0' && (privdrop_lookup(cfg.user, &run_uid, &run_gid, err, sizeof(err)) != 0 ||
+                                 privdrop_check_root(cfg.user, err, sizeof(err)) != 0)) {
+        fprintf(stderr, "lb: %s\n", err);
+        return 2;
+    }
+
     /* signals first, so every thread created later inherits the blocked mask */
     signal(SIGPIPE, SIG_IGN);
     sigset_t mask;
@@ -387,6 +397,17 @@ int main(int argc, char **argv)
         stats = stats_open_lb(&cfg, routing->table, lfd, afd, nworkers, cfg.no_stats, err, sizeof(err));
         if (stats == NULL)
             fprintf(stderr, "lb: running without statistics: %s\n", err);
+    }
+
+    /* everything that needs root is open (listeners, log, keys, statistics): become --user */
+    if (cfg.user[0] != '\0') {
+        if (stats_chown(stats, run_uid, run_gid, err, sizeof(err)) != 0 ||
+            privdrop_to(run_uid, run_gid, err, sizeof(err)) != 0) {
+            fprintf(stderr, "lb: --user %s: %s\n", cfg.user, err);
+            goto out;
+        }
+        fprintf(stderr, "lb: running as user %s (uid %u, gid %u)\n", cfg.user,
+                (unsigned)run_uid, (unsigned)run_gid);
     }
 
     workers = calloc(nworkers, sizeof(*workers));

@@ -370,6 +370,11 @@ const char *stats_name(const struct stats *s)
     return s ? s->shm.name : "";
 }
 
+int stats_chown(struct stats *s, uid_t uid, gid_t gid, char *err, size_t err_len)
+{
+    return s != NULL ? stats_shm_chown(&s->shm, uid, gid, err, err_len) : 0;
+}
+
 /* ---- client side --------------------------------------------------------------------------- */
 
 void stats_client_accepted(struct stats_thread *t)

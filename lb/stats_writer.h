@@ -78,6 +78,11 @@ const struct stats_shm *stats_thread_shm(const struct stats_thread *t);
 /* The segment's name, e.g. "/lblab-3000" ("" for NULL or in private memory). */
 const char *stats_name(const struct stats *s);
 
+/* Gives the named segment to uid/gid before lb changes user (--user), so it can still remove it
+ * on exit; it stays writable by lb alone (0644). s NULL: nothing to do. Returns 0 or -errno with
+ * a message in err. */
+int stats_chown(struct stats *s, uid_t uid, gid_t gid, char *err, size_t err_len);
+
 /* ---- client connections (the worker that owns the connection) ---------------------------- */
 
 void stats_client_accepted(struct stats_thread *t);
