@@ -12,7 +12,7 @@
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD := build/fuzz
-FUZZ_ALL := http body config conffile headers hashkey lbtrace_decode lbtrace_reasm lbtrace lbtop_snapshot \
+FUZZ_ALL := http body config conffile headers hashkey lbtrace_decode lbtrace_reasm lbtrace lbtrace_tls lbtop_snapshot \
     backend_sim
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
@@ -28,6 +28,7 @@ fuzz_hashkey_DIRS := lb
 fuzz_lbtrace_decode_DIRS := lbtrace
 fuzz_lbtrace_reasm_DIRS := lbtrace
 fuzz_lbtrace_DIRS := lbtrace
+fuzz_lbtrace_tls_DIRS := lbtrace
 fuzz_lbtrace_LDLIBS := $(lbtrace_LDLIBS)
 fuzz_lbtop_snapshot_DIRS := lbtop
 fuzz_lbtop_snapshot_LDLIBS := $(lbtop_LDLIBS)
