@@ -284,11 +284,11 @@ static bool read_answer(struct check *ck, uint64_t now)
 }
 
 /* How the TLS handshake of a check ended: a failure's reason is kept for the check's result. */
-static void tls_report(void *arg, int version, const char *why)
+static void tls_report(void *arg, const struct transport_tls_outcome *o)
 {
     struct check *ck = arg;
-    if (version == 0 && why != NULL)
-        snprintf(ck->tls_why, sizeof(ck->tls_why), "%s", why);
+    if (o->version == 0 && o->why != NULL)
+        snprintf(ck->tls_why, sizeof(ck->tls_why), "%s", o->why);
 }
 
 /* Moves a check as far as its socket allows. */

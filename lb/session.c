@@ -463,11 +463,11 @@ void session_reap(struct worker *w)
     upstreams_reap(w->upstreams);
 }
 
-/* How a client's TLS handshake ended, for the statistics. */
-static void client_tls_report(void *arg, int version, const char *why)
+/* How a client's TLS handshake ended, for the statistics (a failure is counted, not logged:
+ * any port scanner makes one). */
+static void client_tls_report(void *arg, const struct transport_tls_outcome *o)
 {
-    (void)why; /* a client's failed handshake is counted, not logged: any scanner makes one */
-    events_client_tls_handshake(arg, version);
+    events_client_tls_handshake(arg, o->version, o->resumed);
 }
 
 int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peer_len,

@@ -399,7 +399,7 @@ void stats_request_received(struct stats_thread *t)
         bump(&t->block->global.requests, 1);
 }
 
-void stats_tls_handshake(struct stats_thread *t, int version)
+void stats_tls_handshake(struct stats_thread *t, int version, bool resumed)
 {
     if (t == NULL)
         return;
@@ -409,6 +409,8 @@ void stats_tls_handshake(struct stats_thread *t, int version)
         return;
     }
     bump(&g->tls_handshakes, 1);
+    if (resumed)
+        bump(&g->tls_resumed, 1);
     if (version == 0x0303)
         bump(&g->tls_v12, 1);
     else if (version == 0x0304)

@@ -93,8 +93,9 @@ void stats_request_received(struct stats_thread *t);
 /* A request's head did not arrive within --client-timeout (408 or close). */
 void stats_client_timeout(struct stats_thread *t);
 /* A TLS handshake on the HTTPS listener completed with version (0x0303 TLS 1.2, 0x0304 TLS
- * 1.3), or, with version 0, a client connection closed before its handshake completed. */
-void stats_tls_handshake(struct stats_thread *t, int version);
+ * 1.3), resumed or not, or, with version 0, a client connection closed before its handshake
+ * completed. */
+void stats_tls_handshake(struct stats_thread *t, int version, bool resumed);
 
 /* ---- backend connections and requests ----------------------------------------------------- */
 

@@ -112,11 +112,11 @@ static void note_local_address(struct upstream *u)
 }
 
 /* How the TLS handshake with the backend ended: a failure is said on standard error. */
-static void tls_report(void *arg, int version, const char *why)
+static void tls_report(void *arg, const struct transport_tls_outcome *o)
 {
     struct upstream *u = arg;
-    if (version == 0)
-        events_backend_tls_failed(u->w, u->backend, why);
+    if (o->version == 0)
+        events_backend_tls_failed(u->w, u->backend, o->why);
 }
 
 /* One step of the handshake of a HANDSHAKING u: 0 when READY, -EINPROGRESS, or -errno. */
