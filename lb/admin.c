@@ -273,10 +273,10 @@ static void backend_action(struct admin *a, struct admin_conn *c, const struct h
         error_answer(a, c, 405, "Allow: POST\r\n", "use POST");
         return;
     }
-    char wanted[sizeof(w->table->backends[0].name) + 16];
+    char wanted[sizeof(((struct backend *)0)->name) + 16];
     struct backend *b = NULL;
     if (percent_decode(name, name_len, wanted, sizeof(wanted)))
-        b = find_backend(w->table, wanted);
+        b = find_backend(w->routing->table, wanted);
     if (b == NULL || w->health == NULL) {
         error_answer(a, c, 404, "", "no backend of that name");
         return;

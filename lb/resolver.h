@@ -43,10 +43,15 @@ struct resolver;
 struct resolver *resolver_create(struct backend_table *table, uint32_t ttl_s, char *err,
                                  size_t err_len);
 
-/* Resolves every named backend now, on the calling thread (start-up, before workers run).
+/* Resolves every named backend now, on the calling thread (start-up, and a reload before its
+ * backends take requests).
  * Names that fail are reported one per line through warn (may be NULL) and stay without
  * addresses. Returns how many failed. */
 size_t resolver_resolve_all(struct resolver *r, void (*warn)(const char *msg));
+
+/* A reload: from now on the resolver refreshes table's backends (all at once first) instead of
+ * the previous table's, which keep the addresses they had. Any thread. Returns 0 or -ENOMEM. */
+int resolver_set_table(struct resolver *r, struct backend_table *table);
 
 /* Starts the resolver thread. Returns 0 or -errno. */
 int resolver_start(struct resolver *r);

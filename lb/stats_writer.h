@@ -126,6 +126,14 @@ void stats_request_done(struct stats_thread *t, const struct request_record *r);
 void stats_backend_health(struct stats_thread *t, int b, uint32_t state, uint64_t changed_wall_ns,
                           const char *reason, uint64_t checks_total, uint64_t checks_failed);
 
+/* A reload made rt the snapshot lb serves instead of old (lb/routing.h): each backend slot
+ * follows its backend by name, so a backend rt keeps goes on counting where it was (its weight
+ * updated), and one rt removed shows DOWN with the reason "removed from the configuration by a
+ * reload". Backends in slots beyond those stats_open() published count in the totals only
+ * (lbtop shows them after a restart). main()'s thread. */
+struct routing;
+void stats_follow_routing(struct stats *s, const struct routing *old, const struct routing *rt);
+
 /* b's host now resolves to sa (the address lb connects to). Any thread. */
 void stats_backend_resolved(struct stats *s, int b, const struct sockaddr *sa);
 

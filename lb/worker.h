@@ -62,11 +62,8 @@ struct worker {
     /* immutable after start-up */
     unsigned id;
     const struct config *cfg;
-    struct backend_table *table;
-    const struct routing *routing; /* the pools, their policies and the routes (routing.h) */
-    const char *const *health_paths; /* each backend's check path by table index ("": none);
-                                        NULL: no backend is checked */
-    const struct sticky *sticky; /* sticky-session cookie ids (sticky.h) */
+    struct routing *routing; /* the snapshot new requests start on (routing.h), held; main()
+                                sets the first one, the worker's loop the next ones */
     struct resolver *resolver;
     const struct access_log *log;
     int listen_fd; /* shared with the other workers; owned by main() */
@@ -85,6 +82,10 @@ struct worker {
 
     /* atomic: written by main(), read by the worker (1 drain, 2 stop now) */
     atomic_int stop;
+    /* atomic: a snapshot from worker_set_routing() that the worker has not taken yet (held) */
+    _Atomic(struct routing *) next_routing;
+    /* atomic: the generation of the snapshot new requests start on (written by the worker) */
+    _Atomic uint64_t routing_generation;
 
     /* the worker thread only */
     int epfd;
@@ -122,6 +123,13 @@ int worker_start(struct worker *w);
 /* Asks the worker to finish: drain (finish in-flight requests, at most cfg->drain_timeout_ms)
  * or, with now, to close everything at once. Any thread, async-signal-safe. */
 void worker_stop(struct worker *w, bool now);
+
+/* A reload: new requests on w start on rt from the next loop round on (w holds a reference; the
+ * requests in flight keep theirs). Any thread. */
+void worker_set_routing(struct worker *w, struct routing *rt);
+
+/* True once w starts new requests on a snapshot of generation at least gen. Any thread. */
+bool worker_routing_at(const struct worker *w, uint64_t gen);
 
 /* Waits for the thread, then releases everything w holds. */
 void worker_join(struct worker *w);
