@@ -419,6 +419,14 @@ int main(int argc, char **argv)
      * same, in private memory */
     if (!cfg.no_stats || afd >= 0) {
         stats = stats_open_lb(&cfg, routing->table, lfd, afd, nworkers, cfg.no_stats, err, sizeof(err));
+        if (stats == NULL && afd >= 0 && !cfg.no_stats) {
+            /* no segment for lbtop (e.g. another lb publishes one under this name), but the
+             * admin endpoint can still answer from private memory */
+            fprintf(stderr, "lb: no shared statistics (%s): kept in private memory for --admin\n",
+                    err);
+            stats = stats_open_lb(&cfg, routing->table, lfd, afd, nworkers, true, err,
+                                  sizeof(err));
+        }
         if (stats == NULL)
             fprintf(stderr, "lb: running without statistics: %s\n", err);
     }
@@ -504,7 +512,7 @@ int main(int argc, char **argv)
                 "POST /backends/NAME/drain|enable|disable)\n",
                 v6 ? "[" : "", cfg.admin_host, v6 ? "]" : "", (unsigned)cfg.admin_port);
     }
-    if (stats != NULL && !cfg.no_stats)
+    if (stats != NULL && stats_name(stats)[0] != '\0')
         fprintf(stderr, "lb: statistics in shared memory %s (watch them with: lbtop -p %u)\n",
                 stats_name(stats), (unsigned)cfg.listen_port);
 
