@@ -136,6 +136,7 @@ static unsigned warn_fixed_settings(const struct config *now, const struct confi
         {"fail-window", now->fail_window_ms != next->fail_window_ms},
         {"observe", now->observe_5xx != next->observe_5xx},
         {"max-conns", now->max_conns != next->max_conns},
+        {"user", strcmp(now->user, next->user) != 0},
         {"tls-*", now->num_tls_certs != next->num_tls_certs ||
                       strcmp(now->tls_cert_dir, next->tls_cert_dir) != 0 ||
                       now->tls_listen_port != next->tls_listen_port ||
