@@ -132,6 +132,13 @@ static void switch_routing(struct worker *w, struct routing *rt)
     routing_release(old); /* requests in flight hold it while they need it */
 }
 
+void worker_wake(struct worker *w)
+{
+    uint64_t one = 1;
+    while (write(w->ctl_efd, &one, sizeof(one)) < 0 && errno == EINTR)
+        ;
+}
+
 bool worker_routing_at(const struct worker *w, uint64_t gen)
 {
     return atomic_load(&w->routing_generation) >= gen;
@@ -319,6 +326,7 @@ static void handle_control(struct worker *w)
     }
     if (stop >= 2)
         w->drain_deadline_ms = w->now_ms;
+    admin_reloads_done(w->admin);
     take_handed_clients(w);
 }
 

@@ -115,7 +115,14 @@ static char *version(const struct lab *lab, int k)
                        k, p2, p4, p3, p1);
 }
 
+static void lab_start_with(struct lab *lab, const char *const *extra);
+
 static void lab_start(struct lab *lab)
+{
+    lab_start_with(lab, NULL);
+}
+
+static void lab_start_with(struct lab *lab, const char *const *extra)
 {
     static const char *names[NSIMS] = {"b1", "b2", "b3", "b4"};
     for (int i = 0; i < NSIMS; i++) {
@@ -130,7 +137,9 @@ static void lab_start(struct lab *lab)
     char *text = version(lab, 0);
     write_file(lab->path, text);
     free(text);
-    const char *args[] = {"-c", lab->path, "-w", "2", NULL};
+    const char *args[16] = {"-c", lab->path, "-w", "2"};
+    for (size_t i = 0, k = 4; extra != NULL && extra[i] != NULL && k < 15; i++)
+        args[k++] = extra[i];
     lab->lb = harness_start_lb(&lab->lb_port, NULL, 0, args, lab->log);
     assert_true(lab->lb > 0);
 }
@@ -347,11 +356,50 @@ static void test_a_bad_file_is_refused_and_the_running_configuration_stays(void 
     lab_stop(&lab);
 }
 
+/* POST /reload on the admin port: the answer tells the outcome. */
+static void test_post_reload_on_the_admin_port_answers_with_the_outcome(void **state)
+{
+    (void)state;
+    static struct lab lab;
+    uint16_t admin = harness_free_port();
+    char *admin_arg = harness_fmt("127.0.0.1:%u", (unsigned)admin);
+    const char *extra[] = {"--admin", admin_arg, NULL};
+    lab_start_with(&lab, extra);
+    struct harness_response resp;
+    const char post[] = "POST /reload HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n";
+
+    char *text = version(&lab, 1);
+    write_file(lab.path, text);
+    free(text);
+    assert_int_equal(harness_exchange(admin, post, strlen(post), TIMEOUT_MS, &resp), 0);
+    assert_int_equal(resp.status, 200);
+    assert_non_null(strstr(resp.body, "\"reloaded\": true, \"generation\": 2"));
+    harness_response_free(&resp);
+    assert_version_routes(&lab, 1);
+
+    write_file(lab.path, "pool api { backend 127.0.0.1:1 }\nbogus\n");
+    assert_int_equal(harness_exchange(admin, post, strlen(post), TIMEOUT_MS, &resp), 0);
+    assert_int_equal(resp.status, 422);
+    char *where = harness_fmt("\"errors\": \"%s:2:1: unknown directive 'bogus'", lab.path);
+    assert_non_null(strstr(resp.body, where));
+    free(where);
+    harness_response_free(&resp);
+    assert_version_routes(&lab, 1); /* still */
+
+    const char get[] = "GET /reload HTTP/1.1\r\nHost: a\r\n\r\n";
+    assert_int_equal(harness_exchange(admin, get, strlen(get), TIMEOUT_MS, &resp), 0);
+    assert_int_equal(resp.status, 405);
+    harness_response_free(&resp);
+    free(admin_arg);
+    lab_stop(&lab);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         LB_TEST(test_ten_reloads_under_load_fail_no_request),
         LB_TEST(test_a_bad_file_is_refused_and_the_running_configuration_stays),
+        LB_TEST(test_post_reload_on_the_admin_port_answers_with_the_outcome),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
