@@ -5,10 +5,11 @@
  * is complete or malformed), answers it and closes. Connections are few and short, so they live
  * on a plain list and each round the loop closes the ones past their deadline; no timer heap.
  *
- * An answer is built whole in memory (GET /metrics and GET /stats with 64 backends are tens of
- * kilobytes), then written without ever waiting: what the socket does not take now is kept and
+ * An answer is built whole in memory (GET /metrics with 64 backends is about 750 KB, GET /stats
+ * about 60 KB), then written without ever waiting: what the socket does not take now is kept and
  * written when epoll says the socket is writable again, so a slow or stalled client costs memory
- * until its deadline, never the worker's time.
+ * until its deadline, never the worker's time. Building it costs worker 0 a few milliseconds at
+ * most (3.6 ms for /metrics with 64 backends, -O2).
  */
 #include "admin.h"
 
