@@ -137,6 +137,8 @@ static unsigned warn_fixed_settings(const struct config *now, const struct confi
         {"fail-window", now->fail_window_ms != next->fail_window_ms},
         {"observe", now->observe_5xx != next->observe_5xx},
         {"max-conns", now->max_conns != next->max_conns},
+        {"pool-max", now->pool_max != next->pool_max},
+        {"pool-idle-timeout", now->pool_idle_timeout_ms != next->pool_idle_timeout_ms},
         {"user", strcmp(now->user, next->user) != 0},
         {"tls-*", now->num_tls_certs != next->num_tls_certs ||
                       strcmp(now->tls_cert_dir, next->tls_cert_dir) != 0 ||

@@ -258,7 +258,7 @@ void relay_resolved(struct worker *w, struct resolve_req *req)
     struct relay *r = req->owner;
     (void)w;
     if (r == NULL || r->dead) {
-        free(req);
+        dial_free_resolve(req);
         return;
     }
     if (dial_resolved(&r->d, req))

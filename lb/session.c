@@ -1022,7 +1022,7 @@ void session_resolved(struct worker *w, struct resolve_req *req)
     struct session *s = req->owner;
     (void)w;
     if (s == NULL || s->dead || s->x == NULL) {
-        free(req);
+        dial_free_resolve(req);
         return;
     }
     if (dial_resolved(&s->x->d, req))
