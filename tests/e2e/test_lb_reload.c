@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -377,6 +378,15 @@ static void test_post_reload_on_the_admin_port_answers_with_the_outcome(void **s
     harness_response_free(&resp);
     assert_version_routes(&lab, 1);
 
+    /* the statistics follow: b4, which the reload added, is there with its pool */
+    int status;
+    char *json = harness_runf(&status, "'%s' -p %u --json 2>&1", harness_bin("lbtop"),
+                              (unsigned)lab.lb_port);
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_non_null(strstr(json, "\"b4\""));
+    assert_non_null(strstr(json, "\"api\""));
+    free(json);
+
     write_file(lab.path, "pool api { backend 127.0.0.1:1 }\nbogus\n");
     assert_int_equal(harness_exchange(admin, post, strlen(post), TIMEOUT_MS, &resp), 0);
     assert_int_equal(resp.status, 422);
@@ -385,6 +395,19 @@ static void test_post_reload_on_the_admin_port_answers_with_the_outcome(void **s
     free(where);
     harness_response_free(&resp);
     assert_version_routes(&lab, 1); /* still */
+
+    /* a reload that removes b4: lbtop shows it DOWN, and why */
+    text = version(&lab, 2);
+    write_file(lab.path, text);
+    free(text);
+    assert_int_equal(harness_exchange(admin, post, strlen(post), TIMEOUT_MS, &resp), 0);
+    assert_int_equal(resp.status, 200);
+    harness_response_free(&resp);
+    json = harness_runf(&status, "'%s' -p %u --json 2>&1", harness_bin("lbtop"),
+                        (unsigned)lab.lb_port);
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_non_null(strstr(json, "removed from the configuration by a reload"));
+    free(json);
 
     const char get[] = "GET /reload HTTP/1.1\r\nHost: a\r\n\r\n";
     assert_int_equal(harness_exchange(admin, get, strlen(get), TIMEOUT_MS, &resp), 0);
