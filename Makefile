@@ -170,10 +170,13 @@ bench: all ## benchmarks: throughput and latency against nginx and haproxy
 	$(Q)set -e; for b in scripts/bench-*.sh; do [ -e "$$b" ] || continue; "$$b" $(BIN); done
 
 install: all ## install programs and man pages under PREFIX
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man5
 	install -m 0755 $(PROGRAM_BINS) $(DESTDIR)$(PREFIX)/bin/
 	@set -e; for m in docs/man/*.1; do [ -e "$$m" ] || continue; \
 	    install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man1/; done
+	@set -e; for m in docs/man/*.5; do [ -e "$$m" ] || continue; \
+	    install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man5/; done
 
 clean: ## remove build/ and bin/
 	rm -rf build bin

@@ -108,7 +108,11 @@ struct stats_header {
     uint32_t header_size;     /* sizeof(struct stats_header) */
     uint64_t segment_size;    /* bytes in the whole segment */
     uint32_t max_backends;    /* STATS_MAX_BACKENDS */
-    uint32_t nbackends;       /* backends configured: backends[0 .. nbackends-1] are in use */
+    uint32_t nbackends;       /* backends configured: backends[0 .. nbackends-1] are in use.
+                                 The one field that may change after magic: it only grows
+                                 (lb -c FILE reloaded with a new backend), by an atomic release
+                                 store once the new entries are written; read it with an
+                                 acquire load (stats_shm_backends()), never past max_backends */
     uint32_t max_workers;     /* STATS_MAX_WORKERS */
     uint32_t nworkers;        /* worker blocks present: workers[0 .. nworkers-1] */
     uint32_t backend_size;    /* sizeof(struct stats_backend) */
@@ -303,7 +307,10 @@ struct stats_global_counters {
     _Atomic uint64_t tls_handshake_failures;  /* connections closed before theirs completed */
     _Atomic uint64_t tls_v12;                 /* of the completed, TLS 1.2 ones */
     _Atomic uint64_t tls_v13;                 /* and TLS 1.3 ones */
-    _Atomic uint64_t reserved[32 - 19];
+    _Atomic uint64_t tls_resumed;             /* of the completed, resumed sessions (a ticket
+                                               * or the session cache: no certificate, no
+                                               * signature) */
+    _Atomic uint64_t reserved[32 - 20];
 };
 _Static_assert(sizeof(struct stats_global_counters) == 256, "stats_global_counters size");
 

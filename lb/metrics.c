@@ -120,6 +120,9 @@ static void write_global(FILE *out, const struct stats_snapshot *s)
     global_counter(out, "tls_handshake_failures_total", "counter",
                    "Connections to the HTTPS listener closed before their handshake completed",
                    s->tls_handshake_failures);
+    global_counter(out, "tls_sessions_resumed_total", "counter",
+                   "TLS handshakes on the HTTPS listener that resumed an earlier session",
+                   s->tls_resumed);
 }
 
 /* ---- per backend --------------------------------------------------------------------------- */

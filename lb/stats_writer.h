@@ -93,8 +93,9 @@ void stats_request_received(struct stats_thread *t);
 /* A request's head did not arrive within --client-timeout (408 or close). */
 void stats_client_timeout(struct stats_thread *t);
 /* A TLS handshake on the HTTPS listener completed with version (0x0303 TLS 1.2, 0x0304 TLS
- * 1.3), or, with version 0, a client connection closed before its handshake completed. */
-void stats_tls_handshake(struct stats_thread *t, int version);
+ * 1.3), resumed or not, or, with version 0, a client connection closed before its handshake
+ * completed. */
+void stats_tls_handshake(struct stats_thread *t, int version, bool resumed);
 
 /* ---- backend connections and requests ----------------------------------------------------- */
 
@@ -124,6 +125,16 @@ void stats_request_done(struct stats_thread *t, const struct request_record *r);
  * counters. Called with b's health lock held (health_publish()), so one writer at a time. */
 void stats_backend_health(struct stats_thread *t, int b, uint32_t state, uint64_t changed_wall_ns,
                           const char *reason, uint64_t checks_total, uint64_t checks_failed);
+
+/* A reload made rt the snapshot lb serves instead of old (lb/routing.h): each backend slot
+ * follows its backend by name, so a backend rt keeps goes on counting where it was (its weight
+ * updated), and one rt removed shows DOWN with the reason "removed from the configuration by a
+ * reload" (written under its health lock in h, which may be NULL); a backend rt adds gets an entry of its own (the number of entries grows, up to
+ * STATS_MAX_BACKENDS; beyond, it counts in the totals only). main()'s thread. */
+struct routing;
+struct health;
+void stats_follow_routing(struct stats *s, struct health *h, const struct routing *old,
+                          const struct routing *rt);
 
 /* b's host now resolves to sa (the address lb connects to). Any thread. */
 void stats_backend_resolved(struct stats *s, int b, const struct sockaddr *sa);

@@ -44,20 +44,29 @@ struct tls_conn {
     bool reported;
 };
 
-static void report(struct tls_conn *c, int version, const char *why)
+/* A failed handshake, reported once. */
+static void report_failure(struct tls_conn *c, const char *why)
 {
     if (c->reported)
         return;
     c->reported = true;
+    struct transport_tls_outcome o = {.why = why};
     if (c->report != NULL)
-        c->report(c->arg, version, why);
+        c->report(c->arg, &o);
 }
 
 /* After a call that may have completed the handshake. */
 static void note_handshake(struct tls_conn *c)
 {
-    if (!c->reported && SSL_is_init_finished(c->ssl))
-        report(c, SSL_version(c->ssl), NULL);
+    if (c->reported || !SSL_is_init_finished(c->ssl))
+        return;
+    c->reported = true;
+    struct transport_tls_outcome o = {
+        .version = SSL_version(c->ssl),
+        .resumed = SSL_session_reused(c->ssl) == 1,
+    };
+    if (c->report != NULL)
+        c->report(c->arg, &o);
 }
 
 /* Why a handshake failed, as one line: a certificate that did not verify says why, else
@@ -109,7 +118,7 @@ static ssize_t tls_failure(struct tls_conn *c, int ret)
         e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_ZERO_RETURN) {
         char why[160];
         failure_reason(ssl, e, err, why, sizeof(why));
-        report(c, 0, why);
+        report_failure(c, why);
     }
     if (e == SSL_ERROR_SSL && SSL_is_server(ssl) &&
         ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_HTTP_REQUEST)
@@ -185,7 +194,7 @@ static int tls_handshake(struct transport *t)
         return 0;
     ssize_t r = tls_failure(c, ret);
     if (r == 0) { /* the peer closed in the middle of it */
-        report(c, 0, "closed before the handshake completed");
+        report_failure(c, "closed before the handshake completed");
         return -ECONNRESET;
     }
     return (int)r;
@@ -208,7 +217,7 @@ static void tls_close(struct transport *t, bool abort)
 {
     struct tls_conn *c = t->ctx;
     SSL *ssl = c->ssl;
-    report(c, 0, "closed before the handshake completed");
+    report_failure(c, "closed before the handshake completed");
     if (abort) {
         /* SO_LINGER with a zero time: close() sends RST instead of FIN */
         struct linger lg = {.l_onoff = 1, .l_linger = 0};

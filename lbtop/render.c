@@ -315,10 +315,12 @@ static void header_http(struct lbtop_lines *l, const struct lbtop_model *m,
     if (s->tls) {
         /* the HTTPS listener: TLS ends at lb, so its handshakes are lb's to count */
         line = add(l, o, LBTOP_ATTR_NORMAL, -1,
-                   "HTTPS %s  handshakes %llu (TLS 1.3 %llu, TLS 1.2 %llu)  failed %llu",
+                   "HTTPS %s  handshakes %llu (TLS 1.3 %llu, TLS 1.2 %llu)  failed %llu  "
+                   "resumed %llu",
                    s->tls_listen_text[0] ? s->tls_listen_text : "?",
                    (unsigned long long)s->tls_handshakes, (unsigned long long)s->tls_v13,
-                   (unsigned long long)s->tls_v12, (unsigned long long)s->tls_handshake_failures);
+                   (unsigned long long)s->tls_v12, (unsigned long long)s->tls_handshake_failures,
+                   (unsigned long long)s->tls_resumed);
         if (s->tls_handshake_failures > 0)
             span(line, "failed", 0, LBTOP_ATTR_BAD);
     }

@@ -126,6 +126,7 @@ struct fixture {
     struct server srv[NB];
     struct backend_table *table;
     struct health *h;
+    struct routing rt; /* only its table is looked at */
     struct worker w;
 };
 
@@ -152,7 +153,8 @@ static struct fixture *fixture_open(const enum answer *answers, size_t n, unsign
     assert_non_null(f.h);
     f.w.epfd = epoll_create1(EPOLL_CLOEXEC);
     assert_true(f.w.epfd >= 0);
-    f.w.table = f.table;
+    f.rt.table = f.table;
+    f.w.routing = &f.rt;
     f.w.now_ms = clock_mono_ms();
     return &f;
 }
@@ -352,9 +354,9 @@ static void test_a_backend_without_an_address_yet_is_not_checked(void **state)
     /* a second table whose one backend is a name nobody resolved: no address to check */
     const char *hosts[] = {"backend.invalid"};
     uint16_t ports[] = {80};
-    struct backend_table *named = backend_table_create(hosts, ports, 1), *saved = f->w.table;
+    struct backend_table *named = backend_table_create(hosts, ports, 1), *saved = f->rt.table;
     assert_non_null(named);
-    f->w.table = named;
+    f->rt.table = named;
     struct checker *c = make_checker(f, 50, 50, 1);
     drive(f, c, 120);
     assert_int_equal(checker_started(c), 0);
@@ -364,7 +366,7 @@ static void test_a_backend_without_an_address_yet_is_not_checked(void **state)
     assert_int_equal(s.state, HEALTH_UP);
     assert_true(checker_next_deadline(c) <= f->w.now_ms + 50);
     checker_destroy(c);
-    f->w.table = saved;
+    f->rt.table = saved;
     backend_table_destroy(named);
     fixture_close(f);
 }
@@ -384,6 +386,31 @@ static void test_destroy_with_checks_in_flight_closes_them(void **state)
     fixture_close(f);
 }
 
+/* Pools with their own health paths: each backend is checked with its pool's path, and a
+ * backend whose pool has none is not checked at all. */
+static void test_each_backend_is_checked_with_its_pools_path(void **state)
+{
+    (void)state;
+    static const enum answer a[] = {ANSWER_200, ANSWER_200, ANSWER_503};
+    struct fixture *f = fixture_open(a, 3, 1, 1);
+    const char *paths[] = {"/ready", "", "/health"};
+    struct checker_config cc = {.paths = paths, .interval_ms = 10000, .timeout_ms = 200,
+                                .nworkers = 1};
+    struct checker *c = checker_create(&f->w, f->h, &cc);
+    assert_non_null(c);
+    assert_int_equal(checker_backends(c), 2); /* backend 1's pool has no health path */
+    drive_checks(f, c, 0, 1);
+    drive_checks(f, c, 2, 1);
+    drive(f, c, 50);
+    struct health_snapshot s;
+    health_snapshot(f->h, 1, &s);
+    assert_int_equal(s.checks_total, 0);
+    assert_backend(f, 0, HEALTH_UP, "");
+    assert_backend(f, 2, HEALTH_DOWN, "1 check failed: status 503");
+    checker_destroy(c);
+    fixture_close(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -395,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_wait_is_bounded_by_the_next_check),
         cmocka_unit_test(test_a_backend_without_an_address_yet_is_not_checked),
         cmocka_unit_test(test_destroy_with_checks_in_flight_closes_them),
+        cmocka_unit_test(test_each_backend_is_checked_with_its_pools_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
