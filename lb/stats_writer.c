@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "config.h"
 #include "net.h"
+#include "health.h"
 #include "routing.h"
 #include "stats_shm.h"
 
@@ -639,7 +640,22 @@ static void configure_entry(struct stats *s, size_t b, const struct backend *be,
     atomic_store_explicit(&e->last_change_wall_ns, clock_wall_ns(), memory_order_relaxed);
 }
 
-void stats_follow_routing(struct stats *s, const struct routing *old, const struct routing *rt)
+struct removed {
+    struct stats_thread *t;
+    int slot;
+};
+
+/* Under the backend's health lock (health_publish()): the one writer of its state right now. */
+static void publish_removed(const struct health_snapshot *snap, void *arg)
+{
+    const struct removed *r = arg;
+    stats_backend_health(r->t, r->slot, STATS_BACKEND_DOWN, clock_wall_ns(),
+                         "removed from the configuration by a reload", snap->checks_total,
+                         snap->checks_failed);
+}
+
+void stats_follow_routing(struct stats *s, struct health *h, const struct routing *old,
+                          const struct routing *rt)
 {
     if (s == NULL || s->nthreads == 0)
         return;
@@ -672,10 +688,12 @@ void stats_follow_routing(struct stats *s, const struct routing *old, const stru
         if (b != NULL) {
             atomic_store_explicit(&be->weight, b->weight, memory_order_relaxed);
         } else if (old != NULL && old->by_slot[slot] != NULL) {
-            stats_backend_health(t, (int)slot, STATS_BACKEND_DOWN, clock_wall_ns(),
-                                 "removed from the configuration by a reload",
-                                 atomic_load_explicit(&be->checks_total, memory_order_relaxed),
-                                 atomic_load_explicit(&be->checks_failed, memory_order_relaxed));
+            struct removed r = {.t = t, .slot = (int)slot};
+            if (h != NULL)
+                health_publish(h, slot, publish_removed, &r);
+            else
+                stats_backend_health(t, (int)slot, STATS_BACKEND_DOWN, clock_wall_ns(),
+                                     "removed from the configuration by a reload", 0, 0);
         }
     }
 }

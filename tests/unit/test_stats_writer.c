@@ -357,7 +357,7 @@ static void test_a_reload_adds_and_removes_backends_by_name(void **state)
                                       "pool static { backend localhost:3003; backend "
                                       "127.0.0.1:9 name=new }\n",
                                       rt1, &slots);
-    stats_follow_routing(s, rt1, rt2);
+    stats_follow_routing(s, NULL, rt1, rt2);
     one_request(stats_for_worker(s, 1), 3, 200, 1); /* the new backend counts as its own */
     struct stats_snapshot *snap = read_back();
     assert_int_equal(snap->nbackends, 4);
