@@ -24,8 +24,20 @@ V      ?= 0
 CFLAGS   ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -Icommon
 WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wno-format-nonliteral -Wstrict-prototypes -Wmissing-prototypes
-ALL_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) -pthread -MMD -MP
-ALL_LDFLAGS = $(LDFLAGS) -pthread
+# Hardening, for every program and test: stack canaries, checked string and memory calls
+# (_FORTIFY_SOURCE needs the optimiser: only with -O1 or more), a position-independent
+# executable (ASLR moves the code too) and full RELRO (relocations resolved at start, then the
+# table made read-only). scripts/check-hardening.sh checks the binaries; HARDEN=0 turns it off.
+HARDEN ?= 1
+ifeq ($(HARDEN),1)
+HARDEN_CFLAGS := -fstack-protector-strong -fPIE
+ifneq ($(filter -O1 -O2 -O3 -Os -Og -Ofast,$(CFLAGS)),)
+HARDEN_CFLAGS += -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2
+endif
+HARDEN_LDFLAGS := -pie -Wl,-z,relro,-z,now
+endif
+ALL_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) $(HARDEN_CFLAGS) -pthread -MMD -MP
+ALL_LDFLAGS = $(LDFLAGS) $(HARDEN_LDFLAGS) -pthread
 ifeq ($(SAN),1)
 SANITIZERS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 else ifeq ($(SAN),thread)
@@ -76,7 +88,15 @@ $(BUILD)/.deps-test: scripts/deps.sh
 	$(Q)CC="$(CC)" scripts/deps.sh --check test && touch $@
 $(call objs_of,$(TEST_SUPPORT_SRCS) $(UNIT_TEST_SRCS) $(E2E_TEST_SRCS)): | $(BUILD)/.deps-test
 
-$(BUILD)/%.o: %.c | $(BUILD)/.deps-build
+# Objects are rebuilt when the compiler or its flags change (hardening, sanitizers...): the
+# stamp holds the command line and is rewritten only when it differs.
+BUILD_FLAGS = $(CC) $(CPPFLAGS) $(ALL_CFLAGS) | $(ALL_LDFLAGS)
+$(BUILD)/.flags: FORCE
+	@mkdir -p $(@D)
+	$(Q)echo '$(BUILD_FLAGS)' | cmp -s - $@ || echo '$(BUILD_FLAGS)' > $@
+.PHONY: FORCE
+
+$(BUILD)/%.o: %.c $(BUILD)/.flags | $(BUILD)/.deps-build
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -151,10 +171,13 @@ bench: all $(BENCH_TOOLS) ## benchmarks: throughput, latency and memory against 
 	    for b in scripts/bench-*.sh; do [ -e "$$b" ] || continue; "$$b" $(BIN); done
 
 install: all ## install programs and man pages under PREFIX
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man5
 	install -m 0755 $(PROGRAM_BINS) $(DESTDIR)$(PREFIX)/bin/
 	@set -e; for m in docs/man/*.1; do [ -e "$$m" ] || continue; \
 	    install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man1/; done
+	@set -e; for m in docs/man/*.5; do [ -e "$$m" ] || continue; \
+	    install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man5/; done
 
 clean: ## remove build/ and bin/
 	rm -rf build bin

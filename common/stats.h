@@ -303,7 +303,10 @@ struct stats_global_counters {
     _Atomic uint64_t tls_handshake_failures;  /* connections closed before theirs completed */
     _Atomic uint64_t tls_v12;                 /* of the completed, TLS 1.2 ones */
     _Atomic uint64_t tls_v13;                 /* and TLS 1.3 ones */
-    _Atomic uint64_t reserved[32 - 19];
+    _Atomic uint64_t tls_resumed;             /* of the completed, resumed sessions (a ticket
+                                               * or the session cache: no certificate, no
+                                               * signature) */
+    _Atomic uint64_t reserved[32 - 20];
 };
 _Static_assert(sizeof(struct stats_global_counters) == 256, "stats_global_counters size");
 

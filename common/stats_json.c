@@ -319,10 +319,10 @@ int stats_json_write(FILE *out, const struct stats_json_doc *d)
         json_write_member(out, ", \"https\": {\"listen\": ", s->tls_listen_text);
         fprintf(out,
                 ", \"handshakes\": %llu, \"handshake_failures\": %llu, "
-                "\"versions\": {\"TLSv1.2\": %llu, \"TLSv1.3\": %llu}}",
+                "\"versions\": {\"TLSv1.2\": %llu, \"TLSv1.3\": %llu}, \"resumed\": %llu}",
                 (unsigned long long)s->tls_handshakes,
                 (unsigned long long)s->tls_handshake_failures, (unsigned long long)s->tls_v12,
-                (unsigned long long)s->tls_v13);
+                (unsigned long long)s->tls_v13, (unsigned long long)s->tls_resumed);
     } else {
         fputs(", \"https\": null", out);
     }

@@ -194,6 +194,29 @@ out_unlink:
     return rc;
 }
 
+int stats_shm_chown(struct stats_shm *shm, uid_t uid, gid_t gid, char *err, size_t err_len)
+{
+    struct stat st;
+    if (shm->name[0] == '\0')
+        return 0;
+    int fd = shm_open(shm->name, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) {
+        int rc = -errno;
+        snprintf(err, err_len, "opening %s again: %s", shm->name, strerror(errno));
+        return rc;
+    }
+    int rc = 0;
+    if (fstat(fd, &st) != 0 || st.st_dev != shm->dev || st.st_ino != shm->ino) {
+        rc = -ESTALE;
+        snprintf(err, err_len, "%s is no longer this lb's segment", shm->name);
+    } else if (fchown(fd, uid, gid) != 0) {
+        rc = -errno;
+        snprintf(err, err_len, "chown %s: %s", shm->name, strerror(errno));
+    }
+    close(fd);
+    return rc;
+}
+
 int stats_shm_create_private(struct stats_shm *shm, uint32_t nworkers, uint32_t nbackends,
                              char *err, size_t err_len)
 {

@@ -60,6 +60,12 @@ int stats_shm_create(struct stats_shm *shm, const char *name, uint32_t nworkers,
 int stats_shm_create_private(struct stats_shm *shm, uint32_t nworkers, uint32_t nbackends,
                              char *err, size_t err_len);
 
+/* Gives the created segment's name to uid/gid (its mode stays 0644: the writer alone writes),
+ * so that a writer that changes user (lb --user) can still remove it when it stops. Checks that
+ * the name still refers to this segment. No-op for a private one. Returns 0 or -errno with a
+ * message in err. */
+int stats_shm_chown(struct stats_shm *shm, uid_t uid, gid_t gid, char *err, size_t err_len);
+
 /* Makes a created segment visible to readers (stores magic with release ordering). */
 void stats_shm_publish(struct stats_shm *shm);
 

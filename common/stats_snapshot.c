@@ -156,6 +156,7 @@ void stats_snapshot_take(const struct stats_shm *shm, struct stats_snapshot *out
         out->tls_handshake_failures += ld(&g->tls_handshake_failures);
         out->tls_v12 += ld(&g->tls_v12);
         out->tls_v13 += ld(&g->tls_v13);
+        out->tls_resumed += ld(&g->tls_resumed);
         for (uint32_t b = 0; b < shm->nbackends; b++)
             backend_add(&out->backends[b], &wk->backends[b]);
     }

@@ -76,6 +76,7 @@ struct stats_snapshot {
     uint64_t bytes_in, bytes_out;
     uint64_t client_timeouts, bad_requests, no_backend;
     uint64_t tls_handshakes, tls_handshake_failures, tls_v12, tls_v13; /* the HTTPS listener */
+    uint64_t tls_resumed;
     struct stats_snapshot_backend backends[STATS_MAX_BACKENDS];
     /* the ring */
     uint64_t ring_head;

@@ -83,19 +83,20 @@ struct checker *checker_create(struct worker *w, struct health *h,
     c->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 1;
     timer_heap_init(&c->timers);
     unsigned nworkers = cfg->nworkers ? cfg->nworkers : 1;
-    for (size_t i = 0; i < w->table->count; i++)
+    const struct backend_table *table = w->routing->table;
+    for (size_t i = 0; i < table->count; i++)
         if (i % nworkers == w->id && checked_path(cfg, i) != NULL)
             c->n++;
     c->checks = calloc(c->n ? c->n : 1, sizeof(*c->checks));
     if (c->checks == NULL)
         goto out_free;
     unsigned k = 0;
-    for (size_t i = 0; i < w->table->count; i++) {
+    for (size_t i = 0; i < table->count; i++) {
         const char *path = checked_path(cfg, i);
         if (i % nworkers != w->id || path == NULL)
             continue;
         struct check *ck = &c->checks[k++];
-        struct backend *b = &w->table->backends[i];
+        struct backend *b = &table->backends[i];
         ck->ep.kind = ENDPOINT_CHECK;
         ck->c = c;
         ck->b = b;
@@ -284,11 +285,11 @@ static bool read_answer(struct check *ck, uint64_t now)
 }
 
 /* How the TLS handshake of a check ended: a failure's reason is kept for the check's result. */
-static void tls_report(void *arg, int version, const char *why)
+static void tls_report(void *arg, const struct transport_tls_outcome *o)
 {
     struct check *ck = arg;
-    if (version == 0 && why != NULL)
-        snprintf(ck->tls_why, sizeof(ck->tls_why), "%s", why);
+    if (o->version == 0 && o->why != NULL)
+        snprintf(ck->tls_why, sizeof(ck->tls_why), "%s", o->why);
 }
 
 /* Moves a check as far as its socket allows. */

@@ -17,14 +17,29 @@
 
 void dial_init(struct dial *d, struct worker *w, struct endpoint *owner)
 {
-    *d = (struct dial){.w = w, .owner = owner, .state = DIAL_IDLE,
-                       .pool = routing_default(w->routing)};
+    *d = (struct dial){.w = w, .owner = owner, .state = DIAL_IDLE};
+}
+
+struct routing *dial_use(struct dial *d)
+{
+    if (d->rt == NULL) {
+        d->rt = routing_hold(d->w->routing);
+        d->pool = routing_default(d->rt);
+    }
+    return d->rt;
+}
+
+void dial_finish(struct dial *d)
+{
+    routing_release(d->rt);
+    d->rt = NULL;
+    d->pool = NULL;
 }
 
 /* d->backend's index in d->pool. */
 static size_t pool_index(const struct dial *d)
 {
-    return d->backend->index - d->pool->first;
+    return (size_t)(d->backend - d->pool->view.backends);
 }
 
 void dial_release(struct dial *d)
@@ -56,7 +71,7 @@ int dial_pick(struct dial *d, const char *key, size_t key_len, int preferred)
     if (pool == NULL)
         return -1;
     int idx = preferred;
-    if (idx >= 0 && h != NULL && !health_take(h, pool->first + (size_t)idx, d->w->now_ms))
+    if (idx >= 0 && h != NULL && !health_take(h, pool->view.backends[idx].index, d->w->now_ms))
         idx = -1; /* chosen otherwise, but its one trial request is taken: the policy decides */
     struct policy_request pr = {.key = key, .key_len = key_len, .tried = d->tried};
     while (idx < 0) {
@@ -65,7 +80,7 @@ int dial_pick(struct dial *d, const char *key, size_t key_len, int preferred)
             return -1;
         /* a backend whose ejection is over takes one trial request at a time: when another
          * request holds the trial, this one counts it as tried and asks again */
-        if (h != NULL && !health_take(h, pool->first + (size_t)idx, d->w->now_ms)) {
+        if (h != NULL && !health_take(h, pool->view.backends[idx].index, d->w->now_ms)) {
             policy_mark_tried(d->tried, (size_t)idx);
             idx = -1;
         }
@@ -158,6 +173,7 @@ void dial_start(struct dial *d, bool allow_pool)
             return;
         }
         req->backend = b;
+        req->rt = routing_hold(d->rt);
         req->reply = &w->replies;
         req->owner = d->owner;
         d->resolving = req;
@@ -175,17 +191,23 @@ void dial_start(struct dial *d, bool allow_pool)
     try_address(d);
 }
 
+void dial_free_resolve(struct resolve_req *req)
+{
+    routing_release(req->rt);
+    free(req);
+}
+
 bool dial_resolved(struct dial *d, struct resolve_req *req)
 {
     if (d->resolving != req) {
-        free(req);
+        dial_free_resolve(req);
         return false;
     }
     d->resolving = NULL;
     int err = req->err;
     d->num_addrs = req->num_addrs;
     memcpy(d->addrs, req->addrs, req->num_addrs * sizeof(req->addrs[0]));
-    free(req);
+    dial_free_resolve(req);
     if (err != 0 || d->num_addrs == 0) {
         d->num_addrs = 0;
         fail(d, err ? err : -EHOSTUNREACH);

@@ -35,8 +35,10 @@ struct dial {
     struct worker *w;
     struct endpoint *owner;
     enum dial_state state;
-    struct routing_pool *pool; /* the pool it picks in (routing.h): the default pool until the
-                                  owner routes the request elsewhere; NULL: none */
+    struct routing *rt;        /* the snapshot it picks in, held from dial_use() to
+                                  dial_finish() (routing.h); NULL before */
+    struct routing_pool *pool; /* the pool of rt it picks in: the default pool until the owner
+                                  routes the request elsewhere; NULL: none */
     struct backend *backend;  /* being tried or connected to; NULL before the first pick */
     bool acquired;            /* policy_acquired() was called for backend */
     uint64_t tried[POLICY_TRIED_WORDS]; /* pool indexes */
@@ -51,8 +53,15 @@ struct dial {
     int err;             /* FAILED: why (-ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH, ...) */
 };
 
-/* Prepares d for owner on w (nothing picked, nothing tried), in w's default pool. */
+/* Prepares d for owner on w (nothing picked, nothing tried, no snapshot held). */
 void dial_init(struct dial *d, struct worker *w, struct endpoint *owner);
+
+/* Holds the worker's current snapshot (w->routing) for d, when d holds none yet, and sets
+ * d->pool to its default pool. Returns d->rt. */
+struct routing *dial_use(struct dial *d);
+
+/* Lets go of d's snapshot (after the last look at d->backend: a request's log line). */
+void dial_finish(struct dial *d);
 
 /* Asks d->pool's policy for a backend not tried yet (key: what hashing policies hash), or takes
  * preferred (>= 0: a backend of the pool chosen otherwise, e.g. by a sticky cookie; a pool
@@ -67,6 +76,9 @@ void dial_start(struct dial *d, bool allow_pool);
 /* The resolver answered req (the worker hands every answer to its owner). Returns false when
  * req was not d's (an answer that came too late: it is freed); else d moves on as dial_start. */
 bool dial_resolved(struct dial *d, struct resolve_req *req);
+
+/* Frees an answered name resolution (and lets go of the snapshot it held). */
+void dial_free_resolve(struct resolve_req *req);
 
 /* After an event on d->up while CONNECTING: READY, still CONNECTING, or the next address. */
 void dial_poll(struct dial *d);

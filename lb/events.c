@@ -49,9 +49,9 @@ void events_client_closed(struct worker *w, uint64_t requests)
     stats_client_closed(w->stats, requests);
 }
 
-void events_client_tls_handshake(struct worker *w, int version)
+void events_client_tls_handshake(struct worker *w, int version, bool resumed)
 {
-    stats_tls_handshake(w->stats, version);
+    stats_tls_handshake(w->stats, version, resumed);
 }
 
 void events_backend_tls_failed(struct worker *w, struct backend *b, const char *why)

@@ -40,8 +40,9 @@ void events_client_opened(struct worker *w);
 void events_client_closed(struct worker *w, uint64_t requests);
 
 /* On the HTTPS listener: a client's TLS handshake completed with version (0x0303 TLS 1.2,
- * 0x0304 TLS 1.3), or, with version 0, its connection ended before the handshake completed. */
-void events_client_tls_handshake(struct worker *w, int version);
+ * 0x0304 TLS 1.3), resumed or not, or, with version 0, its connection ended before the
+ * handshake completed. */
+void events_client_tls_handshake(struct worker *w, int version, bool resumed);
 
 /* lb's TLS handshake with backend b failed; why is OpenSSL's reason (e.g. "certificate verify
  * failed: self-signed certificate"). One line on standard error, rate-limited like the other

@@ -14,14 +14,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "access_log.h"
 #include "backend.h"
 #include "cliopt.h"
+#include "clock.h"
 #include "conffile.h"
 #include "config.h"
 #include "connlimit.h"
@@ -29,7 +32,9 @@
 #include "health.h"
 #include "loglimit.h"
 #include "net.h"
+#include "privdrop.h"
 #include "routing.h"
+#include "reloads.h"
 #include "resolver.h"
 #include "sticky.h"
 #include "stats_writer.h"
@@ -85,6 +90,147 @@ static void print_pools(const struct routing *rt)
             def ? def->name : "");
 }
 
+/* What a reload reads and replaces (main()'s, on its thread only). */
+struct live {
+    const struct config *cfg; /* as lb started: what a reload cannot change */
+    int argc;
+    char **argv;              /* the command line, which overrides the file again */
+    struct routing *routing;  /* the current snapshot (main()'s reference) */
+    struct routing_slots slots;
+    uint64_t sticky_key;      /* sticky-cookie ids stay the same across reloads */
+    struct health *health;
+    struct resolver *resolver;
+    struct stats *stats;
+    struct worker *workers;
+    unsigned nworkers;
+};
+
+/* Settings the workers read from the configuration lb started with: a reload that changes one
+ * says it takes effect at the next start. Returns how many differ. */
+static unsigned warn_fixed_settings(const struct config *now, const struct config *next)
+{
+    struct {
+        const char *name;
+        bool differs;
+    } fixed[] = {
+        {"listen", strcmp(now->listen_host, next->listen_host) != 0 ||
+                       now->listen_port != next->listen_port},
+        {"mode", now->mode != next->mode},
+        {"workers", now->workers != next->workers},
+        {"connect-timeout", now->connect_timeout_ms != next->connect_timeout_ms},
+        {"client-timeout", now->client_timeout_ms != next->client_timeout_ms},
+        {"server-timeout", now->server_timeout_ms != next->server_timeout_ms},
+        {"idle-timeout", now->idle_timeout_ms != next->idle_timeout_ms},
+        {"drain-timeout", now->drain_timeout_ms != next->drain_timeout_ms},
+        {"dns-ttl", now->dns_ttl_s != next->dns_ttl_s},
+        {"access-log", strcmp(now->access_log, next->access_log) != 0},
+        {"hash-key", memcmp(&now->hash_key, &next->hash_key, sizeof(now->hash_key)) != 0},
+        {"no-stats", now->no_stats != next->no_stats},
+        {"admin", strcmp(now->admin_host, next->admin_host) != 0 ||
+                      now->admin_port != next->admin_port},
+        {"retries", now->retries != next->retries},
+        {"health-interval", now->health_interval_ms != next->health_interval_ms},
+        {"health-timeout", now->health_timeout_ms != next->health_timeout_ms},
+        {"health-rise", now->health_rise != next->health_rise},
+        {"health-fall", now->health_fall != next->health_fall},
+        {"max-fails", now->max_fails != next->max_fails},
+        {"fail-window", now->fail_window_ms != next->fail_window_ms},
+        {"observe", now->observe_5xx != next->observe_5xx},
+        {"max-conns", now->max_conns != next->max_conns},
+        {"pool-max", now->pool_max != next->pool_max},
+        {"pool-idle-timeout", now->pool_idle_timeout_ms != next->pool_idle_timeout_ms},
+        {"user", strcmp(now->user, next->user) != 0},
+        {"tls-*", now->num_tls_certs != next->num_tls_certs ||
+                      strcmp(now->tls_cert_dir, next->tls_cert_dir) != 0 ||
+                      now->tls_listen_port != next->tls_listen_port ||
+                      strcmp(now->tls_listen_host, next->tls_listen_host) != 0},
+    };
+    unsigned n = 0;
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        if (fixed[i].differs) {
+            fprintf(stderr, "lb: reload: %s changed: it takes effect at the next start\n",
+                    fixed[i].name);
+            n++;
+        }
+    return n;
+}
+
+/* Prints msg on standard error and keeps it in report[report_len] (POST /reload's answer). */
+static void reload_say(char *report, size_t report_len, const char *msg)
+{
+    fputs(msg, stderr);
+    snprintf(report, report_len, "%s", msg);
+}
+
+/* SIGHUP or POST /reload: reads the configuration file (and the command line over it) again
+ * and, when it is valid, makes it what new requests start on. An invalid file changes nothing:
+ * its errors are printed. What happened is also left in report. Returns 0 or -EINVAL. */
+static int reload(struct live *lv, char *report, size_t report_len)
+{
+    static struct config next; /* large: not on the stack */
+    static struct conffile_errors errs;
+    char err[1024];
+    const char *file = lv->cfg->config_file;
+
+    char msg[sizeof(lv->cfg->config_file) + 1200];
+    if (file[0] == '\0') {
+        reload_say(report, report_len, "lb: reload: lb runs without a configuration file (-c): "
+                                       "nothing to read again\n");
+        return -EINVAL;
+    }
+    config_defaults(&next);
+    if (conffile_load(&next, file, &errs) != 0) {
+        fputs(errs.text, stderr);
+        fprintf(stderr, "lb: reload refused: %s: %u error%s; the running configuration stays\n",
+                file, errs.count, errs.count == 1 ? "" : "s");
+        snprintf(report, report_len, "%s", errs.text);
+        return -EINVAL;
+    }
+    if (config_parse_options(&next, lv->argc, lv->argv, err, sizeof(err)) != 0 ||
+        config_validate(&next, err, sizeof(err)) != 0) {
+        snprintf(msg, sizeof(msg), "lb: reload refused: %s; the running configuration stays\n",
+                 err);
+        reload_say(report, report_len, msg);
+        return -EINVAL;
+    }
+    config_group_backends(&next);
+    struct routing *rt = routing_create(&next, lv->routing, &lv->slots, lv->health,
+                                        lv->sticky_key, err, sizeof(err));
+    if (rt == NULL) {
+        snprintf(msg, sizeof(msg), "lb: reload refused: %s; the running configuration stays\n",
+                 err);
+        reload_say(report, report_len, msg);
+        return -EINVAL;
+    }
+    warn_fixed_settings(lv->cfg, &next);
+    /* the new backends' names are resolved before any request may go to them */
+    if (resolver_set_table(lv->resolver, rt->table) != 0) {
+        reload_say(report, report_len, "lb: reload refused: out of memory\n");
+        routing_release(rt);
+        return -EINVAL;
+    }
+    resolver_resolve_all(lv->resolver, warn_line);
+    stats_follow_routing(lv->stats, lv->routing, rt);
+    for (unsigned i = 0; i < lv->nworkers; i++)
+        worker_set_routing(&lv->workers[i], rt);
+    routing_release(lv->routing); /* requests in flight and workers hold it while they need it */
+    lv->routing = rt;
+    /* "reloaded" means in effect: every worker starts new requests on rt (each takes it at its
+     * next loop round; a worker stuck for a second is not waited for longer) */
+    uint64_t deadline = clock_mono_ms() + 1000;
+    for (unsigned i = 0; i < lv->nworkers; i++)
+        while (!worker_routing_at(&lv->workers[i], rt->generation) && clock_mono_ms() < deadline)
+            nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+    snprintf(msg, sizeof(msg), "lb: reloaded %s (generation %llu): %zu backend%s in %zu pool%s, "
+             "%zu route%s\n",
+             file, (unsigned long long)rt->generation, rt->table->count,
+             rt->table->count == 1 ? "" : "s", rt->num_pools, rt->num_pools == 1 ? "" : "s",
+             rt->num_routes, rt->num_routes == 1 ? "" : "s");
+    reload_say(report, report_len, msg);
+    print_pools(rt);
+    return 0;
+}
+
 /* Waits for the workers to finish, answering a second signal by stopping them at once. */
 static void wait_workers(struct worker *workers, unsigned n, int sfd)
 {
@@ -97,7 +243,8 @@ static void wait_workers(struct worker *workers, unsigned n, int sfd)
                 break;
             if (poll(&pfd, 1, 50) > 0) {
                 struct signalfd_siginfo si;
-                if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si) && !forced) {
+                if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si) && !forced &&
+                    si.ssi_signo != SIGHUP) { /* no reload while stopping */
                     fprintf(stderr, "lb: second signal: closing every connection now\n");
                     for (unsigned k = 0; k < n; k++)
                         worker_stop(&workers[k], true);
@@ -114,12 +261,11 @@ int main(int argc, char **argv)
     char err[1024];
     int status = 1, sfd = -1, lfd = -1, afd = -1, tfd = -1;
     struct tls_server *tls = NULL;
-    struct backend_table *table = NULL;
     struct resolver *resolver = NULL;
-    struct routing *routing = NULL;
-    const char **health_paths = NULL;
+    struct routing *routing = NULL; /* the current snapshot: main()'s reference */
     struct health *health = NULL;
-    struct sticky sticky = {0};
+    struct live live = {0};
+    static struct reloads reloads = {.efd = -1}; /* POST /reload, from worker 0 to here */
     struct access_log log = {.fd = -1};
     struct worker *workers = NULL;
     struct stats *stats = NULL;
@@ -128,8 +274,6 @@ int main(int argc, char **argv)
     static struct connlimit conns; /* shared by the workers for as long as they run */
     unsigned started = 0, nworkers;
     int rc;
-    const char **hosts = NULL;
-    uint16_t *ports = NULL;
 
     config_defaults(&cfg);
     if (config_parse_options(&cfg, argc, argv, err, sizeof(err)) != 0) {
@@ -161,12 +305,22 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
 
+    /* --user: refused at once when it cannot work, before anything is opened */
+    uid_t run_uid = 0;
+    gid_t run_gid = 0;
+    if (cfg.user[0] != '\0' && (privdrop_lookup(cfg.user, &run_uid, &run_gid, err, sizeof(err)) != 0 ||
+                                 privdrop_check_root(cfg.user, err, sizeof(err)) != 0)) {
+        fprintf(stderr, "lb: %s\n", err);
+        return 2;
+    }
+
     /* signals first, so every thread created later inherits the blocked mask */
     signal(SIGPIPE, SIG_IGN);
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGHUP); /* reload (read by main() like the others) */
     if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0 ||
         (sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0) {
         fprintf(stderr, "lb: signalfd: %s\n", strerror(errno));
@@ -215,6 +369,10 @@ int main(int argc, char **argv)
     }
 
     if (cfg.admin_port != 0) {
+        if ((rc = reloads_init(&reloads)) != 0) {
+            fprintf(stderr, "lb: eventfd: %s\n", strerror(-rc));
+            goto out;
+        }
         afd = net_listen_tcp(cfg.admin_host, cfg.admin_port, 16, true, err, sizeof(err));
         if (afd < 0) {
             fprintf(stderr, "lb: invalid --admin '%s:%u': %s\n", cfg.admin_host,
@@ -224,34 +382,6 @@ int main(int argc, char **argv)
         }
     }
 
-    hosts = calloc(cfg.num_backends ? cfg.num_backends : 1, sizeof(*hosts));
-    ports = calloc(cfg.num_backends ? cfg.num_backends : 1, sizeof(*ports));
-    if (hosts == NULL || ports == NULL)
-        goto out_nomem;
-    for (size_t i = 0; i < cfg.num_backends; i++) {
-        hosts[i] = cfg.backends[i].host;
-        ports[i] = cfg.backends[i].port;
-    }
-    table = backend_table_create(hosts, ports, cfg.num_backends);
-    if (table == NULL)
-        goto out_nomem;
-    for (size_t i = 0; i < cfg.num_backends; i++) {
-        backend_set_options(&table->backends[i], cfg.backends[i].name, cfg.backends[i].weight,
-                            cfg.backends[i].backup);
-        backend_set_send_proxy(&table->backends[i], cfg.backends[i].send_proxy);
-        if (cfg.backends[i].tls &&
-            backend_set_tls(&table->backends[i], cfg.backends[i].tls_ca, cfg.backends[i].tls_sni,
-                            err, sizeof(err)) != 0) {
-            fprintf(stderr, "lb: %s\n", err); /* a CA file lb cannot use: exit 1 */
-            goto out;
-        }
-    }
-    resolver = resolver_create(table, cfg.dns_ttl_s, err, sizeof(err));
-    if (resolver == NULL) {
-        fprintf(stderr, "lb: %s\n", err);
-        goto out;
-    }
-    resolver_resolve_all(resolver, warn_line);
     struct health_config hc;
     health_config_defaults(&hc);
     hc.rise = cfg.health_rise;
@@ -260,27 +390,25 @@ int main(int argc, char **argv)
     hc.fail_window_ms = cfg.fail_window_ms;
     /* a trial whose outcome never comes is given up after the longest a request can take */
     hc.trial_lease_ms = cfg.connect_timeout_ms + cfg.server_timeout_ms;
-    health = health_create(table->count, &hc);
+    /* one entry per backend slot: a reload may bring backends the start had not */
+    health = health_create(ROUTING_MAX_SLOTS, &hc);
     if (health == NULL)
         goto out_nomem;
-    routing = routing_create(&cfg, table, health, err, sizeof(err));
+    if (getrandom(&live.sticky_key, sizeof(live.sticky_key), 0) != (ssize_t)sizeof(uint64_t)) {
+        fprintf(stderr, "lb: getrandom: %s\n", strerror(errno));
+        goto out;
+    }
+    routing = routing_create(&cfg, NULL, &live.slots, health, live.sticky_key, err, sizeof(err));
     if (routing == NULL) {
+        fprintf(stderr, "lb: %s\n", err); /* e.g. a CA file lb cannot use: exit 1 */
+        goto out;
+    }
+    resolver = resolver_create(routing->table, cfg.dns_ttl_s, err, sizeof(err));
+    if (resolver == NULL) {
         fprintf(stderr, "lb: %s\n", err);
         goto out;
     }
-    health_paths = calloc(cfg.num_backends ? cfg.num_backends : 1, sizeof(*health_paths));
-    if (health_paths == NULL)
-        goto out_nomem;
-    bool any_checks = false;
-    for (size_t i = 0; i < cfg.num_backends; i++) {
-        health_paths[i] = config_pool_health_path(&cfg, cfg.backends[i].pool);
-        any_checks = any_checks || health_paths[i][0] != '\0';
-    }
-    rc = sticky_init(&sticky, table, cfg.sticky_cookie);
-    if (rc != 0) {
-        fprintf(stderr, "lb: --sticky-cookie: %s\n", strerror(-rc));
-        goto out;
-    }
+    resolver_resolve_all(resolver, warn_line);
     rc = resolver_start(resolver);
     if (rc != 0) {
         fprintf(stderr, "lb: resolver thread: %s\n", strerror(-rc));
@@ -290,9 +418,28 @@ int main(int argc, char **argv)
     /* the admin endpoint answers from the statistics: with --no-stats they are kept all the
      * same, in private memory */
     if (!cfg.no_stats || afd >= 0) {
-        stats = stats_open_lb(&cfg, table, lfd, afd, nworkers, cfg.no_stats, err, sizeof(err));
+        stats = stats_open_lb(&cfg, routing->table, lfd, afd, nworkers, cfg.no_stats, err, sizeof(err));
+        if (stats == NULL && afd >= 0 && !cfg.no_stats) {
+            /* no segment for lbtop (e.g. another lb publishes one under this name), but the
+             * admin endpoint can still answer from private memory */
+            fprintf(stderr, "lb: no shared statistics (%s): kept in private memory for --admin\n",
+                    err);
+            stats = stats_open_lb(&cfg, routing->table, lfd, afd, nworkers, true, err,
+                                  sizeof(err));
+        }
         if (stats == NULL)
             fprintf(stderr, "lb: running without statistics: %s\n", err);
+    }
+
+    /* everything that needs root is open (listeners, log, keys, statistics): become --user */
+    if (cfg.user[0] != '\0') {
+        if (stats_chown(stats, run_uid, run_gid, err, sizeof(err)) != 0 ||
+            privdrop_to(run_uid, run_gid, err, sizeof(err)) != 0) {
+            fprintf(stderr, "lb: --user %s: %s\n", cfg.user, err);
+            goto out;
+        }
+        fprintf(stderr, "lb: running as user %s (uid %u, gid %u)\n", cfg.user,
+                (unsigned)run_uid, (unsigned)run_gid);
     }
 
     workers = calloc(nworkers, sizeof(*workers));
@@ -310,16 +457,14 @@ int main(int argc, char **argv)
         struct worker *w = &workers[i];
         w->id = i;
         w->cfg = &cfg;
-        w->table = table;
-        w->routing = routing;
-        w->health_paths = any_checks ? health_paths : NULL;
-        w->sticky = &sticky;
+        w->routing = routing_hold(routing);
         w->resolver = resolver;
         w->log = &log;
         w->listen_fd = lfd;
         w->tls_listen_fd = tfd;
         w->tls_ctx = tls != NULL ? tls_server_ctx(tls) : NULL;
         w->admin_fd = i == 0 ? afd : -1; /* one worker serves the admin endpoint */
+        w->reloads = i == 0 && afd >= 0 ? &reloads : NULL;
         w->stats = stats_for_worker(stats, i);
         w->health = health;
         w->nworkers = nworkers;
@@ -367,13 +512,39 @@ int main(int argc, char **argv)
                 "POST /backends/NAME/drain|enable|disable)\n",
                 v6 ? "[" : "", cfg.admin_host, v6 ? "]" : "", (unsigned)cfg.admin_port);
     }
-    if (stats != NULL && !cfg.no_stats)
+    if (stats != NULL && stats_name(stats)[0] != '\0')
         fprintf(stderr, "lb: statistics in shared memory %s (watch them with: lbtop -p %u)\n",
                 stats_name(stats), (unsigned)cfg.listen_port);
 
+    live = (struct live){.cfg = &cfg, .argc = argc, .argv = argv, .routing = routing,
+                         .slots = live.slots, .sticky_key = live.sticky_key, .health = health,
+                         .resolver = resolver, .stats = stats, .workers = workers,
+                         .nworkers = started};
     for (;;) {
+        static char report[RELOADS_REPORT_MAX];
+        struct pollfd pfds[2] = {{.fd = sfd, .events = POLLIN},
+                                 {.fd = afd >= 0 ? reloads.efd : -1, .events = POLLIN}};
+        if (poll(pfds, 2, -1) < 0 && errno != EINTR) {
+            fprintf(stderr, "lb: poll: %s\n", strerror(errno));
+            break;
+        }
+        if (pfds[1].revents & POLLIN) { /* POST /reload on the admin endpoint */
+            uint64_t upto = reloads_pending(&reloads);
+            if (upto != 0) {
+                fprintf(stderr, "lb: reload asked for on the admin endpoint\n");
+                int rc2 = reload(&live, report, sizeof(report));
+                reloads_answer(&reloads, upto, rc2 == 0, live.routing->generation, report);
+                worker_wake(&workers[0]);
+            }
+        }
+        if (!(pfds[0].revents & POLLIN))
+            continue;
         struct signalfd_siginfo si;
         ssize_t n = read(sfd, &si, sizeof(si));
+        if (n == (ssize_t)sizeof(si) && si.ssi_signo == SIGHUP) {
+            reload(&live, report, sizeof(report));
+            continue;
+        }
         if (n == (ssize_t)sizeof(si))
             break;
         if (n < 0 && errno != EINTR) {
@@ -406,15 +577,8 @@ out:
     loglimit_destroy(warnings);
     handoff_destroy(handoff); /* closes connections handed to a worker that never took them */
     resolver_destroy(resolver);
-    routing_destroy(routing);
-    free(health_paths);
+    routing_release(live.routing != NULL ? live.routing : routing);
     health_destroy(health);
-    sticky_fini(&sticky);
-    for (size_t i = 0; table != NULL && i < table->count; i++)
-        tls_client_ctx_free(table->backends[i].tls_ctx);
-    backend_table_destroy(table);
-    free(hosts);
-    free(ports);
     if (lfd >= 0)
         close(lfd);
     if (afd >= 0)
@@ -425,6 +589,7 @@ out:
     access_log_close(&log);
     if (sfd >= 0)
         close(sfd);
+    reloads_fini(&reloads);
     if (status == 0)
         fprintf(stderr, "lb: bye\n");
     return status;

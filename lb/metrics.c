@@ -23,18 +23,17 @@
 static const char *const class_names[STATS_STATUS_CLASSES] = {"none", "1xx", "2xx",
                                                               "3xx",  "4xx", "5xx"};
 
-/* A label value with \, " and newline escaped. */
+/* A label value with \, " and newline escaped: the runs between them written whole. */
 static void label_value(FILE *out, const char *v)
 {
-    for (; *v != '\0'; v++) {
-        if (*v == '\\')
-            fputs("\\\\", out);
-        else if (*v == '"')
-            fputs("\\\"", out);
-        else if (*v == '\n')
-            fputs("\\n", out);
-        else
-            fputc(*v, out);
+    for (;;) {
+        size_t run = strcspn(v, "\\\"\n");
+        fwrite(v, 1, run, out);
+        v += run;
+        if (*v == '\0')
+            return;
+        fputs(*v == '\\' ? "\\\\" : *v == '"' ? "\\\"" : "\\n", out);
+        v++;
     }
 }
 
@@ -121,6 +120,9 @@ static void write_global(FILE *out, const struct stats_snapshot *s)
     global_counter(out, "tls_handshake_failures_total", "counter",
                    "Connections to the HTTPS listener closed before their handshake completed",
                    s->tls_handshake_failures);
+    global_counter(out, "tls_sessions_resumed_total", "counter",
+                   "TLS handshakes on the HTTPS listener that resumed an earlier session",
+                   s->tls_resumed);
 }
 
 /* ---- per backend --------------------------------------------------------------------------- */
@@ -254,33 +256,38 @@ static void series_labels(FILE *out, const struct series *se)
     }
 }
 
+/* One histogram series: 27 buckets, _sum and _count. Its labels are escaped once, into
+ * memory, and copied into each of its 29 lines. */
 static void histogram(FILE *out, const char *name, const struct series *se,
                       const struct stats_snapshot_hist *h)
 {
+    char labels[512];
+    size_t labels_len = 0;
+    FILE *lf = fmemopen(labels, sizeof(labels), "w");
     uint64_t cum = 0;
     unsigned k = 0;
 
+    if (lf != NULL) {
+        series_labels(lf, se);
+        labels_len = (size_t)ftell(lf);
+        if (fclose(lf) != 0 || labels_len >= sizeof(labels))
+            labels_len = 0; /* cannot happen: names and pools are short; then no labels */
+    }
+    labels[labels_len] = '\0';
     for (unsigned b = 0; b < STATS_HIST_BUCKETS; b++) {
         cum += h->buckets[b];
         if (k <= HIST_TOP_EXP && stats_hist_bucket_high(b) == UINT64_C(1) << k) {
             uint64_t us = UINT64_C(1) << k;
-            fprintf(out, PREFIX "%s_bucket{", name);
-            series_labels(out, se);
-            fprintf(out, ",le=\"%" PRIu64 ".%06" PRIu64 "\"} %" PRIu64 "\n", us / 1000000u,
-                    us % 1000000u, cum);
+            fprintf(out, PREFIX "%s_bucket{%s,le=\"%" PRIu64 ".%06" PRIu64 "\"} %" PRIu64 "\n",
+                    name, labels, us / 1000000u, us % 1000000u, cum);
             k++;
         }
     }
     /* cum now counts every bucket: the count is their sum, so +Inf and _count always agree */
-    fprintf(out, PREFIX "%s_bucket{", name);
-    series_labels(out, se);
-    fprintf(out, ",le=\"+Inf\"} %" PRIu64 "\n" PREFIX "%s_sum{", cum, name);
-    series_labels(out, se);
-    fputs("} ", out);
+    fprintf(out, PREFIX "%s_bucket{%s,le=\"+Inf\"} %" PRIu64 "\n" PREFIX "%s_sum{%s} ", name,
+            labels, cum, name, labels);
     seconds(out, h->sum_ns);
-    fprintf(out, "\n" PREFIX "%s_count{", name);
-    series_labels(out, se);
-    fprintf(out, "} %" PRIu64 "\n", cum);
+    fprintf(out, "\n" PREFIX "%s_count{%s} %" PRIu64 "\n", name, labels, cum);
 }
 
 static const struct {

@@ -172,6 +172,7 @@ static void relay_close(struct relay *r, bool abort_client, bool abort_backend)
     r->d.up = NULL;
     dial_drop(&r->d);
     dial_release(&r->d);
+    dial_finish(&r->d);
     timer_cancel(&w->timers, &r->timer);
     side_close(&r->client, abort_client);
     flow_free(&r->up);
@@ -257,7 +258,7 @@ void relay_resolved(struct worker *w, struct resolve_req *req)
     struct relay *r = req->owner;
     (void)w;
     if (r == NULL || r->dead) {
-        free(req);
+        dial_free_resolve(req);
         return;
     }
     if (dial_resolved(&r->d, req))
@@ -305,6 +306,7 @@ int relay_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t 
     w->relays->count++;
     events_client_opened(w);
     events_request_received(w);
+    dial_use(&r->d); /* a connection is relayed to the default pool of the snapshot it began on */
     if (dial_pick(&r->d, r->client_ip, strlen(r->client_ip), -1) < 0) {
         relay_close(r, false, false);
         return 0;

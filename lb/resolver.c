@@ -24,8 +24,13 @@
 #define RETRY_FAILED_MS 2000
 
 struct resolver {
-    /* immutable after start-up */
+    /* under lock: the table refreshed (resolver_set_table() replaces it) and when each of its
+     * backends is due */
+    pthread_mutex_t lock;
     struct backend_table *table;
+    uint64_t *next_refresh_ms; /* per backend */
+
+    /* immutable after start-up */
     uint32_t ttl_s;
     int efd;
     pthread_t thread;
@@ -34,9 +39,6 @@ struct resolver {
     /* atomic */
     _Atomic(struct resolve_req *) inbox;
     atomic_bool stop;
-
-    /* resolver thread only */
-    uint64_t *next_refresh_ms; /* per backend */
 };
 
 static void push(_Atomic(struct resolve_req *) *head, struct resolve_req *req)
@@ -118,6 +120,7 @@ struct resolver *resolver_create(struct backend_table *table, uint32_t ttl_s, ch
     r->ttl_s = ttl_s;
     atomic_init(&r->inbox, NULL);
     atomic_init(&r->stop, false);
+    pthread_mutex_init(&r->lock, NULL);
     for (size_t i = 0; i < table->count; i++)
         table->backends[i].on_demand = ttl_s == 0 && !table->backends[i].numeric;
     return r;
@@ -149,9 +152,26 @@ static int refresh_one(struct resolver *r, size_t i, char *err, size_t err_len)
     return 0;
 }
 
+int resolver_set_table(struct resolver *r, struct backend_table *table)
+{
+    uint64_t *due = calloc(table->count ? table->count : 1, sizeof(*due)); /* all due now */
+    if (due == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < table->count; i++)
+        table->backends[i].on_demand = r->ttl_s == 0 && !table->backends[i].numeric;
+    pthread_mutex_lock(&r->lock);
+    uint64_t *old = r->next_refresh_ms;
+    r->table = table;
+    r->next_refresh_ms = due;
+    pthread_mutex_unlock(&r->lock);
+    free(old);
+    return 0;
+}
+
 size_t resolver_resolve_all(struct resolver *r, void (*warn)(const char *msg))
 {
     size_t failed = 0;
+    pthread_mutex_lock(&r->lock);
     for (size_t i = 0; i < r->table->count; i++) {
         char err[512], msg[1024];
         if (r->table->backends[i].numeric)
@@ -164,6 +184,7 @@ size_t resolver_resolve_all(struct resolver *r, void (*warn)(const char *msg))
             }
         }
     }
+    pthread_mutex_unlock(&r->lock);
     return failed;
 }
 
@@ -193,6 +214,7 @@ static void *resolver_main(void *arg)
     while (!atomic_load(&r->stop)) {
         uint64_t now = clock_mono_ms(), next = UINT64_MAX;
         if (r->ttl_s > 0) {
+            pthread_mutex_lock(&r->lock);
             for (size_t i = 0; i < r->table->count; i++) {
                 if (r->table->backends[i].numeric)
                     continue;
@@ -206,6 +228,7 @@ static void *resolver_main(void *arg)
                 if (r->next_refresh_ms[i] < next)
                     next = r->next_refresh_ms[i];
             }
+            pthread_mutex_unlock(&r->lock);
         }
         struct resolve_req *list = atomic_exchange_explicit(&r->inbox, NULL, memory_order_acquire);
         if (list != NULL) {
@@ -265,6 +288,7 @@ void resolver_destroy(struct resolver *r)
     resolver_stop(r);
     close(r->efd);
     free(r->next_refresh_ms);
+    pthread_mutex_destroy(&r->lock);
     free(r);
 }
 

@@ -18,6 +18,8 @@
 
 #include "backend.h"
 
+struct routing;
+
 /* Where answers for one worker go: pushed by the resolver, taken all at once by the worker. */
 struct resolve_reply {
     _Atomic(struct resolve_req *) head; /* atomic: lock-free stack */
@@ -29,6 +31,8 @@ struct resolve_reply {
 struct resolve_req {
     struct resolve_req *next; /* private: list link */
     struct backend *backend;  /* in */
+    struct routing *rt;       /* in: the snapshot backend is in, held until req is freed
+                                 (dial_free_resolve()), so backend outlives the question */
     struct resolve_reply *reply; /* in */
     void *owner;                 /* the worker's: who waits (NULL once they gave up) */
     int err;                     /* out: 0, or -errno (-EHOSTUNREACH when the name failed) */
@@ -43,10 +47,15 @@ struct resolver;
 struct resolver *resolver_create(struct backend_table *table, uint32_t ttl_s, char *err,
                                  size_t err_len);
 
-/* Resolves every named backend now, on the calling thread (start-up, before workers run).
+/* Resolves every named backend now, on the calling thread (start-up, and a reload before its
+ * backends take requests).
  * Names that fail are reported one per line through warn (may be NULL) and stay without
  * addresses. Returns how many failed. */
 size_t resolver_resolve_all(struct resolver *r, void (*warn)(const char *msg));
+
+/* A reload: from now on the resolver refreshes table's backends (all at once first) instead of
+ * the previous table's, which keep the addresses they had. Any thread. Returns 0 or -ENOMEM. */
+int resolver_set_table(struct resolver *r, struct backend_table *table);
 
 /* Starts the resolver thread. Returns 0 or -errno. */
 int resolver_start(struct resolver *r);

@@ -405,6 +405,7 @@ static void exchange_end(struct session *s)
 {
     if (s->x == NULL)
         return;
+    dial_finish(&s->x->d); /* the request is logged: its routing snapshot may go */
     head_free(s);
     buf_release(&s->x->res, &s->w->blocks);
     pool_give(&s->w->sessions->exchanges, s->x);
@@ -490,11 +491,11 @@ void session_reap(struct worker *w)
     upstreams_reap(w->upstreams);
 }
 
-/* How a client's TLS handshake ended, for the statistics. */
-static void client_tls_report(void *arg, int version, const char *why)
+/* How a client's TLS handshake ended, for the statistics (a failure is counted, not logged:
+ * any port scanner makes one). */
+static void client_tls_report(void *arg, const struct transport_tls_outcome *o)
 {
-    (void)why; /* a client's failed handshake is counted, not logged: any scanner makes one */
-    events_client_tls_handshake(arg, version);
+    events_client_tls_handshake(arg, o->version, o->resumed);
 }
 
 int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peer_len,
@@ -847,7 +848,7 @@ static void response_check_done(struct session *s)
  * (up, not resting), else -1 and the policy picks (the response then carries a new cookie). */
 static int sticky_backend(struct session *s, const struct http_request *r)
 {
-    const struct sticky *st = s->w->sticky;
+    const struct sticky *st = &s->x->d.rt->sticky;
     const char *value;
     size_t len;
     s->x->cookie_backend = -1;
@@ -860,7 +861,7 @@ static int sticky_backend(struct session *s, const struct http_request *r)
     if (idx < 0 || pool == NULL)
         return -1;
     /* a cookie of a backend in another pool than the request's is no use here */
-    int in_pool = routing_pool_index(pool, &s->w->table->backends[idx]);
+    int in_pool = routing_pool_index(pool, &s->x->d.rt->table->backends[idx]);
     if (in_pool < 0)
         return -1;
     enum policy_tier tier = policy_tier(&pool->policy, (size_t)in_pool, NULL, now_ms(s));
@@ -901,7 +902,7 @@ static void begin_request(struct session *s, const struct http_request *r, size_
         send_error(s, 501, "CONNECT is not supported: lb is a reverse proxy");
         return;
     }
-    x->d.pool = routing_pick(w->routing, r);
+    x->d.pool = routing_pick(dial_use(&x->d), r);
     if (x->d.pool == NULL) {
         send_error(s, 404, "no route matches this request, and there is no default pool");
         return;
@@ -1048,7 +1049,7 @@ void session_resolved(struct worker *w, struct resolve_req *req)
     struct session *s = req->owner;
     (void)w;
     if (s == NULL || s->dead || s->x == NULL) {
-        free(req);
+        dial_free_resolve(req);
         return;
     }
     if (dial_resolved(&s->x->d, req))
@@ -1221,10 +1222,12 @@ static bool response_head(struct session *s)
     if (r.framing == HTTP_BODY_UNTIL_CLOSE || x->res_decode || w->draining)
         x->close_after = true;
 
-    bool set_cookie = sticky_enabled(w->sticky) && x->cookie_backend != (int)x->d.backend->index;
+    const struct sticky *st = &x->d.rt->sticky;
+    int position = routing_position(x->d.rt, x->d.backend);
+    bool set_cookie = sticky_enabled(st) && position >= 0 && x->cookie_backend != position;
     struct headers_response_opts o = {
-        .cookie_name = set_cookie ? w->sticky->cookie : NULL,
-        .cookie_value = set_cookie ? sticky_id(w->sticky, x->d.backend->index) : NULL,
+        .cookie_name = set_cookie ? st->cookie : NULL,
+        .cookie_value = set_cookie ? sticky_id(st, (size_t)position) : NULL,
         .request_id = x->id,
         .request_id_len = x->id_len,
         .keep_chunked = (r.framing == HTTP_BODY_CHUNKED && !x->res_decode) ||

@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "config.h"
 #include "net.h"
+#include "routing.h"
 #include "stats_shm.h"
 
 #define HEARTBEAT_PERIOD_NS (250 * UINT64_C(1000000))
@@ -369,6 +370,11 @@ const char *stats_name(const struct stats *s)
     return s ? s->shm.name : "";
 }
 
+int stats_chown(struct stats *s, uid_t uid, gid_t gid, char *err, size_t err_len)
+{
+    return s != NULL ? stats_shm_chown(&s->shm, uid, gid, err, err_len) : 0;
+}
+
 /* ---- client side --------------------------------------------------------------------------- */
 
 void stats_client_accepted(struct stats_thread *t)
@@ -394,7 +400,7 @@ void stats_request_received(struct stats_thread *t)
         bump(&t->block->global.requests, 1);
 }
 
-void stats_tls_handshake(struct stats_thread *t, int version)
+void stats_tls_handshake(struct stats_thread *t, int version, bool resumed)
 {
     if (t == NULL)
         return;
@@ -404,6 +410,8 @@ void stats_tls_handshake(struct stats_thread *t, int version)
         return;
     }
     bump(&g->tls_handshakes, 1);
+    if (resumed)
+        bump(&g->tls_resumed, 1);
     if (version == 0x0303)
         bump(&g->tls_v12, 1);
     else if (version == 0x0304)
@@ -613,4 +621,25 @@ void stats_backend_resolved(struct stats *s, int b, const struct sockaddr *sa)
         return;
     stats_addr_from_sockaddr(&a, sa);
     stats_backend_store_resolved(&s->shm.seg->backends[b], &a);
+}
+
+/* ---- reload ------------------------------------------------------------------------------- */
+
+void stats_follow_routing(struct stats *s, const struct routing *old, const struct routing *rt)
+{
+    if (s == NULL || s->nthreads == 0)
+        return;
+    struct stats_thread *t = &s->threads[0]; /* any worker's handle writes a backend's state */
+    for (size_t slot = 0; slot < ROUTING_MAX_SLOTS && slot < t->nbackends; slot++) {
+        struct stats_backend *be = &t->seg->backends[slot];
+        const struct backend *b = rt->by_slot[slot];
+        if (b != NULL) {
+            atomic_store_explicit(&be->weight, b->weight, memory_order_relaxed);
+        } else if (old != NULL && old->by_slot[slot] != NULL) {
+            stats_backend_health(t, (int)slot, STATS_BACKEND_DOWN, clock_wall_ns(),
+                                 "removed from the configuration by a reload",
+                                 atomic_load_explicit(&be->checks_total, memory_order_relaxed),
+                                 atomic_load_explicit(&be->checks_failed, memory_order_relaxed));
+        }
+    }
 }

@@ -78,6 +78,11 @@ const struct stats_shm *stats_thread_shm(const struct stats_thread *t);
 /* The segment's name, e.g. "/lblab-3000" ("" for NULL or in private memory). */
 const char *stats_name(const struct stats *s);
 
+/* Gives the named segment to uid/gid before lb changes user (--user), so it can still remove it
+ * on exit; it stays writable by lb alone (0644). s NULL: nothing to do. Returns 0 or -errno with
+ * a message in err. */
+int stats_chown(struct stats *s, uid_t uid, gid_t gid, char *err, size_t err_len);
+
 /* ---- client connections (the worker that owns the connection) ---------------------------- */
 
 void stats_client_accepted(struct stats_thread *t);
@@ -88,8 +93,9 @@ void stats_request_received(struct stats_thread *t);
 /* A request's head did not arrive within --client-timeout (408 or close). */
 void stats_client_timeout(struct stats_thread *t);
 /* A TLS handshake on the HTTPS listener completed with version (0x0303 TLS 1.2, 0x0304 TLS
- * 1.3), or, with version 0, a client connection closed before its handshake completed. */
-void stats_tls_handshake(struct stats_thread *t, int version);
+ * 1.3), resumed or not, or, with version 0, a client connection closed before its handshake
+ * completed. */
+void stats_tls_handshake(struct stats_thread *t, int version, bool resumed);
 
 /* ---- backend connections and requests ----------------------------------------------------- */
 
@@ -119,6 +125,14 @@ void stats_request_done(struct stats_thread *t, const struct request_record *r);
  * counters. Called with b's health lock held (health_publish()), so one writer at a time. */
 void stats_backend_health(struct stats_thread *t, int b, uint32_t state, uint64_t changed_wall_ns,
                           const char *reason, uint64_t checks_total, uint64_t checks_failed);
+
+/* A reload made rt the snapshot lb serves instead of old (lb/routing.h): each backend slot
+ * follows its backend by name, so a backend rt keeps goes on counting where it was (its weight
+ * updated), and one rt removed shows DOWN with the reason "removed from the configuration by a
+ * reload". Backends in slots beyond those stats_open() published count in the totals only
+ * (lbtop shows them after a restart). main()'s thread. */
+struct routing;
+void stats_follow_routing(struct stats *s, const struct routing *old, const struct routing *rt);
 
 /* b's host now resolves to sa (the address lb connects to). Any thread. */
 void stats_backend_resolved(struct stats *s, int b, const struct sockaddr *sa);

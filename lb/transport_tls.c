@@ -44,25 +44,34 @@ struct tls_conn {
     bool reported;
 };
 
-static void report(struct tls_conn *c, int version, const char *why)
+/* A failed handshake, reported once. */
+static void report_failure(struct tls_conn *c, const char *why)
 {
     if (c->reported)
         return;
     c->reported = true;
+    struct transport_tls_outcome o = {.why = why};
     if (c->report != NULL)
-        c->report(c->arg, version, why);
+        c->report(c->arg, &o);
 }
 
 /* After a call that may have completed the handshake. */
 static void note_handshake(struct tls_conn *c)
 {
-    if (!c->reported && SSL_is_init_finished(c->ssl))
-        report(c, SSL_version(c->ssl), NULL);
+    if (c->reported || !SSL_is_init_finished(c->ssl))
+        return;
+    c->reported = true;
+    struct transport_tls_outcome o = {
+        .version = SSL_version(c->ssl),
+        .resumed = SSL_session_reused(c->ssl) == 1,
+    };
+    if (c->report != NULL)
+        c->report(c->arg, &o);
 }
 
 /* Why a handshake failed, as one line: a certificate that did not verify says why, else
  * OpenSSL's reason. */
-static void failure_reason(SSL *ssl, int e, char *why, size_t len)
+static void failure_reason(SSL *ssl, int e, int err, char *why, size_t len)
 {
     long v = SSL_get_verify_result(ssl);
     unsigned long last = ERR_peek_last_error();
@@ -70,7 +79,7 @@ static void failure_reason(SSL *ssl, int e, char *why, size_t len)
     if (!SSL_is_server(ssl) && v != X509_V_OK)
         snprintf(why, len, "certificate verify failed: %s", X509_verify_cert_error_string(v));
     else if (e == SSL_ERROR_SYSCALL)
-        snprintf(why, len, "%s", errno != 0 ? strerror(errno) : "connection closed");
+        snprintf(why, len, "%s", err != 0 ? strerror(err) : "connection closed");
     else
         snprintf(why, len, "%s", r != NULL ? r : "protocol error");
 }
@@ -87,14 +96,14 @@ _Static_assert(sizeof(PLAIN_HTTP_BODY) - 1 == 67, "Content-Length of the plain H
 
 /* The handshake met "GET /", "POST ..." instead of a ClientHello: answers in plain HTTP, best
  * effort (it fits in an empty socket buffer), ends lb's side and reads away what the client sent
- * so far, so the close that follows is an orderly one and not a reset that would destroy the
- * answer before the client reads it. */
+ * so far (64 KiB at most), so the close that follows is an orderly one and not a reset that
+ * would destroy the answer before the client reads it. */
 static void answer_plain_http(int fd)
 {
     char sink[4096];
     (void)send(fd, plain_http_answer, sizeof(plain_http_answer) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)shutdown(fd, SHUT_WR);
-    while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+    for (int i = 0; i < 16 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
         ;
 }
 
@@ -103,12 +112,13 @@ static void answer_plain_http(int fd)
 static ssize_t tls_failure(struct tls_conn *c, int ret)
 {
     SSL *ssl = c->ssl;
+    int err = errno; /* the socket's, before anything below changes it */
     int e = SSL_get_error(ssl, ret);
     if (!c->reported && !SSL_is_init_finished(ssl) && e != SSL_ERROR_WANT_READ &&
         e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_ZERO_RETURN) {
         char why[160];
-        failure_reason(ssl, e, why, sizeof(why));
-        report(c, 0, why);
+        failure_reason(ssl, e, err, why, sizeof(why));
+        report_failure(c, why);
     }
     if (e == SSL_ERROR_SSL && SSL_is_server(ssl) &&
         ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_HTTP_REQUEST)
@@ -122,7 +132,7 @@ static ssize_t tls_failure(struct tls_conn *c, int ret)
     case SSL_ERROR_SYSCALL:
         /* with SSL_OP_IGNORE_UNEXPECTED_EOF a bare end of stream is ZERO_RETURN; what is left
          * here is a socket error */
-        return errno != 0 && errno != EAGAIN ? -errno : -EPIPE;
+        return err != 0 && err != EAGAIN ? -err : -EPIPE;
     default:
         return -EPROTO;
     }
@@ -184,7 +194,7 @@ static int tls_handshake(struct transport *t)
         return 0;
     ssize_t r = tls_failure(c, ret);
     if (r == 0) { /* the peer closed in the middle of it */
-        report(c, 0, "closed before the handshake completed");
+        report_failure(c, "closed before the handshake completed");
         return -ECONNRESET;
     }
     return (int)r;
@@ -207,7 +217,7 @@ static void tls_close(struct transport *t, bool abort)
 {
     struct tls_conn *c = t->ctx;
     SSL *ssl = c->ssl;
-    report(c, 0, "closed before the handshake completed");
+    report_failure(c, "closed before the handshake completed");
     if (abort) {
         /* SO_LINGER with a zero time: close() sends RST instead of FIN */
         struct linger lg = {.l_onoff = 1, .l_linger = 0};

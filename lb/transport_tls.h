@@ -14,6 +14,7 @@
 #ifndef LB_TRANSPORT_TLS_H
 #define LB_TRANSPORT_TLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "transport.h"
@@ -29,12 +30,19 @@ struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
  * on the next event of either kind. */
 extern const struct transport_ops transport_tls;
 
-/* Told once per connection how its handshake ended: version is the protocol agreed
- * (TLS1_2_VERSION 0x0303, TLS1_3_VERSION 0x0304) when it completed; 0 when it failed, with why
- * as one line ("certificate verify failed: self-signed certificate", "unsupported protocol",
- * "closed before the handshake completed"), valid during the call only. Runs inside an op of
- * the transport (a read, a write, handshake or close), on the connection's thread. */
-typedef void transport_tls_report_fn(void *arg, int version, const char *why);
+/* How a connection's handshake ended. */
+struct transport_tls_outcome {
+    int version;     /* the protocol agreed (TLS1_2_VERSION 0x0303, TLS1_3_VERSION 0x0304) when
+                        it completed; 0 when it failed */
+    bool resumed;    /* it completed by resuming an earlier session (a ticket, a cached id) */
+    const char *why; /* a failure as one line ("certificate verify failed: self-signed
+                        certificate", "unsupported protocol", "closed before the handshake
+                        completed"); NULL when it completed */
+};
+
+/* Told once per connection how its handshake ended; o is valid during the call only. Runs
+ * inside an op of the transport (a read, a write, handshake or close), on its thread. */
+typedef void transport_tls_report_fn(void *arg, const struct transport_tls_outcome *o);
 
 /* Sets t up as the server end of a TLS connection over the accepted socket fd, starting on ctx
  * (tls_server_ctx()). report may be NULL. Returns 0, or -ENOMEM (t untouched, fd still open). */

@@ -112,11 +112,11 @@ static void note_local_address(struct upstream *u)
 }
 
 /* How the TLS handshake with the backend ended: a failure is said on standard error. */
-static void tls_report(void *arg, int version, const char *why)
+static void tls_report(void *arg, const struct transport_tls_outcome *o)
 {
     struct upstream *u = arg;
-    if (version == 0)
-        events_backend_tls_failed(u->w, u->backend, why);
+    if (o->version == 0)
+        events_backend_tls_failed(u->w, u->backend, o->why);
 }
 
 /* One step of the handshake of a HANDSHAKING u: 0 when READY, -EINPROGRESS, or -errno. */
@@ -238,8 +238,43 @@ struct upstream *upstream_take_idle(struct upstreams *ups, struct backend *b, vo
     return NULL;
 }
 
+/* The backend of rt in b's slot when it is the same server as b (b itself when rt has it), else
+ * NULL: b was removed by a reload, or its name now stands for another server. */
+static struct backend *same_server(const struct routing *rt, struct backend *b)
+{
+    if (rt == NULL)
+        return b; /* no snapshots (unit tests): b is all there is */
+    struct backend *nb = b->index < ROUTING_MAX_SLOTS ? rt->by_slot[b->index] : NULL;
+    if (nb == NULL || nb == b)
+        return nb;
+    if (strcmp(nb->host, b->host) != 0 || nb->port != b->port ||
+        (nb->tls_ctx != NULL) != (b->tls_ctx != NULL))
+        return NULL;
+    return nb;
+}
+
+void upstreams_follow(struct upstreams *ups, const struct routing *rt)
+{
+    for (size_t i = 0; i < ups->nbackends; i++) {
+        for (struct upstream *u = ups->idle[i].head, *next; u != NULL; u = next) {
+            next = u->next;
+            struct backend *nb = same_server(rt, u->backend);
+            if (nb == NULL)
+                upstream_close(ups, u, false);
+            else
+                u->backend = nb;
+        }
+    }
+}
+
 void upstream_release(struct upstreams *ups, struct upstream *u, bool keep)
 {
+    /* a connection of an older snapshot goes on serving the current one's backend, if any */
+    struct backend *nb = same_server(ups->w->routing, u->backend);
+    if (nb == NULL)
+        keep = false;
+    else if (u->state == UPSTREAM_READY)
+        u->backend = nb;
     struct idle_list *l = &ups->idle[u->backend->index];
     if (!keep || u->state != UPSTREAM_READY || l->count >= ups->w->cfg->pool_max ||
         ups->w->draining) {

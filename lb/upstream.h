@@ -58,8 +58,8 @@ struct upstream {
 /* One worker's backend connections: a pool per backend, and the closed ones not yet freed. */
 struct upstreams;
 
-/* Creates the pools for w's nbackends backends (bounded by w->cfg's pool_max and
- * pool_idle_timeout_ms). Returns NULL on ENOMEM. */
+/* Creates the pools for nbackends backend slots (backend->index < nbackends), bounded by w->cfg's
+ * pool_max and pool_idle_timeout_ms. Returns NULL on ENOMEM. */
 struct upstreams *upstreams_create(struct worker *w, size_t nbackends);
 
 /* Closes every connection still pooled and frees what was closed, then ups itself. */
@@ -86,6 +86,12 @@ void upstream_release(struct upstreams *ups, struct upstream *u, bool keep);
 
 /* Closes u (a no-op when already closed); abort resets the connection. */
 void upstream_close(struct upstreams *ups, struct upstream *u, bool abort);
+
+/* A reload made rt the worker's snapshot: idle connections to backends rt no longer has (or whose
+ * name now stands for another host or port) are closed; the others now belong to rt's backend
+ * of the same slot. */
+struct routing;
+void upstreams_follow(struct upstreams *ups, const struct routing *rt);
 
 /* Closes every idle connection (shutdown). */
 void upstreams_close_idle(struct upstreams *ups);

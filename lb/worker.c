@@ -105,6 +105,55 @@ void worker_request_id(struct worker *w, char id[33])
     id[32] = '\0';
 }
 
+/* This worker's share of the active health checks of w->routing's backends (none: no checker).
+ * Returns 0 or -ENOMEM. */
+static int start_checks(struct worker *w)
+{
+    checker_destroy(w->checker); /* checks in flight are not reported */
+    w->checker = NULL;
+    if (!w->routing->any_checks)
+        return 0;
+    struct checker_config cc = {.paths = w->routing->health_paths,
+                                .interval_ms = w->cfg->health_interval_ms,
+                                .timeout_ms = w->cfg->health_timeout_ms,
+                                .nworkers = w->nworkers};
+    w->checker = checker_create(w, w->health, &cc);
+    return w->checker != NULL ? 0 : -ENOMEM;
+}
+
+/* New requests start on rt from now on: idle connections follow it, checks are made anew. */
+static void switch_routing(struct worker *w, struct routing *rt)
+{
+    struct routing *old = w->routing;
+    w->routing = rt;
+    atomic_store(&w->routing_generation, rt->generation);
+    upstreams_follow(w->upstreams, rt);
+    if (start_checks(w) != 0)
+        fprintf(stderr, "lb: worker %u: out of memory: no health checks until the next reload\n",
+                w->id);
+    routing_release(old); /* requests in flight hold it while they need it */
+}
+
+void worker_wake(struct worker *w)
+{
+    uint64_t one = 1;
+    while (write(w->ctl_efd, &one, sizeof(one)) < 0 && errno == EINTR)
+        ;
+}
+
+bool worker_routing_at(const struct worker *w, uint64_t gen)
+{
+    return atomic_load(&w->routing_generation) >= gen;
+}
+
+void worker_set_routing(struct worker *w, struct routing *rt)
+{
+    routing_release(atomic_exchange(&w->next_routing, routing_hold(rt)));
+    uint64_t one = 1;
+    while (write(w->ctl_efd, &one, sizeof(one)) < 0 && errno == EINTR)
+        ;
+}
+
 int worker_init(struct worker *w, char *err, size_t err_len)
 {
     w->epfd = -1;
@@ -140,17 +189,12 @@ int worker_init(struct worker *w, char *err, size_t err_len)
 
     w->sessions = sessions_create();
     w->relays = relays_create();
-    w->upstreams = upstreams_create(w, w->table->count);
-    if (w->health_paths != NULL) {
-        struct checker_config cc = {.paths = w->health_paths,
-                                    .interval_ms = w->cfg->health_interval_ms,
-                                    .timeout_ms = w->cfg->health_timeout_ms,
-                                    .nworkers = w->nworkers};
-        w->checker = checker_create(w, w->health, &cc);
-        if (w->checker == NULL) {
-            snprintf(err, err_len, "worker %u: out of memory", w->id);
-            return -ENOMEM;
-        }
+    w->upstreams = upstreams_create(w, ROUTING_MAX_SLOTS);
+    atomic_init(&w->next_routing, NULL);
+    atomic_init(&w->routing_generation, w->routing->generation);
+    if (start_checks(w) != 0) {
+        snprintf(err, err_len, "worker %u: out of memory", w->id);
+        return -ENOMEM;
     }
     if (w->sessions == NULL || w->relays == NULL || w->upstreams == NULL) {
         snprintf(err, err_len, "worker %u: out of memory", w->id);
@@ -268,6 +312,9 @@ static void handle_control(struct worker *w)
     uint64_t v;
     while (read(w->ctl_efd, &v, sizeof(v)) < 0 && errno == EINTR)
         ;
+    struct routing *next = atomic_exchange(&w->next_routing, NULL);
+    if (next != NULL)
+        switch_routing(w, next);
     int stop = atomic_load(&w->stop);
     if (stop >= 1 && !w->draining) {
         if (w->handoff != NULL)
@@ -281,6 +328,7 @@ static void handle_control(struct worker *w)
     }
     if (stop >= 2)
         w->drain_deadline_ms = w->now_ms;
+    admin_reloads_done(w->admin);
     take_handed_clients(w);
 }
 
@@ -463,5 +511,8 @@ void worker_fini(struct worker *w)
     w->sessions = NULL;
     relays_destroy(w->relays);
     w->relays = NULL;
+    routing_release(atomic_exchange(&w->next_routing, NULL));
+    routing_release(w->routing);
+    w->routing = NULL;
     w->epfd = w->ctl_efd = -1;
 }

@@ -33,6 +33,7 @@ struct loglimit;
 struct connlimit;
 struct health;
 struct admin;
+struct reloads;
 struct relays;
 struct sessions;
 struct stats_thread;
@@ -62,17 +63,15 @@ struct worker {
     /* immutable after start-up */
     unsigned id;
     const struct config *cfg;
-    struct backend_table *table;
-    const struct routing *routing; /* the pools, their policies and the routes (routing.h) */
-    const char *const *health_paths; /* each backend's check path by table index ("": none);
-                                        NULL: no backend is checked */
-    const struct sticky *sticky; /* sticky-session cookie ids (sticky.h) */
+    struct routing *routing; /* the snapshot new requests start on (routing.h), held; main()
+                                sets the first one, the worker's loop the next ones */
     struct resolver *resolver;
     const struct access_log *log;
     int listen_fd; /* shared with the other workers; owned by main() */
     struct ssl_ctx_st *tls_ctx; /* the TLS server context (shared, read-only), NULL: no HTTPS */
     int tls_listen_fd;          /* the HTTPS listener when tls_ctx is set, shared likewise */
     int admin_fd;  /* --admin's listener, served by this worker (worker 0), else -1; main()'s */
+    struct reloads *reloads; /* with admin_fd: POST /reload's way to main() (reloads.h), shared */
     struct stats_thread *stats; /* this worker's statistics (lb/stats_writer.h), NULL when off */
     struct health *health;      /* what lb believes about each backend (lb/health.h), shared */
     unsigned nworkers;          /* how many workers share the backends' health checks */
@@ -85,6 +84,10 @@ struct worker {
 
     /* atomic: written by main(), read by the worker (1 drain, 2 stop now) */
     atomic_int stop;
+    /* atomic: a snapshot from worker_set_routing() that the worker has not taken yet (held) */
+    _Atomic(struct routing *) next_routing;
+    /* atomic: the generation of the snapshot new requests start on (written by the worker) */
+    _Atomic uint64_t routing_generation;
 
     /* the worker thread only */
     int epfd;
@@ -122,6 +125,16 @@ int worker_start(struct worker *w);
 /* Asks the worker to finish: drain (finish in-flight requests, at most cfg->drain_timeout_ms)
  * or, with now, to close everything at once. Any thread, async-signal-safe. */
 void worker_stop(struct worker *w, bool now);
+
+/* A reload: new requests on w start on rt from the next loop round on (w holds a reference; the
+ * requests in flight keep theirs). Any thread. */
+void worker_set_routing(struct worker *w, struct routing *rt);
+
+/* Wakes w's loop (main() answered a POST /reload it serves). Any thread. */
+void worker_wake(struct worker *w);
+
+/* True once w starts new requests on a snapshot of generation at least gen. Any thread. */
+bool worker_routing_at(const struct worker *w, uint64_t gen);
 
 /* Waits for the thread, then releases everything w holds. */
 void worker_join(struct worker *w);

@@ -315,10 +315,12 @@ static void header_http(struct lbtop_lines *l, const struct lbtop_model *m,
     if (s->tls) {
         /* the HTTPS listener: TLS ends at lb, so its handshakes are lb's to count */
         line = add(l, o, LBTOP_ATTR_NORMAL, -1,
-                   "HTTPS %s  handshakes %llu (TLS 1.3 %llu, TLS 1.2 %llu)  failed %llu",
+                   "HTTPS %s  handshakes %llu (TLS 1.3 %llu, TLS 1.2 %llu)  failed %llu  "
+                   "resumed %llu",
                    s->tls_listen_text[0] ? s->tls_listen_text : "?",
                    (unsigned long long)s->tls_handshakes, (unsigned long long)s->tls_v13,
-                   (unsigned long long)s->tls_v12, (unsigned long long)s->tls_handshake_failures);
+                   (unsigned long long)s->tls_v12, (unsigned long long)s->tls_handshake_failures,
+                   (unsigned long long)s->tls_resumed);
         if (s->tls_handshake_failures > 0)
             span(line, "failed", 0, LBTOP_ATTR_BAD);
     }
@@ -362,11 +364,17 @@ size_t lbtop_render_header(struct lbtop_lines *l, const struct lbtop_model *m,
     uint64_t uptime = s->taken_mono_ns > s->start_mono_ns
                           ? (s->taken_mono_ns - s->start_mono_ns) / 1000000000u
                           : 0;
+    char admin[80] = "";
+    if (s->admin_addr.family != 0) { /* where the D and E keys send their requests */
+        char a[64];
+        snprintf(admin, sizeof(admin), "  admin %s",
+                 stats_addr_format(&s->admin_addr, a, sizeof(a)));
+    }
     add(l, o, LBTOP_ATTR_TITLE, -1,
-        "lbtop - lb %s  pid %d  mode %s  policy %s  %u workers  up %s  [%s]",
+        "lbtop - lb %s  pid %d  mode %s  policy %s  %u workers  up %s  [%s]%s",
         s->listen_text[0] ? s->listen_text : "?", (int)s->pid, stats_mode_name(s->mode),
         s->policy[0] ? s->policy : "?", s->nworkers, lbtop_fmt_age(uptime, up, sizeof(up)),
-        s->shm_name);
+        s->shm_name, admin);
     bool tcp = lbtop_model_tcp(m);
     if (tcp)
         header_tcp(l, m, o);

@@ -414,10 +414,11 @@ void output_flow_closed(const struct output_opts *o, const struct flow *f, unsig
     srv_str(f, b, sizeof(b));
     fprintf(o->out,
             "%s %s%s#%-4" PRIu64 "%s %s <> %s closed: hs %s ms, c>s %" PRIu64 " segs %" PRIu64
-            " B, s>c %" PRIu64 " segs %" PRIu64 " B, rtx %" PRIu64 ", %s, %u req, %.3f ms%s\n",
+            " B, s>c %" PRIu64 " segs %" PRIu64 " B, rtx %" PRIu64 ", %s, %u req%s, %.3f ms%s\n",
             output_clock(f->last_ts, t, sizeof(t)), leg_color(o, f), leg_tag(f), f->id,
             col(o, C_RESET), a, b, hs_str(f, false, hs, sizeof(hs)), c->segments, c->bytes,
-            s->segments, s->bytes, c->retransmissions + s->retransmissions, cl, requests,
+            s->segments, s->bytes, c->retransmissions + s->retransmissions, cl,
+            f->tls ? (unsigned)tlsrec_info(f->tls)->exchanges : requests, f->tls ? " (encrypted)" : "",
             (double)dur / 1e6,
             c->reasm.gaps + s->reasm.gaps ? ", gaps in capture" : "");
     text_tls(o, f, "");

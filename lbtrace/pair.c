@@ -314,26 +314,42 @@ static bool inside(const struct l7_exchange *c, const struct l7_exchange *b)
     return c->t_response_end == 0 || b->t_response == 0 || b->t_response <= c->t_response_end;
 }
 
+/* What lb's ring holds for a client exchange c: for an encrypted one, its entry by connection
+ * and request number; for a plain one, its entry by request id. Looked up once per c. */
+struct ring_view {
+    bool looked, found;
+    char id[L7_ID_LEN];
+    struct flow_addr cli, bl;
+};
+
+static void ring_look(struct pair_engine *pe, struct waiting *c, struct ring_view *v)
+{
+    if (v->looked)
+        return;
+    v->looked = true;
+    if (!pe->have_ring)
+        return;
+    if (c->ex->encrypted)
+        v->found = pe->ring.by_conn_request != NULL &&
+                   pe->ring.by_conn_request(pe->ring.ctx, &c->flow->cli, c->ex->index, v->id,
+                                            sizeof(v->id), &v->bl);
+    else
+        v->found = c->key[0] != '\0' && pe->ring.by_id != NULL &&
+                   pe->ring.by_id(pe->ring.ctx, c->key, &v->cli, &v->bl);
+}
+
 /* What lb's ring says of the client exchange c and the backend exchange b, one of them (at
  * least) encrypted: 1 they are one request, 0 they are not, -1 it does not say (yet). */
-static int ring_says(struct pair_engine *pe, struct waiting *c, struct waiting *b)
+static int ring_says(struct pair_engine *pe, struct waiting *c, struct waiting *b, struct ring_view *v)
 {
-    struct flow_addr cli, bl;
-    if (!pe->have_ring)
+    ring_look(pe, c, v);
+    if (!v->found)
         return -1;
-    if (c->ex->encrypted) {
-        char id[L7_ID_LEN];
-        if (pe->ring.by_conn_request == NULL ||
-            !pe->ring.by_conn_request(pe->ring.ctx, &c->flow->cli, c->ex->index, id, sizeof(id), &bl))
-            return -1;
-        if (!b->ex->encrypted)
-            return id[0] != '\0' && strcmp(id, b->key) == 0;
-        return bl.family != 0 && flow_addr_equal(&bl, &b->flow->cli) && inside(c->ex, b->ex);
-    }
-    if (c->key[0] == '\0' || pe->ring.by_id == NULL ||
-        !pe->ring.by_id(pe->ring.ctx, c->key, &cli, &bl))
-        return -1;
-    return flow_addr_equal(&cli, &c->flow->cli) && flow_addr_equal(&bl, &b->flow->cli) &&
+    if (c->ex->encrypted && !b->ex->encrypted)
+        return v->id[0] != '\0' && strcmp(v->id, b->key) == 0;
+    if (c->ex->encrypted)
+        return v->bl.family != 0 && flow_addr_equal(&v->bl, &b->flow->cli) && inside(c->ex, b->ex);
+    return flow_addr_equal(&v->cli, &c->flow->cli) && flow_addr_equal(&v->bl, &b->flow->cli) &&
            inside(c->ex, b->ex);
 }
 
@@ -341,14 +357,14 @@ static int ring_says(struct pair_engine *pe, struct waiting *c, struct waiting *
  * time now, or PAIR_NONE. lb's ring decides when it knows the request; while it does not, and
  * for a linger time (lb writes its entry after the last byte), timing waits. */
 static enum pair_how opaque_match(struct pair_engine *pe, struct waiting *c, struct waiting *b,
-                                  uint64_t now)
+                                  struct ring_view *v, uint64_t now)
 {
     if (!c->ex->encrypted && !b->ex->encrypted)
         return PAIR_NONE;
     /* a plain leg of lb's carries lb's request id: one without is not lb relaying a request */
     if ((!c->ex->encrypted && c->key[0] == '\0') || (!b->ex->encrypted && b->key[0] == '\0'))
         return PAIR_NONE;
-    int said = ring_says(pe, c, b);
+    int said = ring_says(pe, c, b, v);
     if (said == 1)
         return PAIR_LB_RING;
     if (said == 0)
@@ -366,10 +382,13 @@ static enum pair_how opaque_match(struct pair_engine *pe, struct waiting *c, str
 static struct waiting *find_opaque(struct pair_engine *pe, struct waiting *w, bool client,
                                    struct waiting *others, uint64_t now, enum pair_how *how)
 {
+    struct ring_view mine = {0}; /* w's, when w is the client exchange */
     for (struct waiting *o = others; o != NULL; o = o->next) {
         if (!w->ex->encrypted && !o->ex->encrypted)
             continue;
-        enum pair_how h = client ? opaque_match(pe, w, o, now) : opaque_match(pe, o, w, now);
+        struct ring_view theirs = {0};
+        enum pair_how h = client ? opaque_match(pe, w, o, &mine, now)
+                                 : opaque_match(pe, o, w, &theirs, now);
         if (h != PAIR_NONE) {
             *how = h;
             return o;

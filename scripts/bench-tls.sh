@@ -11,11 +11,17 @@
 # nginx each terminate TLS on a free loopback port with one self-signed ECDSA P-256 certificate
 # (made here with openssl), TLS 1.2 and 1.3 allowed, TLS 1.3 limited to TLS_AES_128_GCM_SHA256
 # on all three so they agree on the cipher (wrk negotiates TLS 1.3 with X25519), and pass
-# requests on as plain HTTP with keep-alive to the backends, round robin. wrk measures two
-# rows: a new connection, hence a full TLS handshake, per request ("Connection: close"), and
-# keep-alive (handshakes amortised: the record layer and the proxying). One round measures every
-# target for each row in a rotating order; the table shows each cell's median over BENCH_ROUNDS
-# rounds, then lb's requests/s divided by the best peer's for each row. The negotiated protocol
+# requests on as plain HTTP with keep-alive to the backends, round robin. Three rows:
+#   full       a full handshake (certificate, ECDSA signature, X25519) and one GET per
+#              connection: BENCH_THREADS `openssl s_time -new -www /1k` clients in parallel,
+#              connections per second (s_time never resumes a session);
+#   resumed    a new connection per request with wrk ("Connection: close"): wrk keeps each
+#              connection's session and resumes it on the next one, so these are resumed
+#              handshakes (a TLS 1.3 ticket, still an X25519 exchange, no certificate and no
+#              signature; lbtop's "resumed" counts them);
+#   keep-alive wrk with keep-alive: handshakes amortised, the record layer and the proxying.
+# One round measures every target for each row in a rotating order; the table shows each cell's
+# median over BENCH_ROUNDS rounds, then lb's requests/s divided by the best peer's for each row. The negotiated protocol
 # and cipher of each target are printed first, as openssl s_client sees them. Configs and logs
 # live in a temporary directory removed at the end; every process is stopped by its PID. Numbers
 # are only comparable within one run.
@@ -186,17 +192,32 @@ measure() {
     echo "${rps:-0} ${errs:-0}"
 }
 
-rows=(new keepalive)
+# BENCH_THREADS openssl s_time clients at once, full handshakes; prints "connections/s 0".
+measure_full() {
+    local start end n
+    start=$(date +%s%N)
+    n=$(for ((c = 0; c < threads; c++)); do
+        timeout $((seconds + 30)) openssl s_time -connect "127.0.0.1:$1" -new -time "$seconds" \
+            -www /1k 2>/dev/null &
+    done | awk '/connections in .* real seconds/ { n += $1 } END { print n + 0 }')
+    end=$(date +%s%N)
+    awk -v n="$n" -v ns=$((end - start)) 'BEGIN { printf "%.2f 0\n", (ns > 0 ? n / (ns / 1e9) : 0) }'
+}
+
+rows=(full new keepalive)
 declare -A samples errors
 echo
-echo "wrk -t$threads -c$conns -d${seconds}s GET /1k (1 KiB) over HTTPS: a new connection (full" \
-    "handshake) per request, and keep-alive; $workers workers each; $rounds rounds in rotating" \
+echo "GET /1k (1 KiB) over HTTPS, ${seconds}s per cell: full handshakes ($threads openssl s_time" \
+    "-new clients), a new connection per request (wrk -t$threads -c$conns, sessions resumed)," \
+    "keep-alive (wrk -t$threads -c$conns); $workers workers each; $rounds rounds in rotating" \
     "order; backends (nginx static, plain HTTP) on :$b1 :$b2 :$b3"
 for ((r = 0; r < rounds; r++)); do
     for row in "${rows[@]}"; do
         for ((k = 0; k < ${#names[@]}; k++)); do
             i=$(((k + r) % ${#names[@]}))
-            if [ "$row" = new ]; then
+            if [ "$row" = full ]; then
+                read -r rps errs < <(measure_full "${ports[$i]}")
+            elif [ "$row" = new ]; then
                 read -r rps errs < <(measure "https://127.0.0.1:${ports[$i]}/1k" -H "Connection: close")
             else
                 read -r rps errs < <(measure "https://127.0.0.1:${ports[$i]}/1k")
@@ -210,14 +231,14 @@ for ((r = 0; r < rounds; r++)); do
 done
 
 declare -A med
-printf '\n%-12s %22s %8s %22s %8s\n' "median of $rounds" "new conn/request r/s" "errors" \
-    "keep-alive r/s" "errors"
+printf '\n%-12s %18s %8s %18s %8s %18s %8s\n' "median of $rounds" "full handshake c/s" "errors" \
+    "resumed, new c r/s" "errors" "keep-alive r/s" "errors"
 for ((i = 0; i < ${#names[@]}; i++)); do
     line=$(printf '%-12s' "${names[$i]}")
     for row in "${rows[@]}"; do
         # shellcheck disable=SC2086 # the samples are words
         med[$i,$row]=$(printf '%s\n' ${samples[$i,$row]} | median)
-        line+=$(printf ' %22s %8s' "${med[$i,$row]}" "${errors[$i,$row]}")
+        line+=$(printf ' %18s %8s' "${med[$i,$row]}" "${errors[$i,$row]}")
     done
     echo "$line"
 done
@@ -227,7 +248,8 @@ for row in "${rows[@]}"; do
     best=1
     if awk -v a="${med[2,$row]}" -v b="${med[1,$row]}" 'BEGIN { exit !(a + 0 > b + 0) }'; then best=2; fi
     printf 'lb / best peer (%s) requests/s, %s: %s   (lb / haproxy %s, lb / nginx %s)\n' \
-        "${names[$best]}" "$([ "$row" = new ] && echo "new connection per request" || echo "keep-alive")" \
+        "${names[$best]}" "$(case $row in full) echo "full handshake, connections/s" ;;
+            new) echo "new connection per request (resumed)" ;; *) echo "keep-alive" ;; esac)" \
         "$(ratio "${med[0,$row]}" "${med[$best,$row]}")" \
         "$(ratio "${med[0,$row]}" "${med[1,$row]}")" "$(ratio "${med[0,$row]}" "${med[2,$row]}")"
 done
@@ -235,5 +257,6 @@ echo
 echo "(errors: socket errors plus non-2xx/3xx responses over all rounds, as wrk counts them;"
 echo " samples per cell, requests/s:)"
 for ((i = 0; i < ${#names[@]}; i++)); do
-    printf '  %-8s new:%s   keep-alive:%s\n' "${names[$i]}" "${samples[$i,new]}" "${samples[$i,keepalive]}"
+    printf '  %-8s full:%s   resumed:%s   keep-alive:%s\n' "${names[$i]}" "${samples[$i,full]}" \
+        "${samples[$i,new]}" "${samples[$i,keepalive]}"
 done

@@ -13,7 +13,7 @@ E2E_TESTS := $(patsubst tests/e2e/%.c,$(BUILD)/tests/e2e/%,$(E2E_TEST_SRCS))
 LBTOP_UNIT_TESTS := test_lbtop_%
 LBTRACE_UNIT_TESTS := test_lbtrace_%
 BACKEND_SIM_UNIT_TESTS := test_sim% test_endpoint test_docroot test_bytepat test_textesc test_proxyhdr
-COMMON_UNIT_TESTS := test_http test_net test_stats_shm
+COMMON_UNIT_TESTS := test_http test_net test_stats_shm test_stats_shm_access
 test_stats_writer_PROGRAMS := lb lbtop
 test_events_PROGRAMS := lb lbtop
 

@@ -434,12 +434,20 @@ static void test_lbtop_counts_handshakes_by_version_and_failures(void **state)
     free(s_client(&lab, "-tls1_2", &st));
     free(s_client(&lab, "-tls1_2", &st));
     free(s_client(&lab, "-tls1_1 -cipher 'DEFAULT@SECLEVEL=0'", &st)); /* refused: a failure */
+    /* a TLS 1.3 session kept (its ticket comes before the answer), then resumed */
+    for (int i = 0; i < 2; i++)
+        free(harness_runf(&st,
+                          "printf 'GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n"
+                          "\\r\\n' | openssl s_client -connect 127.0.0.1:%u -ign_eof %s %s/stats-"
+                          "session 2>&1",
+                          (unsigned)lab.tls_port, i == 0 ? "-sess_out" : "-sess_in", dir));
     /* failures: the TLS 1.1 client, and the harness's own probe of the port (a connection that
      * closed before any handshake) */
     char want[160], *json = NULL;
     snprintf(want, sizeof(want),
-             "\"https\": {\"listen\": \"127.0.0.1:%u\", \"handshakes\": 3, "
-             "\"handshake_failures\": 2, \"versions\": {\"TLSv1.2\": 2, \"TLSv1.3\": 1}}",
+             "\"https\": {\"listen\": \"127.0.0.1:%u\", \"handshakes\": 5, "
+             "\"handshake_failures\": 2, \"versions\": {\"TLSv1.2\": 2, \"TLSv1.3\": 3}, "
+             "\"resumed\": 1}",
              (unsigned)lab.tls_port);
     for (int i = 0; i < 50; i++) {
         free(json);
@@ -455,7 +463,7 @@ static void test_lbtop_counts_handshakes_by_version_and_failures(void **state)
     char *text = harness_runf(&st, "%s -p %u --once 2>&1", harness_bin("lbtop"),
                               (unsigned)lab.lb_port);
     assert_non_null(strstr(text, "HTTPS 127.0.0.1:"));
-    assert_non_null(strstr(text, "handshakes 3 (TLS 1.3 1, TLS 1.2 2)  failed 2"));
+    assert_non_null(strstr(text, "handshakes 5 (TLS 1.3 3, TLS 1.2 2)  failed 2  resumed 1"));
     free(text);
     lab_stop(&lab);
 }

@@ -61,7 +61,9 @@ static void test_d_drains_and_e_enables_the_selected_backend(void **state)
 
     assert_int_equal(tmux_start("%s -p %u -d 0.2", harness_bin("lbtop"), (unsigned)lab.lb_port),
                      0);
-    SCREEN_SHOWS("STATUS", "[1 STATUS]", name);
+    char where[48];
+    snprintf(where, sizeof(where), "admin %s", admin_arg); /* the title names the endpoint */
+    SCREEN_SHOWS("STATUS", "[1 STATUS]", name, where);
     tmux_keys("D"); /* nothing selected yet */
     SCREEN_SHOWS("D without a selection", "drain: select a backend first");
 

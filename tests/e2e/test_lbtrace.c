@@ -755,6 +755,97 @@ static void test_live_tls_legs_paired_through_lbs_ring(void **state)
     free(be2);
 }
 
+/* lb -m tcp in front of a backend that terminates TLS itself: lbtrace shows one relayed
+ * connection, the same TLS records on both legs (the same server name, the bytes unchanged) and
+ * no request, since nothing between the ends can read one. */
+static void test_live_tls_passed_through_in_tcp_mode(void **state)
+{
+    char dir[] = "/tmp/lbtrace-e2e-tlspt-XXXXXX";
+    int st;
+    (void)state;
+    if (!is_root()) {
+        fprintf(stderr, "SKIP: live capture needs root (CI runs as root); the offline cases ran\n");
+        skip();
+    }
+    if (!have_program("lb") || !have_program("backend-sim")) {
+        fprintf(stderr, "SKIP: bin/lb or bin/backend-sim is not built\n");
+        skip();
+    }
+    char *have = run("command -v openssl >/dev/null && command -v curl >/dev/null && echo yes", &st);
+    bool tools = strncmp(have, "yes", 3) == 0;
+    free(have);
+    if (!tools) {
+        fprintf(stderr, "SKIP: openssl or curl is missing\n");
+        skip();
+    }
+    assert_non_null(mkdtemp(dir));
+    char *cert = harness_fmt("%s/cert.pem", dir), *key = harness_fmt("%s/key.pem", dir);
+    free(run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout %s "
+             "-out %s -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost 2>/dev/null",
+             &st, key, cert));
+    assert_int_equal(WEXITSTATUS(st), 0);
+
+    struct lab lab;
+    memset(&lab, 0, sizeof(lab));
+    lab.lb = harness_free_port();
+    do
+        lab.b1 = harness_free_port();
+    while (lab.b1 == lab.lb);
+    snprintf(lab.log, sizeof(lab.log), "/tmp/lbtrace-e2e-tlspt-%d.log", (int)getpid());
+    char *pb = harness_fmt("127.0.0.1:%u", lab.b1), *pl = harness_fmt("127.0.0.1:%u", lab.lb);
+    char *be = harness_fmt("127.0.0.1:%u,name=tlsend", lab.b1);
+    char *sim_argv[] = {(char *)harness_bin("backend-sim"), "-p", pb, "--tls-cert", cert,
+                        "--tls-key", key, NULL};
+    char *lb_argv[] = {(char *)harness_bin("lb"), "-m", "tcp", "-l", pl, "-b", be, "-w", "1", NULL};
+    lab.sim_pid = harness_spawn(sim_argv, lab.log);
+    lab.lb_pid = harness_spawn(lb_argv, lab.log);
+    char shm_path[64];
+    struct stat sb;
+    snprintf(shm_path, sizeof(shm_path), "/dev/shm/lblab-%u", lab.lb);
+    bool up = lab.sim_pid > 0 && lab.lb_pid > 0 && harness_wait_port(lab.b1, 10000) &&
+              harness_wait_port(lab.lb, 10000);
+    for (int i = 0; up && i < 40 && stat(shm_path, &sb) != 0; i++)
+        sleep_ms(50);
+    if (!up || stat(shm_path, &sb) != 0) {
+        char *log = slurp(lab.log);
+        lab_stop(&lab);
+        fail_msg("lb -m tcp did not start: %s", log);
+    }
+    lab.b2 = lab.b1;
+    assert_true(trace_start(&lab, 1));
+
+    char *out = run("curl -sk --http1.1 -o /dev/null -o /dev/null -w '%%{http_code} ' "
+                    "https://localhost:%u/whoami https://localhost:%u/whoami", &st, lab.lb, lab.lb);
+    if (strcmp(out, "200 200 ") != 0)
+        fail_msg("curl through lb -m tcp said: %s", out);
+    free(out);
+    st = wait_exit(lab.trace_pid, 20000);
+    if (st == -1)
+        harness_stop(lab.trace_pid, 5000);
+    lab.trace_pid = 0;
+    out = slurp(lab.trace_log);
+    if (st == -1)
+        fail_msg("lbtrace did not stop after 1 connection; it printed:\n%s", out);
+    char line[32768];
+    if (line_with(out, "\"type\":\"tcp_connection\"", line, sizeof(line)) == NULL)
+        fail_msg("no connection record:\n%s", out);
+    if (strstr(line, "\"paired_by\":\"lb_ring\",\"confirmed\":true,\"bytes_identical\":true") == NULL ||
+        count_of(line, "\"sni\":\"localhost\"") != 2 || count_of(line, "\"readable\":false") != 2 ||
+        strstr(line, "\"requests\":[]") == NULL || strstr(line, "\"backend_name\":\"tlsend\"") == NULL)
+        fail_msg("TLS passed through not shown as such: %s", line);
+    free(out);
+    lab_stop(&lab);
+    unlink(lab.pcap);
+    unlink(lab.trace_log);
+    unlink(lab.log);
+    free(run("rm -rf %s", &st, dir));
+    free(cert);
+    free(key);
+    free(pb);
+    free(pl);
+    free(be);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -766,6 +857,7 @@ int main(void)
         cmocka_unit_test(test_live_every_request_appears_once_with_both_legs),
         cmocka_unit_test(test_live_tcp_mode_pairs_whole_connections),
         cmocka_unit_test(test_live_tls_legs_paired_through_lbs_ring),
+        cmocka_unit_test(test_live_tls_passed_through_in_tcp_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,7 +12,7 @@
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD := build/fuzz
-FUZZ_ALL := http body config conffile headers hashkey lbtrace_decode lbtrace_reasm lbtrace lbtop_snapshot \
+FUZZ_ALL := http body config conffile headers hashkey lbtrace_decode lbtrace_reasm lbtrace lbtrace_tls lbtop_snapshot \
     backend_sim
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
@@ -20,11 +20,15 @@ FUZZ_CFLAGS := -std=c11 -g -O1 $(WARNINGS) -pthread $(FUZZ_SAN)
 
 fuzz_config_DIRS := lb
 fuzz_conffile_DIRS := lb
+# the configuration reaches lb/backend.c, which makes TLS contexts for https backends
+fuzz_config_LDLIBS := $(lb_LDLIBS)
+fuzz_conffile_LDLIBS := $(lb_LDLIBS)
 fuzz_headers_DIRS := lb
 fuzz_hashkey_DIRS := lb
 fuzz_lbtrace_decode_DIRS := lbtrace
 fuzz_lbtrace_reasm_DIRS := lbtrace
 fuzz_lbtrace_DIRS := lbtrace
+fuzz_lbtrace_tls_DIRS := lbtrace
 fuzz_lbtrace_LDLIBS := $(lbtrace_LDLIBS)
 fuzz_lbtop_snapshot_DIRS := lbtop
 fuzz_lbtop_snapshot_LDLIBS := $(lbtop_LDLIBS)

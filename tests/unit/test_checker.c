@@ -126,6 +126,7 @@ struct fixture {
     struct server srv[NB];
     struct backend_table *table;
     struct health *h;
+    struct routing rt; /* only its table is looked at */
     struct worker w;
 };
 
@@ -152,7 +153,8 @@ static struct fixture *fixture_open(const enum answer *answers, size_t n, unsign
     assert_non_null(f.h);
     f.w.epfd = epoll_create1(EPOLL_CLOEXEC);
     assert_true(f.w.epfd >= 0);
-    f.w.table = f.table;
+    f.rt.table = f.table;
+    f.w.routing = &f.rt;
     f.w.now_ms = clock_mono_ms();
     return &f;
 }
@@ -352,9 +354,9 @@ static void test_a_backend_without_an_address_yet_is_not_checked(void **state)
     /* a second table whose one backend is a name nobody resolved: no address to check */
     const char *hosts[] = {"backend.invalid"};
     uint16_t ports[] = {80};
-    struct backend_table *named = backend_table_create(hosts, ports, 1), *saved = f->w.table;
+    struct backend_table *named = backend_table_create(hosts, ports, 1), *saved = f->rt.table;
     assert_non_null(named);
-    f->w.table = named;
+    f->rt.table = named;
     struct checker *c = make_checker(f, 50, 50, 1);
     drive(f, c, 120);
     assert_int_equal(checker_started(c), 0);
@@ -364,7 +366,7 @@ static void test_a_backend_without_an_address_yet_is_not_checked(void **state)
     assert_int_equal(s.state, HEALTH_UP);
     assert_true(checker_next_deadline(c) <= f->w.now_ms + 50);
     checker_destroy(c);
-    f->w.table = saved;
+    f->rt.table = saved;
     backend_table_destroy(named);
     fixture_close(f);
 }

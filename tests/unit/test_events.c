@@ -63,7 +63,6 @@ static struct rig *rig_open(void)
     for (unsigned i = 0; i < 2; i++) {
         r->w[i].health = r->h;
         r->w[i].id = i;
-        r->w[i].table = r->table;
         r->w[i].log = &r->log;
         r->w[i].stats = stats_for_worker(r->stats, i);
         r->w[i].now_ms = clock_mono_ms();

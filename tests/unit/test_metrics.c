@@ -115,10 +115,12 @@ static void test_a_snapshot_is_valid_exposition_text(void **state)
     s->tls_v12 = 2;
     s->tls_v13 = 7;
     s->tls_handshake_failures = 1;
+    s->tls_resumed = 3;
     scrape(s, &d, &text);
     assert_true(prom_value(&d, "lblab_tls_handshakes_total", "version=\"TLSv1.3\"") == 7);
     assert_true(prom_value(&d, "lblab_tls_handshakes_total", "version=\"TLSv1.2\"") == 2);
     assert_true(prom_value(&d, "lblab_tls_handshake_failures_total", "") == 1);
+    assert_true(prom_value(&d, "lblab_tls_sessions_resumed_total", "") == 3);
     free(text);
     prom_free(&d);
     free(s);

@@ -103,46 +103,81 @@ static void test_routing_makes_each_pool_a_slice_with_its_policy(void **state)
 {
     (void)state;
     char err[256];
+    struct routing_slots slots = {0};
     load("pool static { backend 127.0.0.1:3 }\n" /* listed first, yet a later backend's pool */
          "pool api { backend 127.0.0.1:1 weight=2; backend 127.0.0.1:2; policy leastconn }\n"
          "route path-prefix /api/ -> api\ndefault -> static\n");
     config_group_backends(&cfg);
-    const char *hosts[3];
-    uint16_t ports[3];
-    for (size_t i = 0; i < cfg.num_backends; i++) {
-        hosts[i] = cfg.backends[i].host;
-        ports[i] = cfg.backends[i].port;
-    }
     assert_int_equal(cfg.backends[0].port, 3); /* pool 0 (static) first */
-    struct backend_table *table = backend_table_create(hosts, ports, cfg.num_backends);
-    assert_non_null(table);
-    struct routing *rt = routing_create(&cfg, table, NULL, err, sizeof(err));
+    struct routing *rt = routing_create(&cfg, NULL, &slots, NULL, 1, err, sizeof(err));
     assert_non_null(rt);
+    struct backend_table *table = rt->table;
     assert_int_equal(rt->num_pools, 2);
+    assert_int_equal(rt->generation, 1);
     struct routing_pool *api = &rt->pools[1], *st = &rt->pools[0];
     assert_string_equal(api->name, "api");
-    assert_int_equal(api->first, 1);
+    assert_ptr_equal(api->view.backends, &table->backends[1]);
     assert_int_equal(api->view.count, 2);
     assert_string_equal(api->policy.ops->name, "leastconn");
     assert_string_equal(st->policy.ops->name, "rr");
     assert_ptr_equal(routing_default(rt), st);
     assert_int_equal(routing_pool_index(api, &table->backends[2]), 1);
     assert_int_equal(routing_pool_index(api, &table->backends[0]), -1);
+    assert_int_equal(routing_position(rt, &table->backends[2]), 2);
+    for (size_t i = 0; i < 3; i++) /* at start-up each backend's slot is its position */
+        assert_ptr_equal(rt->by_slot[i], &table->backends[i]);
 
     /* a pick in a pool returns that pool's backends only */
     struct policy_request pr = {0};
     for (int i = 0; i < 10; i++) {
         int k = policy_pick(&api->policy, &pr);
         assert_true(k == 0 || k == 1);
-        assert_int_equal(api->view.backends[k].port == 1 || api->view.backends[k].port == 2, 1);
+        assert_true(api->view.backends[k].port == 1 || api->view.backends[k].port == 2);
         assert_int_equal(policy_pick(&st->policy, &pr), 0);
     }
     struct http_request r = {.headers = headers, .num_headers = 32};
     const char *req = "GET /api/x HTTP/1.1\r\nHost: x\r\n\r\n";
     assert_true(http_parse_request(req, strlen(req), &r, NULL) > 0);
     assert_ptr_equal(routing_pick(rt, &r), api);
-    routing_destroy(rt);
-    backend_table_destroy(table);
+    routing_release(rt);
+}
+
+static void test_a_reload_keeps_each_backends_slot_by_name(void **state)
+{
+    (void)state;
+    char err[256];
+    struct routing_slots slots = {0};
+    load("pool a { backend 127.0.0.1:1 name=one; backend 127.0.0.1:2 name=two }\n"
+         "pool b { backend 127.0.0.1:3 name=three }\ndefault -> a\n");
+    config_group_backends(&cfg);
+    struct routing *rt1 = routing_create(&cfg, NULL, &slots, NULL, 1, err, sizeof(err));
+    assert_non_null(rt1);
+    assert_int_equal(slots.next, 3);
+    struct backend *two = routing_find(rt1, "two", 3);
+    assert_non_null(two);
+    assert_int_equal(two->index, 1);
+
+    /* "one" removed, "two" moves to pool b with another weight, "four" is new */
+    load("pool b { backend 127.0.0.1:3 name=three; backend 127.0.0.1:2 name=two weight=5 }\n"
+         "pool c { backend 127.0.0.1:4 name=four }\ndefault -> c\n");
+    config_group_backends(&cfg);
+    struct routing *rt2 = routing_create(&cfg, rt1, &slots, NULL, 1, err, sizeof(err));
+    assert_non_null(rt2);
+    assert_int_equal(rt2->generation, 2);
+    assert_null(rt2->by_slot[0]); /* "one" is gone */
+    assert_string_equal(rt2->by_slot[1]->name, "two");
+    assert_int_equal(rt2->by_slot[1]->weight, 5);
+    assert_string_equal(rt2->by_slot[2]->name, "three");
+    assert_string_equal(rt2->by_slot[3]->name, "four"); /* a slot nobody had */
+    assert_int_equal(slots.next, 4);
+    assert_string_equal(routing_default(rt2)->name, "c");
+
+    /* the old snapshot is intact for the requests that still hold it */
+    assert_string_equal(rt1->by_slot[0]->name, "one");
+    routing_hold(rt1);
+    routing_release(rt1);
+    routing_release(rt1);
+    routing_release(rt2);
 }
 
 int main(void)
@@ -153,6 +188,7 @@ int main(void)
         cmocka_unit_test(test_hosts_match_without_port_in_any_case_and_by_wildcard),
         cmocka_unit_test(test_no_match_and_no_default_pool_is_404),
         cmocka_unit_test(test_routing_makes_each_pool_a_slice_with_its_policy),
+        cmocka_unit_test(test_a_reload_keeps_each_backends_slot_by_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

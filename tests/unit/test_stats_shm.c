@@ -46,6 +46,7 @@ static void test_layout_sizes_and_offsets_are_fixed(void **state)
     assert_int_equal(offsetof(struct stats_header, tls_listen_text), 320);
     assert_int_equal(offsetof(struct stats_global_counters, tls_handshakes), 120);
     assert_int_equal(offsetof(struct stats_global_counters, tls_v13), 144);
+    assert_int_equal(offsetof(struct stats_global_counters, tls_resumed), 152);
     assert_int_equal(offsetof(struct stats_backend, checks_total), 232);
     assert_int_equal(offsetof(struct stats_backend, reason_seq), 280);
     assert_int_equal(offsetof(struct stats_backend, reason_words), 288);

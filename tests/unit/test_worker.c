@@ -35,16 +35,16 @@ static void test_init_sets_up_epoll_and_eventfds_and_fini_releases_them(void **s
     static struct worker w;
     static struct config cfg;
     char err[256];
-    const char *hosts[] = {"127.0.0.1"};
-    uint16_t ports[] = {1};
     (void)state;
     config_defaults(&cfg);
-    struct backend_table *t = backend_table_create(hosts, ports, 1);
+    struct routing_slots slots = {0};
+    struct routing *rt = routing_create(&cfg, NULL, &slots, NULL, 1, err, sizeof(err));
+    assert_non_null(rt);
     int lfd = net_listen_tcp("127.0.0.1", 0, 16, true, err, sizeof(err)); /* any free port */
     assert_true(lfd >= 0);
     memset(&w, 0, sizeof(w));
     w.cfg = &cfg;
-    w.table = t;
+    w.routing = rt; /* worker_fini() lets go of it */
     w.listen_fd = lfd;
     w.admin_fd = -1;
     assert_int_equal(worker_init(&w, err, sizeof(err)), 0);
@@ -56,7 +56,6 @@ static void test_init_sets_up_epoll_and_eventfds_and_fini_releases_them(void **s
     worker_fini(&w);
     assert_int_equal(w.epfd, -1);
     close(lfd);
-    backend_table_destroy(t);
 }
 
 int main(void)
