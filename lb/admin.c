@@ -236,9 +236,10 @@ static bool percent_decode(const char *s, size_t n, char *out, size_t out_len)
 static struct backend *find_backend(struct backend_table *t, const char *name)
 {
     for (size_t i = 0; i < t->count; i++) {
-        unsigned k = 1;
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(t->backends[j].name, t->backends[i].name) == 0)
+        unsigned k = 1; /* counted in slot order, the statistics' order */
+        for (size_t j = 0; j < t->count; j++)
+            if (t->backends[j].index < t->backends[i].index &&
+                strcmp(t->backends[j].name, t->backends[i].name) == 0)
                 k++;
         char shown[sizeof(t->backends[i].name) + 16];
         stats_unique_name(shown, sizeof(shown), t->backends[i].name, k);

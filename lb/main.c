@@ -210,7 +210,7 @@ static int reload(struct live *lv, char *report, size_t report_len)
         return -EINVAL;
     }
     resolver_resolve_all(lv->resolver, warn_line);
-    stats_follow_routing(lv->stats, lv->routing, rt);
+    stats_follow_routing(lv->stats, lv->health, lv->routing, rt);
     for (unsigned i = 0; i < lv->nworkers; i++)
         worker_set_routing(&lv->workers[i], rt);
     routing_release(lv->routing); /* requests in flight and workers hold it while they need it */
