@@ -356,6 +356,34 @@ static void log_request(struct session *s)
     x->active = false;
 }
 
+/* Writes the client's address into x as text: the IP (X-Forwarded-For, --hash-key), and IP:PORT
+ * ([IP]:PORT for IPv6) for the logs, from one inet_ntop() (this runs once per request). */
+static void format_client(const struct session *s, struct exchange *x)
+{
+    char port[8];
+    net_format_ip(&s->peer.sa, x->client_ip, sizeof(x->client_ip));
+    unsigned p = net_addr_port(&s->peer.sa), n = 0;
+    do
+        port[n++] = (char)('0' + p % 10);
+    while ((p /= 10) != 0);
+    size_t ip_len = strlen(x->client_ip), at = 0;
+    bool v6 = s->peer.sa.sa_family == AF_INET6;
+    if (ip_len + n + 4 > sizeof(x->client_addr)) { /* cannot happen: INET6_ADDRSTRLEN + 8 fit */
+        snprintf(x->client_addr, sizeof(x->client_addr), "%s", x->client_ip);
+        return;
+    }
+    if (v6)
+        x->client_addr[at++] = '[';
+    memcpy(x->client_addr + at, x->client_ip, ip_len);
+    at += ip_len;
+    if (v6)
+        x->client_addr[at++] = ']';
+    x->client_addr[at++] = ':';
+    while (n > 0)
+        x->client_addr[at++] = port[--n];
+    x->client_addr[at] = '\0';
+}
+
 /* A new exchange for the request whose head begins now. Returns 0 or -ENOMEM. */
 static int exchange_take(struct session *s)
 {
@@ -364,8 +392,7 @@ static int exchange_take(struct session *s)
         return -ENOMEM;
     *x = (struct exchange){.client_outq = -1};
     dial_init(&x->d, s->w, &s->ep);
-    net_format_addr(&s->peer.sa, x->client_addr, sizeof(x->client_addr));
-    net_format_ip(&s->peer.sa, x->client_ip, sizeof(x->client_ip));
+    format_client(s, x);
     s->x = x;
     return 0;
 }
