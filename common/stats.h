@@ -108,7 +108,11 @@ struct stats_header {
     uint32_t header_size;     /* sizeof(struct stats_header) */
     uint64_t segment_size;    /* bytes in the whole segment */
     uint32_t max_backends;    /* STATS_MAX_BACKENDS */
-    uint32_t nbackends;       /* backends configured: backends[0 .. nbackends-1] are in use */
+    uint32_t nbackends;       /* backends configured: backends[0 .. nbackends-1] are in use.
+                                 The one field that may change after magic: it only grows
+                                 (lb -c FILE reloaded with a new backend), by an atomic release
+                                 store once the new entries are written; read it with an
+                                 acquire load (stats_shm_backends()), never past max_backends */
     uint32_t max_workers;     /* STATS_MAX_WORKERS */
     uint32_t nworkers;        /* worker blocks present: workers[0 .. nworkers-1] */
     uint32_t backend_size;    /* sizeof(struct stats_backend) */

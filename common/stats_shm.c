@@ -23,6 +23,24 @@
 #include "clock.h"
 #include "version.h"
 
+uint32_t stats_shm_backends(const struct stats_shm *shm)
+{
+    if (shm->seg == NULL)
+        return shm->nbackends;
+    uint32_t n = __atomic_load_n(&shm->seg->header.nbackends, __ATOMIC_ACQUIRE);
+    if (n > STATS_MAX_BACKENDS)
+        n = STATS_MAX_BACKENDS;
+    return n > shm->nbackends ? n : shm->nbackends;
+}
+
+void stats_shm_grow_backends(struct stats_shm *shm, uint32_t n)
+{
+    if (shm->seg == NULL || n > STATS_MAX_BACKENDS || n <= stats_shm_backends(shm))
+        return;
+    /* shm->nbackends stays the count at creation: other threads read it without a lock */
+    __atomic_store_n(&shm->seg->header.nbackends, n, __ATOMIC_RELEASE);
+}
+
 char *stats_shm_name(uint16_t port, char *buf, size_t len)
 {
     snprintf(buf, len, STATS_SHM_PREFIX "%u", (unsigned)port);
@@ -495,7 +513,7 @@ int stats_ring_read(const struct stats_shm *shm, uint64_t pos, struct stats_ring
     sanitize_addr(&out->lb_front);
     sanitize_addr(&out->lb_back);
     sanitize_addr(&out->backend);
-    if (out->backend_index < 0 || (uint32_t)out->backend_index >= shm->nbackends)
+    if (out->backend_index < 0 || (uint32_t)out->backend_index >= stats_shm_backends(shm))
         out->backend_index = -1;
     if (out->worker >= shm->nworkers)
         out->worker = 0;
@@ -596,7 +614,7 @@ int stats_backend_load_resolved(const struct stats_shm *shm, uint32_t b, struct 
     struct stats_backend *be;
     union addr_words u;
 
-    if (shm->seg == NULL || b >= shm->nbackends)
+    if (shm->seg == NULL || b >= stats_shm_backends(shm))
         return -ENOENT;
     be = &shm->seg->backends[b];
     for (int tries = 0; tries < 100; tries++) {
@@ -634,7 +652,7 @@ int stats_backend_load_reason(const struct stats_shm *shm, uint32_t b, char *out
 
     if (len > 0)
         out[0] = '\0';
-    if (shm->seg == NULL || b >= shm->nbackends)
+    if (shm->seg == NULL || b >= stats_shm_backends(shm))
         return -ENOENT;
     struct stats_backend *be = &shm->seg->backends[b];
     for (int tries = 0; tries < 100; tries++) {

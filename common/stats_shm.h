@@ -6,7 +6,8 @@
  *
  * A reader treats the segment as hostile: attach checks magic, version and every size and offset
  * against this build's layout, and keeps its own copies of nworkers and nbackends, so that later
- * scribbles in the header cannot push an index out of the mapping. Strings read out of the
+ * scribbles in the header cannot push an index out of the mapping. The number of backends may
+ * grow while lb runs (a reload): stats_shm_backends() reads it anew, capped at the array's size. Strings read out of the
  * segment are cut at their field size and stripped of control characters.
  */
 #ifndef LBLAB_STATS_SHM_H
@@ -38,6 +39,15 @@ struct stats_shm {
     uint32_t nbackends;
     char name[STATS_SHM_NAME_MAX];
 };
+
+/* How many backend entries are in use now: the header's count (it grows when a reload adds a
+ * backend), read with an acquire load and capped at STATS_MAX_BACKENDS; never fewer than at
+ * attach. */
+uint32_t stats_shm_backends(const struct stats_shm *shm);
+
+/* Writer: backends[0 .. n) are in use from now on (n larger than before, at most
+ * STATS_MAX_BACKENDS); their entries must be written first. */
+void stats_shm_grow_backends(struct stats_shm *shm, uint32_t n);
 
 /* Writes the segment name of the lb listening on port ("/lblab-3000") into buf. Returns buf. */
 char *stats_shm_name(uint16_t port, char *buf, size_t len);

@@ -94,7 +94,8 @@ void stats_snapshot_take(const struct stats_shm *shm, struct stats_snapshot *out
     out->pid = h->writer_pid;
     out->mode = h->mode;
     out->nworkers = shm->nworkers;
-    out->nbackends = shm->nbackends;
+    uint32_t nb = stats_shm_backends(shm); /* a reload may have added some */
+    out->nbackends = nb;
     out->start_wall_ns = h->start_wall_ns;
     out->start_mono_ns = h->start_mono_ns;
     out->heartbeat_mono_ns = ld(&h->heartbeat_mono_ns);
@@ -114,7 +115,7 @@ void stats_snapshot_take(const struct stats_shm *shm, struct stats_snapshot *out
     out->clients_active = ld(&h->clients_active);
     out->clients_peak = ld(&h->clients_peak);
 
-    for (uint32_t b = 0; b < shm->nbackends; b++) {
+    for (uint32_t b = 0; b < nb; b++) {
         struct stats_backend *src = &seg->backends[b];
         struct stats_snapshot_backend *d = &out->backends[b];
         stats_text_get(d->name, sizeof(d->name), src->name, sizeof(src->name));
@@ -157,7 +158,7 @@ void stats_snapshot_take(const struct stats_shm *shm, struct stats_snapshot *out
         out->tls_v12 += ld(&g->tls_v12);
         out->tls_v13 += ld(&g->tls_v13);
         out->tls_resumed += ld(&g->tls_resumed);
-        for (uint32_t b = 0; b < shm->nbackends; b++)
+        for (uint32_t b = 0; b < nb; b++)
             backend_add(&out->backends[b], &wk->backends[b]);
     }
 

@@ -5,10 +5,11 @@
  * is complete or malformed), answers it and closes. Connections are few and short, so they live
  * on a plain list and each round the loop closes the ones past their deadline; no timer heap.
  *
- * An answer is built whole in memory (GET /metrics and GET /stats with 64 backends are tens of
- * kilobytes), then written without ever waiting: what the socket does not take now is kept and
+ * An answer is built whole in memory (GET /metrics with 64 backends is about 750 KB, GET /stats
+ * about 60 KB), then written without ever waiting: what the socket does not take now is kept and
  * written when epoll says the socket is writable again, so a slow or stalled client costs memory
- * until its deadline, never the worker's time.
+ * until its deadline, never the worker's time. Building it costs worker 0 a few milliseconds at
+ * most (3.6 ms for /metrics with 64 backends, -O2).
  */
 #include "admin.h"
 
@@ -27,6 +28,7 @@
 #include "http.h"
 #include "json.h"
 #include "metrics.h"
+#include "reloads.h"
 #include "stats_json.h"
 #include "stats_snapshot.h"
 #include "stats_writer.h"
@@ -37,6 +39,7 @@
 #define ADMIN_MAX_CONNS 64       /* beyond this, new admin connections are closed at once */
 #define ADMIN_SNDBUF 65536      /* an admin connection's send buffer (the kernel doubles it) */
 #define ADMIN_RECENT 20          /* recent requests in GET /stats, as many as lbtop --json has */
+#define ADMIN_RELOAD_DEADLINE_MS 60000 /* POST /reload waits this long for the reload at most */
 
 struct admin_conn {
     struct endpoint ep; /* first: epoll data */
@@ -47,6 +50,7 @@ struct admin_conn {
     char *out;       /* the answer being written (malloc'd), NULL while reading the request */
     size_t out_len;  /* its bytes */
     size_t out_sent; /* of those, written */
+    uint64_t reload_ticket; /* POST /reload waiting for main()'s outcome (reloads.h); 0: none */
     char buf[ADMIN_REQUEST_MAX];
 };
 
@@ -232,9 +236,10 @@ static bool percent_decode(const char *s, size_t n, char *out, size_t out_len)
 static struct backend *find_backend(struct backend_table *t, const char *name)
 {
     for (size_t i = 0; i < t->count; i++) {
-        unsigned k = 1;
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(t->backends[j].name, t->backends[i].name) == 0)
+        unsigned k = 1; /* counted in slot order, the statistics' order */
+        for (size_t j = 0; j < t->count; j++)
+            if (t->backends[j].index < t->backends[i].index &&
+                strcmp(t->backends[j].name, t->backends[i].name) == 0)
                 k++;
         char shown[sizeof(t->backends[i].name) + 16];
         stats_unique_name(shown, sizeof(shown), t->backends[i].name, k);
@@ -330,6 +335,72 @@ static void reading(struct admin *a, struct admin_conn *c, bool metrics, bool he
     free(snap);
 }
 
+static void file_sink(void *ctx, const char *p, size_t n)
+{
+    fwrite(p, 1, n, ctx);
+}
+
+/* The answer to a POST /reload whose outcome came: 200 {"reloaded": true, "generation": N,
+ * "report": "..."}, or 422 {"reloaded": false, "errors": "..."} with the file's errors. */
+static void reload_answer(struct admin *a, struct admin_conn *c, bool ok, uint64_t generation,
+                          const char *report)
+{
+    char *body = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&body, &len);
+    if (f == NULL) {
+        error_answer(a, c, 500, "", "out of memory");
+        return;
+    }
+    if (ok)
+        fprintf(f, "{\"reloaded\": true, \"generation\": %llu, \"report\": \"",
+                (unsigned long long)generation);
+    else
+        fprintf(f, "{\"reloaded\": false, \"errors\": \"");
+    json_escape(report, strlen(report), file_sink, f);
+    fprintf(f, "\"}\n");
+    if (fclose(f) != 0) {
+        free(body);
+        error_answer(a, c, 500, "", "out of memory");
+        return;
+    }
+    answer_with(a, c, ok ? 200 : 422, "application/json", "", body, len, false);
+    free(body);
+}
+
+void admin_reloads_done(struct admin *a)
+{
+    if (a == NULL || a->w->reloads == NULL)
+        return;
+    static char report[RELOADS_REPORT_MAX]; /* worker 0's only */
+    struct admin_conn *c = a->conns;
+    while (c != NULL) {
+        struct admin_conn *next = c->next; /* the answer may close c */
+        bool ok;
+        uint64_t generation;
+        if (c->reload_ticket != 0 && c->out == NULL &&
+            reloads_outcome(a->w->reloads, c->reload_ticket, &ok, &generation, report,
+                            sizeof(report)))
+            reload_answer(a, c, ok, generation, report);
+        c = next;
+    }
+}
+
+/* POST /reload: asks main() for a reload; the answer comes with its outcome. */
+static void reload_request(struct admin *a, struct admin_conn *c, const struct http_request *r)
+{
+    if (!(r->method_len == 4 && memcmp(r->method, "POST", 4) == 0)) {
+        error_answer(a, c, 405, "Allow: POST\r\n", "use POST");
+        return;
+    }
+    if (a->w->reloads == NULL) {
+        error_answer(a, c, 503, "", "reloads are not served here");
+        return;
+    }
+    c->reload_ticket = reloads_ask(a->w->reloads);
+    c->deadline_ms = clock_mono_ms() + ADMIN_RELOAD_DEADLINE_MS;
+}
+
 /* Sends each request where it goes: GET (or HEAD) /metrics and /stats, POST /backends/...;
  * anything else is 404, or 405 with the methods the path takes. */
 static void route(struct admin *a, struct admin_conn *c, const struct http_request *r)
@@ -354,8 +425,12 @@ static void route(struct admin *a, struct admin_conn *c, const struct http_reque
         backend_action(a, c, r, p, n);
         return;
     }
+    if (n == 7 && memcmp(p, "/reload", 7) == 0) {
+        reload_request(a, c, r);
+        return;
+    }
     error_answer(a, c, 404, "",
-                 "no such path: GET /metrics, GET /stats, "
+                 "no such path: GET /metrics, GET /stats, POST /reload, "
                  "POST /backends/NAME/drain|enable|disable");
 }
 
@@ -411,6 +486,7 @@ static void accept_conns(struct admin *a)
         c->len = 0;
         c->out = NULL;
         c->out_len = c->out_sent = 0;
+        c->reload_ticket = 0;
         c->deadline_ms = clock_mono_ms() + ADMIN_DEADLINE_MS;
         struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = &c->ep};
         if (epoll_ctl(a->w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -427,13 +503,15 @@ static void accept_conns(struct admin *a)
 
 void admin_event(struct admin *a, struct endpoint *ep, uint32_t events)
 {
-    (void)events;
     struct admin_conn *c = (struct admin_conn *)ep;
     if (ep == &a->listen_ep)
         accept_conns(a);
     else if (c->out != NULL)
         write_out(a, c); /* writable again: more of its answer */
-    else
+    else if (c->reload_ticket != 0) {
+        if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            conn_close(a, c); /* the client gave up waiting (the reload still happens) */
+    } else
         conn_readable(a, c);
 }
 

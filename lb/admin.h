@@ -7,6 +7,9 @@
  *   POST /backends/NAME/drain     NAME takes no new requests; the ones in flight finish (DRAINING)
  *   POST /backends/NAME/enable    NAME is UP again, whatever took it out
  *   POST /backends/NAME/disable   NAME is DOWN until enabled (checks and trials do not end it)
+ *   POST /reload                  read the -c file again, as SIGHUP does; the answer waits for
+ *                                 the outcome: 200 {"reloaded": true, "generation": N, ...} or
+ *                                 422 {"reloaded": false, "errors": "FILE:LINE:COL: ..."}
  * with 200 and {"backend": NAME, "state": ...}; 404 for an unknown backend or path, 405 (with
  * Allow: POST) for another method on those paths. Every change is the same line on standard
  * error, in the access log and in the statistics as any other change of health, with the reason
@@ -32,6 +35,10 @@ void admin_destroy(struct admin *a);
 
 /* epoll reported events on ep, the listener's or an admin connection's endpoint. */
 void admin_event(struct admin *a, struct endpoint *ep, uint32_t events);
+
+/* main() answered reload requests (w->reloads): the POST /reload connections waiting for them
+ * get their answer. NULL is fine. */
+void admin_reloads_done(struct admin *a);
 
 /* Closes connections whose request did not come in time (5 s); timeout is what epoll_wait()
  * would wait, returned shortened to the next such deadline. NULL is fine. */

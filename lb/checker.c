@@ -22,6 +22,7 @@
 #include "config.h"
 #include "events.h"
 #include "http.h"
+#include "loglimit.h"
 #include "timer.h"
 #include "transport.h"
 #include "transport_tls.h"
@@ -188,9 +189,10 @@ static void skip(struct check *ck, uint64_t now, const char *why, int err)
     close_fd(ck);
     ck->state = CHECK_IDLE;
     c->started--;
-    if (why != NULL)
-        fprintf(stderr, "lb: health check of %s skipped: %s: %s\n", ck->b->name, why,
-                strerror(err));
+    if (why != NULL) /* lb's own shortage, which lasts: one line a second for every backend */
+        loglimit_printf(c->w->warnings, "health-skipped", now,
+                        "lb: health check of %s skipped: %s: %s", ck->b->name, why,
+                        strerror(err));
     if (timer_set(&c->timers, &ck->timer, now + c->interval_ms) != 0)
         fprintf(stderr, "lb: health checks of %s stop: out of memory\n", ck->b->name);
 }

@@ -117,6 +117,7 @@ void config_usage(FILE *out)
             "  --pool-idle-timeout MS    close a pooled backend connection idle this long\n"
             "                            (default %d)\n"
             "  --admin [ADDR:]PORT       admin endpoint (loopback unless ADDR is given):\n"
+            "                            GET /metrics (Prometheus), GET /stats (JSON),\n"
             "                            POST /backends/NAME/drain|enable|disable\n"
             "  --sticky-cookie NAME      sticky sessions: a cookie NAME pins a client to the\n"
             "                            backend that served it while that one is up\n"

@@ -173,6 +173,7 @@ void dial_start(struct dial *d, bool allow_pool)
             return;
         }
         req->backend = b;
+        req->rt = routing_hold(d->rt);
         req->reply = &w->replies;
         req->owner = d->owner;
         d->resolving = req;
@@ -190,17 +191,23 @@ void dial_start(struct dial *d, bool allow_pool)
     try_address(d);
 }
 
+void dial_free_resolve(struct resolve_req *req)
+{
+    routing_release(req->rt);
+    free(req);
+}
+
 bool dial_resolved(struct dial *d, struct resolve_req *req)
 {
     if (d->resolving != req) {
-        free(req);
+        dial_free_resolve(req);
         return false;
     }
     d->resolving = NULL;
     int err = req->err;
     d->num_addrs = req->num_addrs;
     memcpy(d->addrs, req->addrs, req->num_addrs * sizeof(req->addrs[0]));
-    free(req);
+    dial_free_resolve(req);
     if (err != 0 || d->num_addrs == 0) {
         d->num_addrs = 0;
         fail(d, err ? err : -EHOSTUNREACH);

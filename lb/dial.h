@@ -77,6 +77,9 @@ void dial_start(struct dial *d, bool allow_pool);
  * req was not d's (an answer that came too late: it is freed); else d moves on as dial_start. */
 bool dial_resolved(struct dial *d, struct resolve_req *req);
 
+/* Frees an answered name resolution (and lets go of the snapshot it held). */
+void dial_free_resolve(struct resolve_req *req);
+
 /* After an event on d->up while CONNECTING: READY, still CONNECTING, or the next address. */
 void dial_poll(struct dial *d);
 

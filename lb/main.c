@@ -34,6 +34,7 @@
 #include "net.h"
 #include "privdrop.h"
 #include "routing.h"
+#include "reloads.h"
 #include "resolver.h"
 #include "sticky.h"
 #include "stats_writer.h"
@@ -136,6 +137,9 @@ static unsigned warn_fixed_settings(const struct config *now, const struct confi
         {"fail-window", now->fail_window_ms != next->fail_window_ms},
         {"observe", now->observe_5xx != next->observe_5xx},
         {"max-conns", now->max_conns != next->max_conns},
+        {"pool-max", now->pool_max != next->pool_max},
+        {"pool-idle-timeout", now->pool_idle_timeout_ms != next->pool_idle_timeout_ms},
+        {"user", strcmp(now->user, next->user) != 0},
         {"tls-*", now->num_tls_certs != next->num_tls_certs ||
                       strcmp(now->tls_cert_dir, next->tls_cert_dir) != 0 ||
                       now->tls_listen_port != next->tls_listen_port ||
@@ -151,19 +155,27 @@ static unsigned warn_fixed_settings(const struct config *now, const struct confi
     return n;
 }
 
-/* SIGHUP: reads the configuration file (and the command line over it) again and, when it is
- * valid, makes it what new requests start on. An invalid file changes nothing: its errors are
- * printed. Returns 0 or -EINVAL. */
-static int reload(struct live *lv)
+/* Prints msg on standard error and keeps it in report[report_len] (POST /reload's answer). */
+static void reload_say(char *report, size_t report_len, const char *msg)
+{
+    fputs(msg, stderr);
+    snprintf(report, report_len, "%s", msg);
+}
+
+/* SIGHUP or POST /reload: reads the configuration file (and the command line over it) again
+ * and, when it is valid, makes it what new requests start on. An invalid file changes nothing:
+ * its errors are printed. What happened is also left in report. Returns 0 or -EINVAL. */
+static int reload(struct live *lv, char *report, size_t report_len)
 {
     static struct config next; /* large: not on the stack */
     static struct conffile_errors errs;
     char err[1024];
     const char *file = lv->cfg->config_file;
 
+    char msg[sizeof(lv->cfg->config_file) + 1200];
     if (file[0] == '\0') {
-        fprintf(stderr, "lb: reload: lb runs without a configuration file (-c): nothing to "
-                        "read again\n");
+        reload_say(report, report_len, "lb: reload: lb runs without a configuration file (-c): "
+                                       "nothing to read again\n");
         return -EINVAL;
     }
     config_defaults(&next);
@@ -171,29 +183,39 @@ static int reload(struct live *lv)
         fputs(errs.text, stderr);
         fprintf(stderr, "lb: reload refused: %s: %u error%s; the running configuration stays\n",
                 file, errs.count, errs.count == 1 ? "" : "s");
+        /* the report may be shorter than the error text: a copy cut at its size */
+        size_t n = report_len > 0 ? strnlen(errs.text, report_len - 1) : 0;
+        if (report_len > 0) {
+            memcpy(report, errs.text, n);
+            report[n] = '\0';
+        }
         return -EINVAL;
     }
     if (config_parse_options(&next, lv->argc, lv->argv, err, sizeof(err)) != 0 ||
         config_validate(&next, err, sizeof(err)) != 0) {
-        fprintf(stderr, "lb: reload refused: %s; the running configuration stays\n", err);
+        snprintf(msg, sizeof(msg), "lb: reload refused: %s; the running configuration stays\n",
+                 err);
+        reload_say(report, report_len, msg);
         return -EINVAL;
     }
     config_group_backends(&next);
     struct routing *rt = routing_create(&next, lv->routing, &lv->slots, lv->health,
                                         lv->sticky_key, err, sizeof(err));
     if (rt == NULL) {
-        fprintf(stderr, "lb: reload refused: %s; the running configuration stays\n", err);
+        snprintf(msg, sizeof(msg), "lb: reload refused: %s; the running configuration stays\n",
+                 err);
+        reload_say(report, report_len, msg);
         return -EINVAL;
     }
     warn_fixed_settings(lv->cfg, &next);
     /* the new backends' names are resolved before any request may go to them */
     if (resolver_set_table(lv->resolver, rt->table) != 0) {
-        fprintf(stderr, "lb: reload refused: out of memory\n");
+        reload_say(report, report_len, "lb: reload refused: out of memory\n");
         routing_release(rt);
         return -EINVAL;
     }
     resolver_resolve_all(lv->resolver, warn_line);
-    stats_follow_routing(lv->stats, lv->routing, rt);
+    stats_follow_routing(lv->stats, lv->health, lv->routing, rt);
     for (unsigned i = 0; i < lv->nworkers; i++)
         worker_set_routing(&lv->workers[i], rt);
     routing_release(lv->routing); /* requests in flight and workers hold it while they need it */
@@ -204,10 +226,12 @@ static int reload(struct live *lv)
     for (unsigned i = 0; i < lv->nworkers; i++)
         while (!worker_routing_at(&lv->workers[i], rt->generation) && clock_mono_ms() < deadline)
             nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
-    fprintf(stderr, "lb: reloaded %s (generation %llu): %zu backend%s in %zu pool%s, %zu route%s\n",
-            file, (unsigned long long)rt->generation, rt->table->count,
-            rt->table->count == 1 ? "" : "s", rt->num_pools, rt->num_pools == 1 ? "" : "s",
-            rt->num_routes, rt->num_routes == 1 ? "" : "s");
+    snprintf(msg, sizeof(msg), "lb: reloaded %s (generation %llu): %zu backend%s in %zu pool%s, "
+             "%zu route%s\n",
+             file, (unsigned long long)rt->generation, rt->table->count,
+             rt->table->count == 1 ? "" : "s", rt->num_pools, rt->num_pools == 1 ? "" : "s",
+             rt->num_routes, rt->num_routes == 1 ? "" : "s");
+    reload_say(report, report_len, msg);
     print_pools(rt);
     return 0;
 }
@@ -246,6 +270,7 @@ int main(int argc, char **argv)
     struct routing *routing = NULL; /* the current snapshot: main()'s reference */
     struct health *health = NULL;
     struct live live = {0};
+    static struct reloads reloads = {.efd = -1}; /* POST /reload, from worker 0 to here */
     struct access_log log = {.fd = -1};
     struct worker *workers = NULL;
     struct stats *stats = NULL;
@@ -349,6 +374,10 @@ int main(int argc, char **argv)
     }
 
     if (cfg.admin_port != 0) {
+        if ((rc = reloads_init(&reloads)) != 0) {
+            fprintf(stderr, "lb: eventfd: %s\n", strerror(-rc));
+            goto out;
+        }
         afd = net_listen_tcp(cfg.admin_host, cfg.admin_port, 16, true, err, sizeof(err));
         if (afd < 0) {
             fprintf(stderr, "lb: invalid --admin '%s:%u': %s\n", cfg.admin_host,
@@ -395,6 +424,14 @@ int main(int argc, char **argv)
      * same, in private memory */
     if (!cfg.no_stats || afd >= 0) {
         stats = stats_open_lb(&cfg, routing->table, lfd, afd, nworkers, cfg.no_stats, err, sizeof(err));
+        if (stats == NULL && afd >= 0 && !cfg.no_stats) {
+            /* no segment for lbtop (e.g. another lb publishes one under this name), but the
+             * admin endpoint can still answer from private memory */
+            fprintf(stderr, "lb: no shared statistics (%s): kept in private memory for --admin\n",
+                    err);
+            stats = stats_open_lb(&cfg, routing->table, lfd, afd, nworkers, true, err,
+                                  sizeof(err));
+        }
         if (stats == NULL)
             fprintf(stderr, "lb: running without statistics: %s\n", err);
     }
@@ -432,6 +469,7 @@ int main(int argc, char **argv)
         w->tls_listen_fd = tfd;
         w->tls_ctx = tls != NULL ? tls_server_ctx(tls) : NULL;
         w->admin_fd = i == 0 ? afd : -1; /* one worker serves the admin endpoint */
+        w->reloads = i == 0 && afd >= 0 ? &reloads : NULL;
         w->stats = stats_for_worker(stats, i);
         w->health = health;
         w->nworkers = nworkers;
@@ -479,7 +517,7 @@ int main(int argc, char **argv)
                 "POST /backends/NAME/drain|enable|disable)\n",
                 v6 ? "[" : "", cfg.admin_host, v6 ? "]" : "", (unsigned)cfg.admin_port);
     }
-    if (stats != NULL && !cfg.no_stats)
+    if (stats != NULL && stats_name(stats)[0] != '\0')
         fprintf(stderr, "lb: statistics in shared memory %s (watch them with: lbtop -p %u)\n",
                 stats_name(stats), (unsigned)cfg.listen_port);
 
@@ -488,10 +526,28 @@ int main(int argc, char **argv)
                          .resolver = resolver, .stats = stats, .workers = workers,
                          .nworkers = started};
     for (;;) {
+        static char report[RELOADS_REPORT_MAX];
+        struct pollfd pfds[2] = {{.fd = sfd, .events = POLLIN},
+                                 {.fd = afd >= 0 ? reloads.efd : -1, .events = POLLIN}};
+        if (poll(pfds, 2, -1) < 0 && errno != EINTR) {
+            fprintf(stderr, "lb: poll: %s\n", strerror(errno));
+            break;
+        }
+        if (pfds[1].revents & POLLIN) { /* POST /reload on the admin endpoint */
+            uint64_t upto = reloads_pending(&reloads);
+            if (upto != 0) {
+                fprintf(stderr, "lb: reload asked for on the admin endpoint\n");
+                int rc2 = reload(&live, report, sizeof(report));
+                reloads_answer(&reloads, upto, rc2 == 0, live.routing->generation, report);
+                worker_wake(&workers[0]);
+            }
+        }
+        if (!(pfds[0].revents & POLLIN))
+            continue;
         struct signalfd_siginfo si;
         ssize_t n = read(sfd, &si, sizeof(si));
         if (n == (ssize_t)sizeof(si) && si.ssi_signo == SIGHUP) {
-            reload(&live);
+            reload(&live, report, sizeof(report));
             continue;
         }
         if (n == (ssize_t)sizeof(si))
@@ -538,6 +594,7 @@ out:
     access_log_close(&log);
     if (sfd >= 0)
         close(sfd);
+    reloads_fini(&reloads);
     if (status == 0)
         fprintf(stderr, "lb: bye\n");
     return status;

@@ -18,6 +18,8 @@
 
 #include "backend.h"
 
+struct routing;
+
 /* Where answers for one worker go: pushed by the resolver, taken all at once by the worker. */
 struct resolve_reply {
     _Atomic(struct resolve_req *) head; /* atomic: lock-free stack */
@@ -29,6 +31,8 @@ struct resolve_reply {
 struct resolve_req {
     struct resolve_req *next; /* private: list link */
     struct backend *backend;  /* in */
+    struct routing *rt;       /* in: the snapshot backend is in, held until req is freed
+                                 (dial_free_resolve()), so backend outlives the question */
     struct resolve_reply *reply; /* in */
     void *owner;                 /* the worker's: who waits (NULL once they gave up) */
     int err;                     /* out: 0, or -errno (-EHOSTUNREACH when the name failed) */

@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "config.h"
 #include "net.h"
+#include "health.h"
 #include "routing.h"
 #include "stats_shm.h"
 
@@ -29,7 +30,7 @@ struct stats_thread {
     const struct stats_shm *shm; /* the writer's mapping, for whole readings (admin endpoint) */
     struct stats_segment *seg;  /* immutable after stats_open() */
     struct stats_worker *block; /* this worker's counters: written by this worker only */
-    uint32_t nbackends;
+    _Atomic uint32_t nbackends; /* grows when a reload adds backends (stats_follow_routing()) */
     uint16_t worker;
 };
 
@@ -87,7 +88,7 @@ static void gauge_down(_Atomic uint64_t *active)
 
 static inline struct stats_backend_counters *backend_counters(struct stats_thread *t, int b)
 {
-    if (b < 0 || (uint32_t)b >= t->nbackends)
+    if (b < 0 || (uint32_t)b >= atomic_load_explicit(&t->nbackends, memory_order_relaxed))
         return NULL;
     return &t->block->backends[b];
 }
@@ -240,7 +241,7 @@ struct stats *stats_open(const struct stats_config *cfg, char *err, size_t err_l
         s->threads[w].shm = &s->shm;
         s->threads[w].seg = seg;
         s->threads[w].block = &seg->workers[w];
-        s->threads[w].nbackends = (uint32_t)nb;
+        atomic_init(&s->threads[w].nbackends, (uint32_t)nb);
         s->threads[w].worker = (uint16_t)w;
     }
     stats_shm_publish(&s->shm);
@@ -617,7 +618,7 @@ void stats_backend_resolved(struct stats *s, int b, const struct sockaddr *sa)
 {
     struct stats_addr a;
 
-    if (s == NULL || b < 0 || (uint32_t)b >= s->shm.nbackends)
+    if (s == NULL || b < 0 || (uint32_t)b >= stats_shm_backends(&s->shm))
         return;
     stats_addr_from_sockaddr(&a, sa);
     stats_backend_store_resolved(&s->shm.seg->backends[b], &a);
@@ -625,21 +626,74 @@ void stats_backend_resolved(struct stats *s, int b, const struct sockaddr *sa)
 
 /* ---- reload ------------------------------------------------------------------------------- */
 
-void stats_follow_routing(struct stats *s, const struct routing *old, const struct routing *rt)
+/* Writes what the configuration says about backend slot b into its entry, never published yet. */
+static void configure_entry(struct stats *s, size_t b, const struct backend *be,
+                            const char *pool)
+{
+    struct stats_backend *e = &s->shm.seg->backends[b];
+    put_text(e->name, sizeof(e->name), be->name);
+    put_text(e->host, sizeof(e->host), be->host);
+    put_text(e->pool, sizeof(e->pool), pool);
+    e->port = be->port;
+    atomic_store_explicit(&e->weight, be->weight, memory_order_relaxed);
+    atomic_store_explicit(&e->state, STATS_BACKEND_UP, memory_order_relaxed);
+    atomic_store_explicit(&e->last_change_wall_ns, clock_wall_ns(), memory_order_relaxed);
+}
+
+struct removed {
+    struct stats_thread *t;
+    int slot;
+};
+
+/* Under the backend's health lock (health_publish()): the one writer of its state right now. */
+static void publish_removed(const struct health_snapshot *snap, void *arg)
+{
+    const struct removed *r = arg;
+    stats_backend_health(r->t, r->slot, STATS_BACKEND_DOWN, clock_wall_ns(),
+                         "removed from the configuration by a reload", snap->checks_total,
+                         snap->checks_failed);
+}
+
+void stats_follow_routing(struct stats *s, struct health *h, const struct routing *old,
+                          const struct routing *rt)
 {
     if (s == NULL || s->nthreads == 0)
         return;
     struct stats_thread *t = &s->threads[0]; /* any worker's handle writes a backend's state */
-    for (size_t slot = 0; slot < ROUTING_MAX_SLOTS && slot < t->nbackends; slot++) {
+    uint32_t published = stats_shm_backends(&s->shm), grown = published;
+    /* backends in slots never published yet (a reload added them): their entries first */
+    for (size_t p = 0; p < rt->num_pools; p++) {
+        const struct routing_pool *pool = &rt->pools[p];
+        for (size_t i = 0; i < pool->view.count; i++) {
+            const struct backend *b = &pool->view.backends[i];
+            if (b->index >= published && b->index < STATS_MAX_BACKENDS) {
+                configure_entry(s, b->index, b, pool->name);
+                if (b->index + 1 > grown)
+                    grown = (uint32_t)b->index + 1;
+            }
+        }
+    }
+    if (grown > published) {
+        for (uint32_t b = published; b < grown; b++)
+            if (rt->by_slot[b] == NULL) /* a slot used and left between two reloads */
+                atomic_store_explicit(&s->shm.seg->backends[b].state, STATS_BACKEND_DOWN,
+                                      memory_order_relaxed);
+        stats_shm_grow_backends(&s->shm, grown);
+        for (unsigned w = 0; w < s->nthreads; w++)
+            atomic_store_explicit(&s->threads[w].nbackends, grown, memory_order_relaxed);
+    }
+    for (size_t slot = 0; slot < ROUTING_MAX_SLOTS && slot < published; slot++) {
         struct stats_backend *be = &t->seg->backends[slot];
         const struct backend *b = rt->by_slot[slot];
         if (b != NULL) {
             atomic_store_explicit(&be->weight, b->weight, memory_order_relaxed);
         } else if (old != NULL && old->by_slot[slot] != NULL) {
-            stats_backend_health(t, (int)slot, STATS_BACKEND_DOWN, clock_wall_ns(),
-                                 "removed from the configuration by a reload",
-                                 atomic_load_explicit(&be->checks_total, memory_order_relaxed),
-                                 atomic_load_explicit(&be->checks_failed, memory_order_relaxed));
+            struct removed r = {.t = t, .slot = (int)slot};
+            if (h != NULL)
+                health_publish(h, slot, publish_removed, &r);
+            else
+                stats_backend_health(t, (int)slot, STATS_BACKEND_DOWN, clock_wall_ns(),
+                                     "removed from the configuration by a reload", 0, 0);
         }
     }
 }

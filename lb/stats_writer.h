@@ -129,10 +129,12 @@ void stats_backend_health(struct stats_thread *t, int b, uint32_t state, uint64_
 /* A reload made rt the snapshot lb serves instead of old (lb/routing.h): each backend slot
  * follows its backend by name, so a backend rt keeps goes on counting where it was (its weight
  * updated), and one rt removed shows DOWN with the reason "removed from the configuration by a
- * reload". Backends in slots beyond those stats_open() published count in the totals only
- * (lbtop shows them after a restart). main()'s thread. */
+ * reload" (written under its health lock in h, which may be NULL); a backend rt adds gets an entry of its own (the number of entries grows, up to
+ * STATS_MAX_BACKENDS; beyond, it counts in the totals only). main()'s thread. */
 struct routing;
-void stats_follow_routing(struct stats *s, const struct routing *old, const struct routing *rt);
+struct health;
+void stats_follow_routing(struct stats *s, struct health *h, const struct routing *old,
+                          const struct routing *rt);
 
 /* b's host now resolves to sa (the address lb connects to). Any thread. */
 void stats_backend_resolved(struct stats *s, int b, const struct sockaddr *sa);

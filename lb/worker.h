@@ -33,6 +33,7 @@ struct loglimit;
 struct connlimit;
 struct health;
 struct admin;
+struct reloads;
 struct relays;
 struct sessions;
 struct stats_thread;
@@ -70,6 +71,7 @@ struct worker {
     struct ssl_ctx_st *tls_ctx; /* the TLS server context (shared, read-only), NULL: no HTTPS */
     int tls_listen_fd;          /* the HTTPS listener when tls_ctx is set, shared likewise */
     int admin_fd;  /* --admin's listener, served by this worker (worker 0), else -1; main()'s */
+    struct reloads *reloads; /* with admin_fd: POST /reload's way to main() (reloads.h), shared */
     struct stats_thread *stats; /* this worker's statistics (lb/stats_writer.h), NULL when off */
     struct health *health;      /* what lb believes about each backend (lb/health.h), shared */
     unsigned nworkers;          /* how many workers share the backends' health checks */
@@ -127,6 +129,9 @@ void worker_stop(struct worker *w, bool now);
 /* A reload: new requests on w start on rt from the next loop round on (w holds a reference; the
  * requests in flight keep theirs). Any thread. */
 void worker_set_routing(struct worker *w, struct routing *rt);
+
+/* Wakes w's loop (main() answered a POST /reload it serves). Any thread. */
+void worker_wake(struct worker *w);
 
 /* True once w starts new requests on a snapshot of generation at least gen. Any thread. */
 bool worker_routing_at(const struct worker *w, uint64_t gen);

@@ -78,8 +78,9 @@ static int parse_ports(const char *s, uint16_t *ports, size_t max, size_t *n)
     char buf[1024];
     char *save = NULL;
     *n = 0;
-    if (strlen(s) >= sizeof(buf))
-        return -EINVAL;
+    size_t len = strlen(s);
+    if (len >= sizeof(buf) || len == 0 || s[0] == ',' || s[len - 1] == ',' || strstr(s, ",,"))
+        return -EINVAL; /* an empty item is a mistake, not a port to skip */
     strcpy(buf, s);
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         uint16_t p;

@@ -374,6 +374,11 @@ static enum pair_how opaque_match(struct pair_engine *pe, struct waiting *c, str
         if (now < since + pe->linger)
             return PAIR_NONE; /* lb's ring may still name it */
     }
+    /* a plain leg with an id may still meet its partner by that id (an encrypted exchange
+     * nearby can be another request, a health check over TLS): timing only once it waited */
+    const struct waiting *plain = c->ex->encrypted ? b : c;
+    if (!plain->ex->encrypted && now < plain->since + pe->linger)
+        return PAIR_NONE;
     return inside(c->ex, b->ex) ? PAIR_TIMING : PAIR_NONE;
 }
 
@@ -573,6 +578,8 @@ void pair_tick(struct pair_engine *pe, uint64_t now)
 
 void pair_flush(struct pair_engine *pe)
 {
+    if (pe->nencrypted > 0)
+        resolve_opaque(pe, UINT64_MAX); /* the end: nothing more will come to wait for */
     /* everything, in the order it finished: paired records first, then lone legs */
     while (pe->ready != NULL) {
         struct ready *r = pe->ready;

@@ -22,7 +22,8 @@
  *     - by timing, when there is no ring (a saved capture) or it never names the request: the
  *       oldest waiting exchange on the other leg that lies inside this one (the backend request
  *       sent after the client's request began and before its response ended, the backend's
- *       response begun before the client's ended). Right for requests that do not overlap;
+ *       response begun before the client's ended), once a plain leg with an id has waited the
+ *       linger time for a partner by that id. Right for requests that do not overlap;
  *       concurrent requests on several connections can be swapped, and the record says it was
  *       paired by timing.
  * A client exchange that finds no backend leg within a grace time is reported alone (lb answered

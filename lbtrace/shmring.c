@@ -18,6 +18,7 @@
 #include "net.h"
 #include "stats.h"
 #include "stats_shm.h"
+#include "stats_snapshot.h"
 
 #define REATTACH_NS 1000000000ull
 
@@ -214,13 +215,24 @@ static bool match_backend(const struct stats_ring_entry *e, const void *key)
            (k->id == NULL || strncmp(e->request_id, k->id, sizeof(e->request_id)) == 0);
 }
 
-/* Copies backend b's name out of the segment (untrusted: bounded, control bytes replaced). */
+/* Copies backend b's name out of the segment (untrusted: bounded, control bytes replaced), as
+ * lbtop and lb's /stats and /metrics show it: the k-th backend of a name several share (the same
+ * host:port given twice) is "name#k" (stats_unique_name()). */
 static bool name_of(struct shmring *r, int64_t b, char *name, size_t len)
 {
+    char raw[STATS_TEXT_LEN], other[STATS_TEXT_LEN];
+    unsigned k = 1;
+
     if (b < 0 || (uint64_t)b >= r->shm.nbackends || b >= STATS_MAX_BACKENDS)
         return false;
     const struct stats_backend *sb = &r->shm.seg->backends[b];
-    stats_text_get(name, len, sb->name, sizeof(sb->name));
+    stats_text_get(raw, sizeof(raw), sb->name, sizeof(sb->name));
+    for (int64_t j = 0; j < b; j++) {
+        const struct stats_backend *o = &r->shm.seg->backends[j];
+        if (strcmp(stats_text_get(other, sizeof(other), o->name, sizeof(o->name)), raw) == 0)
+            k++;
+    }
+    stats_unique_name(name, len, raw, k);
     return name[0] != '\0';
 }
 

@@ -12,8 +12,8 @@
 #   at 50%               kills b3 (SIGKILL) and starts it again on its port at 60%
 # and writes each window to a file the client reads at the end, to tell errors the faults explain
 # from the others. Then it prints the client's report, lb's descriptors and resident memory
-# before and after (idle both times), and whether the access log has one line per request the
-# clients sent. Exit status 0 only when everything agrees.
+# before and after (idle both times), and whether the access log and lb's statistics (lbtop
+# --json) count one request per request the clients sent. Exit status 0 only when everything agrees.
 # Usage: SOAK_SECONDS=N SOAK_CONNS=N scripts/soak.sh BIN_DIR SOAK_CLIENT
 # shellcheck disable=SC2154 # free_port (lib/common.sh) assigns the port variables
 set -euo pipefail
@@ -56,7 +56,7 @@ for i in 0 1 2; do start_sim "$i"; done
 "$bin/lb" -l "127.0.0.1:$lb_port" -w 2 \
     -b "127.0.0.1:$p1,name=b1" -b "127.0.0.1:$p2,name=b2" -b "127.0.0.1:$p3,name=b3" \
     --connect-timeout 500 --server-timeout 1000 --client-timeout 5000 \
-    --access-log "$tmp/access.log" --no-stats 2>"$tmp/lb.err" &
+    --access-log "$tmp/access.log" 2>"$tmp/lb.err" &
 lb_pid=$!
 pids+=("$lb_pid")
 wait_port "$lb_port" "$lb_pid" || die "lb did not start: $(cat "$tmp/lb.err")"
@@ -110,6 +110,9 @@ for _ in $(seq 30); do
     fds_after=$(fds_of "$lb_pid")
 done
 rss_after=$(rss_kb_of "$lb_pid")
+# lb's statistics, as lbtop reads them: the requests lb counted
+counted=$("$bin/lbtop" -p "$lb_port" --json 2>/dev/null |
+    sed -n 's/^    "requests": \([0-9]*\),$/\1/p' | head -1)
 stop_pid "$lb_pid"
 
 summary=$(grep '^SOAK ' "$tmp/client.out" || true)
@@ -130,6 +133,12 @@ if [ -z "$sent" ] || [ "$logged" != "$sent" ]; then
     status=1
 else
     echo "access log: ${logged} request lines, one per request the clients sent"
+fi
+if [ "${counted:-}" != "$sent" ]; then
+    echo "soak: FAIL: lb's statistics count ${counted:-?} requests, the clients sent ${sent:-?}"
+    status=1
+else
+    echo "statistics: ${counted} requests (lbtop --json), one per request the clients sent"
 fi
 echo "lb's log: $(wc -l <"$tmp/lb.err") lines (warnings are rate-limited: one a second per kind)"
 if [ -z "$summary" ] || [ "$(field unexplained)" != 0 ] || [ "$(field throughput_ok)" != 1 ]; then

@@ -2,7 +2,8 @@
  * test_lb_max_conns.c - end-to-end: --max-conns N. With N client connections open (on two
  * workers), lb accepts no more: the next connection is made by the kernel and waits in the listen
  * backlog, its request unanswered and unseen by the backend; when one of the N closes, lb takes
- * it and answers. Connections over the limit are never refused nor answered 503.
+ * it and answers. Connections over the limit are never refused nor answered 503, and lb's
+ * statistics (lbtop --json) show a peak of exactly N connections open at once.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -63,6 +64,19 @@ static void test_connections_over_the_limit_wait_until_one_closes(void **state)
     assert_int_equal(harness_read_response(&extra, false, false, &r), 0);
     assert_int_equal(r.status, 200);
     harness_response_free(&r);
+    /* lb's statistics never saw more than the limit open at once */
+    int status;
+    char *json = harness_runf(&status, "%s -p %u --json 2>&1", harness_bin("lbtop"),
+                              (unsigned)lb_port);
+    assert_non_null(json);
+    const char *conn = strstr(json, "\"connections\": {\"accepted\"");
+    const char *peak = conn != NULL ? strstr(conn, "\"peak\": ") : NULL;
+    if (peak == NULL)
+        fail_msg("no connections peak in lbtop's JSON: %s", json);
+    int most = atoi(peak + strlen("\"peak\": "));
+    if (most < MAX_CONNS || most > MAX_CONNS)
+        fail_msg("peak %d connections with --max-conns %d", most, MAX_CONNS);
+    free(json);
     harness_conn_close(&extra);
     harness_conn_close(&held[0]);
     harness_conn_close(&held[2]);

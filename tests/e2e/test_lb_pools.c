@@ -204,6 +204,16 @@ static void test_check_reports_ok_or_every_error(void **state)
     assert_non_null(strstr(out, "unknown directive 'bogus'"));
     free(out);
     unlink(bad);
+    /* the documented example of every directive is a valid file (run from the source tree) */
+    if (access("docs/lb.conf.example", R_OK) == 0) {
+        out = harness_runf(&status, "'%s' --check -c docs/lb.conf.example 2>&1",
+                           harness_bin("lb"));
+        assert_int_equal(WEXITSTATUS(status), 0);
+        assert_non_null(strstr(out, "configuration OK"));
+        free(out);
+    } else {
+        fprintf(stderr, "docs/lb.conf.example not found from here: not checked\n");
+    }
     for (int i = 0; i < 3; i++)
         harness_stop(lab.sims[i], TIMEOUT_MS);
     unlink(lab.path);

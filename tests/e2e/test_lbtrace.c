@@ -151,6 +151,7 @@ static void test_version_help_and_bad_flags(void **state)
     const char *bad[][2] = {
         {"-c abc", "invalid -c 'abc'"},   {"--view l5", "invalid --view 'l5'"},
         {"-B 3001,x", "invalid -B '3001,x'"}, {"-p 70000", "invalid -p '70000'"},
+        {"-p 3000,3443,", "invalid -p '3000,3443,'"}, {"-p 3000,https", "invalid -p '3000,https'"},
         {"--frobnicate", "unknown option '--frobnicate'"}, {"-i lo -r x.pcap", "exclude each other"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

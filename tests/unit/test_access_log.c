@@ -49,6 +49,21 @@ static void test_line_has_every_named_field(void **state)
                               "connect_ms=0.120 first_byte_ms=0.480 total_ms=1.610\n");
 }
 
+static void test_a_request_cut_for_a_timeout_says_whose(void **state)
+{
+    char line[4096];
+    struct request_record r = sample();
+    (void)state;
+    r.end = "client_timeout";
+    size_t n = access_log_format(line, sizeof(line), &r);
+    line[n] = '\0';
+    assert_string_equal(line, "time=2026-11-27T05:12:01.123Z client=127.0.0.1:40000 "
+                              "backend=b1 backend_addr=127.0.0.1:3001 id=abc method=GET "
+                              "path=\"/index.html?q=1\" status=200 req_bytes=0 bytes=1234 "
+                              "connect_ms=0.120 first_byte_ms=0.480 total_ms=1.610 "
+                              "end=client_timeout\n");
+}
+
 static void test_unknown_values_are_dashes(void **state)
 {
     char line[4096];
@@ -186,6 +201,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_line_has_every_named_field),
+        cmocka_unit_test(test_a_request_cut_for_a_timeout_says_whose),
         cmocka_unit_test(test_unknown_values_are_dashes),
         cmocka_unit_test(test_a_backend_tried_but_never_reached_has_its_name_and_no_address),
         cmocka_unit_test(test_a_reused_connection_took_no_time_to_connect),

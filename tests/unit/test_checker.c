@@ -386,6 +386,31 @@ static void test_destroy_with_checks_in_flight_closes_them(void **state)
     fixture_close(f);
 }
 
+/* Pools with their own health paths: each backend is checked with its pool's path, and a
+ * backend whose pool has none is not checked at all. */
+static void test_each_backend_is_checked_with_its_pools_path(void **state)
+{
+    (void)state;
+    static const enum answer a[] = {ANSWER_200, ANSWER_200, ANSWER_503};
+    struct fixture *f = fixture_open(a, 3, 1, 1);
+    const char *paths[] = {"/ready", "", "/health"};
+    struct checker_config cc = {.paths = paths, .interval_ms = 10000, .timeout_ms = 200,
+                                .nworkers = 1};
+    struct checker *c = checker_create(&f->w, f->h, &cc);
+    assert_non_null(c);
+    assert_int_equal(checker_backends(c), 2); /* backend 1's pool has no health path */
+    drive_checks(f, c, 0, 1);
+    drive_checks(f, c, 2, 1);
+    drive(f, c, 50);
+    struct health_snapshot s;
+    health_snapshot(f->h, 1, &s);
+    assert_int_equal(s.checks_total, 0);
+    assert_backend(f, 0, HEALTH_UP, "");
+    assert_backend(f, 2, HEALTH_DOWN, "1 check failed: status 503");
+    checker_destroy(c);
+    fixture_close(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -397,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_wait_is_bounded_by_the_next_check),
         cmocka_unit_test(test_a_backend_without_an_address_yet_is_not_checked),
         cmocka_unit_test(test_destroy_with_checks_in_flight_closes_them),
+        cmocka_unit_test(test_each_backend_is_checked_with_its_pools_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

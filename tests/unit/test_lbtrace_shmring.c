@@ -146,6 +146,32 @@ static void test_names_a_backend_as_lb_does(void **state)
     stats_shm_destroy(&shm);
 }
 
+/* The same host:port given twice: the second is "NAME#2", as lbtop and lb's /metrics say. */
+static void test_a_name_given_twice_is_told_apart(void **state)
+{
+    struct stats_shm shm;
+    uint16_t port = (uint16_t)(test_port() + 3);
+    struct flow_addr srv;
+    char name[64];
+    (void)state;
+    memset(&shm, 0, sizeof(shm));
+    assert_int_equal(make_segment(&shm, port), 0);
+    snprintf(shm.seg->backends[0].name, sizeof(shm.seg->backends[0].name), "127.0.0.1:9101");
+    snprintf(shm.seg->backends[1].name, sizeof(shm.seg->backends[1].name), "127.0.0.1:9101");
+    write_entry_to(&shm, "first", 9101, 0);
+    write_entry_to(&shm, "second", 9101, 1);
+
+    struct shmring *r = shmring_new(port);
+    struct pair_ring_ops ops = shmring_ops(r);
+    fa(&srv, "127.0.0.1", 9101);
+    assert_true(ops.backend_name(ops.ctx, "first", &srv, name, sizeof(name)));
+    assert_string_equal(name, "127.0.0.1:9101");
+    assert_true(ops.backend_name(ops.ctx, "second", &srv, name, sizeof(name)));
+    assert_string_equal(name, "127.0.0.1:9101#2");
+    shmring_free(r);
+    stats_shm_destroy(&shm);
+}
+
 static void test_finds_requests_and_backend_ports_in_lbs_segment(void **state)
 {
     struct stats_shm shm;
@@ -260,6 +286,7 @@ int main(void)
         cmocka_unit_test(test_missing_segment_is_not_an_error),
         cmocka_unit_test(test_finds_requests_and_backend_ports_in_lbs_segment),
         cmocka_unit_test(test_names_a_backend_as_lb_does),
+        cmocka_unit_test(test_a_name_given_twice_is_told_apart),
         cmocka_unit_test(test_reads_lbs_mode_and_its_tcp_connection_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

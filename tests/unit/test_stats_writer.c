@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../lb/conffile.h"
+#include "../../lb/routing.h"
 #include "../../lb/stats_writer.h"
 #include "stats_snapshot.h"
 #include "clock.h"
@@ -325,6 +327,54 @@ static void test_pools_and_admin_address_are_published(void **state)
     stats_close(s);
 }
 
+/* A snapshot of the configuration text (its backends grouped by pool), following prev. */
+static struct routing *snapshot_of(const char *text, struct routing *prev,
+                                   struct routing_slots *slots)
+{
+    static struct config cfg;
+    static struct conffile_errors errs;
+    char err[256];
+    config_defaults(&cfg);
+    if (conffile_parse(&cfg, "t.conf", text, strlen(text), &errs) != 0)
+        fail_msg("%s", errs.text);
+    config_group_backends(&cfg);
+    struct routing *rt = routing_create(&cfg, prev, slots, NULL, 1, err, sizeof(err));
+    if (rt == NULL)
+        fail_msg("%s", err);
+    return rt;
+}
+
+static void test_a_reload_adds_and_removes_backends_by_name(void **state)
+{
+    (void)state;
+    struct stats *s = open_writer(2);
+    struct routing_slots slots = {0};
+    /* the three backends the writer opened with, under their names */
+    struct routing *rt1 = snapshot_of("pool default { backend localhost:3001; backend "
+                                      "localhost:3002 }\npool static { backend localhost:3003 }\n",
+                                      NULL, &slots);
+    struct routing *rt2 = snapshot_of("pool default { backend localhost:3001 weight=4 }\n"
+                                      "pool static { backend localhost:3003; backend "
+                                      "127.0.0.1:9 name=new }\n",
+                                      rt1, &slots);
+    stats_follow_routing(s, NULL, rt1, rt2);
+    one_request(stats_for_worker(s, 1), 3, 200, 1); /* the new backend counts as its own */
+    struct stats_snapshot *snap = read_back();
+    assert_int_equal(snap->nbackends, 4);
+    assert_int_equal(snap->backends[0].weight, 4);
+    assert_int_equal(snap->backends[1].state, STATS_BACKEND_DOWN);
+    assert_string_equal(snap->backends[1].reason, "removed from the configuration by a reload");
+    assert_string_equal(snap->backends[3].name, "new");
+    assert_string_equal(snap->backends[3].pool, "static");
+    assert_int_equal(snap->backends[3].port, 9);
+    assert_int_equal(snap->backends[3].state, STATS_BACKEND_UP);
+    assert_int_equal(snap->backends[3].requests, 1);
+    free(snap);
+    routing_release(rt1);
+    routing_release(rt2);
+    stats_close(s);
+}
+
 static void test_heartbeat_moves_and_close_removes_the_segment(void **state)
 {
     struct stats *s = open_writer(1);
@@ -390,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_a_request_started_its_total_before_it_finished),
         cmocka_unit_test(test_backend_state_weight_and_resolution),
         cmocka_unit_test(test_pools_and_admin_address_are_published),
+        cmocka_unit_test(test_a_reload_adds_and_removes_backends_by_name),
         cmocka_unit_test(test_heartbeat_moves_and_close_removes_the_segment),
         cmocka_unit_test(test_null_handles_do_nothing),
         cmocka_unit_test(test_backends_beyond_the_layout_count_globally),
