@@ -126,7 +126,7 @@ run: deps ## install packages, build, start backends on 3001-3003 and lb on 3000
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)LBLAB_BUILD=$(BUILD) scripts/run.sh $(BIN)
 
-tests: $(PROGRAM_BINS) $(UNIT_TESTS) $(E2E_TESTS)
+tests: $(PROGRAM_BINS) $(UNIT_TESTS) $(E2E_TESTS) $(BENCH_TOOLS)
 
 check: tests ## run every test against the current build (no set-up)
 	$(Q)LBLAB_BIN=$(abspath $(BIN)) scripts/run-tests.sh $(UNIT_TESTS) $(E2E_TESTS)
@@ -165,9 +165,10 @@ test: deps-test ## install packages, build with clang, run every test under ASan
 	$(Q)$(MAKE) --no-print-directory fuzz-smoke
 	$(Q)$(MAKE) --no-print-directory test-labs
 
-bench: all ## benchmarks: throughput and latency against nginx and haproxy
+bench: all $(BENCH_TOOLS) ## benchmarks: throughput, latency and memory against nginx and haproxy
 	$(Q)scripts/deps.sh bench
-	$(Q)set -e; for b in scripts/bench-*.sh; do [ -e "$$b" ] || continue; "$$b" $(BIN); done
+	$(Q)set -e; export LBLAB_BENCH_TOOLS=$(abspath $(BUILD)/bench); \
+	    for b in scripts/bench-*.sh; do [ -e "$$b" ] || continue; "$$b" $(BIN); done
 
 install: all ## install programs and man pages under PREFIX
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \

@@ -65,6 +65,21 @@ out:
     return t;
 }
 
+/* The backend of prev named name whose slot rt has not given yet, or NULL. (The same
+ * "host:port" may be a backend of two pools: the k-th of a name keeps the k-th's slot.) */
+static struct backend *previous(const struct routing *prev, const struct routing *rt,
+                                const char *name)
+{
+    if (prev == NULL)
+        return NULL;
+    for (size_t i = 0; i < prev->table->count; i++) {
+        struct backend *b = &prev->table->backends[i];
+        if (strcmp(b->name, name) == 0 && rt->by_slot[b->index] == NULL)
+            return b;
+    }
+    return NULL;
+}
+
 /* Gives each backend of rt->table its slot: prev's of the same name, else a new one. */
 static int assign_slots(struct routing *rt, const struct routing *prev,
                         struct routing_slots *slots, char *err, size_t err_len)
@@ -72,15 +87,14 @@ static int assign_slots(struct routing *rt, const struct routing *prev,
     struct backend_table *t = rt->table;
     for (size_t i = 0; i < t->count; i++) {
         struct backend *b = &t->backends[i];
-        const struct backend *old =
-            prev != NULL ? routing_find(prev, b->name, strlen(b->name)) : NULL;
+        struct backend *old = previous(prev, rt, b->name);
         size_t slot;
         if (old != NULL) {
             slot = old->index;
             /* the same host and port: the addresses found for it still hold */
             if (strcmp(old->host, b->host) == 0 && old->port == b->port) {
                 struct backend_addr addrs[BACKEND_MAX_ADDRS];
-                size_t n = backend_get_addrs((struct backend *)old, addrs, BACKEND_MAX_ADDRS);
+                size_t n = backend_get_addrs(old, addrs, BACKEND_MAX_ADDRS);
                 if (n > 0 && !b->numeric)
                     backend_publish_addrs(b, addrs, n);
             }

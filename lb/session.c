@@ -47,8 +47,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/sockios.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -358,6 +356,34 @@ static void log_request(struct session *s)
     x->active = false;
 }
 
+/* Writes the client's address into x as text: the IP (X-Forwarded-For, --hash-key), and IP:PORT
+ * ([IP]:PORT for IPv6) for the logs, from one inet_ntop() (this runs once per request). */
+static void format_client(const struct session *s, struct exchange *x)
+{
+    char port[8];
+    net_format_ip(&s->peer.sa, x->client_ip, sizeof(x->client_ip));
+    unsigned p = net_addr_port(&s->peer.sa), n = 0;
+    do
+        port[n++] = (char)('0' + p % 10);
+    while ((p /= 10) != 0);
+    size_t ip_len = strlen(x->client_ip), at = 0;
+    bool v6 = s->peer.sa.sa_family == AF_INET6;
+    if (ip_len + n + 4 > sizeof(x->client_addr)) { /* cannot happen: INET6_ADDRSTRLEN + 8 fit */
+        snprintf(x->client_addr, sizeof(x->client_addr), "%s", x->client_ip);
+        return;
+    }
+    if (v6)
+        x->client_addr[at++] = '[';
+    memcpy(x->client_addr + at, x->client_ip, ip_len);
+    at += ip_len;
+    if (v6)
+        x->client_addr[at++] = ']';
+    x->client_addr[at++] = ':';
+    while (n > 0)
+        x->client_addr[at++] = port[--n];
+    x->client_addr[at] = '\0';
+}
+
 /* A new exchange for the request whose head begins now. Returns 0 or -ENOMEM. */
 static int exchange_take(struct session *s)
 {
@@ -366,8 +392,7 @@ static int exchange_take(struct session *s)
         return -ENOMEM;
     *x = (struct exchange){.client_outq = -1};
     dial_init(&x->d, s->w, &s->ep);
-    net_format_addr(&s->peer.sa, x->client_addr, sizeof(x->client_addr));
-    net_format_ip(&s->peer.sa, x->client_ip, sizeof(x->client_ip));
+    format_client(s, x);
     s->x = x;
     return 0;
 }
@@ -729,15 +754,6 @@ static int response_prepare(struct session *s)
     return 0;
 }
 
-/* Bytes the client's socket holds that the client has not acknowledged yet (SIOCOUTQ), or -1. */
-static int client_send_queue(const struct session *s)
-{
-    int queued;
-    if (s->client.tr.fd < 0 || ioctl(s->client.tr.fd, SIOCOUTQ, &queued) != 0)
-        return -1;
-    return queued;
-}
-
 /* Response bytes wait for the client: the client's socket is full (its last write would have
  * blocked) and lb holds more for it. lb then reads the backend only until its buffer is full, so
  * the backend's silence is not the backend's fault: only --client-timeout runs. */
@@ -753,7 +769,7 @@ static bool response_waits_for_client(const struct session *s)
  * then does lb hear it may write again). Remembers what it saw. */
 static bool client_read_since(struct session *s)
 {
-    int queued = client_send_queue(s);
+    int queued = side_unacked(&s->client);
     bool moved = queued >= 0 && (s->x->client_outq < 0 || queued < s->x->client_outq);
     s->x->client_outq = queued;
     return moved;
@@ -784,7 +800,7 @@ static bool write_client(struct session *s)
     uint32_t head_done, body_done;
     ssize_t n = send_pending(&s->client, &p, &head_done, &body_done);
     if (n == 0 && !s->client.writable && x->client_outq < 0)
-        x->client_outq = client_send_queue(s); /* full: how much it holds, to see it shrink */
+        x->client_outq = side_unacked(&s->client); /* full: what it holds, to see it shrink */
     if (n <= 0)
         return n < 0;
     s->activity_ms = x->client_progress_ms = now_ms(s);

@@ -8,8 +8,9 @@
  *
  * Once a second the worker gives memory back (trim()): its pools free the blocks no request
  * needed during the last second (pool.h), the idle backend connections older than
- * --pool-idle-timeout are closed, and after a burst (many connections gone since the last trim)
- * malloc_trim(0) hands the freed pages back to the system, so a burst's memory does not stay.
+ * --pool-idle-timeout are closed, and after a burst (many connections gone, or many blocks
+ * freed, since the last trim) malloc_trim(0) hands the freed pages back to the system, so a
+ * burst's memory does not stay. (Not every second: malloc_trim walks the whole heap.)
  *
  * The listening socket is shared by all workers and registered level-triggered with
  * EPOLLEXCLUSIVE: one worker wakes per new connection instead of all of them. (SO_REUSEPORT with
@@ -47,6 +48,7 @@
 #define ACCEPT_PAUSE_MS 100
 #define TRIM_INTERVAL_MS 1000 /* how often the worker gives unused memory back */
 #define TRIM_BURST_CONNS 256  /* connections gone since the last trim that make it a burst */
+#define TRIM_BURST_BLOCKS 64  /* or pooled blocks freed by one trim */
 
 int worker_watch(struct worker *w, int fd, struct endpoint *ep)
 {
@@ -355,7 +357,7 @@ static void trim(struct worker *w)
     size_t freed = pool_trim(&w->blocks) + sessions_trim(w->sessions);
     (void)upstreams_expire(w->upstreams);
     size_t now = connections(w);
-    if (freed > 0 || w->trim_peak_conns >= now + TRIM_BURST_CONNS)
+    if (freed >= TRIM_BURST_BLOCKS || w->trim_peak_conns >= now + TRIM_BURST_CONNS)
         malloc_trim(0); /* the pages of what was freed go back to the system */
     w->trim_peak_conns = now;
     w->trim_next_ms = w->now_ms + TRIM_INTERVAL_MS;

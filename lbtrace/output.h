@@ -15,6 +15,8 @@
  * and the requests the client sent on it, all carried to the one backend.
  * A backend leg's server is shown with the name lb gives the backend (flow.name, "127.0.0.1:3001
  * (b1)"; JSON: "backend_name") when lbtrace knows it, by its address alone otherwise.
+ * A leg carrying TLS (flow.tls) is shown by what its records tell (tlsrec.h): handshake, SNI,
+ * ALPN, records and bytes, and that its payload cannot be read; JSON: a "tls" object per leg.
  * Colour (ANSI) only when asked, which main does when stdout is a terminal.
  */
 #ifndef LBTRACE_OUTPUT_H

@@ -1,8 +1,10 @@
 /*
- * trace.c - wiring: flow hooks create an l7 parser per connection and feed it; finished
- * exchanges go to the pairing engine; pair records and (with --view l4) segment and connection
- * events go to the output. Time only moves with capture timestamps, or with trace_tick() when a
- * live capture is quiet, so an offline run is deterministic.
+ * trace.c - wiring: flow hooks create an l7 parser per connection and feed it, unless the
+ * connection's first bytes are a TLS record: then a tlsrec reader gets its bytes instead, and
+ * its guessed request/response flights become exchanges marked encrypted; finished exchanges go
+ * to the pairing engine; pair records and (with --view l4) segment and connection events go to
+ * the output. Time only moves with capture timestamps, or with trace_tick() when a live capture
+ * is quiet, so an offline run is deterministic.
  */
 #include "trace.h"
 

@@ -1,8 +1,8 @@
 /*
  * trace.h - the pipeline from captured frames to printed requests: decode -> flow (with
- * reassembly) -> l7 -> pair -> output. It owns one instance of each stage and wires their
- * callbacks together; main feeds it frames from capture.c, the tests feed it frames from .pcap
- * fixtures. Pure apart from writing to the output FILE.
+ * reassembly) -> l7 (HTTP) or tlsrec (TLS records) -> pair -> output. It owns one instance of
+ * each stage and wires their callbacks together; main feeds it frames from capture.c, the tests
+ * feed it frames from .pcap fixtures. Pure apart from writing to the output FILE.
  */
 #ifndef LBTRACE_TRACE_H
 #define LBTRACE_TRACE_H

@@ -6,7 +6,9 @@
  * sending requests, one on a keep-alive connection and one on a new connection each time. Every
  * request must be answered by a backend (no 5xx of lb's own, no connection error), and after
  * each reload requests must reach the pools the new file says. A file with an error is refused
- * and the running configuration stays.
+ * and the running configuration stays. POST /reload on the admin port answers with the outcome,
+ * and lbtop shows the backends a reload adds and removes. A request in flight when a reload
+ * removes its backend finishes there, and a relayed -m tcp connection stays with its backend.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -357,6 +359,106 @@ static void test_a_bad_file_is_refused_and_the_running_configuration_stays(void 
     lab_stop(&lab);
 }
 
+/* A request in flight when a reload removes its backend finishes there; a relayed connection
+ * (-m tcp) stays with its backend; new ones go where the new file says. */
+static void test_what_is_in_flight_finishes_on_the_configuration_it_began_on(void **state)
+{
+    (void)state;
+    static struct lab lab;
+    lab_start(&lab); /* version 0: the default pool web is b3 */
+    struct harness_conn slow;
+    assert_int_equal(harness_conn_open(&slow, lab.lb_port, TIMEOUT_MS), 0);
+    const char req[] = "GET /delay/1500 HTTP/1.1\r\nHost: lab\r\n\r\n";
+    assert_int_equal(harness_send_all(slow.fd, req, strlen(req)), 0);
+    /* wait until it is at its backend: a backend's in_flight in lbtop --json (6 spaces in) */
+    bool at_backend = false;
+    for (int i = 0; i < 300 && !at_backend; i++) {
+        int status;
+        char *json = harness_runf(&status, "'%s' -p %u --json 2>&1", harness_bin("lbtop"),
+                                  (unsigned)lab.lb_port);
+        at_backend = strstr(json, "\"in_flight\": 1,\n      \"responses\"") != NULL;
+        free(json);
+        if (!at_backend)
+            harness_sleep_ms(10);
+    }
+    assert_true(at_backend);
+
+    char *text = harness_fmt("pool web { backend 127.0.0.1:%u name=b1 }\ndefault -> web\n",
+                             (unsigned)lab.ports[0]);
+    write_file(lab.path, text);
+    free(text);
+    assert_int_equal(kill(lab.lb, SIGHUP), 0);
+    assert_true(wait_for_text(lab.log, "(generation 2)", TIMEOUT_MS));
+    assert_string_equal(backend_for(&lab, "/bytes/1", ""), "b1"); /* new requests: b1 */
+
+    struct harness_response resp;
+    assert_int_equal(harness_read_response(&slow, false, false, &resp), 0);
+    assert_int_equal(resp.status, 200);
+    assert_true(good(&resp));
+    assert_non_null(strstr(resp.head, "\r\nX-Backend: b3\r\n")); /* finished where it began */
+    harness_response_free(&resp);
+    /* the next request on that connection starts on the new configuration */
+    const char next[] = "GET /bytes/1 HTTP/1.1\r\nHost: lab\r\n\r\n";
+    assert_int_equal(harness_send_all(slow.fd, next, strlen(next)), 0);
+    assert_int_equal(harness_read_response(&slow, false, false, &resp), 0);
+    assert_non_null(strstr(resp.head, "\r\nX-Backend: b1\r\n"));
+    harness_response_free(&resp);
+    harness_conn_close(&slow);
+    /* its connection to b3, which the reload removed, was not kept for another request */
+    bool closed = false;
+    for (int i = 0; i < 300 && !closed; i++) {
+        int status;
+        char *json = harness_runf(&status, "'%s' -p %u --json 2>&1", harness_bin("lbtop"),
+                                  (unsigned)lab.lb_port);
+        const char *b3 = strstr(json, "\"name\": \"b3\"");
+        const char *conns = b3 != NULL ? strstr(b3, "\"connections\": {\"active\": ") : NULL;
+        closed = conns != NULL && strncmp(conns + 26, "0,", 2) == 0;
+        free(json);
+        if (!closed)
+            harness_sleep_ms(10);
+    }
+    assert_true(closed);
+
+    /* -m tcp: a relayed connection stays with its backend for its whole life */
+    char *tpath = harness_fmt("%s.tcp", lab.path), *tlog = harness_fmt("%s.tcp.log", lab.path);
+    text = harness_fmt("backend 127.0.0.1:%u name=b1\n", (unsigned)lab.ports[0]);
+    write_file(tpath, text);
+    free(text);
+    const char *args[] = {"-m", "tcp", "-c", tpath, NULL};
+    uint16_t tport;
+    pid_t tlb = harness_start_lb(&tport, NULL, 0, args, tlog);
+    assert_true(tlb > 0);
+    struct harness_conn relayed;
+    assert_int_equal(harness_conn_open(&relayed, tport, TIMEOUT_MS), 0);
+    assert_int_equal(harness_send_all(relayed.fd, next, strlen(next)), 0);
+    assert_int_equal(harness_read_response(&relayed, false, false, &resp), 0);
+    assert_non_null(strstr(resp.head, "\r\nX-Backend: b1\r\n"));
+    harness_response_free(&resp);
+    text = harness_fmt("backend 127.0.0.1:%u name=b2\n", (unsigned)lab.ports[1]);
+    write_file(tpath, text);
+    free(text);
+    assert_int_equal(kill(tlb, SIGHUP), 0);
+    assert_true(wait_for_text(tlog, "(generation 2)", TIMEOUT_MS));
+    assert_int_equal(harness_send_all(relayed.fd, next, strlen(next)), 0);
+    assert_int_equal(harness_read_response(&relayed, false, false, &resp), 0);
+    assert_non_null(strstr(resp.head, "\r\nX-Backend: b1\r\n")); /* the same connection */
+    harness_response_free(&resp);
+    harness_conn_close(&relayed);
+    struct harness_conn fresh;
+    assert_int_equal(harness_conn_open(&fresh, tport, TIMEOUT_MS), 0);
+    assert_int_equal(harness_send_all(fresh.fd, next, strlen(next)), 0);
+    assert_int_equal(harness_read_response(&fresh, false, false, &resp), 0);
+    assert_non_null(strstr(resp.head, "\r\nX-Backend: b2\r\n")); /* a new one: b2 */
+    harness_response_free(&resp);
+    harness_conn_close(&fresh);
+    assert_int_equal(harness_stop(tlb, TIMEOUT_MS), 0);
+    unlink(tpath);
+    unlink(tlog);
+    free(tpath);
+    free(tlog);
+    lab_stop(&lab);
+}
+
 /* POST /reload on the admin port: the answer tells the outcome. */
 static void test_post_reload_on_the_admin_port_answers_with_the_outcome(void **state)
 {
@@ -423,6 +525,7 @@ int main(void)
         LB_TEST(test_ten_reloads_under_load_fail_no_request),
         LB_TEST(test_a_bad_file_is_refused_and_the_running_configuration_stays),
         LB_TEST(test_post_reload_on_the_admin_port_answers_with_the_outcome),
+        LB_TEST(test_what_is_in_flight_finishes_on_the_configuration_it_began_on),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -248,6 +248,45 @@ static void test_more_lb_ports_are_client_legs(void **state)
     assert_int_equal(flow_classify_port(&cfg, 4443), FLOW_LEG_OTHER);
 }
 
+/* A plain request whose client leg finishes before its backend leg (captured out of the usual
+ * order), with lb's health check over TLS to another backend in between: the plain legs still
+ * meet by their request id, and the encrypted check is shown alone. */
+static void test_an_encrypted_check_does_not_take_a_plain_request(void **state)
+{
+    uint8_t c[4096], s[4096], r[4096];
+    size_t cl, sl;
+    (void)state;
+    char *path = temp_pcap();
+    struct pg *pg = pg_open(path, PG_LINK_EN10MB);
+    struct pg_conn k = pg_connect(pg, pg_v4("127.0.0.1", 44000), pg_v4("127.0.0.1", 8000), 1, 2);
+    struct pg_conn b = pg_connect(pg, pg_v4("127.0.0.1", 54000), pg_v4("127.0.0.1", 9001), 3, 4);
+    pg_sends(&k, true, "GET /x HTTP/1.1\r\nHost: lb\r\n\r\n");
+    pg_sends(&b, true, "GET /x HTTP/1.1\r\nHost: lb\r\nX-Request-ID: id-x\r\n\r\n");
+    struct pg_conn hc = pg_connect(pg, pg_v4("127.0.0.1", 54001), pg_v4("127.0.0.1", 9003), 5, 6);
+    tg_tls13_handshake(c, sizeof(c), &cl, s, sizeof(s), &sl, "", "http/1.1");
+    pg_send(&hc, true, c, cl);
+    pg_send(&hc, false, s, sl);
+    size_t n = tg_ccs(r, sizeof(r));
+    n += tg_opaque(r + n, sizeof(r) - n, 23, 53);
+    n += tg_opaque(r + n, sizeof(r) - n, 23, 80);
+    pg_send(&hc, true, r, n);
+    pg_send(&hc, false, r, tg_opaque(r, sizeof(r), 23, 60));
+    pg_close_conn(&hc);
+    pg_sends(&k, false, "HTTP/1.1 200 OK\r\nX-Request-ID: id-x\r\nContent-Length: 2\r\n\r\nok");
+    pg_sends(&b, false, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    pg_close_conn(&k);
+    pg_close_conn(&b);
+    pg_close(pg);
+    struct run_result res;
+    assert_int_equal(run_pcap(path, true, &res), 0);
+    assert_int_equal(count_of(res.out, "\"request_id\":\"id-x\",\"paired_by\":\"request_id\""), 1);
+    assert_int_equal(count_of(res.out, "\"paired_by\":\"timing\""), 0);
+    assert_int_equal(count_of(res.out, "\"client\":null"), 1); /* the check, alone */
+    free(res.out);
+    unlink(path);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -257,6 +296,7 @@ int main(void)
         cmocka_unit_test(test_tls_passed_through_in_tcp_mode),
         cmocka_unit_test(test_first_bytes_cut_anywhere),
         cmocka_unit_test(test_more_lb_ports_are_client_legs),
+        cmocka_unit_test(test_an_encrypted_check_does_not_take_a_plain_request),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -177,7 +177,21 @@ static void test_a_reload_keeps_each_backends_slot_by_name(void **state)
     routing_hold(rt1);
     routing_release(rt1);
     routing_release(rt1);
+
+    /* one server in two pools: two backends of one name, each keeps its own slot */
+    load("pool a { backend 127.0.0.1:5 }\npool b { backend 127.0.0.1:5 }\ndefault -> a\n");
+    config_group_backends(&cfg);
+    struct routing *rt3 = routing_create(&cfg, rt2, &slots, NULL, 1, err, sizeof(err));
+    assert_non_null(rt3);
+    size_t s0 = rt3->table->backends[0].index, s1 = rt3->table->backends[1].index;
+    assert_int_not_equal(s0, s1);
+    struct routing *rt4 = routing_create(&cfg, rt3, &slots, NULL, 1, err, sizeof(err));
+    assert_non_null(rt4);
+    assert_int_equal(rt4->table->backends[0].index, s0);
+    assert_int_equal(rt4->table->backends[1].index, s1);
     routing_release(rt2);
+    routing_release(rt3);
+    routing_release(rt4);
 }
 
 int main(void)
