@@ -107,8 +107,8 @@ if command -v prlimit >/dev/null; then
     limits=$(prlimit --pid "$lb_pid" --nofile --noheadings --output SOFT,HARD)
     read -r soft hard <<<"$limits"
     held=$(fds_of "$lb_pid")
-    prlimit --pid "$lb_pid" --nofile="$((held + 8)):$hard"
-    echo "soak: +$(((start - t0) / 1000)) s  lb's descriptor limit lowered to $((held + 8)) (it holds $held)"
+    prlimit --pid "$lb_pid" --nofile="$((held + 4)):$hard"
+    echo "soak: +$(((start - t0) / 1000)) s  lb's descriptor limit lowered to $((held + 4)) (it holds $held)"
     at 80
     prlimit --pid "$lb_pid" --nofile="$soft:$hard"
     echo "$start $(now_ms) fd-pressure lb" >>"$tmp/faults"
