@@ -312,7 +312,7 @@ static void step(struct check *ck, uint64_t now)
         if (ck->b->tls_ctx != NULL) {
             int fd = ck->tr.fd;
             if (transport_tls_connect(&ck->tr, ck->b->tls_ctx, fd, ck->b->tls_sni,
-                                      ck->b->tls_verify, tls_report, ck) != 0) {
+                                      ck->b->tls_verify, NULL, tls_report, ck) != 0) {
                 skip(ck, now, "TLS", ENOMEM);
                 return;
             }
