@@ -191,7 +191,7 @@ static int reload(struct live *lv, char *report, size_t report_len)
         fputs(errs.text, stderr);
         fprintf(stderr, "lb: reload refused: %s: %u error%s; the running configuration stays\n",
                 file, errs.count, errs.count == 1 ? "" : "s");
-        reload_keep(report, report_len, errs.text);
+        reload_keep(report, report_len, errs.text); /* cut to the report's size */
         return -EINVAL;
     }
     if (config_parse_options(&next, lv->argc, lv->argv, err, sizeof(err)) != 0 ||

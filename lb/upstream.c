@@ -79,7 +79,8 @@ void upstream_close(struct upstreams *ups, struct upstream *u, bool abort)
         return;
     if (u->state == UPSTREAM_IDLE)
         idle_unlink(ups, u);
-    if (u->state != UPSTREAM_CONNECTING)
+    /* only an established one was counted as opened (its handshake done, for TLS) */
+    if (u->state != UPSTREAM_CONNECTING && u->state != UPSTREAM_HANDSHAKING)
         events_backend_closed(ups->w, u->backend);
     side_close(&u->side, abort);
     u->owner = NULL;

@@ -252,6 +252,11 @@ for row in "${rows[@]}"; do
             new) echo "new connection per request (resumed)" ;; *) echo "keep-alive" ;; esac)" \
         "$(ratio "${med[0,$row]}" "${med[$best,$row]}")" \
         "$(ratio "${med[0,$row]}" "${med[1,$row]}")" "$(ratio "${med[0,$row]}" "${med[2,$row]}")"
+    case $row in
+    full) bench_row tls "full handshakes, $threads clients" "c/s" more "${med[0,$row]}" "${med[1,$row]}" "${med[2,$row]}" ;;
+    new) bench_row tls "$conns clients, a resumed connection per request" req/s more "${med[0,$row]}" "${med[1,$row]}" "${med[2,$row]}" ;;
+    *) bench_row tls "$conns keep-alive clients, 1 KiB" req/s more "${med[0,$row]}" "${med[1,$row]}" "${med[2,$row]}" ;;
+    esac
 done
 echo
 echo "(errors: socket errors plus non-2xx/3xx responses over all rounds, as wrk counts them;"

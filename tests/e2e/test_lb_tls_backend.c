@@ -92,6 +92,7 @@ static pid_t start_tls_sim(uint16_t *port)
                         "--tls-cert", sim_cert, "--tls-key", sim_key, NULL};
         pid_t pid = harness_spawn(argv, NULL);
         if (pid > 0 && harness_wait_port(p, TIMEOUT_MS)) {
+            harness_track(pid); /* stopped by the test's teardown if an assertion ends it */
             *port = p;
             return pid;
         }
@@ -100,6 +101,8 @@ static pid_t start_tls_sim(uint16_t *port)
     }
     return -1;
 }
+
+static bool publish_stats; /* the next lab_start publishes statistics (for lbtop) */
 
 struct lab {
     pid_t sim, lb;
@@ -122,7 +125,8 @@ static void lab_start(struct lab *lab, const char *opts, const char *const *extr
     snprintf(tls_listen, sizeof(tls_listen), "127.0.0.1:%u", (unsigned)lab->tls_port);
     args[k++] = "-b";
     args[k++] = backend;
-    args[k++] = "--no-stats";
+    if (!publish_stats)
+        args[k++] = "--no-stats";
     args[k++] = "-w";
     args[k++] = "2";
     args[k++] = "--tls-cert";
@@ -198,7 +202,9 @@ static void test_wrong_ca_is_refused_with_a_clear_log_line(void **state)
     char opts[512];
     (void)state;
     snprintf(opts, sizeof(opts), ",tls,ca=%s", wrong_ca);
+    publish_stats = true;
     lab_start(&lab, opts, NULL);
+    publish_stats = false;
     char *out = harness_runf(&st, "curl -sS --max-time 20 -o /dev/null -w '%%{http_code}' "
                                   "http://127.0.0.1:%u/",
                              (unsigned)lab.lb_port);
@@ -210,6 +216,14 @@ static void test_wrong_ca_is_refused_with_a_clear_log_line(void **state)
     if (strstr(log, "lb: backend s1: TLS handshake failed: certificate verify failed") == NULL)
         fail_msg("lb did not say why it refused the backend:\n%s", log);
     free(log);
+    /* a connection whose handshake failed was never opened, so it is not counted as closed
+     * either: lbtop sees no connection at all */
+    char *json = harness_runf(&st, "%s -p %u --json 2>&1", harness_bin("lbtop"),
+                              (unsigned)lab.lb_port);
+    if (strstr(json, "\"connections\": {\"active\": 0, \"peak\": 0, \"opened\": 0, "
+                     "\"closed\": 0") == NULL)
+        fail_msg("lbtop counts a connection that never completed its handshake:\n%s", json);
+    free(json);
     lab_stop(&lab);
 }
 
