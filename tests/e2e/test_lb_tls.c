@@ -314,6 +314,41 @@ static void test_garbage_client_hello_costs_one_connection(void **state)
     lab_stop(&lab);
 }
 
+static void test_forty_hostile_clients_cost_forty_connections_only(void **state)
+{
+    struct tls_lab lab;
+    unsigned char bytes[4096];
+    uint32_t seed = 12345; /* fixed: a failure reproduces */
+    const char *extra[] = {"--client-timeout", "1000", NULL}; /* a record that waits for more */
+    (void)state;
+    lab_start(&lab, extra);
+    for (int i = 0; i < 40; i++) {
+        size_t n = 1 + (size_t)(seed % sizeof(bytes));
+        for (size_t k = 0; k < n; k++) {
+            seed = seed * 1103515245u + 12345u;
+            bytes[k] = (unsigned char)(seed >> 16);
+        }
+        if (i % 2 == 0 && n >= 5) {
+            /* half of them look like a handshake record, with a length that may lie */
+            bytes[0] = 0x16;
+            bytes[1] = 0x03;
+            bytes[2] = (unsigned char)(i % 4);
+        }
+        int fd = harness_connect(lab.tls_port, 5000);
+        assert_true(fd >= 0);
+        (void)harness_send_all(fd, bytes, n); /* lb may close before it has all of it */
+        if (i % 3 == 0)
+            shutdown(fd, SHUT_WR);
+        if (i % 3 != 2) {
+            size_t len;
+            free(harness_recv_all(fd, 1 << 16, &len));
+        }
+        close(fd); /* the third kind leaves without reading: lb sees a reset or an end */
+    }
+    assert_still_serving(&lab);
+    lab_stop(&lab);
+}
+
 static void test_stalled_handshake_ends_at_the_client_timeout(void **state)
 {
     struct tls_lab lab;
@@ -512,6 +547,7 @@ int main(void)
         LB_TEST(test_tls10_and_tls11_are_refused),
         LB_TEST(test_plain_http_to_the_tls_port_gets_a_400_saying_so),
         LB_TEST(test_garbage_client_hello_costs_one_connection),
+        LB_TEST(test_forty_hostile_clients_cost_forty_connections_only),
         LB_TEST(test_stalled_handshake_ends_at_the_client_timeout),
         LB_TEST(test_sni_chooses_the_certificate_and_unknown_names_get_the_default),
         LB_TEST(test_strict_sni_refuses_unknown_names_with_an_alert),
