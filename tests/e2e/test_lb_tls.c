@@ -1,14 +1,18 @@
 /*
  * test_lb_tls.c - end-to-end: lb terminating TLS (--tls-cert, --tls-key, --tls-listen).
  *
- * A self-signed certificate for 127.0.0.1 is made with the openssl command line when the group
- * starts, in a temporary directory removed at the end. Clients are the real tools a class uses:
- * curl -k and openssl s_client. What is checked: an HTTPS request reaches backend-sim as plain
- * HTTP with X-Forwarded-Proto: https (backend-sim's GET /headers echoes the headers it got),
- * keep-alive over one TLS connection, a 10 MiB body through /echo intact, ALPN http/1.1 and TLS
- * 1.2, TLS 1.0 and 1.1 refused; bad input (plain HTTP to the TLS port gets a 400 saying so, a garbage ClientHello, a silent
- * client) costs one connection and lb goes on serving; a missing certificate or a key that
- * does not belong to it stops lb at start-up with exit 1 and the file's name.
+ * Self-signed certificates (localhost and 127.0.0.1 for the default one; a.example and
+ * b.example for SNI) are made with the openssl command line when the group starts, in a
+ * temporary directory removed at the end. Clients are the real tools a class uses: curl and
+ * openssl s_client. What is checked: an HTTPS request reaches backend-sim as plain HTTP with
+ * X-Forwarded-Proto: https (backend-sim's GET /headers echoes the headers it got), keep-alive
+ * over one TLS connection, a 10 MiB body through /echo intact, ALPN http/1.1 and TLS 1.2, TLS
+ * 1.0 and 1.1 refused; certificates chosen by SNI (flags and --tls-cert-dir; the default for an
+ * unknown name, an alert with --tls-strict-sni); sessions resumed; the handshake counters lbtop
+ * shows; bad input (plain HTTP to the TLS port gets a 400 saying so, a garbage or truncated
+ * ClientHello, forty hostile clients, a silent client) costs one connection each and lb goes
+ * on serving; a missing certificate or a key that does not belong to it stops lb at start-up
+ * with exit 1 and the file's name.
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -7,11 +7,12 @@
  * uses another one, for localhost). What is checked: -b ...,tls with ca= verifies and serves,
  * keep-alive to the backend over one TLS connection; a new connection to a backend resumes the
  * session of an earlier one (openssl s_server -www says "Reused"); without ca= the backend is
- * not verified and still serves; a wrong CA is refused (503) with a log line saying why, and health checks over
- * TLS say the same; 100 MiB both ways through TLS on both legs, compared by SHA-256 against the
- * generator's own digest (streamed, never held in memory or on disk); in -m tcp the client's TLS
- * reaches backend-sim untouched (the certificate the client sees is the backend's) and a 32 MiB
- * body comes back intact; -m tcp refuses -b ...,tls with a message saying why.
+ * not verified and still serves; a wrong CA is refused (503) with a log line saying why, and
+ * health checks over TLS say the same; 100 MiB both ways through TLS on both legs, compared by
+ * SHA-256 against the generator's own digest (streamed, never held in memory or on disk); in
+ * -m tcp the client's TLS reaches backend-sim untouched (the certificate the client sees is the
+ * backend's) and a 32 MiB body comes back intact; -m tcp refuses -b ...,tls with a message
+ * saying why; a CA file lb cannot use stops it at start-up.
  */
 #include <stdarg.h>
 #include <stddef.h>
