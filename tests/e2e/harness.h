@@ -3,7 +3,10 @@
  * and stopping them by PID, raw sockets with timeouts, and reading one HTTP response off a socket
  * with the shared parser. Every wait is bounded; nothing here waits forever.
  *
- * Programs are found in $LBLAB_BIN (set by `make check`), else in ./bin.
+ * Programs are found in $LBLAB_BIN (set by `make check`), else in ./bin. Under a slow checker
+ * (`make test-valgrind`), $LBLAB_WRAP is a command prefix put before the programs named in
+ * $LBLAB_WRAP_PROGRAMS (default "lb backend-sim") when they are started, and $LBLAB_TIMEOUT_SCALE
+ * (a whole number, default 1) multiplies the harness's own timeouts.
  */
 #ifndef LBLAB_HARNESS_H
 #define LBLAB_HARNESS_H
@@ -24,6 +27,9 @@ const char *harness_bin(const char *name);
 char *harness_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "out of memory" and aborts. */
 void harness_oom(void) __attribute__((noreturn));
+
+/* timeout_ms multiplied by $LBLAB_TIMEOUT_SCALE (for programs run under valgrind). */
+int harness_timeout_ms(int timeout_ms);
 
 /* Starts argv[0] (a path) with argv; stdout and stderr go to log_path (appended), or to this
  * process's stderr when log_path is NULL. Returns the pid, or -1. */
