@@ -138,7 +138,6 @@ check: tests ## run every test against the current build (no set-up)
 # between the threads of one process, not across the shared memory between two. Every process
 # writes its reports under TSAN_REPORTS; any report fails the run, even when the test did not
 # notice the process exit 66.
-TSAN_PROGRAMS := lb backend-sim lbtop
 TSAN_TESTS = $(filter $(addprefix $(BUILD)/tests/e2e/,test_lb_% test_backend_sim% test_lbtop%), \
     $(E2E_TESTS)) $(filter $(BUILD)/tests/unit/test_health,$(UNIT_TESTS))
 TSAN_REPORTS = $(abspath $(BUILD))/tsan-reports
@@ -147,7 +146,8 @@ test-tsan: deps-test ## build lb, backend-sim and lbtop with ThreadSanitizer, ru
 	$(Q)$(MAKE) --no-print-directory SAN=thread CFLAGS="-O1 -g" BUILD=build/tsan \
 	    BIN=build/tsan/bin check-tsan
 
-check-tsan: $(addprefix $(BIN)/,$(TSAN_PROGRAMS)) $(TSAN_TESTS)
+# every program is built: test_lb_hardening checks each of them (lbtrace too)
+check-tsan: $(PROGRAM_BINS) $(TSAN_TESTS)
 	$(Q)rm -rf $(TSAN_REPORTS) && mkdir -p $(TSAN_REPORTS)
 	$(Q)export TSAN_OPTIONS="halt_on_error=1 exitcode=66 log_path=$(TSAN_REPORTS)/report"; \
 	    LBLAB_BIN=$(abspath $(BIN)) scripts/run-tests.sh $(TSAN_TESTS); rc=$$?; \
