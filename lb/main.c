@@ -183,7 +183,12 @@ static int reload(struct live *lv, char *report, size_t report_len)
         fputs(errs.text, stderr);
         fprintf(stderr, "lb: reload refused: %s: %u error%s; the running configuration stays\n",
                 file, errs.count, errs.count == 1 ? "" : "s");
-        snprintf(report, report_len, "%s", errs.text);
+        /* the report may be shorter than the error text: a copy cut at its size */
+        size_t n = report_len > 0 ? strnlen(errs.text, report_len - 1) : 0;
+        if (report_len > 0) {
+            memcpy(report, errs.text, n);
+            report[n] = '\0';
+        }
         return -EINVAL;
     }
     if (config_parse_options(&next, lv->argc, lv->argv, err, sizeof(err)) != 0 ||

@@ -14,7 +14,11 @@
  *
  * Deadlines: --connect-timeout while connecting; then each side has its own idle limit, counted
  * from the last byte read from or written to it: --client-timeout for the client,
- * --server-timeout for the backend.
+ * --server-timeout for the backend. While a flow holds bytes for a side whose socket is full,
+ * lb reads the other side no further: then only the full side's limit runs (the other is not
+ * late, lb stopped reading it), and that side progresses as long as its peer acknowledges
+ * bytes (a shrinking send queue), so a slow reader is never cut; one that takes nothing is, and
+ * is blamed.
  */
 #include "relay.h"
 
@@ -59,6 +63,8 @@ struct flow {
     bool passed_eof;  /* the sink's write side was shut after the last byte */
     uint64_t bytes;   /* written to the sink, not counting what lb put in front */
     uint32_t own;     /* bytes lb put in front of the source's (a PROXY header) still to go */
+    int sink_unacked; /* the sink's send queue when a write last found it full, -1: not since
+                         the last write */
 };
 
 struct relay {
@@ -83,6 +89,7 @@ struct relay {
     struct flow down;    /* backend -> client */
     uint64_t client_activity_ms, backend_activity_ms;
     uint64_t t_start, t_first_byte; /* clock_mono_ns() */
+    const char *end; /* how lb cut the relay for a timeout (access log end=), NULL: it did not */
 };
 
 struct relays {
@@ -156,6 +163,7 @@ static void log_relay(struct relay *r)
         .server = u ? (const struct sockaddr *)&u->server : NULL,
         .client_conn_id = r->conn_id,
         .conn_request = 1,
+        .end = r->end,
     };
     events_request_done(r->w, &rec);
 }
@@ -281,6 +289,7 @@ int relay_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t 
     side_init(&r->client, &transport_plain, fd);
     timer_init(&r->timer, &r->ep);
     r->up.pipe[0] = r->up.pipe[1] = r->down.pipe[0] = r->down.pipe[1] = -1;
+    r->up.sink_unacked = r->down.sink_unacked = -1;
     r->up.blocks = r->down.blocks = &w->blocks;
     memcpy(&r->peer, &peer_buf, peer_len);
     socklen_t front_len = sizeof(r->front);
@@ -454,6 +463,12 @@ static bool flow_empty(const struct flow *f)
     return f->mode == FLOW_COPY ? buf_len(&f->buf) == 0 : f->in_pipe == 0;
 }
 
+/* f holds bytes for sink and sink's socket is full: the flow waits for sink's peer. */
+static bool flow_blocked(const struct flow *f, const struct side *sink)
+{
+    return !flow_empty(f) && !sink->writable && !sink->wfailed;
+}
+
 /* One round of one direction: read, write, and pass the end of stream on. Times of activity on
  * each side are kept for the idle timeouts. */
 static bool flow_step(struct relay *r, struct flow *f, struct side *src, struct side *sink,
@@ -465,8 +480,12 @@ static bool flow_step(struct relay *r, struct flow *f, struct side *src, struct 
     ssize_t n = flow_drain(f, sink);
     if (n != 0) {
         progress = true;
-        if (n > 0)
+        if (n > 0) {
             *sink_activity = now_ms(r);
+            f->sink_unacked = -1;
+        }
+    } else if (flow_blocked(f, sink) && f->sink_unacked < 0) {
+        f->sink_unacked = side_unacked(sink); /* full: what it holds, to see it shrink */
     }
     /* an orderly end is passed on; an error is not (the relay resets instead) */
     if (f->src_done && src->err == 0 && flow_empty(f) && !f->passed_eof && !sink->wfailed) {
@@ -521,14 +540,26 @@ static bool step_connect(struct relay *r)
 
 /* --- running and timers ------------------------------------------------------------------------ */
 
+/* Whose idle limit runs out first: the client's (true) or the backend's. While one side's socket
+ * is full (and not the other's), only that side's limit runs: lb stopped reading the other. */
+static bool client_limit_first(const struct relay *r)
+{
+    const struct config *c = r->w->cfg;
+    bool client_full = flow_blocked(&r->down, &r->client);
+    bool backend_full = r->d.up != NULL && flow_blocked(&r->up, &r->d.up->side);
+    if (client_full != backend_full)
+        return client_full;
+    return r->client_activity_ms + c->client_timeout_ms <=
+           r->backend_activity_ms + c->server_timeout_ms;
+}
+
 static uint64_t relay_deadline(const struct relay *r)
 {
     const struct config *c = r->w->cfg;
     if (r->state == R_CONNECT)
         return r->d.start_ms + c->connect_timeout_ms;
-    uint64_t client = r->client_activity_ms + c->client_timeout_ms;
-    uint64_t backend = r->backend_activity_ms + c->server_timeout_ms;
-    return client < backend ? client : backend;
+    return client_limit_first(r) ? r->client_activity_ms + c->client_timeout_ms
+                                 : r->backend_activity_ms + c->server_timeout_ms;
 }
 
 static void arm_timer(struct relay *r)
@@ -607,10 +638,29 @@ void relay_timer_expired(struct worker *w, struct timer *t)
         dial_timed_out(&r->d);
         after_dial(r);
     } else {
-        bool client_idle = r->client_activity_ms + w->cfg->client_timeout_ms <= w->now_ms;
+        bool client_idle = client_limit_first(r);
+        struct flow *f = client_idle ? &r->down : &r->up;
+        struct side *sink = client_idle ? &r->client : r->d.up ? &r->d.up->side : NULL;
+        bool cut = false;
+        if (sink != NULL && flow_blocked(f, sink)) {
+            /* that side's socket is full: it is late only if its peer took nothing since */
+            int queued = side_unacked(sink);
+            bool moved = queued >= 0 && (f->sink_unacked < 0 || queued < f->sink_unacked);
+            f->sink_unacked = queued;
+            if (moved) {
+                *(client_idle ? &r->client_activity_ms : &r->backend_activity_ms) = w->now_ms;
+                timer_set(&w->timers, &r->timer, relay_deadline(r));
+                return;
+            }
+            if (client_idle) {
+                events_client_stalled(w, r->client_addr, w->cfg->client_timeout_ms);
+                r->end = "client_timeout";
+            }
+            cut = true; /* bytes were still on their way: neither side may see an orderly end */
+        }
         events_timeout(w, client_idle ? EVENTS_TIMEOUT_CLIENT_IDLE : EVENTS_TIMEOUT_SERVER,
                        client_idle ? NULL : r->d.backend);
-        relay_close(r, false, false);
+        relay_close(r, cut, cut);
     }
     if (!r->dead)
         run(r);

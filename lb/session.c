@@ -47,8 +47,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/sockios.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -756,15 +754,6 @@ static int response_prepare(struct session *s)
     return 0;
 }
 
-/* Bytes the client's socket holds that the client has not acknowledged yet (SIOCOUTQ), or -1. */
-static int client_send_queue(const struct session *s)
-{
-    int queued;
-    if (s->client.tr.fd < 0 || ioctl(s->client.tr.fd, SIOCOUTQ, &queued) != 0)
-        return -1;
-    return queued;
-}
-
 /* Response bytes wait for the client: the client's socket is full (its last write would have
  * blocked) and lb holds more for it. lb then reads the backend only until its buffer is full, so
  * the backend's silence is not the backend's fault: only --client-timeout runs. */
@@ -780,7 +769,7 @@ static bool response_waits_for_client(const struct session *s)
  * then does lb hear it may write again). Remembers what it saw. */
 static bool client_read_since(struct session *s)
 {
-    int queued = client_send_queue(s);
+    int queued = side_unacked(&s->client);
     bool moved = queued >= 0 && (s->x->client_outq < 0 || queued < s->x->client_outq);
     s->x->client_outq = queued;
     return moved;
@@ -811,7 +800,7 @@ static bool write_client(struct session *s)
     uint32_t head_done, body_done;
     ssize_t n = send_pending(&s->client, &p, &head_done, &body_done);
     if (n == 0 && !s->client.writable && x->client_outq < 0)
-        x->client_outq = client_send_queue(s); /* full: how much it holds, to see it shrink */
+        x->client_outq = side_unacked(&s->client); /* full: what it holds, to see it shrink */
     if (n <= 0)
         return n < 0;
     s->activity_ms = x->client_progress_ms = now_ms(s);

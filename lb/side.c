@@ -4,7 +4,9 @@
 #include "side.h"
 
 #include <errno.h>
+#include <linux/sockios.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 
 void side_init(struct side *s, const struct transport_ops *ops, int fd)
 {
@@ -22,6 +24,14 @@ void side_event(struct side *s, uint32_t events)
         s->writable = true;
     if (s->tr.ops->retry_both && events != 0)
         s->readable = s->writable = true; /* what waited may wait for this event (transport.h) */
+}
+
+int side_unacked(const struct side *s)
+{
+    int queued;
+    if (s->tr.fd < 0 || ioctl(s->tr.fd, SIOCOUTQ, &queued) != 0)
+        return -1;
+    return queued;
 }
 
 ssize_t side_read(struct side *s, struct buf *b)

@@ -47,6 +47,10 @@ ssize_t side_read(struct side *s, struct buf *b);
  * writable, or -EAGAIN), or -1 when the write failed (s->wfailed, s->err). */
 ssize_t side_writev(struct side *s, const struct iovec *iov, int cnt);
 
+/* Bytes sent on s that its peer has not acknowledged yet (SIOCOUTQ), or -1 when unknown. A
+ * full socket whose count shrinks has a peer that reads, even while lb may not write yet. */
+int side_unacked(const struct side *s);
+
 /* Ends lb's write direction once (the peer reads end of stream). */
 void side_shutdown(struct side *s);
 

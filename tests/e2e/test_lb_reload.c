@@ -404,6 +404,20 @@ static void test_what_is_in_flight_finishes_on_the_configuration_it_began_on(voi
     assert_non_null(strstr(resp.head, "\r\nX-Backend: b1\r\n"));
     harness_response_free(&resp);
     harness_conn_close(&slow);
+    /* its connection to b3, which the reload removed, was not kept for another request */
+    bool closed = false;
+    for (int i = 0; i < 300 && !closed; i++) {
+        int status;
+        char *json = harness_runf(&status, "'%s' -p %u --json 2>&1", harness_bin("lbtop"),
+                                  (unsigned)lab.lb_port);
+        const char *b3 = strstr(json, "\"name\": \"b3\"");
+        const char *conns = b3 != NULL ? strstr(b3, "\"connections\": {\"active\": ") : NULL;
+        closed = conns != NULL && strncmp(conns + 26, "0,", 2) == 0;
+        free(json);
+        if (!closed)
+            harness_sleep_ms(10);
+    }
+    assert_true(closed);
 
     /* -m tcp: a relayed connection stays with its backend for its whole life */
     char *tpath = harness_fmt("%s.tcp", lab.path), *tlog = harness_fmt("%s.tcp.log", lab.path);

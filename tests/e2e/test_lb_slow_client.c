@@ -9,7 +9,8 @@
  * that stops reading is cut after it, and lb's log and access log say it was the client
  * (end=client_timeout), not the backend. The timeouts are short and the server timeout the
  * shorter one on purpose: the old behaviour (a cut blamed on the backend) would show at once.
- * Outcomes are asserted, never durations.
+ * The same holds in -m tcp, where lb relays the bytes without reading HTTP. Outcomes are
+ * asserted, never durations.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -109,7 +110,8 @@ struct lab {
     uint16_t sim_port, lb_port;
 };
 
-static void lab_start(struct lab *l, const char *client_timeout, const char *server_timeout)
+static void lab_start(struct lab *l, const char *mode, const char *client_timeout,
+                      const char *server_timeout)
 {
     snprintf(l->dir, sizeof(l->dir), "/tmp/lblab-slow-XXXXXX");
     assert_non_null(mkdtemp(l->dir));
@@ -117,7 +119,9 @@ static void lab_start(struct lab *l, const char *client_timeout, const char *ser
     snprintf(l->access_log, sizeof(l->access_log), "%s/access.log", l->dir);
     l->sim = harness_start_backend_sim("s1", &l->sim_port, NULL);
     assert_true(l->sim > 0);
-    const char *extra[] = {"-w",
+    const char *extra[] = {"-m",
+                           mode,
+                           "-w",
                            "1",
                            "--client-timeout",
                            client_timeout,
@@ -156,17 +160,16 @@ static size_t send_and_read_head(int fd, const char *path, char *buf, size_t *le
     }
 }
 
-static void test_slow_reader_with_pauses_gets_the_whole_body(void **state)
+static void slow_reader_with_pauses_gets_the_whole_body(const char *mode)
 {
     struct lab l;
     char path[64];
     size_t cap = BODY_BYTES + 65536, len = 0, want_len;
     char *buf = malloc(cap);
-    (void)state;
     assert_non_null(buf);
     /* server timeout 200 ms: each pause of the client's is longer; client timeout 1500 ms: the
      * trickle lasts longer than that without lb being able to write a byte */
-    lab_start(&l, "1500", "200");
+    lab_start(&l, mode, "1500", "200");
     snprintf(path, sizeof(path), "/bytes/%u", BODY_BYTES);
     char *want = direct_body(l.sim_port, path, &want_len);
     assert_int_equal(want_len, BODY_BYTES);
@@ -193,7 +196,7 @@ static void test_slow_reader_with_pauses_gets_the_whole_body(void **state)
     if (memcmp(buf + head, want, BODY_BYTES) != 0)
         fail_msg("the body through lb differs from backend-sim's");
 
-    assert_true(wait_for_text(l.access_log, "status=200", 10000));
+    assert_true(wait_for_text(l.access_log, " bytes=", 10000));
     char *access = slurp(l.access_log);
     char line_part[64];
     snprintf(line_part, sizeof(line_part), "bytes=%zu", head + BODY_BYTES);
@@ -209,15 +212,14 @@ static void test_slow_reader_with_pauses_gets_the_whole_body(void **state)
     free(buf);
 }
 
-static void test_client_that_stops_reading_is_cut_and_blamed(void **state)
+static void client_that_stops_reading_is_cut_and_blamed(const char *mode)
 {
     struct lab l;
     char path[64];
     size_t cap = BODY_BYTES + 65536, len = 0;
     char *buf = malloc(cap);
-    (void)state;
     assert_non_null(buf);
-    lab_start(&l, "600", "200");
+    lab_start(&l, mode, "600", "200");
     snprintf(path, sizeof(path), "/bytes/%u", BODY_BYTES);
 
     int fd = harness_connect(l.lb_port, TIMEOUT_MS);
@@ -238,7 +240,7 @@ static void test_client_that_stops_reading_is_cut_and_blamed(void **state)
     assert_true(len < head + BODY_BYTES);
 
     char *access = slurp(l.access_log);
-    if (strstr(access, "status=200") == NULL)
+    if (strcmp(mode, "http") == 0 && strstr(access, "status=200") == NULL)
         fail_msg("access log: %s", access);
     free(access);
     char *err = slurp(l.err_log);
@@ -257,11 +259,38 @@ static void test_client_that_stops_reading_is_cut_and_blamed(void **state)
     free(buf);
 }
 
+static void test_slow_reader_with_pauses_gets_the_whole_body(void **state)
+{
+    (void)state;
+    slow_reader_with_pauses_gets_the_whole_body("http");
+}
+
+static void test_client_that_stops_reading_is_cut_and_blamed(void **state)
+{
+    (void)state;
+    client_that_stops_reading_is_cut_and_blamed("http");
+}
+
+/* -m tcp: lb relays the bytes without reading HTTP; the same rules hold for its idle limits */
+static void test_tcp_slow_reader_with_pauses_gets_the_whole_body(void **state)
+{
+    (void)state;
+    slow_reader_with_pauses_gets_the_whole_body("tcp");
+}
+
+static void test_tcp_client_that_stops_reading_is_cut_and_blamed(void **state)
+{
+    (void)state;
+    client_that_stops_reading_is_cut_and_blamed("tcp");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         LB_TEST(test_slow_reader_with_pauses_gets_the_whole_body),
         LB_TEST(test_client_that_stops_reading_is_cut_and_blamed),
+        LB_TEST(test_tcp_slow_reader_with_pauses_gets_the_whole_body),
+        LB_TEST(test_tcp_client_that_stops_reading_is_cut_and_blamed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

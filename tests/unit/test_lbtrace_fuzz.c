@@ -118,10 +118,38 @@ static void load_frames(const char *path, struct frames *fr)
     pcap_close(p);
 }
 
+/* Feeds fr's frames through a pipeline many times, mostly in order, with random bytes flipped
+ * and frames cut anywhere. */
+static void mutate_frames(const struct frames *fr)
+{
+    uint8_t frame[2048];
+    for (int round = 0; round < 60 * scale(); round++) {
+        FILE *out;
+        char *buf = NULL;
+        size_t len = 0;
+        struct trace *t = quiet_trace(fr->link, &out, &buf, &len);
+        uint64_t ts = 1700000000ull * 1000000000ull;
+        for (size_t k = 0; k < fr->n * 2; k++) {
+            size_t i = rnd() % 4 ? k % fr->n : rnd() % fr->n; /* mostly in order */
+            size_t n = fr->len[i] > sizeof(frame) ? sizeof(frame) : fr->len[i];
+            memcpy(frame, fr->data[i], n);
+            int flips = (int)(rnd() % 4);
+            for (int f = 0; f < flips; f++)
+                frame[rnd() % n] = (uint8_t)rnd();
+            if (rnd() % 8 == 0)
+                n = rnd() % (n + 1); /* cut anywhere */
+            trace_frame(t, ts += rnd() % 3000000, frame, n);
+        }
+        trace_finish(t);
+        trace_free(t);
+        fclose(out);
+        free(buf);
+    }
+}
+
 static void test_mutated_captures_never_crash(void **state)
 {
     static const int links[] = {PG_LINK_EN10MB, PG_LINK_SLL, PG_LINK_SLL2, PG_LINK_NULL, PG_LINK_RAW};
-    uint8_t frame[2048];
     (void)state;
     rng_state = 0x2545f4914f6cdd1dull;
     for (size_t l = 0; l < sizeof(links) / sizeof(links[0]); l++) {
@@ -132,28 +160,29 @@ static void test_mutated_captures_never_crash(void **state)
         else
             scenario_messy_tcp(path, links[l]);
         load_frames(path, &fr);
-        for (int round = 0; round < 60 * scale(); round++) {
-            FILE *out;
-            char *buf = NULL;
-            size_t len = 0;
-            struct trace *t = quiet_trace(fr.link, &out, &buf, &len);
-            uint64_t ts = 1700000000ull * 1000000000ull;
-            for (size_t k = 0; k < fr.n * 2; k++) {
-                size_t i = rnd() % 4 ? k % fr.n : rnd() % fr.n; /* mostly in order */
-                size_t n = fr.len[i] > sizeof(frame) ? sizeof(frame) : fr.len[i];
-                memcpy(frame, fr.data[i], n);
-                int flips = (int)(rnd() % 4);
-                for (int f = 0; f < flips; f++)
-                    frame[rnd() % n] = (uint8_t)rnd();
-                if (rnd() % 8 == 0)
-                    n = rnd() % (n + 1); /* cut anywhere */
-                trace_frame(t, ts += rnd() % 3000000, frame, n);
-            }
-            trace_finish(t);
-            trace_free(t);
-            fclose(out);
-            free(buf);
-        }
+        mutate_frames(&fr);
+        for (size_t i = 0; i < fr.n; i++)
+            free(fr.data[i]);
+        unlink(path);
+        free(path);
+    }
+}
+
+/* The same with TLS legs (records and hellos hit by flipped bytes and cut frames) and with TLS
+ * passed through. */
+static void test_mutated_tls_captures_never_crash(void **state)
+{
+    (void)state;
+    rng_state = 0x9e3779b97f4a7c15ull;
+    for (int k = 0; k < 2; k++) {
+        char *path = temp_pcap();
+        struct frames fr;
+        if (k == 0)
+            scenario_tls_legs(path, PG_LINK_EN10MB);
+        else
+            scenario_tls_passthrough(path, PG_LINK_SLL);
+        load_frames(path, &fr);
+        mutate_frames(&fr);
         for (size_t i = 0; i < fr.n; i++)
             free(fr.data[i]);
         unlink(path);
@@ -242,6 +271,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_frames_never_crash),
         cmocka_unit_test(test_mutated_captures_never_crash),
+        cmocka_unit_test(test_mutated_tls_captures_never_crash),
         cmocka_unit_test(test_reassembly_of_random_segmentations_gives_the_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
