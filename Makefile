@@ -165,10 +165,21 @@ test: deps-test ## install packages, build with clang, run every test under ASan
 	$(Q)$(MAKE) --no-print-directory fuzz-smoke
 	$(Q)$(MAKE) --no-print-directory test-labs
 
-bench: all $(BENCH_TOOLS) ## benchmarks: throughput, latency and memory against nginx and haproxy
+# make bench's knobs: seconds per measured cell, interleaved rounds per cell (medians), workers of
+# every proxy and wrk threads in the comparisons (scripts/bench-*.sh read them from the environment)
+BENCH_SECONDS ?= 2
+BENCH_ROUNDS ?= 3
+BENCH_WORKERS ?= 1
+BENCH_THREADS ?= 1
+bench: all $(BENCH_TOOLS) ## benchmarks against nginx and haproxy, one table (BENCH_SECONDS=2 BENCH_ROUNDS=3)
 	$(Q)scripts/deps.sh bench
 	$(Q)set -e; export LBLAB_BENCH_TOOLS=$(abspath $(BUILD)/bench); \
-	    for b in scripts/bench-*.sh; do [ -e "$$b" ] || continue; "$$b" $(BIN); done
+	    export LBLAB_BENCH_ROWS=$(abspath $(BUILD)/bench/rows.tsv); \
+	    export BENCH_SECONDS=$(BENCH_SECONDS) BENCH_ROUNDS=$(BENCH_ROUNDS) \
+	        BENCH_WORKERS=$(BENCH_WORKERS) BENCH_THREADS=$(BENCH_THREADS); \
+	    mkdir -p $(BUILD)/bench; : >"$$LBLAB_BENCH_ROWS"; \
+	    for b in scripts/bench-*.sh; do [ -e "$$b" ] || continue; echo "== $$b"; "$$b" $(BIN); done; \
+	    scripts/report-bench.sh $(BIN) "$$LBLAB_BENCH_ROWS" docs/performance.md
 
 install: all ## install programs and man pages under PREFIX
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \

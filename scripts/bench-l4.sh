@@ -198,6 +198,8 @@ for f in "${files[@]}"; do
         "${names[$best]}" "$([ "$f" = 1k ] && echo "1 KiB" || echo "1 MiB")" \
         "$(ratio "${med[1,$f]}" "${med[$best,$f]}")" \
         "$(ratio "${med[1,$f]}" "${med[2,$f]}")" "$(ratio "${med[1,$f]}" "${med[3,$f]}")"
+    bench_row l4 "$conns keep-alive clients, $([ "$f" = 1k ] && echo "1 KiB" || echo "1 MiB")" req/s more \
+        "${med[1,$f]}" "${med[2,$f]}" "${med[3,$f]}"
 done
 echo
 echo "(errors: socket errors plus non-2xx/3xx responses over all rounds, as wrk counts them;"

@@ -1,27 +1,36 @@
 #!/usr/bin/env bash
-# bench-lb.sh - throughput and latency of lb next to HAProxy and nginx, configured alike.
+# bench-lb.sh - throughput and latency of lb next to HAProxy and nginx, configured alike: one
+# worker (or thread) each, round robin over the same backends, keep-alive to them.
 #
 # Usage: scripts/bench-lb.sh BIN_DIR
-#   Environment: BENCH_SECONDS (default 5), BENCH_CONNS (50), BENCH_THREADS (2, wrk threads),
-#                BENCH_WORKERS (2: lb -w, haproxy nbthread, nginx worker_processes),
-#                BENCH_PATH (/whoami).
+#   Environment: BENCH_SECONDS (3, seconds per cell), BENCH_ROUNDS (3),
+#                BENCH_SCALE (clients of the scaling rows, default "1 10 100 1000 10000"),
+#                LBLAB_BENCH_ROWS (a file: the rows are also appended to it, tab-separated, for
+#                scripts/report-bench.sh; `make bench` sets it).
 #
-# One backend-sim process serves three backends on free ports. lb, HAProxy and nginx each run as
-# a round-robin HTTP proxy over them with keep-alive to the backends, on free loopback ports, with
-# the same number of workers. wrk runs against each (and against one backend directly, as the
-# ceiling) for a few seconds with keep-alive, then again with "Connection: close"; the results are
-# printed side by side. Configs and logs live in a temporary directory removed at the end; every
-# process is stopped by its PID. Numbers from a shared 2-core machine are only comparable within
-# one run.
+# The backends are one nginx (two workers) serving static files, 1 KiB (/1k) and 1 MiB (/1m), on
+# three ports, so that they are never what limits; one backend-sim process serves three more
+# ports, for the backend-sim row. The proxies listen on free loopback ports. One round measures
+# every row with the three proxies in a rotating order (lb first, then HAProxy first, then nginx
+# first), and each cell of the table is the median over BENCH_ROUNDS rounds: single runs on a
+# shared machine swing by a quarter, interleaved medians much less. The rows:
+#   50 keep-alive clients, 1 KiB: requests/s and p99 latency (wrk -t1 -c50)
+#   1 client, 1 KiB:              requests/s and p99 (wrk -t1 -c1)
+#   50 clients, 1 MiB:            requests/s
+#   50 clients, Connection: close: requests/s (a new client connection per request)
+#   50 clients, backend-sim /whoami: requests/s (the proxies in front of backend-sim instead)
+#   50 clients, 2 workers each:   requests/s (lb -w 2, nbthread 2, worker_processes 2)
+#   scaling: requests/s and p99 at each BENCH_SCALE client count (1 KiB, keep-alive)
+# lb runs as it ships (statistics on, no access log). The open-file limit is raised for the
+# 10,000-client row. Configs and logs live in a temporary directory removed at the end; every
+# process is stopped by its PID. Numbers are only comparable within one run.
 # shellcheck disable=SC2154 # free_port (lib/common.sh) assigns the port variables
 set -uo pipefail
 
 bin="${1:-bin}"
-seconds="${BENCH_SECONDS:-5}"
-conns="${BENCH_CONNS:-50}"
-threads="${BENCH_THREADS:-2}"
-workers="${BENCH_WORKERS:-2}"
-path="${BENCH_PATH:-/whoami}"
+seconds="${BENCH_SECONDS:-3}"
+rounds="${BENCH_ROUNDS:-3}"
+scale="${BENCH_SCALE:-1 10 100 1000 10000}"
 
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -29,63 +38,114 @@ path="${BENCH_PATH:-/whoami}"
 [ -x "$bin/lb" ] || die "no $bin/lb (run make first)"
 [ -x "$bin/backend-sim" ] || die "no $bin/backend-sim (run make first)"
 need_tools wrk haproxy nginx curl
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer, not '$rounds'"
+[[ "$seconds" =~ ^[1-9][0-9]*$ ]] || die "BENCH_SECONDS must be a positive integer, not '$seconds'"
+most=1
+for c in $scale; do
+    [[ "$c" =~ ^[1-9][0-9]*$ ]] || die "BENCH_SCALE must list positive integers, not '$c'"
+    if [ "$c" -gt "$most" ]; then most=$c; fi
+done
+
+# Each proxy holds a client and a backend connection per client: raise the open-file limit as
+# far as this shell may (every process started below inherits it).
+fds=$((2 * most + 1000))
+hard=$(ulimit -Hn)
+if [ "$hard" != unlimited ] && [ "$hard" -lt "$fds" ]; then fds=$hard; fi
+ulimit -n "$fds" || die "cannot raise the open-file limit to $fds"
+maxconn=$(((fds - 200) / 2)) # HAProxy: two descriptors per connection, a margin for the rest
 
 make_temp_dir
-free_port b1 b2 b3 lb_port hap_port ngx_port
+chmod 711 "$tmp" || die "chmod failed"
+free_port b1 b2 b3 s1 s2 s3
 
-"$bin/backend-sim" -p "127.0.0.1:$b1" -p "127.0.0.1:$b2" -p "127.0.0.1:$b3" \
-    >"$tmp/backend-sim.log" 2>&1 &
+# --- the backends ------------------------------------------------------------------------------
+mkdir -p "$tmp/www" "$tmp/backends"
+head -c 1024 /dev/zero | tr '\0' 'x' >"$tmp/www/1k"
+head -c $((1024 * 1024)) /dev/zero | tr '\0' 'x' >"$tmp/www/1m"
+if ! chmod 755 "$tmp/www" || ! chmod 644 "$tmp/www/1k" "$tmp/www/1m"; then die "chmod failed"; fi
+{
+    echo "worker_rlimit_nofile $fds;"
+    nginx_conf_start "$tmp/backends" 2 | sed "s/worker_connections 4096/worker_connections $fds/"
+    cat <<EOF
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$b1; listen 127.0.0.1:$b2; listen 127.0.0.1:$b3;
+        root $tmp/www;
+        sendfile on;
+        tcp_nopush on;
+    }
+}
+EOF
+} >"$tmp/backends/nginx.conf"
+nginx -e "$tmp/backends/error.log" -p "$tmp/backends" -c "$tmp/backends/nginx.conf" \
+    >"$tmp/backends.log" 2>&1 &
+be_pid=$!
+pids+=("$be_pid")
+"$bin/backend-sim" -p "127.0.0.1:$s1" -p "127.0.0.1:$s2" -p "127.0.0.1:$s3" >"$tmp/backend-sim.log" 2>&1 &
 sim_pid=$!
 pids+=("$sim_pid")
 for p in "$b1" "$b2" "$b3"; do
-    wait_port "$p" "$sim_pid" || die "backend-sim did not start (see its log: $(cat "$tmp/backend-sim.log"))"
+    wait_port "$p" "$be_pid" || die "the backends did not start: $(cat "$tmp/backends/error.log" "$tmp/backends.log" 2>/dev/null)"
+done
+for p in "$s1" "$s2" "$s3"; do
+    wait_port "$p" "$sim_pid" || die "backend-sim did not start: $(cat "$tmp/backend-sim.log")"
 done
 
-"$bin/lb" -l "127.0.0.1:$lb_port" -b "127.0.0.1:$b1" -b "127.0.0.1:$b2" -b "127.0.0.1:$b3" \
-    -w "$workers" >"$tmp/lb.log" 2>&1 &
-lb_pid=$!
-pids+=("$lb_pid")
+# --- the proxies -------------------------------------------------------------------------------
+names=(lb haproxy nginx)
+declare -A port proxy_pid
 
-cat >"$tmp/haproxy.cfg" <<EOF
+# Starts proxy $1 as instance $2 with $3 workers over backend ports $4 $5 $6.
+start_proxy() {
+    local name=$1 key="$1,$2" workers=$3 p
+    free_port p
+    port[$key]=$p
+    case "$name" in
+    lb)
+        "$bin/lb" -l "127.0.0.1:$p" -b "127.0.0.1:$4" -b "127.0.0.1:$5" -b "127.0.0.1:$6" \
+            -w "$workers" >"$tmp/lb-$2.log" 2>&1 &
+        ;;
+    haproxy)
+        cat >"$tmp/haproxy-$2.cfg" <<EOF
 global
     nbthread $workers
-    maxconn 4096
+    maxconn $maxconn
     log stderr format raw local0 emerg
 
 defaults
     mode http
+    maxconn $maxconn
     timeout connect 5s
     timeout client 30s
     timeout server 30s
     option http-keep-alive
 
 frontend fe
-    bind 127.0.0.1:$hap_port
+    bind 127.0.0.1:$p
     default_backend be
 
 backend be
     balance roundrobin
     http-reuse always
-    server b1 127.0.0.1:$b1
-    server b2 127.0.0.1:$b2
-    server b3 127.0.0.1:$b3
+    server b1 127.0.0.1:$4
+    server b2 127.0.0.1:$5
+    server b3 127.0.0.1:$6
 EOF
-haproxy -db -f "$tmp/haproxy.cfg" >"$tmp/haproxy.log" 2>&1 &
-hap_pid=$!
-pids+=("$hap_pid")
-
-mkdir -p "$tmp/nginx"
-{
-    nginx_conf_start "$tmp/nginx" "$workers"
-    cat <<EOF
+        haproxy -db -f "$tmp/haproxy-$2.cfg" >"$tmp/haproxy-$2.log" 2>&1 &
+        ;;
+    nginx)
+        mkdir -p "$tmp/nginx-$2"
+        {
+            echo "worker_rlimit_nofile $fds;"
+            nginx_conf_start "$tmp/nginx-$2" "$workers" | sed "s/worker_connections 4096/worker_connections $fds/"
+            cat <<EOF
+    keepalive_requests 1000000;
     upstream be {
-        server 127.0.0.1:$b1;
-        server 127.0.0.1:$b2;
-        server 127.0.0.1:$b3;
-        keepalive 64;
+        server 127.0.0.1:$4; server 127.0.0.1:$5; server 127.0.0.1:$6;
+        keepalive 128;
     }
     server {
-        listen 127.0.0.1:$ngx_port;
+        listen 127.0.0.1:$p;
         location / {
             proxy_pass http://be;
             proxy_http_version 1.1;
@@ -95,54 +155,152 @@ mkdir -p "$tmp/nginx"
     }
 }
 EOF
-} >"$tmp/nginx/nginx.conf"
-nginx -e "$tmp/nginx/error.log" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" >"$tmp/nginx.log" 2>&1 &
-ngx_pid=$!
-pids+=("$ngx_pid")
-
-wait_port "$lb_port" "$lb_pid" || die "lb did not start: $(cat "$tmp/lb.log")"
-wait_port "$hap_port" "$hap_pid" || die "haproxy did not start: $(cat "$tmp/haproxy.log")"
-wait_port "$ngx_port" "$ngx_pid" || die "nginx did not start: $(cat "$tmp/nginx/error.log" "$tmp/nginx.log" 2>/dev/null)"
-
-# Each proxy answers through the backends before it is measured.
-for port in "$lb_port" "$hap_port" "$ngx_port"; do
-    code=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port$path")
-    [ "$code" = 200 ] || die "127.0.0.1:$port$path answered '$code', not 200"
-done
-
-# Runs wrk; prints "requests/s avg-latency p99-latency errors".
-measure() {
-    local url="$1"; shift
-    local out rps avg p99 errs
-    out=$(wrk -t"$threads" -c"$conns" -d"${seconds}s" --latency "$@" "$url" 2>&1)
-    rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
-    avg=$(awk '$1 == "Latency" { print $2; exit }' <<<"$out")
-    p99=$(awk '$1 == "99%" { print $2; exit }' <<<"$out")
-    errs=$(wrk_errors <<<"$out")
-    echo "${rps:-?} ${avg:-?} ${p99:-?} ${errs:-0}"
+        } >"$tmp/nginx-$2/nginx.conf"
+        nginx -e "$tmp/nginx-$2/error.log" -p "$tmp/nginx-$2" -c "$tmp/nginx-$2/nginx.conf" \
+            >"$tmp/nginx-$2.log" 2>&1 &
+        ;;
+    esac
+    proxy_pid[$key]=$!
+    pids+=("$!")
+    wait_port "$p" "$!" || die "$name ($2) did not start: $(tail -3 "$tmp/$name-$2"*.log "$tmp/nginx-$2/error.log" 2>/dev/null)"
 }
 
-echo "lblab bench: wrk -t$threads -c$conns -d${seconds}s GET $path; $workers workers each; backends on :$b1 :$b2 :$b3"
-printf '\n%-22s %14s %12s %12s %12s %14s %12s %12s %12s\n' "" \
-    "keep-alive r/s" "avg" "p99" "errors" "close r/s" "avg" "p99" "errors"
-declare -A keep_rps close_rps
-for row in "backend (direct):$b1" "lb:$lb_port" "haproxy:$hap_port" "nginx:$ngx_port"; do
-    name="${row%:*}"
-    port="${row##*:}"
-    read -r k_rps k_avg k_p99 k_err < <(measure "http://127.0.0.1:$port$path")
-    read -r c_rps c_avg c_p99 c_err < <(measure "http://127.0.0.1:$port$path" -H "Connection: close")
-    keep_rps[$name]=$k_rps
-    close_rps[$name]=$c_rps
-    printf '%-22s %14s %12s %12s %12s %14s %12s %12s %12s\n' "$name" \
-        "$k_rps" "$k_avg" "$k_p99" "$k_err" "$c_rps" "$c_avg" "$c_p99" "$c_err"
+for n in "${names[@]}"; do
+    start_proxy "$n" static 1 "$b1" "$b2" "$b3"
+    start_proxy "$n" sim 1 "$s1" "$s2" "$s3"
+    start_proxy "$n" two 2 "$b1" "$b2" "$b3"
 done
 
-echo
-for other in haproxy nginx; do
-    printf 'lb / %-8s requests/s: keep-alive %s, Connection: close %s\n' "$other" \
-        "$(ratio "${keep_rps[lb]}" "${keep_rps[$other]}")" "$(ratio "${close_rps[lb]}" "${close_rps[$other]}")"
+# Each proxy answers with the whole file before it is measured.
+for n in "${names[@]}"; do
+    for inst in static two; do
+        for f in 1k 1m; do
+            got=$(curl -s --max-time 10 -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:${port[$n,$inst]}/$f")
+            want="200 $(stat -c %s "$tmp/www/$f")"
+            [ "$got" = "$want" ] || die "$n ($inst) answered /$f with '$got', not '$want'"
+        done
+    done
+    got=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:${port[$n,sim]}/whoami")
+    [ "$got" = 200 ] || die "$n (backend-sim) answered /whoami with '$got', not 200"
 done
 
-kill -0 "$lb_pid" 2>/dev/null || die "lb died during the benchmark: $(tail -5 "$tmp/lb.log")"
+# --- the measurements --------------------------------------------------------------------------
+
+# wrk's latency ("812.00us", "3.21ms", "1.02s") in milliseconds.
+to_ms() {
+    awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub("us", "", v); printf "%.3f", v / 1000 }
+                          else if (v ~ /ms$/) { sub("ms", "", v); printf "%.2f", v }
+                          else if (v ~ /s$/) { sub("s", "", v); printf "%.0f", v * 1000 }
+                          else print "?" }'
+}
+
+# One cell: wrk with $1 clients against URL $2 (more wrk arguments after). Prints
+# "requests/s p99_ms errors"; bounded in time even if a target hangs.
+measure() {
+    local clients=$1 url=$2 threads=1 secs=$seconds out rps p99 errs
+    shift 2
+    # thousands of clients: two wrk threads, and two more seconds for wrk to open the connections
+    if [ "$clients" -ge 1000 ]; then threads=2 secs=$((seconds + 2)); fi
+    out=$(timeout $((secs + 60)) wrk -t"$threads" -c"$clients" -d"${secs}s" --timeout 10s \
+        --latency "$@" "$url" 2>&1)
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+    p99=$(awk '$1 == "99%" { print $2; exit }' <<<"$out")
+    errs=$(wrk_errors <<<"$out")
+    echo "${rps:-0} $(to_ms "${p99:-?}") ${errs:-0}"
+}
+
+# The rows: key, instance, clients, path, extra wrk argument, and what the table shows.
+rows=(
+    "ka50|static|50|/1k|"
+    "ka1|static|1|/1k|"
+    "mib|static|50|/1m|"
+    "close|static|50|/1k|Connection: close"
+    "sim|sim|50|/whoami|"
+    "two|two|50|/1k|"
+)
+for c in $scale; do rows+=("scale$c|static|$c|/1k|"); done
+
+declare -A rps_s p99_s errors
+echo "bench-lb: $rounds rounds of ${#rows[@]} rows x 3 proxies, ${seconds}s a cell (about" \
+    "$((rounds * ${#rows[@]} * 3 * (seconds + 1) / 60 + 1)) min); backends: nginx static on :$b1 :$b2 :$b3," \
+    "backend-sim on :$s1 :$s2 :$s3"
+for ((r = 0; r < rounds; r++)); do
+    for row in "${rows[@]}"; do
+        IFS='|' read -r key inst clients path header <<<"$row"
+        extra=()
+        if [ -n "$header" ]; then extra=(-H "$header"); fi
+        for ((k = 0; k < ${#names[@]}; k++)); do
+            n=${names[$(((k + r) % ${#names[@]}))]}
+            read -r rps p99 errs < <(measure "$clients" "http://127.0.0.1:${port[$n,$inst]}$path" "${extra[@]}")
+            rps_s[$key,$n]+=" $rps"
+            p99_s[$key,$n]+=" $p99"
+            errors[$key,$n]=$((${errors[$key,$n]:-0} + errs))
+        done
+    done
+    echo "bench-lb: round $((r + 1))/$rounds done"
+    for inst in static sim two; do
+        kill -0 "${proxy_pid[lb,$inst]}" 2>/dev/null || die "lb ($inst) died during the benchmark: $(tail -5 "$tmp/lb-$inst.log")"
+    done
+done
+
+# --- the table ---------------------------------------------------------------------------------
+
+# The median of a cell's samples ("?" samples left out).
+med() {
+    # shellcheck disable=SC2086 # the samples are words
+    printf '%s\n' $1 | grep -E '^[0-9.]+$' | median
+}
+# One row: writes it to LBLAB_BENCH_ROWS (when set) and prints it. $1 section, $2 label,
+# $3 unit, $4 better (more or less), then lb, HAProxy, nginx.
+emit() {
+    bench_row "$@"
+    local best
+    if [ "$4" = more ]; then
+        best=$(printf '%s\n' "$6" "$7" | sort -g | tail -1)
+    else
+        best=$(printf '%s\n' "$6" "$7" | sort -g | head -1)
+    fi
+    printf '%-42s %12s %12s %12s %8s\n' "$2 ($3)" "$5" "$6" "$7" "$(ratio "$5" "$best")"
+}
+
+printf '\n%-42s %12s %12s %12s %8s\n' "median of $rounds, 1 worker each" lb haproxy nginx "lb/best"
+label_of() {
+    case "$1" in
+    ka50) echo "50 keep-alive clients, 1 KiB" ;;
+    ka1) echo "1 client, 1 KiB" ;;
+    mib) echo "50 clients, 1 MiB" ;;
+    close) echo "50 clients, Connection: close, 1 KiB" ;;
+    sim) echo "50 clients, backend-sim /whoami" ;;
+    two) echo "50 clients, 1 KiB, 2 workers each" ;;
+    scale1) echo "1 client, 1 KiB" ;;
+    scale*) echo "${1#scale} clients, 1 KiB" ;;
+    esac
+}
+for row in "${rows[@]}"; do
+    key=${row%%|*}
+    section=http
+    case "$key" in scale*) section=scaling ;; esac
+    m=()
+    for n in "${names[@]}"; do m+=("$(med "${rps_s[$key,$n]}")"); done
+    emit "$section" "$(label_of "$key")" "req/s" more "${m[@]}"
+    case "$key" in ka50 | ka1 | scale*)
+        m=()
+        for n in "${names[@]}"; do m+=("$(med "${p99_s[$key,$n]}")"); done
+        emit "$section" "$(label_of "$key"): p99" ms less "${m[@]}"
+        ;;
+    esac
+done
+
+# lb with two workers against lb with one, same load, same run.
+two=$(med "${rps_s[two,lb]}"); one=$(med "${rps_s[ka50,lb]}")
 echo
-echo "(errors: socket errors plus non-2xx/3xx responses, as wrk counts them)"
+echo "lb -w 2 / lb -w 1 at 50 clients: $(ratio "$two" "$one") (two workers should never be slower than one)"
+echo
+echo "(lb/best: lb divided by the best of HAProxy and nginx on that row: the highest requests/s, the"
+echo " lowest p99. Errors over all rounds, socket errors plus non-2xx/3xx as wrk counts them:)"
+for row in "${rows[@]}"; do
+    key=${row%%|*}
+    printf '  %-42s lb %s, haproxy %s, nginx %s;  lb samples:%s\n' "$(label_of "$key")" \
+        "${errors[$key,lb]}" "${errors[$key,haproxy]}" "${errors[$key,nginx]}" "${rps_s[$key,lb]}"
+    if [ "${errors[$key,lb]}" != 0 ]; then bench_note "lb had ${errors[$key,lb]} errors (wrk) on: $(label_of "$key")"; fi
+done

@@ -340,6 +340,7 @@ line() {
     local key=$1 label=$2 unit=$3 best ratio_text="-"
     best=$(best_of "$key")
     if [ "$unit" = B ]; then ratio_text=$(ratio "${r[$key,lb]}" "${best:-0}"); fi
+    bench_row memory "$label" "$unit" less "${r[$key,lb]:-?}" "${r[$key,haproxy]:-?}" "${r[$key,nginx]:-?}"
     printf '| %-44s | %9s | %9s | %9s | %7s |\n' "$label ($unit)" "${r[$key,lb]}" \
         "${r[$key,haproxy]}" "${r[$key,nginx]}" "$ratio_text"
 }

@@ -117,6 +117,10 @@ echo "lb --no-stats:       $m_off requests/s, $c_off us CPU per request"
 echo "statistics overhead: ${overhead}% of requests/s, ${cpu_overhead}% CPU per request (limit ${limit}%)"
 echo "run-to-run spread without statistics: ${spread}% of the median"
 [ -n "$perf_share" ] && echo "perf: ${perf_share}% of lb's CPU samples are in the statistics functions"
+perf_note=""
+[ -n "$perf_share" ] && perf_note="; perf: ${perf_share}% of lb's samples in stats_*"
+bench_note "lb's shared-memory statistics cost ${overhead}% of its requests/s (${cpu_overhead}% CPU per request;" \
+    "run-to-run spread ${spread}%${perf_note}): scripts/bench-stats.sh"
 if [ "$overhead" = "nan" ]; then
     echo "bench-stats: FAIL: no measurement (did wrk reach lb?)" >&2
     exit 1

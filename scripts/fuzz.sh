@@ -21,7 +21,7 @@ cc="${FUZZ_CC:-clang}"
 
 dict_of() {
     case "$1" in
-    http | body | headers | hashkey | backend_sim) echo "-dict=tests/fuzz/http.dict" ;;
+    http | body | headers | hashkey | backend_sim | backend_sim_conn) echo "-dict=tests/fuzz/http.dict" ;;
     esac
 }
 

@@ -36,6 +36,12 @@
 #   median             reads numbers, one a line, prints their median (even count: the mean of the
 #                      middle two, with two decimals)
 #   ratio A B          prints A / B with two decimals, or ? when either is not positive
+#   bench_row SECTION LABEL UNIT BETTER LB HAPROXY NGINX
+#                      appends one row of `make bench`'s table to the file LBLAB_BENCH_ROWS
+#                      (when set), tab-separated, for scripts/report-bench.sh: SECTION groups rows
+#                      (http, scaling, l4, tls, memory), BETTER is "more" or "less" (which way
+#                      is better), the three values are numbers or ? (not measured)
+#   bench_note TEXT    appends a note printed under `make bench`'s table (same file)
 #   nginx_conf_start DIR WORKERS
 #                      prints the start of an nginx.conf for an nginx this script runs in the
 #                      foreground (daemon off) with WORKERS worker processes, everything it writes
@@ -190,4 +196,17 @@ median() {
 
 ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "?" }'
+}
+
+bench_row() {
+    [ -n "${LBLAB_BENCH_ROWS:-}" ] || return 0
+    [ $# -eq 7 ] || die "bench_row: 7 arguments expected, got $#: $*"
+    local v out=""
+    for v in "$@"; do out+="${v//$'\t'/ }"$'\t'; done
+    printf '%s\n' "${out%$'\t'}" >>"$LBLAB_BENCH_ROWS" || die "cannot write $LBLAB_BENCH_ROWS"
+}
+
+bench_note() {
+    [ -n "${LBLAB_BENCH_ROWS:-}" ] || return 0
+    printf 'note\t%s\n' "${*//$'\t'/ }" >>"$LBLAB_BENCH_ROWS" || die "cannot write $LBLAB_BENCH_ROWS"
 }

@@ -13,7 +13,7 @@ FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD := build/fuzz
 FUZZ_ALL := http body config conffile headers hashkey lbtrace_decode lbtrace_reasm lbtrace lbtrace_tls lbtop_snapshot \
-    backend_sim
+    backend_sim backend_sim_conn
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS := -std=c11 -g -O1 $(WARNINGS) -pthread $(FUZZ_SAN)
@@ -34,6 +34,8 @@ fuzz_lbtop_snapshot_DIRS := lbtop
 fuzz_lbtop_snapshot_LDLIBS := $(lbtop_LDLIBS)
 fuzz_backend_sim_DIRS := backend-sim
 fuzz_backend_sim_LDLIBS := $(backend-sim_LDLIBS)
+fuzz_backend_sim_conn_DIRS := backend-sim
+fuzz_backend_sim_conn_LDLIBS := $(backend-sim_LDLIBS)
 
 # Objects for fuzzing: coverage-instrumented, never linked into a program with a main().
 $(FUZZ_BUILD)/obj/%.o: %.c
