@@ -5,9 +5,10 @@
  * its response buffer: a check cycles IDLE -> CONNECTING -> (HANDSHAKING ->) SENDING -> READING
  * -> IDLE. Bytes move through the transport seam (transport.h), so a backend reached with
  * -b ...,tls is checked over TLS like its requests: HANDSHAKING drives the TLS handshake, and a
- * failed one (a certificate that does not verify) fails the check with OpenSSL's reason. Its one timer is the next start while IDLE and the timeout while in flight. A
- * check only needs the response head, so it reads until the parser says the head is complete
- * (or broken), then closes; the backend's body, if any, is never read.
+ * failed one (a certificate that does not verify) fails the check with OpenSSL's reason. Its
+ * one timer is the next start while IDLE and the timeout while in flight. A check only needs
+ * the response head, so it reads until the parser says the head is complete (or broken), then
+ * closes; the backend's body, if any, is never read.
  */
 #include "checker.h"
 
@@ -312,7 +313,7 @@ static void step(struct check *ck, uint64_t now)
         if (ck->b->tls_ctx != NULL) {
             int fd = ck->tr.fd;
             if (transport_tls_connect(&ck->tr, ck->b->tls_ctx, fd, ck->b->tls_sni,
-                                      ck->b->tls_verify, tls_report, ck) != 0) {
+                                      ck->b->tls_verify, NULL, tls_report, ck) != 0) {
                 skip(ck, now, "TLS", ENOMEM);
                 return;
             }

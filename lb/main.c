@@ -155,11 +155,19 @@ static unsigned warn_fixed_settings(const struct config *now, const struct confi
     return n;
 }
 
-/* Prints msg on standard error and keeps it in report[report_len] (POST /reload's answer). */
+/* Keeps text in report[report_len] (POST /reload's answer), cut to fit. */
+static void reload_keep(char *report, size_t report_len, const char *text)
+{
+    size_t n = strnlen(text, report_len - 1);
+    memcpy(report, text, n);
+    report[n] = '\0';
+}
+
+/* Prints msg on standard error and keeps it in report[report_len]. */
 static void reload_say(char *report, size_t report_len, const char *msg)
 {
     fputs(msg, stderr);
-    snprintf(report, report_len, "%s", msg);
+    reload_keep(report, report_len, msg);
 }
 
 /* SIGHUP or POST /reload: reads the configuration file (and the command line over it) again
@@ -183,12 +191,7 @@ static int reload(struct live *lv, char *report, size_t report_len)
         fputs(errs.text, stderr);
         fprintf(stderr, "lb: reload refused: %s: %u error%s; the running configuration stays\n",
                 file, errs.count, errs.count == 1 ? "" : "s");
-        /* the report may be shorter than the error text: a copy cut at its size */
-        size_t n = report_len > 0 ? strnlen(errs.text, report_len - 1) : 0;
-        if (report_len > 0) {
-            memcpy(report, errs.text, n);
-            report[n] = '\0';
-        }
+        reload_keep(report, report_len, errs.text); /* cut to the report's size */
         return -EINVAL;
     }
     if (config_parse_options(&next, lv->argc, lv->argv, err, sizeof(err)) != 0 ||

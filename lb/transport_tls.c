@@ -296,7 +296,8 @@ int transport_tls_accept(struct transport *t, struct ssl_ctx_st *ctx, int fd,
 }
 
 int transport_tls_connect(struct transport *t, struct ssl_ctx_st *ctx, int fd, const char *sni,
-                          const char *verify_name, transport_tls_report_fn *report, void *arg)
+                          const char *verify_name, struct ssl_session_st *resume,
+                          transport_tls_report_fn *report, void *arg)
 {
     struct tls_conn *c = conn_new(ctx, fd, report, arg);
     if (c == NULL)
@@ -304,7 +305,8 @@ int transport_tls_connect(struct transport *t, struct ssl_ctx_st *ctx, int fd, c
     if (verify_name == NULL)
         verify_name = sni;
     if ((sni != NULL && *sni != '\0' && SSL_set_tlsext_host_name(c->ssl, sni) != 1) ||
-        (verify_name != NULL && *verify_name != '\0' && SSL_set1_host(c->ssl, verify_name) != 1)) {
+        (verify_name != NULL && *verify_name != '\0' && SSL_set1_host(c->ssl, verify_name) != 1) ||
+        (resume != NULL && SSL_set_session(c->ssl, resume) != 1)) {
         SSL_free(c->ssl);
         ERR_clear_error();
         free(c);
@@ -314,4 +316,24 @@ int transport_tls_connect(struct transport *t, struct ssl_ctx_st *ctx, int fd, c
     transport_init(t, &transport_tls, fd);
     t->ctx = c;
     return 0;
+}
+
+struct ssl_session_st *transport_tls_session(const struct transport *t)
+{
+    if (t->ops != &transport_tls || t->ctx == NULL)
+        return NULL;
+    const struct tls_conn *c = t->ctx;
+    if (SSL_is_server(c->ssl) || !SSL_is_init_finished(c->ssl))
+        return NULL;
+    SSL_SESSION *s = SSL_get1_session(c->ssl);
+    if (s != NULL && SSL_SESSION_is_resumable(s) != 1) {
+        SSL_SESSION_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void transport_tls_session_free(struct ssl_session_st *s)
+{
+    SSL_SESSION_free(s);
 }

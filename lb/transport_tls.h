@@ -19,7 +19,8 @@
 
 #include "transport.h"
 
-struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
+struct ssl_ctx_st;     /* OpenSSL's SSL_CTX */
+struct ssl_session_st; /* OpenSSL's SSL_SESSION */
 
 #define TRANSPORT_TLS_DEFAULT_PORT 3443
 
@@ -51,9 +52,19 @@ int transport_tls_accept(struct transport *t, struct ssl_ctx_st *ctx, int fd,
 
 /* Sets t up as the client end over the connected socket fd: sni is the name sent in the
  * ClientHello (NULL or "": none), verify_name the name or IP address the server's certificate
- * must carry when ctx verifies (NULL: sni). Returns 0, or -ENOMEM (t untouched, fd open). */
+ * must carry when ctx verifies (NULL: sni), resume a session of an earlier connection to the
+ * same server to offer (NULL: a full handshake; the server may still refuse it). Returns 0, or
+ * -ENOMEM (t untouched, fd open). */
 int transport_tls_connect(struct transport *t, struct ssl_ctx_st *ctx, int fd, const char *sni,
-                          const char *verify_name, transport_tls_report_fn *report, void *arg);
+                          const char *verify_name, struct ssl_session_st *resume,
+                          transport_tls_report_fn *report, void *arg);
+
+/* The session the client connection t could resume on a later connection (its own reference:
+ * give it back with transport_tls_session_free), or NULL: t is not TLS, its handshake is not
+ * done, or the session cannot be resumed. With TLS 1.3 it is the one of the latest ticket the
+ * server sent, which comes after the handshake. */
+struct ssl_session_st *transport_tls_session(const struct transport *t);
+void transport_tls_session_free(struct ssl_session_st *s);
 
 /* The protocol ALPN would choose from a client's list (wire format: length-prefixed names):
  * "http/1.1" when offered, else NULL (the handshake goes on without ALPN). */

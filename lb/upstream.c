@@ -18,10 +18,13 @@
 #include "events.h"
 #include "transport_tls.h"
 
-/* Idle connections to one backend, most recently used first. */
+/* Idle connections to one backend, most recently used first, and for a TLS backend the session
+ * the next new connection offers to resume (the latest one a connection to it had: the backend
+ * skips its certificate and signature, as HAProxy and nginx's proxy_ssl_session_reuse do). */
 struct idle_list {
     struct upstream *head, *tail;
     size_t count;
+    struct ssl_session_st *tls_session; /* this worker's reference, or NULL */
 };
 
 struct upstreams {
@@ -48,7 +51,20 @@ void upstreams_destroy(struct upstreams *ups)
         return;
     upstreams_close_idle(ups);
     upstreams_reap(ups);
+    for (size_t i = 0; i < ups->nbackends; i++)
+        transport_tls_session_free(ups->idle[i].tls_session);
     free(ups);
+}
+
+/* Keeps u's TLS session, if it has a resumable one, for the next connection to its backend. */
+static void keep_tls_session(struct upstreams *ups, struct upstream *u)
+{
+    struct ssl_session_st *s = transport_tls_session(&u->side.tr);
+    if (s == NULL)
+        return;
+    struct idle_list *l = &ups->idle[u->backend->index];
+    transport_tls_session_free(l->tls_session);
+    l->tls_session = s;
 }
 
 static void idle_unlink(struct upstreams *ups, struct upstream *u)
@@ -79,6 +95,8 @@ void upstream_close(struct upstreams *ups, struct upstream *u, bool abort)
         return;
     if (u->state == UPSTREAM_IDLE)
         idle_unlink(ups, u);
+    if (u->state == UPSTREAM_READY || u->state == UPSTREAM_IDLE)
+        keep_tls_session(ups, u);
     /* only an established one was counted as opened (its handshake done, for TLS) */
     if (u->state != UPSTREAM_CONNECTING && u->state != UPSTREAM_HANDSHAKING)
         events_backend_closed(ups->w, u->backend);
@@ -147,7 +165,8 @@ static int connected(struct upstream *u)
     }
     const struct backend *b = u->backend;
     int rc = transport_tls_connect(&u->side.tr, b->tls_ctx, u->side.tr.fd, b->tls_sni,
-                                   b->tls_verify, tls_report, u);
+                                   b->tls_verify, u->w->upstreams->idle[b->index].tls_session,
+                                   tls_report, u);
     if (rc != 0)
         return rc;
     u->state = UPSTREAM_HANDSHAKING;

@@ -10,6 +10,8 @@
 # this script:
 #   at 25% of the time   freezes b2 (SIGSTOP) for 15% of it, then resumes it (SIGCONT)
 #   at 50%               kills b3 (SIGKILL) and starts it again on its port at 60%
+#   at 70%               lowers lb's descriptor limit to just above what it holds (prlimit) and
+#                        puts it back at 80%: accepts pause, backend sockets fail with EMFILE
 # and writes each window to a file the client reads at the end, to tell errors the faults explain
 # from the others. Then it prints the client's report, lb's descriptors and resident memory
 # before and after (idle both times), and whether the access log and lb's statistics (lbtop
@@ -97,6 +99,24 @@ start_sim 2
 echo "$start $(now_ms) kill b3" >>"$tmp/faults"
 echo "soak: +$((($(now_ms) - t0) / 1000)) s  b3 started again"
 
+# descriptor pressure: lb's soft limit just above what it holds, for 10% of the time (lowering
+# and raising a soft limit below the hard one needs no privilege)
+if command -v prlimit >/dev/null; then
+    at 70
+    start=$(now_ms)
+    limits=$(prlimit --pid "$lb_pid" --nofile --noheadings --output SOFT,HARD)
+    read -r soft hard <<<"$limits"
+    held=$(fds_of "$lb_pid")
+    prlimit --pid "$lb_pid" --nofile="$((held + 4)):$hard"
+    echo "soak: +$(((start - t0) / 1000)) s  lb's descriptor limit lowered to $((held + 4)) (it holds $held)"
+    at 80
+    prlimit --pid "$lb_pid" --nofile="$soft:$hard"
+    echo "$start $(now_ms) fd-pressure lb" >>"$tmp/faults"
+    echo "soak: +$((($(now_ms) - t0) / 1000)) s  lb's descriptor limit back to $soft"
+else
+    echo "soak: prlimit (util-linux) is missing: no descriptor pressure this time"
+fi
+
 wait_pid "$client_pid"
 cat "$tmp/client.out"
 sed 's/^/  /' "$tmp/client.err" | head -20
@@ -126,7 +146,7 @@ if [ "$fds_after" -gt "$fds_before" ]; then
     status=1
 fi
 for code in 502 503 504; do
-    echo "access log: status=$code $(grep -c " status=$code " "$tmp/access.log" || true) lines; the clients saw $(field "status$code")"
+    echo "access log: status=$code $(grep -c " status=$code " "$tmp/access.log" || true) lines; the clients read $(field "status$code") (an aborted upload reads no answer)"
 done
 if [ -z "$sent" ] || [ "$logged" != "$sent" ]; then
     echo "soak: FAIL: the access log has ${logged} request lines, the clients sent ${sent:-?} requests"

@@ -312,7 +312,10 @@ static inline int prom_labels(struct prom_parser *p, const char **s, char *out, 
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         if (strcmp(names[i], "le") == 0) {
-            snprintf(le, le_len, "%s", values[i]);
+            /* a copy cut at le_len (snprintf("%s") here fails gcc -O2's truncation check) */
+            size_t vl = strlen(values[i]) < le_len ? strlen(values[i]) : le_len - 1;
+            memcpy(le, values[i], vl);
+            le[vl] = '\0';
             if (drop_le)
                 continue;
         }

@@ -3,7 +3,8 @@
  * workers), lb accepts no more: the next connection is made by the kernel and waits in the listen
  * backlog, its request unanswered and unseen by the backend; when one of the N closes, lb takes
  * it and answers. Connections over the limit are never refused nor answered 503, and lb's
- * statistics (lbtop --json) show a peak of exactly N connections open at once.
+ * statistics (lbtop --json) show a peak of exactly N connections open at once. The same in
+ * -m tcp, where each relayed connection counts.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,14 +36,13 @@ static void request_ok(struct harness_conn *c)
     harness_response_free(&r);
 }
 
-static void test_connections_over_the_limit_wait_until_one_closes(void **state)
+static void connections_over_the_limit_wait_until_one_closes(const char *mode)
 {
     struct harness_conn held[MAX_CONNS], extra;
     uint16_t sim_port, lb_port;
-    (void)state;
     pid_t sim = harness_start_backend_sim("s1", &sim_port, NULL);
     assert_true(sim > 0);
-    const char *args[] = {"-w", "2", "--max-conns", "3", NULL};
+    const char *args[] = {"-m", mode, "-w", "2", "--max-conns", "3", NULL};
     pid_t lb = harness_start_lb(&lb_port, &sim_port, 1, args, NULL);
     assert_true(lb > 0);
     /* harness_start_lb's probe connection may still hold a slot for a moment: the first
@@ -84,6 +84,20 @@ static void test_connections_over_the_limit_wait_until_one_closes(void **state)
     assert_int_equal(harness_stop(sim, 15000), 0);
 }
 
+static void test_connections_over_the_limit_wait_until_one_closes(void **state)
+{
+    (void)state;
+    connections_over_the_limit_wait_until_one_closes("http");
+}
+
+/* -m tcp counts relayed connections the same way (backend-sim keeps the idle ones 5 s: more
+ * than this test takes) */
+static void test_tcp_connections_over_the_limit_wait_until_one_closes(void **state)
+{
+    (void)state;
+    connections_over_the_limit_wait_until_one_closes("tcp");
+}
+
 static void test_max_conns_refuses_a_bad_value(void **state)
 {
     int status;
@@ -99,6 +113,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         LB_TEST(test_connections_over_the_limit_wait_until_one_closes),
+        LB_TEST(test_tcp_connections_over_the_limit_wait_until_one_closes),
         LB_TEST(test_max_conns_refuses_a_bad_value),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

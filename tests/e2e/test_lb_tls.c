@@ -1,14 +1,18 @@
 /*
  * test_lb_tls.c - end-to-end: lb terminating TLS (--tls-cert, --tls-key, --tls-listen).
  *
- * A self-signed certificate for 127.0.0.1 is made with the openssl command line when the group
- * starts, in a temporary directory removed at the end. Clients are the real tools a class uses:
- * curl -k and openssl s_client. What is checked: an HTTPS request reaches backend-sim as plain
- * HTTP with X-Forwarded-Proto: https (backend-sim's GET /headers echoes the headers it got),
- * keep-alive over one TLS connection, a 10 MiB body through /echo intact, ALPN http/1.1 and TLS
- * 1.2, TLS 1.0 and 1.1 refused; bad input (plain HTTP to the TLS port gets a 400 saying so, a garbage ClientHello, a silent
- * client) costs one connection and lb goes on serving; a missing certificate or a key that
- * does not belong to it stops lb at start-up with exit 1 and the file's name.
+ * Self-signed certificates (localhost and 127.0.0.1 for the default one; a.example and
+ * b.example for SNI) are made with the openssl command line when the group starts, in a
+ * temporary directory removed at the end. Clients are the real tools a class uses: curl and
+ * openssl s_client. What is checked: an HTTPS request reaches backend-sim as plain HTTP with
+ * X-Forwarded-Proto: https (backend-sim's GET /headers echoes the headers it got), keep-alive
+ * over one TLS connection, a 10 MiB body through /echo intact, ALPN http/1.1 and TLS 1.2, TLS
+ * 1.0 and 1.1 refused; certificates chosen by SNI (flags and --tls-cert-dir; the default for an
+ * unknown name, an alert with --tls-strict-sni); sessions resumed; the handshake counters lbtop
+ * shows; bad input (plain HTTP to the TLS port gets a 400 saying so, a garbage or truncated
+ * ClientHello, forty hostile clients, a silent client) costs one connection each and lb goes
+ * on serving; a missing certificate or a key that does not belong to it stops lb at start-up
+ * with exit 1 and the file's name.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -314,6 +318,41 @@ static void test_garbage_client_hello_costs_one_connection(void **state)
     lab_stop(&lab);
 }
 
+static void test_forty_hostile_clients_cost_forty_connections_only(void **state)
+{
+    struct tls_lab lab;
+    unsigned char bytes[4096];
+    uint32_t seed = 12345; /* fixed: a failure reproduces */
+    const char *extra[] = {"--client-timeout", "1000", NULL}; /* a record that waits for more */
+    (void)state;
+    lab_start(&lab, extra);
+    for (int i = 0; i < 40; i++) {
+        size_t n = 1 + (size_t)(seed % sizeof(bytes));
+        for (size_t k = 0; k < n; k++) {
+            seed = seed * 1103515245u + 12345u;
+            bytes[k] = (unsigned char)(seed >> 16);
+        }
+        if (i % 2 == 0 && n >= 5) {
+            /* half of them look like a handshake record, with a length that may lie */
+            bytes[0] = 0x16;
+            bytes[1] = 0x03;
+            bytes[2] = (unsigned char)(i % 4);
+        }
+        int fd = harness_connect(lab.tls_port, 5000);
+        assert_true(fd >= 0);
+        (void)harness_send_all(fd, bytes, n); /* lb may close before it has all of it */
+        if (i % 3 == 0)
+            shutdown(fd, SHUT_WR);
+        if (i % 3 != 2) {
+            size_t len;
+            free(harness_recv_all(fd, 1 << 16, &len));
+        }
+        close(fd); /* the third kind leaves without reading: lb sees a reset or an end */
+    }
+    assert_still_serving(&lab);
+    lab_stop(&lab);
+}
+
 static void test_stalled_handshake_ends_at_the_client_timeout(void **state)
 {
     struct tls_lab lab;
@@ -459,6 +498,9 @@ static void test_lbtop_counts_handshakes_by_version_and_failures(void **state)
     }
     if (strstr(json, want) == NULL)
         fail_msg("lbtop --json never showed %s:\n%s", want, json);
+    /* the two requests sent over TLS are in the ring as such */
+    if (strstr(json, "\"client_tls\": true, \"backend_tls\": false") == NULL)
+        fail_msg("lbtop --json does not mark the requests that came over TLS:\n%s", json);
     free(json);
     char *text = harness_runf(&st, "%s -p %u --once 2>&1", harness_bin("lbtop"),
                               (unsigned)lab.lb_port);
@@ -512,6 +554,7 @@ int main(void)
         LB_TEST(test_tls10_and_tls11_are_refused),
         LB_TEST(test_plain_http_to_the_tls_port_gets_a_400_saying_so),
         LB_TEST(test_garbage_client_hello_costs_one_connection),
+        LB_TEST(test_forty_hostile_clients_cost_forty_connections_only),
         LB_TEST(test_stalled_handshake_ends_at_the_client_timeout),
         LB_TEST(test_sni_chooses_the_certificate_and_unknown_names_get_the_default),
         LB_TEST(test_strict_sni_refuses_unknown_names_with_an_alert),

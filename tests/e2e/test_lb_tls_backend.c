@@ -5,12 +5,14 @@
  * backend-sim speaks HTTPS with --tls-cert/--tls-key (a self-signed certificate for
  * backend.example made with the openssl command line when the group starts; lb's HTTPS listener
  * uses another one, for localhost). What is checked: -b ...,tls with ca= verifies and serves,
- * keep-alive to the backend over one TLS connection; without ca= the backend is not verified and
- * still serves; a wrong CA is refused (503) with a log line saying why, and health checks over
- * TLS say the same; 100 MiB both ways through TLS on both legs, compared by SHA-256 against the
- * generator's own digest (streamed, never held in memory or on disk); in -m tcp the client's TLS
- * reaches backend-sim untouched (the certificate the client sees is the backend's) and a 32 MiB
- * body comes back intact; -m tcp refuses -b ...,tls with a message saying why.
+ * keep-alive to the backend over one TLS connection; a new connection to a backend resumes the
+ * session of an earlier one (openssl s_server -www says "Reused"); without ca= the backend is
+ * not verified and still serves; a wrong CA is refused (503) with a log line saying why, and
+ * health checks over TLS say the same; 100 MiB both ways through TLS on both legs, compared by
+ * SHA-256 against the generator's own digest (streamed, never held in memory or on disk); in
+ * -m tcp the client's TLS reaches backend-sim untouched (the certificate the client sees is the
+ * backend's) and a 32 MiB body comes back intact; -m tcp refuses -b ...,tls with a message
+ * saying why; a CA file lb cannot use stops it at start-up.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -178,6 +180,46 @@ static void test_verified_tls_backend_serves_with_keep_alive(void **state)
     assert_non_null(strstr(out, "X-Forwarded-Proto: https"));
     free(out);
     lab_stop(&lab);
+}
+
+static void test_new_backend_connections_resume_the_tls_session(void **state)
+{
+    int st;
+    uint16_t ss_port = 0, lb_port;
+    pid_t ss = -1;
+    char backend[600];
+    (void)state;
+    /* openssl s_server -www answers each request on a connection of its own and says whether
+     * the client resumed a session ("Reused") or not ("New") */
+    for (int attempt = 0; attempt < 3 && ss < 0; attempt++) {
+        char accept[32];
+        ss_port = harness_free_port();
+        snprintf(accept, sizeof(accept), "127.0.0.1:%u", (unsigned)ss_port);
+        char *argv[] = {"/usr/bin/env", "openssl", "s_server", "-accept", accept, "-cert",
+                        sim_cert, "-key", sim_key, "-www", "-quiet", NULL};
+        ss = harness_spawn(argv, "/dev/null");
+        if (ss > 0 && harness_wait_port(ss_port, TIMEOUT_MS)) {
+            harness_track(ss);
+        } else {
+            if (ss > 0)
+                harness_stop(ss, TIMEOUT_MS);
+            ss = -1;
+        }
+    }
+    assert_true(ss > 0);
+    snprintf(backend, sizeof(backend), "127.0.0.1:%u,tls,ca=%s", (unsigned)ss_port, sim_cert);
+    const char *extra[] = {"-b", backend, "-w", "1", "--no-stats", NULL};
+    pid_t lb = harness_start_lb(&lb_port, NULL, 0, extra, NULL);
+    assert_true(lb > 0);
+    char *out = harness_runf(&st,
+                             "for i in 1 2 3; do curl -sS --max-time 20 http://127.0.0.1:%u/; "
+                             "done | grep -E '^(New|Reused), '",
+                             (unsigned)lb_port);
+    if (strncmp(out, "New, TLSv1.3", 12) != 0 || strstr(out, "\nReused, TLSv1.3") == NULL)
+        fail_msg("lb did not resume its TLS session with the backend:\n%s", out);
+    free(out);
+    assert_int_equal(harness_stop(lb, TIMEOUT_MS), 0);
+    harness_stop(ss, TIMEOUT_MS);
 }
 
 static void test_unverified_tls_backend_serves(void **state)
@@ -375,6 +417,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         LB_TEST(test_verified_tls_backend_serves_with_keep_alive),
+        LB_TEST(test_new_backend_connections_resume_the_tls_session),
         LB_TEST(test_unverified_tls_backend_serves),
         LB_TEST(test_wrong_ca_is_refused_with_a_clear_log_line),
         LB_TEST(test_health_checks_speak_tls_and_say_why_they_fail),
