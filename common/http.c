@@ -885,13 +885,10 @@ void http_limits_default(struct http_limits *limits)
 
 /* --- Helpers over parsed headers ------------------------------------------------------------------ */
 
-bool http_header_is(const struct http_header *h, const char *name)
+bool http_name_eq(const char *a, const char *b, size_t n)
 {
-    size_t n = strlen(name);
-    if (h->name_len != n)
-        return false;
     for (size_t i = 0; i < n; i++)
-        if (lower(h->name[i]) != lower(name[i]))
+        if (lower(a[i]) != lower(b[i]))
             return false;
     return true;
 }
@@ -933,12 +930,12 @@ bool http_list_has_token(const char *value, size_t len, const char *token)
 
 bool http_is_hop_by_hop(const struct http_header *h, const struct http_header *headers, size_t n)
 {
-    static const char *const always[] = {
-        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-    };
-    for (size_t i = 0; i < sizeof(always) / sizeof(always[0]); i++)
-        if (http_header_is(h, always[i]))
-            return true;
+    /* one test per name, each with a literal: lengths known at compile time */
+    if (http_header_is(h, "connection") || http_header_is(h, "keep-alive") ||
+        http_header_is(h, "proxy-connection") || http_header_is(h, "te") ||
+        http_header_is(h, "trailer") || http_header_is(h, "transfer-encoding") ||
+        http_header_is(h, "upgrade"))
+        return true;
     /* Connection may not nominate the fields that frame or route the message: "Connection:
      * Content-Length" must not let a proxy strip the length it framed the body with. */
     if (http_header_is(h, "content-length") || http_header_is(h, "host"))

@@ -33,6 +33,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #define HTTP_ERROR (-1)
@@ -136,8 +137,17 @@ int http_parse_response(const char *buf, size_t len, struct http_response *res,
 
 /* --- Helpers over parsed headers ------------------------------------------------------------ */
 
-/* True when the header's name equals name, ignoring ASCII case. */
-bool http_header_is(const struct http_header *h, const char *name);
+/* True when the n bytes at a and b are equal, ignoring ASCII case. */
+bool http_name_eq(const char *a, const char *b, size_t n);
+
+/* True when the header's name equals name, ignoring ASCII case. Inline: a proxy asks this of
+ * every header of every message, mostly with a literal name, whose length the compiler then
+ * knows (no strlen() at run time) and whose length usually differs (no call at all). */
+static inline bool http_header_is(const struct http_header *h, const char *name)
+{
+    size_t n = strlen(name);
+    return h->name_len == n && http_name_eq(h->name, name, n);
+}
 
 /* The first header named name (ASCII case ignored), or NULL. */
 const struct http_header *http_find_header(const struct http_header *headers, size_t n,

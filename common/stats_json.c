@@ -223,11 +223,14 @@ static void json_entry(FILE *out, const struct stats_snapshot *s, const struct s
     json_num(out, ", \"total_ms\": ", (double)e->total_ns / 1e6);
     fprintf(out,
             ", \"bytes_in\": %llu, \"bytes_out\": %llu, \"connection\": %llu, "
-            "\"connection_request\": %u, \"retries\": %u, \"reused\": %s, \"generated\": %s}%s\n",
+            "\"connection_request\": %u, \"retries\": %u, \"reused\": %s, \"generated\": %s, "
+            "\"client_tls\": %s, \"backend_tls\": %s}%s\n",
             (unsigned long long)e->bytes_in, (unsigned long long)e->bytes_out,
             (unsigned long long)e->client_conn_id, e->conn_request, e->retries,
             e->flags & STATS_ENTRY_REUSED ? "true" : "false",
-            e->flags & STATS_ENTRY_GENERATED ? "true" : "false", last ? "" : ",");
+            e->flags & STATS_ENTRY_GENERATED ? "true" : "false",
+            e->flags & STATS_ENTRY_CLIENT_TLS ? "true" : "false",
+            e->flags & STATS_ENTRY_BACKEND_TLS ? "true" : "false", last ? "" : ",");
 }
 
 /* "totals" for lb -m http: requests, responses, connections, bytes. */

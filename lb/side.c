@@ -44,6 +44,10 @@ ssize_t side_read(struct side *s, struct buf *b)
     ssize_t n = transport_read(&s->tr, b->data + b->end, room);
     if (n > 0) {
         b->end += (uint32_t)n;
+        /* A short read took all the socket had: the next bytes bring another event. After a
+         * hang-up no event comes, so then read on until end of stream. */
+        if ((uint32_t)n < room && s->tr.ops->short_io_drains && !s->hup)
+            s->readable = false;
         return n;
     }
     if (n == -EAGAIN) {
@@ -70,6 +74,14 @@ ssize_t side_writev(struct side *s, const struct iovec *iov, int cnt)
         if (s->err == 0)
             s->err = (int)n;
         return -1;
+    }
+    if (s->tr.ops->short_io_drains) {
+        /* A short write filled the socket's buffer: the room freed brings another event. */
+        size_t offered = 0;
+        for (int i = 0; i < cnt; i++)
+            offered += iov[i].iov_len;
+        if ((size_t)n < offered)
+            s->writable = false;
     }
     return n;
 }

@@ -4,7 +4,9 @@
  * is the same in both directions.
  *
  * Sockets are edge-triggered: epoll only tells when a side may have become readable or writable
- * (side_event), and the flags stay set until a read or write returns -EAGAIN. What a side has
+ * (side_event), and the flags stay set until a read or write returns -EAGAIN, or (plain sockets,
+ * transport.h short_io_drains) until a read returns less than it asked for or a write takes less
+ * than it was offered: the socket is empty (or full) then, and its next change brings an event. What a side has
  * seen of its peer is kept as facts, independent of each other (the peer may stop sending and
  * still read, and the other way round): eof (no more bytes will come), shut (lb sent its FIN),
  * wfailed (nothing more can be sent), err (the first failure).
@@ -24,7 +26,7 @@
 
 struct side {
     struct transport tr;
-    bool readable, writable; /* epoll said so; cleared when an op returns -EAGAIN */
+    bool readable, writable; /* epoll said so; cleared when an op returns -EAGAIN (or short) */
     bool hup;                /* epoll said the peer hung up: no further event will say more */
     bool eof;                /* the read direction ended: end of stream, or a read error */
     bool shut;               /* lb ended its write direction */

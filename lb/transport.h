@@ -38,6 +38,12 @@ struct transport_ops {
     /* A read may wait for room to write and a write for bytes to read (TLS): after -EAGAIN, the
      * next event of either kind retries both directions. False for plain sockets. */
     bool retry_both;
+    /* A read that returns fewer bytes than asked took all the socket had, and a write that takes
+     * fewer bytes than offered filled the socket's buffer: the side waits for the next epoll
+     * event instead of calling again only to hear -EAGAIN (one system call saved per request
+     * and direction). True for plain sockets; false for TLS, whose library may hold decrypted
+     * bytes back or write less than it could. */
+    bool short_io_drains;
 };
 
 struct transport {

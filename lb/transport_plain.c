@@ -53,4 +53,5 @@ const struct transport_ops transport_plain = {
     .writev = plain_writev,
     .shutdown = plain_shutdown,
     .close = plain_close,
+    .short_io_drains = true,
 };

@@ -972,6 +972,9 @@ size_t lbtop_render_request_detail(struct lbtop_lines *l, const struct lbtop_mod
     add(l, o, LBTOP_ATTR_NORMAL, -1, "    bytes in %s  out %s",
         lbtop_fmt_bytes(e->bytes_in, x[0], sizeof(x[0])),
         lbtop_fmt_bytes(e->bytes_out, x[1], sizeof(x[1])));
+    if (e->flags & STATS_ENTRY_CLIENT_TLS)
+        add(l, o, LBTOP_ATTR_NORMAL, -1,
+            "    over TLS (lb's HTTPS listener): lb decrypted the request to read it");
     add(l, o, LBTOP_ATTR_HEAD, -1, "  BACKEND LEG");
     add(l, o, LBTOP_ATTR_NORMAL, -1, "    lb %s  ->  backend %s %s   (worker %u%s%s)",
         stats_addr_format(&e->lb_back, a[2], sizeof(a[2])), bname,
@@ -982,6 +985,8 @@ size_t lbtop_render_request_detail(struct lbtop_lines *l, const struct lbtop_mod
         lbtop_fmt_ms((double)e->connect_ns / 1e6, x[0], sizeof(x[0])),
         lbtop_fmt_ms((double)e->ttfb_ns / 1e6, x[1], sizeof(x[1])),
         lbtop_fmt_ms((double)e->total_ns / 1e6, x[2], sizeof(x[2])), e->retries);
+    if (e->flags & STATS_ENTRY_BACKEND_TLS)
+        add(l, o, LBTOP_ATTR_NORMAL, -1, "    over TLS (-b ...,tls): lb encrypted it again");
     return l->n - n0;
 }
 

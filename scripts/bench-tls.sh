@@ -204,8 +204,23 @@ measure_full() {
     awk -v n="$n" -v ns=$((end - start)) 'BEGIN { printf "%.2f 0\n", (ns > 0 ? n / (ns / 1e9) : 0) }'
 }
 
+# CPU time (user + system, in clock ticks) used so far by the given processes, threads included.
+cpu_ticks() {
+    local pid sum=0 t
+    for pid in "$@"; do
+        t=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null) || t=0
+        sum=$((sum + ${t:-0}))
+    done
+    echo "$sum"
+}
+hz=$(getconf CLK_TCK)
+# The processes that do each target's work: lb, haproxy, nginx's workers.
+mapfile -t ngx_workers < <(pgrep -P "$ngx_pid")
+[ "${#ngx_workers[@]}" -gt 0 ] || die "nginx has no worker processes"
+target_pids=("$lb_pid" "$hap_pid" "${ngx_workers[*]}")
+
 rows=(full new keepalive)
-declare -A samples errors
+declare -A samples errors cpu
 echo
 echo "GET /1k (1 KiB) over HTTPS, ${seconds}s per cell: full handshakes ($threads openssl s_time" \
     "-new clients), a new connection per request (wrk -t$threads -c$conns, sessions resumed)," \
@@ -215,6 +230,8 @@ for ((r = 0; r < rounds; r++)); do
     for row in "${rows[@]}"; do
         for ((k = 0; k < ${#names[@]}; k++)); do
             i=$(((k + r) % ${#names[@]}))
+            # shellcheck disable=SC2086 # nginx's workers are several words
+            t0=$(cpu_ticks ${target_pids[$i]})
             if [ "$row" = full ]; then
                 read -r rps errs < <(measure_full "${ports[$i]}")
             elif [ "$row" = new ]; then
@@ -222,8 +239,13 @@ for ((r = 0; r < rounds; r++)); do
             else
                 read -r rps errs < <(measure "https://127.0.0.1:${ports[$i]}/1k")
             fi
+            # shellcheck disable=SC2086
+            t1=$(cpu_ticks ${target_pids[$i]})
             samples[$i,$row]+=" $rps"
             errors[$i,$row]=$((${errors[$i,$row]:-0} + errs))
+            # microseconds of the target's CPU per request (or connection) in this cell
+            cpu[$i,$row]+=" $(awk -v t=$((t1 - t0)) -v hz="$hz" -v r="$rps" -v s="$seconds" \
+                'BEGIN { printf "%.1f", (r > 0 ? t / hz * 1e6 / (r * s) : 0) }')"
         done
     done
     echo "round $((r + 1))/$rounds done"
@@ -257,6 +279,20 @@ for row in "${rows[@]}"; do
     new) bench_row tls "$conns clients, a resumed connection per request" req/s more "${med[0,$row]}" "${med[1,$row]}" "${med[2,$row]}" ;;
     *) bench_row tls "$conns keep-alive clients, 1 KiB" req/s more "${med[0,$row]}" "${med[1,$row]}" "${med[2,$row]}" ;;
     esac
+done
+# CPU per request: what each target spent, whatever else runs on the machine (a steadier
+# comparison than requests/s when the cores are shared).
+printf '\n%-12s %18s %27s %18s\n' "CPU us, median" "per full handshake" "per resumed conn + request" \
+    "per keep-alive req"
+for ((i = 0; i < ${#names[@]}; i++)); do
+    line=$(printf '%-12s' "${names[$i]}")
+    for row in "${rows[@]}"; do
+        # shellcheck disable=SC2086 # the samples are words
+        c=$(printf '%s\n' ${cpu[$i,$row]} | median)
+        line+=$(printf ' %18s' "$c")
+        [ "$row" = new ] && line+="         "
+    done
+    echo "$line"
 done
 echo
 echo "(errors: socket errors plus non-2xx/3xx responses over all rounds, as wrk counts them;"

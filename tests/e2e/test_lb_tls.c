@@ -498,6 +498,9 @@ static void test_lbtop_counts_handshakes_by_version_and_failures(void **state)
     }
     if (strstr(json, want) == NULL)
         fail_msg("lbtop --json never showed %s:\n%s", want, json);
+    /* the two requests sent over TLS are in the ring as such */
+    if (strstr(json, "\"client_tls\": true, \"backend_tls\": false") == NULL)
+        fail_msg("lbtop --json does not mark the requests that came over TLS:\n%s", json);
     free(json);
     char *text = harness_runf(&st, "%s -p %u --once 2>&1", harness_bin("lbtop"),
                               (unsigned)lab.lb_port);

@@ -165,6 +165,28 @@ static void test_request_detail_names_the_backend_and_its_address(void **state)
     lbtop_lines_free(&l);
 }
 
+static void test_request_detail_says_which_legs_were_tls(void **state)
+{
+    struct lbtop_lines l;
+    struct lbtop_render_opts o = opts(LBTOP_VIEW_REQUESTS, 150);
+    /* the fixture's one request, marked as if it came over HTTPS and went on over TLS */
+    struct stats_ring_entry *e = (struct stats_ring_entry *)&m.cur->recent[0];
+    uint8_t flags = e->flags;
+    (void)state;
+
+    lbtop_lines_init(&l);
+    lbtop_render_request_detail(&l, &m, 0, &o);
+    assert_false(any_line_has(&l, "over TLS"));
+    lbtop_lines_free(&l);
+    e->flags |= STATS_ENTRY_CLIENT_TLS | STATS_ENTRY_BACKEND_TLS;
+    lbtop_lines_init(&l);
+    lbtop_render_request_detail(&l, &m, 0, &o);
+    e->flags = flags;
+    assert_true(any_line_has(&l, "lb decrypted the request"));
+    assert_true(any_line_has(&l, "lb encrypted it again"));
+    lbtop_lines_free(&l);
+}
+
 static void test_lines_never_exceed_the_width(void **state)
 {
     struct lbtop_lines l;
@@ -334,6 +356,7 @@ int main(void)
         cmocka_unit_test(test_header_names_lb_and_the_current_view),
         cmocka_unit_test(test_each_view_has_its_columns_and_one_row_per_backend),
         cmocka_unit_test(test_request_detail_names_the_backend_and_its_address),
+        cmocka_unit_test(test_request_detail_says_which_legs_were_tls),
         cmocka_unit_test(test_lines_never_exceed_the_width),
         cmocka_unit_test(test_selected_row_is_marked),
         cmocka_unit_test(test_sparkline_scales_to_the_largest_sample),

@@ -43,6 +43,73 @@ static void test_read_needs_readiness_and_stops_at_eagain(void **state)
     close(peer);
 }
 
+static void test_a_short_read_took_everything_so_no_second_call(void **state)
+{
+    static char block[BUF_SIZE];
+    struct buf b = {.data = block};
+    struct side s;
+    (void)state;
+    int peer = pair(&s);
+    assert_int_equal(write(peer, "hello", 5), 5);
+    side_event(&s, EPOLLIN);
+    assert_int_equal(side_read(&s, &b), 5); /* less than the room: the socket is empty now */
+    assert_false(s.readable);               /* the next bytes bring the next event */
+    assert_int_equal(write(peer, "again", 5), 5);
+    assert_int_equal(side_read(&s, &b), 0); /* not before that event */
+    side_event(&s, EPOLLIN);
+    assert_int_equal(side_read(&s, &b), 5);
+    side_close(&s, false);
+    close(peer);
+}
+
+static void test_a_read_that_fills_the_buffer_stays_readable(void **state)
+{
+    static char block[BUF_SIZE];
+    struct buf b = {.data = block, .start = 0, .end = BUF_SIZE - 3};
+    struct side s;
+    (void)state;
+    int peer = pair(&s);
+    assert_int_equal(write(peer, "hello", 5), 5);
+    side_event(&s, EPOLLIN);
+    assert_int_equal(side_read(&s, &b), 3); /* as much as there was room for: more may wait */
+    assert_true(s.readable);
+    side_close(&s, false);
+    close(peer);
+}
+
+static void test_after_a_hang_up_a_short_read_reads_on_to_the_end(void **state)
+{
+    static char block[BUF_SIZE];
+    struct buf b = {.data = block};
+    struct side s;
+    (void)state;
+    int peer = pair(&s);
+    assert_int_equal(write(peer, "bye", 3), 3);
+    close(peer);
+    side_event(&s, EPOLLIN | EPOLLRDHUP); /* no event will follow this one */
+    assert_int_equal(side_read(&s, &b), 3);
+    assert_true(s.readable);
+    assert_int_equal(side_read(&s, &b), -1); /* the end of stream, seen without another event */
+    assert_true(s.eof);
+    side_close(&s, false);
+}
+
+static void test_a_short_write_filled_the_socket_so_no_second_call(void **state)
+{
+    static char big[4 << 20]; /* more than a socket pair's buffers hold */
+    struct side s;
+    (void)state;
+    int peer = pair(&s);
+    side_event(&s, EPOLLOUT);
+    struct iovec iov = {.iov_base = big, .iov_len = sizeof(big)};
+    ssize_t n = side_writev(&s, &iov, 1);
+    assert_true(n > 0 && (size_t)n < sizeof(big));
+    assert_false(s.writable); /* the room the peer frees brings the next event */
+    assert_int_equal(side_writev(&s, &iov, 1), 0);
+    side_close(&s, false);
+    close(peer);
+}
+
 static void test_end_of_stream_is_eof_without_error(void **state)
 {
     static char block[BUF_SIZE];
@@ -101,6 +168,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_needs_readiness_and_stops_at_eagain),
+        cmocka_unit_test(test_a_short_read_took_everything_so_no_second_call),
+        cmocka_unit_test(test_a_read_that_fills_the_buffer_stays_readable),
+        cmocka_unit_test(test_after_a_hang_up_a_short_read_reads_on_to_the_end),
+        cmocka_unit_test(test_a_short_write_filled_the_socket_so_no_second_call),
         cmocka_unit_test(test_end_of_stream_is_eof_without_error),
         cmocka_unit_test(test_writev_sends_in_order_and_a_dead_peer_is_an_error_not_a_signal),
         cmocka_unit_test(test_shutdown_sends_eof_once_and_stops_writes),
