@@ -223,6 +223,26 @@ bool harness_alive(pid_t pid, int *status)
     return r == 0;
 }
 
+int harness_freeze(pid_t pid, int timeout_ms)
+{
+    int st = 0;
+    uint64_t deadline = clock_mono_ms() + (uint64_t)timeout_ms;
+
+    if (pid <= 0 || kill(pid, SIGSTOP) < 0)
+        return -1;
+    /* kill() only queues the stop: a thread on the other CPU may run on for a moment. waitpid
+     * with WUNTRACED reports the child once its whole thread group has stopped. */
+    while (clock_mono_ms() < deadline) {
+        pid_t r = waitpid(pid, &st, WUNTRACED | WNOHANG);
+        if (r == pid && WIFSTOPPED(st))
+            return 0;
+        if (r == pid || (r < 0 && errno != EINTR))
+            return -1; /* it exited instead */
+        sleep_ms(5);
+    }
+    return -1;
+}
+
 int harness_stop(pid_t pid, int timeout_ms)
 {
     int status = 0;

@@ -43,6 +43,9 @@ int harness_stop(pid_t pid, int timeout_ms);
 
 /* True when pid has not exited (reaps it if it has; *status gets the wait status then). */
 bool harness_alive(pid_t pid, int *status);
+/* SIGSTOPs child pid and waits (at most timeout_ms) until the kernel reports every thread of it
+ * stopped, so nothing it does can overlap what the caller does next. 0, or -1. */
+int harness_freeze(pid_t pid, int timeout_ms);
 
 /* Connects to 127.0.0.1:port with send and receive timeouts of timeout_ms. Returns fd or -1. */
 int harness_connect(uint16_t port, int timeout_ms);
