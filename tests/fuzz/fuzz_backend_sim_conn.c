@@ -98,8 +98,20 @@ static int connect_instance(void)
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     CHECK(fd >= 0);
-    CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    int rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+    if (rc != 0)
+        fprintf(stderr, "fuzz_backend_sim_conn: connect: %s\n", strerror(errno));
+    CHECK(rc == 0);
     return fd;
+}
+
+/* Closes with a reset: thousands of connections a second would otherwise fill the loopback's
+ * ports with TIME_WAIT ones until connect() fails. */
+static void close_now(int fd)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    CHECK(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == 0);
+    close(fd);
 }
 
 /* Reads what the instance sends until it closes, says nothing for quiet_ms or TOTAL_MS pass;
@@ -148,7 +160,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t got = read_answer(fd, QUIET_MS, start, sizeof(start));
     CHECK(got == 0 || (got >= 7 && memcmp(start, "HTTP/1.", 7) == 0) ||
           (got < 7 && memcmp(start, "HTTP/1.", got) == 0));
-    close(fd);
+    close_now(fd);
     /* the instance still accepts and answers; the probe also sets its health back to up (an
      * input may have made it down or slow) so that every input starts from the same state */
     fd = connect_instance();
@@ -156,7 +168,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                 "Connection: close\r\n\r\nup";
     CHECK(send(fd, probe, sizeof(probe) - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof(probe) - 1));
     got = read_answer(fd, PROBE_MS, start, sizeof(start));
+    if (got < 7 || memcmp(start, "HTTP/1.", 7) != 0)
+        fprintf(stderr, "fuzz_backend_sim_conn: the probe got %zu bytes\n", got);
     CHECK(got >= 7 && memcmp(start, "HTTP/1.", 7) == 0);
-    close(fd);
+    close_now(fd);
     return 0;
 }
