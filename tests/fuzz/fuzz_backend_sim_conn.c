@@ -99,6 +99,16 @@ static int connect_instance(void)
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     CHECK(fd >= 0);
     int rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+    if (rc != 0 && errno == EINTR) {
+        /* libFuzzer's timers send signals: the connection goes on being made, so wait for it */
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        int err = 0;
+        socklen_t len = sizeof(err);
+        while (poll(&p, 1, TOTAL_MS) < 0 && errno == EINTR)
+            ;
+        rc = getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0 ? 0 : -1;
+        errno = err;
+    }
     if (rc != 0)
         fprintf(stderr, "fuzz_backend_sim_conn: connect: %s\n", strerror(errno));
     CHECK(rc == 0);
@@ -130,6 +140,8 @@ static size_t read_answer(int fd, int quiet_ms, char *start, size_t start_cap)
         if (r <= 0 || clock_mono_ms() > deadline)
             return got;
         ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n <= 0)
             return got;
         if (got < start_cap) {
@@ -166,7 +178,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fd = connect_instance();
     static const char probe[] = "POST /admin/health HTTP/1.1\r\nHost: f\r\nContent-Length: 2\r\n"
                                 "Connection: close\r\n\r\nup";
-    CHECK(send(fd, probe, sizeof(probe) - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof(probe) - 1));
+    ssize_t sent;
+    while ((sent = send(fd, probe, sizeof(probe) - 1, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        ;
+    CHECK(sent == (ssize_t)(sizeof(probe) - 1));
     got = read_answer(fd, PROBE_MS, start, sizeof(start));
     if (got < 7 || memcmp(start, "HTTP/1.", 7) != 0)
         fprintf(stderr, "fuzz_backend_sim_conn: the probe got %zu bytes\n", got);
