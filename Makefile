@@ -149,8 +149,7 @@ test-tsan: deps-test ## build lb, backend-sim and lbtop with ThreadSanitizer, ru
 	$(Q)$(MAKE) --no-print-directory SAN=thread CFLAGS="-O1 -g" BUILD=build/tsan \
 	    BIN=build/tsan/bin check-tsan
 
-# every program is built: test_lb_hardening checks each of them (lbtrace too)
-check-tsan: $(PROGRAM_BINS) $(TSAN_TESTS)
+check-tsan: $(addprefix $(BIN)/,$(TSAN_PROGRAMS)) $(TSAN_TESTS)
 	$(Q)rm -rf $(TSAN_REPORTS) && mkdir -p $(TSAN_REPORTS)
 	$(Q)export TSAN_OPTIONS="halt_on_error=1 exitcode=66 log_path=$(TSAN_REPORTS)/report"; \
 	    LBLAB_BIN=$(abspath $(BIN)) scripts/run-tests.sh $(TSAN_TESTS); rc=$$?; \
