@@ -138,6 +138,7 @@ check: tests ## run every test against the current build (no set-up)
 # between the threads of one process, not across the shared memory between two. Every process
 # writes its reports under TSAN_REPORTS; any report fails the run, even when the test did not
 # notice the process exit 66.
+TSAN_PROGRAMS := lb backend-sim lbtop
 # (test_lb_hardening is left out: it inspects every program's binary, and this build makes
 # only three of them, with TSan's own flags)
 TSAN_TESTS = $(filter-out $(BUILD)/tests/e2e/test_lb_hardening, \
