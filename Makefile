@@ -106,7 +106,7 @@ ALL_OBJS := $(call objs_of,$(COMMON_SRCS) $(foreach p,$(PROGRAMS),$($(p)_MAIN) $
 
 # The fuzz smoke run replays each fuzz target's seeds once; it is skipped with a message when
 # clang's libFuzzer runtime is missing (tests/fuzz/fuzz.mk).
-.PHONY: all help run test test-tsan check check-tsan check-clang tests deps deps-test bench install clean
+.PHONY: all help run test test-tsan test-valgrind check check-tsan check-valgrind check-clang tests deps deps-test bench install clean
 all: $(PROGRAM_BINS) ## build every program into bin/
 
 help: ## list the targets
@@ -139,8 +139,11 @@ check: tests ## run every test against the current build (no set-up)
 # writes its reports under TSAN_REPORTS; any report fails the run, even when the test did not
 # notice the process exit 66.
 TSAN_PROGRAMS := lb backend-sim lbtop
-TSAN_TESTS = $(filter $(addprefix $(BUILD)/tests/e2e/,test_lb_% test_backend_sim% test_lbtop%), \
-    $(E2E_TESTS)) $(filter $(BUILD)/tests/unit/test_health,$(UNIT_TESTS))
+# (test_lb_hardening is left out: it inspects every program's binary, and this build makes
+# only three of them, with TSan's own flags)
+TSAN_TESTS = $(filter-out $(BUILD)/tests/e2e/test_lb_hardening, \
+    $(filter $(addprefix $(BUILD)/tests/e2e/,test_lb_% test_backend_sim% test_lbtop%), \
+    $(E2E_TESTS))) $(filter $(BUILD)/tests/unit/test_health,$(UNIT_TESTS))
 TSAN_REPORTS = $(abspath $(BUILD))/tsan-reports
 
 test-tsan: deps-test ## build lb, backend-sim and lbtop with ThreadSanitizer, run their e2e tests
@@ -154,6 +157,36 @@ check-tsan: $(addprefix $(BIN)/,$(TSAN_PROGRAMS)) $(TSAN_TESTS)
 	    if [ -n "$$(ls -A $(TSAN_REPORTS))" ]; then \
 	        cat $(TSAN_REPORTS)/*; echo "ThreadSanitizer reports: $(TSAN_REPORTS)"; exit 1; \
 	    fi; exit $$rc
+
+# Valgrind (memcheck): lb and backend-sim built without sanitizers (-O1 -g, build/vg) and run
+# under valgrind by the end-to-end tests below (the harness puts $$LBLAB_WRAP before them and
+# multiplies its timeouts by $$LBLAB_TIMEOUT_SCALE). Each process writes a log under VG_REPORTS;
+# any error or definite or possible leak in one fails the run. Not in `make test`: it takes
+# about ten minutes (docs/testing.md).
+VG_PROGRAMS := lb backend-sim
+VG_TESTS ?= test_lb_smoke test_lb_bodies test_lb_keepalive test_lb_errors test_lb_protocol \
+    test_lb_headers test_lb_hostile test_lb_retry test_lb_failures test_lb_routing \
+    test_lb_sticky test_lb_pools test_lb_reload test_lb_tls test_lb_tcp test_lb_admin \
+    test_backend_sim
+VG_REPORTS = $(abspath $(BUILD))/valgrind-reports
+VG_SCALE ?= 10
+VALGRIND := valgrind --tool=memcheck --leak-check=full --errors-for-leak-kinds=definite,possible \
+    --error-exitcode=99 --child-silent-after-fork=yes --num-callers=30
+
+test-valgrind: deps-test ## run lb and backend-sim under valgrind through a subset of the e2e tests
+	$(Q)$(MAKE) --no-print-directory SAN=0 CFLAGS="-O1 -g" BUILD=build/vg BIN=build/vg/bin \
+	    check-valgrind
+
+check-valgrind: $(PROGRAM_BINS) $(addprefix $(BUILD)/tests/e2e/,$(VG_TESTS))
+	$(Q)command -v valgrind >/dev/null || { echo "test-valgrind: install valgrind"; exit 1; }
+	$(Q)rm -rf $(VG_REPORTS) && mkdir -p $(VG_REPORTS)
+	$(Q)export LBLAB_WRAP="$(VALGRIND) --log-file=$(VG_REPORTS)/%q{LBLAB_VG_TEST}.%p.log"; \
+	    export LBLAB_WRAP_PROGRAMS="$(VG_PROGRAMS)" LBLAB_TIMEOUT_SCALE=$(VG_SCALE); rc=0; \
+	    for t in $(VG_TESTS); do \
+	        LBLAB_VG_TEST=$$t LBLAB_BIN=$(abspath $(BIN)) scripts/run-tests.sh $(BUILD)/tests/e2e/$$t \
+	            || rc=1; \
+	    done; \
+	    scripts/valgrind-reports.sh $(VG_REPORTS) || rc=1; exit $$rc
 
 check-clang: ## build everything with clang, warnings as errors
 	$(Q)$(MAKE) --no-print-directory CC=clang BUILD=build/clang BIN=build/clang/bin tests

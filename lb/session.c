@@ -35,7 +35,7 @@
  *     arrives and given back when the response is done; an idle connection has none (s->x NULL).
  *   - `head` holds a head lb wrote (first the request head for the backend, then the response
  *     head for the client) or an error response. lb writes it into the worker's scratch area,
- *     then keeps it in a pooled block that fits (HEAD_SMALL or BUF_HEAD_OUT bytes) only until
+ *     then keeps it in a pooled block that fits (1, 4 or 20 KiB: head_sizes) only until
  *     it is sent (the request head: until the response begins, a retry may resend it).
  * Body bytes go out straight from req/res with writev() next to a head, never copied.
  */
@@ -72,7 +72,7 @@
 #define RUN_BUDGET 64  /* step rounds before a busy session yields to the others */
 #define SESSION_MAX_KEY 256 /* a longer --hash-key value is hashed by its first 256 bytes */
 #define LINGER_MS 2000 /* how long a closing connection's input is drained */
-#define HEAD_SMALL 2048 /* most heads lb writes fit a block this size; larger ones take a big one */
+#define HEAD_CLASSES 3 /* head blocks come in head_sizes: most heads fit the smallest */
 #define EXCHANGE_POOL_KEEP 8 /* idle exchanges and head blocks a trim leaves per pool */
 
 enum session_state { S_HEAD, S_CONNECT, S_PROXY, S_TUNNEL, S_CLOSING };
@@ -211,8 +211,7 @@ struct sessions {
     struct session *deferred; /* used up their turn and want another */
     struct session *closed;   /* closed this round, freed by session_reap() */
     struct pool exchanges;    /* struct exchange blocks */
-    struct pool heads_small;  /* head blocks of HEAD_SMALL bytes */
-    struct pool heads_large;  /* head blocks of BUF_HEAD_OUT bytes */
+    struct pool heads[HEAD_CLASSES]; /* head blocks of head_sizes[i] bytes */
     char head_scratch[BUF_HEAD_OUT]; /* where a head is written before it is kept */
 };
 
@@ -252,9 +251,16 @@ static bool request_head_pending(const struct session *s)
 
 /* --- per-request memory ------------------------------------------------------------------------ */
 
+/* The sizes of head blocks: a head takes the smallest that holds it (a rewritten GET's head is a
+ * few hundred bytes; the largest holds any head lb can write). */
+static const uint32_t head_sizes[HEAD_CLASSES] = {1024, 4096, BUF_HEAD_OUT};
+
 static struct pool *head_pool(struct session *s, uint32_t cap)
 {
-    return cap == HEAD_SMALL ? &s->w->sessions->heads_small : &s->w->sessions->heads_large;
+    size_t i = 0;
+    while (i + 1 < HEAD_CLASSES && head_sizes[i] != cap)
+        i++;
+    return &s->w->sessions->heads[i];
 }
 
 /* Gives the head block back: no head is kept. */
@@ -273,7 +279,10 @@ static void head_free(struct session *s)
 static int head_store(struct session *s, const char *src, size_t n, enum head_use use)
 {
     struct exchange *x = s->x;
-    uint32_t cap = n <= HEAD_SMALL ? HEAD_SMALL : BUF_HEAD_OUT;
+    size_t i = 0;
+    while (i + 1 < HEAD_CLASSES && n > head_sizes[i])
+        i++;
+    uint32_t cap = head_sizes[i];
     head_free(s);
     char *block = pool_take(head_pool(s, cap));
     if (block == NULL)
@@ -418,8 +427,8 @@ struct sessions *sessions_create(void)
     if (set == NULL)
         return NULL;
     pool_init(&set->exchanges, sizeof(struct exchange), EXCHANGE_POOL_KEEP);
-    pool_init(&set->heads_small, HEAD_SMALL, EXCHANGE_POOL_KEEP);
-    pool_init(&set->heads_large, BUF_HEAD_OUT, EXCHANGE_POOL_KEEP);
+    for (size_t i = 0; i < HEAD_CLASSES; i++)
+        pool_init(&set->heads[i], head_sizes[i], EXCHANGE_POOL_KEEP);
     return set;
 }
 
@@ -428,15 +437,17 @@ void sessions_destroy(struct sessions *set)
     if (set == NULL)
         return;
     pool_fini(&set->exchanges);
-    pool_fini(&set->heads_small);
-    pool_fini(&set->heads_large);
+    for (size_t i = 0; i < HEAD_CLASSES; i++)
+        pool_fini(&set->heads[i]);
     free(set);
 }
 
 size_t sessions_trim(struct sessions *set)
 {
-    return pool_trim(&set->exchanges) + pool_trim(&set->heads_small) +
-           pool_trim(&set->heads_large);
+    size_t freed = pool_trim(&set->exchanges);
+    for (size_t i = 0; i < HEAD_CLASSES; i++)
+        freed += pool_trim(&set->heads[i]);
+    return freed;
 }
 
 size_t sessions_count(const struct sessions *set)

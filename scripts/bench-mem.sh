@@ -7,15 +7,22 @@
 #   proxy is left alone before its memory is read, default 3), LBLAB_BENCH_TOOLS (where
 #   holdconns is, default build/bench; `make bench` builds it).
 #
+# The backends: an nginx serving a static 1 KiB file and a sparse 1 GiB file on three ports, and
+# for the rows with a request body, a backend-sim on three other ports whose /echo reads the
+# whole body before it answers (a backend answering early would make a proxy close the client
+# connection, and rows would differ by what the backend did).
+#
 # Rows, each measured on a freshly started proxy (resident memory from /proc/PID/status; for
 # nginx, its one worker process), as bytes per connection over a baseline taken after a warm-up:
 #   idle            MEM_CONNS connections opened and left idle, no request
 #   after one GET   each sends one keep-alive GET (1 KiB answer), then idles
-#   after a POST    each sends a 16,000-byte POST, then idles
+#   after a POST    each sends a 16,000-byte POST (echoed back), then idles
 #   burst           MEM_CONNS clients send a GET all at once and read their answers: the peak
 #                   per connection (VmHWM), then what is left MEM_SETTLE s after they all closed
-#   1 GiB           a 1 GiB download and a 1 GiB upload streamed through: the most the memory
-#                   grew while it flowed
+#   1 GiB           a 1 GiB download and a 1 GiB upload (a PUT that the backend nginx stores
+#                   whole before it answers) streamed through: the most the memory grew while
+#                   it flowed
+# MEM_CONNS is lowered to what HAProxy can take under the open-file limit (two descriptors each).
 # lb's column is followed by its ratio to the best (lowest) of HAProxy and nginx. The targets of
 # issue 14 are checked at the end (printed, never fatal: numbers from a shared machine).
 # Everything listens on 127.0.0.1 on free ports; every process started is stopped by its PID;
@@ -33,6 +40,7 @@ holdconns="$tools/holdconns"
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 [ -x "$bin/lb" ] || die "no $bin/lb (run make first)"
+[ -x "$bin/backend-sim" ] || die "no $bin/backend-sim (run make first)"
 [ -x "$holdconns" ] || die "no $holdconns (make bench builds it; or set LBLAB_BENCH_TOOLS)"
 need_tools haproxy nginx curl
 
@@ -42,17 +50,23 @@ want_fds=$((2 * conns + 1000))
 hard=$(ulimit -Hn)
 if [ "$hard" != unlimited ] && [ "$hard" -lt "$want_fds" ]; then want_fds=$hard; fi
 ulimit -n "$want_fds" || die "cannot raise the open-file limit to $want_fds"
-[ "$want_fds" -ge $((2 * conns + 100)) ] ||
-    echo "bench-mem: note: the open-file limit is $want_fds; $conns requests at once may not all get a backend connection" >&2
+# HAProxy reserves two descriptors per connection and refuses a maxconn beyond its limit; a proxy
+# must accept every connection of a row (held ones are never given back): fewer connections then.
+if [ $((2 * conns + 200)) -gt "$want_fds" ]; then
+    conns=$(((want_fds - 200) / 2))
+    echo "bench-mem: note: the open-file limit is $want_fds: $conns connections per row" >&2
+fi
 
 make_temp_dir
 chmod a+rx "$tmp"
-free_port b1 b2 b3
+free_port b1 b2 b3 s1 s2 s3
 
-# The backends: one nginx serving three ports: /1k (1 KiB), /big (1 GiB, a sparse file), and
-# /sink, which takes a request body of any size and answers 200.
-mkdir -p "$tmp/backend/www"
+# The static backends: one nginx serving three ports: /1k (1 KiB), /big (1 GiB, a sparse file),
+# and /upload/, where a PUT is stored (its worker may run as another user: the directory is
+# writable by all).
+mkdir -p "$tmp/backend/www/upload"
 chmod a+rx "$tmp/backend" "$tmp/backend/www"
+chmod a+rwx "$tmp/backend/www/upload"
 head -c 1024 /dev/zero | tr '\0' 'x' >"$tmp/backend/www/1k"
 truncate -s 1G "$tmp/backend/www/big" || die "cannot create a sparse 1 GiB file in $tmp"
 chmod a+r "$tmp/backend/www/1k" "$tmp/backend/www/big"
@@ -66,7 +80,7 @@ chmod a+r "$tmp/backend/www/1k" "$tmp/backend/www/big"
     server {
         listen 127.0.0.1:$b1; listen 127.0.0.1:$b2; listen 127.0.0.1:$b3;
         root $tmp/backend/www;
-        location = /sink { return 200 "ok\n"; }
+        location /upload/ { dav_methods PUT; }
     }
 }
 EOF
@@ -75,25 +89,34 @@ nginx -e "$tmp/backend/error.log" -p "$tmp/backend" -c "$tmp/backend/nginx.conf"
 backend_pid=$!
 pids+=("$backend_pid")
 wait_port "$b1" "$backend_pid" || die "the backend nginx did not start: $(cat "$tmp/backend/error.log")"
+# The echoing backends (request bodies): backend-sim's /echo.
+"$bin/backend-sim" -p "127.0.0.1:$s1" -p "127.0.0.1:$s2" -p "127.0.0.1:$s3" >"$tmp/backend-sim.log" 2>&1 &
+sim_pid=$!
+pids+=("$sim_pid")
+for p in "$s1" "$s2" "$s3"; do
+    wait_port "$p" "$sim_pid" || die "backend-sim did not start: $(cat "$tmp/backend-sim.log")"
+done
 
 # --- the three proxies, one worker each, round robin over the backends, keep-alive to them --------
 
-# Starts proxy $1 on a free port: sets port, proxy_pid (to stop) and mem_pid (whose memory counts).
+# Starts proxy $1 on a free port in front of the static backends, or with $2 = echo of the
+# echoing ones: sets port, proxy_pid (to stop) and mem_pid (whose memory counts).
 start_proxy() {
+    local p1=$b1 p2=$b2 p3=$b3
+    if [ "${2:-}" = echo ]; then p1=$s1 p2=$s2 p3=$s3; fi
     free_port port
     case "$1" in
     lb)
-        "$bin/lb" -l "127.0.0.1:$port" -b "127.0.0.1:$b1" -b "127.0.0.1:$b2" -b "127.0.0.1:$b3" \
+        "$bin/lb" -l "127.0.0.1:$port" -b "127.0.0.1:$p1" -b "127.0.0.1:$p2" -b "127.0.0.1:$p3" \
             -w 1 --client-timeout 120000 --idle-timeout 120000 --server-timeout 120000 \
             >"$tmp/lb.log" 2>&1 &
         proxy_pid=$!
         ;;
     haproxy)
-        # no maxconn: HAProxy takes the most its open-file limit allows (it reserves two
-        # descriptors per connection, so at the limit a few of MEM_CONNS wait in the backlog)
         cat >"$tmp/haproxy.cfg" <<EOF
 global
     nbthread 1
+    maxconn $conns
     log stderr format raw local0 emerg
 
 defaults
@@ -112,9 +135,9 @@ frontend fe
 backend be
     balance roundrobin
     http-reuse always
-    server b1 127.0.0.1:$b1
-    server b2 127.0.0.1:$b2
-    server b3 127.0.0.1:$b3
+    server b1 127.0.0.1:$p1
+    server b2 127.0.0.1:$p2
+    server b3 127.0.0.1:$p3
 EOF
         haproxy -db -f "$tmp/haproxy.cfg" >"$tmp/haproxy.log" 2>&1 &
         proxy_pid=$!
@@ -130,7 +153,7 @@ EOF
     client_header_timeout 120s;
     client_max_body_size 0;
     upstream be {
-        server 127.0.0.1:$b1; server 127.0.0.1:$b2; server 127.0.0.1:$b3;
+        server 127.0.0.1:$p1; server 127.0.0.1:$p2; server 127.0.0.1:$p3;
         keepalive 128;
     }
     server {
@@ -164,8 +187,11 @@ EOF
         [ -n "$mem_pid" ] || die "nginx's worker process did not show up"
     fi
     # warm up: a few requests, so that what every process allocates once is in the baseline
-    "$holdconns" -p "$port" -n 64 -m get -u /1k </dev/null >/dev/null || die "$1 does not answer GET /1k"
-    "$holdconns" -p "$port" -n 8 -m post -u /sink </dev/null >/dev/null || die "$1 does not answer POST /sink"
+    if [ "${2:-}" = echo ]; then
+        "$holdconns" -p "$port" -n 64 -m post -u /echo </dev/null >/dev/null || die "$1 does not answer POST /echo"
+    else
+        "$holdconns" -p "$port" -n 64 -m get -u /1k </dev/null >/dev/null || die "$1 does not answer GET /1k"
+    fi
     sleep "$settle"
 }
 
@@ -211,12 +237,12 @@ hold_stop() {
 # holdconns mode $2. Prints the number, or ? when it could not be measured.
 idle_row() {
     local base now
-    start_proxy "$1"
+    if [ "$2" = post ]; then start_proxy "$1" echo; else start_proxy "$1"; fi
     base=$(mem_of "$mem_pid")
     case "$2" in
     none) hold_start -n "$conns" -m none ;;
     get) hold_start -n "$conns" -m get -u /1k ;;
-    post) hold_start -n "$conns" -m post -u /sink -b 16000 ;;
+    post) hold_start -n "$conns" -m post -u /echo -b 16000 ;;
     esac || { stop_pid "$proxy_pid"; echo "?"; return; }
     sleep "$settle"
     now=$(mem_of "$mem_pid")
@@ -257,16 +283,19 @@ burst_row() {
         'BEGIN { printf "%d %d", (p - b) / n, (l - b) / 1024 }'
 }
 
-# The streaming row for proxy $1 and direction $2 (down or up): the most the memory grew, in kB.
+# The streaming row for proxy $1 and direction $2 (down or up): the most the memory grew, in kB,
+# or ? when the whole GiB did not get through.
 stream_row() {
-    local base peak m curl_pid
+    local base peak m curl_pid sizes gib=1073741824
     start_proxy "$1"
     base=$(mem_of "$mem_pid")
     peak=$base
     if [ "$2" = down ]; then
-        curl -s -o /dev/null --max-time 300 "http://127.0.0.1:$port/big" &
+        curl -s -o /dev/null -w '%{size_upload} %{size_download}\n' --max-time 300 \
+            "http://127.0.0.1:$port/big" >"$tmp/curl.out" &
     else
-        curl -s -o /dev/null --max-time 300 -T "$tmp/backend/www/big" "http://127.0.0.1:$port/sink" &
+        curl -s -o /dev/null -w '%{size_upload} %{size_download}\n' --max-time 300 \
+            -T "$tmp/backend/www/big" "http://127.0.0.1:$port/upload/big" >"$tmp/curl.out" &
     fi
     curl_pid=$!
     pids+=("$curl_pid")
@@ -277,6 +306,14 @@ stream_row() {
     done
     wait_pid "$curl_pid"
     stop_pid "$proxy_pid"
+    rm -f "$tmp/backend/www/upload/big"
+    read -r -a sizes <"$tmp/curl.out" || sizes=(0 0)
+    if { [ "$2" = down ] && [ "${sizes[1]:-0}" -lt "$gib" ]; } ||
+        { [ "$2" = up ] && [ "${sizes[0]:-0}" -lt "$gib" ]; }; then
+        echo "bench-mem: $1: the 1 GiB ${2}load did not get through (sent ${sizes[0]:-0}, received ${sizes[1]:-0})" >&2
+        echo "?"
+        return
+    fi
     awk -v p="$peak" -v b="$base" 'BEGIN { printf "%d", (p - b) / 1024 }'
 }
 

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -73,6 +74,64 @@ const char *harness_bin(const char *name)
     return b->path;
 }
 
+int harness_timeout_ms(int timeout_ms)
+{
+    const char *env = getenv("LBLAB_TIMEOUT_SCALE");
+    long scale = env != NULL ? strtol(env, NULL, 10) : 1;
+
+    if (scale < 1 || scale > 100)
+        scale = 1;
+    return timeout_ms > INT_MAX / (int)scale ? INT_MAX : timeout_ms * (int)scale;
+}
+
+/* True when program path is one $LBLAB_WRAP applies to ($LBLAB_WRAP_PROGRAMS, a list of names). */
+static bool wrapped(const char *path)
+{
+    const char *names = getenv("LBLAB_WRAP_PROGRAMS");
+    const char *base = strrchr(path, '/');
+    size_t len;
+
+    base = base != NULL ? base + 1 : path;
+    len = strlen(base);
+    if (names == NULL || *names == '\0')
+        names = "lb backend-sim";
+    for (const char *p = names; *p != '\0';) {
+        size_t n = strcspn(p, " ");
+        if (n == len && strncmp(p, base, n) == 0)
+            return true;
+        p += n;
+        p += strspn(p, " ");
+    }
+    return false;
+}
+
+/* In a child: execs argv, behind the words of $LBLAB_WRAP when it applies; never returns. */
+static void exec_program(char *const argv[])
+{
+    const char *wrap = getenv("LBLAB_WRAP");
+
+    if (wrap != NULL && *wrap != '\0' && wrapped(argv[0])) {
+        char *words = strdup(wrap);
+        size_t argc = 0, nwords = 0;
+        while (argv[argc] != NULL)
+            argc++;
+        /* no more words than characters in wrap */
+        char **full = calloc(strlen(wrap) + argc + 1, sizeof(*full));
+        if (words == NULL || full == NULL)
+            _exit(127);
+        for (char *save = NULL, *w = strtok_r(words, " ", &save); w != NULL;
+             w = strtok_r(NULL, " ", &save))
+            full[nwords++] = w;
+        memcpy(full + nwords, argv, (argc + 1) * sizeof(*full));
+        execvp(full[0], full);
+        fprintf(stderr, "harness: exec %s (LBLAB_WRAP): %s\n", full[0], strerror(errno));
+        _exit(127);
+    }
+    execv(argv[0], argv);
+    fprintf(stderr, "harness: exec %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
 void harness_oom(void)
 {
     fprintf(stderr, "harness: out of memory\n");
@@ -126,9 +185,7 @@ pid_t harness_spawn(char *const argv[], const char *log_path)
             dup2(devnull, STDIN_FILENO);
             close(devnull);
         }
-        execv(argv[0], argv);
-        fprintf(stderr, "harness: exec %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
+        exec_program(argv);
     }
     return pid;
 }
@@ -142,7 +199,7 @@ static void sleep_ms(int ms)
 
 bool harness_wait_port(uint16_t port, int timeout_ms)
 {
-    uint64_t deadline = clock_mono_ms() + (uint64_t)timeout_ms;
+    uint64_t deadline = clock_mono_ms() + (uint64_t)harness_timeout_ms(timeout_ms);
     do {
         int fd = harness_connect(port, 500);
         if (fd >= 0) {
@@ -166,6 +223,26 @@ bool harness_alive(pid_t pid, int *status)
     return r == 0;
 }
 
+int harness_freeze(pid_t pid, int timeout_ms)
+{
+    int st = 0;
+    uint64_t deadline = clock_mono_ms() + (uint64_t)timeout_ms;
+
+    if (pid <= 0 || kill(pid, SIGSTOP) < 0)
+        return -1;
+    /* kill() only queues the stop: a thread on the other CPU may run on for a moment. waitpid
+     * with WUNTRACED reports the child once its whole thread group has stopped. */
+    while (clock_mono_ms() < deadline) {
+        pid_t r = waitpid(pid, &st, WUNTRACED | WNOHANG);
+        if (r == pid && WIFSTOPPED(st))
+            return 0;
+        if (r == pid || (r < 0 && errno != EINTR))
+            return -1; /* it exited instead */
+        sleep_ms(5);
+    }
+    return -1;
+}
+
 int harness_stop(pid_t pid, int timeout_ms)
 {
     int status = 0;
@@ -176,6 +253,7 @@ int harness_stop(pid_t pid, int timeout_ms)
     if (kill(pid, SIGTERM) < 0 && errno == ESRCH) {
         return waitpid(pid, &status, 0) == pid ? status : -1;
     }
+    timeout_ms = harness_timeout_ms(timeout_ms);
     deadline = clock_mono_ms() + (uint64_t)timeout_ms;
     while (clock_mono_ms() < deadline) {
         pid_t r = waitpid(pid, &status, WNOHANG);
@@ -193,6 +271,7 @@ int harness_stop(pid_t pid, int timeout_ms)
 
 int harness_connect(uint16_t port, int timeout_ms)
 {
+    timeout_ms = harness_timeout_ms(timeout_ms);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
@@ -609,9 +688,7 @@ static pid_t spawn_tied(char *const argv[], const char *log_path)
             dup2(devnull, STDIN_FILENO);
             close(devnull);
         }
-        execv(argv[0], argv);
-        fprintf(stderr, "harness: exec %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
+        exec_program(argv);
     }
     return pid;
 }
@@ -625,7 +702,7 @@ static pid_t spawn_and_wait(char *const argv[], uint16_t port, const char *log_p
 
     if (pid < 0)
         return -1;
-    deadline = clock_mono_ms() + 15000;
+    deadline = clock_mono_ms() + (uint64_t)harness_timeout_ms(15000);
     while (clock_mono_ms() < deadline) {
         if (!harness_alive(pid, NULL))
             return -1;
@@ -1182,6 +1259,7 @@ static struct timespec deadline_in(int timeout_ms)
 {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
+    timeout_ms = harness_timeout_ms(timeout_ms);
     until.tv_sec += timeout_ms / 1000;
     until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
     if (until.tv_nsec >= 1000000000L) {
@@ -1348,7 +1426,7 @@ bool harness_conn_closed(struct harness_conn *c, int timeout_ms)
     if (c->len > 0)
         return false;
     for (;;) {
-        int r = poll(&p, 1, timeout_ms);
+        int r = poll(&p, 1, harness_timeout_ms(timeout_ms));
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)

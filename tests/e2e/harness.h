@@ -3,7 +3,10 @@
  * and stopping them by PID, raw sockets with timeouts, and reading one HTTP response off a socket
  * with the shared parser. Every wait is bounded; nothing here waits forever.
  *
- * Programs are found in $LBLAB_BIN (set by `make check`), else in ./bin.
+ * Programs are found in $LBLAB_BIN (set by `make check`), else in ./bin. Under a slow checker
+ * (`make test-valgrind`), $LBLAB_WRAP is a command prefix put before the programs named in
+ * $LBLAB_WRAP_PROGRAMS (default "lb backend-sim") when they are started, and $LBLAB_TIMEOUT_SCALE
+ * (a whole number, default 1) multiplies the harness's own timeouts.
  */
 #ifndef LBLAB_HARNESS_H
 #define LBLAB_HARNESS_H
@@ -25,6 +28,9 @@ char *harness_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "out of memory" and aborts. */
 void harness_oom(void) __attribute__((noreturn));
 
+/* timeout_ms multiplied by $LBLAB_TIMEOUT_SCALE (for programs run under valgrind). */
+int harness_timeout_ms(int timeout_ms);
+
 /* Starts argv[0] (a path) with argv; stdout and stderr go to log_path (appended), or to this
  * process's stderr when log_path is NULL. Returns the pid, or -1. */
 pid_t harness_spawn(char *const argv[], const char *log_path);
@@ -37,6 +43,9 @@ int harness_stop(pid_t pid, int timeout_ms);
 
 /* True when pid has not exited (reaps it if it has; *status gets the wait status then). */
 bool harness_alive(pid_t pid, int *status);
+/* SIGSTOPs child pid and waits (at most timeout_ms) until the kernel reports every thread of it
+ * stopped, so nothing it does can overlap what the caller does next. 0, or -1. */
+int harness_freeze(pid_t pid, int timeout_ms);
 
 /* Connects to 127.0.0.1:port with send and receive timeouts of timeout_ms. Returns fd or -1. */
 int harness_connect(uint16_t port, int timeout_ms);

@@ -255,7 +255,7 @@ static void test_frozen_backend_is_taken_out_and_no_get_fails(void **state)
     pthread_t t[8];
     (void)state;
     assert_int_equal(harness_lab_start(&lab, 3, extra), 0);
-    assert_int_equal(kill(lab.sim_pid[2], SIGSTOP), 0);
+    assert_int_equal(harness_freeze(lab.sim_pid[2], 5000), 0);
     memset(&l, 0, sizeof(l));
     l.port = lab.lb_port;
     l.max = 300;

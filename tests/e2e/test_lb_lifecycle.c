@@ -175,7 +175,10 @@ static void test_sigterm_lets_ten_large_downloads_finish(void **state)
     struct harness_lab lab;
     struct harness_conn c[N];
     const char *req = "GET /bytes/5242880 HTTP/1.1\r\nHost: x\r\n\r\n";
-    const char *extra[] = {"--drain-timeout", "60000", NULL};
+    /* the test reads the downloads one after another, so the others wait unread meanwhile: a
+     * client timeout as long as the drain keeps lb from cutting them as stalled clients (in a
+     * slow sanitized build a download can take seconds) */
+    const char *extra[] = {"--drain-timeout", "60000", "--client-timeout", "60000", NULL};
     int status;
     (void)state;
 

@@ -468,6 +468,8 @@ static void test_post_reload_on_the_admin_port_answers_with_the_outcome(void **s
     char *admin_arg = harness_fmt("127.0.0.1:%u", (unsigned)admin);
     const char *extra[] = {"--admin", admin_arg, NULL};
     lab_start_with(&lab, extra);
+    /* lb opens its admin listener after the main one: wait for it too */
+    assert_true(harness_wait_port(admin, TIMEOUT_MS));
     struct harness_response resp;
     const char post[] = "POST /reload HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n";
 

@@ -164,8 +164,11 @@ static void test_verified_tls_backend_serves_with_keep_alive(void **state)
     int st;
     char opts[512];
     (void)state;
+    /* one worker: each worker keeps its own idle backend connections, and which of two wakes
+     * for a new client is the scheduler's choice */
+    static const char *const one_worker[] = {"-w", "1", NULL};
     snprintf(opts, sizeof(opts), ",tls,ca=%s", sim_cert);
-    lab_start(&lab, opts, NULL);
+    lab_start(&lab, opts, one_worker);
     /* the plain listener, then lb's HTTPS one: backend-sim says which connection of its own
      * served each request; lb keeps its TLS connection to the backend for the next */
     char *out = harness_runf(&st,

@@ -58,6 +58,13 @@ static pid_t start_lb(struct rig *r, unsigned nbackends, uint16_t extra_dead_por
     pid_t pid = harness_spawn(argv, r->log);
     assert_true(pid > 0);
     assert_true(harness_wait_port(r->lb_port, 10000));
+    /* lb listens a moment before it publishes its statistics: wait for the segment too */
+    char seg[64];
+    struct stat st;
+    snprintf(seg, sizeof(seg), "/dev/shm/lblab-%u", (unsigned)r->lb_port);
+    for (int i = 0; i < 1000 && stat(seg, &st) != 0; i++)
+        harness_sleep_ms(10);
+    assert_int_equal(stat(seg, &st), 0);
     return pid;
 }
 

@@ -26,8 +26,9 @@
 #include "simconn.h"
 #include "simsrv.h"
 
-#define QUIET_MS 100  /* the instance said nothing for this long: stop reading */
-#define TOTAL_MS 2000 /* at most this long per input (a stalled instance is a failure) */
+#define QUIET_MS 100  /* after an input: the instance said nothing for this long, stop reading */
+#define PROBE_MS 3000 /* the probe's answer may wait this long (two cores shared with others) */
+#define TOTAL_MS 5000 /* at most this long reading one connection */
 
 static struct simcfg cfg;
 static struct simsrv_shared shared;
@@ -97,12 +98,35 @@ static int connect_instance(void)
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     CHECK(fd >= 0);
-    CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    int rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+    if (rc != 0 && errno == EINTR) {
+        /* libFuzzer's timers send signals: the connection goes on being made, so wait for it */
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        int err = 0;
+        socklen_t len = sizeof(err);
+        while (poll(&p, 1, TOTAL_MS) < 0 && errno == EINTR)
+            ;
+        rc = getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0 ? 0 : -1;
+        errno = err;
+    }
+    if (rc != 0)
+        fprintf(stderr, "fuzz_backend_sim_conn: connect: %s\n", strerror(errno));
+    CHECK(rc == 0);
     return fd;
 }
 
-/* Reads what the instance sends until it closes, goes quiet or TOTAL_MS pass; keeps the start. */
-static size_t read_answer(int fd, char *start, size_t start_cap)
+/* Closes with a reset: thousands of connections a second would otherwise fill the loopback's
+ * ports with TIME_WAIT ones until connect() fails. */
+static void close_now(int fd)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    CHECK(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == 0);
+    close(fd);
+}
+
+/* Reads what the instance sends until it closes, says nothing for quiet_ms or TOTAL_MS pass;
+ * keeps the start. */
+static size_t read_answer(int fd, int quiet_ms, char *start, size_t start_cap)
 {
     uint64_t deadline = clock_mono_ms() + TOTAL_MS;
     size_t got = 0;
@@ -110,12 +134,14 @@ static size_t read_answer(int fd, char *start, size_t start_cap)
 
     for (;;) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        int r = poll(&p, 1, QUIET_MS);
+        int r = poll(&p, 1, quiet_ms);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0 || clock_mono_ms() > deadline)
             return got;
         ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n <= 0)
             return got;
         if (got < start_cap) {
@@ -143,18 +169,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sent += (size_t)n;
     }
     shutdown(fd, SHUT_WR);
-    size_t got = read_answer(fd, start, sizeof(start));
+    size_t got = read_answer(fd, QUIET_MS, start, sizeof(start));
     CHECK(got == 0 || (got >= 7 && memcmp(start, "HTTP/1.", 7) == 0) ||
           (got < 7 && memcmp(start, "HTTP/1.", got) == 0));
-    close(fd);
+    close_now(fd);
     /* the instance still accepts and answers; the probe also sets its health back to up (an
      * input may have made it down or slow) so that every input starts from the same state */
     fd = connect_instance();
     static const char probe[] = "POST /admin/health HTTP/1.1\r\nHost: f\r\nContent-Length: 2\r\n"
                                 "Connection: close\r\n\r\nup";
-    CHECK(send(fd, probe, sizeof(probe) - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof(probe) - 1));
-    got = read_answer(fd, start, sizeof(start));
+    ssize_t sent;
+    while ((sent = send(fd, probe, sizeof(probe) - 1, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        ;
+    CHECK(sent == (ssize_t)(sizeof(probe) - 1));
+    got = read_answer(fd, PROBE_MS, start, sizeof(start));
+    if (got < 7 || memcmp(start, "HTTP/1.", 7) != 0)
+        fprintf(stderr, "fuzz_backend_sim_conn: the probe got %zu bytes\n", got);
     CHECK(got >= 7 && memcmp(start, "HTTP/1.", 7) == 0);
-    close(fd);
+    close_now(fd);
     return 0;
 }

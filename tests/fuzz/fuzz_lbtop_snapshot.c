@@ -10,9 +10,12 @@
  * written while it stays attached (a writer scribbling after validation, which the reader must
  * survive because it keeps its own validated counts, and takes a grown backend count only up to
  * the array's size) and the snapshot is taken again. Asserts that attach gives 0 or one of its
- * documented errors, and that a snapshot stays within its bounds with every string terminated.
+ * documented errors, that a snapshot stays within its bounds with every string terminated, and
+ * that what lbtop computes from two snapshots (percentiles against the earlier one, merged
+ * histograms, requests per connection, unique names) is finite and in order.
  */
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -83,24 +86,60 @@ static bool terminated(const char *s, size_t n)
     return memchr(s, '\0', n) != NULL;
 }
 
-static void check_snapshot(const struct stats_shm *shm)
+/* What lbtop computes from two snapshots of a corrupt segment: percentiles of each histogram
+ * against the earlier one (whose counts may be larger: a scribbling writer), merged ones,
+ * requests per connection, names made unique. Only finite numbers, in order, may come out. */
+static void check_numbers(const struct stats_snapshot *snap, const struct stats_snapshot *base)
 {
-    static struct stats_snapshot snap;
-    stats_snapshot_take(shm, &snap, 1, 1);
-    /* the header's count may grow after attach (a reload adds backends), never below ours */
-    CHECK(snap.nworkers == shm->nworkers && snap.nbackends >= shm->nbackends);
-    CHECK(snap.nbackends <= STATS_MAX_BACKENDS && snap.nrecent <= STATS_SNAPSHOT_RECENT);
-    CHECK(terminated(snap.listen_text, sizeof(snap.listen_text)));
-    CHECK(terminated(snap.policy, sizeof(snap.policy)));
-    CHECK(terminated(snap.lb_version, sizeof(snap.lb_version)));
-    CHECK(terminated(snap.shm_name, sizeof(snap.shm_name)));
-    for (uint32_t b = 0; b < snap.nbackends; b++) {
-        CHECK(terminated(snap.backends[b].name, sizeof(snap.backends[b].name)));
-        CHECK(terminated(snap.backends[b].host, sizeof(snap.backends[b].host)));
-        CHECK(stats_state_name(snap.backends[b].state) != NULL);
+    static struct stats_snapshot_hist merged;
+    struct stats_percentiles pc;
+    char name[STATS_TEXT_LEN + 16];
+
+    memset(&merged, 0, sizeof(merged));
+    for (uint32_t b = 0; b < snap->nbackends; b++) {
+        const struct stats_snapshot_backend *sb = &snap->backends[b];
+        const struct stats_snapshot_hist *h[3] = {&sb->connect, &sb->ttfb, &sb->total};
+        for (int i = 0; i < 3; i++) {
+            const struct stats_snapshot_hist *from = NULL;
+            if (base != NULL && b < base->nbackends)
+                from = i == 0 ? &base->backends[b].connect
+                              : i == 1 ? &base->backends[b].ttfb : &base->backends[b].total;
+            stats_hist_percentiles(h[i], from, &pc);
+            CHECK(isfinite(pc.p50_ms) && isfinite(pc.p90_ms) && isfinite(pc.p99_ms));
+            CHECK(isfinite(pc.max_ms) && isfinite(pc.mean_ms));
+            CHECK(pc.p50_ms <= pc.p90_ms && pc.p90_ms <= pc.p99_ms);
+            (void)stats_hist_quantile_us(h[i], from, 0.999);
+            stats_hist_merge(&merged, h[i]);
+        }
+        stats_unique_name(name, sizeof(name), sb->name, b + 1);
+        CHECK(terminated(name, sizeof(name)));
     }
-    CHECK(stats_mode_name(snap.mode) != NULL);
-    (void)stats_responses_total(snap.responses);
+    stats_hist_percentiles(&merged, NULL, &pc);
+    CHECK(isfinite(pc.p99_ms) && isfinite(pc.mean_ms));
+    double rpc = stats_requests_per_conn(snap);
+    CHECK(isfinite(rpc) && rpc >= 0);
+}
+
+/* Takes a snapshot into *snap and checks it (and its numbers against base, if any). */
+static void check_snapshot(const struct stats_shm *shm, struct stats_snapshot *snap,
+                           const struct stats_snapshot *base)
+{
+    stats_snapshot_take(shm, snap, 1, 1);
+    /* the header's count may grow after attach (a reload adds backends), never below ours */
+    CHECK(snap->nworkers == shm->nworkers && snap->nbackends >= shm->nbackends);
+    CHECK(snap->nbackends <= STATS_MAX_BACKENDS && snap->nrecent <= STATS_SNAPSHOT_RECENT);
+    CHECK(terminated(snap->listen_text, sizeof(snap->listen_text)));
+    CHECK(terminated(snap->policy, sizeof(snap->policy)));
+    CHECK(terminated(snap->lb_version, sizeof(snap->lb_version)));
+    CHECK(terminated(snap->shm_name, sizeof(snap->shm_name)));
+    for (uint32_t b = 0; b < snap->nbackends; b++) {
+        CHECK(terminated(snap->backends[b].name, sizeof(snap->backends[b].name)));
+        CHECK(terminated(snap->backends[b].host, sizeof(snap->backends[b].host)));
+        CHECK(stats_state_name(snap->backends[b].state) != NULL);
+    }
+    CHECK(stats_mode_name(snap->mode) != NULL);
+    (void)stats_responses_total(snap->responses);
+    check_numbers(snap, base);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -119,9 +158,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 0) {
         CHECK(reader.nworkers >= 1 && reader.nworkers <= NWORKERS);
         CHECK(reader.nbackends <= STATS_MAX_BACKENDS);
-        check_snapshot(&reader);
+        static struct stats_snapshot first, second;
+        check_snapshot(&reader, &first, NULL);
         patch(&in);
-        check_snapshot(&reader);
+        check_snapshot(&reader, &second, &first);
         stats_shm_detach(&reader);
     } else {
         CHECK(terminated(err, sizeof(err)) && err[0] != '\0');
