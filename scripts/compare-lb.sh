@@ -2,7 +2,8 @@
 # compare-lb.sh - two lb binaries side by side (before and after a change), in one run.
 #
 # Usage: scripts/compare-lb.sh OLD_LB NEW_LB
-#   Environment: ROUNDS (5), SECONDS_PER_RUN (4), CONNS (50), WORKERS (1: lb -w).
+#   Environment: ROUNDS (5), SECONDS_PER_RUN (4), CONNS (50), WORKERS (1: lb -w),
+#                STATS (off: both run with --no-stats; on: with statistics, as lb ships).
 #
 # Three nginx static backends serve a 1 KiB file (so the backends are never the bottleneck);
 # each lb runs round robin over them on a free loopback port. wrk measures the two lbs in
@@ -14,6 +15,8 @@
 set -uo pipefail
 
 old="${1:-}"; new="${2:-}"
+stats_flag=(--no-stats)
+case "${STATS:-off}" in on) stats_flag=() ;; off) ;; *) echo "compare-lb: STATS is on or off, not '$STATS'" >&2; exit 2 ;; esac
 rounds="${ROUNDS:-5}"; secs="${SECONDS_PER_RUN:-4}"; conns="${CONNS:-50}"; workers="${WORKERS:-1}"
 
 # shellcheck source-path=SCRIPTDIR
@@ -41,11 +44,11 @@ pids+=("$ngx_pid")
 wait_port "$b1" "$ngx_pid" || die "nginx did not start: $(cat "$tmp/nginx/error.log")"
 
 "$old" -l "127.0.0.1:$p_old" -b "127.0.0.1:$b1" -b "127.0.0.1:$b2" -b "127.0.0.1:$b3" -w "$workers" \
-    --no-stats >"$tmp/old.log" 2>&1 &
+    "${stats_flag[@]}" >"$tmp/old.log" 2>&1 &
 pid_old=$!
 pids+=("$pid_old"); wait_port "$p_old" "$pid_old" || die "old lb did not start: $(cat "$tmp/old.log")"
 "$new" -l "127.0.0.1:$p_new" -b "127.0.0.1:$b1" -b "127.0.0.1:$b2" -b "127.0.0.1:$b3" -w "$workers" \
-    --no-stats >"$tmp/new.log" 2>&1 &
+    "${stats_flag[@]}" >"$tmp/new.log" 2>&1 &
 pid_new=$!
 pids+=("$pid_new"); wait_port "$p_new" "$pid_new" || die "new lb did not start: $(cat "$tmp/new.log")"
 for p in "$p_old" "$p_new"; do
@@ -72,7 +75,7 @@ run() {
         'BEGIN { if (n > 0) printf "%.2f\n", t * 1e6 / hz / n }' >>"$tmp/$which.cpu"
 }
 
-echo "compare-lb: $rounds interleaved rounds of ${secs}s, wrk -t1 -c$conns, lb -w $workers, nginx static 1 KiB backends"
+echo "compare-lb: $rounds interleaved rounds of ${secs}s, wrk -t1 -c$conns, lb -w $workers (statistics ${STATS:-off}), nginx static 1 KiB backends"
 new_over_old() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "?" }'; }
 for mode in keep-alive close; do
     extra=(); [ "$mode" = close ] && extra=(-H "Connection: close")

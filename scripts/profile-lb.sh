@@ -13,8 +13,8 @@
 #     clients busy. Each sample goes to the stage of the innermost lb function on its stack that
 #     belongs to a stage (a send(2) under write_client() is "write to client", the kernel's TCP
 #     work included). The table shows each stage's share of lb's samples and the CPU time per
-#     request that share stands for (lb's CPU time over the sampling window, from /proc, divided
-#     by the requests wrk completed meanwhile).
+#     request that share stands for (lb's CPU time from /proc over a run without perf, divided
+#     by the requests wrk completed in it).
 #  2. strace -c -f follows lb, then HAProxy, while wrk sends PROFILE_REQUESTS requests over
 #     PROFILE_CONNS connections (a Lua script stops wrk after that many answers); the counts of
 #     each system call are divided by the requests answered. strace slows the proxy down, which
@@ -101,27 +101,31 @@ wrk -t1 -c"$conns" -d1s "$url" >/dev/null 2>&1
 ticks_of() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 echo "profile-lb: lb -w 1, $conns keep-alive clients, GET /1k, nginx static backends"
+# lb's CPU time per request, measured without perf (whose DWARF call graphs copy every sampled
+# stack, in lb's time): the stages' shares below are shares of this.
+t0=$(ticks_of "$lb_pid")
+wrk -t1 -c"$conns" -d"${seconds}s" "$url" >"$tmp/wrk-cpu.out" 2>&1
+t1=$(ticks_of "$lb_pid")
+hz=$(getconf CLK_TCK)
+n=$(awk '/requests in/ { print $1 }' "$tmp/wrk-cpu.out")
+rps=$(awk '/^Requests\/sec:/ { print $2 }' "$tmp/wrk-cpu.out")
+cpu_us=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v n="${n:-0}" \
+    'BEGIN { if (n > 0) printf "%.2f", t * 1e6 / hz / n; else print "?" }')
+echo "wrk: ${rps:-?} requests/s; lb used $(awk -v t=$((t1 - t0)) -v hz="$hz" -v s="$seconds" \
+    'BEGIN { printf "%.0f", t * 100 / hz / s }')% of a core, ${cpu_us} us of CPU per request"
+
 pdata="$tmp/perf.data"
 wrk -t1 -c"$conns" -d"$((seconds + 2))s" "$url" >"$tmp/wrk-perf.out" 2>&1 &
 wrk_pid=$!
 pids+=("$wrk_pid")
 sleep 1
-t0=$(ticks_of "$lb_pid")
 perf_ok=0
 if command -v perf >/dev/null 2>&1 &&
     timeout $((seconds + 30)) perf record -q -g --call-graph dwarf,16384 -F 997 -p "$lb_pid" -o "$pdata" \
         -- sleep "$seconds" >"$tmp/perf.log" 2>&1 && [ -s "$pdata" ]; then
     perf_ok=1
 fi
-t1=$(ticks_of "$lb_pid")
 wait_pid "$wrk_pid"
-rps=$(awk '/^Requests\/sec:/ { print $2 }' "$tmp/wrk-perf.out")
-hz=$(getconf CLK_TCK)
-# lb's CPU time per request in microseconds over the sampling window
-cpu_us=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v r="${rps:-0}" -v s="$seconds" \
-    'BEGIN { if (r > 0) printf "%.2f", t * 1e6 / hz / (r * s); else print "?" }')
-echo "wrk: ${rps:-?} requests/s; lb used $(awk -v t=$((t1 - t0)) -v hz="$hz" -v s="$seconds" \
-    'BEGIN { printf "%.0f", t * 100 / hz / s }')% of a core, ${cpu_us} us of CPU per request"
 
 if [ "$perf_ok" = 1 ]; then
     # Each sample's frames come leaf first; the innermost frame naming a stage function decides.
