@@ -235,6 +235,7 @@ for ((r = 0; r < rounds; r++)); do
             rps_s[$key,$n]+=" $rps"
             p99_s[$key,$n]+=" $p99"
             errors[$key,$n]=$((${errors[$key,$n]:-0} + errs))
+            if [ "$errs" != 0 ]; then echo "bench-lb: round $((r + 1)), $n, $key: $errs errors (wrk)"; fi
         done
     done
     echo "bench-lb: round $((r + 1))/$rounds done"
@@ -303,4 +304,9 @@ for row in "${rows[@]}"; do
     printf '  %-42s lb %s, haproxy %s, nginx %s;  lb samples:%s\n' "$(label_of "$key")" \
         "${errors[$key,lb]}" "${errors[$key,haproxy]}" "${errors[$key,nginx]}" "${rps_s[$key,lb]}"
     if [ "${errors[$key,lb]}" != 0 ]; then bench_note "lb had ${errors[$key,lb]} errors (wrk) on: $(label_of "$key")"; fi
+done
+# What lb said about its errors, if it said anything (the same message once, with its count).
+for inst in static sim two; do
+    said=$(grep -v -e '^lb: listening' -e '^lb: statistics' "$tmp/lb-$inst.log" | sort | uniq -c | sort -rn | head -5)
+    if [ -n "$said" ]; then printf '\nlb (%s) logged:\n%s\n' "$inst" "$said"; fi
 done
