@@ -22,7 +22,10 @@
 #   50 clients, 2 workers each:   requests/s (lb -w 2, nbthread 2, worker_processes 2)
 #   scaling: requests/s and p99 at each BENCH_SCALE client count (1 KiB, keep-alive)
 # lb runs as it ships (statistics on, no access log). The open-file limit is raised for the
-# 10,000-client row. Configs and logs live in a temporary directory removed at the end; every
+# 10,000-client row, and every listener's backlog is 4096 (lb's and HAProxy's already are; nginx's
+# default, 511, overflows when 10,000 clients make a proxy open thousands of backend connections
+# at once: SYNs dropped, connects timing out, and lb's passive health checks then took the
+# backends out for the next rows, which answered 503). Configs and logs live in a temporary directory removed at the end; every
 # process is stopped by its PID. Numbers are only comparable within one run.
 # shellcheck disable=SC2154 # free_port (lib/common.sh) assigns the port variables
 set -uo pipefail
@@ -69,7 +72,8 @@ if ! chmod 755 "$tmp/www" || ! chmod 644 "$tmp/www/1k" "$tmp/www/1m"; then die "
     cat <<EOF
     keepalive_requests 1000000;
     server {
-        listen 127.0.0.1:$b1; listen 127.0.0.1:$b2; listen 127.0.0.1:$b3;
+        listen 127.0.0.1:$b1 backlog=4096; listen 127.0.0.1:$b2 backlog=4096;
+        listen 127.0.0.1:$b3 backlog=4096;
         root $tmp/www;
         sendfile on;
         tcp_nopush on;
@@ -145,7 +149,7 @@ EOF
         keepalive 128;
     }
     server {
-        listen 127.0.0.1:$p;
+        listen 127.0.0.1:$p backlog=4096;
         location / {
             proxy_pass http://be;
             proxy_http_version 1.1;
@@ -235,6 +239,7 @@ for ((r = 0; r < rounds; r++)); do
             rps_s[$key,$n]+=" $rps"
             p99_s[$key,$n]+=" $p99"
             errors[$key,$n]=$((${errors[$key,$n]:-0} + errs))
+            if [ "$errs" != 0 ]; then echo "bench-lb: round $((r + 1)), $n, $key: $errs errors (wrk)"; fi
         done
     done
     echo "bench-lb: round $((r + 1))/$rounds done"
@@ -303,4 +308,9 @@ for row in "${rows[@]}"; do
     printf '  %-42s lb %s, haproxy %s, nginx %s;  lb samples:%s\n' "$(label_of "$key")" \
         "${errors[$key,lb]}" "${errors[$key,haproxy]}" "${errors[$key,nginx]}" "${rps_s[$key,lb]}"
     if [ "${errors[$key,lb]}" != 0 ]; then bench_note "lb had ${errors[$key,lb]} errors (wrk) on: $(label_of "$key")"; fi
+done
+# What lb said about its errors, if it said anything (the same message once, with its count).
+for inst in static sim two; do
+    said=$(grep -v -e '^lb: listening' -e '^lb: statistics' "$tmp/lb-$inst.log" | sort | uniq -c | sort -rn | head -5)
+    if [ -n "$said" ]; then printf '\nlb (%s) logged:\n%s\n' "$inst" "$said"; fi
 done

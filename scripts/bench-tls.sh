@@ -275,7 +275,7 @@ for row in "${rows[@]}"; do
         "$(ratio "${med[0,$row]}" "${med[$best,$row]}")" \
         "$(ratio "${med[0,$row]}" "${med[1,$row]}")" "$(ratio "${med[0,$row]}" "${med[2,$row]}")"
     case $row in
-    full) bench_row tls "full handshakes, $threads clients" "c/s" more "${med[0,$row]}" "${med[1,$row]}" "${med[2,$row]}" ;;
+    full) bench_row tls "full handshakes ($threads openssl s_time)" "c/s" more "${med[0,$row]}" "${med[1,$row]}" "${med[2,$row]}" ;;
     new) bench_row tls "$conns clients, a resumed connection per request" req/s more "${med[0,$row]}" "${med[1,$row]}" "${med[2,$row]}" ;;
     *) bench_row tls "$conns keep-alive clients, 1 KiB" req/s more "${med[0,$row]}" "${med[1,$row]}" "${med[2,$row]}" ;;
     esac
