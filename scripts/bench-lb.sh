@@ -66,31 +66,10 @@ mkdir -p "$tmp/www" "$tmp/backends"
 head -c 1024 /dev/zero | tr '\0' 'x' >"$tmp/www/1k"
 head -c $((1024 * 1024)) /dev/zero | tr '\0' 'x' >"$tmp/www/1m"
 if ! chmod 755 "$tmp/www" || ! chmod 644 "$tmp/www/1k" "$tmp/www/1m"; then die "chmod failed"; fi
-{
-    echo "worker_rlimit_nofile $fds;"
-    nginx_conf_start "$tmp/backends" 2 | sed "s/worker_connections 4096/worker_connections $fds/"
-    cat <<EOF
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:$b1 backlog=4096; listen 127.0.0.1:$b2 backlog=4096;
-        listen 127.0.0.1:$b3 backlog=4096;
-        root $tmp/www;
-        sendfile on;
-        tcp_nopush on;
-    }
-}
-EOF
-} >"$tmp/backends/nginx.conf"
-nginx -e "$tmp/backends/error.log" -p "$tmp/backends" -c "$tmp/backends/nginx.conf" \
-    >"$tmp/backends.log" 2>&1 &
-be_pid=$!
-pids+=("$be_pid")
+start_static_backends "$tmp/backends" 2 "$fds" "$tmp/www" "$b1" "$b2" "$b3"
 "$bin/backend-sim" -p "127.0.0.1:$s1" -p "127.0.0.1:$s2" -p "127.0.0.1:$s3" >"$tmp/backend-sim.log" 2>&1 &
 sim_pid=$!
 pids+=("$sim_pid")
-for p in "$b1" "$b2" "$b3"; do
-    wait_port "$p" "$be_pid" || die "the backends did not start: $(cat "$tmp/backends/error.log" "$tmp/backends.log" 2>/dev/null)"
-done
 for p in "$s1" "$s2" "$s3"; do
     wait_port "$p" "$sim_pid" || die "backend-sim did not start: $(cat "$tmp/backend-sim.log")"
 done

@@ -60,26 +60,7 @@ head -c 1024 /dev/zero | tr '\0' 'x' >"$tmp/www/1k"
 if ! chmod 711 "$tmp" || ! chmod 755 "$tmp/www" || ! chmod 644 "$tmp/www/1k" "$tmp/cert.pem" "$tmp/key.pem"; then
     die "chmod failed"
 fi
-{
-    nginx_conf_start "$tmp/backends" "$workers"
-    cat <<EOF
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:$b1;
-        listen 127.0.0.1:$b2;
-        listen 127.0.0.1:$b3;
-        root $tmp/www;
-    }
-}
-EOF
-} >"$tmp/backends/nginx.conf"
-nginx -e "$tmp/backends/error.log" -p "$tmp/backends" -c "$tmp/backends/nginx.conf" \
-    >"$tmp/backends.log" 2>&1 &
-be_pid=$!
-pids+=("$be_pid")
-for p in "$b1" "$b2" "$b3"; do
-    wait_port "$p" "$be_pid" || die "the backends did not start: $(cat "$tmp/backends/error.log" "$tmp/backends.log" 2>/dev/null)"
-done
+start_static_backends "$tmp/backends" "$workers" 0 "$tmp/www" "$b1" "$b2" "$b3"
 
 # lb's TLS 1.3 suites come from OpenSSL's configuration: the same one suite as the peers.
 cat >"$tmp/openssl.cnf" <<EOF

@@ -30,18 +30,7 @@ free_port b1 b2 b3 p_old p_new
 mkdir -p "$tmp/nginx/www"
 chmod a+rx "$tmp" "$tmp/nginx" "$tmp/nginx/www" # nginx workers run as an unprivileged user
 head -c 1024 /dev/zero | tr '\0' 'x' >"$tmp/nginx/www/1k"
-{
-    nginx_conf_start "$tmp/nginx" 1
-    cat <<EOF
-    keepalive_requests 1000000;
-    server { listen 127.0.0.1:$b1; listen 127.0.0.1:$b2; listen 127.0.0.1:$b3; root $tmp/nginx/www; }
-}
-EOF
-} >"$tmp/nginx/nginx.conf"
-nginx -e "$tmp/nginx/error.log" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" >"$tmp/nginx.log" 2>&1 &
-ngx_pid=$!
-pids+=("$ngx_pid")
-wait_port "$b1" "$ngx_pid" || die "nginx did not start: $(cat "$tmp/nginx/error.log")"
+start_static_backends "$tmp/nginx" 1 0 "$tmp/nginx/www" "$b1" "$b2" "$b3"
 
 "$old" -l "127.0.0.1:$p_old" -b "127.0.0.1:$b1" -b "127.0.0.1:$b2" -b "127.0.0.1:$b3" -w "$workers" \
     "${stats_flag[@]}" >"$tmp/old.log" 2>&1 &

@@ -45,18 +45,7 @@ free_port b1 b2 b3 lb_port hap_port
 mkdir -p "$tmp/www" "$tmp/backends"
 head -c 1024 /dev/zero | tr '\0' 'x' >"$tmp/www/1k"
 if ! chmod 755 "$tmp/www" || ! chmod 644 "$tmp/www/1k"; then die "chmod failed"; fi
-{
-    nginx_conf_start "$tmp/backends" 2
-    cat <<EOF
-    keepalive_requests 1000000;
-    server { listen 127.0.0.1:$b1; listen 127.0.0.1:$b2; listen 127.0.0.1:$b3; root $tmp/www; }
-}
-EOF
-} >"$tmp/backends/nginx.conf"
-nginx -e "$tmp/backends/error.log" -p "$tmp/backends" -c "$tmp/backends/nginx.conf" >"$tmp/backends.log" 2>&1 &
-be_pid=$!
-pids+=("$be_pid")
-wait_port "$b1" "$be_pid" || die "the backends did not start: $(cat "$tmp/backends/error.log")"
+start_static_backends "$tmp/backends" 2 0 "$tmp/www" "$b1" "$b2" "$b3"
 
 "$bin/lb" -l "127.0.0.1:$lb_port" -b "127.0.0.1:$b1" -b "127.0.0.1:$b2" -b "127.0.0.1:$b3" -w 1 \
     >"$tmp/lb.log" 2>&1 &

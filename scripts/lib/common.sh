@@ -175,6 +175,42 @@ http {
 EOF
 }
 
+# start_static_backends DIR WORKERS NOFILE ROOT PORT...: one nginx with WORKERS workers serving
+# the files under ROOT on each loopback PORT, keep-alive, backlog 4096 (lb's and HAProxy's; nginx's
+# default 511 drops SYNs when thousands of clients make a proxy open backend connections at once),
+# its configuration and logs in DIR; NOFILE, when not 0, is each worker's descriptor limit and
+# connection count (4096 otherwise). Waits for every port; the pid goes into pids.
+start_static_backends()
+{
+    local dir=$1 workers=$2 nofile=$3 root=$4 p pid listens=""
+    shift 4
+    for p in "$@"; do listens+="        listen 127.0.0.1:$p backlog=4096;"$'\n'; done
+    mkdir -p "$dir" || die "mkdir $dir failed"
+    {
+        if [ "$nofile" -ne 0 ]; then
+            echo "worker_rlimit_nofile $nofile;"
+            nginx_conf_start "$dir" "$workers" | sed "s/worker_connections 4096/worker_connections $nofile/"
+        else
+            nginx_conf_start "$dir" "$workers"
+        fi
+        cat <<EOF
+    keepalive_requests 1000000;
+    server {
+$listens        root $root;
+        sendfile on;
+        tcp_nopush on;
+    }
+}
+EOF
+    } >"$dir/nginx.conf"
+    nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf" >"$dir/stdout.log" 2>&1 &
+    pid=$!
+    pids+=("$pid")
+    for p in "$@"; do
+        wait_port "$p" "$pid" || die "the backends did not start: $(cat "$dir/error.log" "$dir/stdout.log" 2>/dev/null)"
+    done
+}
+
 need_tools() {
     local tool
     for tool in "$@"; do
