@@ -396,6 +396,38 @@ static int append(char **dst, size_t *dst_len, const char *src, size_t n)
     return 0;
 }
 
+char *harness_read_file(const char *path)
+{
+    char *out = calloc(1, 1);
+    size_t len = 0, r;
+    char chunk[4096];
+    FILE *f = fopen(path, "rb");
+
+    if (out == NULL)
+        abort(); /* a test out of memory cannot go on */
+    if (f == NULL)
+        return out;
+    while ((r = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        if (append(&out, &len, chunk, r) < 0)
+            abort();
+    fclose(f);
+    return out;
+}
+
+bool harness_wait_for_text(const char *path, const char *needle, int timeout_ms)
+{
+    uint64_t deadline = clock_mono_ms() + (uint64_t)timeout_ms;
+    do {
+        char *text = harness_read_file(path);
+        bool found = strstr(text, needle) != NULL;
+        free(text);
+        if (found)
+            return true;
+        sleep_ms(20);
+    } while (clock_mono_ms() < deadline);
+    return false;
+}
+
 static int read_body(struct harness_conn *c, const struct http_response *res,
                      struct harness_response *resp)
 {

@@ -46,6 +46,11 @@ bool harness_alive(pid_t pid, int *status);
 /* SIGSTOPs child pid and waits (at most timeout_ms) until the kernel reports every thread of it
  * stopped, so nothing it does can overlap what the caller does next. 0, or -1. */
 int harness_freeze(pid_t pid, int timeout_ms);
+/* The whole file at path (malloc'd, NUL-terminated; "" when it is missing or unreadable). */
+char *harness_read_file(const char *path);
+/* Waits up to timeout_ms for needle to appear in the file at path (a log another process
+ * writes). */
+bool harness_wait_for_text(const char *path, const char *needle, int timeout_ms);
 
 /* Connects to 127.0.0.1:port with send and receive timeouts of timeout_ms. Returns fd or -1. */
 int harness_connect(uint16_t port, int timeout_ms);

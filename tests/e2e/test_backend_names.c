@@ -21,43 +21,6 @@
 #include "clock.h"
 #include "harness.h"
 
-/* The contents of a file (malloc'd, NUL-terminated; "" when missing). */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = calloc(1, 1);
-    size_t len = 0;
-    char chunk[4096];
-    size_t r;
-    assert_non_null(buf);
-    if (f == NULL)
-        return buf;
-    while ((r = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        char *bigger = realloc(buf, len + r + 1);
-        assert_non_null(bigger);
-        buf = bigger;
-        memcpy(buf + len, chunk, r);
-        len += r;
-        buf[len] = '\0';
-    }
-    fclose(f);
-    return buf;
-}
-
-static bool wait_for_text(const char *path, const char *needle, int timeout_ms)
-{
-    uint64_t deadline = clock_mono_ms() + (uint64_t)timeout_ms;
-    do {
-        char *s = slurp(path);
-        bool found = strstr(s, needle) != NULL;
-        free(s);
-        if (found)
-            return true;
-        harness_sleep_ms(50);
-    } while (clock_mono_ms() < deadline);
-    return false;
-}
-
 /* Waits up to timeout_ms for pid to exit; returns its wait status, or -1 if still running. */
 static int wait_exit(pid_t pid, int timeout_ms)
 {
@@ -88,8 +51,8 @@ static pid_t start_lbtrace(uint16_t lb_port, uint16_t be, const char *log)
     if (pid <= 0)
         return -1;
     harness_track(pid);
-    if (!wait_for_text(log, "capturing on lo", 10000)) {
-        char *text = slurp(log);
+    if (!harness_wait_for_text(log, "capturing on lo", 10000)) {
+        char *text = harness_read_file(log);
         harness_stop(pid, 5000);
         fail_msg("lbtrace did not start capturing:\n%s", text);
     }
@@ -175,7 +138,7 @@ static void test_lb_lbtop_and_lbtrace_give_a_backend_the_same_name(void **state)
     /* lbtrace: the backend leg of that request is alpha's */
     if (trace > 0) {
         int ts = wait_exit(trace, 20000);
-        char *out = slurp(trace_log);
+        char *out = harness_read_file(trace_log);
         if (ts == -1) {
             harness_stop(trace, 5000);
             fail_msg("lbtrace did not stop after one request; it printed:\n%s", out);
@@ -190,7 +153,7 @@ static void test_lb_lbtop_and_lbtrace_give_a_backend_the_same_name(void **state)
 
     /* lb's access log: the name, and the address it connected to */
     assert_true(WIFEXITED(harness_stop(lb, 10000)));
-    char *log = slurp(access);
+    char *log = harness_read_file(access);
     snprintf(want, sizeof(want), " backend=alpha backend_addr=127.0.0.1:%u id=%s ", (unsigned)be,
              id);
     if (strstr(log, want) == NULL)

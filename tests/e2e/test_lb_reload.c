@@ -42,42 +42,6 @@ struct lab {
     uint16_t lb_port;
 };
 
-/* The contents of a file (malloc'd, NUL-terminated; "" when missing). */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = calloc(1, 1);
-    size_t len = 0, r;
-    char chunk[4096];
-    assert_non_null(buf);
-    if (f == NULL)
-        return buf;
-    while ((r = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        char *bigger = realloc(buf, len + r + 1);
-        assert_non_null(bigger);
-        buf = bigger;
-        memcpy(buf + len, chunk, r);
-        len += r;
-        buf[len] = '\0';
-    }
-    fclose(f);
-    return buf;
-}
-
-static bool wait_for_text(const char *path, const char *needle, int timeout_ms)
-{
-    uint64_t deadline = clock_mono_ms() + (uint64_t)timeout_ms;
-    do {
-        char *s = slurp(path);
-        bool found = strstr(s, needle) != NULL;
-        free(s);
-        if (found)
-            return true;
-        harness_sleep_ms(20);
-    } while (clock_mono_ms() < deadline);
-    return false;
-}
-
 /* Replaces the file at once (a reader never sees half of it). */
 static void write_file(const char *path, const char *text)
 {
@@ -189,7 +153,7 @@ static void assert_version_routes(const struct lab *lab, int k)
         bool ok = k % 2 == 0 ? strcmp(api, "b1") == 0 || strcmp(api, "b2") == 0
                              : strcmp(api, "b2") == 0 || strcmp(api, "b4") == 0;
         if (!ok) {
-            char *log = slurp(lab->log);
+            char *log = harness_read_file(lab->log);
             fputs(log, stderr);
             free(log);
             fail_msg("version %d: /api/ went to '%s' (status %d, X-Request-ID %s)", k, api,
@@ -201,7 +165,7 @@ static void assert_version_routes(const struct lab *lab, int k)
         if (k % 2 == 1) {
             const char *web = backend_for(lab, "/web/x", "");
             if (strcmp(web, "b3") != 0 && strcmp(web, "b1") != 0) {
-                char *log = slurp(lab->log);
+                char *log = harness_read_file(lab->log);
                 fputs(log, stderr);
                 free(log);
                 fail_msg("version %d: /web/x went to '%s', not pool web (b3 b1) (X-Request-ID %s)",
@@ -306,7 +270,7 @@ static void test_ten_reloads_under_load_fail_no_request(void **state)
         free(text);
         assert_int_equal(kill(lab.lb, SIGHUP), 0);
         char *done = harness_fmt("(generation %d)", k + 1);
-        assert_true(wait_for_text(lab.log, done, TIMEOUT_MS));
+        assert_true(harness_wait_for_text(lab.log, done, TIMEOUT_MS));
         free(done);
         assert_version_routes(&lab, k);
     }
@@ -323,7 +287,7 @@ static void test_ten_reloads_under_load_fail_no_request(void **state)
         assert_true(clients[i].requests > 0);
         assert_int_equal(clients[i].failures, 0);
     }
-    char *log = slurp(lab.log);
+    char *log = harness_read_file(lab.log);
     assert_null(strstr(log, "reload refused"));
     free(log);
     lab_stop(&lab);
@@ -337,7 +301,7 @@ static void test_a_bad_file_is_refused_and_the_running_configuration_stays(void 
     char *good_text = version(&lab, 1);
     write_file(lab.path, good_text);
     assert_int_equal(kill(lab.lb, SIGHUP), 0);
-    assert_true(wait_for_text(lab.log, "(generation 2)", TIMEOUT_MS));
+    assert_true(harness_wait_for_text(lab.log, "(generation 2)", TIMEOUT_MS));
     assert_version_routes(&lab, 1);
 
     char *bad = harness_fmt("%spool api { backend 127.0.0.1:1 }\nroute host x -> nowhere\n",
@@ -345,8 +309,8 @@ static void test_a_bad_file_is_refused_and_the_running_configuration_stays(void 
     write_file(lab.path, bad);
     free(bad);
     assert_int_equal(kill(lab.lb, SIGHUP), 0);
-    assert_true(wait_for_text(lab.log, "reload refused", TIMEOUT_MS));
-    char *log = slurp(lab.log);
+    assert_true(harness_wait_for_text(lab.log, "reload refused", TIMEOUT_MS));
+    char *log = harness_read_file(lab.log);
     assert_non_null(strstr(log, "duplicate pool 'api'"));
     assert_non_null(strstr(log, "route to a missing pool 'nowhere'"));
     free(log);
@@ -354,7 +318,7 @@ static void test_a_bad_file_is_refused_and_the_running_configuration_stays(void 
 
     write_file(lab.path, good_text); /* and a good file is taken again */
     assert_int_equal(kill(lab.lb, SIGHUP), 0);
-    assert_true(wait_for_text(lab.log, "(generation 3)", TIMEOUT_MS));
+    assert_true(harness_wait_for_text(lab.log, "(generation 3)", TIMEOUT_MS));
     free(good_text);
     lab_stop(&lab);
 }
@@ -388,7 +352,7 @@ static void test_what_is_in_flight_finishes_on_the_configuration_it_began_on(voi
     write_file(lab.path, text);
     free(text);
     assert_int_equal(kill(lab.lb, SIGHUP), 0);
-    assert_true(wait_for_text(lab.log, "(generation 2)", TIMEOUT_MS));
+    assert_true(harness_wait_for_text(lab.log, "(generation 2)", TIMEOUT_MS));
     assert_string_equal(backend_for(&lab, "/bytes/1", ""), "b1"); /* new requests: b1 */
 
     struct harness_response resp;
@@ -438,7 +402,7 @@ static void test_what_is_in_flight_finishes_on_the_configuration_it_began_on(voi
     write_file(tpath, text);
     free(text);
     assert_int_equal(kill(tlb, SIGHUP), 0);
-    assert_true(wait_for_text(tlog, "(generation 2)", TIMEOUT_MS));
+    assert_true(harness_wait_for_text(tlog, "(generation 2)", TIMEOUT_MS));
     assert_int_equal(harness_send_all(relayed.fd, next, strlen(next)), 0);
     assert_int_equal(harness_read_response(&relayed, false, false, &resp), 0);
     assert_non_null(strstr(resp.head, "\r\nX-Backend: b1\r\n")); /* the same connection */

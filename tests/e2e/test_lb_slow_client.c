@@ -40,29 +40,6 @@ static uint64_t mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* The whole file at path (NUL-terminated; caller frees), "" when it cannot be read. */
-static char *slurp(const char *path)
-{
-    int status;
-    char *out = harness_runf(&status, "cat %s 2>/dev/null", path);
-    assert_non_null(out);
-    return out;
-}
-
-/* Waits until the file at path contains want (bounded). */
-static bool wait_for_text(const char *path, const char *want, int timeout_ms)
-{
-    for (int waited = 0; waited <= timeout_ms; waited += 50) {
-        char *text = slurp(path);
-        bool found = strstr(text, want) != NULL;
-        free(text);
-        if (found)
-            return true;
-        harness_sleep_ms(50);
-    }
-    return false;
-}
-
 /* One read of at most max bytes into buf at *len (growing *len). Returns the bytes read, 0 at
  * the end of the stream, -1 on an error or a timeout. */
 static ssize_t read_some(int fd, char *buf, size_t *len, size_t cap, size_t max)
@@ -196,14 +173,14 @@ static void slow_reader_with_pauses_gets_the_whole_body(const char *mode)
     if (memcmp(buf + head, want, BODY_BYTES) != 0)
         fail_msg("the body through lb differs from backend-sim's");
 
-    assert_true(wait_for_text(l.access_log, " bytes=", 10000));
-    char *access = slurp(l.access_log);
+    assert_true(harness_wait_for_text(l.access_log, " bytes=", 10000));
+    char *access = harness_read_file(l.access_log);
     char line_part[64];
     snprintf(line_part, sizeof(line_part), "bytes=%zu", head + BODY_BYTES);
     if (strstr(access, line_part) == NULL || strstr(access, " end=") != NULL)
         fail_msg("access log: %s", access);
     free(access);
-    char *err = slurp(l.err_log);
+    char *err = harness_read_file(l.err_log);
     if (strstr(err, "timed out") != NULL || strstr(err, "stopped reading") != NULL)
         fail_msg("lb's log: %s", err);
     free(err);
@@ -227,7 +204,7 @@ static void client_that_stops_reading_is_cut_and_blamed(const char *mode)
     size_t head = send_and_read_head(fd, path, buf, &len, cap);
     read_fast(fd, buf, &len, cap, 65536);
     /* ... and then not a byte more until lb has given up on this client */
-    if (!wait_for_text(l.access_log, "end=client_timeout", 20000))
+    if (!harness_wait_for_text(l.access_log, "end=client_timeout", 20000))
         fail_msg("no end=client_timeout line in the access log");
     /* the connection is cut: whatever the socket still holds, then a reset or an end, never
      * the whole body */
@@ -239,11 +216,11 @@ static void client_that_stops_reading_is_cut_and_blamed(const char *mode)
     close(fd);
     assert_true(len < head + BODY_BYTES);
 
-    char *access = slurp(l.access_log);
+    char *access = harness_read_file(l.access_log);
     if (strcmp(mode, "http") == 0 && strstr(access, "status=200") == NULL)
         fail_msg("access log: %s", access);
     free(access);
-    char *err = slurp(l.err_log);
+    char *err = harness_read_file(l.err_log);
     if (strstr(err, "stopped reading its response") == NULL ||
         strstr(err, "timed out mid-response") != NULL)
         fail_msg("lb's log: %s", err);

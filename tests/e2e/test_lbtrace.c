@@ -55,28 +55,6 @@ static bool have_program(const char *name)
     return access(harness_bin(name), X_OK) == 0;
 }
 
-/* The contents of a file (malloc'd, NUL-terminated; "" when missing). */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = calloc(1, 1);
-    size_t len = 0;
-    char chunk[4096];
-    size_t r;
-    if (f == NULL)
-        return buf;
-    while ((r = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        char *bigger = realloc(buf, len + r + 1);
-        assert_non_null(bigger);
-        buf = bigger;
-        memcpy(buf + len, chunk, r);
-        len += r;
-        buf[len] = '\0';
-    }
-    fclose(f);
-    return buf;
-}
-
 static int count_of(const char *hay, const char *needle)
 {
     int n = 0;
@@ -102,21 +80,6 @@ static const char *line_with(const char *s, const char *needle, char *buf, size_
     memcpy(buf, start, n);
     buf[n] = '\0';
     return buf;
-}
-
-/* Waits up to timeout_ms for needle to appear in the file at path. */
-static bool wait_for_text(const char *path, const char *needle, int timeout_ms)
-{
-    uint64_t deadline = clock_mono_ms() + (uint64_t)timeout_ms;
-    do {
-        char *s = slurp(path);
-        bool found = strstr(s, needle) != NULL;
-        free(s);
-        if (found)
-            return true;
-        sleep_ms(50);
-    } while (clock_mono_ms() < deadline);
-    return false;
 }
 
 /* Waits up to timeout_ms for pid to exit; returns its wait status, or -1 if still running. */
@@ -229,9 +192,9 @@ static void test_drops_root_once_the_capture_is_open(void **state)
     argv[0] = copy;
     pid_t pid = harness_spawn(argv, log);
     assert_true(pid > 0);
-    assert_true(wait_for_text(log, "capturing on lo", 10000));
+    assert_true(harness_wait_for_text(log, "capturing on lo", 10000));
     snprintf(status_path, sizeof(status_path), "/proc/%d/status", (int)pid);
-    char *status = slurp(status_path);
+    char *status = harness_read_file(status_path);
     char line[256];
     assert_non_null(line_with(status, "Uid:", line, sizeof(line)));
     assert_null(strstr(line, "\t0\t")); /* no uid is root any more */
@@ -239,7 +202,7 @@ static void test_drops_root_once_the_capture_is_open(void **state)
     assert_non_null(strstr(line, "0000000000000000"));
     free(status);
     harness_stop(pid, 5000);
-    char *text = slurp(log);
+    char *text = harness_read_file(log);
     assert_non_null(strstr(text, "dropped root"));
     free(text);
     unlink(log);
@@ -276,8 +239,8 @@ static void test_file_capabilities_work_and_are_dropped(void **state)
                     "-i", "lo", "-p", pstr, "-B", pstr, NULL};
     pid_t pid = harness_spawn(argv, log);
     assert_true(pid > 0);
-    bool up = wait_for_text(log, "capturing on lo", 10000);
-    char *text = slurp(log);
+    bool up = harness_wait_for_text(log, "capturing on lo", 10000);
+    char *text = harness_read_file(log);
     if (!up && strstr(text, "no permission") != NULL) {
         /* a nosuid /tmp or a container that ignores file capabilities */
         fprintf(stderr, "SKIP: file capabilities are not honoured here: %s\n", text);
@@ -289,14 +252,14 @@ static void test_file_capabilities_work_and_are_dropped(void **state)
     free(text);
     assert_true(up);
     snprintf(status_path, sizeof(status_path), "/proc/%d/status", (int)pid);
-    char *status = slurp(status_path);
+    char *status = harness_read_file(status_path);
     assert_non_null(line_with(status, "CapEff:", line, sizeof(line)));
     assert_non_null(strstr(line, "0000000000000000"));
     assert_non_null(line_with(status, "CapPrm:", line, sizeof(line)));
     assert_non_null(strstr(line, "0000000000000000"));
     free(status);
     harness_stop(pid, 5000);
-    text = slurp(log);
+    text = harness_read_file(log);
     assert_non_null(strstr(text, "dropped every capability"));
     free(text);
     free(run("rm -rf %s", &st, dir));
@@ -370,7 +333,7 @@ static bool trace_start(struct lab *lab, int count)
     snprintf(cnt, sizeof(cnt), "%d", count);
     char *argv[] = {(char *)harness_bin("lbtrace"), "-i", "lo", "-p", pl, "-B", bl, "--json", "-c", cnt, "-w", lab->pcap, NULL};
     lab->trace_pid = harness_spawn(argv, lab->trace_log);
-    return lab->trace_pid > 0 && wait_for_text(lab->trace_log, "capturing on lo", 10000);
+    return lab->trace_pid > 0 && harness_wait_for_text(lab->trace_log, "capturing on lo", 10000);
 }
 
 static void test_live_every_request_appears_once_with_both_legs(void **state)
@@ -436,7 +399,7 @@ static void test_live_every_request_appears_once_with_both_legs(void **state)
     } else {
         lab.trace_pid = 0;
     }
-    char *out = slurp(lab.trace_log);
+    char *out = harness_read_file(lab.trace_log);
     if (st == -1)
         fail_msg("lbtrace did not stop after 6 requests; it printed:\n%s", out);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -550,7 +513,7 @@ static void test_live_tcp_mode_pairs_whole_connections(void **state)
     if (st == -1)
         harness_stop(lab.trace_pid, 5000);
     lab.trace_pid = 0;
-    char *out = slurp(lab.trace_log);
+    char *out = harness_read_file(lab.trace_log);
     if (st == -1)
         fail_msg("lbtrace did not stop after 2 connections; it printed:\n%s", out);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -654,7 +617,7 @@ static void test_live_tls_legs_paired_through_lbs_ring(void **state)
     for (int i = 0; up && i < 40 && stat(shm_path, &sb) != 0; i++)
         sleep_ms(50);
     if (!up || stat(shm_path, &sb) != 0) {
-        char *log = slurp(lab.log);
+        char *log = harness_read_file(lab.log);
         lab_stop(&lab);
         harness_stop(tls_sim, 5000);
         fail_msg("lb with TLS did not start: %s", log);
@@ -671,8 +634,8 @@ static void test_live_tls_legs_paired_through_lbs_ring(void **state)
     char *targv[] = {(char *)harness_bin("lbtrace"), "-i", "lo", "-p", lbp, "--json", "-c", "4",
                      "-w", lab.pcap, NULL};
     lab.trace_pid = harness_spawn(targv, lab.trace_log);
-    assert_true(lab.trace_pid > 0 && wait_for_text(lab.trace_log, "capturing on lo", 10000));
-    char *log = slurp(lab.trace_log);
+    assert_true(lab.trace_pid > 0 && harness_wait_for_text(lab.trace_log, "capturing on lo", 10000));
+    char *log = harness_read_file(lab.trace_log);
     char want[64];
     snprintf(want, sizeof(want), "lb's HTTPS port %u from its shared memory", tls);
     if (strstr(log, want) == NULL)
@@ -694,7 +657,7 @@ static void test_live_tls_legs_paired_through_lbs_ring(void **state)
     if (st == -1)
         harness_stop(lab.trace_pid, 5000);
     lab.trace_pid = 0;
-    out = slurp(lab.trace_log);
+    out = harness_read_file(lab.trace_log);
     if (st == -1)
         fail_msg("lbtrace did not stop after 4 requests; it printed:\n%s", out);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -808,7 +771,7 @@ static void test_live_tls_passed_through_in_tcp_mode(void **state)
     for (int i = 0; up && i < 40 && stat(shm_path, &sb) != 0; i++)
         sleep_ms(50);
     if (!up || stat(shm_path, &sb) != 0) {
-        char *log = slurp(lab.log);
+        char *log = harness_read_file(lab.log);
         lab_stop(&lab);
         fail_msg("lb -m tcp did not start: %s", log);
     }
@@ -824,7 +787,7 @@ static void test_live_tls_passed_through_in_tcp_mode(void **state)
     if (st == -1)
         harness_stop(lab.trace_pid, 5000);
     lab.trace_pid = 0;
-    out = slurp(lab.trace_log);
+    out = harness_read_file(lab.trace_log);
     if (st == -1)
         fail_msg("lbtrace did not stop after 1 connection; it printed:\n%s", out);
     char line[32768];
