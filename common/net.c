@@ -101,6 +101,13 @@ int net_set_nodelay(int fd)
     return 0;
 }
 
+int net_defer_accept(int fd, int seconds)
+{
+    if (setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, sizeof(seconds)) < 0)
+        return -errno;
+    return 0;
+}
+
 int net_listen_tcp(const char *host, uint16_t port, int backlog, bool nonblock, char *err,
                    size_t err_len)
 {

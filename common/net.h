@@ -39,6 +39,12 @@ int net_set_nonblocking(int fd);
 /* Sets TCP_NODELAY on fd. Returns 0 or -errno. */
 int net_set_nodelay(int fd);
 
+/* Sets TCP_DEFER_ACCEPT on the listening socket fd: the kernel completes a connection but
+ * reports it to accept() only once its first bytes have arrived, or after about seconds
+ * (a SYN-ACK retransmission) for a client that stays silent. Only for protocols in which the
+ * client speaks first. Returns 0 or -errno. */
+int net_defer_accept(int fd, int seconds);
+
 /* Writes "1.2.3.4:80" or "[::1]:80" into buf. Returns buf. */
 char *net_format_addr(const struct sockaddr *sa, char *buf, size_t len);
 

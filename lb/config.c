@@ -109,6 +109,8 @@ void config_usage(FILE *out)
             "                            cookie:NAME (default and fallback: the client address)\n"
             "  --no-stats                publish no statistics for lbtop (shared memory\n"
             "                            /lblab-PORT; they are on by default)\n"
+            "  --no-defer-accept         -m http: accept a connection as soon as it is open\n"
+            "                            (default: once its first bytes arrive, or after 1 s)\n"
             "  --retries N               send a safe request without a body (GET, HEAD, ...)\n"
             "                            that failed before any answer to another backend,\n"
             "                            at most N times (default %d; 0: never)\n"
@@ -303,6 +305,7 @@ enum opt_id {
     OPT_POLICY,
     OPT_HASH_KEY,
     OPT_NO_STATS,
+    OPT_NO_DEFER_ACCEPT,
     OPT_RETRIES,
     OPT_POOL_MAX,
     OPT_POOL_IDLE_TIMEOUT,
@@ -351,6 +354,7 @@ static const struct opt options[] = {
     {0, "policy", true, OPT_POLICY},
     {0, "hash-key", true, OPT_HASH_KEY},
     {0, "no-stats", false, OPT_NO_STATS},
+    {0, "no-defer-accept", false, OPT_NO_DEFER_ACCEPT},
     {0, "retries", true, OPT_RETRIES},
     {0, "pool-max", true, OPT_POOL_MAX},
     {0, "pool-idle-timeout", true, OPT_POOL_IDLE_TIMEOUT},
@@ -512,6 +516,9 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
         return 0;
     case OPT_NO_STATS:
         cfg->no_stats = true;
+        return 0;
+    case OPT_NO_DEFER_ACCEPT:
+        cfg->no_defer_accept = true;
         return 0;
     case OPT_ADMIN:
         if (net_split_hostport(val, cfg->admin_host, sizeof(cfg->admin_host), &cfg->admin_port,

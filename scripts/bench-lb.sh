@@ -21,7 +21,9 @@
 #   50 clients, backend-sim /whoami: requests/s (the proxies in front of backend-sim instead)
 #   50 clients, 2 workers each:   requests/s (lb -w 2, nbthread 2, worker_processes 2)
 #   scaling: requests/s and p99 at each BENCH_SCALE client count (1 KiB, keep-alive)
-# lb runs as it ships (statistics on, no access log). The open-file limit is raised for the
+# lb runs as it ships (statistics on, no access log, accepting a connection when its request
+# arrives: TCP_DEFER_ACCEPT), and the peers defer their accepts alike (HAProxy's defer-accept,
+# nginx's listen ... deferred). The open-file limit is raised for the
 # 10,000-client row, and every listener's backlog is 4096 (lb's and HAProxy's already are; nginx's
 # default, 511, overflows when 10,000 clients make a proxy open thousands of backend connections
 # at once: SYNs dropped, connects timing out, and lb's passive health checks then took the
@@ -104,7 +106,7 @@ defaults
     option http-keep-alive
 
 frontend fe
-    bind 127.0.0.1:$p
+    bind 127.0.0.1:$p defer-accept
     default_backend be
 
 backend be
@@ -128,7 +130,7 @@ EOF
         keepalive 128;
     }
     server {
-        listen 127.0.0.1:$p backlog=4096;
+        listen 127.0.0.1:$p backlog=4096 deferred;
         location / {
             proxy_pass http://be;
             proxy_http_version 1.1;

@@ -12,6 +12,9 @@
 # whole body before it answers (a backend answering early would make a proxy close the client
 # connection, and rows would differ by what the backend did).
 #
+# lb runs with --no-defer-accept, like the peers here: by default it accepts a connection only
+# when its first bytes arrive (or a second later), so the idle row would otherwise measure the
+# kernel's queue of silent connections for lb and accepted ones for HAProxy and nginx.
 # Rows, each measured on a freshly started proxy (resident memory from /proc/PID/status; for
 # nginx, its one worker process), as bytes per connection over a baseline taken after a warm-up:
 #   idle            MEM_CONNS connections opened and left idle, no request
@@ -109,6 +112,7 @@ start_proxy() {
     lb)
         "$bin/lb" -l "127.0.0.1:$port" -b "127.0.0.1:$p1" -b "127.0.0.1:$p2" -b "127.0.0.1:$p3" \
             -w 1 --client-timeout 120000 --idle-timeout 120000 --server-timeout 120000 \
+            --no-defer-accept \
             >"$tmp/lb.log" 2>&1 &
         proxy_pid=$!
         ;;

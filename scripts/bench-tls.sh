@@ -97,7 +97,7 @@ defaults
     http-reuse always
 
 frontend fe
-    bind 127.0.0.1:$hap_port ssl crt $tmp/haproxy.pem alpn http/1.1
+    bind 127.0.0.1:$hap_port ssl crt $tmp/haproxy.pem alpn http/1.1 defer-accept
     http-request set-header X-Forwarded-Proto https
     option forwardfor
     default_backend be
@@ -123,7 +123,7 @@ pids+=("$hap_pid")
         keepalive 64;
     }
     server {
-        listen 127.0.0.1:$ngx_port ssl;
+        listen 127.0.0.1:$ngx_port ssl deferred;
         ssl_certificate $tmp/cert.pem;
         ssl_certificate_key $tmp/key.pem;
         ssl_protocols TLSv1.2 TLSv1.3;

@@ -3,7 +3,12 @@
 #
 # Usage: scripts/compare-lb.sh OLD_LB NEW_LB
 #   Environment: ROUNDS (5), SECONDS_PER_RUN (4), CONNS (50), WORKERS (1: lb -w),
-#                STATS (off: both run with --no-stats; on: with statistics, as lb ships).
+#                STATS (off: both run with --no-stats; on: with statistics, as lb ships),
+#                BACKEND_WORKERS (1: nginx worker processes of the backends),
+#                MODES ("keep-alive close": which client kinds to measure).
+#
+# To compare lb with itself under two settings, give two small wrapper scripts that exec the same
+# lb with different flags (the last flag given wins): `exec bin/lb "$@" -w 2`.
 #
 # Three nginx static backends serve a 1 KiB file (so the backends are never the bottleneck);
 # each lb runs round robin over them on a free loopback port. wrk measures the two lbs in
@@ -18,6 +23,7 @@ old="${1:-}"; new="${2:-}"
 stats_flag=(--no-stats)
 case "${STATS:-off}" in on) stats_flag=() ;; off) ;; *) echo "compare-lb: STATS is on or off, not '$STATS'" >&2; exit 2 ;; esac
 rounds="${ROUNDS:-5}"; secs="${SECONDS_PER_RUN:-4}"; conns="${CONNS:-50}"; workers="${WORKERS:-1}"
+backend_workers="${BACKEND_WORKERS:-1}"; modes="${MODES:-keep-alive close}"
 
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -30,7 +36,7 @@ free_port b1 b2 b3 p_old p_new
 mkdir -p "$tmp/nginx/www"
 chmod a+rx "$tmp" "$tmp/nginx" "$tmp/nginx/www" # nginx workers run as an unprivileged user
 head -c 1024 /dev/zero | tr '\0' 'x' >"$tmp/nginx/www/1k"
-start_static_backends "$tmp/nginx" 1 0 "$tmp/nginx/www" "$b1" "$b2" "$b3"
+start_static_backends "$tmp/nginx" "$backend_workers" 0 "$tmp/nginx/www" "$b1" "$b2" "$b3"
 
 "$old" -l "127.0.0.1:$p_old" -b "127.0.0.1:$b1" -b "127.0.0.1:$b2" -b "127.0.0.1:$b3" -w "$workers" \
     "${stats_flag[@]}" >"$tmp/old.log" 2>&1 &
@@ -64,9 +70,10 @@ run() {
         'BEGIN { if (n > 0) printf "%.2f\n", t * 1e6 / hz / n }' >>"$tmp/$which.cpu"
 }
 
-echo "compare-lb: $rounds interleaved rounds of ${secs}s, wrk -t1 -c$conns, lb -w $workers (statistics ${STATS:-off}), nginx static 1 KiB backends"
+echo "compare-lb: $rounds interleaved rounds of ${secs}s, wrk -t1 -c$conns, lb -w $workers (statistics ${STATS:-off}), nginx static 1 KiB backends ($backend_workers worker(s))"
 new_over_old() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "?" }'; }
-for mode in keep-alive close; do
+for mode in $modes; do
+    case "$mode" in keep-alive | close) ;; *) die "MODES lists keep-alive and close, not '$mode'" ;; esac
     extra=(); [ "$mode" = close ] && extra=(-H "Connection: close")
     for f in old.rps new.rps old.cpu new.cpu; do : >"$tmp/$f"; done
     for r in $(seq "$rounds"); do
