@@ -32,6 +32,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "tls_bio.h"
+
 #define GATHER_MAX 16384 /* one TLS record's plaintext at most */
 
 static const unsigned char alpn_http11[] = "\x08http/1.1";
@@ -271,13 +273,19 @@ static struct tls_conn *conn_new(struct ssl_ctx_st *ctx, int fd, transport_tls_r
     struct tls_conn *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
+    /* reads straight from the socket, writes through tls_bio (a session ticket goes out with
+     * the next write) */
+    BIO *rbio = NULL, *wbio = NULL;
     c->ssl = SSL_new(ctx);
-    if (c->ssl == NULL || SSL_set_fd(c->ssl, fd) != 1) {
+    if (c->ssl == NULL || (rbio = BIO_new_socket(fd, BIO_NOCLOSE)) == NULL ||
+        (wbio = tls_bio_new_write(fd, c->ssl)) == NULL) {
+        BIO_free(rbio);
         SSL_free(c->ssl);
         ERR_clear_error();
         free(c);
         return NULL;
     }
+    SSL_set_bio(c->ssl, rbio, wbio);
     c->report = rep;
     c->arg = arg;
     return c;

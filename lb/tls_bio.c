@@ -1,0 +1,126 @@
+/*
+ * tls_bio.c - a write BIO that sends a session ticket with the next write (see tls_bio.h).
+ */
+#include "tls_bio.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <openssl/bio.h>
+#include <openssl/ssl.h>
+
+/* Room for what is held: a TLS 1.3 ticket record is about 250 bytes (lb issues one). A ticket
+ * that does not fit is not held but sent at once, after what is. */
+#define HELD_MAX 512
+
+struct held_write {
+    int fd;
+    const SSL *ssl;
+    size_t len;  /* bytes held */
+    size_t sent; /* of which a partial write already sent */
+    char held[HELD_MAX];
+};
+
+/* Sends what is held, then data, in one sendmsg(). Returns what it took of data (0 when the
+ * socket took only held bytes, or none), or -1 with errno. */
+static ssize_t send_both(struct held_write *h, const char *data, size_t len)
+{
+    struct iovec iov[2];
+    int cnt = 0;
+    size_t held_left = h->len - h->sent;
+    if (held_left > 0)
+        iov[cnt++] = (struct iovec){.iov_base = h->held + h->sent, .iov_len = held_left};
+    iov[cnt++] = (struct iovec){.iov_base = (void *)data, .iov_len = len};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
+    ssize_t n;
+    do
+        n = sendmsg(h->fd, &msg, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -1;
+    if ((size_t)n < held_left) {
+        h->sent += (size_t)n;
+        return 0;
+    }
+    h->len = h->sent = 0;
+    return n - (ssize_t)held_left;
+}
+
+static int held_write_ex(BIO *b, const char *data, size_t len, size_t *written)
+{
+    struct held_write *h = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    *written = 0;
+    if (SSL_get_state(h->ssl) == TLS_ST_SW_SESSION_TICKET && h->sent == 0 &&
+        len <= HELD_MAX - h->len) {
+        memcpy(h->held + h->len, data, len);
+        h->len += len;
+        *written = len;
+        return 1;
+    }
+    ssize_t n = send_both(h, data, len);
+    if (n > 0) {
+        *written = (size_t)n;
+        return 1;
+    }
+    if (n == 0)
+        errno = EAGAIN; /* the socket is full: OpenSSL retries with the same bytes */
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+        BIO_set_retry_write(b);
+    return 0;
+}
+
+static long held_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)b;
+    (void)num;
+    (void)ptr;
+    /* a flush keeps a held ticket (the point of this BIO); every other write is already sent */
+    return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int held_destroy(BIO *b)
+{
+    free(BIO_get_data(b));
+    BIO_set_data(b, NULL);
+    return 1;
+}
+
+static BIO_METHOD *method;
+static pthread_once_t method_once = PTHREAD_ONCE_INIT;
+
+static void make_method(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "lblab held write");
+    if (m == NULL)
+        return;
+    if (BIO_meth_set_write_ex(m, held_write_ex) != 1 || BIO_meth_set_ctrl(m, held_ctrl) != 1 ||
+        BIO_meth_set_destroy(m, held_destroy) != 1) {
+        BIO_meth_free(m);
+        return;
+    }
+    method = m;
+}
+
+BIO *tls_bio_new_write(int fd, const SSL *ssl)
+{
+    if (pthread_once(&method_once, make_method) != 0 || method == NULL)
+        return NULL;
+    struct held_write *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return NULL;
+    BIO *b = BIO_new(method);
+    if (b == NULL) {
+        free(h);
+        return NULL;
+    }
+    h->fd = fd;
+    h->ssl = ssl;
+    BIO_set_data(b, h);
+    BIO_set_init(b, 1);
+    return b;
+}
