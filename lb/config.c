@@ -111,6 +111,9 @@ void config_usage(FILE *out)
             "                            /lblab-PORT; they are on by default)\n"
             "  --no-defer-accept         -m http: accept a connection as soon as it is open\n"
             "                            (default: once its first bytes arrive, or after 1 s)\n"
+            "  --no-yield                with several workers, a worker that runs out of\n"
+            "                            events sleeps at once, without first letting the\n"
+            "                            other threads on its CPU run (sched_yield)\n"
             "  --retries N               send a safe request without a body (GET, HEAD, ...)\n"
             "                            that failed before any answer to another backend,\n"
             "                            at most N times (default %d; 0: never)\n"
@@ -306,6 +309,7 @@ enum opt_id {
     OPT_HASH_KEY,
     OPT_NO_STATS,
     OPT_NO_DEFER_ACCEPT,
+    OPT_NO_YIELD,
     OPT_RETRIES,
     OPT_POOL_MAX,
     OPT_POOL_IDLE_TIMEOUT,
@@ -355,6 +359,7 @@ static const struct opt options[] = {
     {0, "hash-key", true, OPT_HASH_KEY},
     {0, "no-stats", false, OPT_NO_STATS},
     {0, "no-defer-accept", false, OPT_NO_DEFER_ACCEPT},
+    {0, "no-yield", false, OPT_NO_YIELD},
     {0, "retries", true, OPT_RETRIES},
     {0, "pool-max", true, OPT_POOL_MAX},
     {0, "pool-idle-timeout", true, OPT_POOL_IDLE_TIMEOUT},
@@ -519,6 +524,9 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
         return 0;
     case OPT_NO_DEFER_ACCEPT:
         cfg->no_defer_accept = true;
+        return 0;
+    case OPT_NO_YIELD:
+        cfg->no_yield = true;
         return 0;
     case OPT_ADMIN:
         if (net_split_hostport(val, cfg->admin_host, sizeof(cfg->admin_host), &cfg->admin_port,

@@ -124,6 +124,7 @@ struct config {
     struct hashkey_spec hash_key; /* --hash-key, for --policy hash; HASHKEY_CLIENT by default */
     bool no_stats;               /* --no-stats: publish no shared-memory statistics */
     bool no_defer_accept;        /* --no-defer-accept: accept before the client's first bytes */
+    bool no_yield;               /* --no-yield: a worker out of events sleeps at once */
     char sticky_cookie[65];      /* --sticky-cookie NAME: "" when off */
     char admin_host[NET_HOST_LEN]; /* --admin [ADDR:]PORT: 127.0.0.1 unless an address is given */
     uint16_t admin_port;           /* 0: no admin endpoint */

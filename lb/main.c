@@ -142,6 +142,7 @@ static unsigned warn_fixed_settings(const struct config *now, const struct confi
         {"hash-key", memcmp(&now->hash_key, &next->hash_key, sizeof(now->hash_key)) != 0},
         {"no-stats", now->no_stats != next->no_stats},
         {"no-defer-accept", now->no_defer_accept != next->no_defer_accept},
+        {"no-yield", now->no_yield != next->no_yield},
         {"admin", strcmp(now->admin_host, next->admin_host) != 0 ||
                       now->admin_port != next->admin_port},
         {"retries", now->retries != next->retries},

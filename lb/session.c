@@ -550,7 +550,7 @@ int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_
     w->sessions->live = s;
     w->sessions->count++;
     events_client_opened(w);
-    run(s); /* the request may already be there (while draining, it is its connection's last) */ /* the request may already be there */
+    run(s); /* the request may already be there (while draining, it is its connection's last) */
     return 0;
 }
 

@@ -12,6 +12,17 @@
  * freed, since the last trim) malloc_trim(0) hands the freed pages back to the system, so a
  * burst's memory does not stay. (Not every second: malloc_trim walks the whole heap.)
  *
+ * Going to sleep costs more than it seems: a worker that sleeps in epoll_wait() must be woken by
+ * the kernel (on a virtual machine, an interrupt between processors that the hypervisor relays)
+ * and switched back in. With several workers each has less to do, runs out of events more often
+ * and sleeps more: with two workers and a new client connection per request, about once per
+ * request. So a worker that has just handled a busy round (YIELD_AFTER_EVENTS events or more)
+ * and finds nothing more first lets the other threads ready on its CPU run (sched_yield()) and
+ * looks again: those are the load generator, the backends and the other worker, and on loopback
+ * the sender does the receiver's TCP work, so they are often about to hand it its next events.
+ * Only if there are still none does it sleep. One worker (which rarely runs out under load) and
+ * --no-yield sleep at once.
+ *
  * The listening socket is shared by all workers and registered level-triggered with
  * EPOLLEXCLUSIVE: one worker wakes per new connection instead of all of them. (SO_REUSEPORT with
  * one socket per worker spreads connections as well, but lets a second lb silently bind the
@@ -21,6 +32,7 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +61,7 @@
 #define TRIM_INTERVAL_MS 1000 /* how often the worker gives unused memory back */
 #define TRIM_BURST_CONNS 256  /* connections gone since the last trim that make it a burst */
 #define TRIM_BURST_BLOCKS 64  /* or pooled blocks freed by one trim */
+#define YIELD_AFTER_EVENTS 2  /* a round this busy may be followed by a yield before sleeping */
 
 int worker_watch(struct worker *w, int fd, struct endpoint *ep)
 {
@@ -363,10 +376,28 @@ static void trim(struct worker *w)
     w->trim_next_ms = w->now_ms + TRIM_INTERVAL_MS;
 }
 
+/* epoll_wait() for up to timeout ms; after a busy round (was_busy), a worker with company first
+ * yields its CPU once before it sleeps (see the top of this file). */
+static int wait_for_events(struct worker *w, struct epoll_event *events, int timeout,
+                           bool was_busy)
+{
+    if (was_busy && timeout != 0 && w->nworkers > 1 && !w->cfg->no_yield) {
+        int n = epoll_wait(w->epfd, events, MAX_EVENTS, 0);
+        if (n != 0)
+            return n;
+        sched_yield(); /* never fails on Linux */
+        n = epoll_wait(w->epfd, events, MAX_EVENTS, 0);
+        if (n != 0)
+            return n;
+    }
+    return epoll_wait(w->epfd, events, MAX_EVENTS, timeout);
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct epoll_event events[MAX_EVENTS];
+    bool was_busy = false;
 
     for (;;) {
         w->now_ms = clock_mono_ms();
@@ -386,7 +417,8 @@ static void *worker_main(void *arg)
         int timeout = timer_wait_ms(&w->timers, w->now_ms, max_wait);
         timeout = checker_wait_ms(w->checker, w->now_ms, timeout);
         timeout = admin_run_due(w->admin, w->now_ms, timeout);
-        int n = epoll_wait(w->epfd, events, MAX_EVENTS, timeout);
+        int n = wait_for_events(w, events, timeout, was_busy);
+        was_busy = n >= YIELD_AFTER_EVENTS;
         if (n < 0) {
             if (errno == EINTR)
                 continue;
