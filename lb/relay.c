@@ -292,13 +292,11 @@ int relay_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t 
     r->up.sink_unacked = r->down.sink_unacked = -1;
     r->up.blocks = r->down.blocks = &w->blocks;
     memcpy(&r->peer, &peer_buf, peer_len);
-    socklen_t front_len = sizeof(r->front);
-    if (getsockname(fd, (struct sockaddr *)&r->front, &front_len) != 0)
-        r->front.ss_family = AF_UNSPEC; /* only statistics miss it */
+    worker_client_front(w, fd, false, (struct sockaddr *)&r->front, sizeof(r->front));
     r->conn_id = ++w->conn_serial;
     net_format_addr((struct sockaddr *)&r->peer, r->client_addr, sizeof(r->client_addr));
     net_format_ip((struct sockaddr *)&r->peer, r->client_ip, sizeof(r->client_ip));
-    net_set_nodelay(fd);
+    /* TCP_NODELAY: inherited from the listener (main.c) */
     r->t_start = clock_mono_ns();
     dial_init(&r->d, w, &r->ep);
 

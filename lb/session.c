@@ -528,12 +528,10 @@ int session_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_
         return -ENOMEM;
     }
     timer_init(&s->timer, &s->ep);
-    socklen_t front_len = sizeof(s->front);
     memcpy(&s->peer, peer, peer_len < sizeof(s->peer) ? peer_len : sizeof(s->peer));
-    if (getsockname(fd, &s->front.sa, &front_len) != 0)
-        s->front.sa.sa_family = AF_UNSPEC; /* only statistics miss it */
+    worker_client_front(w, fd, tls, &s->front.sa, sizeof(s->front));
     s->conn_id = ++w->conn_serial;
-    net_set_nodelay(fd);
+    /* TCP_NODELAY: inherited from the listener (main.c), like its other options */
     s->idle_since_ms = w->now_ms;
     s->activity_ms = w->now_ms;
     s->state = S_HEAD;

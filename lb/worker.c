@@ -39,6 +39,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -105,6 +106,39 @@ static uint64_t rng_next(struct worker *w)
     s1 ^= s1 << 23;
     w->rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
     return w->rng[1] + s0;
+}
+
+/* The listener's address in w->listen_front[i] if it is bound to one address (not a wildcard). */
+static void learn_listen_front(struct worker *w, int i, int listen_fd)
+{
+    struct sockaddr_storage *ss = &w->listen_front[i];
+    socklen_t len = sizeof(*ss);
+    ss->ss_family = AF_UNSPEC;
+    if (listen_fd < 0 || getsockname(listen_fd, (struct sockaddr *)ss, &len) != 0) {
+        ss->ss_family = AF_UNSPEC;
+        return;
+    }
+    const struct sockaddr_in *v4 = (const struct sockaddr_in *)ss;
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)ss;
+    if ((ss->ss_family == AF_INET && v4->sin_addr.s_addr == htonl(INADDR_ANY)) ||
+        (ss->ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr)) ||
+        (ss->ss_family != AF_INET && ss->ss_family != AF_INET6))
+        ss->ss_family = AF_UNSPEC; /* a wildcard: each connection's own address differs */
+}
+
+void worker_client_front(struct worker *w, int fd, bool tls, struct sockaddr *front,
+                         socklen_t len)
+{
+    const struct sockaddr_storage *known = &w->listen_front[tls ? 1 : 0];
+    socklen_t known_len = known->ss_family == AF_INET    ? sizeof(struct sockaddr_in)
+                          : known->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                         : 0;
+    if (known_len != 0 && known_len <= len) {
+        memcpy(front, known, known_len);
+        return;
+    }
+    if (getsockname(fd, front, &len) != 0)
+        front->sa_family = AF_UNSPEC; /* only statistics miss it */
 }
 
 void worker_request_id(struct worker *w, char id[33])
@@ -230,6 +264,8 @@ int worker_init(struct worker *w, char *err, size_t err_len)
     ev.data.ptr = &w->resolver_ep;
     if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->replies.efd, &ev) < 0)
         goto out_errno;
+    learn_listen_front(w, 0, w->listen_fd);
+    learn_listen_front(w, 1, w->tls_ctx != NULL ? w->tls_listen_fd : -1);
     if (listen_on(w) != 0)
         goto out_errno;
     if (w->admin_fd >= 0 && (w->admin = admin_create(w, w->admin_fd)) == NULL)

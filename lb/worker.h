@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "access_log.h"
 #include "backend.h"
@@ -107,6 +108,9 @@ struct worker {
     uint64_t rng[2];
     uint64_t now_ms; /* clock_mono_ms() at the start of this loop round */
     uint64_t conn_serial; /* client connections accepted so far */
+    /* the local address of the plain [0] and HTTPS [1] listener when it is bound to one address
+     * (every connection it accepts then has it), else AF_UNSPEC: see worker_client_front() */
+    struct sockaddr_storage listen_front[2];
     uint64_t trim_next_ms;  /* when memory is next given back (worker.c's trim()) */
     size_t trim_peak_conns; /* the most connections open at once since the last trim */
     bool listening;
@@ -144,6 +148,12 @@ void worker_fini(struct worker *w);
 
 /* Registers fd (edge-triggered, in and out) with ep as its data. Returns 0 or -errno. */
 int worker_watch(struct worker *w, int fd, struct endpoint *ep);
+
+/* Writes lb's end of the client connection fd (accepted on the HTTPS listener when tls) into
+ * front (len bytes of room): the listener's own address when it is bound to one, which costs no
+ * system call, else getsockname()'s answer; family AF_UNSPEC when that fails. */
+void worker_client_front(struct worker *w, int fd, bool tls, struct sockaddr *front,
+                         socklen_t len);
 
 /* Writes a new random request id (32 hex digits, NUL-terminated) into id[33]. */
 void worker_request_id(struct worker *w, char id[33]);
