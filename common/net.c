@@ -179,10 +179,31 @@ uint16_t net_addr_port(const struct sockaddr *sa)
     return 0;
 }
 
+/* "a.b.c.d" into buf (at least INET_ADDRSTRLEN bytes): what inet_ntop() writes, without the
+ * sprintf() glibc's makes for it (lb formats a client's address for every request). */
+static void format_ipv4(const struct in_addr *a, char *buf)
+{
+    const unsigned char *b = (const unsigned char *)&a->s_addr;
+    size_t at = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = b[i];
+        if (v >= 100)
+            buf[at++] = (char)('0' + v / 100);
+        if (v >= 10)
+            buf[at++] = (char)('0' + v / 10 % 10);
+        buf[at++] = (char)('0' + v % 10);
+        buf[at++] = i < 3 ? '.' : '\0';
+    }
+}
+
 char *net_format_ip(const struct sockaddr *sa, char *buf, size_t len)
 {
     const void *src = NULL;
 
+    if (sa->sa_family == AF_INET && len >= INET_ADDRSTRLEN) {
+        format_ipv4(&((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf);
+        return buf;
+    }
     if (sa->sa_family == AF_INET)
         src = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
     else if (sa->sa_family == AF_INET6)

@@ -245,11 +245,15 @@ ssize_t headers_rewrite_response(const struct http_response *res,
     struct out o = {buf, 0, cap, false};
     const struct http_header *hs = res->headers;
     size_t n = res->num_headers;
-    char line[32];
     bool cookie_set = false;
 
-    int len = snprintf(line, sizeof(line), "HTTP/1.1 %03d ", res->status);
-    put(&o, line, (size_t)len);
+    /* the status line, its code as three digits (the parser admits 100 to 999 only) */
+    char line[] = "HTTP/1.1 000 ";
+    unsigned code = (unsigned)res->status % 1000;
+    line[9] = (char)('0' + code / 100);
+    line[10] = (char)('0' + code / 10 % 10);
+    line[11] = (char)('0' + code % 10);
+    put(&o, line, sizeof(line) - 1);
     if (res->reason_len > 0)
         put(&o, res->reason, res->reason_len);
     else

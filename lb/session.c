@@ -1007,7 +1007,9 @@ static void on_connected(struct session *s)
 {
     struct exchange *x = s->x;
     x->reused = x->d.up->reused;
-    snprintf(x->backend_addr, sizeof(x->backend_addr), "%s", x->d.up->addr);
+    size_t addr_len = strnlen(x->d.up->addr, sizeof(x->backend_addr) - 1);
+    memcpy(x->backend_addr, x->d.up->addr, addr_len);
+    x->backend_addr[addr_len] = '\0';
     events_request_sent(s->w, x->d.backend);
     x->sent = true;
     s->state = S_PROXY;

@@ -65,6 +65,28 @@ static void test_format_addr_brackets_ipv6(void **state)
     assert_string_equal(net_format_addr((struct sockaddr *)&a4, buf, sizeof(buf)), "127.0.0.1:80");
 }
 
+/* lb formats IPv4 addresses itself (no sprintf): it must write what inet_ntop() writes, for
+ * every byte value in every position. */
+static void test_format_ip_writes_what_inet_ntop_writes(void **state)
+{
+    (void)state;
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    char mine[INET6_ADDRSTRLEN], libc[INET_ADDRSTRLEN];
+    for (unsigned v = 0; v < 256; v++) {
+        for (int pos = 0; pos < 4; pos++) {
+            unsigned char b[4] = {1, 22, 133, 4};
+            b[pos] = (unsigned char)v;
+            memcpy(&a.sin_addr.s_addr, b, 4);
+            assert_non_null(inet_ntop(AF_INET, &a.sin_addr, libc, sizeof(libc)));
+            assert_string_equal(net_format_ip((struct sockaddr *)&a, mine, sizeof(mine)), libc);
+        }
+    }
+    /* a buffer too small for every address takes the library's way, which says "?" */
+    char small[8];
+    inet_pton(AF_INET, "255.255.255.255", &a.sin_addr);
+    assert_string_equal(net_format_ip((struct sockaddr *)&a, small, sizeof(small)), "?");
+}
+
 static void test_unmap_v4_turns_a_mapped_address_into_ipv4(void **state)
 {
     struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons(8080)};
@@ -152,6 +174,7 @@ int main(void)
         cmocka_unit_test(test_parse_port_accepts_1_to_65535),
         cmocka_unit_test(test_split_hostport_forms),
         cmocka_unit_test(test_format_addr_brackets_ipv6),
+        cmocka_unit_test(test_format_ip_writes_what_inet_ntop_writes),
         cmocka_unit_test(test_unmap_v4_turns_a_mapped_address_into_ipv4),
         cmocka_unit_test(test_unmap_v4_works_in_place),
         cmocka_unit_test(test_unmap_v4_copies_other_addresses_unchanged),
