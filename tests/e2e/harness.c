@@ -751,12 +751,27 @@ static pid_t spawn_and_wait(char *const argv[], uint16_t port, const char *log_p
 
 pid_t harness_start_backend_sim(const char *name, uint16_t *port, const char *log_path)
 {
+    return harness_start_backend_sim_args(name, port, log_path, NULL);
+}
+
+#define SIM_MAX_EXTRA 16
+pid_t harness_start_backend_sim_args(const char *name, uint16_t *port, const char *log_path,
+                                     const char *const *extra)
+{
     for (int attempt = 0; attempt < 3; attempt++) {
         char port_arg[32];
         uint16_t p = harness_free_port();
+        char *argv[6 + SIM_MAX_EXTRA] = {(char *)harness_bin("backend-sim"), "-p", port_arg,
+                                         "--name", (char *)name};
+        size_t argc = 5;
 
         snprintf(port_arg, sizeof(port_arg), "127.0.0.1:%u", (unsigned)p);
-        char *argv[] = {(char *)harness_bin("backend-sim"), "-p", port_arg, "--name", (char *)name, NULL};
+        for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
+            if (i == SIM_MAX_EXTRA)
+                return -1; /* a test asking for more arguments than fit */
+            argv[argc++] = (char *)extra[i];
+        }
+        argv[argc] = NULL;
         pid_t pid = spawn_and_wait(argv, p, log_path);
         if (pid > 0) {
             *port = p;

@@ -114,6 +114,9 @@ char *harness_runf(int *exit_status, const char *fmt, ...) __attribute__((format
 /* Starts one bin/backend-sim serving a free port (written to *port) named name, and waits until
  * it accepts. Output goes to log_path (NULL: stderr). Returns the pid, or -1. */
 pid_t harness_start_backend_sim(const char *name, uint16_t *port, const char *log_path);
+/* The same with more backend-sim arguments after those (extra: NULL-terminated, at most 16). */
+pid_t harness_start_backend_sim_args(const char *name, uint16_t *port, const char *log_path,
+                                     const char *const *extra);
 
 /* Starts bin/lb on a free loopback port (written to *port) with "-b 127.0.0.1:P" for each of the
  * n backend ports, then the NULL-terminated extra arguments (extra may be NULL), and waits until

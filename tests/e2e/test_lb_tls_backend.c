@@ -86,22 +86,8 @@ static int group_teardown(void **state)
 /* backend-sim named b1 speaking HTTPS on a free port. */
 static pid_t start_tls_sim(uint16_t *port)
 {
-    for (int attempt = 0; attempt < 3; attempt++) {
-        char port_arg[32];
-        uint16_t p = harness_free_port();
-        snprintf(port_arg, sizeof(port_arg), "127.0.0.1:%u", (unsigned)p);
-        char *argv[] = {(char *)harness_bin("backend-sim"), "-p", port_arg, "--name", "b1",
-                        "--tls-cert", sim_cert, "--tls-key", sim_key, NULL};
-        pid_t pid = harness_spawn(argv, NULL);
-        if (pid > 0 && harness_wait_port(p, TIMEOUT_MS)) {
-            harness_track(pid); /* stopped by the test's teardown if an assertion ends it */
-            *port = p;
-            return pid;
-        }
-        if (pid > 0)
-            harness_stop(pid, TIMEOUT_MS);
-    }
-    return -1;
+    const char *tls[] = {"--tls-cert", sim_cert, "--tls-key", sim_key, NULL};
+    return harness_start_backend_sim_args("b1", port, NULL, tls);
 }
 
 static bool publish_stats; /* the next lab_start publishes statistics (for lbtop) */
