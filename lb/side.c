@@ -46,7 +46,9 @@ ssize_t side_read(struct side *s, struct buf *b)
         b->end += (uint32_t)n;
         /* A short read took all the socket had: the next bytes bring another event. After a
          * hang-up no event comes, so then read on until end of stream. */
-        if ((uint32_t)n < room && s->tr.ops->short_io_drains && !s->hup)
+        if ((uint32_t)n < room && !s->hup &&
+            (s->tr.ops->short_io_drains ||
+             (s->tr.ops->drained != NULL && s->tr.ops->drained(&s->tr))))
             s->readable = false;
         return n;
     }

@@ -1,5 +1,7 @@
 /*
- * tls_bio.c - a write BIO that sends a session ticket with the next write (see tls_bio.h).
+ * tls_bio.c - the BIOs under lb's TLS connections: a write BIO that sends a session ticket with
+ * the next write, and a socket read BIO that remembers whether its last read drained the socket
+ * (see tls_bio.h).
  */
 #include "tls_bio.h"
 
@@ -9,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/ssl.h>
@@ -105,6 +108,108 @@ static void make_method(void)
     }
     method = m;
 }
+
+/* --- the read BIO --- */
+
+struct socket_read {
+    int fd;
+    bool drained; /* the last read took less than asked, or found nothing */
+    bool eof;     /* a read returned 0 */
+};
+
+static int socket_read_ex(BIO *b, char *buf, size_t len, size_t *readbytes)
+{
+    struct socket_read *r = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    *readbytes = 0;
+    ssize_t n;
+    do
+        n = read(r->fd, buf, len);
+    while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        r->drained = (size_t)n < len;
+        *readbytes = (size_t)n;
+        return 1;
+    }
+    if (n == 0) {
+        r->eof = true;
+        return 0;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        r->drained = true;
+        BIO_set_retry_read(b);
+    }
+    return 0;
+}
+
+static long socket_read_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)num;
+    const struct socket_read *r = BIO_get_data(b);
+    switch (cmd) {
+    case BIO_CTRL_EOF: /* OpenSSL asks after a read of 0: the peer ended without close_notify */
+        return r->eof;
+    case BIO_C_GET_FD: /* SSL_get_fd() */
+        if (ptr != NULL)
+            *(int *)ptr = r->fd;
+        return r->fd;
+    case BIO_CTRL_FLUSH:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int socket_read_destroy(BIO *b)
+{
+    free(BIO_get_data(b));
+    BIO_set_data(b, NULL);
+    return 1;
+}
+
+static BIO_METHOD *read_method;
+static pthread_once_t read_method_once = PTHREAD_ONCE_INIT;
+
+static void make_read_method(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
+                                 "lblab socket read");
+    if (m == NULL)
+        return;
+    if (BIO_meth_set_read_ex(m, socket_read_ex) != 1 ||
+        BIO_meth_set_ctrl(m, socket_read_ctrl) != 1 ||
+        BIO_meth_set_destroy(m, socket_read_destroy) != 1) {
+        BIO_meth_free(m);
+        return;
+    }
+    read_method = m;
+}
+
+BIO *tls_bio_new_read(int fd)
+{
+    if (pthread_once(&read_method_once, make_read_method) != 0 || read_method == NULL)
+        return NULL;
+    struct socket_read *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    BIO *b = BIO_new(read_method);
+    if (b == NULL) {
+        free(r);
+        return NULL;
+    }
+    r->fd = fd;
+    BIO_set_data(b, r);
+    BIO_set_init(b, 1);
+    return b;
+}
+
+bool tls_bio_read_drained(BIO *rbio)
+{
+    const struct socket_read *r = BIO_get_data(rbio);
+    return r != NULL && r->drained;
+}
+
+/* --- the write BIO --- */
 
 BIO *tls_bio_new_write(int fd, const SSL *ssl)
 {

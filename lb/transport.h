@@ -44,6 +44,10 @@ struct transport_ops {
      * and direction). True for plain sockets; false for TLS, whose library may hold decrypted
      * bytes back or write less than it could. */
     bool short_io_drains;
+    /* For a transport without short_io_drains (TLS): after a read that returned fewer bytes
+     * than asked, says whether nothing more can be read before the next epoll event (the
+     * library holds nothing and the socket came up short). NULL: read on until -EAGAIN. */
+    bool (*drained)(struct transport *t);
 };
 
 struct transport {

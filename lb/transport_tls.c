@@ -153,6 +153,14 @@ static ssize_t tls_read(struct transport *t, char *buf, size_t len)
     return tls_failure(c, ret);
 }
 
+/* After a read that returned bytes: OpenSSL holds none (decrypted or not) and its last read of
+ * the socket came up short, so nothing more arrives before the next epoll event. */
+static bool tls_drained(struct transport *t)
+{
+    const struct tls_conn *c = t->ctx;
+    return SSL_has_pending(c->ssl) == 0 && tls_bio_read_drained(SSL_get_rbio(c->ssl));
+}
+
 static ssize_t tls_writev(struct transport *t, const struct iovec *iov, int cnt)
 {
     struct tls_conn *c = t->ctx;
@@ -242,6 +250,7 @@ const struct transport_ops transport_tls = {
     .shutdown = tls_shutdown,
     .close = tls_close,
     .handshake = tls_handshake,
+    .drained = tls_drained,
     .retry_both = true,
 };
 
@@ -273,11 +282,11 @@ static struct tls_conn *conn_new(struct ssl_ctx_st *ctx, int fd, transport_tls_r
     struct tls_conn *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
-    /* reads straight from the socket, writes through tls_bio (a session ticket goes out with
-     * the next write) */
+    /* both through tls_bio: reads say whether they drained the socket, a session ticket goes
+     * out with the next write */
     BIO *rbio = NULL, *wbio = NULL;
     c->ssl = SSL_new(ctx);
-    if (c->ssl == NULL || (rbio = BIO_new_socket(fd, BIO_NOCLOSE)) == NULL ||
+    if (c->ssl == NULL || (rbio = tls_bio_new_read(fd)) == NULL ||
         (wbio = tls_bio_new_write(fd, c->ssl)) == NULL) {
         BIO_free(rbio);
         SSL_free(c->ssl);

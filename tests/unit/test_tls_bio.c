@@ -1,7 +1,9 @@
 /*
- * test_tls_bio.c - the write BIO of lb's TLS connections (lb/tls_bio.h): a server's session
- * ticket is held back after the handshake and reaches the client with the next write, in
- * order, so the client can resume; the handshake's own flights are never held.
+ * test_tls_bio.c - the BIOs of lb's TLS connections (lb/tls_bio.h): a server's session ticket
+ * is held back after the handshake and reaches the client with the next write, in order, so the
+ * client can resume; the handshake's own flights are never held. The read BIO says when a read
+ * emptied the socket, finds its descriptor for SSL_get_fd(), and reports a bare end of stream
+ * as OpenSSL expects.
  *
  * Both ends run in this process over a non-blocking socketpair, with a certificate made here:
  * the server as lb sets it up (its socket read directly, writes through tls_bio), the client a
@@ -53,6 +55,7 @@ static SSL_CTX *server_ctx(int max_version)
     assert_int_equal(SSL_CTX_use_PrivateKey(ctx, key), 1);
     assert_int_equal(SSL_CTX_set_max_proto_version(ctx, max_version), 1);
     SSL_CTX_set_num_tickets(ctx, 1);
+    SSL_CTX_set_read_ahead(ctx, 1); /* as lb's: one read() takes what the socket has */
     X509_free(cert);
     EVP_PKEY_free(key);
     return ctx;
@@ -71,7 +74,7 @@ static void pair_open(struct pair *p, int max_version)
     p->client = SSL_new(p->cctx);
     assert_non_null(p->server);
     assert_non_null(p->client);
-    BIO *rbio = BIO_new_socket(p->sfd, BIO_NOCLOSE);
+    BIO *rbio = tls_bio_new_read(p->sfd);
     BIO *wbio = tls_bio_new_write(p->sfd, p->server);
     assert_non_null(rbio);
     assert_non_null(wbio);
@@ -180,12 +183,41 @@ static void test_tls12_handshake_completes_with_its_ticket(void **state)
     pair_close(&p);
 }
 
+static void test_read_bio_says_when_the_socket_is_drained(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_open(&p, TLS1_3_VERSION);
+    handshake(&p);
+    assert_int_equal(SSL_get_fd(p.server), p.sfd);
+    size_t n;
+    char buf[64];
+    /* two records at once: the server's first read takes both from the socket */
+    assert_int_equal(SSL_write_ex(p.client, "one", 3, &n), 1);
+    assert_int_equal(SSL_write_ex(p.client, "two", 3, &n), 1);
+    assert_int_equal(SSL_read_ex(p.server, buf, sizeof(buf), &n), 1);
+    assert_int_equal(n, 3);
+    /* the socket is empty, but the library holds the second record: not drained yet */
+    assert_true(tls_bio_read_drained(SSL_get_rbio(p.server)));
+    assert_int_equal(SSL_has_pending(p.server), 1);
+    assert_int_equal(SSL_read_ex(p.server, buf, sizeof(buf), &n), 1);
+    assert_int_equal(n, 3);
+    assert_int_equal(SSL_has_pending(p.server), 0);
+    /* a bare end of stream (no close_notify) reads as the end, with lb's option */
+    SSL_set_options(p.server, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    assert_int_equal(shutdown(p.cfd, SHUT_WR), 0);
+    assert_int_equal(SSL_read_ex(p.server, buf, sizeof(buf), &n), 0);
+    assert_int_equal(SSL_get_error(p.server, 0), SSL_ERROR_ZERO_RETURN);
+    pair_close(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tls13_ticket_waits_for_the_first_response),
         cmocka_unit_test(test_tls13_ticket_goes_with_the_close_notify),
         cmocka_unit_test(test_tls12_handshake_completes_with_its_ticket),
+        cmocka_unit_test(test_read_bio_says_when_the_socket_is_drained),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
