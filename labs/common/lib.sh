@@ -276,8 +276,11 @@ snapshot() {
 }
 
 # lb_has FLAG: this lb's -h names FLAG (features still being built are detected, not assumed).
-lb_has() { "$BIN/lb" -h 2>&1 | grep -q -- "$1"; }
-sim_has() { "$BIN/backend-sim" -h 2>&1 | grep -q -- "$1"; }
+# (The help is read whole before grep looks at it: piped into grep -q, which exits at the first
+# match, a help longer than one pipe write could get SIGPIPE and, under pipefail, make the answer
+# "no" by chance.)
+lb_has() { grep -q -- "$1" <<<"$("$BIN/lb" -h 2>&1)"; }
+sim_has() { grep -q -- "$1" <<<"$("$BIN/backend-sim" -h 2>&1)"; }
 
 # --- capture -----------------------------------------------------------------------------------
 
