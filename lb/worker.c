@@ -16,7 +16,7 @@
  * the kernel (on a virtual machine, an interrupt between processors that the hypervisor relays)
  * and switched back in. With several workers each has less to do, runs out of events more often
  * and sleeps more: with two workers and a new client connection per request, about once per
- * request. So a worker that has just handled a busy round (YIELD_AFTER_EVENTS events or more)
+ * three requests (one worker: once per thirty). So a worker that has just handled a busy round (YIELD_AFTER_EVENTS events or more)
  * and finds nothing more first lets the other threads ready on its CPU run (sched_yield()) and
  * looks again: those are the load generator, the backends and the other worker, and on loopback
  * the sender does the receiver's TCP work, so they are often about to hand it its next events.
@@ -32,6 +32,7 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +40,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -119,7 +119,6 @@ static void learn_listen_front(struct worker *w, int i, int listen_fd)
 {
     struct sockaddr_storage *ss = &w->listen_front[i];
     socklen_t len = sizeof(*ss);
-    ss->ss_family = AF_UNSPEC;
     if (listen_fd < 0 || getsockname(listen_fd, (struct sockaddr *)ss, &len) != 0) {
         ss->ss_family = AF_UNSPEC;
         return;
