@@ -86,29 +86,6 @@ static long held_ctrl(BIO *b, int cmd, long num, void *ptr)
     return cmd == BIO_CTRL_FLUSH ? 1 : 0;
 }
 
-static int held_destroy(BIO *b)
-{
-    free(BIO_get_data(b));
-    BIO_set_data(b, NULL);
-    return 1;
-}
-
-static BIO_METHOD *method;
-static pthread_once_t method_once = PTHREAD_ONCE_INIT;
-
-static void make_method(void)
-{
-    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "lblab held write");
-    if (m == NULL)
-        return;
-    if (BIO_meth_set_write_ex(m, held_write_ex) != 1 || BIO_meth_set_ctrl(m, held_ctrl) != 1 ||
-        BIO_meth_set_destroy(m, held_destroy) != 1) {
-        BIO_meth_free(m);
-        return;
-    }
-    method = m;
-}
-
 /* --- the read BIO --- */
 
 struct socket_read {
@@ -160,72 +137,72 @@ static long socket_read_ctrl(BIO *b, int cmd, long num, void *ptr)
     }
 }
 
-static int socket_read_destroy(BIO *b)
-{
-    free(BIO_get_data(b));
-    BIO_set_data(b, NULL);
-    return 1;
-}
-
-static BIO_METHOD *read_method;
-static pthread_once_t read_method_once = PTHREAD_ONCE_INIT;
-
-static void make_read_method(void)
-{
-    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
-                                 "lblab socket read");
-    if (m == NULL)
-        return;
-    if (BIO_meth_set_read_ex(m, socket_read_ex) != 1 ||
-        BIO_meth_set_ctrl(m, socket_read_ctrl) != 1 ||
-        BIO_meth_set_destroy(m, socket_read_destroy) != 1) {
-        BIO_meth_free(m);
-        return;
-    }
-    read_method = m;
-}
-
-BIO *tls_bio_new_read(int fd)
-{
-    if (pthread_once(&read_method_once, make_read_method) != 0 || read_method == NULL)
-        return NULL;
-    struct socket_read *r = calloc(1, sizeof(*r));
-    if (r == NULL)
-        return NULL;
-    BIO *b = BIO_new(read_method);
-    if (b == NULL) {
-        free(r);
-        return NULL;
-    }
-    r->fd = fd;
-    BIO_set_data(b, r);
-    BIO_set_init(b, 1);
-    return b;
-}
-
 bool tls_bio_read_drained(BIO *rbio)
 {
     const struct socket_read *r = BIO_get_data(rbio);
     return r != NULL && r->drained;
 }
 
-/* --- the write BIO --- */
+/* --- both: their methods, made once for the process, and a BIO over each one's state --- */
+
+static int free_data(BIO *b)
+{
+    free(BIO_get_data(b));
+    BIO_set_data(b, NULL);
+    return 1;
+}
+
+static BIO_METHOD *write_method, *read_method;
+static pthread_once_t methods_once = PTHREAD_ONCE_INIT;
+
+static void make_methods(void)
+{
+    BIO_METHOD *w = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "lblab held write");
+    BIO_METHOD *r = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
+                                 "lblab socket read");
+    if (w == NULL || r == NULL || BIO_meth_set_write_ex(w, held_write_ex) != 1 ||
+        BIO_meth_set_ctrl(w, held_ctrl) != 1 || BIO_meth_set_destroy(w, free_data) != 1 ||
+        BIO_meth_set_read_ex(r, socket_read_ex) != 1 ||
+        BIO_meth_set_ctrl(r, socket_read_ctrl) != 1 || BIO_meth_set_destroy(r, free_data) != 1) {
+        BIO_meth_free(w);
+        BIO_meth_free(r);
+        return;
+    }
+    write_method = w;
+    read_method = r;
+}
+
+/* A BIO of method m with state data (freed with it, or here when the BIO cannot be made). */
+static BIO *bio_over(BIO_METHOD *m, void *data)
+{
+    BIO *b = data != NULL ? BIO_new(m) : NULL;
+    if (b == NULL) {
+        free(data);
+        return NULL;
+    }
+    BIO_set_data(b, data);
+    BIO_set_init(b, 1);
+    return b;
+}
 
 BIO *tls_bio_new_write(int fd, const SSL *ssl)
 {
-    if (pthread_once(&method_once, make_method) != 0 || method == NULL)
+    if (pthread_once(&methods_once, make_methods) != 0 || write_method == NULL)
         return NULL;
     struct held_write *h = calloc(1, sizeof(*h));
-    if (h == NULL)
-        return NULL;
-    BIO *b = BIO_new(method);
-    if (b == NULL) {
-        free(h);
-        return NULL;
+    if (h != NULL) {
+        h->fd = fd;
+        h->ssl = ssl;
     }
-    h->fd = fd;
-    h->ssl = ssl;
-    BIO_set_data(b, h);
-    BIO_set_init(b, 1);
-    return b;
+    return bio_over(write_method, h);
+}
+
+BIO *tls_bio_new_read(int fd)
+{
+    if (pthread_once(&methods_once, make_methods) != 0 || read_method == NULL)
+        return NULL;
+    struct socket_read *r = calloc(1, sizeof(*r));
+    if (r != NULL)
+        r->fd = fd;
+    return bio_over(read_method, r);
 }
