@@ -749,6 +749,14 @@ static pid_t spawn_and_wait(char *const argv[], uint16_t port, const char *log_p
     return -1;
 }
 
+pid_t harness_spawn_listening(char *const argv[], uint16_t port, const char *log_path)
+{
+    pid_t pid = spawn_and_wait(argv, port, log_path);
+    if (pid > 0)
+        track_add(pid, NULL);
+    return pid;
+}
+
 pid_t harness_start_backend_sim(const char *name, uint16_t *port, const char *log_path)
 {
     return harness_start_backend_sim_args(name, port, log_path, NULL);
@@ -772,10 +780,9 @@ pid_t harness_start_backend_sim_args(const char *name, uint16_t *port, const cha
             argv[argc++] = (char *)extra[i];
         }
         argv[argc] = NULL;
-        pid_t pid = spawn_and_wait(argv, p, log_path);
+        pid_t pid = harness_spawn_listening(argv, p, log_path);
         if (pid > 0) {
             *port = p;
-            track_add(pid, NULL);
             return pid;
         }
     }

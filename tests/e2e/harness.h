@@ -111,6 +111,11 @@ char *harness_runf(int *exit_status, const char *fmt, ...) __attribute__((format
 
 /* --- Starting the real programs ------------------------------------------------------------ */
 
+/* Starts argv, a server that will listen on 127.0.0.1:port, tied to the test (it gets SIGTERM if
+ * the test dies) and tracked for the teardown, and waits until it accepts. Output goes to
+ * log_path (NULL: stderr). Returns the pid, or -1 (then it is stopped). */
+pid_t harness_spawn_listening(char *const argv[], uint16_t port, const char *log_path);
+
 /* Starts one bin/backend-sim serving a free port (written to *port) named name, and waits until
  * it accepts. Output goes to log_path (NULL: stderr). Returns the pid, or -1. */
 pid_t harness_start_backend_sim(const char *name, uint16_t *port, const char *log_path);

@@ -20,9 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "harness.h"
 #include "lb_fixture.h"
 
@@ -34,13 +34,6 @@
 #define DEFER_WINDOW_MS 800
 
 static const char req[] = "GET / HTTP/1.1\r\nHost: lb\r\n\r\n";
-
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 static uint16_t local_port_of(int fd)
 {
@@ -71,9 +64,9 @@ static int server_side_state(uint16_t server_port, uint16_t client_port)
 
 /* Connects without sending; returns lb's side's first listed state and how long after connect()
  * it was read. */
-static int first_state(struct harness_conn *c, uint16_t lb_port, long *after_ms)
+static int first_state(struct harness_conn *c, uint16_t lb_port, uint64_t *after_ms)
 {
-    long t0 = now_ms();
+    uint64_t t0 = clock_mono_ms();
     assert_int_equal(harness_conn_open(c, lb_port, TIMEOUT_MS), 0);
     uint16_t mine = local_port_of(c->fd);
     int state = -1;
@@ -82,7 +75,7 @@ static int first_state(struct harness_conn *c, uint16_t lb_port, long *after_ms)
         if (state < 0)
             harness_sleep_ms(5);
     }
-    *after_ms = now_ms() - t0;
+    *after_ms = clock_mono_ms() - t0;
     return state;
 }
 
@@ -100,12 +93,13 @@ static void test_http_mode_takes_a_connection_when_its_request_arrives(void **st
     struct lb_fixture f;
     lb_fixture_start(&f, NULL, 0, NULL);
     struct harness_conn c;
-    long after_ms;
+    uint64_t after_ms;
     int st = first_state(&c, f.lb_port, &after_ms);
     if (after_ms < DEFER_WINDOW_MS)
         assert_int_equal(st, TCP_STATE_SYN_RECV);
     else
-        print_message("looked %ld ms after connect(): too late to see the deferral\n", after_ms);
+        print_message("looked %llu ms after connect(): too late to see the deferral\n",
+                      (unsigned long long)after_ms);
     harness_sleep_ms(200); /* a client that speaks a little late is served all the same */
     answered(&c);
     answered(&c); /* and kept alive */
@@ -137,7 +131,7 @@ static void accepts_at_once(const char *const *args)
     struct lb_fixture f;
     lb_fixture_start(&f, NULL, 0, args);
     struct harness_conn c;
-    long after_ms;
+    uint64_t after_ms;
     assert_int_equal(first_state(&c, f.lb_port, &after_ms), TCP_STATE_ESTABLISHED);
     answered(&c);
     harness_conn_close(&c);

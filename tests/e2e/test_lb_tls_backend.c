@@ -186,14 +186,7 @@ static void test_new_backend_connections_resume_the_tls_session(void **state)
         snprintf(accept, sizeof(accept), "127.0.0.1:%u", (unsigned)ss_port);
         char *argv[] = {"/usr/bin/env", "openssl", "s_server", "-accept", accept, "-cert",
                         sim_cert, "-key", sim_key, "-www", "-quiet", NULL};
-        ss = harness_spawn(argv, "/dev/null");
-        if (ss > 0 && harness_wait_port(ss_port, TIMEOUT_MS)) {
-            harness_track(ss);
-        } else {
-            if (ss > 0)
-                harness_stop(ss, TIMEOUT_MS);
-            ss = -1;
-        }
+        ss = harness_spawn_listening(argv, ss_port, "/dev/null");
     }
     assert_true(ss > 0);
     snprintf(backend, sizeof(backend), "127.0.0.1:%u,tls,ca=%s", (unsigned)ss_port, sim_cert);
