@@ -54,16 +54,16 @@
 #include "upstream.h"
 
 #define MAX_EVENTS 256
-/* Accepts per wake-up. With several workers, small on purpose: while this worker is busy serving
- * what it accepted, the next connections wake another worker (EPOLLEXCLUSIVE wakes one idle
- * waiter per event), so a burst of new keep-alive connections is spread over the workers instead
- * of landing on one. A lone worker takes more at once: with 4, a thousand clients connecting
- * together waited for 250 rounds of the loop to be accepted, and their first requests' latency
- * showed it (wrk --latency, p99 at 1,000 clients in five runs: 36 to 249 ms with 4, 37 to 48 ms
- * with 16). Not many more: with 64, p99 at 10,000 clients rose to a second (115 to 511 ms with
- * 4, 292 to 965 with 16: noisy, not clearly worse). */
-#define ACCEPT_BATCH 4
-#define ACCEPT_BATCH_ALONE 16
+/* Accepts per wake-up: until the listen queue is empty, at most one full backlog (SOMAXCONN, as
+ * main() listens) so that a flood of connections cannot keep the worker in accept() for ever.
+ * Taking only a few per round starved the queue when thousands of clients connected together:
+ * the kernel's accept queue overflowed, it dropped their handshakes and first requests, and the
+ * clients resent them after 1 s, 3 s, ... (wrk -c10000 against one worker, three runs each: 16 per
+ * round, 11,000 to 23,000 listen-queue overflows and p99 3.6 to 4.0 s; until empty, 1,800 to
+ * 3,900 overflows and p99 0.57 to 0.68 s, close to the 0.3 s that 10,000 clients each waiting for
+ * one of ~30,000 responses a second must wait on average). Several workers still share the load:
+ * what one worker accepts beyond its share it hands to the others (handoff.h). */
+#define ACCEPT_MAX SOMAXCONN
 #define ACCEPT_PAUSE_MS 100
 #define TRIM_INTERVAL_MS 1000 /* how often the worker gives unused memory back */
 #define TRIM_BURST_CONNS 256  /* connections gone since the last trim that make it a burst */
@@ -312,8 +312,7 @@ static void take_handed_clients(struct worker *w)
 static void accept_clients(struct worker *w, bool tls)
 {
     int lfd = tls ? w->tls_listen_fd : w->listen_fd;
-    int batch = w->nworkers > 1 ? ACCEPT_BATCH : ACCEPT_BATCH_ALONE;
-    for (int i = 0; i < batch; i++) {
+    for (int i = 0; i < ACCEPT_MAX; i++) {
         struct handoff_conn c = {.tls = tls, .peer_len = sizeof(c.peer)};
         if (!connlimit_take(w->conns)) {
             /* --max-conns reached: new connections wait in the listen backlog */
