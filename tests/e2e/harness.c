@@ -50,6 +50,22 @@ uint16_t harness_free_port(void)
     return 0;
 }
 
+int harness_free_ports(uint16_t *ports, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        bool taken = true;
+        for (int attempt = 0; attempt < 50 && taken; attempt++) {
+            ports[i] = harness_free_port();
+            taken = ports[i] == 0;
+            for (size_t k = 0; k < i && !taken; k++)
+                taken = ports[k] == ports[i];
+        }
+        if (taken)
+            return -1;
+    }
+    return 0;
+}
+
 /* Every path harness_bin made, kept for the life of the process so callers need not copy one. */
 static struct bin_path {
     struct bin_path *next;
@@ -725,9 +741,29 @@ static pid_t spawn_tied(char *const argv[], const char *log_path)
     return pid;
 }
 
-/* Spawns argv (whose port argument was chosen by the caller) and waits for port; a process that
- * exits first (its port was taken meanwhile) makes the caller retry with another port. */
-static pid_t spawn_and_wait(char *const argv[], uint16_t port, const char *log_path)
+enum accepting { ACCEPTING, EXITED, TIMED_OUT };
+
+/* Waits until pid accepts on port, up to deadline. EXITED (then it is reaped): it exited first,
+ * its port taken meanwhile, say. */
+static enum accepting wait_accepting(pid_t pid, uint16_t port, uint64_t deadline)
+{
+    while (clock_mono_ms() < deadline) {
+        if (!harness_alive(pid, NULL))
+            return EXITED;
+        int fd = harness_connect(port, 500);
+        if (fd >= 0) {
+            close(fd);
+            return ACCEPTING;
+        }
+        sleep_ms(20);
+    }
+    return TIMED_OUT;
+}
+
+/* Spawns argv (whose port arguments were chosen by the caller) and waits for each of the n
+ * ports; a process that exits first makes the caller retry with other ports. */
+static pid_t spawn_and_wait(char *const argv[], const uint16_t *ports, size_t n,
+                            const char *log_path)
 {
     pid_t pid = spawn_tied(argv, log_path);
     uint64_t deadline;
@@ -735,26 +771,28 @@ static pid_t spawn_and_wait(char *const argv[], uint16_t port, const char *log_p
     if (pid < 0)
         return -1;
     deadline = clock_mono_ms() + (uint64_t)harness_timeout_ms(15000);
-    while (clock_mono_ms() < deadline) {
-        if (!harness_alive(pid, NULL))
+    for (size_t i = 0; i < n; i++) {
+        enum accepting up = wait_accepting(pid, ports[i], deadline);
+        if (up == TIMED_OUT)
+            harness_stop(pid, 2000);
+        if (up != ACCEPTING)
             return -1;
-        int fd = harness_connect(port, 500);
-        if (fd >= 0) {
-            close(fd);
-            return pid;
-        }
-        sleep_ms(20);
     }
-    harness_stop(pid, 2000);
-    return -1;
+    return pid;
+}
+
+pid_t harness_spawn_listening_ports(char *const argv[], const uint16_t *ports, size_t n,
+                                    const char *log_path)
+{
+    pid_t pid = spawn_and_wait(argv, ports, n, log_path);
+    if (pid > 0)
+        track_add(pid, NULL);
+    return pid;
 }
 
 pid_t harness_spawn_listening(char *const argv[], uint16_t port, const char *log_path)
 {
-    pid_t pid = spawn_and_wait(argv, port, log_path);
-    if (pid > 0)
-        track_add(pid, NULL);
-    return pid;
+    return harness_spawn_listening_ports(argv, &port, 1, log_path);
 }
 
 pid_t harness_start_backend_sim(const char *name, uint16_t *port, const char *log_path)
@@ -821,7 +859,7 @@ pid_t harness_start_lb(uint16_t *port, const uint16_t *backends, size_t n,
         for (size_t i = 0; i < n_extra; i++)
             argv[argc++] = (char *)extra[i];
         argv[argc] = NULL;
-        pid = spawn_and_wait(argv, p, log_path);
+        pid = spawn_and_wait(argv, &p, 1, log_path);
         free(argv);
         free(addrs);
         if (pid > 0) {

@@ -18,6 +18,8 @@
 
 /* A loopback TCP port nobody listens on now (never 3000-3003). */
 uint16_t harness_free_port(void);
+/* Fills ports[0..n) with free loopback ports, no two alike. Returns 0, or -1. */
+int harness_free_ports(uint16_t *ports, size_t n);
 
 /* The path of program name in the binary directory; it stays valid until the process exits. */
 const char *harness_bin(const char *name);
@@ -115,6 +117,9 @@ char *harness_runf(int *exit_status, const char *fmt, ...) __attribute__((format
  * the test dies) and tracked for the teardown, and waits until it accepts. Output goes to
  * log_path (NULL: stderr). Returns the pid, or -1 (then it is stopped). */
 pid_t harness_spawn_listening(char *const argv[], uint16_t port, const char *log_path);
+/* The same for a server that listens on each of the n ports: waits until all of them accept. */
+pid_t harness_spawn_listening_ports(char *const argv[], const uint16_t *ports, size_t n,
+                                    const char *log_path);
 
 /* Starts one bin/backend-sim serving a free port (written to *port) named name, and waits until
  * it accepts. Output goes to log_path (NULL: stderr). Returns the pid, or -1. */
