@@ -73,17 +73,11 @@ static void test_lb_lbtop_and_lbtrace_give_a_backend_the_same_name(void **state)
     snprintf(trace_log, sizeof(trace_log), "%s/lbtrace.log", dir);
     pid_t sim = harness_start_backend_sim("alpha", &be, lb_log);
     assert_true(sim > 0);
-    do
-        lb_port = harness_free_port();
-    while (lb_port == be);
-    snprintf(listen, sizeof(listen), "127.0.0.1:%u", (unsigned)lb_port);
     snprintf(backend, sizeof(backend), "127.0.0.1:%u,name=alpha", (unsigned)be);
-    char *lb_argv[] = {(char *)harness_bin("lb"), "-l", listen, "-b", backend, "-w", "1",
-                       "--access-log", access, NULL};
-    pid_t lb = harness_spawn(lb_argv, lb_log);
+    const char *lb_extra[] = {"-b", backend, "-w", "1", "--access-log", access, NULL};
+    pid_t lb = harness_start_lb(&lb_port, NULL, 0, lb_extra, lb_log);
     assert_true(lb > 0);
-    harness_track(lb);
-    assert_true(harness_wait_port(lb_port, 10000));
+    snprintf(listen, sizeof(listen), "127.0.0.1:%u", (unsigned)lb_port);
 
     pid_t trace = start_lbtrace(lb_port, be, trace_log);
     assert_true(trace >= 0);

@@ -265,23 +265,18 @@ static void test_access_log_has_a_line_for_errors_too_with_the_returned_request_
 static void test_access_log_to_standard_output(void **state)
 {
     char dir[] = "/tmp/lbtest-log-XXXXXX";
-    char path[256], arg[64];
+    char path[256];
     struct harness_sb *sb = harness_sb_start("sb", NULL, 0);
-    uint16_t port = harness_sb_port(sb), lb_port = harness_free_port();
+    uint16_t port = harness_sb_port(sb), lb_port;
     struct harness_response resp;
     const char *get = "GET /to-stdout HTTP/1.1\r\nHost: x\r\nX-Request-ID: stdout-id\r\n\r\n";
     (void)state;
 
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/out.log", dir);
-    snprintf(arg, sizeof(arg), "127.0.0.1:%u", (unsigned)port);
-    char listen_arg[32];
-    snprintf(listen_arg, sizeof(listen_arg), "127.0.0.1:%u", (unsigned)lb_port);
-    char *argv[] = {(char *)harness_bin("lb"), "-l", listen_arg, "-b", arg, "--access-log", "-", NULL};
-    pid_t lb = harness_spawn(argv, path);
+    const char *extra[] = {"--access-log", "-", NULL};
+    pid_t lb = harness_start_lb(&lb_port, &port, 1, extra, path);
     assert_true(lb > 0);
-    harness_track(lb);
-    assert_true(harness_wait_port(lb_port, TIMEOUT_MS));
     assert_int_equal(harness_exchange(lb_port, get, strlen(get), TIMEOUT_MS, &resp), 0);
     assert_int_equal(resp.status, 200);
     harness_response_free(&resp);

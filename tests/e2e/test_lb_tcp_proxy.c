@@ -46,20 +46,10 @@ static void sim_start(struct sim *s, bool accept_proxy)
     assert_non_null(mkdtemp(s->dir));
     s->log = harness_fmt("%s/sim.log", s->dir);
     s->out = harness_fmt("%s/sim.out", s->dir);
-    for (int attempt = 0; attempt < 3; attempt++) {
-        char port_arg[32];
-        s->port = harness_free_port();
-        snprintf(port_arg, sizeof(port_arg), "127.0.0.1:%u", (unsigned)s->port);
-        char *argv[] = {(char *)harness_bin("backend-sim"), "-p", port_arg, "--name", "b1",
-                        "--log", s->log, accept_proxy ? "--accept-proxy" : NULL, NULL};
-        s->pid = harness_spawn(argv, s->out);
-        assert_true(s->pid > 0);
-        harness_track(s->pid);
-        if (harness_wait_port(s->port, 15000))
-            return;
-        harness_stop(s->pid, 2000);
-    }
-    fail_msg("backend-sim did not start");
+    const char *extra[] = {"--log", s->log, accept_proxy ? "--accept-proxy" : NULL, NULL};
+    s->pid = harness_start_backend_sim_args("b1", &s->port, s->out, extra);
+    if (s->pid <= 0)
+        fail_msg("backend-sim did not start");
 }
 
 static void sim_stop(struct sim *s)
