@@ -37,12 +37,9 @@ static pid_t start_sim(const char *name, uint16_t *port)
     char *listen = harness_fmt("127.0.0.1:%u", (unsigned)*port);
     char *argv[] = {(char *)harness_bin("backend-sim"), "-p", listen, "--name", (char *)name,
                     NULL};
-    pid_t pid = harness_spawn(argv, NULL);
+    pid_t pid = harness_spawn_listening(argv, *port, NULL);
     free(listen);
-    if (pid > 0) {
-        harness_track(pid);
-        assert_true(harness_wait_port(*port, TIMEOUT_MS));
-    }
+    assert_true(pid > 0);
     return pid;
 }
 

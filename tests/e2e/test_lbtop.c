@@ -55,9 +55,8 @@ static pid_t start_lb(struct rig *r, unsigned nbackends, uint16_t extra_dead_por
         argv[n++] = b[NB];
     }
     argv[n] = NULL;
-    pid_t pid = harness_spawn(argv, r->log);
+    pid_t pid = harness_spawn_listening(argv, r->lb_port, r->log);
     assert_true(pid > 0);
-    assert_true(harness_wait_port(r->lb_port, 10000));
     /* lb listens a moment before it publishes its statistics: wait for the segment too */
     char seg[64];
     struct stat st;
@@ -77,17 +76,15 @@ static void rig_up(struct rig *r, unsigned nbackends, uint16_t dead_port)
     active = r;
     snprintf(r->log, sizeof(r->log), "/tmp/lblab-e2e-lbtop-%ld.log", (long)getpid());
     argv[n++] = (char *)harness_bin("backend-sim");
+    assert_int_equal(harness_free_ports(r->ports, NB), 0);
     for (unsigned i = 0; i < NB; i++) {
-        r->ports[i] = harness_free_port();
         snprintf(p[i], sizeof(p[i]), "127.0.0.1:%u", (unsigned)r->ports[i]);
         argv[n++] = "-p";
         argv[n++] = p[i];
     }
     argv[n] = NULL;
-    r->sim = harness_spawn(argv, r->log);
+    r->sim = harness_spawn_listening_ports(argv, r->ports, NB, r->log);
     assert_true(r->sim > 0);
-    for (unsigned i = 0; i < NB; i++)
-        assert_true(harness_wait_port(r->ports[i], 10000));
     r->lb_port = harness_free_port();
     r->lb = start_lb(r, nbackends, dead_port);
 }
@@ -246,7 +243,7 @@ static void test_json_shows_exactly_the_requests_each_backend_served(void **stat
     (void)state;
 
     rig_up(&r, NB, 0);
-    /* Connections so far: harness_wait_port()'s probe, once lb has accepted it (connect()
+    /* Connections so far: harness_spawn_listening()'s probe, once lb has accepted it (connect()
      * succeeds before lb's accept(), so wait for lb to count it). */
     long accepted0 = -1;
     for (int tries = 0; tries < 100 && accepted0 < 1; tries++) {

@@ -32,25 +32,20 @@ static void rig_up(struct rig *r)
     memset(r, 0, sizeof(*r));
     active = r;
     snprintf(r->log, sizeof(r->log), "/tmp/lblab-e2e-lbtop-tcp-%ld.log", (long)getpid());
+    assert_int_equal(harness_free_ports(r->ports, NB), 0);
     for (unsigned i = 0; i < NB; i++) {
-        r->ports[i] = harness_free_port();
         snprintf(p[i], sizeof(p[i]), "127.0.0.1:%u", (unsigned)r->ports[i]);
         snprintf(b[i], sizeof(b[i]), "127.0.0.1:%u,name=b%u", (unsigned)r->ports[i], i + 1);
     }
     char *sim_argv[] = {(char *)harness_bin("backend-sim"), "-p", p[0], "-p", p[1], NULL};
-    r->sim = harness_spawn(sim_argv, r->log);
+    r->sim = harness_spawn_listening_ports(sim_argv, r->ports, NB, r->log);
     assert_true(r->sim > 0);
-    for (unsigned i = 0; i < NB; i++)
-        assert_true(harness_wait_port(r->ports[i], 10000));
-    do
-        r->lb_port = harness_free_port();
-    while (r->lb_port == r->ports[0] || r->lb_port == r->ports[1]);
+    r->lb_port = harness_free_port(); /* never theirs: they listen now */
     snprintf(listen, sizeof(listen), "127.0.0.1:%u", (unsigned)r->lb_port);
     char *lb_argv[] = {(char *)harness_bin("lb"), "-m", "tcp", "-l", listen, "-w", "2",
                        "-b", b[0], "-b", b[1], NULL};
-    r->lb = harness_spawn(lb_argv, r->log);
+    r->lb = harness_spawn_listening(lb_argv, r->lb_port, r->log);
     assert_true(r->lb > 0);
-    assert_true(harness_wait_port(r->lb_port, 10000));
 }
 
 static void rig_down(struct rig *r)
@@ -139,7 +134,7 @@ static void test_json_counts_connections_and_bytes_per_backend(void **state)
     unsigned long long sent = 0, received = 0;
     (void)state;
     rig_up(&r);
-    char *before = json_when_closed(&r, 1); /* harness_wait_port's probe */
+    char *before = json_when_closed(&r, 1); /* harness_spawn_listening's probe */
     long long accepted0 = field_after(before, "\"totals\"", "accepted");
     long long in0 = field_after(before, "\"totals\"", "bytes_in");
     long long out0 = field_after(before, "\"totals\"", "bytes_out");
