@@ -137,6 +137,7 @@ static const char *json_field(const char *line, const char *name, char *out, siz
 static int group_setup(void **state)
 {
     char p1[32], p2[32], path[160];
+    uint16_t ports[2];
     (void)state;
     snprintf(dir, sizeof(dir), "/tmp/test_backend_sim.XXXXXX");
     if (mkdtemp(dir) == NULL)
@@ -153,10 +154,10 @@ static int group_setup(void **state)
     snprintf(path, sizeof(path), "%s/secret.txt", dir);
     write_file(path, "outside the docroot\n");
 
-    port1 = harness_free_port();
-    do
-        port2 = harness_free_port();
-    while (port2 == port1);
+    if (harness_free_ports(ports, 2) < 0)
+        return -1;
+    port1 = ports[0];
+    port2 = ports[1];
     snprintf(p1, sizeof(p1), "127.0.0.1:%u", port1);
     snprintf(p2, sizeof(p2), "127.0.0.1:%u", port2);
     snprintf(path, sizeof(path), "%s/www", dir);
@@ -172,14 +173,8 @@ static int group_setup(void **state)
                     "--docroot",
                     path,
                     NULL};
-    sim_pid = harness_spawn(argv, NULL);
-    if (sim_pid < 0)
-        return -1;
-    if (!harness_wait_port(port1, TIMEOUT_MS) || !harness_wait_port(port2, TIMEOUT_MS)) {
-        harness_stop(sim_pid, TIMEOUT_MS);
-        return -1;
-    }
-    return 0;
+    sim_pid = harness_spawn_listening_ports(argv, ports, 2, NULL);
+    return sim_pid > 0 ? 0 : -1;
 }
 
 static int group_teardown(void **state)

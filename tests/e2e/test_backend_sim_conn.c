@@ -46,12 +46,11 @@ static void sim_start(struct sim *s, int nports, ...)
     memset(s, 0, sizeof(*s));
     snprintf(s->dir, sizeof(s->dir), "/tmp/test_backend_sim_conn.XXXXXX");
     assert_non_null(mkdtemp(s->dir));
+    live = s;
     snprintf(s->out_path, sizeof(s->out_path), "%s/out.txt", s->dir);
     argv[argc++] = (char *)harness_bin("backend-sim");
+    assert_int_equal(harness_free_ports(s->port, (size_t)nports), 0);
     for (int i = 0; i < nports; i++) {
-        do
-            s->port[i] = harness_free_port();
-        while (i > 0 && (s->port[i] == s->port[0] || s->port[i] == s->port[i - 1]));
         snprintf(ports[i], sizeof(ports[i]), "127.0.0.1:%u", s->port[i]);
         argv[argc++] = "-p";
         argv[argc++] = ports[i];
@@ -61,11 +60,8 @@ static void sim_start(struct sim *s, int nports, ...)
         argv[argc++] = a;
     va_end(ap);
     argv[argc] = NULL;
-    s->pid = harness_spawn(argv, s->out_path);
+    s->pid = harness_spawn_listening_ports(argv, s->port, (size_t)nports, s->out_path);
     assert_true(s->pid > 0);
-    live = s;
-    for (int i = 0; i < nports; i++)
-        assert_true(harness_wait_port(s->port[i], TIMEOUT_MS));
 }
 
 /* Stops it with SIGTERM and expects exit status 0. */
