@@ -288,14 +288,13 @@ static void lab_stop(struct lab *lab)
 static bool lab_start(struct lab *lab, bool tcp)
 {
     char p1[32], p2[32], pl[32], be1[48], be2[48];
+    uint16_t ports[3];
     memset(lab, 0, sizeof(*lab));
-    lab->lb = harness_free_port();
-    do
-        lab->b1 = harness_free_port();
-    while (lab->b1 == lab->lb);
-    do
-        lab->b2 = harness_free_port();
-    while (lab->b2 == lab->lb || lab->b2 == lab->b1);
+    if (harness_free_ports(ports, 3) < 0)
+        return false;
+    lab->lb = ports[0];
+    lab->b1 = ports[1];
+    lab->b2 = ports[2];
     snprintf(lab->log, sizeof(lab->log), "/tmp/lbtrace-e2e-%d.log", (int)getpid());
     snprintf(p1, sizeof(p1), "127.0.0.1:%u", lab->b1);
     snprintf(p2, sizeof(p2), "127.0.0.1:%u", lab->b2);
@@ -304,12 +303,12 @@ static bool lab_start(struct lab *lab, bool tcp)
     snprintf(be2, sizeof(be2), "127.0.0.1:%u,name=two", lab->b2);
 
     char *sim_argv[] = {(char *)harness_bin("backend-sim"), "-p", p1, "-p", p2, NULL};
-    lab->sim_pid = harness_spawn(sim_argv, lab->log);
+    lab->sim_pid = harness_spawn_listening_ports(sim_argv, &ports[1], 2, lab->log);
     char *lb_argv[] = {(char *)harness_bin("lb"), "-l", pl, "-b", be1, "-b", be2, "-w", "2",
                        tcp ? "-m" : NULL, "tcp", NULL};
-    lab->lb_pid = harness_spawn(lb_argv, lab->log);
-    if (lab->sim_pid <= 0 || lab->lb_pid <= 0 || !harness_wait_port(lab->b1, 10000) ||
-        !harness_wait_port(lab->b2, 10000) || !harness_wait_port(lab->lb, 10000)) {
+    if (lab->sim_pid > 0)
+        lab->lb_pid = harness_spawn_listening(lb_argv, lab->lb, lab->log);
+    if (lab->sim_pid <= 0 || lab->lb_pid <= 0) {
         lab_stop(lab);
         return false;
     }
@@ -582,15 +581,7 @@ static void test_live_tls_legs_paired_through_lbs_ring(void **state)
     struct lab lab;
     memset(&lab, 0, sizeof(lab));
     uint16_t ports[4];
-    for (int i = 0; i < 4; i++) {
-        bool dup;
-        do {
-            ports[i] = harness_free_port();
-            dup = false;
-            for (int k = 0; k < i; k++)
-                dup = dup || ports[k] == ports[i];
-        } while (dup);
-    }
+    assert_int_equal(harness_free_ports(ports, 4), 0);
     lab.lb = ports[0];
     lab.b1 = ports[1];
     lab.b2 = ports[2];
@@ -605,12 +596,13 @@ static void test_live_tls_legs_paired_through_lbs_ring(void **state)
                         "--tls-key", key, NULL};
     char *lb_argv[] = {(char *)harness_bin("lb"), "-l", pl, "-b", be1, "-b", be2, "-w", "1",
                        "--tls-cert", cert, "--tls-key", key, "--tls-listen", pt, NULL};
-    pid_t tls_sim = harness_spawn(tls_argv, lab.log);
-    lab.sim_pid = harness_spawn(plain_argv, lab.log);
-    lab.lb_pid = harness_spawn(lb_argv, lab.log);
-    bool up = tls_sim > 0 && lab.sim_pid > 0 && lab.lb_pid > 0 && harness_wait_port(lab.b1, 10000) &&
-              harness_wait_port(lab.b2, 10000) && harness_wait_port(lab.lb, 10000) &&
-              harness_wait_port(tls, 10000);
+    const uint16_t lb_ports[] = {lab.lb, tls};
+    pid_t tls_sim = harness_spawn_listening(tls_argv, lab.b2, lab.log);
+    if (tls_sim > 0)
+        lab.sim_pid = harness_spawn_listening(plain_argv, lab.b1, lab.log);
+    if (lab.sim_pid > 0)
+        lab.lb_pid = harness_spawn_listening_ports(lb_argv, lb_ports, 2, lab.log);
+    bool up = tls_sim > 0 && lab.sim_pid > 0 && lab.lb_pid > 0;
     char shm_path[64];
     struct stat sb;
     snprintf(shm_path, sizeof(shm_path), "/dev/shm/lblab-%u", lab.lb);
@@ -751,23 +743,23 @@ static void test_live_tls_passed_through_in_tcp_mode(void **state)
 
     struct lab lab;
     memset(&lab, 0, sizeof(lab));
-    lab.lb = harness_free_port();
-    do
-        lab.b1 = harness_free_port();
-    while (lab.b1 == lab.lb);
+    uint16_t ports[2];
+    assert_int_equal(harness_free_ports(ports, 2), 0);
+    lab.lb = ports[0];
+    lab.b1 = ports[1];
     snprintf(lab.log, sizeof(lab.log), "/tmp/lbtrace-e2e-tlspt-%d.log", (int)getpid());
     char *pb = harness_fmt("127.0.0.1:%u", lab.b1), *pl = harness_fmt("127.0.0.1:%u", lab.lb);
     char *be = harness_fmt("127.0.0.1:%u,name=tlsend", lab.b1);
     char *sim_argv[] = {(char *)harness_bin("backend-sim"), "-p", pb, "--tls-cert", cert,
                         "--tls-key", key, NULL};
     char *lb_argv[] = {(char *)harness_bin("lb"), "-m", "tcp", "-l", pl, "-b", be, "-w", "1", NULL};
-    lab.sim_pid = harness_spawn(sim_argv, lab.log);
-    lab.lb_pid = harness_spawn(lb_argv, lab.log);
+    lab.sim_pid = harness_spawn_listening(sim_argv, lab.b1, lab.log);
+    if (lab.sim_pid > 0)
+        lab.lb_pid = harness_spawn_listening(lb_argv, lab.lb, lab.log);
     char shm_path[64];
     struct stat sb;
     snprintf(shm_path, sizeof(shm_path), "/dev/shm/lblab-%u", lab.lb);
-    bool up = lab.sim_pid > 0 && lab.lb_pid > 0 && harness_wait_port(lab.b1, 10000) &&
-              harness_wait_port(lab.lb, 10000);
+    bool up = lab.sim_pid > 0 && lab.lb_pid > 0;
     for (int i = 0; up && i < 40 && stat(shm_path, &sb) != 0; i++)
         sleep_ms(50);
     if (!up || stat(shm_path, &sb) != 0) {
