@@ -4,8 +4,9 @@
 # named bench-*.sh, so `make bench` does not run it; docs/performance.md shows its output.
 #
 # Usage: scripts/profile-lb.sh BIN_DIR
-#   Environment: PROFILE_SECONDS (5: perf sampling time), PROFILE_CONNS (50 keep-alive clients),
-#                PROFILE_REQUESTS (20000: requests counted under strace, per proxy).
+#   Environment: PROFILE_SECONDS (5: perf sampling time, and each run of step 2),
+#                PROFILE_CONNS (50 keep-alive clients), PROFILE_ROUNDS (3: runs of step 2 per
+#                proxy), PROFILE_REQUESTS (20000: requests counted under strace, per proxy).
 #
 # Three backends (one nginx, two workers, a static 1 KiB file on three ports), lb -w 1 and HAProxy
 # (nbthread 1) round robin over them, on free loopback ports.
@@ -15,7 +16,12 @@
 #     work included). The table shows each stage's share of lb's samples and the CPU time per
 #     request that share stands for (lb's CPU time from /proc over a run without perf, divided
 #     by the requests wrk completed in it).
-#  2. strace -c -f follows lb, then HAProxy, while wrk sends PROFILE_REQUESTS requests over
+#  2. the whole machine's CPU time per request, with lb and then with HAProxy in the middle: wrk
+#     (the clients), the proxy, the backends and the rest (kernel threads, interrupts, anything
+#     else running), from /proc over PROFILE_ROUNDS interleaved runs of PROFILE_SECONDS each. On
+#     loopback the receiver's TCP work mostly runs in the sender's system call, so it is counted
+#     in the sender's time.
+#  3. strace -c -f follows lb, then HAProxy, while wrk sends PROFILE_REQUESTS requests over
 #     PROFILE_CONNS connections (a Lua script stops wrk after that many answers); the counts of
 #     each system call are divided by the requests answered. strace slows the proxy down, which
 #     changes batching a little (more events come one at a time): the counts are an upper bound.
@@ -28,14 +34,15 @@ bin="${1:-bin}"
 seconds="${PROFILE_SECONDS:-5}"
 conns="${PROFILE_CONNS:-50}"
 requests="${PROFILE_REQUESTS:-20000}"
+rounds="${PROFILE_ROUNDS:-3}"
 
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 [ -x "$bin/lb" ] || die "no $bin/lb (run make first)"
 need_tools wrk haproxy nginx curl strace
-for v in "$seconds" "$conns" "$requests"; do
-    [[ "$v" =~ ^[1-9][0-9]*$ ]] || die "PROFILE_SECONDS, PROFILE_CONNS and PROFILE_REQUESTS must be positive integers, not '$v'"
+for v in "$seconds" "$conns" "$requests" "$rounds"; do
+    [[ "$v" =~ ^[1-9][0-9]*$ ]] || die "PROFILE_SECONDS, PROFILE_CONNS, PROFILE_REQUESTS and PROFILE_ROUNDS must be positive integers, not '$v'"
 done
 
 make_temp_dir
@@ -46,6 +53,7 @@ mkdir -p "$tmp/www" "$tmp/backends"
 head -c 1024 /dev/zero | tr '\0' 'x' >"$tmp/www/1k"
 if ! chmod 755 "$tmp/www" || ! chmod 644 "$tmp/www/1k"; then die "chmod failed"; fi
 start_static_backends "$tmp/backends" 2 0 "$tmp/www" "$b1" "$b2" "$b3"
+backends_pid=${pids[${#pids[@]} - 1]} # their nginx master; its workers are its children
 
 "$bin/lb" -l "127.0.0.1:$lb_port" -b "127.0.0.1:$b1" -b "127.0.0.1:$b2" -b "127.0.0.1:$b3" -w 1 \
     >"$tmp/lb.log" 2>&1 &
@@ -177,7 +185,63 @@ else
         "use the system call counts below, or valgrind --tool=callgrind on a short run"
 fi
 
-# --- 2. strace: system calls per request, lb and HAProxy -----------------------------------------
+# --- 2. the machine's CPU per request: clients, proxy, backends ---------------------------------
+# CPU ticks of process $1 and its children (the nginx master and its workers).
+tree_ticks() {
+    local t c
+    t=$(ticks_of "$1")
+    for c in $(pgrep -P "$1"); do t=$((t + $(ticks_of "$c"))); done
+    echo "$t"
+}
+# CPU ticks of this shell's finished children (wrk, once waited for): cutime + cstime.
+children_ticks() { awk '{ print $16 + $17 }' "/proc/$$/stat"; }
+# Busy and all ticks of the whole machine, summed over its CPUs (/proc/stat, first line).
+machine_ticks() { awk '$1 == "cpu" { all = 0; for (i = 2; i <= NF; i++) all += $i; print all - $5 - $6, all; exit }' /proc/stat; }
+
+declare -A sum_n sum_wrk sum_proxy sum_back sum_busy sum_all
+for _ in $(seq "$rounds"); do
+    for who in lb haproxy; do
+        pid=$lb_pid port=$lb_port
+        if [ "$who" = haproxy ]; then pid=$hap_pid port=$hap_port; fi
+        read -r m_busy0 m_all0 < <(machine_ticks)
+        p0=$(ticks_of "$pid") b0=$(tree_ticks "$backends_pid")
+        w0=$(children_ticks) # last before wrk and first after it: the helpers' own ticks stay out
+        wrk -t1 -c"$conns" -d"${seconds}s" "http://127.0.0.1:$port/1k" >"$tmp/wrk-budget.out" 2>&1
+        w1=$(children_ticks)
+        p1=$(ticks_of "$pid") b1t=$(tree_ticks "$backends_pid")
+        read -r m_busy1 m_all1 < <(machine_ticks)
+        n=$(awk '/requests in/ { print $1 }' "$tmp/wrk-budget.out")
+        sum_n[$who]=$((${sum_n[$who]:-0} + ${n:-0}))
+        sum_wrk[$who]=$((${sum_wrk[$who]:-0} + w1 - w0))
+        sum_proxy[$who]=$((${sum_proxy[$who]:-0} + p1 - p0))
+        sum_back[$who]=$((${sum_back[$who]:-0} + b1t - b0))
+        sum_busy[$who]=$((${sum_busy[$who]:-0} + m_busy1 - m_busy0))
+        sum_all[$who]=$((${sum_all[$who]:-0} + m_all1 - m_all0))
+    done
+done
+echo
+echo "| CPU time per request, us ($conns keep-alive clients, 1 KiB, $rounds interleaved runs of ${seconds} s) | with lb | with HAProxy |"
+echo "|---|---:|---:|"
+for who in lb haproxy; do
+    echo "$who ${sum_n[$who]} ${sum_wrk[$who]} ${sum_proxy[$who]} ${sum_back[$who]} ${sum_busy[$who]} ${sum_all[$who]}"
+done | awk -v hz="$hz" -v secs="$((seconds * rounds))" '
+    { n[$1] = $2; wrk[$1] = $3; px[$1] = $4; back[$1] = $5; busy[$1] = $6; all[$1] = $7 }
+    function us(t, who) { return n[who] > 0 ? sprintf("%.2f", t * 1e6 / hz / n[who]) : "?" }
+    function row(name, a, b) { printf "| %s | %s | %s |\n", name, a, b }
+    END {
+        row("wrk, the clients", us(wrk["lb"], "lb"), us(wrk["haproxy"], "haproxy"))
+        row("the proxy", us(px["lb"], "lb"), us(px["haproxy"], "haproxy"))
+        row("the backends (nginx, two workers)", us(back["lb"], "lb"), us(back["haproxy"], "haproxy"))
+        rest_lb = busy["lb"] - wrk["lb"] - px["lb"] - back["lb"]
+        rest_hap = busy["haproxy"] - wrk["haproxy"] - px["haproxy"] - back["haproxy"]
+        row("the rest (kernel threads, interrupts, other load)", us(rest_lb, "lb"), us(rest_hap, "haproxy"))
+        row("**the machine, busy**", us(busy["lb"], "lb"), us(busy["haproxy"], "haproxy"))
+        row("idle, share of all CPUs", sprintf("%.0f%%", 100 - busy["lb"] * 100 / all["lb"]),
+            sprintf("%.0f%%", 100 - busy["haproxy"] * 100 / all["haproxy"]))
+        row("requests/s", sprintf("%.0f", n["lb"] / secs), sprintf("%.0f", n["haproxy"] / secs))
+    }'
+
+# --- 3. strace: system calls per request, lb and HAProxy -----------------------------------------
 cat >"$tmp/stop.lua" <<EOF
 local answered = 0
 response = function(status, headers, body)
