@@ -26,6 +26,7 @@
 #define CONFIG_DEFAULT_CLIENT_TIMEOUT_MS 10000
 #define CONFIG_DEFAULT_SERVER_TIMEOUT_MS 30000
 #define CONFIG_DEFAULT_IDLE_TIMEOUT_MS 60000
+#define CONFIG_MAX_BUSY_POLL_US 1000 /* --busy-poll: a millisecond at most */
 #define CONFIG_DEFAULT_DRAIN_TIMEOUT_MS 10000
 #define CONFIG_DEFAULT_DNS_TTL_S 30
 #define CONFIG_DEFAULT_POLICY "rr"
@@ -125,6 +126,7 @@ struct config {
     bool no_stats;               /* --no-stats: publish no shared-memory statistics */
     bool no_defer_accept;        /* --no-defer-accept: accept before the client's first bytes */
     bool no_yield;               /* --no-yield: a worker out of events sleeps at once */
+    uint32_t busy_poll_us;       /* --busy-poll: how long a worker polls before sleeping; 0 off */
     char sticky_cookie[65];      /* --sticky-cookie NAME: "" when off */
     char admin_host[NET_HOST_LEN]; /* --admin [ADDR:]PORT: 127.0.0.1 unless an address is given */
     uint16_t admin_port;           /* 0: no admin endpoint */

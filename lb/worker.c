@@ -23,6 +23,13 @@
  * Only if there are still none does it sleep. One worker (which rarely runs out under load) and
  * --no-yield sleep at once.
  *
+ * --busy-poll USEC goes further, for light load: a worker out of events keeps asking
+ * epoll_wait() with a zero timeout for up to USEC microseconds before it sleeps, so the answer
+ * of a backend that is already working on a request finds the worker awake. Off by default: it
+ * burns CPU that a loaded machine needs for other work (measured with one client and 50 us: 1.8
+ * times the requests/s for 1.3 times the CPU per request; with 50 clients the same requests/s
+ * for 11% more CPU per request).
+ *
  * The listening socket is shared by all workers and registered level-triggered with
  * EPOLLEXCLUSIVE: one worker wakes per new connection instead of all of them. (SO_REUSEPORT with
  * one socket per worker spreads connections as well, but lets a second lb silently bind the
@@ -417,12 +424,35 @@ static void trim(struct worker *w)
     w->trim_next_ms = w->now_ms + TRIM_INTERVAL_MS;
 }
 
-/* epoll_wait() for up to timeout ms; after a busy round (was_busy), a worker with company first
- * yields its CPU once before it sleeps (see the top of this file). */
+/* With --busy-poll: polls for events until some come, or for up to busy_poll_us. Returns how
+ * many came (0 or -1 too, as epoll_wait) and lowers *timeout by the time spent. */
+static int busy_poll(struct worker *w, struct epoll_event *events, int *timeout)
+{
+    uint64_t start = clock_mono_ns(), now;
+    uint64_t until = start + 1000u * (uint64_t)w->cfg->busy_poll_us;
+    int n;
+    do {
+        n = epoll_wait(w->epfd, events, MAX_EVENTS, 0);
+        now = clock_mono_ns();
+    } while (n == 0 && now < until);
+    if (n == 0 && *timeout > 0) {
+        int spent_ms = (int)((now - start) / 1000000u);
+        *timeout = spent_ms < *timeout ? *timeout - spent_ms : 0;
+    }
+    return n;
+}
+
+/* epoll_wait() for up to timeout ms. With --busy-poll the worker polls a while first; else after
+ * a busy round (was_busy), a worker with company yields its CPU once before it sleeps (see the
+ * top of this file). */
 static int wait_for_events(struct worker *w, struct epoll_event *events, int timeout,
                            bool was_busy)
 {
-    if (was_busy && timeout != 0 && w->nworkers > 1 && !w->cfg->no_yield) {
+    if (w->cfg->busy_poll_us > 0 && timeout != 0) {
+        int n = busy_poll(w, events, &timeout);
+        if (n != 0)
+            return n;
+    } else if (was_busy && timeout != 0 && w->nworkers > 1 && !w->cfg->no_yield) {
         int n = epoll_wait(w->epfd, events, MAX_EVENTS, 0);
         if (n != 0)
             return n;

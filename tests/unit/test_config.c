@@ -105,6 +105,22 @@ static void test_pool_flags_cap_and_time_the_idle_backend_connections(void **sta
     assert_non_null(strstr(err, "--pool-idle-timeout"));
 }
 
+static void test_busy_poll_is_off_by_default_and_bounded(void **state)
+{
+    (void)state;
+    assert_int_equal(PARSE("-l", "3000"), 0);
+    assert_int_equal(cfg.busy_poll_us, 0);
+    assert_int_equal(PARSE("--busy-poll", "50"), 0);
+    assert_int_equal(cfg.busy_poll_us, 50);
+    assert_int_equal(PARSE("--busy-poll", "0"), 0);
+    assert_int_equal(cfg.busy_poll_us, 0);
+    assert_int_equal(PARSE("--busy-poll", "1001"), -EINVAL); /* a millisecond at most */
+    assert_non_null(strstr(err, "--busy-poll"));
+    assert_non_null(strstr(err, "'1001'"));
+    assert_int_equal(PARSE("--busy-poll", "-1"), -EINVAL);
+    assert_int_equal(PARSE("--busy-poll"), -EINVAL);
+}
+
 static void test_bad_value_names_the_flag(void **state)
 {
     (void)state;
@@ -473,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_listen_accepts_port_or_addr_port),
         cmocka_unit_test(test_every_timeout_flag_sets_its_field),
         cmocka_unit_test(test_pool_flags_cap_and_time_the_idle_backend_connections),
+        cmocka_unit_test(test_busy_poll_is_off_by_default_and_bounded),
         cmocka_unit_test(test_bad_value_names_the_flag),
         cmocka_unit_test(test_unknown_or_incomplete_options_are_refused),
         cmocka_unit_test(test_help_and_version_flags),
