@@ -26,6 +26,15 @@
  * together; a session that keeps moving for many rounds yields and is run again after the worker
  * has served the others (fairness under big transfers).
  *
+ * Writes to clients wait for the end of the worker's batch of events (hold_client_writes): the
+ * worker first reads everything the batch brought, then the queued sessions write their
+ * responses one after the other. Written as they came, the answers of one batch reached a
+ * client (wrk, with 50 connections) spread over the batch, and it went to sleep and was woken
+ * again between them; written together, they find it awake. Measured with 50 keep-alive
+ * clients: the client's context switches per request 0.10-0.13 to 0.06-0.07, its CPU per
+ * request -7%, lb's requests/s +2 to +4% (scripts/compare-lb.sh, 7 rounds). Holding the
+ * requests to the backends too was no better (their order matters less: three backends).
+ *
  * Memory: an idle keep-alive connection holds only its struct session (a few hundred bytes).
  *   - `req` (in the session) holds bytes from the client: the head being parsed, then body
  *     bytes, then perhaps the next pipelined requests; `res` (in the exchange) holds bytes from
@@ -208,7 +217,8 @@ struct session {
 struct sessions {
     struct session *live;     /* every open session */
     size_t count;
-    struct session *deferred; /* used up their turn and want another */
+    struct session *deferred; /* used up their turn, or held their client writes */
+    bool hold_client_writes;  /* the worker is in a batch of events: queue client writes */
     struct session *closed;   /* closed this round, freed by session_reap() */
     struct pool exchanges;    /* struct exchange blocks */
     struct pool heads[HEAD_CLASSES]; /* head blocks of head_sizes[i] bytes */
@@ -217,6 +227,16 @@ struct sessions {
 
 static void run(struct session *s);
 static void start_connect(struct session *s, bool allow_pool);
+
+/* Queues s to be run again by session_run_deferred(), once. */
+static void defer(struct session *s)
+{
+    if (!s->queued) {
+        s->queued = true;
+        s->run_next = s->w->sessions->deferred;
+        s->w->sessions->deferred = s;
+    }
+}
 
 /* --- small helpers ----------------------------------------------------------------------------- */
 
@@ -791,6 +811,10 @@ static bool write_client(struct session *s)
     struct exchange *x = s->x;
     if (!s->client.writable || s->client.err)
         return false;
+    if (s->w->sessions->hold_client_writes) {
+        defer(s); /* written once the batch has been read */
+        return false;
+    }
     struct pending p = {0};
     if (x->head_use == HEAD_RESPONSE && x->head_sent < x->head_len) {
         p.head = x->head + x->head_sent;
@@ -1532,11 +1556,12 @@ static void run(struct session *s)
     }
     arm_timer(s);
     settle_buffers(s);
-    if (!s->queued) {
-        s->queued = true;
-        s->run_next = s->w->sessions->deferred;
-        s->w->sessions->deferred = s;
-    }
+    defer(s);
+}
+
+void sessions_hold_client_writes(struct sessions *set, bool hold)
+{
+    set->hold_client_writes = hold;
 }
 
 void session_run_deferred(struct worker *w)

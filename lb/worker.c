@@ -3,8 +3,9 @@
  *
  * Each round: wait in epoll_wait() until an event or the earliest timer, dispatch each event to
  * its object (listener, control eventfd, resolver answers, client or backend socket), fire
- * expired timers, give sessions that yielded another turn, free what was closed this round (an
- * event for it may have been pending in the same batch), and flush the access-log buffer.
+ * expired timers, give sessions that yielded or held their client writes during the batch
+ * another turn, free what was closed this round (an event for it may have been pending in the
+ * same batch), and flush the access-log buffer.
  *
  * Once a second the worker gives memory back (trim()): its pools free the blocks no request
  * needed during the last second (pool.h), the idle backend connections older than
@@ -497,6 +498,7 @@ static void *worker_main(void *arg)
             break;
         }
         w->now_ms = clock_mono_ms();
+        sessions_hold_client_writes(w->sessions, n > 1); /* see session.c */
         for (int i = 0; i < n; i++) {
             struct endpoint *ep = events[i].data.ptr;
             switch (ep->kind) {
@@ -535,6 +537,7 @@ static void *worker_main(void *arg)
                 break;
             }
         }
+        sessions_hold_client_writes(w->sessions, false);
         struct timer *t;
         while ((t = timer_pop_expired(&w->timers, w->now_ms)) != NULL) {
             struct endpoint *owner = t->owner;
