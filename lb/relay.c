@@ -95,11 +95,22 @@ struct relay {
 struct relays {
     struct relay *live;
     size_t count;
-    struct relay *deferred;
+    struct relay *deferred;   /* used up their turn, or held bytes for their clients */
     struct relay *closed;
+    bool hold_client_writes;  /* the worker is in a batch of events: queue client writes */
 };
 
 static void run(struct relay *r);
+
+/* Queues r to be run again by relay_run_deferred(), once. */
+static void defer(struct relay *r)
+{
+    if (!r->queued) {
+        r->queued = true;
+        r->run_next = r->w->relays->deferred;
+        r->w->relays->deferred = r;
+    }
+}
 
 struct relays *relays_create(void)
 {
@@ -475,6 +486,10 @@ static bool flow_step(struct relay *r, struct flow *f, struct side *src, struct 
     bool progress = flow_fill(f, src);
     if (progress)
         *src_activity = now_ms(r);
+    if (sink == &r->client && r->w->relays->hold_client_writes && !flow_empty(f)) {
+        defer(r); /* written once the batch has been read */
+        return progress;
+    }
     ssize_t n = flow_drain(f, sink);
     if (n != 0) {
         progress = true;
@@ -581,11 +596,12 @@ static void run(struct relay *r)
         }
     }
     arm_timer(r);
-    if (!r->queued) {
-        r->queued = true;
-        r->run_next = r->w->relays->deferred;
-        r->w->relays->deferred = r;
-    }
+    defer(r);
+}
+
+void relays_hold_client_writes(struct relays *set, bool hold)
+{
+    set->hold_client_writes = hold;
 }
 
 void relay_run_deferred(struct worker *w)

@@ -499,6 +499,7 @@ static void *worker_main(void *arg)
         }
         w->now_ms = clock_mono_ms();
         sessions_hold_client_writes(w->sessions, n > 1); /* see session.c */
+        relays_hold_client_writes(w->relays, n > 1);
         for (int i = 0; i < n; i++) {
             struct endpoint *ep = events[i].data.ptr;
             switch (ep->kind) {
@@ -538,6 +539,7 @@ static void *worker_main(void *arg)
             }
         }
         sessions_hold_client_writes(w->sessions, false);
+        relays_hold_client_writes(w->relays, false);
         struct timer *t;
         while ((t = timer_pop_expired(&w->timers, w->now_ms)) != NULL) {
             struct endpoint *owner = t->owner;
