@@ -79,6 +79,7 @@
 #include "upstream.h"
 
 #define RUN_BUDGET 64  /* step rounds before a busy session yields to the others */
+#define HOLD_MAX 32    /* client writes held per batch at most (each may hold a response block) */
 #define SESSION_MAX_KEY 256 /* a longer --hash-key value is hashed by its first 256 bytes */
 #define LINGER_MS 2000 /* how long a closing connection's input is drained */
 #define HEAD_CLASSES 3 /* head blocks come in head_sizes: most heads fit the smallest */
@@ -219,6 +220,7 @@ struct sessions {
     size_t count;
     struct session *deferred; /* used up their turn, or held their client writes */
     bool hold_client_writes;  /* the worker is in a batch of events: queue client writes */
+    unsigned held;            /* sessions queued so in this batch */
     struct session *closed;   /* closed this round, freed by session_reap() */
     struct pool exchanges;    /* struct exchange blocks */
     struct pool heads[HEAD_CLASSES]; /* head blocks of head_sizes[i] bytes */
@@ -804,6 +806,23 @@ static bool client_read_since(struct session *s)
     return moved;
 }
 
+/* While the worker is in a batch of events, queues s to write to its client after the batch and
+ * returns true; at most HOLD_MAX sessions a batch, so a big batch (a burst of thousands of
+ * clients) does not keep that many response blocks in memory at once. */
+static bool hold_client_write(struct session *s)
+{
+    struct sessions *set = s->w->sessions;
+    if (!set->hold_client_writes)
+        return false;
+    if (!s->queued) {
+        if (set->held == HOLD_MAX)
+            return false;
+        set->held++;
+        defer(s);
+    }
+    return true;
+}
+
 /* The response half: sends the response head and body bytes (or lb's own response) to the
  * client. */
 static bool write_client(struct session *s)
@@ -811,10 +830,8 @@ static bool write_client(struct session *s)
     struct exchange *x = s->x;
     if (!s->client.writable || s->client.err)
         return false;
-    if (s->w->sessions->hold_client_writes) {
-        defer(s); /* written once the batch has been read */
-        return false;
-    }
+    if (hold_client_write(s))
+        return false; /* written once the batch has been read */
     struct pending p = {0};
     if (x->head_use == HEAD_RESPONSE && x->head_sent < x->head_len) {
         p.head = x->head + x->head_sent;
@@ -1562,6 +1579,7 @@ static void run(struct session *s)
 void sessions_hold_client_writes(struct sessions *set, bool hold)
 {
     set->hold_client_writes = hold;
+    set->held = 0;
 }
 
 void session_run_deferred(struct worker *w)

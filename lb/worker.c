@@ -62,16 +62,20 @@
 #include "upstream.h"
 
 #define MAX_EVENTS 256
-/* Accepts per wake-up: until the listen queue is empty, at most one full backlog (SOMAXCONN, as
- * main() listens) so that a flood of connections cannot keep the worker in accept() for ever.
- * Taking only a few per round starved the queue when thousands of clients connected together:
- * the kernel's accept queue overflowed, it dropped their handshakes and first requests, and the
- * clients resent them after 1 s, 3 s, ... (wrk -c10000 against one worker, three runs each: 16 per
- * round, 11,000 to 23,000 listen-queue overflows and p99 3.6 to 4.0 s; until empty, 1,800 to
- * 3,900 overflows and p99 0.57 to 0.68 s, close to the 0.3 s that 10,000 clients each waiting for
- * one of ~30,000 responses a second must wait on average). Several workers still share the load:
- * what one worker accepts beyond its share it hands to the others (handoff.h). */
-#define ACCEPT_MAX SOMAXCONN
+/* Accepts per wake-up: at most 256, then the worker serves the rest of its events before it
+ * takes more. Too few starved the listen queue when thousands of clients connected together: the
+ * kernel's accept queue overflowed, it dropped their handshakes and first requests, and the
+ * clients resent them after 1 s, 3 s, ... Too many let a burst in all at once, and every request
+ * in flight holds memory (wrk -c10000 against one worker, 9,900 clients sending at once for the
+ * memory, two or three runs each):
+ *   per round       p99 at 10,000 clients   listen-queue overflows   memory at the burst's peak
+ *   16              3.6 - 4.0 s             11,000 - 23,000          430 - 453 B per connection
+ *   256             0.9 - 1.3 s             0 - 3,000                570 - 760 B
+ *   1024            0.53 s                  600 - 3,800              1,630 B
+ *   until empty     0.57 - 0.68 s           1,800 - 3,900            2,140 B
+ * (nginx at that burst: 880 B per connection.) Several workers share the load: what one worker
+ * accepts beyond its share it hands to the others (handoff.h). */
+#define ACCEPT_MAX 256
 #define ACCEPT_PAUSE_MS 100
 #define TRIM_INTERVAL_MS 1000 /* how often the worker gives unused memory back */
 #define TRIM_BURST_CONNS 256  /* connections gone since the last trim that make it a burst */
