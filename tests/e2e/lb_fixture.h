@@ -63,6 +63,16 @@ static inline void lb_fixture_start_one_worker(struct lb_fixture *f,
     lb_fixture_start(f, steps, n, args);
 }
 
+/* Sends request on c and asserts that the answer is a 200. */
+static inline void lb_fixture_request_ok(struct harness_conn *c, const char *request)
+{
+    struct harness_response r;
+
+    assert_int_equal(harness_conn_request(c, request, &r), 0);
+    assert_int_equal(r.status, 200);
+    harness_response_free(&r);
+}
+
 /* lb must still be running; it must exit 0 on SIGTERM. Stops the scripted backend, if any. */
 static inline void lb_fixture_stop(struct lb_fixture *f)
 {

@@ -27,14 +27,6 @@
 
 static const char req[] = "GET / HTTP/1.1\r\nHost: lb\r\n\r\n";
 
-static void answered(struct harness_conn *c)
-{
-    struct harness_response r;
-    assert_int_equal(harness_conn_request(c, req, &r), 0);
-    assert_int_equal(r.status, 200);
-    harness_response_free(&r);
-}
-
 /* CPU time (user + system, all threads) that process pid has used, in clock ticks. */
 static long cpu_ticks(pid_t pid)
 {
@@ -62,11 +54,11 @@ static void test_busy_poll_serves_and_still_closes_idle_clients(void **state)
     struct harness_conn c;
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
     for (int i = 0; i < 20; i++)
-        answered(&c); /* one keep-alive connection */
+        lb_fixture_request_ok(&c, req); /* one keep-alive connection */
     for (int i = 0; i < 5; i++) {
         struct harness_conn other;
         assert_int_equal(harness_conn_open(&other, f.lb_port, TIMEOUT_MS), 0);
-        answered(&other);
+        lb_fixture_request_ok(&other, req);
         harness_conn_close(&other);
     }
     /* the first connection now sits idle: --idle-timeout closes it, polling or not */
@@ -83,7 +75,7 @@ static void test_an_idle_lb_sleeps(void **state)
     lb_fixture_start(&f, NULL, 0, args);
     struct harness_conn c;
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
-    answered(&c);
+    lb_fixture_request_ok(&c, req);
     harness_conn_close(&c);
     harness_sleep_ms(200); /* the close has been handled */
     long hz = sysconf(_SC_CLK_TCK);

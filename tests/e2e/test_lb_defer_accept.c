@@ -79,14 +79,6 @@ static int first_state(struct harness_conn *c, uint16_t lb_port, uint64_t *after
     return state;
 }
 
-static void answered(struct harness_conn *c)
-{
-    struct harness_response r;
-    assert_int_equal(harness_conn_request(c, req, &r), 0);
-    assert_int_equal(r.status, 200);
-    harness_response_free(&r);
-}
-
 static void test_http_mode_takes_a_connection_when_its_request_arrives(void **state)
 {
     (void)state;
@@ -101,8 +93,8 @@ static void test_http_mode_takes_a_connection_when_its_request_arrives(void **st
         print_message("looked %llu ms after connect(): too late to see the deferral\n",
                       (unsigned long long)after_ms);
     harness_sleep_ms(200); /* a client that speaks a little late is served all the same */
-    answered(&c);
-    answered(&c); /* and kept alive */
+    lb_fixture_request_ok(&c, req);
+    lb_fixture_request_ok(&c, req); /* and kept alive */
     harness_conn_close(&c);
     lb_fixture_stop(&f);
 }
@@ -120,7 +112,7 @@ static void test_a_silent_client_is_still_timed_out(void **state)
     harness_conn_close(&c);
     /* lb goes on serving */
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
-    answered(&c);
+    lb_fixture_request_ok(&c, req);
     harness_conn_close(&c);
     lb_fixture_stop(&f);
 }
@@ -133,7 +125,7 @@ static void accepts_at_once(const char *const *args)
     struct harness_conn c;
     uint64_t after_ms;
     assert_int_equal(first_state(&c, f.lb_port, &after_ms), TCP_STATE_ESTABLISHED);
-    answered(&c);
+    lb_fixture_request_ok(&c, req);
     harness_conn_close(&c);
     lb_fixture_stop(&f);
 }

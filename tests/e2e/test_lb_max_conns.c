@@ -28,14 +28,6 @@
 
 static const char req[] = "GET /bytes/10 HTTP/1.1\r\nHost: lb\r\n\r\n";
 
-static void request_ok(struct harness_conn *c)
-{
-    struct harness_response r;
-    assert_int_equal(harness_conn_request(c, req, &r), 0);
-    assert_int_equal(r.status, 200);
-    harness_response_free(&r);
-}
-
 static void connections_over_the_limit_wait_until_one_closes(const char *mode)
 {
     struct harness_conn held[MAX_CONNS], extra;
@@ -49,7 +41,7 @@ static void connections_over_the_limit_wait_until_one_closes(const char *mode)
      * connections are served as soon as it is gone */
     for (int i = 0; i < MAX_CONNS; i++) {
         assert_int_equal(harness_conn_open(&held[i], lb_port, TIMEOUT_MS), 0);
-        request_ok(&held[i]); /* served: lb holds it now (keep-alive) */
+        lb_fixture_request_ok(&held[i], req); /* served: lb holds it now (keep-alive) */
     }
     /* one more: connected by the kernel, but lb does not take it */
     assert_int_equal(harness_conn_open(&extra, lb_port, TIMEOUT_MS), 0);
@@ -57,7 +49,7 @@ static void connections_over_the_limit_wait_until_one_closes(const char *mode)
     struct pollfd p = {.fd = extra.fd, .events = POLLIN};
     assert_int_equal(poll(&p, 1, 1000), 0); /* no answer, no close, no reset */
     /* the ones held are still served meanwhile */
-    request_ok(&held[0]);
+    lb_fixture_request_ok(&held[0], req);
     /* one goes: the waiting one is taken and answered */
     harness_conn_close(&held[1]);
     struct harness_response r;
