@@ -232,8 +232,10 @@ done | awk -v hz="$hz" -v secs="$((seconds * rounds))" '
         row("wrk, the clients", us(wrk["lb"], "lb"), us(wrk["haproxy"], "haproxy"))
         row("the proxy", us(px["lb"], "lb"), us(px["haproxy"], "haproxy"))
         row("the backends (nginx, two workers)", us(back["lb"], "lb"), us(back["haproxy"], "haproxy"))
-        rest_lb = busy["lb"] - wrk["lb"] - px["lb"] - back["lb"]
-        rest_hap = busy["haproxy"] - wrk["haproxy"] - px["haproxy"] - back["haproxy"]
+        # what the processes used is read at other instants than the machine: a few ticks off,
+        # which can make a small rest negative
+        rest_lb = busy["lb"] - wrk["lb"] - px["lb"] - back["lb"]; if (rest_lb < 0) rest_lb = 0
+        rest_hap = busy["haproxy"] - wrk["haproxy"] - px["haproxy"] - back["haproxy"]; if (rest_hap < 0) rest_hap = 0
         row("the rest (kernel threads, interrupts, other load)", us(rest_lb, "lb"), us(rest_hap, "haproxy"))
         row("**the machine, busy**", us(busy["lb"], "lb"), us(busy["haproxy"], "haproxy"))
         row("idle, share of all CPUs", sprintf("%.0f%%", 100 - busy["lb"] * 100 / all["lb"]),
