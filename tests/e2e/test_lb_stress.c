@@ -228,6 +228,47 @@ static void test_connections_taking_turns_get_exact_bodies(void **state)
     assert_int_equal(harness_lab_stop(&lab), 0);
 }
 
+/* A hundred connections on one worker, all sending at once, round after round: the worker reads
+ * a batch of many requests and then of many answers, and holds its writes to the clients until
+ * the batch is read (at most 32 held, the rest written at once). Each answer echoes what its own
+ * connection sent, so one written to the wrong client, lost or written twice shows. */
+static void test_a_hundred_clients_at_once_on_one_worker_get_their_own_answers(void **state)
+{
+    enum { CONNS = 100, ROUNDS = 6 };
+    struct harness_lab lab;
+    struct harness_conn *c = calloc(CONNS, sizeof(*c));
+    const char *extra[] = {"-w", "1", NULL};
+    (void)state;
+
+    assert_non_null(c);
+    assert_int_equal(harness_lab_start(&lab, 3, extra), 0);
+    for (int i = 0; i < CONNS; i++)
+        assert_int_equal(harness_conn_open(&c[i], lab.lb_port, TIMEOUT_MS), 0);
+    for (int r = 0; r < ROUNDS; r++) {
+        char body[64], req[256];
+        for (int i = 0; i < CONNS; i++) {
+            int blen = snprintf(body, sizeof(body), "connection %d, round %d", i, r);
+            int n = snprintf(req, sizeof(req),
+                             "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s",
+                             blen, body);
+            assert_int_equal(harness_send_all(c[i].fd, req, (size_t)n), 0);
+        }
+        for (int i = 0; i < CONNS; i++) {
+            struct harness_response resp;
+            int blen = snprintf(body, sizeof(body), "connection %d, round %d", i, r);
+            assert_int_equal(harness_read_response(&c[i], false, false, &resp), 0);
+            assert_int_equal(resp.status, 200);
+            assert_int_equal(resp.body_len, (size_t)blen);
+            assert_memory_equal(resp.body, body, (size_t)blen);
+            harness_response_free(&resp);
+        }
+    }
+    for (int i = 0; i < CONNS; i++)
+        harness_conn_close(&c[i]);
+    free(c);
+    assert_int_equal(harness_lab_stop(&lab), 0);
+}
+
 static void test_one_byte_chunks_both_ways(void **state)
 {
     struct lb_fixture f2;
@@ -402,6 +443,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         LB_TEST(test_many_clients_pipelining_uploads_get_their_own_bytes_back),
         LB_TEST(test_connections_taking_turns_get_exact_bodies),
+        LB_TEST(test_a_hundred_clients_at_once_on_one_worker_get_their_own_answers),
         LB_TEST(test_one_byte_chunks_both_ways),
         LB_TEST(test_response_dribbled_one_byte_per_segment),
         LB_TEST(test_pipeline_sent_one_byte_per_segment),
