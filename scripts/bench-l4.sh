@@ -6,8 +6,8 @@
 #                BENCH_WORKERS (2: lb -w, haproxy nbthread, nginx worker_processes),
 #                BENCH_ROUNDS (3).
 #
-# One nginx serves two static files (1 KiB and 1 MiB) on three backend ports, so that the
-# backends are never what limits. lb -m tcp, HAProxy (mode tcp, balance roundrobin) and nginx
+# One nginx with two workers (as in bench-lb.sh) serves two static files (1 KiB and 1 MiB) on
+# three backend ports, so that the backends are never what limits. lb -m tcp, HAProxy (mode tcp, balance roundrobin) and nginx
 # (stream module, an upstream of the three) each relay whole TCP connections to them, on free
 # loopback ports, with the same number of workers. wrk fetches each file with keep-alive through
 # each proxy (and from one backend directly, as the ceiling); a keep-alive connection stays on the
@@ -58,7 +58,7 @@ head -c $((1024 * 1024)) /dev/zero | tr '\0' 'x' >"$tmp/www/1m"
 if ! chmod 711 "$tmp" || ! chmod 755 "$tmp/www" || ! chmod 644 "$tmp/www/1k" "$tmp/www/1m"; then
     die "chmod failed"
 fi
-start_static_backends "$tmp/backends" "$workers" 0 "$tmp/www" "$b1" "$b2" "$b3"
+start_static_backends "$tmp/backends" 2 0 "$tmp/www" "$b1" "$b2" "$b3" # as bench-lb.sh: two workers, never the limit
 
 "$bin/lb" -m tcp -l "127.0.0.1:$lb_port" -b "127.0.0.1:$b1" -b "127.0.0.1:$b2" -b "127.0.0.1:$b3" \
     -w "$workers" --no-stats >"$tmp/lb.log" 2>&1 &

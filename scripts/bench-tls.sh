@@ -7,7 +7,8 @@
 #                BENCH_WORKERS (2: lb -w, haproxy nbthread, nginx worker_processes),
 #                BENCH_ROUNDS (3).
 #
-# One nginx serves a 1 KiB static file over plain HTTP on three backend ports. lb, HAProxy and
+# One nginx (two workers, as in bench-lb.sh, so that the backends are never what limits) serves a
+# 1 KiB static file over plain HTTP on three backend ports. lb, HAProxy and
 # nginx each terminate TLS on a free loopback port with one self-signed ECDSA P-256 certificate
 # (made here with openssl), TLS 1.2 and 1.3 allowed, TLS 1.3 limited to TLS_AES_128_GCM_SHA256
 # on all three so they agree on the cipher (wrk negotiates TLS 1.3 with X25519), and pass
@@ -60,7 +61,7 @@ head -c 1024 /dev/zero | tr '\0' 'x' >"$tmp/www/1k"
 if ! chmod 711 "$tmp" || ! chmod 755 "$tmp/www" || ! chmod 644 "$tmp/www/1k" "$tmp/cert.pem" "$tmp/key.pem"; then
     die "chmod failed"
 fi
-start_static_backends "$tmp/backends" "$workers" 0 "$tmp/www" "$b1" "$b2" "$b3"
+start_static_backends "$tmp/backends" 2 0 "$tmp/www" "$b1" "$b2" "$b3" # as bench-lb.sh: two workers, never the limit
 
 # lb's TLS 1.3 suites come from OpenSSL's configuration: the same one suite as the peers.
 cat >"$tmp/openssl.cnf" <<EOF
