@@ -7,8 +7,9 @@
 #                BENCH_ROUNDS (3).
 #
 # One nginx with two workers (as in bench-lb.sh) serves two static files (1 KiB and 1 MiB) on
-# three backend ports, so that the backends are never what limits. lb -m tcp, HAProxy (mode tcp, balance roundrobin) and nginx
-# (stream module, an upstream of the three) each relay whole TCP connections to them, on free
+# three backend ports, so that the backends are never what limits. lb -m tcp, HAProxy (mode
+# tcp, balance roundrobin) and nginx (stream module, an upstream of the three) each relay whole
+# TCP connections to them, on free
 # loopback ports, with the same number of workers. wrk fetches each file with keep-alive through
 # each proxy (and from one backend directly, as the ceiling); a keep-alive connection stays on the
 # backend it was relayed to, which is what layer 4 does. One round measures every target for each
