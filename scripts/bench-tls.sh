@@ -8,10 +8,11 @@
 #                BENCH_ROUNDS (3).
 #
 # One nginx (two workers, as in bench-lb.sh, so that the backends are never what limits) serves a
-# 1 KiB static file over plain HTTP on three backend ports. lb, HAProxy and nginx each terminate TLS on a free loopback port with one self-signed ECDSA P-256 certificate
-# (made here with openssl), TLS 1.2 and 1.3 allowed, TLS 1.3 limited to TLS_AES_128_GCM_SHA256
-# on all three so they agree on the cipher (wrk negotiates TLS 1.3 with X25519), and pass
-# requests on as plain HTTP with keep-alive to the backends, round robin. Three rows:
+# 1 KiB static file over plain HTTP on three backend ports. lb, HAProxy and nginx each terminate
+# TLS on a free loopback port with one self-signed ECDSA P-256 certificate (made here with
+# openssl), TLS 1.2 and 1.3 allowed, TLS 1.3 limited to TLS_AES_128_GCM_SHA256 on all three so
+# they agree on the cipher (wrk negotiates TLS 1.3 with X25519), and pass requests on as plain
+# HTTP with keep-alive to the backends, round robin. Three rows:
 #   full       a full handshake (certificate, ECDSA signature, X25519) and one GET per
 #              connection: BENCH_THREADS `openssl s_time -new -www /1k` clients in parallel,
 #              connections per second (s_time never resumes a session);
