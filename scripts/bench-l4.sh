@@ -14,8 +14,9 @@
 # a keep-alive connection stays on the backend it was relayed to, which is what layer 4 does.
 # One round measures every target for each file, the targets in a rotating order; the table
 # shows each cell's median over BENCH_ROUNDS rounds (single runs on a shared machine swing by a
-# quarter), then lb's requests/s divided by the best peer's for each file. Configs and logs live in a temporary directory removed at the end;
-# every process is stopped by its PID. Numbers are only comparable within one run.
+# quarter), then lb's requests/s divided by the best peer's for each file. Configs and logs
+# live in a temporary directory removed at the end; every process is stopped by its PID.
+# Numbers are only comparable within one run.
 # shellcheck disable=SC2154 # free_port (lib/common.sh) assigns the port variables
 set -uo pipefail
 
