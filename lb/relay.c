@@ -40,7 +40,6 @@
 #include "side.h"
 
 #define RELAY_BUDGET 16            /* step rounds before a busy relay yields to the others */
-#define HOLD_MAX 32                /* client writes held per batch at most (as session.c) */
 #define RELAY_PIPE_BYTES (64 * 1024) /* what one pipe holds: a flow reads no more ahead */
 
 enum relay_state { R_CONNECT, R_RELAY };
@@ -98,8 +97,6 @@ struct relays {
     size_t count;
     struct relay *deferred;   /* used up their turn, or held bytes for their clients */
     struct relay *closed;
-    bool hold_client_writes;  /* the worker is in a batch of events: queue client writes */
-    unsigned held;            /* relays queued so in this batch */
 };
 
 static void run(struct relay *r);
@@ -480,22 +477,6 @@ static bool flow_blocked(const struct flow *f, const struct side *sink)
     return !flow_empty(f) && !sink->writable && !sink->wfailed;
 }
 
-/* While the worker is in a batch of events, queues r to write to its client after the batch and
- * returns true (at most HOLD_MAX relays a batch, as session.c). */
-static bool hold_client_write(struct relay *r)
-{
-    struct relays *set = r->w->relays;
-    if (!set->hold_client_writes)
-        return false;
-    if (!r->queued) {
-        if (set->held == HOLD_MAX)
-            return false;
-        set->held++;
-        defer(r);
-    }
-    return true;
-}
-
 /* One round of one direction: read, write, and pass the end of stream on. Times of activity on
  * each side are kept for the idle timeouts. */
 static bool flow_step(struct relay *r, struct flow *f, struct side *src, struct side *sink,
@@ -504,8 +485,10 @@ static bool flow_step(struct relay *r, struct flow *f, struct side *src, struct 
     bool progress = flow_fill(f, src);
     if (progress)
         *src_activity = now_ms(r);
-    if (sink == &r->client && !flow_empty(f) && hold_client_write(r))
-        return progress; /* written once the batch has been read */
+    if (sink == &r->client && !flow_empty(f) && worker_hold_client_write(r->w, r->queued)) {
+        defer(r); /* written once the batch has been read */
+        return progress;
+    }
     ssize_t n = flow_drain(f, sink);
     if (n != 0) {
         progress = true;
@@ -613,12 +596,6 @@ static void run(struct relay *r)
     }
     arm_timer(r);
     defer(r);
-}
-
-void relays_hold_client_writes(struct relays *set, bool hold)
-{
-    set->hold_client_writes = hold;
-    set->held = 0;
 }
 
 void relay_run_deferred(struct worker *w)

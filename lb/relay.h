@@ -55,13 +55,9 @@ void relay_resolved(struct worker *w, struct resolve_req *req);
 /* A relay's timer expired (t->owner is the relay's endpoint). */
 void relay_timer_expired(struct worker *w, struct timer *t);
 
-/* Runs the relays that used up their turn in an earlier round, or held bytes for their clients. */
+/* Runs the relays that used up their turn in an earlier round, or whose bytes for their clients
+ * waited for the end of the batch (worker_hold_client_write). */
 void relay_run_deferred(struct worker *w);
-
-/* While hold is true (the worker is going through a batch of events), bytes for clients wait:
- * the relay is queued and relay_run_deferred() writes them once the whole batch has been read,
- * as sessions do (session.h). */
-void relays_hold_client_writes(struct relays *set, bool hold);
 
 /* Shutdown: force closes every relay now (a reset: the byte streams are cut); otherwise relays
  * still connecting are closed and the others may finish until the drain deadline. */

@@ -26,8 +26,8 @@
  * together; a session that keeps moving for many rounds yields and is run again after the worker
  * has served the others (fairness under big transfers).
  *
- * Writes to clients wait for the end of the worker's batch of events (hold_client_writes): the
- * worker first reads everything the batch brought, then the queued sessions write their
+ * Writes to clients wait for the end of the worker's batch of events (worker_hold_client_write):
+ * the worker first reads everything the batch brought, then the queued sessions write their
  * responses one after the other. Written as they came, the answers of one batch reached a
  * client (wrk, with 50 connections) spread over the batch, and it went to sleep and was woken
  * again between them; written together, they find it awake. Measured with 50 keep-alive
@@ -79,7 +79,6 @@
 #include "upstream.h"
 
 #define RUN_BUDGET 64  /* step rounds before a busy session yields to the others */
-#define HOLD_MAX 32    /* client writes held per batch at most (each may hold a response block) */
 #define SESSION_MAX_KEY 256 /* a longer --hash-key value is hashed by its first 256 bytes */
 #define LINGER_MS 2000 /* how long a closing connection's input is drained */
 #define HEAD_CLASSES 3 /* head blocks come in head_sizes: most heads fit the smallest */
@@ -219,8 +218,6 @@ struct sessions {
     struct session *live;     /* every open session */
     size_t count;
     struct session *deferred; /* used up their turn, or held their client writes */
-    bool hold_client_writes;  /* the worker is in a batch of events: queue client writes */
-    unsigned held;            /* sessions queued so in this batch */
     struct session *closed;   /* closed this round, freed by session_reap() */
     struct pool exchanges;    /* struct exchange blocks */
     struct pool heads[HEAD_CLASSES]; /* head blocks of head_sizes[i] bytes */
@@ -806,23 +803,6 @@ static bool client_read_since(struct session *s)
     return moved;
 }
 
-/* While the worker is in a batch of events, queues s to write to its client after the batch and
- * returns true; at most HOLD_MAX sessions a batch, so a big batch (a burst of thousands of
- * clients) does not keep that many response blocks in memory at once. */
-static bool hold_client_write(struct session *s)
-{
-    struct sessions *set = s->w->sessions;
-    if (!set->hold_client_writes)
-        return false;
-    if (!s->queued) {
-        if (set->held == HOLD_MAX)
-            return false;
-        set->held++;
-        defer(s);
-    }
-    return true;
-}
-
 /* The response half: sends the response head and body bytes (or lb's own response) to the
  * client. */
 static bool write_client(struct session *s)
@@ -830,8 +810,10 @@ static bool write_client(struct session *s)
     struct exchange *x = s->x;
     if (!s->client.writable || s->client.err)
         return false;
-    if (hold_client_write(s))
-        return false; /* written once the batch has been read */
+    if (worker_hold_client_write(s->w, s->queued)) {
+        defer(s); /* written once the batch has been read */
+        return false;
+    }
     struct pending p = {0};
     if (x->head_use == HEAD_RESPONSE && x->head_sent < x->head_len) {
         p.head = x->head + x->head_sent;
@@ -1574,12 +1556,6 @@ static void run(struct session *s)
     arm_timer(s);
     settle_buffers(s);
     defer(s);
-}
-
-void sessions_hold_client_writes(struct sessions *set, bool hold)
-{
-    set->hold_client_writes = hold;
-    set->held = 0;
 }
 
 void session_run_deferred(struct worker *w)

@@ -58,14 +58,8 @@ void session_backend_ready(struct endpoint *ep);
 void session_timer_expired(struct worker *w, struct timer *t);
 
 /* Runs the sessions that used up their turn in an earlier round, or whose writes to their
- * clients were held. */
+ * clients waited for the end of the batch (worker_hold_client_write). */
 void session_run_deferred(struct worker *w);
-
-/* While hold is true (the worker is going through a batch of events), responses are not written
- * to clients: a session with bytes for its client is queued, and session_run_deferred() writes
- * them once the whole batch has been read. So a client with several answers in one batch is
- * woken once for them, not once each. */
-void sessions_hold_client_writes(struct sessions *set, bool hold);
 
 /* An on-demand name resolution came back (the worker took it off its reply queue). */
 void session_resolved(struct worker *w, struct resolve_req *req);

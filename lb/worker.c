@@ -17,10 +17,11 @@
  * the kernel (on a virtual machine, an interrupt between processors that the hypervisor relays)
  * and switched back in. With several workers each has less to do, runs out of events more often
  * and sleeps more: with two workers and a new client connection per request, about once per
- * three requests (one worker: once per thirty). So a worker that has just handled a busy round (YIELD_AFTER_EVENTS events or more)
- * and finds nothing more first lets the other threads ready on its CPU run (sched_yield()) and
- * looks again: those are the load generator, the backends and the other worker, and on loopback
- * the sender does the receiver's TCP work, so they are often about to hand it its next events.
+ * three requests (one worker: once per thirty). So a worker that has just handled a busy round
+ * (YIELD_AFTER_EVENTS events or more) and finds nothing more first lets the other threads ready
+ * on its CPU run (sched_yield()) and looks again: those are the load generator, the backends and
+ * the other worker, and on loopback the sender does the receiver's TCP work, so they are often
+ * about to hand it its next events.
  * Only if there are still none does it sleep. One worker (which rarely runs out under load) and
  * --no-yield sleep at once.
  *
@@ -81,6 +82,9 @@
 #define TRIM_BURST_CONNS 256  /* connections gone since the last trim that make it a burst */
 #define TRIM_BURST_BLOCKS 64  /* or pooled blocks freed by one trim */
 #define YIELD_AFTER_EVENTS 2  /* a round this busy may be followed by a yield before sleeping */
+/* Client writes held per batch at most: each may hold a response block, and a big batch (a burst
+ * of thousands of clients) should not keep that many in memory at once. */
+#define HOLD_MAX 32
 
 int worker_watch(struct worker *w, int fd, struct endpoint *ep)
 {
@@ -156,6 +160,18 @@ void worker_client_front(struct worker *w, int fd, bool tls, struct sockaddr *fr
     }
     if (getsockname(fd, front, &len) != 0)
         front->sa_family = AF_UNSPEC; /* only statistics miss it */
+}
+
+bool worker_hold_client_write(struct worker *w, bool queued)
+{
+    if (!w->hold_client_writes)
+        return false;
+    if (queued)
+        return true; /* counted when it was queued, or queued for another reason: it runs anyway */
+    if (w->client_writes_held == HOLD_MAX)
+        return false;
+    w->client_writes_held++;
+    return true;
 }
 
 void worker_request_id(struct worker *w, char id[33])
@@ -502,8 +518,8 @@ static void *worker_main(void *arg)
             break;
         }
         w->now_ms = clock_mono_ms();
-        sessions_hold_client_writes(w->sessions, n > 1); /* see session.c */
-        relays_hold_client_writes(w->relays, n > 1);
+        w->hold_client_writes = n > 1; /* a batch: see worker_hold_client_write() */
+        w->client_writes_held = 0;
         for (int i = 0; i < n; i++) {
             struct endpoint *ep = events[i].data.ptr;
             switch (ep->kind) {
@@ -542,8 +558,7 @@ static void *worker_main(void *arg)
                 break;
             }
         }
-        sessions_hold_client_writes(w->sessions, false);
-        relays_hold_client_writes(w->relays, false);
+        w->hold_client_writes = false;
         struct timer *t;
         while ((t = timer_pop_expired(&w->timers, w->now_ms)) != NULL) {
             struct endpoint *owner = t->owner;

@@ -111,6 +111,8 @@ struct worker {
     /* the local address of the plain [0] and HTTPS [1] listener when it is bound to one address
      * (every connection it accepts then has it), else AF_UNSPEC: see worker_client_front() */
     struct sockaddr_storage listen_front[2];
+    bool hold_client_writes;     /* in a batch of events: see worker_hold_client_write() */
+    unsigned client_writes_held; /* sessions or relays it made wait in this batch */
     uint64_t trim_next_ms;  /* when memory is next given back (worker.c's trim()) */
     size_t trim_peak_conns; /* the most connections open at once since the last trim */
     bool listening;
@@ -154,6 +156,14 @@ int worker_watch(struct worker *w, int fd, struct endpoint *ep);
  * system call, else getsockname()'s answer; family AF_UNSPEC when that fails. */
 void worker_client_front(struct worker *w, int fd, bool tls, struct sockaddr *front,
                          socklen_t len);
+
+/* While the worker goes through a batch of events (more than one from epoll_wait()), writes to
+ * clients wait for the end of the batch: a client with several answers in it is then woken once
+ * for them, not once each (session.c tells what that measured). A session or relay with bytes for
+ * its client asks first; queued says whether it is queued to run after this round already. True:
+ * it should queue itself (if it is not) and write then; false: write now (no batch, or 32 writes
+ * held already in this one). */
+bool worker_hold_client_write(struct worker *w, bool queued);
 
 /* Writes a new random request id (32 hex digits, NUL-terminated) into id[33]. */
 void worker_request_id(struct worker *w, char id[33]);
