@@ -201,10 +201,10 @@ test: deps-test ## install packages, build with clang, run every test under ASan
 # make bench's knobs: seconds per measured cell, interleaved rounds per cell (medians), workers of
 # every proxy and wrk threads in the comparisons (scripts/bench-*.sh read them from the environment)
 BENCH_SECONDS ?= 2
-BENCH_ROUNDS ?= 3
+BENCH_ROUNDS ?= 5
 BENCH_WORKERS ?= 1
 BENCH_THREADS ?= 1
-bench: all $(BENCH_TOOLS) ## benchmarks against nginx and haproxy, one table (BENCH_SECONDS=2 BENCH_ROUNDS=3)
+bench: all $(BENCH_TOOLS) ## benchmarks against nginx and haproxy, one table (BENCH_SECONDS=2 BENCH_ROUNDS=5)
 	$(Q)scripts/deps.sh bench
 	$(Q)set -e; export LBLAB_BENCH_TOOLS=$(abspath $(BUILD)/bench); \
 	    export LBLAB_BENCH_ROWS=$(abspath $(BUILD)/bench/rows.tsv); \

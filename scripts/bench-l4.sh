@@ -14,9 +14,11 @@
 # a keep-alive connection stays on the backend it was relayed to, which is what layer 4 does.
 # One round measures every target for each file, the targets in a rotating order; the table
 # shows each cell's median over BENCH_ROUNDS rounds (single runs on a shared machine swing by a
-# quarter), then lb's requests/s divided by the best peer's for each file. Configs and logs
-# live in a temporary directory removed at the end; every process is stopped by its PID.
-# Numbers are only comparable within one run.
+# quarter), then lb's requests/s divided by the best peer's for each file, then each proxy's
+# CPU time per request (its own cost: the requests/s also depend on what the load generator and
+# the backends leave it of the shared cores). Configs and logs live in a temporary directory
+# removed at the end; every process is stopped by its PID. Numbers are only comparable within
+# one run.
 # shellcheck disable=SC2154 # free_port (lib/common.sh) assigns the port variables
 set -uo pipefail
 
@@ -140,16 +142,27 @@ measure() {
 names=("backend (direct)" lb haproxy nginx)
 ports=("$b1" "$lb_port" "$hap_port" "$ngx_port")
 files=(1k 1m)
-declare -A samples errors
+# The processes that do each proxy's work, for its CPU time per request: lb, HAProxy, the
+# stream nginx's workers (none for the backend measured directly).
+hz=$(getconf CLK_TCK)
+mapfile -t ngx_workers < <(pgrep -P "$ngx_pid")
+[ "${#ngx_workers[@]}" -gt 0 ] || die "nginx (stream) has no worker processes"
+work_pids=("" "$lb_pid" "$hap_pid" "${ngx_workers[*]}")
+declare -A samples errors cpu
 echo "lblab L4 bench: wrk -t$threads -c$conns -d${seconds}s keep-alive GET /1k (1 KiB) and /1m (1 MiB);" \
     "$workers workers each; $rounds rounds in rotating order; backends (nginx static) on :$b1 :$b2 :$b3"
 for ((r = 0; r < rounds; r++)); do
     for f in "${files[@]}"; do
         for ((k = 0; k < ${#names[@]}; k++)); do
             i=$(((k + r) % ${#names[@]}))
+            # shellcheck disable=SC2086 # nginx's workers are several words
+            t0=$(cpu_ticks ${work_pids[$i]})
             read -r rps errs < <(measure "http://127.0.0.1:${ports[$i]}/$f")
+            # shellcheck disable=SC2086
+            t1=$(cpu_ticks ${work_pids[$i]})
             samples[$i,$f]+=" $rps"
             errors[$i,$f]=$((${errors[$i,$f]:-0} + errs))
+            cpu[$i,$f]+=" $(cpu_us_per "$t0" "$t1" "$hz" "$rps" "$seconds")"
         done
     done
     echo "round $((r + 1))/$rounds done"
@@ -181,6 +194,26 @@ for f in "${files[@]}"; do
     bench_row l4 "$conns keep-alive clients, $([ "$f" = 1k ] && echo "1 KiB" || echo "1 MiB")" req/s more \
         "${med[1,$f]}" "${med[2,$f]}" "${med[3,$f]}"
 done
+# CPU per request: what each proxy spent relaying one exchange, whatever else ran meanwhile. Here
+# the load generator, the backends and the proxy share the machine's cores, so requests/s measure
+# the whole machine as much as the proxy; the proxy's own cost is this column.
+echo
+printf '%-18s %14s %14s\n' "CPU us/request" "1 KiB" "1 MiB"
+declare -A cmed
+for ((i = 1; i < ${#names[@]}; i++)); do
+    line=$(printf '%-18s' "${names[$i]}")
+    for f in "${files[@]}"; do
+        # shellcheck disable=SC2086 # the samples are words
+        cmed[$i,$f]=$(printf '%s\n' ${cpu[$i,$f]} | median)
+        line+=$(printf ' %14s' "${cmed[$i,$f]}")
+    done
+    echo "$line"
+done
+for f in "${files[@]}"; do
+    bench_row l4 "CPU per request, $([ "$f" = 1k ] && echo "1 KiB" || echo "1 MiB")" us less \
+        "${cmed[1,$f]}" "${cmed[2,$f]}" "${cmed[3,$f]}"
+done
+
 echo
 echo "(errors: socket errors plus non-2xx/3xx responses over all rounds, as wrk counts them;"
 echo " samples per cell, requests/s:)"

@@ -186,15 +186,6 @@ measure_full() {
     awk -v n="$n" -v ns=$((end - start)) 'BEGIN { printf "%.2f 0\n", (ns > 0 ? n / (ns / 1e9) : 0) }'
 }
 
-# CPU time (user + system, in clock ticks) used so far by the given processes, threads included.
-cpu_ticks() {
-    local pid sum=0 t
-    for pid in "$@"; do
-        t=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null) || t=0
-        sum=$((sum + ${t:-0}))
-    done
-    echo "$sum"
-}
 hz=$(getconf CLK_TCK)
 # The processes that do each target's work: lb, haproxy, nginx's workers.
 mapfile -t ngx_workers < <(pgrep -P "$ngx_pid")
@@ -226,8 +217,7 @@ for ((r = 0; r < rounds; r++)); do
             samples[$i,$row]+=" $rps"
             errors[$i,$row]=$((${errors[$i,$row]:-0} + errs))
             # microseconds of the target's CPU per request (or connection) in this cell
-            cpu[$i,$row]+=" $(awk -v t=$((t1 - t0)) -v hz="$hz" -v r="$rps" -v s="$seconds" \
-                'BEGIN { printf "%.1f", (r > 0 ? t / hz * 1e6 / (r * s) : 0) }')"
+            cpu[$i,$row]+=" $(cpu_us_per "$t0" "$t1" "$hz" "$rps" "$seconds")"
         done
     done
     echo "round $((r + 1))/$rounds done"

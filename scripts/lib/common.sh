@@ -36,6 +36,12 @@
 #   median             reads numbers, one a line, prints their median (even count: the mean of the
 #                      middle two, with two decimals)
 #   ratio A B          prints A / B with two decimals, or ? when either is not positive
+#   cpu_ticks PID...   prints the CPU time (user + system, in clock ticks: getconf CLK_TCK) the
+#                      processes have used so far, their threads included (0 for one that is gone)
+#   cpu_us_per A B HZ RATE SECONDS
+#                      prints the microseconds of CPU per item (one decimal) when the ticks went
+#                      from A to B while items (requests, connections) were served at RATE per
+#                      second for SECONDS
 #   bench_row SECTION LABEL UNIT BETTER LB HAPROXY NGINX
 #                      appends one row of `make bench`'s table to the file LBLAB_BENCH_ROWS
 #                      (when set), tab-separated, for scripts/report-bench.sh: SECTION groups rows
@@ -232,6 +238,20 @@ median() {
 
 ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "?" }'
+}
+
+cpu_ticks() {
+    local pid sum=0 t
+    for pid in "$@"; do
+        t=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null) || t=0
+        sum=$((sum + ${t:-0}))
+    done
+    echo "$sum"
+}
+
+cpu_us_per() {
+    awk -v t=$(($2 - $1)) -v hz="$3" -v r="$4" -v s="$5" \
+        'BEGIN { printf "%.1f", (r * s > 0 ? t / hz * 1e6 / (r * s) : 0) }'
 }
 
 bench_row() {
