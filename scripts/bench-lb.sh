@@ -23,12 +23,12 @@
 #   scaling: requests/s and p99 at each BENCH_SCALE client count (1 KiB, keep-alive)
 # lb runs as it ships (statistics on, no access log, accepting a connection when its request
 # arrives: TCP_DEFER_ACCEPT), and the peers defer their accepts alike (HAProxy's defer-accept,
-# nginx's listen ... deferred). The open-file limit is raised for the
-# 10,000-client row, and every listener's backlog is 4096 (lb's and HAProxy's already are; nginx's
-# default, 511, overflows when 10,000 clients make a proxy open thousands of backend connections
-# at once: SYNs dropped, connects timing out, and lb's passive health checks then took the
-# backends out for the next rows, which answered 503). Configs and logs live in a temporary directory removed at the end; every
-# process is stopped by its PID. Numbers are only comparable within one run.
+# nginx's listen ... deferred). The open-file limit is raised for the 10,000-client row, and every
+# listener's backlog is 4096 (lb's and HAProxy's already are; nginx's default, 511, overflows
+# when 10,000 clients make a proxy open thousands of backend connections at once: SYNs dropped,
+# connects timing out, and lb's passive health checks then took the backends out for the next
+# rows, which answered 503). Configs and logs live in a temporary directory removed at the end;
+# every process is stopped by its PID. Numbers are only comparable within one run.
 # shellcheck disable=SC2154 # free_port (lib/common.sh) assigns the port variables
 set -uo pipefail
 
