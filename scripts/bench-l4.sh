@@ -4,7 +4,7 @@
 # Usage: scripts/bench-l4.sh BIN_DIR
 #   Environment: BENCH_SECONDS (default 5), BENCH_CONNS (50), BENCH_THREADS (2, wrk threads),
 #                BENCH_WORKERS (2: lb -w, haproxy nbthread, nginx worker_processes),
-#                BENCH_ROUNDS (3).
+#                BENCH_ROUNDS (5).
 #
 # One nginx with two workers (as in bench-lb.sh) serves two static files (1 KiB and 1 MiB) on
 # three backend ports, so that the backends are never what limits. lb -m tcp, HAProxy (mode
@@ -27,7 +27,7 @@ seconds="${BENCH_SECONDS:-5}"
 conns="${BENCH_CONNS:-50}"
 threads="${BENCH_THREADS:-2}"
 workers="${BENCH_WORKERS:-2}"
-rounds="${BENCH_ROUNDS:-3}"
+rounds="${BENCH_ROUNDS:-5}"
 
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"

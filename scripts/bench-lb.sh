@@ -3,7 +3,7 @@
 # worker (or thread) each, round robin over the same backends, keep-alive to them.
 #
 # Usage: scripts/bench-lb.sh BIN_DIR
-#   Environment: BENCH_SECONDS (3, seconds per cell), BENCH_ROUNDS (3),
+#   Environment: BENCH_SECONDS (3, seconds per cell), BENCH_ROUNDS (5),
 #                BENCH_SCALE (clients of the scaling rows, default "1 10 100 1000 10000"),
 #                LBLAB_BENCH_ROWS (a file: the rows are also appended to it, tab-separated, for
 #                scripts/report-bench.sh; `make bench` sets it).
@@ -34,7 +34,7 @@ set -uo pipefail
 
 bin="${1:-bin}"
 seconds="${BENCH_SECONDS:-3}"
-rounds="${BENCH_ROUNDS:-3}"
+rounds="${BENCH_ROUNDS:-5}"
 scale="${BENCH_SCALE:-1 10 100 1000 10000}"
 
 # shellcheck source-path=SCRIPTDIR

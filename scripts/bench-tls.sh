@@ -5,7 +5,7 @@
 # Usage: scripts/bench-tls.sh BIN_DIR
 #   Environment: BENCH_SECONDS (default 5), BENCH_CONNS (50), BENCH_THREADS (2, wrk threads),
 #                BENCH_WORKERS (2: lb -w, haproxy nbthread, nginx worker_processes),
-#                BENCH_ROUNDS (3).
+#                BENCH_ROUNDS (5).
 #
 # One nginx (two workers, as in bench-lb.sh, so that the backends are never what limits) serves a
 # 1 KiB static file over plain HTTP on three backend ports. lb, HAProxy and nginx each terminate
@@ -34,7 +34,7 @@ seconds="${BENCH_SECONDS:-5}"
 conns="${BENCH_CONNS:-50}"
 threads="${BENCH_THREADS:-2}"
 workers="${BENCH_WORKERS:-2}"
-rounds="${BENCH_ROUNDS:-3}"
+rounds="${BENCH_ROUNDS:-5}"
 suite="TLS_AES_128_GCM_SHA256"
 ciphers12="ECDHE+AESGCM:ECDHE+CHACHA20" # lb's TLS 1.2 list (lb/tls_context.c)
 
