@@ -499,9 +499,13 @@ static bool flow_step(struct relay *r, struct flow *f, struct side *src, struct 
     } else if (flow_blocked(f, sink) && f->sink_unacked < 0) {
         f->sink_unacked = side_unacked(sink); /* full: what it holds, to see it shrink */
     }
-    /* an orderly end is passed on; an error is not (the relay resets instead) */
+    /* An orderly end is passed on; an error is not (the relay resets instead). The second of
+     * the two ends needs no shutdown(): the relay closes both sockets next, and close() sends
+     * the same FIN (neither socket holds unread bytes: both sources reached their end). */
     if (f->src_done && src->err == 0 && flow_empty(f) && !f->passed_eof && !sink->wfailed) {
-        side_shutdown(sink);
+        const struct flow *other = f == &r->up ? &r->down : &r->up;
+        if (!other->passed_eof)
+            side_shutdown(sink);
         f->passed_eof = true;
         progress = true;
     }
