@@ -20,6 +20,8 @@ void side_event(struct side *s, uint32_t events)
         s->readable = true;
     if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         s->hup = true;
+    if (events & (EPOLLHUP | EPOLLERR))
+        s->hup_hard = true;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
         s->writable = true;
     if (s->tr.ops->retry_both && events != 0)
@@ -41,15 +43,23 @@ ssize_t side_read(struct side *s, struct buf *b)
     uint32_t room = buf_room(b);
     if (room == 0)
         return 0;
+    if (s->at_end) {
+        s->eof = true;
+        return -1;
+    }
     ssize_t n = transport_read(&s->tr, b->data + b->end, room);
     if (n > 0) {
         b->end += (uint32_t)n;
         /* A short read took all the socket had: the next bytes bring another event. After a
-         * hang-up no event comes, so then read on until end of stream. */
+         * hang-up no event comes, so then read on until end of stream; but when the hang-up was
+         * the peer's FIN alone (a reset or an error is read out instead), it was already queued
+         * behind what this read took, and the next read would only return 0: it is not made. */
         if ((uint32_t)n < room && !s->hup &&
             (s->tr.ops->short_io_drains ||
              (s->tr.ops->drained != NULL && s->tr.ops->drained(&s->tr))))
             s->readable = false;
+        else if ((uint32_t)n < room && s->hup && !s->hup_hard && s->tr.ops->short_io_drains)
+            s->at_end = true;
         return n;
     }
     if (n == -EAGAIN) {

@@ -28,6 +28,8 @@ struct side {
     struct transport tr;
     bool readable, writable; /* epoll said so; cleared when an op returns -EAGAIN (or short) */
     bool hup;                /* epoll said the peer hung up: no further event will say more */
+    bool hup_hard;           /* ... with EPOLLHUP or EPOLLERR, not only its FIN (EPOLLRDHUP) */
+    bool at_end;             /* a short read after the FIN took the last bytes before it */
     bool eof;                /* the read direction ended: end of stream, or a read error */
     bool shut;               /* lb ended its write direction */
     bool wfailed;            /* a write failed: nothing more can be sent */

@@ -94,6 +94,58 @@ static void test_after_a_hang_up_a_short_read_reads_on_to_the_end(void **state)
     side_close(&s, false);
 }
 
+/* Puts a socket with one byte waiting under s's descriptor: a read that reaches the socket
+ * takes that byte, one that does not leaves it. Returns the byte's writer, to close. */
+static int swap_in_a_socket_with_a_byte(struct side *s)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    assert_int_equal(write(sv[1], "x", 1), 1);
+    assert_int_equal(dup2(sv[0], s->tr.fd), s->tr.fd);
+    close(sv[0]);
+    return sv[1];
+}
+
+static void test_after_the_peers_fin_alone_a_short_read_knows_the_end(void **state)
+{
+    static char block[BUF_SIZE];
+    struct buf b = {.data = block};
+    struct side s;
+    (void)state;
+    int peer = pair(&s);
+    assert_int_equal(write(peer, "bye", 3), 3);
+    assert_int_equal(shutdown(peer, SHUT_WR), 0); /* a FIN, nothing else */
+    side_event(&s, EPOLLIN | EPOLLRDHUP);
+    assert_int_equal(side_read(&s, &b), 3);
+    assert_true(s.at_end); /* the FIN was queued behind these bytes */
+    int writer = swap_in_a_socket_with_a_byte(&s);
+    assert_int_equal(side_read(&s, &b), -1); /* the end, without reading the socket again */
+    assert_true(s.eof);
+    assert_int_equal(s.err, 0);
+    assert_int_equal(b.end, 3);
+    side_close(&s, false);
+    close(writer);
+    close(peer);
+}
+
+static void test_after_a_hang_up_with_an_error_the_socket_is_read_to_the_end(void **state)
+{
+    static char block[BUF_SIZE];
+    struct buf b = {.data = block};
+    struct side s;
+    (void)state;
+    int peer = pair(&s);
+    assert_int_equal(write(peer, "bye", 3), 3);
+    side_event(&s, EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR); /* the error must be read */
+    assert_int_equal(side_read(&s, &b), 3);
+    assert_false(s.at_end);
+    int writer = swap_in_a_socket_with_a_byte(&s);
+    assert_int_equal(side_read(&s, &b), 1); /* this read reached the socket */
+    side_close(&s, false);
+    close(writer);
+    close(peer);
+}
+
 static void test_a_short_write_filled_the_socket_so_no_second_call(void **state)
 {
     static char big[4 << 20]; /* more than a socket pair's buffers hold */
@@ -171,6 +223,8 @@ int main(void)
         cmocka_unit_test(test_a_short_read_took_everything_so_no_second_call),
         cmocka_unit_test(test_a_read_that_fills_the_buffer_stays_readable),
         cmocka_unit_test(test_after_a_hang_up_a_short_read_reads_on_to_the_end),
+        cmocka_unit_test(test_after_the_peers_fin_alone_a_short_read_knows_the_end),
+        cmocka_unit_test(test_after_a_hang_up_with_an_error_the_socket_is_read_to_the_end),
         cmocka_unit_test(test_a_short_write_filled_the_socket_so_no_second_call),
         cmocka_unit_test(test_end_of_stream_is_eof_without_error),
         cmocka_unit_test(test_writev_sends_in_order_and_a_dead_peer_is_an_error_not_a_signal),
