@@ -1319,8 +1319,11 @@ static void finish_request(struct session *s)
     log_request(s);
     dial_release(&s->x->d);
     if (u != NULL) {
+        /* not after a hang-up: a backend that sent its FIN with (or right after) the response
+         * has ended the connection, and with edge-triggered epoll no event would say so again
+         * while it waits in the pool */
         bool keep = x->backend_keepalive && x->rq_state == REQ_DONE &&
-                    buf_len(&x->res) == 0 && !u->side.eof && !u->side.wfailed;
+                    buf_len(&x->res) == 0 && !u->side.eof && !u->side.hup && !u->side.wfailed;
         x->d.up = NULL;
         upstream_release(w->upstreams, u, keep);
     }

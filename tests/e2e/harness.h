@@ -174,6 +174,8 @@ struct harness_sb_step {
     bool reset;         /* close with a TCP RST (SO_LINGER 0) instead of a FIN */
     bool hang_after;    /* after the reply, send nothing more until the peer closes or the stop */
     bool dribble;       /* send the reply one byte per send() (TCP_NODELAY), 1 ms apart */
+    bool fin_with_reply; /* REPLY with reply bytes: send them and the FIN in one TCP segment
+                            (corked, then shutdown()), then close: the peer gets both at once */
     bool skip_body;     /* answer right after the head, without reading the request body (then
                            the connection is closed: its framing is lost) */
 };

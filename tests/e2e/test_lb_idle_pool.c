@@ -109,6 +109,37 @@ static void test_an_idle_backend_connection_is_closed_after_the_idle_timeout(voi
     lb_fixture_stop(&f);
 }
 
+/* A backend that ends its connection with a keep-alive answer (the FIN in the answer's own
+ * segment, as a server closing on its idle timeout can): lb saw the FIN, so the connection is not
+ * pooled, and the next request gets a fresh one. A POST: on a dead pooled connection lb could not
+ * send it again (it may have had effects), so the client would get a 502. */
+static void test_a_connection_the_backend_ended_is_not_pooled(void **state)
+{
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    static const char post[] = "POST /x HTTP/1.1\r\nHost: lb\r\nContent-Length: 2\r\n\r\nhi";
+    const struct harness_sb_step steps[] = {
+        {.mode = HARNESS_SB_REPLY, .reply = ok, .fin_with_reply = true},
+        {.mode = HARNESS_SB_ECHO},
+    };
+    struct lb_fixture f;
+    struct harness_conn c;
+    struct harness_response resp;
+    (void)state;
+    lb_fixture_start_one_worker(&f, steps, 2, NULL);
+    assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
+    assert_int_equal(harness_conn_request(&c, GET, &resp), 0);
+    assert_int_equal(resp.status, 200);
+    assert_string_equal(resp.body, "ok");
+    harness_response_free(&resp);
+    assert_int_equal(harness_conn_request(&c, post, &resp), 0);
+    assert_int_equal(resp.status, 200);
+    assert_string_equal(resp.body, "hi");
+    harness_response_free(&resp);
+    assert_int_equal(harness_sb_connections(f.sb), 2);
+    harness_conn_close(&c);
+    lb_fixture_stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -116,6 +147,7 @@ int main(void)
         LB_TEST(test_pool_max_0_keeps_no_backend_connection),
         LB_TEST(test_pool_max_caps_what_a_burst_leaves_idle),
         LB_TEST(test_an_idle_backend_connection_is_closed_after_the_idle_timeout),
+        LB_TEST(test_a_connection_the_backend_ended_is_not_pooled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
