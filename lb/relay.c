@@ -348,15 +348,11 @@ static bool flow_fill_copy(struct flow *f, struct side *src)
     uint32_t room = buf_room(&f->buf);
     ssize_t n = side_read(src, &f->buf);
     buf_settle(&f->buf, f->blocks); /* nothing came: no block is kept */
-    if (n < 0) {
+    /* after a short read side_read() has already marked src unreadable (or at its end) */
+    if (n < 0)
         f->src_done = true;
-    } else if (n > 0 && (uint32_t)n < room && !src->hup) {
-        /* a short read took all the socket had: the next bytes bring another event (after a
-         * hang-up no event comes: then read on until end of stream) */
-        src->readable = false;
-    } else if (n > 0 && (uint32_t)n == room && !f->no_splice) {
+    else if (n > 0 && (uint32_t)n == room && !f->no_splice)
         f->bulk = true;
-    }
     return n != 0;
 }
 

@@ -54,12 +54,13 @@ ssize_t side_read(struct side *s, struct buf *b)
          * hang-up no event comes, so then read on until end of stream; but when the hang-up was
          * the peer's FIN alone (a reset or an error is read out instead), it was already queued
          * behind what this read took, and the next read would only return 0: it is not made. */
-        if ((uint32_t)n < room && !s->hup &&
-            (s->tr.ops->short_io_drains ||
-             (s->tr.ops->drained != NULL && s->tr.ops->drained(&s->tr))))
-            s->readable = false;
-        else if ((uint32_t)n < room && s->hup && !s->hup_hard && s->tr.ops->short_io_drains)
-            s->at_end = true;
+        if ((uint32_t)n < room) {
+            if (!s->hup && (s->tr.ops->short_io_drains ||
+                            (s->tr.ops->drained != NULL && s->tr.ops->drained(&s->tr))))
+                s->readable = false;
+            else if (s->hup && !s->hup_hard && s->tr.ops->short_io_drains)
+                s->at_end = true;
+        }
         return n;
     }
     if (n == -EAGAIN) {

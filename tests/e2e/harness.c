@@ -1154,19 +1154,16 @@ static void *sb_conn_main(void *arg)
                     if (sent == 0 && sb_wait(sb, -1, 1) < 0)
                         sent = -1;
                 }
-            } else if (step->fin_with_reply) {
-                int one = 1; /* corked: the FIN that shutdown() queues rides on the reply */
-                if (setsockopt(fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)) != 0)
-                    sent = -1;
+            } else {
+                if (step->fin_with_reply) {
+                    /* corked: the FIN that out_close's shutdown() queues rides on the reply */
+                    int one = 1;
+                    if (setsockopt(fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)) != 0)
+                        sent = -1;
+                    keep = false;
+                }
                 if (sent == 0)
                     sent = sb_send(fd, step->reply, rl);
-                if (sent == 0)
-                    (void)shutdown(fd, SHUT_WR);
-                if (idx < 0)
-                    free(body);
-                goto out_close;
-            } else {
-                sent = sb_send(fd, step->reply, rl);
             }
         } else if (step->mode == HARNESS_SB_TUNNEL) {
             int hl = snprintf(head, sizeof(head),
