@@ -58,7 +58,7 @@ struct flow {
     int pipe[2];      /* the splice pipe, -1 until first used */
     size_t in_pipe;   /* bytes read from the source, not yet written to the sink */
     struct buf buf;   /* COPY's buffer: holds a block of blocks only while bytes are in it */
-    struct pool *blocks; /* the worker's (buffer.h) */
+    struct buf_blocks *blocks; /* the worker's (buffer.h) */
     bool src_done;    /* the source reached end of stream */
     bool passed_eof;  /* the sink's write side was shut after the last byte */
     uint64_t bytes;   /* written to the sink, not counting what lb put in front */

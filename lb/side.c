@@ -49,7 +49,7 @@ ssize_t side_read(struct side *s, struct buf *b)
     }
     ssize_t n = transport_read(&s->tr, b->data + b->end, room);
     if (n > 0) {
-        b->end += (uint32_t)n;
+        buf_commit(b, (uint32_t)n, room);
         /* A short read took all the socket had: the next bytes bring another event. After a
          * hang-up no event comes, so then read on until end of stream; but when the hang-up was
          * the peer's FIN alone (a reset or an error is read out instead), it was already queued

@@ -251,7 +251,7 @@ int worker_init(struct worker *w, char *err, size_t err_len)
     w->relays = NULL;
     w->admin = NULL;
     w->upstreams = NULL;
-    pool_init(&w->blocks, BUF_SIZE, BUF_POOL_KEEP);
+    buf_blocks_init(&w->blocks);
     w->log_buf.len = 0;
     w->draining = false;
     w->listening = false;
@@ -436,7 +436,7 @@ static size_t connections(const struct worker *w)
 /* Gives back the memory the last second did not need (see the top of this file). */
 static void trim(struct worker *w)
 {
-    size_t freed = pool_trim(&w->blocks) + sessions_trim(w->sessions);
+    size_t freed = buf_blocks_trim(&w->blocks) + sessions_trim(w->sessions);
     (void)upstreams_expire(w->upstreams);
     size_t now = connections(w);
     if (freed >= TRIM_BURST_BLOCKS || w->trim_peak_conns >= now + TRIM_BURST_CONNS)
@@ -592,7 +592,7 @@ static void *worker_main(void *arg)
     relay_run_deferred(w);
     session_reap(w);
     relay_reap(w);
-    pool_fini(&w->blocks);
+    buf_blocks_fini(&w->blocks);
     if (w->log_buf.len > 0)
         access_log_flush(w->log, &w->log_buf);
     return NULL;

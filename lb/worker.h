@@ -101,7 +101,7 @@ struct worker {
     struct upstreams *upstreams; /* backend connections and their idle pools (upstream.h) */
     struct checker *checker;     /* this worker's share of the health checks, NULL when off */
     struct admin *admin;         /* --admin on this worker (admin.h), else NULL */
-    struct pool blocks;          /* buffer blocks, taken while bytes are in flight (buffer.h) */
+    struct buf_blocks blocks;    /* buffer blocks, taken while bytes are in flight (buffer.h) */
     struct access_log_buf log_buf;
     struct http_header scratch[HTTP_LIMITS_DEFAULT_HEADERS]; /* for the parser, per call */
     struct http_limits limits;

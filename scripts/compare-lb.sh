@@ -5,7 +5,8 @@
 #   Environment: ROUNDS (5), SECONDS_PER_RUN (4), CONNS (50), WORKERS (1: lb -w),
 #                STATS (off: both run with --no-stats; on: with statistics, as lb ships),
 #                BACKEND_WORKERS (1: nginx worker processes of the backends),
-#                MODES ("keep-alive close": which client kinds to measure).
+#                MODES ("keep-alive close": which client kinds to measure),
+#                SIZE_KIB (1: the size of the response the backends serve, in KiB).
 #
 # To compare lb with itself under two settings, give two small wrapper scripts that exec the same
 # lb with different flags (the last flag given wins): `exec bin/lb "$@" -w 2`.
@@ -23,19 +24,20 @@ old="${1:-}"; new="${2:-}"
 stats_flag=(--no-stats)
 case "${STATS:-off}" in on) stats_flag=() ;; off) ;; *) echo "compare-lb: STATS is on or off, not '$STATS'" >&2; exit 2 ;; esac
 rounds="${ROUNDS:-5}"; secs="${SECONDS_PER_RUN:-4}"; conns="${CONNS:-50}"; workers="${WORKERS:-1}"
-backend_workers="${BACKEND_WORKERS:-1}"; modes="${MODES:-keep-alive close}"
+backend_workers="${BACKEND_WORKERS:-1}"; modes="${MODES:-keep-alive close}"; size_kib="${SIZE_KIB:-1}"
 
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 [ -x "$old" ] && [ -x "$new" ] || die "usage: $0 OLD_LB NEW_LB (two lb executables)"
+[[ "$size_kib" =~ ^[1-9][0-9]*$ ]] || die "SIZE_KIB must be a positive integer, not '$size_kib'"
 need_tools wrk nginx curl
 
 make_temp_dir
 free_port b1 b2 b3 p_old p_new
 mkdir -p "$tmp/nginx/www"
 chmod a+rx "$tmp" "$tmp/nginx" "$tmp/nginx/www" # nginx workers run as an unprivileged user
-head -c 1024 /dev/zero | tr '\0' 'x' >"$tmp/nginx/www/1k"
+head -c $((size_kib * 1024)) /dev/zero | tr '\0' 'x' >"$tmp/nginx/www/body"
 start_static_backends "$tmp/nginx" "$backend_workers" 0 "$tmp/nginx/www" "$b1" "$b2" "$b3"
 
 "$old" -l "127.0.0.1:$p_old" -b "127.0.0.1:$b1" -b "127.0.0.1:$b2" -b "127.0.0.1:$b3" -w "$workers" \
@@ -47,8 +49,8 @@ pids+=("$pid_old"); wait_port "$p_old" "$pid_old" || die "old lb did not start: 
 pid_new=$!
 pids+=("$pid_new"); wait_port "$p_new" "$pid_new" || die "new lb did not start: $(cat "$tmp/new.log")"
 for p in "$p_old" "$p_new"; do
-    code=$(curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$p/1k")
-    [ "$code" = 200 ] || die "lb on $p answers $code to GET /1k: $(tail -3 "$tmp"/*.log "$tmp/nginx/error.log" 2>/dev/null)"
+    code=$(curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$p/body")
+    [ "$code" = 200 ] || die "lb on $p answers $code to GET /body: $(tail -3 "$tmp"/*.log "$tmp/nginx/error.log" 2>/dev/null)"
 done
 
 # CPU ticks (user + system, all threads) process $1 used so far.
@@ -70,7 +72,7 @@ run() {
         'BEGIN { if (n > 0) printf "%.2f\n", t * 1e6 / hz / n }' >>"$tmp/$which.cpu"
 }
 
-echo "compare-lb: $rounds interleaved rounds of ${secs}s, wrk -t1 -c$conns, lb -w $workers (statistics ${STATS:-off}), nginx static 1 KiB backends ($backend_workers worker(s))"
+echo "compare-lb: $rounds interleaved rounds of ${secs}s, wrk -t1 -c$conns, lb -w $workers (statistics ${STATS:-off}), nginx static $size_kib KiB backends ($backend_workers worker(s))"
 new_over_old() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "?" }'; }
 for mode in $modes; do
     case "$mode" in keep-alive | close) ;; *) die "MODES lists keep-alive and close, not '$mode'" ;; esac
@@ -81,7 +83,7 @@ for mode in $modes; do
         for which in $order; do
             port=$p_old pid=$pid_old
             if [ "$which" = new ]; then port=$p_new pid=$pid_new; fi
-            run "$pid" "$which" "${extra[@]}" "http://127.0.0.1:$port/1k"
+            run "$pid" "$which" "${extra[@]}" "http://127.0.0.1:$port/body"
         done
     done
     mo=$(median <"$tmp/old.rps"); mn=$(median <"$tmp/new.rps")

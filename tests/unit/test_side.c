@@ -27,7 +27,7 @@ static int pair(struct side *s)
 static void test_read_needs_readiness_and_stops_at_eagain(void **state)
 {
     static char block[BUF_SIZE];
-    struct buf b = {.data = block};
+    struct buf b = {.data = block, .size = BUF_SIZE};
     struct side s;
     (void)state;
     int peer = pair(&s);
@@ -46,7 +46,7 @@ static void test_read_needs_readiness_and_stops_at_eagain(void **state)
 static void test_a_short_read_took_everything_so_no_second_call(void **state)
 {
     static char block[BUF_SIZE];
-    struct buf b = {.data = block};
+    struct buf b = {.data = block, .size = BUF_SIZE};
     struct side s;
     (void)state;
     int peer = pair(&s);
@@ -65,7 +65,7 @@ static void test_a_short_read_took_everything_so_no_second_call(void **state)
 static void test_a_read_that_fills_the_buffer_stays_readable(void **state)
 {
     static char block[BUF_SIZE];
-    struct buf b = {.data = block, .start = 0, .end = BUF_SIZE - 3};
+    struct buf b = {.data = block, .start = 0, .end = BUF_SIZE - 3, .size = BUF_SIZE};
     struct side s;
     (void)state;
     int peer = pair(&s);
@@ -80,7 +80,7 @@ static void test_a_read_that_fills_the_buffer_stays_readable(void **state)
 static void test_after_a_hang_up_a_short_read_reads_on_to_the_end(void **state)
 {
     static char block[BUF_SIZE];
-    struct buf b = {.data = block};
+    struct buf b = {.data = block, .size = BUF_SIZE};
     struct side s;
     (void)state;
     int peer = pair(&s);
@@ -109,7 +109,7 @@ static int swap_in_a_socket_with_a_byte(struct side *s)
 static void test_after_the_peers_fin_alone_a_short_read_knows_the_end(void **state)
 {
     static char block[BUF_SIZE];
-    struct buf b = {.data = block};
+    struct buf b = {.data = block, .size = BUF_SIZE};
     struct side s;
     (void)state;
     int peer = pair(&s);
@@ -131,7 +131,7 @@ static void test_after_the_peers_fin_alone_a_short_read_knows_the_end(void **sta
 static void test_after_a_hang_up_with_an_error_the_socket_is_read_to_the_end(void **state)
 {
     static char block[BUF_SIZE];
-    struct buf b = {.data = block};
+    struct buf b = {.data = block, .size = BUF_SIZE};
     struct side s;
     (void)state;
     int peer = pair(&s);
@@ -165,7 +165,7 @@ static void test_a_short_write_filled_the_socket_so_no_second_call(void **state)
 static void test_end_of_stream_is_eof_without_error(void **state)
 {
     static char block[BUF_SIZE];
-    struct buf b = {.data = block};
+    struct buf b = {.data = block, .size = BUF_SIZE};
     struct side s;
     (void)state;
     int peer = pair(&s);
