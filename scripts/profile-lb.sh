@@ -20,7 +20,9 @@
 #     (the clients), the proxy, the backends and the rest (kernel threads, interrupts, anything
 #     else running), from /proc over PROFILE_ROUNDS interleaved runs of PROFILE_SECONDS each. On
 #     loopback the receiver's TCP work mostly runs in the sender's system call, so it is counted
-#     in the sender's time.
+#     in the sender's time. Then each program's context switches per request (from
+#     /proc/PID/task/*/status, wrk's from GNU time when /usr/bin/time is there): each is a sleep,
+#     and a wake-up later.
 #  3. strace -c -f follows lb, then HAProxy, while wrk sends PROFILE_REQUESTS requests over
 #     PROFILE_CONNS connections (a Lua script stops wrk after that many answers); the counts of
 #     each system call are divided by the requests answered. strace slows the proxy down, which
@@ -195,20 +197,36 @@ tree_ticks() {
 }
 # CPU ticks of this shell's finished children (wrk, once waited for): cutime + cstime.
 children_ticks() { awk '{ print $16 + $17 }' "/proc/$$/stat"; }
+# Context switches (voluntary and not) of process $1 and its children, all their threads: how
+# often they went to sleep or were pushed off their CPU, each a wake-up later.
+tree_switches() {
+    local p
+    for p in "$1" $(pgrep -P "$1"); do cat "/proc/$p/task/"*/status 2>/dev/null; done |
+        awk '/ctxt_switches:/ { n += $2 } END { print n + 0 }'
+}
+# wrk's own context switches come from GNU time (package time) when it is there.
+time_cmd=()
+if [ -x /usr/bin/time ]; then time_cmd=(/usr/bin/time -f 'switches %w %c'); fi
 # Busy and all ticks of the whole machine, summed over its CPUs (/proc/stat, first line).
 machine_ticks() { awk '$1 == "cpu" { all = 0; for (i = 2; i <= NF; i++) all += $i; print all - $5 - $6, all; exit }' /proc/stat; }
 
-declare -A sum_n sum_wrk sum_proxy sum_back sum_busy sum_all
+declare -A sum_n sum_wrk sum_proxy sum_back sum_busy sum_all sw_wrk sw_proxy sw_back
 for _ in $(seq "$rounds"); do
     for who in lb haproxy; do
         pid=$lb_pid port=$lb_port
         if [ "$who" = haproxy ]; then pid=$hap_pid port=$hap_port; fi
         read -r m_busy0 m_all0 < <(machine_ticks)
         p0=$(ticks_of "$pid") b0=$(tree_ticks "$backends_pid")
+        ps0=$(tree_switches "$pid") bs0=$(tree_switches "$backends_pid")
         w0=$(children_ticks) # last before wrk and first after it: the helpers' own ticks stay out
-        wrk -t1 -c"$conns" -d"${seconds}s" "http://127.0.0.1:$port/1k" >"$tmp/wrk-budget.out" 2>&1
+        "${time_cmd[@]}" wrk -t1 -c"$conns" -d"${seconds}s" "http://127.0.0.1:$port/1k" >"$tmp/wrk-budget.out" 2>&1
         w1=$(children_ticks)
         p1=$(ticks_of "$pid") b1t=$(tree_ticks "$backends_pid")
+        ps1=$(tree_switches "$pid") bs1=$(tree_switches "$backends_pid")
+        ws=$(awk '$1 == "switches" { print $2 + $3 }' "$tmp/wrk-budget.out")
+        sw_wrk[$who]=$((${sw_wrk[$who]:-0} + ${ws:-0}))
+        sw_proxy[$who]=$((${sw_proxy[$who]:-0} + ps1 - ps0))
+        sw_back[$who]=$((${sw_back[$who]:-0} + bs1 - bs0))
         read -r m_busy1 m_all1 < <(machine_ticks)
         n=$(awk '/requests in/ { print $1 }' "$tmp/wrk-budget.out")
         sum_n[$who]=$((${sum_n[$who]:-0} + ${n:-0}))
@@ -223,9 +241,12 @@ echo
 echo "| CPU time per request, us ($conns keep-alive clients, 1 KiB, $rounds interleaved runs of ${seconds} s) | with lb | with HAProxy |"
 echo "|---|---:|---:|"
 for who in lb haproxy; do
-    echo "$who ${sum_n[$who]} ${sum_wrk[$who]} ${sum_proxy[$who]} ${sum_back[$who]} ${sum_busy[$who]} ${sum_all[$who]}"
-done | awk -v hz="$hz" -v secs="$((seconds * rounds))" '
-    { n[$1] = $2; wrk[$1] = $3; px[$1] = $4; back[$1] = $5; busy[$1] = $6; all[$1] = $7 }
+    echo "$who ${sum_n[$who]} ${sum_wrk[$who]} ${sum_proxy[$who]} ${sum_back[$who]} ${sum_busy[$who]} ${sum_all[$who]}" \
+        "${sw_wrk[$who]} ${sw_proxy[$who]} ${sw_back[$who]}"
+done | awk -v hz="$hz" -v secs="$((seconds * rounds))" -v timed="${#time_cmd[@]}" '
+    { n[$1] = $2; wrk[$1] = $3; px[$1] = $4; back[$1] = $5; busy[$1] = $6; all[$1] = $7
+      swrk[$1] = $8; spx[$1] = $9; sback[$1] = $10 }
+    function per(c, who) { return n[who] > 0 ? sprintf("%.3f", c / n[who]) : "?" }
     function us(t, who) { return n[who] > 0 ? sprintf("%.2f", t * 1e6 / hz / n[who]) : "?" }
     function row(name, a, b) { printf "| %s | %s | %s |\n", name, a, b }
     END {
@@ -241,6 +262,10 @@ done | awk -v hz="$hz" -v secs="$((seconds * rounds))" '
         row("idle, share of all CPUs", sprintf("%.0f%%", 100 - busy["lb"] * 100 / all["lb"]),
             sprintf("%.0f%%", 100 - busy["haproxy"] * 100 / all["haproxy"]))
         row("requests/s", sprintf("%.0f", n["lb"] / secs), sprintf("%.0f", n["haproxy"] / secs))
+        row("context switches per request: wrk", timed > 0 ? per(swrk["lb"], "lb") : "?",
+            timed > 0 ? per(swrk["haproxy"], "haproxy") : "?")
+        row("... the proxy", per(spx["lb"], "lb"), per(spx["haproxy"], "haproxy"))
+        row("... the backends", per(sback["lb"], "lb"), per(sback["haproxy"], "haproxy"))
     }'
 
 # --- 3. strace: system calls per request, lb and HAProxy -----------------------------------------

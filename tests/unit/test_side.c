@@ -73,6 +73,11 @@ static void test_a_read_that_fills_the_buffer_stays_readable(void **state)
     side_event(&s, EPOLLIN);
     assert_int_equal(side_read(&s, &b), 3); /* as much as there was room for: more may wait */
     assert_true(s.readable);
+    assert_true(b.bulk); /* the peer sends faster than the block drains: a large block next */
+    b.start = b.end = 0;
+    side_event(&s, EPOLLIN);
+    assert_int_equal(side_read(&s, &b), 2);
+    assert_false(b.bulk); /* a short read: small blocks do */
     side_close(&s, false);
     close(peer);
 }
