@@ -178,6 +178,61 @@ static void test_headers_too_large_get_431(void **state)
     free(req);
 }
 
+/* The 16 KiB limit on a head holds whatever block the connection's buffer has: after a fast
+ * upload, the bytes that follow it on the connection (here a pipelined head of 17.5 KB) land in a
+ * 256 KiB block (buffer.h), where the head fits whole, and must still get 431, never reach the
+ * backend. */
+static void test_a_large_head_after_a_fast_upload_still_gets_431(void **state)
+{
+    struct lb_fixture f;
+    struct harness_conn c;
+    struct harness_response resp;
+    size_t body_len = 1 << 20, cap = body_len + 200000, len = 0;
+    char *raw = malloc(cap);
+    (void)state;
+
+    assert_non_null(raw);
+    len += (size_t)snprintf(raw, cap, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
+                            body_len);
+    size_t head_len = len;
+    for (size_t i = 0; i < body_len; i++)
+        raw[len + i] = (char)('a' + i % 26);
+    len += body_len;
+    len += (size_t)snprintf(raw + len, cap - len, "GET /next HTTP/1.1\r\nHost: x\r\n");
+    for (int i = 0; i < 17; i++) { /* 17.5 KB: over the limit, under lb's 20 KiB rewrite */
+        len += (size_t)snprintf(raw + len, cap - len, "X-Big-%d: ", i);
+        memset(raw + len, 'v', 1000);
+        len += 1000;
+        memcpy(raw + len, "\r\n", 2);
+        len += 2;
+    }
+    memcpy(raw + len, "\r\n", 2);
+    len += 2;
+
+    lb_fixture_start(&f, NULL, 0, NULL);
+    assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
+    harness_send_all(c.fd, raw, len); /* lb may close before reading the last head whole */
+    assert_int_equal(harness_read_response(&c, false, false, &resp), 0);
+    assert_int_equal(resp.status, 200); /* the upload */
+    harness_response_free(&resp);
+    assert_int_equal(harness_read_response(&c, false, false, &resp), 0);
+    assert_int_equal(resp.status, 431); /* the head after it */
+    harness_response_free(&resp);
+    assert_true(harness_conn_closed(&c, TIMEOUT_MS));
+    harness_conn_close(&c);
+
+    assert_int_equal(harness_sb_requests(f.sb), 1); /* the upload alone, whole */
+    size_t got = 0;
+    char *body = harness_sb_body(f.sb, 0, &got);
+    assert_non_null(body);
+    assert_int_equal(got, body_len);
+    assert_memory_equal(body, raw + head_len, body_len);
+    free(body);
+    assert_still_serving(f.lb_port);
+    lb_fixture_stop(&f);
+    free(raw);
+}
+
 static void test_too_many_header_fields_get_431(void **state)
 {
     struct lb_fixture f;
@@ -382,6 +437,7 @@ int main(void)
         LB_TEST(test_bad_chunk_size_in_a_request_body_is_not_answered_200),
         LB_TEST(test_request_line_too_long_gets_414),
         LB_TEST(test_headers_too_large_get_431),
+        LB_TEST(test_a_large_head_after_a_fast_upload_still_gets_431),
         LB_TEST(test_too_many_header_fields_get_431),
         LB_TEST(test_unknown_transfer_coding_gets_501),
         LB_TEST(test_refused_backend_gets_503),
