@@ -197,7 +197,7 @@ measure() {
 
 # After a cell with thousands of clients the proxy on port $1 still has their connections to
 # close: a quarter of a second of its time or more, which would land in the next cell (the
-# 50-client row after the 10,000-client one measured a p99 of 220 to 380 ms instead of 3, with lb
+# 50-client row after the 10,000-client one measured a p99 of 150 to 380 ms instead of 3, with lb
 # and HAProxy alike). Waits until fewer than 100 connections are left on the port (at most 10 s),
 # then a second more.
 settle() {
