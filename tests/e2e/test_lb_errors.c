@@ -153,6 +153,21 @@ static void test_request_line_too_long_gets_414(void **state)
     free(req);
 }
 
+/* Appends n header fields of 1,000-byte values and the empty line that ends the head to the
+ * len bytes at req (cap bytes in all, with room for them). Returns the new length. */
+static size_t end_with_big_fields(char *req, size_t len, size_t cap, int n)
+{
+    for (int i = 0; i < n; i++) {
+        len += (size_t)snprintf(req + len, cap - len, "X-Big-%d: ", i);
+        memset(req + len, 'v', 1000);
+        len += 1000;
+        memcpy(req + len, "\r\n", 2);
+        len += 2;
+    }
+    memcpy(req + len, "\r\n", 2);
+    return len + 2;
+}
+
 static void test_headers_too_large_get_431(void **state)
 {
     struct lb_fixture f;
@@ -161,15 +176,7 @@ static void test_headers_too_large_get_431(void **state)
     (void)state;
 
     len += (size_t)snprintf(req, cap, "GET / HTTP/1.1\r\nHost: x\r\n");
-    for (int i = 0; i < 80; i++) {
-        len += (size_t)snprintf(req + len, cap - len, "X-Big-%d: ", i);
-        memset(req + len, 'v', 1000);
-        len += 1000;
-        memcpy(req + len, "\r\n", 2);
-        len += 2;
-    }
-    memcpy(req + len, "\r\n", 2);
-    len += 2;
+    len = end_with_big_fields(req, len, cap, 80);
     lb_fixture_start(&f, NULL, 0, NULL);
     assert_refused(f.lb_port, req, len, 431);
     assert_int_equal(harness_sb_requests(f.sb), 0);
@@ -199,15 +206,7 @@ static void test_a_large_head_after_a_fast_upload_still_gets_431(void **state)
         raw[len + i] = (char)('a' + i % 26);
     len += body_len;
     len += (size_t)snprintf(raw + len, cap - len, "GET /next HTTP/1.1\r\nHost: x\r\n");
-    for (int i = 0; i < 17; i++) { /* 17.5 KB: over the limit, under lb's 20 KiB rewrite */
-        len += (size_t)snprintf(raw + len, cap - len, "X-Big-%d: ", i);
-        memset(raw + len, 'v', 1000);
-        len += 1000;
-        memcpy(raw + len, "\r\n", 2);
-        len += 2;
-    }
-    memcpy(raw + len, "\r\n", 2);
-    len += 2;
+    len = end_with_big_fields(raw, len, cap, 17); /* 17.5 KB: over 16 KiB, under lb's 20 KiB */
 
     lb_fixture_start(&f, NULL, 0, NULL);
     assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
