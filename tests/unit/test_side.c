@@ -77,7 +77,7 @@ static void test_a_read_that_fills_the_buffer_stays_readable(void **state)
     b.start = b.end = 0;
     side_event(&s, EPOLLIN);
     assert_int_equal(side_read(&s, &b), 2);
-    assert_false(b.bulk); /* a short read: small blocks do */
+    assert_false(b.bulk); /* a short read: back to small blocks */
     side_close(&s, false);
     close(peer);
 }
