@@ -114,6 +114,8 @@ void config_usage(FILE *out)
             "  --no-yield                with several workers, a worker that runs out of\n"
             "                            events sleeps at once, without first letting the\n"
             "                            other threads on its CPU run (sched_yield)\n"
+            "  --no-io-uring             write the answers a worker held for its batch of\n"
+            "                            events with one sendmsg() each, not io_uring\n"
             "  --busy-poll USEC          a worker out of events keeps polling for up to USEC\n"
             "                            microseconds (at most %d) before it sleeps: lower\n"
             "                            latency at light load, more CPU (default 0: off)\n"
@@ -314,6 +316,7 @@ enum opt_id {
     OPT_NO_STATS,
     OPT_NO_DEFER_ACCEPT,
     OPT_NO_YIELD,
+    OPT_NO_IO_URING,
     OPT_BUSY_POLL,
     OPT_RETRIES,
     OPT_POOL_MAX,
@@ -365,6 +368,7 @@ static const struct opt options[] = {
     {0, "no-stats", false, OPT_NO_STATS},
     {0, "no-defer-accept", false, OPT_NO_DEFER_ACCEPT},
     {0, "no-yield", false, OPT_NO_YIELD},
+    {0, "no-io-uring", false, OPT_NO_IO_URING},
     {0, "busy-poll", true, OPT_BUSY_POLL},
     {0, "retries", true, OPT_RETRIES},
     {0, "pool-max", true, OPT_POOL_MAX},
@@ -533,6 +537,9 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
         return 0;
     case OPT_NO_YIELD:
         cfg->no_yield = true;
+        return 0;
+    case OPT_NO_IO_URING:
+        cfg->no_io_uring = true;
         return 0;
     case OPT_BUSY_POLL:
         if (cli_parse_uint(flag, val, 0, CONFIG_MAX_BUSY_POLL_US, "microseconds", &v, err,

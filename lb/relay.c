@@ -37,6 +37,7 @@
 #include "net.h"
 #include "proxyproto.h"
 #include "request_record.h"
+#include "sendbatch.h"
 #include "side.h"
 
 #define RELAY_BUDGET 16            /* step rounds before a busy relay yields to the others */
@@ -75,6 +76,7 @@ struct relay {
     enum relay_state state;
     struct timer timer;
     bool queued, dead;
+    bool write_held; /* queued with bytes held for the client until the end of the batch */
 
     struct side client;
     char client_addr[NET_ADDRSTR_LEN];
@@ -408,6 +410,25 @@ static bool flow_fill(struct flow *f, struct side *src)
     return true;
 }
 
+/* n bytes (or 0, -1) of a write of what f holds went to its sink: counts them. */
+static void flow_count_sent(struct flow *f, ssize_t n)
+{
+    if (n > 0) {
+        uint32_t own = (uint64_t)n < f->own ? (uint32_t)n : f->own;
+        f->own -= own;
+        f->bytes += (uint64_t)n - own;
+    }
+}
+
+/* A write of what f's buffer (COPY) holds took n bytes (or 0, -1): they leave the buffer. */
+static void flow_copy_sent(struct flow *f, ssize_t n)
+{
+    if (n > 0)
+        f->buf.start += (uint32_t)n;
+    buf_settle(&f->buf, f->blocks); /* all sent: the block goes back */
+    flow_count_sent(f, n);
+}
+
 /* Writes what f holds to sink. Returns the bytes written (0: none), or -1 on a failed write. */
 static ssize_t flow_drain(struct flow *f, struct side *sink)
 {
@@ -417,9 +438,8 @@ static ssize_t flow_drain(struct flow *f, struct side *sink)
             return 0;
         struct iovec iov = {.iov_base = buf_unread(&f->buf), .iov_len = buf_len(&f->buf)};
         n = side_writev(sink, &iov, 1);
-        if (n > 0)
-            f->buf.start += (uint32_t)n;
-        buf_settle(&f->buf, f->blocks); /* all sent: the block goes back */
+        flow_copy_sent(f, n);
+        return n;
     } else {
         if (f->in_pipe == 0 || !sink->writable || sink->wfailed)
             return 0;
@@ -439,11 +459,7 @@ static ssize_t flow_drain(struct flow *f, struct side *sink)
             n = -1;
         }
     }
-    if (n > 0) {
-        uint32_t own = (uint64_t)n < f->own ? (uint32_t)n : f->own;
-        f->own -= own;
-        f->bytes += (uint64_t)n - own;
-    }
+    flow_count_sent(f, n);
     return n;
 }
 
@@ -482,7 +498,8 @@ static bool flow_step(struct relay *r, struct flow *f, struct side *src, struct 
     if (progress)
         *src_activity = now_ms(r);
     if (sink == &r->client && !flow_empty(f) && worker_hold_client_write(r->w, r->queued)) {
-        defer(r); /* written once the batch has been read */
+        r->write_held = true;
+        defer(r); /* written once the batch has been read: relay_run_deferred() */
         return progress;
     }
     ssize_t n = flow_drain(f, sink);
@@ -598,10 +615,50 @@ static void run(struct relay *r)
     defer(r);
 }
 
+/* Makes the client writes held during the batch of events (flow_step()) that wait in a COPY
+ * buffer all at once, with one system call where the kernel has io_uring (sendbatch.h). The
+ * relays then run as usual and find those bytes written. (A flow that splices writes from its
+ * pipe: run() does that.) */
+static void write_held_clients(struct worker *w, struct relay *list)
+{
+    struct send_batch *batch = &w->sends;
+    struct relay *batched[SEND_BATCH_MAX];
+    int count = 0;
+    for (struct relay *r = list; r != NULL; r = r->run_next) {
+        if (!r->write_held)
+            continue;
+        r->write_held = false;
+        struct flow *f = &r->down;
+        if (count == SEND_BATCH_MAX || r->dead || r->state != R_RELAY || f->mode != FLOW_COPY ||
+            buf_len(&f->buf) == 0 || !side_can_write(&r->client) ||
+            r->client.tr.ops != &transport_plain)
+            continue; /* run() writes it */
+        struct iovec iov = {.iov_base = buf_unread(&f->buf), .iov_len = buf_len(&f->buf)};
+        if (send_batch_add(batch, r->client.tr.fd, &iov, 1) < 0)
+            continue;
+        batched[count++] = r;
+    }
+    if (count == 0)
+        return;
+    send_batch_run(batch);
+    for (int i = 0; i < count; i++) {
+        struct relay *r = batched[i];
+        struct flow *f = &r->down;
+        ssize_t n = side_wrote(&r->client, send_batch_result(batch, i), buf_len(&f->buf));
+        flow_copy_sent(f, n);
+        if (n > 0) {
+            r->client_activity_ms = now_ms(r);
+            f->sink_unacked = -1;
+        }
+    }
+    send_batch_clear(batch);
+}
+
 void relay_run_deferred(struct worker *w)
 {
     struct relay *list = w->relays->deferred;
     w->relays->deferred = NULL;
+    write_held_clients(w, list);
     while (list != NULL) {
         struct relay *r = list;
         list = r->run_next;

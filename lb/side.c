@@ -75,9 +75,21 @@ ssize_t side_read(struct side *s, struct buf *b)
 
 ssize_t side_writev(struct side *s, const struct iovec *iov, int cnt)
 {
-    if (!s->writable || s->wfailed || s->shut)
+    if (!side_can_write(s))
         return 0;
-    ssize_t n = transport_writev(&s->tr, iov, cnt);
+    size_t offered = 0;
+    for (int i = 0; i < cnt; i++)
+        offered += iov[i].iov_len;
+    return side_wrote(s, transport_writev(&s->tr, iov, cnt), offered);
+}
+
+bool side_can_write(const struct side *s)
+{
+    return s->writable && !s->wfailed && !s->shut;
+}
+
+ssize_t side_wrote(struct side *s, ssize_t n, size_t offered)
+{
     if (n == -EAGAIN) {
         s->writable = false;
         return 0;
@@ -88,14 +100,9 @@ ssize_t side_writev(struct side *s, const struct iovec *iov, int cnt)
             s->err = (int)n;
         return -1;
     }
-    if (s->tr.ops->short_io_drains) {
-        /* A short write filled the socket's buffer: the room freed brings another event. */
-        size_t offered = 0;
-        for (int i = 0; i < cnt; i++)
-            offered += iov[i].iov_len;
-        if ((size_t)n < offered)
-            s->writable = false;
-    }
+    /* A short write filled the socket's buffer: the room freed brings another event. */
+    if (s->tr.ops->short_io_drains && (size_t)n < offered)
+        s->writable = false;
     return n;
 }
 

@@ -51,6 +51,13 @@ ssize_t side_read(struct side *s, struct buf *b);
  * writable, or -EAGAIN), or -1 when the write failed (s->wfailed, s->err). */
 ssize_t side_writev(struct side *s, const struct iovec *iov, int cnt);
 
+/* Whether side_writev() would try to write now: s is writable and its write direction open. */
+bool side_can_write(const struct side *s);
+
+/* Takes in the result n of a write of offered bytes that was made on s's socket elsewhere (a
+ * send batch: sendbatch.h), as side_writev() does with its own: same flags, same return. */
+ssize_t side_wrote(struct side *s, ssize_t n, size_t offered);
+
 /* Bytes sent on s that its peer has not acknowledged yet (SIOCOUTQ), or -1 when unknown. A
  * full socket whose count shrinks has a peer that reads, even while lb may not write yet. */
 int side_unacked(const struct side *s);

@@ -3,9 +3,10 @@
  *
  * Each round: wait in epoll_wait() until an event or the earliest timer, dispatch each event to
  * its object (listener, control eventfd, resolver answers, client or backend socket), fire
- * expired timers, give sessions that yielded or held their client writes during the batch
- * another turn, free what was closed this round (an event for it may have been pending in the
- * same batch), and flush the access-log buffer.
+ * expired timers, make the writes sessions and relays held during the batch (all in one
+ * io_uring_enter() where the kernel has io_uring: sendbatch.h) and give those, and the ones
+ * that yielded, another turn, free what was closed this round (an event for it may have been
+ * pending in the same batch), and flush the access-log buffer.
  *
  * Once a second the worker gives memory back (trim()): its pools free the blocks no request
  * needed during the last second (pool.h), the idle backend connections older than
@@ -82,9 +83,11 @@
 #define TRIM_BURST_CONNS 256  /* connections gone since the last trim that make it a burst */
 #define TRIM_BURST_BLOCKS 64  /* or pooled blocks freed by one trim */
 #define YIELD_AFTER_EVENTS 2  /* a round this busy may be followed by a yield before sleeping */
-/* Client writes held per batch at most: each may hold a response block, and a big batch (a burst
- * of thousands of clients) should not keep that many in memory at once. */
+/* Client writes held per batch at most (and backend writes, counted apart): each may hold a
+ * response block, and a big batch (a burst of thousands of clients) should not keep that many in
+ * memory at once. Both together fit one send batch. */
 #define HOLD_MAX 32
+_Static_assert(2 * HOLD_MAX <= SEND_BATCH_MAX, "a batch's held writes fit one send batch");
 
 int worker_watch(struct worker *w, int fd, struct endpoint *ep)
 {
@@ -162,16 +165,27 @@ void worker_client_front(struct worker *w, int fd, bool tls, struct sockaddr *fr
         front->sa_family = AF_UNSPEC; /* only statistics miss it */
 }
 
-bool worker_hold_client_write(struct worker *w, bool queued)
+/* Whether a write that asks may wait for the end of the batch; *held counts those that did. */
+static bool hold_write(struct worker *w, bool queued, unsigned *held)
 {
     if (!w->hold_client_writes)
         return false;
     if (queued)
         return true; /* counted when it was queued, or queued for another reason: it runs anyway */
-    if (w->client_writes_held == HOLD_MAX)
+    if (*held == HOLD_MAX)
         return false;
-    w->client_writes_held++;
+    (*held)++;
     return true;
+}
+
+bool worker_hold_client_write(struct worker *w, bool queued)
+{
+    return hold_write(w, queued, &w->client_writes_held);
+}
+
+bool worker_hold_backend_write(struct worker *w, bool queued)
+{
+    return send_batch_uses_uring(&w->sends) && hold_write(w, queued, &w->backend_writes_held);
 }
 
 void worker_request_id(struct worker *w, char id[33])
@@ -252,6 +266,7 @@ int worker_init(struct worker *w, char *err, size_t err_len)
     w->admin = NULL;
     w->upstreams = NULL;
     buf_blocks_init(&w->blocks);
+    send_batch_init(&w->sends, !w->cfg->no_io_uring);
     w->log_buf.len = 0;
     w->draining = false;
     w->listening = false;
@@ -519,7 +534,7 @@ static void *worker_main(void *arg)
         }
         w->now_ms = clock_mono_ms();
         w->hold_client_writes = n > 1; /* a batch: see worker_hold_client_write() */
-        w->client_writes_held = 0;
+        w->client_writes_held = w->backend_writes_held = 0;
         for (int i = 0; i < n; i++) {
             struct endpoint *ep = events[i].data.ptr;
             switch (ep->kind) {
@@ -628,6 +643,7 @@ void worker_fini(struct worker *w)
     if (w->replies.efd >= 0)
         resolve_reply_fini(&w->replies);
     timer_heap_fini(&w->timers);
+    send_batch_fini(&w->sends);
     checker_destroy(w->checker);
     w->checker = NULL;
     admin_destroy(w->admin);

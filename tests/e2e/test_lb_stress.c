@@ -230,15 +230,15 @@ static void test_connections_taking_turns_get_exact_bodies(void **state)
 
 /* A hundred connections on one worker, all sending at once, round after round: the worker reads
  * a batch of many requests and then of many answers, and holds its writes to the clients until
- * the batch is read (at most 32 held, the rest written at once). Each answer echoes what its own
- * connection sent, so one written to the wrong client, lost or written twice shows. */
-static void test_a_hundred_clients_at_once_on_one_worker_get_their_own_answers(void **state)
+ * the batch is read (at most 32 held, the rest written at once), then makes the held ones in one
+ * system call (lb/sendbatch.h: io_uring, or one sendmsg() each with --no-io-uring). Each answer
+ * echoes what its own connection sent, so one written to the wrong client, lost or written twice
+ * shows. extra: lb's flags. */
+static void hundred_clients_at_once_on_one_worker(const char *const *extra)
 {
     enum { CONNS = 100, ROUNDS = 6 };
     struct harness_lab lab;
     struct harness_conn *c = calloc(CONNS, sizeof(*c));
-    const char *extra[] = {"-w", "1", NULL};
-    (void)state;
 
     assert_non_null(c);
     assert_int_equal(harness_lab_start(&lab, 3, extra), 0);
@@ -267,6 +267,27 @@ static void test_a_hundred_clients_at_once_on_one_worker_get_their_own_answers(v
         harness_conn_close(&c[i]);
     free(c);
     assert_int_equal(harness_lab_stop(&lab), 0);
+}
+
+static void test_a_hundred_clients_at_once_on_one_worker_get_their_own_answers(void **state)
+{
+    const char *extra[] = {"-w", "1", NULL};
+    (void)state;
+    hundred_clients_at_once_on_one_worker(extra);
+}
+
+static void test_the_same_with_one_sendmsg_per_held_write(void **state)
+{
+    const char *extra[] = {"-w", "1", "--no-io-uring", NULL};
+    (void)state;
+    hundred_clients_at_once_on_one_worker(extra);
+}
+
+static void test_the_same_relayed_at_layer_4(void **state)
+{
+    const char *extra[] = {"-w", "1", "-m", "tcp", NULL};
+    (void)state;
+    hundred_clients_at_once_on_one_worker(extra);
 }
 
 static void test_one_byte_chunks_both_ways(void **state)
@@ -444,6 +465,8 @@ int main(void)
         LB_TEST(test_many_clients_pipelining_uploads_get_their_own_bytes_back),
         LB_TEST(test_connections_taking_turns_get_exact_bodies),
         LB_TEST(test_a_hundred_clients_at_once_on_one_worker_get_their_own_answers),
+        LB_TEST(test_the_same_with_one_sendmsg_per_held_write),
+        LB_TEST(test_the_same_relayed_at_layer_4),
         LB_TEST(test_one_byte_chunks_both_ways),
         LB_TEST(test_response_dribbled_one_byte_per_segment),
         LB_TEST(test_pipeline_sent_one_byte_per_segment),
