@@ -77,6 +77,7 @@ struct relay {
     struct timer timer;
     bool queued, dead;
     bool write_held; /* queued with bytes held for the client until the end of the batch */
+    bool backend_write_held; /* ... and for the backend */
 
     struct side client;
     char client_addr[NET_ADDRSTR_LEN];
@@ -489,6 +490,23 @@ static bool flow_blocked(const struct flow *f, const struct side *sink)
     return !flow_empty(f) && !sink->writable && !sink->wfailed;
 }
 
+/* Whether f's bytes for sink wait for the end of the batch of events (worker.h): the client's
+ * always may, the backend's only where they then go out with the client's in one system call. */
+static bool hold_write(struct relay *r, struct flow *f, struct side *sink)
+{
+    if (sink == &r->client) {
+        if (!worker_hold_client_write(r->w, r->queued))
+            return false;
+        r->write_held = true;
+        return true;
+    }
+    if (f->mode != FLOW_COPY || sink->tr.ops != &transport_plain ||
+        !worker_hold_backend_write(r->w, r->queued))
+        return false;
+    r->backend_write_held = true;
+    return true;
+}
+
 /* One round of one direction: read, write, and pass the end of stream on. Times of activity on
  * each side are kept for the idle timeouts. */
 static bool flow_step(struct relay *r, struct flow *f, struct side *src, struct side *sink,
@@ -497,8 +515,7 @@ static bool flow_step(struct relay *r, struct flow *f, struct side *src, struct 
     bool progress = flow_fill(f, src);
     if (progress)
         *src_activity = now_ms(r);
-    if (sink == &r->client && !flow_empty(f) && worker_hold_client_write(r->w, r->queued)) {
-        r->write_held = true;
+    if (!flow_empty(f) && hold_write(r, f, sink)) {
         defer(r); /* written once the batch has been read: relay_run_deferred() */
         return progress;
     }
@@ -615,39 +632,57 @@ static void run(struct relay *r)
     defer(r);
 }
 
-/* Makes the client writes held during the batch of events (flow_step()) that wait in a COPY
- * buffer all at once, with one system call where the kernel has io_uring (sendbatch.h). The
- * relays then run as usual and find those bytes written. (A flow that splices writes from its
- * pipe: run() does that.) */
-static void write_held_clients(struct worker *w, struct relay *list)
+/* Whether f's bytes for sink, held during the batch, can go in a send batch: they wait in a
+ * COPY buffer (a flow that splices writes from its pipe: run() does that) for a plain socket. */
+static bool flow_batchable(const struct flow *f, const struct side *sink)
+{
+    return f->mode == FLOW_COPY && buf_len(&f->buf) > 0 && side_can_write(sink) &&
+           sink->tr.ops == &transport_plain;
+}
+
+/* One write of a send batch: whose, and which direction. */
+struct held_write {
+    struct relay *r;
+    bool to_backend;
+};
+
+/* Makes the writes held during the batch of events (flow_step()) all at once, with one system
+ * call where the kernel has io_uring (sendbatch.h), and takes in each result as flow_drain()
+ * and flow_step() would. The relays then run as usual and find those bytes written. */
+static void write_held(struct worker *w, struct relay *list)
 {
     struct send_batch *batch = &w->sends;
-    struct relay *batched[SEND_BATCH_MAX];
+    struct held_write held[SEND_BATCH_MAX];
     int count = 0;
     for (struct relay *r = list; r != NULL; r = r->run_next) {
-        if (!r->write_held)
-            continue;
-        r->write_held = false;
-        struct flow *f = &r->down;
-        if (count == SEND_BATCH_MAX || r->dead || r->state != R_RELAY || f->mode != FLOW_COPY ||
-            buf_len(&f->buf) == 0 || !side_can_write(&r->client) ||
-            r->client.tr.ops != &transport_plain)
-            continue; /* run() writes it */
-        struct iovec iov = {.iov_base = buf_unread(&f->buf), .iov_len = buf_len(&f->buf)};
-        if (send_batch_add(batch, r->client.tr.fd, &iov, 1) < 0)
-            continue;
-        batched[count++] = r;
+        for (int to_backend = 0; to_backend <= 1; to_backend++) {
+            bool *asked = to_backend ? &r->backend_write_held : &r->write_held;
+            if (!*asked)
+                continue;
+            *asked = false;
+            if (count == SEND_BATCH_MAX || r->dead || r->state != R_RELAY)
+                continue; /* run() writes it, or nothing is to be written */
+            struct flow *f = to_backend ? &r->up : &r->down;
+            struct side *sink = to_backend ? &r->d.up->side : &r->client;
+            if (!flow_batchable(f, sink))
+                continue;
+            struct iovec iov = {.iov_base = buf_unread(&f->buf), .iov_len = buf_len(&f->buf)};
+            if (send_batch_add(batch, sink->tr.fd, &iov, 1) < 0)
+                continue;
+            held[count++] = (struct held_write){.r = r, .to_backend = to_backend};
+        }
     }
     if (count == 0)
         return;
     send_batch_run(batch);
     for (int i = 0; i < count; i++) {
-        struct relay *r = batched[i];
-        struct flow *f = &r->down;
-        ssize_t n = side_wrote(&r->client, send_batch_result(batch, i), buf_len(&f->buf));
+        struct relay *r = held[i].r;
+        struct flow *f = held[i].to_backend ? &r->up : &r->down;
+        struct side *sink = held[i].to_backend ? &r->d.up->side : &r->client;
+        ssize_t n = side_wrote(sink, send_batch_result(batch, i), buf_len(&f->buf));
         flow_copy_sent(f, n);
         if (n > 0) {
-            r->client_activity_ms = now_ms(r);
+            *(held[i].to_backend ? &r->backend_activity_ms : &r->client_activity_ms) = now_ms(r);
             f->sink_unacked = -1;
         }
     }
@@ -658,7 +693,7 @@ void relay_run_deferred(struct worker *w)
 {
     struct relay *list = w->relays->deferred;
     w->relays->deferred = NULL;
-    write_held_clients(w, list);
+    write_held(w, list);
     while (list != NULL) {
         struct relay *r = list;
         list = r->run_next;

@@ -13,7 +13,8 @@
 #  1. perf record -g (DWARF call graphs) samples lb while wrk keeps PROFILE_CONNS keep-alive
 #     clients busy. Each sample goes to the stage of the innermost lb function on its stack that
 #     belongs to a stage (a send(2) under write_client() is "write to client", the kernel's TCP
-#     work included). The table shows each stage's share of lb's samples and the CPU time per
+#     work included; the writes a worker held for the end of its batch of events, to clients and
+#     backends alike, go out together in one io_uring_enter() and make a stage of their own). The table shows each stage's share of lb's samples and the CPU time per
 #     request that share stands for (lb's CPU time from /proc over a run without perf, divided
 #     by the requests wrk completed in it).
 #  2. the whole machine's CPU time per request, with lb and then with HAProxy in the middle: wrk
@@ -145,19 +146,21 @@ if [ "$perf_ok" = 1 ]; then
         for (i in a) stage[a[i]] = "6 read and parse the response"
         split("write_client response_check_done", a, " ")
         for (i in a) stage[a[i]] = "7 write the response to the client"
+        split("write_held hold_in_batch send_batch_run", a, " ")
+        for (i in a) stage[a[i]] = "8 write held requests and responses together (io_uring)"
         split("finish_request upstream_release exchange_end exchange_take dial_release settle_buffers head_free", a, " ")
-        for (i in a) stage[a[i]] = "8 end the exchange (pool the backend connection)"
+        for (i in a) stage[a[i]] = "9 end the exchange (pool the backend connection)"
         split("log_request access_log_flush stats_request_done stats_ring_write", a, " ")
-        for (i in a) stage[a[i]] = "9 logging and statistics"
+        for (i in a) stage[a[i]] = "10 logging and statistics"
         split("epoll_wait epoll_ctl __GI_epoll_wait timer_pop_expired arm_timer timer_wait_ms clock_mono_ms session_reap trim session_run_deferred", a, " ")
-        for (i in a) stage[a[i]] = "10 event loop: epoll_wait, timers, clock"
+        for (i in a) stage[a[i]] = "11 event loop: epoll_wait, timers, clock"
     }
     function stage_of(sym) {
         if (sym in stage) return stage[sym]
-        if (sym ~ /^stats_/) return "9 logging and statistics"
+        if (sym ~ /^stats_/) return "10 logging and statistics"
         return ""
     }
-    /^[ \t]*$/ { if (n) { found = found ? found : "11 other (scheduling, start of the thread)"; count[found]++; total++ }
+    /^[ \t]*$/ { if (n) { found = found ? found : "12 other (scheduling, start of the thread)"; count[found]++; total++ }
                  n = 0; found = ""; next }
     {
         n++
@@ -167,10 +170,10 @@ if [ "$perf_ok" = 1 ]; then
         if (s != "") found = s
     }
     END {
-        if (n) { found = found ? found : "11 other (scheduling, start of the thread)"; count[found]++; total++ }
+        if (n) { found = found ? found : "12 other (scheduling, start of the thread)"; count[found]++; total++ }
         printf "\n| stage of a request (lb -w 1, 50 keep-alive clients, 1 KiB) | share of lb'"'"'s CPU | us per request |\n"
         printf "|---|---:|---:|\n"
-        for (k = 1; k <= 11; k++) for (s in count) {
+        for (k = 1; k <= 12; k++) for (s in count) {
             split(s, f, " "); if (f[1] != k) continue
             name = substr(s, length(f[1]) + 2)
             printf "| %s | %.1f%% | %s |\n", name, count[s] * 100 / total,
