@@ -724,7 +724,6 @@ static int request_prepare(struct session *s)
     return 0;
 }
 
-/* The request half: sends the request head and body bytes to the backend. */
 /* What the backend has to get now: the rest of the request head lb wrote, then body bytes
  * ready. Returns 0, or -1 when the client's chunked framing is malformed. */
 static int backend_pending(struct session *s, struct pending *p)
@@ -1655,9 +1654,9 @@ struct held_write {
 static void hold_in_batch(struct send_batch *batch, struct held_write *held, int *count,
                           struct session *s, bool to_backend)
 {
-    struct held_write *h = &held[*count];
     if (*count == SEND_BATCH_MAX)
         return; /* run() writes it (a worker holds fewer than SEND_BATCH_MAX) */
+    struct held_write *h = &held[*count];
     if (to_backend ? backend_pending(s, &h->p) < 0 : client_pending(s, &h->p) < 0) {
         if (to_backend)
             s->x->rq_state = REQ_BAD; /* step_proxy() answers it */
