@@ -55,8 +55,9 @@ void relay_resolved(struct worker *w, struct resolve_req *req);
 /* A relay's timer expired (t->owner is the relay's endpoint). */
 void relay_timer_expired(struct worker *w, struct timer *t);
 
-/* Runs the relays that used up their turn in an earlier round, or whose bytes for their clients
- * waited for the end of the batch (worker_hold_client_write). */
+/* Runs the relays that used up their turn in an earlier round, or whose bytes waited for the end
+ * of the batch (worker_hold_client_write, worker_hold_backend_write): those bytes first, written
+ * all together (sendbatch.h). */
 void relay_run_deferred(struct worker *w);
 
 /* Shutdown: force closes every relay now (a reset: the byte streams are cut); otherwise relays

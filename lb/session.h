@@ -57,8 +57,9 @@ void session_backend_ready(struct endpoint *ep);
 /* The session's timer expired (the worker pops it off its heap). */
 void session_timer_expired(struct worker *w, struct timer *t);
 
-/* Runs the sessions that used up their turn in an earlier round, or whose writes to their
- * clients waited for the end of the batch (worker_hold_client_write). */
+/* Runs the sessions that used up their turn in an earlier round, or whose writes waited for the
+ * end of the batch (worker_hold_client_write, worker_hold_backend_write): those writes first, all
+ * together (sendbatch.h). */
 void session_run_deferred(struct worker *w);
 
 /* An on-demand name resolution came back (the worker took it off its reply queue). */
