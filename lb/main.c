@@ -534,6 +534,14 @@ int main(int argc, char **argv)
     fprintf(stderr, "lb: listening on %s, %zu backend%s, %u worker%s, policy %s\n", addr,
             cfg.num_backends, cfg.num_backends == 1 ? "" : "s", nworkers, nworkers == 1 ? "" : "s",
             cfg.policy);
+    if (!cfg.no_io_uring) {
+        /* every worker's ring was made the same way: the first one speaks for all */
+        const char *why_not = send_batch_why_not(&workers[0].sends);
+        if (why_not == NULL)
+            fprintf(stderr, "lb: the writes of a batch of events go out together (io_uring)\n");
+        else
+            fprintf(stderr, "lb: no io_uring (%s): one sendmsg() per write\n", why_not);
+    }
     if (cfg.num_pools > 1 || cfg.num_routes > 0)
         print_pools(routing);
     if (tls != NULL) {

@@ -59,32 +59,44 @@ static void ring_close(struct send_batch *b)
     b->ring_fd = -1;
 }
 
-/* Creates the ring and maps its memory. Returns 0 or -errno. */
+/* Creates the ring and maps its memory. Returns 0, or -1 with b->why_not set. */
 static int ring_open(struct send_batch *b)
 {
     struct io_uring_params p;
     memset(&p, 0, sizeof(p));
     int fd = uring_setup(RING_ENTRIES, &p);
-    if (fd < 0)
-        return -errno;
+    if (fd < 0) {
+        /* ENOSYS: no io_uring in this kernel; EPERM: kernel.io_uring_disabled, or a seccomp
+         * filter (a container's) */
+        b->why_not = errno == ENOSYS ? "the kernel has no io_uring"
+                     : errno == EPERM ? "io_uring_setup() is not permitted here"
+                                      : "io_uring_setup() failed";
+        return -1;
+    }
     b->ring_fd = fd;
     if (!(p.features & IORING_FEAT_SINGLE_MMAP) || p.sq_entries < SEND_BATCH_MAX ||
-        p.cq_entries < SEND_BATCH_MAX)
-        return -ENOTSUP; /* a kernel older than 5.4: the batch makes plain sendmsg() calls */
+        p.cq_entries < SEND_BATCH_MAX) {
+        b->why_not = "the kernel's io_uring is older than Linux 5.4";
+        return -1;
+    }
 
     size_t sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
     size_t cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
     b->rings_len = sq_len > cq_len ? sq_len : cq_len;
     void *rings = mmap(NULL, b->rings_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
                        IORING_OFF_SQ_RING);
-    if (rings == MAP_FAILED)
-        return -errno;
+    if (rings == MAP_FAILED) {
+        b->why_not = "its rings could not be mapped";
+        return -1;
+    }
     b->rings = rings;
     b->sqes_len = p.sq_entries * sizeof(struct io_uring_sqe);
     void *sqes = mmap(NULL, b->sqes_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
                       IORING_OFF_SQES);
-    if (sqes == MAP_FAILED)
-        return -errno;
+    if (sqes == MAP_FAILED) {
+        b->why_not = "its rings could not be mapped";
+        return -1;
+    }
     b->sqes = sqes;
 
     char *r = rings;
@@ -210,8 +222,17 @@ void send_batch_init(struct send_batch *b, bool use_uring)
     b->ring_fd = -1;
     if (!use_uring)
         return;
-    if (ring_open(b) != 0 || !ring_answers_at_once(b))
+    if (ring_open(b) != 0) {
         ring_close(b);
+    } else if (!ring_answers_at_once(b)) {
+        b->why_not = "the kernel's io_uring waits for room on a full socket";
+        ring_close(b);
+    }
+}
+
+const char *send_batch_why_not(const struct send_batch *b)
+{
+    return b->why_not;
 }
 
 void send_batch_fini(struct send_batch *b)

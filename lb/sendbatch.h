@@ -36,6 +36,7 @@ struct send_batch_write {
 
 struct send_batch {
     int ring_fd; /* the io_uring, or -1: one sendmsg() per write */
+    const char *why_not; /* with ring_fd -1 although io_uring was asked for: why, else NULL */
     /* the ring's shared memory (mapped from ring_fd) */
     void *rings;
     size_t rings_len;
@@ -58,6 +59,10 @@ void send_batch_fini(struct send_batch *b);
 
 /* Whether b makes its writes through io_uring. */
 bool send_batch_uses_uring(const struct send_batch *b);
+
+/* Why b has no io_uring although send_batch_init() asked for one (for lb's start-up line), or
+ * NULL: it has one, or none was asked for. */
+const char *send_batch_why_not(const struct send_batch *b);
 
 /* Adds a write of iov[0..cnt) (1 <= cnt <= SEND_BATCH_IOV) to fd. Returns its slot, or -1 when
  * the batch is full. */

@@ -171,6 +171,7 @@ static void test_io_uring_is_used_where_granted_and_never_when_turned_off(void *
     struct send_batch b;
     send_batch_init(&b, false);
     assert_false(send_batch_uses_uring(&b));
+    assert_null(send_batch_why_not(&b)); /* none was asked for */
     send_batch_fini(&b);
 
     send_batch_init(&b, true);
@@ -178,9 +179,12 @@ static void test_io_uring_is_used_where_granted_and_never_when_turned_off(void *
     if (!granted) {
         fprintf(stderr, "# this kernel grants no io_uring: batches use sendmsg()\n");
         assert_false(send_batch_uses_uring(&b));
+        assert_non_null(send_batch_why_not(&b)); /* lb's start-up line says why */
     } else if (kernel_at_least_6_1()) {
         assert_true(send_batch_uses_uring(&b)); /* its start-up check passed */
+        assert_null(send_batch_why_not(&b));
     }
+    assert_int_equal(send_batch_uses_uring(&b), send_batch_why_not(&b) == NULL);
     send_batch_fini(&b);
     assert_false(send_batch_uses_uring(&b));
 }
