@@ -7,6 +7,9 @@
 #ifndef LBLAB_LB_FIXTURE_H
 #define LBLAB_LB_FIXTURE_H
 
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "harness.h"
 
 /* Each test runs with a teardown that stops whatever it left running when an assertion ended it. */
@@ -71,6 +74,40 @@ static inline void lb_fixture_request_ok(struct harness_conn *c, const char *req
     assert_int_equal(harness_conn_request(c, request, &r), 0);
     assert_int_equal(r.status, 200);
     harness_response_free(&r);
+}
+
+/* conns keep-alive clients of the lb on port send a POST /echo at once, rounds times over, and
+ * each must get its own body back ("connection I, round R"), so an answer written to the wrong
+ * client, lost or written twice shows. Reaching backend-sim's /echo (through lb in either mode)
+ * is the caller's set-up; timeout_ms bounds each connect. */
+static inline void lb_fixture_echo_at_once(uint16_t port, int conns, int rounds, int timeout_ms)
+{
+    struct harness_conn *c = calloc((size_t)conns, sizeof(*c));
+    assert_non_null(c);
+    for (int i = 0; i < conns; i++)
+        assert_int_equal(harness_conn_open(&c[i], port, timeout_ms), 0);
+    for (int r = 0; r < rounds; r++) {
+        char body[64], req[256];
+        for (int i = 0; i < conns; i++) {
+            int blen = snprintf(body, sizeof(body), "connection %d, round %d", i, r);
+            int n = snprintf(req, sizeof(req),
+                             "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s",
+                             blen, body);
+            assert_int_equal(harness_send_all(c[i].fd, req, (size_t)n), 0);
+        }
+        for (int i = 0; i < conns; i++) {
+            struct harness_response resp;
+            int blen = snprintf(body, sizeof(body), "connection %d, round %d", i, r);
+            assert_int_equal(harness_read_response(&c[i], false, false, &resp), 0);
+            assert_int_equal(resp.status, 200);
+            assert_int_equal(resp.body_len, (size_t)blen);
+            assert_memory_equal(resp.body, body, (size_t)blen);
+            harness_response_free(&resp);
+        }
+    }
+    for (int i = 0; i < conns; i++)
+        harness_conn_close(&c[i]);
+    free(c);
 }
 
 /* lb must still be running; it must exit 0 on SIGTERM. Stops the scripted backend, if any. */

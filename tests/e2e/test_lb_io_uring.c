@@ -47,30 +47,7 @@ static void serve_many_at_once(const char *dir, const char *const *extra, char *
     pid_t lb = harness_start_lb(&lb_port, &backend, 1, extra, log);
     assert_true(lb > 0);
 
-    struct harness_conn c[CONNS];
-    for (int i = 0; i < CONNS; i++)
-        assert_int_equal(harness_conn_open(&c[i], lb_port, TIMEOUT_MS), 0);
-    for (int round = 0; round < 2; round++) {
-        char req[256], body[64];
-        for (int i = 0; i < CONNS; i++) {
-            int blen = snprintf(body, sizeof(body), "client %d, round %d", i, round);
-            int n = snprintf(req, sizeof(req),
-                             "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s",
-                             blen, body);
-            assert_int_equal(harness_send_all(c[i].fd, req, (size_t)n), 0);
-        }
-        for (int i = 0; i < CONNS; i++) {
-            struct harness_response resp;
-            int blen = snprintf(body, sizeof(body), "client %d, round %d", i, round);
-            assert_int_equal(harness_read_response(&c[i], false, false, &resp), 0);
-            assert_int_equal(resp.status, 200);
-            assert_int_equal(resp.body_len, (size_t)blen);
-            assert_memory_equal(resp.body, body, (size_t)blen);
-            harness_response_free(&resp);
-        }
-    }
-    for (int i = 0; i < CONNS; i++)
-        harness_conn_close(&c[i]);
+    lb_fixture_echo_at_once(lb_port, CONNS, 2, TIMEOUT_MS);
     assert_int_equal(harness_stop(lb, 15000), 0);
     assert_int_equal(harness_stop(sim, 15000), 0);
 }

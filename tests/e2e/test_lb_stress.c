@@ -236,36 +236,9 @@ static void test_connections_taking_turns_get_exact_bodies(void **state)
  * shows. extra: lb's flags. */
 static void hundred_clients_at_once_on_one_worker(const char *const *extra)
 {
-    enum { CONNS = 100, ROUNDS = 6 };
     struct harness_lab lab;
-    struct harness_conn *c = calloc(CONNS, sizeof(*c));
-
-    assert_non_null(c);
     assert_int_equal(harness_lab_start(&lab, 3, extra), 0);
-    for (int i = 0; i < CONNS; i++)
-        assert_int_equal(harness_conn_open(&c[i], lab.lb_port, TIMEOUT_MS), 0);
-    for (int r = 0; r < ROUNDS; r++) {
-        char body[64], req[256];
-        for (int i = 0; i < CONNS; i++) {
-            int blen = snprintf(body, sizeof(body), "connection %d, round %d", i, r);
-            int n = snprintf(req, sizeof(req),
-                             "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s",
-                             blen, body);
-            assert_int_equal(harness_send_all(c[i].fd, req, (size_t)n), 0);
-        }
-        for (int i = 0; i < CONNS; i++) {
-            struct harness_response resp;
-            int blen = snprintf(body, sizeof(body), "connection %d, round %d", i, r);
-            assert_int_equal(harness_read_response(&c[i], false, false, &resp), 0);
-            assert_int_equal(resp.status, 200);
-            assert_int_equal(resp.body_len, (size_t)blen);
-            assert_memory_equal(resp.body, body, (size_t)blen);
-            harness_response_free(&resp);
-        }
-    }
-    for (int i = 0; i < CONNS; i++)
-        harness_conn_close(&c[i]);
-    free(c);
+    lb_fixture_echo_at_once(lab.lb_port, 100, 6, TIMEOUT_MS);
     assert_int_equal(harness_lab_stop(&lab), 0);
 }
 
