@@ -41,7 +41,7 @@
 #include <stdint.h>
 
 #define STATS_MAGIC UINT64_C(0x4c424c4142535431) /* "LBLABST1" */
-#define STATS_VERSION 2u
+#define STATS_VERSION 3u
 
 #define STATS_SHM_PREFIX "/lblab-" /* + decimal listen port, e.g. "/lblab-3000" */
 
@@ -310,7 +310,16 @@ struct stats_global_counters {
     _Atomic uint64_t tls_resumed;             /* of the completed, resumed sessions (a ticket
                                                * or the session cache: no certificate, no
                                                * signature) */
-    _Atomic uint64_t reserved[32 - 20];
+    /* the worker's event loop (lb/worker.c): how much work one wake-up finds, and how the
+     * writes it holds for the end of a batch of events go out (lb/sendbatch.h) */
+    _Atomic uint64_t loop_wakeups;            /* epoll_wait() calls that returned events */
+    _Atomic uint64_t loop_events;             /* the events they returned */
+    _Atomic uint64_t held_writes;             /* writes held to the end of a batch, then made
+                                               * together */
+    _Atomic uint64_t held_uring_calls;        /* io_uring_enter() calls that made them */
+    _Atomic uint64_t held_sendmsg_calls;      /* sendmsg() calls that made them (no io_uring,
+                                               * or one the ring did not take) */
+    _Atomic uint64_t reserved[32 - 25];
 };
 _Static_assert(sizeof(struct stats_global_counters) == 256, "stats_global_counters size");
 

@@ -329,6 +329,12 @@ int stats_json_write(FILE *out, const struct stats_json_doc *d)
     } else {
         fputs(", \"https\": null", out);
     }
+    fprintf(out,
+            ", \"event_loop\": {\"wakeups\": %llu, \"events\": %llu, \"held_writes\": %llu, "
+            "\"io_uring_enter_calls\": %llu, \"sendmsg_calls\": %llu}",
+            (unsigned long long)s->loop_wakeups, (unsigned long long)s->loop_events,
+            (unsigned long long)s->held_writes, (unsigned long long)s->held_uring_calls,
+            (unsigned long long)s->held_sendmsg_calls);
     if (d->with_rates) {
         json_num(out, "},\n  \"rates\": {\"window_s\": ", d->rate_window_s);
         fprintf(out, ", \"since_start\": %s, \"values\": ",

@@ -158,6 +158,11 @@ void stats_snapshot_take(const struct stats_shm *shm, struct stats_snapshot *out
         out->tls_v12 += ld(&g->tls_v12);
         out->tls_v13 += ld(&g->tls_v13);
         out->tls_resumed += ld(&g->tls_resumed);
+        out->loop_wakeups += ld(&g->loop_wakeups);
+        out->loop_events += ld(&g->loop_events);
+        out->held_writes += ld(&g->held_writes);
+        out->held_uring_calls += ld(&g->held_uring_calls);
+        out->held_sendmsg_calls += ld(&g->held_sendmsg_calls);
         for (uint32_t b = 0; b < nb; b++)
             backend_add(&out->backends[b], &wk->backends[b]);
     }

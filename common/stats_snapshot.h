@@ -77,6 +77,10 @@ struct stats_snapshot {
     uint64_t client_timeouts, bad_requests, no_backend;
     uint64_t tls_handshakes, tls_handshake_failures, tls_v12, tls_v13; /* the HTTPS listener */
     uint64_t tls_resumed;
+    /* the workers' event loops: wake-ups and their events, the writes held to the end of a
+     * batch and the io_uring_enter() and sendmsg() calls that made them */
+    uint64_t loop_wakeups, loop_events;
+    uint64_t held_writes, held_uring_calls, held_sendmsg_calls;
     struct stats_snapshot_backend backends[STATS_MAX_BACKENDS];
     /* the ring */
     uint64_t ring_head;

@@ -38,6 +38,13 @@ static bool backend_to_blame(int err)
     return err != -EMFILE && err != -ENFILE && err != -ENOMEM && err != -ENOBUFS;
 }
 
+void events_loop_round(struct worker *w, unsigned events)
+{
+    const struct send_batch_counts *sent = send_batch_counts(&w->sends);
+    stats_loop_wakeup(w->stats, events);
+    stats_held_writes(w->stats, sent->writes, sent->uring_calls, sent->sendmsg_calls);
+}
+
 void events_client_opened(struct worker *w)
 {
     stats_client_accepted(w->stats);

@@ -35,6 +35,10 @@ enum events_timeout {
     EVENTS_TIMEOUT_TUNNEL,      /* upgraded connection idle */
 };
 
+/* The worker's event loop woke with events (> 0) and has handled them, the writes it held for
+ * the end of the batch made (sendbatch.h counts how). */
+void events_loop_round(struct worker *w, unsigned events);
+
 /* A client connection was accepted / closed (requests: how many it carried). */
 void events_client_opened(struct worker *w);
 void events_client_closed(struct worker *w, uint64_t requests);

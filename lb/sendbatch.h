@@ -34,6 +34,14 @@ struct send_batch_write {
     ssize_t result;
 };
 
+/* What a batch has done since send_batch_init(), for lb's statistics (how many writes each
+ * system call made). */
+struct send_batch_counts {
+    unsigned long long writes;        /* writes send_batch_run() made */
+    unsigned long long uring_calls;   /* io_uring_enter() calls that made them */
+    unsigned long long sendmsg_calls; /* sendmsg() calls that made them */
+};
+
 struct send_batch {
     int ring_fd; /* the io_uring, or -1: one sendmsg() per write */
     const char *why_not; /* with ring_fd -1 although io_uring was asked for: why, else NULL */
@@ -46,6 +54,7 @@ struct send_batch {
     unsigned *cq_head, *cq_tail, *cq_mask;
     struct io_uring_cqe *cqes;
 
+    struct send_batch_counts counts;
     unsigned count; /* writes added since the last send_batch_clear() */
     struct send_batch_write writes[SEND_BATCH_MAX];
 };
@@ -63,6 +72,9 @@ bool send_batch_uses_uring(const struct send_batch *b);
 /* Why b has no io_uring although send_batch_init() asked for one (for lb's start-up line), or
  * NULL: it has one, or none was asked for. */
 const char *send_batch_why_not(const struct send_batch *b);
+
+/* What b has done since send_batch_init(). */
+const struct send_batch_counts *send_batch_counts(const struct send_batch *b);
 
 /* Adds a write of iov[0..cnt) (1 <= cnt <= SEND_BATCH_IOV) to fd. Returns its slot, or -1 when
  * the batch is full. */

@@ -419,6 +419,25 @@ void stats_tls_handshake(struct stats_thread *t, int version, bool resumed)
         bump(&g->tls_v13, 1);
 }
 
+void stats_loop_wakeup(struct stats_thread *t, unsigned events)
+{
+    if (t == NULL)
+        return;
+    bump(&t->block->global.loop_wakeups, 1);
+    bump(&t->block->global.loop_events, events);
+}
+
+void stats_held_writes(struct stats_thread *t, uint64_t writes, uint64_t uring_calls,
+                       uint64_t sendmsg_calls)
+{
+    if (t == NULL)
+        return;
+    struct stats_global_counters *g = &t->block->global;
+    atomic_store_explicit(&g->held_writes, writes, memory_order_relaxed);
+    atomic_store_explicit(&g->held_uring_calls, uring_calls, memory_order_relaxed);
+    atomic_store_explicit(&g->held_sendmsg_calls, sendmsg_calls, memory_order_relaxed);
+}
+
 void stats_client_timeout(struct stats_thread *t)
 {
     if (t != NULL)

@@ -97,6 +97,16 @@ void stats_client_timeout(struct stats_thread *t);
  * completed. */
 void stats_tls_handshake(struct stats_thread *t, int version, bool resumed);
 
+/* ---- the worker's event loop --------------------------------------------------------------- */
+
+/* epoll_wait() woke the worker with events (> 0) to handle. */
+void stats_loop_wakeup(struct stats_thread *t, unsigned events);
+/* The writes the worker has held to the end of a batch and made together since it started, and
+ * the io_uring_enter() and sendmsg() calls that made them (sendbatch.h's counts): totals, not
+ * increments. */
+void stats_held_writes(struct stats_thread *t, uint64_t writes, uint64_t uring_calls,
+                       uint64_t sendmsg_calls);
+
 /* ---- backend connections and requests ----------------------------------------------------- */
 
 /* A connection to backend b is established after connect_ns nanoseconds. */

@@ -57,6 +57,7 @@
 #include "checker.h"
 #include "clock.h"
 #include "connlimit.h"
+#include "events.h"
 #include "handoff.h"
 #include "loglimit.h"
 #include "relay.h"
@@ -585,6 +586,8 @@ static void *worker_main(void *arg)
         checker_run_due(w->checker, w->now_ms);
         session_run_deferred(w);
         relay_run_deferred(w);
+        if (n > 0)
+            events_loop_round(w, (unsigned)n);
         session_reap(w);
         relay_reap(w);
         size_t conns = connections(w);

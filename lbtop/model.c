@@ -54,6 +54,11 @@ static void sample_from(struct lbtop_sample *s, const struct stats_snapshot *sna
     s->global.conns = snap->clients_accepted;
     s->global.bytes_in = snap->bytes_in;
     s->global.bytes_out = snap->bytes_out;
+    s->loop.wakeups = snap->loop_wakeups;
+    s->loop.events = snap->loop_events;
+    s->loop.held_writes = snap->held_writes;
+    s->loop.uring_calls = snap->held_uring_calls;
+    s->loop.sendmsg_calls = snap->held_sendmsg_calls;
     for (uint32_t b = 0; b < snap->nbackends && b < STATS_MAX_BACKENDS; b++) {
         const struct stats_snapshot_backend *bs = &snap->backends[b];
         s->backend[b].requests = bs->requests;
@@ -74,6 +79,25 @@ static void rates_between(struct lbtop_rates *r, const struct lbtop_counts *a,
     r->conn_s = (double)delta(a->conns, b->conns) / secs;
     r->in_s = (double)delta(a->bytes_in, b->bytes_in) / secs;
     r->out_s = (double)delta(a->bytes_out, b->bytes_out) / secs;
+}
+
+static void loop_between(struct lbtop_loop *l, const struct lbtop_loop_counts *a,
+                         const struct lbtop_loop_counts *b, double secs)
+{
+    memset(l, 0, sizeof(*l));
+    uint64_t wakeups = delta(a->wakeups, b->wakeups), writes = delta(a->held_writes, b->held_writes);
+    uint64_t uring = delta(a->uring_calls, b->uring_calls);
+    uint64_t calls = uring + delta(a->sendmsg_calls, b->sendmsg_calls);
+    if (secs > 0) {
+        l->wakeups_s = (double)wakeups / secs;
+        l->held_writes_s = (double)writes / secs;
+    }
+    if (wakeups > 0)
+        l->events_per_wakeup = (double)delta(a->events, b->events) / (double)wakeups;
+    if (calls > 0) {
+        l->writes_per_call = (double)writes / (double)calls;
+        l->uring_share = (double)uring / (double)calls;
+    }
 }
 
 static void history_push(struct lbtop_history *h, double v)
@@ -138,6 +162,7 @@ void lbtop_model_push(struct lbtop_model *m, const struct stats_snapshot *snap)
         m->rate_span_s = secs;
         m->rates_since_start = false;
         rates_between(&m->rate, &old->global, &s->global, secs);
+        loop_between(&m->loop, &old->loop, &s->loop, secs);
         for (uint32_t b = 0; b < nb; b++)
             rates_between(&m->backend_rate[b], &old->backend[b], &s->backend[b], secs);
     } else if (!m->have_base) {
@@ -148,6 +173,7 @@ void lbtop_model_push(struct lbtop_model *m, const struct stats_snapshot *snap)
         m->rate_span_s = secs;
         m->rates_since_start = true;
         rates_between(&m->rate, &zero.global, &s->global, secs);
+        loop_between(&m->loop, &zero.loop, &s->loop, secs);
         for (uint32_t b = 0; b < nb; b++)
             rates_between(&m->backend_rate[b], &zero.backend[b], &s->backend[b], secs);
     }
@@ -163,6 +189,7 @@ void lbtop_model_reset(struct lbtop_model *m)
     m->window_n = 0;
     m->window_next = 0;
     memset(&m->rate, 0, sizeof(m->rate));
+    memset(&m->loop, 0, sizeof(m->loop));
     memset(m->backend_rate, 0, sizeof(m->backend_rate));
     memset(&m->req_history, 0, sizeof(m->req_history));
     memset(m->backend_req_history, 0, sizeof(m->backend_req_history));

@@ -32,8 +32,24 @@ struct lbtop_counts {
     uint64_t requests, conns, bytes_in, bytes_out;
 };
 
+/* The workers' event-loop counters at one moment (stats_snapshot's loop_* and held_*). */
+struct lbtop_loop_counts {
+    uint64_t wakeups, events, held_writes, uring_calls, sendmsg_calls;
+};
+
+/* What the workers' event loops did over the rate window: how much work one wake-up found, and
+ * how many of the writes held for the end of a batch one system call made. */
+struct lbtop_loop {
+    double wakeups_s;         /* epoll_wait() wake-ups with events, per second */
+    double events_per_wakeup; /* 0: no wake-up */
+    double held_writes_s;     /* writes held to the end of a batch, per second */
+    double writes_per_call;   /* held writes per io_uring_enter() or sendmsg(); 0: none */
+    double uring_share;       /* of those calls, the share that were io_uring_enter() (0..1) */
+};
+
 struct lbtop_sample {
     uint64_t t_ns;
+    struct lbtop_loop_counts loop;
     struct lbtop_counts global;
     struct lbtop_counts backend[STATS_MAX_BACKENDS];
 };
@@ -52,6 +68,7 @@ struct lbtop_model {
     unsigned window_n, window_next;
 
     struct lbtop_rates rate;                       /* global */
+    struct lbtop_loop loop;                        /* the event loops, over the same window */
     struct lbtop_rates backend_rate[STATS_MAX_BACKENDS];
     double rate_span_s;      /* seconds the rates average over */
     bool rates_since_start;  /* only one sample so far: averages since lb started */

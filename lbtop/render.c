@@ -349,6 +349,28 @@ static void header_tcp(struct lbtop_lines *l, const struct lbtop_model *m,
         lbtop_fmt_ms(tp.p50_ms, p50, sizeof(p50)), lbtop_fmt_ms(tp.p99_ms, p99, sizeof(p99)));
 }
 
+/* The workers' event loops: how much work one wake-up finds, and how the writes a worker holds
+ * for the end of a batch of events go out (lb/sendbatch.h): together, with one io_uring_enter(),
+ * or one sendmsg() each. With one event per wake-up nothing is held; under load both numbers
+ * grow, and that is the batching that makes each request cheaper. */
+static void header_loop(struct lbtop_lines *l, const struct lbtop_model *m,
+                        const struct lbtop_render_opts *o)
+{
+    const struct lbtop_loop *lp = &m->loop;
+    char wk[32], hw[32], how[64];
+
+    if (lp->writes_per_call <= 0)
+        snprintf(how, sizeof(how), "(a wake-up with one event writes at once)");
+    else if (lp->uring_share >= 0.5)
+        snprintf(how, sizeof(how), "%.1f per io_uring_enter()", lp->writes_per_call);
+    else
+        snprintf(how, sizeof(how), "one sendmsg() each (no io_uring)");
+    add(l, o, LBTOP_ATTR_NORMAL, -1,
+        "event loop  wake-ups %s/s  %.1f events each  |  held writes %s/s  %s",
+        lbtop_fmt_rate(lp->wakeups_s, wk, sizeof(wk)), lp->events_per_wakeup,
+        lbtop_fmt_rate(lp->held_writes_s, hw, sizeof(hw)), how);
+}
+
 size_t lbtop_render_header(struct lbtop_lines *l, const struct lbtop_model *m,
                            const struct lbtop_render_opts *o, const char *shm_name)
 {
@@ -380,6 +402,7 @@ size_t lbtop_render_header(struct lbtop_lines *l, const struct lbtop_model *m,
         header_tcp(l, m, o);
     else
         header_http(l, m, o);
+    header_loop(l, m, o);
 
     /* Tabs, sort column, window. */
     char tabs[160] = "", win[48];

@@ -7,6 +7,10 @@
  * not, "no io_uring (why): one sendmsg() per write". With --no-io-uring it says neither. Both
  * ways, twenty clients sending at once (batches of events, held writes) each get their own
  * answer. The batch itself is tested case by case in tests/unit/test_sendbatch.c.
+ *
+ * lb's statistics show the batching (lbtop's "event loop" line, the JSON's event_loop): with lb
+ * stopped (SIGSTOP) while twenty clients send, its next wake-up finds all twenty requests, and
+ * with io_uring the twenty requests to the backend go out held, several per io_uring_enter().
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -52,6 +56,113 @@ static void serve_many_at_once(const char *dir, const char *const *extra, char *
     assert_int_equal(harness_stop(sim, 15000), 0);
 }
 
+/* One round: each of the n clients sends a request, then each reads its echo. */
+static void echo_round(struct harness_conn *c, int n, int round, bool stop_lb_while_sending,
+                       pid_t lb)
+{
+    char body[64], req[256];
+    if (stop_lb_while_sending)
+        assert_int_equal(kill(lb, SIGSTOP), 0);
+    for (int i = 0; i < n; i++) {
+        int blen = snprintf(body, sizeof(body), "client %d, round %d", i, round);
+        int len = snprintf(req, sizeof(req),
+                           "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s",
+                           blen, body);
+        assert_int_equal(harness_send_all(c[i].fd, req, (size_t)len), 0);
+    }
+    if (stop_lb_while_sending)
+        assert_int_equal(kill(lb, SIGCONT), 0); /* its next wake-up finds every request */
+    for (int i = 0; i < n; i++) {
+        struct harness_response resp;
+        int blen = snprintf(body, sizeof(body), "client %d, round %d", i, round);
+        assert_int_equal(harness_read_response(&c[i], false, false, &resp), 0);
+        assert_int_equal(resp.status, 200);
+        assert_int_equal(resp.body_len, (size_t)blen);
+        assert_memory_equal(resp.body, body, (size_t)blen);
+        harness_response_free(&resp);
+    }
+}
+
+/* The number after "key": in the JSON text json (past the event_loop key). */
+static unsigned long long loop_number(const char *json, const char *key)
+{
+    const char *loop = strstr(json, "\"event_loop\": {");
+    if (loop == NULL)
+        fail_msg("no event_loop in lbtop's JSON: %s", json);
+    char want[64];
+    snprintf(want, sizeof(want), "\"%s\": ", key);
+    const char *at = strstr(loop, want);
+    if (at == NULL)
+        fail_msg("no %s in event_loop: %s", key, loop);
+    return strtoull(at + strlen(want), NULL, 10);
+}
+
+/* lb (-w 1 and extra) stopped while CONNS warm clients send: its statistics must show one
+ * wake-up that found them all, and how the held writes went out (uring: through io_uring). */
+static void statistics_show_the_batch(const char *const *extra, bool uring)
+{
+    uint16_t backend, lb_port;
+    pid_t sim = harness_start_backend_sim("b1", &backend, NULL);
+    assert_true(sim > 0);
+    pid_t lb = harness_start_lb(&lb_port, &backend, 1, extra, NULL);
+    assert_true(lb > 0);
+    struct harness_conn c[CONNS];
+    for (int i = 0; i < CONNS; i++)
+        assert_int_equal(harness_conn_open(&c[i], lb_port, TIMEOUT_MS), 0);
+    echo_round(c, CONNS, 0, false, lb); /* every client accepted, backend connections pooled */
+    echo_round(c, CONNS, 1, true, lb);
+    /* one request more: lb publishes a round's counts after it, so by the time this one is
+     * answered, the rounds before are all counted */
+    echo_round(c, 1, 2, false, lb);
+
+    int status;
+    char *json = harness_runf(&status, "%s -p %u --json 2>&1", harness_bin("lbtop"),
+                              (unsigned)lb_port);
+    assert_non_null(json);
+    assert_int_equal(status, 0);
+    unsigned long long wakeups = loop_number(json, "wakeups"), events = loop_number(json, "events");
+    unsigned long long held = loop_number(json, "held_writes");
+    unsigned long long enters = loop_number(json, "io_uring_enter_calls");
+    unsigned long long sendmsgs = loop_number(json, "sendmsg_calls");
+    fprintf(stderr, "# %llu wake-ups, %llu events, %llu held writes, %llu io_uring_enter, "
+            "%llu sendmsg\n", wakeups, events, held, enters, sendmsgs);
+    assert_true(wakeups > 0);
+    /* every wake-up has an event; the one after SIGCONT had CONNS at least */
+    assert_true(events >= wakeups + CONNS - 1);
+    if (uring) {
+        /* the CONNS requests to the backend were held, and went out several per call */
+        assert_true(held >= CONNS);
+        assert_true(enters > 0);
+        assert_true(held > enters + sendmsgs);
+    } else {
+        assert_int_equal(enters, 0);
+        assert_int_equal(sendmsgs, held); /* one sendmsg() per held write */
+    }
+    free(json);
+    for (int i = 0; i < CONNS; i++)
+        harness_conn_close(&c[i]);
+    assert_int_equal(harness_stop(lb, 15000), 0);
+    assert_int_equal(harness_stop(sim, 15000), 0);
+}
+
+static void test_statistics_show_one_wake_up_finding_every_request(void **state)
+{
+    (void)state;
+    const char *extra[] = {"-w", "1", NULL};
+    /* whether lb has io_uring here: its start-up line says (checked above) */
+    char dir[] = "/tmp/lbtest-uring-XXXXXX", log[256];
+    assert_non_null(mkdtemp(dir));
+    serve_many_at_once(dir, extra, log, sizeof(log));
+    bool uring = lines_with(log, "go out together (io_uring)") == 1;
+    unlink(log);
+    rmdir(dir);
+    if (!uring)
+        fprintf(stderr, "# lb found no io_uring here: its held writes are one sendmsg() each\n");
+    statistics_show_the_batch(extra, uring);
+    const char *off[] = {"-w", "1", "--no-io-uring", NULL};
+    statistics_show_the_batch(off, false);
+}
+
 static void test_lb_says_how_it_writes_a_batch(void **state)
 {
     char dir[] = "/tmp/lbtest-uring-XXXXXX", log[256];
@@ -85,6 +196,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         LB_TEST(test_lb_says_how_it_writes_a_batch),
         LB_TEST(test_no_io_uring_serves_the_same_and_says_nothing_of_it),
+        LB_TEST(test_statistics_show_one_wake_up_finding_every_request),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests_name("lb io_uring", tests, NULL, NULL);

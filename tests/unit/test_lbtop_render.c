@@ -99,6 +99,62 @@ static bool any_line_has(const struct lbtop_lines *l, const char *needle)
     return false;
 }
 
+/* The header's event-loop line for two snapshots a second apart, the second adding wakeups,
+ * events, held writes and the io_uring_enter() and sendmsg() calls that made them. */
+static void expect_loop_line(uint64_t wakeups, uint64_t events, uint64_t writes, uint64_t uring,
+                             uint64_t sendmsg, const char *want)
+{
+    struct lbtop_model mm;
+    struct stats_snapshot *s = calloc(1, sizeof(*s));
+    assert_non_null(s);
+    assert_int_equal(lbtop_model_init(&mm), 0);
+    s->pid = 77;
+    s->mode = STATS_MODE_HTTP;
+    s->nworkers = 1;
+    s->start_mono_ns = 1 * SEC;
+    s->taken_mono_ns = 10 * SEC;
+    s->loop_wakeups = 1000; /* before the window: must not count */
+    s->loop_events = 90000;
+    s->held_writes = 70000;
+    s->held_uring_calls = 3;
+    lbtop_model_push(&mm, s);
+    s->taken_mono_ns = 11 * SEC;
+    s->loop_wakeups += wakeups;
+    s->loop_events += events;
+    s->held_writes += writes;
+    s->held_uring_calls += uring;
+    s->held_sendmsg_calls += sendmsg;
+    lbtop_model_push(&mm, s);
+
+    struct lbtop_lines l;
+    struct lbtop_render_opts o = opts(LBTOP_VIEW_HTTP, 150);
+    lbtop_lines_init(&l);
+    lbtop_render_header(&l, &mm, &o, "/lblab-3000");
+    if (!any_line_has(&l, want)) {
+        for (size_t i = 0; i < l.n; i++)
+            fprintf(stderr, "# %s\n", l.v[i].text);
+        fail_msg("no header line has \"%s\"", want);
+    }
+    lbtop_lines_free(&l);
+    lbtop_model_free(&mm);
+    free(s);
+}
+
+static void test_header_shows_what_a_wake_up_finds_and_how_held_writes_go_out(void **state)
+{
+    (void)state;
+    /* under load: 5 events per wake-up, 8 held writes per io_uring_enter() */
+    expect_loop_line(2048, 10240, 8192, 1024, 0,
+                     "event loop  wake-ups 2.00K/s  5.0 events each  |  held writes 8.00K/s  "
+                     "8.0 per io_uring_enter()");
+    /* without io_uring: one sendmsg() per held write */
+    expect_loop_line(2048, 10240, 8192, 0, 8192, "held writes 8.00K/s  one sendmsg() each (no io_uring)");
+    /* one client: one event per wake-up, nothing held */
+    expect_loop_line(20480, 20480, 0, 0, 0,
+                     "wake-ups 20.0K/s  1.0 events each  |  held writes 0/s  (a wake-up with one "
+                     "event writes at once)");
+}
+
 static void test_header_names_lb_and_the_current_view(void **state)
 {
     struct lbtop_lines l;
@@ -266,7 +322,7 @@ static void test_json_carries_exact_counts_and_escapes_strings(void **state)
     assert_non_null(f);
     assert_int_equal(lbtop_report_json(f, &m, 0), 0);
     fclose(f);
-    assert_non_null(strstr(buf, "\"layout_version\": 2"));
+    assert_non_null(strstr(buf, "\"layout_version\": 3"));
     assert_non_null(strstr(buf, "\"shm\": \"/lblab-3000\""));
     const char *b0 = strstr(buf, "\"name\": \"alpha\"");
     const char *b1 = strstr(buf, "\"name\": \"beta\"");
@@ -364,6 +420,7 @@ int main(void)
         cmocka_unit_test(test_json_carries_exact_counts_and_escapes_strings),
         cmocka_unit_test(test_status_shows_why_and_check_failures_only_with_checks),
         cmocka_unit_test(test_text_report_prints_every_view),
+        cmocka_unit_test(test_header_shows_what_a_wake_up_finds_and_how_held_writes_go_out),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

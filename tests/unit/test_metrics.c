@@ -62,6 +62,11 @@ static struct stats_snapshot *sample_snapshot(void)
     s->bytes_in = 4096;
     s->bytes_out = 1 << 20;
     s->no_backend = 3;
+    s->loop_wakeups = 40;
+    s->loop_events = 400;
+    s->held_writes = 300;
+    s->held_uring_calls = 20;
+    s->held_sendmsg_calls = 5;
     static const char *const names[] = {"a", "b", "we\"ird\\name"};
     static const char *const pools[] = {"default", "default", "static"};
     static const uint32_t states[] = {STATS_BACKEND_UP, STATS_BACKEND_DRAINING, STATS_BACKEND_DOWN};
@@ -107,6 +112,11 @@ static void test_a_snapshot_is_valid_exposition_text(void **state)
     assert_true(prom_value(&d, "lblab_responses_total", "class=\"none\"") == 0);
     assert_true(prom_value(&d, "lblab_sent_bytes_total", "") == 1 << 20);
     assert_true(prom_value(&d, "lblab_no_backend_total", "") == 3);
+    assert_true(prom_value(&d, "lblab_loop_wakeups_total", "") == 40);
+    assert_true(prom_value(&d, "lblab_loop_events_total", "") == 400);
+    assert_true(prom_value(&d, "lblab_held_writes_total", "") == 300);
+    assert_true(prom_value(&d, "lblab_held_write_calls_total", "call=\"io_uring_enter\"") == 20);
+    assert_true(prom_value(&d, "lblab_held_write_calls_total", "call=\"sendmsg\"") == 5);
     assert_null(strstr(text, "lblab_tls_")); /* no HTTPS listener */
     free(text);
     prom_free(&d);

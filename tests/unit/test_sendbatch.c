@@ -56,14 +56,54 @@ static void test_writes_to_many_sockets_in_one_run(void **state)
     }
     send_batch_run(&b);
     for (int i = 0; i < N; i++) {
-        char want[64];
-        snprintf(want, sizeof(want), "%s%s", head[i], i % 2 ? body[i] : "");
+        char want[sizeof(head[0]) + sizeof(body[0])];
+        int len = snprintf(want, sizeof(want), "%s%s", head[i], i % 2 ? body[i] : "");
+        assert_true(len > 0 && (size_t)len < sizeof(want));
         assert_int_equal(send_batch_result(&b, i), (ssize_t)strlen(want));
         expect_bytes(r[i], want); /* the head, then the body: gathered in order */
         close(w[i]);
         close(r[i]);
     }
     send_batch_clear(&b);
+    send_batch_fini(&b);
+}
+
+static void test_the_counts_say_how_many_writes_each_system_call_made(void **state)
+{
+    struct send_batch b;
+    send_batch_init(&b, *(bool *)*state);
+    const struct send_batch_counts *c = send_batch_counts(&b);
+    /* the start-up check's write is not counted */
+    assert_true(c->writes == 0 && c->uring_calls == 0 && c->sendmsg_calls == 0);
+    enum { N = 5 };
+    int w[N], r[N];
+    for (int i = 0; i < N; i++)
+        r[i] = pair(&w[i]);
+    for (int round = 1; round <= 2; round++) {
+        for (int i = 0; i < N; i++) {
+            struct iovec iov = {"x", 1};
+            assert_int_equal(send_batch_add(&b, w[i], &iov, 1), i);
+        }
+        send_batch_run(&b);
+        send_batch_clear(&b);
+        assert_int_equal(c->writes, (unsigned long long)(round * N));
+        if (send_batch_uses_uring(&b)) {
+            /* one io_uring_enter() a run (two if the kernel had to be asked for the results) */
+            assert_true(c->uring_calls >= (unsigned long long)round &&
+                        c->uring_calls <= 2ull * round);
+            assert_int_equal(c->sendmsg_calls, 0);
+        } else {
+            assert_int_equal(c->uring_calls, 0);
+            assert_int_equal(c->sendmsg_calls, (unsigned long long)(round * N));
+        }
+    }
+    send_batch_run(&b); /* an empty run makes no call */
+    assert_int_equal(c->writes, 2 * N);
+    for (int i = 0; i < N; i++) {
+        expect_bytes(r[i], "xx");
+        close(w[i]);
+        close(r[i]);
+    }
     send_batch_fini(&b);
 }
 
@@ -197,6 +237,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         BOTH(test_writes_to_many_sockets_in_one_run),
+        BOTH(test_the_counts_say_how_many_writes_each_system_call_made),
         BOTH(test_a_full_socket_answers_eagain_at_once_and_a_big_write_is_cut_short),
         BOTH(test_a_closed_peer_is_an_error_not_a_signal),
         BOTH(test_a_batch_is_bounded_and_starts_empty_again),

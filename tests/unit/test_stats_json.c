@@ -187,6 +187,11 @@ static void test_every_shape_is_valid_json(void **state)
                 struct stats_snapshot *s = snapshot(tcp ? STATS_MODE_TCP : STATS_MODE_HTTP);
                 struct stats_json_doc *d = calloc(1, sizeof(*d));
                 assert_non_null(d);
+                s->loop_wakeups = 7;
+                s->loop_events = 70;
+                s->held_writes = 50;
+                s->held_uring_calls = 4;
+                s->held_sendmsg_calls = 1;
                 if (extras) {
                     s->tls = true;
                     snprintf(s->tls_listen_text, sizeof(s->tls_listen_text), "0.0.0.0:3443");
@@ -210,6 +215,9 @@ static void test_every_shape_is_valid_json(void **state)
                 assert_non_null(strstr(out, extras ? "\"admin\": \"127.0.0.1:9100\""
                                                    : "\"admin\": null"));
                 assert_non_null(strstr(out, extras ? "\"https\": {" : "\"https\": null"));
+                assert_non_null(strstr(out, "\"event_loop\": {\"wakeups\": 7, \"events\": 70, "
+                                            "\"held_writes\": 50, \"io_uring_enter_calls\": 4, "
+                                            "\"sendmsg_calls\": 1}"));
                 free(out);
                 free(d);
                 free(s);

@@ -47,12 +47,14 @@ static void test_layout_sizes_and_offsets_are_fixed(void **state)
     assert_int_equal(offsetof(struct stats_global_counters, tls_handshakes), 120);
     assert_int_equal(offsetof(struct stats_global_counters, tls_v13), 144);
     assert_int_equal(offsetof(struct stats_global_counters, tls_resumed), 152);
+    assert_int_equal(offsetof(struct stats_global_counters, loop_wakeups), 160);
+    assert_int_equal(offsetof(struct stats_global_counters, held_sendmsg_calls), 192);
     assert_int_equal(offsetof(struct stats_backend, checks_total), 232);
     assert_int_equal(offsetof(struct stats_backend, reason_seq), 280);
     assert_int_equal(offsetof(struct stats_backend, reason_words), 288);
     assert_int_equal(offsetof(struct stats_backend, pool), 384);
     assert_int_equal(offsetof(struct stats_header, admin_addr), 296);
-    assert_int_equal(STATS_VERSION, 2);
+    assert_int_equal(STATS_VERSION, 3);
 }
 
 static void test_hist_buckets_cover_values_in_order(void **state)
