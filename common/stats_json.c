@@ -233,6 +233,29 @@ static void json_entry(FILE *out, const struct stats_snapshot *s, const struct s
             e->flags & STATS_ENTRY_BACKEND_TLS ? "true" : "false", last ? "" : ",");
 }
 
+/* "per_worker": each worker's own counters (the first STATS_SNAPSHOT_WORKERS of them); with -m
+ * tcp, no requests. */
+static void json_per_worker(FILE *out, const struct stats_snapshot *s)
+{
+    uint32_t shown = s->nworkers < STATS_SNAPSHOT_WORKERS ? s->nworkers : STATS_SNAPSHOT_WORKERS;
+    fputs(", \"per_worker\": [", out);
+    for (uint32_t w = 0; w < shown; w++) {
+        const struct stats_snapshot_worker *k = &s->workers[w];
+        fprintf(out, "%s\n    {\"worker\": %u, \"accepted\": %llu, \"closed\": %llu", w ? "," : "",
+                w, (unsigned long long)k->clients_accepted, (unsigned long long)k->clients_closed);
+        if (s->mode != STATS_MODE_TCP)
+            fprintf(out, ", \"requests\": %llu", (unsigned long long)k->requests);
+        fprintf(out,
+                ", \"bytes_in\": %llu, \"bytes_out\": %llu, \"wakeups\": %llu, \"events\": %llu, "
+                "\"held_writes\": %llu, \"io_uring_enter_calls\": %llu, \"sendmsg_calls\": %llu}",
+                (unsigned long long)k->bytes_in, (unsigned long long)k->bytes_out,
+                (unsigned long long)k->loop_wakeups, (unsigned long long)k->loop_events,
+                (unsigned long long)k->held_writes, (unsigned long long)k->held_uring_calls,
+                (unsigned long long)k->held_sendmsg_calls);
+    }
+    fputs(shown ? "\n  ]" : "]", out);
+}
+
 /* "totals" for lb -m http: requests, responses, connections, bytes. */
 static void json_totals_http(FILE *out, const struct stats_json_doc *d)
 {
@@ -335,6 +358,7 @@ int stats_json_write(FILE *out, const struct stats_json_doc *d)
             (unsigned long long)s->loop_wakeups, (unsigned long long)s->loop_events,
             (unsigned long long)s->held_writes, (unsigned long long)s->held_uring_calls,
             (unsigned long long)s->held_sendmsg_calls);
+    json_per_worker(out, s);
     if (d->with_rates) {
         json_num(out, "},\n  \"rates\": {\"window_s\": ", d->rate_window_s);
         fprintf(out, ", \"since_start\": %s, \"values\": ",

@@ -25,6 +25,21 @@ static void hist_add(struct stats_snapshot_hist *dst, struct stats_hist *src)
         dst->buckets[i] += ld(&src->buckets[i]);
 }
 
+/* Reads the counters of one worker's block that a snapshot also keeps per worker. */
+static void worker_read(struct stats_snapshot_worker *d, struct stats_global_counters *g)
+{
+    d->clients_accepted = ld(&g->clients_accepted);
+    d->clients_closed = ld(&g->clients_closed);
+    d->requests = ld(&g->requests);
+    d->bytes_in = ld(&g->bytes_in);
+    d->bytes_out = ld(&g->bytes_out);
+    d->loop_wakeups = ld(&g->loop_wakeups);
+    d->loop_events = ld(&g->loop_events);
+    d->held_writes = ld(&g->held_writes);
+    d->held_uring_calls = ld(&g->held_uring_calls);
+    d->held_sendmsg_calls = ld(&g->held_sendmsg_calls);
+}
+
 static void backend_add(struct stats_snapshot_backend *d, struct stats_backend_counters *c)
 {
     d->conns_opened += ld(&c->conns_opened);
@@ -137,10 +152,14 @@ void stats_snapshot_take(const struct stats_shm *shm, struct stats_snapshot *out
     for (uint32_t w = 0; w < shm->nworkers; w++) {
         struct stats_worker *wk = &seg->workers[w];
         struct stats_global_counters *g = &wk->global;
-        out->clients_accepted += ld(&g->clients_accepted);
-        out->clients_closed += ld(&g->clients_closed);
+        struct stats_snapshot_worker one; /* read once: the totals are the sums of these */
+        worker_read(&one, g);
+        if (w < STATS_SNAPSHOT_WORKERS)
+            out->workers[w] = one;
+        out->clients_accepted += one.clients_accepted;
+        out->clients_closed += one.clients_closed;
         out->clients_closed_requests += ld(&g->clients_closed_requests);
-        uint64_t req = ld(&g->requests), done = 0;
+        uint64_t req = one.requests, done = 0;
         for (unsigned i = 0; i < STATS_STATUS_CLASSES; i++) {
             uint64_t v = ld(&g->responses[i]);
             out->responses[i] += v;
@@ -148,8 +167,8 @@ void stats_snapshot_take(const struct stats_shm *shm, struct stats_snapshot *out
         }
         out->requests += req;
         out->inflight += req > done ? req - done : 0;
-        out->bytes_in += ld(&g->bytes_in);
-        out->bytes_out += ld(&g->bytes_out);
+        out->bytes_in += one.bytes_in;
+        out->bytes_out += one.bytes_out;
         out->client_timeouts += ld(&g->client_timeouts);
         out->bad_requests += ld(&g->bad_requests);
         out->no_backend += ld(&g->no_backend);
@@ -158,11 +177,11 @@ void stats_snapshot_take(const struct stats_shm *shm, struct stats_snapshot *out
         out->tls_v12 += ld(&g->tls_v12);
         out->tls_v13 += ld(&g->tls_v13);
         out->tls_resumed += ld(&g->tls_resumed);
-        out->loop_wakeups += ld(&g->loop_wakeups);
-        out->loop_events += ld(&g->loop_events);
-        out->held_writes += ld(&g->held_writes);
-        out->held_uring_calls += ld(&g->held_uring_calls);
-        out->held_sendmsg_calls += ld(&g->held_sendmsg_calls);
+        out->loop_wakeups += one.loop_wakeups;
+        out->loop_events += one.loop_events;
+        out->held_writes += one.held_writes;
+        out->held_uring_calls += one.held_uring_calls;
+        out->held_sendmsg_calls += one.held_sendmsg_calls;
         for (uint32_t b = 0; b < nb; b++)
             backend_add(&out->backends[b], &wk->backends[b]);
     }

@@ -22,6 +22,8 @@
 
 /* Ring entries copied per snapshot (newest first). */
 #define STATS_SNAPSHOT_RECENT 256
+/* Worker blocks copied one by one (the totals sum them all, however many there are). */
+#define STATS_SNAPSHOT_WORKERS 64
 
 struct stats_snapshot_hist {
     uint64_t count;
@@ -50,6 +52,14 @@ struct stats_snapshot_backend {
     uint64_t connect_errors, timeouts, retries;
     uint64_t bytes_in, bytes_out;
     struct stats_snapshot_hist connect, ttfb, total;
+};
+
+/* One worker's own counters (its block of the segment). */
+struct stats_snapshot_worker {
+    uint64_t clients_accepted, clients_closed; /* open now: the difference */
+    uint64_t requests, bytes_in, bytes_out;
+    uint64_t loop_wakeups, loop_events;
+    uint64_t held_writes, held_uring_calls, held_sendmsg_calls;
 };
 
 struct stats_snapshot {
@@ -82,6 +92,8 @@ struct stats_snapshot {
     uint64_t loop_wakeups, loop_events;
     uint64_t held_writes, held_uring_calls, held_sendmsg_calls;
     struct stats_snapshot_backend backends[STATS_MAX_BACKENDS];
+    /* the first min(nworkers, STATS_SNAPSHOT_WORKERS) workers, each on its own */
+    struct stats_snapshot_worker workers[STATS_SNAPSHOT_WORKERS];
     /* the ring */
     uint64_t ring_head;
     size_t nrecent;

@@ -27,7 +27,7 @@ void lbtop_cli_usage(FILE *out)
             "  -h, --help            this help\n"
             "  -V, --version         print the version\n"
             "\n"
-            "Keys: 1-5 views, Tab next view, arrows select, Enter detail, s < > sort,\n"
+            "Keys: 1-6 views, Tab next view, arrows select, Enter detail, s < > sort,\n"
             "p pause, r reset rates, ? help, q quit.\n"
             "Exit status: 0 ok, 1 lb not running or unreadable statistics, 2 usage.\n",
             LBTOP_DEFAULT_PORT, LBTOP_DEFAULT_DELAY_S);

@@ -225,7 +225,7 @@ static void draw(struct session *s, struct lbtop_screen *scr, const struct lbtop
         .message = now < s->message_until ? s->message : NULL,
         .now_wall_ns = clock_wall_ns(),
     };
-    static const char hint[] = "1-5 views  Tab next  Up/Down select  Enter detail  s < > sort  "
+    static const char hint[] = "1-6 views  Tab next  Up/Down select  Enter detail  s < > sort  "
                                "p pause  r reset  D/E drain/enable  ? help  q quit";
 
     lbtop_lines_init(&head);

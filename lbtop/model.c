@@ -59,6 +59,17 @@ static void sample_from(struct lbtop_sample *s, const struct stats_snapshot *sna
     s->loop.held_writes = snap->held_writes;
     s->loop.uring_calls = snap->held_uring_calls;
     s->loop.sendmsg_calls = snap->held_sendmsg_calls;
+    for (uint32_t w = 0; w < snap->nworkers && w < STATS_SNAPSHOT_WORKERS; w++) {
+        const struct stats_snapshot_worker *ws = &snap->workers[w];
+        struct lbtop_worker_counts *c = &s->worker[w];
+        c->requests = ws->requests;
+        c->conns = ws->clients_accepted;
+        c->loop.wakeups = ws->loop_wakeups;
+        c->loop.events = ws->loop_events;
+        c->loop.held_writes = ws->held_writes;
+        c->loop.uring_calls = ws->held_uring_calls;
+        c->loop.sendmsg_calls = ws->held_sendmsg_calls;
+    }
     for (uint32_t b = 0; b < snap->nbackends && b < STATS_MAX_BACKENDS; b++) {
         const struct stats_snapshot_backend *bs = &snap->backends[b];
         s->backend[b].requests = bs->requests;
@@ -97,6 +108,18 @@ static void loop_between(struct lbtop_loop *l, const struct lbtop_loop_counts *a
     if (calls > 0) {
         l->writes_per_call = (double)writes / (double)calls;
         l->uring_share = (double)uring / (double)calls;
+    }
+}
+
+static void workers_between(struct lbtop_model *m, const struct lbtop_sample *a,
+                            const struct lbtop_sample *b, double secs)
+{
+    for (unsigned w = 0; w < STATS_SNAPSHOT_WORKERS; w++) {
+        const struct lbtop_worker_counts *x = &a->worker[w], *y = &b->worker[w];
+        struct lbtop_worker_rates *r = &m->worker_rate[w];
+        r->req_s = secs > 0 ? (double)delta(x->requests, y->requests) / secs : 0;
+        r->conn_s = secs > 0 ? (double)delta(x->conns, y->conns) / secs : 0;
+        loop_between(&r->loop, &x->loop, &y->loop, secs);
     }
 }
 
@@ -163,6 +186,7 @@ void lbtop_model_push(struct lbtop_model *m, const struct stats_snapshot *snap)
         m->rates_since_start = false;
         rates_between(&m->rate, &old->global, &s->global, secs);
         loop_between(&m->loop, &old->loop, &s->loop, secs);
+        workers_between(m, old, s, secs);
         for (uint32_t b = 0; b < nb; b++)
             rates_between(&m->backend_rate[b], &old->backend[b], &s->backend[b], secs);
     } else if (!m->have_base) {
@@ -174,6 +198,7 @@ void lbtop_model_push(struct lbtop_model *m, const struct stats_snapshot *snap)
         m->rates_since_start = true;
         rates_between(&m->rate, &zero.global, &s->global, secs);
         loop_between(&m->loop, &zero.loop, &s->loop, secs);
+        workers_between(m, &zero, s, secs);
         for (uint32_t b = 0; b < nb; b++)
             rates_between(&m->backend_rate[b], &zero.backend[b], &s->backend[b], secs);
     }
@@ -190,6 +215,7 @@ void lbtop_model_reset(struct lbtop_model *m)
     m->window_next = 0;
     memset(&m->rate, 0, sizeof(m->rate));
     memset(&m->loop, 0, sizeof(m->loop));
+    memset(m->worker_rate, 0, sizeof(m->worker_rate));
     memset(m->backend_rate, 0, sizeof(m->backend_rate));
     memset(&m->req_history, 0, sizeof(m->req_history));
     memset(m->backend_req_history, 0, sizeof(m->backend_req_history));

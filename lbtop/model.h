@@ -47,10 +47,21 @@ struct lbtop_loop {
     double uring_share;       /* of those calls, the share that were io_uring_enter() (0..1) */
 };
 
+/* One worker's counters at one moment, and its rates over the window. */
+struct lbtop_worker_counts {
+    uint64_t requests, conns;
+    struct lbtop_loop_counts loop;
+};
+struct lbtop_worker_rates {
+    double req_s, conn_s;
+    struct lbtop_loop loop;
+};
+
 struct lbtop_sample {
     uint64_t t_ns;
     struct lbtop_loop_counts loop;
     struct lbtop_counts global;
+    struct lbtop_worker_counts worker[STATS_SNAPSHOT_WORKERS];
     struct lbtop_counts backend[STATS_MAX_BACKENDS];
 };
 
@@ -69,6 +80,7 @@ struct lbtop_model {
 
     struct lbtop_rates rate;                       /* global */
     struct lbtop_loop loop;                        /* the event loops, over the same window */
+    struct lbtop_worker_rates worker_rate[STATS_SNAPSHOT_WORKERS]; /* each worker's */
     struct lbtop_rates backend_rate[STATS_MAX_BACKENDS];
     double rate_span_s;      /* seconds the rates average over */
     bool rates_since_start;  /* only one sample so far: averages since lb started */

@@ -239,7 +239,8 @@ char *lbtop_sparkline(const struct lbtop_history *h, int width, bool utf8, char 
 
 const char *lbtop_view_name(unsigned view)
 {
-    static const char *const names[] = {"?", "STATUS", "TRAFFIC", "HTTP", "TIMING", "REQUESTS"};
+    static const char *const names[] = {"?",      "STATUS",   "TRAFFIC", "HTTP",
+                                        "TIMING", "REQUESTS", "WORKERS"};
     return view >= 1 && view <= LBTOP_VIEWS ? names[view] : names[0];
 }
 
@@ -754,6 +755,63 @@ static size_t view_recent_tcp(struct lbtop_lines *l, const struct lbtop_model *m
     return l->n - n0;
 }
 
+/* One row of the WORKERS view: connections open, accepted and per second, requests (HTTP),
+ * then the event loop as the header's line has it, for this worker alone. */
+static struct lbtop_line *worker_row(struct lbtop_lines *l, const struct lbtop_render_opts *o,
+                                     bool tcp, const char *id, uint64_t open, uint64_t accepted,
+                                     uint64_t requests, const struct lbtop_worker_rates *r)
+{
+    char cs[16], rs[16], ws[16], hs[16], per[16], reqs[40] = "";
+    const char *how = "-";
+    snprintf(per, sizeof(per), "-");
+    if (r->loop.writes_per_call > 0) {
+        snprintf(per, sizeof(per), "%.1f", r->loop.writes_per_call);
+        how = r->loop.uring_share >= 0.5 ? "io_uring" : "sendmsg";
+    }
+    if (!tcp)
+        snprintf(reqs, sizeof(reqs), " %9llu %7s", (unsigned long long)requests,
+                 lbtop_fmt_rate(r->req_s, rs, sizeof(rs)));
+    return add(l, o, LBTOP_ATTR_NORMAL, -1, "%6s %6llu %9llu %7s%s %8s %7.1f %8s %9s %s", id,
+               (unsigned long long)open, (unsigned long long)accepted,
+               lbtop_fmt_rate(r->conn_s, cs, sizeof(cs)), reqs,
+               lbtop_fmt_rate(r->loop.wakeups_s, ws, sizeof(ws)), r->loop.events_per_wakeup,
+               lbtop_fmt_rate(r->loop.held_writes_s, hs, sizeof(hs)), per, how);
+}
+
+/* Each worker thread on its own: its connections (the hand-off spreads them), its requests, and
+ * how much one wake-up finds and one system call writes. The last row is all of them. */
+static size_t view_workers(struct lbtop_lines *l, const struct lbtop_model *m,
+                           const struct lbtop_render_opts *o)
+{
+    const struct stats_snapshot *s = m->cur;
+    bool tcp = lbtop_model_tcp(m);
+    size_t n0 = l->n;
+    char reqs[40] = "";
+    if (!tcp)
+        snprintf(reqs, sizeof(reqs), " %9s %7s", "REQS", "REQ/S");
+    add(l, o, LBTOP_ATTR_HEAD, -1, "%6s %6s %9s %7s%s %8s %7s %8s %9s %s", "WORKER", "OPEN",
+        "ACCEPTED", "CONN/S", reqs, "WAKE/S", "EV/WAKE", "HELD/S", "PER CALL", "WRITES");
+    uint32_t shown = s->nworkers < STATS_SNAPSHOT_WORKERS ? s->nworkers : STATS_SNAPSHOT_WORKERS;
+    for (uint32_t w = 0; w < shown; w++) {
+        const struct stats_snapshot_worker *ws = &s->workers[w];
+        char id[16];
+        snprintf(id, sizeof(id), "%u", w);
+        uint64_t open = ws->clients_accepted > ws->clients_closed
+                            ? ws->clients_accepted - ws->clients_closed
+                            : 0;
+        worker_row(l, o, tcp, id, open, ws->clients_accepted, ws->requests, &m->worker_rate[w]);
+    }
+    if (s->nworkers > shown)
+        add(l, o, LBTOP_ATTR_NORMAL, -1, "   ... %u more workers, counted in the row below",
+            s->nworkers - shown);
+    struct lbtop_worker_rates all = {.req_s = m->rate.req_s, .conn_s = m->rate.conn_s,
+                                     .loop = m->loop};
+    struct lbtop_line *line = worker_row(l, o, tcp, "all", s->clients_active, s->clients_accepted,
+                                         s->requests, &all);
+    line->attr = LBTOP_ATTR_HEAD;
+    return l->n - n0;
+}
+
 size_t lbtop_render_view(struct lbtop_lines *l, const struct lbtop_model *m,
                          const struct lbtop_render_opts *o)
 {
@@ -772,6 +830,8 @@ size_t lbtop_render_view(struct lbtop_lines *l, const struct lbtop_model *m,
         return view_timing(l, m, o, order, n);
     case LBTOP_VIEW_REQUESTS:
         return lbtop_model_tcp(m) ? view_recent_tcp(l, m, o) : view_requests(l, m, o);
+    case LBTOP_VIEW_WORKERS:
+        return view_workers(l, m, o);
     default:
         return view_status(l, m, o, order, n);
     }
@@ -1024,7 +1084,7 @@ size_t lbtop_render_help(struct lbtop_lines *l, const struct lbtop_render_opts *
     static const char *const text[] = {
         "lbtop keys",
         "",
-        "  1 .. 5      views: STATUS, TRAFFIC, HTTP, TIMING, REQUESTS",
+        "  1 .. 6      views: STATUS, TRAFFIC, HTTP, TIMING, REQUESTS, WORKERS",
         "  Tab         next view (Shift-Tab: previous)",
         "  Up / Down   select a backend (in REQUESTS: a request); PgUp / PgDn, Home / End",
         "  Enter       open the selection's detail page; Enter or Esc closes it",

@@ -1,5 +1,5 @@
 /*
- * render.h - lbtop's screens as lines of text: the header, the five views, the detail pages and
+ * render.h - lbtop's screens as lines of text: the header, the six views, the detail pages and
  * the help page. Pure functions of the model and a few display options. When lb relays whole
  * connections (-m tcp) every screen has its tcp form: connections, bytes each way and connection
  * durations per backend, no requests and no status codes.
@@ -39,7 +39,8 @@ struct lbtop_line {
     uint8_t attr;              /* enum lbtop_attr for the whole line */
     uint8_t span_attr;         /* enum lbtop_attr for columns [span_col, span_col + span_len) */
     uint16_t span_col, span_len;
-    int row;                   /* backend index (views 1-4), recent-request index (view 5), -1 */
+    int row;                   /* backend index (views 1-4), recent-request index (view 5), -1
+                                  (view 6 and headings) */
 };
 
 struct lbtop_lines {
@@ -53,8 +54,9 @@ enum lbtop_view {
     LBTOP_VIEW_HTTP,
     LBTOP_VIEW_TIMING,
     LBTOP_VIEW_REQUESTS,
+    LBTOP_VIEW_WORKERS,
 };
-#define LBTOP_VIEWS 5
+#define LBTOP_VIEWS 6
 
 struct lbtop_render_opts {
     int width;             /* display columns */
@@ -72,7 +74,7 @@ void lbtop_lines_init(struct lbtop_lines *l);
 void lbtop_lines_free(struct lbtop_lines *l);
 void lbtop_lines_clear(struct lbtop_lines *l);
 
-/* "STATUS", "TRAFFIC", "HTTP", "TIMING", "REQUESTS". */
+/* "STATUS", "TRAFFIC", "HTTP", "TIMING", "REQUESTS", "WORKERS". */
 const char *lbtop_view_name(unsigned view);
 
 /* The view's name for lb's mode: with tcp, view 3 is "CONNS" (connection counts and errors) and

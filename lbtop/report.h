@@ -13,7 +13,7 @@
 /* Rows of the recent-requests table in a text report, and entries in a JSON document. */
 #define LBTOP_REPORT_RECENT 20
 
-/* Prints the header and all five views, width columns wide. Returns 0 or -EIO. */
+/* Prints the header and all six views, width columns wide. Returns 0 or -EIO. */
 int lbtop_report_text(FILE *out, const struct lbtop_model *m, int width, bool utf8,
                       uint64_t now_wall_ns);
 

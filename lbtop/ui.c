@@ -18,13 +18,15 @@ void lbtop_ui_init(struct lbtop_ui *ui)
 
 int lbtop_ui_selected_row(const struct lbtop_ui *ui)
 {
+    if (ui->view == LBTOP_VIEW_WORKERS)
+        return -1; /* its rows are workers: nothing to select */
     return ui->view == LBTOP_VIEW_REQUESTS ? ui->sel_request : ui->sel_backend;
 }
 
 /* Moves the selection by delta rows (clamped at both ends). */
 static void move(struct lbtop_ui *ui, const struct lbtop_model *m, int delta)
 {
-    if (!m->have_cur)
+    if (!m->have_cur || ui->view == LBTOP_VIEW_WORKERS)
         return;
     if (ui->view == LBTOP_VIEW_REQUESTS) {
         int n = (int)m->cur->nrecent;
@@ -70,7 +72,7 @@ enum lbtop_action lbtop_ui_key(struct lbtop_ui *ui, int key, const struct lbtop_
         return LBTOP_ACT_REDRAW;
     }
     switch (key) {
-    case '1': case '2': case '3': case '4': case '5':
+    case '1': case '2': case '3': case '4': case '5': case '6':
         set_view(ui, (unsigned)(key - '0'));
         return LBTOP_ACT_REDRAW;
     case LBTOP_KEY_TAB:
@@ -147,7 +149,7 @@ enum lbtop_action lbtop_ui_key(struct lbtop_ui *ui, int key, const struct lbtop_
 
 int lbtop_ui_selected_backend(const struct lbtop_ui *ui, const struct lbtop_model *m)
 {
-    if (!m->have_cur)
+    if (!m->have_cur || ui->view == LBTOP_VIEW_WORKERS)
         return -1;
     if (ui->view != LBTOP_VIEW_REQUESTS)
         return ui->sel_backend >= 0 && (uint32_t)ui->sel_backend < m->cur->nbackends

@@ -49,7 +49,7 @@ T -f /dev/null new-session -d -s "$session" -x 200 -y 50 "$BIN/lbtop -p $LB_PORT
 T set -g status-style 'bg=yellow,fg=black,bold'
 T set -g status-left " lblab lab $n "
 T set -g status-right-length 200
-T set -g status-right " F10: end the demo | Ctrl-b o: next pane | Ctrl-b z: zoom a pane | lbtop: 1-5 views, ? help "
+T set -g status-right " F10: end the demo | Ctrl-b o: next pane | Ctrl-b z: zoom a pane | lbtop: 1-6 views, ? help "
 T set -g pane-border-status top
 T set -g mouse on
 T bind-key -n F10 kill-server
@@ -68,7 +68,7 @@ fi
 cat <<TXT
 lblab demo for lab $n: tmux opens now. Make the terminal font large (Ctrl and + in most terminals).
 Keys: F10 ends the demo (so does Ctrl-b d); Ctrl-b o moves between panes; Ctrl-b z zooms one;
-in lbtop 1-5 switch views and ? shows its help. Everything started is stopped when tmux closes.
+in lbtop 1-6 switch views and ? shows its help. Everything started is stopped when tmux closes.
 TXT
 sleep 2
 # The end, however it comes: the tmux server (and with it lbtop, lbtrace and the loop), the

@@ -208,6 +208,30 @@ static long total_field(const char *json, const char *key)
     return v ? strtol(v + strlen(k), NULL, 10) : -1;
 }
 
+/* The sum of "key" over the entries of "per_worker" in lbtop's JSON; *entries says how many
+ * there were. */
+static long per_worker_sum(const char *json, const char *key, int *entries)
+{
+    char k[64];
+    const char *at = strstr(json, "\"per_worker\": [");
+    const char *end = at != NULL ? strchr(at, ']') : NULL;
+    long sum = 0;
+    *entries = 0;
+    if (at == NULL || end == NULL)
+        return -1;
+    snprintf(k, sizeof(k), "\"%s\": ", key);
+    while ((at = strstr(at, "{\"worker\": ")) != NULL && at < end) {
+        const char *v = strstr(at, k);
+        const char *close = strchr(at, '}');
+        if (v == NULL || close == NULL || v > close)
+            return -1;
+        sum += strtol(v + strlen(k), NULL, 10);
+        (*entries)++;
+        at = close;
+    }
+    return sum;
+}
+
 /* Polls lbtop --json until every backend shows its expected request count (lb counts a request
  * once its response is out, which can be a moment after the client has read it). */
 static char *wait_counts(const struct rig *r, const unsigned want[NB], long total)
@@ -269,6 +293,12 @@ static void test_json_shows_exactly_the_requests_each_backend_served(void **stat
     }
     assert_int_equal(total_field(json, "2xx"), 28);
     assert_int_equal(total_field(json, "accepted") - accepted0, 7);
+    /* lb -w 2: each worker's own counts, which add up to the totals */
+    int workers;
+    assert_int_equal(per_worker_sum(json, "requests", &workers), 28);
+    assert_int_equal(workers, 2);
+    assert_int_equal(per_worker_sum(json, "accepted", &workers), total_field(json, "accepted"));
+    assert_true(per_worker_sum(json, "wakeups", &workers) > 0);
     snprintf(want, sizeof(want), "\"listen\": \"127.0.0.1:%u\"", (unsigned)r.lb_port);
     assert_non_null(strstr(json, want));
     assert_non_null(strstr(json, "\"mode\": \"http\""));
@@ -423,6 +453,13 @@ static void test_screen_shows_live_counts_and_follows_a_restart(void **state)
                 usleep(100000);
         }
     }
+    tmux_keys("6");
+    /* WORKERS view: lb's two workers, then all of them, with the header's event-loop line */
+    screen = tmux_wait_for(10000, &ok, "[6 WORKERS]", "EV/WAKE", "event loop  wake-ups",
+                           "   all ", (char *)NULL);
+    if (!ok)
+        fail_msg("WORKERS:\n%s", screen);
+    free(screen);
     tmux_keys("5");
     screen = tmux_wait_for(10000, &ok, "[5 REQUESTS]", "/whoami", (char *)NULL);
     if (!ok)

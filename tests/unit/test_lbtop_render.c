@@ -155,6 +155,66 @@ static void test_header_shows_what_a_wake_up_finds_and_how_held_writes_go_out(vo
                      "event writes at once)");
 }
 
+static void test_workers_view_shows_each_worker_and_all(void **state)
+{
+    (void)state;
+    struct lbtop_model mm;
+    struct stats_snapshot *s = calloc(1, sizeof(*s));
+    assert_non_null(s);
+    assert_int_equal(lbtop_model_init(&mm), 0);
+    s->pid = 78;
+    s->mode = STATS_MODE_HTTP;
+    s->nworkers = 2;
+    s->start_mono_ns = 1 * SEC;
+    s->taken_mono_ns = 10 * SEC;
+    lbtop_model_push(&mm, s);
+    s->taken_mono_ns = 11 * SEC; /* a second later: */
+    struct stats_snapshot_worker *w0 = &s->workers[0], *w1 = &s->workers[1];
+    w0->clients_accepted = 20; /* worker 0: 12 open, 2048 requests, io_uring */
+    w0->clients_closed = 8;
+    w0->requests = 2048;
+    w0->loop_wakeups = 1024;
+    w0->loop_events = 5120;
+    w0->held_writes = 4096;
+    w0->held_uring_calls = 512;
+    w1->clients_accepted = 4; /* worker 1: without io_uring */
+    w1->requests = 1024;
+    w1->loop_wakeups = 1024;
+    w1->loop_events = 1024;
+    w1->held_writes = 10;
+    w1->held_sendmsg_calls = 10;
+    s->clients_accepted = 24;
+    s->clients_active = 16;
+    s->requests = 3072;
+    s->loop_wakeups = 2048;
+    s->loop_events = 6144;
+    s->held_writes = 4106;
+    s->held_uring_calls = 512;
+    s->held_sendmsg_calls = 10;
+    lbtop_model_push(&mm, s);
+
+    struct lbtop_lines l;
+    struct lbtop_render_opts o = opts(LBTOP_VIEW_WORKERS, 150);
+    lbtop_lines_init(&l);
+    assert_int_equal(lbtop_render_view(&l, &mm, &o), 4); /* heading, two workers, all */
+    assert_non_null(strstr(l.v[0].text, "WORKER"));
+    assert_non_null(strstr(l.v[0].text, "EV/WAKE"));
+    assert_string_equal(l.v[1].text, "     0     12        20    20.0      2048   2.00K    1.00K "
+                                     "    5.0    4.00K       8.0 io_uring");
+    assert_string_equal(l.v[2].text, "     1      4         4    4.00      1024   1.00K    1.00K "
+                                     "    1.0     10.0       1.0 sendmsg");
+    assert_non_null(strstr(l.v[3].text, "   all     16        24"));
+    assert_non_null(strstr(l.v[3].text, "3.00K"));
+    lbtop_lines_clear(&l);
+    s->mode = STATS_MODE_TCP; /* no requests: no REQS and REQ/S columns */
+    lbtop_model_push(&mm, s);
+    lbtop_render_view(&l, &mm, &o);
+    assert_null(strstr(l.v[0].text, "REQS"));
+    lbtop_lines_free(&l);
+    lbtop_model_free(&mm);
+    free(s);
+}
+
 static void test_header_names_lb_and_the_current_view(void **state)
 {
     struct lbtop_lines l;
@@ -179,8 +239,8 @@ static void test_header_names_lb_and_the_current_view(void **state)
 
 static void test_each_view_has_its_columns_and_one_row_per_backend(void **state)
 {
-    static const char *const heads[] = {"", "LASTCHG", "REQ/S HISTORY", "CONNERR", "FIRST BYTE",
-                                        "BACKEND"};
+    static const char *const heads[] = {"",           "LASTCHG", "REQ/S HISTORY", "CONNERR",
+                                        "FIRST BYTE", "BACKEND", "EV/WAKE"};
     struct lbtop_lines l;
     (void)state;
 
@@ -190,7 +250,7 @@ static void test_each_view_has_its_columns_and_one_row_per_backend(void **state)
         lbtop_lines_clear(&l);
         lbtop_render_view(&l, &m, &o);
         assert_true(any_line_has(&l, heads[v]));
-        if (v != LBTOP_VIEW_REQUESTS) {
+        if (v != LBTOP_VIEW_REQUESTS && v != LBTOP_VIEW_WORKERS) {
             assert_true(any_line_has(&l, "alpha"));
             assert_true(any_line_has(&l, "beta"));
         }
@@ -421,6 +481,7 @@ int main(void)
         cmocka_unit_test(test_status_shows_why_and_check_failures_only_with_checks),
         cmocka_unit_test(test_text_report_prints_every_view),
         cmocka_unit_test(test_header_shows_what_a_wake_up_finds_and_how_held_writes_go_out),
+        cmocka_unit_test(test_workers_view_shows_each_worker_and_all),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

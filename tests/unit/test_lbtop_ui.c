@@ -37,17 +37,42 @@ static void test_number_keys_and_tab_switch_views(void **state)
 
     lbtop_ui_init(&ui);
     assert_int_equal(ui.view, LBTOP_VIEW_STATUS);
-    for (int k = '1'; k <= '5'; k++) {
+    for (int k = '1'; k <= '6'; k++) {
         assert_int_equal(lbtop_ui_key(&ui, k, m), LBTOP_ACT_REDRAW);
         assert_int_equal(ui.view, (unsigned)(k - '0'));
     }
+    assert_int_equal(ui.view, LBTOP_VIEW_WORKERS);
+    assert_int_equal(lbtop_ui_key(&ui, '7', m), LBTOP_ACT_NONE);
     assert_int_equal(lbtop_ui_key(&ui, LBTOP_KEY_TAB, m), LBTOP_ACT_REDRAW);
-    assert_int_equal(ui.view, LBTOP_VIEW_STATUS); /* wraps after REQUESTS */
+    assert_int_equal(ui.view, LBTOP_VIEW_STATUS); /* wraps after WORKERS */
     lbtop_ui_key(&ui, LBTOP_KEY_TAB, m);
     assert_int_equal(ui.view, LBTOP_VIEW_TRAFFIC);
     lbtop_ui_key(&ui, LBTOP_KEY_BTAB, m);
     lbtop_ui_key(&ui, LBTOP_KEY_BTAB, m);
+    assert_int_equal(ui.view, LBTOP_VIEW_WORKERS);
+    lbtop_ui_key(&ui, LBTOP_KEY_BTAB, m);
     assert_int_equal(ui.view, LBTOP_VIEW_REQUESTS);
+    lbtop_model_free(m);
+}
+
+static void test_the_workers_view_selects_nothing(void **state)
+{
+    struct lbtop_model *m = model_with(3, 2);
+    struct lbtop_ui ui;
+    (void)state;
+
+    lbtop_ui_init(&ui);
+    lbtop_ui_key(&ui, LBTOP_KEY_DOWN, m); /* backend 0 selected in STATUS */
+    assert_int_equal(ui.sel_backend, 0);
+    lbtop_ui_key(&ui, '6', m);
+    assert_int_equal(lbtop_ui_selected_row(&ui), -1); /* its rows are workers */
+    assert_int_equal(lbtop_ui_selected_backend(&ui, m), -1); /* D and E act on none */
+    lbtop_ui_key(&ui, LBTOP_KEY_DOWN, m);
+    lbtop_ui_key(&ui, LBTOP_KEY_ENTER, m);
+    assert_false(ui.detail);
+    assert_int_equal(ui.sel_backend, 0); /* kept for the other views */
+    lbtop_ui_key(&ui, '1', m);
+    assert_int_equal(lbtop_ui_selected_row(&ui), 0);
     lbtop_model_free(m);
 }
 
@@ -173,6 +198,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_number_keys_and_tab_switch_views),
+        cmocka_unit_test(test_the_workers_view_selects_nothing),
         cmocka_unit_test(test_arrows_select_in_displayed_order_and_enter_opens_detail),
         cmocka_unit_test(test_requests_view_selects_ring_rows),
         cmocka_unit_test(test_sort_keys_cycle_through_columns),

@@ -218,6 +218,7 @@ static void test_every_shape_is_valid_json(void **state)
                 assert_non_null(strstr(out, "\"event_loop\": {\"wakeups\": 7, \"events\": 70, "
                                             "\"held_writes\": 50, \"io_uring_enter_calls\": 4, "
                                             "\"sendmsg_calls\": 1}"));
+                assert_non_null(strstr(out, "\"per_worker\": [\n    {\"worker\": 0, "));
                 free(out);
                 free(d);
                 free(s);

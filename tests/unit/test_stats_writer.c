@@ -111,8 +111,28 @@ static void test_counts_from_every_worker_add_up(void **state)
     stats_retry(w1, 2, true); /* sent, broke, sent again and answered */
     stats_timeout(w1, 2);
     stats_client_timeout(w0);
+    stats_loop_wakeup(w0, 3);
+    stats_loop_wakeup(w0, 1);
+    stats_held_writes(w0, 9, 2, 1);
+    stats_held_writes(w0, 12, 3, 1); /* totals: the last one given stands */
+    stats_loop_wakeup(w1, 5);
+    stats_held_writes(w1, 4, 0, 4);
 
     struct stats_snapshot *snap = read_back();
+    /* each worker on its own, and the totals their sums */
+    assert_int_equal(snap->workers[0].requests, 3);
+    assert_int_equal(snap->workers[1].requests, 3);
+    assert_int_equal(snap->workers[0].loop_wakeups, 2);
+    assert_int_equal(snap->workers[0].loop_events, 4);
+    assert_int_equal(snap->workers[0].held_writes, 12);
+    assert_int_equal(snap->workers[0].held_uring_calls, 3);
+    assert_int_equal(snap->workers[1].held_sendmsg_calls, 4);
+    assert_int_equal(snap->loop_wakeups, 3);
+    assert_int_equal(snap->loop_events, 9);
+    assert_int_equal(snap->held_writes, 16);
+    assert_int_equal(snap->held_uring_calls, 3);
+    assert_int_equal(snap->held_sendmsg_calls, 5);
+    assert_int_equal(snap->workers[0].bytes_out + snap->workers[1].bytes_out, snap->bytes_out);
     assert_int_equal(snap->nworkers, 2);
     assert_int_equal(snap->nbackends, 3);
     assert_string_equal(snap->backends[1].name, "localhost:3002");
