@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,22 +57,90 @@ static void serve_many_at_once(const char *dir, const char *const *extra, char *
     assert_int_equal(harness_stop(sim, 15000), 0);
 }
 
-/* One round: each of the n clients sends a request, then each reads its echo. */
+/* The bytes waiting in the receive queues of lb's established IPv4 sockets on port (the ones
+ * it accepted), from /proc/net/tcp. */
+static long bytes_waiting_at(uint16_t port)
+{
+    FILE *f = fopen("/proc/net/tcp", "r");
+    assert_non_null(f);
+    char line[512];
+    long sum = 0;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        unsigned local_port, state;
+        unsigned long tx, rx;
+        if (sscanf(line, " %*u: %*8[0-9A-Fa-f]:%x %*8[0-9A-Fa-f]:%*x %x %lx:%lx", &local_port,
+                   &state, &tx, &rx) == 4 &&
+            local_port == port && state == 0x01 /* ESTABLISHED */)
+            sum += (long)rx;
+    }
+    fclose(f);
+    return sum;
+}
+
+/* Whether every thread of process pid is stopped (state T in /proc/pid/task/N/stat). */
+static bool all_threads_stopped(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    assert_non_null(d);
+    bool all = true;
+    int seen = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char stat_path[128], buf[512];
+        int len = snprintf(stat_path, sizeof(stat_path), "%s/%s/stat", path, e->d_name);
+        FILE *f = len > 0 && (size_t)len < sizeof(stat_path) ? fopen(stat_path, "r") : NULL;
+        if (f == NULL)
+            continue; /* a thread that just ended */
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        const char *paren = strrchr(buf, ')'); /* the name may hold spaces: the state follows ") " */
+        if (paren == NULL || paren[1] != ' ' || paren[2] != 'T')
+            all = false;
+        seen++;
+    }
+    closedir(d);
+    return all && seen > 0;
+}
+
+/* One round: each of the n clients sends a request, then each reads its echo. With lb stopped
+ * while they send, it goes on only once the kernel has put every byte in lb's sockets. */
 static void echo_round(struct harness_conn *c, int n, int round, bool stop_lb_while_sending,
-                       pid_t lb)
+                       pid_t lb, uint16_t lb_port)
 {
     char body[64], req[256];
-    if (stop_lb_while_sending)
+    long sent = 0;
+    if (stop_lb_while_sending) {
+        /* a stop takes effect when each thread next leaves the kernel: wait for all of them */
         assert_int_equal(kill(lb, SIGSTOP), 0);
+        bool stopped = false;
+        for (int tries = 0; tries < 500 && !(stopped = all_threads_stopped(lb)); tries++)
+            harness_sleep_ms(10);
+        if (!stopped)
+            fail_msg("lb (pid %d) did not stop", (int)lb);
+    }
     for (int i = 0; i < n; i++) {
         int blen = snprintf(body, sizeof(body), "client %d, round %d", i, round);
         int len = snprintf(req, sizeof(req),
                            "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s",
                            blen, body);
         assert_int_equal(harness_send_all(c[i].fd, req, (size_t)len), 0);
+        sent += len;
     }
-    if (stop_lb_while_sending)
+    if (stop_lb_while_sending) {
+        /* loopback delivers in the sender's system call, unless the kernel defers it to its
+         * softirq thread: wait (bounded) until lb's sockets hold every byte */
+        long waiting = 0;
+        for (int tries = 0; tries < 500 && (waiting = bytes_waiting_at(lb_port)) < sent; tries++)
+            harness_sleep_ms(10);
+        if (waiting != sent)
+            fail_msg("lb's sockets hold %ld bytes, %ld were sent", waiting, sent);
         assert_int_equal(kill(lb, SIGCONT), 0); /* its next wake-up finds every request */
+    }
     for (int i = 0; i < n; i++) {
         struct harness_response resp;
         int blen = snprintf(body, sizeof(body), "client %d, round %d", i, round);
@@ -109,11 +178,11 @@ static void statistics_show_the_batch(const char *const *extra, bool uring)
     struct harness_conn c[CONNS];
     for (int i = 0; i < CONNS; i++)
         assert_int_equal(harness_conn_open(&c[i], lb_port, TIMEOUT_MS), 0);
-    echo_round(c, CONNS, 0, false, lb); /* every client accepted, backend connections pooled */
-    echo_round(c, CONNS, 1, true, lb);
+    echo_round(c, CONNS, 0, false, lb, lb_port); /* all accepted, backend connections pooled */
+    echo_round(c, CONNS, 1, true, lb, lb_port);
     /* one request more: lb publishes a round's counts after it, so by the time this one is
      * answered, the rounds before are all counted */
-    echo_round(c, 1, 2, false, lb);
+    echo_round(c, 1, 2, false, lb, lb_port);
 
     int status;
     char *json = harness_runf(&status, "%s -p %u --json 2>&1", harness_bin("lbtop"),
