@@ -420,15 +420,11 @@ size_t lbtop_render_header(struct lbtop_lines *l, const struct lbtop_model *m,
         snprintf(win, sizeof(win), "rates: waiting for a second sample");
     char tab[32];
     snprintf(tab, sizeof(tab), "[%u %s]", o->view, lbtop_view_title(o->view, tcp));
-    line = add(l, o, LBTOP_ATTR_HEAD, -1, "%s sort: %s %s  %s%s%s", tabs, lbtop_sort_name(o->sort),
-               o->sort <= LBTOP_SORT_NAME ? "asc" : "desc", win, o->paused ? "  PAUSED" : "",
-               o->message ? "  " : "");
+    line = add(l, o, LBTOP_ATTR_HEAD, -1, "%s sort: %s %s  %s%s", tabs, lbtop_sort_name(o->sort),
+               o->sort <= LBTOP_SORT_NAME ? "asc" : "desc", win, o->paused ? "  PAUSED" : "");
     span(line, tab, 0, LBTOP_ATTR_TAB);
-    if (o->message != NULL) {
-        size_t len = strlen(line->text);
-        snprintf(line->text + len, sizeof(line->text) - len, "%s", o->message);
-        cut(line->text, o->width);
-    }
+    if (o->message != NULL) /* a line of its own, where a narrow terminal cannot cut it off */
+        add(l, o, LBTOP_ATTR_WARN, -1, "%s", o->message);
     return l->n - n0;
 }
 

@@ -211,6 +211,22 @@ settle() {
     sleep 1
 }
 
+# lb's own counters of its event loop (what lbtop's WORKERS view shows) on port $1, and its
+# requests so far: "wake-ups events held-writes io_uring_enter-calls sendmsg-calls requests".
+loop_counts() {
+    "$bin/lbtop" -p "$1" --json 2>/dev/null | awk '
+        /"event_loop": \{/ {
+            match($0, /"event_loop": \{[^}]*\}/)
+            s = substr($0, RSTART, RLENGTH)
+            gsub(/[^0-9]+/, " ", s)
+            split(s, v, " ")
+        }
+        /"totals": \{/ { in_totals = 1 }
+        in_totals && requests == "" && /"requests": / { match($0, /[0-9]+/); requests = substr($0, RSTART, RLENGTH) }
+        END { printf "%d %d %d %d %d %d\n", v[1], v[2], v[3], v[4], v[5], requests }'
+}
+declare -A loop_sum # key -> the six sums over lb's cells of that row
+
 # The rows: key, instance, clients, path, extra wrk argument, and what the table shows.
 # The two-worker row follows the one-worker row, so that lb's two cells of a round are close in
 # time and their ratio (below) feels little of the machine's drift.
@@ -235,7 +251,16 @@ for ((r = 0; r < rounds; r++)); do
         if [ -n "$header" ]; then extra=(-H "$header"); fi
         for ((k = 0; k < ${#names[@]}; k++)); do
             n=${names[$(((k + r) % ${#names[@]}))]}
+            watch_loop=false
+            case "$n,$key" in lb,ka50 | lb,two | lb,ka1) watch_loop=true ;; esac
+            if $watch_loop; then read -r -a before < <(loop_counts "${port[$n,$inst]}"); fi
             read -r rps p99 errs < <(measure "$clients" "http://127.0.0.1:${port[$n,$inst]}$path" "${extra[@]}")
+            if $watch_loop; then
+                read -r -a after < <(loop_counts "${port[$n,$inst]}")
+                read -r -a sum <<<"${loop_sum[$key]:-0 0 0 0 0 0}"
+                for i in 0 1 2 3 4 5; do sum[i]=$((sum[i] + ${after[i]:-0} - ${before[i]:-0})); done
+                loop_sum[$key]="${sum[*]}"
+            fi
             if [ "$clients" -ge 1000 ]; then settle "${port[$n,$inst]}"; fi
             rps_s[$key,$n]+=" $rps"
             p99_s[$key,$n]+=" $p99"
@@ -308,6 +333,28 @@ echo
 echo "lb -w 2 / lb -w 1 at 50 clients: $two_over_one (median of the rounds: ${per_round//$'\n'/ };" \
     "two workers should never be slower than one)"
 bench_note "lb -w 2 / lb -w 1 at 50 keep-alive clients: $two_over_one (median of the ratios of $rounds rounds; two workers should never be slower than one)"
+# How lb's event loop batched its work in those cells (its own counters, read before and after
+# each of its cells): why a request costs it less at 50 clients than at one.
+batching=""
+for key in ka50 two ka1; do
+    read -r -a v <<<"${loop_sum[$key]:-0 0 0 0 0 0}"
+    if [ "${v[0]}" -le 0 ] || [ "${v[5]}" -le 0 ]; then continue; fi
+    calls=$((v[3] + v[4]))
+    how="nothing held"
+    if [ "${v[2]}" -gt 0 ] && [ "$calls" -gt 0 ]; then
+        how=$(awk -v h="${v[2]}" -v c="$calls" -v u="${v[3]}" 'BEGIN {
+            printf "%.1f held writes per %s", h / c, (u * 2 >= c ? "io_uring_enter()" : "sendmsg()") }')
+    fi
+    batching+="$(awk -v w="${v[0]}" -v e="${v[1]}" -v r="${v[5]}" -v label="$(label_of "$key")" -v how="$how" 'BEGIN {
+        printf "%s: %.1f events per wake-up, %.2f wake-ups per request, %s", label, e / w, w / r, how }')"
+    batching+="; "
+done
+if [ -n "$batching" ]; then
+    echo
+    echo "lb's event loop (its own counters over its cells): ${batching%; }"
+    bench_note "lb's event loop over its cells (lbtop's WORKERS view counts the same): ${batching%; }"
+fi
+
 echo
 echo "(lb/best: lb divided by the best of HAProxy and nginx on that row: the highest requests/s, the"
 echo " lowest p99. Errors over all rounds, socket errors plus non-2xx/3xx as wrk counts them:)"
