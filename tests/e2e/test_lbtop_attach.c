@@ -265,7 +265,8 @@ static void test_keys_switch_views_in_a_terminal(void **state)
     } steps[] = {
         {"2", "[2 TRAFFIC]", "REQ/S HISTORY"}, {"3", "[3 HTTP]", "CONNERR"},
         {"4", "[4 TIMING]", "FIRST BYTE"},     {"5", "[5 REQUESTS]", "no requests yet"},
-        {"Tab", "[1 STATUS]", "LASTCHG"},      {"Tab", "[2 TRAFFIC]", "CONN/S"},
+        {"6", "[6 WORKERS]", "EV/WAKE"},       {"Tab", "[1 STATUS]", "LASTCHG"},
+        {"Tab", "[2 TRAFFIC]", "CONN/S"},
     };
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         tmux_keys(steps[i].key);
