@@ -366,6 +366,6 @@ for row in "${rows[@]}"; do
 done
 # What lb said about its errors, if it said anything (the same message once, with its count).
 for inst in static sim two; do
-    said=$(grep -v -e '^lb: listening' -e '^lb: statistics' "$tmp/lb-$inst.log" | sort | uniq -c | sort -rn | head -5)
+    said=$(grep -v -e '^lb: listening' -e '^lb: statistics' -e '^lb: the writes of a batch' "$tmp/lb-$inst.log" | sort | uniq -c | sort -rn | head -5)
     if [ -n "$said" ]; then printf '\nlb (%s) logged:\n%s\n' "$inst" "$said"; fi
 done
