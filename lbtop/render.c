@@ -360,6 +360,10 @@ static void header_loop(struct lbtop_lines *l, const struct lbtop_model *m,
     const struct lbtop_loop *lp = &m->loop;
     char wk[32], hw[32], how[64];
 
+    if (lp->wakeups_s <= 0) {
+        add(l, o, LBTOP_ATTR_NORMAL, -1, "event loop  idle: no wake-up with events");
+        return;
+    }
     if (lp->writes_per_call <= 0)
         snprintf(how, sizeof(how), "(a wake-up with one event writes at once)");
     else if (lp->uring_share >= 0.5)

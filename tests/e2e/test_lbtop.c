@@ -455,7 +455,7 @@ static void test_screen_shows_live_counts_and_follows_a_restart(void **state)
     }
     tmux_keys("6");
     /* WORKERS view: lb's two workers, then all of them, with the header's event-loop line */
-    screen = tmux_wait_for(10000, &ok, "[6 WORKERS]", "EV/WAKE", "event loop  wake-ups",
+    screen = tmux_wait_for(10000, &ok, "[6 WORKERS]", "EV/WAKE", "event loop  ",
                            "   all ", (char *)NULL);
     if (!ok)
         fail_msg("WORKERS:\n%s", screen);

@@ -153,6 +153,8 @@ static void test_header_shows_what_a_wake_up_finds_and_how_held_writes_go_out(vo
     expect_loop_line(20480, 20480, 0, 0, 0,
                      "wake-ups 20.0K/s  1.0 events each  |  held writes 0/s  (a wake-up with one "
                      "event writes at once)");
+    /* nothing happened in the window */
+    expect_loop_line(0, 0, 0, 0, 0, "event loop  idle: no wake-up with events");
 }
 
 static void test_workers_view_shows_each_worker_and_all(void **state)
