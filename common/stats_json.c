@@ -233,6 +233,18 @@ static void json_entry(FILE *out, const struct stats_snapshot *s, const struct s
             e->flags & STATS_ENTRY_BACKEND_TLS ? "true" : "false", last ? "" : ",");
 }
 
+/* The event-loop counters, as members of an object lead has opened (event_loop, per_worker). */
+static void json_loop(FILE *out, const char *lead, uint64_t wakeups, uint64_t events,
+                      uint64_t held_writes, uint64_t uring_calls, uint64_t sendmsg_calls)
+{
+    fprintf(out,
+            "%s\"wakeups\": %llu, \"events\": %llu, \"held_writes\": %llu, "
+            "\"io_uring_enter_calls\": %llu, \"sendmsg_calls\": %llu}",
+            lead, (unsigned long long)wakeups, (unsigned long long)events,
+            (unsigned long long)held_writes, (unsigned long long)uring_calls,
+            (unsigned long long)sendmsg_calls);
+}
+
 /* "per_worker": each worker's own counters (the first STATS_SNAPSHOT_WORKERS of them); with -m
  * tcp, no requests. */
 static void json_per_worker(FILE *out, const struct stats_snapshot *s)
@@ -245,13 +257,10 @@ static void json_per_worker(FILE *out, const struct stats_snapshot *s)
                 w, (unsigned long long)k->clients_accepted, (unsigned long long)k->clients_closed);
         if (s->mode != STATS_MODE_TCP)
             fprintf(out, ", \"requests\": %llu", (unsigned long long)k->requests);
-        fprintf(out,
-                ", \"bytes_in\": %llu, \"bytes_out\": %llu, \"wakeups\": %llu, \"events\": %llu, "
-                "\"held_writes\": %llu, \"io_uring_enter_calls\": %llu, \"sendmsg_calls\": %llu}",
-                (unsigned long long)k->bytes_in, (unsigned long long)k->bytes_out,
-                (unsigned long long)k->loop_wakeups, (unsigned long long)k->loop_events,
-                (unsigned long long)k->held_writes, (unsigned long long)k->held_uring_calls,
-                (unsigned long long)k->held_sendmsg_calls);
+        fprintf(out, ", \"bytes_in\": %llu, \"bytes_out\": %llu", (unsigned long long)k->bytes_in,
+                (unsigned long long)k->bytes_out);
+        json_loop(out, ", ", k->loop_wakeups, k->loop_events, k->held_writes,
+                  k->held_uring_calls, k->held_sendmsg_calls);
     }
     fputs(shown ? "\n  ]" : "]", out);
 }
@@ -352,12 +361,8 @@ int stats_json_write(FILE *out, const struct stats_json_doc *d)
     } else {
         fputs(", \"https\": null", out);
     }
-    fprintf(out,
-            ", \"event_loop\": {\"wakeups\": %llu, \"events\": %llu, \"held_writes\": %llu, "
-            "\"io_uring_enter_calls\": %llu, \"sendmsg_calls\": %llu}",
-            (unsigned long long)s->loop_wakeups, (unsigned long long)s->loop_events,
-            (unsigned long long)s->held_writes, (unsigned long long)s->held_uring_calls,
-            (unsigned long long)s->held_sendmsg_calls);
+    json_loop(out, ", \"event_loop\": {", s->loop_wakeups, s->loop_events, s->held_writes,
+              s->held_uring_calls, s->held_sendmsg_calls);
     json_per_worker(out, s);
     if (d->with_rates) {
         json_num(out, "},\n  \"rates\": {\"window_s\": ", d->rate_window_s);

@@ -99,20 +99,28 @@ static bool any_line_has(const struct lbtop_lines *l, const char *needle)
     return false;
 }
 
+/* A snapshot of an lb in http mode with nworkers workers, taken 9 s after its start; the tests
+ * below push it, move its clock a second on and push it again with more counted. */
+static struct stats_snapshot *snapshot_of(int pid, uint32_t nworkers)
+{
+    struct stats_snapshot *s = calloc(1, sizeof(*s));
+    assert_non_null(s);
+    s->pid = pid;
+    s->mode = STATS_MODE_HTTP;
+    s->nworkers = nworkers;
+    s->start_mono_ns = 1 * SEC;
+    s->taken_mono_ns = 10 * SEC;
+    return s;
+}
+
 /* The header's event-loop line for two snapshots a second apart, the second adding wakeups,
  * events, held writes and the io_uring_enter() and sendmsg() calls that made them. */
 static void expect_loop_line(uint64_t wakeups, uint64_t events, uint64_t writes, uint64_t uring,
                              uint64_t sendmsg, const char *want)
 {
     struct lbtop_model mm;
-    struct stats_snapshot *s = calloc(1, sizeof(*s));
-    assert_non_null(s);
+    struct stats_snapshot *s = snapshot_of(77, 1);
     assert_int_equal(lbtop_model_init(&mm), 0);
-    s->pid = 77;
-    s->mode = STATS_MODE_HTTP;
-    s->nworkers = 1;
-    s->start_mono_ns = 1 * SEC;
-    s->taken_mono_ns = 10 * SEC;
     s->loop_wakeups = 1000; /* before the window: must not count */
     s->loop_events = 90000;
     s->held_writes = 70000;
@@ -161,14 +169,8 @@ static void test_workers_view_shows_each_worker_and_all(void **state)
 {
     (void)state;
     struct lbtop_model mm;
-    struct stats_snapshot *s = calloc(1, sizeof(*s));
-    assert_non_null(s);
+    struct stats_snapshot *s = snapshot_of(78, 2);
     assert_int_equal(lbtop_model_init(&mm), 0);
-    s->pid = 78;
-    s->mode = STATS_MODE_HTTP;
-    s->nworkers = 2;
-    s->start_mono_ns = 1 * SEC;
-    s->taken_mono_ns = 10 * SEC;
     lbtop_model_push(&mm, s);
     s->taken_mono_ns = 11 * SEC; /* a second later: */
     struct stats_snapshot_worker *w0 = &s->workers[0], *w1 = &s->workers[1];
