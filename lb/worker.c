@@ -16,15 +16,14 @@
  *
  * Going to sleep costs more than it seems: a worker that sleeps in epoll_wait() must be woken by
  * the kernel (on a virtual machine, an interrupt between processors that the hypervisor relays)
- * and switched back in. With several workers each has less to do, runs out of events more often
- * and sleeps more: with two workers and a new client connection per request, about once per
- * three requests (one worker: once per thirty). So a worker that has just handled a busy round
- * (YIELD_AFTER_EVENTS events or more) and finds nothing more first lets the other threads ready
- * on its CPU run (sched_yield()) and looks again: those are the load generator, the backends and
- * the other worker, and on loopback the sender does the receiver's TCP work, so they are often
- * about to hand it its next events.
- * Only if there are still none does it sleep. One worker (which rarely runs out under load) and
- * --no-yield sleep at once.
+ * and switched back in. A worker that is quick runs out of events often: with two workers and a
+ * new client connection per request, about once per three requests, and since the held writes
+ * go out together through io_uring, one worker with 50 keep-alive clients as often. So a worker
+ * that has just handled a busy round (YIELD_AFTER_EVENTS events or more) and finds nothing more
+ * first lets the other threads ready on its CPU run (sched_yield()) and looks again: those are
+ * the load generator, the backends and the other workers, and on loopback the sender does the
+ * receiver's TCP work, so they are often about to hand it its next events.
+ * Only if there are still none does it sleep. With --no-yield it sleeps at once.
  *
  * --busy-poll USEC goes further, for light load: a worker out of events keeps asking
  * epoll_wait() with a zero timeout for up to USEC microseconds before it sleeps, so the answer
@@ -489,7 +488,7 @@ static int wait_for_events(struct worker *w, struct epoll_event *events, int tim
         int n = busy_poll(w, events, &timeout);
         if (n != 0)
             return n;
-    } else if (was_busy && timeout != 0 && w->nworkers > 1 && !w->cfg->no_yield) {
+    } else if (was_busy && timeout != 0 && !w->cfg->no_yield) {
         int n = epoll_wait(w->epfd, events, MAX_EVENTS, 0);
         if (n != 0)
             return n;
