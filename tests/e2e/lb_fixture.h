@@ -76,6 +76,38 @@ static inline void lb_fixture_request_ok(struct harness_conn *c, const char *req
     harness_response_free(&r);
 }
 
+/* One round of lb_fixture_echo_at_once() (below), first half: each of the conns clients sends its
+ * POST /echo ("connection I, round R"). Returns the bytes sent in all. */
+static inline long lb_fixture_echo_send(struct harness_conn *c, int conns, int round)
+{
+    char body[64], req[256];
+    long sent = 0;
+    for (int i = 0; i < conns; i++) {
+        int blen = snprintf(body, sizeof(body), "connection %d, round %d", i, round);
+        int n = snprintf(req, sizeof(req),
+                         "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", blen,
+                         body);
+        assert_int_equal(harness_send_all(c[i].fd, req, (size_t)n), 0);
+        sent += n;
+    }
+    return sent;
+}
+
+/* ... and second half: each client reads a 200 with its own body back. */
+static inline void lb_fixture_echo_read(struct harness_conn *c, int conns, int round)
+{
+    char body[64];
+    for (int i = 0; i < conns; i++) {
+        struct harness_response resp;
+        int blen = snprintf(body, sizeof(body), "connection %d, round %d", i, round);
+        assert_int_equal(harness_read_response(&c[i], false, false, &resp), 0);
+        assert_int_equal(resp.status, 200);
+        assert_int_equal(resp.body_len, (size_t)blen);
+        assert_memory_equal(resp.body, body, (size_t)blen);
+        harness_response_free(&resp);
+    }
+}
+
 /* conns keep-alive clients of the lb on port send a POST /echo at once, rounds times over, and
  * each must get its own body back ("connection I, round R"), so an answer written to the wrong
  * client, lost or written twice shows. Reaching backend-sim's /echo (through lb in either mode)
@@ -87,23 +119,8 @@ static inline void lb_fixture_echo_at_once(uint16_t port, int conns, int rounds,
     for (int i = 0; i < conns; i++)
         assert_int_equal(harness_conn_open(&c[i], port, timeout_ms), 0);
     for (int r = 0; r < rounds; r++) {
-        char body[64], req[256];
-        for (int i = 0; i < conns; i++) {
-            int blen = snprintf(body, sizeof(body), "connection %d, round %d", i, r);
-            int n = snprintf(req, sizeof(req),
-                             "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s",
-                             blen, body);
-            assert_int_equal(harness_send_all(c[i].fd, req, (size_t)n), 0);
-        }
-        for (int i = 0; i < conns; i++) {
-            struct harness_response resp;
-            int blen = snprintf(body, sizeof(body), "connection %d, round %d", i, r);
-            assert_int_equal(harness_read_response(&c[i], false, false, &resp), 0);
-            assert_int_equal(resp.status, 200);
-            assert_int_equal(resp.body_len, (size_t)blen);
-            assert_memory_equal(resp.body, body, (size_t)blen);
-            harness_response_free(&resp);
-        }
+        lb_fixture_echo_send(c, conns, r);
+        lb_fixture_echo_read(c, conns, r);
     }
     for (int i = 0; i < conns; i++)
         harness_conn_close(&c[i]);

@@ -107,13 +107,11 @@ static bool all_threads_stopped(pid_t pid)
     return all && seen > 0;
 }
 
-/* One round: each of the n clients sends a request, then each reads its echo. With lb stopped
- * while they send, it goes on only once the kernel has put every byte in lb's sockets. */
+/* One round of lb_fixture_echo_at_once()'s for the n clients c, with lb stopped while they send
+ * (stop_lb_while_sending): it goes on only once the kernel has put every byte in lb's sockets. */
 static void echo_round(struct harness_conn *c, int n, int round, bool stop_lb_while_sending,
                        pid_t lb, uint16_t lb_port)
 {
-    char body[64], req[256];
-    long sent = 0;
     if (stop_lb_while_sending) {
         /* a stop takes effect when each thread next leaves the kernel: wait for all of them */
         assert_int_equal(kill(lb, SIGSTOP), 0);
@@ -123,14 +121,7 @@ static void echo_round(struct harness_conn *c, int n, int round, bool stop_lb_wh
         if (!stopped)
             fail_msg("lb (pid %d) did not stop", (int)lb);
     }
-    for (int i = 0; i < n; i++) {
-        int blen = snprintf(body, sizeof(body), "client %d, round %d", i, round);
-        int len = snprintf(req, sizeof(req),
-                           "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s",
-                           blen, body);
-        assert_int_equal(harness_send_all(c[i].fd, req, (size_t)len), 0);
-        sent += len;
-    }
+    long sent = lb_fixture_echo_send(c, n, round);
     if (stop_lb_while_sending) {
         /* loopback delivers in the sender's system call, unless the kernel defers it to its
          * softirq thread: wait (bounded) until lb's sockets hold every byte */
@@ -141,15 +132,7 @@ static void echo_round(struct harness_conn *c, int n, int round, bool stop_lb_wh
             fail_msg("lb's sockets hold %ld bytes, %ld were sent", waiting, sent);
         assert_int_equal(kill(lb, SIGCONT), 0); /* its next wake-up finds every request */
     }
-    for (int i = 0; i < n; i++) {
-        struct harness_response resp;
-        int blen = snprintf(body, sizeof(body), "client %d, round %d", i, round);
-        assert_int_equal(harness_read_response(&c[i], false, false, &resp), 0);
-        assert_int_equal(resp.status, 200);
-        assert_int_equal(resp.body_len, (size_t)blen);
-        assert_memory_equal(resp.body, body, (size_t)blen);
-        harness_response_free(&resp);
-    }
+    lb_fixture_echo_read(c, n, round);
 }
 
 /* The number after "key": in the JSON text json (past the event_loop key). */
