@@ -234,15 +234,14 @@ static void json_entry(FILE *out, const struct stats_snapshot *s, const struct s
 }
 
 /* The event-loop counters, as members of an object lead has opened (event_loop, per_worker). */
-static void json_loop(FILE *out, const char *lead, uint64_t wakeups, uint64_t events,
-                      uint64_t held_writes, uint64_t uring_calls, uint64_t sendmsg_calls)
+static void json_loop(FILE *out, const char *lead, const struct stats_snapshot_loop *l)
 {
     fprintf(out,
             "%s\"wakeups\": %llu, \"events\": %llu, \"held_writes\": %llu, "
             "\"io_uring_enter_calls\": %llu, \"sendmsg_calls\": %llu}",
-            lead, (unsigned long long)wakeups, (unsigned long long)events,
-            (unsigned long long)held_writes, (unsigned long long)uring_calls,
-            (unsigned long long)sendmsg_calls);
+            lead, (unsigned long long)l->wakeups, (unsigned long long)l->events,
+            (unsigned long long)l->held_writes, (unsigned long long)l->uring_calls,
+            (unsigned long long)l->sendmsg_calls);
 }
 
 /* "per_worker": each worker's own counters (the first STATS_SNAPSHOT_WORKERS of them); with -m
@@ -259,8 +258,7 @@ static void json_per_worker(FILE *out, const struct stats_snapshot *s)
             fprintf(out, ", \"requests\": %llu", (unsigned long long)k->requests);
         fprintf(out, ", \"bytes_in\": %llu, \"bytes_out\": %llu", (unsigned long long)k->bytes_in,
                 (unsigned long long)k->bytes_out);
-        json_loop(out, ", ", k->loop_wakeups, k->loop_events, k->held_writes,
-                  k->held_uring_calls, k->held_sendmsg_calls);
+        json_loop(out, ", ", &k->loop);
     }
     fputs(shown ? "\n  ]" : "]", out);
 }
@@ -361,8 +359,7 @@ int stats_json_write(FILE *out, const struct stats_json_doc *d)
     } else {
         fputs(", \"https\": null", out);
     }
-    json_loop(out, ", \"event_loop\": {", s->loop_wakeups, s->loop_events, s->held_writes,
-              s->held_uring_calls, s->held_sendmsg_calls);
+    json_loop(out, ", \"event_loop\": {", &s->loop);
     json_per_worker(out, s);
     if (d->with_rates) {
         json_num(out, "},\n  \"rates\": {\"window_s\": ", d->rate_window_s);

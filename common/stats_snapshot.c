@@ -33,11 +33,11 @@ static void worker_read(struct stats_snapshot_worker *d, struct stats_global_cou
     d->requests = ld(&g->requests);
     d->bytes_in = ld(&g->bytes_in);
     d->bytes_out = ld(&g->bytes_out);
-    d->loop_wakeups = ld(&g->loop_wakeups);
-    d->loop_events = ld(&g->loop_events);
-    d->held_writes = ld(&g->held_writes);
-    d->held_uring_calls = ld(&g->held_uring_calls);
-    d->held_sendmsg_calls = ld(&g->held_sendmsg_calls);
+    d->loop.wakeups = ld(&g->loop_wakeups);
+    d->loop.events = ld(&g->loop_events);
+    d->loop.held_writes = ld(&g->held_writes);
+    d->loop.uring_calls = ld(&g->held_uring_calls);
+    d->loop.sendmsg_calls = ld(&g->held_sendmsg_calls);
 }
 
 static void backend_add(struct stats_snapshot_backend *d, struct stats_backend_counters *c)
@@ -177,11 +177,11 @@ void stats_snapshot_take(const struct stats_shm *shm, struct stats_snapshot *out
         out->tls_v12 += ld(&g->tls_v12);
         out->tls_v13 += ld(&g->tls_v13);
         out->tls_resumed += ld(&g->tls_resumed);
-        out->loop_wakeups += one.loop_wakeups;
-        out->loop_events += one.loop_events;
-        out->held_writes += one.held_writes;
-        out->held_uring_calls += one.held_uring_calls;
-        out->held_sendmsg_calls += one.held_sendmsg_calls;
+        out->loop.wakeups += one.loop.wakeups;
+        out->loop.events += one.loop.events;
+        out->loop.held_writes += one.loop.held_writes;
+        out->loop.uring_calls += one.loop.uring_calls;
+        out->loop.sendmsg_calls += one.loop.sendmsg_calls;
         for (uint32_t b = 0; b < nb; b++)
             backend_add(&out->backends[b], &wk->backends[b]);
     }

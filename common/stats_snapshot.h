@@ -54,12 +54,19 @@ struct stats_snapshot_backend {
     struct stats_snapshot_hist connect, ttfb, total;
 };
 
+/* A worker's event loop (stats.h's loop_* and held_* counters), or all workers' summed:
+ * epoll_wait() wake-ups with events and the events they returned, the writes held to the end of
+ * a batch and the io_uring_enter() and sendmsg() calls that made them. */
+struct stats_snapshot_loop {
+    uint64_t wakeups, events;
+    uint64_t held_writes, uring_calls, sendmsg_calls;
+};
+
 /* One worker's own counters (its block of the segment). */
 struct stats_snapshot_worker {
     uint64_t clients_accepted, clients_closed; /* open now: the difference */
     uint64_t requests, bytes_in, bytes_out;
-    uint64_t loop_wakeups, loop_events;
-    uint64_t held_writes, held_uring_calls, held_sendmsg_calls;
+    struct stats_snapshot_loop loop;
 };
 
 struct stats_snapshot {
@@ -87,10 +94,7 @@ struct stats_snapshot {
     uint64_t client_timeouts, bad_requests, no_backend;
     uint64_t tls_handshakes, tls_handshake_failures, tls_v12, tls_v13; /* the HTTPS listener */
     uint64_t tls_resumed;
-    /* the workers' event loops: wake-ups and their events, the writes held to the end of a
-     * batch and the io_uring_enter() and sendmsg() calls that made them */
-    uint64_t loop_wakeups, loop_events;
-    uint64_t held_writes, held_uring_calls, held_sendmsg_calls;
+    struct stats_snapshot_loop loop; /* the workers' event loops */
     struct stats_snapshot_backend backends[STATS_MAX_BACKENDS];
     /* the first min(nworkers, STATS_SNAPSHOT_WORKERS) workers, each on its own */
     struct stats_snapshot_worker workers[STATS_SNAPSHOT_WORKERS];

@@ -112,19 +112,19 @@ static void write_global(FILE *out, const struct stats_snapshot *s)
     global_counter(out, "no_backend_total", "counter",
                    "Requests answered 503 because no backend was available", s->no_backend);
     global_counter(out, "loop_wakeups_total", "counter",
-                   "Times a worker's epoll_wait() returned events to handle", s->loop_wakeups);
+                   "Times a worker's epoll_wait() returned events to handle", s->loop.wakeups);
     global_counter(out, "loop_events_total", "counter",
                    "Events those wake-ups returned (events per wake-up: how much one finds)",
-                   s->loop_events);
+                   s->loop.events);
     global_counter(out, "held_writes_total", "counter",
                    "Writes held to the end of a batch of events, then made together",
-                   s->held_writes);
+                   s->loop.held_writes);
     family(out, "held_write_calls_total", "counter",
            "System calls that made the held writes, by call (io_uring_enter makes many at once)");
     fprintf(out, PREFIX "held_write_calls_total{call=\"io_uring_enter\"} %" PRIu64 "\n",
-            s->held_uring_calls);
+            s->loop.uring_calls);
     fprintf(out, PREFIX "held_write_calls_total{call=\"sendmsg\"} %" PRIu64 "\n",
-            s->held_sendmsg_calls);
+            s->loop.sendmsg_calls);
     if (!s->tls)
         return; /* no HTTPS listener: no handshakes to count */
     family(out, "tls_handshakes_total", "counter",

@@ -54,21 +54,13 @@ static void sample_from(struct lbtop_sample *s, const struct stats_snapshot *sna
     s->global.conns = snap->clients_accepted;
     s->global.bytes_in = snap->bytes_in;
     s->global.bytes_out = snap->bytes_out;
-    s->loop.wakeups = snap->loop_wakeups;
-    s->loop.events = snap->loop_events;
-    s->loop.held_writes = snap->held_writes;
-    s->loop.uring_calls = snap->held_uring_calls;
-    s->loop.sendmsg_calls = snap->held_sendmsg_calls;
+    s->loop = snap->loop;
     for (uint32_t w = 0; w < snap->nworkers && w < STATS_SNAPSHOT_WORKERS; w++) {
         const struct stats_snapshot_worker *ws = &snap->workers[w];
         struct lbtop_worker_counts *c = &s->worker[w];
         c->requests = ws->requests;
         c->conns = ws->clients_accepted;
-        c->loop.wakeups = ws->loop_wakeups;
-        c->loop.events = ws->loop_events;
-        c->loop.held_writes = ws->held_writes;
-        c->loop.uring_calls = ws->held_uring_calls;
-        c->loop.sendmsg_calls = ws->held_sendmsg_calls;
+        c->loop = ws->loop;
     }
     for (uint32_t b = 0; b < snap->nbackends && b < STATS_MAX_BACKENDS; b++) {
         const struct stats_snapshot_backend *bs = &snap->backends[b];
@@ -92,8 +84,8 @@ static void rates_between(struct lbtop_rates *r, const struct lbtop_counts *a,
     r->out_s = (double)delta(a->bytes_out, b->bytes_out) / secs;
 }
 
-static void loop_between(struct lbtop_loop *l, const struct lbtop_loop_counts *a,
-                         const struct lbtop_loop_counts *b, double secs)
+static void loop_between(struct lbtop_loop *l, const struct stats_snapshot_loop *a,
+                         const struct stats_snapshot_loop *b, double secs)
 {
     memset(l, 0, sizeof(*l));
     uint64_t wakeups = delta(a->wakeups, b->wakeups), writes = delta(a->held_writes, b->held_writes);

@@ -32,11 +32,6 @@ struct lbtop_counts {
     uint64_t requests, conns, bytes_in, bytes_out;
 };
 
-/* The workers' event-loop counters at one moment (stats_snapshot's loop_* and held_*). */
-struct lbtop_loop_counts {
-    uint64_t wakeups, events, held_writes, uring_calls, sendmsg_calls;
-};
-
 /* What the workers' event loops did over the rate window: how much work one wake-up found, and
  * how many of the writes held for the end of a batch one system call made. */
 struct lbtop_loop {
@@ -50,7 +45,7 @@ struct lbtop_loop {
 /* One worker's counters at one moment, and its rates over the window. */
 struct lbtop_worker_counts {
     uint64_t requests, conns;
-    struct lbtop_loop_counts loop;
+    struct stats_snapshot_loop loop;
 };
 struct lbtop_worker_rates {
     double req_s, conn_s;
@@ -59,7 +54,7 @@ struct lbtop_worker_rates {
 
 struct lbtop_sample {
     uint64_t t_ns;
-    struct lbtop_loop_counts loop;
+    struct stats_snapshot_loop loop; /* the workers' event loops, summed */
     struct lbtop_counts global;
     struct lbtop_worker_counts worker[STATS_SNAPSHOT_WORKERS];
     struct lbtop_counts backend[STATS_MAX_BACKENDS];

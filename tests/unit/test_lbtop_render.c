@@ -121,17 +121,17 @@ static void expect_loop_line(uint64_t wakeups, uint64_t events, uint64_t writes,
     struct lbtop_model mm;
     struct stats_snapshot *s = snapshot_of(77, 1);
     assert_int_equal(lbtop_model_init(&mm), 0);
-    s->loop_wakeups = 1000; /* before the window: must not count */
-    s->loop_events = 90000;
-    s->held_writes = 70000;
-    s->held_uring_calls = 3;
+    s->loop.wakeups = 1000; /* before the window: must not count */
+    s->loop.events = 90000;
+    s->loop.held_writes = 70000;
+    s->loop.uring_calls = 3;
     lbtop_model_push(&mm, s);
     s->taken_mono_ns = 11 * SEC;
-    s->loop_wakeups += wakeups;
-    s->loop_events += events;
-    s->held_writes += writes;
-    s->held_uring_calls += uring;
-    s->held_sendmsg_calls += sendmsg;
+    s->loop.wakeups += wakeups;
+    s->loop.events += events;
+    s->loop.held_writes += writes;
+    s->loop.uring_calls += uring;
+    s->loop.sendmsg_calls += sendmsg;
     lbtop_model_push(&mm, s);
 
     struct lbtop_lines l;
@@ -177,24 +177,24 @@ static void test_workers_view_shows_each_worker_and_all(void **state)
     w0->clients_accepted = 20; /* worker 0: 12 open, 2048 requests, io_uring */
     w0->clients_closed = 8;
     w0->requests = 2048;
-    w0->loop_wakeups = 1024;
-    w0->loop_events = 5120;
-    w0->held_writes = 4096;
-    w0->held_uring_calls = 512;
+    w0->loop.wakeups = 1024;
+    w0->loop.events = 5120;
+    w0->loop.held_writes = 4096;
+    w0->loop.uring_calls = 512;
     w1->clients_accepted = 4; /* worker 1: without io_uring */
     w1->requests = 1024;
-    w1->loop_wakeups = 1024;
-    w1->loop_events = 1024;
-    w1->held_writes = 10;
-    w1->held_sendmsg_calls = 10;
+    w1->loop.wakeups = 1024;
+    w1->loop.events = 1024;
+    w1->loop.held_writes = 10;
+    w1->loop.sendmsg_calls = 10;
     s->clients_accepted = 24;
     s->clients_active = 16;
     s->requests = 3072;
-    s->loop_wakeups = 2048;
-    s->loop_events = 6144;
-    s->held_writes = 4106;
-    s->held_uring_calls = 512;
-    s->held_sendmsg_calls = 10;
+    s->loop.wakeups = 2048;
+    s->loop.events = 6144;
+    s->loop.held_writes = 4106;
+    s->loop.uring_calls = 512;
+    s->loop.sendmsg_calls = 10;
     lbtop_model_push(&mm, s);
 
     struct lbtop_lines l;

@@ -62,11 +62,11 @@ static struct stats_snapshot *sample_snapshot(void)
     s->bytes_in = 4096;
     s->bytes_out = 1 << 20;
     s->no_backend = 3;
-    s->loop_wakeups = 40;
-    s->loop_events = 400;
-    s->held_writes = 300;
-    s->held_uring_calls = 20;
-    s->held_sendmsg_calls = 5;
+    s->loop.wakeups = 40;
+    s->loop.events = 400;
+    s->loop.held_writes = 300;
+    s->loop.uring_calls = 20;
+    s->loop.sendmsg_calls = 5;
     static const char *const names[] = {"a", "b", "we\"ird\\name"};
     static const char *const pools[] = {"default", "default", "static"};
     static const uint32_t states[] = {STATS_BACKEND_UP, STATS_BACKEND_DRAINING, STATS_BACKEND_DOWN};

@@ -187,11 +187,11 @@ static void test_every_shape_is_valid_json(void **state)
                 struct stats_snapshot *s = snapshot(tcp ? STATS_MODE_TCP : STATS_MODE_HTTP);
                 struct stats_json_doc *d = calloc(1, sizeof(*d));
                 assert_non_null(d);
-                s->loop_wakeups = 7;
-                s->loop_events = 70;
-                s->held_writes = 50;
-                s->held_uring_calls = 4;
-                s->held_sendmsg_calls = 1;
+                s->loop.wakeups = 7;
+                s->loop.events = 70;
+                s->loop.held_writes = 50;
+                s->loop.uring_calls = 4;
+                s->loop.sendmsg_calls = 1;
                 if (extras) {
                     s->tls = true;
                     snprintf(s->tls_listen_text, sizeof(s->tls_listen_text), "0.0.0.0:3443");

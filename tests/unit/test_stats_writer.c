@@ -122,16 +122,16 @@ static void test_counts_from_every_worker_add_up(void **state)
     /* each worker on its own, and the totals their sums */
     assert_int_equal(snap->workers[0].requests, 3);
     assert_int_equal(snap->workers[1].requests, 3);
-    assert_int_equal(snap->workers[0].loop_wakeups, 2);
-    assert_int_equal(snap->workers[0].loop_events, 4);
-    assert_int_equal(snap->workers[0].held_writes, 12);
-    assert_int_equal(snap->workers[0].held_uring_calls, 3);
-    assert_int_equal(snap->workers[1].held_sendmsg_calls, 4);
-    assert_int_equal(snap->loop_wakeups, 3);
-    assert_int_equal(snap->loop_events, 9);
-    assert_int_equal(snap->held_writes, 16);
-    assert_int_equal(snap->held_uring_calls, 3);
-    assert_int_equal(snap->held_sendmsg_calls, 5);
+    assert_int_equal(snap->workers[0].loop.wakeups, 2);
+    assert_int_equal(snap->workers[0].loop.events, 4);
+    assert_int_equal(snap->workers[0].loop.held_writes, 12);
+    assert_int_equal(snap->workers[0].loop.uring_calls, 3);
+    assert_int_equal(snap->workers[1].loop.sendmsg_calls, 4);
+    assert_int_equal(snap->loop.wakeups, 3);
+    assert_int_equal(snap->loop.events, 9);
+    assert_int_equal(snap->loop.held_writes, 16);
+    assert_int_equal(snap->loop.uring_calls, 3);
+    assert_int_equal(snap->loop.sendmsg_calls, 5);
     assert_int_equal(snap->workers[0].bytes_out + snap->workers[1].bytes_out, snap->bytes_out);
     assert_int_equal(snap->nworkers, 2);
     assert_int_equal(snap->nbackends, 3);
