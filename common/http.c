@@ -1263,6 +1263,25 @@ ssize_t http_body_feed(struct http_body *b, const char *buf, size_t len)
     return (ssize_t)used;
 }
 
+ssize_t http_body_skip(struct http_body *b, uint64_t n)
+{
+    if (b->error || b->framing == HTTP_BODY_CHUNKED)
+        return HTTP_ERROR;
+    if (b->done || b->framing == HTTP_BODY_NONE)
+        return 0;
+    if (n > SSIZE_MAX)
+        n = SSIZE_MAX;
+    if (b->framing == HTTP_BODY_LENGTH) {
+        if (n > b->left)
+            n = b->left;
+        b->left -= n;
+        b->done = b->left == 0;
+    }
+    b->consumed += n;
+    b->payload += n;
+    return (ssize_t)n;
+}
+
 bool http_body_eof(struct http_body *b)
 {
     if (b->error)

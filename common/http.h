@@ -245,6 +245,14 @@ ssize_t http_body_feed(struct http_body *b, const char *buf, size_t len);
 ssize_t http_body_next(struct http_body *b, const char *buf, size_t len, const char **data,
                        size_t *data_len);
 
+/* Counts the next n bytes of a HTTP_BODY_LENGTH or HTTP_BODY_UNTIL_CLOSE body as fed without
+ * looking at them: for bytes that went by without passing through the caller's memory (spliced
+ * from socket to socket). Those framings never look at their bytes, so this is what
+ * http_body_feed() would do with them. Returns how many belong to the body (fewer than n only
+ * when the body ends before; 0 once done), or HTTP_ERROR for a chunked body, whose framing must
+ * be seen. */
+ssize_t http_body_skip(struct http_body *b, uint64_t n);
+
 /* The peer closed its side after the bytes fed so far. Returns true when that properly ends the
  * body (HTTP_BODY_UNTIL_CLOSE: b->done becomes true; or the body was already done), false when
  * the body is cut short (or malformed). */

@@ -114,6 +114,10 @@ void config_usage(FILE *out)
             "  --no-yield                a worker that runs out of events after a busy\n"
             "                            round sleeps at once, without first letting the\n"
             "                            other threads on its CPU run (sched_yield)\n"
+            "  --no-splice               copy large bodies (-m http: the rest of a\n"
+            "                            response of 64 KiB or more) and bulk transfers\n"
+            "                            (-m tcp) through lb's buffers instead of moving\n"
+            "                            them socket to socket with splice()\n"
             "  --no-io-uring             write what a worker held for the end of its batch\n"
             "                            of events with one sendmsg() each, not all with\n"
             "                            one io_uring_enter()\n"
@@ -317,6 +321,7 @@ enum opt_id {
     OPT_NO_STATS,
     OPT_NO_DEFER_ACCEPT,
     OPT_NO_YIELD,
+    OPT_NO_SPLICE,
     OPT_NO_IO_URING,
     OPT_BUSY_POLL,
     OPT_RETRIES,
@@ -369,6 +374,7 @@ static const struct opt options[] = {
     {0, "no-stats", false, OPT_NO_STATS},
     {0, "no-defer-accept", false, OPT_NO_DEFER_ACCEPT},
     {0, "no-yield", false, OPT_NO_YIELD},
+    {0, "no-splice", false, OPT_NO_SPLICE},
     {0, "no-io-uring", false, OPT_NO_IO_URING},
     {0, "busy-poll", true, OPT_BUSY_POLL},
     {0, "retries", true, OPT_RETRIES},
@@ -538,6 +544,9 @@ static int apply(struct config *cfg, const struct opt *o, const char *flag, cons
         return 0;
     case OPT_NO_YIELD:
         cfg->no_yield = true;
+        return 0;
+    case OPT_NO_SPLICE:
+        cfg->no_splice = true;
         return 0;
     case OPT_NO_IO_URING:
         cfg->no_io_uring = true;

@@ -126,6 +126,7 @@ struct config {
     bool no_stats;               /* --no-stats: publish no shared-memory statistics */
     bool no_defer_accept;        /* --no-defer-accept: accept before the client's first bytes */
     bool no_yield;               /* --no-yield: a worker out of events sleeps at once */
+    bool no_splice;              /* --no-splice: large bodies and bulk transfers are copied */
     bool no_io_uring;            /* --no-io-uring: held writes go one sendmsg() each */
     uint32_t busy_poll_us;       /* --busy-poll: how long a worker polls before sleeping; 0 off */
     char sticky_cookie[65];      /* --sticky-cookie NAME: "" when off */

@@ -154,6 +154,7 @@ static unsigned warn_fixed_settings(const struct config *now, const struct confi
         {"no-stats", now->no_stats != next->no_stats},
         {"no-defer-accept", now->no_defer_accept != next->no_defer_accept},
         {"no-yield", now->no_yield != next->no_yield},
+        {"no-splice", now->no_splice != next->no_splice},
         {"no-io-uring", now->no_io_uring != next->no_io_uring},
         {"busy-poll", now->busy_poll_us != next->busy_poll_us},
         {"admin", strcmp(now->admin_host, next->admin_host) != 0 ||

@@ -23,7 +23,6 @@
 #include "relay.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,13 +34,13 @@
 #include "events.h"
 #include "health.h"
 #include "net.h"
+#include "pipebuf.h"
 #include "proxyproto.h"
 #include "request_record.h"
 #include "sendbatch.h"
 #include "side.h"
 
 #define RELAY_BUDGET 16            /* step rounds before a busy relay yields to the others */
-#define RELAY_PIPE_BYTES (64 * 1024) /* what one pipe holds: a flow reads no more ahead */
 
 enum relay_state { R_CONNECT, R_RELAY };
 
@@ -56,8 +55,7 @@ struct flow {
     enum flow_mode mode;
     bool bulk;        /* a read filled the buffer: splice once the buffer is empty */
     bool no_splice;   /* splice() refused this socket: COPY for good */
-    int pipe[2];      /* the splice pipe, -1 until first used */
-    size_t in_pipe;   /* bytes read from the source, not yet written to the sink */
+    struct pipebuf pipe; /* SPLICE's: bytes read from the source, not yet written to the sink */
     struct buf buf;   /* COPY's buffer: holds a block of blocks only while bytes are in it */
     struct buf_blocks *blocks; /* the worker's (buffer.h) */
     bool src_done;    /* the source reached end of stream */
@@ -143,11 +141,7 @@ static uint64_t now_ms(const struct relay *r)
 
 static void flow_free(struct flow *f)
 {
-    if (f->pipe[0] >= 0) {
-        close(f->pipe[0]);
-        close(f->pipe[1]);
-    }
-    f->pipe[0] = f->pipe[1] = -1;
+    pipebuf_close(&f->pipe);
     buf_release(&f->buf, f->blocks);
 }
 
@@ -301,7 +295,9 @@ int relay_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t 
     r->w = w;
     side_init(&r->client, &transport_plain, fd);
     timer_init(&r->timer, &r->ep);
-    r->up.pipe[0] = r->up.pipe[1] = r->down.pipe[0] = r->down.pipe[1] = -1;
+    pipebuf_init(&r->up.pipe);
+    pipebuf_init(&r->down.pipe);
+    r->up.no_splice = r->down.no_splice = w->cfg->no_splice;
     r->up.sink_unacked = r->down.sink_unacked = -1;
     r->up.blocks = r->down.blocks = &w->blocks;
     memcpy(&r->peer, &peer_buf, peer_len);
@@ -371,42 +367,30 @@ static bool flow_fill(struct flow *f, struct side *src)
     }
     if (f->mode == FLOW_COPY)
         return flow_fill_copy(f, src);
-    if (f->in_pipe >= RELAY_PIPE_BYTES)
+    if (f->pipe.held >= PIPEBUF_BYTES)
         return false;
-    if (f->pipe[0] < 0 && pipe2(f->pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
-        f->pipe[0] = f->pipe[1] = -1;
-        src->err = -errno; /* out of descriptors: this connection cannot go on */
-        src->eof = f->src_done = true;
+    ssize_t n = pipebuf_fill(&f->pipe, src->tr.fd, PIPEBUF_BYTES);
+    if (n > 0)
         return true;
-    }
-    ssize_t n;
-    do
-        n = splice(src->tr.fd, NULL, f->pipe[1], NULL, RELAY_PIPE_BYTES - f->in_pipe,
-                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-    while (n < 0 && errno == EINTR);
-    if (n > 0) {
-        f->in_pipe += (size_t)n;
-        return true;
-    }
     if (n == 0) {
         src->eof = f->src_done = true;
         return true;
     }
-    if (errno == EAGAIN) {
+    if (n == -EAGAIN) {
         /* with the pipe empty the socket has nothing; with bytes in it, the pipe may be full:
          * then the socket stays marked readable and is tried again once the pipe drains */
-        if (f->in_pipe == 0)
+        if (f->pipe.held == 0)
             src->readable = false;
         return false;
     }
-    if (errno == EINVAL && f->in_pipe == 0) {
+    if (n == -EINVAL && f->pipe.held == 0) {
         /* this socket cannot be spliced: copy from now on */
         f->mode = FLOW_COPY;
         f->no_splice = true;
         f->bulk = false;
         return true;
     }
-    src->err = -errno;
+    src->err = (int)n; /* out of descriptors for the pipe, or the socket failed */
     src->eof = f->src_done = true;
     return true;
 }
@@ -442,21 +426,16 @@ static ssize_t flow_drain(struct flow *f, struct side *sink)
         flow_copy_sent(f, n);
         return n;
     } else {
-        if (f->in_pipe == 0 || !sink->writable || sink->wfailed)
+        if (f->pipe.held == 0 || !sink->writable || sink->wfailed)
             return 0;
-        do
-            n = splice(f->pipe[0], NULL, sink->tr.fd, NULL, f->in_pipe,
-                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-        while (n < 0 && errno == EINTR);
-        if (n > 0) {
-            f->in_pipe -= (size_t)n;
-        } else if (n < 0 && errno == EAGAIN) {
+        n = pipebuf_drain(&f->pipe, sink->tr.fd);
+        if (n == -EAGAIN) {
             sink->writable = false; /* the pipe has bytes: it is the socket that is full */
             n = 0;
-        } else {
+        } else if (n < 0) {
             sink->wfailed = true;
             if (sink->err == 0)
-                sink->err = n < 0 ? -errno : -EPIPE;
+                sink->err = (int)n;
             n = -1;
         }
     }
@@ -481,7 +460,7 @@ static int flow_prepend(struct flow *f, const char *data, size_t len)
 
 static bool flow_empty(const struct flow *f)
 {
-    return f->mode == FLOW_COPY ? buf_len(&f->buf) == 0 : f->in_pipe == 0;
+    return f->mode == FLOW_COPY ? buf_len(&f->buf) == 0 : f->pipe.held == 0;
 }
 
 /* f holds bytes for sink and sink's socket is full: the flow waits for sink's peer. */

@@ -52,6 +52,15 @@
  *     then keeps it in a pooled block that fits (1, 4 or 20 KiB: head_sizes) only until
  *     it is sent (the request head: until the response begins, a retry may resend it).
  * Body bytes go out straight from req/res with writev() next to a head, never copied.
+ *
+ * A large response body does not pass through lb's memory at all: once its head and whatever
+ * came with it are at the client, the rest of a body framed by Content-Length (64 KiB or more
+ * still to come, plain sockets on both sides) is spliced from the backend's socket through a
+ * pipe into the client's (pipebuf.h), never past the body's end, so the backend connection
+ * stays usable for the next request. lb has nothing to look at in those bytes: the length is
+ * all it counts. Measured against --no-splice (which turns it off), 50 keep-alive clients, 7
+ * interleaved rounds: with 1 MiB responses 0.63 times lb's CPU per request, with 128 KiB ones
+ * 0.84, the requests/s level (1.01: the clients and the backends set the pace on two cores).
  */
 #include "session.h"
 
@@ -76,6 +85,7 @@
 #include "headers.h"
 #include "http.h"
 #include "net.h"
+#include "pipebuf.h"
 #include "policy.h"
 #include "request_record.h"
 #include "sendbatch.h"
@@ -176,6 +186,10 @@ struct exchange {
 
     /* bytes from the backend */
     struct buf res;
+    /* ... or, for the rest of a large body, a pipe they go through (response_splice_wanted()) */
+    bool rs_splice;    /* the body is spliced now; res stays empty */
+    bool rs_no_splice; /* splice() could not be used for this response: copy it */
+    struct pipebuf rs_pipe;
 
     /* the head lb wrote: a pooled block of head_cap bytes while head_use != HEAD_FREE */
     enum head_use head_use;
@@ -427,6 +441,7 @@ static int exchange_take(struct session *s)
     if (x == NULL)
         return -ENOMEM;
     *x = (struct exchange){.client_outq = -1};
+    pipebuf_init(&x->rs_pipe);
     dial_init(&x->d, s->w, &s->ep);
     format_client(s, x);
     s->x = x;
@@ -442,6 +457,7 @@ static void exchange_end(struct session *s)
     dial_finish(&s->x->d); /* the request is logged: its routing snapshot may go */
     head_free(s);
     buf_release(&s->x->res, &s->w->blocks);
+    pipebuf_close(&s->x->rs_pipe);
     pool_give(&s->w->sessions->exchanges, s->x);
     s->x = NULL;
 }
@@ -648,13 +664,64 @@ static bool read_client(struct session *s)
     return n != 0;
 }
 
-/* Reads what the backend sent into res. Returns true when something happened. */
+/* Whether the rest of the response body goes by splice() from now on (see the top of this
+ * file): it is framed by Content-Length and 64 KiB or more of it is still to come, everything
+ * read so far is at the client (the head sent, res empty), and both sockets are plain. */
+static bool response_splice_wanted(const struct session *s)
+{
+    const struct exchange *x = s->x;
+    return x->rs_state == RES_BODY && !x->rs_splice && !x->rs_no_splice && s->state == S_PROXY &&
+           x->rs.body.framing == HTTP_BODY_LENGTH &&
+           http_body_remaining(&x->rs.body) >= PIPEBUF_BYTES && buf_len(&x->res) == 0 &&
+           x->head_use == HEAD_FREE && !s->w->cfg->no_splice &&
+           x->d.up->side.tr.ops == &transport_plain && s->client.tr.ops == &transport_plain;
+}
+
+/* Moves what the backend sent of the body, and never a byte past its end, into the pipe.
+ * Returns as side_read(): the bytes that came, 0 when none could be read, -1 when the read
+ * direction ended now. */
+static ssize_t splice_from_backend(struct session *s, struct side *side)
+{
+    struct exchange *x = s->x;
+    uint64_t left = http_body_remaining(&x->rs.body);
+    if (!side->readable || side->eof || left == 0)
+        return 0;
+    ssize_t n = pipebuf_fill(&x->rs_pipe, side->tr.fd, left < PIPEBUF_BYTES ? left : PIPEBUF_BYTES);
+    if (n > 0) {
+        (void)http_body_skip(&x->rs.body, (uint64_t)n);
+        return n;
+    }
+    if (n == -EAGAIN) {
+        /* with the pipe empty the socket has nothing; with bytes in it, the pipe may be full:
+         * then the socket is tried again once the pipe drains */
+        if (x->rs_pipe.held == 0)
+            side->readable = false;
+        return 0;
+    }
+    if (n < 0 && x->rs_pipe.held == 0 && (n == -EINVAL || x->rs_pipe.fd[0] < 0)) {
+        /* the socket cannot be spliced, or no pipe could be made (out of descriptors): the rest
+         * of this response is copied as any other */
+        x->rs_splice = false;
+        x->rs_no_splice = true;
+        return read_into(s, side, &x->res);
+    }
+    side->eof = true; /* end of stream before the body's end, or the socket failed */
+    if (n < 0 && side->err == 0)
+        side->err = (int)n;
+    return -1;
+}
+
+/* Reads what the backend sent into res (or the pipe, for the rest of a large body). Returns true
+ * when something happened. */
 static bool read_backend(struct session *s)
 {
     struct upstream *u = s->x->d.up;
     if (u == NULL || u->state != UPSTREAM_READY)
         return false;
-    ssize_t n = read_into(s, &u->side, &s->x->res);
+    if (response_splice_wanted(s))
+        s->x->rs_splice = true;
+    ssize_t n = s->x->rs_splice ? splice_from_backend(s, &u->side)
+                                : read_into(s, &u->side, &s->x->res);
     if (n > 0) {
         s->activity_ms = now_ms(s);
         if (s->x->t_first_byte == 0)
@@ -831,7 +898,8 @@ static bool response_waits_for_client(const struct session *s)
 {
     const struct exchange *x = s->x;
     return !s->client.writable &&
-           ((x->head_use == HEAD_RESPONSE && x->head_sent < x->head_len) || x->rs.ready > 0);
+           ((x->head_use == HEAD_RESPONSE && x->head_sent < x->head_len) || x->rs.ready > 0 ||
+            x->rs_pipe.held > 0);
 }
 
 /* The client read some of what its socket held since lb last looked: progress, though lb could
@@ -890,12 +958,27 @@ static bool client_sent(struct session *s, ssize_t n, uint32_t head_done, uint32
     return true;
 }
 
+/* The response half of a spliced body: moves what the pipe holds into the client's socket. Not
+ * held for the end of the batch: a send batch writes from lb's memory, and these bytes are not
+ * in it. */
+static bool splice_to_client(struct session *s)
+{
+    struct pipebuf *pipe = &s->x->rs_pipe;
+    if (pipe->held == 0 || !side_can_write(&s->client))
+        return false;
+    size_t offered = pipe->held;
+    ssize_t n = side_wrote(&s->client, pipebuf_drain(pipe, s->client.tr.fd), offered);
+    return client_sent(s, n, 0, 0);
+}
+
 /* The response half: sends the response head and body bytes (or lb's own response) to the
  * client. */
 static bool write_client(struct session *s)
 {
     if (!s->client.writable || s->client.err)
         return false;
+    if (s->x->rs_splice)
+        return splice_to_client(s);
     if (worker_hold_client_write(s->w, s->queued)) {
         s->write_held = true;
         defer(s); /* written once the batch has been read: session_run_deferred() */
@@ -920,7 +1003,7 @@ static void response_check_done(struct session *s)
     struct upstream *u = x->d.up;
     if (u != NULL && u->side.eof && u->side.err == 0 && buf_len(&x->res) == 0)
         http_body_eof(&x->rs.body); /* ends a body framed by the connection's close */
-    if (x->rs.body.done && x->rs.ready == 0)
+    if (x->rs.body.done && x->rs.ready == 0 && x->rs_pipe.held == 0)
         x->rs_state = RES_DONE;
 }
 
@@ -1385,6 +1468,11 @@ static void finish_request(struct session *s)
          * while it waits in the pool */
         bool keep = x->backend_keepalive && x->rq_state == REQ_DONE &&
                     buf_len(&x->res) == 0 && !u->side.eof && !u->side.hup && !u->side.wfailed;
+        /* a spliced body was read to its exact end and not a byte further: what the backend
+         * sent past it would wait in the pooled connection, to be taken for the next request's
+         * response */
+        if (keep && x->rs_splice && side_has_input(&u->side))
+            keep = false;
         x->d.up = NULL;
         upstream_release(w->upstreams, u, keep);
     }
@@ -1463,7 +1551,7 @@ static bool step_proxy(struct session *s)
             return true;
         }
         response_check_done(s);
-        if (x->rs_state != RES_DONE && x->rs.ready == 0) {
+        if (x->rs_state != RES_DONE && x->rs.ready == 0 && x->rs_pipe.held == 0) {
             abort_truncated(s, "backend closed the connection mid-body");
             return true;
         }

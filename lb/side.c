@@ -7,6 +7,7 @@
 #include <linux/sockios.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 
 void side_init(struct side *s, const struct transport_ops *ops, int fd)
 {
@@ -104,6 +105,16 @@ ssize_t side_wrote(struct side *s, ssize_t n, size_t offered)
     if (s->tr.ops->short_io_drains && (size_t)n < offered)
         s->writable = false;
     return n;
+}
+
+bool side_has_input(const struct side *s)
+{
+    char byte;
+    ssize_t n;
+    do
+        n = recv(s->tr.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
 void side_shutdown(struct side *s)

@@ -62,6 +62,11 @@ ssize_t side_wrote(struct side *s, ssize_t n, size_t offered);
  * full socket whose count shrinks has a peer that reads, even while lb may not write yet. */
 int side_unacked(const struct side *s);
 
+/* Whether a plain socket holds something lb has not read: bytes, or the peer's end of stream
+ * (or an error). Peeks without taking anything. For a connection that should have nothing more
+ * to say, such as a backend's after the response lb read to the exact end of its body. */
+bool side_has_input(const struct side *s);
+
 /* Ends lb's write direction once (the peer reads end of stream). */
 void side_shutdown(struct side *s);
 

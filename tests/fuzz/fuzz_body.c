@@ -4,10 +4,11 @@
  * followed, the bytes after it the next message.
  *
  * Input: a selector byte (framing, or "a stream of messages"), a Content-Length, up to 15 piece
- * sizes, then the bytes. Each body is followed four ways: whole, in the input's pieces through
- * http_body_feed(), through http_body_next() collecting the payload, and through
- * http_body_next() taking only part of each span (the documented copy-restore-refeed pattern of
- * a caller whose buffer is full). Asserts they agree on where the body ends, on error, and on
+ * sizes, then the bytes. Each body is followed five ways: whole, in the input's pieces through
+ * http_body_feed(), through http_body_next() collecting the payload, through http_body_next()
+ * taking only part of each span (the documented copy-restore-refeed pattern of a caller whose
+ * buffer is full), and in pieces through http_body_skip() (as lb counts a spliced body it never
+ * sees; a chunked body must refuse it, unchanged, and is fed instead). Asserts they agree on where the body ends, on error, and on
  * the payload; that a length body's payload is its bytes verbatim and a chunked one's is the
  * decoder's output; that http_body_remaining() and http_body_eof() say what the contract says.
  */
@@ -25,11 +26,13 @@ struct outcome {
     size_t data_len;
 };
 
-/* way 0: whole; 1: pieces via feed; 2: pieces via next; 3: pieces via next taking half spans */
+/* way 0: whole; 1: pieces via feed; 2: pieces via next; 3: pieces via next taking half spans;
+ * 4: pieces via skip (feed for chunked) */
 static struct outcome follow(const char *buf, size_t len, enum http_framing f, uint64_t cl,
                              const uint8_t *sizes, size_t nsizes, int way)
 {
     struct outcome o = {.data = fuzz_alloc(len)};
+    bool stepped = way == 2 || way == 3; /* the payload spans are collected */
     struct http_body b;
     size_t pos = 0, k = 0;
 
@@ -42,7 +45,15 @@ static struct outcome follow(const char *buf, size_t len, enum http_framing f, u
         const char *data = NULL;
         size_t data_len = 0;
         ssize_t r;
-        if (way < 2) {
+        if (way == 4) {
+            struct http_body before = b;
+            r = http_body_skip(&b, n);
+            if (f == HTTP_BODY_CHUNKED) {
+                CHECK(r == HTTP_ERROR && b.consumed == before.consumed &&
+                      b.payload == before.payload && b.done == before.done && !b.error);
+                r = http_body_feed(&b, buf + pos, n);
+            }
+        } else if (way < 2) {
             r = http_body_feed(&b, buf + pos, n);
         } else {
             struct http_body copy = b;
@@ -65,7 +76,7 @@ static struct outcome follow(const char *buf, size_t len, enum http_framing f, u
             return o;
         }
         CHECK((size_t)r <= n && (r > 0 || b.done));
-        CHECK(way >= 2 || (size_t)r == n || b.done);
+        CHECK(stepped || (size_t)r == n || b.done);
         if (data_len > 0) {
             CHECK(data >= buf + pos && data + data_len <= buf + pos + (size_t)r);
             memcpy(o.data + o.data_len, data, data_len);
@@ -73,7 +84,7 @@ static struct outcome follow(const char *buf, size_t len, enum http_framing f, u
         }
         pos += (size_t)r;
         CHECK(b.consumed == pos && b.payload <= b.consumed);
-        if (way >= 2)
+        if (stepped)
             CHECK(b.payload == o.data_len);
     }
     if (b.done)
@@ -92,14 +103,14 @@ static struct outcome follow(const char *buf, size_t len, enum http_framing f, u
     return o;
 }
 
-/* Follows one body all four ways; returns the bytes it took, or -1 on error. */
+/* Follows one body all five ways; returns the bytes it took, or -1 on error. */
 static long check_body(const char *buf, size_t len, enum http_framing f, uint64_t cl,
                        const uint8_t *sizes, size_t nsizes)
 {
-    struct outcome o[4];
-    for (int w = 0; w < 4; w++)
+    struct outcome o[5];
+    for (int w = 0; w < 5; w++)
         o[w] = follow(buf, len, f, cl, sizes, nsizes, w);
-    for (int w = 1; w < 4; w++) {
+    for (int w = 1; w < 5; w++) {
         CHECK(o[w].error == o[0].error);
         if (!o[0].error)
             CHECK(o[w].done == o[0].done && o[w].consumed == o[0].consumed &&
@@ -117,7 +128,7 @@ static long check_body(const char *buf, size_t len, enum http_framing f, uint64_
             CHECK(o[0].consumed == 0 && o[0].done);
     }
     long took = o[0].error ? -1 : (long)o[0].consumed;
-    for (int w = 0; w < 4; w++)
+    for (int w = 0; w < 5; w++)
         free(o[w].data);
     return took;
 }

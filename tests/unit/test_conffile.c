@@ -89,7 +89,7 @@ static void test_good_files(void **state)
                            "policy p2c\nno-stats\nretries 3\nadmin 9000\nsticky-cookie S\n"
                            "health-path /h\nhealth-interval 100\nhealth-timeout 50\n"
                            "health-rise 1\nhealth-fall 2\nmax-fails 0\nfail-window 1000\n"
-                           "observe 5xx\nno-io-uring\n"),
+                           "observe 5xx\nno-io-uring\nno-splice\n"),
                      0);
     assert_int_equal(cfg.workers, 2);
     assert_int_equal(cfg.drain_timeout_ms, 0);
@@ -97,6 +97,7 @@ static void test_good_files(void **state)
     assert_string_equal(cfg.policy, "p2c");
     assert_true(cfg.no_stats);
     assert_true(cfg.no_io_uring);
+    assert_true(cfg.no_splice);
     assert_int_equal(cfg.retries, 3);
     assert_int_equal(cfg.admin_port, 9000);
     assert_string_equal(cfg.sticky_cookie, "S");

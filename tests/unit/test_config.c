@@ -132,6 +132,17 @@ static void test_io_uring_is_on_by_default_and_can_be_turned_off(void **state)
     assert_non_null(strstr(err, "--no-io-uring"));
 }
 
+static void test_splice_is_on_by_default_and_can_be_turned_off(void **state)
+{
+    (void)state;
+    assert_int_equal(PARSE("-l", "3000"), 0);
+    assert_false(cfg.no_splice);
+    assert_int_equal(PARSE("--no-splice"), 0);
+    assert_true(cfg.no_splice);
+    assert_int_equal(PARSE("--no-splice=yes"), -EINVAL); /* it takes no value */
+    assert_non_null(strstr(err, "--no-splice"));
+}
+
 static void test_bad_value_names_the_flag(void **state)
 {
     (void)state;
@@ -502,6 +513,7 @@ int main(void)
         cmocka_unit_test(test_pool_flags_cap_and_time_the_idle_backend_connections),
         cmocka_unit_test(test_busy_poll_is_off_by_default_and_bounded),
         cmocka_unit_test(test_io_uring_is_on_by_default_and_can_be_turned_off),
+        cmocka_unit_test(test_splice_is_on_by_default_and_can_be_turned_off),
         cmocka_unit_test(test_bad_value_names_the_flag),
         cmocka_unit_test(test_unknown_or_incomplete_options_are_refused),
         cmocka_unit_test(test_help_and_version_flags),

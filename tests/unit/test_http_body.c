@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <limits.h>
 #include <stdint.h>
 #include <cmocka.h>
 
@@ -411,6 +412,37 @@ static void test_body_remaining_says_what_is_known(void **state)
     assert_true(http_body_remaining(&b) == UINT64_MAX);
 }
 
+/* Bytes spliced past lb (never in its memory) are counted as a feed of them would count them,
+ * never past the body's end; a chunked body cannot be skipped: its framing must be seen. */
+static void test_body_skip_counts_unseen_bytes_like_a_feed(void **state)
+{
+    struct http_body b, fed;
+    (void)state;
+
+    http_body_init(&b, HTTP_BODY_LENGTH, 100000);
+    fed = b;
+    assert_int_equal(http_body_skip(&b, 65536), 65536);
+    static char bytes[65536];
+    assert_int_equal(http_body_feed(&fed, bytes, sizeof(bytes)), 65536);
+    assert_memory_equal(&b, &fed, sizeof(b));
+    assert_int_equal(http_body_remaining(&b), 100000 - 65536);
+    /* more than is left: only the rest belongs to the body */
+    assert_int_equal(http_body_skip(&b, 65536), 100000 - 65536);
+    assert_true(b.done);
+    assert_int_equal(b.consumed, 100000);
+    assert_int_equal(b.payload, 100000);
+    assert_int_equal(http_body_skip(&b, 10), 0);
+
+    http_body_init(&b, HTTP_BODY_UNTIL_CLOSE, 0);
+    assert_int_equal(http_body_skip(&b, UINT64_MAX), SSIZE_MAX);
+    assert_false(b.done);
+    http_body_init(&b, HTTP_BODY_NONE, 0);
+    assert_int_equal(http_body_skip(&b, 5), 0);
+    http_body_init(&b, HTTP_BODY_CHUNKED, 0);
+    assert_int_equal(http_body_skip(&b, 5), HTTP_ERROR);
+    assert_int_equal(b.consumed, 0);
+}
+
 /* A caller under backpressure (backend-sim's echo) takes only part of a span: it restores a copy
  * of the tracker and feeds again only up to what it took. */
 static void test_body_partial_span_by_restore_and_refeed(void **state)
@@ -452,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_body_eof_ends_only_an_until_close_body),
         cmocka_unit_test(test_body_huge_content_length_counts_down),
         cmocka_unit_test(test_body_remaining_says_what_is_known),
+        cmocka_unit_test(test_body_skip_counts_unseen_bytes_like_a_feed),
         cmocka_unit_test(test_body_partial_span_by_restore_and_refeed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
