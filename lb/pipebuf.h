@@ -3,8 +3,8 @@
  *
  * splice(2) moves bytes from a socket into a pipe and from the pipe into another socket without
  * copying them through lb's memory: the kernel hands over references to its own pages. The
- * layer-4 relay (relay.h) moves bulk transfers this way, and an HTTP session the large bodies
- * of its responses (session.h). A pipe costs two descriptors and holds at most PIPEBUF_BYTES,
+ * layer-4 relay (relay.h) moves bulk transfers this way, and an HTTP session large request and
+ * response bodies (session.h). A pipe costs two descriptors and holds at most PIPEBUF_BYTES,
  * so a reader never runs further ahead of its writer than that.
  *
  * All functions run on the owning worker's thread.

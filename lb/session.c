@@ -53,12 +53,13 @@
  *     it is sent (the request head: until the response begins, a retry may resend it).
  * Body bytes go out straight from req/res with writev() next to a head, never copied.
  *
- * A large response body does not pass through lb's memory at all: once its head and whatever
- * came with it are at the client, the rest of a body framed by Content-Length (64 KiB or more
- * still to come, plain sockets on both sides) is spliced from the backend's socket through a
- * pipe into the client's (pipebuf.h), never past the body's end, so the backend connection
- * stays usable for the next request. lb has nothing to look at in those bytes: the length is
- * all it counts. Measured against --no-splice (which turns it off), 50 keep-alive clients, 7
+ * A large body does not pass through lb's memory at all, in either direction: once the head
+ * before it and whatever came with the head have gone on, the rest of a body framed by
+ * Content-Length (64 KiB or more still to come, plain sockets on both sides) is spliced from
+ * one socket through a pipe into the other (pipebuf.h, one pipe per half: splice_in(),
+ * splice_out()), never past the body's end, so the next request on the client's connection and
+ * the backend connection's next response are untouched. lb has nothing to look at in those
+ * bytes: the length is all it counts. Measured against --no-splice (which turns it off), 50 keep-alive clients, 7
  * interleaved rounds: with 1 MiB responses 0.63 times lb's CPU per request, with 128 KiB ones
  * 0.84, the requests/s level (1.01: the clients and the backends set the pace on two cores).
  */
@@ -120,11 +121,15 @@ enum res_state {
 /* Who the head block (exchange.head) holds a head for. */
 enum head_use { HEAD_FREE, HEAD_REQUEST, HEAD_RESPONSE };
 
-/* One direction of an exchange: body bytes in a buffer, checked by a tracker before they go. */
+/* One direction of an exchange: body bytes in a buffer, checked by a tracker before they go, or
+ * for the rest of a large body, in a pipe (splice_wanted()). */
 struct half {
     struct http_body body; /* where the body ends in the bytes received */
     uint32_t ready;        /* bytes at the buffer's start checked and ready to send */
     uint64_t bytes;        /* request: body bytes sent; response: bytes sent, head included */
+    bool splicing;         /* the body goes through pipe now; the buffer stays empty */
+    bool no_splice;        /* splice() could not be used for this body: it is copied */
+    struct pipebuf pipe;   /* bytes received, not yet sent on (spliced) */
 };
 
 /* Everything about the current request: taken from the sessions' pool when a request head
@@ -186,10 +191,6 @@ struct exchange {
 
     /* bytes from the backend */
     struct buf res;
-    /* ... or, for the rest of a large body, a pipe they go through (response_splice_wanted()) */
-    bool rs_splice;    /* the body is spliced now; res stays empty */
-    bool rs_no_splice; /* splice() could not be used for this response: copy it */
-    struct pipebuf rs_pipe;
 
     /* the head lb wrote: a pooled block of head_cap bytes while head_use != HEAD_FREE */
     enum head_use head_use;
@@ -441,7 +442,8 @@ static int exchange_take(struct session *s)
     if (x == NULL)
         return -ENOMEM;
     *x = (struct exchange){.client_outq = -1};
-    pipebuf_init(&x->rs_pipe);
+    pipebuf_init(&x->rq.pipe);
+    pipebuf_init(&x->rs.pipe);
     dial_init(&x->d, s->w, &s->ep);
     format_client(s, x);
     s->x = x;
@@ -457,7 +459,8 @@ static void exchange_end(struct session *s)
     dial_finish(&s->x->d); /* the request is logged: its routing snapshot may go */
     head_free(s);
     buf_release(&s->x->res, &s->w->blocks);
-    pipebuf_close(&s->x->rs_pipe);
+    pipebuf_close(&s->x->rq.pipe);
+    pipebuf_close(&s->x->rs.pipe);
     pool_give(&s->w->sessions->exchanges, s->x);
     s->x = NULL;
 }
@@ -652,58 +655,45 @@ static void abort_truncated(struct session *s, const char *why)
 
 /* --- moving bytes -------------------------------------------------------------------------------- */
 
-/* Reads what the client sent into req. Returns true when something happened. */
-static bool read_client(struct session *s)
+/* Whether the rest of half h's body goes by splice() from now on (see the top of this file): it
+ * is framed by Content-Length and 64 KiB or more of it is still to come, everything received so
+ * far has gone on (b, the buffer it came through, is empty), and both sockets are plain. The
+ * caller checks what is its own: that no head is waiting to go before the body. */
+static bool splice_wanted(const struct session *s, const struct half *h, const struct buf *b,
+                          const struct side *from, const struct side *to)
 {
-    ssize_t n = read_into(s, &s->client, &s->req);
-    if (n > 0) {
-        s->activity_ms = now_ms(s);
-        if (s->x != NULL)
-            s->x->client_activity_ms = s->activity_ms;
-    }
-    return n != 0;
+    return !h->splicing && !h->no_splice && !s->w->cfg->no_splice && s->state == S_PROXY &&
+           h->body.framing == HTTP_BODY_LENGTH && http_body_remaining(&h->body) >= PIPEBUF_BYTES &&
+           buf_len(b) == 0 && from->tr.ops == &transport_plain && to->tr.ops == &transport_plain;
 }
 
-/* Whether the rest of the response body goes by splice() from now on (see the top of this
- * file): it is framed by Content-Length and 64 KiB or more of it is still to come, everything
- * read so far is at the client (the head sent, res empty), and both sockets are plain. */
-static bool response_splice_wanted(const struct session *s)
+/* Moves what side sent of h's body, and never a byte past its end, into h's pipe; when the
+ * socket cannot be spliced, or no pipe can be made, copies into b from then on. Returns as
+ * side_read(): the bytes that came, 0 when none could be read, -1 when the read direction ended
+ * now. */
+static ssize_t splice_in(struct session *s, struct side *side, struct half *h, struct buf *b)
 {
-    const struct exchange *x = s->x;
-    return x->rs_state == RES_BODY && !x->rs_splice && !x->rs_no_splice && s->state == S_PROXY &&
-           x->rs.body.framing == HTTP_BODY_LENGTH &&
-           http_body_remaining(&x->rs.body) >= PIPEBUF_BYTES && buf_len(&x->res) == 0 &&
-           x->head_use == HEAD_FREE && !s->w->cfg->no_splice &&
-           x->d.up->side.tr.ops == &transport_plain && s->client.tr.ops == &transport_plain;
-}
-
-/* Moves what the backend sent of the body, and never a byte past its end, into the pipe.
- * Returns as side_read(): the bytes that came, 0 when none could be read, -1 when the read
- * direction ended now. */
-static ssize_t splice_from_backend(struct session *s, struct side *side)
-{
-    struct exchange *x = s->x;
-    uint64_t left = http_body_remaining(&x->rs.body);
+    uint64_t left = http_body_remaining(&h->body);
     if (!side->readable || side->eof || left == 0)
         return 0;
-    ssize_t n = pipebuf_fill(&x->rs_pipe, side->tr.fd, left < PIPEBUF_BYTES ? left : PIPEBUF_BYTES);
+    ssize_t n = pipebuf_fill(&h->pipe, side->tr.fd, left < PIPEBUF_BYTES ? left : PIPEBUF_BYTES);
     if (n > 0) {
-        (void)http_body_skip(&x->rs.body, (uint64_t)n);
+        (void)http_body_skip(&h->body, (uint64_t)n);
         return n;
     }
     if (n == -EAGAIN) {
         /* with the pipe empty the socket has nothing; with bytes in it, the pipe may be full:
          * then the socket is tried again once the pipe drains */
-        if (x->rs_pipe.held == 0)
+        if (h->pipe.held == 0)
             side->readable = false;
         return 0;
     }
-    if (n < 0 && x->rs_pipe.held == 0 && (n == -EINVAL || x->rs_pipe.fd[0] < 0)) {
-        /* the socket cannot be spliced, or no pipe could be made (out of descriptors): the rest
-         * of this response is copied as any other */
-        x->rs_splice = false;
-        x->rs_no_splice = true;
-        return read_into(s, side, &x->res);
+    if (n < 0 && h->pipe.held == 0 && (n == -EINVAL || h->pipe.fd[0] < 0)) {
+        /* the socket cannot be spliced, or out of descriptors for a pipe: the rest of this body
+         * is copied as any other */
+        h->splicing = false;
+        h->no_splice = true;
+        return read_into(s, side, b);
     }
     side->eof = true; /* end of stream before the body's end, or the socket failed */
     if (n < 0 && side->err == 0)
@@ -711,21 +701,52 @@ static ssize_t splice_from_backend(struct session *s, struct side *side)
     return -1;
 }
 
-/* Reads what the backend sent into res (or the pipe, for the rest of a large body). Returns true
- * when something happened. */
-static bool read_backend(struct session *s)
+/* Moves what h's pipe holds into sink. Returns as side_writev(). Never held for the end of the
+ * batch: a send batch writes from lb's memory, and these bytes are not in it. */
+static ssize_t splice_out(struct half *h, struct side *sink)
 {
-    struct upstream *u = s->x->d.up;
-    if (u == NULL || u->state != UPSTREAM_READY)
-        return false;
-    if (response_splice_wanted(s))
-        s->x->rs_splice = true;
-    ssize_t n = s->x->rs_splice ? splice_from_backend(s, &u->side)
-                                : read_into(s, &u->side, &s->x->res);
+    if (h->pipe.held == 0 || !side_can_write(sink))
+        return 0;
+    size_t offered = h->pipe.held;
+    return side_wrote(sink, pipebuf_drain(&h->pipe, sink->tr.fd), offered);
+}
+
+/* Reads what the client sent into req (or the pipe, for the rest of a large request body).
+ * Returns true when something happened. */
+static bool read_client(struct session *s)
+{
+    struct exchange *x = s->x;
+    struct upstream *u = x != NULL ? x->d.up : NULL;
+    if (x != NULL && x->rq_state == REQ_BODY && !request_head_pending(s) && u != NULL &&
+        u->state == UPSTREAM_READY && splice_wanted(s, &x->rq, &s->req, &s->client, &u->side))
+        x->rq.splicing = true;
+    ssize_t n = x != NULL && x->rq.splicing ? splice_in(s, &s->client, &x->rq, &s->req)
+                                            : read_into(s, &s->client, &s->req);
     if (n > 0) {
         s->activity_ms = now_ms(s);
-        if (s->x->t_first_byte == 0)
-            s->x->t_first_byte = clock_mono_ns();
+        if (x != NULL)
+            x->client_activity_ms = s->activity_ms;
+    }
+    return n != 0;
+}
+
+/* Reads what the backend sent into res (or the pipe, for the rest of a large response body).
+ * Returns true when something happened. */
+static bool read_backend(struct session *s)
+{
+    struct exchange *x = s->x;
+    struct upstream *u = x->d.up;
+    if (u == NULL || u->state != UPSTREAM_READY)
+        return false;
+    if (x->rs_state == RES_BODY && x->head_use == HEAD_FREE &&
+        splice_wanted(s, &x->rs, &x->res, &u->side, &s->client))
+        x->rs.splicing = true;
+    ssize_t n = x->rs.splicing ? splice_in(s, &u->side, &x->rs, &x->res)
+                               : read_into(s, &u->side, &x->res);
+    if (n > 0) {
+        s->activity_ms = now_ms(s);
+        if (x->t_first_byte == 0)
+            x->t_first_byte = clock_mono_ns();
     }
     return n != 0;
 }
@@ -810,6 +831,15 @@ static int backend_pending(struct session *s, struct pending *p)
     return 0;
 }
 
+/* The request's body is all at the backend: none left to come, none waiting in req or the pipe. */
+static void request_check_done(struct session *s)
+{
+    struct exchange *x = s->x;
+    if (x->rq_state == REQ_BODY && s->state != S_TUNNEL && x->rq.body.done && x->rq.ready == 0 &&
+        x->rq.pipe.held == 0)
+        x->rq_state = REQ_DONE;
+}
+
 /* Takes in a write of n bytes (or 0, -1: send_pending) of what backend_pending() found. Returns
  * true when it moved something. */
 static bool backend_sent(struct session *s, ssize_t n, uint32_t head_done, uint32_t body_done)
@@ -824,8 +854,18 @@ static bool backend_sent(struct session *s, ssize_t n, uint32_t head_done, uint3
     s->req.start += body_done;
     x->rq.ready -= body_done;
     x->rq.bytes += body_done;
-    if (x->rq_state == REQ_BODY && s->state != S_TUNNEL && x->rq.body.done && x->rq.ready == 0)
-        x->rq_state = REQ_DONE;
+    request_check_done(s);
+    return true;
+}
+
+/* Takes in n bytes (or 0, -1: splice_out) of a spliced request body that reached the backend. */
+static bool backend_spliced(struct session *s, ssize_t n)
+{
+    if (n <= 0)
+        return n < 0;
+    s->activity_ms = now_ms(s);
+    s->x->rq.bytes += (uint64_t)n;
+    request_check_done(s);
     return true;
 }
 
@@ -835,6 +875,8 @@ static bool write_backend(struct session *s)
     struct upstream *u = s->x->d.up;
     if (u == NULL || u->state != UPSTREAM_READY || !side_can_write(&u->side))
         return false;
+    if (s->x->rq.splicing)
+        return backend_spliced(s, splice_out(&s->x->rq, &u->side));
     if (u->side.tr.ops == &transport_plain && worker_hold_backend_write(s->w, s->queued)) {
         s->backend_write_held = true;
         defer(s); /* written with the held client writes: session_run_deferred() */
@@ -899,7 +941,7 @@ static bool response_waits_for_client(const struct session *s)
     const struct exchange *x = s->x;
     return !s->client.writable &&
            ((x->head_use == HEAD_RESPONSE && x->head_sent < x->head_len) || x->rs.ready > 0 ||
-            x->rs_pipe.held > 0);
+            x->rs.pipe.held > 0);
 }
 
 /* The client read some of what its socket held since lb last looked: progress, though lb could
@@ -958,27 +1000,14 @@ static bool client_sent(struct session *s, ssize_t n, uint32_t head_done, uint32
     return true;
 }
 
-/* The response half of a spliced body: moves what the pipe holds into the client's socket. Not
- * held for the end of the batch: a send batch writes from lb's memory, and these bytes are not
- * in it. */
-static bool splice_to_client(struct session *s)
-{
-    struct pipebuf *pipe = &s->x->rs_pipe;
-    if (pipe->held == 0 || !side_can_write(&s->client))
-        return false;
-    size_t offered = pipe->held;
-    ssize_t n = side_wrote(&s->client, pipebuf_drain(pipe, s->client.tr.fd), offered);
-    return client_sent(s, n, 0, 0);
-}
-
 /* The response half: sends the response head and body bytes (or lb's own response) to the
  * client. */
 static bool write_client(struct session *s)
 {
     if (!s->client.writable || s->client.err)
         return false;
-    if (s->x->rs_splice)
-        return splice_to_client(s);
+    if (s->x->rs.splicing)
+        return client_sent(s, splice_out(&s->x->rs, &s->client), 0, 0);
     if (worker_hold_client_write(s->w, s->queued)) {
         s->write_held = true;
         defer(s); /* written once the batch has been read: session_run_deferred() */
@@ -1003,7 +1032,7 @@ static void response_check_done(struct session *s)
     struct upstream *u = x->d.up;
     if (u != NULL && u->side.eof && u->side.err == 0 && buf_len(&x->res) == 0)
         http_body_eof(&x->rs.body); /* ends a body framed by the connection's close */
-    if (x->rs.body.done && x->rs.ready == 0 && x->rs_pipe.held == 0)
+    if (x->rs.body.done && x->rs.ready == 0 && x->rs.pipe.held == 0)
         x->rs_state = RES_DONE;
 }
 
@@ -1471,7 +1500,7 @@ static void finish_request(struct session *s)
         /* a spliced body was read to its exact end and not a byte further: what the backend
          * sent past it would wait in the pooled connection, to be taken for the next request's
          * response */
-        if (keep && x->rs_splice && side_has_input(&u->side))
+        if (keep && x->rs.splicing && side_has_input(&u->side))
             keep = false;
         x->d.up = NULL;
         upstream_release(w->upstreams, u, keep);
@@ -1551,7 +1580,7 @@ static bool step_proxy(struct session *s)
             return true;
         }
         response_check_done(s);
-        if (x->rs_state != RES_DONE && x->rs.ready == 0 && x->rs_pipe.held == 0) {
+        if (x->rs_state != RES_DONE && x->rs.ready == 0 && x->rs.pipe.held == 0) {
             abort_truncated(s, "backend closed the connection mid-body");
             return true;
         }
@@ -1650,7 +1679,7 @@ static uint64_t session_deadline(const struct session *s)
          * body, only --client-timeout runs: the backend is not late, the client is. */
         if (x->rq_state != REQ_DONE &&
             (x->client_activity_ms + c->client_timeout_ms < s->activity_ms + c->server_timeout_ms ||
-             (buf_len(&s->req) == 0 && !request_head_pending(s) &&
+             (buf_len(&s->req) == 0 && x->rq.pipe.held == 0 && !request_head_pending(s) &&
               !(x->expect_continue && x->rq.bytes == 0))))
             return x->client_activity_ms + c->client_timeout_ms; /* the body stalled */
         if (response_waits_for_client(s))

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,6 +226,86 @@ static void test_large_bodies_are_spliced_to_the_byte_on_kept_alive_connections(
         assert_true(wait_pipe_ends(f.lb, idle_ends));
         lb_fixture_stop(&f);
     }
+    free(reply);
+}
+
+/* A large request body framed by Content-Length is spliced from the client's socket to the
+ * backend's, and never a byte past its end: the next request, sent in the same write right
+ * behind the body, is read as a request, and both go to the backend over one connection. While
+ * the backend reads nothing, lb holds the pipe the body waits in. */
+static void test_large_uploads_are_spliced_to_the_byte(void **state)
+{
+    const size_t size = 300000;
+    size_t reply_len;
+    char *body;
+    char *reply = random_reply(size, &reply_len, &body); /* its body is the upload */
+    struct harness_sb_step echo = {.mode = HARNESS_SB_ECHO};
+    struct lb_fixture f;
+    struct harness_conn c;
+    struct harness_response resp;
+    (void)state;
+
+    lb_fixture_start_named(&f, "echo", &echo, 1, NULL);
+    char head[128];
+    int hl = snprintf(head, sizeof(head), "POST /up HTTP/1.1\r\nHost: lb\r\nContent-Length: %zu\r\n\r\n", size);
+    const char next[] = "GET /next HTTP/1.1\r\nHost: lb\r\n\r\n";
+    size_t out_len = (size_t)hl + size + sizeof(next) - 1;
+    char *out = malloc(out_len);
+    assert_non_null(out);
+    memcpy(out, head, (size_t)hl);
+    memcpy(out + hl, body, size);
+    memcpy(out + (size_t)hl + size, next, sizeof(next) - 1);
+    assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
+    assert_int_equal(harness_send_all(c.fd, out, out_len), 0);
+    assert_int_equal(harness_read_response(&c, false, false, &resp), 0);
+    assert_int_equal(resp.status, 200);
+    assert_int_equal(resp.body_len, size);
+    assert_memory_equal(resp.body, body, size);
+    harness_response_free(&resp);
+    assert_int_equal(harness_read_response(&c, false, false, &resp), 0);
+    assert_int_equal(resp.status, 200);
+    assert_int_equal(resp.body_len, 0);
+    harness_response_free(&resp);
+    harness_conn_close(&c);
+    size_t got_len;
+    char *got = harness_sb_body(f.sb, 0, &got_len);
+    assert_non_null(got);
+    assert_int_equal(got_len, size);
+    assert_memory_equal(got, body, size);
+    free(got);
+    char *next_head = harness_sb_head(f.sb, 1);
+    assert_non_null(next_head);
+    assert_true(strncmp(next_head, "GET /next ", 10) == 0);
+    free(next_head);
+    assert_int_equal(harness_sb_connections(f.sb), 1);
+    lb_fixture_stop(&f);
+    free(out);
+
+    /* a backend that reads the head and nothing more: the body waits in lb's pipe */
+    struct harness_sb_step stall = {.mode = HARNESS_SB_STALL};
+    lb_fixture_start_named(&f, "stall", &stall, 1, NULL);
+    int idle_ends = pipe_ends_open(f.lb);
+    assert_true(idle_ends >= 0);
+    assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
+    hl = snprintf(head, sizeof(head), "POST /up HTTP/1.1\r\nHost: lb\r\nContent-Length: %zu\r\n\r\n",
+                  (size_t)20 << 20);
+    assert_int_equal(harness_send_all(c.fd, head, (size_t)hl), 0);
+    assert_true(harness_sb_wait_requests(f.sb, 1, TIMEOUT_MS));
+    /* as much of the body as the sockets take, without blocking, until lb holds a pipe */
+    int flags = fcntl(c.fd, F_GETFL);
+    assert_int_equal(fcntl(c.fd, F_SETFL, flags | O_NONBLOCK), 0);
+    bool piped = false;
+    for (int i = 0; i < 500 && !piped; i++) {
+        ssize_t n = send(c.fd, body, size, MSG_NOSIGNAL);
+        assert_true(n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)));
+        piped = pipe_ends_open(f.lb) == idle_ends + 2;
+        if (!piped)
+            harness_sleep_ms(10);
+    }
+    assert_true(piped);
+    harness_conn_close(&c);
+    assert_true(wait_pipe_ends(f.lb, idle_ends));
+    lb_fixture_stop(&f);
     free(reply);
 }
 
@@ -679,6 +761,7 @@ int main(void)
         LB_TEST(test_binary_body_with_nul_bytes_is_identical),
         LB_TEST(test_large_bodies_are_spliced_to_the_byte_on_kept_alive_connections),
         LB_TEST(test_bytes_past_a_spliced_body_never_reach_the_next_request),
+        LB_TEST(test_large_uploads_are_spliced_to_the_byte),
         LB_TEST(test_20mb_upload_with_content_length_is_echoed_intact),
         LB_TEST(test_20mb_chunked_upload_is_echoed_intact),
         LB_TEST(test_http10_client_never_gets_chunked_encoding),
