@@ -1,5 +1,6 @@
 /*
- * pipebuf.c - splice(2) through a pipe between two sockets. See pipebuf.h.
+ * pipebuf.c - splice(2) through a pipe between two sockets, and each worker's cache of empty
+ * pipes. See pipebuf.h.
  */
 #include "pipebuf.h"
 
@@ -7,20 +8,41 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-void pipebuf_init(struct pipebuf *p)
+void pipebuf_init(struct pipebuf *p, struct pipebuf_cache *cache)
 {
     p->fd[0] = p->fd[1] = -1;
     p->held = 0;
+    p->cache = cache;
+}
+
+/* Gives p a pipe: a cached one, or a new one. Returns 0 or -errno. */
+static int take_pipe(struct pipebuf *p)
+{
+    struct pipebuf_cache *c = p->cache;
+    if (c != NULL && c->count > 0) {
+        c->count--;
+        p->fd[0] = c->fds[c->count][0];
+        p->fd[1] = c->fds[c->count][1];
+        if (c->count < c->low)
+            c->low = c->count;
+        return 0;
+    }
+    if (pipe2(p->fd, O_NONBLOCK | O_CLOEXEC) != 0) {
+        int err = errno;
+        p->fd[0] = p->fd[1] = -1;
+        return -err;
+    }
+    return 0;
 }
 
 ssize_t pipebuf_fill(struct pipebuf *p, int fd, size_t max)
 {
     if (p->held >= PIPEBUF_BYTES)
         return -EAGAIN;
-    if (p->fd[0] < 0 && pipe2(p->fd, O_NONBLOCK | O_CLOEXEC) != 0) {
-        int err = errno;
-        p->fd[0] = p->fd[1] = -1;
-        return -err;
+    if (p->fd[0] < 0) {
+        int rc = take_pipe(p);
+        if (rc != 0)
+            return rc;
     }
     size_t room = PIPEBUF_BYTES - p->held;
     ssize_t n;
@@ -52,9 +74,42 @@ ssize_t pipebuf_drain(struct pipebuf *p, int fd)
 
 void pipebuf_close(struct pipebuf *p)
 {
+    struct pipebuf_cache *c = p->cache;
     if (p->fd[0] >= 0) {
-        close(p->fd[0]);
-        close(p->fd[1]);
+        if (p->held == 0 && c != NULL && c->count < PIPEBUF_CACHE_MAX) {
+            c->fds[c->count][0] = p->fd[0];
+            c->fds[c->count][1] = p->fd[1];
+            c->count++;
+        } else {
+            close(p->fd[0]);
+            close(p->fd[1]);
+        }
     }
-    pipebuf_init(p);
+    pipebuf_init(p, c);
+}
+
+size_t pipebuf_cache_trim(struct pipebuf_cache *cache)
+{
+    size_t idle = cache->low < cache->count ? cache->low : cache->count;
+    for (size_t i = 0; i < idle; i++) {
+        /* the oldest first: the bottom of the stack was not taken all second */
+        close(cache->fds[i][0]);
+        close(cache->fds[i][1]);
+    }
+    for (size_t i = idle; i < cache->count; i++) {
+        cache->fds[i - idle][0] = cache->fds[i][0];
+        cache->fds[i - idle][1] = cache->fds[i][1];
+    }
+    cache->count -= idle;
+    cache->low = cache->count;
+    return idle;
+}
+
+void pipebuf_cache_fini(struct pipebuf_cache *cache)
+{
+    for (size_t i = 0; i < cache->count; i++) {
+        close(cache->fds[i][0]);
+        close(cache->fds[i][1]);
+    }
+    cache->count = cache->low = 0;
 }

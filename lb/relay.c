@@ -295,8 +295,8 @@ int relay_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t 
     r->w = w;
     side_init(&r->client, &transport_plain, fd);
     timer_init(&r->timer, &r->ep);
-    pipebuf_init(&r->up.pipe);
-    pipebuf_init(&r->down.pipe);
+    pipebuf_init(&r->up.pipe, &w->pipes);
+    pipebuf_init(&r->down.pipe, &w->pipes);
     r->up.no_splice = r->down.no_splice = w->cfg->no_splice;
     r->up.sink_unacked = r->down.sink_unacked = -1;
     r->up.blocks = r->down.blocks = &w->blocks;

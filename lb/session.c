@@ -443,8 +443,8 @@ static int exchange_take(struct session *s)
     if (x == NULL)
         return -ENOMEM;
     *x = (struct exchange){.client_outq = -1};
-    pipebuf_init(&x->rq.pipe);
-    pipebuf_init(&x->rs.pipe);
+    pipebuf_init(&x->rq.pipe, &s->w->pipes);
+    pipebuf_init(&x->rs.pipe, &s->w->pipes);
     dial_init(&x->d, s->w, &s->ep);
     format_client(s, x);
     s->x = x;

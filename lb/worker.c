@@ -9,7 +9,8 @@
  * pending in the same batch), and flush the access-log buffer.
  *
  * Once a second the worker gives memory back (trim()): its pools free the blocks no request
- * needed during the last second (pool.h), the idle backend connections older than
+ * needed during the last second (pool.h), its cache of pipes closes those nobody took
+ * (pipebuf.h), the idle backend connections older than
  * --pool-idle-timeout are closed, and after a burst (many connections gone, or many blocks
  * freed, since the last trim) malloc_trim(0) hands the freed pages back to the system, so a
  * burst's memory does not stay. (Not every second: malloc_trim walks the whole heap.)
@@ -452,6 +453,7 @@ static size_t connections(const struct worker *w)
 static void trim(struct worker *w)
 {
     size_t freed = buf_blocks_trim(&w->blocks) + sessions_trim(w->sessions);
+    (void)pipebuf_cache_trim(&w->pipes);
     (void)upstreams_expire(w->upstreams);
     size_t now = connections(w);
     if (freed >= TRIM_BURST_BLOCKS || w->trim_peak_conns >= now + TRIM_BURST_CONNS)
@@ -610,6 +612,7 @@ static void *worker_main(void *arg)
     session_reap(w);
     relay_reap(w);
     buf_blocks_fini(&w->blocks);
+    pipebuf_cache_fini(&w->pipes);
     if (w->log_buf.len > 0)
         access_log_flush(w->log, &w->log_buf);
     return NULL;

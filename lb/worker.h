@@ -24,6 +24,7 @@
 #include "buffer.h"
 #include "config.h"
 #include "http.h"
+#include "pipebuf.h"
 #include "resolver.h"
 #include "routing.h"
 #include "sendbatch.h"
@@ -103,6 +104,7 @@ struct worker {
     struct checker *checker;     /* this worker's share of the health checks, NULL when off */
     struct admin *admin;         /* --admin on this worker (admin.h), else NULL */
     struct buf_blocks blocks;    /* buffer blocks, taken while bytes are in flight (buffer.h) */
+    struct pipebuf_cache pipes;  /* empty pipes for spliced transfers (pipebuf.h) */
     struct send_batch sends;     /* the client writes held for the end of a batch (sendbatch.h) */
     struct access_log_buf log_buf;
     struct http_header scratch[HTTP_LIMITS_DEFAULT_HEADERS]; /* for the parser, per call */

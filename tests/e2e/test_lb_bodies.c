@@ -179,7 +179,8 @@ static char *random_reply(size_t size, size_t *reply_len, char **body)
  * client's through a pipe (pipebuf.h), and never a byte past the body's end: three large
  * responses in a row on one client connection arrive intact, all over one backend connection,
  * which splicing too far would have broken. While a client reads nothing, lb holds the pipe;
- * once the response is done, the pipe is closed. With --no-splice the same bytes arrive, copied,
+ * once the response is done, the worker keeps it, empty, for the next transfer, and closes it
+ * when none took it for a second (pipebuf.h). With --no-splice the same bytes arrive, copied,
  * and lb holds no pipe. */
 static void test_large_bodies_are_spliced_to_the_byte_on_kept_alive_connections(void **state)
 {
