@@ -54,7 +54,7 @@ enum flow_mode { FLOW_COPY, FLOW_SPLICE };
 struct flow {
     enum flow_mode mode;
     bool bulk;        /* a read filled the buffer: splice once the buffer is empty */
-    bool no_splice;   /* splice() refused this socket: COPY for good */
+    bool no_splice;   /* --no-splice, or splice() could not be used: COPY for good */
     struct pipebuf pipe; /* SPLICE's: bytes read from the source, not yet written to the sink */
     struct buf buf;   /* COPY's buffer: holds a block of blocks only while bytes are in it */
     struct buf_blocks *blocks; /* the worker's (buffer.h) */
@@ -383,14 +383,15 @@ static bool flow_fill(struct flow *f, struct side *src)
             src->readable = false;
         return false;
     }
-    if (n == -EINVAL && f->pipe.held == 0) {
-        /* this socket cannot be spliced: copy from now on */
+    if (f->pipe.held == 0 && (n == -EINVAL || f->pipe.fd[0] < 0)) {
+        /* this socket cannot be spliced, or no pipe could be made (out of descriptors): copy
+         * from now on, as an HTTP body does */
         f->mode = FLOW_COPY;
         f->no_splice = true;
         f->bulk = false;
         return true;
     }
-    src->err = (int)n; /* out of descriptors for the pipe, or the socket failed */
+    src->err = (int)n; /* the socket failed */
     src->eof = f->src_done = true;
     return true;
 }
