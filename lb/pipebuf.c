@@ -8,6 +8,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+static void close_ends(const int fd[2])
+{
+    close(fd[0]);
+    close(fd[1]);
+}
+
 void pipebuf_init(struct pipebuf *p, struct pipebuf_cache *cache)
 {
     p->fd[0] = p->fd[1] = -1;
@@ -81,8 +87,7 @@ void pipebuf_close(struct pipebuf *p)
             c->fds[c->count][1] = p->fd[1];
             c->count++;
         } else {
-            close(p->fd[0]);
-            close(p->fd[1]);
+            close_ends(p->fd);
         }
     }
     pipebuf_init(p, c);
@@ -91,11 +96,8 @@ void pipebuf_close(struct pipebuf *p)
 size_t pipebuf_cache_trim(struct pipebuf_cache *cache)
 {
     size_t idle = cache->low < cache->count ? cache->low : cache->count;
-    for (size_t i = 0; i < idle; i++) {
-        /* the oldest first: the bottom of the stack was not taken all second */
-        close(cache->fds[i][0]);
-        close(cache->fds[i][1]);
-    }
+    for (size_t i = 0; i < idle; i++)
+        close_ends(cache->fds[i]); /* the oldest: the bottom of the stack was not taken all second */
     for (size_t i = idle; i < cache->count; i++) {
         cache->fds[i - idle][0] = cache->fds[i][0];
         cache->fds[i - idle][1] = cache->fds[i][1];
@@ -107,9 +109,7 @@ size_t pipebuf_cache_trim(struct pipebuf_cache *cache)
 
 void pipebuf_cache_fini(struct pipebuf_cache *cache)
 {
-    for (size_t i = 0; i < cache->count; i++) {
-        close(cache->fds[i][0]);
-        close(cache->fds[i][1]);
-    }
+    for (size_t i = 0; i < cache->count; i++)
+        close_ends(cache->fds[i]);
     cache->count = cache->low = 0;
 }

@@ -367,8 +367,6 @@ static bool flow_fill(struct flow *f, struct side *src)
     }
     if (f->mode == FLOW_COPY)
         return flow_fill_copy(f, src);
-    if (f->pipe.held >= PIPEBUF_BYTES)
-        return false;
     ssize_t n = pipebuf_fill(&f->pipe, src->tr.fd, PIPEBUF_BYTES);
     if (n > 0)
         return true;

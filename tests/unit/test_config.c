@@ -121,26 +121,28 @@ static void test_busy_poll_is_off_by_default_and_bounded(void **state)
     assert_int_equal(PARSE("--busy-poll"), -EINVAL);
 }
 
+/* A switch (flag, and with_value the same flag given a value) that turns off what is on by
+ * default: *off is false without it, true with it, and a value is refused, naming the flag. */
+static void assert_switch_turns_off(char *flag, char *with_value, const bool *off)
+{
+    assert_int_equal(PARSE("-l", "3000"), 0);
+    assert_false(*off);
+    assert_int_equal(PARSE(flag), 0);
+    assert_true(*off);
+    assert_int_equal(PARSE(with_value), -EINVAL); /* it takes no value */
+    assert_non_null(strstr(err, flag));
+}
+
 static void test_io_uring_is_on_by_default_and_can_be_turned_off(void **state)
 {
     (void)state;
-    assert_int_equal(PARSE("-l", "3000"), 0);
-    assert_false(cfg.no_io_uring);
-    assert_int_equal(PARSE("--no-io-uring"), 0);
-    assert_true(cfg.no_io_uring);
-    assert_int_equal(PARSE("--no-io-uring=yes"), -EINVAL); /* it takes no value */
-    assert_non_null(strstr(err, "--no-io-uring"));
+    assert_switch_turns_off("--no-io-uring", "--no-io-uring=yes", &cfg.no_io_uring);
 }
 
 static void test_splice_is_on_by_default_and_can_be_turned_off(void **state)
 {
     (void)state;
-    assert_int_equal(PARSE("-l", "3000"), 0);
-    assert_false(cfg.no_splice);
-    assert_int_equal(PARSE("--no-splice"), 0);
-    assert_true(cfg.no_splice);
-    assert_int_equal(PARSE("--no-splice=yes"), -EINVAL); /* it takes no value */
-    assert_non_null(strstr(err, "--no-splice"));
+    assert_switch_turns_off("--no-splice", "--no-splice=yes", &cfg.no_splice);
 }
 
 static void test_bad_value_names_the_flag(void **state)
