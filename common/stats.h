@@ -41,7 +41,7 @@
 #include <stdint.h>
 
 #define STATS_MAGIC UINT64_C(0x4c424c4142535431) /* "LBLABST1" */
-#define STATS_VERSION 3u
+#define STATS_VERSION 4u
 
 #define STATS_SHM_PREFIX "/lblab-" /* + decimal listen port, e.g. "/lblab-3000" */
 
@@ -65,6 +65,8 @@
 /* header.features: what this lb does, so readers show only what is meaningful */
 #define STATS_FEATURE_CHECKS 0x1u /* active health checks run: checks_* counters move */
 #define STATS_FEATURE_TLS 0x2u    /* an HTTPS listener (tls_listen_text): tls_* counters move */
+#define STATS_FEATURE_SPLICE 0x4u /* large bodies may be spliced (no --no-splice): splice_*
+                                   * counters move */
 
 /* header.state */
 #define STATS_WRITER_RUNNING 1u
@@ -319,7 +321,14 @@ struct stats_global_counters {
     _Atomic uint64_t held_uring_calls;        /* io_uring_enter() calls that made them */
     _Atomic uint64_t held_sendmsg_calls;      /* sendmsg() calls that made them (no io_uring,
                                                * or one the ring did not take) */
-    _Atomic uint64_t reserved[32 - 25];
+    /* spliced transfers (lb/pipebuf.h): large bodies, and -m tcp's bulk flows, moved from socket
+     * to socket through a kernel pipe instead of through lb's buffers */
+    _Atomic uint64_t spliced_bytes;           /* bytes spliced into sockets (also counted in
+                                               * bytes_in or bytes_out) */
+    _Atomic uint64_t splice_transfers;        /* pipes given to a transfer */
+    _Atomic uint64_t splice_pipes_made;       /* of those, made new (the rest came from the
+                                               * worker's cache of empty pipes) */
+    _Atomic uint64_t reserved[32 - 28];
 };
 _Static_assert(sizeof(struct stats_global_counters) == 256, "stats_global_counters size");
 

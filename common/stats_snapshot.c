@@ -117,6 +117,7 @@ void stats_snapshot_take(const struct stats_shm *shm, struct stats_snapshot *out
     out->listen_port = h->listen_port;
     out->checks = (h->features & STATS_FEATURE_CHECKS) != 0;
     out->tls = (h->features & STATS_FEATURE_TLS) != 0;
+    out->splice_on = (h->features & STATS_FEATURE_SPLICE) != 0;
     stats_text_get(out->tls_listen_text, sizeof(out->tls_listen_text), h->tls_listen_text,
                    sizeof(h->tls_listen_text));
     stats_text_get(out->listen_text, sizeof(out->listen_text), h->listen_text,
@@ -182,6 +183,9 @@ void stats_snapshot_take(const struct stats_shm *shm, struct stats_snapshot *out
         out->loop.held_writes += one.loop.held_writes;
         out->loop.uring_calls += one.loop.uring_calls;
         out->loop.sendmsg_calls += one.loop.sendmsg_calls;
+        out->splice.bytes += ld(&g->spliced_bytes);
+        out->splice.transfers += ld(&g->splice_transfers);
+        out->splice.pipes_made += ld(&g->splice_pipes_made);
         for (uint32_t b = 0; b < nb; b++)
             backend_add(&out->backends[b], &wk->backends[b]);
     }

@@ -62,6 +62,13 @@ struct stats_snapshot_loop {
     uint64_t held_writes, uring_calls, sendmsg_calls;
 };
 
+/* Spliced transfers (stats.h's spliced_bytes, splice_transfers, splice_pipes_made), summed over
+ * workers: bytes moved socket to socket through kernel pipes, the transfers that took a pipe,
+ * and how many of those pipes were made new rather than taken from a worker's cache. */
+struct stats_snapshot_splice {
+    uint64_t bytes, transfers, pipes_made;
+};
+
 /* One worker's own counters (its block of the segment). */
 struct stats_snapshot_worker {
     uint64_t clients_accepted, clients_closed; /* open now: the difference */
@@ -84,6 +91,7 @@ struct stats_snapshot {
     char shm_name[STATS_SHM_NAME_MAX];
     bool checks;                       /* lb runs active health checks (STATS_FEATURE_CHECKS) */
     bool tls;                          /* lb has an HTTPS listener (STATS_FEATURE_TLS) */
+    bool splice_on;                    /* lb may splice large bodies (STATS_FEATURE_SPLICE) */
     char tls_listen_text[STATS_TEXT_LEN];
     uint64_t clients_active, clients_peak;
     /* summed over workers */
@@ -95,6 +103,7 @@ struct stats_snapshot {
     uint64_t tls_handshakes, tls_handshake_failures, tls_v12, tls_v13; /* the HTTPS listener */
     uint64_t tls_resumed;
     struct stats_snapshot_loop loop; /* the workers' event loops */
+    struct stats_snapshot_splice splice;
     struct stats_snapshot_backend backends[STATS_MAX_BACKENDS];
     /* the first min(nworkers, STATS_SNAPSHOT_WORKERS) workers, each on its own */
     struct stats_snapshot_worker workers[STATS_SNAPSHOT_WORKERS];

@@ -41,8 +41,10 @@ static bool backend_to_blame(int err)
 void events_loop_round(struct worker *w, unsigned events)
 {
     const struct send_batch_counts *sent = send_batch_counts(&w->sends);
+    const struct pipebuf_counts *spliced = &w->pipes.counts;
     stats_loop_wakeup(w->stats, events);
     stats_held_writes(w->stats, sent->writes, sent->uring_calls, sent->sendmsg_calls);
+    stats_splices(w->stats, spliced->bytes, spliced->transfers, spliced->made);
 }
 
 void events_client_opened(struct worker *w)

@@ -36,7 +36,8 @@ enum events_timeout {
 };
 
 /* The worker's event loop woke with events (> 0) and has handled them, the writes it held for
- * the end of the batch made (sendbatch.h counts how). */
+ * the end of the batch made (sendbatch.h counts how); its spliced transfers' totals go out
+ * with them (pipebuf.h). */
 void events_loop_round(struct worker *w, unsigned events);
 
 /* A client connection was accepted / closed (requests: how many it carried). */

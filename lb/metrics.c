@@ -125,6 +125,16 @@ static void write_global(FILE *out, const struct stats_snapshot *s)
             s->loop.uring_calls);
     fprintf(out, PREFIX "held_write_calls_total{call=\"sendmsg\"} %" PRIu64 "\n",
             s->loop.sendmsg_calls);
+    global_counter(out, "spliced_bytes_total", "counter",
+                   "Bytes moved from socket to socket through a kernel pipe (splice), not through "
+                   "lb's buffers; also counted in received_bytes_total or sent_bytes_total",
+                   s->splice.bytes);
+    global_counter(out, "splice_transfers_total", "counter",
+                   "Large bodies and -m tcp bulk flows given a pipe to splice through",
+                   s->splice.transfers);
+    global_counter(out, "splice_pipes_made_total", "counter",
+                   "Of those pipes, the ones made new: the rest came from a worker's cache",
+                   s->splice.pipes_made);
     if (!s->tls)
         return; /* no HTTPS listener: no handshakes to count */
     family(out, "tls_handshakes_total", "counter",

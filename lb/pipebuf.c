@@ -31,13 +31,15 @@ static int take_pipe(struct pipebuf *p)
         p->fd[1] = c->fds[c->count][1];
         if (c->count < c->low)
             c->low = c->count;
-        return 0;
-    }
-    if (pipe2(p->fd, O_NONBLOCK | O_CLOEXEC) != 0) {
+    } else if (pipe2(p->fd, O_NONBLOCK | O_CLOEXEC) != 0) {
         int err = errno;
         p->fd[0] = p->fd[1] = -1;
         return -err;
+    } else if (c != NULL) {
+        c->counts.made++;
     }
+    if (c != NULL)
+        c->counts.transfers++;
     return 0;
 }
 
@@ -75,6 +77,8 @@ ssize_t pipebuf_drain(struct pipebuf *p, int fd)
     if (n == 0)
         return -EPIPE; /* the pipe holds bytes: a socket that takes none cannot go on */
     p->held -= (size_t)n;
+    if (p->cache != NULL)
+        p->cache->counts.bytes += (unsigned long long)n;
     return n;
 }
 
@@ -111,5 +115,5 @@ void pipebuf_cache_fini(struct pipebuf_cache *cache)
 {
     for (size_t i = 0; i < cache->count; i++)
         close_ends(cache->fds[i]);
-    cache->count = cache->low = 0;
+    cache->count = cache->low = 0; /* the counts stay: totals of the worker's life */
 }

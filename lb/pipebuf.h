@@ -24,11 +24,20 @@
 #define PIPEBUF_BYTES (64 * 1024) /* what a pipe holds (Linux's default size) */
 #define PIPEBUF_CACHE_MAX 8       /* empty pipes a worker keeps for its next transfers */
 
-/* A worker's empty pipes, ready to lend. Zeroed is empty. */
+/* What the transfers that drew on one cache did, totals since it was zeroed (a worker's
+ * statistics: stats_writer.h's stats_splices()). */
+struct pipebuf_counts {
+    unsigned long long bytes;     /* bytes spliced out of pipes into sockets */
+    unsigned long long transfers; /* pipes given to a transfer, from the cache or made */
+    unsigned long long made;      /* of those, made with pipe2(): the cache had none */
+};
+
+/* A worker's empty pipes, ready to lend, and what its transfers did. Zeroed is empty. */
 struct pipebuf_cache {
     int fds[PIPEBUF_CACHE_MAX][2];
     size_t count;
     size_t low; /* the fewest it held since the last trim: that many were not needed */
+    struct pipebuf_counts counts;
 };
 
 struct pipebuf {
@@ -37,7 +46,8 @@ struct pipebuf {
     struct pipebuf_cache *cache;  /* where the pipe comes from and goes back to (may be NULL) */
 };
 
-/* No pipe yet: the first pipebuf_fill() takes one from cache (NULL: none) or makes one. */
+/* No pipe yet: the first pipebuf_fill() takes one from cache (NULL: none) or makes one. What p
+ * moves is counted in cache's counts (with no cache, nowhere). */
 void pipebuf_init(struct pipebuf *p, struct pipebuf_cache *cache);
 
 /* Moves up to max bytes that socket fd has, and no more than the pipe has room for, into p

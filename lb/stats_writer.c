@@ -327,7 +327,8 @@ struct stats *stats_open_lb(const struct config *cfg, const struct backend_table
         .backend_pools = pools,
         .admin_addr = have_admin ? (struct sockaddr *)&admin : NULL,
         .features = (any_checks(cfg) ? STATS_FEATURE_CHECKS : 0) |
-                    (tls_listen[0] != '\0' ? STATS_FEATURE_TLS : 0),
+                    (tls_listen[0] != '\0' ? STATS_FEATURE_TLS : 0) |
+                    (cfg->no_splice ? 0 : STATS_FEATURE_SPLICE),
         .tls_listen_text = tls_listen,
     };
     s = stats_open(&sc, err, err_len);
@@ -436,6 +437,16 @@ void stats_held_writes(struct stats_thread *t, uint64_t writes, uint64_t uring_c
     atomic_store_explicit(&g->held_writes, writes, memory_order_relaxed);
     atomic_store_explicit(&g->held_uring_calls, uring_calls, memory_order_relaxed);
     atomic_store_explicit(&g->held_sendmsg_calls, sendmsg_calls, memory_order_relaxed);
+}
+
+void stats_splices(struct stats_thread *t, uint64_t bytes, uint64_t transfers, uint64_t made)
+{
+    if (t == NULL)
+        return;
+    struct stats_global_counters *g = &t->block->global;
+    atomic_store_explicit(&g->spliced_bytes, bytes, memory_order_relaxed);
+    atomic_store_explicit(&g->splice_transfers, transfers, memory_order_relaxed);
+    atomic_store_explicit(&g->splice_pipes_made, made, memory_order_relaxed);
 }
 
 void stats_client_timeout(struct stats_thread *t)

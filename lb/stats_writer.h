@@ -106,6 +106,9 @@ void stats_loop_wakeup(struct stats_thread *t, unsigned events);
  * increments. */
 void stats_held_writes(struct stats_thread *t, uint64_t writes, uint64_t uring_calls,
                        uint64_t sendmsg_calls);
+/* The bytes the worker has spliced into sockets since it started, the transfers that took a
+ * pipe, and how many of those pipes it made new (pipebuf.h's counts): totals, not increments. */
+void stats_splices(struct stats_thread *t, uint64_t bytes, uint64_t transfers, uint64_t made);
 
 /* ---- backend connections and requests ----------------------------------------------------- */
 

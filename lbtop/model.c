@@ -55,6 +55,7 @@ static void sample_from(struct lbtop_sample *s, const struct stats_snapshot *sna
     s->global.bytes_in = snap->bytes_in;
     s->global.bytes_out = snap->bytes_out;
     s->loop = snap->loop;
+    s->splice = snap->splice;
     for (uint32_t w = 0; w < snap->nworkers && w < STATS_SNAPSHOT_WORKERS; w++) {
         const struct stats_snapshot_worker *ws = &snap->workers[w];
         struct lbtop_worker_counts *c = &s->worker[w];
@@ -82,6 +83,25 @@ static void rates_between(struct lbtop_rates *r, const struct lbtop_counts *a,
     r->conn_s = (double)delta(a->conns, b->conns) / secs;
     r->in_s = (double)delta(a->bytes_in, b->bytes_in) / secs;
     r->out_s = (double)delta(a->bytes_out, b->bytes_out) / secs;
+}
+
+static void splice_between(struct lbtop_splice *sp, const struct lbtop_sample *a,
+                           const struct lbtop_sample *b, double secs)
+{
+    memset(sp, 0, sizeof(*sp));
+    uint64_t bytes = delta(a->splice.bytes, b->splice.bytes);
+    uint64_t moved = delta(a->global.bytes_in, b->global.bytes_in) +
+                     delta(a->global.bytes_out, b->global.bytes_out);
+    uint64_t transfers = delta(a->splice.transfers, b->splice.transfers);
+    uint64_t made = delta(a->splice.pipes_made, b->splice.pipes_made);
+    if (secs > 0) {
+        sp->bytes_s = (double)bytes / secs;
+        sp->transfers_s = (double)transfers / secs;
+    }
+    if (moved > 0)
+        sp->share = bytes < moved ? (double)bytes / (double)moved : 1.0;
+    if (transfers > 0)
+        sp->cached_share = made < transfers ? (double)(transfers - made) / (double)transfers : 0;
 }
 
 static void loop_between(struct lbtop_loop *l, const struct stats_snapshot_loop *a,
@@ -178,6 +198,7 @@ void lbtop_model_push(struct lbtop_model *m, const struct stats_snapshot *snap)
         m->rates_since_start = false;
         rates_between(&m->rate, &old->global, &s->global, secs);
         loop_between(&m->loop, &old->loop, &s->loop, secs);
+        splice_between(&m->splice, old, s, secs);
         workers_between(m, old, s, secs);
         for (uint32_t b = 0; b < nb; b++)
             rates_between(&m->backend_rate[b], &old->backend[b], &s->backend[b], secs);
@@ -190,6 +211,7 @@ void lbtop_model_push(struct lbtop_model *m, const struct stats_snapshot *snap)
         m->rates_since_start = true;
         rates_between(&m->rate, &zero.global, &s->global, secs);
         loop_between(&m->loop, &zero.loop, &s->loop, secs);
+        splice_between(&m->splice, &zero, s, secs);
         workers_between(m, &zero, s, secs);
         for (uint32_t b = 0; b < nb; b++)
             rates_between(&m->backend_rate[b], &zero.backend[b], &s->backend[b], secs);
@@ -207,6 +229,7 @@ void lbtop_model_reset(struct lbtop_model *m)
     m->window_next = 0;
     memset(&m->rate, 0, sizeof(m->rate));
     memset(&m->loop, 0, sizeof(m->loop));
+    memset(&m->splice, 0, sizeof(m->splice));
     memset(m->worker_rate, 0, sizeof(m->worker_rate));
     memset(m->backend_rate, 0, sizeof(m->backend_rate));
     memset(&m->req_history, 0, sizeof(m->req_history));

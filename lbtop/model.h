@@ -42,6 +42,15 @@ struct lbtop_loop {
     double uring_share;       /* of those calls, the share that were io_uring_enter() (0..1) */
 };
 
+/* What went through kernel pipes over the rate window (lb/pipebuf.h): large bodies and -m tcp
+ * bulk flows that lb splices from socket to socket instead of copying through its buffers. */
+struct lbtop_splice {
+    double bytes_s;      /* bytes spliced per second */
+    double share;        /* of the bytes lb moved (in and out), the share spliced (0..1) */
+    double transfers_s;  /* transfers given a pipe, per second */
+    double cached_share; /* of those pipes, the share a worker's cache lent (0..1) */
+};
+
 /* One worker's counters at one moment, and its rates over the window. */
 struct lbtop_worker_counts {
     uint64_t requests, conns;
@@ -55,6 +64,7 @@ struct lbtop_worker_rates {
 struct lbtop_sample {
     uint64_t t_ns;
     struct stats_snapshot_loop loop; /* the workers' event loops, summed */
+    struct stats_snapshot_splice splice;
     struct lbtop_counts global;
     struct lbtop_worker_counts worker[STATS_SNAPSHOT_WORKERS];
     struct lbtop_counts backend[STATS_MAX_BACKENDS];
@@ -75,6 +85,7 @@ struct lbtop_model {
 
     struct lbtop_rates rate;                       /* global */
     struct lbtop_loop loop;                        /* the event loops, over the same window */
+    struct lbtop_splice splice;                    /* spliced transfers, over the same window */
     struct lbtop_worker_rates worker_rate[STATS_SNAPSHOT_WORKERS]; /* each worker's */
     struct lbtop_rates backend_rate[STATS_MAX_BACKENDS];
     double rate_span_s;      /* seconds the rates average over */

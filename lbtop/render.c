@@ -376,6 +376,40 @@ static void header_loop(struct lbtop_lines *l, const struct lbtop_model *m,
         lbtop_fmt_rate(lp->held_writes_s, hw, sizeof(hw)), how);
 }
 
+/* What lb splices (lb/pipebuf.h): the rest of a body of 64 KiB or more, and -m tcp's bulk
+ * flows, go from socket to socket through a kernel pipe, never through lb's memory, and each
+ * worker lends its empty pipes again. Small responses are never spliced: the share of the bytes
+ * says how much of the traffic skipped lb's buffers. */
+static void header_splice(struct lbtop_lines *l, const struct lbtop_model *m,
+                          const struct lbtop_render_opts *o)
+{
+    const struct lbtop_splice *sp = &m->splice;
+    const struct stats_snapshot *s = m->cur;
+    char rate[32], total[32], ts[32], cache[64] = "";
+
+    if (sp->bytes_s <= 0 && sp->transfers_s <= 0) {
+        if (!s->splice_on)
+            add(l, o, LBTOP_ATTR_NORMAL, -1,
+                "splice      off (--no-splice): every body is copied through lb's buffers");
+        else if (s->splice.transfers == 0)
+            add(l, o, LBTOP_ATTR_NORMAL, -1,
+                "splice      none yet: lb splices the rest of a body once 64 KiB or more of it is to come");
+        else
+            add(l, o, LBTOP_ATTR_NORMAL, -1,
+                "splice      idle  |  %s spliced in %llu transfers since lb started",
+                lbtop_fmt_bytes(s->splice.bytes, total, sizeof(total)),
+                (unsigned long long)s->splice.transfers);
+        return;
+    }
+    if (sp->transfers_s > 0)
+        snprintf(cache, sizeof(cache), ", %.0f%% of their pipes from the cache",
+                 100.0 * sp->cached_share);
+    add(l, o, LBTOP_ATTR_NORMAL, -1,
+        "splice      %s/s through pipes, %.0f%% of the bytes  |  transfers %s/s%s",
+        lbtop_fmt_bytes((uint64_t)sp->bytes_s, rate, sizeof(rate)), 100.0 * sp->share,
+        lbtop_fmt_rate(sp->transfers_s, ts, sizeof(ts)), cache);
+}
+
 size_t lbtop_render_header(struct lbtop_lines *l, const struct lbtop_model *m,
                            const struct lbtop_render_opts *o, const char *shm_name)
 {
@@ -408,6 +442,7 @@ size_t lbtop_render_header(struct lbtop_lines *l, const struct lbtop_model *m,
     else
         header_http(l, m, o);
     header_loop(l, m, o);
+    header_splice(l, m, o);
 
     /* Tabs, sort column, window. */
     char tabs[160] = "", win[48];

@@ -182,6 +182,46 @@ char *harness_runf(int *exit_status, const char *fmt, ...)
     return out;
 }
 
+/* The number after key in text, or -1 through *ok when there is none. */
+static unsigned long long number_after(const char *text, const char *key, bool *ok)
+{
+    const char *at = strstr(text, key);
+    if (at == NULL) {
+        *ok = false;
+        return 0;
+    }
+    return strtoull(at + strlen(key), NULL, 10);
+}
+
+int harness_lb_spliced(uint16_t port, struct harness_spliced *out)
+{
+    static const char object[] = "\"splice\": {", on[] = "\"splice\": {\"on\": true";
+    int status;
+    char *json = harness_runf(&status, "%s -p %u --json 2>&1", harness_bin("lbtop"), (unsigned)port);
+    const char *sp = json != NULL && status == 0 ? strstr(json, object) : NULL;
+    bool ok = sp != NULL;
+    if (ok) {
+        out->on = strncmp(sp, on, sizeof(on) - 1) == 0;
+        out->bytes = number_after(sp, "\"bytes\": ", &ok);
+        out->transfers = number_after(sp, "\"transfers\": ", &ok);
+        out->pipes_made = number_after(sp, "\"pipes_made\": ", &ok);
+    }
+    free(json);
+    return ok ? 0 : -1;
+}
+
+int harness_lb_wait_spliced(uint16_t port, unsigned long long transfers, unsigned long long bytes,
+                            struct harness_spliced *out)
+{
+    for (int i = 0; i < 200; i++) {
+        if (harness_lb_spliced(port, out) == 0 && out->transfers >= transfers &&
+            out->bytes >= bytes)
+            return 0;
+        harness_sleep_ms(25);
+    }
+    return -1;
+}
+
 pid_t harness_spawn(char *const argv[], const char *log_path)
 {
     pid_t pid = fork();

@@ -111,6 +111,19 @@ char *harness_run(const char *command, int *exit_status);
 /* harness_run of the command printf makes of fmt and the arguments. */
 char *harness_runf(int *exit_status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* What lb on port says it spliced (the "splice" object of lbtop --json, lb/pipebuf.h). */
+struct harness_spliced {
+    bool on; /* lb may splice (no --no-splice) */
+    unsigned long long bytes, transfers, pipes_made;
+};
+/* Reads it into *out. Returns 0, or -1 when lbtop gave no such object. */
+int harness_lb_spliced(uint16_t port, struct harness_spliced *out);
+/* Reads it until it counts at least transfers and bytes (bounded: 5 s; a worker publishes its
+ * counts at the end of the round of events that moved the last bytes). Returns 0 or -1, with
+ * what it read last in *out either way. */
+int harness_lb_wait_spliced(uint16_t port, unsigned long long transfers, unsigned long long bytes,
+                            struct harness_spliced *out);
+
 /* --- Starting the real programs ------------------------------------------------------------ */
 
 /* Starts argv, a server that will listen on 127.0.0.1:port, tied to the test (it gets SIGTERM if

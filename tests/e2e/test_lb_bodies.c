@@ -180,8 +180,8 @@ static char *random_reply(size_t size, size_t *reply_len, char **body)
  * responses in a row on one client connection arrive intact, all over one backend connection,
  * which splicing too far would have broken. While a client reads nothing, lb holds the pipe;
  * once the response is done, the worker keeps it, empty, for the next transfer, and closes it
- * when none took it for a second (pipebuf.h). With --no-splice the same bytes arrive, copied,
- * and lb holds no pipe. */
+ * when none took it for a second (pipebuf.h). lb's statistics count the bytes spliced. With
+ * --no-splice the same bytes arrive, copied, lb holds no pipe and counts nothing spliced. */
 static void test_large_bodies_are_spliced_to_the_byte_on_kept_alive_connections(void **state)
 {
     const size_t size = 20u << 20; /* more than the two sockets' buffers take in */
@@ -224,6 +224,24 @@ static void test_large_bodies_are_spliced_to_the_byte_on_kept_alive_connections(
         harness_conn_close(&c);
         assert_int_equal(harness_sb_requests(f.sb), 3);
         assert_int_equal(harness_sb_connections(f.sb), 1);
+        /* lb's statistics: each body but what came in with its head went through a pipe, the
+         * first one made, the next ones most likely lent by the cache (a pipe left idle for
+         * a second is closed, so a slow run may make more) */
+        struct harness_spliced sp;
+        unsigned long long least = 3 * (size - (1u << 20));
+        int found = harness_lb_wait_spliced(f.lb_port, splicing ? 3 : 0, splicing ? least : 0, &sp);
+        fprintf(stderr, "# spliced %llu bytes in %llu transfers, %llu pipes made\n", sp.bytes,
+                sp.transfers, sp.pipes_made);
+        assert_int_equal(found, 0);
+        assert_true(sp.on == splicing);
+        if (splicing) {
+            assert_int_equal(sp.transfers, 3);
+            assert_true(sp.pipes_made >= 1 && sp.pipes_made <= 3);
+            assert_true(sp.bytes <= 3 * size);
+        } else {
+            assert_int_equal(sp.transfers, 0);
+            assert_int_equal(sp.bytes, 0);
+        }
         assert_true(wait_pipe_ends(f.lb, idle_ends));
         lb_fixture_stop(&f);
     }

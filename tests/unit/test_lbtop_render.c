@@ -113,6 +113,21 @@ static struct stats_snapshot *snapshot_of(int pid, uint32_t nworkers)
     return s;
 }
 
+/* Fails, printing the header, unless a line of the header m renders has want. */
+static void expect_header_has(const struct lbtop_model *mm, const char *want)
+{
+    struct lbtop_lines l;
+    struct lbtop_render_opts o = opts(LBTOP_VIEW_HTTP, 150);
+    lbtop_lines_init(&l);
+    lbtop_render_header(&l, mm, &o, "/lblab-3000");
+    if (!any_line_has(&l, want)) {
+        for (size_t i = 0; i < l.n; i++)
+            fprintf(stderr, "# %s\n", l.v[i].text);
+        fail_msg("no header line has \"%s\"", want);
+    }
+    lbtop_lines_free(&l);
+}
+
 /* The header's event-loop line for two snapshots a second apart, the second adding wakeups,
  * events, held writes and the io_uring_enter() and sendmsg() calls that made them. */
 static void expect_loop_line(uint64_t wakeups, uint64_t events, uint64_t writes, uint64_t uring,
@@ -134,16 +149,7 @@ static void expect_loop_line(uint64_t wakeups, uint64_t events, uint64_t writes,
     s->loop.sendmsg_calls += sendmsg;
     lbtop_model_push(&mm, s);
 
-    struct lbtop_lines l;
-    struct lbtop_render_opts o = opts(LBTOP_VIEW_HTTP, 150);
-    lbtop_lines_init(&l);
-    lbtop_render_header(&l, &mm, &o, "/lblab-3000");
-    if (!any_line_has(&l, want)) {
-        for (size_t i = 0; i < l.n; i++)
-            fprintf(stderr, "# %s\n", l.v[i].text);
-        fail_msg("no header line has \"%s\"", want);
-    }
-    lbtop_lines_free(&l);
+    expect_header_has(&mm, want);
     lbtop_model_free(&mm);
     free(s);
 }
@@ -163,6 +169,58 @@ static void test_header_shows_what_a_wake_up_finds_and_how_held_writes_go_out(vo
                      "event writes at once)");
     /* nothing happened in the window */
     expect_loop_line(0, 0, 0, 0, 0, "event loop  idle: no wake-up with events");
+}
+
+/* The header's splice line for two snapshots a second apart (splice on unless off), the second
+ * adding bytes spliced, transfers, pipes made and bytes sent to clients. */
+static void expect_splice_line(bool off, uint64_t bytes, uint64_t transfers, uint64_t made,
+                               uint64_t out, const char *want)
+{
+    struct lbtop_model mm;
+    struct stats_snapshot *s = snapshot_of(79, 1);
+    assert_int_equal(lbtop_model_init(&mm), 0);
+    s->splice_on = !off;
+    lbtop_model_push(&mm, s);
+    s->taken_mono_ns = 11 * SEC;
+    s->splice.bytes += bytes;
+    s->splice.transfers += transfers;
+    s->splice.pipes_made += made;
+    s->bytes_out += out;
+    lbtop_model_push(&mm, s);
+    for (int i = 1; transfers > 0 && i <= LBTOP_WINDOW; i++) { /* then seconds of nothing */
+        s->taken_mono_ns = (11 + (uint64_t)i) * SEC;
+        lbtop_model_push(&mm, s);
+    }
+
+    expect_header_has(&mm, want);
+    lbtop_model_free(&mm);
+    free(s);
+}
+
+static void test_header_shows_what_went_through_pipes(void **state)
+{
+    (void)state;
+    expect_splice_line(true, 0, 0, 0, 0, "splice      off (--no-splice)");
+    expect_splice_line(false, 0, 0, 0, 4096, "splice      none yet:");
+    /* the rates line needs them inside the window: here they are the last second's */
+    struct lbtop_model mm;
+    struct stats_snapshot *s = snapshot_of(80, 1);
+    assert_int_equal(lbtop_model_init(&mm), 0);
+    s->splice_on = true;
+    lbtop_model_push(&mm, s);
+    s->taken_mono_ns = 11 * SEC;
+    s->splice.bytes = 3 << 20;   /* 3 MiB through pipes */
+    s->bytes_out = 4 << 20;      /* of 4 MiB sent */
+    s->splice.transfers = 4;
+    s->splice.pipes_made = 1;    /* three lent by the cache */
+    lbtop_model_push(&mm, s);
+    expect_header_has(&mm, "splice      3.00M/s through pipes, 75% of the bytes  |  transfers "
+                           "4.00/s, 75% of their pipes from the cache");
+    lbtop_model_free(&mm);
+    free(s);
+    /* once the window has passed them: the totals since lb started */
+    expect_splice_line(false, 3 << 20, 4, 1, 4 << 20,
+                       "splice      idle  |  3.00M spliced in 4 transfers since lb started");
 }
 
 static void test_workers_view_shows_each_worker_and_all(void **state)
@@ -386,7 +444,7 @@ static void test_json_carries_exact_counts_and_escapes_strings(void **state)
     assert_non_null(f);
     assert_int_equal(lbtop_report_json(f, &m, 0), 0);
     fclose(f);
-    assert_non_null(strstr(buf, "\"layout_version\": 3"));
+    assert_non_null(strstr(buf, "\"layout_version\": 4"));
     assert_non_null(strstr(buf, "\"shm\": \"/lblab-3000\""));
     const char *b0 = strstr(buf, "\"name\": \"alpha\"");
     const char *b1 = strstr(buf, "\"name\": \"beta\"");
@@ -485,6 +543,7 @@ int main(void)
         cmocka_unit_test(test_status_shows_why_and_check_failures_only_with_checks),
         cmocka_unit_test(test_text_report_prints_every_view),
         cmocka_unit_test(test_header_shows_what_a_wake_up_finds_and_how_held_writes_go_out),
+        cmocka_unit_test(test_header_shows_what_went_through_pipes),
         cmocka_unit_test(test_workers_view_shows_each_worker_and_all),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

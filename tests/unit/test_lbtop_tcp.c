@@ -173,9 +173,10 @@ static void test_header_says_mode_tcp_and_counts_connections(void **state)
     assert_non_null(strstr(l.v[2].text, "bytes in 0.98K  out 244K"));
     assert_non_null(strstr(l.v[2].text, "connection duration p50 "));
     assert_non_null(strstr(l.v[3].text, "event loop  "));
-    assert_non_null(strstr(l.v[4].text, "3 CONNS"));
-    assert_non_null(strstr(l.v[4].text, "5 RECENT"));
-    assert_non_null(strstr(l.v[4].text, "6 WORKERS"));
+    assert_non_null(strstr(l.v[4].text, "splice      "));
+    assert_non_null(strstr(l.v[5].text, "3 CONNS"));
+    assert_non_null(strstr(l.v[5].text, "5 RECENT"));
+    assert_non_null(strstr(l.v[5].text, "6 WORKERS"));
     for (size_t i = 0; i < l.n; i++) {
         assert_null(strstr(l.v[i].text, "requests 5"));
         assert_null(strstr(l.v[i].text, "req/s"));

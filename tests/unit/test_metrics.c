@@ -67,6 +67,9 @@ static struct stats_snapshot *sample_snapshot(void)
     s->loop.held_writes = 300;
     s->loop.uring_calls = 20;
     s->loop.sendmsg_calls = 5;
+    s->splice.bytes = 900000;
+    s->splice.transfers = 12;
+    s->splice.pipes_made = 2;
     static const char *const names[] = {"a", "b", "we\"ird\\name"};
     static const char *const pools[] = {"default", "default", "static"};
     static const uint32_t states[] = {STATS_BACKEND_UP, STATS_BACKEND_DRAINING, STATS_BACKEND_DOWN};
@@ -117,6 +120,9 @@ static void test_a_snapshot_is_valid_exposition_text(void **state)
     assert_true(prom_value(&d, "lblab_held_writes_total", "") == 300);
     assert_true(prom_value(&d, "lblab_held_write_calls_total", "call=\"io_uring_enter\"") == 20);
     assert_true(prom_value(&d, "lblab_held_write_calls_total", "call=\"sendmsg\"") == 5);
+    assert_true(prom_value(&d, "lblab_spliced_bytes_total", "") == 900000);
+    assert_true(prom_value(&d, "lblab_splice_transfers_total", "") == 12);
+    assert_true(prom_value(&d, "lblab_splice_pipes_made_total", "") == 2);
     assert_null(strstr(text, "lblab_tls_")); /* no HTTPS listener */
     free(text);
     prom_free(&d);

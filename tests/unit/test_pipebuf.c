@@ -70,6 +70,10 @@ static void test_fill_and_drain_move_exactly_what_was_asked(void **state)
     assert_int_equal(pipebuf_fill(&p, in[1], 3000), -EAGAIN);
     assert_int_equal(pipebuf_drain(&p, out[0]), 5000);
     assert_int_equal(p.held, 0);
+    /* the cache counts what its pipes moved out: one transfer, one pipe made */
+    assert_int_equal(cache.counts.bytes, 5000);
+    assert_int_equal(cache.counts.transfers, 1);
+    assert_int_equal(cache.counts.made, 1);
     size_t have = 0;
     for (int i = 0; i < 1000 && have < sizeof(sent); i++) {
         ssize_t r = recv(out[1], got + have, sizeof(got) - have, 0);
@@ -134,6 +138,10 @@ static void test_an_empty_pipe_is_lent_again_a_full_one_closed(void **state)
     assert_int_equal(q.fd[0], r1);
     assert_int_equal(q.fd[1], w1);
     assert_int_equal(cache.count, 0);
+    /* three transfers, two pipes made: the third was lent; nothing was drained */
+    assert_int_equal(cache.counts.transfers, 3);
+    assert_int_equal(cache.counts.made, 2);
+    assert_int_equal(cache.counts.bytes, 0);
     pipebuf_close(&q); /* holds 2 bytes: closed */
     assert_false(is_open(r1));
     close(in[0]);

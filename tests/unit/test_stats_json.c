@@ -192,7 +192,11 @@ static void test_every_shape_is_valid_json(void **state)
                 s->loop.held_writes = 50;
                 s->loop.uring_calls = 4;
                 s->loop.sendmsg_calls = 1;
+                s->splice.bytes = 1048576;
+                s->splice.transfers = 3;
+                s->splice.pipes_made = 1;
                 if (extras) {
+                    s->splice_on = true;
                     s->tls = true;
                     snprintf(s->tls_listen_text, sizeof(s->tls_listen_text), "0.0.0.0:3443");
                     s->checks = true;
@@ -218,6 +222,10 @@ static void test_every_shape_is_valid_json(void **state)
                 assert_non_null(strstr(out, "\"event_loop\": {\"wakeups\": 7, \"events\": 70, "
                                             "\"held_writes\": 50, \"io_uring_enter_calls\": 4, "
                                             "\"sendmsg_calls\": 1}"));
+                assert_non_null(strstr(out, extras ? "\"splice\": {\"on\": true, \"bytes\": 1048576, "
+                                                     "\"transfers\": 3, \"pipes_made\": 1}"
+                                                   : "\"splice\": {\"on\": false, \"bytes\": "
+                                                     "1048576, \"transfers\": 3, \"pipes_made\": 1}"));
                 assert_non_null(strstr(out, "\"per_worker\": [\n    {\"worker\": 0, "));
                 free(out);
                 free(d);

@@ -54,7 +54,7 @@ static void test_layout_sizes_and_offsets_are_fixed(void **state)
     assert_int_equal(offsetof(struct stats_backend, reason_words), 288);
     assert_int_equal(offsetof(struct stats_backend, pool), 384);
     assert_int_equal(offsetof(struct stats_header, admin_addr), 296);
-    assert_int_equal(STATS_VERSION, 3);
+    assert_int_equal(STATS_VERSION, 4);
 }
 
 static void test_hist_buckets_cover_values_in_order(void **state)

@@ -117,6 +117,9 @@ static void test_counts_from_every_worker_add_up(void **state)
     stats_held_writes(w0, 12, 3, 1); /* totals: the last one given stands */
     stats_loop_wakeup(w1, 5);
     stats_held_writes(w1, 4, 0, 4);
+    stats_splices(w0, 1000, 2, 2);
+    stats_splices(w0, 300000, 5, 2); /* totals too */
+    stats_splices(w1, 70000, 1, 1);
 
     struct stats_snapshot *snap = read_back();
     /* each worker on its own, and the totals their sums */
@@ -132,6 +135,9 @@ static void test_counts_from_every_worker_add_up(void **state)
     assert_int_equal(snap->loop.held_writes, 16);
     assert_int_equal(snap->loop.uring_calls, 3);
     assert_int_equal(snap->loop.sendmsg_calls, 5);
+    assert_int_equal(snap->splice.bytes, 370000);
+    assert_int_equal(snap->splice.transfers, 6);
+    assert_int_equal(snap->splice.pipes_made, 3);
     assert_int_equal(snap->workers[0].bytes_out + snap->workers[1].bytes_out, snap->bytes_out);
     assert_int_equal(snap->nworkers, 2);
     assert_int_equal(snap->nbackends, 3);
