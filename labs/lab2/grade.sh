@@ -23,6 +23,28 @@ conns_since() {
     tail -n +"$(($1 + 1))" "$OUT/backends.log" | jq -r '"\(.backend) \(.peer_port)"' | sort -u | wc -l
 }
 
+# spliced_after NAME LEAST: the bytes lb has spliced so far (lbtop --json, lb.splice.bytes), once
+# they reach LEAST or after 2 s; the last snapshot stays in $OUT/lbtop-NAME.json. (A worker
+# publishes its count at the end of the round of events that spliced the last bytes.)
+spliced_after() {
+    local n=0 _
+    for _ in $(seq 20); do
+        n=$(jq '.lb.splice.bytes // 0' "$(snapshot "$1")")
+        [ "$n" -ge "$2" ] && break
+        sleep 0.1
+    done
+    echo "$n"
+}
+
+# download PATH: GET PATH through lb on a connection of its own; prints the body's size.
+download() {
+    printf '   $ curl -s -o /dev/null %s\n' "$URL$1" >&2
+    curl -s -o /dev/null -w '%{size_download}' "$URL$1"
+}
+
+BIG=8388608 # 8 MiB
+MOST=$((BIG - (1 << 20))) # lb reads what comes with the head, then splices the rest
+
 step "start three backends"
 start_backends
 
@@ -37,6 +59,14 @@ capture_stop
 snap=$(snapshot http)
 http_conns=$(conns_since "$mark")
 http_xff=$(tail -n +"$((mark + 1))" "$OUT/backends.log" | jq -c 'select(.x_forwarded_for == "127.0.0.1")' | wc -l)
+say "an 8 MiB body with Content-Length, then one sent chunked, each on a connection of its own"
+watch "lbtop -p $LB_PORT: the 'splice' line counts the bytes that went socket to socket through a pipe"
+h0=$(jq '.lb.splice.bytes // 0' "$snap")
+hl_size=$(download "/bytes/$BIG")
+h1=$(spliced_after http-length $((h0 + MOST)))
+hc_size=$(download "/chunked/$BIG")
+h2=$(spliced_after http-chunked $((h1 + MOST))) # waits 2 s unless the chunked body was spliced
+say "spliced: $((h1 - h0)) bytes of the first body, $((h2 - h1)) of the chunked one"
 stop_lb
 
 step "layer 4: lb -m tcp, the same backends, the same command"
@@ -50,6 +80,11 @@ capture_stop
 snap2=$(snapshot tcp)
 tcp_conns=$(conns_since "$mark2")
 tcp_xff=$(tail -n +"$((mark2 + 1))" "$OUT/backends.log" | jq -c 'select(.x_forwarded_for != null)' | wc -l)
+say "the same chunked 8 MiB body through the layer 4 relay"
+t0=$(jq '.lb.splice.bytes // 0' "$snap2")
+tc_size=$(download "/chunked/$BIG")
+t1=$(spliced_after tcp-chunked $((t0 + MOST)))
+say "spliced: $((t1 - t0)) bytes"
 stop_lb
 
 step "check what happened"
@@ -79,6 +114,12 @@ hr=$(jq '.totals.responses["2xx"]' "$snap") tr2=$(jq '.totals.responses["2xx"]' 
 # in tcp mode lbtop --json has no response counts at all (null): lb reads no requests there
 [ "$hm" = http ] && [ "$tm" = tcp ] && [ "$hr" -eq 6 ] && { [ "$tr2" = null ] || [ "$tr2" -eq 0 ]; }
 check lab2.lbtop-view $? "lbtop: mode $hm counted $hr 2xx responses; mode $tm counted ${tr2/null/none} (no requests seen, only a connection)"
+
+# Layer 4 never reads the bytes, so it can always splice them; layer 7 splices a body once its
+# head says how long it is, but must read a chunked one to find where it ends.
+[ "$hl_size" -eq "$BIG" ] && [ "$hc_size" -eq "$BIG" ] && [ "$tc_size" -ge "$BIG" ] &&
+    [ $((h1 - h0)) -ge "$MOST" ] && [ $((h2 - h1)) -lt "$((1 << 20))" ] && [ $((t1 - t0)) -ge "$MOST" ]
+check lab2.splice $? "spliced by lb: http mode $((h1 - h0)) bytes of the $hl_size-byte Content-Length body and $((h2 - h1)) of the $hc_size-byte chunked one; tcp mode $((t1 - t0)) of the chunked one, its framing included (want at least $MOST, under 1 MiB, at least $MOST)"
 
 if [ -s "$OUT/lab2-http.pcap" ] && [ -s "$OUT/lab2-tcp.pcap" ]; then
     hs=$(segments lab2-http | jq -c 'select(.flags == "S" and .leg == "backend")' | wc -l)

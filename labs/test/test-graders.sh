@@ -66,6 +66,7 @@ expect_fail lab1-l4 1 lab1.x-forwarded-for "-m tcp"
 expect_fail lab1-policy 1 lab1.rotation "--policy iphash"
 expect_clean lab2 2
 expect_fail lab2-l4 2 lab2.http-split "-m tcp"
+expect_fail lab2-nosplice 2 lab2.splice "--no-splice"
 expect_clean lab3 3
 expect_fail lab3-noretry 3 lab3.get-retried "--retries 0"
 expect_clean lab4 4
