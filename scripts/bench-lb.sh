@@ -211,8 +211,9 @@ settle() {
     sleep 1
 }
 
-# lb's own counters of its event loop (what lbtop's WORKERS view shows) on port $1, and its
-# requests so far: "wake-ups events held-writes io_uring_enter-calls sendmsg-calls requests".
+# lb's own counters of its event loop (what lbtop's WORKERS view shows) on port $1, its
+# requests so far, the bytes it spliced and the bytes it sent to clients: "wake-ups events
+# held-writes io_uring_enter-calls sendmsg-calls requests spliced-bytes bytes-out".
 loop_counts() {
     "$bin/lbtop" -p "$1" --json 2>/dev/null | awk '
         /"event_loop": \{/ {
@@ -221,11 +222,18 @@ loop_counts() {
             gsub(/[^0-9]+/, " ", s)
             split(s, v, " ")
         }
+        /"splice": \{/ {
+            match($0, /"splice": \{[^}]*\}/)
+            s = substr($0, RSTART, RLENGTH)
+            gsub(/[^0-9]+/, " ", s)
+            split(s, sp, " ")
+        }
         /"totals": \{/ { in_totals = 1 }
         in_totals && requests == "" && /"requests": / { match($0, /[0-9]+/); requests = substr($0, RSTART, RLENGTH) }
-        END { printf "%d %d %d %d %d %d\n", v[1], v[2], v[3], v[4], v[5], requests }'
+        in_totals && out == "" && /"bytes_out": / { match($0, /[0-9]+/); out = substr($0, RSTART, RLENGTH) }
+        END { printf "%d %d %d %d %d %d %.0f %.0f\n", v[1], v[2], v[3], v[4], v[5], requests, sp[1], out }'
 }
-declare -A loop_sum # key -> the six sums over lb's cells of that row
+declare -A loop_sum # key -> the eight sums over lb's cells of that row
 
 # The rows: key, instance, clients, path, extra wrk argument, and what the table shows.
 # The two-worker row follows the one-worker row, so that lb's two cells of a round are close in
@@ -252,13 +260,13 @@ for ((r = 0; r < rounds; r++)); do
         for ((k = 0; k < ${#names[@]}; k++)); do
             n=${names[$(((k + r) % ${#names[@]}))]}
             watch_loop=false
-            case "$n,$key" in lb,ka50 | lb,two | lb,ka1) watch_loop=true ;; esac
+            case "$n,$key" in lb,ka50 | lb,two | lb,ka1 | lb,mib) watch_loop=true ;; esac
             if $watch_loop; then read -r -a before < <(loop_counts "${port[$n,$inst]}"); fi
             read -r rps p99 errs < <(measure "$clients" "http://127.0.0.1:${port[$n,$inst]}$path" "${extra[@]}")
             if $watch_loop; then
                 read -r -a after < <(loop_counts "${port[$n,$inst]}")
-                read -r -a sum <<<"${loop_sum[$key]:-0 0 0 0 0 0}"
-                for i in 0 1 2 3 4 5; do sum[i]=$((sum[i] + ${after[i]:-0} - ${before[i]:-0})); done
+                read -r -a sum <<<"${loop_sum[$key]:-0 0 0 0 0 0 0 0}"
+                for i in 0 1 2 3 4 5 6 7; do sum[i]=$((sum[i] + ${after[i]:-0} - ${before[i]:-0})); done
                 loop_sum[$key]="${sum[*]}"
             fi
             if [ "$clients" -ge 1000 ]; then settle "${port[$n,$inst]}"; fi
@@ -337,7 +345,7 @@ bench_note "lb -w 2 / lb -w 1 at 50 keep-alive clients: $two_over_one (median of
 # each of its cells): why a request costs it less at 50 clients than at one.
 batching=""
 for key in ka50 two ka1; do
-    read -r -a v <<<"${loop_sum[$key]:-0 0 0 0 0 0}"
+    read -r -a v <<<"${loop_sum[$key]:-0 0 0 0 0 0 0 0}"
     if [ "${v[0]}" -le 0 ] || [ "${v[5]}" -le 0 ]; then continue; fi
     calls=$((v[3] + v[4]))
     how="nothing held"
@@ -353,6 +361,15 @@ if [ -n "$batching" ]; then
     echo
     echo "lb's event loop (its own counters over its cells): ${batching%; }"
     bench_note "lb's event loop over its cells (lbtop's WORKERS view counts the same): ${batching%; }"
+fi
+# How much of the 1 MiB row's traffic lb spliced (socket to socket through a pipe, never through
+# its buffers): why that row costs it so much less than its peers.
+read -r -a v <<<"${loop_sum[mib]:-0 0 0 0 0 0 0 0}"
+if [ "${v[7]}" -gt 0 ]; then
+    spliced=$(awk -v s="${v[6]}" -v o="${v[7]}" 'BEGIN { printf "%.1f%%", 100 * s / o }')
+    echo
+    echo "lb spliced $spliced of the bytes it sent in its 1 MiB cells (its own counters)"
+    bench_note "lb spliced $spliced of the bytes it sent to clients in its 50 clients, 1 MiB cells (lbtop's splice line counts the same; with --no-splice it copies them through its buffers)"
 fi
 
 echo
