@@ -222,6 +222,8 @@ _Static_assert(sizeof(struct stats_backend) == 512, "stats_backend size");
 #define STATS_ENTRY_CLIENT_TLS 0x10u /* the client leg is TLS (lb's HTTPS listener): its bytes
                                       * on the wire are records lb decrypted */
 #define STATS_ENTRY_BACKEND_TLS 0x20u /* the backend leg is TLS (-b ...,tls) */
+#define STATS_ENTRY_SPLICED 0x40u /* body bytes went from socket to socket through a pipe
+                                   * (splice), not through lb's buffers */
 
 /* One finished request. Strings are NUL-terminated (a reader still checks). method and
  * request_id are NUL-padded; bytes of path after its NUL are unspecified: a writer copies the

@@ -224,13 +224,14 @@ static void json_entry(FILE *out, const struct stats_snapshot *s, const struct s
     fprintf(out,
             ", \"bytes_in\": %llu, \"bytes_out\": %llu, \"connection\": %llu, "
             "\"connection_request\": %u, \"retries\": %u, \"reused\": %s, \"generated\": %s, "
-            "\"client_tls\": %s, \"backend_tls\": %s}%s\n",
+            "\"client_tls\": %s, \"backend_tls\": %s, \"spliced\": %s}%s\n",
             (unsigned long long)e->bytes_in, (unsigned long long)e->bytes_out,
             (unsigned long long)e->client_conn_id, e->conn_request, e->retries,
             e->flags & STATS_ENTRY_REUSED ? "true" : "false",
             e->flags & STATS_ENTRY_GENERATED ? "true" : "false",
             e->flags & STATS_ENTRY_CLIENT_TLS ? "true" : "false",
-            e->flags & STATS_ENTRY_BACKEND_TLS ? "true" : "false", last ? "" : ",");
+            e->flags & STATS_ENTRY_BACKEND_TLS ? "true" : "false",
+            e->flags & STATS_ENTRY_SPLICED ? "true" : "false", last ? "" : ",");
 }
 
 /* The event-loop counters, as members of an object lead has opened (event_loop, per_worker). */
@@ -298,9 +299,11 @@ static void json_entry_tcp(FILE *out, const struct stats_snapshot *s,
     json_num(out, ", \"connect_ms\": ", (double)e->connect_ns / 1e6);
     json_num(out, ", \"duration_ms\": ", (double)e->total_ns / 1e6);
     fprintf(out,
-            ", \"bytes_in\": %llu, \"bytes_out\": %llu, \"connection\": %llu, \"retries\": %u}%s\n",
+            ", \"bytes_in\": %llu, \"bytes_out\": %llu, \"connection\": %llu, \"retries\": %u, "
+            "\"spliced\": %s}%s\n",
             (unsigned long long)e->bytes_in, (unsigned long long)e->bytes_out,
-            (unsigned long long)e->client_conn_id, e->retries, last ? "" : ",");
+            (unsigned long long)e->client_conn_id, e->retries,
+            e->flags & STATS_ENTRY_SPLICED ? "true" : "false", last ? "" : ",");
 }
 
 /* "totals" when lb relays whole connections: no requests, responses or in-flight. */

@@ -158,6 +158,8 @@ size_t access_log_format(char *out, size_t cap, const struct request_record *r)
     add_ms(&l, "connect_ms", r->connect_ns, r->connect_ns > 0 || r->reused);
     add_ms(&l, "first_byte_ms", r->first_byte_ns, r->first_byte_ns > 0);
     add_ms(&l, "total_ms", r->total_ns, r->total_ns > 0);
+    if (r->spliced > 0)
+        addf(&l, " spliced=%llu", (unsigned long long)r->spliced);
     if (r->end != NULL)
         addf(&l, " end=%s", r->end);
     l.p[l.len++] = '\n'; /* room was kept for it */

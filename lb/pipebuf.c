@@ -18,6 +18,7 @@ void pipebuf_init(struct pipebuf *p, struct pipebuf_cache *cache)
 {
     p->fd[0] = p->fd[1] = -1;
     p->held = 0;
+    p->moved = 0;
     p->cache = cache;
 }
 
@@ -77,6 +78,7 @@ ssize_t pipebuf_drain(struct pipebuf *p, int fd)
     if (n == 0)
         return -EPIPE; /* the pipe holds bytes: a socket that takes none cannot go on */
     p->held -= (size_t)n;
+    p->moved += (unsigned long long)n;
     if (p->cache != NULL)
         p->cache->counts.bytes += (unsigned long long)n;
     return n;
@@ -94,7 +96,8 @@ void pipebuf_close(struct pipebuf *p)
             close_ends(p->fd);
         }
     }
-    pipebuf_init(p, c);
+    p->fd[0] = p->fd[1] = -1;
+    p->held = 0;
 }
 
 size_t pipebuf_cache_trim(struct pipebuf_cache *cache)

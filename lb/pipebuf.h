@@ -43,6 +43,8 @@ struct pipebuf_cache {
 struct pipebuf {
     int fd[2];                    /* read end, write end; -1 until the first fill */
     size_t held;                  /* bytes in the pipe: spliced in, not yet out */
+    unsigned long long moved;     /* bytes spliced out since pipebuf_init() (for the request's
+                                   * record: kept by pipebuf_close()) */
     struct pipebuf_cache *cache;  /* where the pipe comes from and goes back to (may be NULL) */
 };
 
@@ -62,7 +64,8 @@ ssize_t pipebuf_fill(struct pipebuf *p, int fd, size_t max);
 ssize_t pipebuf_drain(struct pipebuf *p, int fd);
 
 /* Gives p's pipe back to its cache when it is empty and the cache has room, else closes it
- * with whatever it still holds. p is then as after pipebuf_init(), with the same cache. */
+ * with whatever it still holds. p then has no pipe, as after pipebuf_init(), with the same cache
+ * and its count of bytes moved. */
 void pipebuf_close(struct pipebuf *p);
 
 /* Closes the pipes the cache held all through the last second (called once a second). Returns

@@ -154,6 +154,7 @@ static void log_relay(struct relay *r)
         .tcp = true,
         .bytes_in = r->up.bytes,
         .bytes_out = r->down.bytes,
+        .spliced = r->up.pipe.moved + r->down.pipe.moved,
         .backend = r->d.backend ? (int)r->d.backend->index : -1,
         .sent = r->d.state == DIAL_READY,
         .retries = r->retries,

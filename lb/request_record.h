@@ -32,6 +32,8 @@ struct request_record {
     /* the answer */
     int status;         /* status sent to the client; 0: none (the client went away) */
     uint64_t bytes_out; /* response bytes sent to the client, head included */
+    uint64_t spliced;   /* of those bytes both ways, the ones spliced through a pipe (pipebuf.h)
+                           instead of copied through lb's buffers */
     bool generated;     /* lb answered itself (400, 408, 502, 503, 504, ...) */
     const char *end;    /* how lb cut the exchange short, a word: "client_timeout" (the client
                            stopped reading its response), "server_timeout" (the backend went

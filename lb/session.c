@@ -379,6 +379,7 @@ static void log_request(struct session *s)
         .bytes_in = x->rq.bytes,
         .status = x->status,
         .bytes_out = x->rs.bytes,
+        .spliced = x->rq.pipe.moved + x->rs.pipe.moved,
         .generated = x->generated,
         .backend = x->d.backend ? (int)x->d.backend->index : -1,
         .sent = x->sent,

@@ -580,6 +580,8 @@ static void fill_entry(struct stats_thread *t, const struct request_record *r,
         e->flags |= STATS_ENTRY_CLIENT_TLS;
     if (r->backend_tls)
         e->flags |= STATS_ENTRY_BACKEND_TLS;
+    if (r->spliced > 0)
+        e->flags |= STATS_ENTRY_SPLICED;
 }
 
 void stats_request_done(struct stats_thread *t, const struct request_record *r)

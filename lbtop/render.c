@@ -1049,7 +1049,8 @@ static void connection_detail(struct lbtop_lines *l, const struct stats_ring_ent
             stats_addr_format(&e->lb_back, a[2], sizeof(a[2])), bname,
             stats_addr_format(&e->backend, a[3], sizeof(a[3])), (unsigned)e->worker,
             e->flags & STATS_ENTRY_RETRIED ? ", retried" : "");
-        add(l, o, LBTOP_ATTR_NORMAL, -1, "    the same bytes, relayed unread both ways");
+        add(l, o, LBTOP_ATTR_NORMAL, -1, "    the same bytes, relayed unread both ways%s",
+            e->flags & STATS_ENTRY_SPLICED ? ", the bulk of them spliced through a pipe" : "");
     }
     add(l, o, LBTOP_ATTR_NORMAL, -1, "    connect %s ms  duration %s ms  retries %u",
         lbtop_fmt_ms((double)e->connect_ns / 1e6, x[0], sizeof(x[0])),
@@ -1093,6 +1094,9 @@ size_t lbtop_render_request_detail(struct lbtop_lines *l, const struct lbtop_mod
     if (e->flags & STATS_ENTRY_CLIENT_TLS)
         add(l, o, LBTOP_ATTR_NORMAL, -1,
             "    over TLS (lb's HTTPS listener): lb decrypted the request to read it");
+    if (e->flags & STATS_ENTRY_SPLICED)
+        add(l, o, LBTOP_ATTR_NORMAL, -1,
+            "    spliced: most of the body went socket to socket through a pipe, not through lb");
     add(l, o, LBTOP_ATTR_HEAD, -1, "  BACKEND LEG");
     add(l, o, LBTOP_ATTR_NORMAL, -1, "    lb %s  ->  backend %s %s   (worker %u%s%s)",
         stats_addr_format(&e->lb_back, a[2], sizeof(a[2])), bname,

@@ -64,6 +64,21 @@ static void test_a_request_cut_for_a_timeout_says_whose(void **state)
                               "end=client_timeout\n");
 }
 
+/* A request whose body went through a pipe says how many of its bytes did; one copied says
+ * nothing (test_line_has_every_named_field). */
+static void test_a_spliced_request_counts_its_spliced_bytes(void **state)
+{
+    char line[4096];
+    struct request_record r = sample();
+    (void)state;
+    r.bytes_out = 1048700;
+    r.spliced = 1032192;
+    size_t n = access_log_format(line, sizeof(line), &r);
+    line[n] = '\0';
+    assert_non_null(strstr(line, " bytes=1048700 connect_ms=0.120 first_byte_ms=0.480 "
+                                 "total_ms=1.610 spliced=1032192\n"));
+}
+
 static void test_unknown_values_are_dashes(void **state)
 {
     char line[4096];
@@ -202,6 +217,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_line_has_every_named_field),
         cmocka_unit_test(test_a_request_cut_for_a_timeout_says_whose),
+        cmocka_unit_test(test_a_spliced_request_counts_its_spliced_bytes),
         cmocka_unit_test(test_unknown_values_are_dashes),
         cmocka_unit_test(test_a_backend_tried_but_never_reached_has_its_name_and_no_address),
         cmocka_unit_test(test_a_reused_connection_took_no_time_to_connect),

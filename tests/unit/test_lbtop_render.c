@@ -365,6 +365,30 @@ static void test_request_detail_says_which_legs_were_tls(void **state)
     lbtop_lines_free(&l);
 }
 
+static void test_request_detail_says_when_the_body_was_spliced(void **state)
+{
+    struct lbtop_lines l;
+    struct lbtop_render_opts o = opts(LBTOP_VIEW_REQUESTS, 150);
+    struct stats_ring_entry *e = (struct stats_ring_entry *)&m.cur->recent[0];
+    uint8_t flags = e->flags, kind = e->kind;
+    (void)state;
+
+    lbtop_lines_init(&l);
+    lbtop_render_request_detail(&l, &m, 0, &o);
+    assert_false(any_line_has(&l, "spliced"));
+    lbtop_lines_clear(&l);
+    e->flags |= STATS_ENTRY_SPLICED;
+    lbtop_render_request_detail(&l, &m, 0, &o);
+    assert_true(any_line_has(&l, "spliced: most of the body went socket to socket through a pipe"));
+    lbtop_lines_clear(&l);
+    e->kind = STATS_ENTRY_TCP; /* a relayed connection says it with its bytes */
+    lbtop_render_request_detail(&l, &m, 0, &o);
+    e->flags = flags;
+    e->kind = kind;
+    assert_true(any_line_has(&l, "relayed unread both ways, the bulk of them spliced"));
+    lbtop_lines_free(&l);
+}
+
 static void test_lines_never_exceed_the_width(void **state)
 {
     struct lbtop_lines l;
@@ -535,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_each_view_has_its_columns_and_one_row_per_backend),
         cmocka_unit_test(test_request_detail_names_the_backend_and_its_address),
         cmocka_unit_test(test_request_detail_says_which_legs_were_tls),
+        cmocka_unit_test(test_request_detail_says_when_the_body_was_spliced),
         cmocka_unit_test(test_lines_never_exceed_the_width),
         cmocka_unit_test(test_selected_row_is_marked),
         cmocka_unit_test(test_sparkline_scales_to_the_largest_sample),

@@ -70,6 +70,7 @@ static void test_fill_and_drain_move_exactly_what_was_asked(void **state)
     assert_int_equal(pipebuf_fill(&p, in[1], 3000), -EAGAIN);
     assert_int_equal(pipebuf_drain(&p, out[0]), 5000);
     assert_int_equal(p.held, 0);
+    assert_int_equal(p.moved, 5000);
     /* the cache counts what its pipes moved out: one transfer, one pipe made */
     assert_int_equal(cache.counts.bytes, 5000);
     assert_int_equal(cache.counts.transfers, 1);
@@ -90,6 +91,9 @@ static void test_fill_and_drain_move_exactly_what_was_asked(void **state)
         usleep(1000);
     assert_int_equal(n, 0);
     pipebuf_close(&p);
+    assert_int_equal(p.moved, 5000); /* kept for the request's record */
+    pipebuf_init(&p, &cache);
+    assert_int_equal(p.moved, 0);
     pipebuf_cache_fini(&cache);
     close(in[1]);
     close(out[0]);

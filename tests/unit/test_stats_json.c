@@ -197,6 +197,7 @@ static void test_every_shape_is_valid_json(void **state)
                 s->splice.pipes_made = 1;
                 if (extras) {
                     s->splice_on = true;
+                    s->recent[0].flags |= STATS_ENTRY_SPLICED;
                     s->tls = true;
                     snprintf(s->tls_listen_text, sizeof(s->tls_listen_text), "0.0.0.0:3443");
                     s->checks = true;
@@ -227,6 +228,9 @@ static void test_every_shape_is_valid_json(void **state)
                                                    : "\"splice\": {\"on\": false, \"bytes\": "
                                                      "1048576, \"transfers\": 3, \"pipes_made\": 1}"));
                 assert_non_null(strstr(out, "\"per_worker\": [\n    {\"worker\": 0, "));
+                /* each recent entry says whether its body was spliced */
+                assert_non_null(strstr(out, "\"spliced\": false}\n"));
+                assert_true((strstr(out, "\"spliced\": true},\n") != NULL) == (extras != 0));
                 free(out);
                 free(d);
                 free(s);

@@ -259,6 +259,7 @@ static void test_ring_records_both_legs(void **state)
     r.backend = -1;
     r.status = 503;
     r.generated = true;
+    r.spliced = 70000; /* (not what a 503 does; the flag follows the count) */
     r.path = "/none";
     r.path_len = 5;
     stats_request_done(w, &r);
@@ -277,6 +278,7 @@ static void test_ring_records_both_legs(void **state)
     assert_true(e->flags & STATS_ENTRY_TRUNCATED);
     assert_true(e->flags & STATS_ENTRY_REUSED);
     assert_true(e->flags & STATS_ENTRY_RETRIED);
+    assert_false(e->flags & STATS_ENTRY_SPLICED);
     assert_int_equal(e->client_conn_id, 77);
     assert_int_equal(e->conn_request, 2);
     assert_int_equal(e->backend_index, 1);
@@ -287,6 +289,7 @@ static void test_ring_records_both_legs(void **state)
     assert_int_equal(e->backend_index, -1);
     assert_int_equal(e->status, 503);
     assert_true(e->flags & STATS_ENTRY_GENERATED);
+    assert_true(e->flags & STATS_ENTRY_SPLICED);
     assert_int_equal(snap->no_backend, 1);
     free(snap);
     stats_close(s);
