@@ -946,6 +946,17 @@ static bool response_waits_for_client(const struct session *s)
             x->rs.pipe.held > 0);
 }
 
+/* Whether the client owes the rest of its request body and the backend has taken everything the
+ * client sent so far: a stall is then the client's. While lb still holds request bytes for the
+ * backend (in its buffer or pipe, or the head it wrote), lb reads the client no further once its
+ * buffer is full, so the client's silence is not its fault: the backend's is. */
+static bool body_waits_for_client(const struct session *s)
+{
+    const struct exchange *x = s->x;
+    return x->rq_state != REQ_DONE && buf_len(&s->req) == 0 && x->rq.pipe.held == 0 &&
+           !request_head_pending(s);
+}
+
 /* The client read some of what its socket held since lb last looked: progress, though lb could
  * not write (a socket buffer of megabytes takes long to half-empty for a slow reader, and only
  * then does lb hear it may write again). Remembers what it saw. */
@@ -1678,12 +1689,15 @@ static uint64_t session_deadline(const struct session *s)
         return x->d.start_ms + c->connect_timeout_ms;
     case S_PROXY:
         /* While the backend has everything the client sent and the client owes the rest of its
-         * body, only --client-timeout runs: the backend is not late, the client is. */
-        if (x->rq_state != REQ_DONE &&
-            (x->client_activity_ms + c->client_timeout_ms < s->activity_ms + c->server_timeout_ms ||
-             (buf_len(&s->req) == 0 && x->rq.pipe.held == 0 && !request_head_pending(s) &&
-              !(x->expect_continue && x->rq.bytes == 0))))
-            return x->client_activity_ms + c->client_timeout_ms; /* the body stalled */
+         * body, only --client-timeout runs: the backend is not late, the client is (unless the
+         * client waits for a 100 Continue: then whichever comes first). While lb holds request
+         * bytes the backend has not taken, the backend is late, and only --server-timeout runs. */
+        if (body_waits_for_client(s)) {
+            uint64_t client_d = x->client_activity_ms + c->client_timeout_ms; /* the body stalled */
+            uint64_t server_d = s->activity_ms + c->server_timeout_ms;
+            return x->expect_continue && x->rq.bytes == 0 && server_d < client_d ? server_d
+                                                                                 : client_d;
+        }
         if (response_waits_for_client(s))
             return x->client_progress_ms + c->client_timeout_ms; /* the client stopped reading? */
         return s->activity_ms + c->server_timeout_ms;
@@ -1896,7 +1910,8 @@ void session_timer_expired(struct worker *w, struct timer *t)
     case S_PROXY: {
         bool can_answer = x->rs_state < RES_BODY &&
                           !(x->head_use == HEAD_RESPONSE && x->head_sent > 0);
-        if (x->rq_state != REQ_DONE && x->client_activity_ms + w->cfg->client_timeout_ms <= w->now_ms) {
+        if (body_waits_for_client(s) &&
+            x->client_activity_ms + w->cfg->client_timeout_ms <= w->now_ms) {
             /* the client stopped sending its request body */
             events_timeout(w, EVENTS_TIMEOUT_CLIENT_BODY, x->d.backend);
             if (can_answer)

@@ -1,6 +1,7 @@
 /*
  * test_lb_failures.c - end-to-end: what the client sees when something fails half-way. A backend
- * answering an upload early (413) without reading it, a backend stalling mid-body past
+ * answering an upload early (413) without reading it, a backend that stops reading an upload
+ * (504, not 408: lb holds bytes it does not take), a backend stalling mid-body past
  * --server-timeout, a client stalling mid-body past --client-timeout, lb's own error responses to
  * HEAD (no body) and to pipelined requests, and error responses carrying an X-Request-ID that
  * the access log shows, with one log line per request, errors included (also with
@@ -130,6 +131,60 @@ static void test_client_stalling_mid_body_past_client_timeout_is_dropped(void **
     /* and the backend side of it was let go */
     assert_true(harness_sb_wait_open_at_most(f.sb, 0, TIMEOUT_MS));
     lb_fixture_stop(&f);
+}
+
+/* A backend that reads an upload's head and then nothing more: once every buffer between the
+ * client and the backend is full, lb holds body bytes the backend does not take, and reads the
+ * client no further. The client's silence is then lb's doing and the backend's fault: lb must
+ * answer 504 after --server-timeout, not 408 after the shorter --client-timeout, with its
+ * buffers and with the body spliced through a pipe alike. */
+static void test_backend_that_stops_reading_an_upload_is_blamed_not_the_client(void **state)
+{
+    struct harness_sb_step step = {.mode = HARNESS_SB_STALL};
+    const char *spliced[] = {"--client-timeout", "300", "--server-timeout", "1500", NULL};
+    const char *copied[] = {"--client-timeout", "300", "--server-timeout", "1500", "--no-splice",
+                            NULL};
+    const char *const *extra[] = {spliced, copied};
+    char *chunk = calloc(1, 1 << 20);
+    assert_non_null(chunk);
+    (void)state;
+
+    for (int run = 0; run < 2; run++) {
+        struct lb_fixture f;
+        struct harness_conn c;
+        struct harness_response resp;
+        char head[128];
+        lb_fixture_start(&f, &step, 1, extra[run]);
+        assert_int_equal(harness_conn_open(&c, f.lb_port, TIMEOUT_MS), 0);
+        int hl = snprintf(head, sizeof(head),
+                          "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", 500 << 20);
+        assert_int_equal(harness_send_all(c.fd, head, (size_t)hl), 0);
+        assert_true(harness_sb_wait_requests(f.sb, 1, TIMEOUT_MS));
+        /* send until nothing more goes for 200 ms: every buffer on the way is full */
+        fcntl(c.fd, F_SETFL, O_NONBLOCK);
+        size_t sent = 0;
+        uint64_t last = clock_mono_ms(), until = last + TIMEOUT_MS;
+        while (clock_mono_ms() < until && clock_mono_ms() - last < 200 && sent < (64u << 20)) {
+            ssize_t w = send(c.fd, chunk, 1 << 20, MSG_NOSIGNAL);
+            if (w > 0) {
+                sent += (size_t)w;
+                last = clock_mono_ms();
+            } else {
+                assert_true(w < 0 && (errno == EAGAIN || errno == EINTR));
+                harness_sleep_ms(10);
+            }
+        }
+        fcntl(c.fd, F_SETFL, 0);
+        fprintf(stderr, "# %s: the client got %zu kB of the upload out before it stuck\n",
+                run == 0 ? "spliced" : "copied", sent / 1024);
+        assert_true(sent < (64u << 20));
+        assert_int_equal(harness_read_response(&c, false, false, &resp), 0);
+        assert_int_equal(resp.status, 504);
+        harness_response_free(&resp);
+        harness_conn_close(&c);
+        lb_fixture_stop(&f);
+    }
+    free(chunk);
 }
 
 static void test_lb_error_response_to_head_has_no_body(void **state)
@@ -297,6 +352,7 @@ int main(void)
         LB_TEST(test_backend_stalling_mid_body_past_server_timeout_cuts_the_response),
         LB_TEST(test_client_stalling_mid_body_past_client_timeout_is_dropped),
         LB_TEST(test_lb_error_response_to_head_has_no_body),
+        LB_TEST(test_backend_that_stops_reading_an_upload_is_blamed_not_the_client),
         LB_TEST(test_pipelined_requests_after_a_503_are_not_mixed_up),
         LB_TEST(test_access_log_has_a_line_for_errors_too_with_the_returned_request_id),
         LB_TEST(test_access_log_to_standard_output),
