@@ -396,9 +396,9 @@ static void header_splice(struct lbtop_lines *l, const struct lbtop_model *m,
                 "splice      none yet: lb splices the rest of a body once 64 KiB or more of it is to come");
         else
             add(l, o, LBTOP_ATTR_NORMAL, -1,
-                "splice      idle  |  %s spliced in %llu transfers since lb started",
+                "splice      idle  |  %s spliced in %llu transfer%s since lb started",
                 lbtop_fmt_bytes(s->splice.bytes, total, sizeof(total)),
-                (unsigned long long)s->splice.transfers);
+                (unsigned long long)s->splice.transfers, s->splice.transfers == 1 ? "" : "s");
         return;
     }
     if (sp->transfers_s > 0)
