@@ -14,11 +14,13 @@
 # every row with the three proxies in a rotating order (lb first, then HAProxy first, then nginx
 # first), and each cell of the table is the median over BENCH_ROUNDS rounds: single runs on a
 # shared machine swing by a quarter, interleaved medians much less. The rows:
-#   50 keep-alive clients, 1 KiB: requests/s and p99 latency (wrk -t1 -c50)
+#   50 keep-alive clients, 1 KiB: requests/s, p99 latency (wrk -t1 -c50) and the proxy's CPU
+#                                 time per request (its processes' user and system time from
+#                                 /proc over the cell, divided by the requests served)
 #   50 clients, 2 workers each:   requests/s (lb -w 2, nbthread 2, worker_processes 2), and lb's
 #                                 two workers against its one
-#   1 client, 1 KiB:              requests/s and p99 (wrk -t1 -c1)
-#   50 clients, 1 MiB:            requests/s
+#   1 client, 1 KiB:              requests/s, p99 (wrk -t1 -c1) and CPU per request
+#   50 clients, 1 MiB:            requests/s and CPU per request
 #   50 clients, Connection: close: requests/s (a new client connection per request)
 #   50 clients, backend-sim /whoami: requests/s (the proxies in front of backend-sim instead)
 #   scaling: requests/s and p99 at each BENCH_SCALE client count (1 KiB, keep-alive)
@@ -248,7 +250,15 @@ rows=(
 )
 for c in $scale; do rows+=("scale$c|static|$c|/1k|"); done
 
-declare -A rps_s p99_s errors
+declare -A rps_s p99_s errors cpu_s
+# The processes that do proxy n's work for instance inst, for its CPU time per request: lb's one
+# process, HAProxy's, nginx's master and its workers.
+hz=$(getconf CLK_TCK)
+work_pids() {
+    local pid=${proxy_pid[$1,$2]}
+    echo "$pid"
+    if [ "$1" = nginx ]; then pgrep -P "$pid"; fi
+}
 echo "bench-lb: $rounds rounds of ${#rows[@]} rows x 3 proxies, ${seconds}s a cell (about" \
     "$((rounds * ${#rows[@]} * 3 * (seconds + 1) / 60 + 1)) min); backends: nginx static on :$b1 :$b2 :$b3," \
     "backend-sim on :$s1 :$s2 :$s3"
@@ -262,7 +272,11 @@ for ((r = 0; r < rounds; r++)); do
             watch_loop=false
             case "$n,$key" in lb,ka50 | lb,two | lb,ka1 | lb,mib) watch_loop=true ;; esac
             if $watch_loop; then read -r -a before < <(loop_counts "${port[$n,$inst]}"); fi
+            mapfile -t busy < <(work_pids "$n" "$inst")
+            t0=$(cpu_ticks "${busy[@]}")
             read -r rps p99 errs < <(measure "$clients" "http://127.0.0.1:${port[$n,$inst]}$path" "${extra[@]}")
+            t1=$(cpu_ticks "${busy[@]}")
+            case "$key" in ka50 | ka1 | mib) cpu_s[$key,$n]+=" $(cpu_us_per "$t0" "$t1" "$hz" "$rps" "$seconds")" ;; esac
             if $watch_loop; then
                 read -r -a after < <(loop_counts "${port[$n,$inst]}")
                 read -r -a sum <<<"${loop_sum[$key]:-0 0 0 0 0 0 0 0}"
@@ -326,6 +340,12 @@ for row in "${rows[@]}"; do
         m=()
         for n in "${names[@]}"; do m+=("$(med "${p99_s[$key,$n]}")"); done
         emit "$section" "$(label_of "$key"): p99" ms less "${m[@]}"
+        ;;
+    esac
+    case "$key" in ka50 | ka1 | mib)
+        m=()
+        for n in "${names[@]}"; do m+=("$(med "${cpu_s[$key,$n]}")"); done
+        emit "$section" "$(label_of "$key"): CPU per request" us less "${m[@]}"
         ;;
     esac
 done
