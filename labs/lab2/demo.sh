@@ -30,6 +30,14 @@ demo_loop() {
         narrate "One connection, one backend: all six on it. And X-Forwarded-For?"
         printf 'http: %s\n' "$(curl -s "$URL/whoami" | grep -c X-Forwarded-For) header(s)"
         printf 'tcp:  %s\n' "$(curl -s "$u" | grep -c X-Forwarded-For) header(s)"
+        pause
+        narrate "An 8 MiB body through each: watch the splice line in both lbtops."
+        curl -s -o /dev/null "$URL/bytes/8388608"
+        curl -s -o /dev/null "http://127.0.0.1:$LB4/bytes/8388608"
+        printf 'spliced so far: http %s bytes, tcp %s bytes\n' \
+            "$("$BIN/lbtop" -p "$LB_PORT" --json | jq .lb.splice.bytes)" \
+            "$("$BIN/lbtop" -p "$LB4" --json | jq .lb.splice.bytes)"
+        narrate "Both hand the body to the kernel (splice): layer 7 once the head gave its length."
         pause; pause
     done
 }
