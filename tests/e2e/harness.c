@@ -210,6 +210,20 @@ int harness_lb_spliced(uint16_t port, struct harness_spliced *out)
     return ok ? 0 : -1;
 }
 
+int harness_lb_spliced_records(uint16_t port)
+{
+    int status, n = 0;
+    char *json = harness_runf(&status, "%s -p %u --json 2>&1", harness_bin("lbtop"), (unsigned)port);
+    if (json == NULL || status != 0) {
+        free(json);
+        return -1;
+    }
+    for (const char *at = json; (at = strstr(at, "\"spliced\": true}")) != NULL; at++)
+        n++;
+    free(json);
+    return n;
+}
+
 int harness_lb_wait_spliced(uint16_t port, unsigned long long transfers, unsigned long long bytes,
                             struct harness_spliced *out)
 {

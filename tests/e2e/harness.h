@@ -118,6 +118,9 @@ struct harness_spliced {
 };
 /* Reads it into *out. Returns 0, or -1 when lbtop gave no such object. */
 int harness_lb_spliced(uint16_t port, struct harness_spliced *out);
+/* How many of the recent requests (or -m tcp connections) lbtop --json lists for lb on port had
+ * bytes spliced ("spliced": true), or -1 when lbtop failed. */
+int harness_lb_spliced_records(uint16_t port);
 /* Reads it until it counts at least transfers and bytes (bounded: 5 s; a worker publishes its
  * counts at the end of the round of events that moved the last bytes). Returns 0 or -1, with
  * what it read last in *out either way. */

@@ -155,19 +155,6 @@ static bool wait_pipe_ends(pid_t pid, int want)
     return false;
 }
 
-/* How many of the recent requests lbtop --json lists for lb on port had their body spliced. */
-static int spliced_requests(uint16_t port)
-{
-    int status, n = 0;
-    char *json = harness_runf(&status, "%s -p %u --json 2>&1", harness_bin("lbtop"), (unsigned)port);
-    assert_non_null(json);
-    assert_int_equal(status, 0);
-    for (const char *at = json; (at = strstr(at, "\"spliced\": true}")) != NULL; at++)
-        n++;
-    free(json);
-    return n;
-}
-
 /* A reply of a head and size pseudo-random body bytes (NUL, CR and LF among them). */
 static char *random_reply(size_t size, size_t *reply_len, char **body)
 {
@@ -251,11 +238,11 @@ static void test_large_bodies_are_spliced_to_the_byte_on_kept_alive_connections(
             assert_int_equal(sp.transfers, 3);
             assert_true(sp.pipes_made >= 1 && sp.pipes_made <= 3);
             assert_true(sp.bytes <= 3 * size);
-            assert_int_equal(spliced_requests(f.lb_port), 3); /* each request's record says so */
+            assert_int_equal(harness_lb_spliced_records(f.lb_port), 3); /* each request's record says so */
         } else {
             assert_int_equal(sp.transfers, 0);
             assert_int_equal(sp.bytes, 0);
-            assert_int_equal(spliced_requests(f.lb_port), 0);
+            assert_int_equal(harness_lb_spliced_records(f.lb_port), 0);
         }
         assert_true(wait_pipe_ends(f.lb, idle_ends));
         lb_fixture_stop(&f);

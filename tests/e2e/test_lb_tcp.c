@@ -225,6 +225,14 @@ static void every_byte_both_ways_after_a_half_close(const char *const *args)
         assert_true(sp.bytes <= (300u << 20) + 4096);
     else
         assert_true(sp.bytes == 0 && sp.transfers == 0);
+    /* and each of the two connections' records says it was spliced (the start-up probe's empty
+     * connection was not); a record is written when its relay ends, once the client has closed */
+    int records = harness_lb_spliced_records(lab.lb_port);
+    for (int i = 0; i < 200 && splicing && records < 2; i++) {
+        harness_sleep_ms(25);
+        records = harness_lb_spliced_records(lab.lb_port);
+    }
+    assert_int_equal(records, splicing ? 2 : 0);
     assert_int_equal(harness_lab_stop(&lab), 0);
 }
 
