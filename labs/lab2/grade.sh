@@ -36,10 +36,11 @@ spliced_after() {
     echo "$n"
 }
 
-# download PATH: GET PATH through lb on a connection of its own; prints the body's size.
+# download PATH: GET PATH through lb on a connection of its own (a minute at most); prints the
+# body's size.
 download() {
     printf '   $ curl -s -o /dev/null %s\n' "$URL$1" >&2
-    curl -s -o /dev/null -w '%{size_download}' "$URL$1"
+    curl -s --max-time 60 -o /dev/null -w '%{size_download}' "$URL$1"
 }
 
 BIG=8388608 # 8 MiB
