@@ -364,9 +364,10 @@ int stats_json_write(FILE *out, const struct stats_json_doc *d)
     }
     json_loop(out, ", \"event_loop\": {", &s->loop);
     fprintf(out,
-            ", \"splice\": {\"on\": %s, \"bytes\": %llu, \"transfers\": %llu, \"pipes_made\": %llu}",
-            s->splice_on ? "true" : "false", (unsigned long long)s->splice.bytes, (unsigned long long)s->splice.transfers,
-            (unsigned long long)s->splice.pipes_made);
+            ", \"splice\": {\"on\": %s, \"bytes\": %llu, \"transfers\": %llu, "
+            "\"pipes_made\": %llu}",
+            s->splice_on ? "true" : "false", (unsigned long long)s->splice.bytes,
+            (unsigned long long)s->splice.transfers, (unsigned long long)s->splice.pipes_made);
     json_per_worker(out, s);
     if (d->with_rates) {
         json_num(out, "},\n  \"rates\": {\"window_s\": ", d->rate_window_s);

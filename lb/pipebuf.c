@@ -103,8 +103,9 @@ void pipebuf_close(struct pipebuf *p)
 size_t pipebuf_cache_trim(struct pipebuf_cache *cache)
 {
     size_t idle = cache->low < cache->count ? cache->low : cache->count;
+    /* the oldest: the bottom of the stack was not taken all second */
     for (size_t i = 0; i < idle; i++)
-        close_ends(cache->fds[i]); /* the oldest: the bottom of the stack was not taken all second */
+        close_ends(cache->fds[i]);
     for (size_t i = idle; i < cache->count; i++) {
         cache->fds[i - idle][0] = cache->fds[i][0];
         cache->fds[i - idle][1] = cache->fds[i][1];

@@ -393,7 +393,8 @@ static void header_splice(struct lbtop_lines *l, const struct lbtop_model *m,
                 "splice      off (--no-splice): every body is copied through lb's buffers");
         else if (s->splice.transfers == 0)
             add(l, o, LBTOP_ATTR_NORMAL, -1,
-                "splice      none yet: lb splices the rest of a body once 64 KiB or more of it is to come");
+                "splice      none yet: lb splices the rest of a body once 64 KiB or more of it "
+                "is to come");
         else
             add(l, o, LBTOP_ATTR_NORMAL, -1,
                 "splice      idle  |  %s spliced in %llu transfer%s since lb started",

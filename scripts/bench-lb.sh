@@ -269,14 +269,19 @@ for ((r = 0; r < rounds; r++)); do
         if [ -n "$header" ]; then extra=(-H "$header"); fi
         for ((k = 0; k < ${#names[@]}; k++)); do
             n=${names[$(((k + r) % ${#names[@]}))]}
-            watch_loop=false
+            watch_loop=false watch_cpu=false
             case "$n,$key" in lb,ka50 | lb,two | lb,ka1 | lb,mib) watch_loop=true ;; esac
+            case "$key" in ka50 | ka1 | mib) watch_cpu=true ;; esac
             if $watch_loop; then read -r -a before < <(loop_counts "${port[$n,$inst]}"); fi
-            mapfile -t busy < <(work_pids "$n" "$inst")
-            t0=$(cpu_ticks "${busy[@]}")
+            if $watch_cpu; then
+                mapfile -t busy < <(work_pids "$n" "$inst")
+                t0=$(cpu_ticks "${busy[@]}")
+            fi
             read -r rps p99 errs < <(measure "$clients" "http://127.0.0.1:${port[$n,$inst]}$path" "${extra[@]}")
-            t1=$(cpu_ticks "${busy[@]}")
-            case "$key" in ka50 | ka1 | mib) cpu_s[$key,$n]+=" $(cpu_us_per "$t0" "$t1" "$hz" "$rps" "$seconds")" ;; esac
+            if $watch_cpu; then
+                t1=$(cpu_ticks "${busy[@]}")
+                cpu_s[$key,$n]+=" $(cpu_us_per "$t0" "$t1" "$hz" "$rps" "$seconds")"
+            fi
             if $watch_loop; then
                 read -r -a after < <(loop_counts "${port[$n,$inst]}")
                 read -r -a sum <<<"${loop_sum[$key]:-0 0 0 0 0 0 0 0}"

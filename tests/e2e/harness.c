@@ -182,7 +182,7 @@ char *harness_runf(int *exit_status, const char *fmt, ...)
     return out;
 }
 
-/* The number after key in text, or -1 through *ok when there is none. */
+/* The number after key in text; when there is none, 0 with *ok set false. */
 static unsigned long long number_after(const char *text, const char *key, bool *ok)
 {
     const char *at = strstr(text, key);
@@ -193,12 +193,23 @@ static unsigned long long number_after(const char *text, const char *key, bool *
     return strtoull(at + strlen(key), NULL, 10);
 }
 
+/* What lbtop --json says of lb on port (malloc'd), or NULL when lbtop failed. */
+static char *lbtop_json(uint16_t port)
+{
+    int status;
+    char *json = harness_runf(&status, "%s -p %u --json 2>&1", harness_bin("lbtop"), (unsigned)port);
+    if (json != NULL && status != 0) {
+        free(json);
+        json = NULL;
+    }
+    return json;
+}
+
 int harness_lb_spliced(uint16_t port, struct harness_spliced *out)
 {
     static const char object[] = "\"splice\": {", on[] = "\"splice\": {\"on\": true";
-    int status;
-    char *json = harness_runf(&status, "%s -p %u --json 2>&1", harness_bin("lbtop"), (unsigned)port);
-    const char *sp = json != NULL && status == 0 ? strstr(json, object) : NULL;
+    char *json = lbtop_json(port);
+    const char *sp = json != NULL ? strstr(json, object) : NULL;
     bool ok = sp != NULL;
     if (ok) {
         out->on = strncmp(sp, on, sizeof(on) - 1) == 0;
@@ -212,12 +223,10 @@ int harness_lb_spliced(uint16_t port, struct harness_spliced *out)
 
 int harness_lb_spliced_records(uint16_t port)
 {
-    int status, n = 0;
-    char *json = harness_runf(&status, "%s -p %u --json 2>&1", harness_bin("lbtop"), (unsigned)port);
-    if (json == NULL || status != 0) {
-        free(json);
+    char *json = lbtop_json(port);
+    if (json == NULL)
         return -1;
-    }
+    int n = 0;
     for (const char *at = json; (at = strstr(at, "\"spliced\": true}")) != NULL; at++)
         n++;
     free(json);

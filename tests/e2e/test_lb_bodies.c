@@ -238,7 +238,8 @@ static void test_large_bodies_are_spliced_to_the_byte_on_kept_alive_connections(
             assert_int_equal(sp.transfers, 3);
             assert_true(sp.pipes_made >= 1 && sp.pipes_made <= 3);
             assert_true(sp.bytes <= 3 * size);
-            assert_int_equal(harness_lb_spliced_records(f.lb_port), 3); /* each request's record says so */
+            /* each request's record says so */
+            assert_int_equal(harness_lb_spliced_records(f.lb_port), 3);
         } else {
             assert_int_equal(sp.transfers, 0);
             assert_int_equal(sp.bytes, 0);
